@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+import { createRequire as __bgCreateRequire } from 'node:module'; import { fileURLToPath as __bgFileURLToPath } from 'node:url'; const require = __bgCreateRequire(import.meta.url); const __filename = __bgFileURLToPath(import.meta.url); const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));
+import {
+  ConfigurationError,
+  DEFAULTS,
+  Inputs,
+  TOOL_VERSION,
+  buildSettings,
+  describeError,
+  runGate,
+  selectBackend,
+  writeJsonReport
+} from "./chunks/chunk-NGXXFVU3.js";
+
+// src/cli.ts
+import { parseArgs } from "node:util";
+
+// src/logger.ts
+var ConsoleLogger = class {
+  constructor(verbose = false) {
+    this.verbose = verbose;
+  }
+  info(message) {
+    process.stderr.write(`${message}
+`);
+  }
+  notice(message) {
+    process.stderr.write(`notice: ${message}
+`);
+  }
+  warning(message) {
+    process.stderr.write(`warning: ${message}
+`);
+  }
+  error(message) {
+    process.stderr.write(`error: ${message}
+`);
+  }
+  debug(message) {
+    if (this.verbose) process.stderr.write(`debug: ${message}
+`);
+  }
+};
+
+// src/report/types.ts
+var EXIT = { pass: 0, fail: 1, couldNotScan: 2 };
+function exitCodeFor(verdict) {
+  if (verdict === "clean") return EXIT.pass;
+  if (verdict === "suspicious" || verdict === "backdoored") return EXIT.fail;
+  return EXIT.couldNotScan;
+}
+
+// src/cli.ts
+var USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
+
+usage: backdoor-gate scan <model> [options]
+
+  <model>                   model directory, model.json path, or http(s) URL (tfjs layers or graph model)
+  --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
+                            mnist[:test|heldout|train|all], or synthetic (default: synthetic OOD images)
+  --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
+  --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
+  --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
+  --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages})
+  --verbose                 debug logging
+  -h, --help, --version
+
+exit codes: 0 pass, 1 fail (backdoored or suspicious), 2 could not scan (bad input, no detector, error)`;
+async function main(argv) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      data: { type: "string" },
+      report: { type: "string" },
+      backend: { type: "string" },
+      seed: { type: "string" },
+      "max-probe-images": { type: "string" },
+      verbose: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+      version: { type: "boolean", default: false }
+    }
+  });
+  if (values.version) {
+    process.stdout.write(`${TOOL_VERSION}
+`);
+    return EXIT.pass;
+  }
+  const [command, model, ...extra] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}
+`);
+    return values.help ? EXIT.pass : EXIT.couldNotScan;
+  }
+  if (command !== "scan") throw new ConfigurationError(`unknown command '${command}' (try: backdoor-gate scan <model>)`);
+  if (extra.length) throw new ConfigurationError(`unexpected arguments: ${extra.join(" ")}`);
+  const logger = new ConsoleLogger(values.verbose);
+  const flags = {
+    [Inputs.Model]: model,
+    [Inputs.Data]: values.data,
+    [Inputs.ReportPath]: values.report,
+    [Inputs.Backend]: values.backend,
+    [Inputs.Seed]: values.seed,
+    [Inputs.MaxProbeImages]: values["max-probe-images"]
+  };
+  const settings = buildSettings((name) => flags[name]);
+  const engine = await selectBackend({ choice: settings.backend, logger });
+  const report = await runGate(settings, engine, logger);
+  const written = writeJsonReport(settings.reportPath, report);
+  const score = report.score === null ? "" : ` score ${report.score.toFixed(3)}`;
+  process.stdout.write(`${settings.model}: ${report.verdict}${score}${report.error ? ` (${report.error})` : ""} \u2192 ${written}
+`);
+  return exitCodeFor(report.verdict);
+}
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`backdoor-gate: ${describeError(err)}
+`);
+    process.exit(EXIT.couldNotScan);
+  }
+);
+export {
+  main
+};

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// `backdoor-gate scan <model> [--data …] [--report out.json]`: the same pipeline as the action,
+// reporting to files and stdout. Exit codes: 0 pass, 1 fail, 2 could not scan.
+import { parseArgs } from 'node:util';
+import { selectBackend } from './engine/backend.js';
+import { ConfigurationError, describeError } from './errors.js';
+import { runGate } from './gate.js';
+import { ConsoleLogger } from './logger.js';
+import { writeJsonReport } from './report/json.js';
+import { EXIT, exitCodeFor } from './report/types.js';
+import { buildSettings, DEFAULTS, Inputs } from './settings.js';
+import { TOOL_VERSION } from './version.js';
+
+const USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
+
+usage: backdoor-gate scan <model> [options]
+
+  <model>                   model directory, model.json path, or http(s) URL (tfjs layers or graph model)
+  --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
+                            mnist[:test|heldout|train|all], or synthetic (default: synthetic OOD images)
+  --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
+  --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
+  --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
+  --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages})
+  --verbose                 debug logging
+  -h, --help, --version
+
+exit codes: 0 pass, 1 fail (backdoored or suspicious), 2 could not scan (bad input, no detector, error)`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      data: { type: 'string' },
+      report: { type: 'string' },
+      backend: { type: 'string' },
+      seed: { type: 'string' },
+      'max-probe-images': { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', default: false },
+    },
+  });
+  if (values.version) {
+    process.stdout.write(`${TOOL_VERSION}\n`);
+    return EXIT.pass;
+  }
+  const [command, model, ...extra] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return values.help ? EXIT.pass : EXIT.couldNotScan;
+  }
+  if (command !== 'scan') throw new ConfigurationError(`unknown command '${command}' (try: backdoor-gate scan <model>)`);
+  if (extra.length) throw new ConfigurationError(`unexpected arguments: ${extra.join(' ')}`);
+  const logger = new ConsoleLogger(values.verbose);
+  const flags: Record<string, string | undefined> = {
+    [Inputs.Model]: model,
+    [Inputs.Data]: values.data,
+    [Inputs.ReportPath]: values.report,
+    [Inputs.Backend]: values.backend,
+    [Inputs.Seed]: values.seed,
+    [Inputs.MaxProbeImages]: values['max-probe-images'],
+  };
+  const settings = buildSettings((name) => flags[name]);
+  const engine = await selectBackend({ choice: settings.backend, logger });
+  const report = await runGate(settings, engine, logger);
+  const written = writeJsonReport(settings.reportPath, report);
+  const score = report.score === null ? '' : ` score ${report.score.toFixed(3)}`;
+  process.stdout.write(`${settings.model}: ${report.verdict}${score}${report.error ? ` (${report.error})` : ''} → ${written}\n`);
+  return exitCodeFor(report.verdict);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`backdoor-gate: ${describeError(err)}\n`);
+    process.exit(EXIT.couldNotScan);
+  },
+);

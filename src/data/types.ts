@@ -1,0 +1,27 @@
+// Images travel through the gate as NHWC float32 in pixel space [0, 1]; the model adapter maps
+// them to the model's own input range (gate.json) inside the differentiable graph.
+
+export interface ImageSet {
+  /** NHWC, values in [0, 1]. */
+  x: Float32Array;
+  count: number;
+  height: number;
+  width: number;
+  channels: number;
+  /** Where the images came from, for reports (e.g. "mnist:test", "synthetic:ood seed=1"). */
+  source: string;
+}
+
+export interface LabelledImageSet extends ImageSet {
+  labels: Int32Array;
+}
+
+export const imageSize = (s: Pick<ImageSet, 'height' | 'width' | 'channels'>) => s.height * s.width * s.channels;
+
+/** A view of images [start, end) of a set (copies nothing). */
+export function sliceImages<T extends ImageSet>(set: T, start: number, end: number): T {
+  const n = imageSize(set);
+  const out = { ...set, x: set.x.subarray(start * n, end * n), count: end - start };
+  if ('labels' in set) (out as unknown as LabelledImageSet).labels = (set as unknown as LabelledImageSet).labels.subarray(start, end);
+  return out;
+}

@@ -1,0 +1,136 @@
+// Chooses the tfjs backend: `tensorflow` (libtensorflow through tfjs-node[-gpu]) when it can be
+// loaded, else `wasm`, else `cpu`, and installs the flat kernels the chosen backend needs.
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../logger.js';
+import { ConfigurationError } from '../errors.js';
+import { pinTfjsFor } from './native.js';
+import { CPU_REPLACED, WASM_ACCELERATED, WASM_SUPPLIED, accelerateWasmKernels, installFlatKernels } from './kernels/register.js';
+
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+export type BackendName = Exclude<BackendChoice, 'auto'>;
+
+/** What was chosen and why; recorded in every report. */
+export interface EngineInfo {
+  backend: BackendName;
+  reason: string;
+  tfjsVersion: string;
+  /** Kernels this engine registered over or beside the backend's own. */
+  flatKernels: string[];
+}
+
+/** The native packages tried, in order; GPU first. */
+export const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+
+const WASM_FILE = 'tfjs-backend-wasm.wasm';
+
+/** Where the .wasm binaries are: in dist/ beside the bundle (chunks live one level down) or in node_modules. */
+export function wasmDirectory(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const dir of [here, path.dirname(here)]) if (existsSync(path.join(dir, WASM_FILE))) return dir;
+  const require = createRequire(import.meta.url);
+  return path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+}
+
+/** tfjs' console banner suggests tfjs-node; our log already says which backend runs and why. */
+function quietTfjs(): void {
+  tf.env().set('PROD', true);
+}
+
+let wasmReady: Promise<boolean> | undefined;
+
+/** Registers the wasm backend once (with the kernels it lacks); false when it cannot start. */
+export function initWasm(): Promise<boolean> {
+  wasmReady ??= (async () => {
+    quietTfjs();
+    // Single-threaded build: threads need a worker script that a bundle cannot ship reliably.
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    setWasmPaths(`${wasmDirectory()}${path.sep}`);
+    const ok = await tf.setBackend('wasm');
+    // The wasm kernels register at import; ours go beside (or around) them.
+    installFlatKernels('wasm', WASM_SUPPLIED);
+    accelerateWasmKernels();
+    return ok;
+  })();
+  return wasmReady;
+}
+
+/** Attempts to load a native tfjs-node package, from `searchDirs` (tool cache) or node_modules. */
+export function loadNativeBackend(searchDirs: string[]): { loaded: string } | { error: string } {
+  const failures: string[] = [];
+  const roots = [...searchDirs.map((d) => path.join(d, 'package.json')), fileURLToPath(import.meta.url)];
+  for (const pkg of NATIVE_PACKAGES) {
+    for (const root of roots) {
+      const require = createRequire(root);
+      let main: string;
+      try {
+        main = require.resolve(pkg);
+      } catch {
+        continue;
+      }
+      try {
+        pinTfjsFor(main);
+        require(main);
+        if (tf.findBackend('tensorflow')) return { loaded: pkg };
+      } catch (err) {
+        failures.push(`${pkg}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+      }
+    }
+  }
+  return { error: failures.length ? failures.join('; ') : `neither ${NATIVE_PACKAGES.join(' nor ')} is installed` };
+}
+
+export interface SelectOptions {
+  choice: BackendChoice;
+  /** Directories (e.g. the tool-cache install) to search for the native package. */
+  nativeDirs?: string[];
+  logger: Logger;
+}
+
+/** Selects and activates a backend; logs the choice and the reason. */
+export async function selectBackend({ choice, nativeDirs = [], logger }: SelectOptions): Promise<EngineInfo> {
+  quietTfjs();
+  const reasons: string[] = [];
+  const finish = (backend: BackendName, reason: string, flatKernels: string[]): EngineInfo => {
+    const info = { backend, reason, tfjsVersion: tf.version.tfjs, flatKernels };
+    logger.info(`compute backend: ${backend} (${reason})`);
+    return info;
+  };
+
+  if (choice === 'tensorflow' || choice === 'auto') {
+    const native = loadNativeBackend(nativeDirs);
+    if ('loaded' in native && (await tf.setBackend('tensorflow'))) {
+      return finish('tensorflow', `${native.loaded} loaded${choice === 'auto' ? ' (auto prefers native)' : ''}`, []);
+    }
+    const why = 'error' in native ? native.error : 'the tensorflow backend did not initialise';
+    if (choice === 'tensorflow') {
+      logger.warning(`backend 'tensorflow' was requested but cannot be used (${why}); falling back to wasm`);
+    }
+    reasons.push(`native backend unavailable: ${why}`);
+  }
+
+  if (choice !== 'cpu') {
+    try {
+      if (await initWasm()) return finish('wasm', [...reasons, 'wasm initialised'].join('; '), [...WASM_SUPPLIED, ...WASM_ACCELERATED]);
+      reasons.push('wasm failed to initialise');
+    } catch (err) {
+      reasons.push(`wasm failed to initialise: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (choice === 'wasm') logger.warning(`backend 'wasm' was requested but ${reasons.at(-1)}; falling back to cpu`);
+  }
+
+  const flat = installFlatKernels('cpu', CPU_REPLACED);
+  if (!(await tf.setBackend('cpu'))) throw new ConfigurationError('no tfjs backend could be initialised (cpu failed)');
+  return finish('cpu', choice === 'cpu' ? 'requested' : reasons.join('; '), flat.length ? flat : [...CPU_REPLACED]);
+}
+
+export function parseBackendChoice(value: string, source: string): BackendChoice {
+  const v = (value || 'auto').trim().toLowerCase();
+  if ((BACKEND_CHOICES as readonly string[]).includes(v)) return v as BackendChoice;
+  throw new ConfigurationError(`${source}: backend must be one of ${BACKEND_CHOICES.join(', ')}, got '${value}'`);
+}

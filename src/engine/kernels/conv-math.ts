@@ -1,0 +1,263 @@
+// Flat-array convolution and pooling kernels (NHWC). The stock tfjs `cpu` kernels walk
+// TensorBuffers index by index; these loops keep the innermost loop on contiguous channel
+// runs and skip zero activations (ReLU nets are sparse), which is where the speed comes from.
+
+/** The subset of tfjs' Conv2DInfo these kernels read. */
+export interface ConvGeometry {
+  batchSize: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+  outChannels: number;
+  strideHeight: number;
+  strideWidth: number;
+  dilationHeight: number;
+  dilationWidth: number;
+  filterHeight: number;
+  filterWidth: number;
+  padInfo: { top: number; left: number };
+}
+
+/** y = conv2d(x, w); w is [fh, fw, inC, outC]. */
+export function conv2dForward(x: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: O } = g;
+  const y = new Float32Array(g.batchSize * OH * OW * O);
+  for (let b = 0; b < g.batchSize; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const yOff = ((b * OH + oh) * OW + ow) * O;
+        for (let fh = 0; fh < g.filterHeight; fh++) {
+          const ih = oh * g.strideHeight + fh * g.dilationHeight - g.padInfo.top;
+          if (ih < 0 || ih >= H) continue;
+          for (let fw = 0; fw < g.filterWidth; fw++) {
+            const iw = ow * g.strideWidth + fw * g.dilationWidth - g.padInfo.left;
+            if (iw < 0 || iw >= W) continue;
+            const xOff = ((b * H + ih) * W + iw) * C;
+            const wBase = (fh * g.filterWidth + fw) * C * O;
+            for (let c = 0; c < C; c++) {
+              const xv = x[xOff + c];
+              if (xv === 0) continue;
+              const wOff = wBase + c * O;
+              for (let o = 0; o < O; o++) y[yOff + o] += xv * w[wOff + o];
+            }
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/** dL/dw for y = conv2d(x, w). */
+export function conv2dBackpropFilter(x: Float32Array, dy: Float32Array, g: ConvGeometry): Float32Array {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: O } = g;
+  const dw = new Float32Array(g.filterHeight * g.filterWidth * C * O);
+  for (let b = 0; b < g.batchSize; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const dyOff = ((b * OH + oh) * OW + ow) * O;
+        for (let fh = 0; fh < g.filterHeight; fh++) {
+          const ih = oh * g.strideHeight + fh * g.dilationHeight - g.padInfo.top;
+          if (ih < 0 || ih >= H) continue;
+          for (let fw = 0; fw < g.filterWidth; fw++) {
+            const iw = ow * g.strideWidth + fw * g.dilationWidth - g.padInfo.left;
+            if (iw < 0 || iw >= W) continue;
+            const xOff = ((b * H + ih) * W + iw) * C;
+            const dwBase = (fh * g.filterWidth + fw) * C * O;
+            for (let c = 0; c < C; c++) {
+              const xv = x[xOff + c];
+              if (xv === 0) continue;
+              const dwOff = dwBase + c * O;
+              for (let o = 0; o < O; o++) dw[dwOff + o] += xv * dy[dyOff + o];
+            }
+          }
+        }
+      }
+    }
+  }
+  return dw;
+}
+
+/** dL/dx for y = conv2d(x, w). */
+export function conv2dBackpropInput(dy: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: O } = g;
+  const dx = new Float32Array(g.batchSize * H * W * C);
+  for (let b = 0; b < g.batchSize; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const dyOff = ((b * OH + oh) * OW + ow) * O;
+        for (let fh = 0; fh < g.filterHeight; fh++) {
+          const ih = oh * g.strideHeight + fh * g.dilationHeight - g.padInfo.top;
+          if (ih < 0 || ih >= H) continue;
+          for (let fw = 0; fw < g.filterWidth; fw++) {
+            const iw = ow * g.strideWidth + fw * g.dilationWidth - g.padInfo.left;
+            if (iw < 0 || iw >= W) continue;
+            const dxOff = ((b * H + ih) * W + iw) * C;
+            const wBase = (fh * g.filterWidth + fw) * C * O;
+            for (let c = 0; c < C; c++) {
+              const wOff = wBase + c * O;
+              let acc = 0;
+              for (let o = 0; o < O; o++) acc += w[wOff + o] * dy[dyOff + o];
+              dx[dxOff + c] += acc;
+            }
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+/** y = depthwiseConv2d(x, w); w is [fh, fw, inC, mult], output channel c*mult+q. */
+export function depthwiseForward(x: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: O } = g;
+  const M = O / C;
+  const y = new Float32Array(g.batchSize * OH * OW * O);
+  for (let b = 0; b < g.batchSize; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const yOff = ((b * OH + oh) * OW + ow) * O;
+        for (let fh = 0; fh < g.filterHeight; fh++) {
+          const ih = oh * g.strideHeight + fh * g.dilationHeight - g.padInfo.top;
+          if (ih < 0 || ih >= H) continue;
+          for (let fw = 0; fw < g.filterWidth; fw++) {
+            const iw = ow * g.strideWidth + fw * g.dilationWidth - g.padInfo.left;
+            if (iw < 0 || iw >= W) continue;
+            const xOff = ((b * H + ih) * W + iw) * C;
+            const wOff = (fh * g.filterWidth + fw) * O;
+            if (M === 1) {
+              for (let c = 0; c < C; c++) y[yOff + c] += x[xOff + c] * w[wOff + c];
+            } else {
+              for (let c = 0; c < C; c++) {
+                const xv = x[xOff + c];
+                for (let q = 0; q < M; q++) y[yOff + c * M + q] += xv * w[wOff + c * M + q];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/** dL/dx for y = depthwiseConv2d(x, w). */
+export function depthwiseBackpropInput(dy: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: O } = g;
+  const M = O / C;
+  const dx = new Float32Array(g.batchSize * H * W * C);
+  for (let b = 0; b < g.batchSize; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const dyOff = ((b * OH + oh) * OW + ow) * O;
+        for (let fh = 0; fh < g.filterHeight; fh++) {
+          const ih = oh * g.strideHeight + fh * g.dilationHeight - g.padInfo.top;
+          if (ih < 0 || ih >= H) continue;
+          for (let fw = 0; fw < g.filterWidth; fw++) {
+            const iw = ow * g.strideWidth + fw * g.dilationWidth - g.padInfo.left;
+            if (iw < 0 || iw >= W) continue;
+            const dxOff = ((b * H + ih) * W + iw) * C;
+            const wOff = (fh * g.filterWidth + fw) * O;
+            for (let c = 0; c < C; c++) {
+              let acc = 0;
+              for (let q = 0; q < M; q++) acc += w[wOff + c * M + q] * dy[dyOff + c * M + q];
+              dx[dxOff + c] += acc;
+            }
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+/** dL/dw for y = depthwiseConv2d(x, w). */
+export function depthwiseBackpropFilter(x: Float32Array, dy: Float32Array, g: ConvGeometry): Float32Array {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: O } = g;
+  const M = O / C;
+  const dw = new Float32Array(g.filterHeight * g.filterWidth * O);
+  for (let b = 0; b < g.batchSize; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const dyOff = ((b * OH + oh) * OW + ow) * O;
+        for (let fh = 0; fh < g.filterHeight; fh++) {
+          const ih = oh * g.strideHeight + fh * g.dilationHeight - g.padInfo.top;
+          if (ih < 0 || ih >= H) continue;
+          for (let fw = 0; fw < g.filterWidth; fw++) {
+            const iw = ow * g.strideWidth + fw * g.dilationWidth - g.padInfo.left;
+            if (iw < 0 || iw >= W) continue;
+            const xOff = ((b * H + ih) * W + iw) * C;
+            const dwOff = (fh * g.filterWidth + fw) * O;
+            for (let c = 0; c < C; c++) {
+              const xv = x[xOff + c];
+              if (xv === 0) continue;
+              for (let q = 0; q < M; q++) dw[dwOff + c * M + q] += xv * dy[dyOff + c * M + q];
+            }
+          }
+        }
+      }
+    }
+  }
+  return dw;
+}
+
+/** dL/dx for y = maxPool(x): each output's gradient goes to the first maximum of its window. */
+export function maxPoolBackprop(dy: Float32Array, x: Float32Array, g: ConvGeometry): Float32Array {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
+  const dx = new Float32Array(g.batchSize * H * W * C);
+  for (let b = 0; b < g.batchSize; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      const h0 = oh * g.strideHeight - g.padInfo.top;
+      for (let ow = 0; ow < OW; ow++) {
+        const w0 = ow * g.strideWidth - g.padInfo.left;
+        const dyOff = ((b * OH + oh) * OW + ow) * C;
+        for (let c = 0; c < C; c++) {
+          let best = -Infinity;
+          let bestIdx = -1;
+          for (let fh = 0; fh < g.filterHeight; fh++) {
+            const ih = h0 + fh * g.dilationHeight;
+            if (ih < 0 || ih >= H) continue;
+            for (let fw = 0; fw < g.filterWidth; fw++) {
+              const iw = w0 + fw * g.dilationWidth;
+              if (iw < 0 || iw >= W) continue;
+              const idx = ((b * H + ih) * W + iw) * C + c;
+              if (x[idx] > best) {
+                best = x[idx];
+                bestIdx = idx;
+              }
+            }
+          }
+          if (bestIdx >= 0) dx[bestIdx] += dy[dyOff + c];
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+export type FusedActivation = 'linear' | 'relu' | 'relu6' | 'elu' | 'sigmoid' | 'leakyrelu';
+
+/** Adds a per-channel bias and applies the activation in place (FusedConv2D epilogue). */
+export function biasActivationInPlace(
+  y: Float32Array,
+  channels: number,
+  bias: Float32Array | null,
+  activation: FusedActivation,
+  leakyAlpha: number,
+): void {
+  for (let i = 0; i < y.length; i++) {
+    let v = y[i];
+    if (bias) v += bias.length === 1 ? bias[0] : bias[i % channels];
+    switch (activation) {
+      case 'relu': v = v > 0 ? v : 0; break;
+      case 'relu6': v = v < 0 ? 0 : v > 6 ? 6 : v; break;
+      case 'elu': v = v >= 0 ? v : Math.exp(v) - 1; break;
+      case 'sigmoid': v = 1 / (1 + Math.exp(-v)); break;
+      case 'leakyrelu': v = v >= 0 ? v : leakyAlpha * v; break;
+      default: break;
+    }
+    y[i] = v;
+  }
+}

@@ -1,0 +1,4 @@
+// Action entry point: nothing but run().
+import { run } from './main.js';
+
+await run();

@@ -1,0 +1,68 @@
+// The action: inputs → settings → backend → gate → outputs and reports. One try/catch: any
+// failure marks the step failed (fail closed) unless `on-error: warn`.
+import * as core from '@actions/core';
+import * as toolCache from '@actions/tool-cache';
+import { selectBackend } from './engine/backend.js';
+import { ensureNativeBackend } from './engine/native.js';
+import { describeError } from './errors.js';
+import { runGate } from './gate.js';
+import type { Logger } from './logger.js';
+import { writeJsonReport } from './report/json.js';
+import type { GateReport } from './report/types.js';
+import { buildSettings, Outputs } from './settings.js';
+
+const actionsLogger: Logger = {
+  info: (m) => core.info(m),
+  notice: (m) => core.notice(m),
+  warning: (m) => core.warning(m),
+  error: (m) => core.error(m),
+  debug: (m) => core.debug(m),
+};
+
+function summaryMarkdown(report: GateReport, reportPath: string): string {
+  const rows = [
+    ['verdict', `**${report.verdict}**`],
+    ['score', report.score === null ? 'n/a' : report.score.toFixed(3)],
+    ['model digest', `\`${report.model.digest ?? 'n/a'}\``],
+    ['backend', report.engine ? `${report.engine.backend} (${report.engine.reason})` : 'n/a'],
+    ['report', `\`${reportPath}\``],
+  ];
+  const esc = (s: string) => s.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]!);
+  return [
+    `## Backdoor Gate: ${esc(report.model.spec)}`,
+    '',
+    '| | |',
+    '|---|---|',
+    ...rows.map(([k, v]) => `| ${k} | ${esc(v)} |`),
+    '',
+    ...report.reasons.map((r) => `- ${esc(r)}`),
+    '',
+  ].join('\n');
+}
+
+export async function run(): Promise<void> {
+  try {
+    const settings = buildSettings((name) => core.getInput(name));
+    const nativeDirs: string[] = [];
+    if (settings.installNativeBackend) {
+      const native = await ensureNativeBackend(toolCache, actionsLogger);
+      if ('dir' in native) nativeDirs.push(native.dir);
+      else core.warning(`install-native-backend: ${native.error}; continuing without it`);
+    }
+    const engine = await selectBackend({ choice: settings.backend, nativeDirs, logger: actionsLogger });
+    const report = await runGate(settings, engine, actionsLogger);
+    const reportPath = writeJsonReport(settings.reportPath, report);
+    core.setOutput(Outputs.Verdict, report.verdict);
+    core.setOutput(Outputs.Score, report.score === null ? '' : String(report.score));
+    core.setOutput(Outputs.ReportPath, reportPath);
+    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(summaryMarkdown(report, reportPath)).write();
+    core.info(`verdict: ${report.verdict}; report: ${reportPath}`);
+    if (report.verdict === 'clean') return;
+    const message = `Backdoor Gate: ${report.verdict} — ${report.reasons.join('; ')}`;
+    if ((report.verdict === 'error' || report.verdict === 'unassessed') && settings.onError === 'warn') core.warning(message);
+    else core.setFailed(message);
+  } catch (err) {
+    core.setOutput(Outputs.Verdict, 'error');
+    core.setFailed(`Backdoor Gate could not run: ${describeError(err)}`);
+  }
+}

@@ -1,0 +1,158 @@
+// One interface for every model downstream code scans or cleans. Inputs are pixel-space NHWC
+// in [0, 1]; the adapter maps them to the model's range (gate.json) inside the graph, so input
+// gradients, triggers and Hessians all live in pixel space whatever the model expects.
+import * as tf from '@tensorflow/tfjs';
+import { InputError } from '../errors.js';
+import type { GateJson, InputSpec } from './gate-json.js';
+import type { ModelFormat } from './manifest.js';
+import { directoryWriter } from './save.js';
+
+export interface ModelUnderTest {
+  readonly format: ModelFormat;
+  /** [height, width, channels] of one input image. */
+  readonly inputShape: [number, number, number];
+  readonly numClasses: number;
+  /** The network's last op is a softmax; `logits` returns what goes into it. */
+  readonly endsInSoftmax: boolean;
+  readonly inputSpec: InputSpec;
+  readonly classNames?: string[];
+  /** Pixel-space [0,1] NHWC → [N, numClasses] logits; differentiable w.r.t. `x`. */
+  logits(x: tf.Tensor4D, options?: { training?: boolean }): tf.Tensor2D;
+  /** Variables a cleaner may update (empty for graph models, whose weights are constants). */
+  trainableVariables(): tf.Variable[];
+  readonly canSave: boolean;
+  save(dir: string, options?: { overwrite?: boolean }): Promise<void>;
+  dispose(): void;
+}
+
+/** Maps pixel space [0,1] to the model's input convention. */
+export function toModelInput(x: tf.Tensor4D, spec: InputSpec): tf.Tensor4D {
+  const [lo, hi] = spec.range;
+  let v: tf.Tensor4D = lo === 0 && hi === 1 ? x : tf.add(tf.mul(x, hi - lo), lo);
+  if (spec.mean) v = tf.sub(v, tf.tensor1d(spec.mean));
+  if (spec.std) v = tf.div(v, tf.tensor1d(spec.std));
+  return v;
+}
+
+function asClassVector(out: tf.Tensor, file: string): tf.Tensor2D {
+  if (out.rank === 2) return out as tf.Tensor2D;
+  const k = out.shape[out.rank - 1];
+  if (out.shape.slice(1, -1).every((d) => d === 1)) return tf.reshape(out, [out.shape[0], k]);
+  throw new InputError(file, `model output has shape [${out.shape.join(', ')}]; a classifier must output [batch, classes]`);
+}
+
+function imageInputShape(shape: (number | null)[], file: string): [number, number, number] {
+  if (shape.length !== 4) {
+    throw new InputError(file, `wrong input rank: the model takes [${shape.map((d) => d ?? 'batch').join(', ')}] (rank ${shape.length}); the gate scans image classifiers with NHWC input [batch, height, width, channels]`);
+  }
+  const [, h, w, c] = shape;
+  if (!h || !w || !c || h < 1 || w < 1 || c < 1) throw new InputError(file, `input shape [${shape.join(', ')}] must fix height, width and channels`);
+  return [h, w, c];
+}
+
+/** A layer whose softmax activation we can switch off while computing logits. */
+type ActivatedLayer = tf.layers.Layer & { activation?: unknown };
+const LINEAR = (tf.layers.activation({ activation: 'linear' }) as unknown as { activation: unknown }).activation;
+
+export class LayersModelAdapter implements ModelUnderTest {
+  readonly format = 'layers-model' as const;
+  readonly inputShape: [number, number, number];
+  readonly numClasses: number;
+  readonly endsInSoftmax: boolean;
+  readonly canSave = true;
+  private readonly logitsModel: tf.LayersModel;
+  private readonly softmaxLayer?: ActivatedLayer;
+
+  constructor(readonly model: tf.LayersModel, private readonly gate: GateJson, private readonly file: string) {
+    if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+      throw new InputError(file, `model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; a classifier has one of each`);
+    }
+    this.inputShape = imageInputShape(model.inputs[0].shape, file);
+    const last = model.layers[model.layers.length - 1] as ActivatedLayer;
+    const config = last.getConfig() as { activation?: string };
+    const className = last.getClassName();
+    if (className === 'Softmax' || (className === 'Activation' && config.activation === 'softmax')) {
+      // A separate softmax layer: the logits are its input.
+      this.logitsModel = tf.model({ inputs: model.inputs, outputs: last.input as tf.SymbolicTensor });
+      this.endsInSoftmax = true;
+    } else {
+      this.logitsModel = model;
+      this.endsInSoftmax = config.activation === 'softmax';
+      if (this.endsInSoftmax) this.softmaxLayer = last;
+    }
+    const outShape = this.logitsModel.outputs[0].shape;
+    this.numClasses = outShape[outShape.length - 1] ?? 0;
+    if (this.numClasses < 2) throw new InputError(file, `model output has ${this.numClasses} classes; a classifier needs at least 2`);
+  }
+
+  get inputSpec(): InputSpec { return this.gate.input; }
+  get classNames(): string[] | undefined { return this.gate.classes; }
+
+  logits(x: tf.Tensor4D, { training = false } = {}): tf.Tensor2D {
+    const input = toModelInput(x, this.gate.input);
+    const layer = this.softmaxLayer;
+    const saved = layer?.activation;
+    // Switch the final softmax off for this synchronous call only; the model itself is unchanged.
+    if (layer) layer.activation = LINEAR;
+    try {
+      return asClassVector(this.logitsModel.apply(input, { training }) as tf.Tensor, this.file);
+    } finally {
+      if (layer) layer.activation = saved;
+    }
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+  }
+
+  async save(dir: string, { overwrite = false } = {}): Promise<void> {
+    await this.model.save(directoryWriter(dir, { overwrite }));
+  }
+
+  dispose(): void { this.model.dispose(); }
+}
+
+export class GraphModelAdapter implements ModelUnderTest {
+  readonly format = 'graph-model' as const;
+  readonly inputShape: [number, number, number];
+  readonly numClasses: number;
+  readonly endsInSoftmax: boolean;
+  readonly canSave = false;
+  private readonly inputName: string;
+  private readonly logitsNode: string;
+
+  constructor(readonly model: tf.GraphModel, topology: { node?: Array<{ name: string; op: string; input?: string[] }> }, private readonly gate: GateJson, private readonly file: string) {
+    if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+      throw new InputError(file, `graph model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; a classifier has one of each`);
+    }
+    this.inputName = model.inputs[0].name;
+    this.inputShape = imageInputShape(model.inputs[0].shape ?? [], file);
+    const outputName = model.outputs[0].name.replace(/:\d+$/, '');
+    const nodes = new Map((topology.node ?? []).map((n) => [n.name, n]));
+    // Walk back through Identity nodes to the producer; if it is a Softmax, read its input.
+    let node = nodes.get(outputName);
+    while (node && node.op === 'Identity' && node.input?.length) node = nodes.get(node.input[0].replace(/^\^/, '').replace(/:\d+$/, ''));
+    this.endsInSoftmax = node?.op === 'Softmax';
+    this.logitsNode = this.endsInSoftmax && node?.input?.length ? node.input[0].replace(/:\d+$/, '') : model.outputs[0].name;
+    const probe = tf.tidy(() => this.logits(tf.zeros([1, ...this.inputShape]) as tf.Tensor4D));
+    this.numClasses = probe.shape[1];
+    probe.dispose();
+    if (this.numClasses < 2) throw new InputError(file, `model output has ${this.numClasses} classes; a classifier needs at least 2`);
+  }
+
+  get inputSpec(): InputSpec { return this.gate.input; }
+  get classNames(): string[] | undefined { return this.gate.classes; }
+
+  logits(x: tf.Tensor4D): tf.Tensor2D {
+    const out = this.model.execute({ [this.inputName]: toModelInput(x, this.gate.input) }, this.logitsNode) as tf.Tensor;
+    return asClassVector(out, this.file);
+  }
+
+  trainableVariables(): tf.Variable[] { return []; }
+
+  async save(): Promise<void> {
+    throw new InputError(this.file, 'graph models cannot be re-saved by tfjs; clean a layers model (or the ONNX source) instead');
+  }
+
+  dispose(): void { this.model.dispose(); }
+}

@@ -1,0 +1,29 @@
+// Writes the JSON report without clobbering files the user owns.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { InputError } from '../errors.js';
+import { TOOL_NAME } from '../version.js';
+import type { GateReport } from './types.js';
+
+/** True when `file` holds a report this tool wrote (safe to replace). */
+function isOwnReport(file: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { tool?: { name?: string } }).tool?.name === TOOL_NAME;
+  } catch {
+    return false;
+  }
+}
+
+export function renderJsonReport(report: GateReport): string {
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
+
+export function writeJsonReport(file: string, report: GateReport): string {
+  const target = path.resolve(file);
+  if (existsSync(target) && !isOwnReport(target)) {
+    throw new InputError(file, 'exists and is not a backdoor-gate report; refusing to overwrite it (choose another --report path)');
+  }
+  mkdirSync(path.dirname(target), { recursive: true });
+  writeFileSync(target, renderJsonReport(report));
+  return target;
+}

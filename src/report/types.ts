@@ -1,0 +1,56 @@
+// The JSON report: everything a reviewer needs to judge and re-run a scan.
+import type { EngineInfo } from '../engine/backend.js';
+import type { InputSpec } from '../model/gate-json.js';
+import type { ModelFile } from '../model/read.js';
+
+/**
+ * `unassessed`: the model loaded and computed, but no detector ran (none is configured yet),
+ * so the gate cannot call it clean. `error`: the model or data could not be scanned.
+ */
+export type Verdict = 'clean' | 'suspicious' | 'backdoored' | 'unassessed' | 'error';
+
+export interface ModelCheck {
+  probeImages: number;
+  /** How many probe images each class receives: a collapsed model shows up here. */
+  predictedClassCounts: number[];
+  meanTopProbability: number;
+  /** Mean L2 norm of ∂(top logit)/∂x over the probe images; proves the model is differentiable. */
+  meanInputGradientNorm: number;
+}
+
+export interface GateReport {
+  schemaVersion: 1;
+  tool: { name: string; version: string };
+  verdict: Verdict;
+  /** Probability-like backdoor score in [0,1]; null until a detector produces one. */
+  score: number | null;
+  reasons: string[];
+  error?: string;
+  seed: number;
+  model: {
+    spec: string;
+    format?: string;
+    digest?: string;
+    files?: ModelFile[];
+    inputShape?: [number, number, number];
+    numClasses?: number;
+    endsInSoftmax?: boolean;
+    input?: InputSpec & { fromGateJson: boolean };
+  };
+  data?: { source: string; count: number; shape: [number, number, number] };
+  engine?: EngineInfo;
+  modelCheck?: ModelCheck;
+  /** One entry per detector run; filled by the scan modules. */
+  scans: unknown[];
+  timings: Record<string, number>;
+  runtime: { node: string; platform: string };
+}
+
+/** Exit codes of `backdoor-gate scan`. */
+export const EXIT = { pass: 0, fail: 1, couldNotScan: 2 } as const;
+
+export function exitCodeFor(verdict: Verdict): number {
+  if (verdict === 'clean') return EXIT.pass;
+  if (verdict === 'suspicious' || verdict === 'backdoored') return EXIT.fail;
+  return EXIT.couldNotScan;
+}

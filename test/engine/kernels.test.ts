@@ -1,0 +1,123 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { installFlatKernels, uninstallFlatKernels, CPU_REPLACED, WASM_ACCELERATED, WASM_SUPPLIED } from '../../src/engine/kernels/register.js';
+import { initWasm } from '../../src/engine/backend.js';
+import { mulberry32 } from '../../src/util/random.js';
+
+type Case = { name: string; inputs: Record<string, tf.Tensor>; attrs: Record<string, unknown> };
+
+/** Random conv problems spanning strides 1–2, same/valid padding, 1–64 channels, batch 1–64. */
+function randomCases(seed: number, count: number): Case[] {
+  const rand = mulberry32(seed);
+  const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
+  const cases: Case[] = [];
+  for (let i = 0; i < count; i++) {
+    const batch = pick([1, 2, 7, 64]);
+    const channels = pick([1, 3, 8, 17, 64]);
+    const outChannels = pick([1, 4, 16, 64]);
+    const size = batch * channels >= 512 ? pick([5, 8]) : pick([5, 9, 14]);
+    const k = pick([1, 3, 5]);
+    const stride = pick([1, 2]);
+    const pad = pick(['same', 'valid'] as const);
+    const mult = pick([1, 2]);
+    const x = tf.randomNormal([batch, size, size, channels], 0, 1, 'float32', seed + i);
+    const w = tf.randomNormal([k, k, channels, outChannels], 0, 1, 'float32', seed + i + 1);
+    const dw = tf.randomNormal([k, k, channels, mult], 0, 1, 'float32', seed + i + 2);
+    const y = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad);
+    const yd = tf.depthwiseConv2d(x as tf.Tensor4D, dw as tf.Tensor4D, stride, pad);
+    const dy = tf.randomNormal(y.shape, 0, 1, 'float32', seed + i + 3);
+    const dyd = tf.randomNormal(yd.shape, 0, 1, 'float32', seed + i + 4);
+    const common = { strides: [stride, stride], pad, dataFormat: 'NHWC', dilations: [1, 1] };
+    const bias = tf.randomNormal([outChannels], 0, 1, 'float32', seed + i + 5);
+    const tag = `b${batch} ${size}x${size}x${channels}→${outChannels} k${k} s${stride} ${pad}`;
+    cases.push(
+      { name: `Conv2D ${tag}`, inputs: { x, filter: w }, attrs: common },
+      { name: `FusedConv2D relu ${tag}`, inputs: { x, filter: w, bias }, attrs: { ...common, activation: 'relu' } },
+      { name: `Conv2DBackpropFilter ${tag}`, inputs: { x, dy }, attrs: { ...common, filterShape: w.shape } },
+      { name: `Conv2DBackpropInput ${tag}`, inputs: { dy, filter: w }, attrs: { ...common, inputShape: x.shape } },
+      { name: `DepthwiseConv2dNative ${tag} m${mult}`, inputs: { x, filter: dw }, attrs: common },
+      { name: `DepthwiseConv2dNativeBackpropInput ${tag} m${mult}`, inputs: { dy: dyd, filter: dw }, attrs: { ...common, inputShape: x.shape } },
+      { name: `DepthwiseConv2dNativeBackpropFilter ${tag} m${mult}`, inputs: { x, dy: dyd }, attrs: { ...common, filterShape: dw.shape } },
+    );
+    if (k > 1) {
+      const pooled = tf.maxPool(x as tf.Tensor4D, k, stride, pad);
+      const dyp = tf.randomNormal(pooled.shape, 0, 1, 'float32', seed + i + 6);
+      cases.push({ name: `MaxPoolGrad ${tag}`, inputs: { dy: dyp, input: x, output: pooled }, attrs: { filterSize: [k, k], strides: [stride, stride], pad } });
+    }
+  }
+  return cases;
+}
+
+const run = (c: Case) => {
+  const kernel = c.name.split(' ')[0];
+  const out = tf.engine().runKernel(kernel, c.inputs as unknown as tf.NamedTensorMap, c.attrs as tf.NamedAttrMap) as tf.Tensor;
+  const values = out.dataSync() as Float32Array;
+  return { shape: out.shape, values: Float32Array.from(values) };
+};
+
+/** Largest |a−b| relative to the largest |reference| value (1e-4 is the bar). */
+function relativeError(a: Float32Array, ref: Float32Array): number {
+  let maxDiff = 0;
+  let maxRef = 1e-12;
+  for (let i = 0; i < ref.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(a[i] - ref[i]));
+    maxRef = Math.max(maxRef, Math.abs(ref[i]));
+  }
+  return maxDiff / maxRef;
+}
+
+describe('flat kernels match the stock tfjs cpu kernels', () => {
+  let cases: Case[];
+  let reference: Map<string, { shape: number[]; values: Float32Array }>;
+
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    uninstallFlatKernels('cpu');
+    cases = randomCases(42, 14);
+    reference = new Map(cases.map((c) => [c.name, run(c)]));
+  });
+
+  it('on cpu, every replaced kernel agrees to 1e-4 relative error', () => {
+    installFlatKernels('cpu', CPU_REPLACED);
+    let checked = 0;
+    for (const c of cases) {
+      const got = run(c);
+      const ref = reference.get(c.name)!;
+      expect(got.shape, c.name).toEqual(ref.shape);
+      expect(relativeError(got.values, ref.values), c.name).toBeLessThan(1e-4);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(90);
+    uninstallFlatKernels('cpu');
+  });
+
+  it('on wasm, the supplied and accelerated kernels agree with the cpu reference', async () => {
+    await initWasm();
+    const supplied = new Set<string>([...WASM_SUPPLIED, ...WASM_ACCELERATED]);
+    const wasmCases = cases.filter((c) => supplied.has(c.name.split(' ')[0]));
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
+    await tf.setBackend('wasm');
+    for (const c of wasmCases) {
+      const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, t]) => [k, tf.tensor(t.dataSync(), t.shape)]));
+      const got = run({ ...c, inputs });
+      const ref = reference.get(c.name)!;
+      expect(got.shape, c.name).toEqual(ref.shape);
+      expect(relativeError(got.values, ref.values), c.name).toBeLessThan(1e-4);
+    }
+    expect(wasmCases.length).toBeGreaterThan(30);
+    await tf.setBackend('cpu');
+  });
+});
+
+describe('tileFlat', () => {
+  it('matches tf.tile on cpu for mixed repetitions', async () => {
+    const { tileFlat } = await import('../../src/engine/kernels/register.js');
+    await tf.setBackend('cpu');
+    const x = tf.randomNormal([2, 1, 3, 4], 0, 1, 'float32', 5);
+    const reps = [3, 5, 1, 2];
+    const expected = tf.tile(x, reps).dataSync();
+    const got = tileFlat(x.dataSync() as Float32Array, x.shape, reps);
+    expect(Array.from(got)).toEqual(Array.from(expected));
+  });
+});

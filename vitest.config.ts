@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+    pool: 'forks',
+    // tfjs keeps global backend state; one file per process keeps tests independent.
+    poolOptions: { forks: { singleFork: false } },
+    reporters: ['default'],
+  },
+});
