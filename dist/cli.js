@@ -10,7 +10,7 @@ import {
   runGate,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-NGXXFVU3.js";
+} from "./chunks/chunk-OJAMSX6W.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

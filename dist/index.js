@@ -11,7 +11,7 @@ import {
   runGate,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-NGXXFVU3.js";
+} from "./chunks/chunk-OJAMSX6W.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

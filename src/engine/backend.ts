@@ -40,6 +40,35 @@ export function wasmDirectory(): string {
 /** tfjs' console banner suggests tfjs-node; our log already says which backend runs and why. */
 function quietTfjs(): void {
   tf.env().set('PROD', true);
+  patchOptionalGradientInputs();
+}
+
+let gradientPatchApplied = false;
+
+/**
+ * tfjs 4.22 saves every input a gradient declares, and crashes cloning an absent optional one:
+ * FusedBatchNorm's gradient saves `scale`, which Keras BN layers with scale=False (InceptionV3)
+ * leave undefined. Absent trailing inputs are left out, which the gradient reads as undefined.
+ */
+export function patchOptionalGradientInputs(): void {
+  if (gradientPatchApplied) return;
+  const engine = tf.engine() as unknown as {
+    saveTensorsForBackwardMode(tensors: Array<tf.Tensor | undefined>): Array<tf.Tensor | undefined>;
+    addTapeNode(kernelName: string, inputs: Record<string, tf.Tensor | undefined>, ...rest: unknown[]): void;
+  };
+  const save = engine.saveTensorsForBackwardMode.bind(engine);
+  const addTapeNode = engine.addTapeNode.bind(engine);
+  // The tape must not list the absent input either, or backprop dereferences it.
+  engine.addTapeNode = (kernelName, inputs, ...rest) =>
+    addTapeNode(kernelName, Object.fromEntries(Object.entries(inputs).filter(([, t]) => t != null)), ...rest);
+  // Trailing absent inputs are dropped (the gradient reads them as undefined); the tape later
+  // disposes every saved entry, so the array must not hold undefined.
+  engine.saveTensorsForBackwardMode = (tensors) => {
+    let end = tensors.length;
+    while (end > 0 && tensors[end - 1] == null) end--;
+    return save(tensors.slice(0, end));
+  };
+  gradientPatchApplied = true;
 }
 
 let wasmReady: Promise<boolean> | undefined;
@@ -132,5 +161,5 @@ export async function selectBackend({ choice, nativeDirs = [], logger }: SelectO
 export function parseBackendChoice(value: string, source: string): BackendChoice {
   const v = (value || 'auto').trim().toLowerCase();
   if ((BACKEND_CHOICES as readonly string[]).includes(v)) return v as BackendChoice;
-  throw new ConfigurationError(`${source}: backend must be one of ${BACKEND_CHOICES.join(', ')}, got '${value}'`);
+  throw new ConfigurationError(`${source} must be one of ${BACKEND_CHOICES.join(', ')}, got '${value}'`);
 }

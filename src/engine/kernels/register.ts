@@ -155,12 +155,26 @@ export const CPU_REPLACED = [
   'DepthwiseConv2dNativeBackpropInput',
   'DepthwiseConv2dNativeBackpropFilter',
   'MaxPoolGrad',
+  'Tile',
 ] as const;
 
 /** Kernels the `wasm` backend does not have; supplied so that gradients and training run. */
 export const WASM_SUPPLIED = ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter'] as const;
 
 const installed = new Map<string, tf.KernelConfig | undefined>();
+
+/** The kernel function registered for `name`: special cases first, else the FLAT_KERNELS entry. */
+function flatKernelFunc(backendName: 'cpu' | 'wasm', name: string, original: tf.KernelConfig | undefined): tf.KernelFunc {
+  if (backendName === 'wasm' && name === 'Conv2DBackpropFilter') return wasmConv2dBackpropFilter as unknown as tf.KernelFunc;
+  if (name === 'Tile' && original) return flatTile(backendName, original) as unknown as tf.KernelFunc;
+  const flat = FLAT_KERNELS[name];
+  return ({ inputs, backend, attrs }) => {
+    const out = flat(ioFor(backendName, backend), inputs as Inputs, (attrs ?? {}) as Attrs);
+    if (out) return out;
+    if (!original) throw new Error(`${name}: this configuration (${JSON.stringify(attrs)}) is not supported on ${backendName}`);
+    return original.kernelFunc({ inputs, backend, attrs });
+  };
+}
 
 /** Registers `names` from FLAT_KERNELS on `backendName`; returns the names actually (re)registered. */
 export function installFlatKernels(backendName: 'cpu' | 'wasm', names: readonly string[]): string[] {
@@ -171,23 +185,7 @@ export function installFlatKernels(backendName: 'cpu' | 'wasm', names: readonly 
     const original = tf.getKernel(name, backendName);
     if (backendName === 'wasm' && original) continue; // never replace a native wasm kernel
     if (original) tf.unregisterKernel(name, backendName);
-    if (backendName === 'wasm' && name === 'Conv2DBackpropFilter') {
-      tf.registerKernel({ kernelName: name, backendName, kernelFunc: wasmConv2dBackpropFilter as unknown as tf.KernelFunc });
-      installed.set(key, undefined);
-      done.push(name);
-      continue;
-    }
-    const flat = FLAT_KERNELS[name];
-    tf.registerKernel({
-      kernelName: name,
-      backendName,
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const out = flat(ioFor(backendName, backend), inputs as Inputs, (attrs ?? {}) as Attrs);
-        if (out) return out;
-        if (!original) throw new Error(`${name}: this configuration (${JSON.stringify(attrs)}) is not supported on ${backendName}`);
-        return original.kernelFunc({ inputs, backend, attrs });
-      },
-    });
+    tf.registerKernel({ kernelName: name, backendName, kernelFunc: flatKernelFunc(backendName, name, original) });
     installed.set(key, original);
     done.push(name);
   }
@@ -297,14 +295,20 @@ export function tileFlat<T extends Float32Array | Int32Array>(values: T, shape: 
   return cur as T;
 }
 
-function wasmTile(original: tf.KernelConfig) {
+/** Tile for float32/int32 on either backend (other dtypes go to the original kernel). */
+function flatTile(backendName: 'cpu' | 'wasm', original: tf.KernelConfig) {
   return ({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo => {
     const x = inputs.x as TensorInfo;
     if (x.dtype !== 'float32' && x.dtype !== 'int32') return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
-    const b = backend as WasmBackendLike & { readSync(id: unknown): Float32Array | Int32Array };
     const reps = attrs.reps as number[];
+    const shape = x.shape.map((d, i) => d * reps[i]);
+    if (backendName === 'cpu') {
+      const b = backend as CpuBackendLike & { makeTensorInfo(shape: number[], dtype: string, values: Float32Array | Int32Array): TensorInfo };
+      return b.makeTensorInfo(shape, x.dtype, tileFlat(b.data.get(x.dataId).values as Float32Array | Int32Array, x.shape, reps));
+    }
+    const b = backend as WasmBackendLike & { readSync(id: unknown): Float32Array | Int32Array };
     const tiled = tileFlat(b.readSync(x.dataId) as Float32Array | Int32Array, x.shape, reps);
-    const out = b.makeOutput(x.shape.map((d, i) => d * reps[i]), x.dtype);
+    const out = b.makeOutput(shape, x.dtype);
     (b.typedArrayFromHeap(out) as Float32Array | Int32Array).set(tiled);
     return out;
   };
@@ -314,7 +318,7 @@ function wasmTile(original: tf.KernelConfig) {
 export const WASM_ACCELERATED = ['Conv2DBackpropInput', 'Tile'] as const;
 const WASM_WRAPPERS: Record<(typeof WASM_ACCELERATED)[number], (original: tf.KernelConfig) => unknown> = {
   Conv2DBackpropInput: wasmConv2dBackpropInput,
-  Tile: wasmTile,
+  Tile: (original) => flatTile('wasm', original),
 };
 
 /** Wraps the listed native wasm kernels with the faster paths above. */

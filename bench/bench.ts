@@ -1,0 +1,129 @@
+// `npm run bench`: speed of this engine against stock tfjs, measured side by side in one run.
+// Prints a table and writes bench-results.json. Options: --quick (fewer repetitions).
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { initWasm } from '../src/engine/backend.js';
+import { CPU_REPLACED, installFlatKernels, uninstallFlatKernels } from '../src/engine/kernels/register.js';
+import { buildClassifier, type Architecture } from '../src/zoo/architectures.js';
+import { ZOO_TRAINING, zooCatalog } from '../src/zoo/catalog.js';
+import { classificationLoss } from '../src/zoo/train.js';
+
+const quick = process.argv.includes('--quick');
+const results: Record<string, unknown> = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, tfjs: tf.version.tfjs };
+
+/** Median wall time of `fn` in ms over `reps` runs after `warmup` runs. */
+function time(fn: () => void, reps: number, warmup = 1): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const samples: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    samples.push(performance.now() - t0);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)];
+}
+
+function trainingStep(arch: Architecture, batch: number): () => void {
+  const model = buildClassifier(arch, 1);
+  const optimizer = tf.train.adam(1e-3);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
+  const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10);
+  return () => tf.tidy(() => {
+    optimizer.minimize(() => classificationLoss(model, model.apply(x, { training: true }) as tf.Tensor, y), false, vars);
+  });
+}
+
+function inputGradient(arch: Architecture, batch: number): () => void {
+  const model = buildClassifier(arch, 1);
+  const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 3);
+  return () => tf.tidy(() => tf.grad((input: tf.Tensor) => tf.sum(model.apply(input) as tf.Tensor))(x).dataSync());
+}
+
+const rows: Array<[string, string, string, string]> = [];
+const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+
+async function main(): Promise<void> {
+  tf.env().set('PROD', true); // no tfjs console banner in the table
+  // 1. Training step of the zoo CNN (batch 64, as in the issue's profile): stock cpu vs engine.
+  await tf.setBackend('cpu');
+  const batch = 64;
+  const training: Record<string, Record<string, number>> = {};
+  for (const arch of ['cnn', 'bn-cnn'] as const) {
+    uninstallFlatKernels('cpu');
+    const stock = time(trainingStep(arch, batch), quick ? 1 : 2);
+    installFlatKernels('cpu', CPU_REPLACED);
+    const flat = time(trainingStep(arch, batch), quick ? 3 : 8);
+    training[arch] = { stockCpuMs: stock, engineCpuMs: flat };
+  }
+  // 2. Per-kernel timings on the zoo CNN's shapes, stock vs flat (cpu), to show which are hot.
+  const kernels: Record<string, { stockMs: number; flatMs: number }> = {};
+  const x = tf.randomNormal([batch, 14, 14, 16], 0, 1, 'float32', 4);
+  const w = tf.randomNormal([3, 3, 16, 32], 0, 1, 'float32', 5);
+  const dy = tf.randomNormal([batch, 14, 14, 32], 0, 1, 'float32', 6);
+  const dwf = tf.randomNormal([3, 3, 16, 1], 0, 1, 'float32', 7);
+  const dyd = tf.randomNormal([batch, 14, 14, 16], 0, 1, 'float32', 8);
+  const pooled = tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid');
+  const dyp = tf.randomNormal(pooled.shape, 0, 1, 'float32', 9);
+  const common = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dilations: [1, 1] };
+  const cases: Array<[string, tf.NamedTensorMap, Record<string, unknown>]> = [
+    ['Conv2D', { x, filter: w }, common],
+    ['Conv2DBackpropFilter', { x, dy }, { ...common, filterShape: w.shape }],
+    ['Conv2DBackpropInput', { dy, filter: w }, { ...common, inputShape: x.shape }],
+    ['DepthwiseConv2dNative', { x, filter: dwf }, common],
+    ['DepthwiseConv2dNativeBackpropInput', { dy: dyd, filter: dwf }, { ...common, inputShape: x.shape }],
+    ['DepthwiseConv2dNativeBackpropFilter', { x, dy: dyd }, { ...common, filterShape: dwf.shape }],
+    ['MaxPoolGrad', { dy: dyp, input: x, output: pooled }, { filterSize: [2, 2], strides: [2, 2], pad: 'valid' }],
+    ['Tile', { x: tf.randomNormal([1, 1, 1, 16]) }, { reps: [batch, 14, 14, 1] }],
+  ];
+  const runK = (name: string, inputs: tf.NamedTensorMap, attrs: Record<string, unknown>) => () => {
+    const out = tf.engine().runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor;
+    out.dataSync();
+    out.dispose();
+  };
+  for (const [name, inputs, attrs] of cases) {
+    uninstallFlatKernels('cpu');
+    const stockMs = time(runK(name, inputs, attrs), quick ? 2 : 5);
+    installFlatKernels('cpu', CPU_REPLACED);
+    const flatMs = time(runK(name, inputs, attrs), quick ? 3 : 10);
+    kernels[name] = { stockMs, flatMs };
+  }
+  const cpuGrad = time(inputGradient('cnn', 32), quick ? 3 : 10);
+
+  // 3. The same on wasm (with the kernels it lacks supplied).
+  await initWasm();
+  for (const arch of ['cnn', 'bn-cnn'] as const) training[arch].engineWasmMs = time(trainingStep(arch, batch), quick ? 3 : 10);
+  const wasmGrad = time(inputGradient('cnn', 32), quick ? 3 : 10);
+
+  for (const [arch, t] of Object.entries(training)) {
+    rows.push([`training step, ${arch}, batch ${batch}`, `stock cpu ${fmt(t.stockCpuMs)}`, `engine cpu ${fmt(t.engineCpuMs)} (${(t.stockCpuMs / t.engineCpuMs).toFixed(1)}×)`, `engine wasm ${fmt(t.engineWasmMs)} (${(t.stockCpuMs / t.engineWasmMs).toFixed(1)}×)`]);
+  }
+  for (const [name, k] of Object.entries(kernels)) rows.push([`kernel ${name}`, `stock cpu ${fmt(k.stockMs)}`, `flat cpu ${fmt(k.flatMs)} (${(k.stockMs / k.flatMs).toFixed(1)}×)`, '']);
+  rows.push(['forward + input gradient, cnn, batch 32', `engine cpu ${fmt(cpuGrad)}`, `engine wasm ${fmt(wasmGrad)} (${(cpuGrad / wasmGrad).toFixed(1)}× cpu)`, '']);
+
+  // 4. Zoo: measured wall time when a zoo run left its manifest, and the step-time estimate.
+  const samplesPerModel = 7000 * ZOO_TRAINING.epochs;
+  const stepsPerModel = Math.floor(7000 / ZOO_TRAINING.batchSize) * ZOO_TRAINING.epochs;
+  const models = zooCatalog().length;
+  let zoo: Record<string, unknown> = { models, samplesPerModel, stepsPerModel };
+  if (existsSync('zoo/manifest.json')) {
+    const m = JSON.parse(readFileSync('zoo/manifest.json', 'utf8')) as { wallSeconds: number; jobs: number };
+    zoo = { ...zoo, measuredWallSeconds: m.wallSeconds, jobs: m.jobs };
+    rows.push([`zoo: ${models} models (npm run zoo)`, `measured ${m.wallSeconds} s with ${m.jobs} jobs`, m.wallSeconds < 600 ? 'under 10 min' : 'OVER 10 min', '']);
+  } else {
+    rows.push([`zoo: ${models} models`, 'not measured (run npm run zoo first)', '', '']);
+  }
+  results.trainingStepMs = training;
+  results.kernelsMs = kernels;
+  results.inputGradientMs = { cpu: cpuGrad, wasm: wasmGrad };
+  results.zoo = zoo;
+
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+  writeFileSync('bench-results.json', `${JSON.stringify(results, null, 2)}\n`);
+  console.log('→ bench-results.json');
+}
+
+await main();

@@ -1,0 +1,84 @@
+// Runs the committed action bundle (dist/index.js) with INPUT_* variables, as the runner does.
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EXAMPLES, runNode } from '../helpers/run.js';
+
+function runnerEnv(inputs: Record<string, string>) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bg-action-'));
+  const files = { output: path.join(dir, 'output.txt'), summary: path.join(dir, 'summary.md') };
+  writeFileSync(files.output, '');
+  writeFileSync(files.summary, '');
+  const env: Record<string, string> = {
+    GITHUB_OUTPUT: files.output,
+    GITHUB_STEP_SUMMARY: files.summary,
+    RUNNER_TEMP: dir,
+    RUNNER_TOOL_CACHE: path.join(dir, 'tool-cache'),
+  };
+  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+  return { dir, files, env };
+}
+
+/** Parses the GITHUB_OUTPUT file (name<<delimiter … delimiter blocks). */
+function outputs(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const lines = readFileSync(file, 'utf8').split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<]+)<<(.+)$/.exec(lines[i]);
+    if (!m) continue;
+    const value: string[] = [];
+    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i]);
+    out[m[1]] = value.join('\n');
+  }
+  return out;
+}
+
+describe('action (dist/index.js)', () => {
+  it('scans a model, sets outputs, writes the summary and fails closed without a detector', async () => {
+    const { dir, files, env } = runnerEnv({ model: EXAMPLES.badnetsBn, 'report-path': 'gate/report.json', 'max-probe-images': '16' });
+    const result = await runNode('dist/index.js', [], env, dir);
+    const out = outputs(files.output);
+    expect(out.verdict).toBe('unassessed');
+    expect(out['report-path']).toBe(path.join(dir, 'gate', 'report.json'));
+    expect(JSON.parse(readFileSync(out['report-path'], 'utf8')).model.digest).toMatch(/^sha256:/);
+    expect(readFileSync(files.summary, 'utf8')).toMatch(/\| verdict \| \*\*unassessed\*\* \|/);
+    expect(result.stdout).toMatch(/::error::Backdoor Gate: unassessed/);
+    expect(result.code).toBe(1);
+  });
+
+  it('on-error: warn turns a scan that could not decide into a warning', async () => {
+    const { dir, env } = runnerEnv({ model: EXAMPLES.cleanBn, 'on-error': 'warn', 'max-probe-images': '8' });
+    const result = await runNode('dist/index.js', [], env, dir);
+    expect(result.stdout).toMatch(/::warning::Backdoor Gate: unassessed/);
+    expect(result.code).toBe(0);
+  });
+
+  it('an unreadable model is an error verdict and a failed step', async () => {
+    const { dir, files, env } = runnerEnv({ model: path.join(os.tmpdir(), 'no-such-model-dir') });
+    const result = await runNode('dist/index.js', [], env, dir);
+    expect(outputs(files.output).verdict).toBe('error');
+    expect(result.stdout).toMatch(/::error::Backdoor Gate: error — could not scan: .*no-such-model-dir: does not exist/);
+    expect(result.code).toBe(1);
+  });
+
+  it('a bad input fails with a clear message', async () => {
+    const { dir, env } = runnerEnv({ model: EXAMPLES.cleanBn, backend: 'quantum' });
+    const result = await runNode('dist/index.js', [], env, dir);
+    expect(result.stdout).toMatch(/::error::Backdoor Gate could not run: backend must be one of auto, tensorflow, wasm, cpu, got 'quantum'/);
+    expect(result.code).toBe(1);
+  });
+
+  it('install-native-backend: a failing install warns with its cause and the scan goes on', async () => {
+    const { dir, files, env } = runnerEnv({ model: EXAMPLES.cleanCnn, 'install-native-backend': 'true', 'max-probe-images': '8' });
+    // A stand-in npm on PATH that fails the way the real download does here.
+    const bin = path.join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, 'npm'), '#!/bin/sh\necho "npm error tfjs-node-gpu: libtensorflow download refused (HTTP 403)" >&2\nexit 1\n');
+    chmodSync(path.join(bin, 'npm'), 0o755);
+    const result = await runNode('dist/index.js', [], { ...env, PATH: `${bin}:${process.env.PATH}` }, dir);
+    expect(result.stdout).toMatch(/::warning::install-native-backend: npm install @tensorflow\/tfjs-node-gpu@4\.22\.0 failed \(exit 1\): npm error tfjs-node-gpu: libtensorflow download refused \(HTTP 403\); continuing without it/);
+    expect(result.stdout).toMatch(/compute backend: wasm/);
+    expect(outputs(files.output).verdict).toBe('unassessed');
+  });
+});

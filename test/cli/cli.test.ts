@@ -1,0 +1,79 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EXAMPLES, runCli } from '../helpers/run.js';
+
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-cli-'));
+
+describe('backdoor-gate scan', () => {
+  it('writes a report with digest, backend, timings and a model check', async () => {
+    const dir = tmp();
+    const report = path.join(dir, 'r.json');
+    const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', report, '--data', 'mnist:test', '--max-probe-images', '64', '--seed', '3']);
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    expect(json.tool.name).toBe('backdoor-gate');
+    expect(json.model.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(json.model.files.map((f: { name: string }) => f.name)).toEqual(['model.json', 'group1-shard1of1.bin']);
+    expect(json.model.endsInSoftmax).toBe(true);
+    expect(json.model.input).toEqual({ range: [0, 1], fromGateJson: true });
+    expect(json.engine.backend).toBe('wasm');
+    expect(json.data).toEqual({ source: 'mnist:test', count: 64, shape: [28, 28, 1] });
+    expect(json.seed).toBe(3);
+    expect(json.timings.totalSeconds).toBeGreaterThan(0);
+    // A real model check: MNIST digits spread over the classes, confident, differentiable.
+    const counts: number[] = json.modelCheck.predictedClassCounts;
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(64);
+    expect(counts.filter((c) => c > 0).length).toBeGreaterThanOrEqual(8);
+    expect(json.modelCheck.meanTopProbability).toBeGreaterThan(0.9);
+    expect(json.modelCheck.meanInputGradientNorm).toBeGreaterThan(0);
+    // No detector has run, so the gate does not pass the model (fail closed): exit 2.
+    expect(json.verdict).toBe('unassessed');
+    expect(result.code).toBe(2);
+    expect(result.stdout).toContain(`unassessed → ${report}`);
+  });
+
+  it('gives the same figures for the same seed and backend', async () => {
+    const dir = tmp();
+    const run = async (name: string) => {
+      await runCli(['scan', EXAMPLES.blendedCnn, '--report', path.join(dir, name), '--max-probe-images', '32', '--seed', '7']);
+      const r = JSON.parse(readFileSync(path.join(dir, name), 'utf8'));
+      return { check: r.modelCheck, data: r.data, digest: r.model.digest };
+    };
+    expect(await run('a.json')).toEqual(await run('b.json'));
+  });
+
+  it('honours --backend cpu', async () => {
+    const report = path.join(tmp(), 'r.json');
+    await runCli(['scan', EXAMPLES.cleanCnn, '--report', report, '--backend', 'cpu', '--max-probe-images', '8']);
+    expect(JSON.parse(readFileSync(report, 'utf8')).engine.backend).toBe('cpu');
+  });
+
+  it('refuses to overwrite a file that is not one of its reports', async () => {
+    const target = path.join(tmp(), 'notes.json');
+    writeFileSync(target, '{"mine": true}');
+    const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', target, '--max-probe-images', '4']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/notes\.json: exists and is not a backdoor-gate report; refusing to overwrite/);
+    expect(readFileSync(target, 'utf8')).toBe('{"mine": true}');
+  });
+
+  it('rejects bad flags with exit 2 and a clear message', async () => {
+    const bad = await runCli(['scan', EXAMPLES.cleanBn, '--backend', 'tpu']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/backend must be one of auto, tensorflow, wasm, cpu, got 'tpu'/);
+    const missing = await runCli(['scan']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/model is required/);
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/usage: backdoor-gate scan <model>/);
+  });
+
+  it('reports a missing data path as could-not-scan', async () => {
+    const report = path.join(tmp(), 'r.json');
+    const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', report, '--data', '/nonexistent/images']);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toMatch(/\/nonexistent\/images: data path does not exist/);
+  });
+});

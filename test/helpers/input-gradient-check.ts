@@ -1,0 +1,30 @@
+// Child-process check for big models: a long synchronous gradient would block the test
+// runner's worker (and its RPC), so the test spawns this and reads one JSON line.
+//   node --import tsx test/helpers/input-gradient-check.ts <backend> <model dir>
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend, type BackendChoice } from '../../src/engine/backend.js';
+import { MemoryLogger } from '../../src/logger.js';
+import { loadModel } from '../../src/model/load.js';
+
+const [backend, dir] = process.argv.slice(2);
+await selectBackend({ choice: backend as BackendChoice, logger: new MemoryLogger() });
+const { model, source } = await loadModel(dir);
+const [h, w, c] = model.inputShape;
+const x = tf.randomUniform([1, h, w, c], 0, 1, 'float32', 5) as tf.Tensor4D;
+const probs = Array.from(tf.softmax(model.logits(x)).dataSync());
+const t0 = performance.now();
+const grad = tf.grad((input: tf.Tensor) => tf.max(model.logits(input as tf.Tensor4D), -1).sum())(x);
+const gradientSeconds = (performance.now() - t0) / 1000;
+console.log(
+  JSON.stringify({
+    backend: tf.getBackend(),
+    format: source.format,
+    inputShape: model.inputShape,
+    numClasses: model.numClasses,
+    endsInSoftmax: model.endsInSoftmax,
+    probabilitySum: probs.reduce((a, b) => a + b, 0),
+    gradientShape: grad.shape,
+    gradientNorm: tf.norm(grad).dataSync()[0],
+    gradientSeconds,
+  }),
+);
