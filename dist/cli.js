@@ -10,7 +10,7 @@ import {
   runGate,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-OJAMSX6W.js";
+} from "./chunks/chunk-M7WQJOM6.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

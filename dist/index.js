@@ -11,7 +11,7 @@ import {
   runGate,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-OJAMSX6W.js";
+} from "./chunks/chunk-M7WQJOM6.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

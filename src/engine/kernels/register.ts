@@ -315,10 +315,12 @@ function flatTile(backendName: 'cpu' | 'wasm', original: tf.KernelConfig) {
 }
 
 /** wasm kernels that exist but are slow; wrapped with faster paths where those apply. */
-export const WASM_ACCELERATED = ['Conv2DBackpropInput', 'Tile'] as const;
+export const WASM_ACCELERATED = ['Conv2DBackpropInput', 'Tile', 'MaxPoolGrad'] as const;
 const WASM_WRAPPERS: Record<(typeof WASM_ACCELERATED)[number], (original: tf.KernelConfig) => unknown> = {
   Conv2DBackpropInput: wasmConv2dBackpropInput,
   Tile: (original) => flatTile('wasm', original),
+  // The wasm kernel scans every window per input pixel; the flat one routes each output once.
+  MaxPoolGrad: (original) => flatKernelFunc('wasm', 'MaxPoolGrad', original),
 };
 
 /** Wraps the listed native wasm kernels with the faster paths above. */
