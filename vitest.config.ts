@@ -8,6 +8,8 @@ export default defineConfig({
     pool: 'forks',
     // tfjs keeps global backend state; one file per process keeps tests independent.
     poolOptions: { forks: { singleFork: false } },
-    reporters: ['default'],
+    // The JSON file feeds the plain closing line that .ci/run prints (scripts/test-summary.mjs).
+    reporters: ['default', 'json'],
+    outputFile: { json: '.vitest-results.json' },
   },
 });
