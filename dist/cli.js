@@ -10,7 +10,7 @@ import {
   runGate,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-M7WQJOM6.js";
+} from "./chunks/chunk-7E3QZL2P.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -62,10 +62,11 @@ usage: backdoor-gate scan <model> [options]
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
   --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
   --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages})
+  --scans <list>            detectors: ${DEFAULTS.scans} (default), or none
   --verbose                 debug logging
   -h, --help, --version
 
-exit codes: 0 pass, 1 fail (backdoored or suspicious), 2 could not scan (bad input, no detector, error)`;
+exit codes: 0 pass (clean), 1 fail (backdoored or suspicious), 2 could not scan (bad input, error, or scans: none)`;
 async function main(argv) {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -76,6 +77,7 @@ async function main(argv) {
       backend: { type: "string" },
       seed: { type: "string" },
       "max-probe-images": { type: "string" },
+      scans: { type: "string" },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
       version: { type: "boolean", default: false }
@@ -101,14 +103,16 @@ async function main(argv) {
     [Inputs.ReportPath]: values.report,
     [Inputs.Backend]: values.backend,
     [Inputs.Seed]: values.seed,
-    [Inputs.MaxProbeImages]: values["max-probe-images"]
+    [Inputs.MaxProbeImages]: values["max-probe-images"],
+    [Inputs.Scans]: values.scans
   };
   const settings = buildSettings((name) => flags[name]);
   const engine = await selectBackend({ choice: settings.backend, logger });
   const report = await runGate(settings, engine, logger);
   const written = writeJsonReport(settings.reportPath, report);
   const score = report.score === null ? "" : ` score ${report.score.toFixed(3)}`;
-  process.stdout.write(`${settings.model}: ${report.verdict}${score}${report.error ? ` (${report.error})` : ""} \u2192 ${written}
+  const target = report.suspectedTarget == null ? "" : ` target ${report.suspectedTarget}`;
+  process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ""} \u2192 ${written}
 `);
   return exitCodeFor(report.verdict);
 }

@@ -22,10 +22,11 @@ usage: backdoor-gate scan <model> [options]
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
   --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
   --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages})
+  --scans <list>            detectors: ${DEFAULTS.scans} (default), or none
   --verbose                 debug logging
   -h, --help, --version
 
-exit codes: 0 pass, 1 fail (backdoored or suspicious), 2 could not scan (bad input, no detector, error)`;
+exit codes: 0 pass (clean), 1 fail (backdoored or suspicious), 2 could not scan (bad input, error, or scans: none)`;
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
       backend: { type: 'string' },
       seed: { type: 'string' },
       'max-probe-images': { type: 'string' },
+      scans: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', default: false },
@@ -61,13 +63,15 @@ export async function main(argv: string[]): Promise<number> {
     [Inputs.Backend]: values.backend,
     [Inputs.Seed]: values.seed,
     [Inputs.MaxProbeImages]: values['max-probe-images'],
+    [Inputs.Scans]: values.scans,
   };
   const settings = buildSettings((name) => flags[name]);
   const engine = await selectBackend({ choice: settings.backend, logger });
   const report = await runGate(settings, engine, logger);
   const written = writeJsonReport(settings.reportPath, report);
   const score = report.score === null ? '' : ` score ${report.score.toFixed(3)}`;
-  process.stdout.write(`${settings.model}: ${report.verdict}${score}${report.error ? ` (${report.error})` : ''} → ${written}\n`);
+  const target = report.suspectedTarget == null ? '' : ` target ${report.suspectedTarget}`;
+  process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ''} → ${written}\n`);
   return exitCodeFor(report.verdict);
 }
 

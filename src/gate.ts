@@ -9,7 +9,12 @@ import { describeError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ModelUnderTest } from './model/adapter.js';
 import { loadModel } from './model/load.js';
-import type { GateReport, ModelCheck } from './report/types.js';
+import type { GateReport, ModelCheck, ScanSummary } from './report/types.js';
+import { decide } from './core/verdict.js';
+import { hessianSpectrum, type HessianResult } from './scan/hessian.js';
+import { reconstructTriggers, type InversionResult } from './scan/inversion.js';
+import { reconstructMasks, type MaskInversionResult } from './scan/mask-inversion.js';
+import { sliceImages } from './data/types.js';
 import type { Settings } from './settings.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
@@ -40,6 +45,13 @@ export function checkModel(model: ModelUnderTest, probe: ImageSet, batchSize = 3
     throw new Error('the model produced non-finite outputs or input gradients on the probe images');
   }
   return check;
+}
+
+/** A scan result without its large arrays, rounded for a readable, stable report. */
+function summarise(result: object, drop: string[]): ScanSummary {
+  const round = (v: unknown): unknown =>
+    typeof v === 'number' ? (Number.isFinite(v) ? Number(v.toPrecision(6)) : String(v)) : Array.isArray(v) ? v.map(round) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, round(x)])) : v;
+  return round(Object.fromEntries(Object.entries(result).filter(([k]) => !drop.includes(k)))) as ScanSummary;
 }
 
 export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, logger: Logger): Promise<GateReport> {
@@ -83,9 +95,39 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     t = performance.now();
     report.modelCheck = checkModel(model, probe);
     report.timings.modelCheckSeconds = seconds(t);
+    t = performance.now();
 
-    report.verdict = 'unassessed';
-    report.reasons.push('no backdoor detector ran, so the model cannot be called clean');
+    if (!settings.scans.length) {
+      report.verdict = 'unassessed';
+      report.reasons.push('no backdoor detector ran (scans: none), so the model cannot be called clean');
+      return report;
+    }
+    const results: { dense?: InversionResult; mask?: MaskInversionResult; hessian?: HessianResult } = {};
+    const seed = settings.seed;
+    if (settings.scans.includes('inversion')) {
+      logger.info('scan: trigger inversion (all classes at once)');
+      results.dense = reconstructTriggers(model, probe, { seed });
+      report.scans.push(summarise(results.dense, ['triggers']));
+    }
+    if (settings.scans.includes('mask-inversion')) {
+      logger.info('scan: mask inversion');
+      results.mask = reconstructMasks(model, sliceImages(probe, 0, Math.min(probe.count, 128)), { seed });
+      report.scans.push(summarise(results.mask, ['masks', 'patterns']));
+    }
+    if (settings.scans.includes('hessian')) {
+      logger.info('scan: input-Hessian spectrum');
+      results.hessian = hessianSpectrum(model, probe);
+      report.scans.push(summarise(results.hessian, ['topEigenvector']));
+    }
+    const decision = decide(results);
+    report.verdict = decision.verdict;
+    report.score = Math.round(decision.score * 1e4) / 1e4;
+    report.suspectedTarget = decision.suspectedTarget;
+    report.reasons.push(...decision.reasons);
+    report.timings.scanSeconds = seconds(t);
+    if (probe.source.startsWith('synthetic')) {
+      report.reasons.push('caution: probe data is synthetic; on small models the trigger scans are unreliable without in-distribution images (give data)');
+    }
   } catch (err) {
     report.verdict = 'error';
     report.error = describeError(err);

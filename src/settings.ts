@@ -14,7 +14,11 @@ export const Inputs = {
   MaxProbeImages: 'max-probe-images',
   ReportPath: 'report-path',
   OnError: 'on-error',
+  Scans: 'scans',
 } as const;
+
+export const SCAN_NAMES = ['inversion', 'mask-inversion', 'hessian'] as const;
+export type ScanName = (typeof SCAN_NAMES)[number];
 
 export const Outputs = {
   Verdict: 'verdict',
@@ -35,6 +39,8 @@ export interface Settings {
   maxProbeImages: number;
   reportPath: string;
   onError: OnError;
+  /** Detectors to run; empty = none (the model can then only be `unassessed`). */
+  scans: ScanName[];
   limits: ResourceLimits;
 }
 
@@ -44,7 +50,18 @@ export const DEFAULTS = {
   maxProbeImages: 256,
   reportPath: 'backdoor-gate-report.json',
   onError: 'fail' as OnError,
+  scans: 'inversion,mask-inversion,hessian',
 };
+
+function scanList(raw: string | undefined): ScanName[] {
+  const text = raw?.trim() || DEFAULTS.scans;
+  if (text === 'none') return [];
+  const names = text.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(SCAN_NAMES as readonly string[]).includes(n)) throw new ConfigurationError(`${Inputs.Scans} must be a comma-separated list of ${SCAN_NAMES.join(', ')} (or none), got '${n}'`);
+  }
+  return [...new Set(names)] as ScanName[];
+}
 
 /** A raw source of named string values (action inputs or parsed CLI flags). */
 export type RawValues = (name: string) => string | undefined;
@@ -77,6 +94,7 @@ export function buildSettings(get: RawValues): Readonly<Settings> {
     maxProbeImages: integer(get(Inputs.MaxProbeImages), Inputs.MaxProbeImages, DEFAULTS.maxProbeImages, 1, 100_000),
     reportPath: get(Inputs.ReportPath)?.trim() || DEFAULTS.reportPath,
     onError,
+    scans: scanList(get(Inputs.Scans)),
     limits: { ...DEFAULT_LIMITS },
   });
 }

@@ -18,6 +18,8 @@ export interface ModelCheck {
   meanInputGradientNorm: number;
 }
 
+export type ScanSummary = Record<string, unknown> & { method: string; seconds: number };
+
 export interface GateReport {
   schemaVersion: 1;
   tool: { name: string; version: string };
@@ -40,8 +42,10 @@ export interface GateReport {
   data?: { source: string; count: number; shape: [number, number, number] };
   engine?: EngineInfo;
   modelCheck?: ModelCheck;
-  /** One entry per detector run; filled by the scan modules. */
-  scans: unknown[];
+  /** Class the scans point at when the verdict is not clean. */
+  suspectedTarget?: number | null;
+  /** One summary per detector run (large arrays such as triggers are left out). */
+  scans: ScanSummary[];
   timings: Record<string, number>;
   runtime: { node: string; platform: string };
 }

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXAMPLES, runNode } from '../helpers/run.js';
+import { EXAMPLES, PROBE, runNode } from '../helpers/run.js';
 
 function runnerEnv(inputs: Record<string, string>) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bg-action-'));
@@ -35,20 +35,31 @@ function outputs(file: string): Record<string, string> {
 }
 
 describe('action (dist/index.js)', () => {
-  it('scans a model, sets outputs, writes the summary and fails closed without a detector', async () => {
-    const { dir, files, env } = runnerEnv({ model: EXAMPLES.badnetsBn, 'report-path': 'gate/report.json', 'max-probe-images': '16' });
+  it('flags a backdoored model: outputs, summary, failed step', async () => {
+    const { dir, files, env } = runnerEnv({ model: EXAMPLES.badnetsBn, data: PROBE, 'report-path': 'gate/report.json' });
     const result = await runNode('dist/index.js', [], env, dir);
     const out = outputs(files.output);
-    expect(out.verdict).toBe('unassessed');
+    expect(out.verdict).toBe('backdoored');
+    expect(Number(out.score)).toBeGreaterThan(0.5);
     expect(out['report-path']).toBe(path.join(dir, 'gate', 'report.json'));
-    expect(JSON.parse(readFileSync(out['report-path'], 'utf8')).model.digest).toMatch(/^sha256:/);
-    expect(readFileSync(files.summary, 'utf8')).toMatch(/\| verdict \| \*\*unassessed\*\* \|/);
-    expect(result.stdout).toMatch(/::error::Backdoor Gate: unassessed/);
+    const report = JSON.parse(readFileSync(out['report-path'], 'utf8'));
+    expect(report.model.digest).toMatch(/^sha256:/);
+    expect(report.suspectedTarget).toBe(6);
+    expect(readFileSync(files.summary, 'utf8')).toMatch(/\| verdict \| \*\*backdoored\*\* \|/);
+    expect(result.stdout).toMatch(/::error::Backdoor Gate: backdoored/);
     expect(result.code).toBe(1);
   });
 
+  it('passes a clean model', async () => {
+    const { dir, files, env } = runnerEnv({ model: EXAMPLES.cleanBn, data: PROBE });
+    const result = await runNode('dist/index.js', [], env, dir);
+    expect(outputs(files.output).verdict).toBe('clean');
+    expect(result.stdout).not.toMatch(/::error::/);
+    expect(result.code).toBe(0);
+  });
+
   it('on-error: warn turns a scan that could not decide into a warning', async () => {
-    const { dir, env } = runnerEnv({ model: EXAMPLES.cleanBn, 'on-error': 'warn', 'max-probe-images': '8' });
+    const { dir, env } = runnerEnv({ model: EXAMPLES.cleanBn, 'on-error': 'warn', 'max-probe-images': '8', scans: 'none' });
     const result = await runNode('dist/index.js', [], env, dir);
     expect(result.stdout).toMatch(/::warning::Backdoor Gate: unassessed/);
     expect(result.code).toBe(0);
@@ -70,7 +81,7 @@ describe('action (dist/index.js)', () => {
   });
 
   it('install-native-backend: a failing install warns with its cause and the scan goes on', async () => {
-    const { dir, files, env } = runnerEnv({ model: EXAMPLES.cleanCnn, 'install-native-backend': 'true', 'max-probe-images': '8' });
+    const { dir, files, env } = runnerEnv({ model: EXAMPLES.cleanCnn, 'install-native-backend': 'true', 'max-probe-images': '8', scans: 'none' });
     // A stand-in npm on PATH that fails the way the real download does here.
     const bin = path.join(dir, 'bin');
     mkdirSync(bin);

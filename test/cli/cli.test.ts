@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXAMPLES, runCli } from '../helpers/run.js';
+import { EXAMPLES, PROBE, runCli } from '../helpers/run.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-cli-'));
 
@@ -10,7 +10,7 @@ describe('backdoor-gate scan', () => {
   it('writes a report with digest, backend, timings and a model check', async () => {
     const dir = tmp();
     const report = path.join(dir, 'r.json');
-    const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', report, '--data', 'mnist:test', '--max-probe-images', '64', '--seed', '3']);
+    const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', report, '--data', 'mnist:test', '--max-probe-images', '64', '--seed', '3', '--scans', 'none']);
     const json = JSON.parse(readFileSync(report, 'utf8'));
     expect(json.tool.name).toBe('backdoor-gate');
     expect(json.model.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -27,32 +27,36 @@ describe('backdoor-gate scan', () => {
     expect(counts.filter((c) => c > 0).length).toBeGreaterThanOrEqual(8);
     expect(json.modelCheck.meanTopProbability).toBeGreaterThan(0.9);
     expect(json.modelCheck.meanInputGradientNorm).toBeGreaterThan(0);
-    // No detector has run, so the gate does not pass the model (fail closed): exit 2.
+    // With no detector run, the gate does not pass the model (fail closed): exit 2.
     expect(json.verdict).toBe('unassessed');
+    expect(json.scans).toEqual([]);
     expect(result.code).toBe(2);
     expect(result.stdout).toContain(`unassessed → ${report}`);
   });
 
-  it('gives the same figures for the same seed and backend', async () => {
+  it('gives the same verdict and figures for the same seed and backend', async () => {
     const dir = tmp();
     const run = async (name: string) => {
-      await runCli(['scan', EXAMPLES.blendedCnn, '--report', path.join(dir, name), '--max-probe-images', '32', '--seed', '7']);
+      await runCli(['scan', EXAMPLES.blendedCnn, '--report', path.join(dir, name), '--data', PROBE, '--max-probe-images', '64', '--seed', '7', '--scans', 'inversion,hessian']);
       const r = JSON.parse(readFileSync(path.join(dir, name), 'utf8'));
-      return { check: r.modelCheck, data: r.data, digest: r.model.digest };
+      const scans = r.scans.map((s: Record<string, unknown>) => ({ ...s, seconds: undefined }));
+      return { verdict: r.verdict, score: r.score, scans, check: r.modelCheck, data: r.data, digest: r.model.digest };
     };
-    expect(await run('a.json')).toEqual(await run('b.json'));
+    const [a, b] = [await run('a.json'), await run('b.json')];
+    expect(a.scans).toHaveLength(2);
+    expect(a).toEqual(b);
   });
 
   it('honours --backend cpu', async () => {
     const report = path.join(tmp(), 'r.json');
-    await runCli(['scan', EXAMPLES.cleanCnn, '--report', report, '--backend', 'cpu', '--max-probe-images', '8']);
+    await runCli(['scan', EXAMPLES.cleanCnn, '--report', report, '--backend', 'cpu', '--max-probe-images', '8', '--scans', 'none']);
     expect(JSON.parse(readFileSync(report, 'utf8')).engine.backend).toBe('cpu');
   });
 
   it('refuses to overwrite a file that is not one of its reports', async () => {
     const target = path.join(tmp(), 'notes.json');
     writeFileSync(target, '{"mine": true}');
-    const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', target, '--max-probe-images', '4']);
+    const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', target, '--max-probe-images', '4', '--scans', 'none']);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/notes\.json: exists and is not a backdoor-gate report; refusing to overwrite/);
     expect(readFileSync(target, 'utf8')).toBe('{"mine": true}');
@@ -62,6 +66,9 @@ describe('backdoor-gate scan', () => {
     const bad = await runCli(['scan', EXAMPLES.cleanBn, '--backend', 'tpu']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/backend must be one of auto, tensorflow, wasm, cpu, got 'tpu'/);
+    const scans = await runCli(['scan', EXAMPLES.cleanBn, '--scans', 'inversion,magic']);
+    expect(scans.code).toBe(2);
+    expect(scans.stderr).toMatch(/scans must be a comma-separated list of inversion, mask-inversion, hessian \(or none\), got 'magic'/);
     const missing = await runCli(['scan']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/model is required/);

@@ -24,6 +24,9 @@ export function runNode(script: string, args: string[], env: Record<string, stri
 
 export const runCli = (args: string[], env?: Record<string, string>, cwd?: string) => runNode('dist/cli.js', args, env, cwd);
 
+/** 256 held-out MNIST digits committed for scans (no zoo model trained on them). */
+export const PROBE = path.join(REPO, 'examples/data/mnist-probe');
+
 export const EXAMPLES = {
   cleanBn: path.join(REPO, 'examples/models/bn-cnn-clean-s1'),
   badnetsBn: path.join(REPO, 'examples/models/bn-cnn-badnets-t6'),

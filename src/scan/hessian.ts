@@ -1,0 +1,191 @@
+// Input-Hessian spectrum scan (after Granziol & Flynn, "A Linear Approach to Data Poisoning"):
+// a backdoor shows up as an outlier eigenvalue of the loss Hessian with respect to the input,
+// aligned with the trigger. For piecewise-linear networks (ReLU, max-pool) the cross-entropy
+// input Hessian is exactly the Gauss–Newton matrix H_i = J_iᵀ (diag p_i − p_i p_iᵀ) J_i, so no
+// second-order autodiff is needed (tfjs has none through MaxPool). We average over the probe
+// inputs, H̄ = (1/N) Σ H_i, and take its spectrum on whichever side is smaller: the D×D input
+// side, or the (N·K)×(N·K) Gram side B Bᵀ with B = [A_i^{1/2} J_i / √N].
+//
+// The paper gives no outlier rule; ours (documented in the README) reports:
+//  - gap: λ₁ / λ₂ (a lone spike),
+//  - spikeZ: robust z-score of log λ₁ against the log-spectrum of the top `bulkSize` eigenvalues,
+//  - localisation: inverse participation ratio of the top eigenvector's per-pixel energy, scaled by
+//    the pixel count (1 = spread evenly over the image, large = concentrated on a few pixels, as a
+//    patch trigger is),
+//  - agreement: mean |cos| between the top eigenvector and each input's own top direction.
+import * as tf from '@tensorflow/tfjs';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import type { ImageSet } from '../data/types.js';
+import type { ModelUnderTest } from '../model/adapter.js';
+import { median } from './robust.js';
+
+export interface HessianOptions {
+  /** Probe inputs averaged over. */
+  maxInputs: number;
+  batchSize: number;
+  /** Eigenvalues counted as the bulk the top one is compared with. */
+  bulkSize: number;
+  histogramBins: number;
+}
+
+export const DEFAULT_HESSIAN: HessianOptions = { maxInputs: 64, batchSize: 16, bulkSize: 50, histogramBins: 24 };
+
+export interface HessianResult {
+  method: 'input-hessian';
+  options: HessianOptions;
+  inputs: number;
+  /** The side whose eigenproblem was solved. */
+  side: 'input' | 'gram';
+  topEigenvalues: number[];
+  /** Histogram of log10 eigenvalues (those above 1e-12 of λ₁): bin edges and counts. */
+  histogram: { log10Edges: number[]; counts: number[] };
+  gap: number;
+  spikeZ: number;
+  localisation: number;
+  agreement: number;
+  /** Top eigenvector, H×W×C, unit norm. */
+  topEigenvector: Float32Array;
+  seconds: number;
+}
+
+/** J for a batch: [B, K, D], from K backward passes (inputs are independent in inference mode). */
+function jacobians(model: ModelUnderTest, x: tf.Tensor4D): { J: Float32Array; probs: Float32Array } {
+  const K = model.numClasses;
+  const [B] = x.shape;
+  const D = x.size / B;
+  const J = new Float32Array(B * K * D);
+  for (let k = 0; k < K; k++) {
+    const g = tf.tidy(() => tf.grad((input: tf.Tensor) => tf.sum(tf.slice(model.logits(input as tf.Tensor4D), [0, k], [B, 1])))(x));
+    const data = g.dataSync();
+    g.dispose();
+    for (let b = 0; b < B; b++) J.set(data.subarray(b * D, (b + 1) * D), (b * K + k) * D);
+  }
+  const probs = tf.tidy(() => tf.softmax(model.logits(x)).dataSync() as Float32Array);
+  return { J, probs };
+}
+
+/** Symmetric square root of diag(p) − ppᵀ (PSD, K×K). */
+function sqrtFisher(p: Float32Array | number[]): Matrix {
+  const K = p.length;
+  const A = new Matrix(K, K);
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) A.set(i, j, (i === j ? p[i] : 0) - p[i] * p[j]);
+  const evd = new EigenvalueDecomposition(A, { assumeSymmetric: true });
+  const V = evd.eigenvectorMatrix;
+  const s = evd.realEigenvalues.map((l) => Math.sqrt(Math.max(0, l)));
+  return V.mmul(Matrix.diag(s)).mmul(V.transpose());
+}
+
+export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options: Partial<HessianOptions> = {}): HessianResult {
+  const opts = { ...DEFAULT_HESSIAN, ...options };
+  const t0 = performance.now();
+  const K = model.numClasses;
+  const [H, W, C] = model.inputShape;
+  const D = H * W * C;
+  const N = Math.min(opts.maxInputs, probe.count);
+  // B: rows A_i^{1/2} J_i / √N, (N·K) × D.
+  const Bm = new Float64Array(N * K * D);
+  const perInputTop: Float64Array[] = [];
+  for (let s = 0; s < N; s += opts.batchSize) {
+    const e = Math.min(N, s + opts.batchSize);
+    const x = tf.tensor4d(probe.x.subarray(s * D, e * D), [e - s, H, W, C]);
+    const { J, probs } = jacobians(model, x);
+    x.dispose();
+    for (let b = 0; b < e - s; b++) {
+      const S = sqrtFisher(probs.subarray(b * K, (b + 1) * K));
+      const rows = new Float64Array(K * D);
+      for (let r = 0; r < K; r++)
+        for (let k = 0; k < K; k++) {
+          const w = S.get(r, k) / Math.sqrt(N);
+          if (w === 0) continue;
+          const src = (b * K + k) * D;
+          for (let d = 0; d < D; d++) rows[r * D + d] += w * J[src + d];
+        }
+      Bm.set(rows, (s + b) * K * D);
+      // This input's own top direction: the row of largest norm of A^{1/2} J (a cheap proxy).
+      let best = 0;
+      let bestNorm = -1;
+      for (let r = 0; r < K; r++) {
+        let nrm = 0;
+        for (let d = 0; d < D; d++) nrm += rows[r * D + d] ** 2;
+        if (nrm > bestNorm) [best, bestNorm] = [r, nrm];
+      }
+      perInputTop.push(rows.slice(best * D, (best + 1) * D));
+    }
+  }
+  const R = N * K;
+  let eigenvalues: number[];
+  let top: Float64Array;
+  let side: HessianResult['side'];
+  if (D <= R) {
+    side = 'input';
+    const Hm = new Matrix(D, D);
+    for (let i = 0; i < D; i++)
+      for (let j = i; j < D; j++) {
+        let acc = 0;
+        for (let r = 0; r < R; r++) acc += Bm[r * D + i] * Bm[r * D + j];
+        Hm.set(i, j, acc);
+        Hm.set(j, i, acc);
+      }
+    const evd = new EigenvalueDecomposition(Hm, { assumeSymmetric: true });
+    const order = evd.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
+    eigenvalues = order.map(([v]) => Math.max(0, v));
+    top = Float64Array.from(evd.eigenvectorMatrix.getColumn(order[0][1]));
+  } else {
+    side = 'gram';
+    const G = new Matrix(R, R);
+    for (let a = 0; a < R; a++)
+      for (let b = a; b < R; b++) {
+        let acc = 0;
+        for (let d = 0; d < D; d++) acc += Bm[a * D + d] * Bm[b * D + d];
+        G.set(a, b, acc);
+        G.set(b, a, acc);
+      }
+    const evd = new EigenvalueDecomposition(G, { assumeSymmetric: true });
+    const order = evd.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
+    eigenvalues = order.map(([v]) => Math.max(0, v));
+    // Input-space eigenvector: Bᵀ u / ||Bᵀ u||.
+    const u = evd.eigenvectorMatrix.getColumn(order[0][1]);
+    top = new Float64Array(D);
+    for (let r = 0; r < R; r++) for (let d = 0; d < D; d++) top[d] += u[r] * Bm[r * D + d];
+  }
+  const norm = Math.hypot(...top) || 1;
+  for (let d = 0; d < D; d++) top[d] /= norm;
+
+  const l1 = eigenvalues[0] || 0;
+  const positive = eigenvalues.filter((v) => v > l1 * 1e-12);
+  const logs = positive.slice(0, opts.bulkSize).map((v) => Math.log10(v));
+  const m = median(logs);
+  const mad = Math.max(1.4826 * median(logs.map((v) => Math.abs(v - m))), 1e-6);
+  // Per-pixel energy of the top eigenvector (channels summed), then its participation ratio.
+  const pixel = new Float64Array(H * W);
+  for (let i = 0; i < H * W; i++) for (let c = 0; c < C; c++) pixel[i] += top[i * C + c] ** 2;
+  const ipr = pixel.reduce((acc, v) => acc + v * v, 0);
+  const agreement = perInputTop.reduce((acc, v) => {
+    let dot = 0;
+    let vn = 0;
+    for (let d = 0; d < D; d++) {
+      dot += v[d] * top[d];
+      vn += v[d] * v[d];
+    }
+    return acc + Math.abs(dot) / (Math.sqrt(vn) || 1);
+  }, 0) / Math.max(1, perInputTop.length);
+  const lo = Math.log10(positive.at(-1) ?? 1e-12);
+  const hi = Math.log10(l1 || 1);
+  const width = (hi - lo) / opts.histogramBins || 1;
+  const counts = new Array<number>(opts.histogramBins).fill(0);
+  for (const v of positive) counts[Math.min(opts.histogramBins - 1, Math.floor((Math.log10(v) - lo) / width))]++;
+  return {
+    method: 'input-hessian',
+    options: opts,
+    inputs: N,
+    side,
+    topEigenvalues: eigenvalues.slice(0, 20),
+    histogram: { log10Edges: Array.from({ length: opts.histogramBins + 1 }, (_, i) => lo + i * width), counts },
+    gap: eigenvalues[1] > 0 ? l1 / eigenvalues[1] : Infinity,
+    spikeZ: logs.length ? (Math.log10(l1) - m) / mad : 0,
+    localisation: ipr * H * W,
+    agreement,
+    topEigenvector: Float32Array.from(top),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}

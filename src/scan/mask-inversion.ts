@@ -1,0 +1,140 @@
+// Patch-trigger inversion: per class c a mask m_c ∈ [0,1]^{H×W} and pattern p_c ∈ [0,1]^{H×W×C},
+// x' = (1−m)⊙x + m⊙p, minimising margin(x', c) + λ_c·|m_c|₁ (Neural Cleanse's objective with
+// CLIP-Inspector's margin loss), all classes in one batched tensor. λ_c adapts per class after
+// every epoch (up ×2 while the trigger works, down ÷1.5 while it does not, as NC does per step);
+// the smallest mask reaching ASR ≥ `asrTarget` is kept. A backdoor target needs an anomalously
+// small mask. NC's MAD anomaly index is reported per class, but with 10 classes some digits are
+// naturally cheap targets and the MAD is wide, so the decision statistic is the log ratio
+// ln(median L1 / smallest L1): how many times smaller than usual the easiest trigger is.
+import * as tf from '@tensorflow/tfjs';
+import type { ImageSet } from '../data/types.js';
+import type { ModelUnderTest } from '../model/adapter.js';
+import { median } from './robust.js';
+
+export interface MaskInversionOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** First λ once a class's trigger works; NC's init_cost. */
+  initialLambda: number;
+  asrTarget: number;
+  seed: number;
+}
+
+export const DEFAULT_MASK_INVERSION: MaskInversionOptions = { epochs: 16, batchSize: 16, learningRate: 0.1, initialLambda: 1e-3, asrTarget: 0.9, seed: 0 };
+
+export interface ClassMask {
+  class: number;
+  /** L1 norm of the best mask (pixels), or the image area when no mask reached the ASR target. */
+  maskL1: number;
+  asr: number;
+  /** NC anomaly index: (median − L1) / (1.4826·MAD); large = suspiciously small trigger. */
+  anomaly: number;
+}
+
+export interface MaskInversionResult {
+  method: 'mask-inversion';
+  options: MaskInversionOptions;
+  perClass: ClassMask[];
+  suspectedTarget: number | null;
+  /** ln(median L1 / smallest valid L1); 0 when no class reached the ASR target. */
+  ratio: number;
+  /** Best masks [K, H, W] and patterns [K, H, W, C] (pixel space). */
+  masks: Float32Array;
+  patterns: Float32Array;
+  seconds: number;
+}
+
+function classMajorTargets(classes: number[], batch: number, k: number): tf.Tensor2D {
+  return tf.oneHot(tf.tensor1d(classes.flatMap((c) => new Array<number>(batch).fill(c)), 'int32'), k) as tf.Tensor2D;
+}
+
+export function reconstructMasks(model: ModelUnderTest, probe: ImageSet, options: Partial<MaskInversionOptions> = {}): MaskInversionResult {
+  const opts = { ...DEFAULT_MASK_INVERSION, ...options };
+  const t0 = performance.now();
+  const K = model.numClasses;
+  const [H, W, C] = model.inputShape;
+  const n = H * W * C;
+  const classes = [...Array(K).keys()];
+  // tanh parametrisation keeps m and p in [0,1] without projection (as NC does).
+  const maskVar = tf.variable(tf.fill([K, H, W, 1], -2)); // m ≈ 0.12 at start
+  const patternVar = tf.variable(tf.randomNormal([K, H, W, C], 0, 0.5, 'float32', opts.seed + 1));
+  const lambda = new Float64Array(K);
+  const bestL1 = new Float64Array(K).fill(Infinity);
+  const bestAsr = new Float64Array(K);
+  const masks = new Float32Array(K * H * W);
+  const patterns = new Float32Array(K * n);
+  const optimizer = tf.train.adam(opts.learningRate, 0.5, 0.9);
+  const toMask = (v: tf.Tensor) => tf.add(tf.div(tf.tanh(v), 2), 0.5);
+  const stamp = (x: tf.Tensor4D) => {
+    const m = toMask(maskVar);
+    const p = toMask(patternVar);
+    const xs = tf.add(tf.mul(tf.sub(1, tf.expandDims(m, 1)), tf.expandDims(x, 0)), tf.expandDims(tf.mul(m, p), 1)); // [K,B,H,W,C]
+    return tf.reshape(xs, [K * x.shape[0], H, W, C]) as tf.Tensor4D;
+  };
+
+  for (let epoch = 0; epoch < opts.epochs; epoch++) {
+    const hits = new Float64Array(K);
+    let seen = 0;
+    const lam = tf.tensor1d(Array.from(lambda));
+    for (let s = 0; s < probe.count; s += opts.batchSize) {
+      const e = Math.min(probe.count, s + opts.batchSize);
+      const b = e - s;
+      tf.tidy(() => {
+        const x = tf.tensor4d(probe.x.subarray(s * n, e * n), [b, H, W, C]);
+        const target = classMajorTargets(classes, b, K);
+        let pred: tf.Tensor | undefined;
+        optimizer.minimize(() => {
+          const logits = model.logits(stamp(x));
+          pred = tf.keep(tf.argMax(logits, -1));
+          const zc = tf.sum(tf.mul(logits, target), -1);
+          const others = tf.max(tf.sub(logits, tf.mul(target, 1e9)), -1);
+          const margin = tf.reshape(tf.relu(tf.add(tf.sub(others, zc), 1)), [K, b]); // hinge at margin 1
+          const l1 = tf.sum(toMask(maskVar), [1, 2, 3]);
+          return tf.sum(tf.add(tf.mean(margin, 1), tf.mul(lam, l1))) as tf.Scalar;
+        }, false, [maskVar, patternVar]);
+        const p = pred!.dataSync();
+        pred!.dispose();
+        for (let c = 0; c < K; c++) for (let i = 0; i < b; i++) if (p[c * b + i] === c) hits[c]++;
+        seen += b;
+      });
+    }
+    lam.dispose();
+    const l1Now = tf.tidy(() => tf.sum(toMask(maskVar), [1, 2, 3]).dataSync());
+    const m = tf.tidy(() => toMask(maskVar).dataSync());
+    const p = tf.tidy(() => toMask(patternVar).dataSync());
+    for (let c = 0; c < K; c++) {
+      const asr = hits[c] / seen;
+      if (asr >= opts.asrTarget) {
+        if (l1Now[c] < bestL1[c]) {
+          bestL1[c] = l1Now[c];
+          bestAsr[c] = asr;
+          masks.set(m.subarray(c * H * W, (c + 1) * H * W), c * H * W);
+          patterns.set(p.subarray(c * n, (c + 1) * n), c * n);
+        }
+        lambda[c] = lambda[c] === 0 ? opts.initialLambda : lambda[c] * 2;
+      } else if (lambda[c] > 0) {
+        lambda[c] /= 1.5;
+      }
+    }
+  }
+  optimizer.dispose();
+  maskVar.dispose();
+  patternVar.dispose();
+
+  const l1 = classes.map((c) => (Number.isFinite(bestL1[c]) ? bestL1[c] : H * W));
+  const med = median(l1);
+  const mad = Math.max(1.4826 * median(l1.map((v) => Math.abs(v - med))), 1e-6);
+  const perClass = classes.map((c) => ({ class: c, maskL1: l1[c], asr: bestAsr[c], anomaly: (med - l1[c]) / mad }));
+  const best = perClass.filter((p) => p.asr >= opts.asrTarget).reduce<ClassMask | null>((a, p) => (!a || p.maskL1 < a.maskL1 ? p : a), null);
+  return {
+    method: 'mask-inversion',
+    options: opts,
+    perClass,
+    suspectedTarget: best ? best.class : null,
+    ratio: best ? Math.log(med / Math.max(best.maskL1, 1e-3)) : 0,
+    masks,
+    patterns,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
