@@ -10,7 +10,7 @@ import {
   runGate,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-7E3QZL2P.js";
+} from "./chunks/chunk-6QFFDK7H.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

@@ -116,35 +116,35 @@ export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options:
   let eigenvalues: number[];
   let top: Float64Array;
   let side: HessianResult['side'];
-  if (D <= R) {
-    side = 'input';
-    const Hm = new Matrix(D, D);
-    for (let i = 0; i < D; i++)
-      for (let j = i; j < D; j++) {
-        let acc = 0;
-        for (let r = 0; r < R; r++) acc += Bm[r * D + i] * Bm[r * D + j];
-        Hm.set(i, j, acc);
-        Hm.set(j, i, acc);
-      }
-    const evd = new EigenvalueDecomposition(Hm, { assumeSymmetric: true });
-    const order = evd.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
-    eigenvalues = order.map(([v]) => Math.max(0, v));
-    top = Float64Array.from(evd.eigenvectorMatrix.getColumn(order[0][1]));
-  } else {
-    side = 'gram';
-    const G = new Matrix(R, R);
-    for (let a = 0; a < R; a++)
-      for (let b = a; b < R; b++) {
-        let acc = 0;
-        for (let d = 0; d < D; d++) acc += Bm[a * D + d] * Bm[b * D + d];
-        G.set(a, b, acc);
-        G.set(b, a, acc);
-      }
-    const evd = new EigenvalueDecomposition(G, { assumeSymmetric: true });
-    const order = evd.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
-    eigenvalues = order.map(([v]) => Math.max(0, v));
-    // Input-space eigenvector: Bᵀ u / ||Bᵀ u||.
-    const u = evd.eigenvectorMatrix.getColumn(order[0][1]);
+  // Eigenproblem on the smaller side: H̄ = BᵀB (D×D) or the Gram matrix BBᵀ (R×R), same spectrum.
+  side = D <= R ? 'input' : 'gram';
+  const size = side === 'input' ? D : R;
+  const entry =
+    side === 'input'
+      ? (i: number, j: number) => {
+          let acc = 0;
+          for (let r = 0; r < R; r++) acc += Bm[r * D + i] * Bm[r * D + j];
+          return acc;
+        }
+      : (a: number, b: number) => {
+          let acc = 0;
+          for (let d = 0; d < D; d++) acc += Bm[a * D + d] * Bm[b * D + d];
+          return acc;
+        };
+  const M = new Matrix(size, size);
+  for (let i = 0; i < size; i++)
+    for (let j = i; j < size; j++) {
+      const v = entry(i, j);
+      M.set(i, j, v);
+      M.set(j, i, v);
+    }
+  const evd = new EigenvalueDecomposition(M, { assumeSymmetric: true });
+  const order = evd.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
+  eigenvalues = order.map(([v]) => Math.max(0, v));
+  const u = evd.eigenvectorMatrix.getColumn(order[0][1]);
+  if (side === 'input') top = Float64Array.from(u);
+  else {
+    // Input-space eigenvector from the Gram one: Bᵀu (normalised below).
     top = new Float64Array(D);
     for (let r = 0; r < R; r++) for (let d = 0; d < D; d++) top[d] += u[r] * Bm[r * D + d];
   }

@@ -1,6 +1,8 @@
 // Flat-array convolution and pooling kernels (NHWC). The stock tfjs `cpu` kernels walk
 // TensorBuffers index by index; these loops keep the innermost loop on contiguous channel
 // runs and skip zero activations (ReLU nets are sparse), which is where the speed comes from.
+// The loop nests are written out per kernel on purpose: a shared window iterator taking a
+// callback puts a closure call in the innermost loop, which V8 does not inline reliably.
 
 /** The subset of tfjs' Conv2DInfo these kernels read. */
 export interface ConvGeometry {
