@@ -10,7 +10,7 @@ import {
   runGate,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-6QFFDK7H.js";
+} from "./chunks/chunk-5EZN3I43.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

@@ -11,7 +11,7 @@ import {
   runGate,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-6QFFDK7H.js";
+} from "./chunks/chunk-5EZN3I43.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

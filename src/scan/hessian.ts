@@ -26,9 +26,11 @@ export interface HessianOptions {
   /** Eigenvalues counted as the bulk the top one is compared with. */
   bulkSize: number;
   histogramBins: number;
+  /** Cap on N·K·D (entries of B, 8 bytes each): large inputs get fewer probe inputs. */
+  maxEntries: number;
 }
 
-export const DEFAULT_HESSIAN: HessianOptions = { maxInputs: 64, batchSize: 16, bulkSize: 50, histogramBins: 24 };
+export const DEFAULT_HESSIAN: HessianOptions = { maxInputs: 64, batchSize: 16, bulkSize: 50, histogramBins: 24, maxEntries: 32 * 1024 * 1024 };
 
 export interface HessianResult {
   method: 'input-hessian';
@@ -81,7 +83,7 @@ export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options:
   const K = model.numClasses;
   const [H, W, C] = model.inputShape;
   const D = H * W * C;
-  const N = Math.min(opts.maxInputs, probe.count);
+  const N = Math.max(1, Math.min(opts.maxInputs, probe.count, Math.floor(opts.maxEntries / (K * D))));
   // B: rows A_i^{1/2} J_i / √N, (N·K) × D.
   const Bm = new Float64Array(N * K * D);
   const perInputTop: Float64Array[] = [];
