@@ -9,8 +9,8 @@ import {
   describeError,
   runGate,
   selectBackend,
-  writeJsonReport
-} from "./chunks/chunk-5EZN3I43.js";
+  writeReportFiles
+} from "./chunks/chunk-5SU43ISJ.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -59,6 +59,8 @@ usage: backdoor-gate scan <model> [options]
   --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
                             mnist[:test|heldout|train|all], or synthetic (default: synthetic OOD images)
   --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
+  --artifacts <dir>         PNGs of reconstructed triggers, masks and the Hessian eigenvector
+                            (default: beside the report, <report name>-artifacts/)
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
   --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
   --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages})
@@ -74,6 +76,7 @@ async function main(argv) {
     options: {
       data: { type: "string" },
       report: { type: "string" },
+      artifacts: { type: "string" },
       backend: { type: "string" },
       seed: { type: "string" },
       "max-probe-images": { type: "string" },
@@ -101,6 +104,7 @@ async function main(argv) {
     [Inputs.Model]: model,
     [Inputs.Data]: values.data,
     [Inputs.ReportPath]: values.report,
+    [Inputs.ArtifactsDir]: values.artifacts,
     [Inputs.Backend]: values.backend,
     [Inputs.Seed]: values.seed,
     [Inputs.MaxProbeImages]: values["max-probe-images"],
@@ -108,8 +112,9 @@ async function main(argv) {
   };
   const settings = buildSettings((name) => flags[name]);
   const engine = await selectBackend({ choice: settings.backend, logger });
-  const report = await runGate(settings, engine, logger);
-  const written = writeJsonReport(settings.reportPath, report);
+  const { report, images } = await runGate(settings, engine, logger);
+  const written = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
+  if (report.artifacts && "error" in report.artifacts) logger.warning(`scan images not written: ${report.artifacts.error}`);
   const score = report.score === null ? "" : ` score ${report.score.toFixed(3)}`;
   const target = report.suspectedTarget == null ? "" : ` target ${report.suspectedTarget}`;
   process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ""} \u2192 ${written}

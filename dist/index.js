@@ -10,8 +10,8 @@ import {
   ensureNativeBackend,
   runGate,
   selectBackend,
-  writeJsonReport
-} from "./chunks/chunk-5EZN3I43.js";
+  writeReportFiles
+} from "./chunks/chunk-5SU43ISJ.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -24036,8 +24036,9 @@ async function run() {
       else warning(`install-native-backend: ${native.error}; continuing without it`);
     }
     const engine = await selectBackend({ choice: settings.backend, nativeDirs, logger: actionsLogger });
-    const report = await runGate(settings, engine, actionsLogger);
-    const reportPath = writeJsonReport(settings.reportPath, report);
+    const { report, images } = await runGate(settings, engine, actionsLogger);
+    const reportPath = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
+    if (report.artifacts && "error" in report.artifacts) warning(`scan images not written: ${report.artifacts.error}`);
     setOutput(Outputs.Verdict, report.verdict);
     setOutput(Outputs.Score, report.score === null ? "" : String(report.score));
     setOutput(Outputs.ReportPath, reportPath);

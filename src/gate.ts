@@ -15,6 +15,7 @@ import { hessianSpectrum, type HessianResult } from './scan/hessian.js';
 import { reconstructTriggers, type InversionResult } from './scan/inversion.js';
 import { reconstructMasks, type MaskInversionResult } from './scan/mask-inversion.js';
 import { sliceImages } from './data/types.js';
+import { renderScanImages, type RenderedImage } from './report/images.js';
 import type { Settings } from './settings.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
@@ -54,7 +55,14 @@ function summarise(result: object, drop: string[]): ScanSummary {
   return round(Object.fromEntries(Object.entries(result).filter(([k]) => !drop.includes(k)))) as ScanSummary;
 }
 
-export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, logger: Logger): Promise<GateReport> {
+export interface GateResult {
+  report: GateReport;
+  /** Reconstructed triggers, masks and the top Hessian eigenvector, for the entry points to write. */
+  images: RenderedImage[];
+}
+
+export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, logger: Logger): Promise<GateResult> {
+  const images: RenderedImage[] = [];
   const t0 = performance.now();
   const report: GateReport = {
     schemaVersion: 1,
@@ -100,7 +108,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     if (!settings.scans.length) {
       report.verdict = 'unassessed';
       report.reasons.push('no backdoor detector ran (scans: none), so the model cannot be called clean');
-      return report;
+      return { report, images };
     }
     const results: { dense?: InversionResult; mask?: MaskInversionResult; hessian?: HessianResult } = {};
     const seed = settings.seed;
@@ -119,6 +127,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       results.hessian = hessianSpectrum(model, probe);
       report.scans.push(summarise(results.hessian, ['topEigenvector']));
     }
+    images.push(...renderScanImages(model.inputShape, results, probe.x.subarray(0, probe.height * probe.width * probe.channels)));
     const decision = decide(results);
     report.verdict = decision.verdict;
     report.score = Math.round(decision.score * 1e4) / 1e4;
@@ -136,5 +145,5 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     loaded?.model.dispose();
     report.timings.totalSeconds = seconds(t0);
   }
-  return report;
+  return { report, images };
 }

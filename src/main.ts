@@ -7,7 +7,7 @@ import { ensureNativeBackend } from './engine/native.js';
 import { describeError } from './errors.js';
 import { runGate } from './gate.js';
 import type { Logger } from './logger.js';
-import { writeJsonReport } from './report/json.js';
+import { writeReportFiles } from './report/json.js';
 import type { GateReport } from './report/types.js';
 import { buildSettings, Outputs } from './settings.js';
 
@@ -50,8 +50,9 @@ export async function run(): Promise<void> {
       else core.warning(`install-native-backend: ${native.error}; continuing without it`);
     }
     const engine = await selectBackend({ choice: settings.backend, nativeDirs, logger: actionsLogger });
-    const report = await runGate(settings, engine, actionsLogger);
-    const reportPath = writeJsonReport(settings.reportPath, report);
+    const { report, images } = await runGate(settings, engine, actionsLogger);
+    const reportPath = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
+    if (report.artifacts && 'error' in report.artifacts) core.warning(`scan images not written: ${report.artifacts.error}`);
     core.setOutput(Outputs.Verdict, report.verdict);
     core.setOutput(Outputs.Score, report.score === null ? '' : String(report.score));
     core.setOutput(Outputs.ReportPath, reportPath);

@@ -13,6 +13,7 @@ export const Inputs = {
   Seed: 'seed',
   MaxProbeImages: 'max-probe-images',
   ReportPath: 'report-path',
+  ArtifactsDir: 'artifacts-dir',
   OnError: 'on-error',
   Scans: 'scans',
 } as const;
@@ -38,6 +39,8 @@ export interface Settings {
   seed: number;
   maxProbeImages: number;
   reportPath: string;
+  /** Where scan images go; default: beside the report, `<report name>-artifacts/`. */
+  artifactsDir: string;
   onError: OnError;
   /** Detectors to run; empty = none (the model can then only be `unassessed`). */
   scans: ScanName[];
@@ -85,6 +88,7 @@ export function buildSettings(get: RawValues): Readonly<Settings> {
   if (!model) throw new ConfigurationError(`${Inputs.Model} is required: a model directory, a model.json path or an http(s) URL`);
   const onError = (get(Inputs.OnError)?.trim() || DEFAULTS.onError) as OnError;
   if (onError !== 'fail' && onError !== 'warn') throw new ConfigurationError(`${Inputs.OnError} must be fail or warn, got '${onError}'`);
+  const reportPath = get(Inputs.ReportPath)?.trim() || DEFAULTS.reportPath;
   return Object.freeze({
     model,
     data: get(Inputs.Data)?.trim() || undefined,
@@ -92,7 +96,8 @@ export function buildSettings(get: RawValues): Readonly<Settings> {
     installNativeBackend: bool(get(Inputs.InstallNativeBackend), Inputs.InstallNativeBackend),
     seed: integer(get(Inputs.Seed), Inputs.Seed, DEFAULTS.seed, 0, 2 ** 31 - 1),
     maxProbeImages: integer(get(Inputs.MaxProbeImages), Inputs.MaxProbeImages, DEFAULTS.maxProbeImages, 1, 100_000),
-    reportPath: get(Inputs.ReportPath)?.trim() || DEFAULTS.reportPath,
+    reportPath,
+    artifactsDir: get(Inputs.ArtifactsDir)?.trim() || reportPath.replace(/\.json$/i, '') + '-artifacts',
     onError,
     scans: scanList(get(Inputs.Scans)),
     limits: { ...DEFAULT_LIMITS },

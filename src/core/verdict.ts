@@ -14,7 +14,7 @@ export interface Thresholds {
   maskBackdoored: number;
 }
 
-export const DEFAULT_THRESHOLDS: Thresholds = { denseSuspicious: 2, denseBackdoored: 4, maskSuspicious: 1.2, maskBackdoored: 1.4 };
+export const DEFAULT_THRESHOLDS: Thresholds = { denseSuspicious: 2, denseBackdoored: 4, maskSuspicious: 1.0, maskBackdoored: 1.4 };
 
 export interface Decision {
   verdict: 'clean' | 'suspicious' | 'backdoored';

@@ -3,6 +3,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { TOOL_NAME } from '../version.js';
+import { describeError } from '../errors.js';
+import { writeArtifacts } from './artifacts.js';
+import type { RenderedImage } from './images.js';
 import type { GateReport } from './types.js';
 
 /** True when `file` holds a report this tool wrote (safe to replace). */
@@ -26,4 +29,19 @@ export function writeJsonReport(file: string, report: GateReport): string {
   mkdirSync(path.dirname(target), { recursive: true });
   writeFileSync(target, renderJsonReport(report));
   return target;
+}
+
+/**
+ * Writes the scan images (a failure there is recorded, never fatal: the verdict must not be lost
+ * to a report problem) and then the JSON report; returns the report's absolute path.
+ */
+export function writeReportFiles(report: GateReport, images: RenderedImage[], reportPath: string, artifactsDir: string): string {
+  if (images.length) {
+    try {
+      report.artifacts = writeArtifacts(artifactsDir, images);
+    } catch (err) {
+      report.artifacts = { error: describeError(err) };
+    }
+  }
+  return writeJsonReport(reportPath, report);
 }

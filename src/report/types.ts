@@ -46,6 +46,8 @@ export interface GateReport {
   suspectedTarget?: number | null;
   /** One summary per detector run (large arrays such as triggers are left out). */
   scans: ScanSummary[];
+  /** PNG images of the scans (triggers, masks, Hessian eigenvector), or why they were not written. */
+  artifacts?: { dir: string; files: string[] } | { error: string };
   timings: Record<string, number>;
   runtime: { node: string; platform: string };
 }

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { PNG } from 'pngjs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -45,6 +46,27 @@ describe('backdoor-gate scan', () => {
     const [a, b] = [await run('a.json'), await run('b.json')];
     expect(a.scans).toHaveLength(2);
     expect(a).toEqual(b);
+    // Scan images beside the report: a trigger per class and the Hessian eigenvector, as PNGs.
+    const report = JSON.parse(readFileSync(path.join(dir, 'a.json'), 'utf8'));
+    expect(report.artifacts.dir).toBe(path.join(dir, 'a-artifacts'));
+    expect(report.artifacts.files).toContain('trigger-class-4.png');
+    expect(report.artifacts.files).toContain('hessian-top-eigenvector.png');
+    const png = PNG.sync.read(readFileSync(path.join(dir, 'a-artifacts', 'trigger-class-4.png')));
+    expect([png.width, png.height]).toEqual([112, 112]);
+  });
+
+  it('never writes images into a directory it did not make, and keeps the verdict', async () => {
+    const dir = tmp();
+    const mine = path.join(dir, 'my-photos');
+    mkdirSync(mine);
+    writeFileSync(path.join(mine, 'holiday.png'), 'not touched');
+    const report = path.join(dir, 'r.json');
+    const result = await runCli(['scan', EXAMPLES.blendedCnn, '--report', report, '--data', PROBE, '--max-probe-images', '64', '--scans', 'inversion', '--artifacts', mine]);
+    expect(result.stderr).toMatch(/scan images not written: .*my-photos: exists and was not made by backdoor-gate/);
+    expect(readdirSync(mine)).toEqual(['holiday.png']);
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    expect(json.verdict).toBe('backdoored');
+    expect(result.code).toBe(1);
   });
 
   it('honours --backend cpu', async () => {

@@ -1,0 +1,65 @@
+// Pure renderers: the scans' tensors as PNG images a reviewer can look at. Nothing here writes
+// files; the entry points do (into a directory they own).
+import { encodePng } from '../data/images.js';
+import type { HessianResult } from '../scan/hessian.js';
+import type { InversionResult } from '../scan/inversion.js';
+import type { MaskInversionResult } from '../scan/mask-inversion.js';
+
+export interface RenderedImage {
+  name: string;
+  png: Buffer;
+}
+
+/** The largest side images are scaled up to, so 28-px digits are visible (nearest neighbour). */
+const TARGET_SIDE = 112;
+
+function upscale(x: Float32Array, h: number, w: number, c: number): { x: Float32Array; h: number; w: number } {
+  const f = Math.max(1, Math.floor(TARGET_SIDE / Math.max(h, w)));
+  if (f === 1) return { x, h, w };
+  const out = new Float32Array(h * f * w * f * c);
+  for (let i = 0; i < h * f; i++)
+    for (let j = 0; j < w * f; j++)
+      for (let k = 0; k < c; k++) out[(i * w * f + j) * c + k] = x[(Math.floor(i / f) * w + Math.floor(j / f)) * c + k];
+  return { x: out, h: h * f, w: w * f };
+}
+
+function png(x: Float32Array, h: number, w: number, c: number): Buffer {
+  const big = upscale(x, h, w, c);
+  return encodePng(big.x, big.h, big.w, c);
+}
+
+export function renderScanImages(
+  shape: [number, number, number],
+  scans: { dense?: InversionResult; mask?: MaskInversionResult; hessian?: HessianResult },
+  example?: Float32Array,
+): RenderedImage[] {
+  const [H, W, C] = shape;
+  const n = H * W * C;
+  const images: RenderedImage[] = [];
+  if (scans.dense) {
+    const { triggers, options } = scans.dense;
+    scans.dense.perClass.forEach(({ class: c }) => {
+      const delta = triggers.subarray(c * n, (c + 1) * n);
+      // Grey is zero; white/black are +ε/−ε.
+      images.push({ name: `trigger-class-${c}.png`, png: png(delta.map((d) => 0.5 + d / (2 * options.epsilon)), H, W, C) });
+      if (example) images.push({ name: `triggered-example-class-${c}.png`, png: png(example.map((v, i) => Math.min(1, Math.max(0, v + delta[i]))), H, W, C) });
+    });
+  }
+  if (scans.mask) {
+    const { masks, patterns } = scans.mask;
+    scans.mask.perClass.forEach(({ class: c }) => {
+      const m = masks.subarray(c * H * W, (c + 1) * H * W);
+      const p = patterns.subarray(c * n, (c + 1) * n);
+      images.push({ name: `mask-class-${c}.png`, png: png(m, H, W, 1) });
+      images.push({ name: `masked-pattern-class-${c}.png`, png: png(p.map((v, i) => v * m[Math.floor(i / C)]), H, W, C) });
+    });
+  }
+  if (scans.hessian) {
+    const v = scans.hessian.topEigenvector;
+    const energy = new Float32Array(H * W);
+    for (let i = 0; i < H * W; i++) for (let k = 0; k < C; k++) energy[i] += v[i * C + k] ** 2;
+    const max = Math.max(...energy) || 1;
+    images.push({ name: 'hessian-top-eigenvector.png', png: png(energy.map((e) => Math.sqrt(e / max)), H, W, 1) });
+  }
+  return images;
+}
