@@ -10,7 +10,7 @@ import {
   runGate,
   selectBackend,
   writeReportFiles
-} from "./chunks/chunk-5SU43ISJ.js";
+} from "./chunks/chunk-R4SMVUQW.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

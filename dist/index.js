@@ -11,7 +11,7 @@ import {
   runGate,
   selectBackend,
   writeReportFiles
-} from "./chunks/chunk-5SU43ISJ.js";
+} from "./chunks/chunk-R4SMVUQW.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

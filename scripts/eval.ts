@@ -7,7 +7,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { decide } from '../src/core/verdict.js';
 import { loadProbeImages } from '../src/data/sources.js';
-import { sliceImages } from '../src/data/types.js';
 import { selectBackend } from '../src/engine/backend.js';
 import { ConsoleLogger } from '../src/logger.js';
 import { loadModel } from '../src/model/load.js';
@@ -62,7 +61,7 @@ async function main(): Promise<void> {
     const { model } = await loadModel(path.join(values.zoo!, card.name));
     const probe = loadProbeImages(values.data, { shape: model.inputShape, maxImages: 256, seed: 0 });
     const dense = reconstructTriggers(model, probe);
-    const mask = reconstructMasks(model, sliceImages(probe, 0, 128));
+    const mask = reconstructMasks(model, probe);
     const hessian = hessianSpectrum(model, probe);
     const d = decide({ dense, mask, hessian });
     const row: Row = {

@@ -14,7 +14,6 @@ import { decide } from './core/verdict.js';
 import { hessianSpectrum, type HessianResult } from './scan/hessian.js';
 import { reconstructTriggers, type InversionResult } from './scan/inversion.js';
 import { reconstructMasks, type MaskInversionResult } from './scan/mask-inversion.js';
-import { sliceImages } from './data/types.js';
 import { renderScanImages, type RenderedImage } from './report/images.js';
 import type { Settings } from './settings.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
@@ -119,7 +118,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     }
     if (settings.scans.includes('mask-inversion')) {
       logger.info('scan: mask inversion');
-      results.mask = reconstructMasks(model, sliceImages(probe, 0, Math.min(probe.count, 128)), { seed });
+      results.mask = reconstructMasks(model, probe, { seed });
       report.scans.push(summarise(results.mask, ['masks', 'patterns']));
     }
     if (settings.scans.includes('hessian')) {
@@ -128,12 +127,18 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       report.scans.push(summarise(results.hessian, ['topEigenvector']));
     }
     images.push(...renderScanImages(model.inputShape, results, probe.x.subarray(0, probe.height * probe.width * probe.channels)));
+    report.timings.scanSeconds = seconds(t);
+    if (!results.dense && !results.mask) {
+      // The Hessian scan reports but does not vote: alone it cannot clear a model.
+      report.verdict = 'unassessed';
+      report.reasons.push('only the input-Hessian scan ran, and it does not vote; add inversion or mask-inversion to get a verdict');
+      return { report, images };
+    }
     const decision = decide(results);
     report.verdict = decision.verdict;
     report.score = Math.round(decision.score * 1e4) / 1e4;
     report.suspectedTarget = decision.suspectedTarget;
     report.reasons.push(...decision.reasons);
-    report.timings.scanSeconds = seconds(t);
     if (probe.source.startsWith('synthetic')) {
       report.reasons.push('caution: probe data is synthetic; on small models the trigger scans are unreliable without in-distribution images (give data)');
     }

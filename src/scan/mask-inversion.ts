@@ -7,7 +7,7 @@
 // naturally cheap targets and the MAD is wide, so the decision statistic is the log ratio
 // ln(median L1 / smallest L1): how many times smaller than usual the easiest trigger is.
 import * as tf from '@tensorflow/tfjs';
-import type { ImageSet } from '../data/types.js';
+import { sliceImages, type ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { median } from './robust.js';
 
@@ -18,10 +18,12 @@ export interface MaskInversionOptions {
   /** First λ once a class's trigger works; NC's init_cost. */
   initialLambda: number;
   asrTarget: number;
+  /** Probe images used (the first ones); each epoch passes over all of them. */
+  maxImages: number;
   seed: number;
 }
 
-export const DEFAULT_MASK_INVERSION: MaskInversionOptions = { epochs: 16, batchSize: 16, learningRate: 0.1, initialLambda: 1e-3, asrTarget: 0.9, seed: 0 };
+export const DEFAULT_MASK_INVERSION: MaskInversionOptions = { epochs: 16, batchSize: 16, learningRate: 0.1, initialLambda: 1e-3, asrTarget: 0.9, maxImages: 128, seed: 0 };
 
 export interface ClassMask {
   class: number;
@@ -49,8 +51,9 @@ function classMajorTargets(classes: number[], batch: number, k: number): tf.Tens
   return tf.oneHot(tf.tensor1d(classes.flatMap((c) => new Array<number>(batch).fill(c)), 'int32'), k) as tf.Tensor2D;
 }
 
-export function reconstructMasks(model: ModelUnderTest, probe: ImageSet, options: Partial<MaskInversionOptions> = {}): MaskInversionResult {
+export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, options: Partial<MaskInversionOptions> = {}): MaskInversionResult {
   const opts = { ...DEFAULT_MASK_INVERSION, ...options };
+  const probe = sliceImages(allProbes, 0, Math.min(allProbes.count, opts.maxImages));
   const t0 = performance.now();
   const K = model.numClasses;
   const [H, W, C] = model.inputShape;

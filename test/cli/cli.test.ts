@@ -88,6 +88,10 @@ describe('backdoor-gate scan', () => {
     const bad = await runCli(['scan', EXAMPLES.cleanBn, '--backend', 'tpu']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/backend must be one of auto, tensorflow, wasm, cpu, got 'tpu'/);
+    const hessianOnly = path.join(tmp(), 'h.json');
+    const alone = await runCli(['scan', EXAMPLES.cleanBn, '--data', PROBE, '--max-probe-images', '16', '--scans', 'hessian', '--report', hessianOnly]);
+    expect(alone.code).toBe(2);
+    expect(JSON.parse(readFileSync(hessianOnly, 'utf8')).verdict).toBe('unassessed');
     const scans = await runCli(['scan', EXAMPLES.cleanBn, '--scans', 'inversion,magic']);
     expect(scans.code).toBe(2);
     expect(scans.stderr).toMatch(/scans must be a comma-separated list of inversion, mask-inversion, hessian \(or none\), got 'magic'/);
