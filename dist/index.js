@@ -24037,12 +24037,17 @@ async function run() {
     }
     const engine = await selectBackend({ choice: settings.backend, nativeDirs, logger: actionsLogger });
     const { report, images } = await runGate(settings, engine, actionsLogger);
-    const reportPath = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
-    if (report.artifacts && "error" in report.artifacts) warning(`scan images not written: ${report.artifacts.error}`);
     setOutput(Outputs.Verdict, report.verdict);
     setOutput(Outputs.Score, report.score === null ? "" : String(report.score));
+    let reportPath = "";
+    try {
+      reportPath = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
+      if (report.artifacts && "error" in report.artifacts) warning(`scan images not written: ${report.artifacts.error}`);
+    } catch (err) {
+      warning(`JSON report not written: ${describeError(err)}`);
+    }
     setOutput(Outputs.ReportPath, reportPath);
-    if (process.env.GITHUB_STEP_SUMMARY) await summary.addRaw(summaryMarkdown(report, reportPath)).write();
+    if (process.env.GITHUB_STEP_SUMMARY) await summary.addRaw(summaryMarkdown(report, reportPath || "(not written)")).write();
     info(`verdict: ${report.verdict}; report: ${reportPath}`);
     if (report.verdict === "clean") return;
     const message = `Backdoor Gate: ${report.verdict} \u2014 ${report.reasons.join("; ")}`;

@@ -13,9 +13,17 @@ import { loadModel } from '../src/model/load.js';
 import { hessianSpectrum } from '../src/scan/hessian.js';
 import { reconstructTriggers } from '../src/scan/inversion.js';
 import { reconstructMasks } from '../src/scan/mask-inversion.js';
+import { neuralCleanse } from '../src/scan/neural-cleanse.js';
 import type { ZooCard } from './zoo.js';
 
-const { values } = parseArgs({ options: { zoo: { type: 'string', default: 'zoo' }, data: { type: 'string', default: 'mnist:heldout' }, out: { type: 'string', default: 'eval-results.json' } } });
+const { values } = parseArgs({
+  options: {
+    zoo: { type: 'string', default: 'zoo' },
+    data: { type: 'string', default: 'mnist:heldout' },
+    out: { type: 'string', default: 'eval-results.json' },
+    'no-baseline': { type: 'boolean', default: false },
+  },
+});
 
 /** AUROC by the rank statistic (ties count half). */
 export function auroc(positives: number[], negatives: number[]): number {
@@ -46,6 +54,9 @@ interface Row {
   mask: number;
   hessianGap: number;
   hessianLocalisation: number;
+  /** Neural Cleanse baseline: anomaly index, its flag (> 2) and target. */
+  nc?: { anomaly: number; target: number | null; seconds: number };
+  scanSeconds: { inversion: number; mask: number; hessian: number };
   seconds: number;
 }
 
@@ -64,6 +75,7 @@ async function main(): Promise<void> {
     const mask = reconstructMasks(model, probe);
     const hessian = hessianSpectrum(model, probe);
     const d = decide({ dense, mask, hessian });
+    const nc = values['no-baseline'] ? undefined : neuralCleanse(model, probe);
     const row: Row = {
       name: card.name,
       family: card.attack?.family ?? 'clean',
@@ -75,11 +87,13 @@ async function main(): Promise<void> {
       mask: mask.ratio,
       hessianGap: hessian.gap,
       hessianLocalisation: hessian.localisation,
-      seconds: (performance.now() - t0) / 1000,
+      nc: nc && { anomaly: nc.anomaly, target: nc.suspectedTarget, seconds: nc.seconds },
+      scanSeconds: { inversion: dense.seconds, mask: mask.seconds, hessian: hessian.seconds },
+      seconds: (performance.now() - t0) / 1000 - (nc?.seconds ?? 0),
     };
     rows.push(row);
     model.dispose();
-    console.log(`${row.name.padEnd(24)} ${row.verdict.padEnd(10)} score ${row.score.toFixed(3)} target ${String(row.suspectedTarget).padEnd(4)} (true ${String(row.target).padEnd(4)}) dense ${row.dense.toFixed(2).padStart(7)} mask ${row.mask.toFixed(2)} gap ${row.hessianGap.toFixed(2)} loc ${row.hessianLocalisation.toFixed(1)} ${row.seconds.toFixed(1)}s`);
+    console.log(`${row.name.padEnd(24)} ${row.verdict.padEnd(10)} score ${row.score.toFixed(3)} target ${String(row.suspectedTarget).padEnd(4)} (true ${String(row.target).padEnd(4)}) dense ${row.dense.toFixed(2).padStart(7)} mask ${row.mask.toFixed(2)} gap ${row.hessianGap.toFixed(2)} loc ${row.hessianLocalisation.toFixed(1)} ${row.seconds.toFixed(1)}s${nc ? ` | NC ${nc.anomaly.toFixed(2)} target ${nc.suspectedTarget} ${nc.seconds.toFixed(1)}s` : ''}`);
   }
   const pos = rows.filter((r) => r.family !== 'clean');
   const neg = rows.filter((r) => r.family === 'clean');
@@ -101,7 +115,19 @@ async function main(): Promise<void> {
     targetAccuracyPct: detected.length ? (100 * detected.filter((r) => r.suspectedTarget === r.target).length) / detected.length : NaN,
     cleanCalledBackdoored: neg.filter((r) => r.verdict === 'backdoored').length,
     meanSecondsPerModel: rows.reduce((a, r) => a + r.seconds, 0) / rows.length,
-    note: 'Thresholds were chosen on this same zoo (in-sample); Neural Cleanse baseline and nsfwjs models not yet in this run.',
+    neuralCleanseBaseline: rows[0].nc
+      ? {
+          ...metric((r) => r.nc!.anomaly),
+          accuracyPct: (100 * rows.filter((r) => (r.nc!.target !== null) === (r.family !== 'clean')).length) / rows.length,
+          perFamilyDetectionPct: Object.fromEntries(families.map((f) => [f, (100 * pos.filter((r) => r.family === f && r.nc!.target !== null).length) / pos.filter((r) => r.family === f).length])),
+          targetAccuracyPct: (100 * pos.filter((r) => r.nc!.target !== null && r.nc!.target === r.target).length) / Math.max(1, pos.filter((r) => r.nc!.target !== null).length),
+          meanSeconds: rows.reduce((a, r) => a + r.nc!.seconds, 0) / rows.length,
+          speedupOfTriggerInversion: rows.reduce((a, r) => a + r.nc!.seconds, 0) / rows.reduce((a, r) => a + r.scanSeconds.inversion, 0),
+          speedupOfBothInversions: rows.reduce((a, r) => a + r.nc!.seconds, 0) / rows.reduce((a, r) => a + r.scanSeconds.inversion + r.scanSeconds.mask, 0),
+          budget: 'bounded: 40 epochs over 128 probe images per class (official: 1,000 passes over ~1,000 images)',
+        }
+      : null,
+    note: 'Thresholds were chosen on this same zoo (in-sample); the nsfwjs models are not in this run.',
     rows,
   };
   writeFileSync(values.out!, `${JSON.stringify(summary, null, 2)}\n`);

@@ -51,12 +51,18 @@ export async function run(): Promise<void> {
     }
     const engine = await selectBackend({ choice: settings.backend, nativeDirs, logger: actionsLogger });
     const { report, images } = await runGate(settings, engine, actionsLogger);
-    const reportPath = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
-    if (report.artifacts && 'error' in report.artifacts) core.warning(`scan images not written: ${report.artifacts.error}`);
+    // The verdict is set before any report is written: a failing report must not lose it.
     core.setOutput(Outputs.Verdict, report.verdict);
     core.setOutput(Outputs.Score, report.score === null ? '' : String(report.score));
+    let reportPath = '';
+    try {
+      reportPath = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
+      if (report.artifacts && 'error' in report.artifacts) core.warning(`scan images not written: ${report.artifacts.error}`);
+    } catch (err) {
+      core.warning(`JSON report not written: ${describeError(err)}`);
+    }
     core.setOutput(Outputs.ReportPath, reportPath);
-    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(summaryMarkdown(report, reportPath)).write();
+    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(summaryMarkdown(report, reportPath || '(not written)')).write();
     core.info(`verdict: ${report.verdict}; report: ${reportPath}`);
     if (report.verdict === 'clean') return;
     const message = `Backdoor Gate: ${report.verdict} — ${report.reasons.join('; ')}`;

@@ -73,6 +73,15 @@ describe('action (dist/index.js)', () => {
     expect(result.code).toBe(1);
   });
 
+  it('keeps the verdict when the report cannot be written', async () => {
+    const { dir, files, env } = runnerEnv({ model: EXAMPLES.cleanBn, 'report-path': 'notes.json', scans: 'none', 'max-probe-images': '4' });
+    writeFileSync(path.join(dir, 'notes.json'), '{"mine": true}');
+    const result = await runNode('dist/index.js', [], env, dir);
+    expect(result.stdout).toMatch(/::warning::JSON report not written: .*notes\.json: exists and is not a backdoor-gate report/);
+    expect(outputs(files.output).verdict).toBe('unassessed');
+    expect(readFileSync(path.join(dir, 'notes.json'), 'utf8')).toBe('{"mine": true}');
+  });
+
   it('a bad input fails with a clear message', async () => {
     const { dir, env } = runnerEnv({ model: EXAMPLES.cleanBn, backend: 'quantum' });
     const result = await runNode('dist/index.js', [], env, dir);

@@ -108,3 +108,15 @@ describe('verdict', () => {
     expect(decide({ dense: dense(null, 0), mask: mask(3, 0.6) }).score).toBeLessThan(0.1);
   });
 });
+
+describe('Neural Cleanse baseline', () => {
+  it('finds the BadNets target of an example model as a low-L1 outlier', async () => {
+    const { neuralCleanse } = await import('../../src/scan/neural-cleanse.js');
+    const { model } = await loadModel(EXAMPLES.badnetsBn);
+    const probe = loadProbeImages(PROBE, { shape: model.inputShape, maxImages: 128, seed: 0 });
+    const r = neuralCleanse(model, probe, { epochs: 30 });
+    expect(r.suspectedTarget).toBe(6);
+    expect(r.anomaly).toBeGreaterThan(2);
+    expect(Math.min(...r.maskL1)).toBe(r.maskL1[6]);
+  }, 300_000);
+});
