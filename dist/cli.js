@@ -10,7 +10,7 @@ import {
   runGate,
   selectBackend,
   writeReportFiles
-} from "./chunks/chunk-R4SMVUQW.js";
+} from "./chunks/chunk-FDENDO4I.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

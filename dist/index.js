@@ -11,7 +11,7 @@ import {
   runGate,
   selectBackend,
   writeReportFiles
-} from "./chunks/chunk-R4SMVUQW.js";
+} from "./chunks/chunk-FDENDO4I.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
