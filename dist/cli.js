@@ -10,7 +10,7 @@ import {
   runGate,
   selectBackend,
   writeReportFiles
-} from "./chunks/chunk-FDENDO4I.js";
+} from "./chunks/chunk-OAD64SNQ.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

@@ -11,7 +11,7 @@ import {
   runGate,
   selectBackend,
   writeReportFiles
-} from "./chunks/chunk-FDENDO4I.js";
+} from "./chunks/chunk-OAD64SNQ.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

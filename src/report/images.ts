@@ -58,7 +58,7 @@ export function renderScanImages(
     const v = scans.hessian.topEigenvector;
     const energy = new Float32Array(H * W);
     for (let i = 0; i < H * W; i++) for (let k = 0; k < C; k++) energy[i] += v[i * C + k] ** 2;
-    const max = Math.max(...energy) || 1;
+    const max = energy.reduce((m, e) => Math.max(m, e), 0) || 1; // no spread: large images overflow the stack
     images.push({ name: 'hessian-top-eigenvector.png', png: png(energy.map((e) => Math.sqrt(e / max)), H, W, 1) });
   }
   return images;

@@ -1,9 +1,8 @@
 // Writes the JSON report without clobbering files the user owns.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { InputError } from '../errors.js';
+import { describeError, InputError } from '../errors.js';
 import { TOOL_NAME } from '../version.js';
-import { describeError } from '../errors.js';
 import { writeArtifacts } from './artifacts.js';
 import type { RenderedImage } from './images.js';
 import type { GateReport } from './types.js';

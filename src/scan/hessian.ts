@@ -150,7 +150,10 @@ export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options:
     top = new Float64Array(D);
     for (let r = 0; r < R; r++) for (let d = 0; d < D; d++) top[d] += u[r] * Bm[r * D + d];
   }
-  const norm = Math.hypot(...top) || 1;
+  // A loop, not Math.hypot(...top): spreading 150k arguments overflows the stack on 224-px inputs.
+  let sq = 0;
+  for (let d = 0; d < D; d++) sq += top[d] * top[d];
+  const norm = Math.sqrt(sq) || 1;
   for (let d = 0; d < D; d++) top[d] /= norm;
 
   const l1 = eigenvalues[0] || 0;

@@ -78,7 +78,7 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
     const delta = tf.variable(tf.zeros([chunk.length, H, W, C]));
     const optimizer = tf.train.adam(opts.learningRate);
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
-      for (let s = 0; s + 1 <= probe.count; s += opts.batchSize) {
+      for (let s = 0; s < probe.count; s += opts.batchSize) {
         const e = Math.min(probe.count, s + opts.batchSize);
         tf.tidy(() => {
           const x = images(s, e);

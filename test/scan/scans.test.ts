@@ -70,6 +70,17 @@ describe('input-Hessian spectrum', () => {
   });
 });
 
+describe('input-Hessian spectrum on a 224×224×3 input', () => {
+  it('computes on the Gram side without overflowing (regression: Math.hypot spread)', () => {
+    const m = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [224, 224, 3] }), tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.randomNormal({ seed: 4, stddev: 0.01 }) })] });
+    const model = new LayersModelAdapter(m, DEFAULT_GATE_JSON, 'wide');
+    const r = hessianSpectrum(model, syntheticImages(2, [224, 224, 3], 2), { maxInputs: 2, batchSize: 2, bulkSize: 4 });
+    expect(r.side).toBe('gram');
+    expect(r.topEigenvector.length).toBe(224 * 224 * 3);
+    expect(r.topEigenvalues[0]).toBeGreaterThan(0);
+  });
+});
+
 describe('trigger inversion', () => {
   it('reconstructs the blended backdoor of an example model, with its target', async () => {
     const { model } = await loadModel(EXAMPLES.blendedCnn);
