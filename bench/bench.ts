@@ -1,9 +1,19 @@
 // `npm run bench`: speed of this engine against stock tfjs, measured side by side in one run.
-// Prints a table and writes bench-results.json. Options: --quick (fewer repetitions).
+// Prints a table and writes bench-results.json. Options: --quick (fewer repetitions),
+// --no-large (skip the ~10-minute MobileNetV2 full scan).
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { initWasm } from '../src/engine/backend.js';
+import path from 'node:path';
+import { loadProbeImages } from '../src/data/sources.js';
+import { initWasm, selectBackend } from '../src/engine/backend.js';
+import { planRows } from '../src/engine/memory.js';
+import { runGate } from '../src/gate.js';
+import { MemoryLogger } from '../src/logger.js';
+import { loadModel } from '../src/model/load.js';
+import { reconstructTriggers } from '../src/scan/inversion.js';
+import { neuralCleanse } from '../src/scan/neural-cleanse.js';
+import { buildSettings } from '../src/settings.js';
 import { CPU_REPLACED, installFlatKernels, uninstallFlatKernels } from '../src/engine/kernels/register.js';
 import { buildClassifier, type Architecture } from '../src/zoo/architectures.js';
 import { ZOO_TRAINING, zooCatalog } from '../src/zoo/catalog.js';
@@ -115,6 +125,39 @@ async function main(): Promise<void> {
   } else {
     rows.push([`zoo: ${models} models`, 'not measured (run npm run zoo first)', '', '']);
   }
+  // 5. Full scans through the gate's own pipeline (default policy), and the CLIP-Inspector-style
+  //    inversion against the Neural Cleanse baseline on the same model and probes.
+  const engine = await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
+  const fullScan = async (model: string, data: string | undefined) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bg-bench-'));
+    const inputs: Record<string, string | undefined> = { model, data, 'report-path': path.join(dir, 'r.json') };
+    const { report } = await runGate(buildSettings((k) => inputs[k], () => ({ policy: {}, source: 'bench' })), engine, new MemoryLogger());
+    rmSync(dir, { recursive: true, force: true });
+    return { verdict: report.verdict, seconds: report.timings.totalSeconds, scans: Object.fromEntries(report.scans.map((x) => [x.method, x.seconds])) };
+  };
+  const scans: Record<string, unknown> = {};
+  const zooScan = await fullScan('examples/models/cnn-blended-t4', 'examples/data/mnist-probe');
+  scans.zooCnn = zooScan;
+  rows.push(['full scan, zoo cnn (cnn-blended-t4, 256 probes)', `${zooScan.seconds.toFixed(1)} s, ${zooScan.verdict}`, zooScan.seconds <= 60 ? 'within 60 s' : 'OVER 60 s', '']);
+  const mobilenet = '.cache/models/nsfwjs/mobilenet_v2';
+  if (existsSync(mobilenet) && !process.argv.includes('--no-large')) {
+    const big = await fullScan(mobilenet, undefined);
+    scans.nsfwjsMobilenetV2 = big;
+    rows.push(['full scan, nsfwjs mobilenet_v2 224×224 (synthetic probes)', `${big.seconds.toFixed(1)} s, ${big.verdict}`, big.seconds <= 600 ? 'within 10 min' : 'OVER 10 min', '']);
+  } else rows.push(['full scan, nsfwjs mobilenet_v2', 'skipped (npm run extract-models; or --no-large)', '', '']);
+  {
+    const { model } = await loadModel('examples/models/cnn-blended-t4');
+    const probe = loadProbeImages('examples/data/mnist-probe', { shape: model.inputShape, maxImages: 256, seed: 0 });
+    const rowsPlan = await planRows(model);
+    const inv = reconstructTriggers(model, probe, { rows: rowsPlan });
+    const nc = neuralCleanse(model, probe, { rows: rowsPlan });
+    model.dispose();
+    const evalFile = existsSync('eval-results.json') ? (JSON.parse(readFileSync('eval-results.json', 'utf8')) as { scanners?: Record<string, { auroc: number }>; neuralCleanseBaseline?: { auroc: number } | null }) : undefined;
+    scans.inversionVsNeuralCleanse = { inversionSeconds: inv.seconds, neuralCleanseSeconds: nc.seconds, speedup: nc.seconds / inv.seconds, aurocFromEval: evalFile && { inversion: evalFile.scanners?.['trigger-inversion']?.auroc, neuralCleanse: evalFile.neuralCleanseBaseline?.auroc } };
+    const auc = evalFile?.neuralCleanseBaseline ? `AUROC ${evalFile.scanners?.['trigger-inversion']?.auroc.toFixed(2)} vs ${evalFile.neuralCleanseBaseline.auroc.toFixed(2)} (eval-results.json)` : 'AUROC: run npm run eval';
+    rows.push(['trigger inversion vs Neural Cleanse, cnn-blended-t4', `${inv.seconds.toFixed(1)} s vs ${nc.seconds.toFixed(1)} s`, `${(nc.seconds / inv.seconds).toFixed(1)}× faster`, auc]);
+  }
+  results.scans = scans;
   results.trainingStepMs = training;
   results.kernelsMs = kernels;
   results.inputGradientMs = { cpu: cpuGrad, wasm: wasmGrad };

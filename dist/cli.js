@@ -3,14 +3,18 @@ import { createRequire as __bgCreateRequire } from 'node:module'; import { fileU
 import {
   ConfigurationError,
   DEFAULTS,
+  DEFAULT_POLICY_PATH,
+  EXIT,
   Inputs,
   TOOL_VERSION,
   buildSettings,
   describeError,
+  exitCodeFor,
+  outcomeFor,
   runGate,
   selectBackend,
   writeReportFiles
-} from "./chunks/chunk-OAD64SNQ.js";
+} from "./chunks/chunk-7KW37XR6.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -42,14 +46,6 @@ var ConsoleLogger = class {
   }
 };
 
-// src/report/types.ts
-var EXIT = { pass: 0, fail: 1, couldNotScan: 2 };
-function exitCodeFor(verdict) {
-  if (verdict === "clean") return EXIT.pass;
-  if (verdict === "suspicious" || verdict === "backdoored") return EXIT.fail;
-  return EXIT.couldNotScan;
-}
-
 // src/cli.ts
 var USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
 
@@ -65,10 +61,13 @@ usage: backdoor-gate scan <model> [options]
   --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
   --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages})
   --scans <list>            detectors: ${DEFAULTS.scans} (default), or none
+  --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists); flags override it
+  --fail-on <verdict>       suspicious (default) | backdoored: the lowest verdict that fails
+  --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
   --verbose                 debug logging
   -h, --help, --version
 
-exit codes: 0 pass (clean), 1 fail (backdoored or suspicious), 2 could not scan (bad input, error, or scans: none)`;
+exit codes: 0 pass (clean, or suspicious with --fail-on backdoored), 1 fail, 2 could not scan (bad input, error, or scans: none)`;
 async function main(argv) {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -81,6 +80,9 @@ async function main(argv) {
       seed: { type: "string" },
       "max-probe-images": { type: "string" },
       scans: { type: "string" },
+      policy: { type: "string" },
+      "fail-on": { type: "string" },
+      thresholds: { type: "string" },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
       version: { type: "boolean", default: false }
@@ -108,7 +110,10 @@ async function main(argv) {
     [Inputs.Backend]: values.backend,
     [Inputs.Seed]: values.seed,
     [Inputs.MaxProbeImages]: values["max-probe-images"],
-    [Inputs.Scans]: values.scans
+    [Inputs.Scans]: values.scans,
+    [Inputs.Policy]: values.policy,
+    [Inputs.FailOn]: values["fail-on"],
+    [Inputs.Thresholds]: values.thresholds
   };
   const settings = buildSettings((name) => flags[name]);
   const engine = await selectBackend({ choice: settings.backend, logger });
@@ -119,7 +124,8 @@ async function main(argv) {
   const target = report.suspectedTarget == null ? "" : ` target ${report.suspectedTarget}`;
   process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ""} \u2192 ${written}
 `);
-  return exitCodeFor(report.verdict);
+  if (outcomeFor(report.verdict, settings.failOn) === "warn") logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join("; ")}`);
+  return exitCodeFor(report.verdict, settings.failOn);
 }
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

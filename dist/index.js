@@ -8,10 +8,11 @@ import {
   buildSettings,
   describeError,
   ensureNativeBackend,
+  outcomeFor,
   runGate,
   selectBackend,
   writeReportFiles
-} from "./chunks/chunk-OAD64SNQ.js";
+} from "./chunks/chunk-7KW37XR6.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -24011,6 +24012,7 @@ function summaryMarkdown(report, reportPath) {
     ["verdict", `**${report.verdict}**`],
     ["score", report.score === null ? "n/a" : report.score.toFixed(3)],
     ["model digest", `\`${report.model.digest ?? "n/a"}\``],
+    ["policy", report.policy ? `${report.policy.source}; fails on ${report.policy.failOn}` : "n/a"],
     ["backend", report.engine ? `${report.engine.backend} (${report.engine.reason})` : "n/a"],
     ["report", `\`${reportPath}\``]
   ];
@@ -24049,9 +24051,10 @@ async function run() {
     setOutput(Outputs.ReportPath, reportPath);
     if (process.env.GITHUB_STEP_SUMMARY) await summary.addRaw(summaryMarkdown(report, reportPath || "(not written)")).write();
     info(`verdict: ${report.verdict}; report: ${reportPath}`);
-    if (report.verdict === "clean") return;
+    const outcome = outcomeFor(report.verdict, settings.failOn);
+    if (outcome === "pass") return;
     const message = `Backdoor Gate: ${report.verdict} \u2014 ${report.reasons.join("; ")}`;
-    if ((report.verdict === "error" || report.verdict === "unassessed") && settings.onError === "warn") warning(message);
+    if (outcome === "warn" || outcome === "could-not-scan" && settings.onError === "warn") warning(message);
     else setFailed(message);
   } catch (err) {
     setOutput(Outputs.Verdict, "error");

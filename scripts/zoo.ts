@@ -1,5 +1,6 @@
 // `npm run zoo`: trains the model zoo (clean and backdoored MNIST classifiers) deterministically.
-//   tsx scripts/zoo.ts [--out zoo] [--only NAME[,NAME]] [--jobs N] [--export-examples]
+//   tsx scripts/zoo.ts [--out zoo] [--only NAME[,NAME]] [--jobs N] [--reuse] [--export-examples]
+// --reuse keeps models already trained (their zoo-card.json exists) and trains the rest.
 // Without --only it runs one child process per model, N at a time (default: one per core).
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     jobs: { type: 'string', default: String(Math.max(1, os.availableParallelism?.() ?? os.cpus().length)) },
     'export-examples': { type: 'boolean', default: false },
+    reuse: { type: 'boolean', default: false },
   },
 });
 const outDir = path.resolve(values.out!);
@@ -87,7 +89,8 @@ async function main(): Promise<void> {
   }
   const t0 = performance.now();
   mkdirSync(outDir, { recursive: true });
-  const queue = [...catalog];
+  const trained = (name: string) => existsSync(path.join(outDir, name, 'zoo-card.json'));
+  const queue = catalog.filter((e) => !(values.reuse && trained(e.name)));
   const jobs = Math.max(1, Number(values.jobs));
   await Promise.all(Array.from({ length: jobs }, async () => {
     for (let e = queue.shift(); e; e = queue.shift()) await runChild(e.name);

@@ -7,7 +7,8 @@ import { ConfigurationError, describeError } from './errors.js';
 import { runGate } from './gate.js';
 import { ConsoleLogger } from './logger.js';
 import { writeReportFiles } from './report/json.js';
-import { EXIT, exitCodeFor } from './report/types.js';
+import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
+import { DEFAULT_POLICY_PATH } from './core/policy.js';
 import { buildSettings, DEFAULTS, Inputs } from './settings.js';
 import { TOOL_VERSION } from './version.js';
 
@@ -25,10 +26,13 @@ usage: backdoor-gate scan <model> [options]
   --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
   --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages})
   --scans <list>            detectors: ${DEFAULTS.scans} (default), or none
+  --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists); flags override it
+  --fail-on <verdict>       suspicious (default) | backdoored: the lowest verdict that fails
+  --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
   --verbose                 debug logging
   -h, --help, --version
 
-exit codes: 0 pass (clean), 1 fail (backdoored or suspicious), 2 could not scan (bad input, error, or scans: none)`;
+exit codes: 0 pass (clean, or suspicious with --fail-on backdoored), 1 fail, 2 could not scan (bad input, error, or scans: none)`;
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -42,6 +46,9 @@ export async function main(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       'max-probe-images': { type: 'string' },
       scans: { type: 'string' },
+      policy: { type: 'string' },
+      'fail-on': { type: 'string' },
+      thresholds: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', default: false },
@@ -68,6 +75,9 @@ export async function main(argv: string[]): Promise<number> {
     [Inputs.Seed]: values.seed,
     [Inputs.MaxProbeImages]: values['max-probe-images'],
     [Inputs.Scans]: values.scans,
+    [Inputs.Policy]: values.policy,
+    [Inputs.FailOn]: values['fail-on'],
+    [Inputs.Thresholds]: values.thresholds,
   };
   const settings = buildSettings((name) => flags[name]);
   const engine = await selectBackend({ choice: settings.backend, logger });
@@ -77,7 +87,8 @@ export async function main(argv: string[]): Promise<number> {
   const score = report.score === null ? '' : ` score ${report.score.toFixed(3)}`;
   const target = report.suspectedTarget == null ? '' : ` target ${report.suspectedTarget}`;
   process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ''} → ${written}\n`);
-  return exitCodeFor(report.verdict);
+  if (outcomeFor(report.verdict, settings.failOn) === 'warn') logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join('; ')}`);
+  return exitCodeFor(report.verdict, settings.failOn);
 }
 
 main(process.argv.slice(2)).then(

@@ -3,44 +3,46 @@
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import { loadProbeImages } from './data/sources.js';
-import type { ImageSet } from './data/types.js';
+import { sliceImages, type ImageSet } from './data/types.js';
 import type { EngineInfo } from './engine/backend.js';
 import { describeError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ModelUnderTest } from './model/adapter.js';
 import { loadModel } from './model/load.js';
 import type { GateReport, ModelCheck, ScanSummary } from './report/types.js';
+import { resolveBudgets } from './core/policy.js';
 import { decide } from './core/verdict.js';
 import { hessianSpectrum, type HessianResult } from './scan/hessian.js';
 import { reconstructTriggers, type InversionResult } from './scan/inversion.js';
 import { reconstructMasks, type MaskInversionResult } from './scan/mask-inversion.js';
+import { planRows } from './engine/memory.js';
+import { spans, UNLIMITED_ROWS, type RowLimits } from './scan/batching.js';
 import { renderScanImages, type RenderedImage } from './report/images.js';
 import type { Settings } from './settings.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
 const seconds = (t0: number) => Math.round((performance.now() - t0) / 10) / 100;
 
-/** Forward pass and input gradients over the probe images, in batches. */
-export function checkModel(model: ModelUnderTest, probe: ImageSet, batchSize = 32): ModelCheck {
+/** Forward pass over every probe image, and input gradients over the first batch (finite?). */
+export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimits = UNLIMITED_ROWS): ModelCheck {
   const counts = new Array<number>(model.numClasses).fill(0);
   let topProbability = 0;
-  let gradientNorm = 0;
   const n = probe.height * probe.width * probe.channels;
-  for (let s = 0; s < probe.count; s += batchSize) {
-    const e = Math.min(probe.count, s + batchSize);
+  const images = (s: number, e: number) => tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, probe.height, probe.width, probe.channels]);
+  for (const [s, e] of spans(probe.count, Math.min(32, rows.forward))) {
     tf.tidy(() => {
-      const x = tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, probe.height, probe.width, probe.channels]);
-      const topLogit = (input: tf.Tensor) => tf.sum(tf.max(model.logits(input as tf.Tensor4D), -1));
-      const grad = tf.grad(topLogit)(x);
-      const logits = model.logits(x);
-      const probs = tf.softmax(logits);
-      const top = tf.argMax(logits, -1).dataSync();
-      for (const c of top) counts[c]++;
-      topProbability += tf.sum(tf.max(probs, -1)).dataSync()[0];
-      gradientNorm += tf.sum(tf.sqrt(tf.sum(tf.square(grad), [1, 2, 3]))).dataSync()[0];
+      const logits = model.logits(images(s, e));
+      for (const c of tf.argMax(logits, -1).dataSync()) counts[c]++;
+      topProbability += tf.sum(tf.max(tf.softmax(logits), -1)).dataSync()[0];
     });
   }
-  const check = { probeImages: probe.count, predictedClassCounts: counts, meanTopProbability: topProbability / probe.count, meanInputGradientNorm: gradientNorm / probe.count };
+  const checked = Math.min(probe.count, 32, rows.gradient);
+  const gradientNorm = tf.tidy(() => {
+    const topLogit = (input: tf.Tensor) => tf.sum(tf.max(model.logits(input as tf.Tensor4D), -1));
+    const grad = tf.grad(topLogit)(images(0, checked));
+    return tf.sum(tf.sqrt(tf.sum(tf.square(grad), [1, 2, 3]))).dataSync()[0];
+  });
+  const check = { probeImages: probe.count, predictedClassCounts: counts, meanTopProbability: topProbability / probe.count, meanInputGradientNorm: gradientNorm / checked };
   if (!Number.isFinite(check.meanTopProbability) || !Number.isFinite(check.meanInputGradientNorm)) {
     throw new Error('the model produced non-finite outputs or input gradients on the probe images');
   }
@@ -75,6 +77,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     scans: [],
     timings: {},
     runtime: { node: process.version, platform: `${os.platform()}-${os.arch()}` },
+    policy: { source: settings.policySource, failOn: settings.failOn, thresholds: settings.thresholds },
   };
   let loaded: Awaited<ReturnType<typeof loadModel>> | undefined;
   try {
@@ -100,7 +103,9 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     report.timings.dataSeconds = seconds(t);
 
     t = performance.now();
-    report.modelCheck = checkModel(model, probe);
+    const rows = await planRows(model, settings.memoryBudgetBytes);
+    report.engine = { ...engine, memory: { budgetBytes: rows.budgetBytes, gradientRowBytes: rows.gradientRowBytes, forwardRowBytes: rows.forwardRowBytes, gradientRows: rows.gradient, forwardRows: rows.forward } };
+    report.modelCheck = checkModel(model, probe, rows);
     report.timings.modelCheckSeconds = seconds(t);
     t = performance.now();
 
@@ -109,21 +114,25 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       report.reasons.push('no backdoor detector ran (scans: none), so the model cannot be called clean');
       return { report, images };
     }
+    const budgets = resolveBudgets(settings.budgets, model.inputShape);
+    report.policy = { ...report.policy!, budgets };
     const results: { dense?: InversionResult; mask?: MaskInversionResult; hessian?: HessianResult } = {};
     const seed = settings.seed;
     if (settings.scans.includes('inversion')) {
       logger.info('scan: trigger inversion (all classes at once)');
-      results.dense = reconstructTriggers(model, probe, { seed });
+      const b = budgets.inversion;
+      results.dense = reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, b.images)), { seed, rows, epochs: b.epochs, batchSize: b.batchSize, epsilon: b.epsilon });
       report.scans.push(summarise(results.dense, ['triggers']));
     }
     if (settings.scans.includes('mask-inversion')) {
       logger.info('scan: mask inversion');
-      results.mask = reconstructMasks(model, probe, { seed });
+      const b = budgets.maskInversion;
+      results.mask = reconstructMasks(model, probe, { seed, rows, maxImages: b.images, epochs: b.epochs, batchSize: b.batchSize });
       report.scans.push(summarise(results.mask, ['masks', 'patterns']));
     }
     if (settings.scans.includes('hessian')) {
       logger.info('scan: input-Hessian spectrum');
-      results.hessian = hessianSpectrum(model, probe);
+      results.hessian = hessianSpectrum(model, probe, { rows, maxInputs: budgets.hessian.inputs });
       report.scans.push(summarise(results.hessian, ['topEigenvector']));
     }
     images.push(...renderScanImages(model.inputShape, results, probe.x.subarray(0, probe.height * probe.width * probe.channels)));
@@ -134,9 +143,9 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       report.reasons.push('only the input-Hessian scan ran, and it does not vote; add inversion or mask-inversion to get a verdict');
       return { report, images };
     }
-    const decision = decide(results);
+    const decision = decide(results, settings.thresholds);
     report.verdict = decision.verdict;
-    report.score = Math.round(decision.score * 1e4) / 1e4;
+    report.score = decision.score === null ? null : Math.round(decision.score * 1e4) / 1e4;
     report.suspectedTarget = decision.suspectedTarget;
     report.reasons.push(...decision.reasons);
     if (probe.source.startsWith('synthetic')) {

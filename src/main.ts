@@ -8,7 +8,7 @@ import { describeError } from './errors.js';
 import { runGate } from './gate.js';
 import type { Logger } from './logger.js';
 import { writeReportFiles } from './report/json.js';
-import type { GateReport } from './report/types.js';
+import { outcomeFor, type GateReport } from './report/types.js';
 import { buildSettings, Outputs } from './settings.js';
 
 const actionsLogger: Logger = {
@@ -24,6 +24,7 @@ function summaryMarkdown(report: GateReport, reportPath: string): string {
     ['verdict', `**${report.verdict}**`],
     ['score', report.score === null ? 'n/a' : report.score.toFixed(3)],
     ['model digest', `\`${report.model.digest ?? 'n/a'}\``],
+    ['policy', report.policy ? `${report.policy.source}; fails on ${report.policy.failOn}` : 'n/a'],
     ['backend', report.engine ? `${report.engine.backend} (${report.engine.reason})` : 'n/a'],
     ['report', `\`${reportPath}\``],
   ];
@@ -64,9 +65,10 @@ export async function run(): Promise<void> {
     core.setOutput(Outputs.ReportPath, reportPath);
     if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(summaryMarkdown(report, reportPath || '(not written)')).write();
     core.info(`verdict: ${report.verdict}; report: ${reportPath}`);
-    if (report.verdict === 'clean') return;
+    const outcome = outcomeFor(report.verdict, settings.failOn);
+    if (outcome === 'pass') return;
     const message = `Backdoor Gate: ${report.verdict} — ${report.reasons.join('; ')}`;
-    if ((report.verdict === 'error' || report.verdict === 'unassessed') && settings.onError === 'warn') core.warning(message);
+    if (outcome === 'warn' || (outcome === 'could-not-scan' && settings.onError === 'warn')) core.warning(message);
     else core.setFailed(message);
   } catch (err) {
     core.setOutput(Outputs.Verdict, 'error');

@@ -3,6 +3,20 @@
 import { ConfigurationError } from './errors.js';
 import { parseBackendChoice, type BackendChoice } from './engine/backend.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from './model/limits.js';
+import {
+  DEFAULT_POLICY_PATH,
+  SCAN_NAMES,
+  parseThresholdOverrides,
+  readPolicy,
+  resolveThresholds,
+  budgetSettings,
+  type BudgetSettings,
+  type PolicyFile,
+  type ScanName,
+  type Thresholds,
+} from './core/policy.js';
+
+export { SCAN_NAMES, type ScanName };
 
 /** Action input names, in one place (action.yml declares the same). */
 export const Inputs = {
@@ -16,10 +30,10 @@ export const Inputs = {
   ArtifactsDir: 'artifacts-dir',
   OnError: 'on-error',
   Scans: 'scans',
+  Policy: 'policy',
+  FailOn: 'fail-on',
+  Thresholds: 'thresholds',
 } as const;
-
-export const SCAN_NAMES = ['inversion', 'mask-inversion', 'hessian'] as const;
-export type ScanName = (typeof SCAN_NAMES)[number];
 
 export const Outputs = {
   Verdict: 'verdict',
@@ -28,6 +42,8 @@ export const Outputs = {
 } as const;
 
 export type OnError = 'fail' | 'warn';
+/** The lowest verdict that fails the gate. */
+export type FailOn = 'suspicious' | 'backdoored';
 
 export interface Settings {
   /** Model spec: a directory, a model.json path, or an http(s) URL. */
@@ -44,6 +60,13 @@ export interface Settings {
   onError: OnError;
   /** Detectors to run; empty = none (the model can then only be `unassessed`). */
   scans: ScanName[];
+  failOn: FailOn;
+  thresholds: Thresholds;
+  budgets: BudgetSettings;
+  /** Memory one pass may use; undefined = the backend's default (src/engine/memory.ts). */
+  memoryBudgetBytes?: number;
+  /** Where the policy came from: its path, or that the defaults apply. */
+  policySource: string;
   limits: ResourceLimits;
 }
 
@@ -53,17 +76,25 @@ export const DEFAULTS = {
   maxProbeImages: 256,
   reportPath: 'backdoor-gate-report.json',
   onError: 'fail' as OnError,
+  failOn: 'suspicious' as FailOn,
   scans: 'inversion,mask-inversion,hessian',
 };
 
-function scanList(raw: string | undefined): ScanName[] {
-  const text = raw?.trim() || DEFAULTS.scans;
+function scanList(raw: string | undefined, fromPolicy: ScanName[] | undefined): ScanName[] {
+  const text = raw?.trim();
+  if (!text && fromPolicy) return [...new Set(fromPolicy)];
   if (text === 'none') return [];
-  const names = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = (text || DEFAULTS.scans).split(',').map((s) => s.trim()).filter(Boolean);
   for (const n of names) {
     if (!(SCAN_NAMES as readonly string[]).includes(n)) throw new ConfigurationError(`${Inputs.Scans} must be a comma-separated list of ${SCAN_NAMES.join(', ')} (or none), got '${n}'`);
   }
   return [...new Set(names)] as ScanName[];
+}
+
+function oneOf<T extends string>(raw: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
+  const v = raw?.trim() || fallback;
+  if (!(allowed as readonly string[]).includes(v)) throw new ConfigurationError(`${name} must be ${allowed.join(' or ')}, got '${v}'`);
+  return v as T;
 }
 
 /** A raw source of named string values (action inputs or parsed CLI flags). */
@@ -83,23 +114,34 @@ function bool(raw: string | undefined, name: string): boolean {
   throw new ConfigurationError(`${name} must be true or false, got '${raw}'`);
 }
 
-export function buildSettings(get: RawValues): Readonly<Settings> {
+/**
+ * Settings from inputs (action inputs or CLI flags) over the policy file over the defaults.
+ * `policyReader` is injectable so tests need no files.
+ */
+export function buildSettings(get: RawValues, policyReader: typeof readPolicy = readPolicy): Readonly<Settings> {
   const model = get(Inputs.Model)?.trim();
   if (!model) throw new ConfigurationError(`${Inputs.Model} is required: a model directory, a model.json path or an http(s) URL`);
-  const onError = (get(Inputs.OnError)?.trim() || DEFAULTS.onError) as OnError;
-  if (onError !== 'fail' && onError !== 'warn') throw new ConfigurationError(`${Inputs.OnError} must be fail or warn, got '${onError}'`);
+  const policyPath = get(Inputs.Policy)?.trim();
+  const { policy, source } = policyReader(policyPath || DEFAULT_POLICY_PATH, Boolean(policyPath));
+  const budgets: NonNullable<PolicyFile['budgets']> = policy.budgets ?? {};
   const reportPath = get(Inputs.ReportPath)?.trim() || DEFAULTS.reportPath;
+  const overrides = get(Inputs.Thresholds)?.trim();
   return Object.freeze({
     model,
-    data: get(Inputs.Data)?.trim() || undefined,
+    data: get(Inputs.Data)?.trim() || policy.data,
     backend: parseBackendChoice(get(Inputs.Backend) ?? DEFAULTS.backend, Inputs.Backend),
     installNativeBackend: bool(get(Inputs.InstallNativeBackend), Inputs.InstallNativeBackend),
-    seed: integer(get(Inputs.Seed), Inputs.Seed, DEFAULTS.seed, 0, 2 ** 31 - 1),
-    maxProbeImages: integer(get(Inputs.MaxProbeImages), Inputs.MaxProbeImages, DEFAULTS.maxProbeImages, 1, 100_000),
+    seed: integer(get(Inputs.Seed), Inputs.Seed, policy.seed ?? DEFAULTS.seed, 0, 2 ** 31 - 1),
+    maxProbeImages: integer(get(Inputs.MaxProbeImages), Inputs.MaxProbeImages, budgets['probe-images'] ?? DEFAULTS.maxProbeImages, 1, 100_000),
     reportPath,
     artifactsDir: get(Inputs.ArtifactsDir)?.trim() || reportPath.replace(/\.json$/i, '') + '-artifacts',
-    onError,
-    scans: scanList(get(Inputs.Scans)),
+    onError: oneOf(get(Inputs.OnError), Inputs.OnError, ['fail', 'warn'], policy['on-error'] ?? DEFAULTS.onError),
+    failOn: oneOf(get(Inputs.FailOn), Inputs.FailOn, ['suspicious', 'backdoored'], policy['fail-on'] ?? DEFAULTS.failOn),
+    scans: scanList(get(Inputs.Scans), policy.scans),
+    thresholds: resolveThresholds(policy.thresholds, overrides ? parseThresholdOverrides(overrides, Inputs.Thresholds) : undefined),
+    budgets: budgetSettings(budgets),
+    memoryBudgetBytes: budgets['memory-mb'] === undefined ? undefined : budgets['memory-mb'] * 2 ** 20,
+    policySource: source,
     limits: { ...DEFAULT_LIMITS },
   });
 }

@@ -1,4 +1,5 @@
 // The JSON report: everything a reviewer needs to judge and re-run a scan.
+import type { Thresholds, ScanBudgets } from '../core/policy.js';
 import type { EngineInfo } from '../engine/backend.js';
 import type { InputSpec } from '../model/gate-json.js';
 import type { ModelFile } from '../model/read.js';
@@ -16,6 +17,15 @@ export interface ModelCheck {
   meanTopProbability: number;
   /** Mean L2 norm of ∂(top logit)/∂x over the probe images; proves the model is differentiable. */
   meanInputGradientNorm: number;
+}
+
+/** Rows per pass the memory budget allows, from the measured bytes of one row. */
+export interface MemoryPlan {
+  budgetBytes: number;
+  gradientRowBytes: number;
+  forwardRowBytes: number;
+  gradientRows: number;
+  forwardRows: number;
 }
 
 export type ScanSummary = Record<string, unknown> & { method: string; seconds: number };
@@ -40,7 +50,9 @@ export interface GateReport {
     input?: InputSpec & { fromGateJson: boolean };
   };
   data?: { source: string; count: number; shape: [number, number, number] };
-  engine?: EngineInfo;
+  engine?: EngineInfo & { memory?: MemoryPlan };
+  /** Where the policy came from, and what it resolved to for this model. */
+  policy?: { source: string; failOn: string; thresholds: Thresholds; budgets?: ScanBudgets };
   modelCheck?: ModelCheck;
   /** Class the scans point at when the verdict is not clean. */
   suspectedTarget?: number | null;
@@ -55,8 +67,15 @@ export interface GateReport {
 /** Exit codes of `backdoor-gate scan`. */
 export const EXIT = { pass: 0, fail: 1, couldNotScan: 2 } as const;
 
-export function exitCodeFor(verdict: Verdict): number {
-  if (verdict === 'clean') return EXIT.pass;
-  if (verdict === 'suspicious' || verdict === 'backdoored') return EXIT.fail;
-  return EXIT.couldNotScan;
+/** The gate's outcome for a verdict: `fail-on: backdoored` lets a suspicious model through (with a warning). */
+export function outcomeFor(verdict: Verdict, failOn: 'suspicious' | 'backdoored' = 'suspicious'): 'pass' | 'warn' | 'fail' | 'could-not-scan' {
+  if (verdict === 'clean') return 'pass';
+  if (verdict === 'suspicious') return failOn === 'suspicious' ? 'fail' : 'warn';
+  if (verdict === 'backdoored') return 'fail';
+  return 'could-not-scan';
+}
+
+export function exitCodeFor(verdict: Verdict, failOn: 'suspicious' | 'backdoored' = 'suspicious'): number {
+  const outcome = outcomeFor(verdict, failOn);
+  return outcome === 'pass' || outcome === 'warn' ? EXIT.pass : outcome === 'fail' ? EXIT.fail : EXIT.couldNotScan;
 }

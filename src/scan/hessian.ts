@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import type { ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
+import { spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
 import { median } from './robust.js';
 
 export interface HessianOptions {
@@ -28,9 +29,11 @@ export interface HessianOptions {
   histogramBins: number;
   /** Cap on N·K·D (entries of B, 8 bytes each): large inputs get fewer probe inputs. */
   maxEntries: number;
+  /** Rows per differentiated pass that fit in memory. */
+  rows: RowLimits;
 }
 
-export const DEFAULT_HESSIAN: HessianOptions = { maxInputs: 64, batchSize: 16, bulkSize: 50, histogramBins: 24, maxEntries: 32 * 1024 * 1024 };
+export const DEFAULT_HESSIAN: HessianOptions = { maxInputs: 64, batchSize: 16, bulkSize: 50, histogramBins: 24, maxEntries: 32 * 1024 * 1024, rows: UNLIMITED_ROWS };
 
 export interface HessianResult {
   method: 'input-hessian';
@@ -87,8 +90,7 @@ export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options:
   // B: rows A_i^{1/2} J_i / √N, (N·K) × D.
   const Bm = new Float64Array(N * K * D);
   const perInputTop: Float64Array[] = [];
-  for (let s = 0; s < N; s += opts.batchSize) {
-    const e = Math.min(N, s + opts.batchSize);
+  for (const [s, e] of spans(N, Math.min(opts.batchSize, opts.rows.gradient))) {
     const x = tf.tensor4d(probe.x.subarray(s * D, e * D), [e - s, H, W, C]);
     const { J, probs } = jacobians(model, x);
     x.dispose();

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
+import { accumulatedStep, blocks, spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
 import { madScores } from './robust.js';
 
 export interface InversionOptions {
@@ -17,10 +18,20 @@ export interface InversionOptions {
   /** Images per optimisation step is batchSize × classes; classes are chunked to bound memory. */
   maxClassesPerChunk: number;
   seed: number;
+  /** Rows per pass that fit in memory; a step bigger than that is accumulated over blocks. */
+  rows: RowLimits;
 }
 
 /** CLIP-Inspector's defaults (step 0.1, batch 32, one epoch). ε is ours: 4/255 suits 224-px CLIP; small nets need more. */
-export const DEFAULT_INVERSION: InversionOptions = { epsilon: 0.15, learningRate: 0.1, batchSize: 32, epochs: 1, maxClassesPerChunk: 16, seed: 0 };
+export const DEFAULT_INVERSION: InversionOptions = { epsilon: 0.15, learningRate: 0.1, batchSize: 32, epochs: 1, maxClassesPerChunk: 16, seed: 0, rows: UNLIMITED_ROWS };
+
+/**
+ * A class that already receives more than half the probe images cannot be tested with them: the
+ * probes sit in or near its region (out-of-distribution probes drift to one "sink" class, e.g.
+ * nsfwjs' Neutral for synthetic images), so a small trigger sends the rest there on a clean
+ * model too. Such classes are reported, never voted; in-distribution probes avoid them.
+ */
+export const MAX_TESTABLE_SHARE = 0.5;
 
 export interface ClassInversion {
   class: number;
@@ -30,6 +41,10 @@ export interface ClassInversion {
   loss: number;
   /** MAD anomaly score of the ASR across classes. */
   anomaly: number;
+  /** Fraction of probe images the model already assigns to the class without a trigger. */
+  share: number;
+  /** False when the class already takes most probes: its ASR, measured on the rest, says little. */
+  testable: boolean;
 }
 
 export interface InversionResult {
@@ -37,7 +52,7 @@ export interface InversionResult {
   options: InversionOptions;
   probeImages: number;
   perClass: ClassInversion[];
-  /** Class with the largest anomaly score among triggers with ASR ≥ 50 %. */
+  /** Class with the largest anomaly score among testable classes' triggers with ASR ≥ 50 %. */
   suspectedTarget: number | null;
   /** Largest anomaly score among valid (ASR ≥ 50 %) triggers; 0 when none is valid. */
   anomaly: number;
@@ -78,11 +93,15 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
     const delta = tf.variable(tf.zeros([chunk.length, H, W, C]));
     const optimizer = tf.train.adam(opts.learningRate);
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
-      for (let s = 0; s < probe.count; s += opts.batchSize) {
-        const e = Math.min(probe.count, s + opts.batchSize);
+      for (const [s, e] of spans(probe.count, opts.batchSize)) {
+        // Loss: mean margin over the chunk's classes × the batch's images, summed block by block.
+        const parts = blocks(chunk.length, e - s, opts.rows.gradient).map((b) => () => {
+          const d = tf.slice(delta, [b.c0, 0, 0, 0], [b.c1 - b.c0, H, W, C]) as tf.Tensor4D;
+          const margins = marginLosses(model.logits(stamp(images(s + b.s, s + b.e), d)), chunk.slice(b.c0, b.c1), b.e - b.s, K);
+          return tf.div(tf.sum(margins), chunk.length * (e - s)) as tf.Scalar;
+        });
         tf.tidy(() => {
-          const x = images(s, e);
-          optimizer.minimize(() => tf.mean(marginLosses(model.logits(stamp(x, delta as tf.Tensor4D)), chunk, e - s, K)) as tf.Scalar, false, [delta]);
+          accumulatedStep(optimizer, [delta], parts);
           delta.assign(tf.clipByValue(delta, -opts.epsilon, opts.epsilon));
         });
       }
@@ -96,33 +115,35 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
   const hits = new Float64Array(K);
   const eligible = new Float64Array(K);
   const deltaAll = tf.tensor4d(triggers, [K, H, W, C]);
-  for (let s = 0; s < probe.count; s += opts.batchSize) {
-    const e = Math.min(probe.count, s + opts.batchSize);
-    const b = e - s;
-    tf.tidy(() => {
-      const x = images(s, e);
-      const clean = tf.argMax(model.logits(x), -1).dataSync();
-      for (let c0 = 0; c0 < K; c0 += opts.maxClassesPerChunk) {
-        const chunk = classes.slice(c0, c0 + opts.maxClassesPerChunk);
-        const logits = model.logits(stamp(x, tf.slice(deltaAll, [c0, 0, 0, 0], [chunk.length, H, W, C])));
+  for (const [s, e] of spans(probe.count, opts.batchSize)) {
+    const clean = new Int32Array(e - s);
+    for (const [a, z] of spans(e - s, opts.rows.forward)) clean.set(tf.tidy(() => tf.argMax(model.logits(images(s + a, s + z)), -1).dataSync()), a);
+    for (const b of blocks(K, e - s, opts.rows.forward)) {
+      const nb = b.e - b.s;
+      const chunk = classes.slice(b.c0, b.c1);
+      tf.tidy(() => {
+        const logits = model.logits(stamp(images(s + b.s, s + b.e), tf.slice(deltaAll, [b.c0, 0, 0, 0], [chunk.length, H, W, C])));
         const pred = tf.argMax(logits, -1).dataSync();
-        const margins = marginLosses(logits, chunk, b, K).dataSync();
+        const margins = marginLosses(logits, chunk, nb, K).dataSync();
         chunk.forEach((c, j) => {
-          for (let i = 0; i < b; i++) {
-            loss[c] += margins[j * b + i];
-            if (clean[i] === c) continue; // already the class: says nothing about the trigger
+          for (let i = 0; i < nb; i++) {
+            loss[c] += margins[j * nb + i];
+            if (clean[b.s + i] === c) continue; // already the class: says nothing about the trigger
             eligible[c]++;
-            if (pred[j * b + i] === c) hits[c]++;
+            if (pred[j * nb + i] === c) hits[c]++;
           }
         });
-      }
-    });
+      });
+    }
   }
   deltaAll.dispose();
   const asr = classes.map((c) => (eligible[c] ? hits[c] / eligible[c] : 0));
   const anomalies = madScores(asr);
-  const perClass = classes.map((c) => ({ class: c, asr: asr[c], loss: loss[c] / probe.count, anomaly: anomalies[c] }));
-  const valid = perClass.filter((p) => p.asr >= 0.5);
+  const perClass = classes.map((c) => {
+    const share = 1 - eligible[c] / probe.count;
+    return { class: c, asr: asr[c], loss: loss[c] / probe.count, anomaly: anomalies[c], share, testable: share <= MAX_TESTABLE_SHARE };
+  });
+  const valid = perClass.filter((p) => p.asr >= 0.5 && p.testable);
   const best = valid.reduce<ClassInversion | null>((a, p) => (!a || p.anomaly > a.anomaly ? p : a), null);
   return {
     method: 'trigger-inversion',

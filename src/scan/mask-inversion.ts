@@ -9,6 +9,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { sliceImages, type ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
+import { accumulatedStep, blocks, spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
+import { MAX_TESTABLE_SHARE } from './inversion.js';
 import { median } from './robust.js';
 
 export interface MaskInversionOptions {
@@ -21,9 +23,11 @@ export interface MaskInversionOptions {
   /** Probe images used (the first ones); each epoch passes over all of them. */
   maxImages: number;
   seed: number;
+  /** Rows per pass that fit in memory; a bigger step is accumulated over blocks. */
+  rows: RowLimits;
 }
 
-export const DEFAULT_MASK_INVERSION: MaskInversionOptions = { epochs: 16, batchSize: 16, learningRate: 0.1, initialLambda: 1e-3, asrTarget: 0.9, maxImages: 128, seed: 0 };
+export const DEFAULT_MASK_INVERSION: MaskInversionOptions = { epochs: 16, batchSize: 16, learningRate: 0.1, initialLambda: 1e-3, asrTarget: 0.9, maxImages: 128, seed: 0, rows: UNLIMITED_ROWS };
 
 export interface ClassMask {
   class: number;
@@ -32,6 +36,9 @@ export interface ClassMask {
   asr: number;
   /** NC anomaly index: (median − L1) / (1.4826·MAD); large = suspiciously small trigger. */
   anomaly: number;
+  /** Fraction of the probes already predicted as the class; above half it is not voted (see inversion.ts). */
+  share: number;
+  testable: boolean;
 }
 
 export interface MaskInversionResult {
@@ -41,14 +48,23 @@ export interface MaskInversionResult {
   suspectedTarget: number | null;
   /** ln(median L1 / smallest valid L1); 0 when no class reached the ASR target. */
   ratio: number;
+  /** Classes whose mask reached the ASR target within the budget. */
+  classesReached: number;
+  /**
+   * Fewer than half the classes reached the target: the median is then the image area, not a
+   * typical mask, and the ratio says nothing (0). Happens with small budgets on large models.
+   */
+  inconclusive: boolean;
   /** Best masks [K, H, W] and patterns [K, H, W, C] (pixel space). */
   masks: Float32Array;
   patterns: Float32Array;
   seconds: number;
 }
 
-function classMajorTargets(classes: number[], batch: number, k: number): tf.Tensor2D {
-  return tf.oneHot(tf.tensor1d(classes.flatMap((c) => new Array<number>(batch).fill(c)), 'int32'), k) as tf.Tensor2D;
+function classMajorTargets(c0: number, c1: number, batch: number, k: number): tf.Tensor2D {
+  const labels: number[] = [];
+  for (let c = c0; c < c1; c++) for (let i = 0; i < batch; i++) labels.push(c);
+  return tf.oneHot(tf.tensor1d(labels, 'int32'), k) as tf.Tensor2D;
 }
 
 export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, options: Partial<MaskInversionOptions> = {}): MaskInversionResult {
@@ -68,39 +84,45 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   const masks = new Float32Array(K * H * W);
   const patterns = new Float32Array(K * n);
   const optimizer = tf.train.adam(opts.learningRate, 0.5, 0.9);
+  const share = new Float64Array(K);
+  for (const [s, e] of spans(probe.count, opts.rows.forward)) {
+    const pred = tf.tidy(() => tf.argMax(model.logits(tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, H, W, C])), -1).dataSync());
+    for (const c of pred) share[c] += 1 / probe.count;
+  }
   const toMask = (v: tf.Tensor) => tf.add(tf.div(tf.tanh(v), 2), 0.5);
-  const stamp = (x: tf.Tensor4D) => {
-    const m = toMask(maskVar);
-    const p = toMask(patternVar);
-    const xs = tf.add(tf.mul(tf.sub(1, tf.expandDims(m, 1)), tf.expandDims(x, 0)), tf.expandDims(tf.mul(m, p), 1)); // [K,B,H,W,C]
-    return tf.reshape(xs, [K * x.shape[0], H, W, C]) as tf.Tensor4D;
+  /** x stamped with the masks of classes [c0, c1): [(c1−c0)·B, H, W, C], class-major. */
+  const stamp = (x: tf.Tensor4D, c0: number, c1: number) => {
+    const m = toMask(tf.slice(maskVar, [c0, 0, 0, 0], [c1 - c0, H, W, 1]));
+    const p = toMask(tf.slice(patternVar, [c0, 0, 0, 0], [c1 - c0, H, W, C]));
+    const xs = tf.add(tf.mul(tf.sub(1, tf.expandDims(m, 1)), tf.expandDims(x, 0)), tf.expandDims(tf.mul(m, p), 1)); // [k,B,H,W,C]
+    return tf.reshape(xs, [(c1 - c0) * x.shape[0], H, W, C]) as tf.Tensor4D;
   };
 
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     const hits = new Float64Array(K);
     let seen = 0;
     const lam = tf.tensor1d(Array.from(lambda));
-    for (let s = 0; s < probe.count; s += opts.batchSize) {
-      const e = Math.min(probe.count, s + opts.batchSize);
+    for (const [s, e] of spans(probe.count, opts.batchSize)) {
       const b = e - s;
-      tf.tidy(() => {
-        const x = tf.tensor4d(probe.x.subarray(s * n, e * n), [b, H, W, C]);
-        const target = classMajorTargets(classes, b, K);
-        let pred: tf.Tensor | undefined;
-        optimizer.minimize(() => {
-          const logits = model.logits(stamp(x));
-          pred = tf.keep(tf.argMax(logits, -1));
-          const zc = tf.sum(tf.mul(logits, target), -1);
-          const others = tf.max(tf.sub(logits, tf.mul(target, 1e9)), -1);
-          const margin = tf.reshape(tf.relu(tf.add(tf.sub(others, zc), 1)), [K, b]); // hinge at margin 1
-          const l1 = tf.sum(toMask(maskVar), [1, 2, 3]);
-          return tf.sum(tf.add(tf.mean(margin, 1), tf.mul(lam, l1))) as tf.Scalar;
-        }, false, [maskVar, patternVar]);
-        const p = pred!.dataSync();
-        pred!.dispose();
-        for (let c = 0; c < K; c++) for (let i = 0; i < b; i++) if (p[c * b + i] === c) hits[c]++;
-        seen += b;
+      // Loss: Σ_c [mean_i hinge(c, i) + λ_c·|m_c|₁], summed block by block (λ terms once per class).
+      const parts = blocks(K, b, opts.rows.gradient).map((blk) => () => {
+        const nb = blk.e - blk.s;
+        const x = tf.tensor4d(probe.x.subarray((s + blk.s) * n, (s + blk.e) * n), [nb, H, W, C]);
+        const target = classMajorTargets(blk.c0, blk.c1, nb, K);
+        const logits = model.logits(stamp(x, blk.c0, blk.c1));
+        const p = tf.argMax(logits, -1).dataSync();
+        for (let c = blk.c0; c < blk.c1; c++) for (let i = 0; i < nb; i++) if (p[(c - blk.c0) * nb + i] === c) hits[c]++;
+        const zc = tf.sum(tf.mul(logits, target), -1);
+        const others = tf.max(tf.sub(logits, tf.mul(target, 1e9)), -1);
+        const hinge = tf.div(tf.sum(tf.relu(tf.add(tf.sub(others, zc), 1))), b); // hinge at margin 1
+        if (blk.s > 0) return hinge as tf.Scalar;
+        const l1 = tf.sum(toMask(tf.slice(maskVar, [blk.c0, 0, 0, 0], [blk.c1 - blk.c0, H, W, 1])), [1, 2, 3]);
+        return tf.add(hinge, tf.sum(tf.mul(tf.slice(lam, [blk.c0], [blk.c1 - blk.c0]), l1))) as tf.Scalar;
       });
+      tf.tidy(() => {
+        accumulatedStep(optimizer, [maskVar, patternVar], parts);
+      });
+      seen += b;
     }
     lam.dispose();
     const l1Now = tf.tidy(() => tf.sum(toMask(maskVar), [1, 2, 3]).dataSync());
@@ -128,14 +150,18 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   const l1 = classes.map((c) => (Number.isFinite(bestL1[c]) ? bestL1[c] : H * W));
   const med = median(l1);
   const mad = Math.max(1.4826 * median(l1.map((v) => Math.abs(v - med))), 1e-6);
-  const perClass = classes.map((c) => ({ class: c, maskL1: l1[c], asr: bestAsr[c], anomaly: (med - l1[c]) / mad }));
-  const best = perClass.filter((p) => p.asr >= opts.asrTarget).reduce<ClassMask | null>((a, p) => (!a || p.maskL1 < a.maskL1 ? p : a), null);
+  const perClass = classes.map((c) => ({ class: c, maskL1: l1[c], asr: bestAsr[c], anomaly: (med - l1[c]) / mad, share: share[c], testable: share[c] <= MAX_TESTABLE_SHARE }));
+  const classesReached = perClass.filter((p) => Number.isFinite(bestL1[p.class])).length;
+  const inconclusive = classesReached < K / 2;
+  const best = perClass.filter((p) => p.asr >= opts.asrTarget && p.testable).reduce<ClassMask | null>((a, p) => (!a || p.maskL1 < a.maskL1 ? p : a), null);
   return {
     method: 'mask-inversion',
     options: opts,
     perClass,
-    suspectedTarget: best ? best.class : null,
-    ratio: best ? Math.log(med / Math.max(best.maskL1, 1e-3)) : 0,
+    suspectedTarget: best && !inconclusive ? best.class : null,
+    ratio: best && !inconclusive ? Math.log(med / Math.max(best.maskL1, 1e-3)) : 0,
+    classesReached,
+    inconclusive,
     masks,
     patterns,
     seconds: (performance.now() - t0) / 1000,

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { sliceImages, type ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
+import { accumulatedStep, blocks, spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
 import { median } from './robust.js';
 
 export interface NeuralCleanseOptions {
@@ -21,6 +22,8 @@ export interface NeuralCleanseOptions {
   costMultiplier: number;
   asrThreshold: number;
   seed: number;
+  /** Rows per pass that fit in memory; a bigger step is accumulated over blocks. */
+  rows: RowLimits;
 }
 
 export const DEFAULT_NEURAL_CLEANSE: NeuralCleanseOptions = {
@@ -33,6 +36,7 @@ export const DEFAULT_NEURAL_CLEANSE: NeuralCleanseOptions = {
   costMultiplier: 2,
   asrThreshold: 0.99,
   seed: 0,
+  rows: UNLIMITED_ROWS,
 };
 
 export interface NeuralCleanseResult {
@@ -71,22 +75,22 @@ export function neuralCleanse(model: ModelUnderTest, allProbes: ImageSet, option
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       let hits = 0;
       const costTensor = tf.scalar(cost);
-      for (let s = 0; s < probe.count; s += opts.batchSize) {
-        const e = Math.min(probe.count, s + opts.batchSize);
+      for (const [s, e] of spans(probe.count, opts.batchSize)) {
+        const parts = blocks(1, e - s, opts.rows.gradient).map((blk) => () => {
+          const nb = blk.e - blk.s;
+          const x = tf.tensor4d(probe.x.subarray((s + blk.s) * n, (s + blk.e) * n), [nb, H, W, C]);
+          const labels = tf.oneHot(tf.fill([nb], target, 'int32') as tf.Tensor1D, K);
+          const m = tanh01(maskVar);
+          const stamped = tf.add(tf.mul(tf.sub(1, m), x), tf.mul(m, tanh01(patternVar))) as tf.Tensor4D;
+          const logits = model.logits(stamped);
+          hits += (tf.argMax(logits, -1).dataSync() as Int32Array).filter((p) => p === target).length;
+          // Mean cross-entropy over the batch; NC tiles the mask over channels and divides that
+          // sum by C: the H×W mask's own sum, counted once per step.
+          const ce = tf.div(tf.losses.softmaxCrossEntropy(labels, logits, undefined, undefined, tf.Reduction.SUM), e - s);
+          return (blk.s > 0 ? ce : tf.add(ce, tf.mul(costTensor, tf.sum(m)))) as tf.Scalar;
+        });
         tf.tidy(() => {
-          const x = tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, H, W, C]);
-          const labels = tf.oneHot(tf.fill([e - s], target, 'int32') as tf.Tensor1D, K);
-          let pred: tf.Tensor | undefined;
-          optimizer.minimize(() => {
-            const m = tanh01(maskVar);
-            const stamped = tf.add(tf.mul(tf.sub(1, m), x), tf.mul(m, tanh01(patternVar))) as tf.Tensor4D;
-            const logits = model.logits(stamped);
-            pred = tf.keep(tf.argMax(logits, -1));
-            // NC tiles the mask over channels and divides that sum by C: the H×W mask's own sum.
-            return tf.add(tf.losses.softmaxCrossEntropy(labels, logits), tf.mul(costTensor, tf.sum(m))) as tf.Scalar;
-          }, false, [maskVar, patternVar]);
-          hits += (pred!.dataSync() as Int32Array).filter((p) => p === target).length;
-          pred!.dispose();
+          accumulatedStep(optimizer, [maskVar, patternVar], parts);
         });
       }
       costTensor.dispose();

@@ -15,7 +15,8 @@ export const ZOO_TRAINING = { epochs: 5, batchSize: 32, learningRate: 2e-3 } as 
 export function zooCatalog(): ZooEntry[] {
   const entries: ZooEntry[] = [];
   ARCHITECTURES.forEach((arch) => {
-    for (const seed of [1, 2]) entries.push({ name: `${arch}-clean-s${seed}`, arch, seed });
+    // Four clean seeds per architecture: clean models are what a false alarm is measured on.
+    for (const seed of [1, 2, 3, 4]) entries.push({ name: `${arch}-clean-s${seed}`, arch, seed });
   });
   ARCHITECTURES.forEach((arch, a) => {
     ATTACK_FAMILIES.forEach((family, f) => {

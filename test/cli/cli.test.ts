@@ -103,6 +103,36 @@ describe('backdoor-gate scan', () => {
     expect(help.stdout).toMatch(/usage: backdoor-gate scan <model>/);
   });
 
+  it('applies a policy file: its scans, budgets, thresholds and fail-on, under the flags', async () => {
+    const dir = tmp();
+    const policy = path.join(dir, 'policy.yml');
+    writeFileSync(policy, `scans: [inversion]\ndata: ${PROBE}\nfail-on: backdoored\nthresholds:\n  inversion: { backdoored: 1000 }\nbudgets:\n  probe-images: 64\n`);
+    const report = path.join(dir, 'r.json');
+    const result = await runCli(['scan', EXAMPLES.blendedCnn, '--policy', policy, '--report', report]);
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    expect(json.policy.source).toBe(policy);
+    expect(json.policy.thresholds.inversion).toEqual({ suspicious: 2, backdoored: 1000 });
+    expect(json.policy.budgets.tier).toBe('small-input');
+    expect(json.data.count).toBe(64);
+    expect(json.scans.map((s: { method: string }) => s.method)).toEqual(['trigger-inversion']);
+    // The Blended model's trigger is found (anomaly far above 2) but stays below the policy's
+    // backdoored threshold: suspicious, which fail-on: backdoored lets through with a warning.
+    expect(json.verdict).toBe('suspicious');
+    expect(json.suspectedTarget).toBe(4);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/suspicious, but the policy fails only on backdoored/);
+    // A flag wins over the file.
+    const strict = await runCli(['scan', EXAMPLES.blendedCnn, '--policy', policy, '--fail-on', 'suspicious', '--report', path.join(dir, 's.json')]);
+    expect(strict.code).toBe(1);
+    const missing = await runCli(['scan', EXAMPLES.blendedCnn, '--policy', path.join(dir, 'nope.yml')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/policy file .*nope\.yml does not exist/);
+    writeFileSync(policy, 'scans: inversion\n');
+    const invalid = await runCli(['scan', EXAMPLES.blendedCnn, '--policy', policy]);
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toMatch(/policy\.yml: does not match the policy schema: scans: /);
+  });
+
   it('reports a missing data path as could-not-scan', async () => {
     const report = path.join(tmp(), 'r.json');
     const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', report, '--data', '/nonexistent/images']);

@@ -99,14 +99,17 @@ describe('trigger inversion', () => {
     const r = reconstructTriggers(model, probe);
     expect(r.suspectedTarget).toBeNull();
     expect(Math.max(...r.perClass.map((p) => p.asr))).toBeLessThan(0.5);
+    // In-distribution probes spread over the classes: every class is testable.
+    expect(r.perClass.reduce((a, p) => a + p.share, 0)).toBeCloseTo(1, 6);
+    expect(r.perClass.every((p) => p.testable && p.share < 0.2)).toBe(true);
   });
 });
 
 describe('verdict', () => {
   const dense = (target: number | null, anomaly: number, asr = 0.9) =>
-    ({ suspectedTarget: target, anomaly, options: { epsilon: 0.15 }, perClass: Array.from({ length: 10 }, (_, c) => ({ class: c, asr: c === target ? asr : 0.05 })) }) as unknown as InversionResult;
+    ({ suspectedTarget: target, anomaly, options: { epsilon: 0.15 }, perClass: Array.from({ length: 10 }, (_, c) => ({ class: c, asr: c === target ? asr : 0.05, share: 0.1, testable: true })) }) as unknown as InversionResult;
   const mask = (target: number | null, ratio: number) =>
-    ({ suspectedTarget: target, ratio, perClass: Array.from({ length: 10 }, (_, c) => ({ class: c, maskL1: c === target ? 5 : 40 })) }) as unknown as MaskInversionResult;
+    ({ suspectedTarget: target, ratio, perClass: Array.from({ length: 10 }, (_, c) => ({ class: c, maskL1: c === target ? 5 : 40, share: 0.1, testable: true })) }) as unknown as MaskInversionResult;
 
   it('maps the statistics to clean, suspicious and backdoored with reasons', () => {
     expect(decide({ dense: dense(null, 0), mask: mask(3, 0.6) }).verdict).toBe('clean');
@@ -118,7 +121,18 @@ describe('verdict', () => {
     expect(backdoored.suspectedTarget).toBe(6);
     expect(backdoored.score).toBeGreaterThan(0.9);
     expect(backdoored.reasons.join('\n')).toMatch(/class 6 needs a 5\.0-pixel mask/);
-    expect(decide({ dense: dense(null, 0), mask: mask(3, 0.6) }).score).toBeLessThan(0.1);
+    expect(decide({ dense: dense(null, 0), mask: mask(3, 0.6) }).score).toBeLessThan(0.5);
+  });
+
+  it('reports classes that take most probes as untestable, and lets a policy threshold change the verdict', () => {
+    const d = dense(null, 0);
+    (d.perClass[2] as { share: number; testable: boolean }) = { ...d.perClass[2], share: 0.7, testable: false };
+    const r = decide({ dense: d });
+    expect(r.verdict).toBe('clean');
+    expect(r.reasons.join('\n')).toMatch(/caution: class 2 \(70 %\) already receives most probe images/);
+    const t = { inversion: { suspicious: 2, backdoored: 10 }, maskInversion: { suspicious: 1, backdoored: 1.4 } };
+    expect(decide({ dense: dense(4, 6) }, t).verdict).toBe('suspicious');
+    expect(decide({ dense: dense(4, 6) }).verdict).toBe('backdoored');
   });
 });
 

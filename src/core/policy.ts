@@ -1,0 +1,160 @@
+// The policy file (default `.github/backdoor-gate.yml`): which scans run, their thresholds and
+// budgets, and what fails the gate. Schema-validated; every problem is reported with its key
+// path and the file's name. Action inputs and CLI flags override what the file says.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ConfigurationError, InputError } from '../errors.js';
+
+export const SCAN_NAMES = ['inversion', 'mask-inversion', 'hessian'] as const;
+export type ScanName = (typeof SCAN_NAMES)[number];
+
+export const DEFAULT_POLICY_PATH = '.github/backdoor-gate.yml';
+/** A policy is a few lines; anything bigger is a mistake (or an attack on the parser). */
+const MAX_POLICY_BYTES = 64 * 1024;
+
+const count = (max: number) => z.number().int().min(1).max(max);
+const level = z.object({ suspicious: z.number().finite().min(0), backdoored: z.number().finite().min(0) }).partial().strict();
+
+const PolicySchema = z
+  .object({
+    version: z.literal(1).optional(),
+    data: z.string().min(1).optional(),
+    scans: z.array(z.enum(SCAN_NAMES)).optional(),
+    'on-error': z.enum(['fail', 'warn']).optional(),
+    'fail-on': z.enum(['suspicious', 'backdoored']).optional(),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+    thresholds: z.object({ inversion: level.optional(), 'mask-inversion': level.optional() }).strict().optional(),
+    budgets: z
+      .object({
+        'probe-images': count(100_000).optional(),
+        'memory-mb': z.number().int().min(64).max(1_048_576).optional(),
+        inversion: z.object({ images: count(100_000), epochs: count(100), 'batch-size': count(1024), epsilon: z.number().gt(0).max(1) }).partial().strict().optional(),
+        'mask-inversion': z.object({ images: count(100_000), epochs: count(1000), 'batch-size': count(1024) }).partial().strict().optional(),
+        hessian: z.object({ inputs: count(10_000) }).partial().strict().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type PolicyFile = z.infer<typeof PolicySchema>;
+
+/** Parses and validates policy text; `file` names the source in errors. */
+export function parsePolicy(text: string, file: string): PolicyFile {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) throw new InputError(file, `is not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 50 }) ?? {};
+  } catch (err) {
+    throw new InputError(file, `cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const parsed = PolicySchema.safeParse(value);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+    throw new InputError(file, `does not match the policy schema: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Reads the policy file. A missing file is fine at the default path (the defaults apply) and an
+ * error anywhere else: a path the user named must exist.
+ */
+export function readPolicy(file: string, named: boolean): { policy: PolicyFile; source: string } {
+  if (!existsSync(file)) {
+    if (named) throw new ConfigurationError(`policy file ${file} does not exist`);
+    return { policy: {}, source: 'defaults (no policy file)' };
+  }
+  const size = statSync(file).size;
+  if (size > MAX_POLICY_BYTES) throw new InputError(file, `is ${size} bytes; a policy file may be at most ${MAX_POLICY_BYTES}`);
+  return { policy: parsePolicy(readFileSync(file, 'utf8'), file), source: file };
+}
+
+export interface Thresholds {
+  /** Dense (ℓ∞) trigger: MAD anomaly of its ASR, among triggers with ASR ≥ 50 %. */
+  inversion: { suspicious: number; backdoored: number };
+  /** Mask trigger: ln(median L1 / smallest L1). */
+  maskInversion: { suspicious: number; backdoored: number };
+}
+
+export const DEFAULT_THRESHOLDS: Thresholds = { inversion: { suspicious: 2, backdoored: 4 }, maskInversion: { suspicious: 1.0, backdoored: 1.4 } };
+
+/** Budgets the user set; what is left undefined is chosen by input size (`resolveBudgets`). */
+export interface BudgetSettings {
+  inversion: { images?: number; epochs?: number; batchSize?: number; epsilon?: number };
+  maskInversion: { images?: number; epochs?: number; batchSize?: number };
+  hessian: { inputs?: number };
+}
+
+/** The policy's `budgets` section in the settings' own names. */
+export function budgetSettings(b: NonNullable<PolicyFile['budgets']>): BudgetSettings {
+  const { 'batch-size': invBatch, ...inversion } = b.inversion ?? {};
+  const { 'batch-size': maskBatch, ...maskInversion } = b['mask-inversion'] ?? {};
+  return { inversion: { ...inversion, batchSize: invBatch }, maskInversion: { ...maskInversion, batchSize: maskBatch }, hessian: { ...b.hessian } };
+}
+
+export interface ScanBudgets {
+  /** Which default tier applied: small inputs (≤ 64×64 px) or large ones. */
+  tier: 'small-input' | 'large-input';
+  inversion: { images: number; epochs: number; batchSize: number; epsilon: number };
+  maskInversion: { images: number; epochs: number; batchSize: number };
+  hessian: { inputs: number };
+}
+
+/**
+ * Default budgets by input size. Small inputs (MNIST/CIFAR-sized) get the full recipes. Large
+ * ones (ImageNet-sized, ~0.65 s per differentiated image on 2 wasm cores for MobileNetV2) get
+ * budgets that finish in ~10 minutes on such a CPU, and CLIP-Inspector's ε = 4/255 for 224-px
+ * inputs: an ℓ∞ perturbation of 0.15 is a universal adversarial perturbation for any large clean network.
+ */
+export const DEFAULT_BUDGETS: Record<ScanBudgets['tier'], Omit<ScanBudgets, 'tier'>> = {
+  'small-input': {
+    inversion: { images: 256, epochs: 1, batchSize: 32, epsilon: 0.15 },
+    maskInversion: { images: 128, epochs: 16, batchSize: 16 },
+    hessian: { inputs: 64 },
+  },
+  'large-input': {
+    inversion: { images: 64, epochs: 1, batchSize: 8, epsilon: 4 / 255 },
+    maskInversion: { images: 8, epochs: 4, batchSize: 8 },
+    hessian: { inputs: 8 },
+  },
+};
+
+export function resolveBudgets(set: BudgetSettings, [height, width]: [number, number, number]): ScanBudgets {
+  const tier = height * width <= 64 * 64 ? 'small-input' : 'large-input';
+  const d = DEFAULT_BUDGETS[tier];
+  const pick = <T extends object>(given: Partial<T>, fallback: T): T => ({ ...fallback, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) });
+  return { tier, inversion: pick(set.inversion, d.inversion), maskInversion: pick(set.maskInversion, d.maskInversion), hessian: pick(set.hessian, d.hessian) };
+}
+
+/**
+ * `thresholds` input / `--thresholds` flag: comma-separated `scan.level=value` overrides, e.g.
+ * `inversion.backdoored=5,mask-inversion.suspicious=1.2`.
+ */
+export function parseThresholdOverrides(raw: string, name: string): PolicyFile['thresholds'] {
+  const out: Record<string, Record<string, number>> = {};
+  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(inversion|mask-inversion)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
+    const v = m ? Number(m[3]) : NaN;
+    if (!m || !Number.isFinite(v) || v < 0) {
+      throw new ConfigurationError(`${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion; levels: suspicious, backdoored; values ≥ 0)`);
+    }
+    (out[m[1]] ??= {})[m[2]] = v;
+  }
+  return out;
+}
+
+/** Thresholds from defaults, then the policy file, then overrides; checked for order. */
+export function resolveThresholds(...layers: Array<PolicyFile['thresholds'] | undefined>): Thresholds {
+  const t: Thresholds = structuredClone(DEFAULT_THRESHOLDS);
+  for (const layer of layers) {
+    Object.assign(t.inversion, layer?.inversion);
+    Object.assign(t.maskInversion, layer?.['mask-inversion']);
+  }
+  for (const [name, v] of [['inversion', t.inversion], ['mask-inversion', t.maskInversion]] as const) {
+    if (v.backdoored < v.suspicious) throw new ConfigurationError(`thresholds.${name}: backdoored (${v.backdoored}) must be at least suspicious (${v.suspicious})`);
+  }
+  return t;
+}

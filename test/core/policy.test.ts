@@ -1,0 +1,94 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_THRESHOLDS, parsePolicy, readPolicy, resolveBudgets, type PolicyFile } from '../../src/core/policy.js';
+import { ConfigurationError, InputError } from '../../src/errors.js';
+import { exitCodeFor } from '../../src/report/types.js';
+import { buildSettings } from '../../src/settings.js';
+
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-policy-'));
+const withPolicy = (policy: PolicyFile) => () => ({ policy, source: 'test policy' });
+const inputs = (values: Record<string, string>) => (name: string) => values[name];
+
+describe('policy file', () => {
+  it('parses the documented example, every key', () => {
+    const { policy, source } = readPolicy('examples/backdoor-gate.yml', true);
+    expect(source).toBe('examples/backdoor-gate.yml');
+    expect(policy.scans).toEqual(['inversion', 'mask-inversion', 'hessian']);
+    expect(policy.thresholds?.['mask-inversion']).toEqual({ suspicious: 1.0, backdoored: 1.4 });
+    expect(policy.budgets?.inversion).toEqual({ images: 256, epochs: 1, 'batch-size': 32, epsilon: 0.15 });
+    expect(policy.budgets?.['memory-mb']).toBe(1536);
+  });
+
+  it('names the file and the key path of every schema problem', () => {
+    const text = 'scans: [inversion, sonar]\nbudgets:\n  inversion: { epsilon: 3 }\nthresholds: { inversion: { suspicious: "high" } }\ncolour: red\n';
+    let message = '';
+    try {
+      parsePolicy(text, '.github/backdoor-gate.yml');
+    } catch (err) {
+      expect(err).toBeInstanceOf(InputError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^\.github\/backdoor-gate\.yml: does not match the policy schema/);
+    for (const key of ['scans.1', 'budgets.inversion.epsilon', 'thresholds.inversion.suspicious', 'colour']) expect(message).toContain(key);
+  });
+
+  it('rejects invalid YAML, duplicate keys and alias bombs with the file name', () => {
+    expect(() => parsePolicy('scans: [inversion\n', 'p.yml')).toThrow(/^p\.yml: is not valid YAML/);
+    expect(() => parsePolicy('seed: 1\nseed: 2\n', 'p.yml')).toThrow(/^p\.yml: is not valid YAML/);
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`)].join('\n');
+    expect(() => parsePolicy(bomb, 'bomb.yml')).toThrow(/^bomb\.yml: /);
+  });
+
+  it('is optional at the default path and required where named', () => {
+    const dir = tmp();
+    expect(readPolicy(path.join(dir, 'backdoor-gate.yml'), false).policy).toEqual({});
+    expect(() => readPolicy(path.join(dir, 'missing.yml'), true)).toThrow(ConfigurationError);
+    const big = path.join(dir, 'big.yml');
+    writeFileSync(big, `# ${'x'.repeat(70_000)}\n`);
+    expect(() => readPolicy(big, true)).toThrow(/big\.yml: is 70003 bytes/);
+  });
+
+  it('picks budgets by input size unless the policy sets them', () => {
+    const none = { inversion: {}, maskInversion: {}, hessian: {} };
+    expect(resolveBudgets(none, [28, 28, 1]).tier).toBe('small-input');
+    expect(resolveBudgets(none, [28, 28, 1]).inversion.epsilon).toBe(0.15);
+    const large = resolveBudgets({ ...none, inversion: { images: 32 } }, [224, 224, 3]);
+    expect(large.tier).toBe('large-input');
+    expect(large.inversion.images).toBe(32);
+    expect(large.inversion.epsilon).toBeLessThan(0.15);
+  });
+});
+
+describe('settings: inputs over policy over defaults', () => {
+  it('takes what the policy says when inputs are empty', () => {
+    const s = buildSettings(
+      inputs({ model: 'm' }),
+      withPolicy({ scans: ['inversion'], 'fail-on': 'backdoored', 'on-error': 'warn', seed: 7, data: 'mnist', thresholds: { inversion: { backdoored: 6 } }, budgets: { 'probe-images': 99, 'memory-mb': 512, inversion: { 'batch-size': 8 } } }),
+    );
+    expect(s).toMatchObject({ scans: ['inversion'], failOn: 'backdoored', onError: 'warn', seed: 7, data: 'mnist', maxProbeImages: 99, memoryBudgetBytes: 512 * 2 ** 20, policySource: 'test policy' });
+    expect(s.thresholds.inversion).toEqual({ suspicious: DEFAULT_THRESHOLDS.inversion.suspicious, backdoored: 6 });
+    expect(s.budgets.inversion.batchSize).toBe(8);
+  });
+
+  it('lets inputs override the policy, and checks threshold order', () => {
+    const policy = withPolicy({ scans: ['inversion'], 'fail-on': 'backdoored', thresholds: { inversion: { backdoored: 6 } } });
+    const s = buildSettings(inputs({ model: 'm', scans: 'none', 'fail-on': 'suspicious', thresholds: 'inversion.backdoored=5, mask-inversion.suspicious=1.2' }), policy);
+    expect(s.scans).toEqual([]);
+    expect(s.failOn).toBe('suspicious');
+    expect(s.thresholds.inversion.backdoored).toBe(5);
+    expect(s.thresholds.maskInversion.suspicious).toBe(1.2);
+    expect(() => buildSettings(inputs({ model: 'm', thresholds: 'inversion.backdoored=1' }), policy)).toThrow(/backdoored \(1\) must be at least suspicious \(2\)/);
+    expect(() => buildSettings(inputs({ model: 'm', thresholds: 'inversion=3' }), policy)).toThrow(/thresholds: 'inversion=3' must look like/);
+    expect(() => buildSettings(inputs({ model: 'm', 'fail-on': 'clean' }), policy)).toThrow(/fail-on must be suspicious or backdoored/);
+  });
+
+  it('maps verdicts to exit codes by fail-on', () => {
+    expect(exitCodeFor('suspicious', 'suspicious')).toBe(1);
+    expect(exitCodeFor('suspicious', 'backdoored')).toBe(0);
+    expect(exitCodeFor('backdoored', 'backdoored')).toBe(1);
+    expect(exitCodeFor('error', 'backdoored')).toBe(2);
+    expect(exitCodeFor('clean', 'suspicious')).toBe(0);
+  });
+});
