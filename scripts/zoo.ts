@@ -91,14 +91,17 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const trained = (name: string) => existsSync(path.join(outDir, name, 'zoo-card.json'));
   const queue = catalog.filter((e) => !(values.reuse && trained(e.name)));
+  const trainedNow = queue.length;
   const jobs = Math.max(1, Number(values.jobs));
   await Promise.all(Array.from({ length: jobs }, async () => {
     for (let e = queue.shift(); e; e = queue.shift()) await runChild(e.name);
   }));
   const cards = catalog.map((e) => JSON.parse(readFileSync(path.join(outDir, e.name, 'zoo-card.json'), 'utf8')) as ZooCard);
   const seconds = Math.round((performance.now() - t0) / 100) / 10;
-  writeFileSync(path.join(outDir, 'manifest.json'), `${JSON.stringify({ generatedBy: 'scripts/zoo.ts', trainingRecipe: ZOO_TRAINING, wallSeconds: seconds, jobs, models: cards }, null, 2)}\n`);
-  console.log(`zoo: ${cards.length} models in ${seconds}s with ${jobs} parallel jobs → ${path.join(outDir, 'manifest.json')}`);
+  // With --reuse only part of the zoo was trained now: the wall time is then not the zoo's.
+  const timing = trainedNow === cards.length ? { wallSeconds: seconds } : { wallSecondsThisRun: seconds, trainedThisRun: trainedNow };
+  writeFileSync(path.join(outDir, 'manifest.json'), `${JSON.stringify({ generatedBy: 'scripts/zoo.ts', trainingRecipe: ZOO_TRAINING, ...timing, jobs, models: cards }, null, 2)}\n`);
+  console.log(`zoo: ${trainedNow} of ${cards.length} models trained in ${seconds}s with ${jobs} parallel jobs → ${path.join(outDir, 'manifest.json')}`);
   if (values['export-examples']) {
     for (const name of EXAMPLE_MODELS) {
       const dest = path.resolve('examples', 'models', name);

@@ -2,19 +2,21 @@
 // `backdoor-gate scan <model> [--data …] [--report out.json]`: the same pipeline as the action,
 // reporting to files and stdout. Exit codes: 0 pass, 1 fail, 2 could not scan.
 import { parseArgs } from 'node:util';
-import { selectBackend } from './engine/backend.js';
+import { parseBackendChoice, selectBackend } from './engine/backend.js';
+import { CLEAN_METHODS, MIN_IMAGES_PER_CLASS, runClean, type CleanMethod, type CleanReport } from './clean/pipeline.js';
 import { ConfigurationError, describeError } from './errors.js';
 import { runGate } from './gate.js';
 import { ConsoleLogger } from './logger.js';
-import { writeReportFiles } from './report/json.js';
+import { writeJsonReport, writeReportFiles } from './report/json.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
 import { buildSettings, DEFAULTS, Inputs } from './settings.js';
-import { TOOL_VERSION } from './version.js';
+import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
 const USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
 
 usage: backdoor-gate scan <model> [options]
+       backdoor-gate clean <model> --data <labelled clean data> --out <dir> [--method auto|unlearn|d3]
 
   <model>                   model directory, model.json path, or http(s) URL (tfjs layers or graph model)
   --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
@@ -31,6 +33,13 @@ usage: backdoor-gate scan <model> [options]
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
   --verbose                 debug logging
   -h, --help, --version
+
+clean (first cut): scans, removes the backdoor with the method, re-scans, and writes the cleaned
+model to --out (never over an existing model). --data must be labelled: an ImageFolder
+(<dir>/<class index>/*.png), an x.npy + y.npy pair or mnist:…, at least ${MIN_IMAGES_PER_CLASS} images per class;
+a fifth of each class is held out to measure accuracy before and after. auto unlearns the
+recovered trigger, and leaves a model with no recovered trigger as it is. Report: --report
+(default backdoor-gate-clean-report.json). Exit: 0 re-scan clean, 1 still flagged or skipped, 2 error.
 
 exit codes: 0 pass (clean, or suspicious with --fail-on backdoored), 1 fail, 2 could not scan (bad input, error, or scans: none)`;
 
@@ -49,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
       policy: { type: 'string' },
       'fail-on': { type: 'string' },
       thresholds: { type: 'string' },
+      out: { type: 'string' },
+      method: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', default: false },
@@ -63,9 +74,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return values.help ? EXIT.pass : EXIT.couldNotScan;
   }
-  if (command !== 'scan') throw new ConfigurationError(`unknown command '${command}' (try: backdoor-gate scan <model>)`);
+  if (command !== 'scan' && command !== 'clean') throw new ConfigurationError(`unknown command '${command}' (try: backdoor-gate scan <model>)`);
   if (extra.length) throw new ConfigurationError(`unexpected arguments: ${extra.join(' ')}`);
   const logger = new ConsoleLogger(values.verbose);
+  if (command === 'clean') return clean(model, values, logger);
   const flags: Record<string, string | undefined> = {
     [Inputs.Model]: model,
     [Inputs.Data]: values.data,
@@ -89,6 +101,40 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ''} → ${written}\n`);
   if (outcomeFor(report.verdict, settings.failOn) === 'warn') logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join('; ')}`);
   return exitCodeFor(report.verdict, settings.failOn);
+}
+
+async function clean(model: string | undefined, values: Record<string, string | boolean | undefined>, logger: ConsoleLogger): Promise<number> {
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string).trim() || undefined : undefined);
+  if (!model) throw new ConfigurationError('model is required: backdoor-gate clean <model> --data <labelled clean data> --out <dir>');
+  const data = str('data');
+  const out = str('out');
+  if (!data) throw new ConfigurationError('clean needs --data: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:…), 60 images per class is the tested amount');
+  if (!out) throw new ConfigurationError('clean needs --out: a new directory for the cleaned model (the input is never replaced)');
+  const method = (str('method') ?? 'auto') as CleanMethod;
+  if (!(CLEAN_METHODS as readonly string[]).includes(method)) throw new ConfigurationError(`method must be one of ${CLEAN_METHODS.join(', ')}, got '${method}'`);
+  const seed = Number(str('seed') ?? 0);
+  if (!Number.isInteger(seed) || seed < 0) throw new ConfigurationError(`seed must be a non-negative integer, got '${str('seed')}'`);
+  await selectBackend({ choice: parseBackendChoice(str('backend') ?? 'auto', 'backend'), logger });
+  const reportPath = str('report') ?? 'backdoor-gate-clean-report.json';
+  let report: CleanReport;
+  try {
+    report = await runClean({ model, data, out, method, seed }, logger);
+  } catch (err) {
+    const failed = { schemaVersion: 1, tool: { name: TOOL_NAME, version: TOOL_VERSION }, input: { spec: model }, error: describeError(err) };
+    const written = writeJsonReport(reportPath, failed);
+    process.stdout.write(`${model}: error (${describeError(err)}) → ${written}\n`);
+    return EXIT.couldNotScan;
+  }
+  const written = writeJsonReport(reportPath, report);
+  const pct = (v: number | null | undefined) => (v == null ? 'n/a' : `${(100 * v).toFixed(1)} %`);
+  if (report.skipped) {
+    process.stdout.write(`${model}: not cleaned (${report.skipped}) → ${written}\n`);
+    return EXIT.fail;
+  }
+  process.stdout.write(
+    `${model}: ${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}, re-scan ${report.verdictBefore} → ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) → ${written}\n`,
+  );
+  return report.verdictAfter === 'clean' ? EXIT.pass : EXIT.fail;
 }
 
 main(process.argv.slice(2)).then(

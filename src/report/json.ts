@@ -16,11 +16,14 @@ function isOwnReport(file: string): boolean {
   }
 }
 
-export function renderJsonReport(report: GateReport): string {
+/** Any report this tool writes: it names the tool, which is how it is recognised later. */
+type OwnReport = object & { tool: { name: string; version: string } };
+
+export function renderJsonReport(report: OwnReport): string {
   return `${JSON.stringify(report, null, 2)}\n`;
 }
 
-export function writeJsonReport(file: string, report: GateReport): string {
+export function writeJsonReport(file: string, report: OwnReport): string {
   const target = path.resolve(file);
   if (existsSync(target) && !isOwnReport(target)) {
     throw new InputError(file, 'exists and is not a backdoor-gate report; refusing to overwrite it (choose another --report path)');

@@ -1,0 +1,149 @@
+// `backdoor-gate clean`: scan → clean → measure → re-scan → write the cleaned model beside (never
+// over) the input. The user's small labelled clean set is split: 80 % to clean with, 20 % held
+// out to measure accuracy and the recovered trigger's ASR before and after.
+import path from 'node:path';
+import { decide, type Decision } from '../core/verdict.js';
+import { loadLabelledImages } from '../data/sources.js';
+import { imageSize, type LabelledImageSet } from '../data/types.js';
+import { planRows } from '../engine/memory.js';
+import { InputError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ModelUnderTest } from '../model/adapter.js';
+import { writeGateJson } from '../model/gate-json.js';
+import { loadModel } from '../model/load.js';
+import { readLocalModel } from '../model/read.js';
+import { DEFAULT_LIMITS } from '../model/limits.js';
+import { reconstructTriggers } from '../scan/inversion.js';
+import { reconstructMasks } from '../scan/mask-inversion.js';
+import { d3 } from './d3.js';
+import { accuracyOf, predict, withoutClass } from './training.js';
+import { recoveredTriggers, type RecoveredTrigger } from './triggers.js';
+import { unlearnTriggers, type CleanLog } from './unlearn.js';
+import { TOOL_NAME, TOOL_VERSION } from '../version.js';
+
+export const CLEAN_METHODS = ['auto', 'unlearn', 'd3'] as const;
+export type CleanMethod = (typeof CLEAN_METHODS)[number];
+
+/** The least labelled data cleaning accepts: the issue's 600 images are 60 per class. */
+export const MIN_IMAGES_PER_CLASS = 10;
+
+export interface CleanRequest {
+  model: string;
+  /** Labelled clean data spec (ImageFolder, x.npy + y.npy, mnist:…). */
+  data: string;
+  out: string;
+  method: CleanMethod;
+  seed: number;
+}
+
+export interface CleanReport {
+  schemaVersion: 1;
+  tool: { name: string; version: string };
+  input: { spec: string; digest: string };
+  output?: { dir: string; digest: string };
+  method: string;
+  /** Why nothing was written, when nothing was. */
+  skipped?: string;
+  data: { source: string; cleanWith: number; heldOut: number };
+  before: Measurement;
+  after?: Measurement;
+  log?: CleanLog;
+  verdictBefore: Decision['verdict'];
+  verdictAfter?: Decision['verdict'];
+  reasonsAfter?: string[];
+}
+
+interface Measurement {
+  /** Accuracy on the held-out part of the user's labelled data. */
+  heldOutAccuracy: number;
+  /** Held-out images (not of the target) the recovered trigger sends to the target. */
+  recoveredTriggerAsr: number | null;
+}
+
+/** Splits every class 80/20 in the data's order (cleaning set, held-out set). */
+export function splitHeldOut(set: LabelledImageSet, heldOutFraction = 0.2): [LabelledImageSet, LabelledImageSet] {
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < set.count; i++) byClass.set(set.labels[i], [...(byClass.get(set.labels[i]) ?? []), i]);
+  const train: number[] = [];
+  const held: number[] = [];
+  for (const idx of byClass.values()) {
+    const k = Math.max(1, Math.round(idx.length * heldOutFraction));
+    held.push(...idx.slice(0, k));
+    train.push(...idx.slice(k));
+  }
+  const n = imageSize(set);
+  const pick = (ids: number[]): LabelledImageSet => {
+    const x = new Float32Array(ids.length * n);
+    ids.forEach((i, k) => x.set(set.x.subarray(i * n, (i + 1) * n), k * n));
+    return { ...set, x, count: ids.length, labels: Int32Array.from(ids.map((i) => set.labels[i])) };
+  };
+  return [pick(train), pick(held)];
+}
+
+function scan(model: ModelUnderTest, probe: LabelledImageSet, rows: Awaited<ReturnType<typeof planRows>>, seed: number) {
+  const dense = reconstructTriggers(model, probe, { rows, seed });
+  const mask = reconstructMasks(model, probe, { rows, seed });
+  return { dense, mask, decision: decide({ dense, mask }) };
+}
+
+function measure(model: ModelUnderTest, heldOut: LabelledImageSet, trigger: RecoveredTrigger | undefined): Measurement {
+  let asr: number | null = null;
+  if (trigger) {
+    const others = withoutClass(heldOut, trigger.target);
+    asr = others.count ? predict(model, others, (x) => trigger.stamp(x)).filter((p) => p === trigger.target).length / others.count : null;
+  }
+  return { heldOutAccuracy: accuracyOf(model, heldOut), recoveredTriggerAsr: asr };
+}
+
+export async function runClean(req: CleanRequest, logger: Logger): Promise<CleanReport> {
+  const { model, source, gate } = await loadModel(req.model);
+  try {
+    if (!model.canSave) throw new InputError(req.model, `is a ${model.format}: its weights are constants, so it cannot be cleaned (convert it to a tfjs layers model)`);
+    const labelled = loadLabelledImages(req.data, { shape: model.inputShape, maxImages: 100_000, seed: req.seed });
+    const counts = new Array<number>(model.numClasses).fill(0);
+    for (const l of labelled.labels) {
+      if (l >= model.numClasses) throw new InputError(req.data, `holds label ${l}, but the model has ${model.numClasses} classes`);
+      counts[l]++;
+    }
+    const thin = counts.map((c, k) => [k, c]).filter(([, c]) => c < MIN_IMAGES_PER_CLASS);
+    if (thin.length) {
+      throw new InputError(req.data, `has too few labelled clean images for cleaning: class ${thin.map(([k, c]) => `${k} has ${c}`).join(', ')}; give at least ${MIN_IMAGES_PER_CLASS} per class (60 per class is the tested amount)`);
+    }
+    const [cleanWith, heldOut] = splitHeldOut(labelled);
+    const rows = await planRows(model);
+    logger.info(`clean: scanning ${req.model} on ${labelled.count} labelled images`);
+    const before = scan(model, labelled, rows, req.seed);
+    const triggers = recoveredTriggers(model.inputShape, before);
+    const report: CleanReport = {
+      schemaVersion: 1,
+      tool: { name: TOOL_NAME, version: TOOL_VERSION },
+      input: { spec: req.model, digest: source.digest },
+      method: req.method,
+      data: { source: labelled.source, cleanWith: cleanWith.count, heldOut: heldOut.count },
+      before: measure(model, heldOut, triggers[0]),
+      verdictBefore: before.decision.verdict,
+    };
+    // auto: unlearn what the scans recovered; with nothing recovered there is nothing to remove,
+    // and cleaning a clean model would only cost accuracy.
+    const method = req.method === 'auto' ? (triggers.length ? 'unlearn' : null) : req.method;
+    if (!method) {
+      report.skipped = 'the scans recovered no trigger, so auto leaves the model as it is (name a method to force one)';
+      return report;
+    }
+    report.method = method;
+    logger.info(`clean: ${method}`);
+    report.log = method === 'unlearn' ? unlearnTriggers(model, cleanWith, triggers, { seed: req.seed }) : d3(model, cleanWith, { seed: req.seed });
+    report.after = measure(model, heldOut, triggers[0]);
+    const after = scan(model, labelled, rows, req.seed);
+    report.verdictAfter = after.decision.verdict;
+    report.reasonsAfter = after.decision.reasons;
+    await model.save(req.out);
+    // The cleaned model reads its inputs as the original did.
+    if (gate.found) writeGateJson(req.out, gate.spec);
+    const written = readLocalModel(path.join(req.out, 'model.json'), DEFAULT_LIMITS);
+    report.output = { dir: req.out, digest: written.digest };
+    return report;
+  } finally {
+    model.dispose();
+  }
+}

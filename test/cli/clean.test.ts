@@ -1,0 +1,57 @@
+// `backdoor-gate clean` end to end on a committed backdoored example, with the bundled labelled
+// digits as the user's small clean set.
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeNpy } from '../../src/data/npy.js';
+import { EXAMPLES, PROBE, runCli } from '../helpers/run.js';
+
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-clean-'));
+
+describe('backdoor-gate clean', () => {
+  it('unlearns the recovered trigger, re-scans clean, and writes a new model beside the input', async () => {
+    const dir = tmp();
+    const out = path.join(dir, 'cleaned');
+    const reportPath = path.join(dir, 'clean.json');
+    const inputMtime = statSync(path.join(EXAMPLES.blendedCnn, 'model.json')).mtimeMs;
+    const result = await runCli(['clean', EXAMPLES.blendedCnn, '--data', PROBE, '--out', out, '--report', reportPath]);
+    const report = JSON.parse(readFileSync(reportPath, 'utf8'));
+    expect(report.method).toBe('unlearn');
+    expect(report.verdictBefore).toBe('backdoored');
+    expect(report.data).toMatchObject({ cleanWith: 205, heldOut: 51 });
+    // Measured on the held-out fifth: the recovered trigger stops working, accuracy stays.
+    expect(report.before.recoveredTriggerAsr).toBeGreaterThan(0.9);
+    expect(report.after.recoveredTriggerAsr).toBeLessThan(0.25);
+    expect(report.after.heldOutAccuracy).toBeGreaterThan(report.before.heldOutAccuracy - 0.06);
+    expect(report.verdictAfter).toBe('clean');
+    expect(result.code).toBe(0);
+    expect(report.output.digest).toMatch(/^sha256:/);
+    expect(report.output.digest).not.toBe(report.input.digest);
+    expect(existsSync(path.join(out, 'gate.json'))).toBe(true);
+    // The cleaned model scans clean with the scan command too, and the input was not touched.
+    const rescan = await runCli(['scan', out, '--data', PROBE, '--scans', 'inversion', '--report', path.join(dir, 'rescan.json')]);
+    expect(rescan.code).toBe(0);
+    expect(statSync(path.join(EXAMPLES.blendedCnn, 'model.json')).mtimeMs).toBe(inputMtime);
+    // Never over an existing model: the same --out again fails and leaves it be.
+    const again = await runCli(['clean', EXAMPLES.blendedCnn, '--data', PROBE, '--out', out, '--report', path.join(dir, 'again.json')]);
+    expect(again.code).toBe(2);
+    expect(again.stdout).toMatch(/model\.json: already exists; refusing to overwrite it/);
+  }, 400_000);
+
+  it('says what is missing: labelled data, an output directory, enough images per class', async () => {
+    const noData = await runCli(['clean', EXAMPLES.blendedCnn, '--out', path.join(tmp(), 'o')]);
+    expect(noData.code).toBe(2);
+    expect(noData.stderr).toMatch(/clean needs --data: a small labelled clean set/);
+    const noOut = await runCli(['clean', EXAMPLES.blendedCnn, '--data', PROBE]);
+    expect(noOut.code).toBe(2);
+    expect(noOut.stderr).toMatch(/clean needs --out/);
+    const dir = tmp();
+    writeNpy(path.join(dir, 'x.npy'), new Uint8Array(30 * 784), [30, 28, 28]);
+    writeNpy(path.join(dir, 'y.npy'), Int32Array.from({ length: 30 }, (_, i) => i % 10), [30]);
+    const thin = await runCli(['clean', EXAMPLES.blendedCnn, '--data', dir, '--out', path.join(dir, 'o'), '--report', path.join(dir, 'r.json')]);
+    expect(thin.code).toBe(2);
+    expect(thin.stdout).toMatch(/too few labelled clean images for cleaning: class 0 has 3/);
+    expect(existsSync(path.join(dir, 'o'))).toBe(false);
+  }, 120_000);
+});
