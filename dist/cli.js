@@ -259,7 +259,8 @@ async function runClean(req, logger) {
     const rows = await planRows(model);
     logger.info(`clean: scanning ${req.model} on ${labelled.count} labelled images`);
     const before = scan(model, labelled, rows, req.seed);
-    const triggers = recoveredTriggers(model.inputShape, before);
+    const target = before.decision.suspectedTarget;
+    const triggers = target === null ? [] : recoveredTriggers(model.inputShape, before).filter((t) => t.target === target);
     const report = {
       schemaVersion: 1,
       tool: { name: TOOL_NAME, version: TOOL_VERSION },
@@ -271,7 +272,7 @@ async function runClean(req, logger) {
     };
     const method = req.method === "auto" ? triggers.length ? "unlearn" : null : req.method;
     if (!method) {
-      report.skipped = "the scans recovered no trigger, so auto leaves the model as it is (name a method to force one)";
+      report.skipped = `the scan found no backdoor (verdict ${before.decision.verdict}), so auto leaves the model as it is (name a method to force one)`;
       return report;
     }
     report.method = method;

@@ -113,7 +113,9 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     const rows = await planRows(model);
     logger.info(`clean: scanning ${req.model} on ${labelled.count} labelled images`);
     const before = scan(model, labelled, rows, req.seed);
-    const triggers = recoveredTriggers(model.inputShape, before);
+    // Only the triggers of the class the verdict names: a clean model's smallest mask is no trigger.
+    const target = before.decision.suspectedTarget;
+    const triggers = target === null ? [] : recoveredTriggers(model.inputShape, before).filter((t) => t.target === target);
     const report: CleanReport = {
       schemaVersion: 1,
       tool: { name: TOOL_NAME, version: TOOL_VERSION },
@@ -127,7 +129,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     // and cleaning a clean model would only cost accuracy.
     const method = req.method === 'auto' ? (triggers.length ? 'unlearn' : null) : req.method;
     if (!method) {
-      report.skipped = 'the scans recovered no trigger, so auto leaves the model as it is (name a method to force one)';
+      report.skipped = `the scan found no backdoor (verdict ${before.decision.verdict}), so auto leaves the model as it is (name a method to force one)`;
       return report;
     }
     report.method = method;

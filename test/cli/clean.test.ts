@@ -39,6 +39,18 @@ describe('backdoor-gate clean', () => {
     expect(again.stdout).toMatch(/model\.json: already exists; refusing to overwrite it/);
   }, 400_000);
 
+  it('leaves a model the scan calls clean as it is (auto), writing nothing', async () => {
+    const dir = tmp();
+    const out = path.join(dir, 'cleaned');
+    const result = await runCli(['clean', EXAMPLES.cleanCnn, '--data', PROBE, '--out', out, '--report', path.join(dir, 'r.json')]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/not cleaned \(the scan found no backdoor \(verdict clean\)/);
+    expect(existsSync(out)).toBe(false);
+    const report = JSON.parse(readFileSync(path.join(dir, 'r.json'), 'utf8'));
+    expect(report.verdictBefore).toBe('clean');
+    expect(report.after).toBeUndefined();
+  }, 300_000);
+
   it('says what is missing: labelled data, an output directory, enough images per class', async () => {
     const noData = await runCli(['clean', EXAMPLES.blendedCnn, '--out', path.join(tmp(), 'o')]);
     expect(noData.code).toBe(2);
