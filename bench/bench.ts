@@ -2,9 +2,8 @@
 // Prints a table and writes bench-results.json. Options: --quick (fewer repetitions),
 // --no-large (skip the ~10-minute MobileNetV2 full scan).
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { loadProbeImages } from '../src/data/sources.js';
 import { initWasm, selectBackend } from '../src/engine/backend.js';
 import { planRows } from '../src/engine/memory.js';
@@ -13,7 +12,7 @@ import { MemoryLogger } from '../src/logger.js';
 import { loadModel } from '../src/model/load.js';
 import { reconstructTriggers } from '../src/scan/inversion.js';
 import { neuralCleanse } from '../src/scan/neural-cleanse.js';
-import { buildSettings } from '../src/settings.js';
+import { defaultSettings } from '../src/settings.js';
 import { CPU_REPLACED, installFlatKernels, uninstallFlatKernels } from '../src/engine/kernels/register.js';
 import { buildClassifier, type Architecture } from '../src/zoo/architectures.js';
 import { ZOO_TRAINING, zooCatalog } from '../src/zoo/catalog.js';
@@ -131,10 +130,7 @@ async function main(): Promise<void> {
   //    inversion against the Neural Cleanse baseline on the same model and probes.
   const engine = await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
   const fullScan = async (model: string, data: string | undefined) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'bg-bench-'));
-    const inputs: Record<string, string | undefined> = { model, data, 'report-path': path.join(dir, 'r.json') };
-    const { report } = await runGate(buildSettings((k) => inputs[k], () => ({ policy: {}, source: 'bench' })), engine, new MemoryLogger());
-    rmSync(dir, { recursive: true, force: true });
+    const { report } = await runGate(defaultSettings(model, data), engine, new MemoryLogger());
     return { verdict: report.verdict, seconds: report.timings.totalSeconds, scans: Object.fromEntries(report.scans.map((x) => [x.method, x.seconds])) };
   };
   const scans: Record<string, unknown> = {};

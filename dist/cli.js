@@ -16,11 +16,14 @@ import {
   describeError,
   exitCodeFor,
   imageSize,
+  integer,
   loadLabelledImages,
   loadModel,
   mulberry32,
+  oneOf,
   outcomeFor,
   parseBackendChoice,
+  pickImages,
   planRows,
   readLocalModel,
   reconstructMasks,
@@ -29,10 +32,11 @@ import {
   runGate,
   selectBackend,
   shuffleInPlace,
+  withoutClass,
   writeGateJson,
   writeJsonReport,
   writeReportFiles
-} from "./chunks/chunk-YSZP7LZ4.js";
+} from "./chunks/chunk-JWZOFLOE.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -46,18 +50,16 @@ var tf2 = __toESM(require_tf_node(), 1);
 // src/clean/training.ts
 var tf = __toESM(require_tf_node(), 1);
 function forEachBatch(data, numClasses, opts, step) {
-  const n = imageSize(data);
   const rand = mulberry32(opts.seed * 7919 + 13);
   const order = [...Array(data.count).keys()];
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     shuffleInPlace(order, rand);
     for (let s = 0; s < data.count; s += opts.batchSize) {
       const idx = order.slice(s, s + opts.batchSize);
-      const bx = new Float32Array(idx.length * n);
-      idx.forEach((i, k) => bx.set(data.x.subarray(i * n, (i + 1) * n), k * n));
+      const batch = pickImages(data, idx);
       tf.tidy(() => {
-        const x = tf.tensor4d(bx, [idx.length, data.height, data.width, data.channels]);
-        const y = tf.cast(tf.oneHot(tf.tensor1d(idx.map((i) => data.labels[i]), "int32"), numClasses), "float32");
+        const x = tf.tensor4d(batch.x, [idx.length, data.height, data.width, data.channels]);
+        const y = tf.cast(tf.oneHot(tf.tensor1d(batch.labels, "int32"), numClasses), "float32");
         step(x, y, epoch, idx);
       });
     }
@@ -66,37 +68,23 @@ function forEachBatch(data, numClasses, opts, step) {
 function crossEntropyPerSample(logits, oneHot2) {
   return tf.neg(tf.sum(tf.mul(oneHot2, tf.logSoftmax(logits)), -1));
 }
-function predict(model, set, transform, batch = 250) {
+function batched(set, out, width, f, batch = 250) {
   const n = imageSize(set);
-  const out = new Int32Array(set.count);
   for (let s = 0; s < set.count; s += batch) {
     const e = Math.min(set.count, s + batch);
-    out.set(tf.tidy(() => {
-      const x = tf.tensor4d(set.x.subarray(s * n, e * n), [e - s, set.height, set.width, set.channels]);
-      return tf.argMax(model.logits(transform ? transform(x) : x), -1).dataSync();
-    }), s);
+    out.set(tf.tidy(() => f(tf.tensor4d(set.x.subarray(s * n, e * n), [e - s, set.height, set.width, set.channels])).dataSync()), s * width);
   }
   return out;
 }
-function predictProbabilities(model, set, batch = 250) {
-  const n = imageSize(set);
-  const out = new Float32Array(set.count * model.numClasses);
-  for (let s = 0; s < set.count; s += batch) {
-    const e = Math.min(set.count, s + batch);
-    out.set(tf.tidy(() => tf.softmax(model.logits(tf.tensor4d(set.x.subarray(s * n, e * n), [e - s, set.height, set.width, set.channels]))).dataSync()), s * model.numClasses);
-  }
-  return out;
+function predict(model, set, transform) {
+  return batched(set, new Int32Array(set.count), 1, (x) => tf.argMax(model.logits(transform ? transform(x) : x), -1));
+}
+function predictProbabilities(model, set) {
+  return batched(set, new Float32Array(set.count * model.numClasses), model.numClasses, (x) => tf.softmax(model.logits(x)));
 }
 function accuracyOf(model, set) {
   const pred = predict(model, set);
   return pred.reduce((a, p, i) => a + (p === set.labels[i] ? 1 : 0), 0) / set.count;
-}
-function withoutClass(set, target) {
-  const n = imageSize(set);
-  const keep2 = [...Array(set.count).keys()].filter((i) => set.labels[i] !== target);
-  const x = new Float32Array(keep2.length * n);
-  keep2.forEach((i, k) => x.set(set.x.subarray(i * n, (i + 1) * n), k * n));
-  return { ...set, x, count: keep2.length, labels: Int32Array.from(keep2.map((i) => set.labels[i])) };
 }
 
 // src/clean/d3.ts
@@ -212,7 +200,11 @@ var CLEAN_METHODS = ["auto", "unlearn", "d3"];
 var MIN_IMAGES_PER_CLASS = 10;
 function splitHeldOut(set, heldOutFraction = 0.2) {
   const byClass = /* @__PURE__ */ new Map();
-  for (let i = 0; i < set.count; i++) byClass.set(set.labels[i], [...byClass.get(set.labels[i]) ?? [], i]);
+  for (let i = 0; i < set.count; i++) {
+    const list = byClass.get(set.labels[i]);
+    if (list) list.push(i);
+    else byClass.set(set.labels[i], [i]);
+  }
   const train3 = [];
   const held = [];
   for (const idx of byClass.values()) {
@@ -220,15 +212,9 @@ function splitHeldOut(set, heldOutFraction = 0.2) {
     held.push(...idx.slice(0, k));
     train3.push(...idx.slice(k));
   }
-  const n = imageSize(set);
-  const pick = (ids) => {
-    const x = new Float32Array(ids.length * n);
-    ids.forEach((i, k) => x.set(set.x.subarray(i * n, (i + 1) * n), k * n));
-    return { ...set, x, count: ids.length, labels: Int32Array.from(ids.map((i) => set.labels[i])) };
-  };
-  return [pick(train3), pick(held)];
+  return [pickImages(set, train3), pickImages(set, held)];
 }
-function scan(model, probe, rows, seed) {
+function scanForTriggers(model, probe, rows, seed) {
   const dense = reconstructTriggers(model, probe, { rows, seed });
   const mask = reconstructMasks(model, probe, { rows, seed });
   return { dense, mask, decision: decide({ dense, mask }) };
@@ -258,7 +244,7 @@ async function runClean(req, logger) {
     const [cleanWith, heldOut] = splitHeldOut(labelled);
     const rows = await planRows(model);
     logger.info(`clean: scanning ${req.model} on ${labelled.count} labelled images`);
-    const before = scan(model, labelled, rows, req.seed);
+    const before = scanForTriggers(model, labelled, rows, req.seed);
     const target = before.decision.suspectedTarget;
     const triggers = target === null ? [] : recoveredTriggers(model.inputShape, before).filter((t) => t.target === target);
     const report = {
@@ -279,7 +265,7 @@ async function runClean(req, logger) {
     logger.info(`clean: ${method}`);
     report.log = method === "unlearn" ? unlearnTriggers(model, cleanWith, triggers, { seed: req.seed }) : d3(model, cleanWith, { seed: req.seed });
     report.after = measure(model, heldOut, triggers[0]);
-    const after = scan(model, labelled, rows, req.seed);
+    const after = scanForTriggers(model, labelled, rows, req.seed);
     report.verdictAfter = after.decision.verdict;
     report.reasonsAfter = after.decision.reasons;
     await model.save(req.out);
@@ -418,10 +404,8 @@ async function clean(model, values, logger) {
   const out = str("out");
   if (!data) throw new ConfigurationError("clean needs --data: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:\u2026), 60 images per class is the tested amount");
   if (!out) throw new ConfigurationError("clean needs --out: a new directory for the cleaned model (the input is never replaced)");
-  const method = str("method") ?? "auto";
-  if (!CLEAN_METHODS.includes(method)) throw new ConfigurationError(`method must be one of ${CLEAN_METHODS.join(", ")}, got '${method}'`);
-  const seed = Number(str("seed") ?? 0);
-  if (!Number.isInteger(seed) || seed < 0) throw new ConfigurationError(`seed must be a non-negative integer, got '${str("seed")}'`);
+  const method = oneOf(str("method"), "method", CLEAN_METHODS, "auto");
+  const seed = integer(str("seed"), "seed", DEFAULTS.seed, 0, 2 ** 31 - 1);
   await selectBackend({ choice: parseBackendChoice(str("backend") ?? "auto", "backend"), logger });
   const reportPath = str("report") ?? "backdoor-gate-clean-report.json";
   let report;

@@ -12,7 +12,7 @@ import {
   runGate,
   selectBackend,
   writeReportFiles
-} from "./chunks/chunk-YSZP7LZ4.js";
+} from "./chunks/chunk-JWZOFLOE.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

@@ -8,19 +8,19 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { d3 } from '../src/clean/d3.js';
-import { accuracyOf, perClassSubset, predict, withoutClass } from '../src/clean/training.js';
+import { scanForTriggers } from '../src/clean/pipeline.js';
+import { accuracyOf, perClassSubset } from '../src/clean/training.js';
 import { recoveredTriggers } from '../src/clean/triggers.js';
 import { unlearnTriggers, type CleanLog } from '../src/clean/unlearn.js';
-import { decide } from '../src/core/verdict.js';
 import { mnistSplit } from '../src/data/mnist.js';
 import { sliceImages, type LabelledImageSet } from '../src/data/types.js';
 import { selectBackend } from '../src/engine/backend.js';
+import { planRows } from '../src/engine/memory.js';
 import { MemoryLogger } from '../src/logger.js';
-import type { ModelUnderTest } from '../src/model/adapter.js';
+import type { LayersModelAdapter, ModelUnderTest } from '../src/model/adapter.js';
 import { loadModel } from '../src/model/load.js';
-import { reconstructTriggers } from '../src/scan/inversion.js';
-import { reconstructMasks } from '../src/scan/mask-inversion.js';
-import { applyTrigger, makeTrigger, type AttackSpec } from '../src/zoo/attacks.js';
+import type { AttackSpec } from '../src/zoo/attacks.js';
+import { attackSuccessRate } from '../src/zoo/train.js';
 import type { ZooCard } from './zoo.js';
 
 const { values } = parseArgs({
@@ -32,17 +32,8 @@ const { values } = parseArgs({
   },
 });
 
-function trueAsr(model: ModelUnderTest, test: LabelledImageSet, attack: AttackSpec): number {
-  const others = withoutClass(test, attack.target);
-  const x = applyTrigger(makeTrigger(attack), others.x, others.count, others.height, others.width, others.channels);
-  return predict(model, { ...others, x }).filter((p) => p === attack.target).length / others.count;
-}
-
-function scan(model: ModelUnderTest, probe: LabelledImageSet) {
-  const dense = reconstructTriggers(model, probe);
-  const mask = reconstructMasks(model, probe);
-  return { dense, mask, decision: decide({ dense, mask }) };
-}
+/** The zoo's true trigger's ASR, measured as the zoo measures it (the adapter wraps its layers model). */
+const trueAsr = (model: ModelUnderTest, test: LabelledImageSet, attack: AttackSpec) => attackSuccessRate((model as LayersModelAdapter).model, test, attack);
 
 async function main(): Promise<void> {
   await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
@@ -60,7 +51,8 @@ async function main(): Promise<void> {
     for (const method of methods) {
       const { model } = await loadModel(path.join(values.zoo!, card.name));
       const before = { accuracy: accuracyOf(model, test), asr: card.attack ? trueAsr(model, test, card.attack) : null };
-      const found = scan(model, probe);
+      const plan = await planRows(model);
+      const found = scanForTriggers(model, probe, plan, 0);
       const triggers = recoveredTriggers(model.inputShape, found);
       let log: CleanLog;
       if (method === 'unlearn') {
@@ -73,7 +65,7 @@ async function main(): Promise<void> {
       } else if (method === 'd3') log = d3(model, cleanSet);
       else throw new Error(`unknown method ${method}`);
       const after = { accuracy: accuracyOf(model, test), asr: card.attack ? trueAsr(model, test, card.attack) : null };
-      const rescan = scan(model, probe);
+      const rescan = scanForTriggers(model, probe, plan, 0);
       const row = {
         model: card.name,
         family: card.attack?.family ?? 'clean',

@@ -6,8 +6,7 @@
 //                       [--no-baseline] [--fit-calibration] [--only a,b] [--out eval-results.json]
 // --fit-calibration refits the score's logistic model on this run's zoo rows and writes
 // src/core/calibration.json (then rebuild dist).
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CALIBRATION, calibratedScore, featureVector, fitWithLeaveOneOut, type Calibration, type FeatureSet, type ScoreFeatures } from '../src/core/calibration.js';
@@ -18,7 +17,7 @@ import { runGate } from '../src/gate.js';
 import { MemoryLogger } from '../src/logger.js';
 import { loadModel } from '../src/model/load.js';
 import { neuralCleanse } from '../src/scan/neural-cleanse.js';
-import { buildSettings, Inputs } from '../src/settings.js';
+import { defaultSettings } from '../src/settings.js';
 import type { ZooCard } from './zoo.js';
 
 const { values } = parseArgs({
@@ -71,14 +70,10 @@ type Scan = Record<string, unknown> & { method: string; seconds: number };
 const scanOf = (scans: Scan[], method: string) => scans.find((s) => s.method === method);
 
 async function evaluate(engine: EngineInfo, name: string, dir: string, family: string, target: number | null, data: string | undefined, baseline: boolean): Promise<Row> {
-  const scratch = mkdtempSync(path.join(os.tmpdir(), 'bg-eval-'));
-  const inputs: Record<string, string | undefined> = { [Inputs.Model]: dir, [Inputs.Data]: data, [Inputs.ReportPath]: path.join(scratch, 'r.json') };
-  // The default policy, whatever file the working directory holds.
-  const settings = buildSettings((k) => inputs[k], () => ({ policy: {}, source: 'eval: defaults' }));
+  const settings = defaultSettings(dir, data);
   const t0 = performance.now();
   const { report } = await runGate(settings, engine, new MemoryLogger());
   const seconds = (performance.now() - t0) / 1000;
-  rmSync(scratch, { recursive: true, force: true });
   if (report.verdict === 'error') throw new Error(`${name}: ${report.error}`);
   const scans = report.scans as Scan[];
   const dense = scanOf(scans, 'trigger-inversion');

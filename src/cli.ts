@@ -10,7 +10,7 @@ import { ConsoleLogger } from './logger.js';
 import { writeJsonReport, writeReportFiles } from './report/json.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
-import { buildSettings, DEFAULTS, Inputs } from './settings.js';
+import { buildSettings, DEFAULTS, Inputs, integer, oneOf } from './settings.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
 const USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
@@ -110,10 +110,8 @@ async function clean(model: string | undefined, values: Record<string, string | 
   const out = str('out');
   if (!data) throw new ConfigurationError('clean needs --data: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:…), 60 images per class is the tested amount');
   if (!out) throw new ConfigurationError('clean needs --out: a new directory for the cleaned model (the input is never replaced)');
-  const method = (str('method') ?? 'auto') as CleanMethod;
-  if (!(CLEAN_METHODS as readonly string[]).includes(method)) throw new ConfigurationError(`method must be one of ${CLEAN_METHODS.join(', ')}, got '${method}'`);
-  const seed = Number(str('seed') ?? 0);
-  if (!Number.isInteger(seed) || seed < 0) throw new ConfigurationError(`seed must be a non-negative integer, got '${str('seed')}'`);
+  const method = oneOf<CleanMethod>(str('method'), 'method', CLEAN_METHODS, 'auto');
+  const seed = integer(str('seed'), 'seed', DEFAULTS.seed, 0, 2 ** 31 - 1);
   await selectBackend({ choice: parseBackendChoice(str('backend') ?? 'auto', 'backend'), logger });
   const reportPath = str('report') ?? 'backdoor-gate-clean-report.json';
   let report: CleanReport;

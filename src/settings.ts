@@ -91,7 +91,7 @@ function scanList(raw: string | undefined, fromPolicy: ScanName[] | undefined): 
   return [...new Set(names)] as ScanName[];
 }
 
-function oneOf<T extends string>(raw: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
+export function oneOf<T extends string>(raw: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
   const v = raw?.trim() || fallback;
   if (!(allowed as readonly string[]).includes(v)) throw new ConfigurationError(`${name} must be ${allowed.join(' or ')}, got '${v}'`);
   return v as T;
@@ -100,7 +100,7 @@ function oneOf<T extends string>(raw: string | undefined, name: string, allowed:
 /** A raw source of named string values (action inputs or parsed CLI flags). */
 export type RawValues = (name: string) => string | undefined;
 
-function integer(raw: string | undefined, name: string, fallback: number, min: number, max: number): number {
+export function integer(raw: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (raw === undefined || raw.trim() === '') return fallback;
   const v = Number(raw);
   if (!Number.isInteger(v) || v < min || v > max) throw new ConfigurationError(`${name} must be an integer in [${min}, ${max}], got '${raw}'`);
@@ -112,6 +112,15 @@ function bool(raw: string | undefined, name: string): boolean {
   if (v === '' || v === 'false') return false;
   if (v === 'true') return true;
   throw new ConfigurationError(`${name} must be true or false, got '${raw}'`);
+}
+
+/**
+ * Settings for a model and its probe data with everything else at the defaults, whatever policy
+ * file the working directory holds: what the eval and bench measure. runGate writes no files.
+ */
+export function defaultSettings(model: string, data: string | undefined): Readonly<Settings> {
+  const inputs: Record<string, string | undefined> = { [Inputs.Model]: model, [Inputs.Data]: data };
+  return buildSettings((name) => inputs[name], () => ({ policy: {}, source: 'defaults (policy file ignored)' }));
 }
 
 /**

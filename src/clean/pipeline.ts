@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { decide, type Decision } from '../core/verdict.js';
 import { loadLabelledImages } from '../data/sources.js';
-import { imageSize, type LabelledImageSet } from '../data/types.js';
+import { pickImages, withoutClass, type ImageSet, type LabelledImageSet } from '../data/types.js';
 import { planRows } from '../engine/memory.js';
 import { InputError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -15,8 +15,9 @@ import { readLocalModel } from '../model/read.js';
 import { DEFAULT_LIMITS } from '../model/limits.js';
 import { reconstructTriggers } from '../scan/inversion.js';
 import { reconstructMasks } from '../scan/mask-inversion.js';
+import type { RowLimits } from '../scan/batching.js';
 import { d3 } from './d3.js';
-import { accuracyOf, predict, withoutClass } from './training.js';
+import { accuracyOf, predict } from './training.js';
 import { recoveredTriggers, type RecoveredTrigger } from './triggers.js';
 import { unlearnTriggers, type CleanLog } from './unlearn.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
@@ -63,7 +64,11 @@ interface Measurement {
 /** Splits every class 80/20 in the data's order (cleaning set, held-out set). */
 export function splitHeldOut(set: LabelledImageSet, heldOutFraction = 0.2): [LabelledImageSet, LabelledImageSet] {
   const byClass = new Map<number, number[]>();
-  for (let i = 0; i < set.count; i++) byClass.set(set.labels[i], [...(byClass.get(set.labels[i]) ?? []), i]);
+  for (let i = 0; i < set.count; i++) {
+    const list = byClass.get(set.labels[i]);
+    if (list) list.push(i);
+    else byClass.set(set.labels[i], [i]);
+  }
   const train: number[] = [];
   const held: number[] = [];
   for (const idx of byClass.values()) {
@@ -71,16 +76,11 @@ export function splitHeldOut(set: LabelledImageSet, heldOutFraction = 0.2): [Lab
     held.push(...idx.slice(0, k));
     train.push(...idx.slice(k));
   }
-  const n = imageSize(set);
-  const pick = (ids: number[]): LabelledImageSet => {
-    const x = new Float32Array(ids.length * n);
-    ids.forEach((i, k) => x.set(set.x.subarray(i * n, (i + 1) * n), k * n));
-    return { ...set, x, count: ids.length, labels: Int32Array.from(ids.map((i) => set.labels[i])) };
-  };
-  return [pick(train), pick(held)];
+  return [pickImages(set, train), pickImages(set, held)];
 }
 
-function scan(model: ModelUnderTest, probe: LabelledImageSet, rows: Awaited<ReturnType<typeof planRows>>, seed: number) {
+/** The two voting scans and their verdict: what cleaning starts from and is checked by. */
+export function scanForTriggers(model: ModelUnderTest, probe: ImageSet, rows: RowLimits, seed: number) {
   const dense = reconstructTriggers(model, probe, { rows, seed });
   const mask = reconstructMasks(model, probe, { rows, seed });
   return { dense, mask, decision: decide({ dense, mask }) };
@@ -112,7 +112,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     const [cleanWith, heldOut] = splitHeldOut(labelled);
     const rows = await planRows(model);
     logger.info(`clean: scanning ${req.model} on ${labelled.count} labelled images`);
-    const before = scan(model, labelled, rows, req.seed);
+    const before = scanForTriggers(model, labelled, rows, req.seed);
     // Only the triggers of the class the verdict names: a clean model's smallest mask is no trigger.
     const target = before.decision.suspectedTarget;
     const triggers = target === null ? [] : recoveredTriggers(model.inputShape, before).filter((t) => t.target === target);
@@ -136,7 +136,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     logger.info(`clean: ${method}`);
     report.log = method === 'unlearn' ? unlearnTriggers(model, cleanWith, triggers, { seed: req.seed }) : d3(model, cleanWith, { seed: req.seed });
     report.after = measure(model, heldOut, triggers[0]);
-    const after = scan(model, labelled, rows, req.seed);
+    const after = scanForTriggers(model, labelled, rows, req.seed);
     report.verdictAfter = after.decision.verdict;
     report.reasonsAfter = after.decision.reasons;
     await model.save(req.out);

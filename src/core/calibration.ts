@@ -46,7 +46,7 @@ export function featureSetFor(f: ScoreFeatures): FeatureSet | null {
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
-export function predict(fit: LogisticFit, x: number[]): number {
+export function predict(fit: Pick<LogisticFit, 'weights' | 'bias'>, x: number[]): number {
   return sigmoid(fit.bias + x.reduce((a, v, i) => a + v * fit.weights[i], 0));
 }
 
@@ -88,12 +88,11 @@ export function fitLogistic(X: number[][], y: number[], l2: number): Omit<Logist
 /** Fits on every row, and reports in-sample and leave-one-out cross-entropy. */
 export function fitWithLeaveOneOut(X: number[][], y: number[], l2: number): LogisticFit {
   const all = fitLogistic(X, y, l2);
-  const full = { ...all, crossEntropy: { inSample: 0, leaveOneOut: 0 } };
-  const inSample = X.reduce((a, x, i) => a + crossEntropy(predict(full, x), y[i]), 0) / X.length;
+  const inSample = X.reduce((a, x, i) => a + crossEntropy(predict(all, x), y[i]), 0) / X.length;
   const leaveOneOut =
     X.reduce((a, x, i) => {
       const fit = fitLogistic(X.filter((_, j) => j !== i), y.filter((_, j) => j !== i), l2);
-      return a + crossEntropy(predict({ ...fit, crossEntropy: full.crossEntropy }, x), y[i]);
+      return a + crossEntropy(predict(fit, x), y[i]);
     }, 0) / X.length;
   return { ...all, crossEntropy: { inSample, leaveOneOut } };
 }

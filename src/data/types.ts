@@ -18,6 +18,21 @@ export interface LabelledImageSet extends ImageSet {
 
 export const imageSize = (s: Pick<ImageSet, 'height' | 'width' | 'channels'>) => s.height * s.width * s.channels;
 
+/** A copy of the images at `indices` (and their labels, for a labelled set), in that order. */
+export function pickImages<T extends ImageSet>(set: T, indices: readonly number[]): T {
+  const n = imageSize(set);
+  const x = new Float32Array(indices.length * n);
+  indices.forEach((i, k) => x.set(set.x.subarray(i * n, (i + 1) * n), k * n));
+  const out = { ...set, x, count: indices.length };
+  if ('labels' in set) (out as unknown as LabelledImageSet).labels = Int32Array.from(indices, (i) => (set as unknown as LabelledImageSet).labels[i]);
+  return out;
+}
+
+/** A copy of the labelled images whose label is not `target`: the ones a trigger can flip. */
+export function withoutClass(set: LabelledImageSet, target: number): LabelledImageSet {
+  return pickImages(set, [...Array(set.count).keys()].filter((i) => set.labels[i] !== target));
+}
+
 /** A view of images [start, end) of a set (copies nothing). */
 export function sliceImages<T extends ImageSet>(set: T, start: number, end: number): T {
   const n = imageSize(set);

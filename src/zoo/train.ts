@@ -1,6 +1,6 @@
 // Trains zoo classifiers (clean or poisoned) with Adam on the engine's backend.
 import * as tf from '@tensorflow/tfjs';
-import type { LabelledImageSet } from '../data/types.js';
+import { withoutClass, type LabelledImageSet } from '../data/types.js';
 import { mulberry32, shuffleInPlace } from '../util/random.js';
 import { buildClassifier, type Architecture } from './architectures.js';
 import { applyTrigger, makeTrigger, type AttackSpec } from './attacks.js';
@@ -52,13 +52,10 @@ export function accuracy(pred: Int32Array, labels: Int32Array): number {
 /** Attack success rate: triggered test images of other classes classified as the target. */
 export function attackSuccessRate(model: tf.LayersModel, test: LabelledImageSet, attack: AttackSpec): number {
   const { height: h, width: w, channels: c } = test;
-  const n = h * w * c;
-  const keep = [...Array(test.count).keys()].filter((i) => test.labels[i] !== attack.target);
-  const x = new Float32Array(keep.length * n);
-  keep.forEach((i, k) => x.set(test.x.subarray(i * n, (i + 1) * n), k * n));
-  const triggered = applyTrigger(makeTrigger(attack), x, keep.length, h, w, c);
-  const pred = predictClasses(model, triggered, keep.length, h, w, c);
-  return pred.filter((p) => p === attack.target).length / keep.length;
+  const others = withoutClass(test, attack.target);
+  const triggered = applyTrigger(makeTrigger(attack), others.x, others.count, h, w, c);
+  const pred = predictClasses(model, triggered, others.count, h, w, c);
+  return pred.filter((p) => p === attack.target).length / others.count;
 }
 
 const endsInSoftmax = (model: tf.LayersModel) => {

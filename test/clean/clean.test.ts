@@ -3,11 +3,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { d3, headKernel } from '../../src/clean/d3.js';
-import { accuracyOf, perClassSubset, predict, withoutClass } from '../../src/clean/training.js';
+import { accuracyOf, perClassSubset, predict } from '../../src/clean/training.js';
 import { recoveredTriggers } from '../../src/clean/triggers.js';
 import { unlearnTriggers } from '../../src/clean/unlearn.js';
 import { loadLabelledImages } from '../../src/data/sources.js';
-import { sliceImages, type LabelledImageSet } from '../../src/data/types.js';
+import { sliceImages, withoutClass, type LabelledImageSet } from '../../src/data/types.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
