@@ -9,10 +9,12 @@ import {
   describeError,
   ensureNativeBackend,
   outcomeFor,
+  runClean,
   runGate,
   selectBackend,
+  writeJsonReport,
   writeReportFiles
-} from "./chunks/chunk-JWZOFLOE.js";
+} from "./chunks/chunk-4YG4DO74.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -24028,6 +24030,29 @@ function summaryMarkdown(report, reportPath) {
     ""
   ].join("\n");
 }
+async function cleanedModelPasses(model, clean2) {
+  try {
+    const report = await runClean({ model, data: clean2.data, out: clean2.out, method: clean2.method, seed: 0 }, actionsLogger);
+    writeJsonReport(clean2.reportPath, report);
+    if (!report.output) {
+      warning(`clean: ${report.skipped ?? "nothing written"}`);
+      return false;
+    }
+    setOutput(Outputs.CleanedModelPath, report.output.dir);
+    setOutput(Outputs.CleanedVerdict, report.verdictAfter ?? "");
+    const pct = (v) => v == null ? "n/a" : `${(100 * v).toFixed(1)} %`;
+    const summary2 = `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} \u2192 ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} \u2192 ${pct(report.after?.recoveredTriggerAsr)}, re-scan ${report.verdictAfter}`;
+    if (report.verdictAfter !== "clean") {
+      warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary2}); the input model fails the gate`);
+      return false;
+    }
+    warning(`${model} is ${report.verdictBefore}; the cleaned model ${report.output.dir} (${report.output.digest}) passes the re-scan: ${summary2}. Ship the cleaned model, not the input.`);
+    return true;
+  } catch (err) {
+    warning(`clean: ${describeError(err)}; the input model fails the gate`);
+    return false;
+  }
+}
 async function run() {
   try {
     const settings = buildSettings((name) => getInput(name));
@@ -24053,6 +24078,7 @@ async function run() {
     info(`verdict: ${report.verdict}; report: ${reportPath}`);
     const outcome = outcomeFor(report.verdict, settings.failOn);
     if (outcome === "pass") return;
+    if (settings.clean && (report.verdict === "suspicious" || report.verdict === "backdoored") && await cleanedModelPasses(settings.model, settings.clean)) return;
     const message = `Backdoor Gate: ${report.verdict} \u2014 ${report.reasons.join("; ")}`;
     if (outcome === "warn" || outcome === "could-not-scan" && settings.onError === "warn") warning(message);
     else setFailed(message);

@@ -2,16 +2,16 @@
 // on clean ones): clean accuracy on 2,000 test digits and the true trigger's ASR before and
 // after, the recovered trigger's ASR, runtime, and whether the re-scan passes. The defender's
 // data: 600 labelled held-out digits (60 per class) to clean with, 256 held-out digits as probes.
-//   tsx scripts/eval-clean.ts [--zoo zoo] [--methods unlearn,d3] [--only a,b] [--out eval-clean-results.json]
+//   tsx scripts/eval-clean.ts [--zoo zoo] [--methods auto,unlearn,onp,d3,par] [--only a,b] [--out eval-clean-results.json]
+//   tsx scripts/eval-clean.ts --merge a.json,b.json [--out eval-clean-results.json]
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { d3 } from '../src/clean/d3.js';
-import { scanForTriggers } from '../src/clean/pipeline.js';
+import { AUTO_METHOD, autoClean, cleanWith, scanForTriggers, type CleanMethod } from '../src/clean/pipeline.js';
 import { accuracyOf, perClassSubset } from '../src/clean/training.js';
 import { recoveredTriggers } from '../src/clean/triggers.js';
-import { unlearnTriggers, type CleanLog } from '../src/clean/unlearn.js';
+import type { CleanLog } from '../src/clean/unlearn.js';
 import { mnistSplit } from '../src/data/mnist.js';
 import { sliceImages, type LabelledImageSet } from '../src/data/types.js';
 import { selectBackend } from '../src/engine/backend.js';
@@ -26,16 +26,27 @@ import type { ZooCard } from './zoo.js';
 const { values } = parseArgs({
   options: {
     zoo: { type: 'string', default: 'zoo' },
-    methods: { type: 'string', default: 'unlearn,d3' },
+    methods: { type: 'string', default: 'auto,unlearn,onp,d3,par' },
     only: { type: 'string' },
     out: { type: 'string', default: 'eval-clean-results.json' },
+    // Summarise earlier runs' rows together (e.g. two processes, one per architecture).
+    merge: { type: 'string' },
   },
 });
 
 /** The zoo's true trigger's ASR, measured as the zoo measures it (the adapter wraps its layers model). */
 const trueAsr = (model: ModelUnderTest, test: LabelledImageSet, attack: AttackSpec) => attackSuccessRate((model as LayersModelAdapter).model, test, attack);
 
+function report(rows: Row[], methods: string[]): void {
+  report(rows, methods);
+}
+
 async function main(): Promise<void> {
+  if (values.merge) {
+    const rows = values.merge.split(',').flatMap((f) => (JSON.parse(readFileSync(f, 'utf8')) as { rows: Row[] }).rows);
+    report(rows, [...new Set(rows.map((r) => r.method))]);
+    return;
+  }
   await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
   const manifest = path.join(values.zoo!, 'manifest.json');
   if (!existsSync(manifest)) throw new Error(`${manifest} not found: run npm run zoo first`);
@@ -45,28 +56,35 @@ async function main(): Promise<void> {
   const cleanSet = perClassSubset(heldout, 60);
   const probe = sliceImages(heldout, 0, 256);
   const test = mnistSplit('test');
-  const methods = values.methods!.split(',');
-  const rows: Array<Record<string, unknown>> = [];
+  const methods = values.methods!.split(',') as CleanMethod[];
+  const rows: Row[] = [];
   for (const card of cards) {
+    // One scan per model: every method starts from the same recovered trigger.
+    const first = await loadModel(path.join(values.zoo!, card.name));
+    const plan = await planRows(first.model);
+    const before = { accuracy: accuracyOf(first.model, test), asr: card.attack ? trueAsr(first.model, test, card.attack) : null };
+    const found = scanForTriggers(first.model, probe, plan, 0);
+    // A clean model has no suspected target; its smallest mask stands in ("cleaned by mistake").
+    const target = found.decision.suspectedTarget ?? found.mask.suspectedTarget ?? found.dense.suspectedTarget;
+    const triggers = recoveredTriggers(first.model.inputShape, found).filter((t) => t.target === target);
+    first.model.dispose();
     for (const method of methods) {
       const { model } = await loadModel(path.join(values.zoo!, card.name));
-      const before = { accuracy: accuracyOf(model, test), asr: card.attack ? trueAsr(model, test, card.attack) : null };
-      const plan = await planRows(model);
-      const found = scanForTriggers(model, probe, plan, 0);
-      const triggers = recoveredTriggers(model.inputShape, found);
       let log: CleanLog;
-      if (method === 'unlearn') {
-        if (!triggers.length) {
-          rows.push({ model: card.name, family: card.attack?.family ?? 'clean', method, skipped: 'no trigger recovered: nothing to unlearn', before });
-          model.dispose();
-          continue;
-        }
-        log = unlearnTriggers(model, cleanSet, triggers);
-      } else if (method === 'd3') log = d3(model, cleanSet);
-      else throw new Error(`unknown method ${method}`);
+      let rescanned: ReturnType<typeof scanForTriggers> | undefined;
+      try {
+        // auto runs as the pipeline does: rounds of clean + re-scan. A clean model's verdict would
+        // stop it at once, so controls get one forced round of its method ("cleaned by mistake").
+        if (method === 'auto' && card.attack) ({ log, last: rescanned } = autoClean(model, cleanSet, probe, plan, found, 0));
+        else log = cleanWith(method === 'auto' ? AUTO_METHOD : method, model, cleanSet, triggers, 0);
+      } catch (err) {
+        rows.push({ model: card.name, family: card.attack?.family ?? 'clean', method, skipped: err instanceof Error ? err.message : String(err), before });
+        model.dispose();
+        continue;
+      }
       const after = { accuracy: accuracyOf(model, test), asr: card.attack ? trueAsr(model, test, card.attack) : null };
-      const rescan = scanForTriggers(model, probe, plan, 0);
-      const row = {
+      const rescan = rescanned ?? scanForTriggers(model, probe, plan, 0);
+      const row: Row = {
         model: card.name,
         family: card.attack?.family ?? 'clean',
         method,
@@ -83,26 +101,71 @@ async function main(): Promise<void> {
       model.dispose();
     }
   }
-  const summary: Record<string, unknown> = {};
-  for (const method of methods) {
-    const bad = rows.filter((r) => r.method === method && r.family !== 'clean' && !r.skipped) as Array<{ after: { asr: number }; accuracyDropPoints: number; verdictAfter: string; family: string; seconds: number }>;
-    const ctrl = rows.filter((r) => r.method === method && r.family === 'clean' && !r.skipped) as Array<{ accuracyDropPoints: number }>;
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-    summary[method] = {
-      models: bad.length,
-      meanAsrAfterPct: 100 * mean(bad.map((r) => r.after.asr)),
-      meanAccuracyDropPoints: mean(bad.map((r) => r.accuracyDropPoints)),
-      rescanPasses: `${bad.filter((r) => r.verdictAfter === 'clean').length}/${bad.length}`,
-      perFamily: Object.fromEntries([...new Set(bad.map((r) => r.family))].map((f) => {
-        const fr = bad.filter((r) => r.family === f);
-        return [f, { asrAfterPct: 100 * mean(fr.map((r) => r.after.asr)), dropPoints: mean(fr.map((r) => r.accuracyDropPoints)) }];
-      })),
-      cleanModelsDropPoints: ctrl.map((r) => r.accuracyDropPoints),
-      meanSeconds: mean(bad.map((r) => r.seconds)),
-    };
-  }
-  writeFileSync(values.out!, `${JSON.stringify({ summary, rows, tfjs: tf.version.tfjs }, null, 2)}\n`);
-  console.log(JSON.stringify(summary, null, 2));
+  report(rows, methods);
+}
+
+interface Row {
+  model: string;
+  family: string;
+  method: string;
+  skipped?: string;
+  before: { accuracy: number; asr: number | null };
+  after?: { accuracy: number; asr: number | null };
+  accuracyDropPoints?: number;
+  verdictBefore?: string;
+  verdictAfter?: string;
+  seconds?: number;
+  steps?: number;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+/** One method's figures: backdoored models (the issue's bar) and clean controls. */
+export function summarise(rows: Row[]) {
+  const bad = rows.filter((r) => r.family !== 'clean' && !r.skipped);
+  const ctrl = rows.filter((r) => r.family === 'clean' && !r.skipped);
+  const perFamily = Object.fromEntries([...new Set(bad.map((r) => r.family))].map((f) => {
+    const fr = bad.filter((r) => r.family === f);
+    return [f, { asrAfterPct: 100 * mean(fr.map((r) => r.after!.asr!)), dropPoints: mean(fr.map((r) => r.accuracyDropPoints!)) }];
+  }));
+  const meanAsrAfterPct = 100 * mean(bad.map((r) => r.after!.asr!));
+  const meanAccuracyDropPoints = mean(bad.map((r) => r.accuracyDropPoints!));
+  const rescanPasses = bad.filter((r) => r.verdictAfter === 'clean').length;
+  const cleanModelsDropPoints = ctrl.map((r) => r.accuracyDropPoints!);
+  return {
+    models: bad.length,
+    skipped: rows.filter((r) => r.skipped).map((r) => `${r.model}: ${r.skipped}`),
+    meanAsrAfterPct,
+    meanAccuracyDropPoints,
+    rescanPasses: `${rescanPasses}/${bad.length}`,
+    perFamily,
+    cleanModelsDropPoints,
+    meanSeconds: mean(bad.map((r) => r.seconds!)),
+    meetsBar:
+      bad.length > 0 &&
+      meanAsrAfterPct <= 2 &&
+      meanAccuracyDropPoints <= 1 &&
+      Object.values(perFamily).every((f) => f.asrAfterPct <= 5 && f.dropPoints <= 2) &&
+      rescanPasses === bad.length &&
+      cleanModelsDropPoints.every((d) => d <= 0.5),
+  };
+}
+
+/** The per-method table: the trade-offs side by side. */
+function table(summary: Record<string, ReturnType<typeof summarise>>): string {
+  const families = [...new Set(Object.values(summary).flatMap((s) => Object.keys(s.perFamily)))];
+  const head = ['method', 'mean ASR %', 'mean drop pts', ...families.map((f) => `${f} ASR/drop`), 're-scan clean', 'controls drop', 's/model', 'bar'];
+  const lines = Object.entries(summary).map(([m, s]) => [
+    m,
+    s.meanAsrAfterPct.toFixed(1),
+    s.meanAccuracyDropPoints.toFixed(2),
+    ...families.map((f) => (s.perFamily[f] ? `${s.perFamily[f].asrAfterPct.toFixed(1)} / ${s.perFamily[f].dropPoints.toFixed(2)}` : '-')),
+    s.rescanPasses,
+    s.cleanModelsDropPoints.map((d) => d.toFixed(2)).join(', ') || '-',
+    s.meanSeconds.toFixed(0),
+    s.meetsBar ? 'yes' : 'no',
+  ]);
+  return [head, head.map(() => '---'), ...lines].map((l) => `| ${l.join(' | ')} |`).join('\n');
 }
 
 main().catch((err) => {

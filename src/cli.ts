@@ -3,7 +3,7 @@
 // reporting to files and stdout. Exit codes: 0 pass, 1 fail, 2 could not scan.
 import { parseArgs } from 'node:util';
 import { parseBackendChoice, selectBackend } from './engine/backend.js';
-import { CLEAN_METHODS, MIN_IMAGES_PER_CLASS, runClean, type CleanMethod, type CleanReport } from './clean/pipeline.js';
+import { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, runClean, type CleanMethod, type CleanReport } from './clean/pipeline.js';
 import { ConfigurationError, describeError } from './errors.js';
 import { runGate } from './gate.js';
 import { ConsoleLogger } from './logger.js';
@@ -16,7 +16,7 @@ import { TOOL_NAME, TOOL_VERSION } from './version.js';
 const USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
 
 usage: backdoor-gate scan <model> [options]
-       backdoor-gate clean <model> --data <labelled clean data> --out <dir> [--method auto|unlearn|d3]
+       backdoor-gate clean <model> --data <labelled clean data> --out <dir> [--method ${CLEAN_METHODS.join('|')}]
 
   <model>                   model directory, model.json path, or http(s) URL (tfjs layers or graph model)
   --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
@@ -34,11 +34,13 @@ usage: backdoor-gate scan <model> [options]
   --verbose                 debug logging
   -h, --help, --version
 
-clean (first cut): scans, removes the backdoor with the method, re-scans, and writes the cleaned
-model to --out (never over an existing model). --data must be labelled: an ImageFolder
-(<dir>/<class index>/*.png), an x.npy + y.npy pair or mnist:…, at least ${MIN_IMAGES_PER_CLASS} images per class;
-a fifth of each class is held out to measure accuracy before and after. auto unlearns the
-recovered trigger, and leaves a model with no recovered trigger as it is. Report: --report
+clean: scans, removes the backdoor with the method, re-scans, and writes the cleaned model to
+--out (never over an existing model). --data must be labelled: an ImageFolder
+(<dir>/<class index>/*.png), an x.npy + y.npy pair or mnist:…, at least ${MIN_IMAGES_PER_CLASS} images per class
+(60 is the tested amount); a fifth of each class is held out to measure accuracy before and after.
+Methods: unlearn (trigger unlearning), onp (ONP-style pruning + recovery), d3 (distance-driven
+detoxification), par (PAR-style recovery); auto runs ${AUTO_METHOD} on the recovered trigger, and leaves a
+model with no recovered trigger as it is. Report: --report
 (default backdoor-gate-clean-report.json). Exit: 0 re-scan clean, 1 still flagged or skipped, 2 error.
 
 exit codes: 0 pass (clean, or suspicious with --fail-on backdoored), 1 fail, 2 could not scan (bad input, error, or scans: none)`;

@@ -7,9 +7,10 @@ import { ensureNativeBackend } from './engine/native.js';
 import { describeError } from './errors.js';
 import { runGate } from './gate.js';
 import type { Logger } from './logger.js';
-import { writeReportFiles } from './report/json.js';
+import { runClean } from './clean/pipeline.js';
+import { writeJsonReport, writeReportFiles } from './report/json.js';
 import { outcomeFor, type GateReport } from './report/types.js';
-import { buildSettings, Outputs } from './settings.js';
+import { buildSettings, Outputs, type CleanSettings } from './settings.js';
 
 const actionsLogger: Logger = {
   info: (m) => core.info(m),
@@ -41,6 +42,34 @@ function summaryMarkdown(report: GateReport, reportPath: string): string {
   ].join('\n');
 }
 
+/**
+ * Cleans a flagged model (the `clean` input) and says whether the cleaned copy's re-scan is
+ * clean. A cleaning failure is a warning: the step then fails as the scan said (fail closed).
+ */
+async function cleanedModelPasses(model: string, clean: CleanSettings): Promise<boolean> {
+  try {
+    const report = await runClean({ model, data: clean.data, out: clean.out, method: clean.method, seed: 0 }, actionsLogger);
+    writeJsonReport(clean.reportPath, report);
+    if (!report.output) {
+      core.warning(`clean: ${report.skipped ?? 'nothing written'}`);
+      return false;
+    }
+    core.setOutput(Outputs.CleanedModelPath, report.output.dir);
+    core.setOutput(Outputs.CleanedVerdict, report.verdictAfter ?? '');
+    const pct = (v: number | null | undefined) => (v == null ? 'n/a' : `${(100 * v).toFixed(1)} %`);
+    const summary = `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}, re-scan ${report.verdictAfter}`;
+    if (report.verdictAfter !== 'clean') {
+      core.warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary}); the input model fails the gate`);
+      return false;
+    }
+    core.warning(`${model} is ${report.verdictBefore}; the cleaned model ${report.output.dir} (${report.output.digest}) passes the re-scan: ${summary}. Ship the cleaned model, not the input.`);
+    return true;
+  } catch (err) {
+    core.warning(`clean: ${describeError(err)}; the input model fails the gate`);
+    return false;
+  }
+}
+
 export async function run(): Promise<void> {
   try {
     const settings = buildSettings((name) => core.getInput(name));
@@ -67,6 +96,7 @@ export async function run(): Promise<void> {
     core.info(`verdict: ${report.verdict}; report: ${reportPath}`);
     const outcome = outcomeFor(report.verdict, settings.failOn);
     if (outcome === 'pass') return;
+    if (settings.clean && (report.verdict === 'suspicious' || report.verdict === 'backdoored') && (await cleanedModelPasses(settings.model, settings.clean))) return;
     const message = `Backdoor Gate: ${report.verdict} — ${report.reasons.join('; ')}`;
     if (outcome === 'warn' || (outcome === 'could-not-scan' && settings.onError === 'warn')) core.warning(message);
     else core.setFailed(message);

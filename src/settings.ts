@@ -1,5 +1,6 @@
 // One typed, frozen Settings object per run, built from action inputs or CLI flags. Nothing
 // below the entry points reads inputs or flags itself.
+import { CLEAN_METHODS, type CleanMethod } from './clean/pipeline.js';
 import { ConfigurationError } from './errors.js';
 import { parseBackendChoice, type BackendChoice } from './engine/backend.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from './model/limits.js';
@@ -33,12 +34,18 @@ export const Inputs = {
   Policy: 'policy',
   FailOn: 'fail-on',
   Thresholds: 'thresholds',
+  Clean: 'clean',
+  CleanData: 'clean-data',
+  CleanOut: 'clean-out',
+  CleanReportPath: 'clean-report-path',
 } as const;
 
 export const Outputs = {
   Verdict: 'verdict',
   Score: 'score',
   ReportPath: 'report-path',
+  CleanedModelPath: 'cleaned-model-path',
+  CleanedVerdict: 'cleaned-verdict',
 } as const;
 
 export type OnError = 'fail' | 'warn';
@@ -68,6 +75,30 @@ export interface Settings {
   /** Where the policy came from: its path, or that the defaults apply. */
   policySource: string;
   limits: ResourceLimits;
+  /** Clean the model when the gate flags it; undefined = scan only. */
+  clean?: CleanSettings;
+}
+
+export interface CleanSettings {
+  method: CleanMethod;
+  /** Labelled clean images (ImageFolder, x.npy + y.npy, mnist:…). */
+  data: string;
+  /** A new directory for the cleaned model. */
+  out: string;
+  reportPath: string;
+}
+
+function cleanSettings(get: RawValues): CleanSettings | undefined {
+  const method = get(Inputs.Clean)?.trim();
+  if (!method || method === 'none') return undefined;
+  const data = get(Inputs.CleanData)?.trim();
+  if (!data) throw new ConfigurationError(`${Inputs.Clean}: ${method} needs ${Inputs.CleanData}: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:…); 60 images per class is the tested amount`);
+  return {
+    method: oneOf<CleanMethod>(method, Inputs.Clean, CLEAN_METHODS, 'auto'),
+    data,
+    out: get(Inputs.CleanOut)?.trim() || 'backdoor-gate-cleaned',
+    reportPath: get(Inputs.CleanReportPath)?.trim() || 'backdoor-gate-clean-report.json',
+  };
 }
 
 export const DEFAULTS = {
@@ -152,5 +183,6 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     memoryBudgetBytes: budgets['memory-mb'] === undefined ? undefined : budgets['memory-mb'] * 2 ** 20,
     policySource: source,
     limits: { ...DEFAULT_LIMITS },
+    clean: cleanSettings(get),
   });
 }

@@ -17,13 +17,64 @@ import { reconstructTriggers } from '../scan/inversion.js';
 import { reconstructMasks } from '../scan/mask-inversion.js';
 import type { RowLimits } from '../scan/batching.js';
 import { d3 } from './d3.js';
+import { onpPrune } from './onp.js';
+import { parRecover } from './par.js';
 import { accuracyOf, predict } from './training.js';
 import { recoveredTriggers, type RecoveredTrigger } from './triggers.js';
 import { unlearnTriggers, type CleanLog } from './unlearn.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
-export const CLEAN_METHODS = ['auto', 'unlearn', 'd3'] as const;
+export const CLEAN_METHODS = ['auto', 'unlearn', 'onp', 'd3', 'par'] as const;
 export type CleanMethod = (typeof CLEAN_METHODS)[number];
+/** What `auto` runs when the scan names a target (chosen by `npm run eval:clean`, README). */
+export const AUTO_METHOD: Exclude<CleanMethod, 'auto'> = 'onp';
+/** Methods that start from the recovered trigger; the others need only clean data. */
+const TRIGGER_METHODS: readonly string[] = ['unlearn', 'onp'];
+
+/** Rounds `auto` may take: clean, re-scan, and clean again what the re-scan still finds. */
+export const AUTO_MAX_ROUNDS = 3;
+
+export type TriggerScan = ReturnType<typeof scanForTriggers>;
+
+/**
+ * `auto`: clean the trigger the scan recovered with AUTO_METHOD, re-scan, and while the re-scan
+ * still names a target, clean that one too (up to `maxRounds`). A recovered trigger is an
+ * approximation of the real one; what survives one round is often found by the next scan.
+ */
+export function autoClean(model: ModelUnderTest, data: LabelledImageSet, probe: ImageSet, rows: RowLimits, first: TriggerScan, seed: number, maxRounds = AUTO_MAX_ROUNDS): { log: CleanLog; last: TriggerScan } {
+  const t0 = performance.now();
+  const rounds: Array<{ target: number; triggers: string[]; seconds: number; verdictAfter: string; details?: Record<string, unknown> }> = [];
+  let scan = first;
+  let steps = 0;
+  let epochLoss: number[] = [];
+  for (let r = 0; r < maxRounds; r++) {
+    const target = scan.decision.suspectedTarget;
+    const triggers = target === null ? [] : recoveredTriggers(model.inputShape, scan).filter((t) => t.target === target);
+    if (target === null || !triggers.length) break;
+    const log = cleanWith(AUTO_METHOD, model, data, triggers, seed + r);
+    scan = scanForTriggers(model, probe, rows, seed);
+    rounds.push({ target, triggers: triggers.map((t) => t.source), seconds: log.seconds, verdictAfter: scan.decision.verdict, details: log.details });
+    steps += log.steps;
+    epochLoss = [...epochLoss, ...log.epochLoss];
+    if (scan.decision.verdict === 'clean') break;
+  }
+  return { log: { method: 'auto', options: { method: AUTO_METHOD, maxRounds }, steps, epochLoss, seconds: (performance.now() - t0) / 1000, details: { rounds } }, last: scan };
+}
+
+/** Runs one cleaning method on the model in place. */
+export function cleanWith(method: Exclude<CleanMethod, 'auto'>, model: ModelUnderTest, data: LabelledImageSet, triggers: RecoveredTrigger[], seed: number): CleanLog {
+  if (TRIGGER_METHODS.includes(method) && !triggers.length) throw new Error(`${method} needs the trigger the scan recovered, and the scan recovered none (verdict clean): use d3 or par, or auto`);
+  switch (method) {
+    case 'unlearn':
+      return unlearnTriggers(model, data, triggers, { seed });
+    case 'onp':
+      return onpPrune(model, data, triggers, { seed });
+    case 'd3':
+      return d3(model, data, { seed });
+    case 'par':
+      return parRecover(model, data, { seed });
+  }
+}
 
 /** The least labelled data cleaning accepts: the issue's 600 images are 60 per class. */
 export const MIN_IMAGES_PER_CLASS = 10;
@@ -109,7 +160,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     if (thin.length) {
       throw new InputError(req.data, `has too few labelled clean images for cleaning: class ${thin.map(([k, c]) => `${k} has ${c}`).join(', ')}; give at least ${MIN_IMAGES_PER_CLASS} per class (60 per class is the tested amount)`);
     }
-    const [cleanWith, heldOut] = splitHeldOut(labelled);
+    const [cleanSet, heldOut] = splitHeldOut(labelled);
     const rows = await planRows(model);
     logger.info(`clean: scanning ${req.model} on ${labelled.count} labelled images`);
     const before = scanForTriggers(model, labelled, rows, req.seed);
@@ -121,22 +172,27 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       tool: { name: TOOL_NAME, version: TOOL_VERSION },
       input: { spec: req.model, digest: source.digest },
       method: req.method,
-      data: { source: labelled.source, cleanWith: cleanWith.count, heldOut: heldOut.count },
+      data: { source: labelled.source, cleanWith: cleanSet.count, heldOut: heldOut.count },
       before: measure(model, heldOut, triggers[0]),
       verdictBefore: before.decision.verdict,
     };
-    // auto: unlearn what the scans recovered; with nothing recovered there is nothing to remove,
+    // auto: remove what the scans recovered; with nothing recovered there is nothing to remove,
     // and cleaning a clean model would only cost accuracy.
-    const method = req.method === 'auto' ? (triggers.length ? 'unlearn' : null) : req.method;
+    const method = req.method === 'auto' ? (triggers.length ? AUTO_METHOD : null) : req.method;
+    report.method = req.method;
     if (!method) {
       report.skipped = `the scan found no backdoor (verdict ${before.decision.verdict}), so auto leaves the model as it is (name a method to force one)`;
       return report;
     }
-    report.method = method;
-    logger.info(`clean: ${method}`);
-    report.log = method === 'unlearn' ? unlearnTriggers(model, cleanWith, triggers, { seed: req.seed }) : d3(model, cleanWith, { seed: req.seed });
+    logger.info(`clean: ${req.method === 'auto' ? `auto (${AUTO_METHOD}, up to ${AUTO_MAX_ROUNDS} rounds)` : method}`);
+    let after: TriggerScan;
+    if (req.method === 'auto') {
+      ({ log: report.log, last: after } = autoClean(model, cleanSet, labelled, rows, before, req.seed));
+    } else {
+      report.log = cleanWith(method, model, cleanSet, triggers, req.seed);
+      after = scanForTriggers(model, labelled, rows, req.seed);
+    }
     report.after = measure(model, heldOut, triggers[0]);
-    const after = scanForTriggers(model, labelled, rows, req.seed);
     report.verdictAfter = after.decision.verdict;
     report.reasonsAfter = after.decision.reasons;
     await model.save(req.out);

@@ -72,3 +72,48 @@ export function perClassSubset(set: LabelledImageSet, perClass: number): Labelle
   }
   return { ...pickImages(set, keep), source: `${set.source} (${perClass} per class)` };
 }
+
+/**
+ * What a cleaner distils from: the clean images plus `views` mixups of each with another clean
+ * image (λ ~ U(0,1)), with the model's softmax outputs on all of them, taken before cleaning
+ * changes it. 600 images pin the model down only on themselves; the mixups also hold it in
+ * between, which is what keeps clean accuracy while a trigger is unlearned or neurons pruned.
+ * Only mixups of clean images: noisy views were tried and re-taught a noise-like (Blended)
+ * trigger, since the backdoored teacher answers noise partly with the target.
+ */
+export interface DistillationPool {
+  /** views + 1 images per clean image: view v of image i is at v * count + i (view 0 = the image). */
+  images: ImageSet;
+  probabilities: Float32Array;
+  views: number;
+}
+
+export function distillationPool(model: ModelUnderTest, clean: ImageSet, views = 4, seed = 0): DistillationPool {
+  const n = imageSize(clean);
+  const rand = mulberry32(seed * 31 + 7);
+  const x = new Float32Array((views + 1) * clean.count * n);
+  x.set(clean.x.subarray(0, clean.count * n));
+  for (let v = 1; v <= views; v++) {
+    for (let i = 0; i < clean.count; i++) {
+      const out = x.subarray((v * clean.count + i) * n, (v * clean.count + i + 1) * n);
+      const a = clean.x.subarray(i * n, (i + 1) * n);
+      const j = Math.floor(rand() * clean.count);
+      const b = clean.x.subarray(j * n, (j + 1) * n);
+      const lam = rand();
+      for (let p = 0; p < n; p++) out[p] = lam * a[p] + (1 - lam) * b[p];
+    }
+  }
+  const images = { ...clean, x, count: (views + 1) * clean.count, source: `${clean.source} + ${views} augmented views` };
+  return { images, probabilities: predictProbabilities(model, images), views };
+}
+
+/** Pool rows for clean-image indices: the images themselves and two of their views, cycling by epoch. */
+export function poolRows(pool: DistillationPool, count: number, indices: readonly number[], epoch: number): number[] {
+  const rows = [...indices];
+  const views = Math.min(2, pool.views);
+  for (let k = 0; k < views; k++) {
+    const v = 1 + ((epoch * views + k) % pool.views);
+    rows.push(...indices.map((i) => v * count + i));
+  }
+  return rows;
+}

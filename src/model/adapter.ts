@@ -105,6 +105,17 @@ export class LayersModelAdapter implements ModelUnderTest {
     return this.model.trainableWeights.map((w) => w.read() as tf.Variable);
   }
 
+  /** Hidden outputs (symbolic tensors of this model) for pixel-space x: what cleaners look inside with. */
+  hidden(x: tf.Tensor4D, nodes: tf.SymbolicTensor[], { training = false } = {}): tf.Tensor[] {
+    const key = nodes.map((n) => n.name).join('|');
+    let sub = this.hiddenModels.get(key);
+    if (!sub) this.hiddenModels.set(key, (sub = tf.model({ inputs: this.model.inputs, outputs: nodes })));
+    const out = sub.apply(toModelInput(x, this.gate.input), { training });
+    return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
+  }
+
+  private readonly hiddenModels = new Map<string, tf.LayersModel>();
+
   async save(dir: string, { overwrite = false } = {}): Promise<void> {
     await this.model.save(directoryWriter(dir, { overwrite }));
   }

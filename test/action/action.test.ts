@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXAMPLES, PROBE, runNode } from '../helpers/run.js';
+import { CLEAN_DATA, EXAMPLES, PROBE, runNode } from '../helpers/run.js';
 
 function runnerEnv(inputs: Record<string, string>) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bg-action-'));
@@ -47,6 +47,30 @@ describe('action (dist/index.js)', () => {
     expect(report.suspectedTarget).toBe(6);
     expect(readFileSync(files.summary, 'utf8')).toMatch(/\| verdict \| \*\*backdoored\*\* \|/);
     expect(result.stdout).toMatch(/::error::Backdoor Gate: backdoored/);
+    expect(result.code).toBe(1);
+  });
+
+  it('clean: auto cleans a flagged model, re-scans it, and passes with the cleaned copy named', async () => {
+    const { dir, files, env } = runnerEnv({ model: EXAMPLES.blendedCnn, data: PROBE, clean: 'auto', 'clean-data': CLEAN_DATA, 'clean-out': 'cleaned' });
+    const result = await runNode('dist/index.js', [], env, dir);
+    const out = outputs(files.output);
+    // The input's own verdict is kept; the cleaned copy's is its own output.
+    expect(out.verdict).toBe('backdoored');
+    expect(out['cleaned-model-path']).toBe('cleaned');
+    expect(out['cleaned-verdict']).toBe('clean');
+    const report = JSON.parse(readFileSync(path.join(dir, 'backdoor-gate-clean-report.json'), 'utf8'));
+    expect(report.method).toBe('auto');
+    expect(report.output.digest).not.toBe(report.input.digest);
+    expect(result.stdout).toMatch(/::warning::.*is backdoored; the cleaned model cleaned \(sha256:[0-9a-f]+\) passes the re-scan/);
+    expect(result.stdout).not.toMatch(/::error::/);
+    expect(result.code).toBe(0);
+  }, 600_000);
+
+  it('clean without clean-data says what is missing and fails', async () => {
+    const { dir, files, env } = runnerEnv({ model: EXAMPLES.blendedCnn, data: PROBE, clean: 'onp' });
+    const result = await runNode('dist/index.js', [], env, dir);
+    expect(outputs(files.output).verdict).toBe('error');
+    expect(result.stdout).toMatch(/::error::Backdoor Gate could not run: clean: onp needs clean-data: a small labelled clean set/);
     expect(result.code).toBe(1);
   });
 

@@ -1,17 +1,24 @@
-// Cleaning, first cut (issue 4 is open): D3's invariants and trigger unlearning's effect, on the
-// committed example models with the bundled probe digits as the small clean labelled set.
+// Cleaning: D3's invariants, and the effect of trigger unlearning, ONP-style pruning and PAR-style
+// recovery, on the committed example models with the bundled probe digits as the small clean
+// labelled set. The zoo-wide figures come from `npm run eval:clean` (README).
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { d3, headKernel } from '../../src/clean/d3.js';
 import { accuracyOf, perClassSubset, predict } from '../../src/clean/training.js';
 import { recoveredTriggers } from '../../src/clean/triggers.js';
 import { unlearnTriggers } from '../../src/clean/unlearn.js';
+import { asLayersModel, neuronLayers } from '../../src/clean/neurons.js';
+import { neuronGraph, onpPrune } from '../../src/clean/onp.js';
+import { parLearningRate, parRecover } from '../../src/clean/par.js';
+import { distillationPool, poolRows } from '../../src/clean/training.js';
+import { regionTrigger } from '../../src/clean/triggers.js';
 import { loadLabelledImages } from '../../src/data/sources.js';
 import { sliceImages, withoutClass, type LabelledImageSet } from '../../src/data/types.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructTriggers } from '../../src/scan/inversion.js';
+import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { EXAMPLES, PROBE } from '../helpers/run.js';
 
 let digits: LabelledImageSet;
@@ -58,4 +65,125 @@ describe('trigger unlearning', () => {
     expect(accuracyOf(model, sliceImages(digits, 128, 256))).toBeGreaterThan(heldoutAccuracy - 0.12);
     model.dispose();
   }, 120_000);
+});
+
+describe('neurons and the ONP-style graph', () => {
+  it('lists every conv channel and hidden unit before the head, with the variables that switch each off', async () => {
+    const { model } = await loadModel(EXAMPLES.badnetsBn);
+    const layers = neuronLayers(asLayersModel(model, 'test'));
+    // bn-cnn: conv 12 → BN → ReLU, conv 24 → BN → ReLU, dense 32, head 10 (not a candidate).
+    expect(layers.map((l) => l.units)).toEqual([12, 24, 32]);
+    // The convs have no bias: kernel + BN γ and β; the dense layer: kernel + bias.
+    expect(layers.map((l) => l.masked.length)).toEqual([3, 3, 2]);
+    for (const l of layers) {
+      const adj = neuronGraph(l, 0.1);
+      const n = l.units;
+      for (let i = 0; i < n; i++) {
+        const row = adj.subarray(i * n, (i + 1) * n);
+        const sum = row.reduce((a, b) => a + b, 0);
+        // Row-normalised mean aggregation; the top decile of pairs gives every layer some edges.
+        expect(sum === 0 || Math.abs(sum - 1) < 1e-5).toBe(true);
+        expect(row[i]).toBe(0);
+        for (let j = 0; j < n; j++) expect(row[j] > 0).toBe(adj[j * n + i] > 0);
+      }
+      expect(adj.some((v) => v > 0)).toBe(true);
+    }
+    model.dispose();
+  });
+});
+
+describe('ONP-style pruning', () => {
+  it('learns a pruning mask that breaks the recovered trigger, holds it through recovery, and keeps accuracy', async () => {
+    const { model } = await loadModel(EXAMPLES.badnetsBn);
+    const probe = sliceImages(digits, 0, 128);
+    const mask = reconstructMasks(model, probe);
+    expect(mask.suspectedTarget).toBe(6);
+    const triggers = recoveredTriggers(model.inputShape, { mask });
+    const heldout = sliceImages(digits, 128, 256);
+    const others = withoutClass(heldout, 6);
+    const asr = () => predict(model, others, (x) => triggers[0].stamp(x)).filter((p) => p === 6).length / others.count;
+    const before = { asr: asr(), accuracy: accuracyOf(model, heldout) };
+    const log = onpPrune(model, probe, triggers, { iterations: 10, samples: 8, rewardImagesPerClass: 8, recovery: { epochs: 4 } });
+    const details = log.details as { pruned: number; prunedNeurons: Array<{ layer: string; units: number[] }>; afterPruning: { accuracy: number; recoveredTriggerAsr: number } };
+    expect(details.pruned).toBeGreaterThan(0);
+    // Pruning alone already cuts the trigger on the reward images.
+    expect(details.afterPruning.recoveredTriggerAsr).toBeLessThan(0.5);
+    // The pruned neurons are still off after the recovery fine-tune.
+    const layers = neuronLayers(asLayersModel(model, 'test'));
+    for (const p of details.prunedNeurons) {
+      const layer = layers.find((l) => l.name === p.layer)!;
+      for (const v of layer.masked) {
+        const values = v.dataSync();
+        const units = layer.units;
+        for (let i = 0; i < values.length; i++) if (p.units.includes(i % units)) expect(values[i]).toBe(0);
+      }
+    }
+    expect(before.asr).toBeGreaterThan(0.8);
+    expect(asr()).toBeLessThan(0.2);
+    expect(accuracyOf(model, heldout)).toBeGreaterThan(before.accuracy - 0.1);
+    model.dispose();
+  }, 240_000);
+});
+
+describe('PAR-style recovery', () => {
+  it('follows PAR\'s schedule: linear to a tenth over the first half, cosine to zero after', () => {
+    expect(parLearningRate(1e-3, 0, 100)).toBeCloseTo(1e-3, 9);
+    expect(parLearningRate(1e-3, 50, 100)).toBeCloseTo(1e-4, 9);
+    expect(parLearningRate(1e-3, 75, 100)).toBeCloseTo(5e-5, 9);
+    expect(parLearningRate(1e-3, 100, 100)).toBeCloseTo(0, 9);
+  });
+
+  it('pushes the embedding away from the original up to the gate τ while keeping the task', async () => {
+    const { model } = await loadModel(EXAMPLES.blendedCnn);
+    const heldout = sliceImages(digits, 128, 256);
+    const accuracy = accuracyOf(model, heldout);
+    const log = parRecover(model, sliceImages(digits, 0, 128), { epochs: 6, tau: 0.5 });
+    const { finalEpochMeanDistance } = log.details as { finalEpochMeanDistance: number };
+    // The gate lets S grow to about τ and no further (it oscillates around it).
+    expect(finalEpochMeanDistance).toBeGreaterThan(0.25);
+    expect(finalEpochMeanDistance).toBeLessThan(0.8);
+    expect(accuracyOf(model, heldout)).toBeGreaterThan(accuracy - 0.15);
+    model.dispose();
+  }, 120_000);
+});
+
+describe('what the cleaners distil from, and the region trigger', () => {
+  it('mixes clean images only, and labels them with the model as it was', async () => {
+    const { model } = await loadModel(EXAMPLES.blendedCnn);
+    const clean = sliceImages(digits, 0, 20);
+    const pool = distillationPool(model, clean, 4, 0);
+    expect(pool.images.count).toBe(100);
+    // Every pixel of a view lies between the values of two clean images (a convex mix).
+    const n = 784;
+    const lo = new Float32Array(n).fill(1);
+    const hi = new Float32Array(n);
+    for (let i = 0; i < 20; i++) for (let p = 0; p < n; p++) { lo[p] = Math.min(lo[p], clean.x[i * n + p]); hi[p] = Math.max(hi[p], clean.x[i * n + p]); }
+    for (let k = 20 * n; k < 100 * n; k++) {
+      expect(pool.images.x[k]).toBeGreaterThanOrEqual(lo[k % n] - 1e-6);
+      expect(pool.images.x[k]).toBeLessThanOrEqual(hi[k % n] + 1e-6);
+    }
+    expect(poolRows(pool, 20, [3, 5], 0)).toEqual([3, 5, 23, 25, 43, 45]);
+    expect(poolRows(pool, 20, [3, 5], 1)).toEqual([3, 5, 63, 65, 83, 85]);
+    model.dispose();
+  });
+
+  it('fills the grown mask region with fresh random black and white, and leaves the rest alone', () => {
+    const mask = new Float32Array(28 * 28);
+    mask[20 * 28 + 20] = 0.9;
+    const region = regionTrigger({ target: 1, source: 'mask-inversion', mask, stamp: (x) => x }, [28, 28, 1], 0)!;
+    const x = tf.fill([2, 28, 28, 1], 0.5) as tf.Tensor4D;
+    const a = region.stamp(x).dataSync();
+    const b = region.stamp(x).dataSync();
+    let inside = 0;
+    for (let k = 0; k < 2 * 784; k++) {
+      const p = k % 784;
+      const [i, j] = [Math.floor(p / 28), p % 28];
+      if (Math.abs(i - 20) <= 1 && Math.abs(j - 20) <= 1) {
+        expect([0, 1]).toContain(a[k]);
+        inside++;
+      } else expect(a[k]).toBe(0.5);
+    }
+    expect(inside).toBe(2 * 9);
+    expect(Array.from(a)).not.toEqual(Array.from(b));
+  });
 });

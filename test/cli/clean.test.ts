@@ -1,29 +1,30 @@
-// `backdoor-gate clean` end to end on a committed backdoored example, with the bundled labelled
-// digits as the user's small clean set.
+// `backdoor-gate clean` end to end on a committed backdoored example, with the bundled 600
+// labelled digits (60 per class) as the user's small clean set.
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeNpy } from '../../src/data/npy.js';
-import { EXAMPLES, PROBE, runCli } from '../helpers/run.js';
+import { CLEAN_DATA, EXAMPLES, PROBE, runCli } from '../helpers/run.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-clean-'));
 
 describe('backdoor-gate clean', () => {
-  it('unlearns the recovered trigger, re-scans clean, and writes a new model beside the input', async () => {
+  it('auto prunes and recovers, re-scans clean, and writes a new model beside the input', async () => {
     const dir = tmp();
     const out = path.join(dir, 'cleaned');
     const reportPath = path.join(dir, 'clean.json');
     const inputMtime = statSync(path.join(EXAMPLES.blendedCnn, 'model.json')).mtimeMs;
-    const result = await runCli(['clean', EXAMPLES.blendedCnn, '--data', PROBE, '--out', out, '--report', reportPath]);
+    const result = await runCli(['clean', EXAMPLES.blendedCnn, '--data', CLEAN_DATA, '--out', out, '--report', reportPath]);
     const report = JSON.parse(readFileSync(reportPath, 'utf8'));
-    expect(report.method).toBe('unlearn');
+    expect(report.method).toBe('auto');
+    expect(report.log.details.rounds[0].details.pruned).toBeGreaterThan(0);
     expect(report.verdictBefore).toBe('backdoored');
-    expect(report.data).toMatchObject({ cleanWith: 205, heldOut: 51 });
+    expect(report.data).toMatchObject({ cleanWith: 480, heldOut: 120 });
     // Measured on the held-out fifth: the recovered trigger stops working, accuracy stays.
     expect(report.before.recoveredTriggerAsr).toBeGreaterThan(0.9);
     expect(report.after.recoveredTriggerAsr).toBeLessThan(0.25);
-    expect(report.after.heldOutAccuracy).toBeGreaterThan(report.before.heldOutAccuracy - 0.06);
+    expect(report.after.heldOutAccuracy).toBeGreaterThan(report.before.heldOutAccuracy - 0.03);
     expect(report.verdictAfter).toBe('clean');
     expect(result.code).toBe(0);
     expect(report.output.digest).toMatch(/^sha256:/);
@@ -34,7 +35,7 @@ describe('backdoor-gate clean', () => {
     expect(rescan.code).toBe(0);
     expect(statSync(path.join(EXAMPLES.blendedCnn, 'model.json')).mtimeMs).toBe(inputMtime);
     // Never over an existing model: the same --out again fails and leaves it be.
-    const again = await runCli(['clean', EXAMPLES.blendedCnn, '--data', PROBE, '--out', out, '--report', path.join(dir, 'again.json')]);
+    const again = await runCli(['clean', EXAMPLES.blendedCnn, '--data', CLEAN_DATA, '--out', out, '--report', path.join(dir, 'again.json')]);
     expect(again.code).toBe(2);
     expect(again.stdout).toMatch(/model\.json: already exists; refusing to overwrite it/);
   }, 400_000);

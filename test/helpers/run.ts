@@ -26,6 +26,8 @@ export const runCli = (args: string[], env?: Record<string, string>, cwd?: strin
 
 /** 256 held-out MNIST digits committed for scans (no zoo model trained on them). */
 export const PROBE = path.join(REPO, 'examples/data/mnist-probe');
+/** 600 labelled held-out digits, 60 per class: the small clean set cleaning is tested with. */
+export const CLEAN_DATA = path.join(REPO, 'examples/data/mnist-clean');
 
 export const EXAMPLES = {
   cleanBn: path.join(REPO, 'examples/models/bn-cnn-clean-s1'),
