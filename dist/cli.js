@@ -23,7 +23,7 @@ import {
   selectBackend,
   writeJsonReport,
   writeReportFiles
-} from "./chunks/chunk-4YG4DO74.js";
+} from "./chunks/chunk-277J53Y7.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

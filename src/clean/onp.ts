@@ -44,7 +44,7 @@ export const DEFAULT_ONP: OnpOptions = { iterations: 24, samples: 10, learningRa
 export function neuronGraph(layer: NeuronLayer, edgeQuantile: number): Float32Array {
   const vecs = connectionVectors(layer);
   const n = vecs.length;
-  const norms = vecs.map((v) => Math.hypot(...v) || 1);
+  const norms = vecs.map((v) => Math.sqrt(v.reduce((a, x) => a + x * x, 0)) || 1);
   const cos = new Float32Array(n * n);
   const pairs: number[] = [];
   for (let i = 0; i < n; i++)

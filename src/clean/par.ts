@@ -64,6 +64,7 @@ export function parRecover(model: ModelUnderTest, clean: LabelledImageSet, optio
   const distance: number[] = [];
   let steps = 0;
   forEachBatch(clean, model.numClasses, opts, (x, y, epoch, indices) => {
+    // tfjs' Adam reads its (protected) learningRate at every step; it has no setter.
     (optimizer as unknown as { learningRate: number }).learningRate = parLearningRate(opts.learningRate, steps, total);
     const u0 = tf.tensor2d(indices.flatMap((i) => Array.from(frozen.subarray(i * d, (i + 1) * d))), [indices.length, d]);
     let s = 0;

@@ -10,7 +10,7 @@ import { CLEAN_DATA, EXAMPLES, PROBE, runCli } from '../helpers/run.js';
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-clean-'));
 
 describe('backdoor-gate clean', () => {
-  it('auto prunes and recovers, re-scans clean, and writes a new model beside the input', async () => {
+  it('auto cleans (ONP-style rounds), re-scans clean, and writes a new model beside the input', async () => {
     const dir = tmp();
     const out = path.join(dir, 'cleaned');
     const reportPath = path.join(dir, 'clean.json');
@@ -18,7 +18,11 @@ describe('backdoor-gate clean', () => {
     const result = await runCli(['clean', EXAMPLES.blendedCnn, '--data', CLEAN_DATA, '--out', out, '--report', reportPath]);
     const report = JSON.parse(readFileSync(reportPath, 'utf8'));
     expect(report.method).toBe('auto');
-    expect(report.log.details.rounds[0].details.pruned).toBeGreaterThan(0);
+    // Round by round: what ONP-style pruning did (its mask may keep every neuron when pruning
+    // does not beat the recovery alone on the reward) and the re-scan verdict after it.
+    expect(report.log.details.rounds.length).toBeGreaterThan(0);
+    expect(report.log.details.rounds[0].details.of).toBe(16 + 32 + 64);
+    expect(report.log.details.rounds.at(-1).verdictAfter).toBe('clean');
     expect(report.verdictBefore).toBe('backdoored');
     expect(report.data).toMatchObject({ cleanWith: 480, heldOut: 120 });
     // Measured on the held-out fifth: the recovered trigger stops working, accuracy stays.
