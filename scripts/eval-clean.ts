@@ -38,7 +38,10 @@ const { values } = parseArgs({
 const trueAsr = (model: ModelUnderTest, test: LabelledImageSet, attack: AttackSpec) => attackSuccessRate((model as LayersModelAdapter).model, test, attack);
 
 function report(rows: Row[], methods: string[]): void {
-  report(rows, methods);
+  const summary = Object.fromEntries(methods.map((m) => [m, summarise(rows.filter((r) => r.method === m))]));
+  writeFileSync(values.out!, `${JSON.stringify({ summary, rows, tfjs: tf.version.tfjs }, null, 2)}\n`);
+  console.log(table(summary));
+  console.log(JSON.stringify(summary, null, 2));
 }
 
 async function main(): Promise<void> {
