@@ -23,7 +23,7 @@ import {
   selectBackend,
   writeJsonReport,
   writeReportFiles
-} from "./chunks/chunk-277J53Y7.js";
+} from "./chunks/chunk-QLKZSMIB.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

@@ -14,7 +14,7 @@ import {
   selectBackend,
   writeJsonReport,
   writeReportFiles
-} from "./chunks/chunk-277J53Y7.js";
+} from "./chunks/chunk-QLKZSMIB.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

@@ -20,11 +20,6 @@ export interface InversionOptions {
   seed: number;
   /** Rows per pass that fit in memory; a step bigger than that is accumulated over blocks. */
   rows: RowLimits;
-  /**
-   * Only these classes (all when absent): a cleaner re-checks the suspected target alone.
-   * `triggers` stays indexed by class; `perClass` and the anomaly scores cover these classes.
-   */
-  classes?: number[];
 }
 
 /** CLIP-Inspector's defaults (step 0.1, batch 32, one epoch). ε is ours: 4/255 suits 224-px CLIP; small nets need more. */
@@ -90,10 +85,10 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
   const n = H * W * C;
   const triggers = new Float32Array(K * n);
   const loss = new Float64Array(K);
-  const classes = opts.classes ?? [...Array(K).keys()];
+  const classes = [...Array(K).keys()];
   const images = (s: number, e: number) => tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, H, W, C]);
 
-  for (let c0 = 0; c0 < classes.length; c0 += opts.maxClassesPerChunk) {
+  for (let c0 = 0; c0 < K; c0 += opts.maxClassesPerChunk) {
     const chunk = classes.slice(c0, c0 + opts.maxClassesPerChunk);
     const delta = tf.variable(tf.zeros([chunk.length, H, W, C]));
     const optimizer = tf.train.adam(opts.learningRate);
@@ -111,8 +106,7 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
         });
       }
     }
-    const found = delta.dataSync();
-    chunk.forEach((c, j) => triggers.set(found.subarray(j * n, (j + 1) * n), c * n));
+    triggers.set(delta.dataSync(), c0 * n);
     optimizer.dispose();
     delta.dispose();
   }
@@ -120,13 +114,11 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
   // Evaluate every trigger on every probe image.
   const hits = new Float64Array(K);
   const eligible = new Float64Array(K);
-  const searched = new Float32Array(classes.length * n);
-  classes.forEach((c, j) => searched.set(triggers.subarray(c * n, (c + 1) * n), j * n));
-  const deltaAll = tf.tensor4d(searched, [classes.length, H, W, C]);
+  const deltaAll = tf.tensor4d(triggers, [K, H, W, C]);
   for (const [s, e] of spans(probe.count, opts.batchSize)) {
     const clean = new Int32Array(e - s);
     for (const [a, z] of spans(e - s, opts.rows.forward)) clean.set(tf.tidy(() => tf.argMax(model.logits(images(s + a, s + z)), -1).dataSync()), a);
-    for (const b of blocks(classes.length, e - s, opts.rows.forward)) {
+    for (const b of blocks(K, e - s, opts.rows.forward)) {
       const nb = b.e - b.s;
       const chunk = classes.slice(b.c0, b.c1);
       tf.tidy(() => {
@@ -147,9 +139,9 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
   deltaAll.dispose();
   const asr = classes.map((c) => (eligible[c] ? hits[c] / eligible[c] : 0));
   const anomalies = madScores(asr);
-  const perClass = classes.map((c, j) => {
+  const perClass = classes.map((c) => {
     const share = 1 - eligible[c] / probe.count;
-    return { class: c, asr: asr[j], loss: loss[c] / probe.count, anomaly: anomalies[j], share, testable: share <= MAX_TESTABLE_SHARE };
+    return { class: c, asr: asr[c], loss: loss[c] / probe.count, anomaly: anomalies[c], share, testable: share <= MAX_TESTABLE_SHARE };
   });
   const valid = perClass.filter((p) => p.asr >= 0.5 && p.testable);
   const best = valid.reduce<ClassInversion | null>((a, p) => (!a || p.anomaly > a.anomaly ? p : a), null);

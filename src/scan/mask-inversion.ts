@@ -25,11 +25,6 @@ export interface MaskInversionOptions {
   seed: number;
   /** Rows per pass that fit in memory; a bigger step is accumulated over blocks. */
   rows: RowLimits;
-  /**
-   * Only these classes (all when absent): a cleaner re-checks the suspected target alone.
-   * `masks`/`patterns` stay indexed by class; `perClass` and the ratio cover these classes.
-   */
-  classes?: number[];
 }
 
 export const DEFAULT_MASK_INVERSION: MaskInversionOptions = { epochs: 16, batchSize: 16, learningRate: 0.1, initialLambda: 1e-3, asrTarget: 0.9, maxImages: 128, seed: 0, rows: UNLIMITED_ROWS };
@@ -66,8 +61,9 @@ export interface MaskInversionResult {
   seconds: number;
 }
 
-function classMajorTargets(classes: number[], batch: number, k: number): tf.Tensor2D {
-  const labels = classes.flatMap((c) => new Array<number>(batch).fill(c));
+function classMajorTargets(c0: number, c1: number, batch: number, k: number): tf.Tensor2D {
+  const labels: number[] = [];
+  for (let c = c0; c < c1; c++) for (let i = 0; i < batch; i++) labels.push(c);
   return tf.oneHot(tf.tensor1d(labels, 'int32'), k) as tf.Tensor2D;
 }
 
@@ -78,15 +74,13 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   const K = model.numClasses;
   const [H, W, C] = model.inputShape;
   const n = H * W * C;
-  const classes = opts.classes ?? [...Array(K).keys()];
-  // Variables and statistics are indexed by position j in `classes`; outputs by class.
-  const k = classes.length;
+  const classes = [...Array(K).keys()];
   // tanh parametrisation keeps m and p in [0,1] without projection (as NC does).
-  const maskVar = tf.variable(tf.fill([k, H, W, 1], -2)); // m ≈ 0.12 at start
-  const patternVar = tf.variable(tf.randomNormal([k, H, W, C], 0, 0.5, 'float32', opts.seed + 1));
-  const lambda = new Float64Array(k);
-  const bestL1 = new Float64Array(k).fill(Infinity);
-  const bestAsr = new Float64Array(k);
+  const maskVar = tf.variable(tf.fill([K, H, W, 1], -2)); // m ≈ 0.12 at start
+  const patternVar = tf.variable(tf.randomNormal([K, H, W, C], 0, 0.5, 'float32', opts.seed + 1));
+  const lambda = new Float64Array(K);
+  const bestL1 = new Float64Array(K).fill(Infinity);
+  const bestAsr = new Float64Array(K);
   const masks = new Float32Array(K * H * W);
   const patterns = new Float32Array(K * n);
   const optimizer = tf.train.adam(opts.learningRate, 0.5, 0.9);
@@ -105,19 +99,19 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   };
 
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    const hits = new Float64Array(k);
+    const hits = new Float64Array(K);
     let seen = 0;
     const lam = tf.tensor1d(Array.from(lambda));
     for (const [s, e] of spans(probe.count, opts.batchSize)) {
       const b = e - s;
       // Loss: Σ_c [mean_i hinge(c, i) + λ_c·|m_c|₁], summed block by block (λ terms once per class).
-      const parts = blocks(k, b, opts.rows.gradient).map((blk) => () => {
+      const parts = blocks(K, b, opts.rows.gradient).map((blk) => () => {
         const nb = blk.e - blk.s;
         const x = tf.tensor4d(probe.x.subarray((s + blk.s) * n, (s + blk.e) * n), [nb, H, W, C]);
-        const target = classMajorTargets(classes.slice(blk.c0, blk.c1), nb, K);
+        const target = classMajorTargets(blk.c0, blk.c1, nb, K);
         const logits = model.logits(stamp(x, blk.c0, blk.c1));
         const p = tf.argMax(logits, -1).dataSync();
-        for (let j = blk.c0; j < blk.c1; j++) for (let i = 0; i < nb; i++) if (p[(j - blk.c0) * nb + i] === classes[j]) hits[j]++;
+        for (let c = blk.c0; c < blk.c1; c++) for (let i = 0; i < nb; i++) if (p[(c - blk.c0) * nb + i] === c) hits[c]++;
         const zc = tf.sum(tf.mul(logits, target), -1);
         const others = tf.max(tf.sub(logits, tf.mul(target, 1e9)), -1);
         const hinge = tf.div(tf.sum(tf.relu(tf.add(tf.sub(others, zc), 1))), b); // hinge at margin 1
@@ -134,19 +128,18 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
     const l1Now = tf.tidy(() => tf.sum(toMask(maskVar), [1, 2, 3]).dataSync());
     const m = tf.tidy(() => toMask(maskVar).dataSync());
     const p = tf.tidy(() => toMask(patternVar).dataSync());
-    for (let j = 0; j < k; j++) {
-      const c = classes[j];
-      const asr = hits[j] / seen;
+    for (let c = 0; c < K; c++) {
+      const asr = hits[c] / seen;
       if (asr >= opts.asrTarget) {
-        if (l1Now[j] < bestL1[j]) {
-          bestL1[j] = l1Now[j];
-          bestAsr[j] = asr;
-          masks.set(m.subarray(j * H * W, (j + 1) * H * W), c * H * W);
-          patterns.set(p.subarray(j * n, (j + 1) * n), c * n);
+        if (l1Now[c] < bestL1[c]) {
+          bestL1[c] = l1Now[c];
+          bestAsr[c] = asr;
+          masks.set(m.subarray(c * H * W, (c + 1) * H * W), c * H * W);
+          patterns.set(p.subarray(c * n, (c + 1) * n), c * n);
         }
-        lambda[j] = lambda[j] === 0 ? opts.initialLambda : lambda[j] * 2;
-      } else if (lambda[j] > 0) {
-        lambda[j] /= 1.5;
+        lambda[c] = lambda[c] === 0 ? opts.initialLambda : lambda[c] * 2;
+      } else if (lambda[c] > 0) {
+        lambda[c] /= 1.5;
       }
     }
   }
@@ -154,12 +147,12 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   maskVar.dispose();
   patternVar.dispose();
 
-  const l1 = classes.map((_, j) => (Number.isFinite(bestL1[j]) ? bestL1[j] : H * W));
+  const l1 = classes.map((c) => (Number.isFinite(bestL1[c]) ? bestL1[c] : H * W));
   const med = median(l1);
   const mad = Math.max(1.4826 * median(l1.map((v) => Math.abs(v - med))), 1e-6);
-  const perClass = classes.map((c, j) => ({ class: c, maskL1: l1[j], asr: bestAsr[j], anomaly: (med - l1[j]) / mad, share: share[c], testable: share[c] <= MAX_TESTABLE_SHARE }));
-  const classesReached = bestL1.filter((v) => Number.isFinite(v)).length;
-  const inconclusive = classesReached < k / 2;
+  const perClass = classes.map((c) => ({ class: c, maskL1: l1[c], asr: bestAsr[c], anomaly: (med - l1[c]) / mad, share: share[c], testable: share[c] <= MAX_TESTABLE_SHARE }));
+  const classesReached = perClass.filter((p) => Number.isFinite(bestL1[p.class])).length;
+  const inconclusive = classesReached < K / 2;
   const best = perClass.filter((p) => p.asr >= opts.asrTarget && p.testable).reduce<ClassMask | null>((a, p) => (!a || p.maskL1 < a.maskL1 ? p : a), null);
   return {
     method: 'mask-inversion',
