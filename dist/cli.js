@@ -23,7 +23,7 @@ import {
   selectBackend,
   writeJsonReport,
   writeReportFiles
-} from "./chunks/chunk-QLKZSMIB.js";
+} from "./chunks/chunk-IO44CXVD.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

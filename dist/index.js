@@ -14,7 +14,7 @@ import {
   selectBackend,
   writeJsonReport,
   writeReportFiles
-} from "./chunks/chunk-QLKZSMIB.js";
+} from "./chunks/chunk-IO44CXVD.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
