@@ -12,6 +12,7 @@ import {
   TOOL_NAME,
   TOOL_VERSION,
   buildSettings,
+  cleanSummary,
   describeError,
   exitCodeFor,
   integer,
@@ -23,7 +24,7 @@ import {
   selectBackend,
   writeJsonReport,
   writeReportFiles
-} from "./chunks/chunk-IO44CXVD.js";
+} from "./chunks/chunk-BIMFZISW.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -171,14 +172,13 @@ async function clean(model, values, logger) {
     return EXIT.couldNotScan;
   }
   const written = writeJsonReport(reportPath, report);
-  const pct = (v) => v == null ? "n/a" : `${(100 * v).toFixed(1)} %`;
   if (report.skipped) {
     process.stdout.write(`${model}: not cleaned (${report.skipped}) \u2192 ${written}
 `);
     return EXIT.fail;
   }
   process.stdout.write(
-    `${model}: ${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} \u2192 ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} \u2192 ${pct(report.after?.recoveredTriggerAsr)}, re-scan ${report.verdictBefore} \u2192 ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) \u2192 ${written}
+    `${model}: ${cleanSummary(report)}, re-scan ${report.verdictBefore} \u2192 ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) \u2192 ${written}
 `
   );
   return report.verdictAfter === "clean" ? EXIT.pass : EXIT.fail;

@@ -6,6 +6,7 @@ import {
   __require,
   __toESM,
   buildSettings,
+  cleanSummary,
   describeError,
   ensureNativeBackend,
   outcomeFor,
@@ -14,7 +15,7 @@ import {
   selectBackend,
   writeJsonReport,
   writeReportFiles
-} from "./chunks/chunk-IO44CXVD.js";
+} from "./chunks/chunk-BIMFZISW.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -24040,8 +24041,7 @@ async function cleanedModelPasses(model, clean2) {
     }
     setOutput(Outputs.CleanedModelPath, report.output.dir);
     setOutput(Outputs.CleanedVerdict, report.verdictAfter ?? "");
-    const pct = (v) => v == null ? "n/a" : `${(100 * v).toFixed(1)} %`;
-    const summary2 = `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} \u2192 ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} \u2192 ${pct(report.after?.recoveredTriggerAsr)}, re-scan ${report.verdictAfter}`;
+    const summary2 = `${cleanSummary(report)}, re-scan ${report.verdictAfter}`;
     if (report.verdictAfter !== "clean") {
       warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary2}); the input model fails the gate`);
       return false;

@@ -3,7 +3,7 @@
 // reporting to files and stdout. Exit codes: 0 pass, 1 fail, 2 could not scan.
 import { parseArgs } from 'node:util';
 import { parseBackendChoice, selectBackend } from './engine/backend.js';
-import { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, runClean, type CleanMethod, type CleanReport } from './clean/pipeline.js';
+import { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, cleanSummary, runClean, type CleanMethod, type CleanReport } from './clean/pipeline.js';
 import { ConfigurationError, describeError } from './errors.js';
 import { runGate } from './gate.js';
 import { ConsoleLogger } from './logger.js';
@@ -126,13 +126,12 @@ async function clean(model: string | undefined, values: Record<string, string | 
     return EXIT.couldNotScan;
   }
   const written = writeJsonReport(reportPath, report);
-  const pct = (v: number | null | undefined) => (v == null ? 'n/a' : `${(100 * v).toFixed(1)} %`);
   if (report.skipped) {
     process.stdout.write(`${model}: not cleaned (${report.skipped}) → ${written}\n`);
     return EXIT.fail;
   }
   process.stdout.write(
-    `${model}: ${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}, re-scan ${report.verdictBefore} → ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) → ${written}\n`,
+    `${model}: ${cleanSummary(report)}, re-scan ${report.verdictBefore} → ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) → ${written}\n`,
   );
   return report.verdictAfter === 'clean' ? EXIT.pass : EXIT.fail;
 }

@@ -7,7 +7,7 @@ import { ensureNativeBackend } from './engine/native.js';
 import { describeError } from './errors.js';
 import { runGate } from './gate.js';
 import type { Logger } from './logger.js';
-import { runClean } from './clean/pipeline.js';
+import { cleanSummary, runClean } from './clean/pipeline.js';
 import { writeJsonReport, writeReportFiles } from './report/json.js';
 import { outcomeFor, type GateReport } from './report/types.js';
 import { buildSettings, Outputs, type CleanSettings } from './settings.js';
@@ -56,8 +56,7 @@ async function cleanedModelPasses(model: string, clean: CleanSettings): Promise<
     }
     core.setOutput(Outputs.CleanedModelPath, report.output.dir);
     core.setOutput(Outputs.CleanedVerdict, report.verdictAfter ?? '');
-    const pct = (v: number | null | undefined) => (v == null ? 'n/a' : `${(100 * v).toFixed(1)} %`);
-    const summary = `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}, re-scan ${report.verdictAfter}`;
+    const summary = `${cleanSummary(report)}, re-scan ${report.verdictAfter}`;
     if (report.verdictAfter !== 'clean') {
       core.warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary}); the input model fails the gate`);
       return false;

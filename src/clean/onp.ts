@@ -18,9 +18,9 @@ import { withoutClass, type LabelledImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { mulberry32 } from '../util/random.js';
 import { applyNeuronMask, asLayersModel, connectionVectors, meanActivations, neuronLayers, type NeuronLayer } from './neurons.js';
-import { accuracyOf, distillationPool, perClassSubset, predict } from './training.js';
+import { accuracyOf, distillationPool, perClassSubset, sentToTarget } from './training.js';
 import type { RecoveredTrigger } from './triggers.js';
-import { unlearnTriggers, type CleanLog, type UnlearnOptions } from './unlearn.js';
+import { DEFAULT_UNLEARN, unlearnTriggers, type CleanLog, type UnlearnOptions } from './unlearn.js';
 
 export interface OnpOptions {
   iterations: number;
@@ -78,7 +78,9 @@ export function onpPrune(model: ModelUnderTest, clean: LabelledImageSet, trigger
   const layersModel = asLayersModel(model, 'ONP-style pruning');
   const layers = neuronLayers(layersModel);
   if (!layers.length) throw new Error('ONP-style pruning found no Conv2D or Dense layer before the head to prune');
-  const pool = distillationPool(model, clean, 4, opts.seed);
+  // Made before pruning: the recovery distils from the original model.
+  const recovery = { ...DEFAULT_UNLEARN, seed: opts.seed, ...opts.recovery };
+  const pool = distillationPool(model, clean, recovery.views, recovery.seed);
   const original = layers.map((l) => l.masked.map((v) => tf.keep(v.clone())));
   const target = triggers[0].target;
   const rewardSet = perClassSubset(clean, opts.rewardImagesPerClass);
@@ -123,7 +125,7 @@ export function onpPrune(model: ModelUnderTest, clean: LabelledImageSet, trigger
   const reward = (keep: Float32Array) => {
     applyNeuronMask(layers, original, split(keep));
     const acc = accuracyOf(model, rewardSet);
-    const asr = Math.max(...triggers.map((t) => predict(model, others, (x) => t.stamp(x)).filter((p) => p === target).length / Math.max(1, others.count)));
+    const asr = others.count ? Math.max(...triggers.map((t) => sentToTarget(model, others, t))) : 0;
     return { acc, asr, value: acc - asr };
   };
 
@@ -165,10 +167,10 @@ export function onpPrune(model: ModelUnderTest, clean: LabelledImageSet, trigger
   const details = { prunedNeurons, pruned: total - best.keep.reduce((a, b) => a + b, 0), of: total, afterPruning: { accuracy: best.acc, recoveredTriggerAsr: best.asr }, history };
   let steps = opts.iterations;
   let epochLoss: number[] = [];
-  if ((opts.recovery.epochs ?? 10) > 0) {
+  if (recovery.epochs > 0) {
     // Pruned neurons stay at zero through the recovery: the mask is re-applied after each step.
     const current = layers.map((l) => l.masked);
-    const log = unlearnTriggers(model, clean, triggers, { seed: opts.seed, ...opts.recovery }, { pool, afterStep: () => applyNeuronMask(layers, current, keep) });
+    const log = unlearnTriggers(model, clean, triggers, recovery, { pool, afterStep: () => applyNeuronMask(layers, current, keep) });
     steps += log.steps;
     epochLoss = log.epochLoss;
   }

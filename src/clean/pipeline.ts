@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { decide, type Decision } from '../core/verdict.js';
 import { loadLabelledImages } from '../data/sources.js';
-import { pickImages, withoutClass, type ImageSet, type LabelledImageSet } from '../data/types.js';
+import { pickImages, type ImageSet, type LabelledImageSet } from '../data/types.js';
 import { planRows } from '../engine/memory.js';
 import { InputError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -19,7 +19,7 @@ import type { RowLimits } from '../scan/batching.js';
 import { d3 } from './d3.js';
 import { onpPrune } from './onp.js';
 import { parRecover } from './par.js';
-import { accuracyOf, predict } from './training.js';
+import { accuracyOf, triggerAsr } from './training.js';
 import { recoveredTriggers, type RecoveredTrigger } from './triggers.js';
 import { unlearnTriggers, type CleanLog } from './unlearn.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
@@ -138,12 +138,13 @@ export function scanForTriggers(model: ModelUnderTest, probe: ImageSet, rows: Ro
 }
 
 function measure(model: ModelUnderTest, heldOut: LabelledImageSet, trigger: RecoveredTrigger | undefined): Measurement {
-  let asr: number | null = null;
-  if (trigger) {
-    const others = withoutClass(heldOut, trigger.target);
-    asr = others.count ? predict(model, others, (x) => trigger.stamp(x)).filter((p) => p === trigger.target).length / others.count : null;
-  }
-  return { heldOutAccuracy: accuracyOf(model, heldOut), recoveredTriggerAsr: asr };
+  return { heldOutAccuracy: accuracyOf(model, heldOut), recoveredTriggerAsr: trigger ? triggerAsr(model, heldOut, trigger) : null };
+}
+
+/** "method: held-out accuracy a → b, recovered-trigger ASR c → d": one line for logs and warnings. */
+export function cleanSummary(report: CleanReport): string {
+  const pct = (v: number | null | undefined) => (v == null ? 'n/a' : `${(100 * v).toFixed(1)} %`);
+  return `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}`;
 }
 
 export async function runClean(req: CleanRequest, logger: Logger): Promise<CleanReport> {
@@ -179,7 +180,6 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     // auto: remove what the scans recovered; with nothing recovered there is nothing to remove,
     // and cleaning a clean model would only cost accuracy.
     const method = req.method === 'auto' ? (triggers.length ? AUTO_METHOD : null) : req.method;
-    report.method = req.method;
     if (!method) {
       report.skipped = `the scan found no backdoor (verdict ${before.decision.verdict}), so auto leaves the model as it is (name a method to force one)`;
       return report;

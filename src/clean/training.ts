@@ -1,9 +1,10 @@
 // What every cleaner shares: shuffled mini-batches of the small clean labelled set, the
 // cross-entropy of the model's logits, and accuracy/ASR measured through the model adapter.
 import * as tf from '@tensorflow/tfjs';
-import { imageSize, pickImages, type ImageSet, type LabelledImageSet } from '../data/types.js';
+import { imageSize, pickImages, withoutClass, type ImageSet, type LabelledImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { mulberry32, shuffleInPlace } from '../util/random.js';
+import type { RecoveredTrigger } from './triggers.js';
 
 export interface EpochOptions {
   epochs: number;
@@ -57,6 +58,17 @@ export function predictProbabilities(model: ModelUnderTest, set: ImageSet): Floa
 export function accuracyOf(model: ModelUnderTest, set: LabelledImageSet): number {
   const pred = predict(model, set);
   return pred.reduce((a, p, i) => a + (p === set.labels[i] ? 1 : 0), 0) / set.count;
+}
+
+/** Fraction of `images` (none of the target class) the stamped trigger sends to its target. */
+export function sentToTarget(model: ModelUnderTest, images: ImageSet, trigger: RecoveredTrigger): number {
+  return predict(model, images, (x) => trigger.stamp(x)).filter((p) => p === trigger.target).length / images.count;
+}
+
+/** The trigger's ASR on the images not of its target; null when all are of the target. */
+export function triggerAsr(model: ModelUnderTest, set: LabelledImageSet, trigger: RecoveredTrigger): number | null {
+  const others = withoutClass(set, trigger.target);
+  return others.count ? sentToTarget(model, others, trigger) : null;
 }
 
 /** The first `perClass` images of each class, in the set's order: the small clean set a user has. */
