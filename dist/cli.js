@@ -24,7 +24,7 @@ import {
   selectBackend,
   writeJsonReport,
   writeReportFiles
-} from "./chunks/chunk-BIMFZISW.js";
+} from "./chunks/chunk-3M35BTLE.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

@@ -9,7 +9,7 @@ import { describeError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ModelUnderTest } from './model/adapter.js';
 import { loadModel } from './model/load.js';
-import type { GateReport, ModelCheck, ScanSummary } from './report/types.js';
+import type { GateReport, ModelCheck, ModelOrigin, ScanSummary } from './report/types.js';
 import { resolveBudgets } from './core/policy.js';
 import { decide } from './core/verdict.js';
 import { hessianSpectrum, type HessianResult } from './scan/hessian.js';
@@ -62,7 +62,10 @@ export interface GateResult {
   images: RenderedImage[];
 }
 
-export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, logger: Logger): Promise<GateResult> {
+/** Where the model spec was fetched to (the action resolves releases, artifacts and bundles). */
+export type ModelLocator = (spec: string) => Promise<ModelOrigin>;
+
+export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, logger: Logger, locate?: ModelLocator): Promise<GateResult> {
   const images: RenderedImage[] = [];
   const t0 = performance.now();
   const report: GateReport = {
@@ -82,7 +85,13 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
   let loaded: Awaited<ReturnType<typeof loadModel>> | undefined;
   try {
     let t = performance.now();
-    loaded = await loadModel(settings.model, settings.limits);
+    // A model that cannot be fetched or verified is `error` like one that cannot be read.
+    const origin = locate ? await locate(settings.model) : undefined;
+    if (locate) {
+      report.timings.fetchSeconds = seconds(t);
+      t = performance.now();
+    }
+    loaded = await loadModel(origin?.location ?? settings.model, settings.limits);
     const { model, source, gate } = loaded;
     report.timings.loadSeconds = seconds(t);
     report.model = {
@@ -94,6 +103,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       numClasses: model.numClasses,
       endsInSoftmax: model.endsInSoftmax,
       input: { ...model.inputSpec, fromGateJson: gate.found },
+      ...(origin ? { origin } : {}),
     };
     logger.info(`model ${settings.model}: ${source.format}, input ${model.inputShape.join('×')}, ${model.numClasses} classes, ${source.digest}`);
 

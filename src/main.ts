@@ -1,16 +1,35 @@
-// The action: inputs → settings → backend → gate → outputs and reports. One try/catch: any
-// failure marks the step failed (fail closed) unless `on-error: warn`.
+// The action: inputs → settings → fetch → scan → outputs → (clean → publish) → reports.
+// The verdict and its outputs are set before any report is written, and every GitHub write
+// degrades to a warning: a report that fails never loses the verdict. One try/catch: anything
+// unexpected fails the step (fail closed) unless `on-error: warn`.
 import * as core from '@actions/core';
 import * as toolCache from '@actions/tool-cache';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { cleanSummary, runClean, type CleanReport } from './clean/pipeline.js';
+import { DEFAULT_POLICY_PATH } from './core/policy.js';
 import { selectBackend } from './engine/backend.js';
 import { ensureNativeBackend } from './engine/native.js';
 import { describeError } from './errors.js';
 import { runGate } from './gate.js';
+import { findModelAnchor } from './github/anchor.js';
+import { actionsArtifacts } from './github/artifacts.js';
+import { canCallGitHub, readGitHubContext, runUrl, type GitHubContext } from './github/context.js';
+import { createOctokit, type Octokit } from './github/octokit.js';
+import { publishModel } from './github/publish.js';
+import { GitHubReporter } from './github/reporting.js';
+import { resolveModel, toolCacheStore, type ResolvedModel } from './github/sources.js';
+import { writeSurface } from './github/surfaces.js';
 import type { Logger } from './logger.js';
-import { cleanSummary, runClean } from './clean/pipeline.js';
-import { writeJsonReport, writeReportFiles } from './report/json.js';
+import type { SourceAnchor } from './report/check.js';
+import { findingsOf } from './report/findings.js';
+import { writeJsonReport, writeReportFiles, writeTextFile } from './report/json.js';
+import { renderMarkdown, type MarkdownLinks } from './report/markdown.js';
+import { renderSarif, SARIF_OWN_MARKER } from './report/sarif.js';
 import { outcomeFor, type GateReport } from './report/types.js';
-import { buildSettings, Outputs, type CleanSettings } from './settings.js';
+import { ACTION_INPUT_DEFAULTS, buildSettings, Inputs, Outputs, type Settings } from './settings.js';
 
 const actionsLogger: Logger = {
   info: (m) => core.info(m),
@@ -20,58 +39,72 @@ const actionsLogger: Logger = {
   debug: (m) => core.debug(m),
 };
 
-function summaryMarkdown(report: GateReport, reportPath: string): string {
-  const rows = [
-    ['verdict', `**${report.verdict}**`],
-    ['score', report.score === null ? 'n/a' : report.score.toFixed(3)],
-    ['model digest', `\`${report.model.digest ?? 'n/a'}\``],
-    ['policy', report.policy ? `${report.policy.source}; fails on ${report.policy.failOn}` : 'n/a'],
-    ['backend', report.engine ? `${report.engine.backend} (${report.engine.reason})` : 'n/a'],
-    ['report', `\`${reportPath}\``],
-  ];
-  const esc = (s: string) => s.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]!);
-  return [
-    `## Backdoor Gate: ${esc(report.model.spec)}`,
-    '',
-    '| | |',
-    '|---|---|',
-    ...rows.map(([k, v]) => `| ${k} | ${esc(v)} |`),
-    '',
-    ...report.reasons.map((r) => `- ${esc(r)}`),
-    '',
-  ].join('\n');
-}
+/** An input, or the default action.yml declares for it (the runner applies those; bare runs do not). */
+const actionInput = (name: string) => core.getInput(name) || ACTION_INPUT_DEFAULTS[name as keyof typeof ACTION_INPUT_DEFAULTS] || '';
 
-/**
- * Cleans a flagged model (the `clean` input) and says whether the cleaned copy's re-scan is
- * clean. A cleaning failure is a warning: the step then fails as the scan said (fail closed).
- */
-async function cleanedModelPasses(model: string, clean: CleanSettings): Promise<boolean> {
+const tempDir = () => process.env.RUNNER_TEMP || os.tmpdir();
+
+/** Cleans a flagged model; `passes` when the cleaned copy's re-scan is clean. A failure is a warning (fail closed). */
+async function cleanFlagged(location: string, settings: Readonly<Settings>): Promise<{ passes: boolean; report?: CleanReport }> {
+  const clean = settings.clean!;
   try {
-    const report = await runClean({ model, data: clean.data, out: clean.out, method: clean.method, seed: 0 }, actionsLogger);
+    const report = await runClean({ model: location, data: clean.data, out: clean.out, method: clean.method, seed: 0 }, actionsLogger);
     writeJsonReport(clean.reportPath, report);
     if (!report.output) {
       core.warning(`clean: ${report.skipped ?? 'nothing written'}`);
-      return false;
+      return { passes: false, report };
     }
     core.setOutput(Outputs.CleanedModelPath, report.output.dir);
     core.setOutput(Outputs.CleanedVerdict, report.verdictAfter ?? '');
     const summary = `${cleanSummary(report)}, re-scan ${report.verdictAfter}`;
     if (report.verdictAfter !== 'clean') {
       core.warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary}); the input model fails the gate`);
-      return false;
+      return { passes: false, report };
     }
-    core.warning(`${model} is ${report.verdictBefore}; the cleaned model ${report.output.dir} (${report.output.digest}) passes the re-scan: ${summary}. Ship the cleaned model, not the input.`);
-    return true;
+    core.warning(`${settings.model} is ${report.verdictBefore}; the cleaned model ${report.output.dir} (${report.output.digest}) passes the re-scan: ${summary}. Ship the cleaned model, not the input.`);
+    return { passes: true, report };
   } catch (err) {
     core.warning(`clean: ${describeError(err)}; the input model fails the gate`);
-    return false;
+    return { passes: false };
+  }
+}
+
+async function publishCleaned(settings: Readonly<Settings>, cleaned: CleanReport, resolved: ResolvedModel | undefined, ctx: GitHubContext, octokit: Octokit | undefined): Promise<void> {
+  const target = settings.github.publish!;
+  const base = path.basename(settings.model.replace(/^(release|artifact):/, '').replace(/[/\\]+$/, '')).replace(/(\.tar\.gz|\.tgz|\.zip|\.tar|\.json)$/i, '').replace(/[^A-Za-z0-9._-]+/g, '-') || 'model';
+  const assetName = settings.github.publishName ?? `${base}-cleaned.tar.gz`;
+  const published = await writeSurface(`publish (${target.kind})`, target.kind === 'release' ? 'contents: write' : 'actions: write', actionsLogger, () =>
+    publishModel(target, cleaned.output!.dir, assetName, settings.github.publishOverwrite, resolved?.release, { ctx, octokit, artifacts: octokit ? actionsArtifacts(ctx) : undefined, logger: actionsLogger, tempDir: tempDir() }),
+  );
+  if (!published.ok) return;
+  core.setOutput(Outputs.CleanedModelUrl, published.value.url);
+  core.info(`published the cleaned model: ${published.value.url}`);
+}
+
+/** Log annotations carry the findings even when no API write is allowed (fork PRs); 10 per level is GitHub's cap. */
+function logAnnotations(report: GateReport, anchor: SourceAnchor): void {
+  const perLevel = { error: 0, warning: 0, note: 0 };
+  // The first finding is the verdict, which the step's final message carries.
+  for (const f of findingsOf(report).slice(1)) {
+    if (++perLevel[f.level] > 10) continue;
+    const props = { title: f.title, file: anchor.path, startLine: anchor.line };
+    if (f.level === 'error') core.error(f.message, props);
+    else if (f.level === 'warning') core.warning(f.message, props);
+    else core.notice(f.message, props);
   }
 }
 
 export async function run(): Promise<void> {
   try {
-    const settings = buildSettings((name) => core.getInput(name));
+    const settings = buildSettings(actionInput);
+    if (settings.github.token) core.setSecret(settings.github.token);
+    const ctx = readGitHubContext(settings.github.token);
+    const octokit = canCallGitHub(ctx) ? createOctokit(ctx) : undefined;
+    if (!octokit) core.notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
+    const artifacts = octokit ? actionsArtifacts(ctx) : undefined;
+    const reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
+    await reporter.begin();
+
     const nativeDirs: string[] = [];
     if (settings.installNativeBackend) {
       const native = await ensureNativeBackend(toolCache, actionsLogger);
@@ -79,7 +112,23 @@ export async function run(): Promise<void> {
       else core.warning(`install-native-backend: ${native.error}; continuing without it`);
     }
     const engine = await selectBackend({ choice: settings.backend, nativeDirs, logger: actionsLogger });
-    const { report, images } = await runGate(settings, engine, actionsLogger);
+    let resolved: ResolvedModel | undefined;
+    const scratch = path.join(tempDir(), `backdoor-gate-${randomUUID()}`);
+    mkdirSync(scratch, { recursive: true });
+    const { report, images } = await runGate(settings, engine, actionsLogger, async (spec) => {
+      resolved = await resolveModel(spec, {
+        ctx,
+        octokit,
+        cache: process.env.RUNNER_TOOL_CACHE ? toolCacheStore(toolCache) : undefined,
+        tc: toolCache,
+        artifacts,
+        logger: actionsLogger,
+        tempDir: scratch,
+        limits: { maxEntries: 10_000, maxBytes: settings.limits.maxWeightBytes + settings.limits.maxModelJsonBytes },
+        expectedSha256: settings.modelSha256,
+      });
+      return { source: resolved.source, location: resolved.location, cacheHit: resolved.cacheHit, bundleSha256: resolved.bundleSha256 };
+    });
     // The verdict is set before any report is written: a failing report must not lose it.
     core.setOutput(Outputs.Verdict, report.verdict);
     core.setOutput(Outputs.Score, report.score === null ? '' : String(report.score));
@@ -91,14 +140,45 @@ export async function run(): Promise<void> {
       core.warning(`JSON report not written: ${describeError(err)}`);
     }
     core.setOutput(Outputs.ReportPath, reportPath);
-    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(summaryMarkdown(report, reportPath || '(not written)')).write();
-    core.info(`verdict: ${report.verdict}; report: ${reportPath}`);
+
+    const anchor = findModelAnchor(ctx.workspace, settings.model, [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH]);
+    if (settings.github.sarifPath) {
+      try {
+        core.setOutput(Outputs.SarifPath, writeTextFile(settings.github.sarifPath, `${JSON.stringify(renderSarif(report, anchor), null, 2)}\n`, SARIF_OWN_MARKER));
+      } catch (err) {
+        core.warning(`SARIF not written: ${describeError(err)}`);
+      }
+    }
+
     const outcome = outcomeFor(report.verdict, settings.failOn);
-    if (outcome === 'pass') return;
-    if (settings.clean && (report.verdict === 'suspicious' || report.verdict === 'backdoored') && (await cleanedModelPasses(settings.model, settings.clean))) return;
+    let cleaned: { passes: boolean; report?: CleanReport } = { passes: false };
+    if (outcome !== 'pass' && settings.clean && (report.verdict === 'suspicious' || report.verdict === 'backdoored')) {
+      cleaned = await cleanFlagged(report.model.origin?.location ?? settings.model, settings);
+      if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report!, resolved, ctx, octokit);
+    }
+
+    const written = report.artifacts && 'dir' in report.artifacts ? report.artifacts : undefined;
+    const links: MarkdownLinks = { reportPath: reportPath || undefined, runUrl: runUrl(ctx), ...(await reporter.uploadImages(written?.dir, written?.files.map((f) => path.join(written.dir, f)) ?? [])) };
+    if (process.env.GITHUB_STEP_SUMMARY) {
+      try {
+        await core.summary.addRaw(renderMarkdown(report, { mermaid: true, links, clean: cleaned.report, title: settings.github.checkName }, 256 * 1024)).write();
+      } catch (err) {
+        core.warning(`job summary not written: ${describeError(err)}`);
+      }
+    }
+    const { checkRunUrl } = await reporter.finish(report, anchor, { failOn: settings.failOn, onError: settings.onError, links, clean: cleaned.report });
+    if (checkRunUrl) core.setOutput(Outputs.CheckRunUrl, checkRunUrl);
+    logAnnotations(report, anchor);
+    core.info(`verdict: ${report.verdict}; report: ${reportPath}`);
+
+    if (outcome === 'pass' || cleaned.passes) return;
     const message = `Backdoor Gate: ${report.verdict} — ${report.reasons.join('; ')}`;
-    if (outcome === 'warn' || (outcome === 'could-not-scan' && settings.onError === 'warn')) core.warning(message);
-    else core.setFailed(message);
+    const props = { title: `Backdoor Gate: ${report.verdict}`, file: anchor.path, startLine: anchor.line };
+    if (outcome === 'warn' || (outcome === 'could-not-scan' && settings.onError === 'warn')) core.warning(message, props);
+    else {
+      core.error(message, props);
+      process.exitCode = core.ExitCode.Failure;
+    }
   } catch (err) {
     core.setOutput(Outputs.Verdict, 'error');
     core.setFailed(`Backdoor Gate could not run: ${describeError(err)}`);

@@ -2,6 +2,7 @@
 // below the entry points reads inputs or flags itself.
 import { CLEAN_METHODS, type CleanMethod } from './clean/pipeline.js';
 import { ConfigurationError } from './errors.js';
+import { parsePublishTarget, type PublishTarget } from './github/publish.js';
 import { parseBackendChoice, type BackendChoice } from './engine/backend.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from './model/limits.js';
 import {
@@ -38,6 +39,16 @@ export const Inputs = {
   CleanData: 'clean-data',
   CleanOut: 'clean-out',
   CleanReportPath: 'clean-report-path',
+  ModelSha256: 'model-sha256',
+  GitHubToken: 'github-token',
+  CheckRun: 'check-run',
+  CheckName: 'check-name',
+  Comment: 'comment',
+  SarifPath: 'sarif-path',
+  UploadImages: 'upload-images',
+  Publish: 'publish',
+  PublishOverwrite: 'publish-overwrite',
+  PublishName: 'publish-name',
 } as const;
 
 export const Outputs = {
@@ -46,6 +57,9 @@ export const Outputs = {
   ReportPath: 'report-path',
   CleanedModelPath: 'cleaned-model-path',
   CleanedVerdict: 'cleaned-verdict',
+  CleanedModelUrl: 'cleaned-model-url',
+  SarifPath: 'sarif-path',
+  CheckRunUrl: 'check-run-url',
 } as const;
 
 export type OnError = 'fail' | 'warn';
@@ -77,6 +91,71 @@ export interface Settings {
   limits: ResourceLimits;
   /** Clean the model when the gate flags it; undefined = scan only. */
   clean?: CleanSettings;
+  /** Expected sha256 of a downloaded model bundle. */
+  modelSha256?: string;
+  github: GitHubSettings;
+}
+
+/** The GitHub surfaces: all optional, all degrade to warnings (see src/github/surfaces.ts). */
+export interface GitHubSettings {
+  /** Empty = no GitHub API calls (the job summary and log still carry the verdict). */
+  token: string;
+  checkRun: boolean;
+  checkName: string;
+  comment: boolean;
+  /** Empty = no SARIF file. */
+  sarifPath: string;
+  uploadImages: boolean;
+  publish?: PublishTarget;
+  publishOverwrite: boolean;
+  /** Release asset name of the cleaned bundle; default `<model name>-cleaned.tar.gz`. */
+  publishName?: string;
+}
+
+const DEFAULTS_REPORT_PATH = 'backdoor-gate-report.json';
+
+/**
+ * Defaults action.yml declares that the code must also apply when the action runs outside a
+ * runner with only some INPUT_* set (test/docs.test.ts checks they agree with action.yml).
+ * The CLI does not use them: it writes no SARIF unless asked.
+ */
+export const ACTION_INPUT_DEFAULTS: Partial<Record<(typeof Inputs)[keyof typeof Inputs], string>> = {
+  [Inputs.SarifPath]: 'backdoor-gate.sarif',
+  [Inputs.ReportPath]: DEFAULTS_REPORT_PATH,
+  [Inputs.CheckName]: 'Backdoor Gate',
+  [Inputs.CheckRun]: 'true',
+  [Inputs.Comment]: 'true',
+  [Inputs.UploadImages]: 'true',
+  [Inputs.Publish]: 'none',
+  [Inputs.PublishOverwrite]: 'false',
+  [Inputs.Clean]: 'none',
+  [Inputs.CleanOut]: 'backdoor-gate-cleaned',
+  [Inputs.CleanReportPath]: 'backdoor-gate-clean-report.json',
+};
+
+function githubSettings(get: RawValues, clean: CleanSettings | undefined): GitHubSettings {
+  const publish = parsePublishTarget(get(Inputs.Publish));
+  if (publish && !clean) throw new ConfigurationError(`${Inputs.Publish}: publishing needs ${Inputs.Clean} (only a cleaned model whose re-scan passes is published)`);
+  const publishName = get(Inputs.PublishName)?.trim() || undefined;
+  if (publishName && !/^[A-Za-z0-9._-]+\.tar\.gz$/.test(publishName)) throw new ConfigurationError(`${Inputs.PublishName} must be a plain file name ending in .tar.gz, got '${publishName}'`);
+  return {
+    token: get(Inputs.GitHubToken)?.trim() ?? '',
+    checkRun: bool(get(Inputs.CheckRun) || 'true', Inputs.CheckRun),
+    checkName: get(Inputs.CheckName)?.trim() || 'Backdoor Gate',
+    comment: bool(get(Inputs.Comment) || 'true', Inputs.Comment),
+    sarifPath: get(Inputs.SarifPath)?.trim() ?? '',
+    uploadImages: bool(get(Inputs.UploadImages) || 'true', Inputs.UploadImages),
+    publish,
+    publishOverwrite: bool(get(Inputs.PublishOverwrite), Inputs.PublishOverwrite),
+    publishName,
+  };
+}
+
+function sha256Input(raw: string | undefined): string | undefined {
+  const text = raw?.trim().toLowerCase().replace(/^sha256:/, '');
+  if (!text) return undefined;
+  if (!/^[0-9a-f]{64}$/.test(text)) throw new ConfigurationError(`${Inputs.ModelSha256} must be 64 hex digits (optionally prefixed sha256:), got '${raw}'`);
+  return text;
 }
 
 export interface CleanSettings {
@@ -105,7 +184,7 @@ export const DEFAULTS = {
   backend: 'auto' as BackendChoice,
   seed: 0,
   maxProbeImages: 256,
-  reportPath: 'backdoor-gate-report.json',
+  reportPath: DEFAULTS_REPORT_PATH,
   onError: 'fail' as OnError,
   failOn: 'suspicious' as FailOn,
   scans: 'inversion,mask-inversion,hessian',
@@ -166,6 +245,7 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
   const budgets: NonNullable<PolicyFile['budgets']> = policy.budgets ?? {};
   const reportPath = get(Inputs.ReportPath)?.trim() || DEFAULTS.reportPath;
   const overrides = get(Inputs.Thresholds)?.trim();
+  const clean = cleanSettings(get);
   return Object.freeze({
     model,
     data: get(Inputs.Data)?.trim() || policy.data,
@@ -183,6 +263,8 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     memoryBudgetBytes: budgets['memory-mb'] === undefined ? undefined : budgets['memory-mb'] * 2 ** 20,
     policySource: source,
     limits: { ...DEFAULT_LIMITS },
-    clean: cleanSettings(get),
+    clean,
+    modelSha256: sha256Input(get(Inputs.ModelSha256)),
+    github: githubSettings(get, clean),
   });
 }

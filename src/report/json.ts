@@ -34,6 +34,20 @@ export function writeJsonReport(file: string, report: OwnReport): string {
 }
 
 /**
+ * Writes a text report (SARIF, Markdown); an existing file is replaced only if it holds
+ * `ownMarker`, i.e. an earlier run of this tool wrote it. Returns the absolute path.
+ */
+export function writeTextFile(file: string, text: string, ownMarker: string): string {
+  const target = path.resolve(file);
+  if (existsSync(target) && !readFileSync(target, 'utf8').includes(ownMarker)) {
+    throw new InputError(file, 'exists and was not written by backdoor-gate; refusing to overwrite it (choose another path)');
+  }
+  mkdirSync(path.dirname(target), { recursive: true });
+  writeFileSync(target, text);
+  return target;
+}
+
+/**
  * Writes the scan images (a failure there is recorded, never fatal: the verdict must not be lost
  * to a report problem) and then the JSON report; returns the report's absolute path.
  */

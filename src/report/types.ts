@@ -28,6 +28,14 @@ export interface MemoryPlan {
   forwardRows: number;
 }
 
+export interface ModelOrigin {
+  source: 'release' | 'artifact' | 'url' | 'path';
+  location: string;
+  cacheHit: boolean;
+  /** sha256 of the downloaded bundle (verified against GitHub's digest when it has one). */
+  bundleSha256?: string;
+}
+
 export type ScanSummary = Record<string, unknown> & { method: string; seconds: number };
 
 export interface GateReport {
@@ -48,6 +56,8 @@ export interface GateReport {
     numClasses?: number;
     endsInSoftmax?: boolean;
     input?: InputSpec & { fromGateJson: boolean };
+    /** How the spec was fetched: the source kind, the local copy scanned, and whether the cache had it. */
+    origin?: ModelOrigin;
   };
   data?: { source: string; count: number; shape: [number, number, number] };
   engine?: EngineInfo & { memory?: MemoryPlan };

@@ -3,36 +3,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { outputs, runnerEnv } from '../helpers/action.js';
 import { CLEAN_DATA, EXAMPLES, PROBE, runNode } from '../helpers/run.js';
-
-function runnerEnv(inputs: Record<string, string>) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bg-action-'));
-  const files = { output: path.join(dir, 'output.txt'), summary: path.join(dir, 'summary.md') };
-  writeFileSync(files.output, '');
-  writeFileSync(files.summary, '');
-  const env: Record<string, string> = {
-    GITHUB_OUTPUT: files.output,
-    GITHUB_STEP_SUMMARY: files.summary,
-    RUNNER_TEMP: dir,
-    RUNNER_TOOL_CACHE: path.join(dir, 'tool-cache'),
-  };
-  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
-  return { dir, files, env };
-}
-
-/** Parses the GITHUB_OUTPUT file (name<<delimiter … delimiter blocks). */
-function outputs(file: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const lines = readFileSync(file, 'utf8').split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([^<]+)<<(.+)$/.exec(lines[i]);
-    if (!m) continue;
-    const value: string[] = [];
-    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i]);
-    out[m[1]] = value.join('\n');
-  }
-  return out;
-}
 
 describe('action (dist/index.js)', () => {
   it('flags a backdoored model: outputs, summary, failed step', async () => {
@@ -46,7 +18,7 @@ describe('action (dist/index.js)', () => {
     expect(report.model.digest).toMatch(/^sha256:/);
     expect(report.suspectedTarget).toBe(6);
     expect(readFileSync(files.summary, 'utf8')).toMatch(/\| verdict \| \*\*backdoored\*\* \|/);
-    expect(result.stdout).toMatch(/::error::Backdoor Gate: backdoored/);
+    expect(result.stdout).toMatch(/::error [^\n]*::Backdoor Gate: backdoored/);
     expect(result.code).toBe(1);
   });
 
@@ -62,7 +34,7 @@ describe('action (dist/index.js)', () => {
     expect(report.method).toBe('auto');
     expect(report.output.digest).not.toBe(report.input.digest);
     expect(result.stdout).toMatch(/::warning::.*is backdoored; the cleaned model cleaned \(sha256:[0-9a-f]+\) passes the re-scan/);
-    expect(result.stdout).not.toMatch(/::error::/);
+    expect(result.stdout).not.toMatch(/::error/);
     expect(result.code).toBe(0);
   }, 600_000);
 
@@ -78,14 +50,14 @@ describe('action (dist/index.js)', () => {
     const { dir, files, env } = runnerEnv({ model: EXAMPLES.cleanBn, data: PROBE });
     const result = await runNode('dist/index.js', [], env, dir);
     expect(outputs(files.output).verdict).toBe('clean');
-    expect(result.stdout).not.toMatch(/::error::/);
+    expect(result.stdout).not.toMatch(/::error/);
     expect(result.code).toBe(0);
   });
 
   it('on-error: warn turns a scan that could not decide into a warning', async () => {
     const { dir, env } = runnerEnv({ model: EXAMPLES.cleanBn, 'on-error': 'warn', 'max-probe-images': '8', scans: 'none' });
     const result = await runNode('dist/index.js', [], env, dir);
-    expect(result.stdout).toMatch(/::warning::Backdoor Gate: unassessed/);
+    expect(result.stdout).toMatch(/::warning [^\n]*::Backdoor Gate: unassessed/);
     expect(result.code).toBe(0);
   });
 
@@ -93,7 +65,7 @@ describe('action (dist/index.js)', () => {
     const { dir, files, env } = runnerEnv({ model: path.join(os.tmpdir(), 'no-such-model-dir') });
     const result = await runNode('dist/index.js', [], env, dir);
     expect(outputs(files.output).verdict).toBe('error');
-    expect(result.stdout).toMatch(/::error::Backdoor Gate: error — could not scan: .*no-such-model-dir: does not exist/);
+    expect(result.stdout).toMatch(/::error [^\n]*::Backdoor Gate: error — could not scan: .*no-such-model-dir: does not exist/);
     expect(result.code).toBe(1);
   });
 

@@ -1,0 +1,77 @@
+// Sends a finished report to GitHub: the Check Run (created when the scan starts, completed
+// with annotations), the sticky PR comment, and the scan images as an artifact. Every write goes
+// through writeSurface, so a fork PR's read-only token costs warnings, never the verdict.
+import type { CleanReport } from '../clean/pipeline.js';
+import type { Logger } from '../logger.js';
+import { checkRunOutput, type SourceAnchor } from '../report/check.js';
+import { commentMarker, renderComment, type MarkdownLinks } from '../report/markdown.js';
+import type { GateReport } from '../report/types.js';
+import type { GitHubSettings } from '../settings.js';
+import { artifactUrl, type ArtifactUploader } from './artifacts.js';
+import { completeCheckRun, createCheckRun, type CheckRunRef } from './checks.js';
+import { upsertStickyComment } from './comment.js';
+import type { GitHubContext } from './context.js';
+import type { Octokit } from './octokit.js';
+import { writeSurface } from './surfaces.js';
+
+export interface GitHubReporterDeps {
+  ctx: GitHubContext;
+  settings: GitHubSettings;
+  octokit?: Octokit;
+  artifacts?: ArtifactUploader;
+  logger: Logger;
+}
+
+export class GitHubReporter {
+  private check?: CheckRunRef;
+
+  constructor(private readonly deps: GitHubReporterDeps) {}
+
+  private get writable(): Octokit | undefined {
+    return this.deps.octokit;
+  }
+
+  /** Opens the check run before the scan, so the PR shows it in progress. */
+  async begin(): Promise<void> {
+    const { ctx, settings, logger } = this.deps;
+    const octokit = this.writable;
+    if (!octokit || !settings.checkRun) return;
+    if (!ctx.headSha) return logger.notice('check run skipped: no commit sha (GITHUB_SHA) in this run');
+    if (ctx.fromFork) return logger.notice('check run skipped: pull requests from forks get a read-only token; the job summary and log annotations carry the verdict');
+    const created = await writeSurface('check run', 'checks: write', logger, () => createCheckRun(octokit, ctx, settings.checkName));
+    if (created.ok) this.check = created.value;
+  }
+
+  /** Uploads the scan images as an artifact of this run and returns its link (or why there is none). */
+  async uploadImages(dir: string | undefined, files: string[]): Promise<Pick<MarkdownLinks, 'imagesUrl' | 'imagesNote'>> {
+    const { ctx, settings, logger, artifacts } = this.deps;
+    if (!dir || !files.length) return {};
+    const local = { imagesNote: `written to ${dir}` };
+    if (!settings.uploadImages || !artifacts || !ctx.runId) return local;
+    if (!process.env.ACTIONS_RUNTIME_TOKEN) return { imagesNote: `${local.imagesNote} (no artifact service in this run to upload them to)` };
+    const name = `${settings.checkName.replace(/[^A-Za-z0-9._-]+/g, '-').toLowerCase()}-scan-images-${ctx.runId}-${process.env.GITHUB_JOB ?? 'job'}`;
+    const up = await writeSurface('scan images artifact', 'actions: write', logger, () => artifacts.upload(name, files, dir));
+    return up.ok && up.value.id ? { imagesUrl: artifactUrl(ctx, up.value.id) } : local;
+  }
+
+  /** Completes the check run and updates the sticky comment; returns the check run's URL. */
+  async finish(report: GateReport, anchor: SourceAnchor, options: { failOn: 'suspicious' | 'backdoored'; onError: 'fail' | 'warn'; links: MarkdownLinks; clean?: CleanReport }): Promise<{ checkRunUrl?: string }> {
+    const { ctx, settings, logger } = this.deps;
+    const octokit = this.writable;
+    let checkRunUrl: string | undefined;
+    if (octokit && this.check) {
+      const check = this.check;
+      const done = await writeSurface('check run', 'checks: write', logger, () => completeCheckRun(octokit, ctx, check, checkRunOutput(report, anchor, options)));
+      if (done.ok) checkRunUrl = check.url;
+    }
+    if (octokit && settings.comment && ctx.pullNumber) {
+      if (ctx.fromFork) logger.notice('PR comment skipped: pull requests from forks get a read-only token');
+      else {
+        const body = renderComment(report, settings.checkName, { mermaid: true, links: { ...options.links, reportPath: undefined }, clean: options.clean, title: settings.checkName });
+        const res = await writeSurface('PR comment', 'pull-requests: write', logger, () => upsertStickyComment(octokit, ctx, commentMarker(settings.checkName), body));
+        if (res.ok) logger.info(`PR comment ${res.value.updated ? 'updated' : 'created'}: ${res.value.url}`);
+      }
+    }
+    return { checkRunUrl };
+  }
+}

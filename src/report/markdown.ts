@@ -1,0 +1,161 @@
+// Markdown for people: the job summary, the check run's summary and the sticky PR comment, all
+// from one renderer. Pure: report in, text out. Every string that comes from the model or the
+// user's inputs is HTML-escaped (GitHub renders HTML in all three, and core.summary escapes nothing).
+import type { CleanReport } from '../clean/pipeline.js';
+import { scanTitle } from './findings.js';
+import type { GateReport, ScanSummary } from './types.js';
+
+/** GitHub's limits: job summary 1 MiB per step; check run summary and comments 65,535 / 65,536 characters. */
+export const LIMITS = { summaryBytes: 1024 * 1024, checkSummaryChars: 65535, commentChars: 65536 } as const;
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"'|`\\*_[\]]/g, (c) => `&#${c.charCodeAt(0)};`).replace(/\r?\n/g, ' ');
+}
+
+const code = (text: string) => `<code>${escapeHtml(text)}</code>`;
+const num = (v: unknown, digits = 3) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
+const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(v * 100).toFixed(1)} %` : 'n/a');
+
+export const VERDICT_BADGE: Record<GateReport['verdict'], string> = {
+  clean: '✅ clean',
+  suspicious: '⚠️ suspicious',
+  backdoored: '⛔ backdoored',
+  unassessed: '❔ unassessed',
+  error: '❌ could not scan',
+};
+
+export interface MarkdownLinks {
+  /** Where the JSON report was written (shown as a path). */
+  reportPath?: string;
+  /** The uploaded scan-image artifact, or why there is none. */
+  imagesUrl?: string;
+  imagesNote?: string;
+  /** The job summary, linked from the comment. */
+  runUrl?: string;
+}
+
+export interface MarkdownOptions {
+  /** Mermaid renders in job summaries and comments, not reliably in check runs. */
+  mermaid: boolean;
+  links?: MarkdownLinks;
+  clean?: CleanReport;
+  /** A heading prefix, e.g. the check name. */
+  title?: string;
+}
+
+function overview(report: GateReport, links: MarkdownLinks | undefined): string[][] {
+  const rows: string[][] = [
+    ['verdict', `<b>${VERDICT_BADGE[report.verdict]}</b>`],
+    ['score', report.score === null ? 'n/a' : num(report.score)],
+  ];
+  if (report.suspectedTarget !== undefined && report.suspectedTarget !== null) rows.push(['suspected target class', String(report.suspectedTarget)]);
+  rows.push(['model', code(report.model.spec)]);
+  if (report.model.digest) rows.push(['digest', code(report.model.digest)]);
+  if (report.model.inputShape) rows.push(['input', `${report.model.inputShape.join('×')}, ${report.model.numClasses ?? '?'} classes (${escapeHtml(report.model.format ?? 'model')})`]);
+  if (report.data) rows.push(['probe images', `${report.data.count} from ${code(report.data.source)}`]);
+  if (report.policy) rows.push(['policy', `${escapeHtml(report.policy.source)}; fails on ${escapeHtml(report.policy.failOn)}`]);
+  if (report.engine) rows.push(['backend', escapeHtml(report.engine.backend)]);
+  if (report.timings.totalSeconds !== undefined) rows.push(['time', `${num(report.timings.totalSeconds, 1)} s`]);
+  if (links?.reportPath) rows.push(['JSON report', code(links.reportPath)]);
+  return rows;
+}
+
+function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function scanRow(scan: ScanSummary): string[] {
+  const target = typeof scan.suspectedTarget === 'number' ? `class ${scan.suspectedTarget}` : 'no outlier class';
+  switch (scan.method) {
+    case 'trigger-inversion':
+      return [scanTitle(scan.method), target, `largest anomaly ${num(scan.anomaly, 2)}`, num(scan.seconds, 1)];
+    case 'mask-inversion':
+      return [scanTitle(scan.method), target, `smallest mask e^${num(scan.ratio, 2)} below the median${scan.inconclusive ? ' (inconclusive)' : ''}`, num(scan.seconds, 1)];
+    case 'input-hessian':
+      return [`${scanTitle(scan.method)} (report only)`, '—', `λ₁/λ₂ ${num(scan.gap, 2)}, spike z ${num(scan.spikeZ, 2)}, localisation ${num(scan.localisation, 1)}`, num(scan.seconds, 1)];
+    default:
+      return [escapeHtml(scanTitle(scan.method)), target, '', num(scan.seconds, 1)];
+  }
+}
+
+type PerClass = { class: number; asr?: number; anomaly?: number; maskL1?: number; testable?: boolean };
+
+function perClassTables(report: GateReport): string[] {
+  const out: string[] = [];
+  for (const scan of report.scans) {
+    const rows = scan.perClass as PerClass[] | undefined;
+    if (!Array.isArray(rows) || !rows.length) continue;
+    const hasMask = rows.some((r) => typeof r.maskL1 === 'number');
+    const header = ['class', ...(hasMask ? ['mask L1'] : []), 'ASR', 'anomaly'];
+    const body = rows.map((r) => [String(r.class), ...(hasMask ? [num(r.maskL1, 1)] : []), pct(r.asr), `${num(r.anomaly, 2)}${r.class === scan.suspectedTarget ? ' ⬅' : ''}`]);
+    out.push(`<details><summary>${escapeHtml(scanTitle(scan.method))}: per class</summary>\n\n${table(header, body)}\n\n</details>`);
+  }
+  return out;
+}
+
+/** A Mermaid bar chart of the top input-Hessian eigenvalues (a backdoor shows as an outlier). */
+export function hessianChart(scan: ScanSummary): string | undefined {
+  const values = (scan.topEigenvalues as number[] | undefined)?.filter((v) => Number.isFinite(v));
+  if (!values?.length) return undefined;
+  const shown = values.slice(0, 20).map((v) => Number(v.toPrecision(4)));
+  return [
+    '```mermaid',
+    'xychart-beta',
+    '  title "Input-Hessian spectrum (top eigenvalues, Gauss-Newton)"',
+    `  x-axis [${shown.map((_, i) => i + 1).join(', ')}]`,
+    '  y-axis "eigenvalue"',
+    `  bar [${shown.join(', ')}]`,
+    '```',
+  ].join('\n');
+}
+
+function hessianTable(scan: ScanSummary): string | undefined {
+  const values = (scan.topEigenvalues as number[] | undefined)?.slice(0, 10);
+  if (!values?.length) return undefined;
+  return table(['rank', ...values.map((_, i) => String(i + 1))], [['λ', ...values.map((v) => num(v, 4))]]);
+}
+
+function cleaningSection(clean: CleanReport): string[] {
+  const rows: string[][] = [
+    ['held-out accuracy', pct(clean.before.heldOutAccuracy), pct(clean.after?.heldOutAccuracy)],
+    ['recovered-trigger ASR', pct(clean.before.recoveredTriggerAsr), pct(clean.after?.recoveredTriggerAsr)],
+    ['verdict', escapeHtml(clean.verdictBefore), escapeHtml(clean.verdictAfter ?? 'n/a')],
+  ];
+  const where = clean.output ? `cleaned model ${code(clean.output.dir)} (${code(clean.output.digest)})` : `nothing written: ${escapeHtml(clean.skipped ?? 'unknown')}`;
+  return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), ''];
+}
+
+/** The report as Markdown. Stays within `maxChars` by dropping detail sections, never the verdict. */
+export function renderMarkdown(report: GateReport, options: MarkdownOptions, maxChars: number = LIMITS.commentChars): string {
+  const head = [
+    `## 🛡️ ${escapeHtml(options.title ?? 'Backdoor Gate')}: ${VERDICT_BADGE[report.verdict]}`,
+    '',
+    table(['', ''], overview(report, options.links)),
+    '',
+  ];
+  if (report.reasons.length || report.error) head.push('### Why', '', ...(report.error ? [`- ${escapeHtml(report.error)}`] : []), ...report.reasons.map((r) => `- ${escapeHtml(r)}`), '');
+  const detail: string[] = [];
+  if (report.scans.length) detail.push('### Scans', '', table(['scan', 'points at', 'figure', 'seconds'], report.scans.map(scanRow)), '', ...perClassTables(report).flatMap((t) => [t, '']));
+  const hessian = report.scans.find((s) => s.method === 'input-hessian');
+  if (hessian) {
+    const chart = options.mermaid ? hessianChart(hessian) : hessianTable(hessian);
+    if (chart) detail.push('### Input-Hessian spectrum', '', chart, '');
+  }
+  const links = options.links;
+  if (links?.imagesUrl) detail.push(`Reconstructed triggers, masks and the top Hessian eigenvector: [scan images](${encodeURI(links.imagesUrl)}).`, '');
+  else if (links?.imagesNote) detail.push(`Scan images: ${escapeHtml(links.imagesNote)}`, '');
+  if (options.clean) detail.push(...cleaningSection(options.clean));
+  const foot = links?.runUrl ? [`<sub>[Full report in the job summary](${encodeURI(links.runUrl)}) · ${escapeHtml(report.tool.name)} ${escapeHtml(report.tool.version)}</sub>`] : [`<sub>${escapeHtml(report.tool.name)} ${escapeHtml(report.tool.version)}</sub>`];
+  const full = [...head, ...detail, ...foot].join('\n');
+  if (full.length <= maxChars) return full;
+  const short = [...head, `_Details trimmed to stay within GitHub's ${maxChars}-character limit; see the JSON report._`, '', ...foot].join('\n');
+  return short.length <= maxChars ? short : `${short.slice(0, maxChars - 40)}\n\n_(trimmed to the limit)_`;
+}
+
+/** The hidden marker that makes a PR comment sticky: found and updated in place on the next run. */
+export const commentMarker = (key: string) => `<!-- backdoor-gate:${key.replace(/-->/g, '')} -->`;
+
+export function renderComment(report: GateReport, key: string, options: MarkdownOptions): string {
+  const marker = commentMarker(key);
+  return `${renderMarkdown(report, options, LIMITS.commentChars - marker.length - 1)}\n${marker}`;
+}

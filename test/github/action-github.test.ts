@@ -1,0 +1,187 @@
+// The bundled action (dist/index.js) end to end against the loopback GitHub: every request it
+// makes is checked against GitHub's OpenAPI description, and every answer it gets is schema-valid.
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as tar from 'tar';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { outputs, runnerEnv } from '../helpers/action.js';
+import { FakeGitHub } from '../helpers/github-server.js';
+import { EXAMPLES, PROBE, runNode } from '../helpers/run.js';
+import { sarifValidator } from '../helpers/sarif.js';
+
+const require = createRequire(import.meta.url);
+const archiver = require('archiver') as (format: 'zip') => import('archiver').Archiver;
+const TOKEN = 'ghs_loopbackSecretToken0123456789';
+const HEAD_SHA = 'a'.repeat(40);
+const MERGE_SHA = 'b'.repeat(40);
+const WORKFLOW = '.github/workflows/model-gate.yml';
+
+async function tarGz(dir: string, file: string): Promise<Buffer> {
+  await tar.c({ gzip: true, file, cwd: path.dirname(dir) }, [path.basename(dir)]);
+  return readFileSync(file);
+}
+
+async function zipDir(dir: string, file: string): Promise<Buffer> {
+  const archive = archiver('zip');
+  const done = new Promise<void>((resolve, reject) => {
+    const out = createWriteStream(file);
+    out.on('close', () => resolve());
+    archive.on('error', reject);
+    archive.pipe(out);
+  });
+  for (const name of readdirSync(dir)) archive.file(path.join(dir, name), { name });
+  await archive.finalize();
+  await done;
+  return readFileSync(file);
+}
+
+interface RunOptions {
+  model: string;
+  event?: 'pull_request' | 'push';
+  fork?: boolean;
+  extraInputs?: Record<string, string>;
+  toolCache?: string;
+}
+
+describe('action against a loopback GitHub (dist/index.js)', () => {
+  let gh: FakeGitHub;
+  let workspace: string;
+  const validateSarif = sarifValidator();
+
+  beforeAll(async () => {
+    gh = await new FakeGitHub().start();
+    ({ dir: workspace } = runnerEnv({}));
+    mkdirSync(path.join(workspace, '.github/workflows'), { recursive: true });
+    writeFileSync(
+      path.join(workspace, WORKFLOW),
+      ['name: model gate', 'on: pull_request', 'jobs:', '  gate:', '    runs-on: [self-hosted, gpu]', '    steps:', '      - uses: backdoor-gate/backdoor-gate@v1', '        with:', '          model: release:v1.0.0/blended.tar.gz', ''].join('\n'),
+    );
+    gh.addRelease('v1.0.0', [{ name: 'blended.tar.gz', data: await tarGz(EXAMPLES.blendedCnn, path.join(workspace, 'blended.tar.gz')) }]);
+    gh.addArtifact(7, 'clean-model', await zipDir(EXAMPLES.cleanCnn, path.join(workspace, 'clean.zip')));
+  });
+  afterAll(() => gh?.close());
+
+  async function runAction(o: RunOptions) {
+    const { dir, files, env } = runnerEnv({ model: o.model, data: PROBE, scans: 'inversion', 'github-token': TOKEN, ...o.extraInputs });
+    const event = o.event ?? 'pull_request';
+    const eventFile = path.join(dir, 'event.json');
+    const headRepo = o.fork ? 'mallory/models' : `${gh.owner}/${gh.repo}`;
+    writeFileSync(eventFile, JSON.stringify(event === 'pull_request' ? { number: 12, pull_request: { number: 12, head: { sha: HEAD_SHA, repo: { full_name: headRepo } } } } : { after: MERGE_SHA }));
+    Object.assign(env, {
+      GITHUB_API_URL: gh.url,
+      GITHUB_REPOSITORY: `${gh.owner}/${gh.repo}`,
+      GITHUB_EVENT_NAME: event,
+      GITHUB_EVENT_PATH: eventFile,
+      GITHUB_SHA: MERGE_SHA,
+      GITHUB_RUN_ID: '4242',
+      GITHUB_JOB: 'gate',
+      GITHUB_WORKSPACE: workspace,
+      GITHUB_WORKFLOW_REF: `${gh.owner}/${gh.repo}/${WORKFLOW}@refs/pull/12/merge`,
+      ...(o.toolCache ? { RUNNER_TOOL_CACHE: o.toolCache } : {}),
+    });
+    const result = await runNode('dist/index.js', [], env, dir);
+    return { result, out: outputs(files.output), summary: readFileSync(files.summary, 'utf8'), dir, env };
+  }
+
+  it('release source, backdoored model on a PR: failing check run with annotations on the workflow line, sticky comment, valid SARIF; a re-run downloads nothing', async () => {
+    const first = await runAction({ model: 'release:v1.0.0/blended.tar.gz' });
+    expect(first.out.verdict).toBe('backdoored');
+    expect(first.result.code).toBe(1);
+    expect(gh.violations).toEqual([]);
+    // The redirect to storage carried no token; every API request did.
+    const downloads = gh.storageRequests.filter((r) => r.path.startsWith('/assets/'));
+    expect(downloads).toHaveLength(1);
+    expect(downloads[0].authorization).toBeUndefined();
+    expect(gh.requests.every((r) => r.authorized)).toBe(true);
+    // The token appears once, in the command that tells the runner to mask it.
+    expect(first.result.stdout.split(TOKEN).length - 1).toBe(1);
+    expect(first.result.stdout).toContain(`::add-mask::${TOKEN}`);
+
+    // The check run sits on the PR head, not the merge commit, and fails with annotations.
+    expect(gh.checkRuns).toHaveLength(1);
+    const check = gh.checkRuns[0];
+    expect(check).toMatchObject({ name: 'Backdoor Gate', head_sha: HEAD_SHA, status: 'completed', conclusion: 'failure' });
+    expect(check.annotations.length).toBeGreaterThanOrEqual(1);
+    expect(check.annotations[0]).toMatchObject({ path: WORKFLOW, start_line: 9, annotation_level: 'failure' });
+    expect(check.output.summary).toContain('⛔ backdoored');
+    expect(first.out['check-run-url']).toBe(`https://github.com/acme/models/runs/${check.id}`);
+
+    // One sticky comment, with its marker; the job summary has the Mermaid spectrum chart only if the Hessian ran.
+    expect(gh.comments).toHaveLength(1);
+    expect(gh.comments[0].body).toContain('<!-- backdoor-gate:Backdoor Gate -->');
+    expect(gh.comments[0].body).toContain('suspected target class | 4');
+    expect(first.summary).toContain('⛔ backdoored');
+
+    // SARIF 2.1.0, valid against the schema, anchored on the workflow line.
+    const sarif = JSON.parse(readFileSync(first.out['sarif-path'], 'utf8'));
+    expect(validateSarif(sarif), JSON.stringify(validateSarif.errors)).toBe(true);
+    expect(sarif.runs[0].results[0]).toMatchObject({ ruleId: 'BG001', level: 'error', locations: [{ physicalLocation: { artifactLocation: { uri: WORKFLOW }, region: { startLine: 9 } } }] });
+
+    const report = JSON.parse(readFileSync(first.out['report-path'], 'utf8'));
+    expect(report.model.origin).toMatchObject({ source: 'release', cacheHit: false });
+    expect(report.model.origin.bundleSha256).toMatch(/^[0-9a-f]{64}$/);
+
+    // Second run, same tool cache: no download, the comment is updated in place, the fingerprint is stable.
+    const second = await runAction({ model: 'release:v1.0.0/blended.tar.gz', toolCache: first.env.RUNNER_TOOL_CACHE });
+    expect(second.out.verdict).toBe('backdoored');
+    expect(second.result.stdout).toMatch(/tool-cache hit for release:v1\.0\.0\/blended\.tar\.gz \(sha256:[0-9a-f]{64}\).*nothing downloaded/);
+    expect(gh.storageRequests.filter((r) => r.path.startsWith('/assets/'))).toHaveLength(1);
+    expect(gh.comments).toHaveLength(1);
+    expect(gh.requests.filter((r) => r.operation === 'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}')).toHaveLength(1);
+    const sarif2 = JSON.parse(readFileSync(second.out['sarif-path'], 'utf8'));
+    expect(sarif2.runs[0].results[0].partialFingerprints).toEqual(sarif.runs[0].results[0].partialFingerprints);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it('artifact source from another run, clean model on push: digest-checked download, a successful check run, no comment', async () => {
+    const before = gh.requests.length;
+    const { out, result } = await runAction({ model: 'artifact:clean-model@7', event: 'push' });
+    expect(out.verdict).toBe('clean');
+    expect(result.code).toBe(0);
+    const made = gh.requests.slice(before).map((r) => r.operation);
+    expect(made).toContain('GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts');
+    expect(made).toContain('GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}');
+    expect(made.some((m) => m?.includes('/comments'))).toBe(false);
+    const zipFetch = gh.storageRequests.filter((r) => r.path.startsWith('/artifacts/'));
+    expect(zipFetch).toHaveLength(1);
+    expect(zipFetch[0].authorization).toBeUndefined();
+    expect(gh.checkRuns.at(-1)).toMatchObject({ head_sha: MERGE_SHA, conclusion: 'success' });
+    expect(gh.violations).toEqual([]);
+  });
+
+  it('a read-only token (403 on every write) costs warnings, never the verdict', async () => {
+    gh.denyWrites = true;
+    try {
+      const { out, result, summary } = await runAction({ model: EXAMPLES.blendedCnn });
+      expect(out.verdict).toBe('backdoored');
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(/::warning::check run skipped: HTTP 403: the token cannot do this \(it needs `checks: write`/);
+      expect(result.stdout).toMatch(/::warning::PR comment skipped: HTTP 403/);
+      expect(result.stdout).toMatch(/::error [^\n]*::Backdoor Gate: backdoored/);
+      expect(summary).toContain('⛔ backdoored');
+      expect(existsSync(out['sarif-path'])).toBe(true);
+    } finally {
+      gh.denyWrites = false;
+    }
+    expect(gh.violations).toEqual([]);
+  });
+
+  it('a fork PR: no write is attempted, notices say why, and the verdict and log annotations stand', async () => {
+    const before = gh.requests.length;
+    const { out, result, summary } = await runAction({ model: EXAMPLES.blendedCnn, fork: true });
+    expect(out.verdict).toBe('backdoored');
+    expect(result.code).toBe(1);
+    expect(gh.requests.slice(before).filter((r) => r.method !== 'GET')).toEqual([]);
+    expect(result.stdout).toMatch(/::notice::check run skipped: pull requests from forks get a read-only token/);
+    expect(result.stdout).toMatch(/::notice::PR comment skipped/);
+    expect(summary).toContain('⛔ backdoored');
+  });
+
+  it('a digest that does not match fails closed with a clear error', async () => {
+    const { out, result } = await runAction({ model: 'release:v1.0.0/blended.tar.gz', extraInputs: { 'model-sha256': 'c'.repeat(64) } });
+    expect(out.verdict).toBe('error');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/sha256 [0-9a-f]{64} does not match model-sha256 c{64}; refusing to scan/);
+  });
+});
