@@ -9,22 +9,26 @@ import {
   EXIT,
   Inputs,
   MIN_IMAGES_PER_CLASS,
+  SARIF_OWN_MARKER,
   TOOL_NAME,
   TOOL_VERSION,
   buildSettings,
   cleanSummary,
   describeError,
   exitCodeFor,
+  findModelAnchor,
   integer,
   oneOf,
   outcomeFor,
   parseBackendChoice,
+  renderSarif,
   runClean,
   runGate,
   selectBackend,
   writeJsonReport,
-  writeReportFiles
-} from "./chunks/chunk-3M35BTLE.js";
+  writeReportFiles,
+  writeTextFile
+} from "./chunks/chunk-DTZAXPU3.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -66,6 +70,7 @@ usage: backdoor-gate scan <model> [options]
   --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
                             mnist[:test|heldout|train|all], or synthetic (default: synthetic OOD images)
   --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
+  --sarif <file>            also write SARIF 2.1.0 (for code scanning) to <file>
   --artifacts <dir>         PNGs of reconstructed triggers, masks and the Hessian eigenvector
                             (default: beside the report, <report name>-artifacts/)
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
@@ -96,6 +101,7 @@ async function main(argv) {
       data: { type: "string" },
       report: { type: "string" },
       artifacts: { type: "string" },
+      sarif: { type: "string" },
       backend: { type: "string" },
       seed: { type: "string" },
       "max-probe-images": { type: "string" },
@@ -136,13 +142,19 @@ async function main(argv) {
     [Inputs.Scans]: values.scans,
     [Inputs.Policy]: values.policy,
     [Inputs.FailOn]: values["fail-on"],
-    [Inputs.Thresholds]: values.thresholds
+    [Inputs.Thresholds]: values.thresholds,
+    [Inputs.SarifPath]: values.sarif
   };
   const settings = buildSettings((name) => flags[name]);
   const engine = await selectBackend({ choice: settings.backend, logger });
   const { report, images } = await runGate(settings, engine, logger);
   const written = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
   if (report.artifacts && "error" in report.artifacts) logger.warning(`scan images not written: ${report.artifacts.error}`);
+  if (settings.github.sarifPath) {
+    const anchor = findModelAnchor(process.cwd(), settings.model, [values.policy ?? DEFAULT_POLICY_PATH]);
+    writeTextFile(settings.github.sarifPath, `${JSON.stringify(renderSarif(report, anchor), null, 2)}
+`, SARIF_OWN_MARKER);
+  }
   const score = report.score === null ? "" : ` score ${report.score.toFixed(3)}`;
   const target = report.suspectedTarget == null ? "" : ` target ${report.suspectedTarget}`;
   process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ""} \u2192 ${written}

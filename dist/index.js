@@ -9,6 +9,7 @@ import {
   InputError,
   Inputs,
   Outputs,
+  SARIF_OWN_MARKER,
   So,
   __commonJS,
   __export,
@@ -24,6 +25,8 @@ import {
   ensureNativeBackend,
   error,
   exec,
+  findModelAnchor,
+  findingsOf,
   getInput,
   getOctokit,
   info,
@@ -33,9 +36,12 @@ import {
   notice,
   outcomeFor,
   publishModel,
+  renderSarif,
+  retry,
   rmRF,
   runClean,
   runGate,
+  scanTitle,
   selectBackend,
   setFailed,
   setOutput,
@@ -46,7 +52,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeTextFile
-} from "./chunks/chunk-3M35BTLE.js";
+} from "./chunks/chunk-DTZAXPU3.js";
 
 // node_modules/semver/internal/constants.js
 var require_constants = __commonJS({
@@ -2773,9 +2779,9 @@ var require_yauzl = __commonJS({
     exports.Entry = Entry;
     exports.LocalFileHeader = LocalFileHeader;
     exports.RandomAccessReader = RandomAccessReader;
-    function openPromise(path6, options2) {
+    function openPromise(path5, options2) {
       return new Promise((resolve, reject) => {
-        open(path6, { ...options2, lazyEntries: true }, function(err, zipfile) {
+        open(path5, { ...options2, lazyEntries: true }, function(err, zipfile) {
           if (err) return reject(err);
           resolve(zipfile);
         });
@@ -2805,7 +2811,7 @@ var require_yauzl = __commonJS({
         });
       });
     }
-    function open(path6, options2, callback) {
+    function open(path5, options2, callback) {
       if (typeof options2 === "function") {
         callback = options2;
         options2 = null;
@@ -2817,7 +2823,7 @@ var require_yauzl = __commonJS({
       if (options2.validateEntrySizes == null) options2.validateEntrySizes = true;
       if (options2.strictFileNames == null) options2.strictFileNames = false;
       if (callback == null) callback = defaultCallback;
-      fs3.open(path6, "r", function(err, fd) {
+      fs3.open(path5, "r", function(err, fd) {
         if (err) return callback(err);
         fromFd(fd, options2, function(err2, zipfile) {
           if (err2) fs3.close(fd, defaultCallback);
@@ -4296,44 +4302,14 @@ function _unique(values) {
 import { randomUUID as randomUUID3 } from "node:crypto";
 import { mkdirSync as mkdirSync2 } from "node:fs";
 import os3 from "node:os";
-import path5 from "node:path";
-
-// src/github/anchor.ts
-import { existsSync as existsSync3, readFileSync as readFileSync2, statSync as statSync2 } from "node:fs";
-import path2 from "node:path";
-var toRepoPath = (workspace, file) => path2.relative(workspace, path2.resolve(workspace, file)).split(path2.sep).join("/");
-var inside = (rel) => rel !== "" && !rel.startsWith("..") && !path2.isAbsolute(rel);
-function lineNaming(file, needle) {
-  try {
-    if (!statSync2(file).isFile() || statSync2(file).size > 1024 * 1024) return void 0;
-    const lines = readFileSync2(file, "utf8").split("\n");
-    const i = lines.findIndex((l) => l.includes(needle));
-    return i < 0 ? void 0 : i + 1;
-  } catch {
-    return void 0;
-  }
-}
-function findModelAnchor(workspace, modelSpec, candidates) {
-  const files = candidates.filter((c) => Boolean(c)).map((c) => toRepoPath(workspace, c)).filter(inside);
-  for (const rel of files) {
-    const line = lineNaming(path2.join(workspace, rel), modelSpec);
-    if (line) return { path: rel, line };
-  }
-  const local = toRepoPath(workspace, modelSpec);
-  if (inside(local) && existsSync3(path2.join(workspace, local))) {
-    const modelJson = statSync2(path2.join(workspace, local)).isDirectory() ? `${local}/model.json` : local;
-    if (existsSync3(path2.join(workspace, modelJson))) return { path: modelJson, line: 1 };
-  }
-  const existing = files.find((rel) => existsSync3(path2.join(workspace, rel)));
-  return { path: existing ?? (inside(local) ? local : ".github/backdoor-gate.yml"), line: 1 };
-}
+import path4 from "node:path";
 
 // src/github/context.ts
-import { existsSync as existsSync4, readFileSync as readFileSync3 } from "node:fs";
+import { existsSync as existsSync3, readFileSync as readFileSync2 } from "node:fs";
 function readEvent(file) {
-  if (!file || !existsSync4(file)) return {};
+  if (!file || !existsSync3(file)) return {};
   try {
-    return JSON.parse(readFileSync3(file, "utf8"));
+    return JSON.parse(readFileSync2(file, "utf8"));
   } catch {
     return {};
   }
@@ -4369,90 +4345,13 @@ function runUrl(ctx) {
 }
 
 // src/github/octokit.ts
+var DO_NOT_RETRY = [400, 401, 403, 404, 410, 422, 451];
 function createOctokit(ctx) {
-  return getOctokit(ctx.token, { baseUrl: ctx.apiUrl });
+  return getOctokit(ctx.token, { baseUrl: ctx.apiUrl, retry: { doNotRetry: DO_NOT_RETRY } }, retry);
 }
 function httpStatus(err) {
   const e = err;
-  const status = typeof e?.status === "number" ? e.status : typeof e?.httpStatusCode === "number" ? e.httpStatusCode : void 0;
-  return status;
-}
-
-// src/report/findings.ts
-var RULES = {
-  backdoored: {
-    id: "BG001",
-    name: "backdoored-model",
-    short: "The model carries a backdoor",
-    full: "A trigger-inversion scan reconstructed a small trigger that sends clean inputs of other classes to one target class, beyond the policy threshold for backdoored.",
-    help: "Do not merge or release this checkpoint. Retrain from trusted data, or clean it (`clean: auto` with a small labelled clean set) and ship the cleaned copy after its re-scan passes.",
-    level: "error",
-    securitySeverity: "9.0"
-  },
-  suspicious: {
-    id: "BG002",
-    name: "suspicious-model",
-    short: "The model may carry a backdoor",
-    full: "A trigger-inversion scan found a class whose reconstructed trigger is an outlier beyond the policy threshold for suspicious.",
-    help: "Review the reconstructed trigger images in the job summary; re-run with more probe images (`max-probe-images`) or clean the model.",
-    level: "warning",
-    securitySeverity: "6.0"
-  },
-  unscannable: {
-    id: "BG003",
-    name: "unscannable-model",
-    short: "The model could not be scanned",
-    full: "The model could not be loaded or scanned, or no detector ran, so the gate cannot call it clean (it fails closed).",
-    help: "Read the error in the report: fix the model files, the probe data or the policy, then re-run.",
-    level: "error",
-    securitySeverity: "5.0"
-  },
-  trigger: {
-    id: "BG004",
-    name: "reconstructed-trigger",
-    short: "A scan reconstructed a trigger for one class",
-    full: "One detector pointed at a target class: its reconstructed trigger is much smaller, or far more effective, than the other classes\u2019.",
-    help: "The trigger and mask images are in the scan artifacts; a real backdoor trigger is usually a small patch, a blend or a warp.",
-    level: "warning",
-    securitySeverity: "7.0"
-  }
-};
-var SCAN_TITLES = {
-  "trigger-inversion": "trigger inversion",
-  "mask-inversion": "mask inversion",
-  "input-hessian": "input Hessian",
-  "neural-cleanse": "Neural Cleanse"
-};
-var scanTitle = (method) => SCAN_TITLES[method] ?? method;
-function findingsOf(report) {
-  const model = report.model.spec;
-  const digest = report.model.digest ? ` (${report.model.digest})` : "";
-  const why = report.reasons.join("; ");
-  switch (report.verdict) {
-    case "clean":
-      return [];
-    case "error":
-    case "unassessed":
-      return [{ rule: RULES.unscannable, level: "error", title: `Backdoor Gate: ${model} could not be assessed`, message: `${model}${digest}: ${report.error ?? why}` }];
-  }
-  const rule = report.verdict === "backdoored" ? RULES.backdoored : RULES.suspicious;
-  const target = report.suspectedTarget ?? void 0;
-  const findings = [
-    {
-      rule,
-      level: rule.level,
-      title: `Backdoor Gate: ${model} is ${report.verdict}${target === void 0 ? "" : ` (target class ${target})`}`,
-      message: `${model}${digest} is ${report.verdict}, score ${report.score?.toFixed(3) ?? "n/a"}: ${why}`,
-      targetClass: target
-    }
-  ];
-  for (const scan of report.scans) {
-    const pointed = scan.suspectedTarget;
-    if (typeof pointed !== "number") continue;
-    const reason = report.reasons.find((r) => r.toLowerCase().startsWith(scanTitle(scan.method).toLowerCase())) ?? `${scanTitle(scan.method)} points at class ${pointed}`;
-    findings.push({ rule: RULES.trigger, level: report.verdict === "backdoored" ? "error" : "warning", title: `${scanTitle(scan.method)}: class ${pointed}`, message: `${model}: ${reason}`, targetClass: pointed });
-  }
-  return findings;
+  return typeof e?.status === "number" ? e.status : typeof e?.httpStatusCode === "number" ? e.httpStatusCode : void 0;
 }
 
 // src/report/markdown.ts
@@ -4493,7 +4392,7 @@ function scanRow(scan) {
   const target = typeof scan.suspectedTarget === "number" ? `class ${scan.suspectedTarget}` : "no outlier class";
   switch (scan.method) {
     case "trigger-inversion":
-      return [scanTitle(scan.method), target, `largest anomaly ${num(scan.anomaly, 2)}`, num(scan.seconds, 1)];
+      return [scanTitle(scan.method), target, `anomaly ${num(scan.anomaly, 2)} (over triggers reaching 50 % ASR)`, num(scan.seconds, 1)];
     case "mask-inversion":
       return [scanTitle(scan.method), target, `smallest mask e^${num(scan.ratio, 2)} below the median${scan.inconclusive ? " (inconclusive)" : ""}`, num(scan.seconds, 1)];
     case "input-hessian":
@@ -4601,10 +4500,10 @@ function checkRunOutput(report, anchor, options2) {
   }));
   const score = report.score === null ? "" : ` (score ${report.score.toFixed(3)})`;
   return {
-    conclusion: checkConclusion(report, options2.failOn, options2.onError),
+    conclusion: options2.cleanedPasses ? "neutral" : checkConclusion(report, options2.failOn, options2.onError),
     output: {
       title: cut(`${VERDICT_BADGE[report.verdict]}${score}`, 255),
-      summary: renderMarkdown(report, { mermaid: false, links: options2.links }, LIMITS.checkSummaryChars),
+      summary: renderMarkdown(report, { mermaid: false, links: options2.links, clean: options2.clean }, LIMITS.checkSummaryChars),
       annotations
     }
   };
@@ -4722,13 +4621,13 @@ var GitHubReporter = class {
 
 // src/github/sources.ts
 import { createHash, randomUUID as randomUUID2 } from "node:crypto";
-import { createReadStream, existsSync as existsSync6, readdirSync as readdirSync3, statSync as statSync4 } from "node:fs";
-import path4 from "node:path";
+import { createReadStream, existsSync as existsSync5, readdirSync as readdirSync3, statSync as statSync3 } from "node:fs";
+import path3 from "node:path";
 import { pipeline as pipeline3 } from "node:stream/promises";
 
 // src/model/archive.ts
-import { createWriteStream as createWriteStream2, existsSync as existsSync5, mkdirSync, readdirSync as readdirSync2, statSync as statSync3 } from "node:fs";
-import path3 from "node:path";
+import { createWriteStream as createWriteStream2, existsSync as existsSync4, mkdirSync, readdirSync as readdirSync2, statSync as statSync2 } from "node:fs";
+import path2 from "node:path";
 import { pipeline as pipeline2 } from "node:stream/promises";
 var import_yauzl = __toESM(require_yauzl(), 1);
 function archiveKind(name) {
@@ -4769,7 +4668,7 @@ async function unpackZip(file, dest, limits) {
         if (++entries > limits.maxEntries) throw new InputError(file, `holds more than ${limits.maxEntries} entries; refusing to unpack`);
         const mode = entry.externalFileAttributes >>> 16 & 61440;
         if (mode === 40960) throw new InputError(file, `entry '${entry.fileName}' is a symbolic link; refusing to unpack`);
-        const target = path3.join(dest, rel);
+        const target = path2.join(dest, rel);
         if (rel.endsWith("/")) {
           mkdirSync(target, { recursive: true });
           zip.readEntry();
@@ -4777,7 +4676,7 @@ async function unpackZip(file, dest, limits) {
         }
         bytes += entry.uncompressedSize;
         if (bytes > limits.maxBytes) throw new InputError(file, `expands to more than ${limits.maxBytes} bytes; refusing to unpack`);
-        mkdirSync(path3.dirname(target), { recursive: true });
+        mkdirSync(path2.dirname(target), { recursive: true });
         zip.openReadStream(entry, (err, stream2) => {
           if (err) return fail(err);
           pipeline2(stream2, createWriteStream2(target, { flags: "wx" })).then(() => zip.readEntry(), fail);
@@ -4826,16 +4725,16 @@ async function unpackArchive(file, kind, dest, limits) {
 function findModelDirectory(root, what) {
   const found = [];
   const walk = (dir, depth) => {
-    if (existsSync5(path3.join(dir, "model.json"))) found.push(dir);
+    if (existsSync4(path2.join(dir, "model.json"))) found.push(dir);
     if (depth === 0) return;
     for (const name of readdirSync2(dir)) {
-      const child = path3.join(dir, name);
-      if (statSync3(child).isDirectory()) walk(child, depth - 1);
+      const child = path2.join(dir, name);
+      if (statSync2(child).isDirectory()) walk(child, depth - 1);
     }
   };
   walk(root, 2);
   if (found.length === 0) throw new InputError(what, "holds no model.json (expected a tfjs model: model.json plus its weight shards)");
-  if (found.length > 1 && !found.includes(root)) throw new InputError(what, `holds ${found.length} model.json files (${found.map((f) => path3.relative(root, f) || ".").join(", ")}); bundle one model per asset`);
+  if (found.length > 1 && !found.includes(root)) throw new InputError(what, `holds ${found.length} model.json files (${found.map((f) => path2.relative(root, f) || ".").join(", ")}); bundle one model per asset`);
   return found.includes(root) ? root : found[0];
 }
 
@@ -4881,7 +4780,7 @@ function checkDigest(what, actual, expected, source) {
 async function storeBundle(file, name, sha256, deps) {
   const kind = archiveKind(name);
   if (!kind) throw new InputError(name, "is not a model bundle: a downloaded model must be a .zip, .tar.gz, .tgz or .tar of model.json and its weight shards");
-  const unpacked = path4.join(deps.tempDir, `backdoor-gate-${randomUUID2()}`);
+  const unpacked = path3.join(deps.tempDir, `backdoor-gate-${randomUUID2()}`);
   await unpackArchive(file, kind, unpacked, deps.limits);
   const modelDir = findModelDirectory(unpacked, name);
   if (!deps.cache) return modelDir;
@@ -4911,7 +4810,7 @@ async function fromRelease(spec, src, deps) {
   const hit = cacheHit(deps, expected, spec);
   if (hit) return { location: hit, spec, source: "release", cacheHit: true, bundleSha256: expected, release: releaseInfo };
   deps.logger.info(`downloading release asset ${src.asset} (${asset.size} bytes) from ${owner}/${repo}@${src.tag}`);
-  const file = await deps.tc.downloadTool(asset.url, path4.join(deps.tempDir, `${randomUUID2()}-${src.asset}`), `Bearer ${deps.ctx.token}`, { accept: "application/octet-stream" });
+  const file = await deps.tc.downloadTool(asset.url, path3.join(deps.tempDir, `${randomUUID2()}-${src.asset}`), `Bearer ${deps.ctx.token}`, { accept: "application/octet-stream" });
   const sha256 = await sha256File(file);
   checkDigest(spec, sha256, hexOf(asset.digest), "the release asset's digest");
   checkDigest(spec, sha256, deps.expectedSha256, "model-sha256");
@@ -4929,12 +4828,12 @@ async function fromArtifact(spec, src, deps) {
   const expected = deps.expectedSha256 ?? digest;
   const hit = cacheHit(deps, expected, spec);
   if (hit) return { location: hit, spec, source: "artifact", cacheHit: true, bundleSha256: expected };
-  const dest = path4.join(deps.tempDir, `backdoor-gate-artifact-${randomUUID2()}`);
+  const dest = path3.join(deps.tempDir, `backdoor-gate-artifact-${randomUUID2()}`);
   deps.logger.info(`downloading artifact ${src.name} (id ${found.id}) from run ${runId}`);
   await deps.artifacts.download(found.id, runId, dest, digest && `sha256:${digest}`);
-  const entries = existsSync6(dest) ? readdirSync3(dest) : [];
+  const entries = existsSync5(dest) ? readdirSync3(dest) : [];
   if (entries.length === 1 && archiveKind(entries[0])) {
-    const bundle = path4.join(dest, entries[0]);
+    const bundle = path3.join(dest, entries[0]);
     const sha256 = await sha256File(bundle);
     const location2 = cacheHit(deps, sha256, spec) ?? await storeBundle(bundle, entries[0], sha256, deps);
     return { location: location2, spec, source: "artifact", cacheHit: false, bundleSha256: sha256 };
@@ -4951,17 +4850,17 @@ async function fromUrl(spec, url, deps) {
   }
   const hit = cacheHit(deps, deps.expectedSha256, spec);
   if (hit) return { location: hit, spec, source: "url", cacheHit: true, bundleSha256: deps.expectedSha256 };
-  const file = await deps.tc.downloadTool(url, path4.join(deps.tempDir, `${randomUUID2()}-${name}`));
+  const file = await deps.tc.downloadTool(url, path3.join(deps.tempDir, `${randomUUID2()}-${name}`));
   const sha256 = await sha256File(file);
   checkDigest(spec, sha256, deps.expectedSha256, "model-sha256");
   const location = cacheHit(deps, sha256, spec) ?? await storeBundle(file, name, sha256, deps);
   return { location, spec, source: "url", cacheHit: false, bundleSha256: sha256 };
 }
 async function fromPath(spec, file, deps) {
-  if (existsSync6(file) && statSync4(file).isFile() && archiveKind(file)) {
+  if (existsSync5(file) && statSync3(file).isFile() && archiveKind(file)) {
     const sha256 = await sha256File(file);
     checkDigest(spec, sha256, deps.expectedSha256, "model-sha256");
-    const location = cacheHit(deps, sha256, spec) ?? await storeBundle(file, path4.basename(file), sha256, deps);
+    const location = cacheHit(deps, sha256, spec) ?? await storeBundle(file, path3.basename(file), sha256, deps);
     return { location, spec, source: "path", cacheHit: false, bundleSha256: sha256 };
   }
   return { location: file, spec, source: "path", cacheHit: false };
@@ -4978,55 +4877,6 @@ function resolveModel(spec, deps) {
     case "path":
       return fromPath(spec, src.path, deps);
   }
-}
-
-// src/report/sarif.ts
-import { createHash as createHash2 } from "node:crypto";
-var SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json";
-var SARIF_OWN_MARKER = '"name": "Backdoor Gate"';
-var INFORMATION_URI = "https://github.com/backdoor-gate/backdoor-gate";
-var fingerprint = (...parts) => createHash2("sha256").update(parts.map((p) => String(p ?? "")).join("\0")).digest("hex").slice(0, 32);
-function sarifCategory(modelSpec) {
-  return `backdoor-gate/${modelSpec.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 100) || "model"}`;
-}
-function renderSarif(report, anchor) {
-  const rules = Object.values(RULES);
-  const results = findingsOf(report).map((f) => ({
-    ruleId: f.rule.id,
-    ruleIndex: rules.findIndex((r) => r.id === f.rule.id),
-    level: f.level,
-    message: { text: f.message },
-    locations: [{ physicalLocation: { artifactLocation: { uri: anchor.path }, region: { startLine: anchor.line } } }],
-    partialFingerprints: { primaryLocationLineHash: fingerprint(f.rule.id, report.model.spec, f.targetClass) },
-    properties: { model: report.model.spec, digest: report.model.digest ?? null, score: report.score, targetClass: f.targetClass ?? null }
-  }));
-  return {
-    $schema: SARIF_SCHEMA_URI,
-    version: "2.1.0",
-    runs: [
-      {
-        tool: {
-          driver: {
-            name: "Backdoor Gate",
-            semanticVersion: report.tool.version,
-            informationUri: INFORMATION_URI,
-            rules: rules.map((r) => ({
-              id: r.id,
-              name: r.name,
-              shortDescription: { text: r.short },
-              fullDescription: { text: r.full },
-              help: { text: r.help, markdown: r.help },
-              defaultConfiguration: { level: r.level },
-              properties: { tags: ["security", "machine-learning", "backdoor"], precision: "medium", "problem.severity": r.level, "security-severity": r.securitySeverity }
-            }))
-          }
-        },
-        automationDetails: { id: `${sarifCategory(report.model.spec)}/` },
-        results,
-        properties: { verdict: report.verdict, score: report.score, modelDigest: report.model.digest ?? null }
-      }
-    ]
-  };
 }
 
 // src/main.ts
@@ -5064,7 +4914,7 @@ async function cleanFlagged(location, settings) {
 }
 async function publishCleaned(settings, cleaned, resolved, ctx, octokit) {
   const target = settings.github.publish;
-  const base = path5.basename(settings.model.replace(/^(release|artifact):/, "").replace(/[/\\]+$/, "")).replace(/(\.tar\.gz|\.tgz|\.zip|\.tar|\.json)$/i, "").replace(/[^A-Za-z0-9._-]+/g, "-") || "model";
+  const base = path4.basename(settings.model.replace(/^(release|artifact):/, "").replace(/[/\\]+$/, "")).replace(/(\.tar\.gz|\.tgz|\.zip|\.tar|\.json)$/i, "").replace(/[^A-Za-z0-9._-]+/g, "-") || "model";
   const assetName = settings.github.publishName ?? `${base}-cleaned.tar.gz`;
   const published = await writeSurface(
     `publish (${target.kind})`,
@@ -5076,13 +4926,13 @@ async function publishCleaned(settings, cleaned, resolved, ctx, octokit) {
   setOutput(Outputs.CleanedModelUrl, published.value.url);
   info(`published the cleaned model: ${published.value.url}`);
 }
-function logAnnotations(report, anchor) {
+function logAnnotations(report, anchor, passing) {
   const perLevel = { error: 0, warning: 0, note: 0 };
   for (const f of findingsOf(report).slice(1)) {
     if (++perLevel[f.level] > 10) continue;
     const props = { title: f.title, file: anchor.path, startLine: anchor.line };
-    if (f.level === "error") error(f.message, props);
-    else if (f.level === "warning") warning(f.message, props);
+    if (f.level === "error" && !passing) error(f.message, props);
+    else if (f.level !== "note") warning(f.message, props);
     else notice(f.message, props);
   }
 }
@@ -5104,7 +4954,7 @@ async function run() {
     }
     const engine = await selectBackend({ choice: settings.backend, nativeDirs, logger: actionsLogger });
     let resolved;
-    const scratch = path5.join(tempDir(), `backdoor-gate-${randomUUID3()}`);
+    const scratch = path4.join(tempDir(), `backdoor-gate-${randomUUID3()}`);
     mkdirSync2(scratch, { recursive: true });
     const { report, images } = await runGate(settings, engine, actionsLogger, async (spec) => {
       resolved = await resolveModel(spec, {
@@ -5146,7 +4996,7 @@ async function run() {
       if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report, resolved, ctx, octokit);
     }
     const written = report.artifacts && "dir" in report.artifacts ? report.artifacts : void 0;
-    const links = { reportPath: reportPath || void 0, runUrl: runUrl(ctx), ...await reporter.uploadImages(written?.dir, written?.files.map((f) => path5.join(written.dir, f)) ?? []) };
+    const links = { reportPath: reportPath || void 0, runUrl: runUrl(ctx), ...await reporter.uploadImages(written?.dir, written?.files.map((f) => path4.join(written.dir, f)) ?? []) };
     if (process.env.GITHUB_STEP_SUMMARY) {
       try {
         await summary.addRaw(renderMarkdown(report, { mermaid: true, links, clean: cleaned.report, title: settings.github.checkName }, 256 * 1024)).write();
@@ -5154,9 +5004,9 @@ async function run() {
         warning(`job summary not written: ${describeError(err)}`);
       }
     }
-    const { checkRunUrl } = await reporter.finish(report, anchor, { failOn: settings.failOn, onError: settings.onError, links, clean: cleaned.report });
+    const { checkRunUrl } = await reporter.finish(report, anchor, { failOn: settings.failOn, onError: settings.onError, links, clean: cleaned.report, cleanedPasses: cleaned.passes });
     if (checkRunUrl) setOutput(Outputs.CheckRunUrl, checkRunUrl);
-    logAnnotations(report, anchor);
+    logAnnotations(report, anchor, cleaned.passes);
     info(`verdict: ${report.verdict}; report: ${reportPath}`);
     if (outcome === "pass" || cleaned.passes) return;
     const message = `Backdoor Gate: ${report.verdict} \u2014 ${report.reasons.join("; ")}`;

@@ -7,7 +7,9 @@ import { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, cleanSummary, runClea
 import { ConfigurationError, describeError } from './errors.js';
 import { runGate } from './gate.js';
 import { ConsoleLogger } from './logger.js';
-import { writeJsonReport, writeReportFiles } from './report/json.js';
+import { findModelAnchor } from './github/anchor.js';
+import { writeJsonReport, writeReportFiles, writeTextFile } from './report/json.js';
+import { renderSarif, SARIF_OWN_MARKER } from './report/sarif.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
 import { buildSettings, DEFAULTS, Inputs, integer, oneOf } from './settings.js';
@@ -22,6 +24,7 @@ usage: backdoor-gate scan <model> [options]
   --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
                             mnist[:test|heldout|train|all], or synthetic (default: synthetic OOD images)
   --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
+  --sarif <file>            also write SARIF 2.1.0 (for code scanning) to <file>
   --artifacts <dir>         PNGs of reconstructed triggers, masks and the Hessian eigenvector
                             (default: beside the report, <report name>-artifacts/)
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
@@ -53,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
       data: { type: 'string' },
       report: { type: 'string' },
       artifacts: { type: 'string' },
+      sarif: { type: 'string' },
       backend: { type: 'string' },
       seed: { type: 'string' },
       'max-probe-images': { type: 'string' },
@@ -92,12 +96,17 @@ export async function main(argv: string[]): Promise<number> {
     [Inputs.Policy]: values.policy,
     [Inputs.FailOn]: values['fail-on'],
     [Inputs.Thresholds]: values.thresholds,
+    [Inputs.SarifPath]: values.sarif,
   };
   const settings = buildSettings((name) => flags[name]);
   const engine = await selectBackend({ choice: settings.backend, logger });
   const { report, images } = await runGate(settings, engine, logger);
   const written = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
   if (report.artifacts && 'error' in report.artifacts) logger.warning(`scan images not written: ${report.artifacts.error}`);
+  if (settings.github.sarifPath) {
+    const anchor = findModelAnchor(process.cwd(), settings.model, [values.policy ?? DEFAULT_POLICY_PATH]);
+    writeTextFile(settings.github.sarifPath, `${JSON.stringify(renderSarif(report, anchor), null, 2)}\n`, SARIF_OWN_MARKER);
+  }
   const score = report.score === null ? '' : ` score ${report.score.toFixed(3)}`;
   const target = report.suspectedTarget == null ? '' : ` target ${report.suspectedTarget}`;
   process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ''} → ${written}\n`);

@@ -81,15 +81,18 @@ async function publishCleaned(settings: Readonly<Settings>, cleaned: CleanReport
   core.info(`published the cleaned model: ${published.value.url}`);
 }
 
-/** Log annotations carry the findings even when no API write is allowed (fork PRs); 10 per level is GitHub's cap. */
-function logAnnotations(report: GateReport, anchor: SourceAnchor): void {
+/**
+ * Log annotations carry the findings even when no API write is allowed (fork PRs); 10 per level
+ * is GitHub's cap. `passing`: the step passes (a cleaned copy passed), so they are warnings.
+ */
+function logAnnotations(report: GateReport, anchor: SourceAnchor, passing: boolean): void {
   const perLevel = { error: 0, warning: 0, note: 0 };
   // The first finding is the verdict, which the step's final message carries.
   for (const f of findingsOf(report).slice(1)) {
     if (++perLevel[f.level] > 10) continue;
     const props = { title: f.title, file: anchor.path, startLine: anchor.line };
-    if (f.level === 'error') core.error(f.message, props);
-    else if (f.level === 'warning') core.warning(f.message, props);
+    if (f.level === 'error' && !passing) core.error(f.message, props);
+    else if (f.level !== 'note') core.warning(f.message, props);
     else core.notice(f.message, props);
   }
 }
@@ -166,9 +169,9 @@ export async function run(): Promise<void> {
         core.warning(`job summary not written: ${describeError(err)}`);
       }
     }
-    const { checkRunUrl } = await reporter.finish(report, anchor, { failOn: settings.failOn, onError: settings.onError, links, clean: cleaned.report });
+    const { checkRunUrl } = await reporter.finish(report, anchor, { failOn: settings.failOn, onError: settings.onError, links, clean: cleaned.report, cleanedPasses: cleaned.passes });
     if (checkRunUrl) core.setOutput(Outputs.CheckRunUrl, checkRunUrl);
-    logAnnotations(report, anchor);
+    logAnnotations(report, anchor, cleaned.passes);
     core.info(`verdict: ${report.verdict}; report: ${reportPath}`);
 
     if (outcome === 'pass' || cleaned.passes) return;

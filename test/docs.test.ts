@@ -1,6 +1,8 @@
 // The README's input/output tables are generated from action.yml (npm run docs); stale = failure.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ACTION_INPUT_DEFAULTS, Inputs, Outputs } from '../src/settings.js';
 import { actionTables, withActionTables } from '../scripts/action-docs.js';
 
 describe('README action tables', () => {
@@ -10,6 +12,35 @@ describe('README action tables', () => {
     expect(withActionTables(readme, actionYml)).toBe(readme);
     // Every input and output of action.yml is in the table.
     const tables = actionTables(actionYml);
-    for (const name of ['model', 'data', 'policy', 'clean', 'clean-data', 'verdict', 'cleaned-model-path']) expect(tables).toContain(`| \`${name}\` |`);
+    for (const name of ['model', 'data', 'policy', 'clean', 'clean-data', 'publish', 'github-token', 'check-name', 'comment', 'verdict', 'cleaned-model-path', 'cleaned-model-url', 'sarif-path']) expect(tables).toContain(`| \`${name}\` |`);
+  });
+});
+
+describe('action.yml and the code agree', () => {
+  const action = parse(readFileSync('action.yml', 'utf8')) as { inputs: Record<string, { default?: string }>; outputs: Record<string, unknown> };
+
+  it('declares every input and output the code reads and sets, and nothing else', () => {
+    expect(Object.keys(action.inputs).sort()).toEqual(Object.values(Inputs).sort());
+    expect(Object.keys(action.outputs).sort()).toEqual(Object.values(Outputs).sort());
+  });
+
+  it('the defaults the code applies on a bare run are the ones action.yml declares', () => {
+    for (const [name, value] of Object.entries(ACTION_INPUT_DEFAULTS)) expect([name, action.inputs[name]?.default]).toEqual([name, value]);
+  });
+});
+
+describe('example workflows (examples/workflows)', () => {
+  const declared = Object.keys((parse(readFileSync('action.yml', 'utf8')) as { inputs: object }).inputs);
+  const files = readdirSync('examples/workflows').filter((f) => f.endsWith('.yml'));
+
+  it('cover the three uses and pass only inputs action.yml declares', () => {
+    expect(files.sort()).toEqual(['block-backdoored-checkpoints.yml', 'pr-review-summary.yml', 'reclean-on-release.yml']);
+    for (const file of files) {
+      const wf = parse(readFileSync(`examples/workflows/${file}`, 'utf8')) as { permissions: Record<string, string>; jobs: Record<string, { steps: { uses?: string; with?: Record<string, string> }[] }> };
+      const gate = Object.values(wf.jobs).flatMap((j) => j.steps).filter((s) => s.uses?.startsWith('backdoor-gate/backdoor-gate@'));
+      expect(gate, file).toHaveLength(1);
+      for (const input of Object.keys(gate[0].with ?? {})) expect(declared, `${file}: ${input}`).toContain(input);
+      expect(wf.permissions.checks, file).toBe('write');
+    }
   });
 });

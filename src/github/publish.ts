@@ -81,7 +81,8 @@ export async function publishModel(target: PublishTarget, modelDir: string, asse
     repo,
     release_id: release.id,
     name: assetName,
-    origin: new URL(release.upload_url.replace(/\{.*\}$/, '')).origin,
+    // Uploads go to the host in the release's upload_url (uploads.github.com on github.com).
+    baseUrl: new URL(release.upload_url.replace(/\{.*\}$/, '')).origin,
     data: readFileSync(bundle) as unknown as string,
     headers: { 'content-type': 'application/gzip', 'content-length': size },
   });

@@ -1,9 +1,8 @@
 // Sends a finished report to GitHub: the Check Run (created when the scan starts, completed
 // with annotations), the sticky PR comment, and the scan images as an artifact. Every write goes
 // through writeSurface, so a fork PR's read-only token costs warnings, never the verdict.
-import type { CleanReport } from '../clean/pipeline.js';
 import type { Logger } from '../logger.js';
-import { checkRunOutput, type SourceAnchor } from '../report/check.js';
+import { checkRunOutput, type CheckOptions, type SourceAnchor } from '../report/check.js';
 import { commentMarker, renderComment, type MarkdownLinks } from '../report/markdown.js';
 import type { GateReport } from '../report/types.js';
 import type { GitHubSettings } from '../settings.js';
@@ -55,7 +54,7 @@ export class GitHubReporter {
   }
 
   /** Completes the check run and updates the sticky comment; returns the check run's URL. */
-  async finish(report: GateReport, anchor: SourceAnchor, options: { failOn: 'suspicious' | 'backdoored'; onError: 'fail' | 'warn'; links: MarkdownLinks; clean?: CleanReport }): Promise<{ checkRunUrl?: string }> {
+  async finish(report: GateReport, anchor: SourceAnchor, options: CheckOptions & { links: MarkdownLinks }): Promise<{ checkRunUrl?: string }> {
     const { ctx, settings, logger } = this.deps;
     const octokit = this.writable;
     let checkRunUrl: string | undefined;

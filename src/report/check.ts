@@ -1,4 +1,5 @@
 // The Check Run's conclusion, output and annotations for a report. Pure.
+import type { CleanReport } from '../clean/pipeline.js';
 import { findingsOf, type FindingLevel } from './findings.js';
 import { LIMITS, renderMarkdown, VERDICT_BADGE, type MarkdownLinks } from './markdown.js';
 import { outcomeFor, type GateReport } from './types.js';
@@ -39,7 +40,16 @@ export function checkConclusion(report: GateReport, failOn: 'suspicious' | 'back
   return 'failure';
 }
 
-export function checkRunOutput(report: GateReport, anchor: SourceAnchor, options: { failOn: 'suspicious' | 'backdoored'; onError: 'fail' | 'warn'; links?: MarkdownLinks }): CheckRunOutput {
+export interface CheckOptions {
+  failOn: 'suspicious' | 'backdoored';
+  onError: 'fail' | 'warn';
+  links?: MarkdownLinks;
+  /** The input failed but its cleaned copy passed the re-scan: the step passes, the check is neutral. */
+  cleanedPasses?: boolean;
+  clean?: CleanReport;
+}
+
+export function checkRunOutput(report: GateReport, anchor: SourceAnchor, options: CheckOptions): CheckRunOutput {
   const annotations = findingsOf(report).map((f) => ({
     path: anchor.path,
     start_line: anchor.line,
@@ -51,10 +61,10 @@ export function checkRunOutput(report: GateReport, anchor: SourceAnchor, options
   }));
   const score = report.score === null ? '' : ` (score ${report.score.toFixed(3)})`;
   return {
-    conclusion: checkConclusion(report, options.failOn, options.onError),
+    conclusion: options.cleanedPasses ? 'neutral' : checkConclusion(report, options.failOn, options.onError),
     output: {
       title: cut(`${VERDICT_BADGE[report.verdict]}${score}`, 255),
-      summary: renderMarkdown(report, { mermaid: false, links: options.links }, LIMITS.checkSummaryChars),
+      summary: renderMarkdown(report, { mermaid: false, links: options.links, clean: options.clean }, LIMITS.checkSummaryChars),
       annotations,
     },
   };

@@ -68,7 +68,7 @@ function scanRow(scan: ScanSummary): string[] {
   const target = typeof scan.suspectedTarget === 'number' ? `class ${scan.suspectedTarget}` : 'no outlier class';
   switch (scan.method) {
     case 'trigger-inversion':
-      return [scanTitle(scan.method), target, `largest anomaly ${num(scan.anomaly, 2)}`, num(scan.seconds, 1)];
+      return [scanTitle(scan.method), target, `anomaly ${num(scan.anomaly, 2)} (over triggers reaching 50 % ASR)`, num(scan.seconds, 1)];
     case 'mask-inversion':
       return [scanTitle(scan.method), target, `smallest mask e^${num(scan.ratio, 2)} below the median${scan.inconclusive ? ' (inconclusive)' : ''}`, num(scan.seconds, 1)];
     case 'input-hessian':

@@ -17,26 +17,10 @@ describe('action (dist/index.js)', () => {
     const report = JSON.parse(readFileSync(out['report-path'], 'utf8'));
     expect(report.model.digest).toMatch(/^sha256:/);
     expect(report.suspectedTarget).toBe(6);
-    expect(readFileSync(files.summary, 'utf8')).toMatch(/\| verdict \| \*\*backdoored\*\* \|/);
+    expect(readFileSync(files.summary, 'utf8')).toMatch(/\| verdict \| <b>⛔ backdoored<\/b> \|/);
     expect(result.stdout).toMatch(/::error [^\n]*::Backdoor Gate: backdoored/);
     expect(result.code).toBe(1);
   });
-
-  it('clean: auto cleans a flagged model, re-scans it, and passes with the cleaned copy named', async () => {
-    const { dir, files, env } = runnerEnv({ model: EXAMPLES.blendedCnn, data: PROBE, clean: 'auto', 'clean-data': CLEAN_DATA, 'clean-out': 'cleaned' });
-    const result = await runNode('dist/index.js', [], env, dir);
-    const out = outputs(files.output);
-    // The input's own verdict is kept; the cleaned copy's is its own output.
-    expect(out.verdict).toBe('backdoored');
-    expect(out['cleaned-model-path']).toBe('cleaned');
-    expect(out['cleaned-verdict']).toBe('clean');
-    const report = JSON.parse(readFileSync(path.join(dir, 'backdoor-gate-clean-report.json'), 'utf8'));
-    expect(report.method).toBe('auto');
-    expect(report.output.digest).not.toBe(report.input.digest);
-    expect(result.stdout).toMatch(/::warning::.*is backdoored; the cleaned model cleaned \(sha256:[0-9a-f]+\) passes the re-scan/);
-    expect(result.stdout).not.toMatch(/::error/);
-    expect(result.code).toBe(0);
-  }, 600_000);
 
   it('clean without clean-data says what is missing and fails', async () => {
     const { dir, files, env } = runnerEnv({ model: EXAMPLES.blendedCnn, data: PROBE, clean: 'onp' });
@@ -46,10 +30,14 @@ describe('action (dist/index.js)', () => {
     expect(result.code).toBe(1);
   });
 
-  it('passes a clean model', async () => {
+  it('passes a clean model with no GitHub context at all: a notice, the outputs, the summary and a SARIF file', async () => {
     const { dir, files, env } = runnerEnv({ model: EXAMPLES.cleanBn, data: PROBE });
     const result = await runNode('dist/index.js', [], env, dir);
-    expect(outputs(files.output).verdict).toBe('clean');
+    const out = outputs(files.output);
+    expect(out.verdict).toBe('clean');
+    expect(result.stdout).toMatch(/::notice::No GitHub token or repository in this run: the check run, PR comment and uploads are skipped/);
+    expect(readFileSync(files.summary, 'utf8')).toContain('✅ clean');
+    expect(JSON.parse(readFileSync(out['sarif-path'], 'utf8')).runs[0].results).toEqual([]);
     expect(result.stdout).not.toMatch(/::error/);
     expect(result.code).toBe(0);
   });

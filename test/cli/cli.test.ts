@@ -3,6 +3,7 @@ import { PNG } from 'pngjs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sarifValidator } from '../helpers/sarif.js';
 import { EXAMPLES, PROBE, runCli } from '../helpers/run.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-cli-'));
@@ -82,6 +83,20 @@ describe('backdoor-gate scan', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/notes\.json: exists and is not a backdoor-gate report; refusing to overwrite/);
     expect(readFileSync(target, 'utf8')).toBe('{"mine": true}');
+  });
+
+  it('--sarif writes SARIF 2.1.0 the schema accepts, and never over a file it did not write', async () => {
+    const dir = tmp();
+    const sarifFile = path.join(dir, 'gate.sarif');
+    const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', path.join(dir, 'r.json'), '--max-probe-images', '4', '--scans', 'none', '--sarif', sarifFile]);
+    expect(result.code).toBe(2);
+    const sarif = JSON.parse(readFileSync(sarifFile, 'utf8'));
+    expect(sarifValidator()(sarif)).toBe(true);
+    expect(sarif.runs[0].results.map((r: { ruleId: string }) => r.ruleId)).toEqual(['BG003']);
+    writeFileSync(sarifFile, '{"someone": "else"}');
+    const again = await runCli(['scan', EXAMPLES.cleanBn, '--report', path.join(dir, 'r.json'), '--max-probe-images', '4', '--scans', 'none', '--sarif', sarifFile]);
+    expect(again.stderr).toMatch(/gate\.sarif: exists and was not written by backdoor-gate; refusing to overwrite it/);
+    expect(readFileSync(sarifFile, 'utf8')).toBe('{"someone": "else"}');
   });
 
   it('rejects bad flags with exit 2 and a clear message', async () => {

@@ -7,7 +7,7 @@ import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outputs, runnerEnv } from '../helpers/action.js';
 import { FakeGitHub } from '../helpers/github-server.js';
-import { EXAMPLES, PROBE, runNode } from '../helpers/run.js';
+import { CLEAN_DATA, EXAMPLES, PROBE, runNode } from '../helpers/run.js';
 import { sarifValidator } from '../helpers/sarif.js';
 
 const require = createRequire(import.meta.url);
@@ -184,4 +184,25 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/sha256 [0-9a-f]{64} does not match model-sha256 c{64}; refusing to scan/);
   });
+
+  it('clean: auto cleans the flagged release model, re-scans it, publishes the cleaned bundle to the same release and passes', async () => {
+    const { out, result, dir } = await runAction({ model: 'release:v1.0.0/blended.tar.gz', extraInputs: { clean: 'auto', 'clean-data': CLEAN_DATA, 'clean-out': 'cleaned', publish: 'release' } });
+    // The input's own verdict is kept; the cleaned copy's is its own output.
+    expect(out.verdict).toBe('backdoored');
+    expect(out['cleaned-model-path']).toBe('cleaned');
+    expect(out['cleaned-verdict']).toBe('clean');
+    const report = JSON.parse(readFileSync(path.join(dir, 'backdoor-gate-clean-report.json'), 'utf8'));
+    expect(report.method).toBe('auto');
+    expect(report.output.digest).not.toBe(report.input.digest);
+    expect(result.stdout).toMatch(/::warning::release:v1\.0\.0\/blended\.tar\.gz is backdoored; the cleaned model cleaned \(sha256:[0-9a-f]+\) passes the re-scan/);
+    expect(result.stdout).not.toMatch(/::error/);
+    expect(result.code).toBe(0);
+    // Published beside the input, which is left as it was.
+    expect(result.stdout).toMatch(/published the cleaned model: http/);
+    const assets = gh.releases.find((r) => r.tag === 'v1.0.0')!.assets;
+    expect(assets.map((a) => a.name)).toEqual(['blended.tar.gz', 'blended-cleaned.tar.gz']);
+    expect(out['cleaned-model-url']).toMatch(/\/download\/\d+\/blended-cleaned\.tar\.gz$/);
+    expect(gh.checkRuns.at(-1)).toMatchObject({ conclusion: 'neutral' });
+    expect(gh.violations).toEqual([]);
+  }, 600_000);
 });

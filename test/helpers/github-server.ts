@@ -251,7 +251,8 @@ export class FakeGitHub {
   private handleStorage(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', this.storageUrl);
     this.storageRequests.push({ path: url.pathname, authorization: req.headers.authorization });
-    const asset = /^\/assets\/(\d+)$/.exec(url.pathname);
+    // /assets/<id>: the API's redirect target; /download/<id>/<name>: browser_download_url.
+    const asset = /^\/(?:assets|download)\/(\d+)(?:\/[^/]+)?$/.exec(url.pathname);
     const artifact = /^\/artifacts\/(\d+)\.zip$/.exec(url.pathname);
     const data = asset
       ? this.releases.flatMap((r) => r.assets).find((a) => a.id === Number(asset[1]))?.data

@@ -1,0 +1,118 @@
+// The pure renderers: job summary, PR comment, check run output and SARIF from real scan reports
+// (test/fixtures/reports, written by `backdoor-gate scan` on the example models). Golden files in
+// test/golden double as examples of what reviewers see; `UPDATE_GOLDEN=1 npx vitest run test/report`
+// rewrites them after an intended change.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { annotationBatches, checkConclusion, checkRunOutput, type CheckAnnotation } from '../../src/report/check.js';
+import { findingsOf } from '../../src/report/findings.js';
+import { commentMarker, LIMITS, renderComment, renderMarkdown } from '../../src/report/markdown.js';
+import { renderSarif } from '../../src/report/sarif.js';
+import type { GateReport } from '../../src/report/types.js';
+import { REPO } from '../helpers/run.js';
+import { sarifValidator } from '../helpers/sarif.js';
+
+const fixture = (name: string): GateReport => JSON.parse(readFileSync(path.join(REPO, 'test/fixtures/reports', `${name}.json`), 'utf8'));
+const ANCHOR = { path: '.github/workflows/model-gate.yml', line: 9 };
+const LINKS = { imagesUrl: 'https://github.com/acme/models/actions/runs/4242/artifacts/77', runUrl: 'https://github.com/acme/models/actions/runs/4242' };
+
+function golden(name: string, actual: string): void {
+  const file = path.join(REPO, 'test/golden', name);
+  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, actual);
+  expect(existsSync(file), `${file} is missing: run UPDATE_GOLDEN=1 npx vitest run test/report`).toBe(true);
+  expect(actual).toBe(readFileSync(file, 'utf8'));
+}
+
+describe('report renderers', () => {
+  const backdoored = fixture('backdoored');
+  const clean = fixture('clean');
+  const validateSarif = sarifValidator();
+
+  it('job summary, comment and check run match their golden files', () => {
+    golden('summary-backdoored.md', renderMarkdown(backdoored, { mermaid: true, links: { ...LINKS, reportPath: 'backdoor-gate-report.json' } }));
+    golden('comment-backdoored.md', renderComment(backdoored, 'Backdoor Gate', { mermaid: true, links: LINKS }));
+    golden('summary-clean.md', renderMarkdown(clean, { mermaid: true, links: LINKS }));
+    golden('check-backdoored.json', `${JSON.stringify(checkRunOutput(backdoored, ANCHOR, { failOn: 'suspicious', onError: 'fail', links: LINKS }), null, 2)}\n`);
+    golden('backdoored.sarif', `${JSON.stringify(renderSarif(backdoored, ANCHOR), null, 2)}\n`);
+  });
+
+  it('the summary shows the verdict, the suspect class, every scan and the spectrum as a Mermaid chart; the check run gets a table instead', () => {
+    const md = renderMarkdown(backdoored, { mermaid: true, links: LINKS });
+    expect(md).toContain('<b>⛔ backdoored</b>');
+    expect(md).toContain('| suspected target class | 6 |');
+    expect(md).toMatch(/\| mask inversion \| class 6 \| smallest mask e\^2\.01 below the median \|/);
+    expect(md).toMatch(/```mermaid\nxychart-beta\n[^`]*bar \[0\.3636, 0\.3009/);
+    const check = checkRunOutput(backdoored, ANCHOR, { failOn: 'suspicious', onError: 'fail' });
+    expect(check.output.summary).not.toContain('mermaid');
+    expect(check.output.summary).toMatch(/\| λ \| 0\.3636 \| 0\.3009 \|/);
+    expect(check.conclusion).toBe('failure');
+    expect(check.output.annotations.map((a) => [a.annotation_level, a.path, a.start_line])).toEqual([
+      ['failure', ANCHOR.path, 9],
+      ['failure', ANCHOR.path, 9],
+    ]);
+  });
+
+  it('a clean report has no findings: a passing check, no annotations, an empty SARIF run (which closes old alerts)', () => {
+    expect(findingsOf(clean)).toEqual([]);
+    const check = checkRunOutput(clean, ANCHOR, { failOn: 'suspicious', onError: 'fail' });
+    expect(check.conclusion).toBe('success');
+    expect(check.output.annotations).toEqual([]);
+    const sarif = renderSarif(clean, ANCHOR) as { runs: { results: unknown[] }[] };
+    expect(validateSarif(sarif)).toBe(true);
+    expect(sarif.runs[0].results).toEqual([]);
+  });
+
+  it('SARIF is valid 2.1.0 for every verdict, with fingerprints that depend on the finding, not the run', () => {
+    const error: GateReport = { ...clean, verdict: 'error', score: null, error: 'models/x: missing weight shard', reasons: ['could not scan: models/x: missing weight shard'], scans: [] };
+    for (const report of [backdoored, clean, error, { ...backdoored, verdict: 'suspicious' as const }]) {
+      const sarif = renderSarif(report, ANCHOR);
+      expect(validateSarif(sarif), JSON.stringify(validateSarif.errors)).toBe(true);
+    }
+    const a = renderSarif(backdoored, ANCHOR) as { runs: { results: { partialFingerprints: object; ruleId: string }[] }[] };
+    const b = renderSarif({ ...backdoored, score: 0.5, timings: { totalSeconds: 1 } }, ANCHOR) as typeof a;
+    expect(b.runs[0].results.map((r) => r.partialFingerprints)).toEqual(a.runs[0].results.map((r) => r.partialFingerprints));
+    expect(a.runs[0].results.map((r) => r.ruleId)).toEqual(['BG001', 'BG004']);
+    const other = renderSarif({ ...backdoored, model: { ...backdoored.model, spec: 'models/other' } }, ANCHOR) as typeof a;
+    expect(other.runs[0].results[0].partialFingerprints).not.toEqual(a.runs[0].results[0].partialFingerprints);
+    expect((renderSarif(error, ANCHOR) as typeof a).runs[0].results.map((r) => r.ruleId)).toEqual(['BG003']);
+  });
+
+  it('escapes model-derived text: a hostile model name or reason cannot inject HTML or break a table', () => {
+    const hostile: GateReport = {
+      ...backdoored,
+      model: { ...backdoored.model, spec: '<img src=x onerror=alert(1)>|`x`' },
+      reasons: ['class <script>alert(1)</script> | broken\nrow'],
+    };
+    const md = renderMarkdown(hostile, { mermaid: true });
+    expect(md).not.toMatch(/<img|<script/);
+    expect(md).toContain('&#60;img src=x onerror=alert(1)&#62;&#124;&#96;x&#96;');
+    expect(md).toContain('- class &#60;script&#62;alert(1)&#60;/script&#62; &#124; broken row');
+    const sarif = JSON.stringify(renderSarif(hostile, ANCHOR));
+    expect(JSON.parse(sarif).runs[0].results[0].message.text).toContain('<img src=x');
+  });
+
+  it('stays within GitHub limits by dropping detail, never the verdict; the comment keeps its marker', () => {
+    const huge: GateReport = { ...backdoored, reasons: Array.from({ length: 3000 }, (_, i) => `reason ${i} ${'x'.repeat(30)}`) };
+    const comment = renderComment(huge, 'Backdoor Gate', { mermaid: true });
+    expect(comment.length).toBeLessThanOrEqual(LIMITS.commentChars);
+    expect(comment).toContain('⛔ backdoored');
+    expect(comment.endsWith(commentMarker('Backdoor Gate'))).toBe(true);
+    const check = checkRunOutput(huge, ANCHOR, { failOn: 'suspicious', onError: 'fail' });
+    expect(check.output.summary.length).toBeLessThanOrEqual(LIMITS.checkSummaryChars);
+    const trimmed = renderMarkdown({ ...backdoored, scans: [...backdoored.scans, ...Array.from({ length: 400 }, () => backdoored.scans[1])] }, { mermaid: true }, 20_000);
+    expect(trimmed.length).toBeLessThanOrEqual(20_000);
+    expect(trimmed).toContain('Details trimmed');
+    expect(trimmed).toContain('⛔ backdoored');
+  });
+
+  it('check conclusions follow fail-on and on-error; annotations go 50 per request', () => {
+    expect(checkConclusion({ ...backdoored, verdict: 'suspicious' }, 'backdoored', 'fail')).toBe('neutral');
+    expect(checkConclusion({ ...backdoored, verdict: 'suspicious' }, 'suspicious', 'fail')).toBe('failure');
+    expect(checkConclusion({ ...backdoored, verdict: 'error' }, 'suspicious', 'warn')).toBe('neutral');
+    expect(checkConclusion({ ...backdoored, verdict: 'unassessed' }, 'suspicious', 'fail')).toBe('failure');
+    const many = Array.from({ length: 123 }, (_, i) => ({ path: 'a', start_line: i + 1 }) as CheckAnnotation);
+    expect(annotationBatches(many).map((b) => b.length)).toEqual([50, 50, 23]);
+    expect(annotationBatches([])).toEqual([]);
+  });
+});
