@@ -4573,13 +4573,10 @@ var GitHubReporter = class {
     this.deps = deps;
   }
   check;
-  get writable() {
-    return this.deps.octokit;
-  }
   /** Opens the check run before the scan, so the PR shows it in progress. */
   async begin() {
     const { ctx, settings, logger } = this.deps;
-    const octokit = this.writable;
+    const { octokit } = this.deps;
     if (!octokit || !settings.checkRun) return;
     if (!ctx.headSha) return logger.notice("check run skipped: no commit sha (GITHUB_SHA) in this run");
     if (ctx.fromFork) return logger.notice("check run skipped: pull requests from forks get a read-only token; the job summary and log annotations carry the verdict");
@@ -4600,7 +4597,7 @@ var GitHubReporter = class {
   /** Completes the check run and updates the sticky comment; returns the check run's URL. */
   async finish(report, anchor, options2) {
     const { ctx, settings, logger } = this.deps;
-    const octokit = this.writable;
+    const { octokit } = this.deps;
     let checkRunUrl;
     if (octokit && this.check) {
       const check = this.check;
@@ -4834,9 +4831,9 @@ async function fromArtifact(spec, src, deps) {
   const entries = existsSync5(dest) ? readdirSync3(dest) : [];
   if (entries.length === 1 && archiveKind(entries[0])) {
     const bundle = path3.join(dest, entries[0]);
-    const sha256 = await sha256File(bundle);
-    const location2 = cacheHit(deps, sha256, spec) ?? await storeBundle(bundle, entries[0], sha256, deps);
-    return { location: location2, spec, source: "artifact", cacheHit: false, bundleSha256: sha256 };
+    const key = digest ?? await sha256File(bundle);
+    const location2 = await storeBundle(bundle, entries[0], key, deps);
+    return { location: location2, spec, source: "artifact", cacheHit: false, bundleSha256: key };
   }
   const modelDir = findModelDirectory(dest, spec);
   const location = digest && deps.cache ? await deps.cache.save(modelDir, digest) : modelDir;

@@ -26,14 +26,10 @@ export class GitHubReporter {
 
   constructor(private readonly deps: GitHubReporterDeps) {}
 
-  private get writable(): Octokit | undefined {
-    return this.deps.octokit;
-  }
-
   /** Opens the check run before the scan, so the PR shows it in progress. */
   async begin(): Promise<void> {
     const { ctx, settings, logger } = this.deps;
-    const octokit = this.writable;
+    const { octokit } = this.deps;
     if (!octokit || !settings.checkRun) return;
     if (!ctx.headSha) return logger.notice('check run skipped: no commit sha (GITHUB_SHA) in this run');
     if (ctx.fromFork) return logger.notice('check run skipped: pull requests from forks get a read-only token; the job summary and log annotations carry the verdict');
@@ -56,7 +52,7 @@ export class GitHubReporter {
   /** Completes the check run and updates the sticky comment; returns the check run's URL. */
   async finish(report: GateReport, anchor: SourceAnchor, options: CheckOptions & { links: MarkdownLinks }): Promise<{ checkRunUrl?: string }> {
     const { ctx, settings, logger } = this.deps;
-    const octokit = this.writable;
+    const { octokit } = this.deps;
     let checkRunUrl: string | undefined;
     if (octokit && this.check) {
       const check = this.check;

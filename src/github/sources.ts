@@ -177,9 +177,10 @@ async function fromArtifact(spec: string, src: { name: string; runId?: number },
   const entries = existsSync(dest) ? readdirSync(dest) : [];
   if (entries.length === 1 && archiveKind(entries[0])) {
     const bundle = path.join(dest, entries[0]);
-    const sha256 = await sha256File(bundle);
-    const location = cacheHit(deps, sha256, spec) ?? (await storeBundle(bundle, entries[0], sha256, deps));
-    return { location, spec, source: 'artifact', cacheHit: false, bundleSha256: sha256 };
+    // Keyed by the artifact's digest when it has one, so the next run finds it before downloading.
+    const key = digest ?? (await sha256File(bundle));
+    const location = await storeBundle(bundle, entries[0], key, deps);
+    return { location, spec, source: 'artifact', cacheHit: false, bundleSha256: key };
   }
   const modelDir = findModelDirectory(dest, spec);
   const location = digest && deps.cache ? await deps.cache.save(modelDir, digest) : modelDir;
