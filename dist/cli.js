@@ -12,15 +12,20 @@ import {
   SARIF_OWN_MARKER,
   TOOL_NAME,
   TOOL_VERSION,
+  actionsArtifacts,
   buildSettings,
+  canCallGitHub,
   cleanSummary,
+  createOctokit,
   describeError,
   exitCodeFor,
   findModelAnchor,
   integer,
+  modelLocator,
   oneOf,
   outcomeFor,
   parseBackendChoice,
+  readGitHubContext,
   renderSarif,
   runClean,
   runGate,
@@ -28,7 +33,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeTextFile
-} from "./chunks/chunk-DTZAXPU3.js";
+} from "./chunks/chunk-ZAWYBLBA.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -66,7 +71,9 @@ var USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network chec
 usage: backdoor-gate scan <model> [options]
        backdoor-gate clean <model> --data <labelled clean data> --out <dir> [--method ${CLEAN_METHODS.join("|")}]
 
-  <model>                   model directory, model.json path, or http(s) URL (tfjs layers or graph model)
+  <model>                   model directory, model.json path, bundle (.tar.gz/.tgz/.zip/.tar), http(s) URL
+                            of a model.json or bundle, release:<tag>/<asset> or artifact:<name>[@<run id>]
+                            (these two read GITHUB_TOKEN and GITHUB_REPOSITORY)
   --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
                             mnist[:test|heldout|train|all], or synthetic (default: synthetic OOD images)
   --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
@@ -147,7 +154,10 @@ async function main(argv) {
   };
   const settings = buildSettings((name) => flags[name]);
   const engine = await selectBackend({ choice: settings.backend, logger });
-  const { report, images } = await runGate(settings, engine, logger);
+  const ctx = readGitHubContext(process.env.GITHUB_TOKEN ?? "");
+  const octokit = canCallGitHub(ctx) ? createOctokit(ctx) : void 0;
+  const { locate } = modelLocator(settings, { ctx, octokit, artifacts: octokit ? actionsArtifacts(ctx) : void 0, logger });
+  const { report, images } = await runGate(settings, engine, logger, locate);
   const written = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
   if (report.artifacts && "error" in report.artifacts) logger.warning(`scan images not written: ${report.artifacts.error}`);
   if (settings.github.sarifPath) {

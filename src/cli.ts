@@ -8,6 +8,10 @@ import { ConfigurationError, describeError } from './errors.js';
 import { runGate } from './gate.js';
 import { ConsoleLogger } from './logger.js';
 import { findModelAnchor } from './github/anchor.js';
+import { actionsArtifacts } from './github/artifacts.js';
+import { canCallGitHub, readGitHubContext } from './github/context.js';
+import { modelLocator } from './github/locator.js';
+import { createOctokit } from './github/octokit.js';
 import { writeJsonReport, writeReportFiles, writeTextFile } from './report/json.js';
 import { renderSarif, SARIF_OWN_MARKER } from './report/sarif.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
@@ -20,7 +24,9 @@ const USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network ch
 usage: backdoor-gate scan <model> [options]
        backdoor-gate clean <model> --data <labelled clean data> --out <dir> [--method ${CLEAN_METHODS.join('|')}]
 
-  <model>                   model directory, model.json path, or http(s) URL (tfjs layers or graph model)
+  <model>                   model directory, model.json path, bundle (.tar.gz/.tgz/.zip/.tar), http(s) URL
+                            of a model.json or bundle, release:<tag>/<asset> or artifact:<name>[@<run id>]
+                            (these two read GITHUB_TOKEN and GITHUB_REPOSITORY)
   --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
                             mnist[:test|heldout|train|all], or synthetic (default: synthetic OOD images)
   --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
@@ -100,7 +106,11 @@ export async function main(argv: string[]): Promise<number> {
   };
   const settings = buildSettings((name) => flags[name]);
   const engine = await selectBackend({ choice: settings.backend, logger });
-  const { report, images } = await runGate(settings, engine, logger);
+  // release:/artifact: specs read GITHUB_TOKEN and GITHUB_REPOSITORY, as in a workflow.
+  const ctx = readGitHubContext(process.env.GITHUB_TOKEN ?? '');
+  const octokit = canCallGitHub(ctx) ? createOctokit(ctx) : undefined;
+  const { locate } = modelLocator(settings, { ctx, octokit, artifacts: octokit ? actionsArtifacts(ctx) : undefined, logger });
+  const { report, images } = await runGate(settings, engine, logger, locate);
   const written = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
   if (report.artifacts && 'error' in report.artifacts) logger.warning(`scan images not written: ${report.artifacts.error}`);
   if (settings.github.sarifPath) {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import { loadProbeImages } from './data/sources.js';
 import { sliceImages, type ImageSet } from './data/types.js';
 import type { EngineInfo } from './engine/backend.js';
-import { describeError } from './errors.js';
+import { ConfigurationError, describeError, InputError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ModelUnderTest } from './model/adapter.js';
 import { loadModel } from './model/load.js';
@@ -24,7 +24,7 @@ import { TOOL_NAME, TOOL_VERSION } from './version.js';
 const seconds = (t0: number) => Math.round((performance.now() - t0) / 10) / 100;
 
 /** Forward pass over every probe image, and input gradients over the first batch (finite?). */
-export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimits = UNLIMITED_ROWS): ModelCheck {
+export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimits = UNLIMITED_ROWS, name = 'the model'): ModelCheck {
   const counts = new Array<number>(model.numClasses).fill(0);
   let topProbability = 0;
   const n = probe.height * probe.width * probe.channels;
@@ -44,7 +44,7 @@ export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimi
   });
   const check = { probeImages: probe.count, predictedClassCounts: counts, meanTopProbability: topProbability / probe.count, meanInputGradientNorm: gradientNorm / checked };
   if (!Number.isFinite(check.meanTopProbability) || !Number.isFinite(check.meanInputGradientNorm)) {
-    throw new Error('the model produced non-finite outputs or input gradients on the probe images');
+    throw new InputError(name, 'produces non-finite outputs or input gradients on the probe images (overflowing or corrupt weights)');
   }
   return check;
 }
@@ -54,6 +54,19 @@ function summarise(result: object, drop: string[]): ScanSummary {
   const round = (v: unknown): unknown =>
     typeof v === 'number' ? (Number.isFinite(v) ? Number(v.toPrecision(6)) : String(v)) : Array.isArray(v) ? v.map(round) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, round(x)])) : v;
   return round(Object.fromEntries(Object.entries(result).filter(([k]) => !drop.includes(k)))) as ScanSummary;
+}
+
+/**
+ * tfjs throws plain errors for models it cannot build or run (duplicate layer names, bad dtypes,
+ * unsupported attributes); they are the model's fault, so they name the model like our own checks.
+ */
+async function asInputError<T>(model: string, what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof InputError || err instanceof ConfigurationError) throw err;
+    throw new InputError(model, `${what}: ${(err as Error)?.message?.split('\n')[0] ?? String(err)}`);
+  }
 }
 
 export interface GateResult {
@@ -91,7 +104,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       report.timings.fetchSeconds = seconds(t);
       t = performance.now();
     }
-    loaded = await loadModel(origin?.location ?? settings.model, settings.limits);
+    loaded = await asInputError(settings.model, 'could not be built by tfjs', () => loadModel(origin?.location ?? settings.model, settings.limits));
     const { model, source, gate } = loaded;
     report.timings.loadSeconds = seconds(t);
     report.model = {
@@ -113,9 +126,9 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     report.timings.dataSeconds = seconds(t);
 
     t = performance.now();
-    const rows = await planRows(model, settings.memoryBudgetBytes);
+    const rows = await asInputError(settings.model, 'could not be run on the probe images', () => planRows(model, settings.memoryBudgetBytes));
     report.engine = { ...engine, memory: { budgetBytes: rows.budgetBytes, gradientRowBytes: rows.gradientRowBytes, forwardRowBytes: rows.forwardRowBytes, gradientRows: rows.gradient, forwardRows: rows.forward } };
-    report.modelCheck = checkModel(model, probe, rows);
+    report.modelCheck = await asInputError(settings.model, 'could not be run on the probe images', async () => checkModel(model, probe, rows, settings.model));
     report.timings.modelCheckSeconds = seconds(t);
     t = performance.now();
 

@@ -4,8 +4,6 @@
 // unexpected fails the step (fail closed) unless `on-error: warn`.
 import * as core from '@actions/core';
 import * as toolCache from '@actions/tool-cache';
-import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cleanSummary, runClean, type CleanReport } from './clean/pipeline.js';
@@ -20,7 +18,8 @@ import { canCallGitHub, readGitHubContext, runUrl, type GitHubContext } from './
 import { createOctokit, type Octokit } from './github/octokit.js';
 import { publishModel } from './github/publish.js';
 import { GitHubReporter } from './github/reporting.js';
-import { resolveModel, toolCacheStore, type ResolvedModel } from './github/sources.js';
+import { modelLocator } from './github/locator.js';
+import type { ResolvedModel } from './github/sources.js';
 import { writeSurface } from './github/surfaces.js';
 import type { Logger } from './logger.js';
 import type { SourceAnchor } from './report/check.js';
@@ -115,23 +114,8 @@ export async function run(): Promise<void> {
       else core.warning(`install-native-backend: ${native.error}; continuing without it`);
     }
     const engine = await selectBackend({ choice: settings.backend, nativeDirs, logger: actionsLogger });
-    let resolved: ResolvedModel | undefined;
-    const scratch = path.join(tempDir(), `backdoor-gate-${randomUUID()}`);
-    mkdirSync(scratch, { recursive: true });
-    const { report, images } = await runGate(settings, engine, actionsLogger, async (spec) => {
-      resolved = await resolveModel(spec, {
-        ctx,
-        octokit,
-        cache: process.env.RUNNER_TOOL_CACHE ? toolCacheStore(toolCache) : undefined,
-        tc: toolCache,
-        artifacts,
-        logger: actionsLogger,
-        tempDir: scratch,
-        limits: { maxEntries: 10_000, maxBytes: settings.limits.maxWeightBytes + settings.limits.maxModelJsonBytes },
-        expectedSha256: settings.modelSha256,
-      });
-      return { source: resolved.source, location: resolved.location, cacheHit: resolved.cacheHit, bundleSha256: resolved.bundleSha256 };
-    });
+    const locator = modelLocator(settings, { ctx, octokit, artifacts, logger: actionsLogger });
+    const { report, images } = await runGate(settings, engine, actionsLogger, locator.locate);
     // The verdict is set before any report is written: a failing report must not lose it.
     core.setOutput(Outputs.Verdict, report.verdict);
     core.setOutput(Outputs.Score, report.score === null ? '' : String(report.score));
@@ -157,7 +141,7 @@ export async function run(): Promise<void> {
     let cleaned: { passes: boolean; report?: CleanReport } = { passes: false };
     if (outcome !== 'pass' && settings.clean && (report.verdict === 'suspicious' || report.verdict === 'backdoored')) {
       cleaned = await cleanFlagged(report.model.origin?.location ?? settings.model, settings);
-      if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report!, resolved, ctx, octokit);
+      if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report!, locator.resolved(), ctx, octokit);
     }
 
     const written = report.artifacts && 'dir' in report.artifacts ? report.artifacts : undefined;

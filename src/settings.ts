@@ -11,6 +11,7 @@ import {
   parseThresholdOverrides,
   readPolicy,
   resolveThresholds,
+  resolveLimits,
   budgetSettings,
   type BudgetSettings,
   type PolicyFile,
@@ -110,6 +111,16 @@ export interface GitHubSettings {
   publishOverwrite: boolean;
   /** Release asset name of the cleaned bundle; default `<model name>-cleaned.tar.gz`. */
   publishName?: string;
+}
+
+/** Thresholds from the policy and the `thresholds` input; an inconsistent pair names where it came from. */
+function thresholdsFrom(fromPolicy: PolicyFile['thresholds'], overrides: string | undefined, source: string): Thresholds {
+  try {
+    return resolveThresholds(fromPolicy, overrides ? parseThresholdOverrides(overrides, Inputs.Thresholds) : undefined);
+  } catch (err) {
+    if (!(err instanceof ConfigurationError)) throw err;
+    throw new ConfigurationError(`${source}${overrides ? ` with ${Inputs.Thresholds}: ${overrides}` : ''}: ${err.message}`);
+  }
 }
 
 const DEFAULTS_REPORT_PATH = 'backdoor-gate-report.json';
@@ -258,11 +269,11 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     onError: oneOf(get(Inputs.OnError), Inputs.OnError, ['fail', 'warn'], policy['on-error'] ?? DEFAULTS.onError),
     failOn: oneOf(get(Inputs.FailOn), Inputs.FailOn, ['suspicious', 'backdoored'], policy['fail-on'] ?? DEFAULTS.failOn),
     scans: scanList(get(Inputs.Scans), policy.scans),
-    thresholds: resolveThresholds(policy.thresholds, overrides ? parseThresholdOverrides(overrides, Inputs.Thresholds) : undefined),
+    thresholds: thresholdsFrom(policy.thresholds, overrides, source),
     budgets: budgetSettings(budgets),
     memoryBudgetBytes: budgets['memory-mb'] === undefined ? undefined : budgets['memory-mb'] * 2 ** 20,
     policySource: source,
-    limits: { ...DEFAULT_LIMITS },
+    limits: resolveLimits(policy.limits, DEFAULT_LIMITS),
     clean,
     modelSha256: sha256Input(get(Inputs.ModelSha256)),
     github: githubSettings(get, clean),

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigurationError, InputError } from '../errors.js';
+import type { ResourceLimits } from '../model/limits.js';
 
 export const SCAN_NAMES = ['inversion', 'mask-inversion', 'hessian'] as const;
 export type ScanName = (typeof SCAN_NAMES)[number];
@@ -33,6 +34,17 @@ const PolicySchema = z
         'mask-inversion': z.object({ images: count(100_000), epochs: count(1000), 'batch-size': count(1024) }).partial().strict().optional(),
         hessian: z.object({ inputs: count(10_000) }).partial().strict().optional(),
       })
+      .strict()
+      .optional(),
+    limits: z
+      .object({
+        'download-mb': z.number().int().min(1).max(1_048_576),
+        'weights-mb': z.number().int().min(1).max(1_048_576),
+        'model-json-mb': z.number().int().min(1).max(1024),
+        'tensor-elements': z.number().int().min(1).max(2 ** 40),
+        'archive-entries': z.number().int().min(1).max(1_000_000),
+      })
+      .partial()
       .strict()
       .optional(),
   })
@@ -70,6 +82,19 @@ export function readPolicy(file: string, named: boolean): { policy: PolicyFile; 
   const size = statSync(file).size;
   if (size > MAX_POLICY_BYTES) throw new InputError(file, `is ${size} bytes; a policy file may be at most ${MAX_POLICY_BYTES}`);
   return { policy: parsePolicy(readFileSync(file, 'utf8'), file), source: file };
+}
+
+/** Resource caps from the policy over the defaults; every cap is checked before allocating. */
+export function resolveLimits(policy: PolicyFile['limits'], defaults: ResourceLimits): ResourceLimits {
+  const mb = (v: number | undefined, fallback: number) => (v === undefined ? fallback : v * 1024 * 1024);
+  return {
+    ...defaults,
+    maxDownloadBytes: mb(policy?.['download-mb'], defaults.maxDownloadBytes),
+    maxWeightBytes: mb(policy?.['weights-mb'], defaults.maxWeightBytes),
+    maxModelJsonBytes: mb(policy?.['model-json-mb'], defaults.maxModelJsonBytes),
+    maxTensorElements: policy?.['tensor-elements'] ?? defaults.maxTensorElements,
+    maxArchiveEntries: policy?.['archive-entries'] ?? defaults.maxArchiveEntries,
+  };
 }
 
 export interface Thresholds {

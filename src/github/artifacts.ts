@@ -17,7 +17,7 @@ export function actionsArtifacts(ctx: GitHubContext): ArtifactStore & ArtifactUp
   return {
     async find(name, runId) {
       const { artifact } = await client.getArtifact(name, { findBy: findBy(runId) });
-      return { id: artifact.id, digest: artifact.digest };
+      return { id: artifact.id, digest: artifact.digest, size: artifact.size };
     },
     async download(id, runId, dest, digest) {
       const result = await client.downloadArtifact(id, { path: dest, expectedHash: digest, findBy: findBy(runId) });

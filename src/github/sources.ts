@@ -3,12 +3,14 @@
 // `model-sha256` input), unpacked safely, and kept in the runner's tool cache under their sha256,
 // so a re-run on the same model downloads nothing.
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConfigurationError, InputError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { archiveKind, findModelDirectory, unpackArchive, type ArchiveLimits } from '../model/archive.js';
+import { archiveKind, findModelDirectory, unpackArchive } from '../model/archive.js';
+import { unpackedLimit, type ResourceLimits } from '../model/limits.js';
 import { isUrl } from '../model/read.js';
 import type { GitHubContext } from './context.js';
 import type { Octokit } from './octokit.js';
@@ -63,7 +65,7 @@ export function toolCacheStore(tc: ToolCacheApi): ModelCache {
 
 /** Workflow artifacts of a run (@actions/artifact in the action). */
 export interface ArtifactStore {
-  find(name: string, runId: number): Promise<{ id: number; digest?: string }>;
+  find(name: string, runId: number): Promise<{ id: number; digest?: string; size: number }>;
   /** Downloads and unzips artifact `id` into `dest`; throws when its sha256 is not `digest`. */
   download(id: number, runId: number, dest: string, digest?: string): Promise<void>;
 }
@@ -77,7 +79,7 @@ export interface SourceDeps {
   logger: Logger;
   /** Scratch space for downloads (RUNNER_TEMP in the action). */
   tempDir: string;
-  limits: ArchiveLimits;
+  limits: ResourceLimits;
   /** Expected sha256 of the downloaded bundle (the `model-sha256` input). */
   expectedSha256?: string;
 }
@@ -109,6 +111,28 @@ function needsGitHub(deps: SourceDeps, spec: string): { octokit: Octokit; owner:
   return { octokit, owner: ctx.owner, repo: ctx.repo };
 }
 
+function checkSize(what: string, bytes: number, limits: ResourceLimits) {
+  if (bytes > limits.maxDownloadBytes) throw new InputError(what, `is ${bytes} bytes, above the download limit of ${limits.maxDownloadBytes} (policy limits.download-mb)`);
+}
+
+/** Streams `url` to `dest` without credentials, stopping at the download cap. */
+async function downloadCapped(url: string, dest: string, limits: ResourceLimits): Promise<void> {
+  const response = await fetch(url, { redirect: 'follow' }).catch((err: Error) => {
+    throw new InputError(url, `could not be downloaded (${err.message})`);
+  });
+  if (!response.ok || !response.body) throw new InputError(url, `download failed with HTTP ${response.status}`);
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared)) checkSize(url, declared, limits);
+  let total = 0;
+  const capped = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      total += chunk.length;
+      done(total > limits.maxDownloadBytes ? new InputError(url, `exceeds the download limit of ${limits.maxDownloadBytes} bytes (policy limits.download-mb)`) : null, chunk);
+    },
+  });
+  await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), capped, createWriteStream(dest, { flags: 'wx' }));
+}
+
 function checkDigest(what: string, actual: string, expected: string | undefined, source: string) {
   if (expected && actual !== expected.toLowerCase()) throw new InputError(what, `sha256 ${actual} does not match ${source} ${expected}; refusing to scan a model that changed in transit`);
 }
@@ -118,7 +142,7 @@ async function storeBundle(file: string, name: string, sha256: string, deps: Sou
   const kind = archiveKind(name);
   if (!kind) throw new InputError(name, 'is not a model bundle: a downloaded model must be a .zip, .tar.gz, .tgz or .tar of model.json and its weight shards');
   const unpacked = path.join(deps.tempDir, `backdoor-gate-${randomUUID()}`);
-  await unpackArchive(file, kind, unpacked, deps.limits);
+  await unpackArchive(file, kind, unpacked, unpackedLimit(deps.limits));
   const modelDir = findModelDirectory(unpacked, name);
   if (!deps.cache) return modelDir;
   const cached = await deps.cache.save(modelDir, sha256);
@@ -145,6 +169,7 @@ async function fromRelease(spec: string, src: { tag: string; asset: string }, de
   const releaseInfo = { id: release.id, tag: release.tag_name, uploadUrl: release.upload_url };
   const asset = release.assets.find((a) => a.name === src.asset);
   if (!asset) throw new InputError(spec, `release ${src.tag} has no asset '${src.asset}' (it has: ${release.assets.map((a) => a.name).join(', ') || 'none'})`);
+  checkSize(spec, asset.size, deps.limits);
   const expected = deps.expectedSha256 ?? hexOf(asset.digest);
   const hit = cacheHit(deps, expected, spec);
   if (hit) return { location: hit, spec, source: 'release', cacheHit: true, bundleSha256: expected, release: releaseInfo };
@@ -152,6 +177,7 @@ async function fromRelease(spec: string, src: { tag: string; asset: string }, de
   // The asset API URL with Accept: octet-stream redirects to storage; @actions/http-client drops
   // the Authorization header when a redirect leaves the API host.
   const file = await deps.tc.downloadTool(asset.url, path.join(deps.tempDir, `${randomUUID()}-${src.asset}`), `Bearer ${deps.ctx.token}`, { accept: 'application/octet-stream' });
+  checkSize(spec, statSync(file).size, deps.limits);
   const sha256 = await sha256File(file);
   checkDigest(spec, sha256, hexOf(asset.digest), "the release asset's digest");
   checkDigest(spec, sha256, deps.expectedSha256, 'model-sha256');
@@ -165,6 +191,7 @@ async function fromArtifact(spec: string, src: { name: string; runId?: number },
   if (!runId) throw new ConfigurationError(`model: ${spec} names no run and GITHUB_RUN_ID is not set; use artifact:<name>@<run id>`);
   if (!deps.artifacts) throw new ConfigurationError(`model: ${spec}: artifact downloads are not available here`);
   const found = await deps.artifacts.find(src.name, runId);
+  checkSize(spec, found.size, deps.limits);
   const digest = hexOf(found.digest);
   if (digest) checkDigest(spec, digest, deps.expectedSha256, 'model-sha256');
   const expected = deps.expectedSha256 ?? digest;
@@ -197,7 +224,8 @@ async function fromUrl(spec: string, url: string, deps: SourceDeps): Promise<Res
   const hit = cacheHit(deps, deps.expectedSha256, spec);
   if (hit) return { location: hit, spec, source: 'url', cacheHit: true, bundleSha256: deps.expectedSha256 };
   // No token: it must never reach a host that is not GitHub.
-  const file = await deps.tc.downloadTool(url, path.join(deps.tempDir, `${randomUUID()}-${name}`));
+  const file = path.join(deps.tempDir, `${randomUUID()}-${name}`);
+  await downloadCapped(url, file, deps.limits);
   const sha256 = await sha256File(file);
   checkDigest(spec, sha256, deps.expectedSha256, 'model-sha256');
   const location = cacheHit(deps, sha256, spec) ?? (await storeBundle(file, name, sha256, deps));
@@ -206,6 +234,7 @@ async function fromUrl(spec: string, url: string, deps: SourceDeps): Promise<Res
 
 async function fromPath(spec: string, file: string, deps: SourceDeps): Promise<ResolvedModel> {
   if (existsSync(file) && statSync(file).isFile() && archiveKind(file)) {
+    checkSize(file, statSync(file).size, deps.limits);
     const sha256 = await sha256File(file);
     checkDigest(spec, sha256, deps.expectedSha256, 'model-sha256');
     const location = cacheHit(deps, sha256, spec) ?? (await storeBundle(file, path.basename(file), sha256, deps));

@@ -9,6 +9,10 @@ export interface ResourceLimits {
   maxTensorElements: number;
   /** Deepest JSON nesting accepted in model.json. */
   maxJsonDepth: number;
+  /** Largest download (release asset, artifact, bundle URL), bytes; checked before and while downloading. */
+  maxDownloadBytes: number;
+  /** Most entries an archive may hold. */
+  maxArchiveEntries: number;
 }
 
 export const DEFAULT_LIMITS: ResourceLimits = {
@@ -16,4 +20,9 @@ export const DEFAULT_LIMITS: ResourceLimits = {
   maxWeightBytes: 2 * 1024 * 1024 * 1024,
   maxTensorElements: 256 * 1024 * 1024,
   maxJsonDepth: 200,
+  maxDownloadBytes: 2 * 1024 * 1024 * 1024,
+  maxArchiveEntries: 10_000,
 };
+
+/** What an unpacked bundle may expand to: a model's manifest plus its weights. */
+export const unpackedLimit = (limits: ResourceLimits) => ({ maxEntries: limits.maxArchiveEntries, maxBytes: limits.maxWeightBytes + limits.maxModelJsonBytes });

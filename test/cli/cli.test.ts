@@ -36,17 +36,21 @@ describe('backdoor-gate scan', () => {
     expect(result.stdout).toContain(`unassessed → ${report}`);
   });
 
-  it('gives the same verdict and figures for the same seed and backend', async () => {
+  // Tolerance: none. On one backend a seeded run repeats exactly, to the report's 6 significant digits.
+  it('gives the same verdict and figures for the same seed and backend, and records what a re-run needs', async () => {
     const dir = tmp();
     const run = async (name: string) => {
-      await runCli(['scan', EXAMPLES.blendedCnn, '--report', path.join(dir, name), '--data', PROBE, '--max-probe-images', '64', '--seed', '7', '--scans', 'inversion,hessian']);
+      await runCli(['scan', EXAMPLES.blendedCnn, '--report', path.join(dir, name), '--data', PROBE, '--max-probe-images', '64', '--seed', '7', '--scans', 'inversion,mask-inversion,hessian']);
       const r = JSON.parse(readFileSync(path.join(dir, name), 'utf8'));
       const scans = r.scans.map((s: Record<string, unknown>) => ({ ...s, seconds: undefined }));
       return { verdict: r.verdict, score: r.score, scans, check: r.modelCheck, data: r.data, digest: r.model.digest };
     };
     const [a, b] = [await run('a.json'), await run('b.json')];
-    expect(a.scans).toHaveLength(2);
+    expect(a.scans).toHaveLength(3);
     expect(a).toEqual(b);
+    const recorded = JSON.parse(readFileSync(path.join(dir, 'a.json'), 'utf8'));
+    expect(recorded).toMatchObject({ seed: 7, tool: { name: 'backdoor-gate' }, engine: { backend: expect.any(String), tfjsVersion: '4.22.0' }, runtime: { node: process.version } });
+    expect(recorded.model.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     // Scan images beside the report: a trigger per class and the Hessian eigenvector, as PNGs.
     const report = JSON.parse(readFileSync(path.join(dir, 'a.json'), 'utf8'));
     expect(report.artifacts.dir).toBe(path.join(dir, 'a-artifacts'));

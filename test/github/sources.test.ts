@@ -3,7 +3,6 @@
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GitHubContext } from '../../src/github/context.js';
@@ -15,49 +14,12 @@ import { findModelDirectory, unpackArchive } from '../../src/model/archive.js';
 import { DEFAULT_LIMITS } from '../../src/model/limits.js';
 import { readLocalModel } from '../../src/model/read.js';
 import { FakeGitHub } from '../helpers/github-server.js';
+import { rawZip } from '../helpers/zip.js';
 import { EXAMPLES } from '../helpers/run.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-src-'));
 const LIMITS = { maxEntries: 100, maxBytes: 10 * 1024 * 1024 };
-
-/** A stored (uncompressed) zip written byte by byte, so entries can be as hostile as we like. */
-function rawZip(entries: { name: string; data: Buffer; mode?: number }[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name);
-    const crc = crc32(e.data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(e.data.length, 18);
-    local.writeUInt32LE(e.data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(0x0314, 4); // made by Unix: external attributes hold the mode
-    central.writeUInt16LE(20, 6);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(e.data.length, 20);
-    central.writeUInt32LE(e.data.length, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(((e.mode ?? 0o100644) << 16) >>> 0, 38);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, e.data);
-    centrals.push(central, name);
-    offset += 30 + name.length + e.data.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
-}
+const RESOURCE_LIMITS = { ...DEFAULT_LIMITS, maxArchiveEntries: 100 };
 
 function writeZip(entries: Parameters<typeof rawZip>[0]): string {
   const file = path.join(tmp(), 'model.zip');
@@ -160,7 +122,7 @@ describe('release assets and publishing against the loopback GitHub', () => {
     const cache = memoryCache();
     const temp = tmp();
     process.env.RUNNER_TEMP ??= temp;
-    const deps = { ctx, octokit: createOctokit(ctx), cache, tc: { downloadTool }, logger: new MemoryLogger(), tempDir: temp, limits: LIMITS };
+    const deps = { ctx, octokit: createOctokit(ctx), cache, tc: { downloadTool }, logger: new MemoryLogger(), tempDir: temp, limits: RESOURCE_LIMITS };
     const first = await resolveModel('release:nodigest/m.tar.gz', deps);
     const second = await resolveModel('release:nodigest/m.tar.gz', deps);
     expect(first.location).toBe(second.location);
@@ -177,13 +139,24 @@ describe('release assets and publishing against the loopback GitHub', () => {
     const url = `${gh.storageUrl}/download/${asset.id}/url-model.tar.gz`;
     const { downloadTool } = await import('@actions/tool-cache');
     const cache = memoryCache();
-    const deps = { ctx, octokit: createOctokit(ctx), cache, tc: { downloadTool }, logger: new MemoryLogger(), tempDir: tmp(), limits: LIMITS };
+    const deps = { ctx, octokit: createOctokit(ctx), cache, tc: { downloadTool }, logger: new MemoryLogger(), tempDir: tmp(), limits: RESOURCE_LIMITS };
     const resolved = await resolveModel(url, { ...deps, expectedSha256: asset.digest!.slice(7) });
     expect(resolved).toMatchObject({ source: 'url', cacheHit: false, bundleSha256: asset.digest!.slice(7) });
     expect(gh.storageRequests.filter((r) => r.path.startsWith('/download/')).every((r) => r.authorization === undefined)).toBe(true);
     const again = await resolveModel(url, { ...deps, expectedSha256: asset.digest!.slice(7) });
     expect(again).toMatchObject({ cacheHit: true, location: resolved.location });
     await expect(resolveModel(url, { ...deps, cache: undefined, expectedSha256: 'f'.repeat(64) })).rejects.toThrow(/does not match model-sha256 f{64}/);
+  });
+
+  it('downloads over the download limit are refused: a release asset before it is fetched, a bundle URL while streaming', async () => {
+    gh.addRelease('big', [{ name: 'big.tar.gz', data: bundle }]);
+    const asset = gh.releases.at(-1)!.assets[0];
+    const small = { ...RESOURCE_LIMITS, maxDownloadBytes: 1000 };
+    const fetched = gh.storageRequests.length;
+    const deps = { ctx, octokit: createOctokit(ctx), tc: { downloadTool: async () => '' }, logger: new MemoryLogger(), tempDir: tmp(), limits: small };
+    await expect(resolveModel('release:big/big.tar.gz', deps)).rejects.toThrow(new RegExp(`release:big/big\\.tar\\.gz: is ${bundle.length} bytes, above the download limit of 1000`));
+    expect(gh.storageRequests.length).toBe(fetched);
+    await expect(resolveModel(`${gh.storageUrl}/download/${asset.id}/big.tar.gz`, deps)).rejects.toThrow(/above the download limit of 1000|exceeds the download limit of 1000 bytes/);
   });
 
   it('a model committed with Git LFS but checked out without it says how to fix it', () => {
@@ -203,7 +176,7 @@ describe('release assets and publishing against the loopback GitHub', () => {
   });
 
   it('a missing asset or tag is a clear error naming what exists', async () => {
-    const deps = { ctx, octokit: createOctokit(ctx), tc: { downloadTool: async () => '' }, logger: new MemoryLogger(), tempDir: tmp(), limits: LIMITS };
+    const deps = { ctx, octokit: createOctokit(ctx), tc: { downloadTool: async () => '' }, logger: new MemoryLogger(), tempDir: tmp(), limits: RESOURCE_LIMITS };
     await expect(resolveModel('release:nodigest/other.tar.gz', deps)).rejects.toThrow(/release nodigest has no asset 'other\.tar\.gz' \(it has: m\.tar\.gz\)/);
     await expect(resolveModel('release:v9/m.tar.gz', deps)).rejects.toThrow(/no published release with tag 'v9' in acme\/models/);
   });
