@@ -148,7 +148,7 @@ async function writeMutant(kind: Kind, id: number, root: string, rand: Rand): Pr
   } else {
     // A bundle of the (valid) model, with its bytes mutated.
     const file = path.join(root, `m${id}.${rand() < 0.5 ? 'tar.gz' : 'tar'}`);
-    await tar.c({ gzip: file.endsWith('.gz'), file, cwd: dir, portable: true }, readdirSync(dir));
+    await tar.c({ gzip: file.endsWith('.gz'), file, cwd: dir, portable: true, mtime: new Date(0) }, readdirSync(dir).sort());
     const m = mutateBytes(readFileSync(file), rand);
     writeFileSync(file, m.data);
     rmSync(dir, { recursive: true });
