@@ -287,6 +287,19 @@ var GitHubReporter = class {
     const up = await writeSurface("scan images artifact", "actions: write", logger, () => artifacts.upload(name, files, dir));
     return up.ok && up.value.id ? { imagesUrl: artifactUrl(ctx, up.value.id) } : local;
   }
+  /** Closes an open check run as failed when the run broke before a report existed. */
+  async abort(message) {
+    const { ctx, logger, octokit } = this.deps;
+    const check = this.check;
+    if (!octokit || !check) return;
+    this.check = void 0;
+    await writeSurface(
+      "check run",
+      "checks: write",
+      logger,
+      () => completeCheckRun(octokit, ctx, check, { conclusion: "failure", output: { title: "\u274C could not run", summary: escapeHtml(message), annotations: [] } })
+    );
+  }
   /** Completes the check run and updates the sticky comment; returns the check run's URL. */
   async finish(report, anchor, options) {
     const { ctx, settings, logger } = this.deps;
@@ -367,6 +380,7 @@ function logAnnotations(report, anchor, passing) {
   }
 }
 async function run() {
+  let reporter;
   try {
     const settings = buildSettings(actionInput);
     if (settings.github.token) setSecret(settings.github.token);
@@ -374,7 +388,7 @@ async function run() {
     const octokit = canCallGitHub(ctx) ? createOctokit(ctx) : void 0;
     if (!octokit) notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
     const artifacts = octokit ? actionsArtifacts(ctx) : void 0;
-    const reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
+    reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
     await reporter.begin();
     const nativeDirs = [];
     if (settings.installNativeBackend) {
@@ -434,6 +448,7 @@ async function run() {
   } catch (err) {
     setOutput(Outputs.Verdict, "error");
     setFailed(`Backdoor Gate could not run: ${describeError(err)}`);
+    await reporter?.abort(`Backdoor Gate could not run: ${describeError(err)}`);
   }
 }
 

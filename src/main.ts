@@ -97,6 +97,7 @@ function logAnnotations(report: GateReport, anchor: SourceAnchor, passing: boole
 }
 
 export async function run(): Promise<void> {
+  let reporter: GitHubReporter | undefined;
   try {
     const settings = buildSettings(actionInput);
     if (settings.github.token) core.setSecret(settings.github.token);
@@ -104,7 +105,7 @@ export async function run(): Promise<void> {
     const octokit = canCallGitHub(ctx) ? createOctokit(ctx) : undefined;
     if (!octokit) core.notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
     const artifacts = octokit ? actionsArtifacts(ctx) : undefined;
-    const reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
+    reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
     await reporter.begin();
 
     const nativeDirs: string[] = [];
@@ -169,5 +170,7 @@ export async function run(): Promise<void> {
   } catch (err) {
     core.setOutput(Outputs.Verdict, 'error');
     core.setFailed(`Backdoor Gate could not run: ${describeError(err)}`);
+    // A check run opened before the failure must not stay in progress (or pass): close it as failed.
+    await reporter?.abort(`Backdoor Gate could not run: ${describeError(err)}`);
   }
 }

@@ -3,7 +3,7 @@
 // through writeSurface, so a fork PR's read-only token costs warnings, never the verdict.
 import type { Logger } from '../logger.js';
 import { checkRunOutput, type CheckOptions, type SourceAnchor } from '../report/check.js';
-import { commentMarker, renderComment, type MarkdownLinks } from '../report/markdown.js';
+import { commentMarker, escapeHtml, renderComment, type MarkdownLinks } from '../report/markdown.js';
 import type { GateReport } from '../report/types.js';
 import type { GitHubSettings } from '../settings.js';
 import { artifactUrl, type ArtifactUploader } from './artifacts.js';
@@ -47,6 +47,17 @@ export class GitHubReporter {
     const name = `${settings.checkName.replace(/[^A-Za-z0-9._-]+/g, '-').toLowerCase()}-scan-images-${ctx.runId}-${process.env.GITHUB_JOB ?? 'job'}`;
     const up = await writeSurface('scan images artifact', 'actions: write', logger, () => artifacts.upload(name, files, dir));
     return up.ok && up.value.id ? { imagesUrl: artifactUrl(ctx, up.value.id) } : local;
+  }
+
+  /** Closes an open check run as failed when the run broke before a report existed. */
+  async abort(message: string): Promise<void> {
+    const { ctx, logger, octokit } = this.deps;
+    const check = this.check;
+    if (!octokit || !check) return;
+    this.check = undefined;
+    await writeSurface('check run', 'checks: write', logger, () =>
+      completeCheckRun(octokit, ctx, check, { conclusion: 'failure', output: { title: '❌ could not run', summary: escapeHtml(message), annotations: [] } }),
+    );
   }
 
   /** Completes the check run and updates the sticky comment; returns the check run's URL. */

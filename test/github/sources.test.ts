@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GitHubContext } from '../../src/github/context.js';
 import { createOctokit } from '../../src/github/octokit.js';
 import { bundleModel, parsePublishTarget, publishModel } from '../../src/github/publish.js';
+import { GitHubReporter } from '../../src/github/reporting.js';
 import { parseModelSource, resolveModel, type ModelCache } from '../../src/github/sources.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { findModelDirectory, unpackArchive } from '../../src/model/archive.js';
@@ -197,6 +198,16 @@ describe('release assets and publishing against the loopback GitHub', () => {
     expect(readFileSync(path.join(out, 'x', 'model.json'))).toEqual(readFileSync(path.join(EXAMPLES.cleanCnn, 'model.json')));
     expect(published.url).toMatch(/\/download\/\d+\/cnn-cleaned\.tar\.gz$/);
     expect(gh.operations()).toEqual(expect.arrayContaining(['DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', 'POST /repos/{owner}/{repo}/releases/{release_id}/assets']));
+    expect(gh.violations).toEqual([]);
+  });
+
+  it('a check run opened before the run broke is closed as failed, not left in progress', async () => {
+    const settings = { token: 'ghs_x', checkRun: true, checkName: 'Gate', comment: false, sarifPath: '', uploadImages: false, publishOverwrite: false };
+    const reporter = new GitHubReporter({ ctx: { ...ctx, headSha: 'c'.repeat(40) }, settings, octokit: createOctokit(ctx), logger: new MemoryLogger() });
+    await reporter.begin();
+    expect(gh.checkRuns.at(-1)).toMatchObject({ name: 'Gate', status: 'in_progress', conclusion: null });
+    await reporter.abort('Backdoor Gate could not run: internal error: <boom>');
+    expect(gh.checkRuns.at(-1)).toMatchObject({ status: 'completed', conclusion: 'failure', output: { title: '❌ could not run', summary: 'Backdoor Gate could not run: internal error: &#60;boom&#62;' } });
     expect(gh.violations).toEqual([]);
   });
 
