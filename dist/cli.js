@@ -9,7 +9,6 @@ import {
   EXIT,
   Inputs,
   MIN_IMAGES_PER_CLASS,
-  SARIF_OWN_MARKER,
   TOOL_NAME,
   TOOL_VERSION,
   actionsArtifacts,
@@ -26,14 +25,13 @@ import {
   outcomeFor,
   parseBackendChoice,
   readGitHubContext,
-  renderSarif,
   runClean,
   runGate,
   selectBackend,
   writeJsonReport,
   writeReportFiles,
-  writeTextFile
-} from "./chunks/chunk-ZAWYBLBA.js";
+  writeSarifReport
+} from "./chunks/chunk-UDRUEODY.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -162,8 +160,7 @@ async function main(argv) {
   if (report.artifacts && "error" in report.artifacts) logger.warning(`scan images not written: ${report.artifacts.error}`);
   if (settings.github.sarifPath) {
     const anchor = findModelAnchor(process.cwd(), settings.model, [values.policy ?? DEFAULT_POLICY_PATH]);
-    writeTextFile(settings.github.sarifPath, `${JSON.stringify(renderSarif(report, anchor), null, 2)}
-`, SARIF_OWN_MARKER);
+    writeSarifReport(settings.github.sarifPath, report, anchor);
   }
   const score = report.score === null ? "" : ` score ${report.score.toFixed(3)}`;
   const target = report.suspectedTarget == null ? "" : ` target ${report.suspectedTarget}`;

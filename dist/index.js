@@ -5,7 +5,6 @@ import {
   ExitCode,
   Inputs,
   Outputs,
-  SARIF_OWN_MARKER,
   actionsArtifacts,
   artifactUrl,
   buildSettings,
@@ -26,10 +25,10 @@ import {
   outcomeFor,
   publishModel,
   readGitHubContext,
-  renderSarif,
   runClean,
   runGate,
   runUrl,
+  runnerScratchDir,
   scanTitle,
   selectBackend,
   setFailed,
@@ -40,11 +39,10 @@ import {
   warning,
   writeJsonReport,
   writeReportFiles,
-  writeTextFile
-} from "./chunks/chunk-ZAWYBLBA.js";
+  writeSarifReport
+} from "./chunks/chunk-UDRUEODY.js";
 
 // src/main.ts
-import os from "node:os";
 import path from "node:path";
 
 // src/report/markdown.ts
@@ -331,7 +329,6 @@ var actionsLogger = {
   debug: (m) => debug(m)
 };
 var actionInput = (name) => getInput(name) || ACTION_INPUT_DEFAULTS[name] || "";
-var tempDir = () => process.env.RUNNER_TEMP || os.tmpdir();
 async function cleanFlagged(location, settings) {
   const clean = settings.clean;
   try {
@@ -355,7 +352,7 @@ async function cleanFlagged(location, settings) {
     return { passes: false };
   }
 }
-async function publishCleaned(settings, cleaned, resolved, ctx, octokit) {
+async function publishCleaned(settings, cleaned, resolved, github) {
   const target = settings.github.publish;
   const base = path.basename(settings.model.replace(/^(release|artifact):/, "").replace(/[/\\]+$/, "")).replace(/(\.tar\.gz|\.tgz|\.zip|\.tar|\.json)$/i, "").replace(/[^A-Za-z0-9._-]+/g, "-") || "model";
   const assetName = settings.github.publishName ?? `${base}-cleaned.tar.gz`;
@@ -363,7 +360,7 @@ async function publishCleaned(settings, cleaned, resolved, ctx, octokit) {
     `publish (${target.kind})`,
     target.kind === "release" ? "contents: write" : "actions: write",
     actionsLogger,
-    () => publishModel(target, cleaned.output.dir, assetName, settings.github.publishOverwrite, resolved?.release, { ctx, octokit, artifacts: octokit ? actionsArtifacts(ctx) : void 0, logger: actionsLogger, tempDir: tempDir() })
+    () => publishModel(target, cleaned.output.dir, assetName, settings.github.publishOverwrite, resolved?.release, { ...github, logger: actionsLogger, tempDir: runnerScratchDir() })
   );
   if (!published.ok) return;
   setOutput(Outputs.CleanedModelUrl, published.value.url);
@@ -412,17 +409,15 @@ async function run() {
     const anchor = findModelAnchor(ctx.workspace, settings.model, [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH]);
     if (settings.github.sarifPath) {
       try {
-        setOutput(Outputs.SarifPath, writeTextFile(settings.github.sarifPath, `${JSON.stringify(renderSarif(report, anchor), null, 2)}
-`, SARIF_OWN_MARKER));
+        setOutput(Outputs.SarifPath, writeSarifReport(settings.github.sarifPath, report, anchor));
       } catch (err) {
         warning(`SARIF not written: ${describeError(err)}`);
       }
     }
-    const outcome = outcomeFor(report.verdict, settings.failOn);
     let cleaned = { passes: false };
-    if (outcome !== "pass" && settings.clean && (report.verdict === "suspicious" || report.verdict === "backdoored")) {
+    if (settings.clean && (report.verdict === "suspicious" || report.verdict === "backdoored")) {
       cleaned = await cleanFlagged(report.model.origin?.location ?? settings.model, settings);
-      if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report, locator.resolved(), ctx, octokit);
+      if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report, locator.resolved(), { ctx, octokit, artifacts });
     }
     const written = report.artifacts && "dir" in report.artifacts ? report.artifacts : void 0;
     const links = { reportPath: reportPath || void 0, runUrl: runUrl(ctx), ...await reporter.uploadImages(written?.dir, written?.files.map((f) => path.join(written.dir, f)) ?? []) };
@@ -437,10 +432,11 @@ async function run() {
     if (checkRunUrl) setOutput(Outputs.CheckRunUrl, checkRunUrl);
     logAnnotations(report, anchor, cleaned.passes);
     info(`verdict: ${report.verdict}; report: ${reportPath}`);
-    if (outcome === "pass" || cleaned.passes) return;
+    const conclusion = checkConclusion(report, settings.failOn, settings.onError);
+    if (conclusion === "success" || cleaned.passes) return;
     const message = `Backdoor Gate: ${report.verdict} \u2014 ${report.reasons.join("; ")}`;
     const props = { title: `Backdoor Gate: ${report.verdict}`, file: anchor.path, startLine: anchor.line };
-    if (outcome === "warn" || outcome === "could-not-scan" && settings.onError === "warn") warning(message, props);
+    if (conclusion === "neutral") warning(message, props);
     else {
       error(message, props);
       process.exitCode = ExitCode.Failure;

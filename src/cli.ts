@@ -12,8 +12,7 @@ import { actionsArtifacts } from './github/artifacts.js';
 import { canCallGitHub, readGitHubContext } from './github/context.js';
 import { modelLocator } from './github/locator.js';
 import { createOctokit } from './github/octokit.js';
-import { writeJsonReport, writeReportFiles, writeTextFile } from './report/json.js';
-import { renderSarif, SARIF_OWN_MARKER } from './report/sarif.js';
+import { writeJsonReport, writeReportFiles, writeSarifReport } from './report/json.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
 import { buildSettings, DEFAULTS, Inputs, integer, oneOf } from './settings.js';
@@ -115,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
   if (report.artifacts && 'error' in report.artifacts) logger.warning(`scan images not written: ${report.artifacts.error}`);
   if (settings.github.sarifPath) {
     const anchor = findModelAnchor(process.cwd(), settings.model, [values.policy ?? DEFAULT_POLICY_PATH]);
-    writeTextFile(settings.github.sarifPath, `${JSON.stringify(renderSarif(report, anchor), null, 2)}\n`, SARIF_OWN_MARKER);
+    writeSarifReport(settings.github.sarifPath, report, anchor);
   }
   const score = report.score === null ? '' : ` score ${report.score.toFixed(3)}`;
   const target = report.suspectedTarget == null ? '' : ` target ${report.suspectedTarget}`;

@@ -24,7 +24,7 @@ import { TOOL_NAME, TOOL_VERSION } from './version.js';
 const seconds = (t0: number) => Math.round((performance.now() - t0) / 10) / 100;
 
 /** Forward pass over every probe image, and input gradients over the first batch (finite?). */
-export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimits = UNLIMITED_ROWS, name = 'the model'): ModelCheck {
+export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimits = UNLIMITED_ROWS): ModelCheck {
   const counts = new Array<number>(model.numClasses).fill(0);
   let topProbability = 0;
   const n = probe.height * probe.width * probe.channels;
@@ -44,7 +44,7 @@ export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimi
   });
   const check = { probeImages: probe.count, predictedClassCounts: counts, meanTopProbability: topProbability / probe.count, meanInputGradientNorm: gradientNorm / checked };
   if (!Number.isFinite(check.meanTopProbability) || !Number.isFinite(check.meanInputGradientNorm)) {
-    throw new InputError(name, 'produces non-finite outputs or input gradients on the probe images (overflowing or corrupt weights)');
+    throw new Error('the model produces non-finite outputs or input gradients (overflowing or corrupt weights)');
   }
   return check;
 }
@@ -128,7 +128,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     t = performance.now();
     const rows = await asInputError(settings.model, 'could not be run on the probe images', () => planRows(model, settings.memoryBudgetBytes));
     report.engine = { ...engine, memory: { budgetBytes: rows.budgetBytes, gradientRowBytes: rows.gradientRowBytes, forwardRowBytes: rows.forwardRowBytes, gradientRows: rows.gradient, forwardRows: rows.forward } };
-    report.modelCheck = await asInputError(settings.model, 'could not be run on the probe images', async () => checkModel(model, probe, rows, settings.model));
+    report.modelCheck = await asInputError(settings.model, 'could not be run on the probe images', async () => checkModel(model, probe, rows));
     report.timings.modelCheckSeconds = seconds(t);
     t = performance.now();
 

@@ -4,7 +4,6 @@
 // unexpected fails the step (fail closed) unless `on-error: warn`.
 import * as core from '@actions/core';
 import * as toolCache from '@actions/tool-cache';
-import os from 'node:os';
 import path from 'node:path';
 import { cleanSummary, runClean, type CleanReport } from './clean/pipeline.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
@@ -14,20 +13,19 @@ import { describeError } from './errors.js';
 import { runGate } from './gate.js';
 import { findModelAnchor } from './github/anchor.js';
 import { actionsArtifacts } from './github/artifacts.js';
-import { canCallGitHub, readGitHubContext, runUrl, type GitHubContext } from './github/context.js';
-import { createOctokit, type Octokit } from './github/octokit.js';
-import { publishModel } from './github/publish.js';
+import { canCallGitHub, readGitHubContext, runUrl } from './github/context.js';
+import { createOctokit } from './github/octokit.js';
+import { publishModel, type PublishDeps } from './github/publish.js';
 import { GitHubReporter } from './github/reporting.js';
-import { modelLocator } from './github/locator.js';
+import { modelLocator, runnerScratchDir } from './github/locator.js';
 import type { ResolvedModel } from './github/sources.js';
 import { writeSurface } from './github/surfaces.js';
 import type { Logger } from './logger.js';
-import type { SourceAnchor } from './report/check.js';
+import { checkConclusion, type SourceAnchor } from './report/check.js';
 import { findingsOf } from './report/findings.js';
-import { writeJsonReport, writeReportFiles, writeTextFile } from './report/json.js';
+import { writeJsonReport, writeReportFiles, writeSarifReport } from './report/json.js';
 import { renderMarkdown, type MarkdownLinks } from './report/markdown.js';
-import { renderSarif, SARIF_OWN_MARKER } from './report/sarif.js';
-import { outcomeFor, type GateReport } from './report/types.js';
+import type { GateReport } from './report/types.js';
 import { ACTION_INPUT_DEFAULTS, buildSettings, Inputs, Outputs, type Settings } from './settings.js';
 
 const actionsLogger: Logger = {
@@ -40,8 +38,6 @@ const actionsLogger: Logger = {
 
 /** An input, or the default action.yml declares for it (the runner applies those; bare runs do not). */
 const actionInput = (name: string) => core.getInput(name) || ACTION_INPUT_DEFAULTS[name as keyof typeof ACTION_INPUT_DEFAULTS] || '';
-
-const tempDir = () => process.env.RUNNER_TEMP || os.tmpdir();
 
 /** Cleans a flagged model; `passes` when the cleaned copy's re-scan is clean. A failure is a warning (fail closed). */
 async function cleanFlagged(location: string, settings: Readonly<Settings>): Promise<{ passes: boolean; report?: CleanReport }> {
@@ -68,12 +64,12 @@ async function cleanFlagged(location: string, settings: Readonly<Settings>): Pro
   }
 }
 
-async function publishCleaned(settings: Readonly<Settings>, cleaned: CleanReport, resolved: ResolvedModel | undefined, ctx: GitHubContext, octokit: Octokit | undefined): Promise<void> {
+async function publishCleaned(settings: Readonly<Settings>, cleaned: CleanReport, resolved: ResolvedModel | undefined, github: Pick<PublishDeps, 'ctx' | 'octokit' | 'artifacts'>): Promise<void> {
   const target = settings.github.publish!;
   const base = path.basename(settings.model.replace(/^(release|artifact):/, '').replace(/[/\\]+$/, '')).replace(/(\.tar\.gz|\.tgz|\.zip|\.tar|\.json)$/i, '').replace(/[^A-Za-z0-9._-]+/g, '-') || 'model';
   const assetName = settings.github.publishName ?? `${base}-cleaned.tar.gz`;
   const published = await writeSurface(`publish (${target.kind})`, target.kind === 'release' ? 'contents: write' : 'actions: write', actionsLogger, () =>
-    publishModel(target, cleaned.output!.dir, assetName, settings.github.publishOverwrite, resolved?.release, { ctx, octokit, artifacts: octokit ? actionsArtifacts(ctx) : undefined, logger: actionsLogger, tempDir: tempDir() }),
+    publishModel(target, cleaned.output!.dir, assetName, settings.github.publishOverwrite, resolved?.release, { ...github, logger: actionsLogger, tempDir: runnerScratchDir() }),
   );
   if (!published.ok) return;
   core.setOutput(Outputs.CleanedModelUrl, published.value.url);
@@ -132,17 +128,16 @@ export async function run(): Promise<void> {
     const anchor = findModelAnchor(ctx.workspace, settings.model, [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH]);
     if (settings.github.sarifPath) {
       try {
-        core.setOutput(Outputs.SarifPath, writeTextFile(settings.github.sarifPath, `${JSON.stringify(renderSarif(report, anchor), null, 2)}\n`, SARIF_OWN_MARKER));
+        core.setOutput(Outputs.SarifPath, writeSarifReport(settings.github.sarifPath, report, anchor));
       } catch (err) {
         core.warning(`SARIF not written: ${describeError(err)}`);
       }
     }
 
-    const outcome = outcomeFor(report.verdict, settings.failOn);
     let cleaned: { passes: boolean; report?: CleanReport } = { passes: false };
-    if (outcome !== 'pass' && settings.clean && (report.verdict === 'suspicious' || report.verdict === 'backdoored')) {
+    if (settings.clean && (report.verdict === 'suspicious' || report.verdict === 'backdoored')) {
       cleaned = await cleanFlagged(report.model.origin?.location ?? settings.model, settings);
-      if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report!, locator.resolved(), ctx, octokit);
+      if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report!, locator.resolved(), { ctx, octokit, artifacts });
     }
 
     const written = report.artifacts && 'dir' in report.artifacts ? report.artifacts : undefined;
@@ -159,10 +154,12 @@ export async function run(): Promise<void> {
     logAnnotations(report, anchor, cleaned.passes);
     core.info(`verdict: ${report.verdict}; report: ${reportPath}`);
 
-    if (outcome === 'pass' || cleaned.passes) return;
+    // The step's outcome is the check run's conclusion: success passes, neutral warns, failure fails.
+    const conclusion = checkConclusion(report, settings.failOn, settings.onError);
+    if (conclusion === 'success' || cleaned.passes) return;
     const message = `Backdoor Gate: ${report.verdict} — ${report.reasons.join('; ')}`;
     const props = { title: `Backdoor Gate: ${report.verdict}`, file: anchor.path, startLine: anchor.line };
-    if (outcome === 'warn' || (outcome === 'could-not-scan' && settings.onError === 'warn')) core.warning(message, props);
+    if (conclusion === 'neutral') core.warning(message, props);
     else {
       core.error(message, props);
       process.exitCode = core.ExitCode.Failure;

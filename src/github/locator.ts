@@ -12,6 +12,13 @@ import type { GitHubContext } from './context.js';
 import type { Octokit } from './octokit.js';
 import { resolveModel, toolCacheStore, type ArtifactStore, type ResolvedModel } from './sources.js';
 
+/** A new directory for this run's downloads and bundles, under RUNNER_TEMP (emptied by the runner). */
+export function runnerScratchDir(): string {
+  const dir = path.join(process.env.RUNNER_TEMP || os.tmpdir(), `backdoor-gate-${randomUUID()}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 export interface LocatorDeps {
   ctx: GitHubContext;
   octokit?: Octokit;
@@ -23,8 +30,7 @@ export interface LocatorDeps {
 export function modelLocator(settings: Readonly<Settings>, deps: LocatorDeps): { locate: ModelLocator; resolved: () => ResolvedModel | undefined } {
   let resolved: ResolvedModel | undefined;
   const locate: ModelLocator = async (spec) => {
-    const tempDir = path.join(process.env.RUNNER_TEMP || os.tmpdir(), `backdoor-gate-${randomUUID()}`);
-    mkdirSync(tempDir, { recursive: true });
+    const tempDir = runnerScratchDir();
     resolved = await resolveModel(spec, {
       ...deps,
       cache: process.env.RUNNER_TOOL_CACHE ? toolCacheStore(toolCache) : undefined,

@@ -5,13 +5,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConfigurationError, InputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { archiveKind, findModelDirectory, unpackArchive } from '../model/archive.js';
 import { unpackedLimit, type ResourceLimits } from '../model/limits.js';
-import { isUrl } from '../model/read.js';
+import { fetchCapped, isUrl } from '../model/read.js';
 import type { GitHubContext } from './context.js';
 import type { Octokit } from './octokit.js';
 
@@ -117,20 +117,9 @@ function checkSize(what: string, bytes: number, limits: ResourceLimits) {
 
 /** Streams `url` to `dest` without credentials, stopping at the download cap. */
 async function downloadCapped(url: string, dest: string, limits: ResourceLimits): Promise<void> {
-  const response = await fetch(url, { redirect: 'follow' }).catch((err: Error) => {
-    throw new InputError(url, `could not be downloaded (${err.message})`);
-  });
-  if (!response.ok || !response.body) throw new InputError(url, `download failed with HTTP ${response.status}`);
-  const declared = Number(response.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared)) checkSize(url, declared, limits);
-  let total = 0;
-  const capped = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      total += chunk.length;
-      done(total > limits.maxDownloadBytes ? new InputError(url, `exceeds the download limit of ${limits.maxDownloadBytes} bytes (policy limits.download-mb)`) : null, chunk);
-    },
-  });
-  await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), capped, createWriteStream(dest, { flags: 'wx' }));
+  const cap = limits.maxDownloadBytes;
+  const tooBig = (declared?: number) => (declared === undefined ? `exceeds the download limit of ${cap} bytes` : `is ${declared} bytes, above the download limit of ${cap}`) + ' (policy limits.download-mb)';
+  await pipeline(Readable.from(fetchCapped(new URL(url), cap, tooBig)), createWriteStream(dest, { flags: 'wx' }));
 }
 
 function checkDigest(what: string, actual: string, expected: string | undefined, source: string) {
@@ -157,6 +146,18 @@ function cacheHit(deps: SourceDeps, sha256: string | undefined, spec: string): s
   return hit;
 }
 
+/**
+ * A bundle on disk: size capped, sha256 checked against what GitHub recorded and `model-sha256`,
+ * then taken from the cache or unpacked into it. Returns the model directory and the sha256.
+ */
+async function verifiedBundle(spec: string, file: string, name: string, deps: SourceDeps, recorded?: { digest?: string; source: string }): Promise<{ location: string; sha256: string }> {
+  checkSize(spec, statSync(file).size, deps.limits);
+  const sha256 = await sha256File(file);
+  if (recorded) checkDigest(spec, sha256, recorded.digest, recorded.source);
+  checkDigest(spec, sha256, deps.expectedSha256, 'model-sha256');
+  return { location: cacheHit(deps, sha256, spec) ?? (await storeBundle(file, name, sha256, deps)), sha256 };
+}
+
 async function fromRelease(spec: string, src: { tag: string; asset: string }, deps: SourceDeps): Promise<ResolvedModel> {
   const { octokit, owner, repo } = needsGitHub(deps, spec);
   let release;
@@ -177,11 +178,7 @@ async function fromRelease(spec: string, src: { tag: string; asset: string }, de
   // The asset API URL with Accept: octet-stream redirects to storage; @actions/http-client drops
   // the Authorization header when a redirect leaves the API host.
   const file = await deps.tc.downloadTool(asset.url, path.join(deps.tempDir, `${randomUUID()}-${src.asset}`), `Bearer ${deps.ctx.token}`, { accept: 'application/octet-stream' });
-  checkSize(spec, statSync(file).size, deps.limits);
-  const sha256 = await sha256File(file);
-  checkDigest(spec, sha256, hexOf(asset.digest), "the release asset's digest");
-  checkDigest(spec, sha256, deps.expectedSha256, 'model-sha256');
-  const location = cacheHit(deps, sha256, spec) ?? (await storeBundle(file, src.asset, sha256, deps));
+  const { location, sha256 } = await verifiedBundle(spec, file, src.asset, deps, { digest: hexOf(asset.digest), source: "the release asset's digest" });
   return { location, spec, source: 'release', cacheHit: false, bundleSha256: sha256, release: releaseInfo };
 }
 
@@ -226,18 +223,13 @@ async function fromUrl(spec: string, url: string, deps: SourceDeps): Promise<Res
   // No token: it must never reach a host that is not GitHub.
   const file = path.join(deps.tempDir, `${randomUUID()}-${name}`);
   await downloadCapped(url, file, deps.limits);
-  const sha256 = await sha256File(file);
-  checkDigest(spec, sha256, deps.expectedSha256, 'model-sha256');
-  const location = cacheHit(deps, sha256, spec) ?? (await storeBundle(file, name, sha256, deps));
+  const { location, sha256 } = await verifiedBundle(spec, file, name, deps);
   return { location, spec, source: 'url', cacheHit: false, bundleSha256: sha256 };
 }
 
 async function fromPath(spec: string, file: string, deps: SourceDeps): Promise<ResolvedModel> {
   if (existsSync(file) && statSync(file).isFile() && archiveKind(file)) {
-    checkSize(file, statSync(file).size, deps.limits);
-    const sha256 = await sha256File(file);
-    checkDigest(spec, sha256, deps.expectedSha256, 'model-sha256');
-    const location = cacheHit(deps, sha256, spec) ?? (await storeBundle(file, path.basename(file), sha256, deps));
+    const { location, sha256 } = await verifiedBundle(spec, file, path.basename(file), deps);
     return { location, spec, source: 'path', cacheHit: false, bundleSha256: sha256 };
   }
   return { location: file, spec, source: 'path', cacheHit: false };

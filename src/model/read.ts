@@ -119,8 +119,12 @@ export function readLocalModel(spec: string, limits: ResourceLimits): ModelArtif
   return { format: parsed.format, artifacts: toArtifacts(parsed, weightData), modelJson, directory: dir, files, digest: modelDigest(files) };
 }
 
-/** Downloads `url` with a byte cap enforced while streaming (a lying Content-Length cannot beat it). */
-async function fetchCapped(url: URL, cap: number, what: string): Promise<Uint8Array> {
+/**
+ * Streams `url`'s body, stopping at `cap` bytes, checked against Content-Length first and then
+ * while streaming (a lying header cannot beat it). `tooBig` words the error, with the declared
+ * size when there is one. No credentials are sent.
+ */
+export async function* fetchCapped(url: URL, cap: number, tooBig: (declaredBytes?: number) => string): AsyncGenerator<Uint8Array> {
   let response: Response;
   try {
     response = await fetch(url, { redirect: 'follow' });
@@ -129,27 +133,32 @@ async function fetchCapped(url: URL, cap: number, what: string): Promise<Uint8Ar
   }
   if (!response.ok) throw new InputError(url.href, `download failed with HTTP ${response.status}`);
   const declared = Number(response.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > cap) throw new InputError(url.href, `${what} is ${declared} bytes, above the limit of ${cap}`);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+  if (Number.isFinite(declared) && declared > cap) throw new InputError(url.href, tooBig(declared));
   const reader = response.body?.getReader();
-  if (!reader) return new Uint8Array(0);
+  if (!reader) return;
+  let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
+    if (done) return;
     total += value.byteLength;
     if (total > cap) {
       await reader.cancel();
-      throw new InputError(url.href, `${what} exceeds the limit of ${cap} bytes`);
+      throw new InputError(url.href, tooBig());
     }
-    chunks.push(value);
+    yield value;
   }
+}
+
+/** `url`'s whole body in memory, capped. */
+async function fetchBytes(url: URL, cap: number, what: string): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of fetchCapped(url, cap, (declared) => (declared === undefined ? `${what} exceeds the limit of ${cap} bytes` : `${what} is ${declared} bytes, above the limit of ${cap}`))) chunks.push(chunk);
   return new Uint8Array(concat(chunks));
 }
 
 export async function readRemoteModel(spec: string, limits: ResourceLimits): Promise<ModelArtifactsRead> {
   const url = new URL(spec.endsWith('/') ? `${spec}model.json` : spec);
-  const raw = await fetchCapped(url, limits.maxModelJsonBytes, 'model.json');
+  const raw = await fetchBytes(url, limits.maxModelJsonBytes, 'model.json');
   const text = Buffer.from(raw).toString('utf8');
   if (looksLikeLfsPointer(text)) throw new InputError(url.href, 'is a Git LFS pointer, not the model');
   const parsed = parseModelJson(text, url.href, limits);
@@ -160,7 +169,7 @@ export async function readRemoteModel(spec: string, limits: ResourceLimits): Pro
     let held = 0;
     for (const p of group.paths) {
       const shardUrl = new URL(p, url);
-      const data = await fetchCapped(shardUrl, Math.min(budget, group.expectedBytes - held + 1), `weight shard '${p}'`);
+      const data = await fetchBytes(shardUrl, Math.min(budget, group.expectedBytes - held + 1), `weight shard '${p}'`);
       budget -= data.byteLength;
       held += data.byteLength;
       chunks.push(data);

@@ -5,6 +5,8 @@ import { describeError, InputError } from '../errors.js';
 import { TOOL_NAME } from '../version.js';
 import { writeArtifacts } from './artifacts.js';
 import type { RenderedImage } from './images.js';
+import type { SourceAnchor } from './check.js';
+import { renderSarif, SARIF_OWN_MARKER } from './sarif.js';
 import type { GateReport } from './types.js';
 
 /** True when `file` holds a report this tool wrote (safe to replace). */
@@ -45,6 +47,11 @@ export function writeTextFile(file: string, text: string, ownMarker: string): st
   mkdirSync(path.dirname(target), { recursive: true });
   writeFileSync(target, text);
   return target;
+}
+
+/** Writes the SARIF file for `report` (replacing only an earlier one of ours); returns its absolute path. */
+export function writeSarifReport(file: string, report: GateReport, anchor: SourceAnchor): string {
+  return writeTextFile(file, `${JSON.stringify(renderSarif(report, anchor), null, 2)}\n`, SARIF_OWN_MARKER);
 }
 
 /**
