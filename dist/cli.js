@@ -31,7 +31,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-UDRUEODY.js";
+} from "./chunks/chunk-V44DA5GI.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -69,8 +69,8 @@ var USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network chec
 usage: backdoor-gate scan <model> [options]
        backdoor-gate clean <model> --data <labelled clean data> --out <dir> [--method ${CLEAN_METHODS.join("|")}]
 
-  <model>                   model directory, model.json path, bundle (.tar.gz/.tgz/.zip/.tar), http(s) URL
-                            of a model.json or bundle, release:<tag>/<asset> or artifact:<name>[@<run id>]
+  <model>                   model directory, model.json or .onnx path, bundle (.tar.gz/.tgz/.zip/.tar), http(s)
+                            URL of a model.json, .onnx or bundle, release:<tag>/<asset> or artifact:<name>[@<run id>]
                             (these two read GITHUB_TOKEN and GITHUB_REPOSITORY)
   --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
                             mnist[:test|heldout|train|all], or synthetic (default: synthetic OOD images)
@@ -93,8 +93,9 @@ clean: scans, removes the backdoor with the method, re-scans, and writes the cle
 (<dir>/<class index>/*.png), an x.npy + y.npy pair or mnist:\u2026, at least ${MIN_IMAGES_PER_CLASS} images per class
 (60 is the tested amount); a fifth of each class is held out to measure accuracy before and after.
 Methods: unlearn (trigger unlearning), onp (ONP-style pruning + recovery), d3 (distance-driven
-detoxification), par (PAR-style recovery); auto runs ${AUTO_METHOD} on the recovered trigger, and leaves a
-model with no recovered trigger as it is. Report: --report
+detoxification), par (PAR-style recovery); auto runs ${AUTO_METHOD} (unlearn on ONNX models) on the recovered
+trigger, and leaves a model with no recovered trigger as it is; onp and par need a tfjs layers model.
+A cleaned model is written in the input's format (model.json + shard, or model.onnx). Report: --report
 (default backdoor-gate-clean-report.json). Exit: 0 re-scan clean, 1 still flagged or skipped, 2 error.
 
 exit codes: 0 pass (clean, or suspicious with --fail-on backdoored), 1 fail, 2 could not scan (bad input, error, or scans: none)`;

@@ -40,7 +40,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-UDRUEODY.js";
+} from "./chunks/chunk-V44DA5GI.js";
 
 // src/main.ts
 import path from "node:path";

@@ -1,5 +1,6 @@
 // `npm run fuzz`: mutates the valid example models (model.json text and values, weight shards,
-// bundles) and the example policy file, runs each mutant through the gate's pipeline, and counts
+// bundles), the PyTorch ONNX fixtures (bytes, and decoded values, types, wiring and opsets) and
+// the example policy file, runs each mutant through the gate's pipeline, and counts
 // what must stay zero: crashes (an exception escaping the pipeline, or a worker dying), hangs
 // (a case over the per-case bound), passes for unreadable input, unclear errors (not one line, or
 // not naming a file), and files written outside the work directory. Seeded, so a run is repeatable.
@@ -12,14 +13,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tar from 'tar';
+import { decodeOnnx, encodeOnnx, type OnnxModel } from '../src/model/onnx/proto.js';
 import { mulberry32 } from '../src/util/random.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SEED_MODELS = ['bn-cnn-clean-s1', 'cnn-blended-t4'].map((m) => path.join(REPO, 'examples/models', m));
+const SEED_ONNX = ['cnn-mnist', 'vit-mnist'].map((m) => path.join(REPO, 'test/fixtures/onnx', m));
 const SEED_POLICY = path.join(REPO, 'examples/backdoor-gate.yml');
 const PROBE = path.join(REPO, 'examples/data/mnist-probe');
 
-type Kind = 'model-json-bytes' | 'model-json-values' | 'shard' | 'bundle' | 'policy';
+type Kind = 'model-json-bytes' | 'model-json-values' | 'shard' | 'bundle' | 'policy' | 'onnx-bytes' | 'onnx-values';
 interface Mutant {
   id: number;
   kind: Kind;
@@ -114,8 +117,66 @@ function mutateShard(dir: string, rand: Rand): string {
   return `shard: ${op}`;
 }
 
+/** One structural change to a decoded ONNX model: values, types, shapes, wiring, opset. */
+function mutateOnnx(m: OnnxModel, rand: Rand): string {
+  const g = m.graph!;
+  const nodes = g.node ?? [];
+  const n = pick(rand, nodes);
+  const t = pick(rand, g.initializer ?? []);
+  const num = () => pick(rand, [-1, 0, 1, 2, 7, 1e9, -(2 ** 31), 2 ** 40, 3]);
+  switch (pick(rand, ['attr', 'dims', 'dtype', 'input', 'op', 'opset', 'drop', 'graph-input'] as const)) {
+    case 'attr': {
+      const a = n.attribute?.length ? pick(rand, n.attribute) : undefined;
+      if (!a) return `node ${n.name}: no attribute`;
+      if (a.ints) a.ints = a.ints.map(() => num());
+      else a.i = num();
+      return `node ${n.name}: attribute ${a.name} set to hostile values`;
+    }
+    case 'dims':
+      t.dims = (t.dims ?? []).map(() => num());
+      return `initialiser ${t.name}: dims [${t.dims.join(', ')}]`;
+    case 'dtype':
+      t.dataType = pick(rand, [0, 2, 7, 8, 10, 11, 14, 16, 99]);
+      return `initialiser ${t.name}: data type ${t.dataType}`;
+    case 'input':
+      if (n.input?.length) n.input[Math.floor(rand() * n.input.length)] = pick(rand, ['', 'nowhere', n.output?.[0] ?? 'x', g.output?.[0]?.name ?? 'y']);
+      return `node ${n.name}: input rewired`;
+    case 'op':
+      n.opType = pick(rand, ['Conv', 'Gemm', 'Reshape', 'Softmax', 'Gather', 'Slice', 'Concat', 'MatMul', 'LayerNormalization', 'Split', 'Loop', 'If']);
+      return `node ${n.name}: op changed to ${n.opType}`;
+    case 'opset':
+      m.opsetImport = [{ domain: '', version: num() }];
+      return `opset ${m.opsetImport[0].version}`;
+    case 'drop':
+      g.node = nodes.filter((x) => x !== n);
+      return `node ${n.name} removed`;
+    case 'graph-input': {
+      const dims = g.input?.[0]?.type?.tensorType?.shape?.dim ?? [];
+      for (const d of dims) d.dimValue = num();
+      return 'graph input dims changed';
+    }
+  }
+}
+
 async function writeMutant(kind: Kind, id: number, root: string, rand: Rand): Promise<Mutant> {
   const dir = path.join(root, `m${id}`);
+  if (kind === 'onnx-bytes' || kind === 'onnx-values') {
+    const seedOnnx = pick(rand, SEED_ONNX);
+    cpSync(seedOnnx, dir, { recursive: true });
+    const file = path.join(dir, 'model.onnx');
+    const bytes = readFileSync(file);
+    let what: string;
+    if (kind === 'onnx-bytes') {
+      const m = mutateBytes(bytes, rand);
+      writeFileSync(file, m.data);
+      what = m.what;
+    } else {
+      const model = decodeOnnx(bytes, file);
+      what = mutateOnnx(model, rand);
+      writeFileSync(file, encodeOnnx(model));
+    }
+    return { id, kind, target: dir, what: `${path.basename(seedOnnx)} model.onnx: ${what}` };
+  }
   const seed = pick(rand, SEED_MODELS);
   if (kind === 'policy') {
     mkdirSync(dir);
@@ -265,7 +326,7 @@ async function main(): Promise<void> {
   mkdirSync(work);
   const seedDigests = () => [...SEED_MODELS, SEED_POLICY].map((s) => (statSync(s).isDirectory() ? treeDigest(s) : createHash('sha256').update(readFileSync(s)).digest('hex'))).join(',');
   const seedsBefore = seedDigests();
-  const kinds: Kind[] = ['model-json-bytes', 'model-json-values', 'model-json-values', 'shard', 'bundle', 'policy'];
+  const kinds: Kind[] = ['model-json-bytes', 'model-json-values', 'model-json-values', 'shard', 'bundle', 'policy', 'onnx-bytes', 'onnx-values', 'onnx-values'];
   const outcomes = new Map<number, Outcome & { kind: Kind; what: string }>();
   const hangs: { id: number; what: string }[] = [];
   const workerDeaths: { id: number; what: string; code: number | null }[] = [];

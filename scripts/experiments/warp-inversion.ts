@@ -11,7 +11,7 @@ import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
 import type { LayersModelAdapter, ModelUnderTest } from '../../src/model/adapter.js';
 import { attackSuccessRate } from '../../src/zoo/train.js';
-import { accuracyOf } from '../../src/clean/training.js';
+import { accuracyOf, distillationPool } from '../../src/clean/training.js';
 import { unlearnTriggers } from '../../src/clean/unlearn.js';
 import type { RecoveredTrigger } from '../../src/clean/triggers.js';
 import type { LabelledImageSet } from '../../src/data/types.js';
@@ -116,6 +116,23 @@ const clean = (() => {
 })();
 const test = mnistSplit('test');
 
+/** Share of 2,000 test images (target class left out) the trigger sends to its target. */
+function asrOf(model: ModelUnderTest, trigger: RecoveredTrigger): number {
+  let sent = 0;
+  let total = 0;
+  const n = 784;
+  for (let s = 0; s < 2000; s += 200) {
+    const idx = [];
+    for (let i = s; i < s + 200; i++) if (test.labels[i] !== trigger.target) idx.push(i);
+    const xb = new Float32Array(idx.length * n);
+    idx.forEach((b, r) => xb.set(test.x.subarray(b * n, (b + 1) * n), r * n));
+    const pred = tf.tidy(() => tf.argMax(model.logits(trigger.stamp(tf.tensor4d(xb, [idx.length, 28, 28, 1]))), -1).dataSync());
+    sent += Array.from(pred).filter((p) => p === trigger.target).length;
+    total += idx.length;
+  }
+  return sent / total;
+}
+
 for (const name of process.argv.slice(2)) {
   const card = JSON.parse(readFileSync(`zoo/${name}/zoo-card.json`, 'utf8'));
   if (!card.attack) card.attack = { family: 'wanet', target: 0, poisonRate: 0, triggerSeed: 1013 };
@@ -127,22 +144,10 @@ for (const name of process.argv.slice(2)) {
   const nWarps = Number(process.env.WARPS ?? 1);
   const inv = Array.from({ length: nWarps }, (_, i) => invertWarp(model, clean, card.attack.target, { k: 4, steps: 150, lr: 0.05, maxShift: 2.5, penalty: 0.02, seed: i }));
   const { trigger, flow } = inv[0];
-  let sent = 0;
-  let total = 0;
-  const n = 784;
-  for (let s = 0; s < 2000; s += 200) {
-    const idx = [];
-    for (let i = s; i < s + 200; i++) if (test.labels[i] !== card.attack.target) idx.push(i);
-    const xb = new Float32Array(idx.length * n);
-    idx.forEach((b, r) => xb.set(test.x.subarray(b * n, (b + 1) * n), r * n));
-    const pred = tf.tidy(() => tf.argMax(model.logits(trigger.stamp(tf.tensor4d(xb, [idx.length, 28, 28, 1]))), -1).dataSync());
-    sent += Array.from(pred).filter((p) => p === card.attack.target).length;
-    total += idx.length;
-  }
   const f = flow.dataSync();
   let maxShift = 0;
   for (const v of f) maxShift = Math.max(maxShift, Math.abs(v));
-  console.log(`${name}: target ${card.attack.target}; recovered warp ASR ${(sent / total * 100).toFixed(1)} % (max shift ${maxShift.toFixed(2)} px) in ${((performance.now() - t0) / 1000).toFixed(1)} s; true ASR ${(asrBefore * 100).toFixed(1)} %, acc ${(accBefore * 100).toFixed(2)} %`);
+  console.log(`${name}: target ${card.attack.target}; recovered warp ASR ${(asrOf(model, trigger) * 100).toFixed(1)} % (max shift ${maxShift.toFixed(2)} px) in ${((performance.now() - t0) / 1000).toFixed(1)} s; true ASR ${(asrBefore * 100).toFixed(1)} %, acc ${(accBefore * 100).toFixed(2)} %`);
   // Random smooth warps (fresh grid per call, max 2 px): warps must not change the class.
   const U = upsampler(28, 28, 4);
   let calls = 0;
@@ -161,6 +166,20 @@ for (const name of process.argv.slice(2)) {
     },
   };
   const mode = process.env.MODE ?? 'recovered';
+  if (mode === 'none') continue;
+  if (mode === 'iterative') {
+    // Adversarial rounds: re-invert on the current model, unlearn every warp found so far.
+    const pool = distillationPool(model, clean, 4, 0);
+    const found = inv.map((v) => v.trigger);
+    for (let r = 0; r < Number(process.env.ROUNDS ?? 4); r++) {
+      unlearnTriggers(model, clean, found, { region: false, epochs: Number(process.env.EPOCHS ?? 3), seed: r }, { pool });
+      const fresh = Array.from({ length: nWarps }, (_, i) => invertWarp(model, clean, card.attack.target, { k: 4, steps: 150, lr: 0.05, maxShift: 2.5, penalty: 0.02, seed: 100 * (r + 1) + i }));
+      found.push(...fresh.map((v) => v.trigger));
+      const recovered = fresh.map((v) => (asrOf(model, v.trigger) * 100).toFixed(1)).join('/');
+      console.log(`  round ${r + 1}: true ASR ${(attackSuccessRate(layers, test, card.attack) * 100).toFixed(1)} %, acc ${(accuracyOf(model, test) * 100).toFixed(2)} %, fresh warps' ASR ${recovered} % (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    }
+    continue;
+  }
   const used = mode === 'random' ? [randomWarp] : mode === 'both' ? [...inv.map((v) => v.trigger), randomWarp] : inv.map((v) => v.trigger);
   unlearnTriggers(model, clean, used, { region: false, epochs: Number(process.env.EPOCHS ?? 10) });
   console.log(`  after unlearning the warp: true ASR ${(attackSuccessRate(layers, test, card.attack) * 100).toFixed(1)} %, acc ${(accuracyOf(model, test) * 100).toFixed(2)} %`);

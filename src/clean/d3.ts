@@ -30,9 +30,13 @@ export interface D3Options {
 /** The official config.yaml defaults. */
 export const DEFAULT_D3: D3Options = { epochs: 100, batchSize: 256, learningRate: 0.01, momentum: 0.9, lambda: 0.5, epsilon: 0.1, warmStart: 'random', selected: [], seed: 0 };
 
-/** The classifier head's kernel: the last rank-2 variable whose columns are the classes. */
+/**
+ * The classifier head's kernel: the last rank-2 variable with a side of one row or column per
+ * class (tfjs Dense kernels are [in, classes]; PyTorch Linear weights in ONNX are [classes, in]).
+ */
 export function headKernel(model: ModelUnderTest): tf.Variable {
-  const head = model.trainableVariables().filter((v) => v.rank === 2 && v.shape[1] === model.numClasses).at(-1);
+  const K = model.numClasses;
+  const head = model.trainableVariables().filter((v) => v.rank === 2 && (v.shape[1] === K || v.shape[0] === K)).at(-1);
   if (!head) throw new Error(`D3 found no dense head with ${model.numClasses} outputs to select; name the variables with the selected option`);
   return head;
 }

@@ -8,7 +8,7 @@ import { pickImages, type ImageSet, type LabelledImageSet } from '../data/types.
 import { planRows } from '../engine/memory.js';
 import { InputError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ModelUnderTest } from '../model/adapter.js';
+import { LayersModelAdapter, type ModelUnderTest } from '../model/adapter.js';
 import { writeGateJson } from '../model/gate-json.js';
 import { loadModel } from '../model/load.js';
 import { readLocalModel } from '../model/read.js';
@@ -28,6 +28,11 @@ export const CLEAN_METHODS = ['auto', 'unlearn', 'onp', 'd3', 'par'] as const;
 export type CleanMethod = (typeof CLEAN_METHODS)[number];
 /** What `auto` runs when the scan names a target (chosen by `npm run eval:clean`, README). */
 export const AUTO_METHOD: Exclude<CleanMethod, 'auto'> = 'onp';
+
+/** ONP-style pruning edits tfjs layers; other formats (ONNX) are cleaned by trigger unlearning. */
+export function autoMethodFor(model: ModelUnderTest): Exclude<CleanMethod, 'auto'> {
+  return model instanceof LayersModelAdapter ? AUTO_METHOD : 'unlearn';
+}
 /** Methods that start from the recovered trigger; the others need only clean data. */
 const TRIGGER_METHODS: readonly string[] = ['unlearn', 'onp'];
 
@@ -43,6 +48,7 @@ export type TriggerScan = ReturnType<typeof scanForTriggers>;
  */
 export function autoClean(model: ModelUnderTest, data: LabelledImageSet, probe: ImageSet, rows: RowLimits, first: TriggerScan, seed: number, maxRounds = AUTO_MAX_ROUNDS): { log: CleanLog; last: TriggerScan } {
   const t0 = performance.now();
+  const method = autoMethodFor(model);
   const rounds: Array<{ target: number; triggers: string[]; seconds: number; verdictAfter: string; details?: Record<string, unknown> }> = [];
   let scan = first;
   let steps = 0;
@@ -51,14 +57,14 @@ export function autoClean(model: ModelUnderTest, data: LabelledImageSet, probe: 
     const target = scan.decision.suspectedTarget;
     const triggers = target === null ? [] : recoveredTriggers(model.inputShape, scan).filter((t) => t.target === target);
     if (target === null || !triggers.length) break;
-    const log = cleanWith(AUTO_METHOD, model, data, triggers, seed + r);
+    const log = cleanWith(method, model, data, triggers, seed + r);
     scan = scanForTriggers(model, probe, rows, seed);
     rounds.push({ target, triggers: triggers.map((t) => t.source), seconds: log.seconds, verdictAfter: scan.decision.verdict, details: log.details });
     steps += log.steps;
     epochLoss = [...epochLoss, ...log.epochLoss];
     if (scan.decision.verdict === 'clean') break;
   }
-  return { log: { method: 'auto', options: { method: AUTO_METHOD, maxRounds }, steps, epochLoss, seconds: (performance.now() - t0) / 1000, details: { rounds } }, last: scan };
+  return { log: { method: 'auto', options: { method, maxRounds }, steps, epochLoss, seconds: (performance.now() - t0) / 1000, details: { rounds } }, last: scan };
 }
 
 /** Runs one cleaning method on the model in place. */
@@ -150,7 +156,7 @@ export function cleanSummary(report: CleanReport): string {
 export async function runClean(req: CleanRequest, logger: Logger): Promise<CleanReport> {
   const { model, source, gate } = await loadModel(req.model);
   try {
-    if (!model.canSave) throw new InputError(req.model, `is a ${model.format}: its weights are constants, so it cannot be cleaned (convert it to a tfjs layers model)`);
+    if (!model.canSave) throw new InputError(req.model, `is a ${model.format}: its weights are constants, so it cannot be cleaned (clean the ONNX or tfjs layers model it came from)`);
     const labelled = loadLabelledImages(req.data, { shape: model.inputShape, maxImages: 100_000, seed: req.seed });
     const counts = new Array<number>(model.numClasses).fill(0);
     for (const l of labelled.labels) {
@@ -179,12 +185,12 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     };
     // auto: remove what the scans recovered; with nothing recovered there is nothing to remove,
     // and cleaning a clean model would only cost accuracy.
-    const method = req.method === 'auto' ? (triggers.length ? AUTO_METHOD : null) : req.method;
+    const method = req.method === 'auto' ? (triggers.length ? autoMethodFor(model) : null) : req.method;
     if (!method) {
       report.skipped = `the scan found no backdoor (verdict ${before.decision.verdict}), so auto leaves the model as it is (name a method to force one)`;
       return report;
     }
-    logger.info(`clean: ${req.method === 'auto' ? `auto (${AUTO_METHOD}, up to ${AUTO_MAX_ROUNDS} rounds)` : method}`);
+    logger.info(`clean: ${req.method === 'auto' ? `auto (${method}, up to ${AUTO_MAX_ROUNDS} rounds)` : method}`);
     let after: TriggerScan;
     if (req.method === 'auto') {
       ({ log: report.log, last: after } = autoClean(model, cleanSet, labelled, rows, before, req.seed));
@@ -198,7 +204,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     await model.save(req.out);
     // The cleaned model reads its inputs as the original did.
     if (gate.found) writeGateJson(req.out, gate.spec);
-    const written = readLocalModel(path.join(req.out, 'model.json'), DEFAULT_LIMITS);
+    const written = readLocalModel(req.out, DEFAULT_LIMITS);
     report.output = { dir: req.out, digest: written.digest };
     return report;
   } finally {

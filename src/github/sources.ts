@@ -3,7 +3,7 @@
 // `model-sha256` input), unpacked safely, and kept in the runner's tool cache under their sha256,
 // so a re-run on the same model downloads nothing.
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -11,7 +11,7 @@ import { ConfigurationError, InputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { archiveKind, findModelDirectory, unpackArchive } from '../model/archive.js';
 import { unpackedLimit, type ResourceLimits } from '../model/limits.js';
-import { fetchCapped, isUrl } from '../model/read.js';
+import { fetchCapped, isOnnxPath, isUrl, ONNX_FILE } from '../model/read.js';
 import type { GitHubContext } from './context.js';
 import type { Octokit } from './octokit.js';
 
@@ -129,9 +129,14 @@ function checkDigest(what: string, actual: string, expected: string | undefined,
 /** Unpacks a verified bundle and stores it in the cache; returns the model directory. */
 async function storeBundle(file: string, name: string, sha256: string, deps: SourceDeps): Promise<string> {
   const kind = archiveKind(name);
-  if (!kind) throw new InputError(name, 'is not a model bundle: a downloaded model must be a .zip, .tar.gz, .tgz or .tar of model.json and its weight shards');
+  if (!kind && !isOnnxPath(name)) throw new InputError(name, 'is not a model bundle: a downloaded model must be a .zip, .tar.gz, .tgz or .tar of model.json and its weight shards (or of model.onnx), or one .onnx file');
   const unpacked = path.join(deps.tempDir, `backdoor-gate-${randomUUID()}`);
-  await unpackArchive(file, kind, unpacked, unpackedLimit(deps.limits));
+  // A bare .onnx file is a one-file bundle (its gate.json, if any, must travel in a real bundle).
+  if (kind) await unpackArchive(file, kind, unpacked, unpackedLimit(deps.limits));
+  else {
+    mkdirSync(unpacked, { recursive: true });
+    copyFileSync(file, path.join(unpacked, ONNX_FILE));
+  }
   const modelDir = findModelDirectory(unpacked, name);
   if (!deps.cache) return modelDir;
   const cached = await deps.cache.save(modelDir, sha256);

@@ -34,7 +34,7 @@ export function toModelInput(x: tf.Tensor4D, spec: InputSpec): tf.Tensor4D {
   return v;
 }
 
-function asClassVector(out: tf.Tensor, file: string): tf.Tensor2D {
+export function asClassVector(out: tf.Tensor, file: string): tf.Tensor2D {
   if (out.rank === 2) return out as tf.Tensor2D;
   const k = out.shape[out.rank - 1];
   if (out.shape.slice(1, -1).every((d) => d === 1)) return tf.reshape(out, [out.shape[0], k]);

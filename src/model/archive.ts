@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import yauzl from 'yauzl';
 import { InputError } from '../errors.js';
+import { modelFileIn } from './read.js';
 
 export interface ArchiveLimits {
   maxEntries: number;
@@ -117,11 +118,11 @@ export async function unpackArchive(file: string, kind: ArchiveKind, dest: strin
   else await unpackTar(file, dest, limits);
 }
 
-/** The directory holding model.json: the root, or the one directory (up to two levels down) that has it. */
+/** The directory holding the model (model.json or .onnx): the root, or the one directory (up to two levels down) that has it. */
 export function findModelDirectory(root: string, what: string): string {
   const found: string[] = [];
   const walk = (dir: string, depth: number) => {
-    if (existsSync(path.join(dir, 'model.json'))) found.push(dir);
+    if (modelFileIn(dir)) found.push(dir);
     if (depth === 0) return;
     for (const name of readdirSync(dir)) {
       const child = path.join(dir, name);
@@ -129,7 +130,7 @@ export function findModelDirectory(root: string, what: string): string {
     }
   };
   walk(root, 2);
-  if (found.length === 0) throw new InputError(what, 'holds no model.json (expected a tfjs model: model.json plus its weight shards)');
-  if (found.length > 1 && !found.includes(root)) throw new InputError(what, `holds ${found.length} model.json files (${found.map((f) => path.relative(root, f) || '.').join(', ')}); bundle one model per asset`);
+  if (found.length === 0) throw new InputError(what, 'holds no model (expected a tfjs model.json plus its weight shards, or one .onnx file)');
+  if (found.length > 1 && !found.includes(root)) throw new InputError(what, `holds ${found.length} models (${found.map((f) => path.relative(root, f) || '.').join(', ')}); bundle one model per asset`);
   return found.includes(root) ? root : found[0];
 }

@@ -10,6 +10,8 @@ export interface InputSpec {
   /** Optional per-channel normalisation applied after the range mapping: (v − mean) / std. */
   mean?: number[];
   std?: number[];
+  /** ONNX models only: the input's axis order (default: inferred, NCHW for PyTorch exports). */
+  layout?: 'NCHW' | 'NHWC';
 }
 
 export interface GateJson {
@@ -40,6 +42,7 @@ export function readGateJson(dir: string): { spec: GateJson; found: boolean; fil
     if (input[key] !== undefined && !isNumberArray(input[key])) throw new InputError(file, `input.${key} must be an array of numbers`);
   }
   if (input.std && input.std.some((s) => s <= 0)) throw new InputError(file, 'input.std values must be positive');
+  if (input.layout !== undefined && input.layout !== 'NCHW' && input.layout !== 'NHWC') throw new InputError(file, 'input.layout must be "NCHW" or "NHWC"');
   const classes = (raw as { classes?: unknown }).classes;
   if (classes !== undefined && !(Array.isArray(classes) && classes.every((c) => typeof c === 'string'))) {
     throw new InputError(file, 'classes must be an array of strings');

@@ -6,7 +6,8 @@ import { InputError } from '../errors.js';
 import { SUPPORTED_GRAPH_OPS } from './graph-ops.js';
 import type { ResourceLimits } from './limits.js';
 
-export type ModelFormat = 'layers-model' | 'graph-model';
+export type TfjsFormat = 'layers-model' | 'graph-model';
+export type ModelFormat = TfjsFormat | 'onnx';
 
 export interface WeightGroup {
   paths: string[];
@@ -16,7 +17,7 @@ export interface WeightGroup {
 }
 
 export interface ParsedModelJson {
-  format: ModelFormat;
+  format: TfjsFormat;
   json: Record<string, unknown>;
   groups: WeightGroup[];
 }
@@ -122,7 +123,7 @@ export function parseModelJson(text: string, file: string, limits: ResourceLimit
   const record = json as Record<string, unknown>;
   const topology = record.modelTopology as Record<string, unknown> | undefined;
   if (!topology || typeof topology !== 'object') throw new InputError(file, 'has no modelTopology; it is not a tfjs model.json');
-  const format: ModelFormat | undefined =
+  const format: TfjsFormat | undefined =
     record.format === 'graph-model' || Array.isArray(topology.node)
       ? 'graph-model'
       : record.format === 'layers-model' || 'model_config' in topology || 'class_name' in topology

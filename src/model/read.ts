@@ -1,12 +1,15 @@
-// Reads a tfjs model (model.json + weight shards) from a directory, a model.json path or an
-// http(s) URL into validated ModelArtifacts and a content digest. Nothing here knows tfjs layers.
+// Reads a model from a directory, a model.json / .onnx path or an http(s) URL: a tfjs model
+// (model.json + weight shards) into validated ModelArtifacts, an ONNX model (one .onnx file plus
+// any external-data files beside it) into its decoded ModelProto; both with a content digest.
+// Nothing here builds a model.
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
-import { checkFiniteWeights, parseModelJson, type ModelFormat, type ParsedModelJson } from './manifest.js';
+import { checkFiniteWeights, parseModelJson, type ParsedModelJson, type TfjsFormat } from './manifest.js';
 import type { ResourceLimits } from './limits.js';
+import { decodeOnnx, type OnnxModel, type OnnxTensor } from './onnx/proto.js';
 
 export interface ModelFile {
   /** Path relative to the model directory (or the URL's directory). */
@@ -15,17 +18,27 @@ export interface ModelFile {
   sha256: string;
 }
 
-export interface ModelArtifactsRead {
-  format: ModelFormat;
-  artifacts: tf.io.ModelArtifacts;
-  /** The model.json path or URL, for messages. */
-  modelJson: string;
+interface ModelRead {
+  /** The model.json or .onnx path or URL, for messages. */
+  modelFile: string;
   /** Local directory holding the model, when it is local (gate.json is looked up there). */
   directory?: string;
   files: ModelFile[];
   /** sha256 over the files' names and digests, in manifest order: identifies the checkpoint. */
   digest: string;
 }
+
+export type ModelArtifactsRead =
+  | (ModelRead & { format: TfjsFormat; artifacts: tf.io.ModelArtifacts })
+  | (ModelRead & {
+      format: 'onnx';
+      onnx: OnnxModel;
+      /** The bytes of an initialiser kept in an external-data file (read and digested already). */
+      external: (t: OnnxTensor) => Uint8Array;
+    });
+
+export const ONNX_FILE = 'model.onnx';
+export const isOnnxPath = (p: string) => /\.onnx$/i.test(p);
 
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
 
@@ -60,14 +73,21 @@ function concat(chunks: Uint8Array[]): ArrayBuffer {
   return out.buffer;
 }
 
-/** Finds model.json for a directory or file argument. */
-export function localModelJsonPath(spec: string): string {
+/** The model file a directory holds: model.json, else model.onnx, else its only .onnx file. */
+export function modelFileIn(dir: string): string | undefined {
+  for (const name of ['model.json', ONNX_FILE]) if (existsSync(path.join(dir, name))) return path.join(dir, name);
+  const onnx = readdirSync(dir).filter((n) => isOnnxPath(n) && statSync(path.join(dir, n)).isFile());
+  return onnx.length === 1 ? path.join(dir, onnx[0]) : undefined;
+}
+
+/** Finds the model file for a directory or file argument. */
+export function localModelFile(spec: string): string {
   const target = path.resolve(spec);
   if (!existsSync(target)) throw new InputError(spec, 'does not exist');
   if (statSync(target).isDirectory()) {
-    const candidate = path.join(target, 'model.json');
-    if (!existsSync(candidate)) throw new InputError(spec, 'is a directory without a model.json');
-    return candidate;
+    const file = modelFileIn(target);
+    if (!file) throw new InputError(spec, `is a directory without a model.json or ${ONNX_FILE}`);
+    return file;
   }
   return target;
 }
@@ -77,7 +97,11 @@ function looksLikeLfsPointer(text: string): boolean {
 }
 
 export function readLocalModel(spec: string, limits: ResourceLimits): ModelArtifactsRead {
-  const modelJson = localModelJsonPath(spec);
+  const file = localModelFile(spec);
+  return isOnnxPath(file) ? readLocalOnnx(file, limits) : readLocalModelJson(file, limits);
+}
+
+function readLocalModelJson(modelJson: string, limits: ResourceLimits): ModelArtifactsRead {
   const dir = path.dirname(modelJson);
   const size = statSync(modelJson).size;
   if (size > limits.maxModelJsonBytes) throw new InputError(modelJson, `is ${size} bytes, above the limit of ${limits.maxModelJsonBytes}`);
@@ -116,7 +140,7 @@ export function readLocalModel(spec: string, limits: ResourceLimits): ModelArtif
   }
   const weightData = concat(chunks);
   checkFiniteWeights(parsed.groups.flatMap((g) => g.weights), weightData, modelJson);
-  return { format: parsed.format, artifacts: toArtifacts(parsed, weightData), modelJson, directory: dir, files, digest: modelDigest(files) };
+  return { format: parsed.format, artifacts: toArtifacts(parsed, weightData), modelFile: modelJson, directory: dir, files, digest: modelDigest(files) };
 }
 
 /**
@@ -156,7 +180,72 @@ async function fetchBytes(url: URL, cap: number, what: string): Promise<Uint8Arr
   return new Uint8Array(concat(chunks));
 }
 
+/** A regular file inside `dir` (no links out of it), for external data named by a model. */
+function fileInside(dir: string, name: string, file: string): string {
+  const full = path.resolve(dir, name);
+  if (path.isAbsolute(name) || !full.startsWith(path.resolve(dir) + path.sep)) throw new InputError(file, `external data '${name}' is outside the model's directory`);
+  if (!existsSync(full)) throw new InputError(file, `missing external data file '${name}'`);
+  const real = realpathSync(full);
+  if (!real.startsWith(realpathSync(dir) + path.sep)) throw new InputError(full, 'is a symbolic link pointing outside the model directory');
+  if (!statSync(full).isFile()) throw new InputError(full, 'is not a regular file');
+  return full;
+}
+
+/** The initialisers kept in external files, grouped by file (ONNX's location/offset/length). */
+function externalLocations(model: OnnxModel): Map<string, OnnxTensor[]> {
+  const byFile = new Map<string, OnnxTensor[]>();
+  for (const t of model.graph?.initializer ?? []) {
+    if (t.dataLocation !== 1) continue;
+    const location = t.externalData?.find((e) => e.key === 'location')?.value ?? '';
+    byFile.set(location, [...(byFile.get(location) ?? []), t]);
+  }
+  return byFile;
+}
+
+/** Slices one tensor's bytes out of its external file's contents. */
+function externalSlicer(model: OnnxModel, contents: Map<string, Uint8Array>, file: string): (t: OnnxTensor) => Uint8Array {
+  return (t) => {
+    const entry = (key: string) => t.externalData?.find((e) => e.key === key)?.value;
+    const data = contents.get(entry('location') ?? '');
+    if (!data) throw new InputError(file, `tensor '${t.name}' names no readable external data file`);
+    const offset = Number(entry('offset') ?? 0);
+    const length = entry('length') === undefined ? data.byteLength - offset : Number(entry('length'));
+    if (!(offset >= 0 && length >= 0 && offset + length <= data.byteLength)) throw new InputError(file, `tensor '${t.name}' reads bytes ${offset}..${offset + length} of '${entry('location')}', which holds ${data.byteLength}`);
+    return data.subarray(offset, offset + length);
+  };
+}
+
+function onnxRead(bytes: Uint8Array, modelFile: string, fetchExternal: (name: string) => Uint8Array | null, limits: ResourceLimits, directory?: string): ModelArtifactsRead {
+  if (looksLikeLfsPointer(Buffer.from(bytes.subarray(0, 64)).toString('latin1'))) {
+    throw new InputError(modelFile, 'is a Git LFS pointer, not the model; check out with `lfs: true` (actions/checkout) or run `git lfs pull`');
+  }
+  const onnx = decodeOnnx(bytes, modelFile);
+  const files: ModelFile[] = [{ name: path.basename(modelFile), bytes: bytes.byteLength, sha256: sha256(bytes) }];
+  const contents = new Map<string, Uint8Array>();
+  let total = bytes.byteLength;
+  for (const name of externalLocations(onnx).keys()) {
+    const data = fetchExternal(name);
+    if (!data) throw new InputError(modelFile, `keeps weights in external data '${name}', which is only read beside a local model`);
+    total += data.byteLength;
+    if (total > limits.maxWeightBytes) throw new InputError(modelFile, `with its external data exceeds the weight limit of ${limits.maxWeightBytes} bytes`);
+    contents.set(name, data);
+    files.push({ name, bytes: data.byteLength, sha256: sha256(data) });
+  }
+  return { format: 'onnx', onnx, external: externalSlicer(onnx, contents, modelFile), modelFile, directory, files, digest: modelDigest(files) };
+}
+
+function readLocalOnnx(file: string, limits: ResourceLimits): ModelArtifactsRead {
+  const size = statSync(file).size;
+  if (size > limits.maxWeightBytes) throw new InputError(file, `is ${size} bytes, above the weight limit of ${limits.maxWeightBytes}`);
+  const dir = path.dirname(file);
+  return onnxRead(readFileSync(file), file, (name) => readFileSync(fileInside(dir, name, file)), limits, dir);
+}
+
 export async function readRemoteModel(spec: string, limits: ResourceLimits): Promise<ModelArtifactsRead> {
+  if (isOnnxPath(new URL(spec).pathname)) {
+    const url = new URL(spec);
+    return onnxRead(await fetchBytes(url, limits.maxWeightBytes, 'the ONNX model'), url.href, () => null, limits);
+  }
   const url = new URL(spec.endsWith('/') ? `${spec}model.json` : spec);
   const raw = await fetchBytes(url, limits.maxModelJsonBytes, 'model.json');
   const text = Buffer.from(raw).toString('utf8');
@@ -181,7 +270,7 @@ export async function readRemoteModel(spec: string, limits: ResourceLimits): Pro
   }
   const weightData = concat(chunks);
   checkFiniteWeights(parsed.groups.flatMap((g) => g.weights), weightData, url.href);
-  return { format: parsed.format, artifacts: toArtifacts(parsed, weightData), modelJson: url.href, files, digest: modelDigest(files) };
+  return { format: parsed.format, artifacts: toArtifacts(parsed, weightData), modelFile: url.href, files, digest: modelDigest(files) };
 }
 
 export const isUrl = (spec: string) => /^https?:\/\//i.test(spec);

@@ -71,12 +71,12 @@ describe('model bundles (src/model/archive.ts)', () => {
   it('names the problem when a bundle holds no model or several', async () => {
     const none = path.join(tmp(), 'none');
     mkdirSync(path.join(none, 'a'), { recursive: true });
-    expect(() => findModelDirectory(none, 'x.zip')).toThrow(/x\.zip: holds no model\.json/);
+    expect(() => findModelDirectory(none, 'x.zip')).toThrow(/x\.zip: holds no model \(expected a tfjs model\.json plus its weight shards, or one \.onnx file\)/);
     for (const d of ['a', 'b']) {
       mkdirSync(path.join(none, d), { recursive: true });
       writeFileSync(path.join(none, d, 'model.json'), '{}');
     }
-    expect(() => findModelDirectory(none, 'x.zip')).toThrow(/holds 2 model\.json files \(a, b\)/);
+    expect(() => findModelDirectory(none, 'x.zip')).toThrow(/holds 2 models \(a, b\)/);
   });
 });
 
@@ -131,6 +131,19 @@ describe('release assets and publishing against the loopback GitHub', () => {
     expect(gh.storageRequests.filter((r) => r.path.startsWith('/assets/'))).toHaveLength(2);
     expect(deps.logger.lines.some((l) => l.includes('tool-cache hit'))).toBe(true);
     expect(readFileSync(path.join(first.location, 'model.json'), 'utf8')).toBe(readFileSync(path.join(EXAMPLES.cleanCnn, 'model.json'), 'utf8'));
+    expect(gh.violations).toEqual([]);
+  });
+
+  it('a bare .onnx release asset is verified, cached as model.onnx and read as ONNX', async () => {
+    const onnx = readFileSync(path.resolve('test/fixtures/onnx/vit-mnist/model.onnx'));
+    gh.addRelease('onnx', [{ name: 'vit.onnx', data: onnx }]);
+    const { downloadTool } = await import('@actions/tool-cache');
+    const cache = memoryCache();
+    const deps = { ctx, octokit: createOctokit(ctx), cache, tc: { downloadTool }, logger: new MemoryLogger(), tempDir: tmp(), limits: RESOURCE_LIMITS };
+    const resolved = await resolveModel('release:onnx/vit.onnx', deps);
+    expect(readFileSync(path.join(resolved.location, 'model.onnx')).equals(onnx)).toBe(true);
+    expect(cache.saved).toEqual([resolved.bundleSha256]);
+    expect(readLocalModel(resolved.location, DEFAULT_LIMITS).format).toBe('onnx');
     expect(gh.violations).toEqual([]);
   });
 

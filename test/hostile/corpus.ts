@@ -5,9 +5,12 @@ import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'nod
 import path from 'node:path';
 import * as tar from 'tar';
 import { writeNpy } from '../../src/data/npy.js';
+import { decodeOnnx, encodeOnnx, type OnnxModel } from '../../src/model/onnx/proto.js';
 import { writeMalformedModels } from '../helpers/malformed.js';
-import { EXAMPLES } from '../helpers/run.js';
+import { EXAMPLES, REPO } from '../helpers/run.js';
 import { rawZip } from '../helpers/zip.js';
+
+const ONNX_FIXTURES = path.join(REPO, 'test/fixtures/onnx');
 
 export interface HostileCase {
   name: string;
@@ -40,7 +43,7 @@ export async function writeHostileCorpus(root: string): Promise<HostileCase[]> {
   add('bundle/zip-traversal', [zip('traversal.zip', [modelJson, { name: '../../escaped.txt', data: Buffer.from('x') }])], /traversal\.zip: .*(invalid relative path|escapes the archive)/);
   add('bundle/zip-absolute', [zip('absolute.zip', [{ name: '/tmp/bg-absolute-escape.txt', data: Buffer.from('x') }])], /absolute\.zip: .*absolute path/);
   add('bundle/zip-symlink', [zip('symlink.zip', [modelJson, { name: 'group1-shard1of1.bin', data: Buffer.from('/etc/passwd'), mode: 0o120777 }])], /symlink\.zip: entry 'group1-shard1of1\.bin' is a symbolic link/);
-  add('bundle/zip-no-model', [zip('empty.zip', [{ name: 'README.md', data: Buffer.from('hi') }])], /empty\.zip: holds no model\.json/);
+  add('bundle/zip-no-model', [zip('empty.zip', [{ name: 'README.md', data: Buffer.from('hi') }])], /empty\.zip: holds no model \(expected a tfjs model\.json plus its weight shards, or one \.onnx file\)/);
   const garbage = path.join(dir('bundles'), 'garbage.zip');
   writeFileSync(garbage, Buffer.from('PK\u0003\u0004 this is not really a zip archive'));
   add('bundle/not-a-zip', [garbage], /garbage\.zip: is not a readable zip archive/);
@@ -61,6 +64,25 @@ export async function writeHostileCorpus(root: string): Promise<HostileCase[]> {
   const truncated = path.join(root, 'bundles', 'truncated.tar.gz');
   writeFileSync(truncated, readFileSync(tarLink).subarray(0, 100));
   add('bundle/tar-truncated', [truncated], /truncated\.tar\.gz: (is not a readable tar archive|is an empty or unreadable tar archive)/);
+
+  // ONNX models, each broken one way (from the committed PyTorch CNN export).
+  const onnxBytes = readFileSync(path.join(ONNX_FIXTURES, 'cnn-mnist', 'model.onnx'));
+  const onnx = (name: string, bytes: Uint8Array) => {
+    const d = dir(`onnx/${name}`);
+    writeFileSync(path.join(d, 'model.onnx'), bytes);
+    return d;
+  };
+  const edited = (edit: (m: OnnxModel) => void) => {
+    const m = decodeOnnx(onnxBytes, 'fixture');
+    edit(m);
+    return encodeOnnx(m);
+  };
+  add('onnx/truncated', [onnx('truncated', onnxBytes.subarray(0, onnxBytes.length / 2))], /model\.onnx: is not a valid ONNX model \(protobuf: /);
+  add('onnx/unsupported-ops', [onnx('unsupported', edited((m) => m.graph!.node!.filter((n) => n.opType === 'Relu').forEach((n, i) => (n.opType = i ? 'Selu' : 'ThresholdedRelu'))))], /model\.onnx: uses ONNX ops the gate cannot run: Selu \(×2\), ThresholdedRelu\. Supported: /);
+  add('onnx/old-opset', [onnx('opset', edited((m) => (m.opsetImport = [{ domain: '', version: 9 }])))], /model\.onnx: uses opset 9; the gate runs opsets 13–21/);
+  add('onnx/dangling-input', [onnx('dangling', edited((m) => (m.graph!.node![3].input![0] = 'nowhere')))], /model\.onnx: node '.*' reads 'nowhere', which no node, input or initialiser provides/);
+  add('onnx/external-traversal', [onnx('external', edited((m) => Object.assign(m.graph!.initializer![0], { rawData: undefined, dataLocation: 1, externalData: [{ key: 'location', value: '../../../etc/passwd' }] })))], /model\.onnx: external data '\.\.\/\.\.\/\.\.\/etc\/passwd' is outside the model's directory/);
+  add('onnx/wrong-shape-weights', [onnx('shapes', edited((m) => (m.graph!.initializer!.find((t) => t.dims?.length === 4)!.dims = [3, 3, 3, 3])))], /model\.onnx: (tensor '.*' has \d+ bytes of raw data; its dims \[3, 3, 3, 3\] need 324|could not run: node)/);
 
   // A model.json over the policy's cap: refused before it is parsed.
   const bigJson = dir('big-json');

@@ -1,0 +1,98 @@
+// ONNX models through the CLI bundle, end to end: the PyTorch BadNets export is flagged with its
+// true target, the clean ViT passes, and `clean` writes a cleaned model.onnx whose true-trigger
+// ASR and test accuracy this test measures itself (and onnxruntime runs the written file).
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { mnistSplit } from '../../src/data/mnist.js';
+import { selectBackend } from '../../src/engine/backend.js';
+import { MemoryLogger } from '../../src/logger.js';
+import { loadModel } from '../../src/model/load.js';
+import type { ModelUnderTest } from '../../src/model/adapter.js';
+import { maxAbsDiff } from '../helpers/onnx.js';
+import { CLEAN_DATA, PROBE, REPO, runCli } from '../helpers/run.js';
+
+const FIXTURES = path.join(REPO, 'test/fixtures/onnx');
+const BADNETS = path.join(FIXTURES, 'cnn-badnets-mnist');
+const facts = JSON.parse(readFileSync(path.join(BADNETS, 'fixture.json'), 'utf8')) as { attack: { target: number } };
+const test = mnistSplit('test');
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-onnx-cli-'));
+
+/** Test accuracy, and the share of non-target digits the fixture's real 4×4 patch sends to the target. */
+function measure(model: ModelUnderTest): { accuracy: number; asr: number } {
+  const target = facts.attack.target;
+  const mask = tf.buffer([1, 28, 28, 1]);
+  for (let i = 23; i < 27; i++) for (let j = 23; j < 27; j++) mask.set(1, 0, i, j, 0);
+  let correct = 0;
+  let sent = 0;
+  let others = 0;
+  for (let s = 0; s < test.count; s += 500) {
+    const [clean, stamped] = tf.tidy(() => {
+      const x = tf.tensor4d(test.x.subarray(s * 784, (s + 500) * 784), [500, 28, 28, 1]);
+      const m = mask.toTensor();
+      const poisoned = tf.add(tf.mul(x, tf.sub(1, m)), m) as tf.Tensor4D;
+      return [tf.argMax(model.logits(x), -1).dataSync(), tf.argMax(model.logits(poisoned), -1).dataSync()];
+    });
+    for (let i = 0; i < 500; i++) {
+      const label = test.labels[s + i];
+      if (clean[i] === label) correct++;
+      if (label !== target) {
+        others++;
+        if (stamped[i] === target) sent++;
+      }
+    }
+  }
+  return { accuracy: correct / test.count, asr: sent / others };
+}
+
+beforeAll(async () => {
+  await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
+});
+
+describe('backdoor-gate on ONNX models', () => {
+  it('flags the PyTorch BadNets export as backdoored, naming its true target', async () => {
+    const report = path.join(tmp(), 'report.json');
+    const r = await runCli(['scan', BADNETS, '--data', PROBE, '--backend', 'wasm', '--report', report]);
+    expect(r.code, r.stderr).toBe(1);
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    expect(json.model.format).toBe('onnx');
+    expect(json.verdict).toBe('backdoored');
+    expect(json.suspectedTarget).toBe(facts.attack.target);
+  });
+
+  it('passes the clean PyTorch ViT', async () => {
+    const report = path.join(tmp(), 'report.json');
+    const r = await runCli(['scan', path.join(FIXTURES, 'vit-mnist', 'model.onnx'), '--data', PROBE, '--backend', 'wasm', '--report', report]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(report, 'utf8')).verdict).toBe('clean');
+  });
+
+  it('cleans the BadNets export into a new model.onnx: the real patch stops working, accuracy holds', async () => {
+    const out = path.join(tmp(), 'cleaned');
+    const report = path.join(tmp(), 'clean-report.json');
+    const inputBytes = readFileSync(path.join(BADNETS, 'model.onnx'));
+    const r = await runCli(['clean', BADNETS, '--data', CLEAN_DATA, '--out', out, '--backend', 'wasm', '--report', report]);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    expect(json.log.options.method).toBe('unlearn');
+    expect(json.verdictBefore).toBe('backdoored');
+    expect(json.verdictAfter).toBe('clean');
+    expect(json.output.digest).not.toBe(json.input.digest);
+    expect(readFileSync(path.join(BADNETS, 'model.onnx')).equals(inputBytes)).toBe(true);
+    const before = measure((await loadModel(BADNETS)).model);
+    const cleaned = (await loadModel(out)).model;
+    const after = measure(cleaned);
+    console.log(`ONNX BadNets cleaned: true ASR ${(100 * before.asr).toFixed(1)} → ${(100 * after.asr).toFixed(1)} %, accuracy ${(100 * before.accuracy).toFixed(2)} → ${(100 * after.accuracy).toFixed(2)} %`);
+    expect(before.asr).toBeGreaterThan(0.9);
+    expect(after.asr).toBeLessThan(0.15);
+    expect(before.accuracy - after.accuracy).toBeLessThan(0.015);
+    // onnxruntime reads the written file and computes what the gate computes.
+    const session = await ort.InferenceSession.create(readFileSync(path.join(out, 'model.onnx')), { logSeverityLevel: 3 });
+    const x = Float32Array.from(test.x.subarray(0, 16 * 784), (v) => (v - 0.1307) / 0.3081);
+    const ref = (await session.run({ input: new ort.Tensor('float32', x, [16, 1, 28, 28]) })).logits.data as Float32Array;
+    expect(maxAbsDiff(cleaned.logits(tf.tensor4d(test.x.subarray(0, 16 * 784), [16, 28, 28, 1])).dataSync(), ref)).toBeLessThan(1e-4);
+  });
+});
