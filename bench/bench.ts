@@ -139,6 +139,13 @@ async function main(): Promise<void> {
   const zooScan = await fullScan('examples/models/cnn-blended-t4', 'examples/data/mnist-probe');
   scans.zooCnn = zooScan;
   rows.push(['full scan, zoo cnn (cnn-blended-t4, 256 probes)', `${zooScan.seconds.toFixed(1)} s, ${zooScan.verdict}`, zooScan.seconds <= 60 ? 'within 60 s' : 'OVER 60 s', '']);
+  // ONNX imports (PyTorch exports) through the same pipeline: the cost of the import's NCHW
+  // transposes and op-by-op execution, next to the tfjs zoo CNN above.
+  for (const [name, label] of [['cnn-badnets-mnist', 'PyTorch ONNX cnn'], ['vit-mnist', 'PyTorch ONNX ViT']] as const) {
+    const r = await fullScan(`test/fixtures/onnx/${name}`, 'examples/data/mnist-probe');
+    scans[`onnx:${name}`] = r;
+    rows.push([`full scan, ${label} (${name}, 256 probes)`, `${r.seconds.toFixed(1)} s, ${r.verdict}`, `${(r.seconds / zooScan.seconds).toFixed(1)}× the zoo cnn scan`, '']);
+  }
   const mobilenet = '.cache/models/nsfwjs/mobilenet_v2';
   if (existsSync(mobilenet) && !process.argv.includes('--no-large')) {
     const big = await fullScan(mobilenet, undefined);

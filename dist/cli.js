@@ -31,7 +31,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-V44DA5GI.js";
+} from "./chunks/chunk-HQBKPGNL.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

@@ -40,7 +40,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-V44DA5GI.js";
+} from "./chunks/chunk-HQBKPGNL.js";
 
 // src/main.ts
 import path from "node:path";

@@ -6,7 +6,7 @@ import type { MaskInversionResult } from '../scan/mask-inversion.js';
 
 export interface RecoveredTrigger {
   target: number;
-  source: 'trigger-inversion' | 'mask-inversion';
+  source: 'trigger-inversion' | 'mask-inversion' | 'warp-inversion';
   /** x (NHWC, [0,1]) with the trigger stamped on, clipped to [0,1]. */
   stamp(x: tf.Tensor4D): tf.Tensor4D;
   /** Mask inversion's mask [H, W], for cleaners that unlearn the whole region. */

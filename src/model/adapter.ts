@@ -34,6 +34,15 @@ export function toModelInput(x: tf.Tensor4D, spec: InputSpec): tf.Tensor4D {
   return v;
 }
 
+/** Runs one blank image through `logits` to learn the class count (a classifier has at least 2). */
+export function probeClassCount(logits: (x: tf.Tensor4D) => tf.Tensor2D, inputShape: [number, number, number], file: string): number {
+  const probe = tf.tidy(() => logits(tf.zeros([1, ...inputShape]) as tf.Tensor4D));
+  const classes = probe.shape[1];
+  probe.dispose();
+  if (classes < 2) throw new InputError(file, `model output has ${classes} classes; a classifier needs at least 2`);
+  return classes;
+}
+
 export function asClassVector(out: tf.Tensor, file: string): tf.Tensor2D {
   if (out.rank === 2) return out as tf.Tensor2D;
   const k = out.shape[out.rank - 1];
@@ -145,10 +154,7 @@ export class GraphModelAdapter implements ModelUnderTest {
     while (node && node.op === 'Identity' && node.input?.length) node = nodes.get(node.input[0].replace(/^\^/, '').replace(/:\d+$/, ''));
     this.endsInSoftmax = node?.op === 'Softmax';
     this.logitsNode = this.endsInSoftmax && node?.input?.length ? node.input[0].replace(/:\d+$/, '') : model.outputs[0].name;
-    const probe = tf.tidy(() => this.logits(tf.zeros([1, ...this.inputShape]) as tf.Tensor4D));
-    this.numClasses = probe.shape[1];
-    probe.dispose();
-    if (this.numClasses < 2) throw new InputError(file, `model output has ${this.numClasses} classes; a classifier needs at least 2`);
+    this.numClasses = probeClassCount((x) => this.logits(x), this.inputShape, file);
   }
 
   get inputSpec(): InputSpec { return this.gate.input; }

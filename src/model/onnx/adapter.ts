@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../../errors.js';
-import { asClassVector, toModelInput, type ModelUnderTest } from '../adapter.js';
+import { asClassVector, probeClassCount, toModelInput, type ModelUnderTest } from '../adapter.js';
 import type { GateJson, InputSpec } from '../gate-json.js';
 import { OnnxOpError } from './ops.js';
 import { OnnxProgram, type ProgramOptions } from './program.js';
@@ -54,16 +54,12 @@ export class OnnxModelAdapter implements ModelUnderTest {
     while (node?.opType === 'Identity' && node.input?.[0]) node = this.program.producers.get((name = node.input[0]));
     this.endsInSoftmax = node?.opType === 'Softmax' && !!node.input?.[0];
     this.logitsName = this.endsInSoftmax ? node!.input![0] : outputs[0].name;
-    let probe: tf.Tensor2D;
     try {
-      probe = tf.tidy(() => this.logits(tf.zeros([1, ...this.inputShape]) as tf.Tensor4D));
+      this.numClasses = probeClassCount((x) => this.logits(x), this.inputShape, file);
     } catch (err) {
       this.program.dispose();
       throw err;
     }
-    this.numClasses = probe.shape[1];
-    probe.dispose();
-    if (this.numClasses < 2) throw new InputError(file, `model output has ${this.numClasses} classes; a classifier needs at least 2`);
   }
 
   get inputSpec(): InputSpec { return this.gate.input; }

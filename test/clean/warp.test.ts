@@ -1,0 +1,67 @@
+// Warp triggers (src/clean/warp.ts) on a WaNet-style zoo model and a clean control: the warp
+// search finds a warp that sends nearly every digit to the WaNet model's target and few to the
+// control's, and adversarial warp unlearning makes the model's true warp stop working.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { withWarpCheck, type TriggerScan } from '../../src/clean/pipeline.js';
+import { WARP_ASR_THRESHOLD, warpImages } from '../../src/clean/warp.js';
+import { selectBackend } from '../../src/engine/backend.js';
+import { MemoryLogger } from '../../src/logger.js';
+import { EXAMPLES, REPO } from '../helpers/run.js';
+
+const WANET = path.join(REPO, 'test/fixtures/models/bn-cnn-wanet-t5');
+
+function check(dir: string, target: number, rounds: number): Promise<Record<string, any>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'test/helpers/warp-clean-check.ts'), dir, String(target), String(rounds)], { cwd: REPO });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`exit ${code}: ${err}`))));
+  });
+}
+
+beforeAll(async () => {
+  await selectBackend({ choice: 'cpu', logger: new MemoryLogger() });
+});
+
+describe('warp triggers', () => {
+  it('warps by bilinear sampling: a zero flow is the identity, a one-pixel flow shifts the image', () => {
+    const x = tf.tensor4d(Float32Array.from({ length: 2 * 5 * 5 }, (_, i) => i), [2, 5, 5, 1]);
+    expect(Array.from(warpImages(x, tf.zeros([5, 5, 2])).dataSync())).toEqual(Array.from(x.dataSync()));
+    const right = warpImages(x, tf.tensor3d(Array.from({ length: 50 }, (_, i) => i % 2), [5, 5, 2])).arraySync() as number[][][][];
+    // Sampling at j + 1: each row reads its right neighbour (the last column clamps to the edge).
+    expect(right[0][2].map((p) => p[0])).toEqual([11, 12, 13, 14, 14]);
+  });
+
+  it('keeps a warp-cleaned model flagged while fresh warps still work, whatever the voting scans say', () => {
+    const scan = { decision: { verdict: 'clean', score: 0.1, suspectedTarget: null, reasons: ['scans: nothing found'] } } as unknown as TriggerScan;
+    const stillWarped = withWarpCheck(scan, 5, 0.35).decision;
+    expect(stillWarped.verdict).toBe('suspicious');
+    expect(stillWarped.suspectedTarget).toBe(5);
+    expect(stillWarped.reasons.at(-1)).toMatch(/warp check: after warp unlearning, a fresh warp of at most 2\.5 px still sends 35\.0 % of clean images to class 5 \(flagged from 20 %\)/);
+    const done = withWarpCheck(scan, 5, 0.08).decision;
+    expect(done.verdict).toBe('clean');
+    expect(done.reasons.at(-1)).toMatch(/fresh warps send at most 8\.0 %/);
+  });
+
+  it('finds a warp sending nearly every digit to the WaNet model\'s target, and not the clean control\'s', async () => {
+    const [wanet, control] = await Promise.all([check(WANET, 5, 0), check(EXAMPLES.cleanBn, 5, 0)]);
+    console.log(`warp ASR at class 5: WaNet model ${wanet.warpAsr.map((a: number) => (100 * a).toFixed(1)).join('/')} %, clean control ${control.warpAsr.map((a: number) => (100 * a).toFixed(1)).join('/')} %`);
+    expect(Math.max(...wanet.warpAsr)).toBeGreaterThan(0.95);
+    // Digits warp into a 5 fairly easily (a clean model's own answer), but not nearly all of them.
+    expect(Math.max(...control.warpAsr)).toBeLessThan(WARP_ASR_THRESHOLD);
+    for (const s of [...wanet.maxShift, ...control.maxShift]) expect(s).toBeLessThanOrEqual(2.5 + 1e-4);
+  }, 300_000);
+
+  it('adversarial warp unlearning makes the true warp stop working, at little accuracy cost', async () => {
+    const r = await check(WANET, 5, 3);
+    console.log(`WaNet model after 3 warp rounds: true ASR ${(100 * r.before.asr).toFixed(1)} → ${(100 * r.after.asr).toFixed(1)} %, accuracy ${(100 * r.before.accuracy).toFixed(2)} → ${(100 * r.after.accuracy).toFixed(2)} %, residual warp ASR ${(100 * r.residualAsr).toFixed(1)} %, ${r.seconds.toFixed(0)} s`);
+    expect(r.before.asr).toBeGreaterThan(0.95);
+    expect(r.after.asr).toBeLessThan(0.2);
+    expect(r.before.accuracy - r.after.accuracy).toBeLessThan(0.015);
+  }, 600_000);
+});
