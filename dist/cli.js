@@ -31,7 +31,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-HQBKPGNL.js";
+} from "./chunks/chunk-O2YOC7PS.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -95,6 +95,7 @@ clean: scans, removes the backdoor with the method, re-scans, and writes the cle
 Methods: unlearn (trigger unlearning), onp (ONP-style pruning + recovery), d3 (distance-driven
 detoxification), par (PAR-style recovery); auto runs ${AUTO_METHOD} (unlearn on ONNX models) on the recovered
 trigger, and leaves a model with no recovered trigger as it is; onp and par need a tfjs layers model.
+auto first checks for warp (WaNet-style) backdoors and unlearns them adversarially.
 A cleaned model is written in the input's format (model.json + shard, or model.onnx). Report: --report
 (default backdoor-gate-clean-report.json). Exit: 0 re-scan clean, 1 still flagged or skipped, 2 error.
 

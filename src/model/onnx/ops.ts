@@ -17,6 +17,9 @@ export interface OpContext {
   maxElements: number;
 }
 
+/** Thrown for a model the gate cannot run; the loader names the file. */
+export class OnnxOpError extends Error {}
+
 /** An ONNX node's attributes, read with ONNX's defaults. */
 export class Attributes {
   private readonly byName: Map<string, OnnxAttribute>;
@@ -34,12 +37,13 @@ export class Attributes {
   }
   tensor(name: string, maxElements: number): TensorData | undefined {
     const t = this.byName.get(name)?.t;
-    return t ? tensorData(t, this.where, { maxElements }) : undefined;
+    try {
+      return t ? tensorData(t, this.where, { maxElements }) : undefined;
+    } catch (err) {
+      throw new OnnxOpError((err as Error).message); // already names the node
+    }
   }
 }
-
-/** Thrown for a model the gate cannot run; the loader names the file. */
-export class OnnxOpError extends Error {}
 
 type OpFn = (inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContext) => Value[];
 
