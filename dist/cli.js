@@ -31,7 +31,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-O2YOC7PS.js";
+} from "./chunks/chunk-P5ZDYFUL.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

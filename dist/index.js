@@ -40,7 +40,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-O2YOC7PS.js";
+} from "./chunks/chunk-P5ZDYFUL.js";
 
 // src/main.ts
 import path from "node:path";

@@ -32,11 +32,11 @@ export interface ParOptions {
 
 export const DEFAULT_PAR: ParOptions = { epochs: 10, batchSize: 32, learningRate: 1e-3, tau: 1.0, seed: 0 };
 
-/** PAR's learning rate: linear from lr to lr/10 over the first half of the steps, cosine to 0 after. */
-export function parLearningRate(lr: number, step: number, total: number): number {
+/** PAR's learning rate: linear from lr to lr/10 over the first half of the steps, cosine to `final` after. */
+export function parLearningRate(lr: number, step: number, total: number, final = 0): number {
   const half = total / 2;
   if (step < half) return lr - ((lr - lr / 10) * step) / half;
-  return 0.5 * (lr / 10) * (1 + Math.cos((Math.PI * (step - half)) / Math.max(1, total - half)));
+  return final + 0.5 * (lr / 10 - final) * (1 + Math.cos((Math.PI * (step - half)) / Math.max(1, total - half)));
 }
 
 export function parRecover(model: ModelUnderTest, clean: LabelledImageSet, options: Partial<ParOptions> = {}): CleanLog {

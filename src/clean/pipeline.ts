@@ -19,9 +19,11 @@ import type { RowLimits } from '../scan/batching.js';
 import { d3 } from './d3.js';
 import { onpPrune } from './onp.js';
 import { parRecover } from './par.js';
+import { DEFAULT_DUAL_PAR, parDual } from './par-dual.js';
+import { DualEncoderModel } from '../model/dual/adapter.js';
 import { accuracyOf, triggerAsr } from './training.js';
 import { recoveredTriggers, type RecoveredTrigger } from './triggers.js';
-import { unlearnTriggers, type CleanLog } from './unlearn.js';
+import { PROMPT_REPAIR, unlearnTriggers, type CleanLog } from './unlearn.js';
 import { DEFAULT_WARP_INVERSION, DEFAULT_WARP_UNLEARN, invertWarp, unlearnWarps, WARP_ASR_THRESHOLD } from './warp.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
@@ -30,8 +32,13 @@ export type CleanMethod = (typeof CLEAN_METHODS)[number];
 /** What `auto` runs when the scan names a target (chosen by `npm run eval:clean`, README). */
 export const AUTO_METHOD: Exclude<CleanMethod, 'auto'> = 'onp';
 
-/** ONP-style pruning edits tfjs layers; other formats (ONNX) are cleaned by trigger unlearning. */
+/**
+ * ONP-style pruning edits tfjs layers; ONNX classifiers are cleaned by trigger unlearning. Dual
+ * encoders: a prompt learner is repaired as CLIP-Inspector does (unlearning its recovered
+ * trigger, only the prompt learner trained), encoders without one by PAR (both towers).
+ */
 export function autoMethodFor(model: ModelUnderTest): Exclude<CleanMethod, 'auto'> {
+  if (model instanceof DualEncoderModel) return model.hasPromptLearner ? 'unlearn' : 'par';
   return model instanceof LayersModelAdapter ? AUTO_METHOD : 'unlearn';
 }
 /** Methods that start from the recovered trigger; the others need only clean data. */
@@ -74,7 +81,9 @@ export function autoClean(model: ModelUnderTest, data: LabelledImageSet, probe: 
   };
   // First: a backdoor that answers to a smooth warp of nearly every clean image is WaNet-style,
   // which the recovered triggers only approximate (pruning them costs accuracy, leaves the warp).
-  let residual = warpPhase(WARP_ASR_THRESHOLD);
+  // (Not for dual encoders: their warp backdoors are untested, and a prompt learner's repair
+  // trains only the prompt.)
+  let residual = model instanceof DualEncoderModel ? null : warpPhase(WARP_ASR_THRESHOLD);
   if (residual !== null) scan = scanForTriggers(model, probe, rows, seed);
   for (let r = 0; r < maxRounds && scan.decision.verdict !== 'clean'; r++) {
     const t = scan.decision.suspectedTarget;
@@ -121,13 +130,13 @@ export function cleanWith(method: Exclude<CleanMethod, 'auto'>, model: ModelUnde
   if (TRIGGER_METHODS.includes(method) && !triggers.length) throw new Error(`${method} needs the trigger the scan recovered, and the scan recovered none (verdict clean): use d3 or par, or auto`);
   switch (method) {
     case 'unlearn':
-      return unlearnTriggers(model, data, triggers, { seed });
+      return unlearnTriggers(model, data, triggers, { ...(model instanceof DualEncoderModel && model.hasPromptLearner ? PROMPT_REPAIR : {}), seed });
     case 'onp':
       return onpPrune(model, data, triggers, { seed });
     case 'd3':
       return d3(model, data, { seed });
     case 'par':
-      return parRecover(model, data, { seed });
+      return model instanceof DualEncoderModel ? parDual(model, data, { seed: seed + DEFAULT_DUAL_PAR.seed }) : parRecover(model, data, { seed });
   }
 }
 

@@ -26,6 +26,12 @@ export interface UnlearnOptions {
 }
 
 export const DEFAULT_UNLEARN: UnlearnOptions = { epochs: 10, batchSize: 32, learningRate: 5e-4, unlearnWeight: 1, views: 4, region: true, seed: 0 };
+/**
+ * CLIP-Inspector's repair of a prompt learner (dual encoders): only its few weights train, so a
+ * larger step and more epochs (measured on cocoop-badclip-t7: 5e-4 × 10 epochs left 46 % ASR,
+ * 5e-3 × 20 epochs 6 %, accuracy kept; CoCoOp itself tunes prompts at 2e-3).
+ */
+export const PROMPT_REPAIR: Partial<UnlearnOptions> = { learningRate: 5e-3, epochs: 20 };
 
 export interface CleanLog {
   method: string;

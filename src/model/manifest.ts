@@ -7,7 +7,7 @@ import { SUPPORTED_GRAPH_OPS } from './graph-ops.js';
 import type { ResourceLimits } from './limits.js';
 
 export type TfjsFormat = 'layers-model' | 'graph-model';
-export type ModelFormat = TfjsFormat | 'onnx';
+export type ModelFormat = TfjsFormat | 'onnx' | 'dual-encoder';
 
 export interface WeightGroup {
   paths: string[];

@@ -10,6 +10,8 @@ import { InputError } from '../errors.js';
 import { checkFiniteWeights, parseModelJson, type ParsedModelJson, type TfjsFormat } from './manifest.js';
 import type { ResourceLimits } from './limits.js';
 import { decodeOnnx, type OnnxModel, type OnnxTensor } from './onnx/proto.js';
+import { DUAL_ENCODER_FILE } from './dual/manifest.js';
+import { readLocalDual, type DualRead } from './dual/read.js';
 
 export interface ModelFile {
   /** Path relative to the model directory (or the URL's directory). */
@@ -35,7 +37,8 @@ export type ModelArtifactsRead =
       onnx: OnnxModel;
       /** The bytes of an initialiser kept in an external-data file (read and digested already). */
       external: (t: OnnxTensor) => Uint8Array;
-    });
+    })
+  | (ModelRead & { format: 'dual-encoder'; dual: DualRead });
 
 export const ONNX_FILE = 'model.onnx';
 export const isOnnxPath = (p: string) => /\.onnx$/i.test(p);
@@ -73,9 +76,9 @@ function concat(chunks: Uint8Array[]): ArrayBuffer {
   return out.buffer;
 }
 
-/** The model file a directory holds: model.json, else model.onnx, else its only .onnx file. */
+/** The model file a directory holds: dual-encoder.json, model.json, model.onnx, else its only .onnx file. */
 export function modelFileIn(dir: string): string | undefined {
-  for (const name of ['model.json', ONNX_FILE]) if (existsSync(path.join(dir, name))) return path.join(dir, name);
+  for (const name of [DUAL_ENCODER_FILE, 'model.json', ONNX_FILE]) if (existsSync(path.join(dir, name))) return path.join(dir, name);
   const onnx = readdirSync(dir).filter((n) => isOnnxPath(n) && statSync(path.join(dir, n)).isFile());
   return onnx.length === 1 ? path.join(dir, onnx[0]) : undefined;
 }
@@ -86,7 +89,7 @@ export function localModelFile(spec: string): string {
   if (!existsSync(target)) throw new InputError(spec, 'does not exist');
   if (statSync(target).isDirectory()) {
     const file = modelFileIn(target);
-    if (!file) throw new InputError(spec, `is a directory without a model.json or ${ONNX_FILE}`);
+    if (!file) throw new InputError(spec, `is a directory without a model.json, ${ONNX_FILE} or ${DUAL_ENCODER_FILE}`);
     return file;
   }
   return target;
@@ -98,6 +101,7 @@ function looksLikeLfsPointer(text: string): boolean {
 
 export function readLocalModel(spec: string, limits: ResourceLimits): ModelArtifactsRead {
   const file = localModelFile(spec);
+  if (path.basename(file) === DUAL_ENCODER_FILE) return readLocalDual(file, limits);
   return isOnnxPath(file) ? readLocalOnnx(file, limits) : readLocalModelJson(file, limits);
 }
 
@@ -242,6 +246,7 @@ function readLocalOnnx(file: string, limits: ResourceLimits): ModelArtifactsRead
 }
 
 export async function readRemoteModel(spec: string, limits: ResourceLimits): Promise<ModelArtifactsRead> {
+  if (new URL(spec).pathname.endsWith(DUAL_ENCODER_FILE)) throw new InputError(spec, 'is a dual encoder, whose parts are read from a local directory: give it as a release bundle, an artifact or a repository path');
   if (isOnnxPath(new URL(spec).pathname)) {
     const url = new URL(spec);
     return onnxRead(await fetchBytes(url, limits.maxWeightBytes, 'the ONNX model'), url.href, () => null, limits);

@@ -94,5 +94,5 @@ describe('backdoor-gate on ONNX models', () => {
     const x = Float32Array.from(test.x.subarray(0, 16 * 784), (v) => (v - 0.1307) / 0.3081);
     const ref = (await session.run({ input: new ort.Tensor('float32', x, [16, 1, 28, 28]) })).logits.data as Float32Array;
     expect(maxAbsDiff(cleaned.logits(tf.tensor4d(test.x.subarray(0, 16 * 784), [16, 28, 28, 1])).dataSync(), ref)).toBeLessThan(1e-4);
-  });
+  }, 600_000);
 });

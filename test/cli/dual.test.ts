@@ -1,0 +1,195 @@
+// CLIP-style dual encoders end to end. The fixtures (scripts/fixtures/make-dual-fixtures.ts) are
+// a small MNIST CLIP made here and two pairs of twins: a CoCoOp prompt learner with a
+// BadCLIP-style backdoor and its clean twin, and an encoder pair poisoned in contrastive training
+// and its clean twin. CLIP-Inspector's trigger inversion must flag each backdoored one with its
+// target and neither twin; cleaning must remove the real trigger (measured here on the 2,000 test
+// digits) at a small zero-shot accuracy cost.
+import * as tf from '@tensorflow/tfjs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { mnistSplit } from '../../src/data/mnist.js';
+import { readNpy, writeNpy } from '../../src/data/npy.js';
+import { selectBackend } from '../../src/engine/backend.js';
+import { MemoryLogger } from '../../src/logger.js';
+import type { ModelUnderTest } from '../../src/model/adapter.js';
+import { DualEncoderModel } from '../../src/model/dual/adapter.js';
+import { loadModel } from '../../src/model/load.js';
+import { readLocalModel } from '../../src/model/read.js';
+import { DEFAULT_LIMITS } from '../../src/model/limits.js';
+import { makeTrigger } from '../../src/zoo/attacks.js';
+import { CLEAN_DATA, REPO, runCli } from '../helpers/run.js';
+
+const FIXTURES = path.join(REPO, 'test/fixtures/dual');
+const fixture = (name: string) => path.join(FIXTURES, name);
+const facts = (name: string) => JSON.parse(readFileSync(path.join(fixture(name), 'fixture.json'), 'utf8'));
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-dual-'));
+const test = mnistSplit('test');
+const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
+const BACKDOORED = { prompt: 'cocoop-badclip-t7', contrastive: 'clip-blended-t3' };
+
+/** The fixture's real trigger, applied to flat 28×28 images. */
+function realTrigger(name: string): (x: Float32Array) => Float32Array {
+  const attack = facts(name).attack;
+  if (attack.trigger) {
+    const delta = readNpy(path.join(fixture(name), attack.trigger)).data as Float32Array;
+    return (x) => x.map((v, i) => Math.min(1, Math.max(0, v + delta[i % 784])));
+  }
+  const t = makeTrigger({ family: attack.family, triggerSeed: 1 });
+  return (x) => {
+    const out = new Float32Array(x.length);
+    for (let i = 0; i < x.length / 784; i++) out.set(t(x.subarray(i * 784, (i + 1) * 784), 28, 28, 1), i * 784);
+    return out;
+  };
+}
+
+/** Zero-shot accuracy on the test digits, and the share of non-target digits the real trigger sends to the target. */
+function measure(model: ModelUnderTest, trigger: (x: Float32Array) => Float32Array, target: number) {
+  let correct = 0;
+  let sent = 0;
+  let others = 0;
+  for (let s = 0; s < test.count; s += 250) {
+    const x = test.x.subarray(s * 784, (s + 250) * 784);
+    const [clean, stamped] = tf.tidy(() => [x, trigger(x)].map((v) => tf.argMax(model.logits(tf.tensor4d(v, [250, 28, 28, 1])), -1).dataSync()));
+    for (let i = 0; i < 250; i++) {
+      const label = test.labels[s + i];
+      if (clean[i] === label) correct++;
+      if (label !== target) {
+        others++;
+        if (stamped[i] === target) sent++;
+      }
+    }
+  }
+  return { accuracy: correct / test.count, asr: sent / others };
+}
+
+/** CLIP-Inspector's budget: one epoch over 1,000 unlabelled images (the held-out digits; MNIST has no OOD set here). */
+let policy: string;
+beforeAll(async () => {
+  await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
+  policy = path.join(tmp(), 'policy.yml');
+  writeFileSync(policy, 'budgets:\n  probe-images: 1000\n  inversion:\n    images: 1000\n');
+});
+
+describe('dual-encoder models', () => {
+  it('computes zero-shot logits as scale · cos(image, class text), as accurately as the fixture card says', async () => {
+    for (const name of ['clip-clean', 'cocoop-clean']) {
+      const model = (await loadModel(fixture(name))).model as DualEncoderModel;
+      expect(model.format).toBe('dual-encoder');
+      expect(model.numClasses).toBe(10);
+      const x = tf.tensor4d(test.x.subarray(0, 8 * 784), [8, 28, 28, 1]);
+      const v = model.encodeImages(x);
+      const t = model.classTexts(v);
+      // Per image: the cosine with each class text (t is [K, D], or [N, K, D] with a meta-net).
+      const cos = t.rank === 2 ? tf.matMul(v, t as tf.Tensor2D, false, true) : tf.sum(tf.mul(tf.expandDims(v, 1), t), -1);
+      const logits = model.logits(x).arraySync() as number[][];
+      (cos.arraySync() as number[][]).forEach((row, i) => row.forEach((c, k) => expect(logits[i][k]).toBeCloseTo(model.logitScale * c, 4)));
+      expect(Math.max(...(cos.dataSync() as Float32Array).map(Math.abs))).toBeLessThanOrEqual(1 + 1e-5);
+      const accuracy = measure(model, (z) => z, 0).accuracy;
+      expect(Math.abs(accuracy - facts(name).zeroShotAccuracy)).toBeLessThan(0.005);
+      expect(accuracy).toBeGreaterThan(0.95);
+      model.dispose();
+    }
+  });
+
+  it('refuses a bad manifest, naming the file and the problem', async () => {
+    const bad = (edit: (m: any) => void, message: RegExp) => {
+      const dir = path.join(tmp(), 'm');
+      cpSync(fixture('clip-clean'), dir, { recursive: true });
+      const file = path.join(dir, 'dual-encoder.json');
+      const m = JSON.parse(readFileSync(file, 'utf8'));
+      edit(m);
+      writeFileSync(file, JSON.stringify(m));
+      return expect(loadModel(dir)).rejects.toThrow(message);
+    };
+    await bad((m) => (m.format = 'clip'), /dual-encoder\.json: is not a valid dual-encoder manifest: format/);
+    await bad((m) => (m.image_encoder = '../../etc/model.json'), /dual-encoder\.json: weight path '\.\.\/\.\.\/etc\/model\.json' escapes the model directory/);
+    await bad((m) => (m.text.encoder = 'text/missing.json'), /dual-encoder\.json: names part 'text\/missing\.json', which does not exist/);
+    await bad((m) => (m.classes[3] = 'trois'), /dual-encoder\.json: class name 'trois' uses the word 'trois', which is not in the vocabulary/);
+    await bad((m) => m.text.vocab.pop(), /token_embedding has 19 rows but the vocabulary has 18 words/);
+    await bad((m) => delete m.text.templates, /text: a text encoder needs templates or a prompt_learner/);
+  });
+
+  it('writes every part to a new directory with one digest over them, and reads back the same logits', async () => {
+    const { model, source } = await loadModel(fixture('cocoop-clean'));
+    const out = path.join(tmp(), 'copy');
+    await model.save(out);
+    await expect(model.save(out)).rejects.toThrow(/dual-encoder\.json: already exists; refusing to overwrite it/);
+    const again = await loadModel(out);
+    expect(again.source.digest).toBe(readLocalModel(out, DEFAULT_LIMITS).digest);
+    expect(again.source.files.map((f) => f.name)).toEqual(expect.arrayContaining(['dual-encoder.json', 'image/model.json', 'text/token_embedding.npy', 'prompt/context.npy', 'prompt/meta-net/model.json']));
+    const x = tf.tensor4d(test.x.subarray(0, 16 * 784), [16, 28, 28, 1]);
+    const diff = tf.max(tf.abs(tf.sub(model.logits(x), again.model.logits(x)))).dataSync()[0];
+    expect(diff).toBeLessThan(1e-5);
+    // Any changed part changes the digest.
+    writeNpy(path.join(out, 'prompt', 'context.npy'), new Float32Array(4 * 16), [4, 16]);
+    expect(readLocalModel(out, DEFAULT_LIMITS).digest).not.toBe(again.source.digest);
+    expect(source.digest).toMatch(/^sha256:/);
+  });
+});
+
+describe('CLIP-Inspector on dual encoders (CLI)', () => {
+  const scan = async (name: string) => {
+    const report = path.join(tmp(), 'report.json');
+    const r = await runCli(['scan', fixture(name), '--data', 'mnist:heldout', '--policy', policy, '--backend', 'wasm', '--scans', 'inversion,mask-inversion', '--report', report]);
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    const inversion = json.scans.find((s: { method: string }) => s.method === 'trigger-inversion');
+    return { code: r.code, stderr: r.stderr, verdict: json.verdict, target: json.suspectedTarget, inversion };
+  };
+
+  it('flags both backdoored fixtures with their targets and passes both clean twins', async () => {
+    const results = await Promise.all([BACKDOORED.prompt, 'cocoop-clean', BACKDOORED.contrastive, 'clip-clean'].map(scan));
+    const [prompt, promptTwin, contrastive, contrastiveTwin] = results;
+    for (const [name, r] of [[BACKDOORED.prompt, prompt], [BACKDOORED.contrastive, contrastive]] as const) {
+      const target = facts(name).attack.target;
+      const asr = r.inversion.perClass.map((p: { asr: number }) => pct(p.asr)).join(', ');
+      console.log(`${name}: verdict ${r.verdict}, inversion target ${r.inversion.suspectedTarget}, anomaly ${r.inversion.anomaly.toFixed(2)}; reconstructed-trigger ASR per class ${asr}`);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.inversion.suspectedTarget).toBe(target);
+      expect(r.inversion.anomaly).toBeGreaterThan(2);
+      expect(r.target).toBe(target);
+    }
+    for (const r of [promptTwin, contrastiveTwin]) {
+      console.log(`clean twin: verdict ${r.verdict}, inversion anomaly ${r.inversion.anomaly.toFixed(2)}`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.verdict).toBe('clean');
+      expect(r.inversion.suspectedTarget).toBeNull();
+    }
+  }, 600_000);
+
+  const clean = async (name: string, method: string) => {
+    const out = path.join(tmp(), 'cleaned');
+    const report = path.join(tmp(), 'clean-report.json');
+    const r = await runCli(['clean', fixture(name), '--data', CLEAN_DATA, '--out', out, '--method', method, '--backend', 'wasm', '--report', report]);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    const target = facts(name).attack.target;
+    const trigger = realTrigger(name);
+    const before = measure((await loadModel(fixture(name))).model, trigger, target);
+    const after = measure((await loadModel(out)).model, trigger, target);
+    console.log(`${name} cleaned (${json.log.method}${json.log.options.method ? ` → ${json.log.options.method}` : ''}, ${json.log.seconds.toFixed(0)} s): real-trigger ASR ${pct(before.asr)} → ${pct(after.asr)}, zero-shot accuracy ${pct(before.accuracy)} → ${pct(after.accuracy)}, re-scan ${json.verdictAfter}`);
+    return { json, before, after, out };
+  };
+
+  it('repairs the prompt learner as CLIP-Inspector does (auto: unlearn its recovered trigger), encoders untouched', async () => {
+    const { json, before, after, out } = await clean(BACKDOORED.prompt, 'auto');
+    expect(json.log.options.method).toBe('unlearn');
+    expect(before.asr).toBeGreaterThan(0.7);
+    expect(after.asr).toBeLessThan(0.1);
+    expect(before.accuracy - after.accuracy).toBeLessThanOrEqual(0.01);
+    expect(json.verdictAfter).toBe('clean');
+    // Only the prompt learner was trained: both encoders' weights are the input's, byte for byte.
+    for (const shard of ['image/group1-shard1of1.bin', 'text/group1-shard1of1.bin']) {
+      expect(readFileSync(path.join(out, shard)).equals(readFileSync(path.join(fixture(BACKDOORED.prompt), shard)))).toBe(true);
+    }
+  }, 600_000);
+
+  it('removes contrastive poisoning with PAR (auto: both towers, τ = 2.15)', async () => {
+    const { json, before, after } = await clean(BACKDOORED.contrastive, 'auto');
+    expect(json.log.options.method).toBe('par');
+    expect(before.asr).toBeGreaterThan(0.9);
+    expect(after.asr).toBeLessThan(0.05);
+    expect(before.accuracy - after.accuracy).toBeLessThanOrEqual(0.02);
+  }, 600_000);
+});
