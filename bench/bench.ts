@@ -174,6 +174,23 @@ async function main(): Promise<void> {
     scans.cleanZooCnn = { seconds, method: report.method, cleaningSeconds: report.log?.seconds, verdictAfter: report.verdictAfter };
     rows.push([`clean, zoo cnn (cnn-blended-t4, ${report.method}, 600 digits), scan + clean + re-scan`, `${seconds.toFixed(1)} s (cleaning ${report.log?.seconds.toFixed(1)} s), re-scan ${report.verdictAfter}`, seconds <= 180 ? 'within 3 min' : 'OVER 3 min', '']);
   }
+  // 7. Dual encoders (CLIP-style fixtures): a full scan of the prompt learner (N × K text
+  // passes per image), and cleaning each backdoored fixture (auto: prompt repair, PAR).
+  {
+    const r = await fullScan('test/fixtures/dual/cocoop-badclip-t7', 'examples/data/mnist-probe');
+    scans['dual:cocoop-badclip-t7'] = r;
+    rows.push(['full scan, dual encoder with prompt learner (cocoop-badclip-t7, 256 probes)', `${r.seconds.toFixed(1)} s, ${r.verdict}`, `${(r.seconds / zooScan.seconds).toFixed(1)}× the zoo cnn scan`, '']);
+    for (const name of ['cocoop-badclip-t7', 'clip-blended-t3']) {
+      const out = mkdtempSync(path.join(os.tmpdir(), 'bench-clean-dual-'));
+      const t0 = performance.now();
+      const report = await runClean({ model: `test/fixtures/dual/${name}`, data: 'examples/data/mnist-clean', out: path.join(out, 'model'), method: 'auto', seed: 0 }, new MemoryLogger());
+      const seconds = (performance.now() - t0) / 1000;
+      rmSync(out, { recursive: true, force: true });
+      const method = (report.log?.options as { method?: string } | undefined)?.method;
+      scans[`cleanDual:${name}`] = { seconds, method, cleaningSeconds: report.log?.seconds, verdictAfter: report.verdictAfter };
+      rows.push([`clean, dual encoder (${name}, auto → ${method}, 600 digits), scan + clean + re-scan`, `${seconds.toFixed(1)} s (cleaning ${report.log?.seconds.toFixed(1)} s), re-scan ${report.verdictAfter}`, seconds <= 180 ? 'within 3 min' : 'OVER 3 min', '']);
+    }
+  }
   results.scans = scans;
   results.trainingStepMs = training;
   results.kernelsMs = kernels;

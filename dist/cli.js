@@ -31,7 +31,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-P5ZDYFUL.js";
+} from "./chunks/chunk-SRFHUEDA.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

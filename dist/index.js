@@ -40,7 +40,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-P5ZDYFUL.js";
+} from "./chunks/chunk-SRFHUEDA.js";
 
 // src/main.ts
 import path from "node:path";

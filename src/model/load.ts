@@ -9,6 +9,7 @@ import { readModel, type ModelArtifactsRead } from './read.js';
 import { OnnxModelAdapter } from './onnx/adapter.js';
 import { DualEncoderModel } from './dual/adapter.js';
 import { DEFAULT_DUAL_INPUT } from './dual/manifest.js';
+import { layersTower, onnxTower, type Tower } from './dual/tower.js';
 
 export interface LoadedModel {
   model: ModelUnderTest;
@@ -46,11 +47,16 @@ async function buildModel(source: ModelArtifactsRead, gate: GateJson, limits: Re
     case 'dual-encoder': {
       const d = source.dual;
       if (d.image.format !== 'onnx' && d.manifest.input?.layout === 'NCHW') throw new InputError(source.modelFile, 'input.layout NCHW applies to ONNX image encoders; tfjs models take NHWC images');
-      const built: ModelUnderTest[] = [];
+      // Parts built so far are freed if a later one (or the checks across them) fails.
+      const built: Array<{ dispose(): void }> = [];
+      const keep = <T extends { dispose(): void } | undefined>(part: T): T => (part && built.push(part), part);
       try {
-        const image = await buildModel(d.image, { input: d.manifest.input ?? DEFAULT_DUAL_INPUT }, limits);
-        built.push(image);
-        const tower = async (read?: ModelArtifactsRead) => (read && read.format === 'layers-model' ? layersModel(read) : undefined);
+        const image = keep(await buildModel(d.image, { input: d.manifest.input ?? DEFAULT_DUAL_INPUT }, limits));
+        const tower = async (read?: ModelArtifactsRead): Promise<Tower | undefined> => {
+          if (read?.format === 'layers-model') return keep(layersTower(await layersModel(read), read.modelFile));
+          if (read?.format === 'onnx') return keep(onnxTower(read.onnx, read.modelFile, { maxElements: limits.maxTensorElements, external: read.external }));
+          return undefined;
+        };
         const text = await tower(d.text);
         const metaNet = await tower(d.metaNet);
         return new DualEncoderModel({ manifest: d.manifest, file: source.modelFile, image, text, metaNet, tokenEmbedding: d.tokenEmbedding, context: d.context, classEmbeddings: d.classEmbeddings });

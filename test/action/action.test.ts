@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { outputs, runnerEnv } from '../helpers/action.js';
-import { CLEAN_DATA, EXAMPLES, PROBE, runNode } from '../helpers/run.js';
+import { CLEAN_DATA, EXAMPLES, PROBE, REPO, runNode } from '../helpers/run.js';
 
 describe('action (dist/index.js)', () => {
   it('flags a backdoored model: outputs, summary, failed step', async () => {
@@ -21,6 +21,19 @@ describe('action (dist/index.js)', () => {
     expect(result.stdout).toMatch(/::error [^\n]*::Backdoor Gate: backdoored/);
     expect(result.code).toBe(1);
   });
+
+  it('scans a CLIP-style dual encoder (dual-encoder.json) with the default scans and names its target', async () => {
+    const model = path.join(REPO, 'test/fixtures/dual/cocoop-badclip-t7');
+    const { dir, files, env } = runnerEnv({ model, data: PROBE, 'report-path': 'report.json' });
+    const result = await runNode('dist/index.js', [], env, dir);
+    const out = outputs(files.output);
+    const report = JSON.parse(readFileSync(out['report-path'], 'utf8'));
+    expect(report.model.format).toBe('dual-encoder');
+    expect(report.scans.map((s: { method: string }) => s.method)).toEqual(['trigger-inversion', 'mask-inversion', 'input-hessian']);
+    expect(out.verdict).not.toBe('clean');
+    expect(report.suspectedTarget).toBe(7);
+    expect(result.code).toBe(1);
+  }, 300_000);
 
   it('clean without clean-data says what is missing and fails', async () => {
     const { dir, files, env } = runnerEnv({ model: EXAMPLES.blendedCnn, data: PROBE, clean: 'onp' });

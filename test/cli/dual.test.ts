@@ -5,7 +5,7 @@
 // target and neither twin; cleaning must remove the real trigger (measured here on the 2,000 test
 // digits) at a small zero-shot accuracy cost.
 import * as tf from '@tensorflow/tfjs';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ import { loadModel } from '../../src/model/load.js';
 import { readLocalModel } from '../../src/model/read.js';
 import { DEFAULT_LIMITS } from '../../src/model/limits.js';
 import { makeTrigger } from '../../src/zoo/attacks.js';
+import { encode, floatTensor, maxAbsDiff, node, onnxModel, runReference } from '../helpers/onnx.js';
 import { CLEAN_DATA, REPO, runCli } from '../helpers/run.js';
 
 const FIXTURES = path.join(REPO, 'test/fixtures/dual');
@@ -91,6 +92,67 @@ describe('dual-encoder models', () => {
       expect(accuracy).toBeGreaterThan(0.95);
       model.dispose();
     }
+  });
+
+  it('takes an ONNX image encoder and fixed class embeddings, and writes the encoder back as ONNX', async () => {
+    // The PyTorch CNN export as the image tower, one-hot class embeddings: cos(v, e_k) = v_k / ‖v‖,
+    // so the zero-shot answer must be the classifier's own.
+    const dir = tmp();
+    cpSync(path.join(REPO, 'test/fixtures/onnx/cnn-mnist/model.onnx'), path.join(dir, 'image.onnx'));
+    const eye = new Float32Array(100);
+    for (let k = 0; k < 10; k++) eye[k * 11] = 1;
+    writeNpy(path.join(dir, 'classes.npy'), eye, [10, 10]);
+    const gate = JSON.parse(readFileSync(path.join(REPO, 'test/fixtures/onnx/cnn-mnist/gate.json'), 'utf8'));
+    writeFileSync(path.join(dir, 'dual-encoder.json'), JSON.stringify({ format: 'backdoor-gate/dual-encoder', version: 1, image_encoder: 'image.onnx', input: gate.input, classes: gate.classes, logit_scale: 20, text: { class_embeddings: 'classes.npy' } }));
+    const dual = (await loadModel(dir)).model;
+    const classifier = (await loadModel(path.join(REPO, 'test/fixtures/onnx/cnn-mnist'))).model;
+    const x = tf.tensor4d(test.x.subarray(0, 200 * 784), [200, 28, 28, 1]);
+    expect(Array.from(tf.argMax(dual.logits(x), -1).dataSync())).toEqual(Array.from(tf.argMax(classifier.logits(x), -1).dataSync()));
+    expect(dual.trainableVariables().length).toBeGreaterThan(0);
+    const out = path.join(tmp(), 'saved');
+    await dual.save(out);
+    const saved = JSON.parse(readFileSync(path.join(out, 'dual-encoder.json'), 'utf8'));
+    expect(saved).toMatchObject({ image_encoder: 'image/model.onnx', text: { class_embeddings: 'text/class_embeddings.npy' } });
+    const again = (await loadModel(out)).model;
+    expect(tf.max(tf.abs(tf.sub(again.logits(x), dual.logits(x)))).dataSync()[0]).toBeLessThan(1e-4);
+  });
+
+  it('takes an ONNX text encoder: the same logits as the tfjs one, onnxruntime agrees, written back as ONNX', async () => {
+    // clip-clean's text tower (Dense on each token, Flatten, Dense, Dense) rewritten as an ONNX graph.
+    const tfjs = (await loadModel(fixture('clip-clean'))).model as DualEncoderModel;
+    const [k1, b1, k2, b2, k3, b3] = tfjs.towerVariables().text;
+    const w = (name: string, v: tf.Variable) => floatTensor(name, v.shape, v.dataSync());
+    const graph = onnxModel({
+      inputs: [{ name: 'tokens', dims: ['batch', 6, 16] }],
+      outputs: [{ name: 'embedding', dims: ['batch', 32] }],
+      initializers: [w('k1', k1), w('b1', b1), w('k2', k2), w('b2', b2), w('k3', k3), w('b3', b3)],
+      nodes: [
+        node('MatMul', ['tokens', 'k1'], ['h1']), node('Add', ['h1', 'b1'], ['h1b']), node('Relu', ['h1b'], ['r1']),
+        node('Flatten', ['r1'], ['f'], { axis: 1 }), node('Gemm', ['f', 'k2', 'b2'], ['h2']), node('Relu', ['h2'], ['r2']),
+        node('Gemm', ['r2', 'k3', 'b3'], ['embedding']),
+      ],
+    });
+    const dir = path.join(tmp(), 'onnx-text');
+    cpSync(fixture('clip-clean'), dir, { recursive: true });
+    rmSync(path.join(dir, 'text', 'model.json'));
+    writeFileSync(path.join(dir, 'text.onnx'), encode(graph));
+    const file = path.join(dir, 'dual-encoder.json');
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), text: { ...JSON.parse(readFileSync(file, 'utf8')).text, encoder: 'text.onnx' } }));
+    const onnx = (await loadModel(dir)).model as DualEncoderModel;
+    const x = tf.tensor4d(test.x.subarray(0, 64 * 784), [64, 28, 28, 1]);
+    expect(tf.max(tf.abs(tf.sub(onnx.logits(x), tfjs.logits(x)))).dataSync()[0]).toBeLessThan(1e-4);
+    // onnxruntime on the same token sequences (table rows, zero padding) gives the same embeddings.
+    const captions = ['a photo of the digit seven', 'the number two', 'nine'].map((c) => onnx.tokenizeCaption(c));
+    const table = readNpy(path.join(dir, 'text', 'token_embedding.npy')).data as Float32Array;
+    const seq = new Float32Array(captions.length * 6 * 16);
+    captions.forEach((ids, n) => ids.forEach((id, j) => seq.set(table.subarray(id * 16, (id + 1) * 16), (n * 6 + j) * 16)));
+    const ref = (await runReference(encode(graph), { tokens: { data: seq, dims: [captions.length, 6, 16] } })).embedding.data;
+    const refNormalised = tf.tidy(() => { const r = tf.tensor2d(ref, [captions.length, 32]); return tf.div(r, tf.norm(r, 2, -1, true)).dataSync(); });
+    expect(maxAbsDiff(onnx.encodeTokenIds(captions).dataSync(), refNormalised)).toBeLessThan(1e-5);
+    const out = path.join(tmp(), 'saved');
+    await onnx.save(out);
+    expect(JSON.parse(readFileSync(path.join(out, 'dual-encoder.json'), 'utf8')).text.encoder).toBe('text/model.onnx');
+    expect(tf.max(tf.abs(tf.sub((await loadModel(out)).model.logits(x), tfjs.logits(x)))).dataSync()[0]).toBeLessThan(1e-4);
   });
 
   it('refuses a bad manifest, naming the file and the problem', async () => {

@@ -1,7 +1,7 @@
 // The hostile-input corpus, generated from the valid examples so each case breaks one thing:
 // malformed models, hostile bundles, bad policy files, data that is not images, and caps set low
 // by policy. Every case must end in exit code 2 with a one-line error naming the file and cause.
-import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar';
 import { writeNpy } from '../../src/data/npy.js';
@@ -83,6 +83,29 @@ export async function writeHostileCorpus(root: string): Promise<HostileCase[]> {
   add('onnx/dangling-input', [onnx('dangling', edited((m) => (m.graph!.node![3].input![0] = 'nowhere')))], /model\.onnx: node '.*' reads 'nowhere', which no node, input or initialiser provides/);
   add('onnx/external-traversal', [onnx('external', edited((m) => Object.assign(m.graph!.initializer![0], { rawData: undefined, dataLocation: 1, externalData: [{ key: 'location', value: '../../../etc/passwd' }] })))], /model\.onnx: external data '\.\.\/\.\.\/\.\.\/etc\/passwd' is outside the model's directory/);
   add('onnx/wrong-shape-weights', [onnx('shapes', edited((m) => (m.graph!.initializer!.find((t) => t.dims?.length === 4)!.dims = [3, 3, 3, 3])))], /model\.onnx: (tensor '.*' has \d+ bytes of raw data; its dims \[3, 3, 3, 3\] need 324|could not run: node)/);
+
+  // Dual encoders, each broken one way (from the committed MNIST CLIP fixture).
+  const dual = (name: string, edit: (d: string, m: Record<string, any>) => void) => {
+    const d = path.join(dir('dual'), name);
+    cpSync(path.join(REPO, 'test/fixtures/dual/clip-clean'), d, { recursive: true });
+    const m = JSON.parse(readFileSync(path.join(d, 'dual-encoder.json'), 'utf8'));
+    edit(d, m);
+    writeFileSync(path.join(d, 'dual-encoder.json'), JSON.stringify(m));
+    return d;
+  };
+  add('dual/part-symlink-outside', [dual('symlink', (d) => {
+    cpSync(path.join(d, 'text'), path.join(root, 'outside-text'), { recursive: true });
+    rmSync(path.join(d, 'text'), { recursive: true });
+    symlinkSync(path.join(root, 'outside-text'), path.join(d, 'text'));
+  })], /text\/model\.json: is a symbolic link pointing outside the model directory/);
+  add('dual/nan-tokens', [dual('nan', (d) => writeNpy(path.join(d, 'text', 'token_embedding.npy'), new Float32Array(19 * 16).fill(Number.NaN), [19, 16]))], /token_embedding\.npy: holds NaN or infinite values/);
+  add('dual/token-width', [dual('width', (d) => writeNpy(path.join(d, 'text', 'token_embedding.npy'), new Float32Array(19 * 8), [19, 8]))], /dual-encoder\.json: token_embedding rows have 8 values; the text encoder reads 16/);
+  add('dual/own-directory', [dual('own', (_d, m) => (m.image_encoder = '.'))], /dual-encoder\.json: names part '\.', which is the manifest's own directory/);
+  add('dual/nested', [dual('nested', (d, m) => {
+    cpSync(path.join(REPO, 'test/fixtures/dual/clip-clean'), path.join(d, 'inner'), { recursive: true });
+    m.image_encoder = 'inner';
+  })], /dual-encoder\.json: part 'inner' is itself a dual encoder/);
+  add('dual/prompt-too-long', [dual('long', (_d, m) => m.text.templates.push('a a a a a a a {}'))], /dual-encoder\.json: prompt 'a a a a a a a zero' needs 8 tokens; the text encoder reads 6/);
 
   // A model.json over the policy's cap: refused before it is parsed.
   const bigJson = dir('big-json');

@@ -29,7 +29,7 @@ describe('hostile inputs: exit 2, one line naming the file and the cause, nothin
 
   it('covers every kind of hostile input the issue lists', () => {
     const kinds = new Set(cases.map((c) => c.name.split('/')[0]));
-    expect([...kinds].sort()).toEqual(['bundle', 'data', 'limits', 'model', 'onnx', 'policy']);
+    expect([...kinds].sort()).toEqual(['bundle', 'data', 'dual', 'limits', 'model', 'onnx', 'policy']);
     expect(cases.length).toBeGreaterThanOrEqual(30);
   });
 

@@ -10,7 +10,7 @@ import { InputError } from '../../errors.js';
 import type { ModelUnderTest } from '../adapter.js';
 import type { InputSpec } from '../gate-json.js';
 import { ONNX_FILE } from '../read.js';
-import { directoryWriter } from '../save.js';
+import type { Tower } from './tower.js';
 import { DUAL_ENCODER_FILE, hasTextEncoder, type DualManifest, type NpyPart } from './manifest.js';
 
 export interface DualParts {
@@ -19,8 +19,8 @@ export interface DualParts {
   file: string;
   /** Pixel images → [batch, dim] embeddings (its `logits` are the embedding). */
   image: ModelUnderTest;
-  text?: tf.LayersModel;
-  metaNet?: tf.LayersModel;
+  text?: Tower;
+  metaNet?: Tower;
   tokenEmbedding?: NpyPart;
   context?: NpyPart;
   classEmbeddings?: NpyPart;
@@ -66,26 +66,25 @@ export class DualEncoderModel implements ModelUnderTest {
       throw new InputError(parts.file, `class_embeddings have ${parts.classEmbeddings.shape[1]} dimensions but the image encoder outputs ${dim}`);
     }
     if (hasTextEncoder(m) && parts.text && parts.tokenEmbedding) {
-      const shape = parts.text.inputs[0].shape;
-      const out = parts.text.outputs[0].shape;
-      if (parts.text.inputs.length !== 1 || shape.length !== 3 || !shape[1] || !shape[2]) throw new InputError(parts.file, `the text encoder must take one [batch, context_length, token_dim] input; it takes [${shape.join(', ')}]`);
+      const shape = parts.text.inputShape;
+      const out = parts.text.outputShape;
+      if (shape.length !== 3 || !shape[1] || !shape[2]) throw new InputError(parts.file, `the text encoder must take one [batch, context_length, token_dim] input; it takes [${shape.join(', ')}]`);
       this.contextLength = shape[1];
       this.tokenDim = shape[2];
       if (parts.tokenEmbedding.shape[1] !== this.tokenDim) throw new InputError(parts.file, `token_embedding rows have ${parts.tokenEmbedding.shape[1]} values; the text encoder reads ${this.tokenDim}`);
       if (out.at(-1) !== dim) throw new InputError(parts.file, `the text encoder outputs ${out.at(-1)} dimensions, the image encoder ${dim}`);
       m.text.vocab.forEach((w, i) => this.vocab.set(w.toLowerCase(), i));
-      this.tokens = tf.variable(tf.tensor2d(parts.tokenEmbedding.data, parts.tokenEmbedding.shape as [number, number]));
       const nCtx = parts.context?.shape[0] ?? 0;
       for (const name of m.classes) this.classIds.push(this.fit(tokenize(name, this.vocab, parts.file, 'class name'), nCtx, `class name '${name}'`));
       for (const name of m.classes) this.templateIds.push((m.text.templates ?? []).map((t) => this.fit(tokenize(t.replace('{}', name), this.vocab, parts.file, 'prompt'), 0, `prompt '${t.replace('{}', name)}'`)));
-      if (parts.context) {
-        if (parts.context.shape[1] !== this.tokenDim) throw new InputError(parts.file, `context vectors have ${parts.context.shape[1]} values; tokens have ${this.tokenDim}`);
-        this.context = tf.variable(tf.tensor2d(parts.context.data, parts.context.shape as [number, number]));
-      }
+      if (parts.context && parts.context.shape[1] !== this.tokenDim) throw new InputError(parts.file, `context vectors have ${parts.context.shape[1]} values; tokens have ${this.tokenDim}`);
       if (parts.metaNet) {
-        const [i, o] = [parts.metaNet.inputs[0].shape, parts.metaNet.outputs[0].shape];
+        const [i, o] = [parts.metaNet.inputShape, parts.metaNet.outputShape];
         if (i.at(-1) !== dim || o.at(-1) !== this.tokenDim) throw new InputError(parts.file, `the meta-net maps [${i.join(', ')}] → [${o.join(', ')}]; it must map the ${dim}-dim image embedding to a ${this.tokenDim}-dim token`);
       }
+      // Variables last: every check above has passed.
+      this.tokens = tf.variable(tf.tensor2d(parts.tokenEmbedding.data, parts.tokenEmbedding.shape as [number, number]));
+      if (parts.context) this.context = tf.variable(tf.tensor2d(parts.context.data, parts.context.shape as [number, number]));
     }
   }
 
@@ -107,7 +106,7 @@ export class DualEncoderModel implements ModelUnderTest {
 
   /** [N, L, d] token embeddings (zero vectors after the words) → normalised text embeddings. */
   private encodeSequences(seq: tf.Tensor3D, training: boolean): tf.Tensor2D {
-    return normalize(this.parts.text!.apply(seq, { training }) as tf.Tensor2D);
+    return normalize(this.parts.text!.apply(seq, training) as tf.Tensor2D);
   }
 
   /** Rows of the token table for each id list, padded with zero vectors to `length`. */
@@ -151,7 +150,7 @@ export class DualEncoderModel implements ModelUnderTest {
       return this.encodeSequences(prompts, training);
     }
     const N = image.shape[0];
-    const shift = p.metaNet.apply(image, { training }) as tf.Tensor2D; // [N, d]
+    const shift = p.metaNet.apply(image, training) as tf.Tensor2D; // [N, d]
     const ctx = tf.add(tf.expandDims(this.context, 0), tf.expandDims(shift, 1)); // [N, M, d]
     const prompts = tf.concat([tf.broadcastTo(tf.expandDims(ctx, 1), [N, K, M, d]), tf.broadcastTo(tf.expandDims(names, 0), [N, K, L - M, d])], 2);
     return tf.reshape(this.encodeSequences(tf.reshape(prompts, [N * K, L, d]) as tf.Tensor3D, training), [N, K, -1]);
@@ -168,13 +167,13 @@ export class DualEncoderModel implements ModelUnderTest {
 
   /** What zero-shot cleaning trains: the prompt learner when there is one, else the image tower. */
   trainableVariables(): tf.Variable[] {
-    if (this.context) return [this.context, ...(this.parts.metaNet?.trainableWeights.map((w) => w.read() as tf.Variable) ?? [])];
+    if (this.context) return [this.context, ...(this.parts.metaNet?.variables() ?? [])];
     return this.parts.image.trainableVariables();
   }
 
   /** Both towers' weights, for PAR (the token table belongs to the text tower). */
   towerVariables(): { image: tf.Variable[]; text: tf.Variable[] } {
-    const text = this.parts.text ? [...this.parts.text.trainableWeights.map((w) => w.read() as tf.Variable), this.tokens!] : [];
+    const text = this.parts.text ? [...this.parts.text.variables(), this.tokens!] : [];
     return { image: this.parts.image.trainableVariables(), text };
   }
 
@@ -188,8 +187,7 @@ export class DualEncoderModel implements ModelUnderTest {
     await p.image.save(path.join(dir, 'image'), { overwrite });
     m.image_encoder = p.image.format === 'onnx' ? `image/${ONNX_FILE}` : 'image/model.json';
     if (hasTextEncoder(m) && p.text) {
-      await p.text.save(directoryWriter(path.join(dir, 'text'), { overwrite }));
-      m.text.encoder = 'text/model.json';
+      m.text.encoder = `text/${await p.text.save(path.join(dir, 'text'), overwrite)}`;
       writeNpy(path.join(dir, 'text', 'token_embedding.npy'), this.tokens!.dataSync() as Float32Array, this.tokens!.shape);
       m.text.token_embedding = 'text/token_embedding.npy';
       if (m.text.prompt_learner && this.context) {
@@ -197,8 +195,7 @@ export class DualEncoderModel implements ModelUnderTest {
         writeNpy(path.join(dir, 'prompt', 'context.npy'), this.context.dataSync() as Float32Array, this.context.shape);
         m.text.prompt_learner.context = 'prompt/context.npy';
         if (p.metaNet) {
-          await p.metaNet.save(directoryWriter(path.join(dir, 'prompt', 'meta-net'), { overwrite }));
-          m.text.prompt_learner.meta_net = 'prompt/meta-net/model.json';
+          m.text.prompt_learner.meta_net = `prompt/meta-net/${await p.metaNet.save(path.join(dir, 'prompt', 'meta-net'), overwrite)}`;
         }
       }
     } else if ('class_embeddings' in m.text && p.classEmbeddings) {

@@ -1,11 +1,11 @@
-// dual-encoder.json: a CLIP-style model as parts the gate already reads (tfjs or ONNX image
-// encoder, tfjs text encoder and meta-net, .npy arrays) plus how they make zero-shot logits:
+// dual-encoder.json: a CLIP-style model as parts the gate already reads (tfjs layers or ONNX
+// image encoder, text encoder and meta-net; .npy arrays) plus how they make zero-shot logits:
 //   logits = logit_scale · cos(image embedding, class text embedding).
 // The class text embeddings are given (`class_embeddings`), or made by the text encoder from the
 // class names through `templates` (mean of the normalised template embeddings, as CLIP's
 // zero-shot evaluation does) or through a `prompt_learner` (CoOp context vectors, optionally
 // shifted per image by a CoCoOp meta-net).
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
@@ -26,7 +26,7 @@ const inputSpec = z.object({
 }).strict();
 
 const textTower = z.object({
-  /** tfjs layers model: [batch, context_length, token_dim] token embeddings → [batch, dim]. */
+  /** tfjs layers model or .onnx: [batch, context_length, token_dim] token embeddings → [batch, dim]. */
   encoder: part,
   /** .npy [vocab, token_dim]: the token embedding table. */
   token_embedding: part,
@@ -37,7 +37,7 @@ const textTower = z.object({
   prompt_learner: z.object({
     /** .npy [n_ctx, token_dim]: learned context vectors put before the class name. */
     context: part,
-    /** Optional tfjs layers model: normalised image embedding [batch, dim] → [batch, token_dim], added to every context vector (CoCoOp). */
+    /** Optional tfjs layers model or .onnx: normalised image embedding [batch, dim] → [batch, token_dim], added to every context vector (CoCoOp). */
     meta_net: part.optional(),
   }).strict().optional(),
 }).strict();
@@ -82,6 +82,9 @@ export function parseDualManifest(text: string, file: string): DualManifest {
 export function partPath(dir: string, name: string, file: string): string {
   const full = path.join(dir, checkWeightPath(name, file));
   if (!existsSync(full)) throw new InputError(file, `names part '${name}', which does not exist`);
+  const real = realpathSync(full);
+  if (real === realpathSync(dir)) throw new InputError(file, `names part '${name}', which is the manifest's own directory`);
+  if (!real.startsWith(realpathSync(dir) + path.sep)) throw new InputError(full, 'is a symbolic link pointing outside the model directory');
   return full;
 }
 

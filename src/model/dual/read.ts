@@ -21,10 +21,10 @@ export interface DualRead {
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 /** A model part (a directory, model.json or .onnx inside the manifest's directory), read as a model. */
-function readModelPart(dir: string, name: string, file: string, limits: ResourceLimits, tfjsOnly: boolean): ModelArtifactsRead {
+function readModelPart(dir: string, name: string, file: string, limits: ResourceLimits, trainable: boolean): ModelArtifactsRead {
   const read = readLocalModel(partPath(dir, name, file), limits);
   if (read.format === 'dual-encoder') throw new InputError(file, `part '${name}' is itself a dual encoder`);
-  if (tfjsOnly && read.format !== 'layers-model') throw new InputError(file, `part '${name}' is a ${read.format}; text encoders and meta-nets must be tfjs layers models`);
+  if (trainable && read.format === 'graph-model') throw new InputError(file, `part '${name}' is a tfjs graph model; text encoders and meta-nets must be tfjs layers models or ONNX`);
   return read;
 }
 

@@ -87,22 +87,26 @@ export class OnnxModelAdapter implements ModelUnderTest {
 
   /** Writes `dir/model.onnx`: the same graph with the current weights inlined. */
   async save(dir: string, { overwrite = false } = {}): Promise<void> {
-    const file = path.join(dir, ONNX_FILE);
-    if (existsSync(file) && !overwrite) throw new InputError(file, 'already exists; refusing to overwrite it (choose another output directory)');
-    const graph = this.onnx.graph!;
-    const initializer = (graph.initializer ?? []).map((t): OnnxTensor => {
-      const w = this.program.weights.get(t.name ?? '');
-      if (w) {
-        const values = w.dataSync() as Float32Array;
-        return { name: t.name, dims: w.shape, dataType: ONNX_DTYPE.FLOAT, rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)) };
-      }
-      // Constants keep their bytes; external data is inlined so the written model stands alone.
-      if (t.dataLocation === 1 && this.opts.external) return { ...t, dataLocation: 0, externalData: [], rawData: this.opts.external(t) };
-      return t;
-    });
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(file, encodeOnnx({ ...this.onnx, graph: { ...graph, initializer } }));
+    writeOnnxWithWeights(path.join(dir, ONNX_FILE), this.program, this.opts, overwrite);
   }
 
   dispose(): void { this.program.dispose(); }
+}
+
+/** Writes `program`'s graph to `file` with its current weights (never over an existing file unless told). */
+export function writeOnnxWithWeights(file: string, program: OnnxProgram, opts: ProgramOptions, overwrite: boolean): void {
+  if (existsSync(file) && !overwrite) throw new InputError(file, 'already exists; refusing to overwrite it (choose another output directory)');
+  const graph = program.model.graph!;
+  const initializer = (graph.initializer ?? []).map((t): OnnxTensor => {
+    const w = program.weights.get(t.name ?? '');
+    if (w) {
+      const values = w.dataSync() as Float32Array;
+      return { name: t.name, dims: w.shape, dataType: ONNX_DTYPE.FLOAT, rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)) };
+    }
+    // Constants keep their bytes; external data is inlined so the written model stands alone.
+    if (t.dataLocation === 1 && opts.external) return { ...t, dataLocation: 0, externalData: [], rawData: opts.external(t) };
+    return t;
+  });
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, encodeOnnx({ ...program.model, graph: { ...graph, initializer } }));
 }
