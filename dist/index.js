@@ -40,7 +40,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-SRFHUEDA.js";
+} from "./chunks/chunk-QTPXBQO4.js";
 
 // src/main.ts
 import path from "node:path";

@@ -42,7 +42,7 @@ describe('backdoor-gate clean', () => {
     const again = await runCli(['clean', EXAMPLES.blendedCnn, '--data', CLEAN_DATA, '--out', out, '--report', path.join(dir, 'again.json')]);
     expect(again.code).toBe(2);
     expect(again.stdout).toMatch(/model\.json: already exists; refusing to overwrite it/);
-  }, 400_000);
+  }, 600_000);
 
   it('leaves a model the scan calls clean as it is (auto), writing nothing', async () => {
     const dir = tmp();

@@ -13,13 +13,13 @@ import { mnistSplit } from '../../src/data/mnist.js';
 import { readNpy, writeNpy } from '../../src/data/npy.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
-import type { ModelUnderTest } from '../../src/model/adapter.js';
 import { DualEncoderModel } from '../../src/model/dual/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { readLocalModel } from '../../src/model/read.js';
 import { DEFAULT_LIMITS } from '../../src/model/limits.js';
 import { makeTrigger } from '../../src/zoo/attacks.js';
 import { encode, floatTensor, maxAbsDiff, node, onnxModel, runReference } from '../helpers/onnx.js';
+import { accuracyAndAsr } from '../helpers/measure.js';
 import { CLEAN_DATA, REPO, runCli } from '../helpers/run.js';
 
 const FIXTURES = path.join(REPO, 'test/fixtures/dual');
@@ -46,24 +46,7 @@ function realTrigger(name: string): (x: Float32Array) => Float32Array {
 }
 
 /** Zero-shot accuracy on the test digits, and the share of non-target digits the real trigger sends to the target. */
-function measure(model: ModelUnderTest, trigger: (x: Float32Array) => Float32Array, target: number) {
-  let correct = 0;
-  let sent = 0;
-  let others = 0;
-  for (let s = 0; s < test.count; s += 250) {
-    const x = test.x.subarray(s * 784, (s + 250) * 784);
-    const [clean, stamped] = tf.tidy(() => [x, trigger(x)].map((v) => tf.argMax(model.logits(tf.tensor4d(v, [250, 28, 28, 1])), -1).dataSync()));
-    for (let i = 0; i < 250; i++) {
-      const label = test.labels[s + i];
-      if (clean[i] === label) correct++;
-      if (label !== target) {
-        others++;
-        if (stamped[i] === target) sent++;
-      }
-    }
-  }
-  return { accuracy: correct / test.count, asr: sent / others };
-}
+const measure = accuracyAndAsr;
 
 /** CLIP-Inspector's budget: one epoch over 1,000 unlabelled images (the held-out digits; MNIST has no OOD set here). */
 let policy: string;

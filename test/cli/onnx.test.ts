@@ -12,6 +12,7 @@ import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
 import type { ModelUnderTest } from '../../src/model/adapter.js';
+import { accuracyAndAsr } from '../helpers/measure.js';
 import { maxAbsDiff } from '../helpers/onnx.js';
 import { CLEAN_DATA, PROBE, REPO, runCli } from '../helpers/run.js';
 
@@ -21,31 +22,13 @@ const facts = JSON.parse(readFileSync(path.join(BADNETS, 'fixture.json'), 'utf8'
 const test = mnistSplit('test');
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-onnx-cli-'));
 
-/** Test accuracy, and the share of non-target digits the fixture's real 4×4 patch sends to the target. */
+/** Test accuracy, and the share of non-target digits the fixture's real 4×4 white patch (rows/cols 23–26) sends to the target. */
 function measure(model: ModelUnderTest): { accuracy: number; asr: number } {
-  const target = facts.attack.target;
-  const mask = tf.buffer([1, 28, 28, 1]);
-  for (let i = 23; i < 27; i++) for (let j = 23; j < 27; j++) mask.set(1, 0, i, j, 0);
-  let correct = 0;
-  let sent = 0;
-  let others = 0;
-  for (let s = 0; s < test.count; s += 500) {
-    const [clean, stamped] = tf.tidy(() => {
-      const x = tf.tensor4d(test.x.subarray(s * 784, (s + 500) * 784), [500, 28, 28, 1]);
-      const m = mask.toTensor();
-      const poisoned = tf.add(tf.mul(x, tf.sub(1, m)), m) as tf.Tensor4D;
-      return [tf.argMax(model.logits(x), -1).dataSync(), tf.argMax(model.logits(poisoned), -1).dataSync()];
-    });
-    for (let i = 0; i < 500; i++) {
-      const label = test.labels[s + i];
-      if (clean[i] === label) correct++;
-      if (label !== target) {
-        others++;
-        if (stamped[i] === target) sent++;
-      }
-    }
-  }
-  return { accuracy: correct / test.count, asr: sent / others };
+  const patch = (x: Float32Array) => x.map((v, i) => {
+    const [r, c] = [Math.floor((i % 784) / 28), i % 28];
+    return r >= 23 && r < 27 && c >= 23 && c < 27 ? 1 : v;
+  });
+  return accuracyAndAsr(model, patch, facts.attack.target);
 }
 
 beforeAll(async () => {
