@@ -31,7 +31,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-QTPXBQO4.js";
+} from "./chunks/chunk-QMRWE254.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

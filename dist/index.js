@@ -40,7 +40,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-QTPXBQO4.js";
+} from "./chunks/chunk-QMRWE254.js";
 
 // src/main.ts
 import path from "node:path";

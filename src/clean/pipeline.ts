@@ -70,6 +70,9 @@ export function autoClean(model: ModelUnderTest, data: LabelledImageSet, probe: 
     steps += log.steps;
     epochLoss = [...epochLoss, ...log.epochLoss];
   };
+  // The warp phases and the finishing round were measured on classifiers only; dual encoders
+  // (whose prompt-learner repair trains only the prompt) get the rounds alone.
+  const classifierPhases = !(model instanceof DualEncoderModel);
   // Warp phase: invert two warps for the target; from `threshold` up, clean adversarially.
   const target = first.decision.suspectedTarget;
   const warpPhase = (threshold: number): number | null => {
@@ -84,9 +87,7 @@ export function autoClean(model: ModelUnderTest, data: LabelledImageSet, probe: 
   };
   // First: a backdoor that answers to a smooth warp of nearly every clean image is WaNet-style,
   // which the recovered triggers only approximate (pruning them costs accuracy, leaves the warp).
-  // (Not for dual encoders: their warp backdoors are untested, and a prompt learner's repair
-  // trains only the prompt.)
-  let residual = model instanceof DualEncoderModel ? null : warpPhase(WARP_ASR_THRESHOLD);
+  let residual = classifierPhases ? warpPhase(WARP_ASR_THRESHOLD) : null;
   if (residual !== null) scan = scanForTriggers(model, probe, rows, seed);
   for (let r = 0; r < maxRounds && scan.decision.verdict !== 'clean'; r++) {
     const t = scan.decision.suspectedTarget;
@@ -101,9 +102,9 @@ export function autoClean(model: ModelUnderTest, data: LabelledImageSet, probe: 
   // often still partly there (measured on the zoo's BadNets models: 4–7 % ASR left → below 1 %, at
   // 0.05–0.35 points). Unlearn, at that target, the triggers a fresh scan recovers there (whatever
   // its verdict) together with the first scan's. Not after a warp phase (measured: it cost
-  // bn-cnn-wanet-t5 1.5 more points, bn-cnn-sig-t2 0.7), nor for dual encoders (untested there).
+  // bn-cnn-wanet-t5 1.5 more points, bn-cnn-sig-t2 0.7).
   let finish: Record<string, unknown> | undefined;
-  if (target !== null && rounds.length && residual === null && !(model instanceof DualEncoderModel)) {
+  if (classifierPhases && target !== null && rounds.length && residual === null) {
     const fresh = recoveredTriggers(model.inputShape, { dense: { ...scan.dense, suspectedTarget: target }, mask: { ...scan.mask, suspectedTarget: target } });
     const log = unlearnTriggers(model, data, [...fresh, ...recoveredTriggers(model.inputShape, first).filter((x) => x.target === target)], { epochs: FINISH_EPOCHS, seed: seed + 7 });
     add(log);

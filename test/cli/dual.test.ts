@@ -45,9 +45,6 @@ function realTrigger(name: string): (x: Float32Array) => Float32Array {
   };
 }
 
-/** Zero-shot accuracy on the test digits, and the share of non-target digits the real trigger sends to the target. */
-const measure = accuracyAndAsr;
-
 /** CLIP-Inspector's budget: one epoch over 1,000 unlabelled images (the held-out digits; MNIST has no OOD set here). */
 let policy: string;
 beforeAll(async () => {
@@ -70,7 +67,7 @@ describe('dual-encoder models', () => {
       const logits = model.logits(x).arraySync() as number[][];
       (cos.arraySync() as number[][]).forEach((row, i) => row.forEach((c, k) => expect(logits[i][k]).toBeCloseTo(model.logitScale * c, 4)));
       expect(Math.max(...(cos.dataSync() as Float32Array).map(Math.abs))).toBeLessThanOrEqual(1 + 1e-5);
-      const accuracy = measure(model, (z) => z, 0).accuracy;
+      const accuracy = accuracyAndAsr(model, (z) => z, 0).accuracy;
       expect(Math.abs(accuracy - facts(name).zeroShotAccuracy)).toBeLessThan(0.005);
       expect(accuracy).toBeGreaterThan(0.95);
       model.dispose();
@@ -211,8 +208,8 @@ describe('CLIP-Inspector on dual encoders (CLI)', () => {
     const json = JSON.parse(readFileSync(report, 'utf8'));
     const target = facts(name).attack.target;
     const trigger = realTrigger(name);
-    const before = measure((await loadModel(fixture(name))).model, trigger, target);
-    const after = measure((await loadModel(out)).model, trigger, target);
+    const before = accuracyAndAsr((await loadModel(fixture(name))).model, trigger, target);
+    const after = accuracyAndAsr((await loadModel(out)).model, trigger, target);
     console.log(`${name} cleaned (${json.log.method}${json.log.options.method ? ` → ${json.log.options.method}` : ''}, ${json.log.seconds.toFixed(0)} s): real-trigger ASR ${pct(before.asr)} → ${pct(after.asr)}, zero-shot accuracy ${pct(before.accuracy)} → ${pct(after.accuracy)}, re-scan ${json.verdictAfter}`);
     return { json, before, after, out };
   };

@@ -42,7 +42,6 @@ export function readLocalDual(manifestFile: string, limits: ResourceLimits): Mod
   };
   const addNpy = (p: NpyPart) => files.push({ name: p.name, bytes: p.bytes.byteLength, sha256: sha256(p.bytes) });
   addModel(dual.image);
-  const t = manifest.text;
   if (hasTextEncoder(manifest)) {
     const text = manifest.text;
     dual.text = readModelPart(dir, text.encoder, manifestFile, limits, true);
@@ -60,8 +59,8 @@ export function readLocalDual(manifestFile: string, limits: ResourceLimits): Mod
         addModel(dual.metaNet);
       }
     }
-  } else if ('class_embeddings' in t) {
-    dual.classEmbeddings = readNpyPart(dir, t.class_embeddings, 2, manifestFile, limits);
+  } else if ('class_embeddings' in manifest.text) {
+    dual.classEmbeddings = readNpyPart(dir, manifest.text.class_embeddings, 2, manifestFile, limits);
     addNpy(dual.classEmbeddings);
     if (dual.classEmbeddings.shape[0] !== manifest.classes.length) {
       throw new InputError(manifestFile, `class_embeddings has ${dual.classEmbeddings.shape[0]} rows for ${manifest.classes.length} classes`);
