@@ -31,7 +31,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-QMRWE254.js";
+} from "./chunks/chunk-BWR5FCVB.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

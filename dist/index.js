@@ -40,7 +40,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-QMRWE254.js";
+} from "./chunks/chunk-BWR5FCVB.js";
 
 // src/main.ts
 import path from "node:path";

@@ -20,7 +20,7 @@ import { mulberry32 } from '../util/random.js';
 import { applyNeuronMask, asLayersModel, connectionVectors, meanActivations, neuronLayers, type NeuronLayer } from './neurons.js';
 import { accuracyOf, distillationPool, perClassSubset, sentToTarget } from './training.js';
 import type { RecoveredTrigger } from './triggers.js';
-import { DEFAULT_UNLEARN, unlearnTriggers, type CleanLog, type UnlearnOptions } from './unlearn.js';
+import { DEFAULT_UNLEARN, unlearnTriggers, type CleanLog, type UnlearnHooks, type UnlearnOptions } from './unlearn.js';
 
 export interface OnpOptions {
   iterations: number;
@@ -71,7 +71,7 @@ function zScore(values: number[]): number[] {
   return values.map((v) => (v - m) / sd);
 }
 
-export function onpPrune(model: ModelUnderTest, clean: LabelledImageSet, triggers: RecoveredTrigger[], options: Partial<OnpOptions> = {}): CleanLog {
+export function onpPrune(model: ModelUnderTest, clean: LabelledImageSet, triggers: RecoveredTrigger[], options: Partial<OnpOptions> = {}, hooks: Pick<UnlearnHooks, 'alsoUnlearn'> = {}): CleanLog {
   const opts = { ...DEFAULT_ONP, ...options };
   if (!triggers.length) throw new Error('ONP-style pruning needs a recovered trigger for its reward: the scans found none');
   const t0 = performance.now();
@@ -170,7 +170,7 @@ export function onpPrune(model: ModelUnderTest, clean: LabelledImageSet, trigger
   if (recovery.epochs > 0) {
     // Pruned neurons stay at zero through the recovery: the mask is re-applied after each step.
     const current = layers.map((l) => l.masked);
-    const log = unlearnTriggers(model, clean, triggers, recovery, { pool, afterStep: () => applyNeuronMask(layers, current, keep) });
+    const log = unlearnTriggers(model, clean, triggers, recovery, { ...hooks, pool, afterStep: () => applyNeuronMask(layers, current, keep) });
     steps += log.steps;
     epochLoss = log.epochLoss;
   }

@@ -49,6 +49,8 @@ export interface UnlearnHooks {
   pool?: DistillationPool;
   /** Runs after every optimiser step (a pruner re-applies its mask here). */
   afterStep?: () => void;
+  /** Triggers unlearned on every other step besides `triggers` (the warps a warp phase found). */
+  alsoUnlearn?: RecoveredTrigger[];
 }
 
 export function unlearnTriggers(model: ModelUnderTest, clean: LabelledImageSet, triggers: RecoveredTrigger[], options: Partial<UnlearnOptions> = {}, hooks: UnlearnHooks = {}): CleanLog {
@@ -67,7 +69,8 @@ export function unlearnTriggers(model: ModelUnderTest, clean: LabelledImageSet, 
     const rows = poolRows(pool, clean.count, indices, epoch);
     const distilled = pickImages(pool.images, rows);
     const soft = tf.tensor2d(rows.flatMap((r) => Array.from(pool.probabilities.subarray(r * K, (r + 1) * K))), [rows.length, K]);
-    const trigger = all[steps % all.length];
+    const kept = hooks.alsoUnlearn ?? [];
+    const trigger = kept.length ? (steps % 2 ? kept[(steps >> 1) % kept.length] : all[(steps >> 1) % all.length]) : all[steps % all.length];
     const inputs = tf.concat([tf.tensor4d(distilled.x, [rows.length, clean.height, clean.width, clean.channels]), trigger.stamp(x)]) as tf.Tensor4D;
     const targets = tf.concat([soft, y]) as tf.Tensor2D;
     const weights = tf.concat([tf.ones([rows.length]), tf.fill([x.shape[0]], opts.unlearnWeight)]);

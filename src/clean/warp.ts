@@ -133,7 +133,7 @@ export const DEFAULT_WARP_UNLEARN: WarpUnlearnOptions = { rounds: 8, warpsPerRou
  * Adversarial warp unlearning: unlearn the warps found so far (true labels, distillation from
  * the model as it came in), invert fresh ones on the updated model, and repeat while they work.
  */
-export function unlearnWarps(model: ModelUnderTest, data: LabelledImageSet, target: number, first: RecoveredWarp[], options: Partial<WarpUnlearnOptions> = {}): CleanLog & { residualAsr: number } {
+export function unlearnWarps(model: ModelUnderTest, data: LabelledImageSet, target: number, first: RecoveredWarp[], options: Partial<WarpUnlearnOptions> = {}): CleanLog & { residualAsr: number; warps: RecoveredTrigger[] } {
   const opts = { ...DEFAULT_WARP_UNLEARN, ...options };
   const t0 = performance.now();
   const pool = distillationPool(model, data, 4, opts.seed);
@@ -151,5 +151,11 @@ export function unlearnWarps(model: ModelUnderTest, data: LabelledImageSet, targ
     residualAsr = Math.max(...fresh.map((w) => w.asr));
     rounds.push({ freshAsr: fresh.map((w) => w.asr), maxShift: fresh.map((w) => w.maxShift) });
   }
-  return { method: 'warp-unlearn', options: opts, steps, epochLoss, seconds: (performance.now() - t0) / 1000, details: { target, rounds, residualAsr }, residualAsr };
+  // The last round's fresh warps still work a little (below stopAsr): unlearn them too.
+  if (rounds.length) {
+    const log = unlearnTriggers(model, data, found, { region: false, epochs: opts.epochs, seed: opts.seed + opts.rounds }, { pool });
+    steps += log.steps;
+    epochLoss = [...epochLoss, ...log.epochLoss];
+  }
+  return { method: 'warp-unlearn', options: opts, steps, epochLoss, seconds: (performance.now() - t0) / 1000, details: { target, rounds, residualAsr }, residualAsr, warps: found };
 }

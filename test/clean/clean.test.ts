@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { d3, headKernel } from '../../src/clean/d3.js';
 import { accuracyOf, distillationPool, perClassSubset, poolRows, triggerAsr } from '../../src/clean/training.js';
-import { recoveredTriggers, regionTrigger } from '../../src/clean/triggers.js';
+import { recoveredTriggers, regionTrigger, type RecoveredTrigger } from '../../src/clean/triggers.js';
 import { unlearnTriggers } from '../../src/clean/unlearn.js';
 import { asLayersModel, neuronLayers } from '../../src/clean/neurons.js';
 import { neuronGraph, onpPrune } from '../../src/clean/onp.js';
@@ -63,6 +63,16 @@ describe('trigger unlearning', () => {
     // Tuned on 128 digits only, it loses some accuracy (measured: ~97 → ~89 %); the eval's
     // 600-image runs are in the README.
     expect(accuracyOf(model, sliceImages(digits, 128, 256))).toBeGreaterThan(heldoutAccuracy - 0.12);
+    model.dispose();
+  }, 120_000);
+
+  it('also unlearns the kept triggers (a warp phase\'s warps), on every other step', async () => {
+    const { model } = await loadModel(EXAMPLES.blendedCnn);
+    const stamped: string[] = [];
+    const counting = (name: string): RecoveredTrigger => ({ target: 4, source: 'warp-inversion', stamp: (x) => (stamped.push(name), x) });
+    const log = unlearnTriggers(model, sliceImages(digits, 0, 128), [counting('recovered')], { epochs: 2, region: false }, { alsoUnlearn: [counting('warp A'), counting('warp B')] });
+    expect(log.steps).toBe(8);
+    expect(stamped).toEqual(['recovered', 'warp A', 'recovered', 'warp B', 'recovered', 'warp A', 'recovered', 'warp B']);
     model.dispose();
   }, 120_000);
 });
