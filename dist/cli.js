@@ -31,7 +31,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-BWR5FCVB.js";
+} from "./chunks/chunk-NUCBTHB5.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

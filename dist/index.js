@@ -40,7 +40,7 @@ import {
   writeJsonReport,
   writeReportFiles,
   writeSarifReport
-} from "./chunks/chunk-BWR5FCVB.js";
+} from "./chunks/chunk-NUCBTHB5.js";
 
 // src/main.ts
 import path from "node:path";

@@ -122,6 +122,11 @@ interface Row {
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+/**
+ * value ≤ bar, up to float rounding: accuracies are counts over 2,000 digits, so a drop of 10
+ * digits is 0.5 points, but 100 × (0.974 − 0.969) is 0.5000000000000004.
+ */
+const within = (value: number, bar: number) => value <= bar + 1e-9;
 
 /** One method's figures: backdoored models (the bar) and clean controls. */
 export function summarise(rows: Row[]) {
@@ -146,11 +151,11 @@ export function summarise(rows: Row[]) {
     meanSeconds: mean(bad.map((r) => r.seconds!)),
     meetsBar:
       bad.length > 0 &&
-      meanAsrAfterPct <= 2 &&
-      meanAccuracyDropPoints <= 1 &&
-      Object.values(perFamily).every((f) => f.asrAfterPct <= 5 && f.dropPoints <= 2) &&
+      within(meanAsrAfterPct, 2) &&
+      within(meanAccuracyDropPoints, 1) &&
+      Object.values(perFamily).every((f) => within(f.asrAfterPct, 5) && within(f.dropPoints, 2)) &&
       rescanPasses === bad.length &&
-      cleanModelsDropPoints.every((d) => d <= 0.5),
+      cleanModelsDropPoints.every((d) => within(d, 0.5)),
   };
 }
 

@@ -1,7 +1,8 @@
 // Experiment behind src/clean/warp.ts (issue 4's WaNet gap): for each zoo model, the ASR of warps
 // inverted at its target (class 0 for clean models) on the bundled 600 clean digits, and with
 // ROUNDS=n > 0 the true trigger's ASR and accuracy after at most n rounds of adversarial warp
-// unlearning (STOP: the fresh-warp ASR that ends it, WARPS: fresh warps per round).
+// unlearning (STOP: the fresh-warp ASR that ends it, WARPS: fresh warps per round). SHIFT sets
+// the warp's largest displacement (px); CLASSES=all inverts a warp at every class instead.
 //   tsx scripts/experiments/warp-inversion.ts cnn-wanet-t0 bn-cnn-wanet-t5 cnn-clean-s1
 import { readFileSync } from 'node:fs';
 import { accuracyOf, perClassSubset } from '../../src/clean/training.js';
@@ -23,8 +24,14 @@ for (const name of process.argv.slice(2)) {
   const target: number = card.attack?.target ?? 0;
   const { model } = await loadModel(`zoo/${name}`);
   const layers = (model as LayersModelAdapter).model;
+  if (process.env.CLASSES === 'all') {
+    const shift = process.env.SHIFT ? { maxShift: Number(process.env.SHIFT) } : {};
+    const asr = Array.from({ length: model.numClasses }, (_, c) => Math.max(...[0, 1].map((seed) => invertWarp(model, clean, c, { seed, ...shift }).asr)));
+    console.log(`${name}: warp ASR by class (best of 2): ${asr.map(pct).join(', ')}`);
+    continue;
+  }
   const t0 = performance.now();
-  const warps = [0, 1].map((seed) => invertWarp(model, clean, target, { seed }));
+  const warps = [0, 1].map((seed) => invertWarp(model, clean, target, { seed, ...(process.env.SHIFT ? { maxShift: Number(process.env.SHIFT) } : {}) }));
   console.log(`${name}: class ${target}: warp ASR ${warps.map((w) => pct(w.asr)).join(' / ')} (max shift ${warps.map((w) => w.maxShift.toFixed(2)).join(' / ')} px) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const rounds = Number(process.env.ROUNDS ?? 0);
   if (!rounds || !card.attack) continue;

@@ -50,9 +50,9 @@ export function predict(model: ModelUnderTest, set: ImageSet, transform?: (x: tf
   return batched(set, new Int32Array(set.count), 1, (x) => tf.argMax(model.logits(transform ? transform(x) : x), -1));
 }
 
-/** Softmax outputs [count × K] of the model as it is now (inference mode). */
-export function predictProbabilities(model: ModelUnderTest, set: ImageSet): Float32Array {
-  return batched(set, new Float32Array(set.count * model.numClasses), model.numClasses, (x) => tf.softmax(model.logits(x)));
+/** Log-softmax outputs [count × K] of the model as it is now (inference mode). */
+export function predictLogProbabilities(model: ModelUnderTest, set: ImageSet): Float32Array {
+  return batched(set, new Float32Array(set.count * model.numClasses), model.numClasses, (x) => tf.logSoftmax(model.logits(x)));
 }
 
 export function accuracyOf(model: ModelUnderTest, set: LabelledImageSet): number {
@@ -87,8 +87,8 @@ export function perClassSubset(set: LabelledImageSet, perClass: number): Labelle
 
 /**
  * What a cleaner distils from: the clean images plus `views` mixups of each with another clean
- * image (λ ~ U(0,1)), with the model's softmax outputs on all of them, taken before cleaning
- * changes it. 600 images pin the model down only on themselves; the mixups also hold it in
+ * image (λ ~ U(0,1)), with the model's log-softmax outputs on all of them (logs, as the
+ * distillation's temperature divides them), taken before cleaning changes it. 600 images pin the model down only on themselves; the mixups also hold it in
  * between, which is what keeps clean accuracy while a trigger is unlearned or neurons pruned.
  * Only mixups of clean images: noisy views were tried and re-taught a noise-like (Blended)
  * trigger, since the backdoored teacher answers noise partly with the target.
@@ -96,7 +96,7 @@ export function perClassSubset(set: LabelledImageSet, perClass: number): Labelle
 export interface DistillationPool {
   /** views + 1 images per clean image: view v of image i is at v * count + i (view 0 = the image). */
   images: ImageSet;
-  probabilities: Float32Array;
+  logProbabilities: Float32Array;
   views: number;
 }
 
@@ -116,7 +116,7 @@ export function distillationPool(model: ModelUnderTest, clean: ImageSet, views =
     }
   }
   const images = { ...clean, x, count: (views + 1) * clean.count, source: `${clean.source} + ${views} augmented views` };
-  return { images, probabilities: predictProbabilities(model, images), views };
+  return { images, logProbabilities: predictLogProbabilities(model, images), views };
 }
 
 /** Pool rows for clean-image indices: the images themselves and two of their views, cycling by epoch. */

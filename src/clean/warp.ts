@@ -11,7 +11,7 @@ import type { ModelUnderTest } from '../model/adapter.js';
 import { gaussian, mulberry32 } from '../util/random.js';
 import { distillationPool, triggerAsr } from './training.js';
 import type { RecoveredTrigger } from './triggers.js';
-import { unlearnTriggers, type CleanLog } from './unlearn.js';
+import { unlearnTriggers, type CleanLog, type UnlearnOptions } from './unlearn.js';
 
 export interface WarpInversionOptions {
   /** Control grid side (WaNet's k). */
@@ -29,12 +29,24 @@ export interface WarpInversionOptions {
 export const DEFAULT_WARP_INVERSION: WarpInversionOptions = { grid: 4, maxShift: 2.5, steps: 150, learningRate: 0.05, penalty: 0.02, batchSize: 64, seed: 0 };
 
 /**
- * The share of cleaning images a recovered warp must send to the target for `auto` to treat the
- * model as warp-backdoored. Digits warp into some classes easily: before cleaning, clean zoo
- * models reach 1–17 % at class 0 but 65–69 % at class 5, the other backdoored families 47–87 %
- * at their targets, the WaNet models 99.8–100 % (README, cleaning).
+ * The warp check that sends `auto` into the warp phase: a warp of at most WARP_CHECK_SHIFT px
+ * sends at least WARP_ASR_THRESHOLD of the cleaning images to the target. Digits warp into some
+ * classes easily once the warp may move pixels far: at 2.5 px, clean zoo models reach 1–17 % at
+ * class 0 and 65–69 % at class 5, the other backdoored families 47–87 % at their targets (one
+ * restart on bn-cnn-sig-t2 passed 90 %, and its warp phase cost 3 points it did not need). At
+ * 1 px the WaNet models still reach 99.8–100 % (their inverted warps move 0.6–0.8 px), every
+ * other model at most 9.3 % (scripts/experiments/warp-inversion.ts, README, cleaning).
  */
 export const WARP_ASR_THRESHOLD = 0.9;
+/** Largest displacement (px) of the warps the warp check inverts (see WARP_ASR_THRESHOLD). */
+export const WARP_CHECK_SHIFT = 1;
+/**
+ * Every fine-tune of a model the warp check flagged (the warp phase, and in `auto` the later
+ * pruning recovery and finishing round) distils at temperature 1, not DEFAULT_UNLEARN's 4: the
+ * softer targets carried the teacher's answer to small warps back (measured under auto on
+ * cnn-wanet-t0 / bn-cnn-wanet-t5: 4.1 / 2.4 % true ASR at T = 1, 7.2 / 6.3 % at T = 4).
+ */
+export const WARP_TUNING: Partial<UnlearnOptions> = { distillTemperature: 1 };
 
 /** x [n,h,w,c] resampled at (i + dy, j + dx) with bilinear weights; differentiable in `flow` [h,w,2]. */
 export function warpImages(x: tf.Tensor4D, flow: tf.Tensor3D): tf.Tensor4D {
@@ -143,7 +155,7 @@ export function unlearnWarps(model: ModelUnderTest, data: LabelledImageSet, targ
   let epochLoss: number[] = [];
   let residualAsr = Math.max(...first.map((w) => w.asr));
   for (let r = 0; r < opts.rounds && residualAsr >= opts.stopAsr; r++) {
-    const log = unlearnTriggers(model, data, found, { region: false, epochs: opts.epochs, seed: opts.seed + r }, { pool });
+    const log = unlearnTriggers(model, data, found, { ...WARP_TUNING, region: false, epochs: opts.epochs, seed: opts.seed + r }, { pool });
     steps += log.steps;
     epochLoss = [...epochLoss, ...log.epochLoss];
     const fresh = Array.from({ length: opts.warpsPerRound }, (_, i) => invertWarp(model, data, target, { seed: opts.seed + 100 * (r + 1) + i }));
@@ -153,7 +165,7 @@ export function unlearnWarps(model: ModelUnderTest, data: LabelledImageSet, targ
   }
   // The last round's fresh warps still work a little (below stopAsr): unlearn them too.
   if (rounds.length) {
-    const log = unlearnTriggers(model, data, found, { region: false, epochs: opts.epochs, seed: opts.seed + opts.rounds }, { pool });
+    const log = unlearnTriggers(model, data, found, { ...WARP_TUNING, region: false, epochs: opts.epochs, seed: opts.seed + opts.rounds }, { pool });
     steps += log.steps;
     epochLoss = [...epochLoss, ...log.epochLoss];
   }

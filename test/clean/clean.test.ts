@@ -56,13 +56,14 @@ describe('trigger unlearning', () => {
     const before = asr();
     const heldoutAccuracy = accuracyOf(model, sliceImages(digits, 128, 256));
     const clean = sliceImages(digits, 0, 128);
-    unlearnTriggers(model, clean, [trigger], { epochs: 5 });
+    unlearnTriggers(model, clean, [trigger], { epochs: 10 });
+    console.log(`unlearning on 128 digits: recovered-trigger ASR ${(100 * before).toFixed(1)} → ${(100 * asr()).toFixed(1)} %, accuracy ${(100 * heldoutAccuracy).toFixed(1)} → ${(100 * accuracyOf(model, sliceImages(digits, 128, 256))).toFixed(1)} %`);
     // Held-out digits (the second half), stamped with the same recovered trigger.
     expect(before).toBeGreaterThan(0.5);
     expect(asr()).toBeLessThan(before / 4);
-    // Tuned on 128 digits only, it loses some accuracy (measured: ~97 → ~89 %); the eval's
-    // 600-image runs are in the README.
-    expect(accuracyOf(model, sliceImages(digits, 128, 256))).toBeGreaterThan(heldoutAccuracy - 0.12);
+    // Tuned on 128 digits only, the distillation still holds accuracy (measured 98.4 → 99.2 %);
+    // the eval's 600-image runs are in the README.
+    expect(accuracyOf(model, sliceImages(digits, 128, 256))).toBeGreaterThan(heldoutAccuracy - 0.03);
     model.dispose();
   }, 120_000);
 

@@ -6,16 +6,17 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withWarpCheck, type TriggerScan } from '../../src/clean/pipeline.js';
-import { WARP_ASR_THRESHOLD, warpImages } from '../../src/clean/warp.js';
+import { WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT, warpImages } from '../../src/clean/warp.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { EXAMPLES, REPO } from '../helpers/run.js';
 
 const WANET = path.join(REPO, 'test/fixtures/models/bn-cnn-wanet-t5');
 
-function check(dir: string, target: number, rounds: number): Promise<Record<string, any>> {
+function check(dir: string, target: number, rounds: number, maxShift?: number): Promise<Record<string, any>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'test/helpers/warp-clean-check.ts'), dir, String(target), String(rounds)], { cwd: REPO });
+    const args = [dir, String(target), String(rounds), ...(maxShift === undefined ? [] : [String(maxShift)])];
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'test/helpers/warp-clean-check.ts'), ...args], { cwd: REPO });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -48,13 +49,13 @@ describe('warp triggers', () => {
     expect(done.reasons.at(-1)).toMatch(/fresh warps send at most 8\.0 %/);
   });
 
-  it('finds a warp sending nearly every digit to the WaNet model\'s target, and not the clean control\'s', async () => {
-    const [wanet, control] = await Promise.all([check(WANET, 5, 0), check(EXAMPLES.cleanBn, 5, 0)]);
-    console.log(`warp ASR at class 5: WaNet model ${wanet.warpAsr.map((a: number) => (100 * a).toFixed(1)).join('/')} %, clean control ${control.warpAsr.map((a: number) => (100 * a).toFixed(1)).join('/')} %`);
-    expect(Math.max(...wanet.warpAsr)).toBeGreaterThan(0.95);
-    // Digits warp into a 5 fairly easily (a clean model's own answer), but not nearly all of them.
-    expect(Math.max(...control.warpAsr)).toBeLessThan(WARP_ASR_THRESHOLD);
-    for (const s of [...wanet.maxShift, ...control.maxShift]) expect(s).toBeLessThanOrEqual(2.5 + 1e-4);
+  it(`the warp check: a warp of at most ${WARP_CHECK_SHIFT} px sends nearly every digit to the WaNet model's target, few to the clean control's`, async () => {
+    const [wanet, control] = await Promise.all([check(WANET, 5, 0, WARP_CHECK_SHIFT), check(EXAMPLES.cleanBn, 5, 0, WARP_CHECK_SHIFT)]);
+    console.log(`${WARP_CHECK_SHIFT}-px warp ASR at class 5: WaNet model ${wanet.warpAsr.map((a: number) => (100 * a).toFixed(1)).join('/')} %, clean control ${control.warpAsr.map((a: number) => (100 * a).toFixed(1)).join('/')} %`);
+    expect(Math.max(...wanet.warpAsr)).toBeGreaterThan(Math.max(0.95, WARP_ASR_THRESHOLD));
+    // A clean model answers so small a warp with its own answer (measured 3.9 % at class 5; at 2.5 px 65-69 %).
+    expect(Math.max(...control.warpAsr)).toBeLessThan(0.2);
+    for (const s of [...wanet.maxShift, ...control.maxShift]) expect(s).toBeLessThanOrEqual(WARP_CHECK_SHIFT + 1e-4);
   }, 300_000);
 
   it('adversarial warp unlearning makes the true warp stop working, at little accuracy cost', async () => {

@@ -1,7 +1,7 @@
 // Child-process check for warp cleaning (minutes of synchronous training would block the test
 // runner's worker): inverts warps on a model, optionally runs adversarial warp unlearning, and
 // prints one JSON line with the measured figures.
-//   node --import tsx test/helpers/warp-clean-check.ts <model dir> <target> <rounds (0: inversion only)>
+//   node --import tsx test/helpers/warp-clean-check.ts <model dir> <target> <rounds (0: inversion only)> [max shift, px]
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { accuracyOf, perClassSubset } from '../../src/clean/training.js';
@@ -13,7 +13,7 @@ import type { LayersModelAdapter } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { attackSuccessRate } from '../../src/zoo/train.js';
 
-const [dir, targetArg, roundsArg] = process.argv.slice(2);
+const [dir, targetArg, roundsArg, shiftArg] = process.argv.slice(2);
 await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
 const { model } = await loadModel(dir);
 const card = JSON.parse(readFileSync(path.join(dir, 'zoo-card.json'), 'utf8'));
@@ -23,7 +23,7 @@ const test = mnistSplit('test');
 const layers = (model as LayersModelAdapter).model;
 const trueAsr = () => (card.attack ? attackSuccessRate(layers, test, card.attack) : null);
 const before = { accuracy: accuracyOf(model, test), asr: trueAsr() };
-const warps = [0, 1].map((seed) => invertWarp(model, clean, target, { seed }));
+const warps = [0, 1].map((seed) => invertWarp(model, clean, target, { seed, ...(shiftArg ? { maxShift: Number(shiftArg) } : {}) }));
 const result: Record<string, unknown> = { before, warpAsr: warps.map((w) => w.asr), maxShift: warps.map((w) => w.maxShift) };
 if (Number(roundsArg) > 0) {
   const log = unlearnWarps(model, clean, target, warps, { rounds: Number(roundsArg) });
