@@ -88,8 +88,9 @@ export function perClassSubset(set: LabelledImageSet, perClass: number): Labelle
 /**
  * What a cleaner distils from: the clean images plus `views` mixups of each with another clean
  * image (λ ~ U(0,1)), with the model's log-softmax outputs on all of them (logs, as the
- * distillation's temperature divides them), taken before cleaning changes it. 600 images pin the model down only on themselves; the mixups also hold it in
- * between, which is what keeps clean accuracy while a trigger is unlearned or neurons pruned.
+ * distillation's temperature divides them), taken before cleaning changes it. 600 images pin
+ * the model down only on themselves; the mixups also hold it in between, which is what keeps
+ * clean accuracy while a trigger is unlearned or neurons pruned.
  * Only mixups of clean images: noisy views were tried and re-taught a noise-like (Blended)
  * trigger, since the backdoored teacher answers noise partly with the target.
  */
