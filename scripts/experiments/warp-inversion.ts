@@ -18,6 +18,7 @@ await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
 const clean = perClassSubset(mnistSplit('heldout'), 60);
 const test = mnistSplit('test');
 const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
+const shift = process.env.SHIFT ? { maxShift: Number(process.env.SHIFT) } : {};
 
 for (const name of process.argv.slice(2)) {
   const card = JSON.parse(readFileSync(`zoo/${name}/zoo-card.json`, 'utf8'));
@@ -25,13 +26,12 @@ for (const name of process.argv.slice(2)) {
   const { model } = await loadModel(`zoo/${name}`);
   const layers = (model as LayersModelAdapter).model;
   if (process.env.CLASSES === 'all') {
-    const shift = process.env.SHIFT ? { maxShift: Number(process.env.SHIFT) } : {};
     const asr = Array.from({ length: model.numClasses }, (_, c) => Math.max(...[0, 1].map((seed) => invertWarp(model, clean, c, { seed, ...shift }).asr)));
     console.log(`${name}: warp ASR by class (best of 2): ${asr.map(pct).join(', ')}`);
     continue;
   }
   const t0 = performance.now();
-  const warps = [0, 1].map((seed) => invertWarp(model, clean, target, { seed, ...(process.env.SHIFT ? { maxShift: Number(process.env.SHIFT) } : {}) }));
+  const warps = [0, 1].map((seed) => invertWarp(model, clean, target, { seed, ...shift }));
   console.log(`${name}: class ${target}: warp ASR ${warps.map((w) => pct(w.asr)).join(' / ')} (max shift ${warps.map((w) => w.maxShift.toFixed(2)).join(' / ')} px) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const rounds = Number(process.env.ROUNDS ?? 0);
   if (!rounds || !card.attack) continue;

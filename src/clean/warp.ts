@@ -44,7 +44,7 @@ export const WARP_CHECK_SHIFT = 1;
  * Every fine-tune of a model the warp check flagged (the warp phase, and in `auto` the later
  * pruning recovery and finishing round) distils at temperature 1, not DEFAULT_UNLEARN's 4: the
  * softer targets carried the teacher's answer to small warps back (measured under auto on
- * cnn-wanet-t0 / bn-cnn-wanet-t5: 4.1 / 2.4 % true ASR at T = 1, 7.2 / 6.3 % at T = 4).
+ * cnn-wanet-t0 / bn-cnn-wanet-t5: 3.8 / 2.2 % true ASR at T = 1, 7.2 / 6.3 % at T = 4).
  */
 export const WARP_TUNING: Partial<UnlearnOptions> = { distillTemperature: 1 };
 
