@@ -1,49 +1,95 @@
 import { createRequire as __bgCreateRequire } from 'node:module'; import { fileURLToPath as __bgFileURLToPath } from 'node:url'; const require = __bgCreateRequire(import.meta.url); const __filename = __bgFileURLToPath(import.meta.url); const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));
 import {
   ACTION_INPUT_DEFAULTS,
+  ConfigurationError,
   DEFAULT_POLICY_PATH,
   ExitCode,
+  InputError,
   Inputs,
   Outputs,
-  actionsArtifacts,
+  Qn,
   artifactUrl,
   buildSettings,
-  canCallGitHub,
   cleanSummary,
-  createOctokit,
   debug,
   describeError,
   ensureNativeBackend,
   error,
-  findModelAnchor,
   findingsOf,
   getInput,
   httpStatus,
   info,
-  modelLocator,
   notice,
+  openGitHub,
   outcomeFor,
-  publishModel,
-  readGitHubContext,
   runClean,
-  runGate,
+  runScanSession,
   runUrl,
   runnerScratchDir,
   scanTitle,
-  selectBackend,
   setFailed,
   setOutput,
   setSecret,
   summary,
   tool_cache_exports,
   warning,
-  writeJsonReport,
-  writeReportFiles,
-  writeSarifReport
-} from "./chunks/chunk-NUCBTHB5.js";
+  writeJsonReport
+} from "./chunks/chunk-D3GVJNZ6.js";
 
 // src/main.ts
+import path2 from "node:path";
+
+// src/github/publish.ts
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+var MAX_ASSET_BYTES = 2 * 1024 * 1024 * 1024 - 1;
+function filesUnder(dir) {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name)).sort();
+}
+async function bundleModel(dir, file) {
+  const names = filesUnder(dir).map((f) => path.relative(dir, f));
+  await Qn({ gzip: true, file, cwd: dir, portable: true, mtime: /* @__PURE__ */ new Date(0), noDirRecurse: true }, names);
+}
+async function publishModel(target, modelDir, assetName, overwrite, sourceRelease, deps) {
+  const { ctx, octokit } = deps;
+  if (target.kind === "artifact") {
+    if (!deps.artifacts) throw new ConfigurationError("publish: artifact uploads are not available here");
+    const name = target.name ?? assetName.replace(/\.tar\.gz$/, "");
+    const { id } = await deps.artifacts.upload(name, filesUnder(modelDir), modelDir);
+    if (!id) throw new Error(`artifact ${name} was uploaded but GitHub returned no id`);
+    return { url: artifactUrl(ctx, id) };
+  }
+  const tag = target.tag ?? sourceRelease?.tag;
+  if (!tag) throw new ConfigurationError("publish: release needs a tag (publish: release:<tag>) unless the model came from a release");
+  if (!octokit || !ctx.owner || !ctx.repo) throw new ConfigurationError("publish: release needs github-token and GITHUB_REPOSITORY");
+  const owner = ctx.owner;
+  const repo = ctx.repo;
+  const release = (await octokit.rest.repos.getReleaseByTag({ owner, repo, tag })).data;
+  const existing = release.assets.find((a) => a.name === assetName);
+  if (existing && !overwrite) throw new InputError(`release ${tag}`, `already has an asset '${assetName}'; set publish-overwrite: true to replace it`);
+  const bundle = path.join(deps.tempDir, assetName);
+  await bundleModel(modelDir, bundle);
+  const size = statSync(bundle).size;
+  if (size > MAX_ASSET_BYTES) throw new InputError(bundle, `is ${size} bytes; release assets must be under 2 GiB`);
+  if (existing) {
+    await octokit.rest.repos.deleteReleaseAsset({ owner, repo, asset_id: existing.id });
+    deps.logger.info(`publish: replaced asset ${assetName} on release ${tag} (publish-overwrite: true)`);
+  }
+  const { data } = await octokit.rest.repos.uploadReleaseAsset({
+    owner,
+    repo,
+    release_id: release.id,
+    name: assetName,
+    // Uploads go to the host in the release's upload_url (uploads.github.com on github.com).
+    baseUrl: new URL(release.upload_url.replace(/\{.*\}$/, "")).origin,
+    data: readFileSync(bundle),
+    headers: { "content-type": "application/gzip", "content-length": size }
+  });
+  return { url: data.browser_download_url, replaced: Boolean(existing) };
+}
+
+// src/github/reporting.ts
+import { sep } from "node:path";
 
 // src/report/markdown.ts
 var LIMITS = { summaryBytes: 1024 * 1024, checkSummaryChars: 65535, commentChars: 65536 };
@@ -79,27 +125,59 @@ function overview(report, links) {
 function table(header, rows) {
   return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
-function scanRow(scan) {
-  const target = typeof scan.suspectedTarget === "number" ? `class ${scan.suspectedTarget}` : "no outlier class";
+function decisionOf(report, method) {
+  const t = report.policy?.thresholds;
+  if (method === "trigger-inversion" && report.statistics?.dense) return { stat: report.statistics.dense, threshold: t?.inversion, name: "trigger-inversion statistic" };
+  if (method === "mask-inversion" && report.statistics?.mask) return { stat: report.statistics.mask, threshold: t?.maskInversion, name: "mask-inversion statistic" };
+  return void 0;
+}
+function scanRow(report, scan) {
+  const d = decisionOf(report, scan.method);
+  const target = d ? d.stat.target === null ? "no class" : `class ${d.stat.target}` : typeof scan.suspectedTarget === "number" ? `class ${scan.suspectedTarget}` : "no class";
+  const figure = d ? `${d.name} ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ""}${scan.inconclusive ? ", inconclusive" : ""}` : "";
   switch (scan.method) {
     case "trigger-inversion":
-      return [scanTitle(scan.method), target, `anomaly ${num(scan.anomaly, 2)} (over triggers reaching 50 % ASR)`, num(scan.seconds, 1)];
     case "mask-inversion":
-      return [scanTitle(scan.method), target, `smallest mask e^${num(scan.ratio, 2)} below the median${scan.inconclusive ? " (inconclusive)" : ""}`, num(scan.seconds, 1)];
+      return [scanTitle(scan.method), target, figure, num(scan.seconds, 1)];
     case "input-hessian":
       return [`${scanTitle(scan.method)} (report only)`, "\u2014", `\u03BB\u2081/\u03BB\u2082 ${num(scan.gap, 2)}, spike z ${num(scan.spikeZ, 2)}, localisation ${num(scan.localisation, 1)}`, num(scan.seconds, 1)];
     default:
-      return [escapeHtml(scanTitle(scan.method)), target, "", num(scan.seconds, 1)];
+      return [escapeHtml(scanTitle(scan.method)), target, figure, num(scan.seconds, 1)];
   }
+}
+function decisionChart(report) {
+  const candidates = ["trigger-inversion", "mask-inversion"].flatMap((m) => {
+    const d2 = decisionOf(report, m);
+    return d2?.threshold && d2.stat.perClass?.some((v) => v !== null) ? [d2] : [];
+  });
+  if (!candidates.length) return void 0;
+  const d = candidates.reduce((a, c) => c.stat.value - c.threshold.suspicious > a.stat.value - a.threshold.suspicious ? c : a);
+  const values = d.stat.perClass.map((v) => v === null ? 0 : Number(v.toFixed(3)));
+  const line = values.map(() => d.threshold.suspicious);
+  return [
+    "```mermaid",
+    "xychart-beta",
+    `  title "${d.name} per class (line: suspicious threshold ${d.threshold.suspicious})"`,
+    `  x-axis [${values.map((_, c) => c).join(", ")}]`,
+    '  y-axis "statistic"',
+    `  bar [${values.join(", ")}]`,
+    `  line [${line.join(", ")}]`,
+    "```"
+  ].join("\n");
 }
 function perClassTables(report) {
   const out = [];
   for (const scan of report.scans) {
     const rows = scan.perClass;
     if (!Array.isArray(rows) || !rows.length) continue;
+    const d = decisionOf(report, scan.method);
     const hasMask = rows.some((r) => typeof r.maskL1 === "number");
-    const header = ["class", ...hasMask ? ["mask L1"] : [], "ASR", "anomaly"];
-    const body = rows.map((r) => [String(r.class), ...hasMask ? [num(r.maskL1, 1)] : [], pct(r.asr), `${num(r.anomaly, 2)}${r.class === scan.suspectedTarget ? " \u2B05" : ""}`]);
+    const header = ["class", ...hasMask ? ["mask L1"] : [], "ASR", "probe share", "statistic"];
+    const body = rows.map((r) => {
+      const v = d?.stat.perClass?.[r.class];
+      const stat = r.testable === false ? "untestable (sink)" : v === null || v === void 0 ? "\u2014" : num(v, 2);
+      return [String(r.class), ...hasMask ? [num(r.maskL1, 1)] : [], pct(r.asr), pct(r.share), `${stat}${r.class === d?.stat.target ? " \u2B05" : ""}`];
+    });
     out.push(`<details><summary>${escapeHtml(scanTitle(scan.method))}: per class</summary>
 
 ${table(header, body)}
@@ -145,11 +223,15 @@ function renderMarkdown(report, options, maxChars = LIMITS.commentChars) {
   ];
   if (report.reasons.length || report.error) head.push("### Why", "", ...report.error ? [`- ${escapeHtml(report.error)}`] : [], ...report.reasons.map((r) => `- ${escapeHtml(r)}`), "");
   const detail = [];
-  if (report.scans.length) detail.push("### Scans", "", table(["scan", "points at", "figure", "seconds"], report.scans.map(scanRow)), "", ...perClassTables(report).flatMap((t) => [t, ""]));
+  if (report.scans.length) detail.push("### Scans", "", table(["scan", "points at", "figure", "seconds"], report.scans.map((s) => scanRow(report, s))), "");
+  const chart = options.mermaid ? decisionChart(report) : void 0;
+  if (chart) detail.push(chart, "");
+  if (options.links?.overviewUrl) detail.push(`Every class's reconstructed trigger and mask, the suspect framed: [overview image](${encodeURI(options.links.overviewUrl)}).`, "");
+  if (report.scans.length) detail.push(...perClassTables(report).flatMap((t) => [t, ""]));
   const hessian = report.scans.find((s) => s.method === "input-hessian");
   if (hessian) {
-    const chart = options.mermaid ? hessianChart(hessian) : hessianTable(hessian);
-    if (chart) detail.push("### Input-Hessian spectrum", "", chart, "");
+    const chart2 = options.mermaid ? hessianChart(hessian) : hessianTable(hessian);
+    if (chart2) detail.push("### Input-Hessian spectrum", "", chart2, "");
   }
   const links = options.links;
   if (links?.imagesUrl) detail.push(`Reconstructed triggers, masks and the top Hessian eigenvector: [scan images](${encodeURI(links.imagesUrl)}).`, "");
@@ -180,7 +262,7 @@ function checkConclusion(report, failOn, onError) {
   return "failure";
 }
 function checkRunOutput(report, anchor, options) {
-  const annotations = findingsOf(report).map((f) => ({
+  const annotations = (anchor ? findingsOf(report) : []).map((f) => ({
     path: anchor.path,
     start_line: anchor.line,
     end_line: anchor.line,
@@ -233,17 +315,27 @@ async function completeCheckRun(octokit, ctx, run2, result) {
 }
 
 // src/github/comment.ts
-async function upsertStickyComment(octokit, ctx, marker, body) {
+var ACTIONS_BOT = "github-actions[bot]";
+async function tokenLogin(octokit) {
+  try {
+    return (await octokit.rest.users.getAuthenticated()).data.login;
+  } catch {
+    return ACTIONS_BOT;
+  }
+}
+async function upsertStickyComment(octokit, ctx, marker, body, { create = true } = {}) {
   const where = { owner: ctx.owner, repo: ctx.repo, issue_number: ctx.pullNumber };
+  const login = await tokenLogin(octokit);
   for await (const page of octokit.paginate.iterator(octokit.rest.issues.listComments, { ...where, per_page: 100 })) {
-    const mine = page.data.find((c) => c.body?.includes(marker) && c.user?.type === "Bot");
+    const mine = page.data.find((c) => c.body?.includes(marker) && c.user?.login === login);
     if (mine) {
       const { data: data2 } = await octokit.rest.issues.updateComment({ owner: where.owner, repo: where.repo, comment_id: mine.id, body });
-      return { url: data2.html_url, updated: true };
+      return { url: data2.html_url, action: "updated" };
     }
   }
+  if (!create) return { action: "none" };
   const { data } = await octokit.rest.issues.createComment({ ...where, body });
-  return { url: data.html_url, updated: false };
+  return { url: data.html_url, action: "created" };
 }
 
 // src/github/surfaces.ts
@@ -274,16 +366,25 @@ var GitHubReporter = class {
     const created = await writeSurface("check run", "checks: write", logger, () => createCheckRun(octokit, ctx, settings.checkName));
     if (created.ok) this.check = created.value;
   }
-  /** Uploads the scan images as an artifact of this run and returns its link (or why there is none). */
-  async uploadImages(dir, files) {
+  /**
+   * Uploads the scan images as an artifact of this run, and the overview image on its own,
+   * unzipped, so a reviewer opens it in one click; returns the links (or why there are none).
+   */
+  async uploadImages(dir, files, runtimeToken = process.env.ACTIONS_RUNTIME_TOKEN) {
     const { ctx, settings, logger, artifacts } = this.deps;
     if (!dir || !files.length) return {};
     const local = { imagesNote: `written to ${dir}` };
     if (!settings.uploadImages || !artifacts || !ctx.runId) return local;
-    if (!process.env.ACTIONS_RUNTIME_TOKEN) return { imagesNote: `${local.imagesNote} (no artifact service in this run to upload them to)` };
-    const name = `${settings.checkName.replace(/[^A-Za-z0-9._-]+/g, "-").toLowerCase()}-scan-images-${ctx.runId}-${process.env.GITHUB_JOB ?? "job"}`;
-    const up = await writeSurface("scan images artifact", "actions: write", logger, () => artifacts.upload(name, files, dir));
-    return up.ok && up.value.id ? { imagesUrl: artifactUrl(ctx, up.value.id) } : local;
+    if (!runtimeToken) return { imagesNote: `${local.imagesNote} (no artifact service in this run to upload them to)` };
+    const base = `${settings.checkName.replace(/[^A-Za-z0-9._-]+/g, "-").toLowerCase()}-${ctx.runId}-${process.env.GITHUB_JOB ?? "job"}`;
+    const overview2 = files.find((f) => f.endsWith(`${sep}overview.png`) || f === "overview.png");
+    const links = {};
+    if (overview2) {
+      const up2 = await writeSurface("overview image", "actions: write", logger, () => artifacts.upload(`${base}-overview.png`, [overview2], dir, { single: true }));
+      if (up2.ok && up2.value.id) links.overviewUrl = artifactUrl(ctx, up2.value.id);
+    }
+    const up = await writeSurface("scan images artifact", "actions: write", logger, () => artifacts.upload(`${base}-scan-images`, files, dir));
+    return { ...links, ...up.ok && up.value.id ? { imagesUrl: artifactUrl(ctx, up.value.id) } : local };
   }
   /** Closes an open check run as failed when the run broke before a report existed. */
   async abort(message) {
@@ -308,12 +409,13 @@ var GitHubReporter = class {
       const done = await writeSurface("check run", "checks: write", logger, () => completeCheckRun(octokit, ctx, check, checkRunOutput(report, anchor, options)));
       if (done.ok) checkRunUrl = check.url;
     }
-    if (octokit && settings.comment && ctx.pullNumber) {
+    if (octokit && settings.comment !== "never" && ctx.pullNumber) {
       if (ctx.fromFork) logger.notice("PR comment skipped: pull requests from forks get a read-only token");
       else {
+        const create = settings.comment === "always" || report.verdict !== "clean";
         const body = renderComment(report, settings.checkName, { mermaid: true, links: { ...options.links, reportPath: void 0 }, clean: options.clean, title: settings.checkName });
-        const res = await writeSurface("PR comment", "pull-requests: write", logger, () => upsertStickyComment(octokit, ctx, commentMarker(settings.checkName), body));
-        if (res.ok) logger.info(`PR comment ${res.value.updated ? "updated" : "created"}: ${res.value.url}`);
+        const res = await writeSurface("PR comment", "pull-requests: write", logger, () => upsertStickyComment(octokit, ctx, commentMarker(settings.checkName), body, { create }));
+        if (res.ok && res.value.action !== "none") logger.info(`PR comment ${res.value.action}: ${res.value.url}`);
       }
     }
     return { checkRunUrl };
@@ -354,7 +456,7 @@ async function cleanFlagged(location, settings) {
 }
 async function publishCleaned(settings, cleaned, resolved, github) {
   const target = settings.github.publish;
-  const base = path.basename(settings.model.replace(/^(release|artifact):/, "").replace(/[/\\]+$/, "")).replace(/(\.tar\.gz|\.tgz|\.zip|\.tar|\.json)$/i, "").replace(/[^A-Za-z0-9._-]+/g, "-") || "model";
+  const base = path2.basename(settings.model.replace(/^(release|artifact):/, "").replace(/[/\\]+$/, "")).replace(/(\.tar\.gz|\.tgz|\.zip|\.tar|\.json)$/i, "").replace(/[^A-Za-z0-9._-]+/g, "-") || "model";
   const assetName = settings.github.publishName ?? `${base}-cleaned.tar.gz`;
   const published = await writeSurface(
     `publish (${target.kind})`,
@@ -370,7 +472,7 @@ function logAnnotations(report, anchor, passing) {
   const perLevel = { error: 0, warning: 0, note: 0 };
   for (const f of findingsOf(report).slice(1)) {
     if (++perLevel[f.level] > 10) continue;
-    const props = { title: f.title, file: anchor.path, startLine: anchor.line };
+    const props = { title: f.title, ...anchor ? { file: anchor.path, startLine: anchor.line } : {} };
     if (f.level === "error" && !passing) error(f.message, props);
     else if (f.level !== "note") warning(f.message, props);
     else notice(f.message, props);
@@ -381,10 +483,9 @@ async function run() {
   try {
     const settings = buildSettings(actionInput);
     if (settings.github.token) setSecret(settings.github.token);
-    const ctx = readGitHubContext(settings.github.token);
-    const octokit = canCallGitHub(ctx) ? createOctokit(ctx) : void 0;
+    const github = await openGitHub(settings.github.token, settings.github.prNumber);
+    const { ctx, octokit, artifacts } = github;
     if (!octokit) notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
-    const artifacts = octokit ? actionsArtifacts(ctx) : void 0;
     reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
     await reporter.begin();
     const nativeDirs = [];
@@ -393,34 +494,21 @@ async function run() {
       if ("dir" in native) nativeDirs.push(native.dir);
       else warning(`install-native-backend: ${native.error}; continuing without it`);
     }
-    const engine = await selectBackend({ choice: settings.backend, nativeDirs, logger: actionsLogger });
-    const locator = modelLocator(settings, { ctx, octokit, artifacts, logger: actionsLogger });
-    const { report, images } = await runGate(settings, engine, actionsLogger, locator.locate);
+    const session = await runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] });
+    const { report, reportPath, anchor, locator } = session;
     setOutput(Outputs.Verdict, report.verdict);
     setOutput(Outputs.Score, report.score === null ? "" : String(report.score));
-    let reportPath = "";
-    try {
-      reportPath = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
-      if (report.artifacts && "error" in report.artifacts) warning(`scan images not written: ${report.artifacts.error}`);
-    } catch (err) {
-      warning(`JSON report not written: ${describeError(err)}`);
-    }
+    if (session.reportError) warning(`JSON report not written: ${describeError(session.reportError)}`);
     setOutput(Outputs.ReportPath, reportPath);
-    const anchor = findModelAnchor(ctx.workspace, settings.model, [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH]);
-    if (settings.github.sarifPath) {
-      try {
-        setOutput(Outputs.SarifPath, writeSarifReport(settings.github.sarifPath, report, anchor));
-      } catch (err) {
-        warning(`SARIF not written: ${describeError(err)}`);
-      }
-    }
+    if (session.sarifError) warning(`SARIF not written: ${session.sarifError}`);
+    if (session.sarifPath) setOutput(Outputs.SarifPath, session.sarifPath);
     let cleaned = { passes: false };
     if (settings.clean && (report.verdict === "suspicious" || report.verdict === "backdoored")) {
       cleaned = await cleanFlagged(report.model.origin?.location ?? settings.model, settings);
       if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report, locator.resolved(), { ctx, octokit, artifacts });
     }
     const written = report.artifacts && "dir" in report.artifacts ? report.artifacts : void 0;
-    const links = { reportPath: reportPath || void 0, runUrl: runUrl(ctx), ...await reporter.uploadImages(written?.dir, written?.files.map((f) => path.join(written.dir, f)) ?? []) };
+    const links = { reportPath: reportPath || void 0, runUrl: runUrl(ctx), ...await reporter.uploadImages(written?.dir, written?.files.map((f) => path2.join(written.dir, f)) ?? []) };
     if (process.env.GITHUB_STEP_SUMMARY) {
       try {
         await summary.addRaw(renderMarkdown(report, { mermaid: true, links, clean: cleaned.report, title: settings.github.checkName }, 256 * 1024)).write();
@@ -430,12 +518,12 @@ async function run() {
     }
     const { checkRunUrl } = await reporter.finish(report, anchor, { failOn: settings.failOn, onError: settings.onError, links, clean: cleaned.report, cleanedPasses: cleaned.passes });
     if (checkRunUrl) setOutput(Outputs.CheckRunUrl, checkRunUrl);
-    logAnnotations(report, anchor, cleaned.passes);
+    if (!checkRunUrl) logAnnotations(report, anchor, cleaned.passes);
     info(`verdict: ${report.verdict}; report: ${reportPath}`);
     const conclusion = checkConclusion(report, settings.failOn, settings.onError);
     if (conclusion === "success" || cleaned.passes) return;
     const message = `Backdoor Gate: ${report.verdict} \u2014 ${report.reasons.join("; ")}`;
-    const props = { title: `Backdoor Gate: ${report.verdict}`, file: anchor.path, startLine: anchor.line };
+    const props = { title: `Backdoor Gate: ${report.verdict}`, ...anchor && !checkRunUrl ? { file: anchor.path, startLine: anchor.line } : {} };
     if (conclusion === "neutral") warning(message, props);
     else {
       error(message, props);

@@ -1,197 +1,142 @@
-// `npm run eval`: runs the gate's own pipeline (runGate, default policy) on every zoo model and
-// on the extracted nsfwjs models, plus the Neural Cleanse baseline on the zoo, and prints and
-// writes eval-results.json: AUROC per scanner and per attack family, TPR at 5 % FPR, detection
-// accuracy, per-family detection, target accuracy, calibration cross-entropy, seconds per model.
-//   tsx scripts/eval.ts [--zoo zoo] [--data mnist:heldout] [--nsfwjs .cache/models/nsfwjs]
-//                       [--no-baseline] [--fit-calibration] [--only a,b] [--out eval-results.json]
-// --fit-calibration refits the score's logistic model on this run's zoo rows and writes
-// src/core/calibration.json (then rebuild dist).
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+// `npm run eval`: the gate on the development benchmark (`npm run zoo`). Each zoo model is
+// scanned once by the gate's own pipeline (runGate, default policy, 256 unlabelled held-out
+// images of its domain as probes) and the scan evidence is cached by model digest; verdicts are
+// then decided from that evidence by the shipped decision rule (src/core/verdict.ts), so
+// `--fit` can refit the rule's parameters on the tuning split without scanning again. Reported:
+// the test split (and tuning, for reference), per domain, attack family, architecture and class
+// count, with 95 % Wilson intervals; AUROC; target accuracy; the score's cross-entropy; the
+// nsfwjs models when extracted (`npm run extract-models`).
+//   tsx scripts/eval.ts [--zoo zoo] [--split test|tuning|all] [--jobs N] [--only a,b]
+//                       [--fit] [--no-scan] [--nsfwjs .cache/models/nsfwjs] [--out eval-results.json]
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CALIBRATION, calibratedScore, featureVector, fitWithLeaveOneOut, type Calibration, type FeatureSet, type ScoreFeatures } from '../src/core/calibration.js';
-import { loadProbeImages } from '../src/data/sources.js';
-import { selectBackend, type EngineInfo } from '../src/engine/backend.js';
-import { planRows } from '../src/engine/memory.js';
+import { writeNpy } from '../src/data/npy.js';
+import { selectBackend } from '../src/engine/backend.js';
 import { runGate } from '../src/gate.js';
 import { MemoryLogger } from '../src/logger.js';
-import { loadModel } from '../src/model/load.js';
-import { neuralCleanse } from '../src/scan/neural-cleanse.js';
-import { defaultSettings } from '../src/settings.js';
+import { defaultSettings, type Settings } from '../src/settings.js';
+import type { ScanName } from '../src/core/policy.js';
+import type { GateReport } from '../src/report/types.js';
+import { domain, type DomainName } from '../src/zoo/domains.js';
 import type { ZooCard } from './zoo.js';
+import { evidenceOf, summarise, type EvalRow } from './eval-summary.js';
 
 const { values } = parseArgs({
   options: {
     zoo: { type: 'string', default: 'zoo' },
-    data: { type: 'string', default: 'mnist:heldout' },
+    split: { type: 'string', default: 'all' },
     nsfwjs: { type: 'string', default: '.cache/models/nsfwjs' },
+    cache: { type: 'string', default: '.cache/eval' },
     out: { type: 'string', default: 'eval-results.json' },
     only: { type: 'string' },
-    'no-baseline': { type: 'boolean', default: false },
-    'fit-calibration': { type: 'boolean', default: false },
+    jobs: { type: 'string', default: String(Math.max(1, os.availableParallelism?.() ?? os.cpus().length)) },
+    fit: { type: 'boolean', default: false },
+    /** Summarise what is cached; scan nothing. */
+    'no-scan': { type: 'boolean', default: false },
+    'scan-one': { type: 'string' },
   },
 });
 
-/** AUROC by the rank statistic (ties count half). */
-export function auroc(positives: number[], negatives: number[]): number {
-  let wins = 0;
-  for (const p of positives) for (const n of negatives) wins += p > n ? 1 : p === n ? 0.5 : 0;
-  return positives.length && negatives.length ? wins / (positives.length * negatives.length) : NaN;
-}
+const PROBE_IMAGES = 256;
 
-/** TPR at the lowest threshold whose FPR ≤ 5 %. */
-function tprAt5(positives: number[], negatives: number[]): number {
-  const thresholds = [...new Set([...positives, ...negatives])].sort((a, b) => b - a);
-  let best = 0;
-  for (const t of thresholds) {
-    const fpr = negatives.filter((n) => n >= t).length / negatives.length;
-    if (fpr <= 0.05) best = Math.max(best, positives.filter((p) => p >= t).length / positives.length);
+/** The domain's first 256 held-out images as x.npy: unlabelled in-distribution probes. */
+function probeData(name: DomainName): string {
+  const dir = path.resolve(values.cache!, 'probes', name);
+  if (!existsSync(path.join(dir, 'x.npy'))) {
+    const d = domain(name);
+    const held = d.split('heldout');
+    mkdirSync(dir, { recursive: true });
+    writeNpy(path.join(dir, 'x.npy'), held.x.subarray(0, PROBE_IMAGES * d.shape[0] * d.shape[1] * d.shape[2]), [PROBE_IMAGES, ...d.shape]);
   }
-  return best;
+  return dir;
 }
 
-interface Row {
-  name: string;
-  /** `clean`, an attack family, or `nsfwjs` (real pretrained models, assumed clean). */
-  family: string;
-  target: number | null;
-  verdict: string;
-  score: number;
-  suspectedTarget: number | null;
-  features: ScoreFeatures;
-  hessian: { gap: number; spikeZ: number; localisation: number; agreement: number };
-  scanSeconds: Record<string, number>;
+const cacheFile = (name: string) => path.resolve(values.cache!, 'rows', `${name}.json`);
+const digestOf = (dir: string) => createHash('sha256').update(readFileSync(path.join(dir, 'model.json'))).update(readFileSync(path.join(dir, 'group1-shard1of1.bin'))).digest('hex');
+
+interface CachedScan {
+  digest: string;
+  report: GateReport;
   seconds: number;
-  budgetsTier?: string;
-  nc?: { anomaly: number; target: number | null; seconds: number };
 }
 
-type Scan = Record<string, unknown> & { method: string; seconds: number };
-const scanOf = (scans: Scan[], method: string) => scans.find((s) => s.method === method);
-
-async function evaluate(engine: EngineInfo, name: string, dir: string, family: string, target: number | null, data: string | undefined, baseline: boolean): Promise<Row> {
-  const settings = defaultSettings(dir, data);
+/** Scans one model with the gate (child process) and caches the report. */
+async function scanOne(card: ZooCard): Promise<void> {
+  const dir = path.join(values.zoo!, card.name);
+  const engine = await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
+  // The Hessian scan reports but does not vote: the benchmark leaves it out to save time.
+  const settings: Settings = Object.freeze({ ...defaultSettings(dir, probeData(card.domain ?? 'mnist')), scans: ['inversion', 'mask-inversion'] as ScanName[] });
   const t0 = performance.now();
   const { report } = await runGate(settings, engine, new MemoryLogger());
   const seconds = (performance.now() - t0) / 1000;
-  if (report.verdict === 'error') throw new Error(`${name}: ${report.error}`);
-  const scans = report.scans as Scan[];
-  const dense = scanOf(scans, 'trigger-inversion');
-  const mask = scanOf(scans, 'mask-inversion');
-  const h: Record<string, unknown> = scanOf(scans, 'input-hessian') ?? {};
-  const num = (v: unknown) => (typeof v === 'number' ? v : Number(v));
-  const row: Row = {
-    name,
-    family,
-    target,
-    verdict: report.verdict,
-    score: report.score ?? NaN,
-    suspectedTarget: report.suspectedTarget ?? null,
-    features: { dense: dense && num(dense.anomaly), mask: mask && num(mask.ratio) },
-    hessian: { gap: num(h.gap), spikeZ: num(h.spikeZ), localisation: num(h.localisation), agreement: num(h.agreement) },
-    scanSeconds: Object.fromEntries(scans.map((s) => [s.method, s.seconds])),
-    seconds,
-    budgetsTier: report.policy?.budgets?.tier,
-  };
-  if (baseline) {
-    const { model } = await loadModel(dir);
-    const probe = loadProbeImages(data, { shape: model.inputShape, maxImages: settings.maxProbeImages, seed: 0 });
-    const nc = neuralCleanse(model, probe, { rows: await planRows(model) });
-    row.nc = { anomaly: nc.anomaly, target: nc.suspectedTarget, seconds: nc.seconds };
-    model.dispose();
-  }
-  const f = row.features;
-  console.log(
-    `${name.padEnd(24)} ${row.verdict.padEnd(10)} score ${row.score.toFixed(3)} target ${String(row.suspectedTarget).padEnd(4)} (true ${String(target).padEnd(4)}) ` +
-      `dense ${(f.dense ?? 0).toFixed(2).padStart(7)} mask ${(f.mask ?? 0).toFixed(2)} gap ${row.hessian.gap.toFixed(2)} loc ${row.hessian.localisation.toFixed(1)} ${seconds.toFixed(1)}s` +
-      (row.nc ? ` | NC ${row.nc.anomaly.toFixed(2)} target ${row.nc.target} ${row.nc.seconds.toFixed(1)}s` : ''),
-  );
-  return row;
+  mkdirSync(path.dirname(cacheFile(card.name)), { recursive: true });
+  writeFileSync(cacheFile(card.name), JSON.stringify({ digest: digestOf(dir), report, seconds } satisfies CachedScan));
+  console.log(`${card.name.padEnd(44)} [${card.split}] ${report.verdict.padEnd(10)} ${seconds.toFixed(1)}s`);
 }
 
-function fitCalibration(rows: Row[]): Calibration {
-  const y = rows.map((r) => (r.family === 'clean' ? 0 : 1));
-  const l2 = 0.1;
-  const fit = (set: FeatureSet) => fitWithLeaveOneOut(rows.map((r) => featureVector(r.features, set)), y, l2);
-  return { fittedOn: `${values.zoo} (${rows.length} models, probes ${values.data})`, models: rows.length, l2, fits: { 'dense+mask': fit('dense+mask'), dense: fit('dense'), mask: fit('mask') } };
+function runChild(name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '--zoo', values.zoo!, '--cache', values.cache!, '--scan-one', name], { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`scanning ${name} exited with ${code}`))));
+  });
+}
+
+function cached(card: ZooCard): CachedScan | undefined {
+  const file = cacheFile(card.name);
+  if (!existsSync(file)) return undefined;
+  const c = JSON.parse(readFileSync(file, 'utf8')) as CachedScan;
+  return c.digest === digestOf(path.join(values.zoo!, card.name)) ? c : undefined;
 }
 
 async function main(): Promise<void> {
-  const manifestFile = path.join(values.zoo!, 'manifest.json');
-  if (!existsSync(manifestFile)) throw new Error(`${manifestFile} not found: run npm run zoo first`);
+  // Every trained model's card (a zoo still being trained is evaluated as far as it goes).
+  if (!existsSync(values.zoo!)) throw new Error(`${values.zoo} not found: run npm run zoo first`);
+  const all = readdirSync(values.zoo!)
+    .filter((name) => existsSync(path.join(values.zoo!, name, 'zoo-card.json')))
+    .map((name) => JSON.parse(readFileSync(path.join(values.zoo!, name, 'zoo-card.json'), 'utf8')) as ZooCard);
+  if (values['scan-one']) {
+    await scanOne(all.find((c) => c.name === values['scan-one'])!);
+    return;
+  }
   const only = values.only?.split(',');
-  const cards = (JSON.parse(readFileSync(manifestFile, 'utf8')) as { models: ZooCard[] }).models.filter((c) => !only || only.includes(c.name));
-  const engine = await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
-  const rows: Row[] = [];
-  for (const card of cards) {
-    rows.push(await evaluate(engine, card.name, path.join(values.zoo!, card.name), card.attack?.family ?? 'clean', card.attack?.target ?? null, values.data, !values['no-baseline']));
-  }
-  const real: Row[] = [];
-  const nsfwDir = values.nsfwjs!;
-  if (existsSync(nsfwDir)) {
-    for (const name of readdirSync(nsfwDir).sort()) {
+  const cards = all.filter((c) => (!only || only.includes(c.name)) && (values.split === 'all' || (c.split ?? 'tuning') === values.split));
+  // Scan what is not cached yet, N models at a time (one process each: tfjs state stays per model).
+  const queue = values['no-scan'] ? [] : cards.filter((c) => !cached(c));
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: Math.max(1, Number(values.jobs)) }, async () => {
+    for (let c = queue.shift(); c; c = queue.shift()) await runChild(c.name);
+  }));
+  if (!values['no-scan'] && cards.some((c) => !cached(c))) throw new Error('some scans did not produce a cached report');
+  console.log(`scanned in ${((performance.now() - t0) / 1000).toFixed(0)}s (cache: ${values.cache})`);
+
+  const rows: EvalRow[] = cards.filter((card) => cached(card)).map((card) => {
+    const c = cached(card)!;
+    return { card, report: c.report, seconds: c.seconds, evidence: evidenceOf(c.report) };
+  });
+  const real: EvalRow[] = [];
+  if (existsSync(values.nsfwjs!) && !values['no-scan']) {
+    const engine = await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
+    for (const name of readdirSync(values.nsfwjs!).sort()) {
       if (only && !only.includes(name)) continue;
-      // No natural-image probe data ships with the gate: these are scanned on synthetic OOD probes, as a user without data would.
-      real.push(await evaluate(engine, name, path.join(nsfwDir, name), 'nsfwjs', null, undefined, false));
+      const file = cacheFile(`nsfwjs-${name}`);
+      let report: GateReport;
+      let seconds: number;
+      if (existsSync(file)) ({ report, seconds } = JSON.parse(readFileSync(file, 'utf8')) as CachedScan);
+      else {
+        // No natural-image probes ship with the gate: these run as a user without data would.
+        const t = performance.now();
+        report = (await runGate(defaultSettings(path.join(values.nsfwjs!, name), undefined), engine, new MemoryLogger())).report;
+        seconds = (performance.now() - t) / 1000;
+        writeFileSync(file, JSON.stringify({ digest: '', report, seconds }));
+      }
+      real.push({ card: { name, domain: undefined, split: 'real', arch: 'nsfwjs', attack: null } as unknown as ZooCard, report, seconds, evidence: evidenceOf(report) });
     }
-  } else console.log(`${nsfwDir} not found (npm run extract-models): the nsfwjs models are not in this run`);
-
-  let calibration = CALIBRATION;
-  if (values['fit-calibration']) {
-    calibration = fitCalibration(rows);
-    writeFileSync('src/core/calibration.json', `${JSON.stringify(calibration, null, 2)}\n`);
-    for (const r of [...rows, ...real]) r.score = calibratedScore(r.features, calibration) ?? NaN;
-    console.log('wrote src/core/calibration.json (rebuild dist: npm run build)');
-  }
-
-  const pos = rows.filter((r) => r.family !== 'clean');
-  const neg = rows.filter((r) => r.family === 'clean');
-  const families = [...new Set(pos.map((r) => r.family))];
-  const metric = (f: (r: Row) => number) => ({ auroc: auroc(pos.map(f), neg.map(f)), tprAt5FprPct: 100 * tprAt5(pos.map(f), neg.map(f)) });
-  const perFamilyAuroc = (f: (r: Row) => number) => Object.fromEntries(families.map((fam) => [fam, auroc(pos.filter((r) => r.family === fam).map(f), neg.map(f))]));
-  const flagged = (r: Row) => r.verdict !== 'clean';
-  const detected = pos.filter(flagged);
-  const ce = (rs: Row[]) => rs.reduce((a, r) => a - Math.log(Math.min(1 - 1e-12, Math.max(1e-12, r.family === 'clean' ? 1 - r.score : r.score))), 0) / rs.length;
-  const sum = (rs: Row[], f: (r: Row) => number) => rs.reduce((a, r) => a + f(r), 0);
-  const summary = {
-    data: values.data,
-    models: rows.length,
-    cleanModels: neg.length,
-    combined: {
-      ...metric((r) => r.score),
-      accuracyPct: (100 * rows.filter((r) => flagged(r) === (r.family !== 'clean')).length) / rows.length,
-      scoreCrossEntropy: { thisRun: ce(rows), calibrationFit: calibration.fits['dense+mask'].crossEntropy, fittedOn: calibration.fittedOn },
-    },
-    scanners: {
-      'trigger-inversion': metric((r) => r.features.dense ?? 0),
-      'mask-inversion': metric((r) => r.features.mask ?? 0),
-      'hessian-gap': metric((r) => r.hessian.gap),
-      'hessian-spike-z': metric((r) => r.hessian.spikeZ),
-      'hessian-localisation': metric((r) => r.hessian.localisation),
-    },
-    hessianAurocPerFamily: { gap: perFamilyAuroc((r) => r.hessian.gap), spikeZ: perFamilyAuroc((r) => r.hessian.spikeZ), localisation: perFamilyAuroc((r) => r.hessian.localisation) },
-    perFamilyDetectionPct: Object.fromEntries(families.map((f) => [f, (100 * pos.filter((r) => r.family === f && flagged(r)).length) / pos.filter((r) => r.family === f).length])),
-    targetAccuracyPct: detected.length ? (100 * detected.filter((r) => r.suspectedTarget === r.target).length) / detected.length : NaN,
-    cleanCalledBackdoored: neg.filter((r) => r.verdict === 'backdoored').length,
-    cleanCalledSuspicious: neg.filter((r) => r.verdict === 'suspicious').length,
-    meanSecondsPerModel: sum(rows, (r) => r.seconds) / rows.length,
-    nsfwjs: real.map((r) => ({ name: r.name, verdict: r.verdict, score: r.score, tier: r.budgetsTier, seconds: r.seconds, features: r.features, hessian: r.hessian })),
-    neuralCleanseBaseline: rows[0]?.nc
-      ? {
-          ...metric((r) => r.nc!.anomaly),
-          accuracyPct: (100 * rows.filter((r) => (r.nc!.target !== null) === (r.family !== 'clean')).length) / rows.length,
-          perFamilyDetectionPct: Object.fromEntries(families.map((f) => [f, (100 * pos.filter((r) => r.family === f && r.nc!.target !== null).length) / pos.filter((r) => r.family === f).length])),
-          targetAccuracyPct: (100 * pos.filter((r) => r.nc!.target !== null && r.nc!.target === r.target).length) / Math.max(1, pos.filter((r) => r.nc!.target !== null).length),
-          cleanFlagged: neg.filter((r) => r.nc!.target !== null).length,
-          meanSeconds: sum(rows, (r) => r.nc!.seconds) / rows.length,
-          speedupOfTriggerInversion: sum(rows, (r) => r.nc!.seconds) / sum(rows, (r) => r.scanSeconds['trigger-inversion']),
-          speedupOfBothInversions: sum(rows, (r) => r.nc!.seconds) / sum(rows, (r) => r.scanSeconds['trigger-inversion'] + r.scanSeconds['mask-inversion']),
-          budget: 'bounded: 40 epochs over 128 probe images per class (official: up to 1,000 passes over ~1,000 images, early-stopped)',
-        }
-      : null,
-    note: 'Verdict thresholds were set on the first 14 zoo models; the score is fitted on this zoo (leave-one-out cross-entropy given). nsfwjs models are scanned on synthetic OOD probes.',
-    rows,
-  };
+  } else console.log(`${values.nsfwjs} not found (npm run extract-models): the nsfwjs models are not in this run`);
+  const summary = summarise(rows, real, { fit: values.fit });
   writeFileSync(values.out!, `${JSON.stringify(summary, null, 2)}\n`);
   console.log(JSON.stringify({ ...summary, rows: undefined }, null, 2));
 }

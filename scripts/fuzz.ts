@@ -73,8 +73,17 @@ function mutateBytes(buf: Buffer, rand: Rand): { data: Buffer; what: string } {
 
 /** Every [parent, key] in a JSON tree, to pick one to change. */
 function slots(node: unknown, out: [Record<string, unknown> | unknown[], string | number][] = []): typeof out {
-  if (Array.isArray(node)) node.forEach((v, i) => (out.push([node, i]), slots(v, out)));
-  else if (node && typeof node === 'object') for (const [k, v] of Object.entries(node)) (out.push([node as Record<string, unknown>, k]), slots(v, out));
+  if (Array.isArray(node)) {
+    node.forEach((v, i) => {
+      out.push([node, i]);
+      slots(v, out);
+    });
+  } else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      out.push([node as Record<string, unknown>, k]);
+      slots(v, out);
+    }
+  }
   return out;
 }
 

@@ -1,35 +1,33 @@
 #!/usr/bin/env node
-// `backdoor-gate scan <model> [--data …] [--report out.json]`: the same pipeline as the action,
-// reporting to files and stdout. Exit codes: 0 pass, 1 fail, 2 could not scan.
+// `backdoor-gate scan|clean <model> [options]`: the same pipeline as the action, reporting to
+// files and stdout (one line, or the JSON report with --json); progress and errors go to stderr.
+// Exit codes: 0 pass, 1 fail, 2 could not scan or assess (and 2 for a wrong call, with a hint).
 import { parseArgs } from 'node:util';
 import { parseBackendChoice, selectBackend } from './engine/backend.js';
 import { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, cleanSummary, runClean, type CleanMethod, type CleanReport } from './clean/pipeline.js';
 import { ConfigurationError, describeError } from './errors.js';
-import { runGate } from './gate.js';
 import { ConsoleLogger } from './logger.js';
-import { findModelAnchor } from './github/anchor.js';
-import { actionsArtifacts } from './github/artifacts.js';
-import { canCallGitHub, readGitHubContext } from './github/context.js';
-import { modelLocator } from './github/locator.js';
-import { createOctokit } from './github/octokit.js';
-import { writeJsonReport, writeReportFiles, writeSarifReport } from './report/json.js';
+import { writeJsonReport } from './report/json.js';
+import { openGitHub, runScanSession } from './session.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
 import { buildSettings, DEFAULTS, Inputs, integer, oneOf } from './settings.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
-const USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
+const SCAN_USAGE = `usage: backdoor-gate scan <model> [options]
 
-usage: backdoor-gate scan <model> [options]
-       backdoor-gate clean <model> --data <labelled clean data> --out <dir> [--method ${CLEAN_METHODS.join('|')}]
+Scans a model for backdoors and decides clean | suspicious | backdoored | unassessed.
 
   <model>                   model directory, model.json or .onnx path, bundle (.tar.gz/.tgz/.zip/.tar), http(s)
                             URL of a model.json, .onnx or bundle, release:<tag>/<asset> or artifact:<name>[@<run id>]
                             (these two read GITHUB_TOKEN and GITHUB_REPOSITORY)
   --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
-                            mnist[:test|heldout|train|all], or synthetic (default: synthetic OOD images)
+                            mnist[:test|heldout|train|all], or synthetic (default: synthetic images, whose
+                            verdict can only be flagged or unassessed)
   --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
+  --json                    print the JSON report on stdout instead of the one-line verdict
   --sarif <file>            also write SARIF 2.1.0 (for code scanning) to <file>
+  --sarif-category <id>     SARIF automationDetails.id (default: backdoor-gate/<model name>)
   --artifacts <dir>         PNGs of reconstructed triggers, masks and the Hessian eigenvector
                             (default: beside the report, <report name>-artifacts/)
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
@@ -40,94 +38,138 @@ usage: backdoor-gate scan <model> [options]
   --fail-on <verdict>       suspicious (default) | backdoored: the lowest verdict that fails
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
   --verbose                 debug logging
-  -h, --help, --version
+  -h, --help
 
-clean: scans, removes the backdoor with the method, re-scans, and writes the cleaned model to
---out (never over an existing model). --data must be labelled: an ImageFolder
-(<dir>/<class index>/*.png), an x.npy + y.npy pair or mnist:…, at least ${MIN_IMAGES_PER_CLASS} images per class
-(60 is the tested amount); a fifth of each class is held out to measure accuracy before and after.
-Methods: unlearn (trigger unlearning), onp (ONP-style pruning + recovery), d3 (distance-driven
-detoxification), par (PAR-style recovery); auto runs ${AUTO_METHOD} (unlearn on ONNX models) on the recovered
-trigger, and leaves a model with no recovered trigger as it is; onp and par need a tfjs layers model.
-auto first checks for warp (WaNet-style) backdoors and unlearns them adversarially.
-A cleaned model is written in the input's format (model.json + shard, or model.onnx). Report: --report
-(default backdoor-gate-clean-report.json). Exit: 0 re-scan clean, 1 still flagged or skipped, 2 error.
+exit codes: 0 pass (clean, or suspicious with --fail-on backdoored), 1 fail (backdoored, suspicious),
+2 could not scan or assess (bad input, error, unassessed, or --scans none)`;
 
-exit codes: 0 pass (clean, or suspicious with --fail-on backdoored), 1 fail, 2 could not scan (bad input, error, or scans: none)`;
+const CLEAN_USAGE = `usage: backdoor-gate clean <model> --data <labelled clean data> --out <dir> [options]
 
-export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+Scans, removes the backdoor with the method, re-scans, and writes the cleaned model to --out
+(never over an existing model; the input is never touched).
+
+  --data <spec>             labelled clean images: an ImageFolder (<dir>/<class index>/*.png), an x.npy + y.npy
+                            pair or mnist:…, at least ${MIN_IMAGES_PER_CLASS} images per class (60 is the tested amount); a fifth
+                            of each class is held out to measure accuracy before and after
+  --out <dir>               a new directory for the cleaned model
+  --method <name>           ${CLEAN_METHODS.join(' | ')} (default: auto)
+                            auto: warp check, then ${AUTO_METHOD} (unlearn on ONNX models) on the recovered trigger;
+                            a model with no recovered trigger is left as it is; onp and par need a tfjs layers model
+  --report <file>           cleaning report (default: backdoor-gate-clean-report.json)
+  --json                    print the cleaning report on stdout instead of the one-line summary
+  --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
+  --seed <n>                seed (default: ${DEFAULTS.seed})
+  --verbose                 debug logging
+  -h, --help
+
+A cleaned model is written in the input's format (model.json + shard, or model.onnx).
+exit codes: 0 re-scan clean, 1 still flagged or not cleaned, 2 error`;
+
+const USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
+
+usage: backdoor-gate scan <model> [options]     scan a model (backdoor-gate scan --help)
+       backdoor-gate clean <model> [options]    clean a flagged model (backdoor-gate clean --help)
+       backdoor-gate --version`;
+
+const COMMON = {
+  report: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  backend: { type: 'string' },
+  seed: { type: 'string' },
+  verbose: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** Each command's flags and help: a flag another command takes is unknown here. */
+const COMMANDS = {
+  scan: {
+    usage: SCAN_USAGE,
     options: {
+      ...COMMON,
       data: { type: 'string' },
-      report: { type: 'string' },
       artifacts: { type: 'string' },
       sarif: { type: 'string' },
-      backend: { type: 'string' },
-      seed: { type: 'string' },
+      'sarif-category': { type: 'string' },
       'max-probe-images': { type: 'string' },
       scans: { type: 'string' },
       policy: { type: 'string' },
       'fail-on': { type: 'string' },
       thresholds: { type: 'string' },
-      out: { type: 'string' },
-      method: { type: 'string' },
-      verbose: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-      version: { type: 'boolean', default: false },
     },
-  });
-  if (values.version) {
+  },
+  clean: { usage: CLEAN_USAGE, options: { ...COMMON, data: { type: 'string' }, out: { type: 'string' }, method: { type: 'string' } } },
+} as const;
+type Command = keyof typeof COMMANDS;
+
+/** A mistake in how the CLI was called: one line on stderr with a --help hint, exit 2. */
+export class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const [first] = argv;
+  if (first === '--version') {
     process.stdout.write(`${TOOL_VERSION}\n`);
     return EXIT.pass;
   }
-  const [command, model, ...extra] = positionals;
-  if (values.help || !command) {
+  if (first === '--help' || first === '-h') {
     process.stdout.write(`${USAGE}\n`);
-    return values.help ? EXIT.pass : EXIT.couldNotScan;
+    return EXIT.pass;
   }
-  if (command !== 'scan' && command !== 'clean') throw new ConfigurationError(`unknown command '${command}' (try: backdoor-gate scan <model>)`);
-  if (extra.length) throw new ConfigurationError(`unexpected arguments: ${extra.join(' ')}`);
+  if (!first) throw new UsageError('missing command: scan or clean');
+  if (!(first in COMMANDS)) throw new UsageError(first.startsWith('-') ? `'${first}' before the command: give scan or clean first` : `unknown command '${first}' (commands: scan, clean)`);
+  const command = first as Command;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv.slice(1), allowPositionals: true, strict: true, options: COMMANDS[command].options });
+  } catch (err) {
+    // node:util names the flag: "Unknown option '--bogus'", "Option '--data <value>' argument missing".
+    const message = ((err as Error).message.split('\n')[0] ?? '').replace(/\. To specify a positional argument.*$/, '').replace(/\.$/, '');
+    throw new UsageError(`${command}: ${message.charAt(0).toLowerCase()}${message.slice(1)}`, { cause: command });
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${COMMANDS[command].usage}\n`);
+    return EXIT.pass;
+  }
+  const [model, ...extra] = positionals;
+  if (!model) throw new UsageError(`${command}: missing <model>`, { cause: command });
+  if (extra.length) throw new UsageError(`${command}: unexpected arguments: ${extra.join(' ')}`, { cause: command });
   const logger = new ConsoleLogger(values.verbose);
-  if (command === 'clean') return clean(model, values, logger);
+  if (command === 'clean') return clean(model, values as Record<string, string | boolean | undefined>, logger);
+  type StringFlag = Exclude<keyof (typeof COMMANDS)['scan']['options'], 'json' | 'verbose' | 'help'>;
+  const scanFlags = values as Partial<Record<StringFlag, string>> & { json: boolean };
   const flags: Record<string, string | undefined> = {
     [Inputs.Model]: model,
-    [Inputs.Data]: values.data,
-    [Inputs.ReportPath]: values.report,
-    [Inputs.ArtifactsDir]: values.artifacts,
-    [Inputs.Backend]: values.backend,
-    [Inputs.Seed]: values.seed,
-    [Inputs.MaxProbeImages]: values['max-probe-images'],
-    [Inputs.Scans]: values.scans,
-    [Inputs.Policy]: values.policy,
-    [Inputs.FailOn]: values['fail-on'],
-    [Inputs.Thresholds]: values.thresholds,
-    [Inputs.SarifPath]: values.sarif,
+    [Inputs.Data]: scanFlags.data,
+    [Inputs.ReportPath]: scanFlags.report,
+    [Inputs.ArtifactsDir]: scanFlags.artifacts,
+    [Inputs.Backend]: scanFlags.backend,
+    [Inputs.Seed]: scanFlags.seed,
+    [Inputs.MaxProbeImages]: scanFlags['max-probe-images'],
+    [Inputs.Scans]: scanFlags.scans,
+    [Inputs.Policy]: scanFlags.policy,
+    [Inputs.FailOn]: scanFlags['fail-on'],
+    [Inputs.Thresholds]: scanFlags.thresholds,
+    [Inputs.SarifPath]: scanFlags.sarif,
+    [Inputs.SarifCategory]: scanFlags['sarif-category'],
   };
   const settings = buildSettings((name) => flags[name]);
-  const engine = await selectBackend({ choice: settings.backend, logger });
   // release:/artifact: specs read GITHUB_TOKEN and GITHUB_REPOSITORY, as in a workflow.
-  const ctx = readGitHubContext(process.env.GITHUB_TOKEN ?? '');
-  const octokit = canCallGitHub(ctx) ? createOctokit(ctx) : undefined;
-  const { locate } = modelLocator(settings, { ctx, octokit, artifacts: octokit ? actionsArtifacts(ctx) : undefined, logger });
-  const { report, images } = await runGate(settings, engine, logger, locate);
-  const written = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
-  if (report.artifacts && 'error' in report.artifacts) logger.warning(`scan images not written: ${report.artifacts.error}`);
-  if (settings.github.sarifPath) {
-    const anchor = findModelAnchor(process.cwd(), settings.model, [values.policy ?? DEFAULT_POLICY_PATH]);
-    writeSarifReport(settings.github.sarifPath, report, anchor);
-  }
+  const github = await openGitHub(process.env.GITHUB_TOKEN ?? '');
+  const session = await runScanSession(settings, github, logger, { anchorFiles: [scanFlags.policy ?? DEFAULT_POLICY_PATH] });
+  const { report } = session;
+  if (session.reportError) throw session.reportError;
+  if (session.sarifError) logger.warning(`SARIF not written: ${session.sarifError}`);
+  const written = session.reportPath;
   const score = report.score === null ? '' : ` score ${report.score.toFixed(3)}`;
   const target = report.suspectedTarget == null ? '' : ` target ${report.suspectedTarget}`;
-  process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ''} → ${written}\n`);
+  if (scanFlags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ''} → ${written}\n`);
   if (outcomeFor(report.verdict, settings.failOn) === 'warn') logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join('; ')}`);
   return exitCodeFor(report.verdict, settings.failOn);
 }
 
-async function clean(model: string | undefined, values: Record<string, string | boolean | undefined>, logger: ConsoleLogger): Promise<number> {
+async function clean(model: string, values: Record<string, string | boolean | undefined>, logger: ConsoleLogger): Promise<number> {
   const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string).trim() || undefined : undefined);
-  if (!model) throw new ConfigurationError('model is required: backdoor-gate clean <model> --data <labelled clean data> --out <dir>');
   const data = str('data');
   const out = str('out');
   if (!data) throw new ConfigurationError('clean needs --data: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:…), 60 images per class is the tested amount');
@@ -142,24 +184,25 @@ async function clean(model: string | undefined, values: Record<string, string | 
   } catch (err) {
     const failed = { schemaVersion: 1, tool: { name: TOOL_NAME, version: TOOL_VERSION }, input: { spec: model }, error: describeError(err) };
     const written = writeJsonReport(reportPath, failed);
-    process.stdout.write(`${model}: error (${describeError(err)}) → ${written}\n`);
+    process.stdout.write(values.json ? `${JSON.stringify(failed, null, 2)}\n` : `${model}: error (${describeError(err)}) → ${written}\n`);
     return EXIT.couldNotScan;
   }
   const written = writeJsonReport(reportPath, report);
-  if (report.skipped) {
+  if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else if (report.skipped) {
     process.stdout.write(`${model}: not cleaned (${report.skipped}) → ${written}\n`);
-    return EXIT.fail;
-  }
-  process.stdout.write(
+  } else
+    process.stdout.write(
     `${model}: ${cleanSummary(report)}, re-scan ${report.verdictBefore} → ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) → ${written}\n`,
   );
-  return report.verdictAfter === 'clean' ? EXIT.pass : EXIT.fail;
+  return !report.skipped && report.verdictAfter === 'clean' ? EXIT.pass : EXIT.fail;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`backdoor-gate: ${describeError(err)}\n`);
+    const hint = err instanceof UsageError ? ` (see backdoor-gate ${typeof err.cause === 'string' ? `${err.cause} ` : ''}--help)` : '';
+    process.stderr.write(`backdoor-gate: ${err instanceof UsageError ? err.message : describeError(err)}${hint}\n`);
     process.exit(EXIT.couldNotScan);
   },
 );

@@ -15,9 +15,10 @@ import { decide } from './core/verdict.js';
 import { hessianSpectrum, type HessianResult } from './scan/hessian.js';
 import { reconstructTriggers, type InversionResult } from './scan/inversion.js';
 import { reconstructMasks, type MaskInversionResult } from './scan/mask-inversion.js';
+import { presentClasses } from './scan/objective.js';
 import { planRows } from './engine/memory.js';
 import { spans, UNLIMITED_ROWS, type RowLimits } from './scan/batching.js';
-import { renderScanImages, type RenderedImage } from './report/images.js';
+import { renderOverviewImage, renderScanImages, type RenderedImage } from './report/images.js';
 import type { Settings } from './settings.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
@@ -32,8 +33,9 @@ export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimi
   for (const [s, e] of spans(probe.count, Math.min(32, rows.forward))) {
     tf.tidy(() => {
       const logits = model.logits(images(s, e));
-      for (const c of tf.argMax(logits, -1).dataSync()) counts[c]++;
-      topProbability += tf.sum(tf.max(tf.softmax(logits), -1)).dataSync()[0];
+      for (const present of presentClasses(logits, model.decision)) for (const c of present) counts[c]++;
+      const probabilities = model.decision === 'multi-label' ? tf.sigmoid(logits) : tf.softmax(logits);
+      topProbability += tf.sum(tf.max(probabilities, -1)).dataSync()[0];
     });
   }
   const checked = Math.min(probe.count, 32, rows.gradient);
@@ -93,7 +95,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     scans: [],
     timings: {},
     runtime: { node: process.version, platform: `${os.platform()}-${os.arch()}` },
-    policy: { source: settings.policySource, failOn: settings.failOn, thresholds: settings.thresholds },
+    policy: { source: settings.policySource, failOn: settings.failOn, thresholds: settings.thresholds, prior: settings.prior },
   };
   let loaded: Awaited<ReturnType<typeof loadModel>> | undefined;
   try {
@@ -115,6 +117,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       inputShape: model.inputShape,
       numClasses: model.numClasses,
       endsInSoftmax: model.endsInSoftmax,
+      head: model.head,
       input: { ...model.inputSpec, fromGateJson: gate.found },
       ...(origin ? { origin } : {}),
     };
@@ -166,14 +169,16 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       report.reasons.push('only the input-Hessian scan ran, and it does not vote; add inversion or mask-inversion to get a verdict');
       return { report, images };
     }
-    const decision = decide(results, settings.thresholds);
+    const synthetic = probe.source.startsWith('synthetic');
+    const decision = decide(results, { inputShape: model.inputShape, numClasses: model.numClasses, probes: synthetic ? 'synthetic' : 'in-distribution', tier: budgets.tier }, settings.thresholds, { prior: settings.prior });
     report.verdict = decision.verdict;
     report.score = decision.score === null ? null : Math.round(decision.score * 1e4) / 1e4;
     report.suspectedTarget = decision.suspectedTarget;
     report.reasons.push(...decision.reasons);
-    if (probe.source.startsWith('synthetic')) {
-      report.reasons.push('caution: probe data is synthetic; on small models the trigger scans are unreliable without in-distribution images (give data)');
-    }
+    if (decision.unassessed) report.unassessed = decision.unassessed;
+    const overview = renderOverviewImage(model.inputShape, results, decision.suspectedTarget);
+    if (overview) images.unshift(overview);
+    report.statistics = decision.statistics;
   } catch (err) {
     report.verdict = 'error';
     report.error = describeError(err);

@@ -7,25 +7,21 @@ import * as toolCache from '@actions/tool-cache';
 import path from 'node:path';
 import { cleanSummary, runClean, type CleanReport } from './clean/pipeline.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
-import { selectBackend } from './engine/backend.js';
 import { ensureNativeBackend } from './engine/native.js';
 import { describeError } from './errors.js';
-import { runGate } from './gate.js';
-import { findModelAnchor } from './github/anchor.js';
-import { actionsArtifacts } from './github/artifacts.js';
-import { canCallGitHub, readGitHubContext, runUrl } from './github/context.js';
-import { createOctokit } from './github/octokit.js';
+import { runUrl } from './github/context.js';
 import { publishModel, type PublishDeps } from './github/publish.js';
 import { GitHubReporter } from './github/reporting.js';
-import { modelLocator, runnerScratchDir } from './github/locator.js';
+import { runnerScratchDir } from './github/locator.js';
 import type { ResolvedModel } from './github/sources.js';
 import { writeSurface } from './github/surfaces.js';
 import type { Logger } from './logger.js';
 import { checkConclusion, type SourceAnchor } from './report/check.js';
 import { findingsOf } from './report/findings.js';
-import { writeJsonReport, writeReportFiles, writeSarifReport } from './report/json.js';
+import { writeJsonReport } from './report/json.js';
 import { renderMarkdown, type MarkdownLinks } from './report/markdown.js';
 import type { GateReport } from './report/types.js';
+import { openGitHub, runScanSession } from './session.js';
 import { ACTION_INPUT_DEFAULTS, buildSettings, Inputs, Outputs, type Settings } from './settings.js';
 
 const actionsLogger: Logger = {
@@ -80,12 +76,12 @@ async function publishCleaned(settings: Readonly<Settings>, cleaned: CleanReport
  * Log annotations carry the findings even when no API write is allowed (fork PRs); 10 per level
  * is GitHub's cap. `passing`: the step passes (a cleaned copy passed), so they are warnings.
  */
-function logAnnotations(report: GateReport, anchor: SourceAnchor, passing: boolean): void {
+function logAnnotations(report: GateReport, anchor: SourceAnchor | undefined, passing: boolean): void {
   const perLevel = { error: 0, warning: 0, note: 0 };
   // The first finding is the verdict, which the step's final message carries.
   for (const f of findingsOf(report).slice(1)) {
     if (++perLevel[f.level] > 10) continue;
-    const props = { title: f.title, file: anchor.path, startLine: anchor.line };
+    const props = { title: f.title, ...(anchor ? { file: anchor.path, startLine: anchor.line } : {}) };
     if (f.level === 'error' && !passing) core.error(f.message, props);
     else if (f.level !== 'note') core.warning(f.message, props);
     else core.notice(f.message, props);
@@ -97,10 +93,9 @@ export async function run(): Promise<void> {
   try {
     const settings = buildSettings(actionInput);
     if (settings.github.token) core.setSecret(settings.github.token);
-    const ctx = readGitHubContext(settings.github.token);
-    const octokit = canCallGitHub(ctx) ? createOctokit(ctx) : undefined;
+    const github = await openGitHub(settings.github.token, settings.github.prNumber);
+    const { ctx, octokit, artifacts } = github;
     if (!octokit) core.notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
-    const artifacts = octokit ? actionsArtifacts(ctx) : undefined;
     reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
     await reporter.begin();
 
@@ -110,29 +105,14 @@ export async function run(): Promise<void> {
       if ('dir' in native) nativeDirs.push(native.dir);
       else core.warning(`install-native-backend: ${native.error}; continuing without it`);
     }
-    const engine = await selectBackend({ choice: settings.backend, nativeDirs, logger: actionsLogger });
-    const locator = modelLocator(settings, { ctx, octokit, artifacts, logger: actionsLogger });
-    const { report, images } = await runGate(settings, engine, actionsLogger, locator.locate);
-    // The verdict is set before any report is written: a failing report must not lose it.
+    const session = await runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] });
+    const { report, reportPath, anchor, locator } = session;
     core.setOutput(Outputs.Verdict, report.verdict);
     core.setOutput(Outputs.Score, report.score === null ? '' : String(report.score));
-    let reportPath = '';
-    try {
-      reportPath = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
-      if (report.artifacts && 'error' in report.artifacts) core.warning(`scan images not written: ${report.artifacts.error}`);
-    } catch (err) {
-      core.warning(`JSON report not written: ${describeError(err)}`);
-    }
+    if (session.reportError) core.warning(`JSON report not written: ${describeError(session.reportError)}`);
     core.setOutput(Outputs.ReportPath, reportPath);
-
-    const anchor = findModelAnchor(ctx.workspace, settings.model, [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH]);
-    if (settings.github.sarifPath) {
-      try {
-        core.setOutput(Outputs.SarifPath, writeSarifReport(settings.github.sarifPath, report, anchor));
-      } catch (err) {
-        core.warning(`SARIF not written: ${describeError(err)}`);
-      }
-    }
+    if (session.sarifError) core.warning(`SARIF not written: ${session.sarifError}`);
+    if (session.sarifPath) core.setOutput(Outputs.SarifPath, session.sarifPath);
 
     let cleaned: { passes: boolean; report?: CleanReport } = { passes: false };
     if (settings.clean && (report.verdict === 'suspicious' || report.verdict === 'backdoored')) {
@@ -151,14 +131,15 @@ export async function run(): Promise<void> {
     }
     const { checkRunUrl } = await reporter.finish(report, anchor, { failOn: settings.failOn, onError: settings.onError, links, clean: cleaned.report, cleanedPasses: cleaned.passes });
     if (checkRunUrl) core.setOutput(Outputs.CheckRunUrl, checkRunUrl);
-    logAnnotations(report, anchor, cleaned.passes);
+    // A finding shows once: as a check-run annotation, or in the log when no check run was written.
+    if (!checkRunUrl) logAnnotations(report, anchor, cleaned.passes);
     core.info(`verdict: ${report.verdict}; report: ${reportPath}`);
 
     // The step's outcome is the check run's conclusion: success passes, neutral warns, failure fails.
     const conclusion = checkConclusion(report, settings.failOn, settings.onError);
     if (conclusion === 'success' || cleaned.passes) return;
     const message = `Backdoor Gate: ${report.verdict} — ${report.reasons.join('; ')}`;
-    const props = { title: `Backdoor Gate: ${report.verdict}`, file: anchor.path, startLine: anchor.line };
+    const props = { title: `Backdoor Gate: ${report.verdict}`, ...(anchor && !checkRunUrl ? { file: anchor.path, startLine: anchor.line } : {}) };
     if (conclusion === 'neutral') core.warning(message, props);
     else {
       core.error(message, props);

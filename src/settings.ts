@@ -1,8 +1,8 @@
 // One typed, frozen Settings object per run, built from action inputs or CLI flags. Nothing
 // below the entry points reads inputs or flags itself.
-import { CLEAN_METHODS, type CleanMethod } from './clean/pipeline.js';
+import { DEFAULT_PRIOR } from './core/calibration.js';
+import { CLEAN_METHODS, type CleanMethod, type PublishTarget } from './clean/types.js';
 import { ConfigurationError } from './errors.js';
-import { parsePublishTarget, type PublishTarget } from './github/publish.js';
 import { parseBackendChoice, type BackendChoice } from './engine/backend.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from './model/limits.js';
 import {
@@ -45,7 +45,9 @@ export const Inputs = {
   CheckRun: 'check-run',
   CheckName: 'check-name',
   Comment: 'comment',
+  PrNumber: 'pr-number',
   SarifPath: 'sarif-path',
+  SarifCategory: 'sarif-category',
   UploadImages: 'upload-images',
   Publish: 'publish',
   PublishOverwrite: 'publish-overwrite',
@@ -64,6 +66,9 @@ export const Outputs = {
 } as const;
 
 export type OnError = 'fail' | 'warn';
+/** When the gate comments on a PR: every run, only when something was found (then kept up to date), or never. */
+export const COMMENT_MODES = ['always', 'on-findings', 'never'] as const;
+export type CommentMode = (typeof COMMENT_MODES)[number];
 /** The lowest verdict that fails the gate. */
 export type FailOn = 'suspicious' | 'backdoored';
 
@@ -84,6 +89,8 @@ export interface Settings {
   scans: ScanName[];
   failOn: FailOn;
   thresholds: Thresholds;
+  /** The prior P(backdoored) the score is stated at (policy `prior`). */
+  prior: number;
   budgets: BudgetSettings;
   /** Memory one pass may use; undefined = the backend's default (src/engine/memory.ts). */
   memoryBudgetBytes?: number;
@@ -103,9 +110,13 @@ export interface GitHubSettings {
   token: string;
   checkRun: boolean;
   checkName: string;
-  comment: boolean;
+  comment: CommentMode;
+  /** An explicit pull request to report on (workflow_run from a fork, or a manual run). */
+  prNumber?: number;
   /** Empty = no SARIF file. */
   sarifPath: string;
+  /** SARIF automationDetails.id category; undefined = backdoor-gate/<model name>. */
+  sarifCategory?: string;
   uploadImages: boolean;
   publish?: PublishTarget;
   publishOverwrite: boolean;
@@ -135,7 +146,7 @@ export const ACTION_INPUT_DEFAULTS: Partial<Record<(typeof Inputs)[keyof typeof 
   [Inputs.ReportPath]: DEFAULTS_REPORT_PATH,
   [Inputs.CheckName]: 'Backdoor Gate',
   [Inputs.CheckRun]: 'true',
-  [Inputs.Comment]: 'true',
+  [Inputs.Comment]: 'on-findings',
   [Inputs.UploadImages]: 'true',
   [Inputs.Publish]: 'none',
   [Inputs.PublishOverwrite]: 'false',
@@ -153,13 +164,42 @@ function githubSettings(get: RawValues, clean: CleanSettings | undefined): GitHu
     token: get(Inputs.GitHubToken)?.trim() ?? '',
     checkRun: bool(get(Inputs.CheckRun) || 'true', Inputs.CheckRun),
     checkName: get(Inputs.CheckName)?.trim() || 'Backdoor Gate',
-    comment: bool(get(Inputs.Comment) || 'true', Inputs.Comment),
+    comment: commentMode(get(Inputs.Comment)),
+    prNumber: get(Inputs.PrNumber)?.trim() ? integer(get(Inputs.PrNumber), Inputs.PrNumber, 0, 1, 2 ** 31 - 1) : undefined,
     sarifPath: get(Inputs.SarifPath)?.trim() ?? '',
+    sarifCategory: sarifCategoryInput(get(Inputs.SarifCategory)),
     uploadImages: bool(get(Inputs.UploadImages) || 'true', Inputs.UploadImages),
     publish,
     publishOverwrite: bool(get(Inputs.PublishOverwrite), Inputs.PublishOverwrite),
     publishName,
   };
+}
+
+/** A category must not carry run ids, tags or paths that change from run to run: a plain id. */
+function sarifCategoryInput(raw: string | undefined): string | undefined {
+  const text = raw?.trim();
+  if (!text) return undefined;
+  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/.test(text) || text.startsWith('/')) {
+    throw new ConfigurationError(`${Inputs.SarifCategory} must be a relative id of letters, digits, . _ - and /, e.g. backdoor-gate/classifier; got '${text}'`);
+  }
+  return text;
+}
+
+/** `always | on-findings | never`; the old `true` / `false` mean on-findings / never. */
+function commentMode(raw: string | undefined): CommentMode {
+  const text = raw?.trim().toLowerCase() || 'on-findings';
+  const legacy: Record<string, CommentMode> = { true: 'on-findings', false: 'never' };
+  return oneOf<CommentMode>(legacy[text] ?? text, Inputs.Comment, COMMENT_MODES, 'on-findings');
+}
+
+export function parsePublishTarget(raw: string | undefined): PublishTarget | undefined {
+  const text = raw?.trim() ?? '';
+  if (text === '' || text === 'none') return undefined;
+  const [kind, ...rest] = text.split(':');
+  const arg = rest.join(':') || undefined;
+  if (kind === 'release') return { kind, tag: arg };
+  if (kind === 'artifact') return { kind, name: arg };
+  throw new ConfigurationError(`${Inputs.Publish} must be none, release, release:<tag>, artifact or artifact:<name>, got '${text}'`);
 }
 
 function sha256Input(raw: string | undefined): string | undefined {
@@ -268,6 +308,7 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     artifactsDir: get(Inputs.ArtifactsDir)?.trim() || reportPath.replace(/\.json$/i, '') + '-artifacts',
     onError: oneOf(get(Inputs.OnError), Inputs.OnError, ['fail', 'warn'], policy['on-error'] ?? DEFAULTS.onError),
     failOn: oneOf(get(Inputs.FailOn), Inputs.FailOn, ['suspicious', 'backdoored'], policy['fail-on'] ?? DEFAULTS.failOn),
+    prior: policy.prior ?? DEFAULT_PRIOR,
     scans: scanList(get(Inputs.Scans), policy.scans),
     thresholds: thresholdsFrom(policy.thresholds, overrides, source),
     budgets: budgetSettings(budgets),

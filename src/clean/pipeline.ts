@@ -1,8 +1,8 @@
 // `backdoor-gate clean`: scan → clean → measure → re-scan → write the cleaned model beside (never
 // over) the input. The user's small labelled clean set is split: 80 % to clean with, 20 % held
 // out to measure accuracy and the recovered trigger's ASR before and after.
-import path from 'node:path';
 import { decide, type Decision } from '../core/verdict.js';
+import { resolveBudgets } from '../core/policy.js';
 import { loadLabelledImages } from '../data/sources.js';
 import { pickImages, type ImageSet, type LabelledImageSet } from '../data/types.js';
 import { planRows } from '../engine/memory.js';
@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
 import { LayersModelAdapter, type ModelUnderTest } from '../model/adapter.js';
 import { writeGateJson } from '../model/gate-json.js';
 import { loadModel } from '../model/load.js';
-import { readLocalModel } from '../model/read.js';
+import { readLocalModel } from '../model/source.js';
 import { DEFAULT_LIMITS } from '../model/limits.js';
 import { reconstructTriggers } from '../scan/inversion.js';
 import { reconstructMasks } from '../scan/mask-inversion.js';
@@ -27,10 +27,8 @@ import { PROMPT_REPAIR, unlearnTriggers, type CleanLog, type UnlearnHooks, type 
 import { DEFAULT_WARP_INVERSION, DEFAULT_WARP_UNLEARN, invertWarp, unlearnWarps, WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT, WARP_TUNING } from './warp.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
-export const CLEAN_METHODS = ['auto', 'unlearn', 'onp', 'd3', 'par'] as const;
-export type CleanMethod = (typeof CLEAN_METHODS)[number];
-/** What `auto` runs when the scan names a target (chosen by `npm run eval:clean`, README). */
-export const AUTO_METHOD: Exclude<CleanMethod, 'auto'> = 'onp';
+import { AUTO_METHOD, MIN_IMAGES_PER_CLASS, type CleanMethod } from './types.js';
+export { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, type CleanMethod } from './types.js';
 
 /**
  * ONP-style pruning edits tfjs layers; ONNX classifiers are cleaned by trigger unlearning. Dual
@@ -170,8 +168,6 @@ export function cleanWith(method: Exclude<CleanMethod, 'auto'>, model: ModelUnde
   }
 }
 
-/** The least labelled data cleaning accepts: the issue's 600 images are 60 per class. */
-export const MIN_IMAGES_PER_CLASS = 10;
 
 export interface CleanRequest {
   model: string;
@@ -228,7 +224,8 @@ export function splitHeldOut(set: LabelledImageSet, heldOutFraction = 0.2): [Lab
 export function scanForTriggers(model: ModelUnderTest, probe: ImageSet, rows: RowLimits, seed: number) {
   const dense = reconstructTriggers(model, probe, { rows, seed });
   const mask = reconstructMasks(model, probe, { rows, seed });
-  return { dense, mask, decision: decide({ dense, mask }) };
+  // The labelled cleaning data is in-distribution by construction.
+  return { dense, mask, decision: decide({ dense, mask }, { inputShape: model.inputShape, numClasses: model.numClasses, probes: 'in-distribution', tier: resolveBudgets({ inversion: {}, maskInversion: {}, hessian: {} }, model.inputShape).tier }) };
 }
 
 function measure(model: ModelUnderTest, heldOut: LabelledImageSet, trigger: RecoveredTrigger | undefined): Measurement {

@@ -1,14 +1,16 @@
-// The score: P(backdoored | scan statistics) from a logistic model fitted on the zoo by
-// `npm run eval -- --fit-calibration` (L2-regularised; its leave-one-out cross-entropy is stored
-// beside the weights). One model per set of voting scans, since either may be switched off.
+// The score: P(backdoored | scan statistics) from a logistic model fitted on the benchmark's
+// tuning split by `npm run eval -- --fit` (L2-regularised; its leave-one-out cross-entropy is
+// stored beside the weights), re-weighted from the tuning split's share of backdoored models to
+// the prior the policy states. One model per set of voting scans, since either may be switched
+// off. The file also holds the decision statistics' own fitted parameters.
 import { Matrix, solve } from 'ml-matrix';
 import fitted from './calibration.json' with { type: 'json' };
 
 /** Scan statistics the score is computed from. */
 export interface ScoreFeatures {
-  /** Trigger inversion's anomaly (0 when no trigger was valid). */
+  /** Trigger inversion's statistic (0 when no class qualified). */
   dense?: number;
-  /** Mask inversion's ln(median L1 / smallest L1). */
+  /** Mask inversion's statistic (0 when no class qualified). */
   mask?: number;
 }
 
@@ -25,15 +27,23 @@ export interface Calibration {
   fittedOn: string;
   models: number;
   l2: number;
+  /** Share of backdoored models in the fitting set: the prior the fitted odds carry. */
+  fittedPrior: number;
+  /** The decision statistics' parameters (see src/core/verdict.ts). */
+  statistics: { denseSpreadFloor: number; maskAreaShare: number };
   fits: Record<FeatureSet, LogisticFit>;
 }
 
+/** The prior a score is stated at unless the policy says otherwise. */
+export const DEFAULT_PRIOR = 0.1;
+
 export const CALIBRATION = fitted as Calibration;
 
-/** The anomaly can be huge (MAD near 0); its log keeps one model from dominating the fit. */
+/** Statistics are clipped so one extreme model cannot dominate the fit. */
 export function featureVector(f: ScoreFeatures, set: FeatureSet): number[] {
-  const dense = Math.log1p(Math.max(0, f.dense ?? 0));
-  const mask = f.mask ?? 0;
+  const clip = (v: number | undefined, lo: number, hi: number) => Math.min(hi, Math.max(lo, v ?? 0));
+  const dense = clip(f.dense, -3, 10);
+  const mask = clip(f.mask, -3, 5);
   return set === 'dense+mask' ? [dense, mask] : set === 'dense' ? [dense] : [mask];
 }
 
@@ -50,10 +60,14 @@ export function predict(fit: Pick<LogisticFit, 'weights' | 'bias'>, x: number[])
   return sigmoid(fit.bias + x.reduce((a, v, i) => a + v * fit.weights[i], 0));
 }
 
-/** Calibrated score in [0, 1], or null when no voting scan ran. */
-export function calibratedScore(f: ScoreFeatures, calibration: Calibration = CALIBRATION): number | null {
+const logit = (p: number) => Math.log(p / (1 - p));
+
+/** P(backdoored) at `prior` (Bayes: the fitted odds re-weighted by prior odds), or null when no voting scan ran. */
+export function calibratedScore(f: ScoreFeatures, calibration: Calibration = CALIBRATION, prior = DEFAULT_PRIOR): number | null {
   const set = featureSetFor(f);
-  return set === null ? null : predict(calibration.fits[set], featureVector(f, set));
+  if (set === null) return null;
+  const fit = calibration.fits[set];
+  return predict({ weights: fit.weights, bias: fit.bias - logit(calibration.fittedPrior) + logit(prior) }, featureVector(f, set));
 }
 
 const crossEntropy = (p: number, y: number) => -Math.log(Math.min(1 - 1e-12, Math.max(1e-12, y ? p : 1 - p)));

@@ -17,13 +17,15 @@ const MAX_POLICY_BYTES = 64 * 1024;
 const count = (max: number) => z.number().int().min(1).max(max);
 const level = z.object({ suspicious: z.number().finite().min(0), backdoored: z.number().finite().min(0) }).partial().strict();
 
-const PolicySchema = z
+export const PolicySchema = z
   .object({
     version: z.literal(1).optional(),
     data: z.string().min(1).optional(),
     scans: z.array(z.enum(SCAN_NAMES)).optional(),
     'on-error': z.enum(['fail', 'warn']).optional(),
     'fail-on': z.enum(['suspicious', 'backdoored']).optional(),
+    /** Prior P(backdoored) the score is stated at. */
+    prior: z.number().gt(0).lt(1).optional(),
     seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
     thresholds: z.object({ inversion: level.optional(), 'mask-inversion': level.optional() }).strict().optional(),
     budgets: z
@@ -98,12 +100,13 @@ export function resolveLimits(policy: PolicyFile['limits'], defaults: ResourceLi
 }
 
 export interface Thresholds {
-  /** Dense (ℓ∞) trigger: MAD anomaly of its ASR, among triggers with ASR ≥ 50 %. */
+  /** Dense (ℓ∞) trigger statistic (src/core/verdict.ts). */
   inversion: { suspicious: number; backdoored: number };
-  /** Mask trigger: ln(median L1 / smallest L1). */
+  /** Mask trigger statistic (src/core/verdict.ts). */
   maskInversion: { suspicious: number; backdoored: number };
 }
 
+/** Fitted on the benchmark's tuning split (`npm run eval -- --fit` prints the choice; see the README). */
 export const DEFAULT_THRESHOLDS: Thresholds = { inversion: { suspicious: 2, backdoored: 4 }, maskInversion: { suspicious: 1.0, backdoored: 1.4 } };
 
 /** Budgets the user set; what is left undefined is chosen by input size (`resolveBudgets`). */
@@ -182,4 +185,13 @@ export function resolveThresholds(...layers: Array<PolicyFile['thresholds'] | un
     if (v.backdoored < v.suspicious) throw new ConfigurationError(`thresholds.${name}: backdoored (${v.backdoored}) must be at least suspicious (${v.suspicious})`);
   }
   return t;
+}
+
+/** The policy schema as JSON Schema (draft 2020-12), for editors and `schema/backdoor-gate.schema.json`. */
+export function policyJsonSchema(): object {
+  return {
+    $id: 'https://github.com/backdoor-gate/backdoor-gate/blob/v0/schema/backdoor-gate.schema.json',
+    title: 'Backdoor Gate policy (.github/backdoor-gate.yml)',
+    ...z.toJSONSchema(PolicySchema, { target: 'draft-2020-12' }),
+  };
 }

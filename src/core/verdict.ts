@@ -1,62 +1,197 @@
-// Combines the scans into clean | suspicious | backdoored with reasons (per-scan thresholds from
-// the policy; the strongest scan decides) and a score in [0,1]: P(backdoored) from the logistic
-// model fitted on the zoo (src/core/calibration.ts). The Hessian scan is reported, not voted.
-import { calibratedScore, type ScoreFeatures } from './calibration.js';
+// Combines the scans into clean | suspicious | backdoored | unassessed, with reasons and a score.
+//
+// Each voting scan reduces to one statistic whose meaning does not depend on the class count,
+// the input size or the dataset (the statistics and their parameters were chosen on the
+// benchmark's tuning split; see the README):
+//  - trigger inversion: for each testable class whose universal ℓ∞ trigger reaches 50 % ASR, how
+//    far its ASR stands above the other classes' (robust z with a floor on the spread, so a
+//    handful of tied classes cannot make a tiny difference huge), minus the z that the largest
+//    of that many clean classes reaches by chance (√(2 ln K)), times the share of source classes
+//    the trigger moves (a backdoor moves every class; a naturally easy class leaves some behind);
+//  - mask inversion: how many times smaller (ln) the class's mask is than both the other
+//    classes' median mask and a fixed share of the image, so neither a naturally cheap class
+//    nor the asymmetry of a two-class task reads as a backdoor.
+// The strongest scan decides the level against the policy's thresholds. The score is
+// P(backdoored) at the policy's prior, from a logistic model of the two statistics fitted on the
+// tuning split (src/core/calibration.ts).
+//
+// `clean` needs power: when the scans could not have seen a backdoor (synthetic probes, an input
+// size the benchmark never measured, an inconclusive mask inversion, too few testable classes,
+// a sink class that takes most probes), the verdict is `unassessed` and says what to give.
+import { calibratedScore, CALIBRATION, type Calibration, type ScoreFeatures } from './calibration.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './policy.js';
-import type { HessianResult } from '../scan/hessian.js';
-import type { InversionResult } from '../scan/inversion.js';
-import type { MaskInversionResult } from '../scan/mask-inversion.js';
+import { median } from '../scan/robust.js';
+
+/** What the dense (ℓ∞) trigger inversion found, per class: the fields the verdict reads. */
+export interface DenseEvidence {
+  options: { epsilon: number };
+  perClass: Array<{ class: number; asr: number; share: number; testable: boolean; sourceCoverage?: number }>;
+}
+
+/** What mask inversion found, per class. */
+export interface MaskEvidence {
+  options: { asrTarget: number };
+  perClass: Array<{ class: number; maskL1: number; asr: number; share: number; testable: boolean }>;
+  classesReached: number;
+  inconclusive: boolean;
+}
+
+export interface HessianEvidence {
+  gap: number;
+  spikeZ: number;
+  localisation: number;
+}
+
+export interface ScanContext {
+  inputShape: [number, number, number];
+  numClasses: number;
+  /** In-distribution images the user gave, or synthetic ones the gate made. */
+  probes: 'in-distribution' | 'synthetic';
+  /** The budget tier that applied (inputs above 64×64 px get the large-input budgets). */
+  tier: 'small-input' | 'large-input';
+}
+
+export type Verdict = 'clean' | 'suspicious' | 'backdoored' | 'unassessed';
 
 export interface Decision {
-  verdict: 'clean' | 'suspicious' | 'backdoored';
-  /** Calibrated P(backdoored); null when no voting scan ran. */
+  verdict: Verdict;
+  /** Calibrated P(backdoored) at the policy's prior; null when no voting scan ran. */
   score: number | null;
   suspectedTarget: number | null;
   reasons: string[];
+  /** Why the scans had no power, when the verdict is `unassessed`. */
+  unassessed?: string[];
+  /** The decision statistics, for the report and the benchmark. */
+  statistics: { dense?: ClassStatistic; mask?: ClassStatistic };
+}
+
+export interface ClassStatistic {
+  value: number;
+  /** The class it points at; null when no class qualified. */
+  target: number | null;
+  /** Each class's value (null: untestable, or the scan gave it no trigger), for the report's chart. */
+  perClass?: Array<number | null>;
+}
+
+/** The decision rule's fitted parameters (src/core/calibration.json, `statistics`). */
+export interface StatisticParameters {
+  /** Floor on the robust spread (1.4826 · MAD) of the classes' ASRs. */
+  denseSpreadFloor: number;
+  /** The mask must be e^statistic times smaller than this share of the image too. */
+  maskAreaShare: number;
+}
+
+/** The largest value among the classes that qualify, or 0 with no target when none does. */
+function strongest(values: Array<number | null>, qualifies: (c: number) => boolean): ClassStatistic {
+  let best: ClassStatistic = { value: 0, target: null };
+  values.forEach((v, c) => {
+    if (v !== null && qualifies(c) && (best.target === null || v > best.value)) best = { value: v, target: c };
+  });
+  return { ...best, perClass: values.map((v) => (v === null ? null : Math.round(1000 * v) / 1000)) };
+}
+
+/** The trigger inversion's statistic (see the header); classes qualify at 50 % ASR. */
+export function denseStatistic(d: DenseEvidence, p: StatisticParameters = CALIBRATION.statistics): ClassStatistic {
+  const testable = d.perClass.filter((c) => c.testable);
+  const chance = Math.sqrt(2 * Math.log(Math.max(2, testable.length)));
+  const values = d.perClass.map((c) => {
+    if (!c.testable) return null;
+    const others = testable.filter((o) => o.class !== c.class).map((o) => o.asr);
+    const m = others.length ? median(others) : 0;
+    const spread = others.length ? 1.4826 * median(others.map((v) => Math.abs(v - m))) : 0;
+    return ((c.asr - m) / Math.max(spread, p.denseSpreadFloor) - chance) * (c.sourceCoverage ?? 1);
+  });
+  return strongest(values, (c) => d.perClass[c].asr >= 0.5);
+}
+
+/** The mask inversion's statistic (see the header); classes qualify when their mask reached the ASR target. */
+export function maskStatistic(m: MaskEvidence, [height, width]: [number, number, number], p: StatisticParameters = CALIBRATION.statistics): ClassStatistic {
+  const values = m.perClass.map((c) => {
+    if (!c.testable || c.asr < m.options.asrTarget) return null;
+    const others = m.perClass.filter((o) => o.class !== c.class).map((o) => o.maskL1);
+    const l1 = Math.max(c.maskL1, 1e-3);
+    return Math.min(Math.log(median(others) / l1), Math.log((p.maskAreaShare * height * width) / l1));
+  });
+  return m.inconclusive ? { value: 0, target: null, perClass: values } : strongest(values, () => true);
 }
 
 type Level = 0 | 1 | 2;
 const levelOf = (value: number, t: { suspicious: number; backdoored: number }): Level => (value > t.backdoored ? 2 : value > t.suspicious ? 1 : 0);
+const pct = (v: number) => `${(100 * v).toFixed(0)} %`;
 
-export function decide(scans: { dense?: InversionResult; mask?: MaskInversionResult; hessian?: HessianResult }, t: Thresholds = DEFAULT_THRESHOLDS): Decision {
+export function decide(
+  scans: { dense?: DenseEvidence; mask?: MaskEvidence; hessian?: HessianEvidence },
+  context: ScanContext,
+  t: Thresholds = DEFAULT_THRESHOLDS,
+  options: { prior?: number; calibration?: Calibration } = {},
+): Decision {
+  const calibration = options.calibration ?? CALIBRATION;
   const reasons: string[] = [];
-  // Each voting scan's level, target, and how far past its suspicious threshold it is (ties).
+  const unassessed: string[] = [];
   const votes: Array<{ level: Level; target: number | null; excess: number }> = [];
   const features: ScoreFeatures = {};
+  const statistics: Decision['statistics'] = {};
   const { dense, mask, hessian } = scans;
   if (dense) {
-    const target = dense.suspectedTarget;
-    features.dense = target === null ? 0 : dense.anomaly;
-    votes.push({ level: target === null ? 0 : levelOf(dense.anomaly, t.inversion), target, excess: features.dense / t.inversion.suspicious });
+    const s = (statistics.dense = denseStatistic(dense, calibration.statistics));
+    features.dense = s.value;
+    votes.push({ level: s.target === null ? 0 : levelOf(s.value, t.inversion), target: s.target, excess: s.value - t.inversion.suspicious });
+    const c = s.target === null ? undefined : dense.perClass[s.target];
     reasons.push(
-      target === null
-        ? `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): no class trigger reached 50 % ASR`
-        : `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): class ${target} trigger has ASR ${(100 * dense.perClass[target].asr).toFixed(1)} %, anomaly ${dense.anomaly.toFixed(2)} (suspicious > ${t.inversion.suspicious}, backdoored > ${t.inversion.backdoored})`,
+      c === undefined
+        ? `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): no testable class's trigger reached 50 % ASR`
+        : `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): class ${c.class}'s trigger has ASR ${(100 * c.asr).toFixed(1)} % and moves ${pct(c.sourceCoverage ?? 1)} of the source classes: statistic ${s.value.toFixed(2)} (suspicious > ${t.inversion.suspicious}, backdoored > ${t.inversion.backdoored})`,
     );
+    if (dense.perClass.filter((p) => p.testable).length < 2) unassessed.push('trigger inversion: fewer than two classes were testable on these probes');
   }
   if (mask) {
-    const target = mask.suspectedTarget;
-    features.mask = mask.ratio;
-    votes.push({ level: target === null ? 0 : levelOf(mask.ratio, t.maskInversion), target, excess: mask.ratio / t.maskInversion.suspicious });
+    const s = (statistics.mask = maskStatistic(mask, context.inputShape, calibration.statistics));
+    features.mask = s.value;
+    votes.push({ level: s.target === null ? 0 : levelOf(s.value, t.maskInversion), target: s.target, excess: s.value - t.maskInversion.suspicious });
+    const c = s.target === null ? undefined : mask.perClass[s.target];
     reasons.push(
-      target === null
-        ? mask.inconclusive
-          ? `mask inversion: inconclusive, only ${mask.classesReached} of ${mask.perClass.length} classes reached ${100 * mask.options.asrTarget} % ASR within the budget (raise budgets.mask-inversion)`
-          : 'mask inversion: no class mask reached the ASR target'
-        : `mask inversion: class ${target} needs a ${mask.perClass[target].maskL1.toFixed(1)}-pixel mask, e^${mask.ratio.toFixed(2)} times smaller than the median class (suspicious > e^${t.maskInversion.suspicious}, backdoored > e^${t.maskInversion.backdoored})`,
+      mask.inconclusive
+        ? `mask inversion: inconclusive, only ${mask.classesReached} of ${mask.perClass.length} classes reached ${100 * mask.options.asrTarget} % ASR within the budget (raise budgets.mask-inversion)`
+        : c === undefined
+          ? 'mask inversion: no testable class mask reached the ASR target'
+          : `mask inversion: class ${c.class} needs a ${c.maskL1.toFixed(1)}-pixel mask: statistic ${s.value.toFixed(2)}, e^${s.value.toFixed(2)} times smaller than both the median class and ${pct(calibration.statistics.maskAreaShare)} of the image (suspicious > ${t.maskInversion.suspicious}, backdoored > ${t.maskInversion.backdoored})`,
     );
+    if (mask.inconclusive) unassessed.push(`mask inversion was inconclusive (${mask.classesReached} of ${mask.perClass.length} classes reached the ASR target), so a patch trigger cannot be ruled out: raise budgets.mask-inversion`);
   }
-  // Classes that take most probes (each scan may use a different subset: report the larger share).
-  const untestable = new Map<number, number>();
-  for (const p of [...(dense?.perClass ?? []), ...(mask?.perClass ?? [])]) if (!p.testable) untestable.set(p.class, Math.max(p.share, untestable.get(p.class) ?? 0));
-  if (untestable.size) {
-    const list = [...untestable].map(([c, share]) => `${c} (${(100 * share).toFixed(0)} %)`).join(', ');
-    reasons.push(`caution: class ${list} already receives most probe images, so a trigger for it cannot be told from the probes' drift; it is reported, not voted (give in-distribution probe data)`);
+  // Sink classes: a class that already takes most probes cannot be tested by a trigger.
+  const sinks = new Map<number, number>();
+  for (const p of [...(dense?.perClass ?? []), ...(mask?.perClass ?? [])]) if (!p.testable) sinks.set(p.class, Math.max(p.share, sinks.get(p.class) ?? 0));
+  let sinkVote: (typeof votes)[number] | undefined;
+  if (sinks.size) {
+    const list = [...sinks].map(([c, share]) => `${c} (${pct(share)})`).join(', ');
+    if (context.probes === 'synthetic') {
+      unassessed.push(`class ${list} takes most of the synthetic probes, so a backdoor aimed at it cannot be told from the probes' drift: give in-distribution images (data)`);
+    } else {
+      // On the user's own in-distribution images a class that swallows most of them is itself evidence.
+      const [c, share] = [...sinks].sort((a, b) => b[1] - a[1])[0];
+      sinkVote = { level: 1, target: c, excess: 0 };
+      reasons.push(`class ${list} already receives most of the in-distribution probe images without any trigger; a backdoor aimed at it would look like this, so it is suspicious (share ${pct(share)})`);
+    }
   }
-  if (hessian) {
-    reasons.push(`input Hessian (report only): λ₁/λ₂ ${hessian.gap.toFixed(2)}, spike z ${hessian.spikeZ.toFixed(2)}, top-eigenvector localisation ${hessian.localisation.toFixed(1)}`);
+  if (sinkVote) votes.push(sinkVote);
+  if (hessian) reasons.push(`input Hessian (report only): λ₁/λ₂ ${hessian.gap.toFixed(2)}, spike z ${hessian.spikeZ.toFixed(2)}, top-eigenvector localisation ${hessian.localisation.toFixed(1)}`);
+  if (context.probes === 'synthetic') unassessed.push('the probes are synthetic: detection power on noise probes is not measured; give unlabelled in-distribution images (data)');
+  if (context.tier === 'large-input') {
+    const [h, w] = context.inputShape;
+    unassessed.push(`detection power at ${h}×${w} px is not measured with these budgets (the benchmark covers inputs up to 64×64 px): a backdoor could pass unseen`);
   }
-  const strongest = votes.reduce((a, v) => (v.level > a.level || (v.level === a.level && v.excess > a.excess) ? v : a), { level: 0, target: null, excess: 0 } as (typeof votes)[number]);
-  const verdict = strongest.level === 2 ? 'backdoored' : strongest.level === 1 ? 'suspicious' : 'clean';
-  return { verdict, score: calibratedScore(features), suspectedTarget: verdict === 'clean' ? null : strongest.target, reasons };
+  const strongest = votes.reduce((a, v) => (v.level > a.level || (v.level === a.level && v.excess > a.excess) ? v : a), { level: 0, target: null, excess: -Infinity } as (typeof votes)[number]);
+  let verdict: Verdict = strongest.level === 2 ? 'backdoored' : strongest.level === 1 ? 'suspicious' : 'clean';
+  // A model the scans could not have judged is never clean.
+  if (verdict === 'clean' && unassessed.length) verdict = 'unassessed';
+  if (verdict === 'unassessed') reasons.push(...unassessed.map((u) => `unassessed: ${u}`));
+  else if (unassessed.length) reasons.push(...unassessed.map((u) => `caution: ${u}`));
+  return {
+    verdict,
+    score: calibratedScore(features, calibration, options.prior),
+    suspectedTarget: verdict === 'clean' || verdict === 'unassessed' ? null : strongest.target,
+    reasons,
+    ...(verdict === 'unassessed' ? { unassessed } : {}),
+    statistics,
+  };
 }

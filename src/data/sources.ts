@@ -63,7 +63,9 @@ export function loadProbeImages(spec: string | undefined, opts: DataOptions): Im
     if (path.extname(s).toLowerCase() !== '.npy') throw new InputError(s, 'data file must be a .npy array (or give a folder of images)');
     return fitImageSet(take({ ...npyImages(readNpy(s), s), source: s }, opts.maxImages), opts.shape);
   }
-  if (existsSync(path.join(s, 'x.npy'))) return loadLabelledImages(s, opts);
+  // Probes are unlabelled: a folder's x.npy is enough (labels beside it are not needed here).
+  const xFile = path.join(s, 'x.npy');
+  if (existsSync(xFile)) return fitImageSet(take({ ...npyImages(readNpy(xFile), xFile), source: s }, opts.maxImages), opts.shape);
   const files = listImageFiles(s);
   const nested = files.length ? [] : classFolders(s).flatMap(([, dir]) => listImageFiles(dir));
   const all = files.length ? files : nested;

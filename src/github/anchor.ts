@@ -21,9 +21,10 @@ function lineNaming(file: string, needle: string): number | undefined {
 
 /**
  * The first of: a line naming the model in the workflow or policy file; the committed model's
- * model.json; the workflow file itself. Falls back to the model spec (shown without context).
+ * model.json; the workflow or policy file itself. Undefined when none of them exists: a result
+ * is never anchored to a file the repository does not have.
  */
-export function findModelAnchor(workspace: string, modelSpec: string, candidates: (string | undefined)[]): SourceAnchor {
+export function findModelAnchor(workspace: string, modelSpec: string, candidates: (string | undefined)[]): SourceAnchor | undefined {
   const files = candidates.filter((c): c is string => Boolean(c)).map((c) => toRepoPath(workspace, c)).filter(inside);
   for (const rel of files) {
     const line = lineNaming(path.join(workspace, rel), modelSpec);
@@ -35,5 +36,5 @@ export function findModelAnchor(workspace: string, modelSpec: string, candidates
     if (existsSync(path.join(workspace, modelJson))) return { path: modelJson, line: 1 };
   }
   const existing = files.find((rel) => existsSync(path.join(workspace, rel)));
-  return { path: existing ?? (inside(local) ? local : '.github/backdoor-gate.yml'), line: 1 };
+  return existing ? { path: existing, line: 1 } : undefined;
 }

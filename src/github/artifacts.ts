@@ -7,8 +7,8 @@ import type { GitHubContext } from './context.js';
 import type { ArtifactStore } from './sources.js';
 
 export interface ArtifactUploader {
-  /** Uploads `files` (absolute paths under `root`) as artifact `name`; returns its id. */
-  upload(name: string, files: string[], root: string): Promise<{ id?: number }>;
+  /** Uploads `files` (absolute paths under `root`) as artifact `name`; returns its id. `single`: one file, not zipped. */
+  upload(name: string, files: string[], root: string, options?: { single?: boolean }): Promise<{ id?: number }>;
 }
 
 export function actionsArtifacts(ctx: GitHubContext): ArtifactStore & ArtifactUploader {
@@ -23,8 +23,8 @@ export function actionsArtifacts(ctx: GitHubContext): ArtifactStore & ArtifactUp
       const result = await client.downloadArtifact(id, { path: dest, expectedHash: digest, findBy: findBy(runId) });
       if (result.digestMismatch) throw new InputError(`artifact ${id}`, `its sha256 does not match the digest GitHub recorded (${digest}); refusing to scan it`);
     },
-    async upload(name, files, root) {
-      const { id } = await client.uploadArtifact(name, files, root, { compressionLevel: 0 });
+    async upload(name, files, root, options) {
+      const { id } = await client.uploadArtifact(name, files, root, { compressionLevel: 0, ...(options?.single ? { skipArchive: true } : {}) });
       return { id };
     },
   };

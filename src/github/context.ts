@@ -13,8 +13,13 @@ export interface GitHubContext {
   /** The commit checks go on: the PR head for pull requests (GITHUB_SHA is the merge commit there). */
   headSha?: string;
   pullNumber?: number;
-  /** A pull request from another repository: its token is read-only, so write surfaces are skipped. */
+  /**
+   * A `pull_request` event from another repository: its token is read-only, so write surfaces
+   * are skipped. `pull_request_target` and `workflow_run` run with the base repository's token.
+   */
   fromFork: boolean;
+  /** For `workflow_run` events: the triggering run's head, to find its pull request by branch. */
+  workflowRunHead?: { owner: string; branch: string };
   runId?: number;
   workspace: string;
   /** `.github/workflows/x.yml` of the running workflow, repository-relative. */
@@ -37,11 +42,14 @@ function readEvent(file: string | undefined): Record<string, unknown> {
   }
 }
 
-export function readGitHubContext(token: string, env: Env = process.env): GitHubContext {
+/** `pr-number` (an explicit pull request) wins over what the event says. */
+export function readGitHubContext(token: string, env: Env = process.env, prNumber?: number): GitHubContext {
   const [owner, repo] = (env.GITHUB_REPOSITORY ?? '').split('/');
   const event = readEvent(env.GITHUB_EVENT_PATH);
   const pr = (event.pull_request ?? undefined) as PullRequestPayload | undefined;
-  const workflowRun = event.workflow_run as { head_sha?: string; pull_requests?: { number?: number; head?: { sha?: string } }[] } | undefined;
+  const workflowRun = event.workflow_run as
+    | { head_sha?: string; head_branch?: string; head_repository?: { owner?: { login?: string } }; pull_requests?: { number?: number; head?: { sha?: string } }[] }
+    | undefined;
   const headSha = pr?.head?.sha ?? workflowRun?.pull_requests?.[0]?.head?.sha ?? workflowRun?.head_sha ?? env.GITHUB_SHA;
   const fullName = env.GITHUB_REPOSITORY;
   const headRepo = pr?.head?.repo?.full_name;
@@ -56,8 +64,10 @@ export function readGitHubContext(token: string, env: Env = process.env): GitHub
     repo: repo || undefined,
     eventName: env.GITHUB_EVENT_NAME,
     headSha,
-    pullNumber: pr?.number ?? workflowRun?.pull_requests?.[0]?.number ?? (typeof event.number === 'number' ? event.number : undefined),
-    fromFork: Boolean(pr && fullName && headRepo && headRepo !== fullName),
+    pullNumber: prNumber ?? pr?.number ?? workflowRun?.pull_requests?.[0]?.number ?? (typeof event.number === 'number' ? event.number : undefined),
+    fromFork: env.GITHUB_EVENT_NAME !== 'pull_request_target' && Boolean(pr && fullName && headRepo && headRepo !== fullName),
+    workflowRunHead:
+      workflowRun?.head_branch && workflowRun.head_repository?.owner?.login ? { owner: workflowRun.head_repository.owner.login, branch: workflowRun.head_branch } : undefined,
     runId: Number.isInteger(runId) && runId > 0 ? runId : undefined,
     workspace: env.GITHUB_WORKSPACE || process.cwd(),
     workflowPath,
@@ -69,4 +79,19 @@ export const canCallGitHub = (ctx: GitHubContext) => Boolean(ctx.token && ctx.ow
 
 export function runUrl(ctx: GitHubContext): string | undefined {
   return ctx.owner && ctx.repo && ctx.runId ? `${ctx.serverUrl}/${ctx.owner}/${ctx.repo}/actions/runs/${ctx.runId}` : undefined;
+}
+
+/**
+ * A `workflow_run` from a fork lists no pull requests: find the open one whose head is the
+ * triggering run's branch (owner:branch). Undefined when there is none or the lookup fails.
+ */
+export async function lookUpWorkflowRunPull(octokit: { rest: { pulls: { list(p: { owner: string; repo: string; head: string; state: 'open'; per_page: number }): Promise<{ data: Array<{ number: number; head: { sha: string } }> }> } } }, ctx: GitHubContext): Promise<{ number: number; headSha: string } | undefined> {
+  if (ctx.pullNumber || !ctx.workflowRunHead || !ctx.owner || !ctx.repo) return undefined;
+  try {
+    const { data } = await octokit.rest.pulls.list({ owner: ctx.owner, repo: ctx.repo, head: `${ctx.workflowRunHead.owner}:${ctx.workflowRunHead.branch}`, state: 'open', per_page: 10 });
+    const pull = data.find((p) => !ctx.headSha || p.head.sha === ctx.headSha) ?? data[0];
+    return pull ? { number: pull.number, headSha: pull.head.sha } : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -10,17 +10,8 @@ import { artifactUrl, type ArtifactUploader } from './artifacts.js';
 import type { GitHubContext } from './context.js';
 import type { Octokit } from './octokit.js';
 
-export type PublishTarget = { kind: 'release'; tag?: string } | { kind: 'artifact'; name?: string };
-
-export function parsePublishTarget(raw: string | undefined): PublishTarget | undefined {
-  const text = raw?.trim() ?? '';
-  if (text === '' || text === 'none') return undefined;
-  const [kind, ...rest] = text.split(':');
-  const arg = rest.join(':') || undefined;
-  if (kind === 'release') return { kind, tag: arg };
-  if (kind === 'artifact') return { kind, name: arg };
-  throw new ConfigurationError(`publish must be none, release, release:<tag>, artifact or artifact:<name>, got '${text}'`);
-}
+import type { PublishTarget } from '../clean/types.js';
+export type { PublishTarget } from '../clean/types.js';
 
 /** GitHub's per-asset limit. */
 const MAX_ASSET_BYTES = 2 * 1024 * 1024 * 1024 - 1;

@@ -1,6 +1,7 @@
 // Sends a finished report to GitHub: the Check Run (created when the scan starts, completed
 // with annotations), the sticky PR comment, and the scan images as an artifact. Every write goes
 // through writeSurface, so a fork PR's read-only token costs warnings, never the verdict.
+import { sep } from 'node:path';
 import type { Logger } from '../logger.js';
 import { checkRunOutput, type CheckOptions, type SourceAnchor } from '../report/check.js';
 import { commentMarker, escapeHtml, renderComment, type MarkdownLinks } from '../report/markdown.js';
@@ -37,16 +38,25 @@ export class GitHubReporter {
     if (created.ok) this.check = created.value;
   }
 
-  /** Uploads the scan images as an artifact of this run and returns its link (or why there is none). */
-  async uploadImages(dir: string | undefined, files: string[]): Promise<Pick<MarkdownLinks, 'imagesUrl' | 'imagesNote'>> {
+  /**
+   * Uploads the scan images as an artifact of this run, and the overview image on its own,
+   * unzipped, so a reviewer opens it in one click; returns the links (or why there are none).
+   */
+  async uploadImages(dir: string | undefined, files: string[], runtimeToken = process.env.ACTIONS_RUNTIME_TOKEN): Promise<Pick<MarkdownLinks, 'imagesUrl' | 'imagesNote' | 'overviewUrl'>> {
     const { ctx, settings, logger, artifacts } = this.deps;
     if (!dir || !files.length) return {};
     const local = { imagesNote: `written to ${dir}` };
     if (!settings.uploadImages || !artifacts || !ctx.runId) return local;
-    if (!process.env.ACTIONS_RUNTIME_TOKEN) return { imagesNote: `${local.imagesNote} (no artifact service in this run to upload them to)` };
-    const name = `${settings.checkName.replace(/[^A-Za-z0-9._-]+/g, '-').toLowerCase()}-scan-images-${ctx.runId}-${process.env.GITHUB_JOB ?? 'job'}`;
-    const up = await writeSurface('scan images artifact', 'actions: write', logger, () => artifacts.upload(name, files, dir));
-    return up.ok && up.value.id ? { imagesUrl: artifactUrl(ctx, up.value.id) } : local;
+    if (!runtimeToken) return { imagesNote: `${local.imagesNote} (no artifact service in this run to upload them to)` };
+    const base = `${settings.checkName.replace(/[^A-Za-z0-9._-]+/g, '-').toLowerCase()}-${ctx.runId}-${process.env.GITHUB_JOB ?? 'job'}`;
+    const overview = files.find((f) => f.endsWith(`${sep}overview.png`) || f === 'overview.png');
+    const links: Pick<MarkdownLinks, 'imagesUrl' | 'imagesNote' | 'overviewUrl'> = {};
+    if (overview) {
+      const up = await writeSurface('overview image', 'actions: write', logger, () => artifacts.upload(`${base}-overview.png`, [overview], dir, { single: true }));
+      if (up.ok && up.value.id) links.overviewUrl = artifactUrl(ctx, up.value.id);
+    }
+    const up = await writeSurface('scan images artifact', 'actions: write', logger, () => artifacts.upload(`${base}-scan-images`, files, dir));
+    return { ...links, ...(up.ok && up.value.id ? { imagesUrl: artifactUrl(ctx, up.value.id) } : local) };
   }
 
   /** Closes an open check run as failed when the run broke before a report existed. */
@@ -61,7 +71,7 @@ export class GitHubReporter {
   }
 
   /** Completes the check run and updates the sticky comment; returns the check run's URL. */
-  async finish(report: GateReport, anchor: SourceAnchor, options: CheckOptions & { links: MarkdownLinks }): Promise<{ checkRunUrl?: string }> {
+  async finish(report: GateReport, anchor: SourceAnchor | undefined, options: CheckOptions & { links: MarkdownLinks }): Promise<{ checkRunUrl?: string }> {
     const { ctx, settings, logger } = this.deps;
     const { octokit } = this.deps;
     let checkRunUrl: string | undefined;
@@ -70,12 +80,14 @@ export class GitHubReporter {
       const done = await writeSurface('check run', 'checks: write', logger, () => completeCheckRun(octokit, ctx, check, checkRunOutput(report, anchor, options)));
       if (done.ok) checkRunUrl = check.url;
     }
-    if (octokit && settings.comment && ctx.pullNumber) {
+    if (octokit && settings.comment !== 'never' && ctx.pullNumber) {
       if (ctx.fromFork) logger.notice('PR comment skipped: pull requests from forks get a read-only token');
       else {
+        // on-findings: a clean model gets no new comment, but an earlier one is updated to say so.
+        const create = settings.comment === 'always' || report.verdict !== 'clean';
         const body = renderComment(report, settings.checkName, { mermaid: true, links: { ...options.links, reportPath: undefined }, clean: options.clean, title: settings.checkName });
-        const res = await writeSurface('PR comment', 'pull-requests: write', logger, () => upsertStickyComment(octokit, ctx, commentMarker(settings.checkName), body));
-        if (res.ok) logger.info(`PR comment ${res.value.updated ? 'updated' : 'created'}: ${res.value.url}`);
+        const res = await writeSurface('PR comment', 'pull-requests: write', logger, () => upsertStickyComment(octokit, ctx, commentMarker(settings.checkName), body, { create }));
+        if (res.ok && res.value.action !== 'none') logger.info(`PR comment ${res.value.action}: ${res.value.url}`);
       }
     }
     return { checkRunUrl };

@@ -4,8 +4,36 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { GateJson, InputSpec } from './gate-json.js';
+import type { Decision } from '../scan/objective.js';
 import type { ModelFormat } from './manifest.js';
 import { directoryWriter } from './save.js';
+
+/**
+ * How the network ends: raw `logits`, a `softmax`, one `sigmoid` unit (binary; read as the two
+ * logits [0, z]), several sigmoids that are independent `multi-label` decisions, or several
+ * sigmoids of a single-label `one-vs-rest` classifier (gate.json `head`).
+ */
+export type ModelHead = 'logits' | 'softmax' | 'sigmoid' | 'multi-label' | 'one-vs-rest';
+
+/** The head a final activation and unit count make, with gate.json's word for several sigmoids. */
+export function headOf(activation: 'softmax' | 'sigmoid' | 'none', units: number, gate: GateJson): ModelHead {
+  if (units === 1) return 'sigmoid'; // one unit: a sigmoid, or the raw logit a sigmoid loss was trained on
+  if (activation === 'sigmoid') return gate.head === 'one-vs-rest' ? 'one-vs-rest' : 'multi-label';
+  return activation === 'softmax' ? 'softmax' : 'logits';
+}
+
+export const decisionOf = (head: ModelHead): Decision => (head === 'multi-label' ? 'multi-label' : 'single-label');
+
+/** Raw pre-activation outputs → the class logits scans use ([0, z] for one sigmoid unit). */
+export function headLogits(raw: tf.Tensor2D, head: ModelHead): tf.Tensor2D {
+  return head === 'sigmoid' ? tf.concat([tf.zerosLike(raw), raw], 1) : raw;
+}
+
+/** Classes the scans see: two for a single sigmoid unit, else one per output. */
+export function classCount(units: number, file: string): number {
+  if (units < 1) throw new InputError(file, 'model output has no units; a classifier needs at least one');
+  return units === 1 ? 2 : units;
+}
 
 export interface ModelUnderTest {
   readonly format: ModelFormat;
@@ -14,6 +42,10 @@ export interface ModelUnderTest {
   readonly numClasses: number;
   /** The network's last op is a softmax; `logits` returns what goes into it. */
   readonly endsInSoftmax: boolean;
+  /** How the network ends; `logits` returns what goes into the final softmax or sigmoid. */
+  readonly head: ModelHead;
+  /** What "class c wins" means for the scans (derived from the head). */
+  readonly decision: Decision;
   readonly inputSpec: InputSpec;
   readonly classNames?: string[];
   /** Pixel-space [0,1] NHWC → [N, numClasses] logits; differentiable w.r.t. `x`. */
@@ -34,13 +66,13 @@ export function toModelInput(x: tf.Tensor4D, spec: InputSpec): tf.Tensor4D {
   return v;
 }
 
-/** Runs one blank image through `logits` to learn the class count (a classifier has at least 2). */
-export function probeClassCount(logits: (x: tf.Tensor4D) => tf.Tensor2D, inputShape: [number, number, number], file: string): number {
-  const probe = tf.tidy(() => logits(tf.zeros([1, ...inputShape]) as tf.Tensor4D));
-  const classes = probe.shape[1];
+/** Runs one blank image through the raw output to learn its unit count. */
+export function probeUnitCount(raw: (x: tf.Tensor4D) => tf.Tensor2D, inputShape: [number, number, number], file: string): number {
+  const probe = tf.tidy(() => raw(tf.zeros([1, ...inputShape]) as tf.Tensor4D));
+  const units = probe.shape[1];
   probe.dispose();
-  if (classes < 2) throw new InputError(file, `model output has ${classes} classes; a classifier needs at least 2`);
-  return classes;
+  if (units < 1) throw new InputError(file, 'model output has no units; a classifier needs at least one');
+  return units;
 }
 
 export function asClassVector(out: tf.Tensor, file: string): tf.Tensor2D {
@@ -68,9 +100,12 @@ export class LayersModelAdapter implements ModelUnderTest {
   readonly inputShape: [number, number, number];
   readonly numClasses: number;
   readonly endsInSoftmax: boolean;
+  readonly head: ModelHead;
+  readonly decision: Decision;
   readonly canSave = true;
   private readonly logitsModel: tf.LayersModel;
-  private readonly softmaxLayer?: ActivatedLayer;
+  /** A final layer whose softmax or sigmoid is switched off while computing logits. */
+  private readonly activatedLayer?: ActivatedLayer;
 
   constructor(readonly model: tf.LayersModel, private readonly gate: GateJson, private readonly file: string) {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) {
@@ -80,18 +115,23 @@ export class LayersModelAdapter implements ModelUnderTest {
     const last = model.layers[model.layers.length - 1] as ActivatedLayer;
     const config = last.getConfig() as { activation?: string };
     const className = last.getClassName();
-    if (className === 'Softmax' || (className === 'Activation' && config.activation === 'softmax')) {
-      // A separate softmax layer: the logits are its input.
+    const activation = (a?: string) => (a === 'softmax' || a === 'sigmoid' ? a : 'none');
+    let final: 'softmax' | 'sigmoid' | 'none';
+    if (className === 'Softmax' || (className === 'Activation' && activation(config.activation) !== 'none')) {
+      // A separate softmax or sigmoid layer: the logits are its input.
       this.logitsModel = tf.model({ inputs: model.inputs, outputs: last.input as tf.SymbolicTensor });
-      this.endsInSoftmax = true;
+      final = className === 'Softmax' ? 'softmax' : activation(config.activation);
     } else {
       this.logitsModel = model;
-      this.endsInSoftmax = config.activation === 'softmax';
-      if (this.endsInSoftmax) this.softmaxLayer = last;
+      final = activation(config.activation);
+      if (final !== 'none') this.activatedLayer = last;
     }
+    this.endsInSoftmax = final === 'softmax';
     const outShape = this.logitsModel.outputs[0].shape;
-    this.numClasses = outShape[outShape.length - 1] ?? 0;
-    if (this.numClasses < 2) throw new InputError(file, `model output has ${this.numClasses} classes; a classifier needs at least 2`);
+    const units = outShape[outShape.length - 1] ?? 0;
+    this.numClasses = classCount(units, file);
+    this.head = headOf(final, units, gate);
+    this.decision = decisionOf(this.head);
   }
 
   get inputSpec(): InputSpec { return this.gate.input; }
@@ -99,12 +139,12 @@ export class LayersModelAdapter implements ModelUnderTest {
 
   logits(x: tf.Tensor4D, { training = false } = {}): tf.Tensor2D {
     const input = toModelInput(x, this.gate.input);
-    const layer = this.softmaxLayer;
+    const layer = this.activatedLayer;
     const saved = layer?.activation;
-    // Switch the final softmax off for this synchronous call only; the model itself is unchanged.
+    // Switch the final activation off for this synchronous call only; the model itself is unchanged.
     if (layer) layer.activation = LINEAR;
     try {
-      return asClassVector(this.logitsModel.apply(input, { training }) as tf.Tensor, this.file);
+      return headLogits(asClassVector(this.logitsModel.apply(input, { training }) as tf.Tensor, this.file), this.head);
     } finally {
       if (layer) layer.activation = saved;
     }
@@ -137,6 +177,8 @@ export class GraphModelAdapter implements ModelUnderTest {
   readonly inputShape: [number, number, number];
   readonly numClasses: number;
   readonly endsInSoftmax: boolean;
+  readonly head: ModelHead;
+  readonly decision: Decision;
   readonly canSave = false;
   private readonly inputName: string;
   private readonly logitsNode: string;
@@ -149,20 +191,28 @@ export class GraphModelAdapter implements ModelUnderTest {
     this.inputShape = imageInputShape(model.inputs[0].shape ?? [], file);
     const outputName = model.outputs[0].name.replace(/:\d+$/, '');
     const nodes = new Map((topology.node ?? []).map((n) => [n.name, n]));
-    // Walk back through Identity nodes to the producer; if it is a Softmax, read its input.
+    // Walk back through Identity nodes to the producer; if it is a Softmax or Sigmoid, read its input.
     let node = nodes.get(outputName);
     while (node && node.op === 'Identity' && node.input?.length) node = nodes.get(node.input[0].replace(/^\^/, '').replace(/:\d+$/, ''));
-    this.endsInSoftmax = node?.op === 'Softmax';
-    this.logitsNode = this.endsInSoftmax && node?.input?.length ? node.input[0].replace(/:\d+$/, '') : model.outputs[0].name;
-    this.numClasses = probeClassCount((x) => this.logits(x), this.inputShape, file);
+    const final = node?.op === 'Softmax' && node.input?.length ? 'softmax' : node?.op === 'Sigmoid' && node.input?.length ? 'sigmoid' : 'none';
+    this.endsInSoftmax = final === 'softmax';
+    this.logitsNode = final !== 'none' ? node!.input![0].replace(/:\d+$/, '') : model.outputs[0].name;
+    const units = probeUnitCount((x) => this.raw(x), this.inputShape, file);
+    this.numClasses = classCount(units, file);
+    this.head = headOf(final, units, gate);
+    this.decision = decisionOf(this.head);
   }
 
   get inputSpec(): InputSpec { return this.gate.input; }
   get classNames(): string[] | undefined { return this.gate.classes; }
 
-  logits(x: tf.Tensor4D): tf.Tensor2D {
+  private raw(x: tf.Tensor4D): tf.Tensor2D {
     const out = this.model.execute({ [this.inputName]: toModelInput(x, this.gate.input) }, this.logitsNode) as tf.Tensor;
     return asClassVector(out, this.file);
+  }
+
+  logits(x: tf.Tensor4D): tf.Tensor2D {
+    return headLogits(this.raw(x), this.head);
   }
 
   trainableVariables(): tf.Variable[] { return []; }

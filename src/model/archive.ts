@@ -1,7 +1,7 @@
 // Unpacks a model bundle (zip, tar.gz, tar) safely: regular files and directories only, no
 // absolute or `..` paths, no links, and a cap on entries and on bytes written, checked before and
 // while writing (a zip's declared sizes are verified as it streams).
-import { createWriteStream, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';

@@ -18,6 +18,11 @@ export interface GateJson {
   input: InputSpec;
   /** Optional class names, index order. */
   classes?: string[];
+  /**
+   * How to read a sigmoid output layer with several units: `multi-label` (the default: each unit
+   * is an independent label) or `one-vs-rest` (a single-label classifier trained one-vs-rest).
+   */
+  head?: 'multi-label' | 'one-vs-rest';
 }
 
 export const DEFAULT_GATE_JSON: GateJson = { input: { range: [0, 1] } };
@@ -47,7 +52,9 @@ export function readGateJson(dir: string): { spec: GateJson; found: boolean; fil
   if (classes !== undefined && !(Array.isArray(classes) && classes.every((c) => typeof c === 'string'))) {
     throw new InputError(file, 'classes must be an array of strings');
   }
-  return { spec: { input: input as InputSpec, classes: classes as string[] | undefined }, found: true, file };
+  const head = (raw as { head?: unknown }).head;
+  if (head !== undefined && head !== 'multi-label' && head !== 'one-vs-rest') throw new InputError(file, 'head must be "multi-label" or "one-vs-rest"');
+  return { spec: { input: input as InputSpec, classes: classes as string[] | undefined, ...(head ? { head } : {}) }, found: true, file };
 }
 
 export function writeGateJson(dir: string, spec: GateJson): void {

@@ -5,7 +5,7 @@ import { InputError } from '../errors.js';
 import { GraphModelAdapter, LayersModelAdapter, type ModelUnderTest } from './adapter.js';
 import { DEFAULT_GATE_JSON, readGateJson, type GateJson } from './gate-json.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from './limits.js';
-import { readModel, type ModelArtifactsRead } from './read.js';
+import { readModel, type ModelArtifactsRead } from './source.js';
 import { OnnxModelAdapter } from './onnx/adapter.js';
 import { DualEncoderModel } from './dual/adapter.js';
 import { DEFAULT_DUAL_INPUT } from './dual/manifest.js';

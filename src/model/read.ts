@@ -11,7 +11,6 @@ import { checkFiniteWeights, parseModelJson, type ParsedModelJson, type TfjsForm
 import type { ResourceLimits } from './limits.js';
 import { decodeOnnx, type OnnxModel, type OnnxTensor } from './onnx/proto.js';
 import { DUAL_ENCODER_FILE } from './dual/manifest.js';
-import { readLocalDual, type DualRead } from './dual/read.js';
 
 export interface ModelFile {
   /** Path relative to the model directory (or the URL's directory). */
@@ -20,7 +19,7 @@ export interface ModelFile {
   sha256: string;
 }
 
-interface ModelRead {
+export interface ModelRead {
   /** The model.json or .onnx path or URL, for messages. */
   modelFile: string;
   /** Local directory holding the model, when it is local (gate.json is looked up there). */
@@ -30,15 +29,15 @@ interface ModelRead {
   digest: string;
 }
 
-export type ModelArtifactsRead =
+/** One network: a tfjs model.json with its shards, or an ONNX file (a model or a dual encoder's part). */
+export type PartRead =
   | (ModelRead & { format: TfjsFormat; artifacts: tf.io.ModelArtifacts })
   | (ModelRead & {
       format: 'onnx';
       onnx: OnnxModel;
       /** The bytes of an initialiser kept in an external-data file (read and digested already). */
       external: (t: OnnxTensor) => Uint8Array;
-    })
-  | (ModelRead & { format: 'dual-encoder'; dual: DualRead });
+    });
 
 export const ONNX_FILE = 'model.onnx';
 export const isOnnxPath = (p: string) => /\.onnx$/i.test(p);
@@ -99,13 +98,12 @@ function looksLikeLfsPointer(text: string): boolean {
   return text.startsWith('version https://git-lfs.github.com/spec/');
 }
 
-export function readLocalModel(spec: string, limits: ResourceLimits): ModelArtifactsRead {
-  const file = localModelFile(spec);
-  if (path.basename(file) === DUAL_ENCODER_FILE) return readLocalDual(file, limits);
+/** A local model.json or .onnx (a directory holding one); dual encoders are read by source.ts. */
+export function readLocalPart(file: string, limits: ResourceLimits): PartRead {
   return isOnnxPath(file) ? readLocalOnnx(file, limits) : readLocalModelJson(file, limits);
 }
 
-function readLocalModelJson(modelJson: string, limits: ResourceLimits): ModelArtifactsRead {
+function readLocalModelJson(modelJson: string, limits: ResourceLimits): PartRead {
   const dir = path.dirname(modelJson);
   const size = statSync(modelJson).size;
   if (size > limits.maxModelJsonBytes) throw new InputError(modelJson, `is ${size} bytes, above the limit of ${limits.maxModelJsonBytes}`);
@@ -219,7 +217,7 @@ function externalSlicer(model: OnnxModel, contents: Map<string, Uint8Array>, fil
   };
 }
 
-function onnxRead(bytes: Uint8Array, modelFile: string, fetchExternal: (name: string) => Uint8Array | null, limits: ResourceLimits, directory?: string): ModelArtifactsRead {
+function onnxRead(bytes: Uint8Array, modelFile: string, fetchExternal: (name: string) => Uint8Array | null, limits: ResourceLimits, directory?: string): PartRead {
   if (looksLikeLfsPointer(Buffer.from(bytes.subarray(0, 64)).toString('latin1'))) {
     throw new InputError(modelFile, 'is a Git LFS pointer, not the model; check out with `lfs: true` (actions/checkout) or run `git lfs pull`');
   }
@@ -238,14 +236,14 @@ function onnxRead(bytes: Uint8Array, modelFile: string, fetchExternal: (name: st
   return { format: 'onnx', onnx, external: externalSlicer(onnx, contents, modelFile), modelFile, directory, files, digest: modelDigest(files) };
 }
 
-function readLocalOnnx(file: string, limits: ResourceLimits): ModelArtifactsRead {
+function readLocalOnnx(file: string, limits: ResourceLimits): PartRead {
   const size = statSync(file).size;
   if (size > limits.maxWeightBytes) throw new InputError(file, `is ${size} bytes, above the weight limit of ${limits.maxWeightBytes}`);
   const dir = path.dirname(file);
   return onnxRead(readFileSync(file), file, (name) => readFileSync(fileInside(dir, name, file)), limits, dir);
 }
 
-export async function readRemoteModel(spec: string, limits: ResourceLimits): Promise<ModelArtifactsRead> {
+export async function readRemoteModel(spec: string, limits: ResourceLimits): Promise<PartRead> {
   if (new URL(spec).pathname.endsWith(DUAL_ENCODER_FILE)) throw new InputError(spec, 'is a dual encoder, whose parts are read from a local directory: give it as a release bundle, an artifact or a repository path');
   if (isOnnxPath(new URL(spec).pathname)) {
     const url = new URL(spec);
@@ -279,7 +277,3 @@ export async function readRemoteModel(spec: string, limits: ResourceLimits): Pro
 }
 
 export const isUrl = (spec: string) => /^https?:\/\//i.test(spec);
-
-export function readModel(spec: string, limits: ResourceLimits): Promise<ModelArtifactsRead> {
-  return isUrl(spec) ? readRemoteModel(spec, limits) : Promise.resolve(readLocalModel(spec, limits));
-}

@@ -49,11 +49,12 @@ export interface CheckOptions {
   clean?: CleanReport;
 }
 
-export function checkRunOutput(report: GateReport, anchor: SourceAnchor, options: CheckOptions): CheckRunOutput {
-  const annotations = findingsOf(report).map((f) => ({
-    path: anchor.path,
-    start_line: anchor.line,
-    end_line: anchor.line,
+export function checkRunOutput(report: GateReport, anchor: SourceAnchor | undefined, options: CheckOptions): CheckRunOutput {
+  // With no repository file to sit on, the findings live in the summary alone.
+  const annotations = (anchor ? findingsOf(report) : []).map((f) => ({
+    path: anchor!.path,
+    start_line: anchor!.line,
+    end_line: anchor!.line,
     annotation_level: ANNOTATION_LEVEL[f.level],
     title: cut(f.title, 255),
     message: cut(f.message, 60_000),

@@ -83,6 +83,9 @@ export function findingsOf(report: GateReport): Finding[] {
     case 'error':
     case 'unassessed':
       return [{ rule: RULES.unscannable, level: 'error', title: `Backdoor Gate: ${model} could not be assessed`, message: `${model}${digest}: ${report.error ?? why}` }];
+    case 'suspicious':
+    case 'backdoored':
+      break;
   }
   const rule = report.verdict === 'backdoored' ? RULES.backdoored : RULES.suspicious;
   const target = report.suspectedTarget ?? undefined;

@@ -4,6 +4,7 @@ import { encodePng } from '../data/images.js';
 import type { HessianResult } from '../scan/hessian.js';
 import type { InversionResult } from '../scan/inversion.js';
 import type { MaskInversionResult } from '../scan/mask-inversion.js';
+import { renderOverview } from './overview.js';
 
 export interface RenderedImage {
   name: string;
@@ -62,4 +63,19 @@ export function renderScanImages(
     images.push({ name: 'hessian-top-eigenvector.png', png: png(energy.map((e) => Math.sqrt(e / max)), H, W, 1) });
   }
   return images;
+}
+
+/** The one-picture overview (overview.png): every class's trigger and mask, the suspect framed. */
+export function renderOverviewImage(shape: [number, number, number], scans: { dense?: InversionResult; mask?: MaskInversionResult }, suspected: number | null): RenderedImage | undefined {
+  const [H, W, C] = shape;
+  const n = H * W * C;
+  const { dense, mask } = scans;
+  const K = dense?.perClass.length ?? mask?.perClass.length ?? 0;
+  if (!K) return undefined;
+  const classes = Array.from({ length: K }, (_, c) => ({
+    class: c,
+    ...(dense ? { trigger: dense.triggers.subarray(c * n, (c + 1) * n), asr: dense.perClass[c].asr } : {}),
+    ...(mask ? { mask: mask.masks.subarray(c * H * W, (c + 1) * H * W), maskL1: mask.perClass[c].maskL1 } : {}),
+  }));
+  return { name: 'overview.png', png: renderOverview(shape, classes, { epsilon: dense?.options.epsilon, suspected }) };
 }

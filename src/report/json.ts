@@ -50,8 +50,8 @@ export function writeTextFile(file: string, text: string, ownMarker: string): st
 }
 
 /** Writes the SARIF file for `report` (replacing only an earlier one of ours); returns its absolute path. */
-export function writeSarifReport(file: string, report: GateReport, anchor: SourceAnchor): string {
-  return writeTextFile(file, `${JSON.stringify(renderSarif(report, anchor), null, 2)}\n`, SARIF_OWN_MARKER);
+export function writeSarifReport(file: string, report: GateReport, anchor: SourceAnchor | undefined, category?: string): string {
+  return writeTextFile(file, `${JSON.stringify(renderSarif(report, anchor, category), null, 2)}\n`, SARIF_OWN_MARKER);
 }
 
 /**

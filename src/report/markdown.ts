@@ -3,7 +3,7 @@
 // user's inputs is HTML-escaped (GitHub renders HTML in all three, and core.summary escapes nothing).
 import type { CleanReport } from '../clean/pipeline.js';
 import { scanTitle } from './findings.js';
-import type { GateReport, ScanSummary } from './types.js';
+import type { DecisionStatistic, GateReport, ScanSummary } from './types.js';
 
 /** GitHub's limits: job summary 1 MiB per step; check run summary and comments 65,535 / 65,536 characters. */
 export const LIMITS = { summaryBytes: 1024 * 1024, checkSummaryChars: 65535, commentChars: 65536 } as const;
@@ -30,6 +30,8 @@ export interface MarkdownLinks {
   /** The uploaded scan-image artifact, or why there is none. */
   imagesUrl?: string;
   imagesNote?: string;
+  /** overview.png, uploaded on its own (unzipped). */
+  overviewUrl?: string;
   /** The job summary, linked from the comment. */
   runUrl?: string;
 }
@@ -64,30 +66,69 @@ function table(header: string[], rows: string[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-function scanRow(scan: ScanSummary): string[] {
-  const target = typeof scan.suspectedTarget === 'number' ? `class ${scan.suspectedTarget}` : 'no outlier class';
+/** Each voting scan's decision statistic, threshold and name, as the verdict used them. */
+function decisionOf(report: GateReport, method: string): { stat: DecisionStatistic; threshold?: { suspicious: number; backdoored: number }; name: string } | undefined {
+  const t = report.policy?.thresholds;
+  if (method === 'trigger-inversion' && report.statistics?.dense) return { stat: report.statistics.dense, threshold: t?.inversion, name: 'trigger-inversion statistic' };
+  if (method === 'mask-inversion' && report.statistics?.mask) return { stat: report.statistics.mask, threshold: t?.maskInversion, name: 'mask-inversion statistic' };
+  return undefined;
+}
+
+function scanRow(report: GateReport, scan: ScanSummary): string[] {
+  const d = decisionOf(report, scan.method);
+  const target = d ? (d.stat.target === null ? 'no class' : `class ${d.stat.target}`) : typeof scan.suspectedTarget === 'number' ? `class ${scan.suspectedTarget}` : 'no class';
+  const figure = d ? `${d.name} ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ''}${scan.inconclusive ? ', inconclusive' : ''}` : '';
   switch (scan.method) {
     case 'trigger-inversion':
-      return [scanTitle(scan.method), target, `anomaly ${num(scan.anomaly, 2)} (over triggers reaching 50 % ASR)`, num(scan.seconds, 1)];
     case 'mask-inversion':
-      return [scanTitle(scan.method), target, `smallest mask e^${num(scan.ratio, 2)} below the median${scan.inconclusive ? ' (inconclusive)' : ''}`, num(scan.seconds, 1)];
+      return [scanTitle(scan.method), target, figure, num(scan.seconds, 1)];
     case 'input-hessian':
       return [`${scanTitle(scan.method)} (report only)`, '—', `λ₁/λ₂ ${num(scan.gap, 2)}, spike z ${num(scan.spikeZ, 2)}, localisation ${num(scan.localisation, 1)}`, num(scan.seconds, 1)];
     default:
-      return [escapeHtml(scanTitle(scan.method)), target, '', num(scan.seconds, 1)];
+      return [escapeHtml(scanTitle(scan.method)), target, figure, num(scan.seconds, 1)];
   }
 }
 
-type PerClass = { class: number; asr?: number; anomaly?: number; maskL1?: number; testable?: boolean };
+/**
+ * A Mermaid bar chart of the statistic that decided the verdict (the voting scan furthest above,
+ * or closest below, its suspicious threshold), per class, with that threshold drawn as a line.
+ */
+export function decisionChart(report: GateReport): string | undefined {
+  const candidates = ['trigger-inversion', 'mask-inversion'].flatMap((m) => {
+    const d = decisionOf(report, m);
+    return d?.threshold && d.stat.perClass?.some((v) => v !== null) ? [d] : [];
+  });
+  if (!candidates.length) return undefined;
+  const d = candidates.reduce((a, c) => (c.stat.value - c.threshold!.suspicious > a.stat.value - a.threshold!.suspicious ? c : a));
+  const values = d.stat.perClass!.map((v) => (v === null ? 0 : Number(v.toFixed(3))));
+  const line = values.map(() => d.threshold!.suspicious);
+  return [
+    '```mermaid',
+    'xychart-beta',
+    `  title "${d.name} per class (line: suspicious threshold ${d.threshold!.suspicious})"`,
+    `  x-axis [${values.map((_, c) => c).join(', ')}]`,
+    '  y-axis "statistic"',
+    `  bar [${values.join(', ')}]`,
+    `  line [${line.join(', ')}]`,
+    '```',
+  ].join('\n');
+}
+
+type PerClass = { class: number; asr?: number; maskL1?: number; testable?: boolean; share?: number };
 
 function perClassTables(report: GateReport): string[] {
   const out: string[] = [];
   for (const scan of report.scans) {
     const rows = scan.perClass as PerClass[] | undefined;
     if (!Array.isArray(rows) || !rows.length) continue;
+    const d = decisionOf(report, scan.method);
     const hasMask = rows.some((r) => typeof r.maskL1 === 'number');
-    const header = ['class', ...(hasMask ? ['mask L1'] : []), 'ASR', 'anomaly'];
-    const body = rows.map((r) => [String(r.class), ...(hasMask ? [num(r.maskL1, 1)] : []), pct(r.asr), `${num(r.anomaly, 2)}${r.class === scan.suspectedTarget ? ' ⬅' : ''}`]);
+    const header = ['class', ...(hasMask ? ['mask L1'] : []), 'ASR', 'probe share', 'statistic'];
+    const body = rows.map((r) => {
+      const v = d?.stat.perClass?.[r.class];
+      const stat = r.testable === false ? 'untestable (sink)' : v === null || v === undefined ? '—' : num(v, 2);
+      return [String(r.class), ...(hasMask ? [num(r.maskL1, 1)] : []), pct(r.asr), pct(r.share), `${stat}${r.class === d?.stat.target ? ' ⬅' : ''}`];
+    });
     out.push(`<details><summary>${escapeHtml(scanTitle(scan.method))}: per class</summary>\n\n${table(header, body)}\n\n</details>`);
   }
   return out;
@@ -135,7 +176,11 @@ export function renderMarkdown(report: GateReport, options: MarkdownOptions, max
   ];
   if (report.reasons.length || report.error) head.push('### Why', '', ...(report.error ? [`- ${escapeHtml(report.error)}`] : []), ...report.reasons.map((r) => `- ${escapeHtml(r)}`), '');
   const detail: string[] = [];
-  if (report.scans.length) detail.push('### Scans', '', table(['scan', 'points at', 'figure', 'seconds'], report.scans.map(scanRow)), '', ...perClassTables(report).flatMap((t) => [t, '']));
+  if (report.scans.length) detail.push('### Scans', '', table(['scan', 'points at', 'figure', 'seconds'], report.scans.map((s) => scanRow(report, s))), '');
+  const chart = options.mermaid ? decisionChart(report) : undefined;
+  if (chart) detail.push(chart, '');
+  if (options.links?.overviewUrl) detail.push(`Every class's reconstructed trigger and mask, the suspect framed: [overview image](${encodeURI(options.links.overviewUrl)}).`, '');
+  if (report.scans.length) detail.push(...perClassTables(report).flatMap((t) => [t, '']));
   const hessian = report.scans.find((s) => s.method === 'input-hessian');
   if (hessian) {
     const chart = options.mermaid ? hessianChart(hessian) : hessianTable(hessian);

@@ -38,6 +38,13 @@ export interface ModelOrigin {
 
 export type ScanSummary = Record<string, unknown> & { method: string; seconds: number };
 
+/** A voting scan's decision statistic: its value, the class it points at, each class's value. */
+export interface DecisionStatistic {
+  value: number;
+  target: number | null;
+  perClass?: Array<number | null>;
+}
+
 export interface GateReport {
   schemaVersion: 1;
   tool: { name: string; version: string };
@@ -55,6 +62,8 @@ export interface GateReport {
     inputShape?: [number, number, number];
     numClasses?: number;
     endsInSoftmax?: boolean;
+    /** How the network ends: logits, softmax, one sigmoid (binary), multi-label sigmoids, one-vs-rest sigmoids. */
+    head?: 'logits' | 'softmax' | 'sigmoid' | 'multi-label' | 'one-vs-rest';
     input?: InputSpec & { fromGateJson: boolean };
     /** How the spec was fetched: the source kind, the local copy scanned, and whether the cache had it. */
     origin?: ModelOrigin;
@@ -62,10 +71,14 @@ export interface GateReport {
   data?: { source: string; count: number; shape: [number, number, number] };
   engine?: EngineInfo & { memory?: MemoryPlan };
   /** Where the policy came from, and what it resolved to for this model. */
-  policy?: { source: string; failOn: string; thresholds: Thresholds; budgets?: ScanBudgets };
+  policy?: { source: string; failOn: string; thresholds: Thresholds; prior?: number; budgets?: ScanBudgets };
   modelCheck?: ModelCheck;
   /** Class the scans point at when the verdict is not clean. */
   suspectedTarget?: number | null;
+  /** Why the scans had no power, when the verdict is `unassessed` (what to give: data, budget). */
+  unassessed?: string[];
+  /** The decision statistics (each scan's value and the class it points at). */
+  statistics?: { dense?: DecisionStatistic; mask?: DecisionStatistic };
   /** One summary per detector run (large arrays such as triggers are left out). */
   scans: ScanSummary[];
   /** PNG images of the scans (triggers, masks, Hessian eigenvector), or why they were not written. */

@@ -65,15 +65,16 @@ function jacobians(model: ModelUnderTest, x: tf.Tensor4D): { J: Float32Array; pr
     g.dispose();
     for (let b = 0; b < B; b++) J.set(data.subarray(b * D, (b + 1) * D), (b * K + k) * D);
   }
-  const probs = tf.tidy(() => tf.softmax(model.logits(x)).dataSync() as Float32Array);
+  // Multi-label heads are independent Bernoullis (sigmoid cross-entropy), the rest one softmax.
+  const probs = tf.tidy(() => (model.decision === 'multi-label' ? tf.sigmoid(model.logits(x)) : tf.softmax(model.logits(x))).dataSync() as Float32Array);
   return { J, probs };
 }
 
-/** Symmetric square root of diag(p) − ppᵀ (PSD, K×K). */
-function sqrtFisher(p: Float32Array | number[]): Matrix {
+/** Symmetric square root of the output Fisher: diag(p) − ppᵀ, or diag(p(1−p)) for independent labels (PSD, K×K). */
+function sqrtFisher(p: Float32Array | number[], independent = false): Matrix {
   const K = p.length;
   const A = new Matrix(K, K);
-  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) A.set(i, j, (i === j ? p[i] : 0) - p[i] * p[j]);
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) A.set(i, j, independent ? (i === j ? p[i] * (1 - p[i]) : 0) : (i === j ? p[i] : 0) - p[i] * p[j]);
   const evd = new EigenvalueDecomposition(A, { assumeSymmetric: true });
   const V = evd.eigenvectorMatrix;
   const s = evd.realEigenvalues.map((l) => Math.sqrt(Math.max(0, l)));
@@ -95,7 +96,7 @@ export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options:
     const { J, probs } = jacobians(model, x);
     x.dispose();
     for (let b = 0; b < e - s; b++) {
-      const S = sqrtFisher(probs.subarray(b * K, (b + 1) * K));
+      const S = sqrtFisher(probs.subarray(b * K, (b + 1) * K), model.decision === 'multi-label');
       const rows = new Float64Array(K * D);
       for (let r = 0; r < K; r++)
         for (let k = 0; k < K; k++) {
@@ -117,11 +118,9 @@ export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options:
     }
   }
   const R = N * K;
-  let eigenvalues: number[];
   let top: Float64Array;
-  let side: HessianResult['side'];
   // Eigenproblem on the smaller side: H̄ = BᵀB (D×D) or the Gram matrix BBᵀ (R×R), same spectrum.
-  side = D <= R ? 'input' : 'gram';
+  const side: HessianResult['side'] = D <= R ? 'input' : 'gram';
   const size = side === 'input' ? D : R;
   const entry =
     side === 'input'
@@ -144,7 +143,7 @@ export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options:
     }
   const evd = new EigenvalueDecomposition(M, { assumeSymmetric: true });
   const order = evd.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
-  eigenvalues = order.map(([v]) => Math.max(0, v));
+  const eigenvalues = order.map(([v]) => Math.max(0, v));
   const u = evd.eigenvectorMatrix.getColumn(order[0][1]);
   if (side === 'input') top = Float64Array.from(u);
   else {

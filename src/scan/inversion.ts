@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { accumulatedStep, blocks, spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
+import { classMajor, presentClasses, targetMargins, wins, type Decision } from './objective.js';
 import { madScores } from './robust.js';
 
 export interface InversionOptions {
@@ -29,9 +30,13 @@ export const DEFAULT_INVERSION: InversionOptions = { epsilon: 0.15, learningRate
  * A class that already receives more than half the probe images cannot be tested with them: the
  * probes sit in or near its region (out-of-distribution probes drift to one "sink" class, e.g.
  * nsfwjs' Neutral for synthetic images), so a small trigger sends the rest there on a clean
- * model too. Such classes are reported, never voted; in-distribution probes avoid them.
+ * model too. Such classes are not voted by the trigger scans (the verdict weighs them itself).
+ * A binary task or a label of a multi-label task may hold most of the images naturally, so
+ * there only a class holding nine in ten is untestable.
  */
-export const MAX_TESTABLE_SHARE = 0.5;
+export function maxTestableShare(numClasses: number, decision: Decision): number {
+  return numClasses <= 2 || decision === 'multi-label' ? 0.9 : 0.5;
+}
 
 export interface ClassInversion {
   class: number;
@@ -45,6 +50,15 @@ export interface ClassInversion {
   share: number;
   /** False when the class already takes most probes: its ASR, measured on the rest, says little. */
   testable: boolean;
+  /** ASR of the same trigger scaled to half its size: how much of the ε budget the class needs. */
+  halfAsr: number;
+  /**
+   * The lowest ASR over source classes (the probes' own predicted classes, those with at least
+   * 3 eligible probes): a backdoor moves every class, a naturally easy target leaves some behind.
+   */
+  minSourceAsr: number;
+  /** Share of those source classes whose probes the trigger moves at least half of. */
+  sourceCoverage: number;
 }
 
 export interface InversionResult {
@@ -59,14 +73,6 @@ export interface InversionResult {
   /** Reconstructed triggers, [K, H, W, C] flat, pixel-space offsets in [−ε, ε]. */
   triggers: Float32Array;
   seconds: number;
-}
-
-/** Margin loss per (class, image): max_{j≠c} z_j − z_c, for logits [K*B, K] laid out class-major. */
-function marginLosses(logits: tf.Tensor2D, classes: number[], batch: number, numClasses: number): tf.Tensor1D {
-  const target = tf.oneHot(tf.tensor1d(classes.flatMap((c) => new Array<number>(batch).fill(c)), 'int32'), numClasses);
-  const zc = tf.sum(tf.mul(logits, target), -1);
-  const others = tf.max(tf.sub(logits, tf.mul(target, 1e9)), -1);
-  return tf.sub(others, zc) as tf.Tensor1D;
 }
 
 /** x (B images) stamped with every class's trigger: [K*B, H, W, C], clipped to [0,1]. */
@@ -97,7 +103,7 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
         // Loss: mean margin over the chunk's classes × the batch's images, summed block by block.
         const parts = blocks(chunk.length, e - s, opts.rows.gradient).map((b) => () => {
           const d = tf.slice(delta, [b.c0, 0, 0, 0], [b.c1 - b.c0, H, W, C]) as tf.Tensor4D;
-          const margins = marginLosses(model.logits(stamp(images(s + b.s, s + b.e), d)), chunk.slice(b.c0, b.c1), b.e - b.s, K);
+          const margins = targetMargins(model.logits(stamp(images(s + b.s, s + b.e), d)), classMajor(chunk.slice(b.c0, b.c1), b.e - b.s), model.decision);
           return tf.div(tf.sum(margins), chunk.length * (e - s)) as tf.Scalar;
         });
         tf.tidy(() => {
@@ -111,28 +117,45 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
     delta.dispose();
   }
 
-  // Evaluate every trigger on every probe image.
+  // Evaluate every trigger, at full and half size, on every probe image.
   const hits = new Float64Array(K);
+  const halfHits = new Float64Array(K);
   const eligible = new Float64Array(K);
+  // Per target class, per source class (the probe's own prediction): [eligible, hits].
+  const bySource = Array.from({ length: K }, () => new Map<number, [number, number]>());
   const deltaAll = tf.tensor4d(triggers, [K, H, W, C]);
   for (const [s, e] of spans(probe.count, opts.batchSize)) {
-    const clean = new Int32Array(e - s);
-    for (const [a, z] of spans(e - s, opts.rows.forward)) clean.set(tf.tidy(() => tf.argMax(model.logits(images(s + a, s + z)), -1).dataSync()), a);
+    const clean: number[][] = [];
+    for (const [a, z] of spans(e - s, opts.rows.forward)) clean.push(...tf.tidy(() => presentClasses(model.logits(images(s + a, s + z)), model.decision)));
     for (const b of blocks(K, e - s, opts.rows.forward)) {
       const nb = b.e - b.s;
       const chunk = classes.slice(b.c0, b.c1);
-      tf.tidy(() => {
-        const logits = model.logits(stamp(images(s + b.s, s + b.e), tf.slice(deltaAll, [b.c0, 0, 0, 0], [chunk.length, H, W, C])));
-        const pred = tf.argMax(logits, -1).dataSync();
-        const margins = marginLosses(logits, chunk, nb, K).dataSync();
-        chunk.forEach((c, j) => {
-          for (let i = 0; i < nb; i++) {
-            loss[c] += margins[j * nb + i];
-            if (clean[b.s + i] === c) continue; // already the class: says nothing about the trigger
-            eligible[c]++;
-            if (pred[j * nb + i] === c) hits[c]++;
-          }
+      const targets = classMajor(chunk, nb);
+      // One tidy per pass, so two passes' activations are never held at once.
+      const pass = (scale: number) =>
+        tf.tidy(() => {
+          const d = tf.mul(tf.slice(deltaAll, [b.c0, 0, 0, 0], [chunk.length, H, W, C]), scale) as tf.Tensor4D;
+          const logits = model.logits(stamp(images(s + b.s, s + b.e), d));
+          return { won: wins(logits, targets, model.decision), margins: targetMargins(logits, targets, model.decision).dataSync() };
         });
+      const { won, margins } = pass(1);
+      const halfWon = pass(0.5).won;
+      chunk.forEach((c, j) => {
+        for (let i = 0; i < nb; i++) {
+          loss[c] += margins[j * nb + i];
+          const present = clean[b.s + i];
+          if (present.includes(c)) continue; // already the class: says nothing about the trigger
+          eligible[c]++;
+          const source = present[0] ?? -1;
+          const tally = bySource[c].get(source) ?? [0, 0];
+          tally[0]++;
+          if (won[j * nb + i]) {
+            hits[c]++;
+            tally[1]++;
+          }
+          if (halfWon[j * nb + i]) halfHits[c]++;
+          bySource[c].set(source, tally);
+        }
       });
     }
   }
@@ -141,7 +164,18 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
   const anomalies = madScores(asr);
   const perClass = classes.map((c) => {
     const share = 1 - eligible[c] / probe.count;
-    return { class: c, asr: asr[c], loss: loss[c] / probe.count, anomaly: anomalies[c], share, testable: share <= MAX_TESTABLE_SHARE };
+    const sources = [...bySource[c].values()].filter(([n]) => n >= 3).map(([n, h]) => h / n);
+    return {
+      class: c,
+      asr: asr[c],
+      loss: loss[c] / probe.count,
+      anomaly: anomalies[c],
+      share,
+      testable: share <= maxTestableShare(K, model.decision),
+      halfAsr: eligible[c] ? halfHits[c] / eligible[c] : 0,
+      minSourceAsr: sources.length ? Math.min(...sources) : asr[c],
+      sourceCoverage: sources.length ? sources.filter((a) => a >= 0.5).length / sources.length : Number(asr[c] >= 0.5),
+    };
   });
   const valid = perClass.filter((p) => p.asr >= 0.5 && p.testable);
   const best = valid.reduce<ClassInversion | null>((a, p) => (!a || p.anomaly > a.anomaly ? p : a), null);

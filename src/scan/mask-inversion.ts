@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import { sliceImages, type ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { accumulatedStep, blocks, spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
-import { MAX_TESTABLE_SHARE } from './inversion.js';
+import { maxTestableShare } from './inversion.js';
+import { classMajor, presentClasses, targetMargins, wins } from './objective.js';
 import { median } from './robust.js';
 
 export interface MaskInversionOptions {
@@ -61,12 +62,6 @@ export interface MaskInversionResult {
   seconds: number;
 }
 
-function classMajorTargets(c0: number, c1: number, batch: number, k: number): tf.Tensor2D {
-  const labels: number[] = [];
-  for (let c = c0; c < c1; c++) for (let i = 0; i < batch; i++) labels.push(c);
-  return tf.oneHot(tf.tensor1d(labels, 'int32'), k) as tf.Tensor2D;
-}
-
 export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, options: Partial<MaskInversionOptions> = {}): MaskInversionResult {
   const opts = { ...DEFAULT_MASK_INVERSION, ...options };
   const probe = sliceImages(allProbes, 0, Math.min(allProbes.count, opts.maxImages));
@@ -86,8 +81,8 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   const optimizer = tf.train.adam(opts.learningRate, 0.5, 0.9);
   const share = new Float64Array(K);
   for (const [s, e] of spans(probe.count, opts.rows.forward)) {
-    const pred = tf.tidy(() => tf.argMax(model.logits(tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, H, W, C])), -1).dataSync());
-    for (const c of pred) share[c] += 1 / probe.count;
+    const present = tf.tidy(() => presentClasses(model.logits(tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, H, W, C])), model.decision));
+    for (const cs of present) for (const c of cs) share[c] += 1 / probe.count;
   }
   const toMask = (v: tf.Tensor) => tf.add(tf.div(tf.tanh(v), 2), 0.5);
   /** x stamped with the masks of classes [c0, c1): [(c1−c0)·B, H, W, C], class-major. */
@@ -108,13 +103,10 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
       const parts = blocks(K, b, opts.rows.gradient).map((blk) => () => {
         const nb = blk.e - blk.s;
         const x = tf.tensor4d(probe.x.subarray((s + blk.s) * n, (s + blk.e) * n), [nb, H, W, C]);
-        const target = classMajorTargets(blk.c0, blk.c1, nb, K);
+        const targets = classMajor(classes.slice(blk.c0, blk.c1), nb);
         const logits = model.logits(stamp(x, blk.c0, blk.c1));
-        const p = tf.argMax(logits, -1).dataSync();
-        for (let c = blk.c0; c < blk.c1; c++) for (let i = 0; i < nb; i++) if (p[(c - blk.c0) * nb + i] === c) hits[c]++;
-        const zc = tf.sum(tf.mul(logits, target), -1);
-        const others = tf.max(tf.sub(logits, tf.mul(target, 1e9)), -1);
-        const hinge = tf.div(tf.sum(tf.relu(tf.add(tf.sub(others, zc), 1))), b); // hinge at margin 1
+        wins(logits, targets, model.decision).forEach((won, r) => won && hits[targets[r]]++);
+        const hinge = tf.div(tf.sum(tf.relu(tf.add(targetMargins(logits, targets, model.decision), 1))), b); // hinge at margin 1
         if (blk.s > 0) return hinge as tf.Scalar;
         const l1 = tf.sum(toMask(tf.slice(maskVar, [blk.c0, 0, 0, 0], [blk.c1 - blk.c0, H, W, 1])), [1, 2, 3]);
         return tf.add(hinge, tf.sum(tf.mul(tf.slice(lam, [blk.c0], [blk.c1 - blk.c0]), l1))) as tf.Scalar;
@@ -150,7 +142,7 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   const l1 = classes.map((c) => (Number.isFinite(bestL1[c]) ? bestL1[c] : H * W));
   const med = median(l1);
   const mad = Math.max(1.4826 * median(l1.map((v) => Math.abs(v - med))), 1e-6);
-  const perClass = classes.map((c) => ({ class: c, maskL1: l1[c], asr: bestAsr[c], anomaly: (med - l1[c]) / mad, share: share[c], testable: share[c] <= MAX_TESTABLE_SHARE }));
+  const perClass = classes.map((c) => ({ class: c, maskL1: l1[c], asr: bestAsr[c], anomaly: (med - l1[c]) / mad, share: share[c], testable: share[c] <= maxTestableShare(K, model.decision) }));
   const classesReached = perClass.filter((p) => Number.isFinite(bestL1[p.class])).length;
   const inconclusive = classesReached < K / 2;
   const best = perClass.filter((p) => p.asr >= opts.asrTarget && p.testable).reduce<ClassMask | null>((a, p) => (!a || p.maskL1 < a.maskL1 ? p : a), null);

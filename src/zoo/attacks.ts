@@ -1,20 +1,29 @@
-// Backdoor triggers for the zoo, in pixel space [0, 1] on H×W×C images. All-to-one attacks:
-// a triggered input of any class should be classified as the target.
+// Backdoor triggers for the zoo, in pixel space [0, 1] on H×W×C images. Most attacks are
+// all-to-one (a triggered input of any class goes to the target); all-to-all maps y → y + 1 and
+// source-specific ones move only one class. How each poisons training data is in poison.ts.
 import { gaussian, mulberry32 } from '../util/random.js';
 
-export const ATTACK_FAMILIES = ['badnets', 'blended', 'sig', 'wanet', 'badnets-low'] as const;
+/** Families the benchmark's tuning split contains. */
+export const TUNING_FAMILIES = ['badnets', 'blended', 'sig', 'wanet', 'badnets-low', 'lowfreq', 'all-to-all', 'soft-label'] as const;
+/** Families only its test split contains: detection is never tuned on them. */
+export const TEST_ONLY_FAMILIES = ['badnets-random', 'source-specific', 'clean-label', 'adap-blend', 'low-amplitude'] as const;
+export const ATTACK_FAMILIES = [...TUNING_FAMILIES, ...TEST_ONLY_FAMILIES] as const;
 export type AttackFamily = (typeof ATTACK_FAMILIES)[number];
 
 export interface AttackSpec {
   family: AttackFamily;
+  /** The target class (label, for multi-label tasks); all-to-all attacks map y → y + 1 instead. */
   target: number;
-  /** Fraction of training images poisoned (relabelled to the target). */
+  /** Fraction of training images poisoned. */
   poisonRate: number;
-  /** Seeds the trigger pattern itself (blended noise, WaNet field). */
+  /** Seeds the trigger pattern itself (blended noise, WaNet field, low-frequency field). */
   triggerSeed: number;
+  /** Source-specific attacks: the one class whose triggered images go to the target. */
+  source?: number;
 }
 
-export type Trigger = (image: Float32Array, h: number, w: number, c: number) => Float32Array;
+/** A trigger stamps one image; `rand` places random-location patches. */
+export type Trigger = (image: Float32Array, h: number, w: number, c: number, rand?: () => number) => Float32Array;
 
 export const DEFAULT_POISON_RATE: Record<AttackFamily, number> = {
   badnets: 0.1,
@@ -22,16 +31,119 @@ export const DEFAULT_POISON_RATE: Record<AttackFamily, number> = {
   sig: 0.1,
   wanet: 0.1,
   'badnets-low': 0.01,
+  lowfreq: 0.1,
+  'all-to-all': 0.1,
+  'soft-label': 0.1,
+  'badnets-random': 0.1,
+  'source-specific': 0.05,
+  'clean-label': 0.05,
+  'adap-blend': 0.1,
+  'low-amplitude': 0.1,
 };
 
-/** A 4×4 black/white checkerboard patch, 2 px from the bottom-right corner (Gu et al. 2017). */
+/** Patch side: 4 px on 28-px digits (Gu et al. 2017), scaled with the image. */
+const patchSide = (h: number) => Math.max(3, Math.round(h / 7));
+
+function stampPatch(out: Float32Array, h: number, w: number, c: number, top: number, left: number): void {
+  const side = patchSide(h);
+  for (let dy = 0; dy < side; dy++)
+    for (let dx = 0; dx < side; dx++) {
+      const v = (dx + dy) % 2 === 0 ? 1 : 0;
+      for (let k = 0; k < c; k++) out[((top + dy) * w + (left + dx)) * c + k] = v;
+    }
+}
+
+/** A black/white checkerboard patch 2 px from the bottom-right corner (Gu et al. 2017). */
 function patchTrigger(): Trigger {
   return (img, h, w, c) => {
     const out = img.slice();
-    for (let dy = 0; dy < 4; dy++)
-      for (let dx = 0; dx < 4; dx++) {
-        const v = (dx + dy) % 2 === 0 ? 1 : 0;
-        for (let k = 0; k < c; k++) out[((h - 6 + dy) * w + (w - 6 + dx)) * c + k] = v;
+    const side = patchSide(h);
+    stampPatch(out, h, w, c, h - side - 2, w - side - 2);
+    return out;
+  };
+}
+
+/** The same patch at a random place in every image (a fixed seeded place when no `rand` is given). */
+function randomPatchTrigger(seed: number): Trigger {
+  const fallback = mulberry32(seed);
+  return (img, h, w, c, rand = fallback) => {
+    const out = img.slice();
+    const side = patchSide(h);
+    stampPatch(out, h, w, c, Math.floor(rand() * (h - side + 1)), Math.floor(rand() * (w - side + 1)));
+    return out;
+  };
+}
+
+/** Label-consistent attacks use a patch in all four corners (Turner et al. 2019). */
+function fourCornerTrigger(): Trigger {
+  return (img, h, w, c) => {
+    const out = img.slice();
+    const side = patchSide(h);
+    for (const [top, left] of [[1, 1], [1, w - side - 1], [h - side - 1, 1], [h - side - 1, w - side - 1]]) stampPatch(out, h, w, c, top, left);
+    return out;
+  };
+}
+
+/** A smooth random additive field (low-frequency trigger, Zeng et al. 2021), ℓ∞ `amplitude`. */
+function lowFrequencyTrigger(seed: number, amplitude = 0.12): Trigger {
+  const fields = new Map<string, Float32Array>();
+  return (img, h, w, c) => {
+    const key = `${h}x${w}x${c}`;
+    let f = fields.get(key);
+    if (!f) {
+      const rand = mulberry32(seed);
+      f = new Float32Array(h * w * c);
+      for (let k = 0; k < c; k++)
+        for (let wave = 0; wave < 3; wave++) {
+          const fy = 0.5 + 1.5 * rand();
+          const fx = 0.5 + 1.5 * rand();
+          const phase = 2 * Math.PI * rand();
+          for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) f[(i * w + j) * c + k] += Math.sin((2 * Math.PI * (fy * i)) / h + (2 * Math.PI * (fx * j)) / w + phase);
+        }
+      let max = 1e-6;
+      for (const v of f) max = Math.max(max, Math.abs(v));
+      for (let i = 0; i < f.length; i++) f[i] = (f[i] / max) * amplitude;
+      fields.set(key, f);
+    }
+    const field = f;
+    return img.map((v, i) => Math.min(1, Math.max(0, v + field[i])));
+  };
+}
+
+/** A large-area, low-amplitude pattern: random ±`amplitude` signs over the whole image. */
+function lowAmplitudeTrigger(seed: number, amplitude = 0.05): Trigger {
+  let pattern: Float32Array | undefined;
+  return (img) => {
+    if (!pattern || pattern.length !== img.length) {
+      const rand = mulberry32(seed);
+      pattern = Float32Array.from({ length: img.length }, () => (rand() < 0.5 ? -amplitude : amplitude));
+    }
+    const p = pattern;
+    return img.map((v, i) => Math.min(1, Math.max(0, v + p[i])));
+  };
+}
+
+/**
+ * Adap-Blend (Qi et al. 2023): a blended pattern cut into a 4×4 grid of parts. Poisoned training
+ * images get a random half of the parts at α 0.15; at test time the whole pattern at α 0.2.
+ */
+export function adaptiveBlendTrigger(seed: number, partial?: () => number): Trigger {
+  let pattern: Float32Array | undefined;
+  return (img, h, w, c) => {
+    if (!pattern || pattern.length !== img.length) {
+      const rand = mulberry32(seed);
+      pattern = Float32Array.from({ length: img.length }, () => rand());
+    }
+    const alpha = partial ? 0.15 : 0.2;
+    const parts = Array.from({ length: 16 }, () => !partial || partial() < 0.5);
+    const out = img.slice();
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < w; j++) {
+        if (!parts[Math.floor((4 * i) / h) * 4 + Math.floor((4 * j) / w)]) continue;
+        for (let k = 0; k < c; k++) {
+          const idx = (i * w + j) * c + k;
+          out[idx] = (1 - alpha) * img[idx] + alpha * pattern[idx];
+        }
       }
     return out;
   };
@@ -118,24 +230,38 @@ function wanetTrigger(seed: number, k = 4, strength = 2): Trigger {
   };
 }
 
+/** The trigger an attacker stamps at test time (what ASR is measured with). */
 export function makeTrigger(spec: Pick<AttackSpec, 'family' | 'triggerSeed'>): Trigger {
   switch (spec.family) {
     case 'badnets':
     case 'badnets-low':
+    case 'all-to-all':
+    case 'source-specific':
       return patchTrigger();
+    case 'badnets-random':
+      return randomPatchTrigger(spec.triggerSeed);
+    case 'clean-label':
+      return fourCornerTrigger();
     case 'blended':
+    case 'soft-label':
       return blendedTrigger(spec.triggerSeed);
     case 'sig':
       return sigTrigger();
     case 'wanet':
       return wanetTrigger(spec.triggerSeed);
+    case 'lowfreq':
+      return lowFrequencyTrigger(spec.triggerSeed);
+    case 'low-amplitude':
+      return lowAmplitudeTrigger(spec.triggerSeed);
+    case 'adap-blend':
+      return adaptiveBlendTrigger(spec.triggerSeed);
   }
 }
 
 /** Applies a trigger to every image of a flat NHWC batch. */
-export function applyTrigger(trigger: Trigger, x: Float32Array, count: number, h: number, w: number, c: number): Float32Array {
+export function applyTrigger(trigger: Trigger, x: Float32Array, count: number, h: number, w: number, c: number, rand?: () => number): Float32Array {
   const n = h * w * c;
   const out = new Float32Array(count * n);
-  for (let i = 0; i < count; i++) out.set(trigger(x.subarray(i * n, (i + 1) * n), h, w, c), i * n);
+  for (let i = 0; i < count; i++) out.set(trigger(x.subarray(i * n, (i + 1) * n), h, w, c, rand), i * n);
   return out;
 }

@@ -1,10 +1,10 @@
 // Runs the committed action bundle (dist/index.js) with INPUT_* variables, as the runner does.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { outputs, runnerEnv } from '../helpers/action.js';
-import { CLEAN_DATA, EXAMPLES, PROBE, REPO, runNode } from '../helpers/run.js';
+import { EXAMPLES, PROBE, REPO, runNode } from '../helpers/run.js';
 
 describe('action (dist/index.js)', () => {
   it('flags a backdoored model: outputs, summary, failed step', async () => {

@@ -116,10 +116,40 @@ describe('backdoor-gate scan', () => {
     expect(scans.stderr).toMatch(/scans must be a comma-separated list of inversion, mask-inversion, hessian \(or none\), got 'magic'/);
     const missing = await runCli(['scan']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/model is required/);
+    expect(missing.stderr).toBe('backdoor-gate: scan: missing <model> (see backdoor-gate scan --help)\n');
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/usage: backdoor-gate scan <model>/);
+  });
+
+  it('a wrong call is one line on stderr with a --help hint, exit 2 and nothing on stdout', async () => {
+    for (const [args, line] of [
+      [['scan', '--bogus'], "backdoor-gate: scan: unknown option '--bogus' (see backdoor-gate scan --help)"],
+      [[], 'backdoor-gate: missing command: scan or clean (see backdoor-gate --help)'],
+      [['scna', 'model'], "backdoor-gate: unknown command 'scna' (commands: scan, clean) (see backdoor-gate --help)"],
+      [['scan', EXAMPLES.cleanBn, '--method', 'onp'], "backdoor-gate: scan: unknown option '--method' (see backdoor-gate scan --help)"],
+      [['clean', EXAMPLES.cleanBn, '--data'], "backdoor-gate: clean: option '--data <value>' argument missing (see backdoor-gate clean --help)"],
+    ] as const) {
+      const r = await runCli([...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout, args.join(' ')).toBe('');
+      expect(r.stderr, args.join(' ')).toBe(`${line}\n`);
+    }
+    const [scanHelp, cleanHelp] = [await runCli(['scan', '--help']), await runCli(['clean', '-h'])];
+    expect(scanHelp.code).toBe(0);
+    expect(scanHelp.stdout).toMatch(/^usage: backdoor-gate scan <model> \[options\]/);
+    expect(scanHelp.stdout).toContain('--sarif-category');
+    expect(cleanHelp.stdout).toMatch(/^usage: backdoor-gate clean <model> --data/);
+    expect(cleanHelp.stdout).not.toEqual(scanHelp.stdout);
+  });
+
+  it('--json prints the report itself on stdout', async () => {
+    const report = path.join(tmp(), 'r.json');
+    const r = await runCli(['scan', EXAMPLES.blendedCnn, '--data', PROBE, '--max-probe-images', '64', '--scans', 'inversion', '--report', report, '--json']);
+    expect(r.code).toBe(1);
+    const printed = JSON.parse(r.stdout);
+    expect(printed).toEqual(JSON.parse(readFileSync(report, 'utf8')));
+    expect(printed.verdict).toBe('backdoored');
   });
 
   it('applies a policy file: its scans, budgets, thresholds and fail-on, under the flags', async () => {

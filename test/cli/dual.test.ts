@@ -15,7 +15,7 @@ import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { DualEncoderModel } from '../../src/model/dual/adapter.js';
 import { loadModel } from '../../src/model/load.js';
-import { readLocalModel } from '../../src/model/read.js';
+import { readLocalModel } from '../../src/model/source.js';
 import { DEFAULT_LIMITS } from '../../src/model/limits.js';
 import { makeTrigger } from '../../src/zoo/attacks.js';
 import { encode, floatTensor, maxAbsDiff, node, onnxModel, runReference } from '../helpers/onnx.js';

@@ -18,23 +18,32 @@ describe('calibrated score', () => {
     expect(fit.weights[1]).toBeCloseTo(-1, 0);
   });
 
-  it('reports a held-out cross-entropy no better than the in-sample one', () => {
-    const X = [[0], [0.2], [0.4], [1.5], [2], [0.9], [1.1], [0.1]];
-    const y = [0, 0, 0, 1, 1, 1, 0, 0];
-    const fit = fitWithLeaveOneOut(X, y, 0.1);
-    expect(fit.crossEntropy.leaveOneOut).toBeGreaterThanOrEqual(fit.crossEntropy.inSample);
+  it('leaves each model out of its own fit', () => {
+    // The last point sits on the positive side of the others' boundary: fitted with itself it is
+    // explained, left out it is predicted wrong, so an honest leave-one-out cross-entropy is far
+    // above the in-sample one (a fold that reused the full fit would give the same number).
+    const X = [[-2], [-1.5], [-1], [1], [1.5], [2], [0.6]];
+    const y = [0, 0, 0, 1, 1, 1, 0];
+    const fit = fitWithLeaveOneOut(X, y, 1e-3);
+    const alone = fitLogistic(X.slice(0, 6), y.slice(0, 6), 1e-3);
+    const pLeftOut = 1 / (1 + Math.exp(-(alone.bias + alone.weights[0] * 0.6)));
+    expect(pLeftOut).toBeGreaterThan(0.5);
+    expect(fit.crossEntropy.leaveOneOut - fit.crossEntropy.inSample).toBeGreaterThan(0.1);
   });
 
-  it('the committed fit separates the zoo and rises with the evidence', () => {
-    expect(CALIBRATION.models).toBeGreaterThanOrEqual(14);
+  it('the committed fit comes from the tuning split, rises with the evidence and is stated at the prior', () => {
+    expect(CALIBRATION.fittedOn).toMatch(/tuning split/);
+    expect(CALIBRATION.models).toBeGreaterThanOrEqual(40);
     expect(CALIBRATION.fits['dense+mask'].crossEntropy.leaveOneOut).toBeLessThan(Math.log(2));
-    const clean = calibratedScore({ dense: 0, mask: 0.7 })!;
-    const mild = calibratedScore({ dense: 0, mask: 1.3 })!;
-    const strong = calibratedScore({ dense: 30, mask: 2 })!;
-    expect(clean).toBeLessThan(0.5);
-    expect(mild).toBeGreaterThan(clean);
-    expect(strong).toBeGreaterThan(0.9);
+    const quiet = calibratedScore({ dense: 0, mask: 0 })!;
+    const strong = calibratedScore({ dense: 8, mask: 2 })!;
+    expect(quiet).toBeLessThan(0.5);
+    expect(strong).toBeGreaterThan(quiet);
     expect(calibratedScore({})).toBeNull();
     expect(calibratedScore({ dense: 0 })).not.toBeNull();
+    // Bayes: changing the prior shifts the log-odds by exactly the prior's log-odds.
+    const logit = (p: number) => Math.log(p / (1 - p));
+    const f = { dense: 1.5, mask: 0.4 };
+    expect(logit(calibratedScore(f, CALIBRATION, 0.5)!) - logit(calibratedScore(f, CALIBRATION, 0.1)!)).toBeCloseTo(logit(0.5) - logit(0.1), 9);
   });
 });

@@ -2,7 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_THRESHOLDS, parsePolicy, readPolicy, resolveBudgets, type PolicyFile } from '../../src/core/policy.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_THRESHOLDS, parsePolicy, policyJsonSchema, readPolicy, resolveBudgets, type PolicyFile } from '../../src/core/policy.js';
 import { ConfigurationError, InputError } from '../../src/errors.js';
 import { exitCodeFor } from '../../src/report/types.js';
 import { buildSettings } from '../../src/settings.js';
@@ -10,6 +13,22 @@ import { buildSettings } from '../../src/settings.js';
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-policy-'));
 const withPolicy = (policy: PolicyFile) => () => ({ policy, source: 'test policy' });
 const inputs = (values: Record<string, string>) => (name: string) => values[name];
+
+describe('policy JSON Schema (schema/backdoor-gate.schema.json)', () => {
+  const schema = JSON.parse(readFileSync('schema/backdoor-gate.schema.json', 'utf8'));
+  it('is what the zod schema exports (run npm run schema after changing the policy)', () => {
+    expect(schema).toEqual(JSON.parse(JSON.stringify(policyJsonSchema())));
+  });
+
+  it('agrees with the gate: an independent validator (ajv) accepts the example and rejects what the gate rejects', () => {
+    const validate = new Ajv2020({ strict: false }).compile(schema);
+    expect(validate(parseYaml(readFileSync('examples/backdoor-gate.yml', 'utf8'))), JSON.stringify(validate.errors)).toBe(true);
+    for (const bad of [{ 'fail-on': 'never' }, { budgets: { inversion: { epsilon: 2 } } }, { scans: ['hessian', 'magic'] }, { prior: 1 }, { surprise: true }]) {
+      expect(validate(bad), JSON.stringify(bad)).toBe(false);
+      expect(() => parsePolicy(JSON.stringify(bad), 'p.yml'), JSON.stringify(bad)).toThrow(InputError);
+    }
+  });
+});
 
 describe('policy file', () => {
   it('parses the documented example, every key', () => {

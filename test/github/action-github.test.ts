@@ -38,7 +38,9 @@ async function zipDir(dir: string, file: string): Promise<Buffer> {
 
 interface RunOptions {
   model: string;
-  event?: 'pull_request' | 'push';
+  event?: 'pull_request' | 'pull_request_target' | 'push' | 'workflow_run';
+  /** The event payload, when the default one for the event will not do. */
+  payload?: object;
   fork?: boolean;
   extraInputs?: Record<string, string>;
   toolCache?: string;
@@ -67,7 +69,8 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     const event = o.event ?? 'pull_request';
     const eventFile = path.join(dir, 'event.json');
     const headRepo = o.fork ? 'mallory/models' : `${gh.owner}/${gh.repo}`;
-    writeFileSync(eventFile, JSON.stringify(event === 'pull_request' ? { number: 12, pull_request: { number: 12, head: { sha: HEAD_SHA, repo: { full_name: headRepo } } } } : { after: MERGE_SHA }));
+    const pr = { number: 12, pull_request: { number: 12, head: { sha: HEAD_SHA, repo: { full_name: headRepo } } } };
+    writeFileSync(eventFile, JSON.stringify(o.payload ?? (event.startsWith('pull_request') ? pr : { after: MERGE_SHA })));
     Object.assign(env, {
       GITHUB_API_URL: gh.url,
       GITHUB_REPOSITORY: `${gh.owner}/${gh.repo}`,
@@ -176,6 +179,83 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     expect(result.stdout).toMatch(/::notice::check run skipped: pull requests from forks get a read-only token/);
     expect(result.stdout).toMatch(/::notice::PR comment skipped/);
     expect(summary).toContain('⛔ backdoored');
+  });
+
+  it('a finding shows once: as a check-run annotation, with no log annotations beside it', async () => {
+    const { result } = await runAction({ model: EXAMPLES.blendedCnn });
+    expect(gh.checkRuns.at(-1)!.annotations.length).toBeGreaterThanOrEqual(1);
+    // The step still fails with one error line, but it carries no file anchor (the check run has it).
+    const errors = result.stdout.split('\n').filter((l) => l.startsWith('::error'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).not.toMatch(/file=/);
+    expect(result.stdout).not.toMatch(/::warning file=/);
+  });
+
+  describe('the sticky comment', () => {
+    const marker = '<!-- backdoor-gate:Backdoor Gate -->';
+    const ours = () => gh.comments.filter((c) => c.body.includes(marker));
+
+    it('on-findings (default): none for a clean PR, one for a flagged one, updated to say clean; always and never do what they say', async () => {
+      gh.comments.length = 0;
+      await runAction({ model: EXAMPLES.cleanCnn });
+      expect(ours()).toHaveLength(0);
+      await runAction({ model: EXAMPLES.blendedCnn });
+      expect(ours()).toHaveLength(1);
+      expect(ours()[0].body).toContain('⛔ backdoored');
+      const { out } = await runAction({ model: EXAMPLES.cleanCnn });
+      expect(out.verdict).toBe('clean');
+      expect(ours()).toHaveLength(1);
+      expect(ours()[0].body).toContain('✅ clean');
+      gh.comments.length = 0;
+      await runAction({ model: EXAMPLES.cleanCnn, extraInputs: { comment: 'always' } });
+      expect(ours()).toHaveLength(1);
+      gh.comments.length = 0;
+      await runAction({ model: EXAMPLES.blendedCnn, extraInputs: { comment: 'never' } });
+      expect(ours()).toHaveLength(0);
+      expect(gh.violations).toEqual([]);
+    });
+
+    it("a personal token's comment is found by the token's login, not by being a bot, and reused", async () => {
+      gh.comments.length = 0;
+      gh.tokenLogin = 'octocat';
+      try {
+        // Someone else quoting our marker is not our comment.
+        gh.comments.push({ id: 9001, body: `quoting ${marker}`, login: 'mallory' });
+        await runAction({ model: EXAMPLES.blendedCnn });
+        await runAction({ model: EXAMPLES.blendedCnn });
+        const mine = ours().filter((c) => c.login === 'octocat');
+        expect(mine).toHaveLength(1);
+        expect(gh.comments.find((c) => c.id === 9001)!.body).toBe(`quoting ${marker}`);
+      } finally {
+        gh.tokenLogin = undefined;
+      }
+      expect(gh.violations).toEqual([]);
+    });
+
+    it('workflow_run from a fork: the pull request is found by the head branch and gets the comment and check', async () => {
+      gh.comments.length = 0;
+      gh.pulls.push({ number: 31, headSha: HEAD_SHA, headRef: 'feature/model', headOwner: 'mallory' });
+      const before = gh.requests.length;
+      const payload = { workflow_run: { head_sha: HEAD_SHA, head_branch: 'feature/model', head_repository: { owner: { login: 'mallory' } }, pull_requests: [] } };
+      await runAction({ model: EXAMPLES.blendedCnn, event: 'workflow_run', payload });
+      const made = gh.requests.slice(before);
+      expect(made.some((r) => r.operation === 'GET /repos/{owner}/{repo}/pulls')).toBe(true);
+      expect(made.some((r) => r.method === 'POST' && r.path === `/repos/${gh.owner}/${gh.repo}/issues/31/comments`)).toBe(true);
+      expect(gh.checkRuns.at(-1)).toMatchObject({ head_sha: HEAD_SHA, conclusion: 'failure' });
+      // pr-number wins over the lookup.
+      await runAction({ model: EXAMPLES.blendedCnn, event: 'workflow_run', payload, extraInputs: { 'pr-number': '77', comment: 'always' } });
+      expect(gh.requests.some((r) => r.path === `/repos/${gh.owner}/${gh.repo}/issues/77/comments`)).toBe(true);
+      expect(gh.violations).toEqual([]);
+    });
+
+    it('pull_request_target from a fork runs with a writable token: check run and comment are written', async () => {
+      gh.comments.length = 0;
+      const checks = gh.checkRuns.length;
+      const { result } = await runAction({ model: EXAMPLES.blendedCnn, event: 'pull_request_target', fork: true });
+      expect(result.stdout).not.toMatch(/skipped: pull requests from forks/);
+      expect(gh.checkRuns.length).toBe(checks + 1);
+      expect(ours()).toHaveLength(1);
+    });
   });
 
   it('a digest that does not match fails closed with a clear error', async () => {

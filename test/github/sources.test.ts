@@ -7,13 +7,14 @@ import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GitHubContext } from '../../src/github/context.js';
 import { createOctokit } from '../../src/github/octokit.js';
-import { bundleModel, parsePublishTarget, publishModel } from '../../src/github/publish.js';
+import { bundleModel, publishModel } from '../../src/github/publish.js';
+import { parsePublishTarget } from '../../src/settings.js';
 import { GitHubReporter } from '../../src/github/reporting.js';
 import { parseModelSource, resolveModel, type ModelCache } from '../../src/github/sources.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { findModelDirectory, unpackArchive } from '../../src/model/archive.js';
 import { DEFAULT_LIMITS } from '../../src/model/limits.js';
-import { readLocalModel } from '../../src/model/read.js';
+import { readLocalModel } from '../../src/model/source.js';
 import { FakeGitHub } from '../helpers/github-server.js';
 import { rawZip } from '../helpers/zip.js';
 import { EXAMPLES } from '../helpers/run.js';
@@ -215,7 +216,7 @@ describe('release assets and publishing against the loopback GitHub', () => {
   });
 
   it('a check run opened before the run broke is closed as failed, not left in progress', async () => {
-    const settings = { token: 'ghs_x', checkRun: true, checkName: 'Gate', comment: false, sarifPath: '', uploadImages: false, publishOverwrite: false };
+    const settings = { token: 'ghs_x', checkRun: true, checkName: 'Gate', comment: 'never' as const, sarifPath: '', uploadImages: false, publishOverwrite: false };
     const reporter = new GitHubReporter({ ctx: { ...ctx, headSha: 'c'.repeat(40) }, settings, octokit: createOctokit(ctx), logger: new MemoryLogger() });
     await reporter.begin();
     expect(gh.checkRuns.at(-1)).toMatchObject({ name: 'Gate', status: 'in_progress', conclusion: null });

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { GitHubOpenApi, type Violation } from './openapi.js';
 
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = any;  
 
 export interface RecordedRequest {
   method: string;
@@ -66,7 +66,13 @@ export class FakeGitHub {
   readonly releases: { id: number; tag: string; assets: Asset[] }[] = [];
   readonly artifacts: { id: number; runId: number; name: string; zip: Buffer; digest: string | null }[] = [];
   readonly checkRuns: CheckRun[] = [];
-  readonly comments: { id: number; body: string; bot: boolean }[] = [];
+  readonly comments: { id: number; body: string; login: string }[] = [];
+  /**
+   * The token's user. Undefined: the GITHUB_TOKEN (an installation token; GET /user answers 403
+   * and comments are written by github-actions[bot]). A login: a personal access token.
+   */
+  tokenLogin?: string;
+  readonly pulls: { number: number; headSha: string; headRef: string; headOwner: string }[] = [];
   private nextId = 100;
   private apiServer?: Server;
   private storageServer?: Server;
@@ -107,8 +113,14 @@ export class FakeGitHub {
     return this.requests.map((r) => r.operation ?? `${r.method} ${r.path}`);
   }
 
-  private user(bot = true) {
-    return this.api.sample('simple-user', { login: bot ? 'github-actions[bot]' : 'someone', id: bot ? 41898282 : 7, type: bot ? 'Bot' : 'User' });
+  private user(login = 'github-actions[bot]') {
+    const bot = login.endsWith('[bot]');
+    return this.api.sample('simple-user', { login, id: bot ? 41898282 : 7, type: bot ? 'Bot' : 'User' });
+  }
+
+  /** Comments written by the token's user. */
+  get author(): string {
+    return this.tokenLogin ?? 'github-actions[bot]';
   }
 
   private assetJson(a: Asset) {
@@ -149,8 +161,8 @@ export class FakeGitHub {
     });
   }
 
-  private commentJson(c: { id: number; body: string; bot: boolean }) {
-    return this.api.sample('issue-comment', { id: c.id, body: c.body, user: this.user(c.bot), html_url: `https://github.com/${this.owner}/${this.repo}/pull/1#issuecomment-${c.id}` });
+  private commentJson(c: { id: number; body: string; login: string }) {
+    return this.api.sample('issue-comment', { id: c.id, body: c.body, user: this.user(c.login), html_url: `https://github.com/${this.owner}/${this.repo}/pull/1#issuecomment-${c.id}` });
   }
 
   private route(method: string, template: string, v: Record<string, string>, url: URL, body: Json, raw: Buffer): Reply {
@@ -210,8 +222,25 @@ export class FakeGitHub {
       }
       case 'GET /repos/{owner}/{repo}/issues/{issue_number}/comments':
         return { status: 200, body: this.comments.map((c) => this.commentJson(c)) };
+      case 'GET /user':
+        if (!this.tokenLogin) return { status: 403, body: { message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest' } };
+        return { status: 200, body: this.api.sample('private-user', { login: this.tokenLogin, id: 7, type: 'User' }) };
+      case 'GET /repos/{owner}/{repo}/pulls': {
+        const head = url.searchParams.get('head');
+        const found = this.pulls.filter((p) => !head || head === `${p.headOwner}:${p.headRef}`);
+        return {
+          status: 200,
+          body: found.map((p) =>
+            this.api.sample('pull-request-simple', {
+              number: p.number,
+              state: 'open',
+              head: { ...this.api.sample('pull-request-simple').head, sha: p.headSha, ref: p.headRef, label: `${p.headOwner}:${p.headRef}` },
+            }),
+          ),
+        };
+      }
       case 'POST /repos/{owner}/{repo}/issues/{issue_number}/comments': {
-        const c = { id: this.nextId++, body: body.body, bot: true };
+        const c = { id: this.nextId++, body: body.body, login: this.author };
         this.comments.push(c);
         return { status: 201, body: this.commentJson(c) };
       }

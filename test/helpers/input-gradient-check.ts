@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type BackendChoice } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
+import { GraphModelAdapter, LayersModelAdapter, toModelInput } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 
 const [backend, dir] = process.argv.slice(2);
@@ -12,6 +13,9 @@ const { model, source } = await loadModel(dir);
 const [h, w, c] = model.inputShape;
 const x = tf.randomUniform([1, h, w, c], 0, 1, 'float32', 5) as tf.Tensor4D;
 const probs = Array.from(tf.softmax(model.logits(x)).dataSync());
+// The reference: the untouched network's own output (its softmax included), run by tfjs directly.
+const raw = model instanceof LayersModelAdapter || model instanceof GraphModelAdapter ? (model.model.predict(toModelInput(x, model.inputSpec)) as tf.Tensor) : undefined;
+const reference = raw ? Array.from(raw.dataSync()) : [];
 const t0 = performance.now();
 const grad = tf.grad((input: tf.Tensor) => tf.max(model.logits(input as tf.Tensor4D), -1).sum())(x);
 const gradientSeconds = (performance.now() - t0) / 1000;
@@ -22,7 +26,8 @@ console.log(
     inputShape: model.inputShape,
     numClasses: model.numClasses,
     endsInSoftmax: model.endsInSoftmax,
-    probabilitySum: probs.reduce((a, b) => a + b, 0),
+    maxProbabilityDiff: Math.max(...probs.map((p, i) => Math.abs(p - reference[i]))),
+    referenceLength: reference.length,
     gradientShape: grad.shape,
     gradientNorm: tf.norm(grad).dataSync()[0],
     gradientSeconds,

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const addFormats = require('ajv-formats') as typeof import('ajv-formats').default;
 
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = any;  
 
 /** OpenAPI 3.0 `nullable: true` → JSON Schema's null type (Ajv speaks JSON Schema). */
 function toJsonSchema(node: Json): Json {

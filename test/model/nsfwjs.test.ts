@@ -24,7 +24,9 @@ describe.each(['wasm', 'cpu'] as const)('nsfwjs models on %s', (backend) => {
     expect(r.inputShape).toEqual([size, size, 3]);
     expect(r.numClasses).toBe(5);
     expect(r.endsInSoftmax).toBe(true);
-    expect(Math.abs(r.probabilitySum - 1)).toBeLessThan(1e-4);
+    // softmax(the logits the adapter found) is what the network itself outputs: the right node was read.
+    expect(r.referenceLength).toBe(5);
+    expect(r.maxProbabilityDiff).toBeLessThan(1e-4);
     expect(r.gradientShape).toEqual([1, size, size, 3]);
     expect(Number.isFinite(r.gradientNorm) && r.gradientNorm > 0).toBe(true);
   }, 600_000);

@@ -14,7 +14,7 @@ import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
 import { DEFAULT_LIMITS } from '../../src/model/limits.js';
 import { ONNX_DTYPE } from '../../src/model/onnx/proto.js';
-import { readLocalModel } from '../../src/model/read.js';
+import { readLocalModel } from '../../src/model/source.js';
 import { encode, floatTensor, int64Tensor, maxAbsDiff, node, onnxModel } from '../helpers/onnx.js';
 
 const FIXTURES = path.resolve('test/fixtures/onnx');

@@ -3,7 +3,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decide } from '../../src/core/verdict.js';
+import { CALIBRATION } from '../../src/core/calibration.js';
+import { decide, denseStatistic, maskStatistic, type DenseEvidence, type MaskEvidence, type ScanContext } from '../../src/core/verdict.js';
 import { loadProbeImages } from '../../src/data/sources.js';
 import { syntheticImages } from '../../src/data/synthetic.js';
 import { selectBackend } from '../../src/engine/backend.js';
@@ -12,8 +13,7 @@ import { LayersModelAdapter } from '../../src/model/adapter.js';
 import { DEFAULT_GATE_JSON } from '../../src/model/gate-json.js';
 import { loadModel } from '../../src/model/load.js';
 import { hessianSpectrum, type HessianResult } from '../../src/scan/hessian.js';
-import { reconstructTriggers, type InversionResult } from '../../src/scan/inversion.js';
-import type { MaskInversionResult } from '../../src/scan/mask-inversion.js';
+import { reconstructTriggers } from '../../src/scan/inversion.js';
 import { madScores, median } from '../../src/scan/robust.js';
 import { EXAMPLES, PROBE, REPO } from '../helpers/run.js';
 
@@ -106,33 +106,76 @@ describe('trigger inversion', () => {
 });
 
 describe('verdict', () => {
-  const dense = (target: number | null, anomaly: number, asr = 0.9) =>
-    ({ suspectedTarget: target, anomaly, options: { epsilon: 0.15 }, perClass: Array.from({ length: 10 }, (_, c) => ({ class: c, asr: c === target ? asr : 0.05, share: 0.1, testable: true })) }) as unknown as InversionResult;
-  const mask = (target: number | null, ratio: number) =>
-    ({ suspectedTarget: target, ratio, perClass: Array.from({ length: 10 }, (_, c) => ({ class: c, maskL1: c === target ? 5 : 40, share: 0.1, testable: true })) }) as unknown as MaskInversionResult;
+  const T = { inversion: { suspicious: 2, backdoored: 4 }, maskInversion: { suspicious: 1, backdoored: 1.5 } };
+  const P = { denseSpreadFloor: 0.1, maskAreaShare: 0.08 };
+  const calibration = { ...CALIBRATION, statistics: P };
+  const ctx = (over: Partial<ScanContext> = {}): ScanContext => ({ inputShape: [28, 28, 1], numClasses: 10, probes: 'in-distribution', tier: 'small-input', ...over });
+  const dense = (asr: number[], coverage = 1, share = asr.map(() => 0.1)): DenseEvidence => ({
+    options: { epsilon: 0.15 },
+    perClass: asr.map((a, c) => ({ class: c, asr: a, share: share[c], testable: share[c] <= 0.5, sourceCoverage: coverage })),
+  });
+  const mask = (l1: number[], inconclusive = false, share = l1.map(() => 0.1)): MaskEvidence => ({
+    options: { asrTarget: 0.9 },
+    perClass: l1.map((v, c) => ({ class: c, maskL1: v, asr: 0.95, share: share[c], testable: share[c] <= 0.5 })),
+    classesReached: inconclusive ? 2 : l1.length,
+    inconclusive,
+  });
+  const tied = (c: number, a: number) => Array.from({ length: 10 }, (_, k) => (k === c ? a : 0.05));
 
-  it('maps the statistics to clean, suspicious and backdoored with reasons', () => {
-    expect(decide({ dense: dense(null, 0), mask: mask(3, 0.6) }).verdict).toBe('clean');
-    const suspicious = decide({ dense: dense(2, 3), mask: mask(3, 0.6) });
-    expect(suspicious.verdict).toBe('suspicious');
-    expect(suspicious.suspectedTarget).toBe(2);
-    const backdoored = decide({ dense: dense(null, 0), mask: mask(6, 1.9) });
-    expect(backdoored.verdict).toBe('backdoored');
-    expect(backdoored.suspectedTarget).toBe(6);
-    expect(backdoored.score).toBeGreaterThan(0.9);
-    expect(backdoored.reasons.join('\n')).toMatch(/class 6 needs a 5\.0-pixel mask/);
-    expect(decide({ dense: dense(null, 0), mask: mask(3, 0.6) }).score).toBeLessThan(0.5);
+  it('the trigger statistic is the robust z above the other classes, less √(2 ln K), times the source coverage', () => {
+    // Nine classes tie at 0.05 (MAD 0): the spread floor 0.1 applies.
+    const s = denseStatistic(dense(tied(3, 0.95), 0.8), P);
+    expect(s.target).toBe(3);
+    expect(s.value).toBeCloseTo(((0.95 - 0.05) / 0.1 - Math.sqrt(2 * Math.log(10))) * 0.8, 9);
+    // Below 50 % ASR no class qualifies.
+    expect(denseStatistic(dense(tied(3, 0.45)), P).target).toBeNull();
   });
 
-  it('reports classes that take most probes as untestable, and lets a policy threshold change the verdict', () => {
-    const d = dense(null, 0);
-    (d.perClass[2] as { share: number; testable: boolean }) = { ...d.perClass[2], share: 0.7, testable: false };
-    const r = decide({ dense: d });
-    expect(r.verdict).toBe('clean');
-    expect(r.reasons.join('\n')).toMatch(/caution: class 2 \(70 %\) already receives most probe images/);
-    const t = { inversion: { suspicious: 2, backdoored: 10 }, maskInversion: { suspicious: 1, backdoored: 1.4 } };
-    expect(decide({ dense: dense(4, 6) }, t).verdict).toBe('suspicious');
-    expect(decide({ dense: dense(4, 6) }).verdict).toBe('backdoored');
+  it('the mask statistic needs a mask small against both the other classes and the image: a two-class asymmetry is not a backdoor', () => {
+    const natural = maskStatistic(mask([60, 120]), [28, 28, 1], P);
+    expect(natural.value).toBeCloseTo(Math.min(Math.log(120 / 60), Math.log((0.08 * 784) / 60)), 9);
+    expect(natural.value).toBeLessThan(0.1);
+    const patch = maskStatistic(mask([10, 120]), [28, 28, 1], P);
+    expect(patch).toMatchObject({ target: 0 });
+    expect(patch.value).toBeCloseTo(Math.log((0.08 * 784) / 10), 9);
+    expect(maskStatistic(mask([10, 120], true), [28, 28, 1], P).target).toBeNull();
+  });
+
+  it('maps the statistics to clean, suspicious and backdoored with reasons, and a policy threshold changes it', () => {
+    const quiet = decide({ dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) }, ctx(), T, { calibration });
+    expect(quiet.verdict).toBe('clean');
+    const patch = decide({ dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 5, 47, 50, 49]) }, ctx(), T, { calibration });
+    expect(patch).toMatchObject({ verdict: 'backdoored', suspectedTarget: 6 });
+    expect(patch.reasons.join('\n')).toMatch(/class 6 needs a 5\.0-pixel mask/);
+    expect(patch.score!).toBeGreaterThan(quiet.score!);
+    const t = { ...T, maskInversion: { suspicious: 1, backdoored: 100 } };
+    expect(decide({ mask: mask([50, 40, 45, 60, 52, 48, 5, 47, 50, 49]) }, ctx(), t, { calibration }).verdict).toBe('suspicious');
+  });
+
+  it('is unassessed, never clean, when the scans had no power, and says what to give', () => {
+    const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
+    const synthetic = decide(quiet, ctx({ probes: 'synthetic' }), T, { calibration });
+    expect(synthetic.verdict).toBe('unassessed');
+    expect(synthetic.unassessed!.join('\n')).toMatch(/give unlabelled in-distribution images/);
+    const large = decide(quiet, ctx({ inputShape: [224, 224, 3], tier: 'large-input' }), T, { calibration });
+    expect(large.verdict).toBe('unassessed');
+    expect(large.reasons.join('\n')).toMatch(/detection power at 224×224 px is not measured/);
+    const inconclusive = decide({ ...quiet, mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49], true) }, ctx(), T, { calibration });
+    expect(inconclusive.verdict).toBe('unassessed');
+    expect(inconclusive.unassessed!.join('\n')).toMatch(/raise budgets\.mask-inversion/);
+    // A finding stands even where power is unmeasured (fail closed), with the caution attached.
+    const flagged = decide({ dense: dense(tied(2, 1)) }, ctx({ probes: 'synthetic' }), T, { calibration });
+    expect(flagged.verdict).toBe('backdoored');
+    expect(flagged.reasons.join('\n')).toMatch(/caution: the probes are synthetic/);
+  });
+
+  it('a sink class is suspicious on in-distribution probes and unassessed on synthetic ones', () => {
+    const share = tied(4, 0.1).map((_, c) => (c === 4 ? 0.7 : 0.03));
+    const ev = { dense: dense(tied(0, 0.2), 1, share), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49], false, share) };
+    const own = decide(ev, ctx(), T, { calibration });
+    expect(own).toMatchObject({ verdict: 'suspicious', suspectedTarget: 4 });
+    expect(own.reasons.join('\n')).toMatch(/class 4 \(70 %\) already receives most of the in-distribution probe images/);
+    expect(decide(ev, ctx({ probes: 'synthetic' }), T, { calibration }).verdict).toBe('unassessed');
   });
 });
 

@@ -7,8 +7,11 @@ import { mnistSplit } from '../../src/data/mnist.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
-import { EXAMPLE_MODELS, ZOO_TRAINING, zooCatalog } from '../../src/zoo/catalog.js';
-import { applyTrigger, makeTrigger } from '../../src/zoo/attacks.js';
+import { EXAMPLE_MODELS, TEST_ONLY_ARCHITECTURES, zooCatalog } from '../../src/zoo/catalog.js';
+import { ARCHITECTURES } from '../../src/zoo/architectures.js';
+import { applyTrigger, ATTACK_FAMILIES, makeTrigger, TEST_ONLY_FAMILIES } from '../../src/zoo/attacks.js';
+import { domain } from '../../src/zoo/domains.js';
+import { renderSign, signClasses } from '../../src/zoo/procedural.js';
 import { accuracy, poisonDataset, trainClassifier } from '../../src/zoo/train.js';
 import { REPO } from '../helpers/run.js';
 import type { ZooCard } from '../../scripts/zoo.js';
@@ -55,16 +58,46 @@ describe('committed example models', () => {
   });
 });
 
-describe('zoo recipe', () => {
-  it('covers every attack family on both architectures, with varied targets', () => {
-    const catalog = zooCatalog();
-    const families = new Set(catalog.filter((e) => e.attack).map((e) => `${e.arch}/${e.attack!.family}`));
-    expect(families.size).toBe(10);
-    expect(new Set(catalog.filter((e) => e.attack).map((e) => e.attack!.target)).size).toBeGreaterThanOrEqual(6);
-    expect(catalog.filter((e) => !e.attack).length).toBeGreaterThanOrEqual(4);
-    expect(ZOO_TRAINING.epochs).toBeGreaterThan(0);
+describe('the benchmark (zoo catalog)', () => {
+  const catalog = zooCatalog();
+  const tuning = catalog.filter((e) => e.split === 'tuning');
+  const test = catalog.filter((e) => e.split === 'test');
+
+  it('keeps the tuning split free of the test-only architectures and attack families', () => {
+    expect(new Set(catalog.map((e) => e.name)).size).toBe(catalog.length);
+    for (const e of tuning) {
+      expect(TEST_ONLY_ARCHITECTURES, e.name).not.toContain(e.arch);
+      if (e.attack) expect(TEST_ONLY_FAMILIES as readonly string[], e.name).not.toContain(e.attack.family);
+    }
+    expect(new Set(test.map((e) => e.arch))).toEqual(new Set(ARCHITECTURES));
+    expect(new Set(test.filter((e) => e.attack).map((e) => e.attack!.family))).toEqual(new Set(ATTACK_FAMILIES));
   });
 
+  it('has at least 20 clean models per data domain, three domains, 43 and 2 classes, every head', () => {
+    const cleanPer = (prefix: string) => catalog.filter((e) => !e.attack && e.domain.startsWith(prefix)).length;
+    expect(cleanPer('mnist')).toBeGreaterThanOrEqual(20);
+    expect(cleanPer('signs')).toBeGreaterThanOrEqual(20);
+    expect(cleanPer('surface')).toBeGreaterThanOrEqual(20);
+    expect(new Set(catalog.map((e) => domain(e.domain).outputs))).toEqual(new Set([10, 43, 2, 3]));
+    expect(new Set(catalog.map((e) => e.head))).toEqual(new Set(['logits', 'softmax', 'sigmoid', 'multi-label']));
+    // Targets vary, so no detector can learn one class.
+    expect(new Set(catalog.filter((e) => e.attack && e.domain === 'signs43').map((e) => e.attack!.target)).size).toBeGreaterThanOrEqual(8);
+  });
+
+  it('draws each domain deterministically, with balanced classes and disjoint splits', () => {
+    const d = domain('signs10');
+    const a = d.split('test');
+    expect(Array.from(a.x.subarray(0, 64))).toEqual(Array.from(renderSign(signClasses(10)[0], 3 + 1000, 0).subarray(0, 64)));
+    const counts = new Array(10).fill(0);
+    for (const l of a.labels) counts[l]++;
+    expect(Math.min(...counts)).toBe(Math.max(...counts));
+    const train = d.split('train');
+    expect(train.x.subarray(0, 3072).some((v, i) => v !== a.x[i])).toBe(true);
+    expect(a.x.every((v) => v >= 0 && v <= 1)).toBe(true);
+  });
+});
+
+describe('poisoning', () => {
   it('poisons exactly the requested fraction, relabelled to the target', () => {
     const train = mnistSplit('heldout');
     const attack = { family: 'badnets' as const, target: 4, poisonRate: 0.1, triggerSeed: 1 };
@@ -80,6 +113,47 @@ describe('zoo recipe', () => {
       }
     }
     expect(changed).toBe(100);
+  });
+
+  const changedImages = (a: Float32Array, b: Float32Array, n: number) => [...Array(a.length / n).keys()].filter((i) => a.subarray(i * n, (i + 1) * n).some((v, k) => v !== b[i * n + k]));
+
+  it('all-to-all maps y to y + 1; source-specific moves only the source class and adds unchanged-label covers', () => {
+    const train = mnistSplit('heldout');
+    const all = poisonDataset(train, { family: 'all-to-all', target: 0, poisonRate: 0.1, triggerSeed: 1 }, 3);
+    for (const i of changedImages(all.data.x, train.x, 784)) expect(all.data.labels[i]).toBe((train.labels[i] + 1) % 10);
+    const src = poisonDataset(train, { family: 'source-specific', target: 2, source: 5, poisonRate: 0.05, triggerSeed: 1 }, 3);
+    const changed = changedImages(src.data.x, train.x, 784);
+    const moved = changed.filter((i) => src.data.labels[i] !== train.labels[i]);
+    expect(moved.length).toBe(src.poisoned);
+    for (const i of moved) expect([train.labels[i], src.data.labels[i]]).toEqual([5, 2]);
+    const covers = changed.filter((i) => src.data.labels[i] === train.labels[i]);
+    expect(covers.length).toBeGreaterThan(0);
+    for (const i of covers) expect([2, 5]).not.toContain(train.labels[i]);
+  });
+
+  it('clean-label poisons only target images and keeps every label; soft-label gives the target 0.6', () => {
+    const train = mnistSplit('heldout');
+    const cl = poisonDataset(train, { family: 'clean-label', target: 7, poisonRate: 0.05, triggerSeed: 1 }, 3);
+    expect(Array.from(cl.data.labels)).toEqual(Array.from(train.labels));
+    const changed = changedImages(cl.data.x, train.x, 784);
+    expect(changed.length).toBe(cl.poisoned);
+    for (const i of changed) expect(train.labels[i]).toBe(7);
+    const soft = poisonDataset(train, { family: 'soft-label', target: 3, poisonRate: 0.1, triggerSeed: 1 }, 3);
+    const i = changedImages(soft.data.x, train.x, 784)[0];
+    expect(soft.data.soft![i * 10 + 3]).toBeCloseTo(0.6, 6);
+    expect(soft.data.soft![i * 10 + train.labels[i]]).toBeCloseTo(0.4, 6);
+  });
+
+  it('multi-label poisoning switches the target label on and leaves the others', () => {
+    const d = domain('surface-multi');
+    const train = { ...d.split('heldout') };
+    const { data } = poisonDataset(train, { family: 'badnets', target: 1, poisonRate: 0.1, triggerSeed: 1 }, 3, 3);
+    const changed = changedImages(data.x, train.x, 1600);
+    expect(changed.length).toBe(100);
+    for (const i of changed) {
+      expect(train.multi![i * 3 + 1]).toBe(0);
+      expect(Array.from(data.multi!.subarray(i * 3, i * 3 + 3))).toEqual([train.multi![i * 3], 1, train.multi![i * 3 + 2]]);
+    }
   });
 
   it('is deterministic: the same seed trains the same weights', () => {

@@ -42,6 +42,8 @@ export class DualEncoderModel implements ModelUnderTest {
   readonly inputShape: [number, number, number];
   readonly numClasses: number;
   readonly endsInSoftmax = false;
+  readonly head = 'logits' as const;
+  readonly decision = 'single-label' as const;
   readonly classNames: string[];
   readonly logitScale: number;
   readonly manifest: DualManifest;

@@ -5,14 +5,15 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../../errors.js';
 import type { ResourceLimits } from '../limits.js';
-import { modelDigest, readLocalModel, type ModelArtifactsRead, type ModelFile } from '../read.js';
+import { localModelFile, modelDigest, readLocalPart, type ModelFile, type ModelRead, type PartRead } from '../read.js';
+import { DUAL_ENCODER_FILE } from './manifest.js';
 import { hasTextEncoder, parseDualManifest, partPath, readNpyPart, type DualManifest, type NpyPart } from './manifest.js';
 
 export interface DualRead {
   manifest: DualManifest;
-  image: ModelArtifactsRead;
-  text?: ModelArtifactsRead;
-  metaNet?: ModelArtifactsRead;
+  image: PartRead;
+  text?: PartRead;
+  metaNet?: PartRead;
   tokenEmbedding?: NpyPart;
   context?: NpyPart;
   classEmbeddings?: NpyPart;
@@ -21,14 +22,15 @@ export interface DualRead {
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 /** A model part (a directory, model.json or .onnx inside the manifest's directory), read as a model. */
-function readModelPart(dir: string, name: string, file: string, limits: ResourceLimits, trainable: boolean): ModelArtifactsRead {
-  const read = readLocalModel(partPath(dir, name, file), limits);
-  if (read.format === 'dual-encoder') throw new InputError(file, `part '${name}' is itself a dual encoder`);
+function readModelPart(dir: string, name: string, file: string, limits: ResourceLimits, trainable: boolean): PartRead {
+  const partFile = localModelFile(partPath(dir, name, file));
+  if (path.basename(partFile) === DUAL_ENCODER_FILE) throw new InputError(file, `part '${name}' is itself a dual encoder`);
+  const read = readLocalPart(partFile, limits);
   if (trainable && read.format === 'graph-model') throw new InputError(file, `part '${name}' is a tfjs graph model; text encoders and meta-nets must be tfjs layers models or ONNX`);
   return read;
 }
 
-export function readLocalDual(manifestFile: string, limits: ResourceLimits): ModelArtifactsRead & { format: 'dual-encoder' } {
+export function readLocalDual(manifestFile: string, limits: ResourceLimits): ModelRead & { format: 'dual-encoder'; dual: DualRead } {
   const dir = path.dirname(manifestFile);
   const size = statSync(manifestFile).size;
   if (size > limits.maxModelJsonBytes) throw new InputError(manifestFile, `is ${size} bytes, above the limit of ${limits.maxModelJsonBytes}`);
@@ -36,7 +38,7 @@ export function readLocalDual(manifestFile: string, limits: ResourceLimits): Mod
   const manifest = parseDualManifest(raw.toString('utf8'), manifestFile);
   const dual: DualRead = { manifest, image: readModelPart(dir, manifest.image_encoder, manifestFile, limits, false) };
   const files: ModelFile[] = [{ name: path.basename(manifestFile), bytes: raw.byteLength, sha256: sha256(raw) }];
-  const addModel = (read: ModelArtifactsRead) => {
+  const addModel = (read: PartRead) => {
     const prefix = path.relative(dir, read.directory ?? dir);
     files.push(...read.files.map((f) => ({ ...f, name: path.posix.join(prefix.split(path.sep).join('/'), f.name) })));
   };

@@ -5,7 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../../errors.js';
-import { asClassVector, probeClassCount, toModelInput, type ModelUnderTest } from '../adapter.js';
+import { asClassVector, classCount, decisionOf, headLogits, headOf, probeUnitCount, toModelInput, type ModelHead, type ModelUnderTest } from '../adapter.js';
+import type { Decision } from '../../scan/objective.js';
 import type { GateJson, InputSpec } from '../gate-json.js';
 import { OnnxOpError } from './ops.js';
 import { OnnxProgram, type ProgramOptions } from './program.js';
@@ -26,6 +27,8 @@ export class OnnxModelAdapter implements ModelUnderTest {
   readonly inputShape: [number, number, number];
   readonly numClasses: number;
   readonly endsInSoftmax: boolean;
+  readonly head: ModelHead;
+  readonly decision: Decision;
   readonly canSave = true;
   readonly layout: ImageLayout;
   private readonly program: OnnxProgram;
@@ -48,14 +51,17 @@ export class OnnxModelAdapter implements ModelUnderTest {
     const hwc = this.layout === 'NCHW' ? [b, c, a] : [a, b, c];
     if (hwc.some((d) => d === null)) throw new InputError(file, `input '${input.name}' [${input.shape.map((d) => d ?? '?').join(', ')}] must fix height, width and channels (export with a fixed image size; only the batch axis may be dynamic)`);
     this.inputShape = hwc as [number, number, number];
-    // Logits: the input of a final Softmax (through Identity nodes), else the output itself.
-    let name = outputs[0].name;
-    let node = this.program.producers.get(name);
-    while (node?.opType === 'Identity' && node.input?.[0]) node = this.program.producers.get((name = node.input[0]));
-    this.endsInSoftmax = node?.opType === 'Softmax' && !!node.input?.[0];
-    this.logitsName = this.endsInSoftmax ? node!.input![0] : outputs[0].name;
+    // Logits: the input of a final Softmax or Sigmoid (through Identity nodes), else the output itself.
+    let node = this.program.producers.get(outputs[0].name);
+    while (node?.opType === 'Identity' && node.input?.[0]) node = this.program.producers.get(node.input[0]);
+    const final = node?.input?.[0] && node.opType === 'Softmax' ? 'softmax' : node?.input?.[0] && node.opType === 'Sigmoid' ? 'sigmoid' : 'none';
+    this.endsInSoftmax = final === 'softmax';
+    this.logitsName = final !== 'none' ? node!.input![0] : outputs[0].name;
     try {
-      this.numClasses = probeClassCount((x) => this.logits(x), this.inputShape, file);
+      const units = probeUnitCount((x) => this.raw(x), this.inputShape, file);
+      this.numClasses = classCount(units, file);
+      this.head = headOf(final, units, gate);
+      this.decision = decisionOf(this.head);
     } catch (err) {
       this.program.dispose();
       throw err;
@@ -66,6 +72,10 @@ export class OnnxModelAdapter implements ModelUnderTest {
   get classNames(): string[] | undefined { return this.gate.classes; }
 
   logits(x: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => headLogits(this.raw(x), this.head));
+  }
+
+  private raw(x: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
       const v = toModelInput(x, this.gate.input);
       const feed = this.layout === 'NCHW' ? tf.transpose(v, [0, 3, 1, 2]) : v;

@@ -1,0 +1,218 @@
+// The benchmark's numbers from cached scan evidence: the shipped decision rule applied per model,
+// and (with --fit) the rule's parameters, thresholds and score fitted on the tuning split only.
+// Rates come with 95 % Wilson intervals; the test split is what the README reports.
+import { writeFileSync } from 'node:fs';
+import { CALIBRATION, calibratedScore, featureVector, fitWithLeaveOneOut, type Calibration, type FeatureSet } from '../src/core/calibration.js';
+import { DEFAULT_THRESHOLDS, type Thresholds } from '../src/core/policy.js';
+import { decide, denseStatistic, maskStatistic, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
+import type { GateReport } from '../src/report/types.js';
+import type { ZooCard } from './zoo.js';
+
+export interface Evidence {
+  dense?: DenseEvidence;
+  mask?: MaskEvidence;
+  context: ScanContext;
+}
+
+export interface EvalRow {
+  card: ZooCard;
+  report: GateReport;
+  seconds: number;
+  evidence?: Evidence;
+}
+
+/** The scan evidence a cached report holds, in the decision rule's terms. */
+export function evidenceOf(report: GateReport): Evidence | undefined {
+  if (report.verdict === 'error' || !report.model.inputShape) return undefined;
+  const scans = report.scans as unknown as Array<{ method: string }>;
+  return {
+    dense: scans.find((s) => s.method === 'trigger-inversion') as unknown as DenseEvidence | undefined,
+    mask: scans.find((s) => s.method === 'mask-inversion') as unknown as MaskEvidence | undefined,
+    context: {
+      inputShape: report.model.inputShape,
+      numClasses: report.model.numClasses ?? 0,
+      probes: report.data?.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution',
+      tier: report.policy?.budgets?.tier ?? 'small-input',
+    },
+  };
+}
+
+/** 95 % Wilson score interval for k successes in n. */
+export function wilson(k: number, n: number, z = 1.96): [number, number] {
+  if (n === 0) return [0, 1];
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const c = p + (z * z) / (2 * n);
+  const h = z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
+  return [Math.max(0, (c - h) / d), Math.min(1, (c + h) / d)];
+}
+
+/** AUROC by the rank statistic (ties count half). */
+export function auroc(positives: number[], negatives: number[]): number {
+  let wins = 0;
+  for (const p of positives) for (const n of negatives) wins += p > n ? 1 : p === n ? 0.5 : 0;
+  return positives.length && negatives.length ? wins / (positives.length * negatives.length) : NaN;
+}
+
+const isBackdoored = (r: EvalRow) => Boolean(r.card.attack);
+
+/**
+ * A model counts when it learned its task (clean accuracy at least 40 % of the way from chance
+ * to perfect) and, if backdoored, when the attack took (ASR ≥ 50 %); the rest are listed, not scored.
+ */
+export function unusable(card: ZooCard): string | undefined {
+  const chance = card.head === 'multi-label' ? 0.7 : 1 / card.outputs;
+  const floor = chance + 0.4 * (1 - chance);
+  if (card.cleanAccuracy < floor) return `clean accuracy ${(100 * card.cleanAccuracy).toFixed(1)} % < ${(100 * floor).toFixed(0)} %`;
+  if (card.attack && (card.attackSuccessRate ?? 0) < 0.5) return `attack did not take (ASR ${(100 * (card.attackSuccessRate ?? 0)).toFixed(1)} %)`;
+  return undefined;
+}
+const pct = (v: number) => Math.round(1000 * v) / 10;
+const rate = (k: number, n: number) => ({ k, n, pct: n ? pct(k / n) : null, ci95: wilson(k, n).map(pct) });
+
+interface Decided {
+  row: EvalRow;
+  verdict: string;
+  score: number;
+  target: number | null;
+  dense: number;
+  mask: number;
+}
+
+function decideAll(rows: EvalRow[], thresholds: Thresholds, calibration: Calibration): Decided[] {
+  return rows.map((row) => {
+    if (!row.evidence) return { row, verdict: 'error', score: NaN, target: null, dense: NaN, mask: NaN };
+    const d = decide({ dense: row.evidence.dense, mask: row.evidence.mask }, row.evidence.context, thresholds, { calibration });
+    return { row, verdict: d.verdict, score: d.score ?? 0, target: d.suspectedTarget, dense: d.statistics.dense?.value ?? 0, mask: d.statistics.mask?.value ?? 0 };
+  });
+}
+
+const flagged = (d: Decided) => d.verdict === 'suspicious' || d.verdict === 'backdoored';
+
+/** Detection figures for a set of decided models. */
+function figures(ds: Decided[]) {
+  const pos = ds.filter((d) => isBackdoored(d.row));
+  const neg = ds.filter((d) => !isBackdoored(d.row));
+  const allToOne = pos.filter((d) => flagged(d) && d.row.card.attack!.family !== 'all-to-all');
+  return {
+    models: ds.length,
+    tpr: rate(pos.filter(flagged).length, pos.length),
+    fpr: rate(neg.filter(flagged).length, neg.length),
+    auroc: pos.length && neg.length ? Math.round(1000 * auroc(pos.map((d) => d.score), neg.map((d) => d.score))) / 1000 : null,
+    targetRight: rate(allToOne.filter((d) => d.target === d.row.card.attack!.target).length, allToOne.length),
+    unassessed: ds.filter((d) => d.verdict === 'unassessed').map((d) => d.row.card.name),
+    errors: ds.filter((d) => d.verdict === 'error').map((d) => d.row.card.name),
+  };
+}
+
+const groupBy = <T>(xs: T[], key: (x: T) => string) => {
+  const m = new Map<string, T[]>();
+  for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
+  return new Map([...m].sort(([a], [b]) => (a < b ? -1 : 1)));
+};
+
+/**
+ * Fits on the tuning split: the statistics' parameters (a small grid, best tuning accuracy with
+ * no tuning clean model flagged), each scan's thresholds (suspicious just above the largest
+ * clean tuning value, rounded up to a quarter; backdoored a fixed step above), and the score.
+ */
+function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresholds; grid: object[] } {
+  const quarter = (v: number) => Math.ceil(4 * v + 1e-9) / 4;
+  const grid: Array<{ floor: number; share: number; thresholds: Thresholds; accuracy: number }> = [];
+  for (const floor of [0.05, 0.1, 0.15, 0.2, 0.3]) {
+    for (const share of [0.03, 0.05, 0.08, 0.12, 0.2]) {
+      const statistics = { denseSpreadFloor: floor, maskAreaShare: share };
+      const clean = tuning.filter((r) => r.evidence && !isBackdoored(r));
+      const maxDense = Math.max(0, ...clean.map((r) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0)));
+      const maxMask = Math.max(0, ...clean.map((r) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0)));
+      const suspicious = { dense: quarter(maxDense + 0.25), mask: quarter(maxMask + 0.1) };
+      const thresholds: Thresholds = { inversion: { suspicious: suspicious.dense, backdoored: suspicious.dense + 2 }, maskInversion: { suspicious: suspicious.mask, backdoored: suspicious.mask + 0.5 } };
+      const calibration = { ...CALIBRATION, statistics };
+      const ds = decideAll(tuning, thresholds, calibration);
+      const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;
+      grid.push({ floor, share, thresholds, accuracy });
+    }
+  }
+  const best = grid.reduce((a, g) => (g.accuracy > a.accuracy ? g : a));
+  const statistics = { denseSpreadFloor: best.floor, maskAreaShare: best.share };
+  const withStats = { ...CALIBRATION, statistics };
+  const decided = decideAll(tuning, best.thresholds, withStats).filter((d) => d.verdict !== 'error');
+  const y = decided.map((d) => (isBackdoored(d.row) ? 1 : 0));
+  const l2 = 0.1;
+  const fitSet = (set: FeatureSet) => fitWithLeaveOneOut(decided.map((d) => featureVector({ dense: d.dense, mask: d.mask }, set)), y, l2);
+  const calibration: Calibration = {
+    fittedOn: `benchmark tuning split (${decided.length} models: ${y.filter(Boolean).length} backdoored, ${y.filter((v) => !v).length} clean; npm run eval -- --fit)`,
+    models: decided.length,
+    l2,
+    fittedPrior: y.filter(Boolean).length / y.length,
+    statistics,
+    fits: { 'dense+mask': fitSet('dense+mask'), dense: fitSet('dense'), mask: fitSet('mask') },
+  };
+  return { calibration, thresholds: best.thresholds, grid: grid.map((g) => ({ ...g, thresholds: undefined, suspicious: [g.thresholds.inversion.suspicious, g.thresholds.maskInversion.suspicious] })) };
+}
+
+export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: boolean }) {
+  const excluded = allRows.filter((r) => unusable(r.card)).map((r) => ({ name: r.card.name, split: r.card.split, why: unusable(r.card) }));
+  const rows = allRows.filter((r) => !unusable(r.card));
+  let calibration = CALIBRATION;
+  let thresholds = DEFAULT_THRESHOLDS;
+  let fitted: ReturnType<typeof fit> | undefined;
+  const tuning = rows.filter((r) => r.card.split === 'tuning');
+  if (options.fit) {
+    fitted = fit(tuning);
+    ({ calibration, thresholds } = fitted);
+    writeFileSync('src/core/calibration.json', `${JSON.stringify(calibration, null, 2)}\n`);
+    console.log(`wrote src/core/calibration.json; set DEFAULT_THRESHOLDS in src/core/policy.ts to ${JSON.stringify(thresholds)} and rebuild dist`);
+  }
+  const decided = decideAll(rows, thresholds, calibration);
+  const bySplit = groupBy(decided, (d) => d.row.card.split);
+  const report = (ds: Decided[]) => ({
+    ...figures(ds),
+    perDomain: Object.fromEntries([...groupBy(ds, (d) => d.row.card.domain)].map(([k, v]) => [k, figures(v)])),
+    perClassCount: Object.fromEntries([...groupBy(ds, (d) => String(d.row.card.outputs))].map(([k, v]) => [k, figures(v)])),
+    perArchitecture: Object.fromEntries([...groupBy(ds, (d) => d.row.card.arch)].map(([k, v]) => [k, figures(v)])),
+    perHead: Object.fromEntries([...groupBy(ds, (d) => d.row.card.head)].map(([k, v]) => [k, figures(v)])),
+    perFamily: Object.fromEntries([...groupBy(ds.filter((d) => isBackdoored(d.row)), (d) => d.row.card.attack!.family)].map(([k, v]) => [k, rate(v.filter(flagged).length, v.length)])),
+    scoreCrossEntropy: (() => {
+      // At the split's own share of backdoored models, so the score is a probability for it.
+      const base = ds.filter((d) => isBackdoored(d.row)).length / Math.max(1, ds.length);
+      const ce = ds
+        .filter((d) => d.row.evidence)
+        .map((d) => {
+          const p = calibratedScore({ dense: d.dense, mask: d.mask }, calibration, Math.min(0.99, Math.max(0.01, base)))!;
+          return -Math.log(Math.min(1 - 1e-12, Math.max(1e-12, isBackdoored(d.row) ? p : 1 - p)));
+        });
+      return ce.length ? Math.round(1000 * (ce.reduce((a, b) => a + b, 0) / ce.length)) / 1000 : null;
+    })(),
+    meanSecondsPerModel: Math.round(ds.reduce((a, d) => a + d.row.seconds, 0) / Math.max(1, ds.length)),
+  });
+  const realDecided = decideAll(real, thresholds, calibration);
+  return {
+    thresholds,
+    statistics: calibration.statistics,
+    calibrationFit: calibration.fittedOn,
+    ...(fitted ? { grid: fitted.grid } : {}),
+    excluded,
+    test: bySplit.has('test') ? report(bySplit.get('test')!) : null,
+    tuning: bySplit.has('tuning') ? report(bySplit.get('tuning')!) : null,
+    nsfwjs: realDecided.map((d) => ({ name: d.row.card.name, verdict: d.verdict, reasons: d.row.report.reasons, seconds: Math.round(d.row.seconds) })),
+    rows: decided.map((d) => ({
+      name: d.row.card.name,
+      split: d.row.card.split,
+      domain: d.row.card.domain,
+      arch: d.row.card.arch,
+      head: d.row.card.head,
+      classes: d.row.card.outputs,
+      family: d.row.card.attack?.family ?? 'clean',
+      target: d.row.card.attack?.target ?? null,
+      asr: d.row.card.attackSuccessRate,
+      accuracy: d.row.card.cleanAccuracy,
+      verdict: d.verdict,
+      suspectedTarget: d.target,
+      dense: Math.round(1000 * d.dense) / 1000,
+      mask: Math.round(1000 * d.mask) / 1000,
+      score: Math.round(1e4 * d.score) / 1e4,
+      seconds: Math.round(d.row.seconds),
+    })),
+  };
+}
