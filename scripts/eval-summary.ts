@@ -112,31 +112,41 @@ const groupBy = <T>(xs: T[], key: (x: T) => string) => {
 };
 
 /**
- * Fits on the tuning split: the statistics' parameters (a small grid, best tuning accuracy with
- * no tuning clean model flagged), each scan's thresholds (suspicious just above the largest
- * clean tuning value, rounded up to a quarter; backdoored a fixed step above), and the score.
+ * Fits on the tuning split. Each scan's thresholds come from its statistic on the clean tuning
+ * models: suspicious at the larger of mean + 3 SD and the largest clean value + ¼, backdoored at
+ * mean + 6 SD (at least suspicious + 1), rounded up to a quarter, so they carry a margin a
+ * handful of clean models cannot give by their maximum alone. The statistics' parameters come
+ * from a small grid: the best tuning accuracy, ties broken by how far the backdoored models clear
+ * their thresholds. Then the score's logistic model.
  */
 function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresholds; grid: object[] } {
-  const quarter = (v: number) => Math.ceil(4 * v + 1e-9) / 4;
-  const grid: Array<{ floor: number; share: number; thresholds: Thresholds; accuracy: number }> = [];
+  const quarter = (v: number) => Math.ceil(4 * v - 1e-9) / 4;
+  const level = (values: number[], step: number) => {
+    const mean = values.reduce((a, v) => a + v, 0) / Math.max(1, values.length);
+    const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, values.length - 1));
+    const suspicious = quarter(Math.max(mean + 3 * sd, Math.max(...values) + 0.25));
+    return { suspicious, backdoored: quarter(Math.max(mean + 6 * sd, suspicious + step)) };
+  };
+  const grid: Array<{ floor: number; share: number; thresholds: Thresholds; accuracy: number; clearance: number }> = [];
+  const usable = tuning.filter((r) => r.evidence);
+  const clean = usable.filter((r) => !isBackdoored(r));
   for (const floor of [0.05, 0.1, 0.15, 0.2, 0.3]) {
     for (const share of [0.03, 0.05, 0.08, 0.12, 0.2]) {
       const statistics = { denseSpreadFloor: floor, maskAreaShare: share };
-      const clean = tuning.filter((r) => r.evidence && !isBackdoored(r));
-      const maxDense = Math.max(0, ...clean.map((r) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0)));
-      const maxMask = Math.max(0, ...clean.map((r) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0)));
-      const suspicious = { dense: quarter(maxDense + 0.25), mask: quarter(maxMask + 0.1) };
-      const thresholds: Thresholds = { inversion: { suspicious: suspicious.dense, backdoored: suspicious.dense + 2 }, maskInversion: { suspicious: suspicious.mask, backdoored: suspicious.mask + 0.5 } };
-      const calibration = { ...CALIBRATION, statistics };
-      const ds = decideAll(tuning, thresholds, calibration);
+      const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
+      const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
+      const thresholds: Thresholds = { inversion: level(clean.map(dense), 1), maskInversion: level(clean.map(mask), 0.5) };
+      const ds = decideAll(usable, thresholds, { ...CALIBRATION, statistics });
       const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;
-      grid.push({ floor, share, thresholds, accuracy });
+      const bd = usable.filter(isBackdoored);
+      const clearance = bd.reduce((a, r) => a + Math.min(2, Math.max(dense(r) / thresholds.inversion.suspicious, mask(r) / thresholds.maskInversion.suspicious)), 0) / Math.max(1, bd.length);
+      grid.push({ floor, share, thresholds, accuracy, clearance });
     }
   }
-  const best = grid.reduce((a, g) => (g.accuracy > a.accuracy ? g : a));
+  const best = grid.reduce((a, g) => (g.accuracy > a.accuracy || (g.accuracy === a.accuracy && g.clearance > a.clearance) ? g : a));
   const statistics = { denseSpreadFloor: best.floor, maskAreaShare: best.share };
   const withStats = { ...CALIBRATION, statistics };
-  const decided = decideAll(tuning, best.thresholds, withStats).filter((d) => d.verdict !== 'error');
+  const decided = decideAll(usable, best.thresholds, withStats);
   const y = decided.map((d) => (isBackdoored(d.row) ? 1 : 0));
   const l2 = 0.1;
   const fitSet = (set: FeatureSet) => fitWithLeaveOneOut(decided.map((d) => featureVector({ dense: d.dense, mask: d.mask }, set)), y, l2);
@@ -148,7 +158,7 @@ function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresho
     statistics,
     fits: { 'dense+mask': fitSet('dense+mask'), dense: fitSet('dense'), mask: fitSet('mask') },
   };
-  return { calibration, thresholds: best.thresholds, grid: grid.map((g) => ({ ...g, thresholds: undefined, suspicious: [g.thresholds.inversion.suspicious, g.thresholds.maskInversion.suspicious] })) };
+  return { calibration, thresholds: best.thresholds, grid: grid.map((g) => ({ floor: g.floor, share: g.share, accuracy: g.accuracy, clearance: Math.round(100 * g.clearance) / 100, thresholds: g.thresholds })) };
 }
 
 export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: boolean }) {

@@ -246,6 +246,15 @@ async function worker(): Promise<void> {
   const engine = await selectBackend({ choice: 'wasm', logger });
   const work = process.cwd();
 
+  // An exception that escapes a case asynchronously (a stream's late error event) kills the
+  // worker; say which, with its stack, on stderr first, where the parent keeps it.
+  const say = (event: string) => (err: unknown) => process.stderr.write(`worker ${event}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.prependListener('uncaughtException', say('uncaughtException'));
+  // A listener would swallow unhandled rejections: rethrow, as Node does without one.
+  process.prependListener('unhandledRejection', (err) => {
+    say('unhandledRejection')(err);
+    throw err;
+  });
   // The harness's own test injects faults to prove it sees them (BG_FUZZ_INJECT=crash|hang).
   const inject = process.env.BG_FUZZ_INJECT;
   process.on('message', async (m: Mutant) => {
@@ -338,7 +347,8 @@ async function main(): Promise<void> {
   const kinds: Kind[] = ['model-json-bytes', 'model-json-values', 'model-json-values', 'shard', 'bundle', 'policy', 'onnx-bytes', 'onnx-values', 'onnx-values'];
   const outcomes = new Map<number, Outcome & { kind: Kind; what: string }>();
   const hangs: { id: number; what: string }[] = [];
-  const workerDeaths: { id: number; what: string; code: number | null }[] = [];
+  /** A worker that died mid-case: its exit code, the case before (an async error may be that case's), and its last stderr. */
+  const workerDeaths: { id: number; what: string; code: number | null; previous?: string; stderr: string }[] = [];
   let next = 0;
   const t0 = Date.now();
 
@@ -348,7 +358,16 @@ async function main(): Promise<void> {
       let current: Mutant | undefined;
       let timer: NodeJS.Timeout | undefined;
       let restart = false;
-      const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--worker'], { cwd: work, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+      let previous: string | undefined;
+      // The last few KB the worker printed: what it said when it died (emscripten's handler turns
+      // any uncaught exception into exit code 7, so the code alone names nothing).
+      let stderr = '';
+      const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--worker'], { cwd: work, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      // Lines of minified source Node quotes around a throw are dropped: they would crowd out the message.
+      child.stderr?.on('data', (d: Buffer) => {
+        const text = d.toString('utf8').split('\n').map((l) => (l.length > 400 ? '[a long line of minified source]' : l)).join('\n');
+        stderr = (stderr + text).slice(-4096);
+      });
       const give = async () => {
         if (!more()) return void child.kill();
         const id = next++;
@@ -365,6 +384,7 @@ async function main(): Promise<void> {
         if ('ready' in msg) return void give();
         clearTimeout(timer);
         if (current) outcomes.set(msg.id, { ...msg, kind: current.kind, what: current.what });
+        previous = current?.what;
         current = undefined;
         void give();
       });
@@ -372,7 +392,7 @@ async function main(): Promise<void> {
         clearTimeout(timer);
         // A worker that died mid-case crashed on it; it (or one killed for a hang) is replaced.
         if (current) {
-          workerDeaths.push({ id: current.id, what: current.what, code });
+          workerDeaths.push({ id: current.id, what: current.what, code, previous, stderr: stderr.trim() });
           restart = true;
         }
         if (restart && more()) void runWorker().then(resolve);

@@ -130,7 +130,15 @@ async function main(): Promise<void> {
   const trained = (name: string) => existsSync(path.join(outDir, name, 'zoo-card.json'));
   // --split / --domains train part of the benchmark; the tuning split goes first.
   const wanted = (e: ZooEntry) => (!values.split || e.split === values.split) && (!values.domains || values.domains.split(',').includes(e.domain));
-  const queue = catalog.filter((e) => wanted(e) && !(values.reuse && trained(e.name))).sort((a, b) => Number(a.split === 'test') - Number(b.split === 'test'));
+  // Within a split, round-robin over domains, so a partial run still covers each of them.
+  const order = new Map<string, number>();
+  for (const split of ['tuning', 'test']) {
+    const byDomain = new Map<string, ZooEntry[]>();
+    for (const e of catalog.filter((x) => x.split === split)) byDomain.set(e.domain, [...(byDomain.get(e.domain) ?? []), e]);
+    const lists = [...byDomain.values()];
+    for (let i = 0; lists.some((l) => l.length > i); i++) for (const l of lists) if (l[i]) order.set(l[i].name, order.size);
+  }
+  const queue = catalog.filter((e) => wanted(e) && !(values.reuse && trained(e.name))).sort((a, b) => order.get(a.name)! - order.get(b.name)!);
   const trainedNow = queue.length;
   const jobs = Math.max(1, Number(values.jobs));
   await Promise.all(Array.from({ length: jobs }, async () => {

@@ -13,7 +13,7 @@ import { EXAMPLES, REPO } from '../helpers/run.js';
 
 const WANET = path.join(REPO, 'test/fixtures/models/bn-cnn-wanet-t5');
 
-function check(dir: string, target: number, rounds: number, maxShift?: number): Promise<Record<string, number>> {
+function check(dir: string, target: number, rounds: number, maxShift?: number): Promise<Record<string, any>> {
   return new Promise((resolve, reject) => {
     const args = [dir, String(target), String(rounds), ...(maxShift === undefined ? [] : [String(maxShift)])];
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'test/helpers/warp-clean-check.ts'), ...args], { cwd: REPO });

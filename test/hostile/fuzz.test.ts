@@ -27,6 +27,8 @@ describe('npm run fuzz', () => {
   it('sees an injected crash and an injected hang, and fails', async () => {
     const crash = await fuzz(['--mutants', '12', '--workers', '1'], { BG_FUZZ_INJECT: 'crash' });
     expect(crash.summary.crashes).toBe(1);
+    // The dying worker's own words are kept: the exception and where it was thrown.
+    expect(crash.summary.examples.crashes[0]).toMatchObject({ code: expect.any(Number), stderr: expect.stringMatching(/worker uncaughtException: Error: injected crash\n\s+at /) });
     expect(crash.summary.mutants).toBe(12);
     expect(crash.result.code).toBe(1);
     const hang = await fuzz(['--mutants', '12', '--workers', '1', '--case-seconds', '3'], { BG_FUZZ_INJECT: 'hang' });
