@@ -7,7 +7,7 @@
 // count, with 95 % Wilson intervals; AUROC; target accuracy; the score's cross-entropy; the
 // nsfwjs models when extracted (`npm run extract-models`).
 //   tsx scripts/eval.ts [--zoo zoo] [--split test|tuning|all] [--jobs N] [--only a,b]
-//                       [--fit] [--no-scan] [--nsfwjs .cache/models/nsfwjs] [--out eval-results.json]
+//                       [--fit] [--no-scan] [--write-docs] [--nsfwjs .cache/models/nsfwjs] [--out eval-results.json]
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,7 +23,8 @@ import type { ScanName } from '../src/core/policy.js';
 import type { GateReport } from '../src/report/types.js';
 import { domain, type DomainName } from '../src/zoo/domains.js';
 import type { ZooCard } from './zoo.js';
-import { evidenceOf, summarise, type EvalRow } from './eval-summary.js';
+import { evidenceOf, markdownTables, summarise, type EvalRow } from './eval-summary.js';
+import { zooCatalog } from '../src/zoo/catalog.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     jobs: { type: 'string', default: String(Math.max(1, os.availableParallelism?.() ?? os.cpus().length)) },
     fit: { type: 'boolean', default: false },
+    'write-docs': { type: 'boolean', default: false },
     /** Summarise what is cached; scan nothing. */
     'no-scan': { type: 'boolean', default: false },
     'scan-one': { type: 'string' },
@@ -147,6 +149,11 @@ async function main(): Promise<void> {
   } else console.log(`${values.nsfwjs} not found (npm run extract-models): the nsfwjs models are not in this run`);
   const summary = summarise(rows, real, { fit: values.fit });
   writeFileSync(values.out!, `${JSON.stringify(summary, null, 2)}\n`);
+  if (values['write-docs']) {
+    const scanned = `${rows.length} of ${all.length} trained zoo models scanned (${all.length} trained of ${zooCatalog().length} in the catalog)`;
+    writeFileSync('docs/benchmark-results.md', markdownTables(summary, { date: new Date().toISOString().slice(0, 10), scanned }));
+    console.log('wrote docs/benchmark-results.md');
+  }
   console.log(JSON.stringify({ ...summary, rows: undefined }, null, 2));
 }
 

@@ -54,7 +54,15 @@ export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimi
 /** A scan result without its large arrays, rounded for a readable, stable report. */
 function summarise(result: object, drop: string[]): ScanSummary {
   const round = (v: unknown): unknown =>
-    typeof v === 'number' ? (Number.isFinite(v) ? Number(v.toPrecision(6)) : String(v)) : Array.isArray(v) ? v.map(round) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, round(x)])) : v;
+    typeof v === 'number'
+      ? Number.isFinite(v)
+        ? Number(v.toPrecision(6))
+        : String(v)
+      : Array.isArray(v)
+        ? v.map(round)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).flatMap(([k, x]) => (typeof x === 'function' ? [] : [[k, round(x)]])))
+          : v;
   return round(Object.fromEntries(Object.entries(result).filter(([k]) => !drop.includes(k)))) as ScanSummary;
 }
 
@@ -69,6 +77,19 @@ async function asInputError<T>(model: string, what: string, step: () => Promise<
     if (err instanceof InputError || err instanceof ConfigurationError) throw err;
     throw new InputError(model, `${what}: ${(err as Error)?.message?.split('\n')[0] ?? String(err)}`);
   }
+}
+
+/** Progress lines for a long phase: step counts and an ETA, at most every few seconds. */
+export function progressLine(logger: Logger, phase: string, unit: string, everyMs = 5000): (done: number, total: number) => void {
+  const t0 = performance.now();
+  let last = t0;
+  return (done, total) => {
+    const now = performance.now();
+    if (done < total && now - last < everyMs) return;
+    last = now;
+    const eta = done < total ? `, about ${Math.ceil(((now - t0) / done) * (total - done) / 1000)} s left` : `, ${((now - t0) / 1000).toFixed(1)} s`;
+    logger.info(`${phase}: ${unit} ${done}/${total}${eta}`);
+  };
 }
 
 export interface GateResult {
@@ -147,13 +168,13 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     if (settings.scans.includes('inversion')) {
       logger.info('scan: trigger inversion (all classes at once)');
       const b = budgets.inversion;
-      results.dense = reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, b.images)), { seed, rows, epochs: b.epochs, batchSize: b.batchSize, epsilon: b.epsilon });
+      results.dense = reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, b.images)), { seed, rows, epochs: b.epochs, batchSize: b.batchSize, epsilon: b.epsilon, onProgress: progressLine(logger, 'trigger inversion', 'step') });
       report.scans.push(summarise(results.dense, ['triggers']));
     }
     if (settings.scans.includes('mask-inversion')) {
       logger.info('scan: mask inversion');
       const b = budgets.maskInversion;
-      results.mask = reconstructMasks(model, probe, { seed, rows, maxImages: b.images, epochs: b.epochs, batchSize: b.batchSize });
+      results.mask = reconstructMasks(model, probe, { seed, rows, maxImages: b.images, epochs: b.epochs, batchSize: b.batchSize, onProgress: progressLine(logger, 'mask inversion', 'epoch') });
       report.scans.push(summarise(results.mask, ['masks', 'patterns']));
     }
     if (settings.scans.includes('hessian')) {

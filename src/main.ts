@@ -105,7 +105,8 @@ export async function run(): Promise<void> {
       if ('dir' in native) nativeDirs.push(native.dir);
       else core.warning(`install-native-backend: ${native.error}; continuing without it`);
     }
-    const session = await runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] });
+    // Each phase is a collapsible group in the log, with its progress lines inside.
+    const session = await core.group('Backdoor Gate: fetch and scan', () => runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] }));
     const { report, reportPath, anchor, locator } = session;
     core.setOutput(Outputs.Verdict, report.verdict);
     core.setOutput(Outputs.Score, report.score === null ? '' : String(report.score));
@@ -116,7 +117,7 @@ export async function run(): Promise<void> {
 
     let cleaned: { passes: boolean; report?: CleanReport } = { passes: false };
     if (settings.clean && (report.verdict === 'suspicious' || report.verdict === 'backdoored')) {
-      cleaned = await cleanFlagged(report.model.origin?.location ?? settings.model, settings);
+      cleaned = await core.group('Backdoor Gate: clean and re-scan', () => cleanFlagged(report.model.origin?.location ?? settings.model, settings));
       if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report!, locator.resolved(), { ctx, octokit, artifacts });
     }
 

@@ -1,8 +1,10 @@
-// Optional native backend (libtensorflow via @tensorflow/tfjs-node-gpu): installed with npm into
-// the runner's tool cache on request, then loaded so that it shares the bundled tfjs-core.
+// Optional native backend (libtensorflow via @tensorflow/tfjs-node-gpu): installed on request with
+// `npm ci` from the lock file the action ships (native/package-lock.json: every package pinned
+// and integrity-checked, nothing resolved at job time) into the runner's tool cache, then loaded
+// so that it shares the bundled tfjs-core.
 import * as tf from '@tensorflow/tfjs';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +19,12 @@ const TOOL_NAME = 'tfjs-node-gpu';
 export interface ToolCache {
   find(tool: string, version: string): string;
   cacheDir(source: string, tool: string, version: string): Promise<string>;
+}
+
+/** native/ beside dist/ (the action's checkout) or beside src/ (tests): package.json and its lock file. */
+export function nativeLockDirectory(from = path.dirname(new URL(import.meta.url).pathname)): string | undefined {
+  for (const dir of [path.join(from, '..', 'native'), path.join(from, '..', '..', 'native')]) if (existsSync(path.join(dir, 'package-lock.json'))) return dir;
+  return undefined;
 }
 
 export type CommandRunner = (command: string, args: string[], cwd: string) => Promise<{ code: number; stderr: string }>;
@@ -39,17 +47,19 @@ function lastErrorLine(stderr: string): string {
  * Returns the tool-cache directory holding the native package, installing it when absent.
  * Never throws: failure yields `{ error }`, and the caller falls back to wasm/cpu.
  */
-export async function ensureNativeBackend(cache: ToolCache, logger: Logger, run: CommandRunner = runCommand): Promise<{ dir: string } | { error: string }> {
+export async function ensureNativeBackend(cache: ToolCache, logger: Logger, run: CommandRunner = runCommand, lockDir: string | null = nativeLockDirectory() ?? null): Promise<{ dir: string } | { error: string }> {
   const cached = cache.find(TOOL_NAME, NATIVE_VERSION);
   if (cached) {
     logger.info(`native backend: ${NATIVE_PACKAGE}@${NATIVE_VERSION} found in the tool cache`);
     return { dir: cached };
   }
+  if (!lockDir) return { error: 'native/package-lock.json is missing from the action: refusing to resolve packages at job time' };
   const staging = mkdtempSync(path.join(os.tmpdir(), 'backdoor-gate-native-'));
-  logger.info(`native backend: installing ${NATIVE_PACKAGE}@${NATIVE_VERSION} (downloads libtensorflow)`);
+  for (const f of ['package.json', 'package-lock.json']) copyFileSync(path.join(lockDir, f), path.join(staging, f));
+  logger.info(`native backend: installing ${NATIVE_PACKAGE}@${NATIVE_VERSION} from the shipped lock file (npm ci; downloads libtensorflow)`);
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const result = await run(npm, ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', staging, `${NATIVE_PACKAGE}@${NATIVE_VERSION}`], staging);
-  if (result.code !== 0) return { error: `npm install ${NATIVE_PACKAGE}@${NATIVE_VERSION} failed (exit ${result.code}): ${lastErrorLine(result.stderr)}` };
+  const result = await run(npm, ['ci', '--no-audit', '--no-fund'], staging);
+  if (result.code !== 0) return { error: `npm ci of ${NATIVE_PACKAGE}@${NATIVE_VERSION} from the lock file failed (exit ${result.code}): ${lastErrorLine(result.stderr)}` };
   try {
     return { dir: await cache.cacheDir(staging, TOOL_NAME, NATIVE_VERSION) };
   } catch (err) {

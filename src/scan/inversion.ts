@@ -21,6 +21,8 @@ export interface InversionOptions {
   seed: number;
   /** Rows per pass that fit in memory; a step bigger than that is accumulated over blocks. */
   rows: RowLimits;
+  /** Called after each optimisation step with (steps done, steps in all), for progress lines. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** CLIP-Inspector's defaults (step 0.1, batch 32, one epoch). ε is ours: 4/255 suits 224-px CLIP; small nets need more. */
@@ -94,6 +96,8 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
   const classes = [...Array(K).keys()];
   const images = (s: number, e: number) => tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, H, W, C]);
 
+  const steps = Math.ceil(K / opts.maxClassesPerChunk) * opts.epochs * Math.ceil(probe.count / opts.batchSize);
+  let done = 0;
   for (let c0 = 0; c0 < K; c0 += opts.maxClassesPerChunk) {
     const chunk = classes.slice(c0, c0 + opts.maxClassesPerChunk);
     const delta = tf.variable(tf.zeros([chunk.length, H, W, C]));
@@ -110,6 +114,7 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
           accumulatedStep(optimizer, [delta], parts);
           delta.assign(tf.clipByValue(delta, -opts.epsilon, opts.epsilon));
         });
+        opts.onProgress?.(++done, steps);
       }
     }
     triggers.set(delta.dataSync(), c0 * n);

@@ -26,6 +26,8 @@ export interface MaskInversionOptions {
   seed: number;
   /** Rows per pass that fit in memory; a bigger step is accumulated over blocks. */
   rows: RowLimits;
+  /** Called after each epoch with (epochs done, epochs in all), for progress lines. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export const DEFAULT_MASK_INVERSION: MaskInversionOptions = { epochs: 16, batchSize: 16, learningRate: 0.1, initialLambda: 1e-3, asrTarget: 0.9, maxImages: 128, seed: 0, rows: UNLIMITED_ROWS };
@@ -134,6 +136,7 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
         lambda[c] /= 1.5;
       }
     }
+      opts.onProgress?.(epoch + 1, opts.epochs);
   }
   optimizer.dispose();
   maskVar.dispose();

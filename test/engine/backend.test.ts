@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -66,25 +66,43 @@ describe('native backend install', () => {
     return { cached, find: () => found, cacheDir: async (src) => (cached.push(src), `/cache/${path.basename(src)}`) };
   };
 
-  it('reports the cause when npm install fails, without throwing', async () => {
+  it('reports the cause when npm ci fails, without throwing', async () => {
     const tc = cache();
     const result = await ensureNativeBackend(tc, new MemoryLogger(), async () => ({
       code: 1,
       stderr: 'npm warn deprecated x\nnpm error code ECONNREFUSED\nnpm error network request to https://storage.googleapis.com failed',
     }));
     expect(result).toEqual({
-      error: `npm install @tensorflow/tfjs-node-gpu@${NATIVE_VERSION} failed (exit 1): npm error code ECONNREFUSED | npm error network request to https://storage.googleapis.com failed`,
+      error: `npm ci of @tensorflow/tfjs-node-gpu@${NATIVE_VERSION} from the lock file failed (exit 1): npm error code ECONNREFUSED | npm error network request to https://storage.googleapis.com failed`,
     });
     expect(tc.cached).toEqual([]);
   });
 
-  it('installs into a staging directory and caches it', async () => {
+  it('installs with npm ci from the shipped lock file (pinned, integrity-checked) into a staging directory and caches it', async () => {
     const tc = cache();
     const calls: string[][] = [];
-    const result = await ensureNativeBackend(tc, new MemoryLogger(), async (cmd, args) => (calls.push([cmd, ...args]), { code: 0, stderr: '' }));
-    expect(calls[0]).toContain(`@tensorflow/tfjs-node-gpu@${NATIVE_VERSION}`);
+    let staged: { pkg: string; lock: { packages: Record<string, { version?: string; integrity?: string }> } } | undefined;
+    const result = await ensureNativeBackend(tc, new MemoryLogger(), async (cmd, args, cwd) => {
+      calls.push([cmd, ...args]);
+      staged = { pkg: readFileSync(path.join(cwd, 'package.json'), 'utf8'), lock: JSON.parse(readFileSync(path.join(cwd, 'package-lock.json'), 'utf8')) };
+      return { code: 0, stderr: '' };
+    });
+    expect(calls[0].slice(1)).toEqual(['ci', '--no-audit', '--no-fund']);
+    // The lock pins the package at the bundled tfjs version, and every package has an integrity hash.
+    const native = staged!.lock.packages['node_modules/@tensorflow/tfjs-node-gpu'];
+    expect(native.version).toBe(NATIVE_VERSION);
+    const pinned = Object.entries(staged!.lock.packages).filter(([k]) => k.startsWith('node_modules/'));
+    expect(pinned.length).toBeGreaterThan(20);
+    for (const [name, p] of pinned) expect(p.integrity, name).toMatch(/^sha(512|1)-/);
     expect(tc.cached).toHaveLength(1);
     expect(result).toEqual({ dir: `/cache/${path.basename(tc.cached[0])}` });
+  });
+
+  it('refuses to resolve packages at job time when the lock file is missing', async () => {
+    let ran = false;
+    const result = await ensureNativeBackend(cache(), new MemoryLogger(), async () => ((ran = true), { code: 0, stderr: '' }), null);
+    expect(result).toEqual({ error: expect.stringMatching(/package-lock\.json is missing/) });
+    expect(ran).toBe(false);
   });
 
   it('uses the tool cache without reinstalling', async () => {
