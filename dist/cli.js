@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-D3GVJNZ6.js";
+} from "./chunks/chunk-OOXO4WJR.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

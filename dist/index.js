@@ -17,6 +17,7 @@ import {
   error,
   findingsOf,
   getInput,
+  group,
   httpStatus,
   info,
   notice,
@@ -34,7 +35,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-D3GVJNZ6.js";
+} from "./chunks/chunk-OOXO4WJR.js";
 
 // src/main.ts
 import path2 from "node:path";
@@ -494,7 +495,7 @@ async function run() {
       if ("dir" in native) nativeDirs.push(native.dir);
       else warning(`install-native-backend: ${native.error}; continuing without it`);
     }
-    const session = await runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] });
+    const session = await group("Backdoor Gate: fetch and scan", () => runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] }));
     const { report, reportPath, anchor, locator } = session;
     setOutput(Outputs.Verdict, report.verdict);
     setOutput(Outputs.Score, report.score === null ? "" : String(report.score));
@@ -504,7 +505,7 @@ async function run() {
     if (session.sarifPath) setOutput(Outputs.SarifPath, session.sarifPath);
     let cleaned = { passes: false };
     if (settings.clean && (report.verdict === "suspicious" || report.verdict === "backdoored")) {
-      cleaned = await cleanFlagged(report.model.origin?.location ?? settings.model, settings);
+      cleaned = await group("Backdoor Gate: clean and re-scan", () => cleanFlagged(report.model.origin?.location ?? settings.model, settings));
       if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report, locator.resolved(), { ctx, octokit, artifacts });
     }
     const written = report.artifacts && "dir" in report.artifacts ? report.artifacts : void 0;

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { CALIBRATION, calibratedScore, featureVector, fitWithLeaveOneOut, type Calibration, type FeatureSet } from '../src/core/calibration.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from '../src/core/policy.js';
-import { decide, denseStatistic, maskStatistic, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
+import { decide, denseStatistic, maskStatistic, thresholdsFor, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
 import type { GateReport } from '../src/report/types.js';
 import type { ZooCard } from './zoo.js';
 
@@ -31,6 +31,7 @@ export function evidenceOf(report: GateReport): Evidence | undefined {
     context: {
       inputShape: report.model.inputShape,
       numClasses: report.model.numClasses ?? 0,
+      decision: report.model.head === 'multi-label' ? 'multi-label' : 'single-label',
       probes: report.data?.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution',
       tier: report.policy?.budgets?.tier ?? 'small-input',
     },
@@ -135,11 +136,18 @@ function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresho
       const statistics = { denseSpreadFloor: floor, maskAreaShare: share };
       const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
       const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
-      const thresholds: Thresholds = { inversion: level(clean.map(dense), 1), maskInversion: level(clean.map(mask), 0.5) };
+      // Single-label models of 3+ classes, and two-class or multi-label ones, get their own thresholds.
+      const twoWay = (r: EvalRow) => thresholdsFor(DEFAULT_THRESHOLDS, r.evidence!.context.numClasses, r.evidence!.context.decision) === DEFAULT_THRESHOLDS.binary;
+      const levels = (rs: EvalRow[]) => ({ inversion: level(rs.map(dense), 1), maskInversion: level(rs.map(mask), 0.5) });
+      const thresholds: Thresholds = { ...levels(clean.filter((r) => !twoWay(r))), binary: levels(clean.filter(twoWay)) };
       const ds = decideAll(usable, thresholds, { ...CALIBRATION, statistics });
       const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;
       const bd = usable.filter(isBackdoored);
-      const clearance = bd.reduce((a, r) => a + Math.min(2, Math.max(dense(r) / thresholds.inversion.suspicious, mask(r) / thresholds.maskInversion.suspicious)), 0) / Math.max(1, bd.length);
+      const clearance =
+        bd.reduce((a, r) => {
+          const t = twoWay(r) ? thresholds.binary : thresholds;
+          return a + Math.min(2, Math.max(dense(r) / t.inversion.suspicious, mask(r) / t.maskInversion.suspicious));
+        }, 0) / Math.max(1, bd.length);
       grid.push({ floor, share, thresholds, accuracy, clearance });
     }
   }

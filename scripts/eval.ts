@@ -24,7 +24,7 @@ import type { GateReport } from '../src/report/types.js';
 import { domain, type DomainName } from '../src/zoo/domains.js';
 import type { ZooCard } from './zoo.js';
 import { evidenceOf, markdownTables, summarise, type EvalRow } from './eval-summary.js';
-import { zooCatalog } from '../src/zoo/catalog.js';
+import { benchmarkOrder, zooCatalog } from '../src/zoo/catalog.js';
 
 const { values } = parseArgs({
   options: {
@@ -107,16 +107,8 @@ async function main(): Promise<void> {
   const only = values.only?.split(',');
   const cards = all.filter((c) => (!only || only.includes(c.name)) && (values.split === 'all' || (c.split ?? 'tuning') === values.split));
   // Scan what is not cached yet, N models at a time (one process each: tfjs state stays per model).
-  // Tuning first (the fit needs it), then the test split round-robin over domains, so a partial
-  // run still covers every domain.
-  const rank = new Map<string, number>();
-  for (const split of ['tuning', 'test']) {
-    const byDomain = new Map<string, ZooCard[]>();
-    for (const c of cards.filter((c) => c.split === split)) byDomain.set(c.domain, [...(byDomain.get(c.domain) ?? []), c]);
-    const lists = [...byDomain.values()];
-    for (let i = 0; lists.some((l) => l.length > i); i++) for (const l of lists) if (l[i]) rank.set(l[i].name, rank.size);
-  }
-  const queue = values['no-scan'] ? [] : cards.filter((c) => !cached(c)).sort((a, b) => (rank.get(a.name) ?? 1e9) - (rank.get(b.name) ?? 1e9));
+  // Tuning first (the fit needs it), then the test split in the benchmark's balanced order.
+  const queue = values['no-scan'] ? [] : benchmarkOrder(cards.filter((c) => !cached(c)).map((c) => ({ ...c, attack: c.attack ?? undefined })));
   const t0 = performance.now();
   await Promise.all(Array.from({ length: Math.max(1, Number(values.jobs)) }, async () => {
     for (let c = queue.shift(); c; c = queue.shift()) await runChild(c.name);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initWasm } from '../src/engine/backend.js';
 import { directoryWriter } from '../src/model/save.js';
-import { DOMAIN_EPOCHS, EXAMPLE_MODELS, epochsFor, ZOO_TRAINING, zooCatalog, type ZooEntry } from '../src/zoo/catalog.js';
+import { benchmarkOrder, DOMAIN_EPOCHS, EXAMPLE_MODELS, epochsFor, ZOO_TRAINING, zooCatalog, type ZooEntry } from '../src/zoo/catalog.js';
 import { domain, type DataSplit, type Domain, type TaskData } from '../src/zoo/domains.js';
 import { accuracy, attackSuccessRate, labelAccuracy, poisonDataset, predictClasses, trainClassifier } from '../src/zoo/train.js';
 import { writeGateJson } from '../src/model/gate-json.js';
@@ -130,15 +130,7 @@ async function main(): Promise<void> {
   const trained = (name: string) => existsSync(path.join(outDir, name, 'zoo-card.json'));
   // --split / --domains train part of the benchmark; the tuning split goes first.
   const wanted = (e: ZooEntry) => (!values.split || e.split === values.split) && (!values.domains || values.domains.split(',').includes(e.domain));
-  // Within a split, round-robin over domains, so a partial run still covers each of them.
-  const order = new Map<string, number>();
-  for (const split of ['tuning', 'test']) {
-    const byDomain = new Map<string, ZooEntry[]>();
-    for (const e of catalog.filter((x) => x.split === split)) byDomain.set(e.domain, [...(byDomain.get(e.domain) ?? []), e]);
-    const lists = [...byDomain.values()];
-    for (let i = 0; lists.some((l) => l.length > i); i++) for (const l of lists) if (l[i]) order.set(l[i].name, order.size);
-  }
-  const queue = catalog.filter((e) => wanted(e) && !(values.reuse && trained(e.name))).sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+  const queue = benchmarkOrder(catalog.filter((e) => wanted(e) && !(values.reuse && trained(e.name))));
   const trainedNow = queue.length;
   const jobs = Math.max(1, Number(values.jobs));
   await Promise.all(Array.from({ length: jobs }, async () => {

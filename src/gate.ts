@@ -191,7 +191,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       return { report, images };
     }
     const synthetic = probe.source.startsWith('synthetic');
-    const decision = decide(results, { inputShape: model.inputShape, numClasses: model.numClasses, probes: synthetic ? 'synthetic' : 'in-distribution', tier: budgets.tier }, settings.thresholds, { prior: settings.prior });
+    const decision = decide(results, { inputShape: model.inputShape, numClasses: model.numClasses, decision: model.decision, probes: synthetic ? 'synthetic' : 'in-distribution', tier: budgets.tier }, settings.thresholds, { prior: settings.prior });
     report.verdict = decision.verdict;
     report.score = decision.score === null ? null : Math.round(decision.score * 1e4) / 1e4;
     report.suspectedTarget = decision.suspectedTarget;

@@ -225,7 +225,7 @@ export function scanForTriggers(model: ModelUnderTest, probe: ImageSet, rows: Ro
   const dense = reconstructTriggers(model, probe, { rows, seed });
   const mask = reconstructMasks(model, probe, { rows, seed });
   // The labelled cleaning data is in-distribution by construction.
-  return { dense, mask, decision: decide({ dense, mask }, { inputShape: model.inputShape, numClasses: model.numClasses, probes: 'in-distribution', tier: resolveBudgets({ inversion: {}, maskInversion: {}, hessian: {} }, model.inputShape).tier }) };
+  return { dense, mask, decision: decide({ dense, mask }, { inputShape: model.inputShape, numClasses: model.numClasses, decision: model.decision, probes: 'in-distribution', tier: resolveBudgets({ inversion: {}, maskInversion: {}, hessian: {} }, model.inputShape).tier }) };
 }
 
 function measure(model: ModelUnderTest, heldOut: LabelledImageSet, trigger: RecoveredTrigger | undefined): Measurement {

@@ -16,6 +16,7 @@ const MAX_POLICY_BYTES = 64 * 1024;
 
 const count = (max: number) => z.number().int().min(1).max(max);
 const level = z.object({ suspicious: z.number().finite().min(0), backdoored: z.number().finite().min(0) }).partial().strict();
+const scanLevels = z.object({ inversion: level.optional(), 'mask-inversion': level.optional() }).strict();
 
 export const PolicySchema = z
   .object({
@@ -27,7 +28,7 @@ export const PolicySchema = z
     /** Prior P(backdoored) the score is stated at. */
     prior: z.number().gt(0).lt(1).optional(),
     seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
-    thresholds: z.object({ inversion: level.optional(), 'mask-inversion': level.optional() }).strict().optional(),
+    thresholds: scanLevels.extend({ binary: scanLevels.optional() }).strict().optional(),
     budgets: z
       .object({
         'probe-images': count(100_000).optional(),
@@ -99,15 +100,28 @@ export function resolveLimits(policy: PolicyFile['limits'], defaults: ResourceLi
   };
 }
 
-export interface Thresholds {
+export interface ScanThresholds {
   /** Dense (ℓ∞) trigger statistic (src/core/verdict.ts). */
   inversion: { suspicious: number; backdoored: number };
   /** Mask trigger statistic (src/core/verdict.ts). */
   maskInversion: { suspicious: number; backdoored: number };
 }
 
+/**
+ * Thresholds for single-label models of three classes or more, and (`binary`) for two-class and
+ * multi-label heads, whose positive class often has natural universal triggers (a dot makes a
+ * "defect"), so their clean statistics sit higher.
+ */
+export interface Thresholds extends ScanThresholds {
+  binary: ScanThresholds;
+}
+
 /** Fitted on the benchmark's tuning split (`npm run eval -- --fit` prints the choice; see the README). */
-export const DEFAULT_THRESHOLDS: Thresholds = { inversion: { suspicious: 2, backdoored: 4 }, maskInversion: { suspicious: 1.0, backdoored: 1.4 } };
+export const DEFAULT_THRESHOLDS: Thresholds = {
+  inversion: { suspicious: 2, backdoored: 4 },
+  maskInversion: { suspicious: 1.0, backdoored: 1.4 },
+  binary: { inversion: { suspicious: 2, backdoored: 4 }, maskInversion: { suspicious: 1.0, backdoored: 1.4 } },
+};
 
 /** Budgets the user set; what is left undefined is chosen by input size (`resolveBudgets`). */
 export interface BudgetSettings {
@@ -158,20 +172,21 @@ export function resolveBudgets(set: BudgetSettings, [height, width]: [number, nu
 }
 
 /**
- * `thresholds` input / `--thresholds` flag: comma-separated `scan.level=value` overrides, e.g.
- * `inversion.backdoored=5,mask-inversion.suspicious=1.2`.
+ * `thresholds` input / `--thresholds` flag: comma-separated `[binary.]scan.level=value` overrides,
+ * e.g. `inversion.backdoored=5,mask-inversion.suspicious=1.2,binary.mask-inversion.suspicious=3`.
  */
 export function parseThresholdOverrides(raw: string, name: string): PolicyFile['thresholds'] {
-  const out: Record<string, Record<string, number>> = {};
+  const out: { binary?: Record<string, Record<string, number>> } & Record<string, Record<string, number>> = {};
   for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const m = /^(inversion|mask-inversion)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
-    const v = m ? Number(m[3]) : NaN;
+    const m = /^(binary\.)?(inversion|mask-inversion)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
+    const v = m ? Number(m[4]) : NaN;
     if (!m || !Number.isFinite(v) || v < 0) {
-      throw new ConfigurationError(`${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion; levels: suspicious, backdoored; values ≥ 0)`);
+      throw new ConfigurationError(`${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion, optionally after binary.; levels: suspicious, backdoored; values ≥ 0)`);
     }
-    (out[m[1]] ??= {})[m[2]] = v;
+    const into = m[1] ? (out.binary ??= {}) : out;
+    (into[m[2]] ??= {})[m[3]] = v;
   }
-  return out;
+  return out as PolicyFile['thresholds'];
 }
 
 /** Thresholds from defaults, then the policy file, then overrides; checked for order. */
@@ -180,8 +195,16 @@ export function resolveThresholds(...layers: Array<PolicyFile['thresholds'] | un
   for (const layer of layers) {
     Object.assign(t.inversion, layer?.inversion);
     Object.assign(t.maskInversion, layer?.['mask-inversion']);
+    Object.assign(t.binary.inversion, layer?.binary?.inversion);
+    Object.assign(t.binary.maskInversion, layer?.binary?.['mask-inversion']);
   }
-  for (const [name, v] of [['inversion', t.inversion], ['mask-inversion', t.maskInversion]] as const) {
+  const checks = [
+    ['inversion', t.inversion],
+    ['mask-inversion', t.maskInversion],
+    ['binary.inversion', t.binary.inversion],
+    ['binary.mask-inversion', t.binary.maskInversion],
+  ] as const;
+  for (const [name, v] of checks) {
     if (v.backdoored < v.suspicious) throw new ConfigurationError(`thresholds.${name}: backdoored (${v.backdoored}) must be at least suspicious (${v.suspicious})`);
   }
   return t;

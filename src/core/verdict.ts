@@ -19,14 +19,17 @@
 // size the benchmark never measured, an inconclusive mask inversion, too few testable classes,
 // a sink class that takes most probes), the verdict is `unassessed` and says what to give.
 import { calibratedScore, CALIBRATION, type Calibration, type ScoreFeatures } from './calibration.js';
-import { DEFAULT_THRESHOLDS, type Thresholds } from './policy.js';
+import { DEFAULT_THRESHOLDS, type ScanThresholds, type Thresholds } from './policy.js';
 import { median } from '../scan/robust.js';
 
 /** What the dense (ℓ∞) trigger inversion found, per class: the fields the verdict reads. */
 export interface DenseEvidence {
   options: { epsilon: number };
-  perClass: Array<{ class: number; asr: number; share: number; testable: boolean; sourceCoverage?: number }>;
+  perClass: Array<{ class: number; asr: number; share: number; testable: boolean; sourceCoverage?: number; halfAsr?: number }>;
 }
+
+/** Above this median ASR over the testable classes a trigger size tells classes apart no more. */
+export const SATURATED_ASR = 0.8;
 
 /** What mask inversion found, per class. */
 export interface MaskEvidence {
@@ -45,6 +48,8 @@ export interface HessianEvidence {
 export interface ScanContext {
   inputShape: [number, number, number];
   numClasses: number;
+  /** Multi-label heads switch labels on independently. */
+  decision?: 'single-label' | 'multi-label';
   /** In-distribution images the user gave, or synthetic ones the gate made. */
   probes: 'in-distribution' | 'synthetic';
   /** The budget tier that applied (inputs above 64×64 px get the large-input budgets). */
@@ -90,18 +95,33 @@ function strongest(values: Array<number | null>, qualifies: (c: number) => boole
   return { ...best, perClass: values.map((v) => (v === null ? null : Math.round(1000 * v) / 1000)) };
 }
 
-/** The trigger inversion's statistic (see the header); classes qualify at 50 % ASR. */
+/**
+ * The trigger inversion's statistic (see the header); classes qualify at 50 % ASR. It is taken
+ * at the trigger's full size and at half of it, whichever stands out more: where the budget ε
+ * lets every class's trigger win (colour signs: most classes at 95 %), the half-size trigger still
+ * separates a backdoor (which wins with less) from the rest.
+ */
 export function denseStatistic(d: DenseEvidence, p: StatisticParameters = CALIBRATION.statistics): ClassStatistic {
   const testable = d.perClass.filter((c) => c.testable);
   const chance = Math.sqrt(2 * Math.log(Math.max(2, testable.length)));
-  const values = d.perClass.map((c) => {
-    if (!c.testable) return null;
-    const others = testable.filter((o) => o.class !== c.class).map((o) => o.asr);
-    const m = others.length ? median(others) : 0;
-    const spread = others.length ? 1.4826 * median(others.map((v) => Math.abs(v - m))) : 0;
-    return ((c.asr - m) / Math.max(spread, p.denseSpreadFloor) - chance) * (c.sourceCoverage ?? 1);
-  });
+  const at = (asr: (c: DenseEvidence['perClass'][number]) => number) =>
+    d.perClass.map((c) => {
+      if (!c.testable) return null;
+      const others = testable.filter((o) => o.class !== c.class).map(asr);
+      const m = others.length ? median(others) : 0;
+      const spread = others.length ? 1.4826 * median(others.map((v) => Math.abs(v - m))) : 0;
+      return ((asr(c) - m) / Math.max(spread, p.denseSpreadFloor) - chance) * (c.sourceCoverage ?? 1);
+    });
+  const full = at((c) => c.asr);
+  const half = at((c) => c.halfAsr ?? 0);
+  const values = full.map((v, c) => (v === null ? null : d.perClass[c].halfAsr === undefined ? v : Math.max(v, half[c]!)));
   return strongest(values, (c) => d.perClass[c].asr >= 0.5);
+}
+
+/** The trigger inversion had no power: at full and at half size most testable classes' triggers win. */
+export function denseSaturated(d: DenseEvidence): boolean {
+  const testable = d.perClass.filter((c) => c.testable);
+  return testable.length > 0 && median(testable.map((c) => c.asr)) >= SATURATED_ASR && median(testable.map((c) => c.halfAsr ?? 1)) >= SATURATED_ASR;
 }
 
 /** The mask inversion's statistic (see the header); classes qualify when their mask reached the ASR target. */
@@ -115,6 +135,11 @@ export function maskStatistic(m: MaskEvidence, [height, width]: [number, number,
   return m.inconclusive ? { value: 0, target: null, perClass: values } : strongest(values, () => true);
 }
 
+/** Two-class and multi-label models are judged by their own thresholds (see Thresholds). */
+export function thresholdsFor(t: Thresholds, numClasses: number, decision: ScanContext['decision']): ScanThresholds {
+  return numClasses <= 2 || decision === 'multi-label' ? t.binary : t;
+}
+
 type Level = 0 | 1 | 2;
 const levelOf = (value: number, t: { suspicious: number; backdoored: number }): Level => (value > t.backdoored ? 2 : value > t.suspicious ? 1 : 0);
 const pct = (v: number) => `${(100 * v).toFixed(0)} %`;
@@ -122,9 +147,10 @@ const pct = (v: number) => `${(100 * v).toFixed(0)} %`;
 export function decide(
   scans: { dense?: DenseEvidence; mask?: MaskEvidence; hessian?: HessianEvidence },
   context: ScanContext,
-  t: Thresholds = DEFAULT_THRESHOLDS,
+  thresholds: Thresholds = DEFAULT_THRESHOLDS,
   options: { prior?: number; calibration?: Calibration } = {},
 ): Decision {
+  const t = thresholdsFor(thresholds, context.numClasses, context.decision);
   const calibration = options.calibration ?? CALIBRATION;
   const reasons: string[] = [];
   const unassessed: string[] = [];
@@ -143,6 +169,7 @@ export function decide(
         : `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): class ${c.class}'s trigger has ASR ${(100 * c.asr).toFixed(1)} % and moves ${pct(c.sourceCoverage ?? 1)} of the source classes: statistic ${s.value.toFixed(2)} (suspicious > ${t.inversion.suspicious}, backdoored > ${t.inversion.backdoored})`,
     );
     if (dense.perClass.filter((p) => p.testable).length < 2) unassessed.push('trigger inversion: fewer than two classes were testable on these probes');
+    if (denseSaturated(dense)) unassessed.push(`trigger inversion had no power: most classes' triggers win even at half of ε = ${dense.options.epsilon.toFixed(3)}, so a full-image backdoor would not stand out (set a smaller budgets.inversion.epsilon)`);
   }
   if (mask) {
     const s = (statistics.mask = maskStatistic(mask, context.inputShape, calibration.statistics));

@@ -3,6 +3,7 @@
 // user's inputs is HTML-escaped (GitHub renders HTML in all three, and core.summary escapes nothing).
 import type { CleanReport } from '../clean/pipeline.js';
 import { scanTitle } from './findings.js';
+import { thresholdsFor } from '../core/verdict.js';
 import type { DecisionStatistic, GateReport, ScanSummary } from './types.js';
 
 /** GitHub's limits: job summary 1 MiB per step; check run summary and comments 65,535 / 65,536 characters. */
@@ -68,7 +69,7 @@ function table(header: string[], rows: string[][]): string {
 
 /** Each voting scan's decision statistic, threshold and name, as the verdict used them. */
 function decisionOf(report: GateReport, method: string): { stat: DecisionStatistic; threshold?: { suspicious: number; backdoored: number }; name: string } | undefined {
-  const t = report.policy?.thresholds;
+  const t = report.policy?.thresholds && thresholdsFor(report.policy.thresholds, report.model.numClasses ?? 10, report.model.head === 'multi-label' ? 'multi-label' : 'single-label');
   if (method === 'trigger-inversion' && report.statistics?.dense) return { stat: report.statistics.dense, threshold: t?.inversion, name: 'trigger-inversion statistic' };
   if (method === 'mask-inversion' && report.statistics?.mask) return { stat: report.statistics.mask, threshold: t?.maskInversion, name: 'mask-inversion statistic' };
   return undefined;

@@ -157,3 +157,37 @@ export function zooCatalog(): ZooEntry[] {
 
 /** Zoo models committed as examples and test fixtures (small, one per kind the tests need). */
 export const EXAMPLE_MODELS = ['bn-cnn-clean-s1', 'bn-cnn-badnets-t6', 'cnn-clean-s1', 'cnn-blended-t4'] as const;
+
+/**
+ * The order to train and scan the benchmark in, so that a partial run is still balanced: the
+ * tuning split first, then the test split round-robin over domains, each domain alternating
+ * clean and backdoored models (the costly 43-class models last within each round).
+ */
+export function benchmarkOrder<T extends Pick<ZooEntry, 'name' | 'domain' | 'split'> & { attack?: unknown }>(entries: T[]): T[] {
+  const rank = new Map<string, number>();
+  for (const split of ['tuning', 'test'] as const) {
+    const lists = DOMAIN_ROUND.map((d) => {
+      const mine = entries.filter((e) => e.split === split && e.domain === d);
+      const clean = byArchitecture(mine.filter((e) => !e.attack));
+      const bad = mine.filter((e) => e.attack);
+      return Array.from({ length: Math.max(clean.length, bad.length) }, (_, i) => [clean[i], bad[i]]).flat().filter((e): e is T => Boolean(e));
+    });
+    for (let i = 0; lists.some((l) => l.length > i); i++) for (const l of lists) if (l[i]) rank.set(l[i].name, rank.size);
+  }
+  return [...entries].sort((a, b) => (rank.get(a.name) ?? Infinity) - (rank.get(b.name) ?? Infinity));
+}
+
+/** Round-robin over architectures (names carry them), so unseen ones come early too. */
+function byArchitecture<T extends Pick<ZooEntry, 'name'>>(xs: T[]): T[] {
+  const groups = new Map<string, T[]>();
+  for (const x of xs) {
+    const arch = ARCHITECTURES.find((a) => x.name.replace(/^(signs43|signs10|surface-multi|surface)-/, '').startsWith(`${a}-`)) ?? '';
+    groups.set(arch, [...(groups.get(arch) ?? []), x]);
+  }
+  const lists = [...groups.values()];
+  const out: T[] = [];
+  for (let i = 0; lists.some((l) => l.length > i); i++) for (const l of lists) if (l[i]) out.push(l[i]);
+  return out;
+}
+
+const DOMAIN_ROUND: DomainName[] = ['mnist', 'signs10', 'surface', 'surface-multi', 'signs43'];

@@ -35,7 +35,10 @@ describe('policy file', () => {
     const { policy, source } = readPolicy('examples/backdoor-gate.yml', true);
     expect(source).toBe('examples/backdoor-gate.yml');
     expect(policy.scans).toEqual(['inversion', 'mask-inversion', 'hessian']);
-    expect(policy.thresholds?.['mask-inversion']).toEqual({ suspicious: 1.0, backdoored: 1.4 });
+    // The example documents the defaults: it must say what the code does.
+    expect(policy.thresholds?.['mask-inversion']).toEqual(DEFAULT_THRESHOLDS.maskInversion);
+    expect(policy.thresholds?.inversion).toEqual(DEFAULT_THRESHOLDS.inversion);
+    expect(policy.thresholds?.binary).toEqual({ inversion: DEFAULT_THRESHOLDS.binary.inversion, 'mask-inversion': DEFAULT_THRESHOLDS.binary.maskInversion });
     expect(policy.budgets?.inversion).toEqual({ images: 256, epochs: 1, 'batch-size': 32, epsilon: 0.15 });
     expect(policy.budgets?.['memory-mb']).toBe(1536);
   });
@@ -98,7 +101,12 @@ describe('settings: inputs over policy over defaults', () => {
     expect(s.failOn).toBe('suspicious');
     expect(s.thresholds.inversion.backdoored).toBe(5);
     expect(s.thresholds.maskInversion.suspicious).toBe(1.2);
-    expect(() => buildSettings(inputs({ model: 'm', thresholds: 'inversion.backdoored=1' }), policy)).toThrow(/backdoored \(1\) must be at least suspicious \(2\)/);
+    const low = DEFAULT_THRESHOLDS.inversion.suspicious / 2;
+    expect(() => buildSettings(inputs({ model: 'm', thresholds: `inversion.backdoored=${low}` }), policy)).toThrow(new RegExp(`backdoored \\(${low}\\) must be at least suspicious \\(${DEFAULT_THRESHOLDS.inversion.suspicious}\\)`));
+    // Two-class and multi-label heads have their own: binary.<scan>.<level>.
+    const b = buildSettings(inputs({ model: 'm', thresholds: 'binary.mask-inversion.suspicious=9,binary.mask-inversion.backdoored=12' }), policy);
+    expect(b.thresholds.binary.maskInversion).toEqual({ suspicious: 9, backdoored: 12 });
+    expect(b.thresholds.maskInversion).toEqual(DEFAULT_THRESHOLDS.maskInversion);
     expect(() => buildSettings(inputs({ model: 'm', thresholds: 'inversion=3' }), policy)).toThrow(/thresholds: 'inversion=3' must look like/);
     expect(() => buildSettings(inputs({ model: 'm', 'fail-on': 'clean' }), policy)).toThrow(/fail-on must be suspicious or backdoored/);
   });

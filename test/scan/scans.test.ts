@@ -106,7 +106,8 @@ describe('trigger inversion', () => {
 });
 
 describe('verdict', () => {
-  const T = { inversion: { suspicious: 2, backdoored: 4 }, maskInversion: { suspicious: 1, backdoored: 1.5 } };
+  const levels = { inversion: { suspicious: 2, backdoored: 4 }, maskInversion: { suspicious: 1, backdoored: 1.5 } };
+  const T = { ...levels, binary: { inversion: { suspicious: 3, backdoored: 5 }, maskInversion: { suspicious: 2.5, backdoored: 3 } } };
   const P = { denseSpreadFloor: 0.1, maskAreaShare: 0.08 };
   const calibration = { ...CALIBRATION, statistics: P };
   const ctx = (over: Partial<ScanContext> = {}): ScanContext => ({ inputShape: [28, 28, 1], numClasses: 10, probes: 'in-distribution', tier: 'small-input', ...over });
@@ -150,6 +151,15 @@ describe('verdict', () => {
     expect(patch.score!).toBeGreaterThan(quiet.score!);
     const t = { ...T, maskInversion: { suspicious: 1, backdoored: 100 } };
     expect(decide({ mask: mask([50, 40, 45, 60, 52, 48, 5, 47, 50, 49]) }, ctx(), t, { calibration }).verdict).toBe('suspicious');
+  });
+
+  it('judges two-class and multi-label heads by their own thresholds (a dot is a natural "defect" trigger)', () => {
+    const twoWay = mask([16, 1.9]);
+    const ctx2 = ctx({ inputShape: [40, 40, 1], numClasses: 2 });
+    expect(maskStatistic(twoWay, [40, 40, 1], P).value).toBeCloseTo(Math.log(16 / 1.9), 9);
+    expect(decide({ mask: twoWay }, ctx2, T, { calibration }).verdict).toBe('clean');
+    expect(decide({ mask: twoWay }, ctx2, { ...T, binary: levels }, { calibration }).verdict).toBe('backdoored');
+    expect(decide({ mask: mask([16, 1.9, 16]) }, ctx({ inputShape: [40, 40, 1], numClasses: 3, decision: 'multi-label' }), T, { calibration }).verdict).toBe('clean');
   });
 
   it('is unassessed, never clean, when the scans had no power, and says what to give', () => {
