@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-OOXO4WJR.js";
+} from "./chunks/chunk-GREMDXGY.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -202,7 +202,8 @@ async function main(argv) {
   else process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ""} \u2192 ${written}
 `);
   if (outcomeFor(report.verdict, settings.failOn) === "warn") logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join("; ")}`);
-  return exitCodeFor(report.verdict, settings.failOn);
+  if (outcomeFor(report.verdict, settings.failOn) === "could-not-scan" && settings.onError === "warn") logger.warning(`${report.verdict}, but the policy says on-error: warn: ${report.reasons.join("; ")}`);
+  return exitCodeFor(report.verdict, settings.failOn, settings.onError);
 }
 async function clean(model, values, logger) {
   const str = (k) => typeof values[k] === "string" ? values[k].trim() || void 0 : void 0;

@@ -32,10 +32,11 @@ import {
   setOutput,
   setSecret,
   summary,
+  thresholdsFor,
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-OOXO4WJR.js";
+} from "./chunks/chunk-GREMDXGY.js";
 
 // src/main.ts
 import path2 from "node:path";
@@ -127,7 +128,7 @@ function table(header, rows) {
   return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 function decisionOf(report, method) {
-  const t = report.policy?.thresholds;
+  const t = report.policy?.thresholds && thresholdsFor(report.policy.thresholds, report.model.numClasses ?? 10, report.model.head === "multi-label" ? "multi-label" : "single-label");
   if (method === "trigger-inversion" && report.statistics?.dense) return { stat: report.statistics.dense, threshold: t?.inversion, name: "trigger-inversion statistic" };
   if (method === "mask-inversion" && report.statistics?.mask) return { stat: report.statistics.mask, threshold: t?.maskInversion, name: "mask-inversion statistic" };
   return void 0;

@@ -165,7 +165,8 @@ export async function main(argv: string[]): Promise<number> {
   if (scanFlags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ''} → ${written}\n`);
   if (outcomeFor(report.verdict, settings.failOn) === 'warn') logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join('; ')}`);
-  return exitCodeFor(report.verdict, settings.failOn);
+  if (outcomeFor(report.verdict, settings.failOn) === 'could-not-scan' && settings.onError === 'warn') logger.warning(`${report.verdict}, but the policy says on-error: warn: ${report.reasons.join('; ')}`);
+  return exitCodeFor(report.verdict, settings.failOn, settings.onError);
 }
 
 async function clean(model: string, values: Record<string, string | boolean | undefined>, logger: ConsoleLogger): Promise<number> {

@@ -98,7 +98,9 @@ export function outcomeFor(verdict: Verdict, failOn: 'suspicious' | 'backdoored'
   return 'could-not-scan';
 }
 
-export function exitCodeFor(verdict: Verdict, failOn: 'suspicious' | 'backdoored' = 'suspicious'): number {
+/** `on-error: warn` lets a model that could not be scanned or assessed through, with a warning. */
+export function exitCodeFor(verdict: Verdict, failOn: 'suspicious' | 'backdoored' = 'suspicious', onError: 'fail' | 'warn' = 'fail'): number {
   const outcome = outcomeFor(verdict, failOn);
-  return outcome === 'pass' || outcome === 'warn' ? EXIT.pass : outcome === 'fail' ? EXIT.fail : EXIT.couldNotScan;
+  if (outcome === 'could-not-scan') return onError === 'warn' ? EXIT.pass : EXIT.couldNotScan;
+  return outcome === 'pass' || outcome === 'warn' ? EXIT.pass : EXIT.fail;
 }

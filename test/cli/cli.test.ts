@@ -150,6 +150,8 @@ describe('backdoor-gate scan', () => {
     const printed = JSON.parse(r.stdout);
     expect(printed).toEqual(JSON.parse(readFileSync(report, 'utf8')));
     expect(printed.verdict).toBe('backdoored');
+    // Progress goes to stderr, with step counts (64 probes in batches of 32: 2 steps).
+    expect(r.stderr).toMatch(/trigger inversion: step 2\/2, \d+\.\d s/);
   });
 
   it('applies a policy file: its scans, budgets, thresholds and fail-on, under the flags', async () => {

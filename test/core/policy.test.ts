@@ -117,5 +117,10 @@ describe('settings: inputs over policy over defaults', () => {
     expect(exitCodeFor('backdoored', 'backdoored')).toBe(1);
     expect(exitCodeFor('error', 'backdoored')).toBe(2);
     expect(exitCodeFor('clean', 'suspicious')).toBe(0);
+    // unassessed and error exit 2 unless the policy says on-error: warn.
+    expect(exitCodeFor('unassessed', 'suspicious')).toBe(2);
+    expect(exitCodeFor('unassessed', 'suspicious', 'warn')).toBe(0);
+    expect(exitCodeFor('error', 'suspicious', 'warn')).toBe(0);
+    expect(exitCodeFor('backdoored', 'suspicious', 'warn')).toBe(1);
   });
 });

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CALIBRATION } from '../../src/core/calibration.js';
-import { decide, denseStatistic, maskStatistic, type DenseEvidence, type MaskEvidence, type ScanContext } from '../../src/core/verdict.js';
+import { decide, denseSaturated, denseStatistic, maskStatistic, type DenseEvidence, type MaskEvidence, type ScanContext } from '../../src/core/verdict.js';
 import { loadProbeImages } from '../../src/data/sources.js';
 import { syntheticImages } from '../../src/data/synthetic.js';
 import { selectBackend } from '../../src/engine/backend.js';
@@ -130,6 +130,22 @@ describe('verdict', () => {
     expect(s.value).toBeCloseTo(((0.95 - 0.05) / 0.1 - Math.sqrt(2 * Math.log(10))) * 0.8, 9);
     // Below 50 % ASR no class qualifies.
     expect(denseStatistic(dense(tied(3, 0.45)), P).target).toBeNull();
+  });
+
+  it('where ε lets every class win, the half-size trigger still separates the backdoor, and a scan that saturates even there has no power', () => {
+    // Colour signs: nearly every class's trigger wins at full size; at half size only the target's does.
+    const full = Array.from({ length: 10 }, (_, c) => (c === 7 ? 1 : 0.95));
+    const half = Array.from({ length: 10 }, (_, c) => (c === 7 ? 0.99 : 0.3));
+    const ev: DenseEvidence = { options: { epsilon: 0.15 }, perClass: full.map((a, c) => ({ class: c, asr: a, halfAsr: half[c], share: 0.1, testable: true, sourceCoverage: 1 })) };
+    const s = denseStatistic(ev, P);
+    expect(s.target).toBe(7);
+    expect(s.value).toBeCloseTo((0.99 - 0.3) / 0.1 - Math.sqrt(2 * Math.log(10)), 9);
+    expect(denseSaturated(ev)).toBe(false);
+    const saturated: DenseEvidence = { ...ev, perClass: ev.perClass.map((c) => ({ ...c, halfAsr: 0.9 })) };
+    expect(denseSaturated(saturated)).toBe(true);
+    const d = decide({ dense: saturated, mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) }, ctx(), T, { calibration });
+    expect(d.verdict).toBe('unassessed');
+    expect(d.unassessed!.join('\n')).toMatch(/trigger inversion had no power.*set a smaller budgets\.inversion\.epsilon/);
   });
 
   it('the mask statistic needs a mask small against both the other classes and the image: a two-class asymmetry is not a backdoor', () => {
