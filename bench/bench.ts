@@ -42,15 +42,21 @@ function trainingStep(arch: Architecture, batch: number): () => void {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
   const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10);
-  return () => tf.tidy(() => {
-    optimizer.minimize(() => classificationLoss(model, model.apply(x, { training: true }) as tf.Tensor, y), false, vars);
-  });
+  return () =>
+    tf.tidy(() => {
+      optimizer.minimize(() => classificationLoss(model, model.apply(x, { training: true }) as tf.Tensor, y), false, vars);
+    });
 }
 
 function inputGradient(arch: Architecture, batch: number): () => void {
   const model = buildClassifier(arch, 1);
   const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 3);
-  return () => tf.tidy(() => tf.grad((input: tf.Tensor) => tf.sum(model.apply(input) as tf.Tensor))(x).dataSync());
+  return () =>
+    tf.tidy(() =>
+      tf
+        .grad((input: tf.Tensor) => tf.sum(model.apply(input) as tf.Tensor))(x)
+        .dataSync(),
+    );
 }
 
 const rows: Array<[string, string, string, string]> = [];
@@ -109,10 +115,21 @@ async function main(): Promise<void> {
   const wasmGrad = time(inputGradient('cnn', 32), quick ? 3 : 10);
 
   for (const [arch, t] of Object.entries(training)) {
-    rows.push([`training step, ${arch}, batch ${batch}`, `stock cpu ${fmt(t.stockCpuMs)}`, `engine cpu ${fmt(t.engineCpuMs)} (${(t.stockCpuMs / t.engineCpuMs).toFixed(1)}×)`, `engine wasm ${fmt(t.engineWasmMs)} (${(t.stockCpuMs / t.engineWasmMs).toFixed(1)}×)`]);
+    rows.push([
+      `training step, ${arch}, batch ${batch}`,
+      `stock cpu ${fmt(t.stockCpuMs)}`,
+      `engine cpu ${fmt(t.engineCpuMs)} (${(t.stockCpuMs / t.engineCpuMs).toFixed(1)}×)`,
+      `engine wasm ${fmt(t.engineWasmMs)} (${(t.stockCpuMs / t.engineWasmMs).toFixed(1)}×)`,
+    ]);
   }
-  for (const [name, k] of Object.entries(kernels)) rows.push([`kernel ${name}`, `stock cpu ${fmt(k.stockMs)}`, `flat cpu ${fmt(k.flatMs)} (${(k.stockMs / k.flatMs).toFixed(1)}×)`, '']);
-  rows.push(['forward + input gradient, cnn, batch 32', `engine cpu ${fmt(cpuGrad)}`, `engine wasm ${fmt(wasmGrad)} (${(cpuGrad / wasmGrad).toFixed(1)}× cpu)`, '']);
+  for (const [name, k] of Object.entries(kernels))
+    rows.push([`kernel ${name}`, `stock cpu ${fmt(k.stockMs)}`, `flat cpu ${fmt(k.flatMs)} (${(k.stockMs / k.flatMs).toFixed(1)}×)`, '']);
+  rows.push([
+    'forward + input gradient, cnn, batch 32',
+    `engine cpu ${fmt(cpuGrad)}`,
+    `engine wasm ${fmt(wasmGrad)} (${(cpuGrad / wasmGrad).toFixed(1)}× cpu)`,
+    '',
+  ]);
 
   // 4. Zoo: measured wall time when a zoo run left its manifest, and the step-time estimate.
   const samplesPerModel = 7000 * ZOO_TRAINING.epochs;
@@ -123,8 +140,20 @@ async function main(): Promise<void> {
     const m = JSON.parse(readFileSync('zoo/manifest.json', 'utf8')) as { wallSeconds?: number; jobs: number; models: Array<{ trainSeconds: number }> };
     const trainSeconds = m.models.reduce((a, c) => a + c.trainSeconds, 0);
     zoo = { ...zoo, measuredWallSeconds: m.wallSeconds ?? null, jobs: m.jobs, summedTrainSeconds: trainSeconds };
-    if (m.wallSeconds !== undefined) rows.push([`zoo: ${models} models (npm run zoo)`, `measured ${m.wallSeconds} s with ${m.jobs} jobs`, m.wallSeconds < 600 ? 'under 10 min' : 'OVER 10 min', '']);
-    else rows.push([`zoo: ${models} models (partly reused)`, `per-model training summed: ${trainSeconds.toFixed(0)} s`, `≈ ${(trainSeconds / 2).toFixed(0)} s on 2 jobs`, '']);
+    if (m.wallSeconds !== undefined)
+      rows.push([
+        `zoo: ${models} models (npm run zoo)`,
+        `measured ${m.wallSeconds} s with ${m.jobs} jobs`,
+        m.wallSeconds < 600 ? 'under 10 min' : 'OVER 10 min',
+        '',
+      ]);
+    else
+      rows.push([
+        `zoo: ${models} models (partly reused)`,
+        `per-model training summed: ${trainSeconds.toFixed(0)} s`,
+        `≈ ${(trainSeconds / 2).toFixed(0)} s on 2 jobs`,
+        '',
+      ]);
   } else {
     rows.push([`zoo: ${models} models`, 'not measured (run npm run zoo first)', '', '']);
   }
@@ -138,19 +167,37 @@ async function main(): Promise<void> {
   const scans: Record<string, unknown> = {};
   const zooScan = await fullScan('examples/models/cnn-blended-t4', 'examples/data/mnist-probe');
   scans.zooCnn = zooScan;
-  rows.push(['full scan, zoo cnn (cnn-blended-t4, 256 probes)', `${zooScan.seconds.toFixed(1)} s, ${zooScan.verdict}`, zooScan.seconds <= 60 ? 'within 60 s' : 'OVER 60 s', '']);
+  rows.push([
+    'full scan, zoo cnn (cnn-blended-t4, 256 probes)',
+    `${zooScan.seconds.toFixed(1)} s, ${zooScan.verdict}`,
+    zooScan.seconds <= 60 ? 'within 60 s' : 'OVER 60 s',
+    '',
+  ]);
   // ONNX imports (PyTorch exports) through the same pipeline: the cost of the import's NCHW
   // transposes and op-by-op execution, next to the tfjs zoo CNN above.
-  for (const [name, label] of [['cnn-badnets-mnist', 'PyTorch ONNX cnn'], ['vit-mnist', 'PyTorch ONNX ViT']] as const) {
+  for (const [name, label] of [
+    ['cnn-badnets-mnist', 'PyTorch ONNX cnn'],
+    ['vit-mnist', 'PyTorch ONNX ViT'],
+  ] as const) {
     const r = await fullScan(`test/fixtures/onnx/${name}`, 'examples/data/mnist-probe');
     scans[`onnx:${name}`] = r;
-    rows.push([`full scan, ${label} (${name}, 256 probes)`, `${r.seconds.toFixed(1)} s, ${r.verdict}`, `${(r.seconds / zooScan.seconds).toFixed(1)}× the zoo cnn scan`, '']);
+    rows.push([
+      `full scan, ${label} (${name}, 256 probes)`,
+      `${r.seconds.toFixed(1)} s, ${r.verdict}`,
+      `${(r.seconds / zooScan.seconds).toFixed(1)}× the zoo cnn scan`,
+      '',
+    ]);
   }
   const mobilenet = '.cache/models/nsfwjs/mobilenet_v2';
   if (existsSync(mobilenet) && !process.argv.includes('--no-large')) {
     const big = await fullScan(mobilenet, undefined);
     scans.nsfwjsMobilenetV2 = big;
-    rows.push(['full scan, nsfwjs mobilenet_v2 224×224 (synthetic probes)', `${big.seconds.toFixed(1)} s, ${big.verdict}`, big.seconds <= 600 ? 'within 10 min' : 'OVER 10 min', '']);
+    rows.push([
+      'full scan, nsfwjs mobilenet_v2 224×224 (synthetic probes)',
+      `${big.seconds.toFixed(1)} s, ${big.verdict}`,
+      big.seconds <= 600 ? 'within 10 min' : 'OVER 10 min',
+      '',
+    ]);
   } else rows.push(['full scan, nsfwjs mobilenet_v2', 'skipped (npm run extract-models; or --no-large)', '', '']);
   {
     const { model } = await loadModel('examples/models/cnn-blended-t4');
@@ -159,36 +206,74 @@ async function main(): Promise<void> {
     const inv = reconstructTriggers(model, probe, { rows: rowsPlan });
     const nc = neuralCleanse(model, probe, { rows: rowsPlan });
     model.dispose();
-    const evalFile = existsSync('eval-results.json') ? (JSON.parse(readFileSync('eval-results.json', 'utf8')) as { scanners?: Record<string, { auroc: number }>; neuralCleanseBaseline?: { auroc: number } | null }) : undefined;
-    scans.inversionVsNeuralCleanse = { inversionSeconds: inv.seconds, neuralCleanseSeconds: nc.seconds, speedup: nc.seconds / inv.seconds, aurocFromEval: evalFile && { inversion: evalFile.scanners?.['trigger-inversion']?.auroc, neuralCleanse: evalFile.neuralCleanseBaseline?.auroc } };
-    const auc = evalFile?.neuralCleanseBaseline ? `AUROC ${evalFile.scanners?.['trigger-inversion']?.auroc.toFixed(2)} vs ${evalFile.neuralCleanseBaseline.auroc.toFixed(2)} (eval-results.json)` : 'AUROC: run npm run eval';
-    rows.push(['trigger inversion vs Neural Cleanse, cnn-blended-t4', `${inv.seconds.toFixed(1)} s vs ${nc.seconds.toFixed(1)} s`, `${(nc.seconds / inv.seconds).toFixed(1)}× faster`, auc]);
+    const evalFile = existsSync('eval-results.json')
+      ? (JSON.parse(readFileSync('eval-results.json', 'utf8')) as {
+          scanners?: Record<string, { auroc: number }>;
+          neuralCleanseBaseline?: { auroc: number } | null;
+        })
+      : undefined;
+    scans.inversionVsNeuralCleanse = {
+      inversionSeconds: inv.seconds,
+      neuralCleanseSeconds: nc.seconds,
+      speedup: nc.seconds / inv.seconds,
+      aurocFromEval: evalFile && { inversion: evalFile.scanners?.['trigger-inversion']?.auroc, neuralCleanse: evalFile.neuralCleanseBaseline?.auroc },
+    };
+    const auc = evalFile?.neuralCleanseBaseline
+      ? `AUROC ${evalFile.scanners?.['trigger-inversion']?.auroc.toFixed(2)} vs ${evalFile.neuralCleanseBaseline.auroc.toFixed(2)} (eval-results.json)`
+      : 'AUROC: run npm run eval';
+    rows.push([
+      'trigger inversion vs Neural Cleanse, cnn-blended-t4',
+      `${inv.seconds.toFixed(1)} s vs ${nc.seconds.toFixed(1)} s`,
+      `${(nc.seconds / inv.seconds).toFixed(1)}× faster`,
+      auc,
+    ]);
   }
   // 6. Cleaning one zoo CNN end to end (scan, auto clean, re-scan, save) from 600 labelled digits.
   {
     const out = mkdtempSync(path.join(os.tmpdir(), 'bench-clean-'));
     const t0 = performance.now();
-    const report = await runClean({ model: 'examples/models/cnn-blended-t4', data: 'examples/data/mnist-clean', out: path.join(out, 'model'), method: 'auto', seed: 0 }, new MemoryLogger());
+    const report = await runClean(
+      { model: 'examples/models/cnn-blended-t4', data: 'examples/data/mnist-clean', out: path.join(out, 'model'), method: 'auto', seed: 0 },
+      new MemoryLogger(),
+    );
     const seconds = (performance.now() - t0) / 1000;
     rmSync(out, { recursive: true, force: true });
     scans.cleanZooCnn = { seconds, method: report.method, cleaningSeconds: report.log?.seconds, verdictAfter: report.verdictAfter };
-    rows.push([`clean, zoo cnn (cnn-blended-t4, ${report.method}, 600 digits), scan + clean + re-scan`, `${seconds.toFixed(1)} s (cleaning ${report.log?.seconds.toFixed(1)} s), re-scan ${report.verdictAfter}`, seconds <= 180 ? 'within 3 min' : 'OVER 3 min', '']);
+    rows.push([
+      `clean, zoo cnn (cnn-blended-t4, ${report.method}, 600 digits), scan + clean + re-scan`,
+      `${seconds.toFixed(1)} s (cleaning ${report.log?.seconds.toFixed(1)} s), re-scan ${report.verdictAfter}`,
+      seconds <= 180 ? 'within 3 min' : 'OVER 3 min',
+      '',
+    ]);
   }
   // 7. Dual encoders (CLIP-style fixtures): a full scan of the prompt learner (N × K text
   // passes per image), and cleaning each backdoored fixture (auto: prompt repair, PAR).
   {
     const r = await fullScan('test/fixtures/dual/cocoop-badclip-t7', 'examples/data/mnist-probe');
     scans['dual:cocoop-badclip-t7'] = r;
-    rows.push(['full scan, dual encoder with prompt learner (cocoop-badclip-t7, 256 probes)', `${r.seconds.toFixed(1)} s, ${r.verdict}`, `${(r.seconds / zooScan.seconds).toFixed(1)}× the zoo cnn scan`, '']);
+    rows.push([
+      'full scan, dual encoder with prompt learner (cocoop-badclip-t7, 256 probes)',
+      `${r.seconds.toFixed(1)} s, ${r.verdict}`,
+      `${(r.seconds / zooScan.seconds).toFixed(1)}× the zoo cnn scan`,
+      '',
+    ]);
     for (const name of ['cocoop-badclip-t7', 'clip-blended-t3']) {
       const out = mkdtempSync(path.join(os.tmpdir(), 'bench-clean-dual-'));
       const t0 = performance.now();
-      const report = await runClean({ model: `test/fixtures/dual/${name}`, data: 'examples/data/mnist-clean', out: path.join(out, 'model'), method: 'auto', seed: 0 }, new MemoryLogger());
+      const report = await runClean(
+        { model: `test/fixtures/dual/${name}`, data: 'examples/data/mnist-clean', out: path.join(out, 'model'), method: 'auto', seed: 0 },
+        new MemoryLogger(),
+      );
       const seconds = (performance.now() - t0) / 1000;
       rmSync(out, { recursive: true, force: true });
       const method = (report.log?.options as { method?: string } | undefined)?.method;
       scans[`cleanDual:${name}`] = { seconds, method, cleaningSeconds: report.log?.seconds, verdictAfter: report.verdictAfter };
-      rows.push([`clean, dual encoder (${name}, auto → ${method}, 600 digits), scan + clean + re-scan`, `${seconds.toFixed(1)} s (cleaning ${report.log?.seconds.toFixed(1)} s), re-scan ${report.verdictAfter}`, seconds <= 180 ? 'within 3 min' : 'OVER 3 min', '']);
+      rows.push([
+        `clean, dual encoder (${name}, auto → ${method}, 600 digits), scan + clean + re-scan`,
+        `${seconds.toFixed(1)} s (cleaning ${report.log?.seconds.toFixed(1)} s), re-scan ${report.verdictAfter}`,
+        seconds <= 180 ? 'within 3 min' : 'OVER 3 min',
+        '',
+      ]);
     }
   }
   results.scans = scans;

@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-GREMDXGY.js";
+} from "./chunks/chunk-DNTDPOJS.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -152,7 +152,10 @@ async function main(argv) {
     return EXIT.pass;
   }
   if (!first) throw new UsageError("missing command: scan or clean");
-  if (!(first in COMMANDS)) throw new UsageError(first.startsWith("-") ? `'${first}' before the command: give scan or clean first` : `unknown command '${first}' (commands: scan, clean)`);
+  if (!(first in COMMANDS))
+    throw new UsageError(
+      first.startsWith("-") ? `'${first}' before the command: give scan or clean first` : `unknown command '${first}' (commands: scan, clean)`
+    );
   const command = first;
   let parsed;
   try {
@@ -201,15 +204,20 @@ async function main(argv) {
 `);
   else process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ""} \u2192 ${written}
 `);
-  if (outcomeFor(report.verdict, settings.failOn) === "warn") logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join("; ")}`);
-  if (outcomeFor(report.verdict, settings.failOn) === "could-not-scan" && settings.onError === "warn") logger.warning(`${report.verdict}, but the policy says on-error: warn: ${report.reasons.join("; ")}`);
+  if (outcomeFor(report.verdict, settings.failOn) === "warn")
+    logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join("; ")}`);
+  if (outcomeFor(report.verdict, settings.failOn) === "could-not-scan" && settings.onError === "warn")
+    logger.warning(`${report.verdict}, but the policy says on-error: warn: ${report.reasons.join("; ")}`);
   return exitCodeFor(report.verdict, settings.failOn, settings.onError);
 }
 async function clean(model, values, logger) {
   const str = (k) => typeof values[k] === "string" ? values[k].trim() || void 0 : void 0;
   const data = str("data");
   const out = str("out");
-  if (!data) throw new ConfigurationError("clean needs --data: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:\u2026), 60 images per class is the tested amount");
+  if (!data)
+    throw new ConfigurationError(
+      "clean needs --data: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:\u2026), 60 images per class is the tested amount"
+    );
   if (!out) throw new ConfigurationError("clean needs --out: a new directory for the cleaned model (the input is never replaced)");
   const method = oneOf(str("method"), "method", CLEAN_METHODS, "auto");
   const seed = integer(str("seed"), "seed", DEFAULTS.seed, 0, 2 ** 31 - 1);

@@ -36,7 +36,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-GREMDXGY.js";
+} from "./chunks/chunk-DNTDPOJS.js";
 
 // src/main.ts
 import path2 from "node:path";
@@ -116,7 +116,8 @@ function overview(report, links) {
   if (report.suspectedTarget !== void 0 && report.suspectedTarget !== null) rows.push(["suspected target class", String(report.suspectedTarget)]);
   rows.push(["model", code(report.model.spec)]);
   if (report.model.digest) rows.push(["digest", code(report.model.digest)]);
-  if (report.model.inputShape) rows.push(["input", `${report.model.inputShape.join("\xD7")}, ${report.model.numClasses ?? "?"} classes (${escapeHtml(report.model.format ?? "model")})`]);
+  if (report.model.inputShape)
+    rows.push(["input", `${report.model.inputShape.join("\xD7")}, ${report.model.numClasses ?? "?"} classes (${escapeHtml(report.model.format ?? "model")})`]);
   if (report.data) rows.push(["probe images", `${report.data.count} from ${code(report.data.source)}`]);
   if (report.policy) rows.push(["policy", `${escapeHtml(report.policy.source)}; fails on ${escapeHtml(report.policy.failOn)}`]);
   if (report.engine) rows.push(["backend", escapeHtml(report.engine.backend)]);
@@ -129,8 +130,10 @@ function table(header, rows) {
 }
 function decisionOf(report, method) {
   const t = report.policy?.thresholds && thresholdsFor(report.policy.thresholds, report.model.numClasses ?? 10, report.model.head === "multi-label" ? "multi-label" : "single-label");
-  if (method === "trigger-inversion" && report.statistics?.dense) return { stat: report.statistics.dense, threshold: t?.inversion, name: "trigger-inversion statistic" };
-  if (method === "mask-inversion" && report.statistics?.mask) return { stat: report.statistics.mask, threshold: t?.maskInversion, name: "mask-inversion statistic" };
+  if (method === "trigger-inversion" && report.statistics?.dense)
+    return { stat: report.statistics.dense, threshold: t?.inversion, name: "trigger-inversion statistic" };
+  if (method === "mask-inversion" && report.statistics?.mask)
+    return { stat: report.statistics.mask, threshold: t?.maskInversion, name: "mask-inversion statistic" };
   return void 0;
 }
 function scanRow(report, scan) {
@@ -142,7 +145,12 @@ function scanRow(report, scan) {
     case "mask-inversion":
       return [scanTitle(scan.method), target, figure, num(scan.seconds, 1)];
     case "input-hessian":
-      return [`${scanTitle(scan.method)} (report only)`, "\u2014", `\u03BB\u2081/\u03BB\u2082 ${num(scan.gap, 2)}, spike z ${num(scan.spikeZ, 2)}, localisation ${num(scan.localisation, 1)}`, num(scan.seconds, 1)];
+      return [
+        `${scanTitle(scan.method)} (report only)`,
+        "\u2014",
+        `\u03BB\u2081/\u03BB\u2082 ${num(scan.gap, 2)}, spike z ${num(scan.spikeZ, 2)}, localisation ${num(scan.localisation, 1)}`,
+        num(scan.seconds, 1)
+      ];
     default:
       return [escapeHtml(scanTitle(scan.method)), target, figure, num(scan.seconds, 1)];
   }
@@ -223,12 +231,23 @@ function renderMarkdown(report, options, maxChars = LIMITS.commentChars) {
     table(["", ""], overview(report, options.links)),
     ""
   ];
-  if (report.reasons.length || report.error) head.push("### Why", "", ...report.error ? [`- ${escapeHtml(report.error)}`] : [], ...report.reasons.map((r) => `- ${escapeHtml(r)}`), "");
+  if (report.reasons.length || report.error)
+    head.push("### Why", "", ...report.error ? [`- ${escapeHtml(report.error)}`] : [], ...report.reasons.map((r) => `- ${escapeHtml(r)}`), "");
   const detail = [];
-  if (report.scans.length) detail.push("### Scans", "", table(["scan", "points at", "figure", "seconds"], report.scans.map((s) => scanRow(report, s))), "");
+  if (report.scans.length)
+    detail.push(
+      "### Scans",
+      "",
+      table(
+        ["scan", "points at", "figure", "seconds"],
+        report.scans.map((s) => scanRow(report, s))
+      ),
+      ""
+    );
   const chart = options.mermaid ? decisionChart(report) : void 0;
   if (chart) detail.push(chart, "");
-  if (options.links?.overviewUrl) detail.push(`Every class's reconstructed trigger and mask, the suspect framed: [overview image](${encodeURI(options.links.overviewUrl)}).`, "");
+  if (options.links?.overviewUrl)
+    detail.push(`Every class's reconstructed trigger and mask, the suspect framed: [overview image](${encodeURI(options.links.overviewUrl)}).`, "");
   if (report.scans.length) detail.push(...perClassTables(report).flatMap((t) => [t, ""]));
   const hessian = report.scans.find((s) => s.method === "input-hessian");
   if (hessian) {
@@ -364,7 +383,8 @@ var GitHubReporter = class {
     const { octokit } = this.deps;
     if (!octokit || !settings.checkRun) return;
     if (!ctx.headSha) return logger.notice("check run skipped: no commit sha (GITHUB_SHA) in this run");
-    if (ctx.fromFork) return logger.notice("check run skipped: pull requests from forks get a read-only token; the job summary and log annotations carry the verdict");
+    if (ctx.fromFork)
+      return logger.notice("check run skipped: pull requests from forks get a read-only token; the job summary and log annotations carry the verdict");
     const created = await writeSurface("check run", "checks: write", logger, () => createCheckRun(octokit, ctx, settings.checkName));
     if (created.ok) this.check = created.value;
   }
@@ -382,7 +402,12 @@ var GitHubReporter = class {
     const overview2 = files.find((f) => f.endsWith(`${sep}overview.png`) || f === "overview.png");
     const links = {};
     if (overview2) {
-      const up2 = await writeSurface("overview image", "actions: write", logger, () => artifacts.upload(`${base}-overview.png`, [overview2], dir, { single: true }));
+      const up2 = await writeSurface(
+        "overview image",
+        "actions: write",
+        logger,
+        () => artifacts.upload(`${base}-overview.png`, [overview2], dir, { single: true })
+      );
       if (up2.ok && up2.value.id) links.overviewUrl = artifactUrl(ctx, up2.value.id);
     }
     const up = await writeSurface("scan images artifact", "actions: write", logger, () => artifacts.upload(`${base}-scan-images`, files, dir));
@@ -408,15 +433,30 @@ var GitHubReporter = class {
     let checkRunUrl;
     if (octokit && this.check) {
       const check = this.check;
-      const done = await writeSurface("check run", "checks: write", logger, () => completeCheckRun(octokit, ctx, check, checkRunOutput(report, anchor, options)));
+      const done = await writeSurface(
+        "check run",
+        "checks: write",
+        logger,
+        () => completeCheckRun(octokit, ctx, check, checkRunOutput(report, anchor, options))
+      );
       if (done.ok) checkRunUrl = check.url;
     }
     if (octokit && settings.comment !== "never" && ctx.pullNumber) {
       if (ctx.fromFork) logger.notice("PR comment skipped: pull requests from forks get a read-only token");
       else {
         const create = settings.comment === "always" || report.verdict !== "clean";
-        const body = renderComment(report, settings.checkName, { mermaid: true, links: { ...options.links, reportPath: void 0 }, clean: options.clean, title: settings.checkName });
-        const res = await writeSurface("PR comment", "pull-requests: write", logger, () => upsertStickyComment(octokit, ctx, commentMarker(settings.checkName), body, { create }));
+        const body = renderComment(report, settings.checkName, {
+          mermaid: true,
+          links: { ...options.links, reportPath: void 0 },
+          clean: options.clean,
+          title: settings.checkName
+        });
+        const res = await writeSurface(
+          "PR comment",
+          "pull-requests: write",
+          logger,
+          () => upsertStickyComment(octokit, ctx, commentMarker(settings.checkName), body, { create })
+        );
         if (res.ok && res.value.action !== "none") logger.info(`PR comment ${res.value.action}: ${res.value.url}`);
       }
     }
@@ -449,7 +489,9 @@ async function cleanFlagged(location, settings) {
       warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary2}); the input model fails the gate`);
       return { passes: false, report };
     }
-    warning(`${settings.model} is ${report.verdictBefore}; the cleaned model ${report.output.dir} (${report.output.digest}) passes the re-scan: ${summary2}. Ship the cleaned model, not the input.`);
+    warning(
+      `${settings.model} is ${report.verdictBefore}; the cleaned model ${report.output.dir} (${report.output.digest}) passes the re-scan: ${summary2}. Ship the cleaned model, not the input.`
+    );
     return { passes: true, report };
   } catch (err) {
     warning(`clean: ${describeError(err)}; the input model fails the gate`);
@@ -464,7 +506,11 @@ async function publishCleaned(settings, cleaned, resolved, github) {
     `publish (${target.kind})`,
     target.kind === "release" ? "contents: write" : "actions: write",
     actionsLogger,
-    () => publishModel(target, cleaned.output.dir, assetName, settings.github.publishOverwrite, resolved?.release, { ...github, logger: actionsLogger, tempDir: runnerScratchDir() })
+    () => publishModel(target, cleaned.output.dir, assetName, settings.github.publishOverwrite, resolved?.release, {
+      ...github,
+      logger: actionsLogger,
+      tempDir: runnerScratchDir()
+    })
   );
   if (!published.ok) return;
   setOutput(Outputs.CleanedModelUrl, published.value.url);
@@ -487,7 +533,8 @@ async function run() {
     if (settings.github.token) setSecret(settings.github.token);
     const github = await openGitHub(settings.github.token, settings.github.prNumber);
     const { ctx, octokit, artifacts } = github;
-    if (!octokit) notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
+    if (!octokit)
+      notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
     reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
     await reporter.begin();
     const nativeDirs = [];
@@ -496,7 +543,10 @@ async function run() {
       if ("dir" in native) nativeDirs.push(native.dir);
       else warning(`install-native-backend: ${native.error}; continuing without it`);
     }
-    const session = await group("Backdoor Gate: fetch and scan", () => runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] }));
+    const session = await group(
+      "Backdoor Gate: fetch and scan",
+      () => runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] })
+    );
     const { report, reportPath, anchor, locator } = session;
     setOutput(Outputs.Verdict, report.verdict);
     setOutput(Outputs.Score, report.score === null ? "" : String(report.score));
@@ -510,7 +560,11 @@ async function run() {
       if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report, locator.resolved(), { ctx, octokit, artifacts });
     }
     const written = report.artifacts && "dir" in report.artifacts ? report.artifacts : void 0;
-    const links = { reportPath: reportPath || void 0, runUrl: runUrl(ctx), ...await reporter.uploadImages(written?.dir, written?.files.map((f) => path2.join(written.dir, f)) ?? []) };
+    const links = {
+      reportPath: reportPath || void 0,
+      runUrl: runUrl(ctx),
+      ...await reporter.uploadImages(written?.dir, written?.files.map((f) => path2.join(written.dir, f)) ?? [])
+    };
     if (process.env.GITHUB_STEP_SUMMARY) {
       try {
         await summary.addRaw(renderMarkdown(report, { mermaid: true, links, clean: cleaned.report, title: settings.github.checkName }, 256 * 1024)).write();
@@ -518,7 +572,13 @@ async function run() {
         warning(`job summary not written: ${describeError(err)}`);
       }
     }
-    const { checkRunUrl } = await reporter.finish(report, anchor, { failOn: settings.failOn, onError: settings.onError, links, clean: cleaned.report, cleanedPasses: cleaned.passes });
+    const { checkRunUrl } = await reporter.finish(report, anchor, {
+      failOn: settings.failOn,
+      onError: settings.onError,
+      links,
+      clean: cleaned.report,
+      cleanedPasses: cleaned.passes
+    });
     if (checkRunUrl) setOutput(Outputs.CheckRunUrl, checkRunUrl);
     if (!checkRunUrl) logAnnotations(report, anchor, cleaned.passes);
     info(`verdict: ${report.verdict}; report: ${reportPath}`);

@@ -17,9 +17,24 @@ const cell = (text: string) => text.replace(/\s+/g, ' ').trim().replace(/\|/g, '
 
 export function actionTables(actionYml: string): string {
   const action = parse(actionYml) as ActionYml;
-  const inputs = Object.entries(action.inputs).map(([name, i]) => `| \`${name}\` | ${i.required ? 'yes' : 'no'} | ${i.default === undefined || i.default === '' ? '' : `\`${i.default}\``} | ${cell(i.description)} |`);
+  const inputs = Object.entries(action.inputs).map(
+    ([name, i]) =>
+      `| \`${name}\` | ${i.required ? 'yes' : 'no'} | ${i.default === undefined || i.default === '' ? '' : `\`${i.default}\``} | ${cell(i.description)} |`,
+  );
   const outputs = Object.entries(action.outputs).map(([name, o]) => `| \`${name}\` | ${cell(o.description)} |`);
-  return [START, '', '| input | required | default | description |', '|---|---|---|---|', ...inputs, '', '| output | description |', '|---|---|', ...outputs, '', END].join('\n');
+  return [
+    START,
+    '',
+    '| input | required | default | description |',
+    '|---|---|---|---|',
+    ...inputs,
+    '',
+    '| output | description |',
+    '|---|---|',
+    ...outputs,
+    '',
+    END,
+  ].join('\n');
 }
 
 /** The README with its action block replaced by the tables generated from action.yml. */

@@ -39,7 +39,10 @@ const result = await build({
 });
 
 const wasmDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
-for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm') && !f.includes('threaded')).sort()) copyFileSync(path.join(wasmDir, f), path.join(out, f));
+for (const f of readdirSync(wasmDir)
+  .filter((f) => f.endsWith('.wasm') && !f.includes('threaded'))
+  .sort())
+  copyFileSync(path.join(wasmDir, f), path.join(out, f));
 
 // Third-party notices: each package whose code is in the bundle, with its licence text.
 const packages = new Map();
@@ -50,9 +53,17 @@ for (const input of [...Object.keys(result.metafile.inputs), path.relative(proce
   if (packages.has(dir)) continue;
   const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
   const file = readdirSync(dir).find((f) => /^(licen[cs]e|copying)(\.(md|txt))?$/i.test(f));
-  packages.set(dir, { name: pkg.name, version: pkg.version, license: typeof pkg.license === 'string' ? pkg.license : (pkg.license?.type ?? 'see package'), text: file ? readFileSync(path.join(dir, file), 'utf8').trim() : undefined });
+  packages.set(dir, {
+    name: pkg.name,
+    version: pkg.version,
+    license: typeof pkg.license === 'string' ? pkg.license : (pkg.license?.type ?? 'see package'),
+    text: file ? readFileSync(path.join(dir, file), 'utf8').trim() : undefined,
+  });
 }
 const notices = [...packages.values()]
   .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   .map((p) => `${p.name}@${p.version} (${p.license})\n\n${p.text ?? `No licence file ships with the package; its package.json declares ${p.license}.`}\n`);
-writeFileSync(path.join(out, 'licenses.txt'), `Backdoor Gate's dist/ bundles these packages; their licences follow.\n\n${notices.join(`\n${'-'.repeat(72)}\n\n`)}`);
+writeFileSync(
+  path.join(out, 'licenses.txt'),
+  `Backdoor Gate's dist/ bundles these packages; their licences follow.\n\n${notices.join(`\n${'-'.repeat(72)}\n\n`)}`,
+);

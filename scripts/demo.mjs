@@ -17,7 +17,9 @@ for (const name of readdirSync(modelsDir).sort()) {
   const truth = card.attack ? `backdoored (${card.attack.family}, target ${card.attack.target})` : 'clean';
   const report = path.join(reportsDir, `${name}.json`);
   const data = path.join(root, 'examples', 'data', 'mnist-probe');
-  const run = spawnSync(process.execPath, [path.join(root, 'dist', 'cli.js'), 'scan', path.join(modelsDir, name), '--data', data, '--report', report], { encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [path.join(root, 'dist', 'cli.js'), 'scan', path.join(modelsDir, name), '--data', data, '--report', report], {
+    encoding: 'utf8',
+  });
   let verdict = '?';
   let detail = '';
   try {
@@ -27,7 +29,9 @@ for (const name of readdirSync(modelsDir).sort()) {
   } catch {
     broken++;
   }
-  console.log(`${name.padEnd(20)} truth: ${truth.padEnd(34)} verdict: ${verdict.padEnd(11)} (${detail}) exit ${run.status} (${meaning[run.status] ?? 'unexpected'})  report: ${path.relative(root, report)}`);
+  console.log(
+    `${name.padEnd(20)} truth: ${truth.padEnd(34)} verdict: ${verdict.padEnd(11)} (${detail}) exit ${run.status} (${meaning[run.status] ?? 'unexpected'})  report: ${path.relative(root, report)}`,
+  );
   if (run.status !== 0 && run.status !== 1 && run.status !== 2) {
     broken++;
     process.stderr.write(run.stderr);

@@ -54,7 +54,9 @@ async function main(): Promise<void> {
   const manifest = path.join(values.zoo!, 'manifest.json');
   if (!existsSync(manifest)) throw new Error(`${manifest} not found: run npm run zoo first`);
   const only = values.only?.split(',');
-  const cards = (JSON.parse(readFileSync(manifest, 'utf8')) as { models: ZooCard[] }).models.filter((c) => (only ? only.includes(c.name) : c.attack || c.name.endsWith('-s1')));
+  const cards = (JSON.parse(readFileSync(manifest, 'utf8')) as { models: ZooCard[] }).models.filter((c) =>
+    only ? only.includes(c.name) : c.attack || c.name.endsWith('-s1'),
+  );
   const heldout = mnistSplit('heldout');
   const cleanSet = perClassSubset(heldout, 60);
   const probe = sliceImages(heldout, 0, 256);
@@ -100,7 +102,9 @@ async function main(): Promise<void> {
         steps: log.steps,
       };
       rows.push(row);
-      console.log(`${card.name.padEnd(24)} ${method.padEnd(8)} acc ${(100 * before.accuracy).toFixed(2)} → ${(100 * after.accuracy).toFixed(2)}  ASR ${before.asr === null ? '  -  ' : (100 * before.asr).toFixed(1)} → ${after.asr === null ? '-' : (100 * after.asr).toFixed(1)}  verdict ${row.verdictBefore} → ${row.verdictAfter}  ${log.seconds.toFixed(1)}s`);
+      console.log(
+        `${card.name.padEnd(24)} ${method.padEnd(8)} acc ${(100 * before.accuracy).toFixed(2)} → ${(100 * after.accuracy).toFixed(2)}  ASR ${before.asr === null ? '  -  ' : (100 * before.asr).toFixed(1)} → ${after.asr === null ? '-' : (100 * after.asr).toFixed(1)}  verdict ${row.verdictBefore} → ${row.verdictAfter}  ${log.seconds.toFixed(1)}s`,
+      );
       model.dispose();
     }
   }
@@ -132,10 +136,12 @@ const within = (value: number, bar: number) => value <= bar + 1e-9;
 export function summarise(rows: Row[]) {
   const bad = rows.filter((r) => r.family !== 'clean' && !r.skipped);
   const ctrl = rows.filter((r) => r.family === 'clean' && !r.skipped);
-  const perFamily = Object.fromEntries([...new Set(bad.map((r) => r.family))].map((f) => {
-    const fr = bad.filter((r) => r.family === f);
-    return [f, { asrAfterPct: 100 * mean(fr.map((r) => r.after!.asr!)), dropPoints: mean(fr.map((r) => r.accuracyDropPoints!)) }];
-  }));
+  const perFamily = Object.fromEntries(
+    [...new Set(bad.map((r) => r.family))].map((f) => {
+      const fr = bad.filter((r) => r.family === f);
+      return [f, { asrAfterPct: 100 * mean(fr.map((r) => r.after!.asr!)), dropPoints: mean(fr.map((r) => r.accuracyDropPoints!)) }];
+    }),
+  );
   const meanAsrAfterPct = 100 * mean(bad.map((r) => r.after!.asr!));
   const meanAccuracyDropPoints = mean(bad.map((r) => r.accuracyDropPoints!));
   const rescanPasses = bad.filter((r) => r.verdictAfter === 'clean').length;

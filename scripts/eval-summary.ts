@@ -84,7 +84,14 @@ function decideAll(rows: EvalRow[], thresholds: Thresholds, calibration: Calibra
   return rows.map((row) => {
     if (!row.evidence) return { row, verdict: 'error', score: NaN, target: null, dense: NaN, mask: NaN };
     const d = decide({ dense: row.evidence.dense, mask: row.evidence.mask }, row.evidence.context, thresholds, { calibration });
-    return { row, verdict: d.verdict, score: d.score ?? 0, target: d.suspectedTarget, dense: d.statistics.dense?.value ?? 0, mask: d.statistics.mask?.value ?? 0 };
+    return {
+      row,
+      verdict: d.verdict,
+      score: d.score ?? 0,
+      target: d.suspectedTarget,
+      dense: d.statistics.dense?.value ?? 0,
+      mask: d.statistics.mask?.value ?? 0,
+    };
   });
 }
 
@@ -99,7 +106,16 @@ function figures(ds: Decided[]) {
     models: ds.length,
     tpr: rate(pos.filter(flagged).length, pos.length),
     fpr: rate(neg.filter(flagged).length, neg.length),
-    auroc: pos.length && neg.length ? Math.round(1000 * auroc(pos.map((d) => d.score), neg.map((d) => d.score))) / 1000 : null,
+    auroc:
+      pos.length && neg.length
+        ? Math.round(
+            1000 *
+              auroc(
+                pos.map((d) => d.score),
+                neg.map((d) => d.score),
+              ),
+          ) / 1000
+        : null,
     targetRight: rate(allToOne.filter((d) => d.target === d.row.card.attack!.target).length, allToOne.length),
     unassessed: ds.filter((d) => d.verdict === 'unassessed').map((d) => d.row.card.name),
     errors: ds.filter((d) => d.verdict === 'error').map((d) => d.row.card.name),
@@ -137,7 +153,8 @@ function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresho
       const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
       const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
       // Single-label models of 3+ classes, and two-class or multi-label ones, get their own thresholds.
-      const twoWay = (r: EvalRow) => thresholdsFor(DEFAULT_THRESHOLDS, r.evidence!.context.numClasses, r.evidence!.context.decision) === DEFAULT_THRESHOLDS.binary;
+      const twoWay = (r: EvalRow) =>
+        thresholdsFor(DEFAULT_THRESHOLDS, r.evidence!.context.numClasses, r.evidence!.context.decision) === DEFAULT_THRESHOLDS.binary;
       const levels = (rs: EvalRow[]) => ({ inversion: level(rs.map(dense), 1), maskInversion: level(rs.map(mask), 0.5) });
       const thresholds: Thresholds = { ...levels(clean.filter((r) => !twoWay(r))), binary: levels(clean.filter(twoWay)) };
       const ds = decideAll(usable, thresholds, { ...CALIBRATION, statistics });
@@ -157,7 +174,12 @@ function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresho
   const decided = decideAll(usable, best.thresholds, withStats);
   const y = decided.map((d) => (isBackdoored(d.row) ? 1 : 0));
   const l2 = 0.1;
-  const fitSet = (set: FeatureSet) => fitWithLeaveOneOut(decided.map((d) => featureVector({ dense: d.dense, mask: d.mask }, set)), y, l2);
+  const fitSet = (set: FeatureSet) =>
+    fitWithLeaveOneOut(
+      decided.map((d) => featureVector({ dense: d.dense, mask: d.mask }, set)),
+      y,
+      l2,
+    );
   const calibration: Calibration = {
     fittedOn: `benchmark tuning split (${decided.length} models: ${y.filter(Boolean).length} backdoored, ${y.filter((v) => !v).length} clean; npm run eval -- --fit)`,
     models: decided.length,
@@ -166,7 +188,11 @@ function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresho
     statistics,
     fits: { 'dense+mask': fitSet('dense+mask'), dense: fitSet('dense'), mask: fitSet('mask') },
   };
-  return { calibration, thresholds: best.thresholds, grid: grid.map((g) => ({ floor: g.floor, share: g.share, accuracy: g.accuracy, clearance: Math.round(100 * g.clearance) / 100, thresholds: g.thresholds })) };
+  return {
+    calibration,
+    thresholds: best.thresholds,
+    grid: grid.map((g) => ({ floor: g.floor, share: g.share, accuracy: g.accuracy, clearance: Math.round(100 * g.clearance) / 100, thresholds: g.thresholds })),
+  };
 }
 
 export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: boolean }) {
@@ -190,7 +216,14 @@ export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: b
     perClassCount: Object.fromEntries([...groupBy(ds, (d) => String(d.row.card.outputs))].map(([k, v]) => [k, figures(v)])),
     perArchitecture: Object.fromEntries([...groupBy(ds, (d) => d.row.card.arch)].map(([k, v]) => [k, figures(v)])),
     perHead: Object.fromEntries([...groupBy(ds, (d) => d.row.card.head)].map(([k, v]) => [k, figures(v)])),
-    perFamily: Object.fromEntries([...groupBy(ds.filter((d) => isBackdoored(d.row)), (d) => d.row.card.attack!.family)].map(([k, v]) => [k, rate(v.filter(flagged).length, v.length)])),
+    perFamily: Object.fromEntries(
+      [
+        ...groupBy(
+          ds.filter((d) => isBackdoored(d.row)),
+          (d) => d.row.card.attack!.family,
+        ),
+      ].map(([k, v]) => [k, rate(v.filter(flagged).length, v.length)]),
+    ),
     scoreCrossEntropy: (() => {
       // At the split's own share of backdoored models, so the score is a probability for it.
       const base = ds.filter((d) => isBackdoored(d.row)).length / Math.max(1, ds.length);
@@ -265,7 +298,10 @@ export function markdownTables(s: Summary, meta: { date: string; scanned: string
       ...group('head', f.perHead),
     ];
   };
-  const rows = s.rows.map((r) => `| ${r.name} | ${r.split} | ${r.domain} | ${r.arch} | ${r.head} | ${r.family} | ${r.target ?? '—'} | ${r.accuracy === undefined ? '—' : (100 * r.accuracy).toFixed(1)} | ${r.asr == null ? '—' : (100 * r.asr).toFixed(1)} | ${r.verdict} | ${r.suspectedTarget ?? '—'} | ${r.dense} | ${r.mask} | ${r.score} | ${r.seconds} |`);
+  const rows = s.rows.map(
+    (r) =>
+      `| ${r.name} | ${r.split} | ${r.domain} | ${r.arch} | ${r.head} | ${r.family} | ${r.target ?? '—'} | ${r.accuracy === undefined ? '—' : (100 * r.accuracy).toFixed(1)} | ${r.asr == null ? '—' : (100 * r.asr).toFixed(1)} | ${r.verdict} | ${r.suspectedTarget ?? '—'} | ${r.dense} | ${r.mask} | ${r.score} | ${r.seconds} |`,
+  );
   return [
     '# Benchmark results (generated by `npm run eval -- --write-docs`)',
     '',
@@ -273,7 +309,9 @@ export function markdownTables(s: Summary, meta: { date: string; scanned: string
     '',
     ...split('Test split', s.test),
     ...split('Tuning split (in sample: the rule was fitted here)', s.tuning),
-    s.excluded.length ? `Not scored (did not learn the task, or the attack did not take): ${s.excluded.map((e) => `${e.name} (${e.why})`).join('; ')}.` : 'Every trained model was scored.',
+    s.excluded.length
+      ? `Not scored (did not learn the task, or the attack did not take): ${s.excluded.map((e) => `${e.name} (${e.why})`).join('; ')}.`
+      : 'Every trained model was scored.',
     '',
     '### Every model',
     '',

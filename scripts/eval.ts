@@ -58,7 +58,11 @@ function probeData(name: DomainName): string {
 }
 
 const cacheFile = (name: string) => path.resolve(values.cache!, 'rows', `${name}.json`);
-const digestOf = (dir: string) => createHash('sha256').update(readFileSync(path.join(dir, 'model.json'))).update(readFileSync(path.join(dir, 'group1-shard1of1.bin'))).digest('hex');
+const digestOf = (dir: string) =>
+  createHash('sha256')
+    .update(readFileSync(path.join(dir, 'model.json')))
+    .update(readFileSync(path.join(dir, 'group1-shard1of1.bin')))
+    .digest('hex');
 
 interface CachedScan {
   digest: string;
@@ -71,7 +75,10 @@ async function scanOne(card: ZooCard): Promise<void> {
   const dir = path.join(values.zoo!, card.name);
   const engine = await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
   // The Hessian scan reports but does not vote: the benchmark leaves it out to save time.
-  const settings: Settings = Object.freeze({ ...defaultSettings(dir, probeData(card.domain ?? 'mnist')), scans: ['inversion', 'mask-inversion'] as ScanName[] });
+  const settings: Settings = Object.freeze({
+    ...defaultSettings(dir, probeData(card.domain ?? 'mnist')),
+    scans: ['inversion', 'mask-inversion'] as ScanName[],
+  });
   const t0 = performance.now();
   const { report } = await runGate(settings, engine, new MemoryLogger());
   const seconds = (performance.now() - t0) / 1000;
@@ -82,7 +89,9 @@ async function scanOne(card: ZooCard): Promise<void> {
 
 function runChild(name: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '--zoo', values.zoo!, '--cache', values.cache!, '--scan-one', name], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '--zoo', values.zoo!, '--cache', values.cache!, '--scan-one', name], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`scanning ${name} exited with ${code}`))));
   });
 }
@@ -110,16 +119,20 @@ async function main(): Promise<void> {
   // Tuning first (the fit needs it), then the test split in the benchmark's balanced order.
   const queue = values['no-scan'] ? [] : benchmarkOrder(cards.filter((c) => !cached(c)).map((c) => ({ ...c, attack: c.attack ?? undefined })));
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: Math.max(1, Number(values.jobs)) }, async () => {
-    for (let c = queue.shift(); c; c = queue.shift()) await runChild(c.name);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.max(1, Number(values.jobs)) }, async () => {
+      for (let c = queue.shift(); c; c = queue.shift()) await runChild(c.name);
+    }),
+  );
   if (!values['no-scan'] && cards.some((c) => !cached(c))) throw new Error('some scans did not produce a cached report');
   console.log(`scanned in ${((performance.now() - t0) / 1000).toFixed(0)}s (cache: ${values.cache})`);
 
-  const rows: EvalRow[] = cards.filter((card) => cached(card)).map((card) => {
-    const c = cached(card)!;
-    return { card, report: c.report, seconds: c.seconds, evidence: evidenceOf(c.report) };
-  });
+  const rows: EvalRow[] = cards
+    .filter((card) => cached(card))
+    .map((card) => {
+      const c = cached(card)!;
+      return { card, report: c.report, seconds: c.seconds, evidence: evidenceOf(c.report) };
+    });
   const real: EvalRow[] = [];
   if (existsSync(values.nsfwjs!) && !values['no-scan']) {
     const engine = await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
@@ -136,7 +149,12 @@ async function main(): Promise<void> {
         seconds = (performance.now() - t) / 1000;
         writeFileSync(file, JSON.stringify({ digest: '', report, seconds }));
       }
-      real.push({ card: { name, domain: undefined, split: 'real', arch: 'nsfwjs', attack: null } as unknown as ZooCard, report, seconds, evidence: evidenceOf(report) });
+      real.push({
+        card: { name, domain: undefined, split: 'real', arch: 'nsfwjs', attack: null } as unknown as ZooCard,
+        report,
+        seconds,
+        evidence: evidenceOf(report),
+      });
     }
   } else console.log(`${values.nsfwjs} not found (npm run extract-models): the nsfwjs models are not in this run`);
   const summary = summarise(rows, real, { fit: values.fit });

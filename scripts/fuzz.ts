@@ -49,7 +49,27 @@ interface Outcome {
 
 type Rand = () => number;
 const pick = <T>(rand: Rand, items: readonly T[]): T => items[Math.floor(rand() * items.length)];
-const HOSTILE_VALUES: unknown[] = [null, -1, 0, 1e12, 2 ** 53, -(2 ** 31), 3.5, 'NaN', '', '../../etc/passwd', '/etc/passwd', [], {}, [[[[[[]]]]]], true, 'float64', 'string', 'x'.repeat(10_000), [1e9, 1e9]];
+const HOSTILE_VALUES: unknown[] = [
+  null,
+  -1,
+  0,
+  1e12,
+  2 ** 53,
+  -(2 ** 31),
+  3.5,
+  'NaN',
+  '',
+  '../../etc/passwd',
+  '/etc/passwd',
+  [],
+  {},
+  [[[[[[]]]]]],
+  true,
+  'float64',
+  'string',
+  'x'.repeat(10_000),
+  [1e9, 1e9],
+];
 
 function mutateBytes(buf: Buffer, rand: Rand): { data: Buffer; what: string } {
   const op = pick(rand, ['flip', 'truncate', 'insert', 'duplicate', 'zero'] as const);
@@ -63,7 +83,10 @@ function mutateBytes(buf: Buffer, rand: Rand): { data: Buffer; what: string } {
     case 'truncate':
       return { data: buf.subarray(0, at), what: `truncate at ${at}` };
     case 'insert':
-      return { data: Buffer.concat([buf.subarray(0, at), Buffer.from(pick(rand, ['{', ']', '"', '\\', '\u0000', ',', '[[[[[[', 'NaN', '\uFFFF'])), buf.subarray(at)]), what: `insert at ${at}` };
+      return {
+        data: Buffer.concat([buf.subarray(0, at), Buffer.from(pick(rand, ['{', ']', '"', '\\', '\u0000', ',', '[[[[[[', 'NaN', '\uFFFF'])), buf.subarray(at)]),
+        what: `insert at ${at}`,
+      };
     case 'duplicate':
       return { data: Buffer.concat([buf, buf.subarray(at)]), what: `duplicate tail from ${at}` };
     case 'zero':
@@ -248,7 +271,8 @@ async function worker(): Promise<void> {
 
   // An exception that escapes a case asynchronously (a stream's late error event) kills the
   // worker; say which, with its stack, on stderr first, where the parent keeps it.
-  const say = (event: string) => (err: unknown) => process.stderr.write(`worker ${event}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  const say = (event: string) => (err: unknown) =>
+    process.stderr.write(`worker ${event}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.prependListener('uncaughtException', say('uncaughtException'));
   // A listener would swallow unhandled rejections: rethrow, as Node does without one.
   process.prependListener('unhandledRejection', (err) => {
@@ -259,7 +283,10 @@ async function worker(): Promise<void> {
   const inject = process.env.BG_FUZZ_INJECT;
   process.on('message', async (m: Mutant) => {
     if (inject && m.id === 3) {
-      if (inject === 'crash') setImmediate(() => { throw new Error('injected crash'); });
+      if (inject === 'crash')
+        setImmediate(() => {
+          throw new Error('injected crash');
+        });
       else for (;;);
       return;
     }
@@ -277,16 +304,25 @@ async function worker(): Promise<void> {
         }
       } else {
         const inputs: Record<string, string> = { model: m.target, data: PROBE, scans: 'none', 'max-probe-images': '8' };
-        const settings = buildSettings((name) => inputs[name], () => ({ policy: {}, source: 'defaults (fuzz)' }));
+        const settings = buildSettings(
+          (name) => inputs[name],
+          () => ({ policy: {}, source: 'defaults (fuzz)' }),
+        );
         const { locate } = modelLocator(settings, { ctx: readGitHubContext('', {}), logger });
         const { report, images } = await runGate(settings, engine, logger, locate);
         writeReportFiles(report, images, path.join(work, `r${m.id}.json`), path.join(work, `r${m.id}-artifacts`));
         outcome.verdict = report.verdict;
         outcome.error = report.error;
         if (report.verdict === 'error') {
-          if (!report.error || report.error.includes('\n') || !/[/\\]|\.json|\.bin|\.tar|\.gz/.test(report.error)) outcome.unclear = report.error ?? '(no message)';
+          if (!report.error || report.error.includes('\n') || !/[/\\]|\.json|\.bin|\.tar|\.gz/.test(report.error))
+            outcome.unclear = report.error ?? '(no message)';
           // Fail closed: an unreadable model never passes, and only on-error: warn makes it neutral.
-          if (exitCodeFor('error') === 0 || checkConclusion(report, 'suspicious', 'fail') !== 'failure' || checkConclusion(report, 'suspicious', 'warn') !== 'neutral') outcome.passedUnreadable = true;
+          if (
+            exitCodeFor('error') === 0 ||
+            checkConclusion(report, 'suspicious', 'fail') !== 'failure' ||
+            checkConclusion(report, 'suspicious', 'warn') !== 'neutral'
+          )
+            outcome.passedUnreadable = true;
         } else if (report.verdict !== 'unassessed') {
           // With no detector configured, a readable model can only be unassessed.
           outcome.passedUnreadable = true;
@@ -313,7 +349,9 @@ function countBy(keys: string[]): Record<string, number> {
 
 function treeDigest(dir: string): string {
   const hash = createHash('sha256');
-  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true }).map((x) => path.join(x.parentPath, x.name)).sort()) {
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })
+    .map((x) => path.join(x.parentPath, x.name))
+    .sort()) {
     hash.update(e);
     if (statSync(e).isFile()) hash.update(readFileSync(e));
   }
@@ -342,7 +380,10 @@ async function main(): Promise<void> {
   const work = path.join(root, 'work');
   mkdirSync(mutantsDir);
   mkdirSync(work);
-  const seedDigests = () => [...SEED_MODELS, SEED_POLICY].map((s) => (statSync(s).isDirectory() ? treeDigest(s) : createHash('sha256').update(readFileSync(s)).digest('hex'))).join(',');
+  const seedDigests = () =>
+    [...SEED_MODELS, SEED_POLICY]
+      .map((s) => (statSync(s).isDirectory() ? treeDigest(s) : createHash('sha256').update(readFileSync(s)).digest('hex')))
+      .join(',');
   const seedsBefore = seedDigests();
   const kinds: Kind[] = ['model-json-bytes', 'model-json-values', 'model-json-values', 'shard', 'bundle', 'policy', 'onnx-bytes', 'onnx-values', 'onnx-values'];
   const outcomes = new Map<number, Outcome & { kind: Kind; what: string }>();
@@ -365,7 +406,11 @@ async function main(): Promise<void> {
       const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--worker'], { cwd: work, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
       // Lines of minified source Node quotes around a throw are dropped: they would crowd out the message.
       child.stderr?.on('data', (d: Buffer) => {
-        const text = d.toString('utf8').split('\n').map((l) => (l.length > 400 ? '[a long line of minified source]' : l)).join('\n');
+        const text = d
+          .toString('utf8')
+          .split('\n')
+          .map((l) => (l.length > 400 ? '[a long line of minified source]' : l))
+          .join('\n');
         stderr = (stderr + text).slice(-4096);
       });
       const give = async () => {
@@ -421,16 +466,29 @@ async function main(): Promise<void> {
     maxWorkerRssMb: Math.max(0, ...rows.map((r) => r.rssMb)),
     slowestCaseSeconds: Number(Math.max(0, ...rows.map((r) => r.seconds)).toFixed(2)),
     examples: {
-      crashes: [...rows.filter((r) => r.crash).slice(0, 5).map((r) => ({ what: r.what, crash: r.crash })), ...workerDeaths.slice(0, 5)],
+      crashes: [
+        ...rows
+          .filter((r) => r.crash)
+          .slice(0, 5)
+          .map((r) => ({ what: r.what, crash: r.crash })),
+        ...workerDeaths.slice(0, 5),
+      ],
       hangs: hangs.slice(0, 5),
-      unclear: rows.filter((r) => r.unclear).slice(0, 5).map((r) => ({ what: r.what, error: r.unclear })),
-      passes: rows.filter((r) => r.passedUnreadable).slice(0, 5).map((r) => ({ what: r.what, verdict: r.verdict })),
+      unclear: rows
+        .filter((r) => r.unclear)
+        .slice(0, 5)
+        .map((r) => ({ what: r.what, error: r.unclear })),
+      passes: rows
+        .filter((r) => r.passedUnreadable)
+        .slice(0, 5)
+        .map((r) => ({ what: r.what, verdict: r.verdict })),
     },
   };
   writeFileSync(values.out!, `${JSON.stringify(summary, null, 2)}\n`);
   console.log(JSON.stringify(summary, null, 2));
   rmSync(root, { recursive: true, force: true });
-  const bad = summary.crashes + summary.hangs + summary.passesForUnreadable + summary.unclearErrors + summary.filesWrittenOutsideWork + (summary.seedsChanged ? 1 : 0);
+  const bad =
+    summary.crashes + summary.hangs + summary.passesForUnreadable + summary.unclearErrors + summary.filesWrittenOutsideWork + (summary.seedsChanged ? 1 : 0);
   if (summary.mutants < total && Date.now() > deadline) console.log(`time budget reached after ${summary.mutants} of ${total} mutants`);
   process.exitCode = bad === 0 ? 0 : 1;
 }

@@ -13,7 +13,11 @@ const heldout = mnistSplit('heldout');
 function write(name: string, set: LabelledImageSet): void {
   const dir = path.resolve('examples', 'data', name);
   mkdirSync(dir, { recursive: true });
-  writeNpy(path.join(dir, 'x.npy'), Uint8Array.from(set.x, (v) => Math.round(v * 255)), [set.count, 28, 28]);
+  writeNpy(
+    path.join(dir, 'x.npy'),
+    Uint8Array.from(set.x, (v) => Math.round(v * 255)),
+    [set.count, 28, 28],
+  );
   writeNpy(path.join(dir, 'y.npy'), Int32Array.from(set.labels), [set.count]);
   console.log(`wrote ${set.count} digits to ${dir}`);
 }

@@ -66,7 +66,15 @@ function cachedSplit(d: Domain, split: DataSplit): TaskData {
   mkdirSync(path.dirname(file), { recursive: true });
   const head = Buffer.alloc(4);
   head.writeUInt32LE(data.count);
-  writeFileSync(`${file}.tmp`, Buffer.concat([head, Buffer.from(data.x.buffer, data.x.byteOffset, data.x.byteLength), Buffer.from(data.labels.buffer, data.labels.byteOffset, data.labels.byteLength), ...(data.multi ? [Buffer.from(data.multi)] : [])]));
+  writeFileSync(
+    `${file}.tmp`,
+    Buffer.concat([
+      head,
+      Buffer.from(data.x.buffer, data.x.byteOffset, data.x.byteLength),
+      Buffer.from(data.labels.buffer, data.labels.byteOffset, data.labels.byteLength),
+      ...(data.multi ? [Buffer.from(data.multi)] : []),
+    ]),
+  );
   renameSync(`${file}.tmp`, file);
   return data;
 }
@@ -78,7 +86,10 @@ async function trainOne(entry: ZooEntry): Promise<ZooCard> {
   const test = cachedSplit(d, 'test');
   const { data, poisoned } = entry.attack ? poisonDataset(train, entry.attack, entry.seed, d.outputs) : { data: train, poisoned: 0 };
   const t0 = performance.now();
-  const model = trainClassifier({ arch: entry.arch, seed: entry.seed, ...ZOO_TRAINING, epochs: epochsFor(entry), attack: entry.attack, head: entry.head, outputs: d.outputs }, data);
+  const model = trainClassifier(
+    { arch: entry.arch, seed: entry.seed, ...ZOO_TRAINING, epochs: epochsFor(entry), attack: entry.attack, head: entry.head, outputs: d.outputs },
+    data,
+  );
   const trainSeconds = (performance.now() - t0) / 1000;
   const cleanAccuracy = d.multiLabel ? labelAccuracy(model, test) : accuracy(predictClasses(model, test.x, test.count, ...d.shape), test.labels);
   const asr = entry.attack ? attackSuccessRate(model, test, entry.attack, d.outputs) : null;
@@ -133,14 +144,19 @@ async function main(): Promise<void> {
   const queue = benchmarkOrder(catalog.filter((e) => wanted(e) && !(values.reuse && trained(e.name))));
   const trainedNow = queue.length;
   const jobs = Math.max(1, Number(values.jobs));
-  await Promise.all(Array.from({ length: jobs }, async () => {
-    for (let e = queue.shift(); e; e = queue.shift()) await runChild(e.name);
-  }));
+  await Promise.all(
+    Array.from({ length: jobs }, async () => {
+      for (let e = queue.shift(); e; e = queue.shift()) await runChild(e.name);
+    }),
+  );
   const cards = catalog.filter((e) => trained(e.name)).map((e) => JSON.parse(readFileSync(path.join(outDir, e.name, 'zoo-card.json'), 'utf8')) as ZooCard);
   const seconds = Math.round((performance.now() - t0) / 100) / 10;
   // With --reuse only part of the zoo was trained now: the wall time is then not the zoo's.
   const timing = trainedNow === cards.length ? { wallSeconds: seconds } : { wallSecondsThisRun: seconds, trainedThisRun: trainedNow };
-  writeFileSync(path.join(outDir, 'manifest.json'), `${JSON.stringify({ generatedBy: 'scripts/zoo.ts', trainingRecipe: { ...ZOO_TRAINING, epochsPerDomain: DOMAIN_EPOCHS }, ...timing, jobs, models: cards }, null, 2)}\n`);
+  writeFileSync(
+    path.join(outDir, 'manifest.json'),
+    `${JSON.stringify({ generatedBy: 'scripts/zoo.ts', trainingRecipe: { ...ZOO_TRAINING, epochsPerDomain: DOMAIN_EPOCHS }, ...timing, jobs, models: cards }, null, 2)}\n`,
+  );
   console.log(`zoo: ${trainedNow} of ${cards.length} models trained in ${seconds}s with ${jobs} parallel jobs → ${path.join(outDir, 'manifest.json')}`);
   if (values['export-examples']) {
     for (const name of EXAMPLE_MODELS) {

@@ -115,7 +115,10 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.pass;
   }
   if (!first) throw new UsageError('missing command: scan or clean');
-  if (!(first in COMMANDS)) throw new UsageError(first.startsWith('-') ? `'${first}' before the command: give scan or clean first` : `unknown command '${first}' (commands: scan, clean)`);
+  if (!(first in COMMANDS))
+    throw new UsageError(
+      first.startsWith('-') ? `'${first}' before the command: give scan or clean first` : `unknown command '${first}' (commands: scan, clean)`,
+    );
   const command = first as Command;
   let parsed;
   try {
@@ -164,8 +167,10 @@ export async function main(argv: string[]): Promise<number> {
   const target = report.suspectedTarget == null ? '' : ` target ${report.suspectedTarget}`;
   if (scanFlags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ''} → ${written}\n`);
-  if (outcomeFor(report.verdict, settings.failOn) === 'warn') logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join('; ')}`);
-  if (outcomeFor(report.verdict, settings.failOn) === 'could-not-scan' && settings.onError === 'warn') logger.warning(`${report.verdict}, but the policy says on-error: warn: ${report.reasons.join('; ')}`);
+  if (outcomeFor(report.verdict, settings.failOn) === 'warn')
+    logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join('; ')}`);
+  if (outcomeFor(report.verdict, settings.failOn) === 'could-not-scan' && settings.onError === 'warn')
+    logger.warning(`${report.verdict}, but the policy says on-error: warn: ${report.reasons.join('; ')}`);
   return exitCodeFor(report.verdict, settings.failOn, settings.onError);
 }
 
@@ -173,7 +178,10 @@ async function clean(model: string, values: Record<string, string | boolean | un
   const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string).trim() || undefined : undefined);
   const data = str('data');
   const out = str('out');
-  if (!data) throw new ConfigurationError('clean needs --data: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:…), 60 images per class is the tested amount');
+  if (!data)
+    throw new ConfigurationError(
+      'clean needs --data: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:…), 60 images per class is the tested amount',
+    );
   if (!out) throw new ConfigurationError('clean needs --out: a new directory for the cleaned model (the input is never replaced)');
   const method = oneOf<CleanMethod>(str('method'), 'method', CLEAN_METHODS, 'auto');
   const seed = integer(str('seed'), 'seed', DEFAULTS.seed, 0, 2 ** 31 - 1);
@@ -194,8 +202,8 @@ async function clean(model: string, values: Record<string, string | boolean | un
     process.stdout.write(`${model}: not cleaned (${report.skipped}) → ${written}\n`);
   } else
     process.stdout.write(
-    `${model}: ${cleanSummary(report)}, re-scan ${report.verdictBefore} → ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) → ${written}\n`,
-  );
+      `${model}: ${cleanSummary(report)}, re-scan ${report.verdictBefore} → ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) → ${written}\n`,
+    );
   return !report.skipped && report.verdictAfter === 'clean' ? EXIT.pass : EXIT.fail;
 }
 

@@ -3,7 +3,10 @@
 
 /** A model, data set or archive that cannot be read or trusted. */
 export class InputError extends Error {
-  constructor(readonly file: string, readonly problem: string) {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
     super(`${file}: ${problem}`);
     this.name = 'InputError';
   }

@@ -44,7 +44,12 @@ export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimi
     const grad = tf.grad(topLogit)(images(0, checked));
     return tf.sum(tf.sqrt(tf.sum(tf.square(grad), [1, 2, 3]))).dataSync()[0];
   });
-  const check = { probeImages: probe.count, predictedClassCounts: counts, meanTopProbability: topProbability / probe.count, meanInputGradientNorm: gradientNorm / checked };
+  const check = {
+    probeImages: probe.count,
+    predictedClassCounts: counts,
+    meanTopProbability: topProbability / probe.count,
+    meanInputGradientNorm: gradientNorm / checked,
+  };
   if (!Number.isFinite(check.meanTopProbability) || !Number.isFinite(check.meanInputGradientNorm)) {
     throw new Error('the model produces non-finite outputs or input gradients (overflowing or corrupt weights)');
   }
@@ -87,7 +92,7 @@ export function progressLine(logger: Logger, phase: string, unit: string, everyM
     const now = performance.now();
     if (done < total && now - last < everyMs) return;
     last = now;
-    const eta = done < total ? `, about ${Math.ceil(((now - t0) / done) * (total - done) / 1000)} s left` : `, ${((now - t0) / 1000).toFixed(1)} s`;
+    const eta = done < total ? `, about ${Math.ceil((((now - t0) / done) * (total - done)) / 1000)} s left` : `, ${((now - t0) / 1000).toFixed(1)} s`;
     logger.info(`${phase}: ${unit} ${done}/${total}${eta}`);
   };
 }
@@ -151,7 +156,16 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
 
     t = performance.now();
     const rows = await asInputError(settings.model, 'could not be run on the probe images', () => planRows(model, settings.memoryBudgetBytes));
-    report.engine = { ...engine, memory: { budgetBytes: rows.budgetBytes, gradientRowBytes: rows.gradientRowBytes, forwardRowBytes: rows.forwardRowBytes, gradientRows: rows.gradient, forwardRows: rows.forward } };
+    report.engine = {
+      ...engine,
+      memory: {
+        budgetBytes: rows.budgetBytes,
+        gradientRowBytes: rows.gradientRowBytes,
+        forwardRowBytes: rows.forwardRowBytes,
+        gradientRows: rows.gradient,
+        forwardRows: rows.forward,
+      },
+    };
     report.modelCheck = await asInputError(settings.model, 'could not be run on the probe images', async () => checkModel(model, probe, rows));
     report.timings.modelCheckSeconds = seconds(t);
     t = performance.now();
@@ -168,13 +182,27 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     if (settings.scans.includes('inversion')) {
       logger.info('scan: trigger inversion (all classes at once)');
       const b = budgets.inversion;
-      results.dense = reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, b.images)), { seed, rows, epochs: b.epochs, batchSize: b.batchSize, epsilon: b.epsilon, onProgress: progressLine(logger, 'trigger inversion', 'step') });
+      results.dense = reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, b.images)), {
+        seed,
+        rows,
+        epochs: b.epochs,
+        batchSize: b.batchSize,
+        epsilon: b.epsilon,
+        onProgress: progressLine(logger, 'trigger inversion', 'step'),
+      });
       report.scans.push(summarise(results.dense, ['triggers']));
     }
     if (settings.scans.includes('mask-inversion')) {
       logger.info('scan: mask inversion');
       const b = budgets.maskInversion;
-      results.mask = reconstructMasks(model, probe, { seed, rows, maxImages: b.images, epochs: b.epochs, batchSize: b.batchSize, onProgress: progressLine(logger, 'mask inversion', 'epoch') });
+      results.mask = reconstructMasks(model, probe, {
+        seed,
+        rows,
+        maxImages: b.images,
+        epochs: b.epochs,
+        batchSize: b.batchSize,
+        onProgress: progressLine(logger, 'mask inversion', 'epoch'),
+      });
       report.scans.push(summarise(results.mask, ['masks', 'patterns']));
     }
     if (settings.scans.includes('hessian')) {
@@ -191,7 +219,18 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       return { report, images };
     }
     const synthetic = probe.source.startsWith('synthetic');
-    const decision = decide(results, { inputShape: model.inputShape, numClasses: model.numClasses, decision: model.decision, probes: synthetic ? 'synthetic' : 'in-distribution', tier: budgets.tier }, settings.thresholds, { prior: settings.prior });
+    const decision = decide(
+      results,
+      {
+        inputShape: model.inputShape,
+        numClasses: model.numClasses,
+        decision: model.decision,
+        probes: synthetic ? 'synthetic' : 'in-distribution',
+        tier: budgets.tier,
+      },
+      settings.thresholds,
+      { prior: settings.prior },
+    );
     report.verdict = decision.verdict;
     report.score = decision.score === null ? null : Math.round(decision.score * 1e4) / 1e4;
     report.suspectedTarget = decision.suspectedTarget;

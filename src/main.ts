@@ -52,7 +52,9 @@ async function cleanFlagged(location: string, settings: Readonly<Settings>): Pro
       core.warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary}); the input model fails the gate`);
       return { passes: false, report };
     }
-    core.warning(`${settings.model} is ${report.verdictBefore}; the cleaned model ${report.output.dir} (${report.output.digest}) passes the re-scan: ${summary}. Ship the cleaned model, not the input.`);
+    core.warning(
+      `${settings.model} is ${report.verdictBefore}; the cleaned model ${report.output.dir} (${report.output.digest}) passes the re-scan: ${summary}. Ship the cleaned model, not the input.`,
+    );
     return { passes: true, report };
   } catch (err) {
     core.warning(`clean: ${describeError(err)}; the input model fails the gate`);
@@ -60,12 +62,25 @@ async function cleanFlagged(location: string, settings: Readonly<Settings>): Pro
   }
 }
 
-async function publishCleaned(settings: Readonly<Settings>, cleaned: CleanReport, resolved: ResolvedModel | undefined, github: Pick<PublishDeps, 'ctx' | 'octokit' | 'artifacts'>): Promise<void> {
+async function publishCleaned(
+  settings: Readonly<Settings>,
+  cleaned: CleanReport,
+  resolved: ResolvedModel | undefined,
+  github: Pick<PublishDeps, 'ctx' | 'octokit' | 'artifacts'>,
+): Promise<void> {
   const target = settings.github.publish!;
-  const base = path.basename(settings.model.replace(/^(release|artifact):/, '').replace(/[/\\]+$/, '')).replace(/(\.tar\.gz|\.tgz|\.zip|\.tar|\.json)$/i, '').replace(/[^A-Za-z0-9._-]+/g, '-') || 'model';
+  const base =
+    path
+      .basename(settings.model.replace(/^(release|artifact):/, '').replace(/[/\\]+$/, ''))
+      .replace(/(\.tar\.gz|\.tgz|\.zip|\.tar|\.json)$/i, '')
+      .replace(/[^A-Za-z0-9._-]+/g, '-') || 'model';
   const assetName = settings.github.publishName ?? `${base}-cleaned.tar.gz`;
   const published = await writeSurface(`publish (${target.kind})`, target.kind === 'release' ? 'contents: write' : 'actions: write', actionsLogger, () =>
-    publishModel(target, cleaned.output!.dir, assetName, settings.github.publishOverwrite, resolved?.release, { ...github, logger: actionsLogger, tempDir: runnerScratchDir() }),
+    publishModel(target, cleaned.output!.dir, assetName, settings.github.publishOverwrite, resolved?.release, {
+      ...github,
+      logger: actionsLogger,
+      tempDir: runnerScratchDir(),
+    }),
   );
   if (!published.ok) return;
   core.setOutput(Outputs.CleanedModelUrl, published.value.url);
@@ -95,7 +110,8 @@ export async function run(): Promise<void> {
     if (settings.github.token) core.setSecret(settings.github.token);
     const github = await openGitHub(settings.github.token, settings.github.prNumber);
     const { ctx, octokit, artifacts } = github;
-    if (!octokit) core.notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
+    if (!octokit)
+      core.notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
     reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
     await reporter.begin();
 
@@ -106,7 +122,9 @@ export async function run(): Promise<void> {
       else core.warning(`install-native-backend: ${native.error}; continuing without it`);
     }
     // Each phase is a collapsible group in the log, with its progress lines inside.
-    const session = await core.group('Backdoor Gate: fetch and scan', () => runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] }));
+    const session = await core.group('Backdoor Gate: fetch and scan', () =>
+      runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] }),
+    );
     const { report, reportPath, anchor, locator } = session;
     core.setOutput(Outputs.Verdict, report.verdict);
     core.setOutput(Outputs.Score, report.score === null ? '' : String(report.score));
@@ -122,15 +140,27 @@ export async function run(): Promise<void> {
     }
 
     const written = report.artifacts && 'dir' in report.artifacts ? report.artifacts : undefined;
-    const links: MarkdownLinks = { reportPath: reportPath || undefined, runUrl: runUrl(ctx), ...(await reporter.uploadImages(written?.dir, written?.files.map((f) => path.join(written.dir, f)) ?? [])) };
+    const links: MarkdownLinks = {
+      reportPath: reportPath || undefined,
+      runUrl: runUrl(ctx),
+      ...(await reporter.uploadImages(written?.dir, written?.files.map((f) => path.join(written.dir, f)) ?? [])),
+    };
     if (process.env.GITHUB_STEP_SUMMARY) {
       try {
-        await core.summary.addRaw(renderMarkdown(report, { mermaid: true, links, clean: cleaned.report, title: settings.github.checkName }, 256 * 1024)).write();
+        await core.summary
+          .addRaw(renderMarkdown(report, { mermaid: true, links, clean: cleaned.report, title: settings.github.checkName }, 256 * 1024))
+          .write();
       } catch (err) {
         core.warning(`job summary not written: ${describeError(err)}`);
       }
     }
-    const { checkRunUrl } = await reporter.finish(report, anchor, { failOn: settings.failOn, onError: settings.onError, links, clean: cleaned.report, cleanedPasses: cleaned.passes });
+    const { checkRunUrl } = await reporter.finish(report, anchor, {
+      failOn: settings.failOn,
+      onError: settings.onError,
+      links,
+      clean: cleaned.report,
+      cleanedPasses: cleaned.passes,
+    });
     if (checkRunUrl) core.setOutput(Outputs.CheckRunUrl, checkRunUrl);
     // A finding shows once: as a check-run annotation, or in the log when no check run was written.
     if (!checkRunUrl) logAnnotations(report, anchor, cleaned.passes);

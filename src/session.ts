@@ -41,7 +41,12 @@ export interface ScanSession extends GateResult {
   locator: ReturnType<typeof modelLocator>;
 }
 
-export async function runScanSession(settings: Readonly<Settings>, github: GitHubSession, logger: Logger, options: { nativeDirs?: string[]; anchorFiles: (string | undefined)[] }): Promise<ScanSession> {
+export async function runScanSession(
+  settings: Readonly<Settings>,
+  github: GitHubSession,
+  logger: Logger,
+  options: { nativeDirs?: string[]; anchorFiles: (string | undefined)[] },
+): Promise<ScanSession> {
   const engine = await selectBackend({ choice: settings.backend, nativeDirs: options.nativeDirs, logger });
   const locator = modelLocator(settings, { ctx: github.ctx, octokit: github.octokit, artifacts: github.artifacts, logger });
   const { report, images } = await runGate(settings, engine, logger, locator.locate);

@@ -157,9 +157,11 @@ export const ACTION_INPUT_DEFAULTS: Partial<Record<(typeof Inputs)[keyof typeof 
 
 function githubSettings(get: RawValues, clean: CleanSettings | undefined): GitHubSettings {
   const publish = parsePublishTarget(get(Inputs.Publish));
-  if (publish && !clean) throw new ConfigurationError(`${Inputs.Publish}: publishing needs ${Inputs.Clean} (only a cleaned model whose re-scan passes is published)`);
+  if (publish && !clean)
+    throw new ConfigurationError(`${Inputs.Publish}: publishing needs ${Inputs.Clean} (only a cleaned model whose re-scan passes is published)`);
   const publishName = get(Inputs.PublishName)?.trim() || undefined;
-  if (publishName && !/^[A-Za-z0-9._-]+\.tar\.gz$/.test(publishName)) throw new ConfigurationError(`${Inputs.PublishName} must be a plain file name ending in .tar.gz, got '${publishName}'`);
+  if (publishName && !/^[A-Za-z0-9._-]+\.tar\.gz$/.test(publishName))
+    throw new ConfigurationError(`${Inputs.PublishName} must be a plain file name ending in .tar.gz, got '${publishName}'`);
   return {
     token: get(Inputs.GitHubToken)?.trim() ?? '',
     checkRun: bool(get(Inputs.CheckRun) || 'true', Inputs.CheckRun),
@@ -203,7 +205,10 @@ export function parsePublishTarget(raw: string | undefined): PublishTarget | und
 }
 
 function sha256Input(raw: string | undefined): string | undefined {
-  const text = raw?.trim().toLowerCase().replace(/^sha256:/, '');
+  const text = raw
+    ?.trim()
+    .toLowerCase()
+    .replace(/^sha256:/, '');
   if (!text) return undefined;
   if (!/^[0-9a-f]{64}$/.test(text)) throw new ConfigurationError(`${Inputs.ModelSha256} must be 64 hex digits (optionally prefixed sha256:), got '${raw}'`);
   return text;
@@ -222,7 +227,10 @@ function cleanSettings(get: RawValues): CleanSettings | undefined {
   const method = get(Inputs.Clean)?.trim();
   if (!method || method === 'none') return undefined;
   const data = get(Inputs.CleanData)?.trim();
-  if (!data) throw new ConfigurationError(`${Inputs.Clean}: ${method} needs ${Inputs.CleanData}: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:…); 60 images per class is the tested amount`);
+  if (!data)
+    throw new ConfigurationError(
+      `${Inputs.Clean}: ${method} needs ${Inputs.CleanData}: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:…); 60 images per class is the tested amount`,
+    );
   return {
     method: oneOf<CleanMethod>(method, Inputs.Clean, CLEAN_METHODS, 'auto'),
     data,
@@ -245,9 +253,13 @@ function scanList(raw: string | undefined, fromPolicy: ScanName[] | undefined): 
   const text = raw?.trim();
   if (!text && fromPolicy) return [...new Set(fromPolicy)];
   if (text === 'none') return [];
-  const names = (text || DEFAULTS.scans).split(',').map((s) => s.trim()).filter(Boolean);
+  const names = (text || DEFAULTS.scans)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of names) {
-    if (!(SCAN_NAMES as readonly string[]).includes(n)) throw new ConfigurationError(`${Inputs.Scans} must be a comma-separated list of ${SCAN_NAMES.join(', ')} (or none), got '${n}'`);
+    if (!(SCAN_NAMES as readonly string[]).includes(n))
+      throw new ConfigurationError(`${Inputs.Scans} must be a comma-separated list of ${SCAN_NAMES.join(', ')} (or none), got '${n}'`);
   }
   return [...new Set(names)] as ScanName[];
 }
@@ -281,7 +293,10 @@ function bool(raw: string | undefined, name: string): boolean {
  */
 export function defaultSettings(model: string, data: string | undefined): Readonly<Settings> {
   const inputs: Record<string, string | undefined> = { [Inputs.Model]: model, [Inputs.Data]: data };
-  return buildSettings((name) => inputs[name], () => ({ policy: {}, source: 'defaults (policy file ignored)' }));
+  return buildSettings(
+    (name) => inputs[name],
+    () => ({ policy: {}, source: 'defaults (policy file ignored)' }),
+  );
 }
 
 /**

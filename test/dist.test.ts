@@ -7,10 +7,12 @@ import { expect, it } from 'vitest';
 import { REPO } from './helpers/run.js';
 
 const listFiles = (dir: string, base = dir): string[] =>
-  readdirSync(dir).flatMap((f) => {
-    const full = path.join(dir, f);
-    return statSync(full).isDirectory() ? listFiles(full, base) : [path.relative(base, full)];
-  }).sort();
+  readdirSync(dir)
+    .flatMap((f) => {
+      const full = path.join(dir, f);
+      return statSync(full).isDirectory() ? listFiles(full, base) : [path.relative(base, full)];
+    })
+    .sort();
 
 it('dist/ is up to date with the sources (run `npm run build` and commit dist/)', () => {
   const fresh = mkdtempSync(path.join(os.tmpdir(), 'bg-dist-'));

@@ -12,7 +12,22 @@ describe('README action tables', () => {
     expect(withActionTables(readme, actionYml)).toBe(readme);
     // Every input and output of action.yml is in the table.
     const tables = actionTables(actionYml);
-    for (const name of ['model', 'data', 'policy', 'clean', 'clean-data', 'publish', 'github-token', 'check-name', 'comment', 'verdict', 'cleaned-model-path', 'cleaned-model-url', 'sarif-path']) expect(tables).toContain(`| \`${name}\` |`);
+    for (const name of [
+      'model',
+      'data',
+      'policy',
+      'clean',
+      'clean-data',
+      'publish',
+      'github-token',
+      'check-name',
+      'comment',
+      'verdict',
+      'cleaned-model-path',
+      'cleaned-model-url',
+      'sarif-path',
+    ])
+      expect(tables).toContain(`| \`${name}\` |`);
   });
 });
 
@@ -36,8 +51,13 @@ describe('example workflows (examples/workflows)', () => {
   it('cover the three uses and pass only inputs action.yml declares', () => {
     expect(files.sort()).toEqual(['block-backdoored-checkpoints.yml', 'pr-review-summary.yml', 'reclean-on-release.yml']);
     for (const file of files) {
-      const wf = parse(readFileSync(`examples/workflows/${file}`, 'utf8')) as { permissions: Record<string, string>; jobs: Record<string, { steps: { uses?: string; with?: Record<string, string> }[] }> };
-      const gate = Object.values(wf.jobs).flatMap((j) => j.steps).filter((s) => s.uses?.startsWith('backdoor-gate/backdoor-gate@'));
+      const wf = parse(readFileSync(`examples/workflows/${file}`, 'utf8')) as {
+        permissions: Record<string, string>;
+        jobs: Record<string, { steps: { uses?: string; with?: Record<string, string> }[] }>;
+      };
+      const gate = Object.values(wf.jobs)
+        .flatMap((j) => j.steps)
+        .filter((s) => s.uses?.startsWith('backdoor-gate/backdoor-gate@'));
       expect(gate, file).toHaveLength(1);
       for (const input of Object.keys(gate[0].with ?? {})) expect(declared, `${file}: ${input}`).toContain(input);
       expect(wf.permissions.checks, file).toBe('write');

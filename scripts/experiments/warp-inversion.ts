@@ -32,12 +32,16 @@ for (const name of process.argv.slice(2)) {
   }
   const t0 = performance.now();
   const warps = [0, 1].map((seed) => invertWarp(model, clean, target, { seed, ...shift }));
-  console.log(`${name}: class ${target}: warp ASR ${warps.map((w) => pct(w.asr)).join(' / ')} (max shift ${warps.map((w) => w.maxShift.toFixed(2)).join(' / ')} px) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `${name}: class ${target}: warp ASR ${warps.map((w) => pct(w.asr)).join(' / ')} (max shift ${warps.map((w) => w.maxShift.toFixed(2)).join(' / ')} px) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   const rounds = Number(process.env.ROUNDS ?? 0);
   if (!rounds || !card.attack) continue;
   const before = { acc: accuracyOf(model, test), asr: attackSuccessRate(layers, test, card.attack) };
   const log = unlearnWarps(model, clean, target, warps, { rounds, stopAsr: Number(process.env.STOP ?? 0.2), warpsPerRound: Number(process.env.WARPS ?? 2) });
   const trace = (log.details?.rounds as Array<{ freshAsr: number[] }>).map((r) => r.freshAsr.map(pct).join('/')).join(', ');
   console.log(`  fresh warps per round: ${trace}`);
-  console.log(`  ${(log.details?.rounds as unknown[]).length} rounds: true ASR ${pct(before.asr)} → ${pct(attackSuccessRate(layers, test, card.attack))}, accuracy ${pct(before.acc)} → ${pct(accuracyOf(model, test))}, residual warp ASR ${pct(log.residualAsr)}, ${log.seconds.toFixed(0)} s`);
+  console.log(
+    `  ${(log.details?.rounds as unknown[]).length} rounds: true ASR ${pct(before.asr)} → ${pct(attackSuccessRate(layers, test, card.attack))}, accuracy ${pct(before.acc)} → ${pct(accuracyOf(model, test))}, residual warp ASR ${pct(log.residualAsr)}, ${log.seconds.toFixed(0)} s`,
+  );
 }

@@ -28,7 +28,17 @@ export interface D3Options {
 }
 
 /** The official config.yaml defaults. */
-export const DEFAULT_D3: D3Options = { epochs: 100, batchSize: 256, learningRate: 0.01, momentum: 0.9, lambda: 0.5, epsilon: 0.1, warmStart: 'random', selected: [], seed: 0 };
+export const DEFAULT_D3: D3Options = {
+  epochs: 100,
+  batchSize: 256,
+  learningRate: 0.01,
+  momentum: 0.9,
+  lambda: 0.5,
+  epsilon: 0.1,
+  warmStart: 'random',
+  selected: [],
+  seed: 0,
+};
 
 /**
  * The classifier head's kernel: the last rank-2 variable with a side of one row or column per
@@ -36,7 +46,10 @@ export const DEFAULT_D3: D3Options = { epochs: 100, batchSize: 256, learningRate
  */
 export function headKernel(model: ModelUnderTest): tf.Variable {
   const K = model.numClasses;
-  const head = model.trainableVariables().filter((v) => v.rank === 2 && (v.shape[1] === K || v.shape[0] === K)).at(-1);
+  const head = model
+    .trainableVariables()
+    .filter((v) => v.rank === 2 && (v.shape[1] === K || v.shape[0] === K))
+    .at(-1);
   if (!head) throw new Error(`D3 found no dense head with ${model.numClasses} outputs to select; name the variables with the selected option`);
   return head;
 }
@@ -46,14 +59,21 @@ export function d3(model: ModelUnderTest, clean: LabelledImageSet, options: Part
   const t0 = performance.now();
   const vars = model.trainableVariables();
   const selected = opts.selected.length ? vars.filter((v) => opts.selected.includes(v.name)) : [headKernel(model)];
-  if (opts.selected.length && selected.length !== opts.selected.length) throw new Error(`D3: selected variables not found: ${opts.selected.filter((n) => !vars.some((v) => v.name === n)).join(', ')}`);
+  if (opts.selected.length && selected.length !== opts.selected.length)
+    throw new Error(`D3: selected variables not found: ${opts.selected.filter((n) => !vars.some((v) => v.name === n)).join(', ')}`);
   const initial = selected.map((v) => tf.keep(v.clone()));
   const norms = initial.map((w) => tf.keep(tf.norm(w)));
   const rand = mulberry32(opts.seed + 101);
   selected.forEach((v, i) => {
     if (opts.warmStart === 'near') return;
     tf.tidy(() => {
-      const start = opts.warmStart === 'far' ? tf.neg(initial[i]) : tf.tensor(Float32Array.from({ length: v.size }, () => rand() - 0.5), v.shape);
+      const start =
+        opts.warmStart === 'far'
+          ? tf.neg(initial[i])
+          : tf.tensor(
+              Float32Array.from({ length: v.size }, () => rand() - 0.5),
+              v.shape,
+            );
       v.assign(tf.mul(start, tf.div(norms[i], tf.norm(start))));
     });
   });
@@ -67,13 +87,17 @@ export function d3(model: ModelUnderTest, clean: LabelledImageSet, options: Part
       optimizer.setLearningRate(0.5 * opts.learningRate * (1 + Math.cos((Math.PI * epoch) / opts.epochs)));
       lastEpoch = epoch;
     }
-    const loss = optimizer.minimize(() => {
-      const ce = crossEntropyPerSample(model.logits(x, { training: true }), y);
-      const hinge = tf.mean(tf.relu(tf.sub(ce, opts.epsilon)));
-      const dist = tf.addN(selected.map((v, i) => tf.norm(tf.sub(v, initial[i]))));
-      const raw = tf.sub(tf.mul(hinge, opts.lambda), dist);
-      return (opts.lambda <= 1 ? raw : tf.div(raw, opts.lambda + 1)) as tf.Scalar;
-    }, true, vars)!;
+    const loss = optimizer.minimize(
+      () => {
+        const ce = crossEntropyPerSample(model.logits(x, { training: true }), y);
+        const hinge = tf.mean(tf.relu(tf.sub(ce, opts.epsilon)));
+        const dist = tf.addN(selected.map((v, i) => tf.norm(tf.sub(v, initial[i]))));
+        const raw = tf.sub(tf.mul(hinge, opts.lambda), dist);
+        return (opts.lambda <= 1 ? raw : tf.div(raw, opts.lambda + 1)) as tf.Scalar;
+      },
+      true,
+      vars,
+    )!;
     selected.forEach((v, i) => v.assign(tf.mul(v, tf.div(norms[i], tf.norm(v)))));
     epochLoss[epoch] += loss.dataSync()[0];
     batches[epoch]++;
@@ -81,5 +105,11 @@ export function d3(model: ModelUnderTest, clean: LabelledImageSet, options: Part
   });
   optimizer.dispose();
   tf.dispose([...initial, ...norms]);
-  return { method: 'd3', options: { ...opts, selected: selected.map((v) => v.name) }, steps, epochLoss: epochLoss.map((l, i) => l / Math.max(1, batches[i])), seconds: (performance.now() - t0) / 1000 };
+  return {
+    method: 'd3',
+    options: { ...opts, selected: selected.map((v) => v.name) },
+    steps,
+    epochLoss: epochLoss.map((l, i) => l / Math.max(1, batches[i])),
+    seconds: (performance.now() - t0) / 1000,
+  };
 }

@@ -22,7 +22,8 @@ export interface NeuronLayer {
 const FOLLOWERS = new Set(['BatchNormalization', 'ReLU', 'Activation', 'LeakyReLU']);
 
 export function asLayersModel(model: ModelUnderTest, method: string): LayersModelAdapter {
-  if (!(model instanceof LayersModelAdapter)) throw new Error(`${method} needs a tfjs layers model (it reads and edits hidden layers); this is a ${model.format}`);
+  if (!(model instanceof LayersModelAdapter))
+    throw new Error(`${method} needs a tfjs layers model (it reads and edits hidden layers); this is a ${model.format}`);
   return model;
 }
 
@@ -50,14 +51,25 @@ export function neuronLayers(model: LayersModelAdapter): NeuronLayer[] {
 }
 
 /** Mean activation of every unit of every layer over the images (after `transform`), per layer. */
-export function meanActivations(model: LayersModelAdapter, layers: NeuronLayer[], set: ImageSet, transform?: (x: tf.Tensor4D) => tf.Tensor4D, batch = 128): Float64Array[] {
+export function meanActivations(
+  model: LayersModelAdapter,
+  layers: NeuronLayer[],
+  set: ImageSet,
+  transform?: (x: tf.Tensor4D) => tf.Tensor4D,
+  batch = 128,
+): Float64Array[] {
   const sums = layers.map((l) => new Float64Array(l.units));
   const n = set.height * set.width * set.channels;
   for (const [s, e] of spans(set.count, batch)) {
     const means = tf.tidy(() => {
       let x = tf.tensor4d(set.x.subarray(s * n, e * n), [e - s, set.height, set.width, set.channels]);
       if (transform) x = transform(x);
-      return model.hidden(x, layers.map((l) => l.output)).map((a) => tf.sum(a, a.rank === 4 ? [0, 1, 2] : [0]).dataSync());
+      return model
+        .hidden(
+          x,
+          layers.map((l) => l.output),
+        )
+        .map((a) => tf.sum(a, a.rank === 4 ? [0, 1, 2] : [0]).dataSync());
     });
     means.forEach((m, i) => {
       const shape = layers[i].output.shape;

@@ -46,7 +46,18 @@ export interface OnpOptions {
   seed: number;
 }
 
-export const DEFAULT_ONP: OnpOptions = { iterations: 24, samples: 10, learningRate: 0.05, hidden: 16, edgeQuantile: 0.1, initialPruneProbability: 0.03, prunePenalty: 1, rewardImagesPerClass: 20, recovery: { epochs: 10 }, seed: 0 };
+export const DEFAULT_ONP: OnpOptions = {
+  iterations: 24,
+  samples: 10,
+  learningRate: 0.05,
+  hidden: 16,
+  edgeQuantile: 0.1,
+  initialPruneProbability: 0.03,
+  prunePenalty: 1,
+  rewardImagesPerClass: 20,
+  recovery: { epochs: 10 },
+  seed: 0,
+};
 
 /** Row-normalised adjacency [n, n] of one layer's neuron graph. */
 export function neuronGraph(layer: NeuronLayer, edgeQuantile: number): Float32Array {
@@ -79,7 +90,13 @@ function zScore(values: number[]): number[] {
   return values.map((v) => (v - m) / sd);
 }
 
-export function onpPrune(model: ModelUnderTest, clean: LabelledImageSet, triggers: RecoveredTrigger[], options: Partial<OnpOptions> = {}, hooks: Pick<UnlearnHooks, 'alsoUnlearn'> = {}): CleanLog {
+export function onpPrune(
+  model: ModelUnderTest,
+  clean: LabelledImageSet,
+  triggers: RecoveredTrigger[],
+  options: Partial<OnpOptions> = {},
+  hooks: Pick<UnlearnHooks, 'alsoUnlearn'> = {},
+): CleanLog {
   const opts = { ...DEFAULT_ONP, ...options };
   if (!triggers.length) throw new Error('ONP-style pruning needs a recovered trigger for its reward: the scans found none');
   const t0 = performance.now();
@@ -102,14 +119,25 @@ export function onpPrune(model: ModelUnderTest, clean: LabelledImageSet, trigger
     const c = Array.from(cleanMean[i]);
     const s = c.map((_, u) => Math.max(...stampedMean.map((m) => m[i][u])));
     const cols = [c, s, s.map((v, u) => v - c[u]), l1].map(zScore);
-    return tf.keep(tf.tensor2d(c.map((_, u) => cols.map((col) => col[u])), [l.units, cols.length]));
+    return tf.keep(
+      tf.tensor2d(
+        c.map((_, u) => cols.map((col) => col[u])),
+        [l.units, cols.length],
+      ),
+    );
   });
   const graphs = layers.map((l) => tf.keep(tf.tensor2d(neuronGraph(l, opts.edgeQuantile), [l.units, l.units])));
 
   // Policy network, shared by all layers.
   const F = 4;
   const rand = mulberry32(opts.seed + 17);
-  const init = (r: number, c: number) => tf.variable(tf.tensor2d(Float32Array.from({ length: r * c }, () => (rand() - 0.5) * Math.sqrt(6 / (r + c)) * 2), [r, c]));
+  const init = (r: number, c: number) =>
+    tf.variable(
+      tf.tensor2d(
+        Float32Array.from({ length: r * c }, () => (rand() - 0.5) * Math.sqrt(6 / (r + c)) * 2),
+        [r, c],
+      ),
+    );
   const params = {
     self1: init(F, opts.hidden),
     neigh1: init(F, opts.hidden),
@@ -119,11 +147,13 @@ export function onpPrune(model: ModelUnderTest, clean: LabelledImageSet, trigger
     bias: tf.variable(tf.scalar(Math.log(opts.initialPruneProbability / (1 - opts.initialPruneProbability)))),
   };
   const policyLogits = () =>
-    tf.concat(features.map((x, i) => {
-      const h1 = tf.relu(tf.add(tf.matMul(x, params.self1), tf.matMul(tf.matMul(graphs[i], x), params.neigh1)));
-      const h2 = tf.relu(tf.add(tf.matMul(h1, params.self2), tf.matMul(tf.matMul(graphs[i], h1), params.neigh2)));
-      return tf.reshape(tf.add(tf.matMul(h2, params.out), params.bias), [-1]);
-    })) as tf.Tensor1D;
+    tf.concat(
+      features.map((x, i) => {
+        const h1 = tf.relu(tf.add(tf.matMul(x, params.self1), tf.matMul(tf.matMul(graphs[i], x), params.neigh1)));
+        const h2 = tf.relu(tf.add(tf.matMul(h1, params.self2), tf.matMul(tf.matMul(graphs[i], h1), params.neigh2)));
+        return tf.reshape(tf.add(tf.matMul(h2, params.out), params.bias), [-1]);
+      }),
+    ) as tf.Tensor1D;
 
   const total = layers.reduce((a, l) => a + l.units, 0);
   const split = (flat: Float32Array) => {
@@ -155,14 +185,21 @@ export function onpPrune(model: ModelUnderTest, clean: LabelledImageSet, trigger
     const mean = rewards.reduce((a, b) => a + b, 0) / rewards.length;
     const sd = Math.sqrt(rewards.reduce((a, b) => a + (b - mean) ** 2, 0) / rewards.length) || 1;
     const adv = tf.tensor1d(rewards.map((r) => (r - mean) / sd));
-    const pruned = tf.tensor2d(masks.flatMap((m) => Array.from(m, (k) => 1 - k)), [masks.length, total]);
-    optimizer.minimize(() => {
-      const logits = policyLogits();
-      // log π(mask) = Σ_i [pruned_i·log σ(z_i) + (1 − pruned_i)·log σ(−z_i)], log σ(z) = −softplus(−z)
-      // (tf.logSigmoid's gradient fails on the wasm backend).
-      const logp = tf.neg(tf.sum(tf.add(tf.mul(pruned, tf.softplus(tf.neg(logits))), tf.mul(tf.sub(1, pruned), tf.softplus(logits))), 1));
-      return tf.neg(tf.mean(tf.mul(adv, logp))) as tf.Scalar;
-    }, false, Object.values(params));
+    const pruned = tf.tensor2d(
+      masks.flatMap((m) => Array.from(m, (k) => 1 - k)),
+      [masks.length, total],
+    );
+    optimizer.minimize(
+      () => {
+        const logits = policyLogits();
+        // log π(mask) = Σ_i [pruned_i·log σ(z_i) + (1 − pruned_i)·log σ(−z_i)], log σ(z) = −softplus(−z)
+        // (tf.logSigmoid's gradient fails on the wasm backend).
+        const logp = tf.neg(tf.sum(tf.add(tf.mul(pruned, tf.softplus(tf.neg(logits))), tf.mul(tf.sub(1, pruned), tf.softplus(logits))), 1));
+        return tf.neg(tf.mean(tf.mul(adv, logp))) as tf.Scalar;
+      },
+      false,
+      Object.values(params),
+    );
     tf.dispose([adv, pruned]);
     history.push({ meanReward: mean, bestReward: best.value, meanPruned: masks.reduce((a, m) => a + m.filter((k) => k === 0).length, 0) / masks.length });
   }
@@ -173,7 +210,13 @@ export function onpPrune(model: ModelUnderTest, clean: LabelledImageSet, trigger
   const keep = split(best.keep);
   applyNeuronMask(layers, original, keep);
   const prunedNeurons = layers.map((l, i) => ({ layer: l.name, units: [...keep[i].keys()].filter((u) => keep[i][u] === 0) })).filter((p) => p.units.length);
-  const details = { prunedNeurons, pruned: total - best.keep.reduce((a, b) => a + b, 0), of: total, afterPruning: { accuracy: best.acc, recoveredTriggerAsr: best.asr }, history };
+  const details = {
+    prunedNeurons,
+    pruned: total - best.keep.reduce((a, b) => a + b, 0),
+    of: total,
+    afterPruning: { accuracy: best.acc, recoveredTriggerAsr: best.asr },
+    history,
+  };
   let steps = opts.iterations;
   let epochLoss: number[] = [];
   if (recovery.epochs > 0) {

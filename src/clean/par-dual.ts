@@ -46,7 +46,19 @@ export interface DualParOptions {
 }
 
 /** PAR's code defaults except the learning rate (3e-5 there; see the header), the batch (256 per GPU there) and the epochs (10 over 250k pairs there; 20 over a few hundred here: measured, README). */
-export const DEFAULT_DUAL_PAR: DualParOptions = { epochs: 20, batchSize: 64, learningRate: 1e-3, finalLearningRate: 1e-9, tau: 2.15, weightDecay: 1e-4, beta1: 0.9, beta2: 0.98, epsilon: 1e-8, views: 4, seed: 8 };
+export const DEFAULT_DUAL_PAR: DualParOptions = {
+  epochs: 20,
+  batchSize: 64,
+  learningRate: 1e-3,
+  finalLearningRate: 1e-9,
+  tau: 2.15,
+  weightDecay: 1e-4,
+  beta1: 0.9,
+  beta2: 0.98,
+  epsilon: 1e-8,
+  views: 4,
+  seed: 8,
+};
 
 /** PAR's augmentation of one image in place: positive noise (p 0.5), then a small erased square (p 0.5). */
 export function parAugment(img: Float32Array, h: number, w: number, c: number, rand: () => number, normal: () => number): void {
@@ -64,7 +76,10 @@ class AdamW {
   private readonly m: tf.Variable[];
   private readonly v: tf.Variable[];
   private t = 0;
-  constructor(private readonly vars: tf.Variable[], private readonly opts: DualParOptions) {
+  constructor(
+    private readonly vars: tf.Variable[],
+    private readonly opts: DualParOptions,
+  ) {
     this.m = vars.map((x) => tf.variable(tf.zerosLike(x), false));
     this.v = vars.map((x) => tf.variable(tf.zerosLike(x), false));
   }
@@ -74,18 +89,22 @@ class AdamW {
     const { beta1: b1, beta2: b2, epsilon, weightDecay } = this.opts;
     const c1 = 1 - b1 ** this.t;
     const c2 = 1 - b2 ** this.t;
-    tf.tidy(() => this.vars.forEach((x, i) => {
-      const g = grads[x.name];
-      if (!g) return;
-      this.m[i].assign(tf.add(tf.mul(this.m[i], b1), tf.mul(g, 1 - b1)));
-      this.v[i].assign(tf.add(tf.mul(this.v[i], b2), tf.mul(tf.square(g), 1 - b2)));
-      const decayed = x.rank >= 2 ? tf.mul(x, 1 - lr * weightDecay) : x;
-      const update = tf.div(tf.div(this.m[i], c1), tf.add(tf.sqrt(tf.div(this.v[i], c2)), epsilon));
-      x.assign(tf.sub(decayed, tf.mul(update, lr)));
-    }));
+    tf.tidy(() =>
+      this.vars.forEach((x, i) => {
+        const g = grads[x.name];
+        if (!g) return;
+        this.m[i].assign(tf.add(tf.mul(this.m[i], b1), tf.mul(g, 1 - b1)));
+        this.v[i].assign(tf.add(tf.mul(this.v[i], b2), tf.mul(tf.square(g), 1 - b2)));
+        const decayed = x.rank >= 2 ? tf.mul(x, 1 - lr * weightDecay) : x;
+        const update = tf.div(tf.div(this.m[i], c1), tf.add(tf.sqrt(tf.div(this.v[i], c2)), epsilon));
+        x.assign(tf.sub(decayed, tf.mul(update, lr)));
+      }),
+    );
   }
 
-  dispose(): void { [...this.m, ...this.v].forEach((x) => x.dispose()); }
+  dispose(): void {
+    [...this.m, ...this.v].forEach((x) => x.dispose());
+  }
 }
 
 export function parDual(model: DualEncoderModel, data: LabelledImageSet, options: Partial<DualParOptions> = {}): CleanLog {
@@ -138,8 +157,15 @@ export function parDual(model: DualEncoderModel, data: LabelledImageSet, options
       if (batchRows.length < 2) continue; // a contrastive loss needs negatives
       const lr = parLearningRate(opts.learningRate, step, total, opts.finalLearningRate);
       tf.tidy(() => {
-        const x = tf.tensor4d(batchRows.flatMap((r) => Array.from(views.subarray(r * n, (r + 1) * n))), [batchRows.length, h, w, c]);
-        const pick = (f: Float32Array) => tf.tensor2d(batchRows.flatMap((r) => Array.from(f.subarray(r * dim, (r + 1) * dim))), [batchRows.length, dim]);
+        const x = tf.tensor4d(
+          batchRows.flatMap((r) => Array.from(views.subarray(r * n, (r + 1) * n))),
+          [batchRows.length, h, w, c],
+        );
+        const pick = (f: Float32Array) =>
+          tf.tensor2d(
+            batchRows.flatMap((r) => Array.from(f.subarray(r * dim, (r + 1) * dim))),
+            [batchRows.length, dim],
+          );
         const [u0, t0e] = [pick(frozenImage), pick(frozenText)];
         const ids = batchRows.map((r) => captions[r]);
         let sImg = 0;
@@ -171,6 +197,10 @@ export function parDual(model: DualEncoderModel, data: LabelledImageSet, options
     steps: step,
     epochLoss,
     seconds: (performance.now() - t0) / 1000,
-    details: { towers: 'image and text', pairs: `labels through ${templates.length} templates, ${opts.views} augmented views per image`, finalEpochMeanDistance: { image: mean('image'), text: mean('text') } },
+    details: {
+      towers: 'image and text',
+      pairs: `labels through ${templates.length} templates, ${opts.views} augmented views per image`,
+      finalEpochMeanDistance: { image: mean('image'), text: mean('text') },
+    },
   };
 }

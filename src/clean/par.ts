@@ -54,7 +54,11 @@ export function parRecover(model: ModelUnderTest, clean: LabelledImageSet, optio
   const n = clean.height * clean.width * clean.channels;
   const frozen = new Float32Array(clean.count * (node.shape.at(-1) ?? 0));
   const d = node.shape.at(-1) ?? 0;
-  for (const [s, e] of spans(clean.count, 128)) frozen.set(tf.tidy(() => embed(tf.tensor4d(clean.x.subarray(s * n, e * n), [e - s, clean.height, clean.width, clean.channels])).dataSync()), s * d);
+  for (const [s, e] of spans(clean.count, 128))
+    frozen.set(
+      tf.tidy(() => embed(tf.tensor4d(clean.x.subarray(s * n, e * n), [e - s, clean.height, clean.width, clean.channels])).dataSync()),
+      s * d,
+    );
 
   const vars = model.trainableVariables();
   const optimizer = tf.train.adam(opts.learningRate);
@@ -66,15 +70,22 @@ export function parRecover(model: ModelUnderTest, clean: LabelledImageSet, optio
   forEachBatch(clean, model.numClasses, opts, (x, y, epoch, indices) => {
     // tfjs' Adam reads its (protected) learningRate at every step; it has no setter.
     (optimizer as unknown as { learningRate: number }).learningRate = parLearningRate(opts.learningRate, steps, total);
-    const u0 = tf.tensor2d(indices.flatMap((i) => Array.from(frozen.subarray(i * d, (i + 1) * d))), [indices.length, d]);
+    const u0 = tf.tensor2d(
+      indices.flatMap((i) => Array.from(frozen.subarray(i * d, (i + 1) * d))),
+      [indices.length, d],
+    );
     let s = 0;
-    const loss = optimizer.minimize(() => {
-      const ce = tf.mean(crossEntropyPerSample(model.logits(x, { training: true }), y));
-      const S = tf.mean(tf.sum(tf.square(tf.sub(embed(x, true), u0)), -1));
-      s = S.dataSync()[0];
-      const gate = s <= opts.tau ? 1 : 0; // constant: no gradient through the gate
-      return tf.sub(ce, tf.mul(S, gate)) as tf.Scalar;
-    }, true, vars)!;
+    const loss = optimizer.minimize(
+      () => {
+        const ce = tf.mean(crossEntropyPerSample(model.logits(x, { training: true }), y));
+        const S = tf.mean(tf.sum(tf.square(tf.sub(embed(x, true), u0)), -1));
+        s = S.dataSync()[0];
+        const gate = s <= opts.tau ? 1 : 0; // constant: no gradient through the gate
+        return tf.sub(ce, tf.mul(S, gate)) as tf.Scalar;
+      },
+      true,
+      vars,
+    )!;
     distance.push(s);
     epochLoss[epoch] += loss.dataSync()[0];
     batches[epoch]++;

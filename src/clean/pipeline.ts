@@ -56,7 +56,15 @@ export type TriggerScan = ReturnType<typeof scanForTriggers>;
  * Around the rounds, warp phases (warp.ts) for backdoors that answer to a smooth warp; after
  * them a finishing round of unlearning at the first target.
  */
-export function autoClean(model: ModelUnderTest, data: LabelledImageSet, probe: ImageSet, rows: RowLimits, first: TriggerScan, seed: number, maxRounds = AUTO_MAX_ROUNDS): { log: CleanLog; last: TriggerScan } {
+export function autoClean(
+  model: ModelUnderTest,
+  data: LabelledImageSet,
+  probe: ImageSet,
+  rows: RowLimits,
+  first: TriggerScan,
+  seed: number,
+  maxRounds = AUTO_MAX_ROUNDS,
+): { log: CleanLog; last: TriggerScan } {
   const t0 = performance.now();
   const method = autoMethodFor(model);
   const rounds: Array<{ target: number; triggers: string[]; seconds: number; verdictAfter: string; details?: Record<string, unknown> }> = [];
@@ -117,7 +125,13 @@ export function autoClean(model: ModelUnderTest, data: LabelledImageSet, probe: 
   let finish: Record<string, unknown> | undefined;
   if (classifierPhases && target !== null && rounds.length) {
     const fresh = recoveredTriggers(model.inputShape, { dense: { ...scan.dense, suspectedTarget: target }, mask: { ...scan.mask, suspectedTarget: target } });
-    const log = unlearnTriggers(model, data, [...fresh, ...recoveredTriggers(model.inputShape, first).filter((x) => x.target === target)], { ...tuning(), epochs: FINISH_EPOCHS, seed: seed + 7 }, { alsoUnlearn: warps });
+    const log = unlearnTriggers(
+      model,
+      data,
+      [...fresh, ...recoveredTriggers(model.inputShape, first).filter((x) => x.target === target)],
+      { ...tuning(), epochs: FINISH_EPOCHS, seed: seed + 7 },
+      { alsoUnlearn: warps },
+    );
     add(log);
     scan = scanForTriggers(model, probe, rows, seed);
     finish = { target, epochs: FINISH_EPOCHS, seconds: log.seconds, verdictAfter: scan.decision.verdict };
@@ -129,7 +143,17 @@ export function autoClean(model: ModelUnderTest, data: LabelledImageSet, probe: 
     scan = scanForTriggers(model, probe, rows, seed);
   }
   if (residual !== null && target !== null) scan = withWarpCheck(scan, target, residual);
-  return { log: { method: 'auto', options: { method, maxRounds }, steps, epochLoss, seconds: (performance.now() - t0) / 1000, details: { warpPhases, rounds, ...(finish ? { finish } : {}) } }, last: scan };
+  return {
+    log: {
+      method: 'auto',
+      options: { method, maxRounds },
+      steps,
+      epochLoss,
+      seconds: (performance.now() - t0) / 1000,
+      details: { warpPhases, rounds, ...(finish ? { finish } : {}) },
+    },
+    last: scan,
+  };
 }
 
 /**
@@ -141,24 +165,52 @@ export function withWarpCheck(scan: TriggerScan, target: number, residualAsr: nu
   const d = scan.decision;
   const pct = `${(100 * residualAsr).toFixed(1)} %`;
   const limit = `${100 * DEFAULT_WARP_UNLEARN.stopAsr} %`;
-  if (residualAsr < DEFAULT_WARP_UNLEARN.stopAsr) return { ...scan, decision: { ...d, reasons: [...d.reasons, `warp check: after warp unlearning, fresh warps send at most ${pct} of clean images to class ${target} (flagged from ${limit})`] } };
+  if (residualAsr < DEFAULT_WARP_UNLEARN.stopAsr)
+    return {
+      ...scan,
+      decision: {
+        ...d,
+        reasons: [
+          ...d.reasons,
+          `warp check: after warp unlearning, fresh warps send at most ${pct} of clean images to class ${target} (flagged from ${limit})`,
+        ],
+      },
+    };
   return {
     ...scan,
     decision: {
       ...d,
       verdict: d.verdict === 'clean' ? 'suspicious' : d.verdict,
       suspectedTarget: d.suspectedTarget ?? target,
-      reasons: [...d.reasons, `warp check: after warp unlearning, a fresh warp of at most ${DEFAULT_WARP_INVERSION.maxShift} px still sends ${pct} of clean images to class ${target} (flagged from ${limit})`],
+      reasons: [
+        ...d.reasons,
+        `warp check: after warp unlearning, a fresh warp of at most ${DEFAULT_WARP_INVERSION.maxShift} px still sends ${pct} of clean images to class ${target} (flagged from ${limit})`,
+      ],
     },
   };
 }
 
 /** Runs one cleaning method on the model in place; `tuning` adjusts the trigger methods' fine-tunes. */
-export function cleanWith(method: Exclude<CleanMethod, 'auto'>, model: ModelUnderTest, data: LabelledImageSet, triggers: RecoveredTrigger[], seed: number, hooks: Pick<UnlearnHooks, 'alsoUnlearn'> = {}, tuning: Partial<UnlearnOptions> = {}): CleanLog {
-  if (TRIGGER_METHODS.includes(method) && !triggers.length) throw new Error(`${method} needs the trigger the scan recovered, and the scan recovered none (verdict clean): use d3 or par, or auto`);
+export function cleanWith(
+  method: Exclude<CleanMethod, 'auto'>,
+  model: ModelUnderTest,
+  data: LabelledImageSet,
+  triggers: RecoveredTrigger[],
+  seed: number,
+  hooks: Pick<UnlearnHooks, 'alsoUnlearn'> = {},
+  tuning: Partial<UnlearnOptions> = {},
+): CleanLog {
+  if (TRIGGER_METHODS.includes(method) && !triggers.length)
+    throw new Error(`${method} needs the trigger the scan recovered, and the scan recovered none (verdict clean): use d3 or par, or auto`);
   switch (method) {
     case 'unlearn':
-      return unlearnTriggers(model, data, triggers, { ...(model instanceof DualEncoderModel && model.hasPromptLearner ? PROMPT_REPAIR : {}), ...tuning, seed }, hooks);
+      return unlearnTriggers(
+        model,
+        data,
+        triggers,
+        { ...(model instanceof DualEncoderModel && model.hasPromptLearner ? PROMPT_REPAIR : {}), ...tuning, seed },
+        hooks,
+      );
     case 'onp':
       return onpPrune(model, data, triggers, { seed, recovery: { ...DEFAULT_ONP.recovery, ...tuning } }, hooks);
     case 'd3':
@@ -167,7 +219,6 @@ export function cleanWith(method: Exclude<CleanMethod, 'auto'>, model: ModelUnde
       return model instanceof DualEncoderModel ? parDual(model, data, { seed: seed + DEFAULT_DUAL_PAR.seed }) : parRecover(model, data, { seed });
   }
 }
-
 
 export interface CleanRequest {
   model: string;
@@ -225,7 +276,20 @@ export function scanForTriggers(model: ModelUnderTest, probe: ImageSet, rows: Ro
   const dense = reconstructTriggers(model, probe, { rows, seed });
   const mask = reconstructMasks(model, probe, { rows, seed });
   // The labelled cleaning data is in-distribution by construction.
-  return { dense, mask, decision: decide({ dense, mask }, { inputShape: model.inputShape, numClasses: model.numClasses, decision: model.decision, probes: 'in-distribution', tier: resolveBudgets({ inversion: {}, maskInversion: {}, hessian: {} }, model.inputShape).tier }) };
+  return {
+    dense,
+    mask,
+    decision: decide(
+      { dense, mask },
+      {
+        inputShape: model.inputShape,
+        numClasses: model.numClasses,
+        decision: model.decision,
+        probes: 'in-distribution',
+        tier: resolveBudgets({ inversion: {}, maskInversion: {}, hessian: {} }, model.inputShape).tier,
+      },
+    ),
+  };
 }
 
 function measure(model: ModelUnderTest, heldOut: LabelledImageSet, trigger: RecoveredTrigger | undefined): Measurement {
@@ -241,7 +305,11 @@ export function cleanSummary(report: CleanReport): string {
 export async function runClean(req: CleanRequest, logger: Logger): Promise<CleanReport> {
   const { model, source, gate } = await loadModel(req.model);
   try {
-    if (!model.canSave) throw new InputError(req.model, `is a ${model.format}: its weights are constants, so it cannot be cleaned (clean the ONNX or tfjs layers model it came from)`);
+    if (!model.canSave)
+      throw new InputError(
+        req.model,
+        `is a ${model.format}: its weights are constants, so it cannot be cleaned (clean the ONNX or tfjs layers model it came from)`,
+      );
     const labelled = loadLabelledImages(req.data, { shape: model.inputShape, maxImages: 100_000, seed: req.seed });
     const counts = new Array<number>(model.numClasses).fill(0);
     for (const l of labelled.labels) {
@@ -250,7 +318,10 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     }
     const thin = counts.map((c, k) => [k, c]).filter(([, c]) => c < MIN_IMAGES_PER_CLASS);
     if (thin.length) {
-      throw new InputError(req.data, `has too few labelled clean images for cleaning: class ${thin.map(([k, c]) => `${k} has ${c}`).join(', ')}; give at least ${MIN_IMAGES_PER_CLASS} per class (60 per class is the tested amount)`);
+      throw new InputError(
+        req.data,
+        `has too few labelled clean images for cleaning: class ${thin.map(([k, c]) => `${k} has ${c}`).join(', ')}; give at least ${MIN_IMAGES_PER_CLASS} per class (60 per class is the tested amount)`,
+      );
     }
     const [cleanSet, heldOut] = splitHeldOut(labelled);
     const rows = await planRows(model);

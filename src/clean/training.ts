@@ -13,7 +13,12 @@ export interface EpochOptions {
 }
 
 /** Calls `step` on every shuffled mini-batch, epoch by epoch, inside tf.tidy. */
-export function forEachBatch(data: LabelledImageSet, numClasses: number, opts: EpochOptions, step: (x: tf.Tensor4D, y: tf.Tensor2D, epoch: number, indices: number[]) => void): void {
+export function forEachBatch(
+  data: LabelledImageSet,
+  numClasses: number,
+  opts: EpochOptions,
+  step: (x: tf.Tensor4D, y: tf.Tensor2D, epoch: number, indices: number[]) => void,
+): void {
   const rand = mulberry32(opts.seed * 7919 + 13);
   const order = [...Array(data.count).keys()];
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
@@ -41,7 +46,10 @@ function batched<A extends Int32Array | Float32Array>(set: ImageSet, out: A, wid
   const n = imageSize(set);
   for (let s = 0; s < set.count; s += batch) {
     const e = Math.min(set.count, s + batch);
-    out.set(tf.tidy(() => f(tf.tensor4d(set.x.subarray(s * n, e * n), [e - s, set.height, set.width, set.channels])).dataSync() as A), s * width);
+    out.set(
+      tf.tidy(() => f(tf.tensor4d(set.x.subarray(s * n, e * n), [e - s, set.height, set.width, set.channels])).dataSync() as A),
+      s * width,
+    );
   }
   return out;
 }

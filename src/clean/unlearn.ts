@@ -42,7 +42,17 @@ export interface UnlearnOptions {
   seed: number;
 }
 
-export const DEFAULT_UNLEARN: UnlearnOptions = { epochs: 10, batchSize: 32, learningRate: 5e-4, unlearnWeight: 1, views: 4, region: true, trainingMode: false, distillTemperature: 4, seed: 0 };
+export const DEFAULT_UNLEARN: UnlearnOptions = {
+  epochs: 10,
+  batchSize: 32,
+  learningRate: 5e-4,
+  unlearnWeight: 1,
+  views: 4,
+  region: true,
+  trainingMode: false,
+  distillTemperature: 4,
+  seed: 0,
+};
 /**
  * CLIP-Inspector's repair of a prompt learner (dual encoders): only its few weights train, so a
  * larger step and more epochs (measured on cocoop-badclip-t7: 5e-4 × 10 epochs left 46 % ASR,
@@ -71,11 +81,19 @@ export interface UnlearnHooks {
   alsoUnlearn?: RecoveredTrigger[];
 }
 
-export function unlearnTriggers(model: ModelUnderTest, clean: LabelledImageSet, triggers: RecoveredTrigger[], options: Partial<UnlearnOptions> = {}, hooks: UnlearnHooks = {}): CleanLog {
+export function unlearnTriggers(
+  model: ModelUnderTest,
+  clean: LabelledImageSet,
+  triggers: RecoveredTrigger[],
+  options: Partial<UnlearnOptions> = {},
+  hooks: UnlearnHooks = {},
+): CleanLog {
   const opts = { ...DEFAULT_UNLEARN, ...options };
   if (!triggers.length) throw new Error('trigger unlearning needs a recovered trigger: the scans found none to unlearn');
   const t0 = performance.now();
-  const all = opts.region ? [...triggers, ...triggers.map((t, i) => regionTrigger(t, model.inputShape, opts.seed * 1000 + i)).filter((t) => t !== null)] : triggers;
+  const all = opts.region
+    ? [...triggers, ...triggers.map((t, i) => regionTrigger(t, model.inputShape, opts.seed * 1000 + i)).filter((t) => t !== null)]
+    : triggers;
   const pool = hooks.pool ?? distillationPool(model, clean, opts.views, opts.seed);
   const vars = model.trainableVariables();
   const optimizer = tf.train.adam(opts.learningRate);
@@ -87,19 +105,26 @@ export function unlearnTriggers(model: ModelUnderTest, clean: LabelledImageSet, 
     const rows = poolRows(pool, clean.count, indices, epoch);
     const distilled = pickImages(pool.images, rows);
     const T = opts.distillTemperature;
-    const teacher = tf.tensor2d(rows.flatMap((r) => Array.from(pool.logProbabilities.subarray(r * K, (r + 1) * K))), [rows.length, K]);
+    const teacher = tf.tensor2d(
+      rows.flatMap((r) => Array.from(pool.logProbabilities.subarray(r * K, (r + 1) * K))),
+      [rows.length, K],
+    );
     const soft = tf.softmax(tf.div(teacher, T)) as tf.Tensor2D;
     const kept = hooks.alsoUnlearn ?? [];
     const trigger = kept.length ? (steps % 2 ? kept[(steps >> 1) % kept.length] : all[(steps >> 1) % all.length]) : all[steps % all.length];
     const inputs = tf.concat([tf.tensor4d(distilled.x, [rows.length, clean.height, clean.width, clean.channels]), trigger.stamp(x)]) as tf.Tensor4D;
-    const loss = optimizer.minimize(() => {
-      const z = model.logits(inputs, { training: opts.trainingMode });
-      const student = tf.div(tf.slice(z, [0, 0], [rows.length, K]), T) as tf.Tensor2D;
-      const stamped = tf.slice(z, [rows.length, 0], [x.shape[0], K]) as tf.Tensor2D;
-      const distill = tf.mul(tf.sum(crossEntropyPerSample(student, soft)), T * T);
-      const unlearn = tf.mul(tf.sum(crossEntropyPerSample(stamped, y)), opts.unlearnWeight);
-      return tf.div(tf.add(distill, unlearn), rows.length + x.shape[0]) as tf.Scalar;
-    }, true, vars)!;
+    const loss = optimizer.minimize(
+      () => {
+        const z = model.logits(inputs, { training: opts.trainingMode });
+        const student = tf.div(tf.slice(z, [0, 0], [rows.length, K]), T) as tf.Tensor2D;
+        const stamped = tf.slice(z, [rows.length, 0], [x.shape[0], K]) as tf.Tensor2D;
+        const distill = tf.mul(tf.sum(crossEntropyPerSample(student, soft)), T * T);
+        const unlearn = tf.mul(tf.sum(crossEntropyPerSample(stamped, y)), opts.unlearnWeight);
+        return tf.div(tf.add(distill, unlearn), rows.length + x.shape[0]) as tf.Scalar;
+      },
+      true,
+      vars,
+    )!;
     hooks.afterStep?.();
     epochLoss[epoch] += loss.dataSync()[0];
     batches[epoch]++;

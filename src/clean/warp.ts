@@ -100,7 +100,12 @@ export function invertWarp(model: ModelUnderTest, set: LabelledImageSet, target:
   const others = withoutClass(set, target);
   const k = opts.grid;
   const normal = gaussian(mulberry32(opts.seed + 5));
-  const grid = tf.variable(tf.tensor4d(Float32Array.from({ length: k * k * 2 }, () => 0.1 * normal()), [1, k, k, 2]));
+  const grid = tf.variable(
+    tf.tensor4d(
+      Float32Array.from({ length: k * k * 2 }, () => 0.1 * normal()),
+      [1, k, k, 2],
+    ),
+  );
   const flowOf = () => tf.tidy(() => tf.mul(tf.tanh(tf.reshape(tf.image.resizeBilinear(grid, [h, w], true), [h, w, 2])), opts.maxShift) as tf.Tensor3D);
   const optimizer = tf.train.adam(opts.learningRate);
   const rand = mulberry32(opts.seed);
@@ -112,11 +117,15 @@ export function invertWarp(model: ModelUnderTest, set: LabelledImageSet, target:
     tf.tidy(() => {
       const x = tf.tensor4d(xb, [batch.length, h, w, c]);
       const yt = tf.oneHot(tf.fill([batch.length], target, 'int32'), model.numClasses);
-      optimizer.minimize(() => {
-        const flow = flowOf();
-        const ce = tf.mean(tf.sum(tf.mul(yt, tf.neg(tf.logSoftmax(model.logits(warpImages(x, flow))))), -1));
-        return tf.add(ce, tf.mul(opts.penalty, tf.mean(tf.square(flow)))) as tf.Scalar;
-      }, false, [grid]);
+      optimizer.minimize(
+        () => {
+          const flow = flowOf();
+          const ce = tf.mean(tf.sum(tf.mul(yt, tf.neg(tf.logSoftmax(model.logits(warpImages(x, flow))))), -1));
+          return tf.add(ce, tf.mul(opts.penalty, tf.mean(tf.square(flow)))) as tf.Scalar;
+        },
+        false,
+        [grid],
+      );
     });
   }
   optimizer.dispose();
@@ -145,7 +154,13 @@ export const DEFAULT_WARP_UNLEARN: WarpUnlearnOptions = { rounds: 8, warpsPerRou
  * Adversarial warp unlearning: unlearn the warps found so far (true labels, distillation from
  * the model as it came in), invert fresh ones on the updated model, and repeat while they work.
  */
-export function unlearnWarps(model: ModelUnderTest, data: LabelledImageSet, target: number, first: RecoveredWarp[], options: Partial<WarpUnlearnOptions> = {}): CleanLog & { residualAsr: number; warps: RecoveredTrigger[] } {
+export function unlearnWarps(
+  model: ModelUnderTest,
+  data: LabelledImageSet,
+  target: number,
+  first: RecoveredWarp[],
+  options: Partial<WarpUnlearnOptions> = {},
+): CleanLog & { residualAsr: number; warps: RecoveredTrigger[] } {
   const opts = { ...DEFAULT_WARP_UNLEARN, ...options };
   const t0 = performance.now();
   const pool = distillationPool(model, data, 4, opts.seed);
@@ -169,5 +184,14 @@ export function unlearnWarps(model: ModelUnderTest, data: LabelledImageSet, targ
     steps += log.steps;
     epochLoss = [...epochLoss, ...log.epochLoss];
   }
-  return { method: 'warp-unlearn', options: opts, steps, epochLoss, seconds: (performance.now() - t0) / 1000, details: { target, rounds, residualAsr }, residualAsr, warps: found };
+  return {
+    method: 'warp-unlearn',
+    options: opts,
+    steps,
+    epochLoss,
+    seconds: (performance.now() - t0) / 1000,
+    details: { target, rounds, residualAsr },
+    residualAsr,
+    warps: found,
+  };
 }

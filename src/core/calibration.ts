@@ -105,7 +105,11 @@ export function fitWithLeaveOneOut(X: number[][], y: number[], l2: number): Logi
   const inSample = X.reduce((a, x, i) => a + crossEntropy(predict(all, x), y[i]), 0) / X.length;
   const leaveOneOut =
     X.reduce((a, x, i) => {
-      const fit = fitLogistic(X.filter((_, j) => j !== i), y.filter((_, j) => j !== i), l2);
+      const fit = fitLogistic(
+        X.filter((_, j) => j !== i),
+        y.filter((_, j) => j !== i),
+        l2,
+      );
       return a + crossEntropy(predict(fit, x), y[i]);
     }, 0) / X.length;
   return { ...all, crossEntropy: { inSample, leaveOneOut } };

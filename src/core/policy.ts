@@ -15,7 +15,10 @@ export const DEFAULT_POLICY_PATH = '.github/backdoor-gate.yml';
 const MAX_POLICY_BYTES = 64 * 1024;
 
 const count = (max: number) => z.number().int().min(1).max(max);
-const level = z.object({ suspicious: z.number().finite().min(0), backdoored: z.number().finite().min(0) }).partial().strict();
+const level = z
+  .object({ suspicious: z.number().finite().min(0), backdoored: z.number().finite().min(0) })
+  .partial()
+  .strict();
 const scanLevels = z.object({ inversion: level.optional(), 'mask-inversion': level.optional() }).strict();
 
 export const PolicySchema = z
@@ -27,15 +30,32 @@ export const PolicySchema = z
     'fail-on': z.enum(['suspicious', 'backdoored']).optional(),
     /** Prior P(backdoored) the score is stated at. */
     prior: z.number().gt(0).lt(1).optional(),
-    seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .optional(),
     thresholds: scanLevels.extend({ binary: scanLevels.optional() }).strict().optional(),
     budgets: z
       .object({
         'probe-images': count(100_000).optional(),
         'memory-mb': z.number().int().min(64).max(1_048_576).optional(),
-        inversion: z.object({ images: count(100_000), epochs: count(100), 'batch-size': count(1024), epsilon: z.number().gt(0).max(1) }).partial().strict().optional(),
-        'mask-inversion': z.object({ images: count(100_000), epochs: count(1000), 'batch-size': count(1024) }).partial().strict().optional(),
-        hessian: z.object({ inputs: count(10_000) }).partial().strict().optional(),
+        inversion: z
+          .object({ images: count(100_000), epochs: count(100), 'batch-size': count(1024), epsilon: z.number().gt(0).max(1) })
+          .partial()
+          .strict()
+          .optional(),
+        'mask-inversion': z
+          .object({ images: count(100_000), epochs: count(1000), 'batch-size': count(1024) })
+          .partial()
+          .strict()
+          .optional(),
+        hessian: z
+          .object({ inputs: count(10_000) })
+          .partial()
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),
@@ -44,7 +64,11 @@ export const PolicySchema = z
         'download-mb': z.number().int().min(1).max(1_048_576),
         'weights-mb': z.number().int().min(1).max(1_048_576),
         'model-json-mb': z.number().int().min(1).max(1024),
-        'tensor-elements': z.number().int().min(1).max(2 ** 40),
+        'tensor-elements': z
+          .number()
+          .int()
+          .min(1)
+          .max(2 ** 40),
         'archive-entries': z.number().int().min(1).max(1_000_000),
       })
       .partial()
@@ -167,7 +191,10 @@ export const DEFAULT_BUDGETS: Record<ScanBudgets['tier'], Omit<ScanBudgets, 'tie
 export function resolveBudgets(set: BudgetSettings, [height, width]: [number, number, number]): ScanBudgets {
   const tier = height * width <= 64 * 64 ? 'small-input' : 'large-input';
   const d = DEFAULT_BUDGETS[tier];
-  const pick = <T extends object>(given: Partial<T>, fallback: T): T => ({ ...fallback, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) });
+  const pick = <T extends object>(given: Partial<T>, fallback: T): T => ({
+    ...fallback,
+    ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
+  });
   return { tier, inversion: pick(set.inversion, d.inversion), maskInversion: pick(set.maskInversion, d.maskInversion), hessian: pick(set.hessian, d.hessian) };
 }
 
@@ -177,11 +204,16 @@ export function resolveBudgets(set: BudgetSettings, [height, width]: [number, nu
  */
 export function parseThresholdOverrides(raw: string, name: string): PolicyFile['thresholds'] {
   const out: { binary?: Record<string, Record<string, number>> } & Record<string, Record<string, number>> = {};
-  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(binary\.)?(inversion|mask-inversion)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
     const v = m ? Number(m[4]) : NaN;
     if (!m || !Number.isFinite(v) || v < 0) {
-      throw new ConfigurationError(`${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion, optionally after binary.; levels: suspicious, backdoored; values ≥ 0)`);
+      throw new ConfigurationError(
+        `${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion, optionally after binary.; levels: suspicious, backdoored; values ≥ 0)`,
+      );
     }
     const into = m[1] ? (out.binary ??= {}) : out;
     (into[m[2]] ??= {})[m[3]] = v;
@@ -205,7 +237,8 @@ export function resolveThresholds(...layers: Array<PolicyFile['thresholds'] | un
     ['binary.mask-inversion', t.binary.maskInversion],
   ] as const;
   for (const [name, v] of checks) {
-    if (v.backdoored < v.suspicious) throw new ConfigurationError(`thresholds.${name}: backdoored (${v.backdoored}) must be at least suspicious (${v.suspicious})`);
+    if (v.backdoored < v.suspicious)
+      throw new ConfigurationError(`thresholds.${name}: backdoored (${v.backdoored}) must be at least suspicious (${v.suspicious})`);
   }
   return t;
 }

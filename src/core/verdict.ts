@@ -169,7 +169,10 @@ export function decide(
         : `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): class ${c.class}'s trigger has ASR ${(100 * c.asr).toFixed(1)} % and moves ${pct(c.sourceCoverage ?? 1)} of the source classes: statistic ${s.value.toFixed(2)} (suspicious > ${t.inversion.suspicious}, backdoored > ${t.inversion.backdoored})`,
     );
     if (dense.perClass.filter((p) => p.testable).length < 2) unassessed.push('trigger inversion: fewer than two classes were testable on these probes');
-    if (denseSaturated(dense)) unassessed.push(`trigger inversion had no power: most classes' triggers win even at half of ε = ${dense.options.epsilon.toFixed(3)}, so a full-image backdoor would not stand out (set a smaller budgets.inversion.epsilon)`);
+    if (denseSaturated(dense))
+      unassessed.push(
+        `trigger inversion had no power: most classes' triggers win even at half of ε = ${dense.options.epsilon.toFixed(3)}, so a full-image backdoor would not stand out (set a smaller budgets.inversion.epsilon)`,
+      );
   }
   if (mask) {
     const s = (statistics.mask = maskStatistic(mask, context.inputShape, calibration.statistics));
@@ -183,7 +186,10 @@ export function decide(
           ? 'mask inversion: no testable class mask reached the ASR target'
           : `mask inversion: class ${c.class} needs a ${c.maskL1.toFixed(1)}-pixel mask: statistic ${s.value.toFixed(2)}, e^${s.value.toFixed(2)} times smaller than both the median class and ${pct(calibration.statistics.maskAreaShare)} of the image (suspicious > ${t.maskInversion.suspicious}, backdoored > ${t.maskInversion.backdoored})`,
     );
-    if (mask.inconclusive) unassessed.push(`mask inversion was inconclusive (${mask.classesReached} of ${mask.perClass.length} classes reached the ASR target), so a patch trigger cannot be ruled out: raise budgets.mask-inversion`);
+    if (mask.inconclusive)
+      unassessed.push(
+        `mask inversion was inconclusive (${mask.classesReached} of ${mask.perClass.length} classes reached the ASR target), so a patch trigger cannot be ruled out: raise budgets.mask-inversion`,
+      );
   }
   // Sink classes: a class that already takes most probes cannot be tested by a trigger.
   const sinks = new Map<number, number>();
@@ -192,22 +198,36 @@ export function decide(
   if (sinks.size) {
     const list = [...sinks].map(([c, share]) => `${c} (${pct(share)})`).join(', ');
     if (context.probes === 'synthetic') {
-      unassessed.push(`class ${list} takes most of the synthetic probes, so a backdoor aimed at it cannot be told from the probes' drift: give in-distribution images (data)`);
+      unassessed.push(
+        `class ${list} takes most of the synthetic probes, so a backdoor aimed at it cannot be told from the probes' drift: give in-distribution images (data)`,
+      );
     } else {
       // On the user's own in-distribution images a class that swallows most of them is itself evidence.
       const [c, share] = [...sinks].sort((a, b) => b[1] - a[1])[0];
       sinkVote = { level: 1, target: c, excess: 0 };
-      reasons.push(`class ${list} already receives most of the in-distribution probe images without any trigger; a backdoor aimed at it would look like this, so it is suspicious (share ${pct(share)})`);
+      reasons.push(
+        `class ${list} already receives most of the in-distribution probe images without any trigger; a backdoor aimed at it would look like this, so it is suspicious (share ${pct(share)})`,
+      );
     }
   }
   if (sinkVote) votes.push(sinkVote);
-  if (hessian) reasons.push(`input Hessian (report only): λ₁/λ₂ ${hessian.gap.toFixed(2)}, spike z ${hessian.spikeZ.toFixed(2)}, top-eigenvector localisation ${hessian.localisation.toFixed(1)}`);
-  if (context.probes === 'synthetic') unassessed.push('the probes are synthetic: detection power on noise probes is not measured; give unlabelled in-distribution images (data)');
+  if (hessian)
+    reasons.push(
+      `input Hessian (report only): λ₁/λ₂ ${hessian.gap.toFixed(2)}, spike z ${hessian.spikeZ.toFixed(2)}, top-eigenvector localisation ${hessian.localisation.toFixed(1)}`,
+    );
+  if (context.probes === 'synthetic')
+    unassessed.push('the probes are synthetic: detection power on noise probes is not measured; give unlabelled in-distribution images (data)');
   if (context.tier === 'large-input') {
     const [h, w] = context.inputShape;
-    unassessed.push(`detection power at ${h}×${w} px is not measured with these budgets (the benchmark covers inputs up to 64×64 px): a backdoor could pass unseen`);
+    unassessed.push(
+      `detection power at ${h}×${w} px is not measured with these budgets (the benchmark covers inputs up to 64×64 px): a backdoor could pass unseen`,
+    );
   }
-  const strongest = votes.reduce((a, v) => (v.level > a.level || (v.level === a.level && v.excess > a.excess) ? v : a), { level: 0, target: null, excess: -Infinity } as (typeof votes)[number]);
+  const strongest = votes.reduce((a, v) => (v.level > a.level || (v.level === a.level && v.excess > a.excess) ? v : a), {
+    level: 0,
+    target: null,
+    excess: -Infinity,
+  } as (typeof votes)[number]);
   let verdict: Verdict = strongest.level === 2 ? 'backdoored' : strongest.level === 1 ? 'suspicious' : 'clean';
   // A model the scans could not have judged is never clean.
   if (verdict === 'clean' && unassessed.length) verdict = 'unassessed';

@@ -11,7 +11,13 @@ export interface NpyArray {
 }
 
 const DESCR: Record<string, NpyArray['dtype']> = {
-  '|u1': 'uint8', '<u1': 'uint8', '|b1': 'bool', '<f4': 'float32', '<f8': 'float64', '<i4': 'int32', '<i8': 'int64',
+  '|u1': 'uint8',
+  '<u1': 'uint8',
+  '|b1': 'bool',
+  '<f4': 'float32',
+  '<f8': 'float64',
+  '<i4': 'int32',
+  '<i8': 'int64',
 };
 
 export function parseNpy(buf: Buffer, file: string, maxElements = 1 << 30): NpyArray {
@@ -28,7 +34,11 @@ export function parseNpy(buf: Buffer, file: string, maxElements = 1 << 30): NpyA
   const dtype = DESCR[descr];
   if (!dtype) throw new InputError(file, `has unsupported dtype '${descr}' (use uint8, float32, float64, int32 or int64, little-endian)`);
   if (fortran === 'True') throw new InputError(file, 'is in Fortran order; save it with C order');
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new InputError(file, `has an invalid shape (${shapeText})`);
   const count = shape.reduce((a, b) => a * b, 1);
   if (count > maxElements) throw new InputError(file, `declares ${count} elements, above the limit of ${maxElements}`);

@@ -37,7 +37,8 @@ function npyImages(arr: NpyArray, file: string): Omit<ImageSet, 'source'> {
 }
 
 function npyLabels(arr: NpyArray, file: string, count: number): Int32Array {
-  if (arr.shape.length !== 1 || arr.shape[0] !== count) throw new InputError(file, `has shape (${arr.shape.join(', ')}); labels must be (${count},) to match the images`);
+  if (arr.shape.length !== 1 || arr.shape[0] !== count)
+    throw new InputError(file, `has shape (${arr.shape.join(', ')}); labels must be (${count},) to match the images`);
   const labels = Int32Array.from(arr.data as ArrayLike<number>);
   if (labels.some((l) => l < 0)) throw new InputError(file, 'holds negative labels; labels are class indices');
   return labels;
@@ -102,6 +103,10 @@ export function loadLabelledImages(spec: string, opts: DataOptions): LabelledIma
   for (let i = 0; picked.length < opts.maxImages && perClass.some((l) => i < l.length); i++) {
     for (const list of perClass) if (i < list.length && picked.length < opts.maxImages) picked.push(list[i]);
   }
-  const images = readImages(picked.map(([, f]) => f), opts.shape, spec);
+  const images = readImages(
+    picked.map(([, f]) => f),
+    opts.shape,
+    spec,
+  );
   return { ...images, labels: Int32Array.from(picked.map(([l]) => l)) };
 }

@@ -18,7 +18,10 @@ export function syntheticImages(count: number, [height, width, channels]: [numbe
       for (let p = 0; p < n; p++) img[p] = rand();
     } else if (kind === 'blobs') {
       const blobs = Array.from({ length: 2 + Math.floor(rand() * 4) }, () => ({
-        cy: rand() * height, cx: rand() * width, r: (0.08 + 0.25 * rand()) * Math.min(height, width), a: 0.3 + 0.7 * rand(),
+        cy: rand() * height,
+        cx: rand() * width,
+        r: (0.08 + 0.25 * rand()) * Math.min(height, width),
+        a: 0.3 + 0.7 * rand(),
       }));
       for (let yy = 0; yy < height; yy++)
         for (let xx = 0; xx < width; xx++) {

@@ -30,7 +30,10 @@ export function pickImages<T extends ImageSet>(set: T, indices: readonly number[
 
 /** A copy of the labelled images whose label is not `target`: the ones a trigger can flip. */
 export function withoutClass(set: LabelledImageSet, target: number): LabelledImageSet {
-  return pickImages(set, [...Array(set.count).keys()].filter((i) => set.labels[i] !== target));
+  return pickImages(
+    set,
+    [...Array(set.count).keys()].filter((i) => set.labels[i] !== target),
+  );
 }
 
 /** A view of images [start, end) of a set (copies nothing). */

@@ -32,14 +32,17 @@ export type CommandRunner = (command: string, args: string[], cwd: string) => Pr
 export const runCommand: CommandRunner = (command, args, cwd) =>
   new Promise((resolve) => {
     execFile(command, args, { cwd, maxBuffer: 16 * 1024 * 1024 }, (err, _stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stderr: String(stderr || (err ? err.message : '')) });
     });
   });
 
 /** Last meaningful line of npm's stderr: the cause a user can act on. */
 function lastErrorLine(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^npm (warn|notice)/i.test(l));
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^npm (warn|notice)/i.test(l));
   return lines.slice(-3).join(' | ') || 'no error output';
 }
 
@@ -47,7 +50,12 @@ function lastErrorLine(stderr: string): string {
  * Returns the tool-cache directory holding the native package, installing it when absent.
  * Never throws: failure yields `{ error }`, and the caller falls back to wasm/cpu.
  */
-export async function ensureNativeBackend(cache: ToolCache, logger: Logger, run: CommandRunner = runCommand, lockDir: string | null = nativeLockDirectory() ?? null): Promise<{ dir: string } | { error: string }> {
+export async function ensureNativeBackend(
+  cache: ToolCache,
+  logger: Logger,
+  run: CommandRunner = runCommand,
+  lockDir: string | null = nativeLockDirectory() ?? null,
+): Promise<{ dir: string } | { error: string }> {
   const cached = cache.find(TOOL_NAME, NATIVE_VERSION);
   if (cached) {
     logger.info(`native backend: ${NATIVE_PACKAGE}@${NATIVE_VERSION} found in the tool cache`);
@@ -59,7 +67,8 @@ export async function ensureNativeBackend(cache: ToolCache, logger: Logger, run:
   logger.info(`native backend: installing ${NATIVE_PACKAGE}@${NATIVE_VERSION} from the shipped lock file (npm ci; downloads libtensorflow)`);
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const result = await run(npm, ['ci', '--no-audit', '--no-fund'], staging);
-  if (result.code !== 0) return { error: `npm ci of ${NATIVE_PACKAGE}@${NATIVE_VERSION} from the lock file failed (exit ${result.code}): ${lastErrorLine(result.stderr)}` };
+  if (result.code !== 0)
+    return { error: `npm ci of ${NATIVE_PACKAGE}@${NATIVE_VERSION} from the lock file failed (exit ${result.code}): ${lastErrorLine(result.stderr)}` };
   try {
     return { dir: await cache.cacheDir(staging, TOOL_NAME, NATIVE_VERSION) };
   } catch (err) {

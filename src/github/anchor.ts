@@ -25,7 +25,10 @@ function lineNaming(file: string, needle: string): number | undefined {
  * is never anchored to a file the repository does not have.
  */
 export function findModelAnchor(workspace: string, modelSpec: string, candidates: (string | undefined)[]): SourceAnchor | undefined {
-  const files = candidates.filter((c): c is string => Boolean(c)).map((c) => toRepoPath(workspace, c)).filter(inside);
+  const files = candidates
+    .filter((c): c is string => Boolean(c))
+    .map((c) => toRepoPath(workspace, c))
+    .filter(inside);
   for (const rel of files) {
     const line = lineNaming(path.join(workspace, rel), modelSpec);
     if (line) return { path: rel, line };

@@ -21,7 +21,8 @@ export function actionsArtifacts(ctx: GitHubContext): ArtifactStore & ArtifactUp
     },
     async download(id, runId, dest, digest) {
       const result = await client.downloadArtifact(id, { path: dest, expectedHash: digest, findBy: findBy(runId) });
-      if (result.digestMismatch) throw new InputError(`artifact ${id}`, `its sha256 does not match the digest GitHub recorded (${digest}); refusing to scan it`);
+      if (result.digestMismatch)
+        throw new InputError(`artifact ${id}`, `its sha256 does not match the digest GitHub recorded (${digest}); refusing to scan it`);
     },
     async upload(name, files, root, options) {
       const { id } = await client.uploadArtifact(name, files, root, { compressionLevel: 0, ...(options?.single ? { skipArchive: true } : {}) });

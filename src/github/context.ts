@@ -48,7 +48,12 @@ export function readGitHubContext(token: string, env: Env = process.env, prNumbe
   const event = readEvent(env.GITHUB_EVENT_PATH);
   const pr = (event.pull_request ?? undefined) as PullRequestPayload | undefined;
   const workflowRun = event.workflow_run as
-    | { head_sha?: string; head_branch?: string; head_repository?: { owner?: { login?: string } }; pull_requests?: { number?: number; head?: { sha?: string } }[] }
+    | {
+        head_sha?: string;
+        head_branch?: string;
+        head_repository?: { owner?: { login?: string } };
+        pull_requests?: { number?: number; head?: { sha?: string } }[];
+      }
     | undefined;
   const headSha = pr?.head?.sha ?? workflowRun?.pull_requests?.[0]?.head?.sha ?? workflowRun?.head_sha ?? env.GITHUB_SHA;
   const fullName = env.GITHUB_REPOSITORY;
@@ -67,7 +72,9 @@ export function readGitHubContext(token: string, env: Env = process.env, prNumbe
     pullNumber: prNumber ?? pr?.number ?? workflowRun?.pull_requests?.[0]?.number ?? (typeof event.number === 'number' ? event.number : undefined),
     fromFork: env.GITHUB_EVENT_NAME !== 'pull_request_target' && Boolean(pr && fullName && headRepo && headRepo !== fullName),
     workflowRunHead:
-      workflowRun?.head_branch && workflowRun.head_repository?.owner?.login ? { owner: workflowRun.head_repository.owner.login, branch: workflowRun.head_branch } : undefined,
+      workflowRun?.head_branch && workflowRun.head_repository?.owner?.login
+        ? { owner: workflowRun.head_repository.owner.login, branch: workflowRun.head_branch }
+        : undefined,
     runId: Number.isInteger(runId) && runId > 0 ? runId : undefined,
     workspace: env.GITHUB_WORKSPACE || process.cwd(),
     workflowPath,
@@ -85,10 +92,31 @@ export function runUrl(ctx: GitHubContext): string | undefined {
  * A `workflow_run` from a fork lists no pull requests: find the open one whose head is the
  * triggering run's branch (owner:branch). Undefined when there is none or the lookup fails.
  */
-export async function lookUpWorkflowRunPull(octokit: { rest: { pulls: { list(p: { owner: string; repo: string; head: string; state: 'open'; per_page: number }): Promise<{ data: Array<{ number: number; head: { sha: string } }> }> } } }, ctx: GitHubContext): Promise<{ number: number; headSha: string } | undefined> {
+export async function lookUpWorkflowRunPull(
+  octokit: {
+    rest: {
+      pulls: {
+        list(p: {
+          owner: string;
+          repo: string;
+          head: string;
+          state: 'open';
+          per_page: number;
+        }): Promise<{ data: Array<{ number: number; head: { sha: string } }> }>;
+      };
+    };
+  },
+  ctx: GitHubContext,
+): Promise<{ number: number; headSha: string } | undefined> {
   if (ctx.pullNumber || !ctx.workflowRunHead || !ctx.owner || !ctx.repo) return undefined;
   try {
-    const { data } = await octokit.rest.pulls.list({ owner: ctx.owner, repo: ctx.repo, head: `${ctx.workflowRunHead.owner}:${ctx.workflowRunHead.branch}`, state: 'open', per_page: 10 });
+    const { data } = await octokit.rest.pulls.list({
+      owner: ctx.owner,
+      repo: ctx.repo,
+      head: `${ctx.workflowRunHead.owner}:${ctx.workflowRunHead.branch}`,
+      state: 'open',
+      per_page: 10,
+    });
     const pull = data.find((p) => !ctx.headSha || p.head.sha === ctx.headSha) ?? data[0];
     return pull ? { number: pull.number, headSha: pull.head.sha } : undefined;
   } catch {

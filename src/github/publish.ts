@@ -42,7 +42,14 @@ export interface Published {
   replaced?: boolean;
 }
 
-export async function publishModel(target: PublishTarget, modelDir: string, assetName: string, overwrite: boolean, sourceRelease: { tag: string } | undefined, deps: PublishDeps): Promise<Published> {
+export async function publishModel(
+  target: PublishTarget,
+  modelDir: string,
+  assetName: string,
+  overwrite: boolean,
+  sourceRelease: { tag: string } | undefined,
+  deps: PublishDeps,
+): Promise<Published> {
   const { ctx, octokit } = deps;
   if (target.kind === 'artifact') {
     if (!deps.artifacts) throw new ConfigurationError('publish: artifact uploads are not available here');

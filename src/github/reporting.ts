@@ -33,7 +33,8 @@ export class GitHubReporter {
     const { octokit } = this.deps;
     if (!octokit || !settings.checkRun) return;
     if (!ctx.headSha) return logger.notice('check run skipped: no commit sha (GITHUB_SHA) in this run');
-    if (ctx.fromFork) return logger.notice('check run skipped: pull requests from forks get a read-only token; the job summary and log annotations carry the verdict');
+    if (ctx.fromFork)
+      return logger.notice('check run skipped: pull requests from forks get a read-only token; the job summary and log annotations carry the verdict');
     const created = await writeSurface('check run', 'checks: write', logger, () => createCheckRun(octokit, ctx, settings.checkName));
     if (created.ok) this.check = created.value;
   }
@@ -42,7 +43,11 @@ export class GitHubReporter {
    * Uploads the scan images as an artifact of this run, and the overview image on its own,
    * unzipped, so a reviewer opens it in one click; returns the links (or why there are none).
    */
-  async uploadImages(dir: string | undefined, files: string[], runtimeToken = process.env.ACTIONS_RUNTIME_TOKEN): Promise<Pick<MarkdownLinks, 'imagesUrl' | 'imagesNote' | 'overviewUrl'>> {
+  async uploadImages(
+    dir: string | undefined,
+    files: string[],
+    runtimeToken = process.env.ACTIONS_RUNTIME_TOKEN,
+  ): Promise<Pick<MarkdownLinks, 'imagesUrl' | 'imagesNote' | 'overviewUrl'>> {
     const { ctx, settings, logger, artifacts } = this.deps;
     if (!dir || !files.length) return {};
     const local = { imagesNote: `written to ${dir}` };
@@ -52,7 +57,9 @@ export class GitHubReporter {
     const overview = files.find((f) => f.endsWith(`${sep}overview.png`) || f === 'overview.png');
     const links: Pick<MarkdownLinks, 'imagesUrl' | 'imagesNote' | 'overviewUrl'> = {};
     if (overview) {
-      const up = await writeSurface('overview image', 'actions: write', logger, () => artifacts.upload(`${base}-overview.png`, [overview], dir, { single: true }));
+      const up = await writeSurface('overview image', 'actions: write', logger, () =>
+        artifacts.upload(`${base}-overview.png`, [overview], dir, { single: true }),
+      );
       if (up.ok && up.value.id) links.overviewUrl = artifactUrl(ctx, up.value.id);
     }
     const up = await writeSurface('scan images artifact', 'actions: write', logger, () => artifacts.upload(`${base}-scan-images`, files, dir));
@@ -77,7 +84,9 @@ export class GitHubReporter {
     let checkRunUrl: string | undefined;
     if (octokit && this.check) {
       const check = this.check;
-      const done = await writeSurface('check run', 'checks: write', logger, () => completeCheckRun(octokit, ctx, check, checkRunOutput(report, anchor, options)));
+      const done = await writeSurface('check run', 'checks: write', logger, () =>
+        completeCheckRun(octokit, ctx, check, checkRunOutput(report, anchor, options)),
+      );
       if (done.ok) checkRunUrl = check.url;
     }
     if (octokit && settings.comment !== 'never' && ctx.pullNumber) {
@@ -85,8 +94,15 @@ export class GitHubReporter {
       else {
         // on-findings: a clean model gets no new comment, but an earlier one is updated to say so.
         const create = settings.comment === 'always' || report.verdict !== 'clean';
-        const body = renderComment(report, settings.checkName, { mermaid: true, links: { ...options.links, reportPath: undefined }, clean: options.clean, title: settings.checkName });
-        const res = await writeSurface('PR comment', 'pull-requests: write', logger, () => upsertStickyComment(octokit, ctx, commentMarker(settings.checkName), body, { create }));
+        const body = renderComment(report, settings.checkName, {
+          mermaid: true,
+          links: { ...options.links, reportPath: undefined },
+          clean: options.clean,
+          title: settings.checkName,
+        });
+        const res = await writeSurface('PR comment', 'pull-requests: write', logger, () =>
+          upsertStickyComment(octokit, ctx, commentMarker(settings.checkName), body, { create }),
+        );
         if (res.ok && res.value.action !== 'none') logger.info(`PR comment ${res.value.action}: ${res.value.url}`);
       }
     }

@@ -26,7 +26,8 @@ export function parseModelSource(spec: string): ModelSourceSpec {
   if (text.startsWith('release:')) {
     const rest = text.slice('release:'.length);
     const slash = rest.lastIndexOf('/');
-    if (slash <= 0 || slash === rest.length - 1) throw new ConfigurationError(`model: '${spec}' must be release:<tag>/<asset name>, e.g. release:v1.2.0/model.tar.gz`);
+    if (slash <= 0 || slash === rest.length - 1)
+      throw new ConfigurationError(`model: '${spec}' must be release:<tag>/<asset name>, e.g. release:v1.2.0/model.tar.gz`);
     return { kind: 'release', tag: rest.slice(0, slash), asset: rest.slice(slash + 1) };
   }
   if (text.startsWith('artifact:')) {
@@ -107,29 +108,38 @@ const hexOf = (digest: string | null | undefined) => (digest && /^sha256:[0-9a-f
 
 function needsGitHub(deps: SourceDeps, spec: string): { octokit: Octokit; owner: string; repo: string } {
   const { ctx, octokit } = deps;
-  if (!octokit || !ctx.owner || !ctx.repo) throw new ConfigurationError(`model: ${spec} needs the GitHub API: set github-token and run inside a workflow (GITHUB_REPOSITORY)`);
+  if (!octokit || !ctx.owner || !ctx.repo)
+    throw new ConfigurationError(`model: ${spec} needs the GitHub API: set github-token and run inside a workflow (GITHUB_REPOSITORY)`);
   return { octokit, owner: ctx.owner, repo: ctx.repo };
 }
 
 function checkSize(what: string, bytes: number, limits: ResourceLimits) {
-  if (bytes > limits.maxDownloadBytes) throw new InputError(what, `is ${bytes} bytes, above the download limit of ${limits.maxDownloadBytes} (policy limits.download-mb)`);
+  if (bytes > limits.maxDownloadBytes)
+    throw new InputError(what, `is ${bytes} bytes, above the download limit of ${limits.maxDownloadBytes} (policy limits.download-mb)`);
 }
 
 /** Streams `url` to `dest` without credentials, stopping at the download cap. */
 async function downloadCapped(url: string, dest: string, limits: ResourceLimits): Promise<void> {
   const cap = limits.maxDownloadBytes;
-  const tooBig = (declared?: number) => (declared === undefined ? `exceeds the download limit of ${cap} bytes` : `is ${declared} bytes, above the download limit of ${cap}`) + ' (policy limits.download-mb)';
+  const tooBig = (declared?: number) =>
+    (declared === undefined ? `exceeds the download limit of ${cap} bytes` : `is ${declared} bytes, above the download limit of ${cap}`) +
+    ' (policy limits.download-mb)';
   await pipeline(Readable.from(fetchCapped(new URL(url), cap, tooBig)), createWriteStream(dest, { flags: 'wx' }));
 }
 
 function checkDigest(what: string, actual: string, expected: string | undefined, source: string) {
-  if (expected && actual !== expected.toLowerCase()) throw new InputError(what, `sha256 ${actual} does not match ${source} ${expected}; refusing to scan a model that changed in transit`);
+  if (expected && actual !== expected.toLowerCase())
+    throw new InputError(what, `sha256 ${actual} does not match ${source} ${expected}; refusing to scan a model that changed in transit`);
 }
 
 /** Unpacks a verified bundle and stores it in the cache; returns the model directory. */
 async function storeBundle(file: string, name: string, sha256: string, deps: SourceDeps): Promise<string> {
   const kind = archiveKind(name);
-  if (!kind && !isOnnxPath(name)) throw new InputError(name, 'is not a model bundle: a downloaded model must be a .zip, .tar.gz, .tgz or .tar of model.json and its weight shards (or of model.onnx), or one .onnx file');
+  if (!kind && !isOnnxPath(name))
+    throw new InputError(
+      name,
+      'is not a model bundle: a downloaded model must be a .zip, .tar.gz, .tgz or .tar of model.json and its weight shards (or of model.onnx), or one .onnx file',
+    );
   const unpacked = path.join(deps.tempDir, `backdoor-gate-${randomUUID()}`);
   // A bare .onnx file is a one-file bundle (its gate.json, if any, must travel in a real bundle).
   if (kind) await unpackArchive(file, kind, unpacked, unpackedLimit(deps.limits));
@@ -155,7 +165,13 @@ function cacheHit(deps: SourceDeps, sha256: string | undefined, spec: string): s
  * A bundle on disk: size capped, sha256 checked against what GitHub recorded and `model-sha256`,
  * then taken from the cache or unpacked into it. Returns the model directory and the sha256.
  */
-async function verifiedBundle(spec: string, file: string, name: string, deps: SourceDeps, recorded?: { digest?: string; source: string }): Promise<{ location: string; sha256: string }> {
+async function verifiedBundle(
+  spec: string,
+  file: string,
+  name: string,
+  deps: SourceDeps,
+  recorded?: { digest?: string; source: string },
+): Promise<{ location: string; sha256: string }> {
   checkSize(spec, statSync(file).size, deps.limits);
   const sha256 = await sha256File(file);
   if (recorded) checkDigest(spec, sha256, recorded.digest, recorded.source);
@@ -169,7 +185,8 @@ async function fromRelease(spec: string, src: { tag: string; asset: string }, de
   try {
     release = (await octokit.rest.repos.getReleaseByTag({ owner, repo, tag: src.tag })).data;
   } catch (err) {
-    if ((err as { status?: number }).status === 404) throw new InputError(spec, `no published release with tag '${src.tag}' in ${owner}/${repo} (drafts cannot be read by tag)`);
+    if ((err as { status?: number }).status === 404)
+      throw new InputError(spec, `no published release with tag '${src.tag}' in ${owner}/${repo} (drafts cannot be read by tag)`);
     throw err;
   }
   const releaseInfo = { id: release.id, tag: release.tag_name, uploadUrl: release.upload_url };
@@ -182,7 +199,9 @@ async function fromRelease(spec: string, src: { tag: string; asset: string }, de
   deps.logger.info(`downloading release asset ${src.asset} (${asset.size} bytes) from ${owner}/${repo}@${src.tag}`);
   // The asset API URL with Accept: octet-stream redirects to storage; @actions/http-client drops
   // the Authorization header when a redirect leaves the API host.
-  const file = await deps.tc.downloadTool(asset.url, path.join(deps.tempDir, `${randomUUID()}-${src.asset}`), `Bearer ${deps.ctx.token}`, { accept: 'application/octet-stream' });
+  const file = await deps.tc.downloadTool(asset.url, path.join(deps.tempDir, `${randomUUID()}-${src.asset}`), `Bearer ${deps.ctx.token}`, {
+    accept: 'application/octet-stream',
+  });
   const { location, sha256 } = await verifiedBundle(spec, file, src.asset, deps, { digest: hexOf(asset.digest), source: "the release asset's digest" });
   return { location, spec, source: 'release', cacheHit: false, bundleSha256: sha256, release: releaseInfo };
 }

@@ -84,7 +84,10 @@ export function asClassVector(out: tf.Tensor, file: string): tf.Tensor2D {
 
 function imageInputShape(shape: (number | null)[], file: string): [number, number, number] {
   if (shape.length !== 4) {
-    throw new InputError(file, `wrong input rank: the model takes [${shape.map((d) => d ?? 'batch').join(', ')}] (rank ${shape.length}); the gate scans image classifiers with NHWC input [batch, height, width, channels]`);
+    throw new InputError(
+      file,
+      `wrong input rank: the model takes [${shape.map((d) => d ?? 'batch').join(', ')}] (rank ${shape.length}); the gate scans image classifiers with NHWC input [batch, height, width, channels]`,
+    );
   }
   const [, h, w, c] = shape;
   if (!h || !w || !c || h < 1 || w < 1 || c < 1) throw new InputError(file, `input shape [${shape.join(', ')}] must fix height, width and channels`);
@@ -107,7 +110,11 @@ export class LayersModelAdapter implements ModelUnderTest {
   /** A final layer whose softmax or sigmoid is switched off while computing logits. */
   private readonly activatedLayer?: ActivatedLayer;
 
-  constructor(readonly model: tf.LayersModel, private readonly gate: GateJson, private readonly file: string) {
+  constructor(
+    readonly model: tf.LayersModel,
+    private readonly gate: GateJson,
+    private readonly file: string,
+  ) {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) {
       throw new InputError(file, `model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; a classifier has one of each`);
     }
@@ -134,8 +141,12 @@ export class LayersModelAdapter implements ModelUnderTest {
     this.decision = decisionOf(this.head);
   }
 
-  get inputSpec(): InputSpec { return this.gate.input; }
-  get classNames(): string[] | undefined { return this.gate.classes; }
+  get inputSpec(): InputSpec {
+    return this.gate.input;
+  }
+  get classNames(): string[] | undefined {
+    return this.gate.classes;
+  }
 
   logits(x: tf.Tensor4D, { training = false } = {}): tf.Tensor2D {
     const input = toModelInput(x, this.gate.input);
@@ -169,7 +180,9 @@ export class LayersModelAdapter implements ModelUnderTest {
     await this.model.save(directoryWriter(dir, { overwrite }));
   }
 
-  dispose(): void { this.model.dispose(); }
+  dispose(): void {
+    this.model.dispose();
+  }
 }
 
 export class GraphModelAdapter implements ModelUnderTest {
@@ -183,7 +196,12 @@ export class GraphModelAdapter implements ModelUnderTest {
   private readonly inputName: string;
   private readonly logitsNode: string;
 
-  constructor(readonly model: tf.GraphModel, topology: { node?: Array<{ name: string; op: string; input?: string[] }> }, private readonly gate: GateJson, private readonly file: string) {
+  constructor(
+    readonly model: tf.GraphModel,
+    topology: { node?: Array<{ name: string; op: string; input?: string[] }> },
+    private readonly gate: GateJson,
+    private readonly file: string,
+  ) {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) {
       throw new InputError(file, `graph model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; a classifier has one of each`);
     }
@@ -203,8 +221,12 @@ export class GraphModelAdapter implements ModelUnderTest {
     this.decision = decisionOf(this.head);
   }
 
-  get inputSpec(): InputSpec { return this.gate.input; }
-  get classNames(): string[] | undefined { return this.gate.classes; }
+  get inputSpec(): InputSpec {
+    return this.gate.input;
+  }
+  get classNames(): string[] | undefined {
+    return this.gate.classes;
+  }
 
   private raw(x: tf.Tensor4D): tf.Tensor2D {
     const out = this.model.execute({ [this.inputName]: toModelInput(x, this.gate.input) }, this.logitsNode) as tf.Tensor;
@@ -215,11 +237,15 @@ export class GraphModelAdapter implements ModelUnderTest {
     return headLogits(this.raw(x), this.head);
   }
 
-  trainableVariables(): tf.Variable[] { return []; }
+  trainableVariables(): tf.Variable[] {
+    return [];
+  }
 
   async save(): Promise<void> {
     throw new InputError(this.file, 'graph models cannot be re-saved by tfjs; clean a layers model (or the ONNX source) instead');
   }
 
-  dispose(): void { this.model.dispose(); }
+  dispose(): void {
+    this.model.dispose();
+  }
 }

@@ -33,7 +33,9 @@ function entryPath(archive: string, name: string): string {
 }
 
 function openZip(file: string): Promise<yauzl.ZipFile> {
-  return new Promise((resolve, reject) => yauzl.open(file, { lazyEntries: true, autoClose: true, validateEntrySizes: true }, (err, zip) => (err ? reject(err) : resolve(zip))));
+  return new Promise((resolve, reject) =>
+    yauzl.open(file, { lazyEntries: true, autoClose: true, validateEntrySizes: true }, (err, zip) => (err ? reject(err) : resolve(zip))),
+  );
 }
 
 async function unpackZip(file: string, dest: string, limits: ArchiveLimits): Promise<void> {
@@ -131,6 +133,7 @@ export function findModelDirectory(root: string, what: string): string {
   };
   walk(root, 2);
   if (found.length === 0) throw new InputError(what, 'holds no model (expected a tfjs model.json plus its weight shards, or one .onnx file)');
-  if (found.length > 1 && !found.includes(root)) throw new InputError(what, `holds ${found.length} models (${found.map((f) => path.relative(root, f) || '.').join(', ')}); bundle one model per asset`);
+  if (found.length > 1 && !found.includes(root))
+    throw new InputError(what, `holds ${found.length} models (${found.map((f) => path.relative(root, f) || '.').join(', ')}); bundle one model per asset`);
   return found.includes(root) ? root : found[0];
 }

@@ -22,7 +22,29 @@ import { json as string } from '@tensorflow/tfjs-converter/dist/operations/op_li
 import { json as tfdf } from '@tensorflow/tfjs-converter/dist/operations/op_list/tfdf.js';
 import { json as transformation } from '@tensorflow/tfjs-converter/dist/operations/op_list/transformation.js';
 
-const TABLES = [arithmetic, basicMath, control, convolution, creation, dynamic, evaluation, graph, hashTable, image, logical, matrices, normalization, ragged, reduction, sliceJoin, sparse, spectral, string, tfdf, transformation];
+const TABLES = [
+  arithmetic,
+  basicMath,
+  control,
+  convolution,
+  creation,
+  dynamic,
+  evaluation,
+  graph,
+  hashTable,
+  image,
+  logical,
+  matrices,
+  normalization,
+  ragged,
+  reduction,
+  sliceJoin,
+  sparse,
+  spectral,
+  string,
+  tfdf,
+  transformation,
+];
 
 /** Op names (e.g. "Conv2D", "FusedBatchNormV3") the tfjs graph executor supports. */
 export const SUPPORTED_GRAPH_OPS: ReadonlySet<string> = new Set(TABLES.flatMap((table) => (table as Array<{ tfOpName: string }>).map((op) => op.tfOpName)));

@@ -46,7 +46,8 @@ async function buildModel(source: ModelArtifactsRead, gate: GateJson, limits: Re
     }
     case 'dual-encoder': {
       const d = source.dual;
-      if (d.image.format !== 'onnx' && d.manifest.input?.layout === 'NCHW') throw new InputError(source.modelFile, 'input.layout NCHW applies to ONNX image encoders; tfjs models take NHWC images');
+      if (d.image.format !== 'onnx' && d.manifest.input?.layout === 'NCHW')
+        throw new InputError(source.modelFile, 'input.layout NCHW applies to ONNX image encoders; tfjs models take NHWC images');
       // Parts built so far are freed if a later one (or the checks across them) fails.
       const built: Array<{ dispose(): void }> = [];
       const keep = <T extends { dispose(): void } | undefined>(part: T): T => (part && built.push(part), part);
@@ -59,7 +60,16 @@ async function buildModel(source: ModelArtifactsRead, gate: GateJson, limits: Re
         };
         const text = await tower(d.text);
         const metaNet = await tower(d.metaNet);
-        return new DualEncoderModel({ manifest: d.manifest, file: source.modelFile, image, text, metaNet, tokenEmbedding: d.tokenEmbedding, context: d.context, classEmbeddings: d.classEmbeddings });
+        return new DualEncoderModel({
+          manifest: d.manifest,
+          file: source.modelFile,
+          image,
+          text,
+          metaNet,
+          tokenEmbedding: d.tokenEmbedding,
+          context: d.context,
+          classEmbeddings: d.classEmbeddings,
+        });
       } catch (err) {
         built.forEach((m) => m.dispose());
         throw err;

@@ -136,12 +136,19 @@ function readLocalModelJson(modelJson: string, limits: ResourceLimits): PartRead
     const held = groupChunks.reduce((n, c) => n + c.byteLength, 0);
     if (held !== group.expectedBytes) {
       const names = group.paths.join(', ');
-      throw new InputError(path.join(dir, group.paths[0] ?? ''), `weight shard(s) ${names} hold ${held} bytes but the manifest declares ${group.expectedBytes}`);
+      throw new InputError(
+        path.join(dir, group.paths[0] ?? ''),
+        `weight shard(s) ${names} hold ${held} bytes but the manifest declares ${group.expectedBytes}`,
+      );
     }
     chunks.push(...groupChunks);
   }
   const weightData = concat(chunks);
-  checkFiniteWeights(parsed.groups.flatMap((g) => g.weights), weightData, modelJson);
+  checkFiniteWeights(
+    parsed.groups.flatMap((g) => g.weights),
+    weightData,
+    modelJson,
+  );
   return { format: parsed.format, artifacts: toArtifacts(parsed, weightData), modelFile: modelJson, directory: dir, files, digest: modelDigest(files) };
 }
 
@@ -178,14 +185,18 @@ export async function* fetchCapped(url: URL, cap: number, tooBig: (declaredBytes
 /** `url`'s whole body in memory, capped. */
 async function fetchBytes(url: URL, cap: number, what: string): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
-  for await (const chunk of fetchCapped(url, cap, (declared) => (declared === undefined ? `${what} exceeds the limit of ${cap} bytes` : `${what} is ${declared} bytes, above the limit of ${cap}`))) chunks.push(chunk);
+  for await (const chunk of fetchCapped(url, cap, (declared) =>
+    declared === undefined ? `${what} exceeds the limit of ${cap} bytes` : `${what} is ${declared} bytes, above the limit of ${cap}`,
+  ))
+    chunks.push(chunk);
   return new Uint8Array(concat(chunks));
 }
 
 /** A regular file inside `dir` (no links out of it), for external data named by a model. */
 function fileInside(dir: string, name: string, file: string): string {
   const full = path.resolve(dir, name);
-  if (path.isAbsolute(name) || !full.startsWith(path.resolve(dir) + path.sep)) throw new InputError(file, `external data '${name}' is outside the model's directory`);
+  if (path.isAbsolute(name) || !full.startsWith(path.resolve(dir) + path.sep))
+    throw new InputError(file, `external data '${name}' is outside the model's directory`);
   if (!existsSync(full)) throw new InputError(file, `missing external data file '${name}'`);
   const real = realpathSync(full);
   if (!real.startsWith(realpathSync(dir) + path.sep)) throw new InputError(full, 'is a symbolic link pointing outside the model directory');
@@ -212,12 +223,19 @@ function externalSlicer(model: OnnxModel, contents: Map<string, Uint8Array>, fil
     if (!data) throw new InputError(file, `tensor '${t.name}' names no readable external data file`);
     const offset = Number(entry('offset') ?? 0);
     const length = entry('length') === undefined ? data.byteLength - offset : Number(entry('length'));
-    if (!(offset >= 0 && length >= 0 && offset + length <= data.byteLength)) throw new InputError(file, `tensor '${t.name}' reads bytes ${offset}..${offset + length} of '${entry('location')}', which holds ${data.byteLength}`);
+    if (!(offset >= 0 && length >= 0 && offset + length <= data.byteLength))
+      throw new InputError(file, `tensor '${t.name}' reads bytes ${offset}..${offset + length} of '${entry('location')}', which holds ${data.byteLength}`);
     return data.subarray(offset, offset + length);
   };
 }
 
-function onnxRead(bytes: Uint8Array, modelFile: string, fetchExternal: (name: string) => Uint8Array | null, limits: ResourceLimits, directory?: string): PartRead {
+function onnxRead(
+  bytes: Uint8Array,
+  modelFile: string,
+  fetchExternal: (name: string) => Uint8Array | null,
+  limits: ResourceLimits,
+  directory?: string,
+): PartRead {
   if (looksLikeLfsPointer(Buffer.from(bytes.subarray(0, 64)).toString('latin1'))) {
     throw new InputError(modelFile, 'is a Git LFS pointer, not the model; check out with `lfs: true` (actions/checkout) or run `git lfs pull`');
   }
@@ -244,7 +262,8 @@ function readLocalOnnx(file: string, limits: ResourceLimits): PartRead {
 }
 
 export async function readRemoteModel(spec: string, limits: ResourceLimits): Promise<PartRead> {
-  if (new URL(spec).pathname.endsWith(DUAL_ENCODER_FILE)) throw new InputError(spec, 'is a dual encoder, whose parts are read from a local directory: give it as a release bundle, an artifact or a repository path');
+  if (new URL(spec).pathname.endsWith(DUAL_ENCODER_FILE))
+    throw new InputError(spec, 'is a dual encoder, whose parts are read from a local directory: give it as a release bundle, an artifact or a repository path');
   if (isOnnxPath(new URL(spec).pathname)) {
     const url = new URL(spec);
     return onnxRead(await fetchBytes(url, limits.maxWeightBytes, 'the ONNX model'), url.href, () => null, limits);
@@ -272,7 +291,11 @@ export async function readRemoteModel(spec: string, limits: ResourceLimits): Pro
     }
   }
   const weightData = concat(chunks);
-  checkFiniteWeights(parsed.groups.flatMap((g) => g.weights), weightData, url.href);
+  checkFiniteWeights(
+    parsed.groups.flatMap((g) => g.weights),
+    weightData,
+    url.href,
+  );
   return { format: parsed.format, artifacts: toArtifacts(parsed, weightData), modelFile: url.href, files, digest: modelDigest(files) };
 }
 

@@ -82,7 +82,14 @@ export function findingsOf(report: GateReport): Finding[] {
       return [];
     case 'error':
     case 'unassessed':
-      return [{ rule: RULES.unscannable, level: 'error', title: `Backdoor Gate: ${model} could not be assessed`, message: `${model}${digest}: ${report.error ?? why}` }];
+      return [
+        {
+          rule: RULES.unscannable,
+          level: 'error',
+          title: `Backdoor Gate: ${model} could not be assessed`,
+          message: `${model}${digest}: ${report.error ?? why}`,
+        },
+      ];
     case 'suspicious':
     case 'backdoored':
       break;
@@ -101,8 +108,15 @@ export function findingsOf(report: GateReport): Finding[] {
   for (const scan of report.scans) {
     const pointed = scan.suspectedTarget;
     if (typeof pointed !== 'number') continue;
-    const reason = report.reasons.find((r) => r.toLowerCase().startsWith(scanTitle(scan.method).toLowerCase())) ?? `${scanTitle(scan.method)} points at class ${pointed}`;
-    findings.push({ rule: RULES.trigger, level: report.verdict === 'backdoored' ? 'error' : 'warning', title: `${scanTitle(scan.method)}: class ${pointed}`, message: `${model}: ${reason}`, targetClass: pointed });
+    const reason =
+      report.reasons.find((r) => r.toLowerCase().startsWith(scanTitle(scan.method).toLowerCase())) ?? `${scanTitle(scan.method)} points at class ${pointed}`;
+    findings.push({
+      rule: RULES.trigger,
+      level: report.verdict === 'backdoored' ? 'error' : 'warning',
+      title: `${scanTitle(scan.method)}: class ${pointed}`,
+      message: `${model}: ${reason}`,
+      targetClass: pointed,
+    });
   }
   return findings;
 }

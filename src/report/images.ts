@@ -19,8 +19,7 @@ function upscale(x: Float32Array, h: number, w: number, c: number): { x: Float32
   if (f === 1) return { x, h, w };
   const out = new Float32Array(h * f * w * f * c);
   for (let i = 0; i < h * f; i++)
-    for (let j = 0; j < w * f; j++)
-      for (let k = 0; k < c; k++) out[(i * w * f + j) * c + k] = x[(Math.floor(i / f) * w + Math.floor(j / f)) * c + k];
+    for (let j = 0; j < w * f; j++) for (let k = 0; k < c; k++) out[(i * w * f + j) * c + k] = x[(Math.floor(i / f) * w + Math.floor(j / f)) * c + k];
   return { x: out, h: h * f, w: w * f };
 }
 
@@ -42,8 +41,25 @@ export function renderScanImages(
     scans.dense.perClass.forEach(({ class: c }) => {
       const delta = triggers.subarray(c * n, (c + 1) * n);
       // Grey is zero; white/black are +ε/−ε.
-      images.push({ name: `trigger-class-${c}.png`, png: png(delta.map((d) => 0.5 + d / (2 * options.epsilon)), H, W, C) });
-      if (example) images.push({ name: `triggered-example-class-${c}.png`, png: png(example.map((v, i) => Math.min(1, Math.max(0, v + delta[i]))), H, W, C) });
+      images.push({
+        name: `trigger-class-${c}.png`,
+        png: png(
+          delta.map((d) => 0.5 + d / (2 * options.epsilon)),
+          H,
+          W,
+          C,
+        ),
+      });
+      if (example)
+        images.push({
+          name: `triggered-example-class-${c}.png`,
+          png: png(
+            example.map((v, i) => Math.min(1, Math.max(0, v + delta[i]))),
+            H,
+            W,
+            C,
+          ),
+        });
     });
   }
   if (scans.mask) {
@@ -52,7 +68,15 @@ export function renderScanImages(
       const m = masks.subarray(c * H * W, (c + 1) * H * W);
       const p = patterns.subarray(c * n, (c + 1) * n);
       images.push({ name: `mask-class-${c}.png`, png: png(m, H, W, 1) });
-      images.push({ name: `masked-pattern-class-${c}.png`, png: png(p.map((v, i) => v * m[Math.floor(i / C)]), H, W, C) });
+      images.push({
+        name: `masked-pattern-class-${c}.png`,
+        png: png(
+          p.map((v, i) => v * m[Math.floor(i / C)]),
+          H,
+          W,
+          C,
+        ),
+      });
     });
   }
   if (scans.hessian) {
@@ -60,13 +84,25 @@ export function renderScanImages(
     const energy = new Float32Array(H * W);
     for (let i = 0; i < H * W; i++) for (let k = 0; k < C; k++) energy[i] += v[i * C + k] ** 2;
     const max = energy.reduce((m, e) => Math.max(m, e), 0) || 1; // no spread: large images overflow the stack
-    images.push({ name: 'hessian-top-eigenvector.png', png: png(energy.map((e) => Math.sqrt(e / max)), H, W, 1) });
+    images.push({
+      name: 'hessian-top-eigenvector.png',
+      png: png(
+        energy.map((e) => Math.sqrt(e / max)),
+        H,
+        W,
+        1,
+      ),
+    });
   }
   return images;
 }
 
 /** The one-picture overview (overview.png): every class's trigger and mask, the suspect framed. */
-export function renderOverviewImage(shape: [number, number, number], scans: { dense?: InversionResult; mask?: MaskInversionResult }, suspected: number | null): RenderedImage | undefined {
+export function renderOverviewImage(
+  shape: [number, number, number],
+  scans: { dense?: InversionResult; mask?: MaskInversionResult },
+  suspected: number | null,
+): RenderedImage | undefined {
   const [H, W, C] = shape;
   const n = H * W * C;
   const { dense, mask } = scans;

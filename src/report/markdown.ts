@@ -54,7 +54,8 @@ function overview(report: GateReport, links: MarkdownLinks | undefined): string[
   if (report.suspectedTarget !== undefined && report.suspectedTarget !== null) rows.push(['suspected target class', String(report.suspectedTarget)]);
   rows.push(['model', code(report.model.spec)]);
   if (report.model.digest) rows.push(['digest', code(report.model.digest)]);
-  if (report.model.inputShape) rows.push(['input', `${report.model.inputShape.join('×')}, ${report.model.numClasses ?? '?'} classes (${escapeHtml(report.model.format ?? 'model')})`]);
+  if (report.model.inputShape)
+    rows.push(['input', `${report.model.inputShape.join('×')}, ${report.model.numClasses ?? '?'} classes (${escapeHtml(report.model.format ?? 'model')})`]);
   if (report.data) rows.push(['probe images', `${report.data.count} from ${code(report.data.source)}`]);
   if (report.policy) rows.push(['policy', `${escapeHtml(report.policy.source)}; fails on ${escapeHtml(report.policy.failOn)}`]);
   if (report.engine) rows.push(['backend', escapeHtml(report.engine.backend)]);
@@ -68,23 +69,43 @@ function table(header: string[], rows: string[][]): string {
 }
 
 /** Each voting scan's decision statistic, threshold and name, as the verdict used them. */
-function decisionOf(report: GateReport, method: string): { stat: DecisionStatistic; threshold?: { suspicious: number; backdoored: number }; name: string } | undefined {
-  const t = report.policy?.thresholds && thresholdsFor(report.policy.thresholds, report.model.numClasses ?? 10, report.model.head === 'multi-label' ? 'multi-label' : 'single-label');
-  if (method === 'trigger-inversion' && report.statistics?.dense) return { stat: report.statistics.dense, threshold: t?.inversion, name: 'trigger-inversion statistic' };
-  if (method === 'mask-inversion' && report.statistics?.mask) return { stat: report.statistics.mask, threshold: t?.maskInversion, name: 'mask-inversion statistic' };
+function decisionOf(
+  report: GateReport,
+  method: string,
+): { stat: DecisionStatistic; threshold?: { suspicious: number; backdoored: number }; name: string } | undefined {
+  const t =
+    report.policy?.thresholds &&
+    thresholdsFor(report.policy.thresholds, report.model.numClasses ?? 10, report.model.head === 'multi-label' ? 'multi-label' : 'single-label');
+  if (method === 'trigger-inversion' && report.statistics?.dense)
+    return { stat: report.statistics.dense, threshold: t?.inversion, name: 'trigger-inversion statistic' };
+  if (method === 'mask-inversion' && report.statistics?.mask)
+    return { stat: report.statistics.mask, threshold: t?.maskInversion, name: 'mask-inversion statistic' };
   return undefined;
 }
 
 function scanRow(report: GateReport, scan: ScanSummary): string[] {
   const d = decisionOf(report, scan.method);
-  const target = d ? (d.stat.target === null ? 'no class' : `class ${d.stat.target}`) : typeof scan.suspectedTarget === 'number' ? `class ${scan.suspectedTarget}` : 'no class';
-  const figure = d ? `${d.name} ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ''}${scan.inconclusive ? ', inconclusive' : ''}` : '';
+  const target = d
+    ? d.stat.target === null
+      ? 'no class'
+      : `class ${d.stat.target}`
+    : typeof scan.suspectedTarget === 'number'
+      ? `class ${scan.suspectedTarget}`
+      : 'no class';
+  const figure = d
+    ? `${d.name} ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ''}${scan.inconclusive ? ', inconclusive' : ''}`
+    : '';
   switch (scan.method) {
     case 'trigger-inversion':
     case 'mask-inversion':
       return [scanTitle(scan.method), target, figure, num(scan.seconds, 1)];
     case 'input-hessian':
-      return [`${scanTitle(scan.method)} (report only)`, '—', `λ₁/λ₂ ${num(scan.gap, 2)}, spike z ${num(scan.spikeZ, 2)}, localisation ${num(scan.localisation, 1)}`, num(scan.seconds, 1)];
+      return [
+        `${scanTitle(scan.method)} (report only)`,
+        '—',
+        `λ₁/λ₂ ${num(scan.gap, 2)}, spike z ${num(scan.spikeZ, 2)}, localisation ${num(scan.localisation, 1)}`,
+        num(scan.seconds, 1),
+      ];
     default:
       return [escapeHtml(scanTitle(scan.method)), target, figure, num(scan.seconds, 1)];
   }
@@ -163,7 +184,9 @@ function cleaningSection(clean: CleanReport): string[] {
     ['recovered-trigger ASR', pct(clean.before.recoveredTriggerAsr), pct(clean.after?.recoveredTriggerAsr)],
     ['verdict', escapeHtml(clean.verdictBefore), escapeHtml(clean.verdictAfter ?? 'n/a')],
   ];
-  const where = clean.output ? `cleaned model ${code(clean.output.dir)} (${code(clean.output.digest)})` : `nothing written: ${escapeHtml(clean.skipped ?? 'unknown')}`;
+  const where = clean.output
+    ? `cleaned model ${code(clean.output.dir)} (${code(clean.output.digest)})`
+    : `nothing written: ${escapeHtml(clean.skipped ?? 'unknown')}`;
   return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), ''];
 }
 
@@ -175,12 +198,23 @@ export function renderMarkdown(report: GateReport, options: MarkdownOptions, max
     table(['', ''], overview(report, options.links)),
     '',
   ];
-  if (report.reasons.length || report.error) head.push('### Why', '', ...(report.error ? [`- ${escapeHtml(report.error)}`] : []), ...report.reasons.map((r) => `- ${escapeHtml(r)}`), '');
+  if (report.reasons.length || report.error)
+    head.push('### Why', '', ...(report.error ? [`- ${escapeHtml(report.error)}`] : []), ...report.reasons.map((r) => `- ${escapeHtml(r)}`), '');
   const detail: string[] = [];
-  if (report.scans.length) detail.push('### Scans', '', table(['scan', 'points at', 'figure', 'seconds'], report.scans.map((s) => scanRow(report, s))), '');
+  if (report.scans.length)
+    detail.push(
+      '### Scans',
+      '',
+      table(
+        ['scan', 'points at', 'figure', 'seconds'],
+        report.scans.map((s) => scanRow(report, s)),
+      ),
+      '',
+    );
   const chart = options.mermaid ? decisionChart(report) : undefined;
   if (chart) detail.push(chart, '');
-  if (options.links?.overviewUrl) detail.push(`Every class's reconstructed trigger and mask, the suspect framed: [overview image](${encodeURI(options.links.overviewUrl)}).`, '');
+  if (options.links?.overviewUrl)
+    detail.push(`Every class's reconstructed trigger and mask, the suspect framed: [overview image](${encodeURI(options.links.overviewUrl)}).`, '');
   if (report.scans.length) detail.push(...perClassTables(report).flatMap((t) => [t, '']));
   const hessian = report.scans.find((s) => s.method === 'input-hessian');
   if (hessian) {
@@ -191,7 +225,9 @@ export function renderMarkdown(report: GateReport, options: MarkdownOptions, max
   if (links?.imagesUrl) detail.push(`Reconstructed triggers, masks and the top Hessian eigenvector: [scan images](${encodeURI(links.imagesUrl)}).`, '');
   else if (links?.imagesNote) detail.push(`Scan images: ${escapeHtml(links.imagesNote)}`, '');
   if (options.clean) detail.push(...cleaningSection(options.clean));
-  const foot = links?.runUrl ? [`<sub>[Full report in the job summary](${encodeURI(links.runUrl)}) · ${escapeHtml(report.tool.name)} ${escapeHtml(report.tool.version)}</sub>`] : [`<sub>${escapeHtml(report.tool.name)} ${escapeHtml(report.tool.version)}</sub>`];
+  const foot = links?.runUrl
+    ? [`<sub>[Full report in the job summary](${encodeURI(links.runUrl)}) · ${escapeHtml(report.tool.name)} ${escapeHtml(report.tool.version)}</sub>`]
+    : [`<sub>${escapeHtml(report.tool.name)} ${escapeHtml(report.tool.version)}</sub>`];
   const full = [...head, ...detail, ...foot].join('\n');
   if (full.length <= maxChars) return full;
   const short = [...head, `_Details trimmed to stay within GitHub's ${maxChars}-character limit; see the JSON report._`, '', ...foot].join('\n');

@@ -54,7 +54,8 @@ function text(c: Canvas, x: number, y: number, s: string, rgb: readonly number[]
   [...s].forEach((ch, k) => {
     const g = GLYPHS[ch] ?? GLYPHS['#'];
     g.forEach((row, r) => {
-      for (let b = 0; b < 3; b++) if (row & (4 >> b)) for (let dy = 0; dy < SCALE; dy++) for (let dx = 0; dx < SCALE; dx++) put(c, x + (k * 4 + b) * SCALE + dx, y + r * SCALE + dy, rgb);
+      for (let b = 0; b < 3; b++)
+        if (row & (4 >> b)) for (let dy = 0; dy < SCALE; dy++) for (let dx = 0; dx < SCALE; dx++) put(c, x + (k * 4 + b) * SCALE + dx, y + r * SCALE + dy, rgb);
     });
   });
 }
@@ -65,13 +66,17 @@ function blit(c: Canvas, x0: number, y0: number, img: Float32Array, h: number, w
     for (let j = 0; j < w * f; j++) {
       const p = (Math.floor(i / f) * w + Math.floor(j / f)) * ch;
       const v = ch === 3 ? [img[p], img[p + 1], img[p + 2]] : [img[p], img[p], img[p]];
-      put(c, x0 + j, y0 + i, v.map((u) => Math.min(1, Math.max(0, u))));
+      put(
+        c,
+        x0 + j,
+        y0 + i,
+        v.map((u) => Math.min(1, Math.max(0, u))),
+      );
     }
 }
 
 function frame(c: Canvas, x0: number, y0: number, w: number, h: number, rgb: readonly number[], t = 2): void {
-  for (let i = -t; i < h + t; i++)
-    for (let j = -t; j < w + t; j++) if (i < 0 || j < 0 || i >= h || j >= w) put(c, x0 + j, y0 + i, rgb);
+  for (let i = -t; i < h + t; i++) for (let j = -t; j < w + t; j++) if (i < 0 || j < 0 || i >= h || j >= w) put(c, x0 + j, y0 + i, rgb);
 }
 
 export function renderOverview(shape: [number, number, number], classes: OverviewClass[], options: { epsilon?: number; suspected: number | null }): Buffer {
@@ -91,7 +96,16 @@ export function renderOverview(shape: [number, number, number], classes: Overvie
     text(canvas, x, y, `${k.class}`);
     y += LINE + 2;
     if (k.trigger) {
-      blit(canvas, x, y, k.trigger.map((d) => 0.5 + d / (2 * eps)), H, W, C, f);
+      blit(
+        canvas,
+        x,
+        y,
+        k.trigger.map((d) => 0.5 + d / (2 * eps)),
+        H,
+        W,
+        C,
+        f,
+      );
       y += tile.h + 4;
     }
     if (k.mask) {

@@ -12,7 +12,11 @@ export const SARIF_SCHEMA_URI = 'https://json.schemastore.org/sarif-2.1.0.json';
 export const SARIF_OWN_MARKER = '"name": "Backdoor Gate"';
 const INFORMATION_URI = 'https://github.com/backdoor-gate/backdoor-gate';
 
-const fingerprint = (...parts: (string | number | undefined)[]) => createHash('sha256').update(parts.map((p) => String(p ?? '')).join('\0')).digest('hex').slice(0, 32);
+const fingerprint = (...parts: (string | number | undefined)[]) =>
+  createHash('sha256')
+    .update(parts.map((p) => String(p ?? '')).join('\0'))
+    .digest('hex')
+    .slice(0, 32);
 
 /**
  * The model's stable name: what stays the same across releases, runs and checkouts of one model
@@ -30,7 +34,12 @@ export function modelName(modelSpec: string): string {
   else if (spec.startsWith('/') || /^[A-Za-z]:[\\/]/.test(spec)) spec = spec.split(/[\\/]/).filter(Boolean).slice(-2).join('/');
   spec = spec.replace(/\/?model\.json$/i, '').replace(/\.(tar\.gz|tgz|zip|tar|onnx)$/i, '');
   if (release || artifact || /^https?:/i.test(modelSpec) || modelSpec.startsWith('/')) spec = spec.split('/').filter(Boolean).pop() ?? spec;
-  return spec.replace(/[^A-Za-z0-9._/-]+/g, '-').replace(/^[-./]+|[-./]+$/g, '').slice(0, 100) || 'model';
+  return (
+    spec
+      .replace(/[^A-Za-z0-9._/-]+/g, '-')
+      .replace(/^[-./]+|[-./]+$/g, '')
+      .slice(0, 100) || 'model'
+  );
 }
 
 /** The default SARIF category: one analysis per model, the same across releases and runs. */
@@ -67,7 +76,12 @@ export function renderSarif(report: GateReport, anchor: SourceAnchor | undefined
               fullDescription: { text: r.full },
               help: { text: r.help, markdown: r.help },
               defaultConfiguration: { level: r.level },
-              properties: { tags: ['security', 'machine-learning', 'backdoor'], precision: 'medium', 'problem.severity': r.level, 'security-severity': r.securitySeverity },
+              properties: {
+                tags: ['security', 'machine-learning', 'backdoor'],
+                precision: 'medium',
+                'problem.severity': r.level,
+                'security-severity': r.securitySeverity,
+              },
             })),
           },
         },

@@ -33,7 +33,14 @@ export interface HessianOptions {
   rows: RowLimits;
 }
 
-export const DEFAULT_HESSIAN: HessianOptions = { maxInputs: 64, batchSize: 16, bulkSize: 50, histogramBins: 24, maxEntries: 32 * 1024 * 1024, rows: UNLIMITED_ROWS };
+export const DEFAULT_HESSIAN: HessianOptions = {
+  maxInputs: 64,
+  batchSize: 16,
+  bulkSize: 50,
+  histogramBins: 24,
+  maxEntries: 32 * 1024 * 1024,
+  rows: UNLIMITED_ROWS,
+};
 
 export interface HessianResult {
   method: 'input-hessian';
@@ -166,15 +173,16 @@ export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options:
   const pixel = new Float64Array(H * W);
   for (let i = 0; i < H * W; i++) for (let c = 0; c < C; c++) pixel[i] += top[i * C + c] ** 2;
   const ipr = pixel.reduce((acc, v) => acc + v * v, 0);
-  const agreement = perInputTop.reduce((acc, v) => {
-    let dot = 0;
-    let vn = 0;
-    for (let d = 0; d < D; d++) {
-      dot += v[d] * top[d];
-      vn += v[d] * v[d];
-    }
-    return acc + Math.abs(dot) / (Math.sqrt(vn) || 1);
-  }, 0) / Math.max(1, perInputTop.length);
+  const agreement =
+    perInputTop.reduce((acc, v) => {
+      let dot = 0;
+      let vn = 0;
+      for (let d = 0; d < D; d++) {
+        dot += v[d] * top[d];
+        vn += v[d] * v[d];
+      }
+      return acc + Math.abs(dot) / (Math.sqrt(vn) || 1);
+    }, 0) / Math.max(1, perInputTop.length);
   const lo = Math.log10(positive.at(-1) ?? 1e-12);
   const hi = Math.log10(l1 || 1);
   const width = (hi - lo) / opts.histogramBins || 1;

@@ -26,7 +26,15 @@ export interface InversionOptions {
 }
 
 /** CLIP-Inspector's defaults (step 0.1, batch 32, one epoch). ε is ours: 4/255 suits 224-px CLIP; small nets need more. */
-export const DEFAULT_INVERSION: InversionOptions = { epsilon: 0.15, learningRate: 0.1, batchSize: 32, epochs: 1, maxClassesPerChunk: 16, seed: 0, rows: UNLIMITED_ROWS };
+export const DEFAULT_INVERSION: InversionOptions = {
+  epsilon: 0.15,
+  learningRate: 0.1,
+  batchSize: 32,
+  epochs: 1,
+  maxClassesPerChunk: 16,
+  seed: 0,
+  rows: UNLIMITED_ROWS,
+};
 
 /**
  * A class that already receives more than half the probe images cannot be tested with them: the

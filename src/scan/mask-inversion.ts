@@ -30,7 +30,16 @@ export interface MaskInversionOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export const DEFAULT_MASK_INVERSION: MaskInversionOptions = { epochs: 16, batchSize: 16, learningRate: 0.1, initialLambda: 1e-3, asrTarget: 0.9, maxImages: 128, seed: 0, rows: UNLIMITED_ROWS };
+export const DEFAULT_MASK_INVERSION: MaskInversionOptions = {
+  epochs: 16,
+  batchSize: 16,
+  learningRate: 0.1,
+  initialLambda: 1e-3,
+  asrTarget: 0.9,
+  maxImages: 128,
+  seed: 0,
+  rows: UNLIMITED_ROWS,
+};
 
 export interface ClassMask {
   class: number;
@@ -136,7 +145,7 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
         lambda[c] /= 1.5;
       }
     }
-      opts.onProgress?.(epoch + 1, opts.epochs);
+    opts.onProgress?.(epoch + 1, opts.epochs);
   }
   optimizer.dispose();
   maskVar.dispose();
@@ -145,7 +154,14 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   const l1 = classes.map((c) => (Number.isFinite(bestL1[c]) ? bestL1[c] : H * W));
   const med = median(l1);
   const mad = Math.max(1.4826 * median(l1.map((v) => Math.abs(v - med))), 1e-6);
-  const perClass = classes.map((c) => ({ class: c, maskL1: l1[c], asr: bestAsr[c], anomaly: (med - l1[c]) / mad, share: share[c], testable: share[c] <= maxTestableShare(K, model.decision) }));
+  const perClass = classes.map((c) => ({
+    class: c,
+    maskL1: l1[c],
+    asr: bestAsr[c],
+    anomaly: (med - l1[c]) / mad,
+    share: share[c],
+    testable: share[c] <= maxTestableShare(K, model.decision),
+  }));
   const classesReached = perClass.filter((p) => Number.isFinite(bestL1[p.class])).length;
   const inconclusive = classesReached < K / 2;
   const best = perClass.filter((p) => p.asr >= opts.asrTarget && p.testable).reduce<ClassMask | null>((a, p) => (!a || p.maskL1 < a.maskL1 ? p : a), null);

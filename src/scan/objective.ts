@@ -31,6 +31,10 @@ export function wins(logits: tf.Tensor2D, targets: number[], decision: Decision)
 
 /** Per image, the classes it already counts as: one (argmax) or every label that is on. */
 export function presentClasses(logits: tf.Tensor2D, decision: Decision): number[][] {
-  if (decision === 'single-label') return Array.from(tf.tidy(() => tf.argMax(logits, -1).dataSync()), (c) => [c]);
+  if (decision === 'single-label')
+    return Array.from(
+      tf.tidy(() => tf.argMax(logits, -1).dataSync()),
+      (c) => [c],
+    );
   return logits.arraySync().map((row) => row.flatMap((z, c) => (z > 0 ? [c] : [])));
 }

@@ -94,7 +94,9 @@ describe('action (dist/index.js)', () => {
     writeFileSync(path.join(bin, 'npm'), '#!/bin/sh\necho "npm error tfjs-node-gpu: libtensorflow download refused (HTTP 403)" >&2\nexit 1\n');
     chmodSync(path.join(bin, 'npm'), 0o755);
     const result = await runNode('dist/index.js', [], { ...env, PATH: `${bin}:${process.env.PATH}` }, dir);
-    expect(result.stdout).toMatch(/::warning::install-native-backend: npm install @tensorflow\/tfjs-node-gpu@4\.22\.0 failed \(exit 1\): npm error tfjs-node-gpu: libtensorflow download refused \(HTTP 403\); continuing without it/);
+    expect(result.stdout).toMatch(
+      /::warning::install-native-backend: npm install @tensorflow\/tfjs-node-gpu@4\.22\.0 failed \(exit 1\): npm error tfjs-node-gpu: libtensorflow download refused \(HTTP 403\); continuing without it/,
+    );
     expect(result.stdout).toMatch(/compute backend: wasm/);
     expect(outputs(files.output).verdict).toBe('unassessed');
   });

@@ -57,7 +57,9 @@ describe('trigger unlearning', () => {
     const heldoutAccuracy = accuracyOf(model, sliceImages(digits, 128, 256));
     const clean = sliceImages(digits, 0, 128);
     unlearnTriggers(model, clean, [trigger], { epochs: 10 });
-    console.log(`unlearning on 128 digits: recovered-trigger ASR ${(100 * before).toFixed(1)} → ${(100 * asr()).toFixed(1)} %, accuracy ${(100 * heldoutAccuracy).toFixed(1)} → ${(100 * accuracyOf(model, sliceImages(digits, 128, 256))).toFixed(1)} %`);
+    console.log(
+      `unlearning on 128 digits: recovered-trigger ASR ${(100 * before).toFixed(1)} → ${(100 * asr()).toFixed(1)} %, accuracy ${(100 * heldoutAccuracy).toFixed(1)} → ${(100 * accuracyOf(model, sliceImages(digits, 128, 256))).toFixed(1)} %`,
+    );
     // Held-out digits (the second half), stamped with the same recovered trigger.
     expect(before).toBeGreaterThan(0.5);
     expect(asr()).toBeLessThan(before / 4);
@@ -67,11 +69,17 @@ describe('trigger unlearning', () => {
     model.dispose();
   }, 120_000);
 
-  it('also unlearns the kept triggers (a warp phase\'s warps), on every other step', async () => {
+  it("also unlearns the kept triggers (a warp phase's warps), on every other step", async () => {
     const { model } = await loadModel(EXAMPLES.blendedCnn);
     const stamped: string[] = [];
     const counting = (name: string): RecoveredTrigger => ({ target: 4, source: 'warp-inversion', stamp: (x) => (stamped.push(name), x) });
-    const log = unlearnTriggers(model, sliceImages(digits, 0, 128), [counting('recovered')], { epochs: 2, region: false }, { alsoUnlearn: [counting('warp A'), counting('warp B')] });
+    const log = unlearnTriggers(
+      model,
+      sliceImages(digits, 0, 128),
+      [counting('recovered')],
+      { epochs: 2, region: false },
+      { alsoUnlearn: [counting('warp A'), counting('warp B')] },
+    );
     expect(log.steps).toBe(8);
     expect(stamped).toEqual(['recovered', 'warp A', 'recovered', 'warp B', 'recovered', 'warp A', 'recovered', 'warp B']);
     model.dispose();
@@ -120,7 +128,12 @@ describe('ONP-style pruning', () => {
     const asr = () => triggerAsr(model, sliceImages(digits, 128, 256), triggers[0])!;
     const before = asr();
     const log = onpPrune(model, probe, triggers, { iterations: 8, samples: 6, rewardImagesPerClass: 6, recovery: { epochs: 1 } });
-    const details = log.details as { pruned: number; of: number; afterPruning: { recoveredTriggerAsr: number }; prunedNeurons: Array<{ layer: string; units: number[] }> };
+    const details = log.details as {
+      pruned: number;
+      of: number;
+      afterPruning: { recoveredTriggerAsr: number };
+      prunedNeurons: Array<{ layer: string; units: number[] }>;
+    };
     expect(log.epochLoss).toHaveLength(1);
     // Pruned neurons are still at zero after the recovery fine-tune (the mask is re-applied).
     const layers = neuronLayers(asLayersModel(model, 'test'));
@@ -140,11 +153,10 @@ describe('ONP-style pruning', () => {
     expect(asr()).toBeLessThan(before / 2);
     model.dispose();
   });
-
 });
 
 describe('PAR-style recovery', () => {
-  it('follows PAR\'s schedule: linear to a tenth over the first half, cosine to zero after', () => {
+  it("follows PAR's schedule: linear to a tenth over the first half, cosine to zero after", () => {
     expect(parLearningRate(1e-3, 0, 100)).toBeCloseTo(1e-3, 9);
     expect(parLearningRate(1e-3, 50, 100)).toBeCloseTo(1e-4, 9);
     expect(parLearningRate(1e-3, 75, 100)).toBeCloseTo(5e-5, 9);
@@ -175,7 +187,11 @@ describe('what the cleaners distil from, and the region trigger', () => {
     const n = 784;
     const lo = new Float32Array(n).fill(1);
     const hi = new Float32Array(n);
-    for (let i = 0; i < 20; i++) for (let p = 0; p < n; p++) { lo[p] = Math.min(lo[p], clean.x[i * n + p]); hi[p] = Math.max(hi[p], clean.x[i * n + p]); }
+    for (let i = 0; i < 20; i++)
+      for (let p = 0; p < n; p++) {
+        lo[p] = Math.min(lo[p], clean.x[i * n + p]);
+        hi[p] = Math.max(hi[p], clean.x[i * n + p]);
+      }
     for (let k = 20 * n; k < 100 * n; k++) {
       expect(pool.images.x[k]).toBeGreaterThanOrEqual(lo[k % n] - 1e-6);
       expect(pool.images.x[k]).toBeLessThanOrEqual(hi[k % n] + 1e-6);

@@ -31,9 +31,18 @@ beforeAll(async () => {
 
 describe('warp triggers', () => {
   it('warps by bilinear sampling: a zero flow is the identity, a one-pixel flow shifts the image', () => {
-    const x = tf.tensor4d(Float32Array.from({ length: 2 * 5 * 5 }, (_, i) => i), [2, 5, 5, 1]);
+    const x = tf.tensor4d(
+      Float32Array.from({ length: 2 * 5 * 5 }, (_, i) => i),
+      [2, 5, 5, 1],
+    );
     expect(Array.from(warpImages(x, tf.zeros([5, 5, 2])).dataSync())).toEqual(Array.from(x.dataSync()));
-    const right = warpImages(x, tf.tensor3d(Array.from({ length: 50 }, (_, i) => i % 2), [5, 5, 2])).arraySync() as number[][][][];
+    const right = warpImages(
+      x,
+      tf.tensor3d(
+        Array.from({ length: 50 }, (_, i) => i % 2),
+        [5, 5, 2],
+      ),
+    ).arraySync() as number[][][][];
     // Sampling at j + 1: each row reads its right neighbour (the last column clamps to the edge).
     expect(right[0][2].map((p) => p[0])).toEqual([11, 12, 13, 14, 14]);
   });
@@ -43,7 +52,9 @@ describe('warp triggers', () => {
     const stillWarped = withWarpCheck(scan, 5, 0.35).decision;
     expect(stillWarped.verdict).toBe('suspicious');
     expect(stillWarped.suspectedTarget).toBe(5);
-    expect(stillWarped.reasons.at(-1)).toMatch(/warp check: after warp unlearning, a fresh warp of at most 2\.5 px still sends 35\.0 % of clean images to class 5 \(flagged from 20 %\)/);
+    expect(stillWarped.reasons.at(-1)).toMatch(
+      /warp check: after warp unlearning, a fresh warp of at most 2\.5 px still sends 35\.0 % of clean images to class 5 \(flagged from 20 %\)/,
+    );
     const done = withWarpCheck(scan, 5, 0.08).decision;
     expect(done.verdict).toBe('clean');
     expect(done.reasons.at(-1)).toMatch(/fresh warps send at most 8\.0 %/);
@@ -51,7 +62,9 @@ describe('warp triggers', () => {
 
   it(`the warp check: a warp of at most ${WARP_CHECK_SHIFT} px sends nearly every digit to the WaNet model's target, few to the clean control's`, async () => {
     const [wanet, control] = await Promise.all([check(WANET, 5, 0, WARP_CHECK_SHIFT), check(EXAMPLES.cleanBn, 5, 0, WARP_CHECK_SHIFT)]);
-    console.log(`${WARP_CHECK_SHIFT}-px warp ASR at class 5: WaNet model ${wanet.warpAsr.map((a: number) => (100 * a).toFixed(1)).join('/')} %, clean control ${control.warpAsr.map((a: number) => (100 * a).toFixed(1)).join('/')} %`);
+    console.log(
+      `${WARP_CHECK_SHIFT}-px warp ASR at class 5: WaNet model ${wanet.warpAsr.map((a: number) => (100 * a).toFixed(1)).join('/')} %, clean control ${control.warpAsr.map((a: number) => (100 * a).toFixed(1)).join('/')} %`,
+    );
     expect(Math.max(...wanet.warpAsr)).toBeGreaterThan(Math.max(0.95, WARP_ASR_THRESHOLD));
     // A clean model answers so small a warp with its own answer (measured 3.9 % at class 5; at 2.5 px 65-69 %).
     expect(Math.max(...control.warpAsr)).toBeLessThan(0.2);
@@ -60,7 +73,9 @@ describe('warp triggers', () => {
 
   it('adversarial warp unlearning makes the true warp stop working, at little accuracy cost', async () => {
     const r = await check(WANET, 5, 3);
-    console.log(`WaNet model after 3 warp rounds: true ASR ${(100 * r.before.asr).toFixed(1)} → ${(100 * r.after.asr).toFixed(1)} %, accuracy ${(100 * r.before.accuracy).toFixed(2)} → ${(100 * r.after.accuracy).toFixed(2)} %, residual warp ASR ${(100 * r.residualAsr).toFixed(1)} %, ${r.seconds.toFixed(0)} s`);
+    console.log(
+      `WaNet model after 3 warp rounds: true ASR ${(100 * r.before.asr).toFixed(1)} → ${(100 * r.after.asr).toFixed(1)} %, accuracy ${(100 * r.before.accuracy).toFixed(2)} → ${(100 * r.after.accuracy).toFixed(2)} %, residual warp ASR ${(100 * r.residualAsr).toFixed(1)} %, ${r.seconds.toFixed(0)} s`,
+    );
     expect(r.before.asr).toBeGreaterThan(0.95);
     expect(r.after.asr).toBeLessThan(0.2);
     expect(r.before.accuracy - r.after.accuracy).toBeLessThan(0.015);

@@ -65,7 +65,11 @@ describe('backdoor-gate clean', () => {
     expect(noOut.stderr).toMatch(/clean needs --out/);
     const dir = tmp();
     writeNpy(path.join(dir, 'x.npy'), new Uint8Array(30 * 784), [30, 28, 28]);
-    writeNpy(path.join(dir, 'y.npy'), Int32Array.from({ length: 30 }, (_, i) => i % 10), [30]);
+    writeNpy(
+      path.join(dir, 'y.npy'),
+      Int32Array.from({ length: 30 }, (_, i) => i % 10),
+      [30],
+    );
     const thin = await runCli(['clean', EXAMPLES.blendedCnn, '--data', dir, '--out', path.join(dir, 'o'), '--report', path.join(dir, 'r.json')]);
     expect(thin.code).toBe(2);
     expect(thin.stdout).toMatch(/too few labelled clean images for cleaning: class 0 has 3/);

@@ -12,7 +12,20 @@ describe('backdoor-gate scan', () => {
   it('writes a report with digest, backend, timings and a model check', async () => {
     const dir = tmp();
     const report = path.join(dir, 'r.json');
-    const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', report, '--data', 'mnist:test', '--max-probe-images', '64', '--seed', '3', '--scans', 'none']);
+    const result = await runCli([
+      'scan',
+      EXAMPLES.cleanBn,
+      '--report',
+      report,
+      '--data',
+      'mnist:test',
+      '--max-probe-images',
+      '64',
+      '--seed',
+      '3',
+      '--scans',
+      'none',
+    ]);
     const json = JSON.parse(readFileSync(report, 'utf8'));
     expect(json.tool.name).toBe('backdoor-gate');
     expect(json.model.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -40,7 +53,20 @@ describe('backdoor-gate scan', () => {
   it('gives the same verdict and figures for the same seed and backend, and records what a re-run needs', async () => {
     const dir = tmp();
     const run = async (name: string) => {
-      await runCli(['scan', EXAMPLES.blendedCnn, '--report', path.join(dir, name), '--data', PROBE, '--max-probe-images', '64', '--seed', '7', '--scans', 'inversion,mask-inversion,hessian']);
+      await runCli([
+        'scan',
+        EXAMPLES.blendedCnn,
+        '--report',
+        path.join(dir, name),
+        '--data',
+        PROBE,
+        '--max-probe-images',
+        '64',
+        '--seed',
+        '7',
+        '--scans',
+        'inversion,mask-inversion,hessian',
+      ]);
       const r = JSON.parse(readFileSync(path.join(dir, name), 'utf8'));
       const scans = r.scans.map((s: Record<string, unknown>) => ({ ...s, seconds: undefined }));
       return { verdict: r.verdict, score: r.score, scans, check: r.modelCheck, data: r.data, digest: r.model.digest };
@@ -49,7 +75,12 @@ describe('backdoor-gate scan', () => {
     expect(a.scans).toHaveLength(3);
     expect(a).toEqual(b);
     const recorded = JSON.parse(readFileSync(path.join(dir, 'a.json'), 'utf8'));
-    expect(recorded).toMatchObject({ seed: 7, tool: { name: 'backdoor-gate' }, engine: { backend: expect.any(String), tfjsVersion: '4.22.0' }, runtime: { node: process.version } });
+    expect(recorded).toMatchObject({
+      seed: 7,
+      tool: { name: 'backdoor-gate' },
+      engine: { backend: expect.any(String), tfjsVersion: '4.22.0' },
+      runtime: { node: process.version },
+    });
     expect(recorded.model.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     // Scan images beside the report: a trigger per class and the Hessian eigenvector, as PNGs.
     const report = JSON.parse(readFileSync(path.join(dir, 'a.json'), 'utf8'));
@@ -66,7 +97,20 @@ describe('backdoor-gate scan', () => {
     mkdirSync(mine);
     writeFileSync(path.join(mine, 'holiday.png'), 'not touched');
     const report = path.join(dir, 'r.json');
-    const result = await runCli(['scan', EXAMPLES.blendedCnn, '--report', report, '--data', PROBE, '--max-probe-images', '64', '--scans', 'inversion', '--artifacts', mine]);
+    const result = await runCli([
+      'scan',
+      EXAMPLES.blendedCnn,
+      '--report',
+      report,
+      '--data',
+      PROBE,
+      '--max-probe-images',
+      '64',
+      '--scans',
+      'inversion',
+      '--artifacts',
+      mine,
+    ]);
     expect(result.stderr).toMatch(/scan images not written: .*my-photos: exists and was not made by backdoor-gate/);
     expect(readdirSync(mine)).toEqual(['holiday.png']);
     const json = JSON.parse(readFileSync(report, 'utf8'));
@@ -92,13 +136,35 @@ describe('backdoor-gate scan', () => {
   it('--sarif writes SARIF 2.1.0 the schema accepts, and never over a file it did not write', async () => {
     const dir = tmp();
     const sarifFile = path.join(dir, 'gate.sarif');
-    const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', path.join(dir, 'r.json'), '--max-probe-images', '4', '--scans', 'none', '--sarif', sarifFile]);
+    const result = await runCli([
+      'scan',
+      EXAMPLES.cleanBn,
+      '--report',
+      path.join(dir, 'r.json'),
+      '--max-probe-images',
+      '4',
+      '--scans',
+      'none',
+      '--sarif',
+      sarifFile,
+    ]);
     expect(result.code).toBe(2);
     const sarif = JSON.parse(readFileSync(sarifFile, 'utf8'));
     expect(sarifValidator()(sarif)).toBe(true);
     expect(sarif.runs[0].results.map((r: { ruleId: string }) => r.ruleId)).toEqual(['BG003']);
     writeFileSync(sarifFile, '{"someone": "else"}');
-    const again = await runCli(['scan', EXAMPLES.cleanBn, '--report', path.join(dir, 'r.json'), '--max-probe-images', '4', '--scans', 'none', '--sarif', sarifFile]);
+    const again = await runCli([
+      'scan',
+      EXAMPLES.cleanBn,
+      '--report',
+      path.join(dir, 'r.json'),
+      '--max-probe-images',
+      '4',
+      '--scans',
+      'none',
+      '--sarif',
+      sarifFile,
+    ]);
     expect(again.stderr).toMatch(/gate\.sarif: exists and was not written by backdoor-gate; refusing to overwrite it/);
     expect(readFileSync(sarifFile, 'utf8')).toBe('{"someone": "else"}');
   });
@@ -157,7 +223,10 @@ describe('backdoor-gate scan', () => {
   it('applies a policy file: its scans, budgets, thresholds and fail-on, under the flags', async () => {
     const dir = tmp();
     const policy = path.join(dir, 'policy.yml');
-    writeFileSync(policy, `scans: [inversion]\ndata: ${PROBE}\nfail-on: backdoored\nthresholds:\n  inversion: { backdoored: 1000 }\nbudgets:\n  probe-images: 64\n`);
+    writeFileSync(
+      policy,
+      `scans: [inversion]\ndata: ${PROBE}\nfail-on: backdoored\nthresholds:\n  inversion: { backdoored: 1000 }\nbudgets:\n  probe-images: 64\n`,
+    );
     const report = path.join(dir, 'r.json');
     const result = await runCli(['scan', EXAMPLES.blendedCnn, '--policy', policy, '--report', report]);
     const json = JSON.parse(readFileSync(report, 'utf8'));

@@ -83,7 +83,18 @@ describe('dual-encoder models', () => {
     for (let k = 0; k < 10; k++) eye[k * 11] = 1;
     writeNpy(path.join(dir, 'classes.npy'), eye, [10, 10]);
     const gate = JSON.parse(readFileSync(path.join(REPO, 'test/fixtures/onnx/cnn-mnist/gate.json'), 'utf8'));
-    writeFileSync(path.join(dir, 'dual-encoder.json'), JSON.stringify({ format: 'backdoor-gate/dual-encoder', version: 1, image_encoder: 'image.onnx', input: gate.input, classes: gate.classes, logit_scale: 20, text: { class_embeddings: 'classes.npy' } }));
+    writeFileSync(
+      path.join(dir, 'dual-encoder.json'),
+      JSON.stringify({
+        format: 'backdoor-gate/dual-encoder',
+        version: 1,
+        image_encoder: 'image.onnx',
+        input: gate.input,
+        classes: gate.classes,
+        logit_scale: 20,
+        text: { class_embeddings: 'classes.npy' },
+      }),
+    );
     const dual = (await loadModel(dir)).model;
     const classifier = (await loadModel(path.join(REPO, 'test/fixtures/onnx/cnn-mnist'))).model;
     const x = tf.tensor4d(test.x.subarray(0, 200 * 784), [200, 28, 28, 1]);
@@ -107,8 +118,12 @@ describe('dual-encoder models', () => {
       outputs: [{ name: 'embedding', dims: ['batch', 32] }],
       initializers: [w('k1', k1), w('b1', b1), w('k2', k2), w('b2', b2), w('k3', k3), w('b3', b3)],
       nodes: [
-        node('MatMul', ['tokens', 'k1'], ['h1']), node('Add', ['h1', 'b1'], ['h1b']), node('Relu', ['h1b'], ['r1']),
-        node('Flatten', ['r1'], ['f'], { axis: 1 }), node('Gemm', ['f', 'k2', 'b2'], ['h2']), node('Relu', ['h2'], ['r2']),
+        node('MatMul', ['tokens', 'k1'], ['h1']),
+        node('Add', ['h1', 'b1'], ['h1b']),
+        node('Relu', ['h1b'], ['r1']),
+        node('Flatten', ['r1'], ['f'], { axis: 1 }),
+        node('Gemm', ['f', 'k2', 'b2'], ['h2']),
+        node('Relu', ['h2'], ['r2']),
         node('Gemm', ['r2', 'k3', 'b3'], ['embedding']),
       ],
     });
@@ -117,7 +132,10 @@ describe('dual-encoder models', () => {
     rmSync(path.join(dir, 'text', 'model.json'));
     writeFileSync(path.join(dir, 'text.onnx'), encode(graph));
     const file = path.join(dir, 'dual-encoder.json');
-    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), text: { ...JSON.parse(readFileSync(file, 'utf8')).text, encoder: 'text.onnx' } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), text: { ...JSON.parse(readFileSync(file, 'utf8')).text, encoder: 'text.onnx' } }),
+    );
     const onnx = (await loadModel(dir)).model as DualEncoderModel;
     const x = tf.tensor4d(test.x.subarray(0, 64 * 784), [64, 28, 28, 1]);
     expect(tf.max(tf.abs(tf.sub(onnx.logits(x), tfjs.logits(x)))).dataSync()[0]).toBeLessThan(1e-4);
@@ -127,7 +145,10 @@ describe('dual-encoder models', () => {
     const seq = new Float32Array(captions.length * 6 * 16);
     captions.forEach((ids, n) => ids.forEach((id, j) => seq.set(table.subarray(id * 16, (id + 1) * 16), (n * 6 + j) * 16)));
     const ref = (await runReference(encode(graph), { tokens: { data: seq, dims: [captions.length, 6, 16] } })).embedding.data;
-    const refNormalised = tf.tidy(() => { const r = tf.tensor2d(ref, [captions.length, 32]); return tf.div(r, tf.norm(r, 2, -1, true)).dataSync(); });
+    const refNormalised = tf.tidy(() => {
+      const r = tf.tensor2d(ref, [captions.length, 32]);
+      return tf.div(r, tf.norm(r, 2, -1, true)).dataSync();
+    });
     expect(maxAbsDiff(onnx.encodeTokenIds(captions).dataSync(), refNormalised)).toBeLessThan(1e-5);
     const out = path.join(tmp(), 'saved');
     await onnx.save(out);
@@ -160,7 +181,9 @@ describe('dual-encoder models', () => {
     await expect(model.save(out)).rejects.toThrow(/dual-encoder\.json: already exists; refusing to overwrite it/);
     const again = await loadModel(out);
     expect(again.source.digest).toBe(readLocalModel(out, DEFAULT_LIMITS).digest);
-    expect(again.source.files.map((f) => f.name)).toEqual(expect.arrayContaining(['dual-encoder.json', 'image/model.json', 'text/token_embedding.npy', 'prompt/context.npy', 'prompt/meta-net/model.json']));
+    expect(again.source.files.map((f) => f.name)).toEqual(
+      expect.arrayContaining(['dual-encoder.json', 'image/model.json', 'text/token_embedding.npy', 'prompt/context.npy', 'prompt/meta-net/model.json']),
+    );
     const x = tf.tensor4d(test.x.subarray(0, 16 * 784), [16, 28, 28, 1]);
     const diff = tf.max(tf.abs(tf.sub(model.logits(x), again.model.logits(x)))).dataSync()[0];
     expect(diff).toBeLessThan(1e-5);
@@ -174,7 +197,20 @@ describe('dual-encoder models', () => {
 describe('CLIP-Inspector on dual encoders (CLI)', () => {
   const scan = async (name: string) => {
     const report = path.join(tmp(), 'report.json');
-    const r = await runCli(['scan', fixture(name), '--data', 'mnist:heldout', '--policy', policy, '--backend', 'wasm', '--scans', 'inversion,mask-inversion', '--report', report]);
+    const r = await runCli([
+      'scan',
+      fixture(name),
+      '--data',
+      'mnist:heldout',
+      '--policy',
+      policy,
+      '--backend',
+      'wasm',
+      '--scans',
+      'inversion,mask-inversion',
+      '--report',
+      report,
+    ]);
     const json = JSON.parse(readFileSync(report, 'utf8'));
     const inversion = json.scans.find((s: { method: string }) => s.method === 'trigger-inversion');
     return { code: r.code, stderr: r.stderr, verdict: json.verdict, target: json.suspectedTarget, inversion };
@@ -183,10 +219,15 @@ describe('CLIP-Inspector on dual encoders (CLI)', () => {
   it('flags both backdoored fixtures with their targets and passes both clean twins', async () => {
     const results = await Promise.all([BACKDOORED.prompt, 'cocoop-clean', BACKDOORED.contrastive, 'clip-clean'].map(scan));
     const [prompt, promptTwin, contrastive, contrastiveTwin] = results;
-    for (const [name, r] of [[BACKDOORED.prompt, prompt], [BACKDOORED.contrastive, contrastive]] as const) {
+    for (const [name, r] of [
+      [BACKDOORED.prompt, prompt],
+      [BACKDOORED.contrastive, contrastive],
+    ] as const) {
       const target = facts(name).attack.target;
       const asr = r.inversion.perClass.map((p: { asr: number }) => pct(p.asr)).join(', ');
-      console.log(`${name}: verdict ${r.verdict}, inversion target ${r.inversion.suspectedTarget}, anomaly ${r.inversion.anomaly.toFixed(2)}; reconstructed-trigger ASR per class ${asr}`);
+      console.log(
+        `${name}: verdict ${r.verdict}, inversion target ${r.inversion.suspectedTarget}, anomaly ${r.inversion.anomaly.toFixed(2)}; reconstructed-trigger ASR per class ${asr}`,
+      );
       expect(r.code, r.stderr).toBe(1);
       expect(r.inversion.suspectedTarget).toBe(target);
       expect(r.inversion.anomaly).toBeGreaterThan(2);
@@ -210,7 +251,9 @@ describe('CLIP-Inspector on dual encoders (CLI)', () => {
     const trigger = realTrigger(name);
     const before = accuracyAndAsr((await loadModel(fixture(name))).model, trigger, target);
     const after = accuracyAndAsr((await loadModel(out)).model, trigger, target);
-    console.log(`${name} cleaned (${json.log.method}${json.log.options.method ? ` → ${json.log.options.method}` : ''}, ${json.log.seconds.toFixed(0)} s): real-trigger ASR ${pct(before.asr)} → ${pct(after.asr)}, zero-shot accuracy ${pct(before.accuracy)} → ${pct(after.accuracy)}, re-scan ${json.verdictAfter}`);
+    console.log(
+      `${name} cleaned (${json.log.method}${json.log.options.method ? ` → ${json.log.options.method}` : ''}, ${json.log.seconds.toFixed(0)} s): real-trigger ASR ${pct(before.asr)} → ${pct(after.asr)}, zero-shot accuracy ${pct(before.accuracy)} → ${pct(after.accuracy)}, re-scan ${json.verdictAfter}`,
+    );
     return { json, before, after, out };
   };
 

@@ -24,10 +24,11 @@ const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-onnx-cli-'));
 
 /** Test accuracy, and the share of non-target digits the fixture's real 4×4 white patch (rows/cols 23–26) sends to the target. */
 function measure(model: ModelUnderTest): { accuracy: number; asr: number } {
-  const patch = (x: Float32Array) => x.map((v, i) => {
-    const [r, c] = [Math.floor((i % 784) / 28), i % 28];
-    return r >= 23 && r < 27 && c >= 23 && c < 27 ? 1 : v;
-  });
+  const patch = (x: Float32Array) =>
+    x.map((v, i) => {
+      const [r, c] = [Math.floor((i % 784) / 28), i % 28];
+      return r >= 23 && r < 27 && c >= 23 && c < 27 ? 1 : v;
+    });
   return accuracyAndAsr(model, patch, facts.attack.target);
 }
 
@@ -68,7 +69,9 @@ describe('backdoor-gate on ONNX models', () => {
     const before = measure((await loadModel(BADNETS)).model);
     const cleaned = (await loadModel(out)).model;
     const after = measure(cleaned);
-    console.log(`ONNX BadNets cleaned: true ASR ${(100 * before.asr).toFixed(1)} → ${(100 * after.asr).toFixed(1)} %, accuracy ${(100 * before.accuracy).toFixed(2)} → ${(100 * after.accuracy).toFixed(2)} %`);
+    console.log(
+      `ONNX BadNets cleaned: true ASR ${(100 * before.asr).toFixed(1)} → ${(100 * after.asr).toFixed(1)} %, accuracy ${(100 * before.accuracy).toFixed(2)} → ${(100 * after.accuracy).toFixed(2)} %`,
+    );
     expect(before.asr).toBeGreaterThan(0.9);
     expect(after.asr).toBeLessThan(0.15);
     expect(before.accuracy - after.accuracy).toBeLessThan(0.015);

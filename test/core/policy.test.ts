@@ -59,7 +59,14 @@ describe('policy file', () => {
   it('rejects invalid YAML, duplicate keys and alias bombs with the file name', () => {
     expect(() => parsePolicy('scans: [inversion\n', 'p.yml')).toThrow(/^p\.yml: is not valid YAML/);
     expect(() => parsePolicy('seed: 1\nseed: 2\n', 'p.yml')).toThrow(/^p\.yml: is not valid YAML/);
-    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`)].join('\n');
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      ...Array.from(
+        { length: 8 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`,
+      ),
+    ].join('\n');
     expect(() => parsePolicy(bomb, 'bomb.yml')).toThrow(/^bomb\.yml: /);
   });
 
@@ -87,22 +94,44 @@ describe('settings: inputs over policy over defaults', () => {
   it('takes what the policy says when inputs are empty', () => {
     const s = buildSettings(
       inputs({ model: 'm' }),
-      withPolicy({ scans: ['inversion'], 'fail-on': 'backdoored', 'on-error': 'warn', seed: 7, data: 'mnist', thresholds: { inversion: { backdoored: 6 } }, budgets: { 'probe-images': 99, 'memory-mb': 512, inversion: { 'batch-size': 8 } } }),
+      withPolicy({
+        scans: ['inversion'],
+        'fail-on': 'backdoored',
+        'on-error': 'warn',
+        seed: 7,
+        data: 'mnist',
+        thresholds: { inversion: { backdoored: 6 } },
+        budgets: { 'probe-images': 99, 'memory-mb': 512, inversion: { 'batch-size': 8 } },
+      }),
     );
-    expect(s).toMatchObject({ scans: ['inversion'], failOn: 'backdoored', onError: 'warn', seed: 7, data: 'mnist', maxProbeImages: 99, memoryBudgetBytes: 512 * 2 ** 20, policySource: 'test policy' });
+    expect(s).toMatchObject({
+      scans: ['inversion'],
+      failOn: 'backdoored',
+      onError: 'warn',
+      seed: 7,
+      data: 'mnist',
+      maxProbeImages: 99,
+      memoryBudgetBytes: 512 * 2 ** 20,
+      policySource: 'test policy',
+    });
     expect(s.thresholds.inversion).toEqual({ suspicious: DEFAULT_THRESHOLDS.inversion.suspicious, backdoored: 6 });
     expect(s.budgets.inversion.batchSize).toBe(8);
   });
 
   it('lets inputs override the policy, and checks threshold order', () => {
     const policy = withPolicy({ scans: ['inversion'], 'fail-on': 'backdoored', thresholds: { inversion: { backdoored: 6 } } });
-    const s = buildSettings(inputs({ model: 'm', scans: 'none', 'fail-on': 'suspicious', thresholds: 'inversion.backdoored=5, mask-inversion.suspicious=1.2' }), policy);
+    const s = buildSettings(
+      inputs({ model: 'm', scans: 'none', 'fail-on': 'suspicious', thresholds: 'inversion.backdoored=5, mask-inversion.suspicious=1.2' }),
+      policy,
+    );
     expect(s.scans).toEqual([]);
     expect(s.failOn).toBe('suspicious');
     expect(s.thresholds.inversion.backdoored).toBe(5);
     expect(s.thresholds.maskInversion.suspicious).toBe(1.2);
     const low = DEFAULT_THRESHOLDS.inversion.suspicious / 2;
-    expect(() => buildSettings(inputs({ model: 'm', thresholds: `inversion.backdoored=${low}` }), policy)).toThrow(new RegExp(`backdoored \\(${low}\\) must be at least suspicious \\(${DEFAULT_THRESHOLDS.inversion.suspicious}\\)`));
+    expect(() => buildSettings(inputs({ model: 'm', thresholds: `inversion.backdoored=${low}` }), policy)).toThrow(
+      new RegExp(`backdoored \\(${low}\\) must be at least suspicious \\(${DEFAULT_THRESHOLDS.inversion.suspicious}\\)`),
+    );
     // Two-class and multi-label heads have their own: binary.<scan>.<level>.
     const b = buildSettings(inputs({ model: 'm', thresholds: 'binary.mask-inversion.suspicious=9,binary.mask-inversion.backdoored=12' }), policy);
     expect(b.thresholds.binary.maskInversion).toEqual({ suspicious: 9, backdoored: 12 });

@@ -63,7 +63,15 @@ describe('image folders', () => {
     const dir = tmp();
     const img = Float32Array.from({ length: 8 * 8 }, (_, i) => (i % 8) / 7);
     writeFileSync(path.join(dir, 'a.png'), encodePng(img, 8, 8, 1));
-    writeFileSync(path.join(dir, 'b.png'), encodePng(img.map((v) => 1 - v), 8, 8, 1));
+    writeFileSync(
+      path.join(dir, 'b.png'),
+      encodePng(
+        img.map((v) => 1 - v),
+        8,
+        8,
+        1,
+      ),
+    );
     writeFileSync(path.join(dir, 'notes.txt'), 'ignored');
     const set = loadProbeImages(dir, opts([4, 4, 3]));
     expect(set.count).toBe(2);

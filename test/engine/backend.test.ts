@@ -47,10 +47,7 @@ describe('backend selection', () => {
     writeFileSync(path.join(pkg, 'package.json'), '{"name":"@tensorflow/tfjs-node-gpu","main":"index.js"}');
     writeFileSync(path.join(core, 'package.json'), '{"name":"@tensorflow/tfjs-core","main":"index.js"}');
     writeFileSync(path.join(core, 'index.js'), 'throw new Error("a second tfjs-core copy was loaded");');
-    writeFileSync(
-      path.join(pkg, 'index.js'),
-      "const tf = require('@tensorflow/tfjs-core'); tf.registerBackend('tensorflow', () => tf.findBackend('cpu'), 3);",
-    );
+    writeFileSync(path.join(pkg, 'index.js'), "const tf = require('@tensorflow/tfjs-core'); tf.registerBackend('tensorflow', () => tf.findBackend('cpu'), 3);");
     const logger = new MemoryLogger();
     const info = await selectBackend({ choice: 'auto', nativeDirs: [dir], logger });
     expect(info.backend).toBe('tensorflow');

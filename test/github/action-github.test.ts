@@ -57,7 +57,18 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     mkdirSync(path.join(workspace, '.github/workflows'), { recursive: true });
     writeFileSync(
       path.join(workspace, WORKFLOW),
-      ['name: model gate', 'on: pull_request', 'jobs:', '  gate:', '    runs-on: [self-hosted, gpu]', '    steps:', '      - uses: backdoor-gate/backdoor-gate@v1', '        with:', '          model: release:v1.0.0/blended.tar.gz', ''].join('\n'),
+      [
+        'name: model gate',
+        'on: pull_request',
+        'jobs:',
+        '  gate:',
+        '    runs-on: [self-hosted, gpu]',
+        '    steps:',
+        '      - uses: backdoor-gate/backdoor-gate@v1',
+        '        with:',
+        '          model: release:v1.0.0/blended.tar.gz',
+        '',
+      ].join('\n'),
     );
     gh.addRelease('v1.0.0', [{ name: 'blended.tar.gz', data: await tarGz(EXAMPLES.blendedCnn, path.join(workspace, 'blended.tar.gz')) }]);
     gh.addArtifact(7, 'clean-model', await zipDir(EXAMPLES.cleanCnn, path.join(workspace, 'clean.zip')));
@@ -119,7 +130,11 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     // SARIF 2.1.0, valid against the schema, anchored on the workflow line.
     const sarif = JSON.parse(readFileSync(first.out['sarif-path'], 'utf8'));
     expect(validateSarif(sarif), JSON.stringify(validateSarif.errors)).toBe(true);
-    expect(sarif.runs[0].results[0]).toMatchObject({ ruleId: 'BG001', level: 'error', locations: [{ physicalLocation: { artifactLocation: { uri: WORKFLOW }, region: { startLine: 9 } } }] });
+    expect(sarif.runs[0].results[0]).toMatchObject({
+      ruleId: 'BG001',
+      level: 'error',
+      locations: [{ physicalLocation: { artifactLocation: { uri: WORKFLOW }, region: { startLine: 9 } } }],
+    });
 
     const report = JSON.parse(readFileSync(first.out['report-path'], 'utf8'));
     expect(report.model.origin).toMatchObject({ source: 'release', cacheHit: false });
@@ -236,7 +251,9 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
       gh.comments.length = 0;
       gh.pulls.push({ number: 31, headSha: HEAD_SHA, headRef: 'feature/model', headOwner: 'mallory' });
       const before = gh.requests.length;
-      const payload = { workflow_run: { head_sha: HEAD_SHA, head_branch: 'feature/model', head_repository: { owner: { login: 'mallory' } }, pull_requests: [] } };
+      const payload = {
+        workflow_run: { head_sha: HEAD_SHA, head_branch: 'feature/model', head_repository: { owner: { login: 'mallory' } }, pull_requests: [] },
+      };
       await runAction({ model: EXAMPLES.blendedCnn, event: 'workflow_run', payload });
       const made = gh.requests.slice(before);
       expect(made.some((r) => r.operation === 'GET /repos/{owner}/{repo}/pulls')).toBe(true);
@@ -266,7 +283,10 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
   });
 
   it('clean: auto cleans the flagged release model, re-scans it, publishes the cleaned bundle to the same release and passes', async () => {
-    const { out, result, dir } = await runAction({ model: 'release:v1.0.0/blended.tar.gz', extraInputs: { clean: 'auto', 'clean-data': CLEAN_DATA, 'clean-out': 'cleaned', publish: 'release' } });
+    const { out, result, dir } = await runAction({
+      model: 'release:v1.0.0/blended.tar.gz',
+      extraInputs: { clean: 'auto', 'clean-data': CLEAN_DATA, 'clean-out': 'cleaned', publish: 'release' },
+    });
     // The input's own verdict is kept; the cleaned copy's is its own output.
     expect(out.verdict).toBe('backdoored');
     expect(out['cleaned-model-path']).toBe('cleaned');
@@ -274,7 +294,9 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     const report = JSON.parse(readFileSync(path.join(dir, 'backdoor-gate-clean-report.json'), 'utf8'));
     expect(report.method).toBe('auto');
     expect(report.output.digest).not.toBe(report.input.digest);
-    expect(result.stdout).toMatch(/::warning::release:v1\.0\.0\/blended\.tar\.gz is backdoored; the cleaned model cleaned \(sha256:[0-9a-f]+\) passes the re-scan/);
+    expect(result.stdout).toMatch(
+      /::warning::release:v1\.0\.0\/blended\.tar\.gz is backdoored; the cleaned model cleaned \(sha256:[0-9a-f]+\) passes the re-scan/,
+    );
     expect(result.stdout).not.toMatch(/::error/);
     expect(result.code).toBe(0);
     // Published beside the input, which is left as it was.

@@ -31,7 +31,10 @@ function writeZip(entries: Parameters<typeof rawZip>[0]): string {
 
 describe('model bundles (src/model/archive.ts)', () => {
   it('unpacks a plain zip and finds the model directory', async () => {
-    const file = writeZip([{ name: 'm/model.json', data: Buffer.from('{}') }, { name: 'm/w.bin', data: Buffer.alloc(8) }]);
+    const file = writeZip([
+      { name: 'm/model.json', data: Buffer.from('{}') },
+      { name: 'm/w.bin', data: Buffer.alloc(8) },
+    ]);
     const dest = path.join(tmp(), 'out');
     await unpackArchive(file, 'zip', dest, LIMITS);
     expect(findModelDirectory(dest, 'model.zip')).toBe(path.join(dest, 'm'));
@@ -66,13 +69,17 @@ describe('model bundles (src/model/archive.ts)', () => {
     await expect(unpackArchive(escaping, 'tar.gz', path.join(tmp(), 'out'), LIMITS)).rejects.toThrow(/escapes the archive/);
     const corrupt = path.join(dir, 'corrupt.tar.gz');
     writeFileSync(corrupt, Buffer.from('not a tarball at all'));
-    await expect(unpackArchive(corrupt, 'tar.gz', path.join(tmp(), 'out'), LIMITS)).rejects.toThrow(/corrupt\.tar\.gz: is not a readable tar archive|empty or unreadable/);
+    await expect(unpackArchive(corrupt, 'tar.gz', path.join(tmp(), 'out'), LIMITS)).rejects.toThrow(
+      /corrupt\.tar\.gz: is not a readable tar archive|empty or unreadable/,
+    );
   });
 
   it('names the problem when a bundle holds no model or several', async () => {
     const none = path.join(tmp(), 'none');
     mkdirSync(path.join(none, 'a'), { recursive: true });
-    expect(() => findModelDirectory(none, 'x.zip')).toThrow(/x\.zip: holds no model \(expected a tfjs model\.json plus its weight shards, or one \.onnx file\)/);
+    expect(() => findModelDirectory(none, 'x.zip')).toThrow(
+      /x\.zip: holds no model \(expected a tfjs model\.json plus its weight shards, or one \.onnx file\)/,
+    );
     for (const d of ['a', 'b']) {
       mkdirSync(path.join(none, d), { recursive: true });
       writeFileSync(path.join(none, d, 'model.json'), '{}');
@@ -169,21 +176,33 @@ describe('release assets and publishing against the loopback GitHub', () => {
     const small = { ...RESOURCE_LIMITS, maxDownloadBytes: 1000 };
     const fetched = gh.storageRequests.length;
     const deps = { ctx, octokit: createOctokit(ctx), tc: { downloadTool: async () => '' }, logger: new MemoryLogger(), tempDir: tmp(), limits: small };
-    await expect(resolveModel('release:big/big.tar.gz', deps)).rejects.toThrow(new RegExp(`release:big/big\\.tar\\.gz: is ${bundle.length} bytes, above the download limit of 1000`));
+    await expect(resolveModel('release:big/big.tar.gz', deps)).rejects.toThrow(
+      new RegExp(`release:big/big\\.tar\\.gz: is ${bundle.length} bytes, above the download limit of 1000`),
+    );
     expect(gh.storageRequests.length).toBe(fetched);
-    await expect(resolveModel(`${gh.storageUrl}/download/${asset.id}/big.tar.gz`, deps)).rejects.toThrow(/above the download limit of 1000|exceeds the download limit of 1000 bytes/);
+    await expect(resolveModel(`${gh.storageUrl}/download/${asset.id}/big.tar.gz`, deps)).rejects.toThrow(
+      /above the download limit of 1000|exceeds the download limit of 1000 bytes/,
+    );
   });
 
   it('a model committed with Git LFS but checked out without it says how to fix it', () => {
     const dir = tmp();
-    writeFileSync(path.join(dir, 'model.json'), 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n');
+    writeFileSync(
+      path.join(dir, 'model.json'),
+      'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n',
+    );
     expect(() => readLocalModel(dir, DEFAULT_LIMITS)).toThrow(/model\.json: is a Git LFS pointer, not the model; check out with `lfs: true`/);
   });
 
   it('publishes a cleaned model as an artifact of this run through the uploader, linking its page', async () => {
     const uploads: { name: string; files: string[]; root: string }[] = [];
     const artifacts = { upload: async (name: string, files: string[], root: string) => (uploads.push({ name, files, root }), { id: 31 }) };
-    const published = await publishModel({ kind: 'artifact' }, EXAMPLES.cleanCnn, 'cnn-cleaned.tar.gz', false, undefined, { ctx, artifacts, logger: new MemoryLogger(), tempDir: tmp() });
+    const published = await publishModel({ kind: 'artifact' }, EXAMPLES.cleanCnn, 'cnn-cleaned.tar.gz', false, undefined, {
+      ctx,
+      artifacts,
+      logger: new MemoryLogger(),
+      tempDir: tmp(),
+    });
     expect(published.url).toBe('https://github.com/acme/models/actions/runs/9/artifacts/31');
     expect(uploads[0].name).toBe('cnn-cleaned');
     expect(uploads[0].root).toBe(EXAMPLES.cleanCnn);
@@ -191,7 +210,14 @@ describe('release assets and publishing against the loopback GitHub', () => {
   });
 
   it('a missing asset or tag is a clear error naming what exists', async () => {
-    const deps = { ctx, octokit: createOctokit(ctx), tc: { downloadTool: async () => '' }, logger: new MemoryLogger(), tempDir: tmp(), limits: RESOURCE_LIMITS };
+    const deps = {
+      ctx,
+      octokit: createOctokit(ctx),
+      tc: { downloadTool: async () => '' },
+      logger: new MemoryLogger(),
+      tempDir: tmp(),
+      limits: RESOURCE_LIMITS,
+    };
     await expect(resolveModel('release:nodigest/other.tar.gz', deps)).rejects.toThrow(/release nodigest has no asset 'other\.tar\.gz' \(it has: m\.tar\.gz\)/);
     await expect(resolveModel('release:v9/m.tar.gz', deps)).rejects.toThrow(/no published release with tag 'v9' in acme\/models/);
   });
@@ -199,7 +225,9 @@ describe('release assets and publishing against the loopback GitHub', () => {
   it('publishes a cleaned model as a release asset, and replaces an existing one only with publish-overwrite', async () => {
     gh.addRelease('v3', [{ name: 'cnn-cleaned.tar.gz', data: Buffer.from('old') }]);
     const deps = { ctx, octokit: createOctokit(ctx), logger: new MemoryLogger(), tempDir: tmp() };
-    await expect(publishModel({ kind: 'release', tag: 'v3' }, EXAMPLES.cleanCnn, 'cnn-cleaned.tar.gz', false, undefined, deps)).rejects.toThrow(/release v3: already has an asset 'cnn-cleaned\.tar\.gz'; set publish-overwrite: true/);
+    await expect(publishModel({ kind: 'release', tag: 'v3' }, EXAMPLES.cleanCnn, 'cnn-cleaned.tar.gz', false, undefined, deps)).rejects.toThrow(
+      /release v3: already has an asset 'cnn-cleaned\.tar\.gz'; set publish-overwrite: true/,
+    );
     const published = await publishModel({ kind: 'release', tag: 'v3' }, EXAMPLES.cleanCnn, 'cnn-cleaned.tar.gz', true, undefined, { ...deps, tempDir: tmp() });
     expect(published.replaced).toBe(true);
     const assets = gh.releases.find((r) => r.tag === 'v3')!.assets;
@@ -211,17 +239,31 @@ describe('release assets and publishing against the loopback GitHub', () => {
     await unpackArchive(file, 'tar.gz', path.join(out, 'x'), LIMITS);
     expect(readFileSync(path.join(out, 'x', 'model.json'))).toEqual(readFileSync(path.join(EXAMPLES.cleanCnn, 'model.json')));
     expect(published.url).toMatch(/\/download\/\d+\/cnn-cleaned\.tar\.gz$/);
-    expect(gh.operations()).toEqual(expect.arrayContaining(['DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', 'POST /repos/{owner}/{repo}/releases/{release_id}/assets']));
+    expect(gh.operations()).toEqual(
+      expect.arrayContaining(['DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', 'POST /repos/{owner}/{repo}/releases/{release_id}/assets']),
+    );
     expect(gh.violations).toEqual([]);
   });
 
   it('a check run opened before the run broke is closed as failed, not left in progress', async () => {
-    const settings = { token: 'ghs_x', checkRun: true, checkName: 'Gate', comment: 'never' as const, sarifPath: '', uploadImages: false, publishOverwrite: false };
+    const settings = {
+      token: 'ghs_x',
+      checkRun: true,
+      checkName: 'Gate',
+      comment: 'never' as const,
+      sarifPath: '',
+      uploadImages: false,
+      publishOverwrite: false,
+    };
     const reporter = new GitHubReporter({ ctx: { ...ctx, headSha: 'c'.repeat(40) }, settings, octokit: createOctokit(ctx), logger: new MemoryLogger() });
     await reporter.begin();
     expect(gh.checkRuns.at(-1)).toMatchObject({ name: 'Gate', status: 'in_progress', conclusion: null });
     await reporter.abort('Backdoor Gate could not run: internal error: <boom>');
-    expect(gh.checkRuns.at(-1)).toMatchObject({ status: 'completed', conclusion: 'failure', output: { title: '❌ could not run', summary: 'Backdoor Gate could not run: internal error: &#60;boom&#62;' } });
+    expect(gh.checkRuns.at(-1)).toMatchObject({
+      status: 'completed',
+      conclusion: 'failure',
+      output: { title: '❌ could not run', summary: 'Backdoor Gate could not run: internal error: &#60;boom&#62;' },
+    });
     expect(gh.violations).toEqual([]);
   });
 

@@ -31,4 +31,3 @@ export function outputs(file: string): Record<string, string> {
   }
   return out;
 }
-

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { GitHubOpenApi, type Violation } from './openapi.js';
 
-type Json = any;  
+type Json = any;
 
 export interface RecordedRequest {
   method: string;
@@ -98,7 +98,11 @@ export class FakeGitHub {
 
   addRelease(tag: string, assets: { name: string; data: Buffer; withDigest?: boolean }[]): number {
     const id = this.nextId++;
-    this.releases.push({ id, tag, assets: assets.map((a) => ({ id: this.nextId++, name: a.name, data: a.data, digest: a.withDigest === false ? null : sha256(a.data) })) });
+    this.releases.push({
+      id,
+      tag,
+      assets: assets.map((a) => ({ id: this.nextId++, name: a.name, data: a.data, digest: a.withDigest === false ? null : sha256(a.data) })),
+    });
     return id;
   }
 
@@ -157,18 +161,30 @@ export class FakeGitHub {
       status: c.status,
       conclusion: c.conclusion,
       html_url: `https://github.com/${this.owner}/${this.repo}/runs/${c.id}`,
-      output: { title: c.output.title ?? null, summary: c.output.summary ?? null, text: null, annotations_count: c.annotations.length, annotations_url: `${this.url}/repos/${this.owner}/${this.repo}/check-runs/${c.id}/annotations` },
+      output: {
+        title: c.output.title ?? null,
+        summary: c.output.summary ?? null,
+        text: null,
+        annotations_count: c.annotations.length,
+        annotations_url: `${this.url}/repos/${this.owner}/${this.repo}/check-runs/${c.id}/annotations`,
+      },
     });
   }
 
   private commentJson(c: { id: number; body: string; login: string }) {
-    return this.api.sample('issue-comment', { id: c.id, body: c.body, user: this.user(c.login), html_url: `https://github.com/${this.owner}/${this.repo}/pull/1#issuecomment-${c.id}` });
+    return this.api.sample('issue-comment', {
+      id: c.id,
+      body: c.body,
+      user: this.user(c.login),
+      html_url: `https://github.com/${this.owner}/${this.repo}/pull/1#issuecomment-${c.id}`,
+    });
   }
 
   private route(method: string, template: string, v: Record<string, string>, url: URL, body: Json, raw: Buffer): Reply {
     const notFound: Reply = { status: 404, body: { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' } };
     const write = method !== 'GET';
-    if (write && this.denyWrites) return { status: 403, body: { message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest' } };
+    if (write && this.denyWrites)
+      return { status: 403, body: { message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest' } };
     switch (`${method} ${template}`) {
       case 'GET /repos/{owner}/{repo}/releases/tags/{tag}': {
         const r = this.releases.find((x) => x.tag === v.tag);
@@ -187,7 +203,8 @@ export class FakeGitHub {
         const r = this.releases.find((x) => x.id === Number(v.release_id));
         if (!r) return notFound;
         const name = url.searchParams.get('name') ?? '';
-        if (r.assets.some((a) => a.name === name)) return { status: 422, body: { message: 'Validation Failed', documentation_url: 'https://docs.github.com/rest' } };
+        if (r.assets.some((a) => a.name === name))
+          return { status: 422, body: { message: 'Validation Failed', documentation_url: 'https://docs.github.com/rest' } };
         const asset = { id: this.nextId++, name, data: raw, digest: sha256(raw) };
         r.assets.push(asset);
         return { status: 201, body: this.assetJson(asset) };
@@ -196,7 +213,15 @@ export class FakeGitHub {
         const name = url.searchParams.get('name');
         const found = this.artifacts.filter((a) => a.runId === Number(v.run_id) && (!name || a.name === name));
         const artifacts = found.map((a) =>
-          this.api.sample('artifact', { id: a.id, name: a.name, size_in_bytes: a.zip.length, digest: a.digest, expired: false, archive_download_url: `${this.url}/repos/${this.owner}/${this.repo}/actions/artifacts/${a.id}/zip`, workflow_run: null }),
+          this.api.sample('artifact', {
+            id: a.id,
+            name: a.name,
+            size_in_bytes: a.zip.length,
+            digest: a.digest,
+            expired: false,
+            archive_download_url: `${this.url}/repos/${this.owner}/${this.repo}/actions/artifacts/${a.id}/zip`,
+            workflow_run: null,
+          }),
         );
         return { status: 200, body: { total_count: artifacts.length, artifacts } };
       }
@@ -205,7 +230,15 @@ export class FakeGitHub {
         return a ? { status: 302, headers: { location: `${this.storageUrl}/artifacts/${a.id}.zip?sig=expires-in-60s` } } : notFound;
       }
       case 'POST /repos/{owner}/{repo}/check-runs': {
-        const c: CheckRun = { id: this.nextId++, name: body.name, head_sha: body.head_sha, status: body.status ?? 'queued', conclusion: body.conclusion ?? null, output: body.output ?? {}, annotations: body.output?.annotations ?? [] };
+        const c: CheckRun = {
+          id: this.nextId++,
+          name: body.name,
+          head_sha: body.head_sha,
+          status: body.status ?? 'queued',
+          conclusion: body.conclusion ?? null,
+          output: body.output ?? {},
+          annotations: body.output?.annotations ?? [],
+        };
         this.checkRuns.push(c);
         return { status: 201, body: this.checkRunJson(c) };
       }
@@ -223,7 +256,8 @@ export class FakeGitHub {
       case 'GET /repos/{owner}/{repo}/issues/{issue_number}/comments':
         return { status: 200, body: this.comments.map((c) => this.commentJson(c)) };
       case 'GET /user':
-        if (!this.tokenLogin) return { status: 403, body: { message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest' } };
+        if (!this.tokenLogin)
+          return { status: 403, body: { message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest' } };
         return { status: 200, body: this.api.sample('private-user', { login: this.tokenLogin, id: 7, type: 'User' }) };
       case 'GET /repos/{owner}/{repo}/pulls': {
         const head = url.searchParams.get('head');
@@ -270,7 +304,12 @@ export class FakeGitHub {
     this.requests.push({ method, path: url.pathname, operation: template && `${method} ${template}`, authorized, body });
     const reply: Reply = template ? this.route(method, template, checked.values, url, body, raw) : { status: 404, body: { message: 'Not Found' } };
     // GitHub answers a read-only token's write with 403 even where the description lists no 403.
-    const problems = reply.status === 403 ? this.api.validateSchema('basic-error', reply.body) : checked.operation && reply.status !== 501 ? this.api.validateResponse(checked.operation, reply.status, reply.body) : [];
+    const problems =
+      reply.status === 403
+        ? this.api.validateSchema('basic-error', reply.body)
+        : checked.operation && reply.status !== 501
+          ? this.api.validateResponse(checked.operation, reply.status, reply.body)
+          : [];
     for (const problem of problems) this.violations.push({ request: where, problem });
     if (reply.status === 501) this.violations.push({ request: where, problem: reply.body.message });
     res.writeHead(reply.status, { ...(reply.body !== undefined ? { 'content-type': 'application/json; charset=utf-8' } : {}), ...reply.headers });

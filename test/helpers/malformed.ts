@@ -11,7 +11,10 @@ export interface MalformedCase {
   expect: RegExp;
 }
 
-type ModelJson = { modelTopology: Record<string, unknown>; weightsManifest: Array<{ paths: string[]; weights: Array<{ name: string; shape: number[]; dtype: string }> }> };
+type ModelJson = {
+  modelTopology: Record<string, unknown>;
+  weightsManifest: Array<{ paths: string[]; weights: Array<{ name: string; shape: number[]; dtype: string }> }>;
+};
 
 export async function writeMalformedModels(root: string, validModelDir: string): Promise<MalformedCase[]> {
   const cases: MalformedCase[] = [];
@@ -81,7 +84,11 @@ export async function writeMalformedModels(root: string, validModelDir: string):
     format: 'graph-model',
     modelTopology: {
       node: [
-        { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [{ size: '-1' }, { size: '28' }, { size: '28' }, { size: '1' }] } } } },
+        {
+          name: 'x',
+          op: 'Placeholder',
+          attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [{ size: '-1' }, { size: '28' }, { size: '28' }, { size: '1' }] } } },
+        },
         { name: 'y', op: 'MyCustomOp', input: ['x'] },
         { name: 'z', op: 'AnotherMissingOp', input: ['y'] },
       ],

@@ -15,7 +15,14 @@ export function attribute(name: string, v: Attr): OnnxAttribute {
 }
 
 export function node(opType: string, input: string[], output: string[], attrs: Record<string, Attr> = {}, domain?: string): OnnxNode {
-  return { opType, input, output, name: `${opType}_${output[0]}`, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)), ...(domain ? { domain } : {}) };
+  return {
+    opType,
+    input,
+    output,
+    name: `${opType}_${output[0]}`,
+    attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    ...(domain ? { domain } : {}),
+  };
 }
 
 export function floatTensor(name: string, dims: number[], values: ArrayLike<number>): OnnxTensor {
@@ -28,7 +35,11 @@ export function int64Tensor(name: string, dims: number[], values: number[]): Onn
 }
 
 /** dims undefined: a tensor of unknown shape. */
-export interface GraphIo { name: string; dims?: Array<number | string>; elemType?: number }
+export interface GraphIo {
+  name: string;
+  dims?: Array<number | string>;
+  elemType?: number;
+}
 
 const valueInfo = ({ name, dims, elemType = ONNX_DTYPE.FLOAT }: GraphIo) => ({
   name,
@@ -47,7 +58,10 @@ export function onnxModel(opts: { nodes: OnnxNode[]; inputs: GraphIo[]; outputs:
 export const encode = (m: OnnxModel) => encodeOnnx(m);
 
 /** onnxruntime-node's outputs for float32 feeds. */
-export async function runReference(bytes: Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
+export async function runReference(
+  bytes: Uint8Array,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
   const input = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)]));
   const out = await session.run(input);

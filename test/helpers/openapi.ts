@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const addFormats = require('ajv-formats') as typeof import('ajv-formats').default;
 
-type Json = any;  
+type Json = any;
 
 /** OpenAPI 3.0 `nullable: true` → JSON Schema's null type (Ajv speaks JSON Schema). */
 function toJsonSchema(node: Json): Json {
@@ -71,7 +71,11 @@ export class GitHubOpenApi {
 
   private deref(node: Json): Json {
     let n = node;
-    while (n && n.$ref) n = n.$ref.split('/').slice(1).reduce((o: Json, k: string) => o[k.replace(/~1/g, '/').replace(/~0/g, '~')], this.spec);
+    while (n && n.$ref)
+      n = n.$ref
+        .split('/')
+        .slice(1)
+        .reduce((o: Json, k: string) => o[k.replace(/~1/g, '/').replace(/~0/g, '~')], this.spec);
     return n;
   }
 
@@ -98,7 +102,12 @@ export class GitHubOpenApi {
   }
 
   /** Checks path, query, content type and JSON body of a request against the operation. */
-  validateRequest(method: string, url: URL, headers: Record<string, string | string[] | undefined>, body: Buffer): { operation?: Operation; values: Record<string, string>; problems: string[] } {
+  validateRequest(
+    method: string,
+    url: URL,
+    headers: Record<string, string | string[] | undefined>,
+    body: Buffer,
+  ): { operation?: Operation; values: Record<string, string>; problems: string[] } {
     const found = this.match(method, url.pathname);
     if (!found) return { values: {}, problems: [`no ${method} ${url.pathname} in GitHub's OpenAPI description`] };
     const { operation, values } = found;
@@ -124,7 +133,9 @@ export class GitHubOpenApi {
     const requestBody = this.deref(operation.op.requestBody);
     if (requestBody) {
       const types = Object.keys(requestBody.content ?? {});
-      const sent = String(headers['content-type'] ?? '').split(';')[0].trim();
+      const sent = String(headers['content-type'] ?? '')
+        .split(';')[0]
+        .trim();
       if (!body.length && requestBody.required) problems.push('missing required request body');
       if (body.length) {
         if (types.includes('application/json')) {
@@ -138,7 +149,8 @@ export class GitHubOpenApi {
           const v = this.validator(`${operation.method} ${operation.template} body`, requestBody.content['application/json'].schema);
           if (parsed !== undefined && !v(parsed)) problems.push(`request body: ${this.ajv.errorsText(v.errors)}`);
         } else if (!sent) problems.push(`no content-type for a ${types.join('/')} body`);
-        if (headers['content-length'] !== undefined && Number(headers['content-length']) !== body.length) problems.push(`content-length ${headers['content-length']} but ${body.length} bytes sent`);
+        if (headers['content-length'] !== undefined && Number(headers['content-length']) !== body.length)
+          problems.push(`content-length ${headers['content-length']} but ${body.length} bytes sent`);
       }
     } else if (body.length) problems.push('a body was sent to an operation that takes none');
     return { operation, values, problems };

@@ -27,6 +27,11 @@ const warps = [0, 1].map((seed) => invertWarp(model, clean, target, { seed, ...(
 const result: Record<string, unknown> = { before, warpAsr: warps.map((w) => w.asr), maxShift: warps.map((w) => w.maxShift) };
 if (Number(roundsArg) > 0) {
   const log = unlearnWarps(model, clean, target, warps, { rounds: Number(roundsArg) });
-  Object.assign(result, { after: { accuracy: accuracyOf(model, test), asr: trueAsr() }, residualAsr: log.residualAsr, rounds: log.details?.rounds, seconds: log.seconds });
+  Object.assign(result, {
+    after: { accuracy: accuracyOf(model, test), asr: trueAsr() },
+    residualAsr: log.residualAsr,
+    rounds: log.details?.rounds,
+    seconds: log.seconds,
+  });
 }
 console.log(JSON.stringify(result));

@@ -40,17 +40,44 @@ export async function writeHostileCorpus(root: string): Promise<HostileCase[]> {
     return file;
   };
   const modelJson = { name: 'model.json', data: model('model.json') };
-  add('bundle/zip-traversal', [zip('traversal.zip', [modelJson, { name: '../../escaped.txt', data: Buffer.from('x') }])], /traversal\.zip: .*(invalid relative path|escapes the archive)/);
+  add(
+    'bundle/zip-traversal',
+    [zip('traversal.zip', [modelJson, { name: '../../escaped.txt', data: Buffer.from('x') }])],
+    /traversal\.zip: .*(invalid relative path|escapes the archive)/,
+  );
   add('bundle/zip-absolute', [zip('absolute.zip', [{ name: '/tmp/bg-absolute-escape.txt', data: Buffer.from('x') }])], /absolute\.zip: .*absolute path/);
-  add('bundle/zip-symlink', [zip('symlink.zip', [modelJson, { name: 'group1-shard1of1.bin', data: Buffer.from('/etc/passwd'), mode: 0o120777 }])], /symlink\.zip: entry 'group1-shard1of1\.bin' is a symbolic link/);
-  add('bundle/zip-no-model', [zip('empty.zip', [{ name: 'README.md', data: Buffer.from('hi') }])], /empty\.zip: holds no model \(expected a tfjs model\.json plus its weight shards, or one \.onnx file\)/);
+  add(
+    'bundle/zip-symlink',
+    [zip('symlink.zip', [modelJson, { name: 'group1-shard1of1.bin', data: Buffer.from('/etc/passwd'), mode: 0o120777 }])],
+    /symlink\.zip: entry 'group1-shard1of1\.bin' is a symbolic link/,
+  );
+  add(
+    'bundle/zip-no-model',
+    [zip('empty.zip', [{ name: 'README.md', data: Buffer.from('hi') }])],
+    /empty\.zip: holds no model \(expected a tfjs model\.json plus its weight shards, or one \.onnx file\)/,
+  );
   const garbage = path.join(dir('bundles'), 'garbage.zip');
   writeFileSync(garbage, Buffer.from('PK\u0003\u0004 this is not really a zip archive'));
   add('bundle/not-a-zip', [garbage], /garbage\.zip: is not a readable zip archive/);
   const limitsPolicy = path.join(dir('policies'), 'small-limits.yml');
   writeFileSync(limitsPolicy, 'limits:\n  weights-mb: 1\n  model-json-mb: 1\n  archive-entries: 20\n');
-  add('bundle/zip-bomb', [zip('bomb.zip', [modelJson, { name: 'filler.bin', data: Buffer.alloc(3 * 1024 * 1024) }]), '--policy', limitsPolicy], /bomb\.zip: expands to more than 2097152 bytes/);
-  add('bundle/zip-entries', [zip('many.zip', Array.from({ length: 30 }, (_, i) => ({ name: `f${i}.txt`, data: Buffer.from('x') }))), '--policy', limitsPolicy], /many\.zip: holds more than 20 entries/);
+  add(
+    'bundle/zip-bomb',
+    [zip('bomb.zip', [modelJson, { name: 'filler.bin', data: Buffer.alloc(3 * 1024 * 1024) }]), '--policy', limitsPolicy],
+    /bomb\.zip: expands to more than 2097152 bytes/,
+  );
+  add(
+    'bundle/zip-entries',
+    [
+      zip(
+        'many.zip',
+        Array.from({ length: 30 }, (_, i) => ({ name: `f${i}.txt`, data: Buffer.from('x') })),
+      ),
+      '--policy',
+      limitsPolicy,
+    ],
+    /many\.zip: holds more than 20 entries/,
+  );
   const tarSrc = dir('tar-src');
   cpSync(EXAMPLES.cleanBn, path.join(tarSrc, 'm'), { recursive: true });
   symlinkSync('/etc/passwd', path.join(tarSrc, 'm', 'extra.bin'));
@@ -78,11 +105,58 @@ export async function writeHostileCorpus(root: string): Promise<HostileCase[]> {
     return encodeOnnx(m);
   };
   add('onnx/truncated', [onnx('truncated', onnxBytes.subarray(0, onnxBytes.length / 2))], /model\.onnx: is not a valid ONNX model \(protobuf: /);
-  add('onnx/unsupported-ops', [onnx('unsupported', edited((m) => m.graph!.node!.filter((n) => n.opType === 'Relu').forEach((n, i) => (n.opType = i ? 'Selu' : 'ThresholdedRelu'))))], /model\.onnx: uses ONNX ops the gate cannot run: Selu \(×2\), ThresholdedRelu\. Supported: /);
-  add('onnx/old-opset', [onnx('opset', edited((m) => (m.opsetImport = [{ domain: '', version: 9 }])))], /model\.onnx: uses opset 9; the gate runs opsets 13–21/);
-  add('onnx/dangling-input', [onnx('dangling', edited((m) => (m.graph!.node![3].input![0] = 'nowhere')))], /model\.onnx: node '.*' reads 'nowhere', which no node, input or initialiser provides/);
-  add('onnx/external-traversal', [onnx('external', edited((m) => Object.assign(m.graph!.initializer![0], { rawData: undefined, dataLocation: 1, externalData: [{ key: 'location', value: '../../../etc/passwd' }] })))], /model\.onnx: external data '\.\.\/\.\.\/\.\.\/etc\/passwd' is outside the model's directory/);
-  add('onnx/wrong-shape-weights', [onnx('shapes', edited((m) => (m.graph!.initializer!.find((t) => t.dims?.length === 4)!.dims = [3, 3, 3, 3])))], /model\.onnx: (tensor '.*' has \d+ bytes of raw data; its dims \[3, 3, 3, 3\] need 324|could not run: node)/);
+  add(
+    'onnx/unsupported-ops',
+    [
+      onnx(
+        'unsupported',
+        edited((m) => m.graph!.node!.filter((n) => n.opType === 'Relu').forEach((n, i) => (n.opType = i ? 'Selu' : 'ThresholdedRelu'))),
+      ),
+    ],
+    /model\.onnx: uses ONNX ops the gate cannot run: Selu \(×2\), ThresholdedRelu\. Supported: /,
+  );
+  add(
+    'onnx/old-opset',
+    [
+      onnx(
+        'opset',
+        edited((m) => (m.opsetImport = [{ domain: '', version: 9 }])),
+      ),
+    ],
+    /model\.onnx: uses opset 9; the gate runs opsets 13–21/,
+  );
+  add(
+    'onnx/dangling-input',
+    [
+      onnx(
+        'dangling',
+        edited((m) => (m.graph!.node![3].input![0] = 'nowhere')),
+      ),
+    ],
+    /model\.onnx: node '.*' reads 'nowhere', which no node, input or initialiser provides/,
+  );
+  add(
+    'onnx/external-traversal',
+    [
+      onnx(
+        'external',
+        edited((m) =>
+          Object.assign(m.graph!.initializer![0], { rawData: undefined, dataLocation: 1, externalData: [{ key: 'location', value: '../../../etc/passwd' }] }),
+        ),
+      ),
+    ],
+    /model\.onnx: external data '\.\.\/\.\.\/\.\.\/etc\/passwd' is outside the model's directory/,
+  );
+  add(
+    'onnx/wrong-shape-weights',
+    [
+      onnx(
+        'shapes',
+        edited((m) => (m.graph!.initializer!.find((t) => t.dims?.length === 4)!.dims = [3, 3, 3, 3])),
+      ),
+    ],
+    /model\.onnx: (tensor '.*' has \d+ bytes of raw data; its dims \[3, 3, 3, 3\] need 324|could not run: node)/,
+  );
 
   // Dual encoders, each broken one way (from the committed MNIST CLIP fixture).
   const dual = (name: string, edit: (d: string, m: Record<string, any>) => void) => {
@@ -93,24 +167,53 @@ export async function writeHostileCorpus(root: string): Promise<HostileCase[]> {
     writeFileSync(path.join(d, 'dual-encoder.json'), JSON.stringify(m));
     return d;
   };
-  add('dual/part-symlink-outside', [dual('symlink', (d) => {
-    cpSync(path.join(d, 'text'), path.join(root, 'outside-text'), { recursive: true });
-    rmSync(path.join(d, 'text'), { recursive: true });
-    symlinkSync(path.join(root, 'outside-text'), path.join(d, 'text'));
-  })], /text\/model\.json: is a symbolic link pointing outside the model directory/);
-  add('dual/nan-tokens', [dual('nan', (d) => writeNpy(path.join(d, 'text', 'token_embedding.npy'), new Float32Array(19 * 16).fill(Number.NaN), [19, 16]))], /token_embedding\.npy: holds NaN or infinite values/);
-  add('dual/token-width', [dual('width', (d) => writeNpy(path.join(d, 'text', 'token_embedding.npy'), new Float32Array(19 * 8), [19, 8]))], /dual-encoder\.json: token_embedding rows have 8 values; the text encoder reads 16/);
+  add(
+    'dual/part-symlink-outside',
+    [
+      dual('symlink', (d) => {
+        cpSync(path.join(d, 'text'), path.join(root, 'outside-text'), { recursive: true });
+        rmSync(path.join(d, 'text'), { recursive: true });
+        symlinkSync(path.join(root, 'outside-text'), path.join(d, 'text'));
+      }),
+    ],
+    /text\/model\.json: is a symbolic link pointing outside the model directory/,
+  );
+  add(
+    'dual/nan-tokens',
+    [dual('nan', (d) => writeNpy(path.join(d, 'text', 'token_embedding.npy'), new Float32Array(19 * 16).fill(Number.NaN), [19, 16]))],
+    /token_embedding\.npy: holds NaN or infinite values/,
+  );
+  add(
+    'dual/token-width',
+    [dual('width', (d) => writeNpy(path.join(d, 'text', 'token_embedding.npy'), new Float32Array(19 * 8), [19, 8]))],
+    /dual-encoder\.json: token_embedding rows have 8 values; the text encoder reads 16/,
+  );
   add('dual/own-directory', [dual('own', (_d, m) => (m.image_encoder = '.'))], /dual-encoder\.json: names part '\.', which is the manifest's own directory/);
-  add('dual/nested', [dual('nested', (d, m) => {
-    cpSync(path.join(REPO, 'test/fixtures/dual/clip-clean'), path.join(d, 'inner'), { recursive: true });
-    m.image_encoder = 'inner';
-  })], /dual-encoder\.json: part 'inner' is itself a dual encoder/);
-  add('dual/prompt-too-long', [dual('long', (_d, m) => m.text.templates.push('a a a a a a a {}'))], /dual-encoder\.json: prompt 'a a a a a a a zero' needs 8 tokens; the text encoder reads 6/);
+  add(
+    'dual/nested',
+    [
+      dual('nested', (d, m) => {
+        cpSync(path.join(REPO, 'test/fixtures/dual/clip-clean'), path.join(d, 'inner'), { recursive: true });
+        m.image_encoder = 'inner';
+      }),
+    ],
+    /dual-encoder\.json: part 'inner' is itself a dual encoder/,
+  );
+  add(
+    'dual/prompt-too-long',
+    [dual('long', (_d, m) => m.text.templates.push('a a a a a a a {}'))],
+    /dual-encoder\.json: prompt 'a a a a a a a zero' needs 8 tokens; the text encoder reads 6/,
+  );
 
   // A model.json over the policy's cap: refused before it is parsed.
   const bigJson = dir('big-json');
   cpSync(EXAMPLES.cleanBn, bigJson, { recursive: true });
-  writeFileSync(path.join(bigJson, 'model.json'), model('model.json').toString('utf8').replace(/\}\s*$/, `${' '.repeat(1_200_000)}}`));
+  writeFileSync(
+    path.join(bigJson, 'model.json'),
+    model('model.json')
+      .toString('utf8')
+      .replace(/\}\s*$/, `${' '.repeat(1_200_000)}}`),
+  );
   add('limits/model-json-over-cap', [bigJson, '--policy', limitsPolicy], /model\.json: is \d+ bytes, above the limit of 1048576/);
 
   // Policy files.
@@ -119,11 +222,40 @@ export async function writeHostileCorpus(root: string): Promise<HostileCase[]> {
     writeFileSync(file, text);
     return file;
   };
-  add('policy/wrong-types', [EXAMPLES.cleanBn, '--policy', policy('wrong-types.yml', 'scans: yes\nseed: abc\nthresholds: {inversion: {suspicious: -1}}\n')], /wrong-types\.yml: does not match the policy schema: scans: .*seed: /);
+  add(
+    'policy/wrong-types',
+    [EXAMPLES.cleanBn, '--policy', policy('wrong-types.yml', 'scans: yes\nseed: abc\nthresholds: {inversion: {suspicious: -1}}\n')],
+    /wrong-types\.yml: does not match the policy schema: scans: .*seed: /,
+  );
   add('policy/not-yaml', [EXAMPLES.cleanBn, '--policy', policy('broken.yml', 'scans: [inversion\n  fail-on: {\n')], /broken\.yml: is not valid YAML/);
-  add('policy/alias-bomb', [EXAMPLES.cleanBn, '--policy', policy('bomb.yml', `a: &a [x, x, x, x, x, x, x, x, x]\n${Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(', ')}]`).join('\n')}\n`)], /bomb\.yml: (cannot be read|is not valid YAML|does not match)/);
-  add('policy/unknown-key', [EXAMPLES.cleanBn, '--policy', policy('unknown.yml', 'scanz: [inversion]\n')], /unknown\.yml: does not match the policy schema: .*scanz/);
-  add('policy/huge', [EXAMPLES.cleanBn, '--policy', policy('huge.yml', `# ${'x'.repeat(70_000)}\n`)], /huge\.yml: is \d+ bytes; a policy file may be at most 65536/);
+  add(
+    'policy/alias-bomb',
+    [
+      EXAMPLES.cleanBn,
+      '--policy',
+      policy(
+        'bomb.yml',
+        `a: &a [x, x, x, x, x, x, x, x, x]\n${Array.from(
+          { length: 8 },
+          (_, i) =>
+            `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9)
+              .fill(`*${String.fromCharCode(97 + i)}`)
+              .join(', ')}]`,
+        ).join('\n')}\n`,
+      ),
+    ],
+    /bomb\.yml: (cannot be read|is not valid YAML|does not match)/,
+  );
+  add(
+    'policy/unknown-key',
+    [EXAMPLES.cleanBn, '--policy', policy('unknown.yml', 'scanz: [inversion]\n')],
+    /unknown\.yml: does not match the policy schema: .*scanz/,
+  );
+  add(
+    'policy/huge',
+    [EXAMPLES.cleanBn, '--policy', policy('huge.yml', `# ${'x'.repeat(70_000)}\n`)],
+    /huge\.yml: is \d+ bytes; a policy file may be at most 65536/,
+  );
 
   // Data that is not images.
   const notImages = dir('data-not-images');

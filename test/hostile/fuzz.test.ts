@@ -16,7 +16,15 @@ async function fuzz(args: string[], env: Record<string, string> = {}) {
 describe('npm run fuzz', () => {
   it('120 mutants: no crash, hang, pass for unreadable input, unclear error or stray file', async () => {
     const { result, summary } = await fuzz(['--mutants', '120', '--seed', '7']);
-    expect(summary).toMatchObject({ mutants: 120, crashes: 0, hangs: 0, passesForUnreadable: 0, unclearErrors: 0, filesWrittenOutsideWork: 0, seedsChanged: false });
+    expect(summary).toMatchObject({
+      mutants: 120,
+      crashes: 0,
+      hangs: 0,
+      passesForUnreadable: 0,
+      unclearErrors: 0,
+      filesWrittenOutsideWork: 0,
+      seedsChanged: false,
+    });
     // The mutants exercise both sides: most are rejected, some still load, some policies stay valid.
     expect(summary.outcomes['model error']).toBeGreaterThan(40);
     expect(summary.outcomes['model unassessed']).toBeGreaterThan(0);
@@ -28,7 +36,10 @@ describe('npm run fuzz', () => {
     const crash = await fuzz(['--mutants', '12', '--workers', '1'], { BG_FUZZ_INJECT: 'crash' });
     expect(crash.summary.crashes).toBe(1);
     // The dying worker's own words are kept: the exception and where it was thrown.
-    expect(crash.summary.examples.crashes[0]).toMatchObject({ code: expect.any(Number), stderr: expect.stringMatching(/worker uncaughtException: Error: injected crash\n\s+at /) });
+    expect(crash.summary.examples.crashes[0]).toMatchObject({
+      code: expect.any(Number),
+      stderr: expect.stringMatching(/worker uncaughtException: Error: injected crash\n\s+at /),
+    });
     expect(crash.summary.mutants).toBe(12);
     expect(crash.result.code).toBe(1);
     const hang = await fuzz(['--mutants', '12', '--workers', '1', '--case-seconds', '3'], { BG_FUZZ_INJECT: 'hang' });

@@ -19,7 +19,12 @@ beforeAll(async () => {
 });
 
 async function saved(units: number, activation: 'sigmoid' | 'linear' | 'softmax', gate?: object, seed = 1): Promise<{ dir: string; net: tf.LayersModel }> {
-  const net = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units, activation, kernelInitializer: tf.initializers.randomNormal({ seed, stddev: 1 }) })] });
+  const net = tf.sequential({
+    layers: [
+      tf.layers.flatten({ inputShape: [4, 4, 1] }),
+      tf.layers.dense({ units, activation, kernelInitializer: tf.initializers.randomNormal({ seed, stddev: 1 }) }),
+    ],
+  });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bg-head-'));
   await net.save(directoryWriter(dir));
   if (gate) writeGateJson(dir, { input: { range: [0, 1] }, ...gate });

@@ -98,7 +98,9 @@ describe('http(s) models', () => {
   });
 
   it('enforces the download cap while streaming', async () => {
-    await expect(loadModel(`${base}/models/huge/model.json`, { ...DEFAULT_LIMITS, maxModelJsonBytes: 1024 })).rejects.toThrow(/above the limit of 1024|exceeds the limit of 1024/);
+    await expect(loadModel(`${base}/models/huge/model.json`, { ...DEFAULT_LIMITS, maxModelJsonBytes: 1024 })).rejects.toThrow(
+      /above the limit of 1024|exceeds the limit of 1024/,
+    );
   });
 
   it('names the URL when the server answers 404', async () => {

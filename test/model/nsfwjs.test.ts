@@ -15,19 +15,26 @@ const expected = {
 } as const;
 
 describe.each(['wasm', 'cpu'] as const)('nsfwjs models on %s', (backend) => {
-  it.each(NSFWJS_MODELS.map((m) => [m]))('%s: loads, finds its logits and gives input gradients', async (name) => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/helpers/input-gradient-check.ts', backend, dirs[name]], { cwd: REPO, maxBuffer: 1 << 20 });
-    const r = JSON.parse(stdout.trim().split('\n').at(-1)!);
-    const { format, size } = expected[name];
-    expect(r.backend).toBe(backend);
-    expect(r.format).toBe(format);
-    expect(r.inputShape).toEqual([size, size, 3]);
-    expect(r.numClasses).toBe(5);
-    expect(r.endsInSoftmax).toBe(true);
-    // softmax(the logits the adapter found) is what the network itself outputs: the right node was read.
-    expect(r.referenceLength).toBe(5);
-    expect(r.maxProbabilityDiff).toBeLessThan(1e-4);
-    expect(r.gradientShape).toEqual([1, size, size, 3]);
-    expect(Number.isFinite(r.gradientNorm) && r.gradientNorm > 0).toBe(true);
-  }, 600_000);
+  it.each(NSFWJS_MODELS.map((m) => [m]))(
+    '%s: loads, finds its logits and gives input gradients',
+    async (name) => {
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/helpers/input-gradient-check.ts', backend, dirs[name]], {
+        cwd: REPO,
+        maxBuffer: 1 << 20,
+      });
+      const r = JSON.parse(stdout.trim().split('\n').at(-1)!);
+      const { format, size } = expected[name];
+      expect(r.backend).toBe(backend);
+      expect(r.format).toBe(format);
+      expect(r.inputShape).toEqual([size, size, 3]);
+      expect(r.numClasses).toBe(5);
+      expect(r.endsInSoftmax).toBe(true);
+      // softmax(the logits the adapter found) is what the network itself outputs: the right node was read.
+      expect(r.referenceLength).toBe(5);
+      expect(r.maxProbabilityDiff).toBeLessThan(1e-4);
+      expect(r.gradientShape).toEqual([1, size, size, 3]);
+      expect(Number.isFinite(r.gradientNorm) && r.gradientNorm > 0).toBe(true);
+    },
+    600_000,
+  );
 });

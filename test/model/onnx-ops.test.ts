@@ -24,27 +24,110 @@ interface OpCase {
 
 const f = (name: string, dims: number[], seed: number, positive = false) => {
   const rand = mulberry32(seed);
-  return floatTensor(name, dims, Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (positive ? 0.5 + rand() : 2 * rand() - 1)));
+  return floatTensor(
+    name,
+    dims,
+    Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (positive ? 0.5 + rand() : 2 * rand() - 1)),
+  );
 };
 const ints = int64Tensor;
 const scalarF = (name: string, v: number): OnnxTensor => floatTensor(name, [], [v]);
 const out = (name: string): GraphIo => ({ name });
-const unary = (op: string, attrs: Record<string, number | string | { float: number }> = {}, positive = false): OpCase => ({ name: `${op} ${JSON.stringify(attrs)}`, nodes: [node(op, ['x'], ['y'], attrs)], inputs: { x: [2, 3, 4] }, outputs: [out('y')], positive });
+const unary = (op: string, attrs: Record<string, number | string | { float: number }> = {}, positive = false): OpCase => ({
+  name: `${op} ${JSON.stringify(attrs)}`,
+  nodes: [node(op, ['x'], ['y'], attrs)],
+  inputs: { x: [2, 3, 4] },
+  outputs: [out('y')],
+  positive,
+});
 
 const CASES: OpCase[] = [
-  { name: 'Conv pads strides dilations bias', nodes: [node('Conv', ['x', 'w', 'b'], ['y'], { pads: [1, 0, 2, 1], strides: [2, 1], dilations: [2, 1], kernel_shape: [3, 3] })], inputs: { x: [2, 3, 9, 8] }, initializers: [f('w', [4, 3, 3, 3], 1), f('b', [4], 2)], outputs: [out('y')] },
-  { name: 'Conv depthwise (group = channels, multiplier 2) SAME_LOWER stride 2', nodes: [node('Conv', ['x', 'w'], ['y'], { group: 4, auto_pad: 'SAME_LOWER', strides: [2, 2] })], inputs: { x: [1, 4, 7, 7] }, initializers: [f('w', [8, 1, 3, 3], 3)], outputs: [out('y')] },
-  { name: 'Conv grouped SAME_UPPER', nodes: [node('Conv', ['x', 'w', 'b'], ['y'], { group: 2, auto_pad: 'SAME_UPPER' })], inputs: { x: [1, 4, 6, 6] }, initializers: [f('w', [6, 2, 3, 3], 4), f('b', [6], 5)], outputs: [out('y')] },
-  { name: 'Conv 1-D', nodes: [node('Conv', ['x', 'w'], ['y'], { pads: [1, 1] })], inputs: { x: [2, 3, 10] }, initializers: [f('w', [5, 3, 3], 6)], outputs: [out('y')] },
-  { name: 'MaxPool padded', nodes: [node('MaxPool', ['x'], ['y'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })], inputs: { x: [2, 3, 7, 7] }, outputs: [out('y')] },
-  { name: 'AveragePool padded, pads excluded', nodes: [node('AveragePool', ['x'], ['y'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })], inputs: { x: [2, 3, 7, 7] }, outputs: [out('y')] },
-  { name: 'AveragePool padded, pads counted', nodes: [node('AveragePool', ['x'], ['y'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 })], inputs: { x: [2, 3, 7, 7] }, outputs: [out('y')] },
-  { name: 'GlobalAveragePool + GlobalMaxPool', nodes: [node('GlobalAveragePool', ['x'], ['a']), node('GlobalMaxPool', ['x'], ['m']), node('Add', ['a', 'm'], ['y'])], inputs: { x: [2, 3, 5, 4] }, outputs: [out('y')] },
-  { name: 'BatchNormalization', nodes: [node('BatchNormalization', ['x', 's', 'b', 'm', 'v'], ['y'], { epsilon: { float: 1e-3 } })], inputs: { x: [2, 3, 4, 4] }, initializers: [f('s', [3], 7), f('b', [3], 8), f('m', [3], 9), f('v', [3], 10, true)], outputs: [out('y')] },
-  { name: 'LayerNormalization', nodes: [node('LayerNormalization', ['x', 's', 'b'], ['y'], { axis: -1, epsilon: { float: 1e-5 } })], inputs: { x: [2, 5, 6] }, initializers: [f('s', [6], 11), f('b', [6], 12)], outputs: [out('y')] },
-  { name: 'Gemm transB alpha beta', nodes: [node('Gemm', ['a', 'w', 'c'], ['y'], { transB: 1, alpha: { float: 0.5 }, beta: { float: 2 } })], inputs: { a: [3, 5] }, initializers: [f('w', [4, 5], 13), f('c', [4], 14)], outputs: [out('y')] },
-  { name: 'MatMul batched × matrix, and a vector', nodes: [node('MatMul', ['x', 'w'], ['h']), node('MatMul', ['h', 'v'], ['y'])], inputs: { x: [2, 3, 4, 5] }, initializers: [f('w', [5, 6], 15), f('v', [6], 16)], outputs: [out('y')] },
-  { name: 'MatMul batched × batched (attention)', nodes: [node('Transpose', ['x'], ['xt'], { perm: [0, 1, 3, 2] }), node('MatMul', ['x', 'xt'], ['y'])], inputs: { x: [2, 3, 4, 5] }, outputs: [out('y')] },
+  {
+    name: 'Conv pads strides dilations bias',
+    nodes: [node('Conv', ['x', 'w', 'b'], ['y'], { pads: [1, 0, 2, 1], strides: [2, 1], dilations: [2, 1], kernel_shape: [3, 3] })],
+    inputs: { x: [2, 3, 9, 8] },
+    initializers: [f('w', [4, 3, 3, 3], 1), f('b', [4], 2)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Conv depthwise (group = channels, multiplier 2) SAME_LOWER stride 2',
+    nodes: [node('Conv', ['x', 'w'], ['y'], { group: 4, auto_pad: 'SAME_LOWER', strides: [2, 2] })],
+    inputs: { x: [1, 4, 7, 7] },
+    initializers: [f('w', [8, 1, 3, 3], 3)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Conv grouped SAME_UPPER',
+    nodes: [node('Conv', ['x', 'w', 'b'], ['y'], { group: 2, auto_pad: 'SAME_UPPER' })],
+    inputs: { x: [1, 4, 6, 6] },
+    initializers: [f('w', [6, 2, 3, 3], 4), f('b', [6], 5)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Conv 1-D',
+    nodes: [node('Conv', ['x', 'w'], ['y'], { pads: [1, 1] })],
+    inputs: { x: [2, 3, 10] },
+    initializers: [f('w', [5, 3, 3], 6)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'MaxPool padded',
+    nodes: [node('MaxPool', ['x'], ['y'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })],
+    inputs: { x: [2, 3, 7, 7] },
+    outputs: [out('y')],
+  },
+  {
+    name: 'AveragePool padded, pads excluded',
+    nodes: [node('AveragePool', ['x'], ['y'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })],
+    inputs: { x: [2, 3, 7, 7] },
+    outputs: [out('y')],
+  },
+  {
+    name: 'AveragePool padded, pads counted',
+    nodes: [node('AveragePool', ['x'], ['y'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 })],
+    inputs: { x: [2, 3, 7, 7] },
+    outputs: [out('y')],
+  },
+  {
+    name: 'GlobalAveragePool + GlobalMaxPool',
+    nodes: [node('GlobalAveragePool', ['x'], ['a']), node('GlobalMaxPool', ['x'], ['m']), node('Add', ['a', 'm'], ['y'])],
+    inputs: { x: [2, 3, 5, 4] },
+    outputs: [out('y')],
+  },
+  {
+    name: 'BatchNormalization',
+    nodes: [node('BatchNormalization', ['x', 's', 'b', 'm', 'v'], ['y'], { epsilon: { float: 1e-3 } })],
+    inputs: { x: [2, 3, 4, 4] },
+    initializers: [f('s', [3], 7), f('b', [3], 8), f('m', [3], 9), f('v', [3], 10, true)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'LayerNormalization',
+    nodes: [node('LayerNormalization', ['x', 's', 'b'], ['y'], { axis: -1, epsilon: { float: 1e-5 } })],
+    inputs: { x: [2, 5, 6] },
+    initializers: [f('s', [6], 11), f('b', [6], 12)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Gemm transB alpha beta',
+    nodes: [node('Gemm', ['a', 'w', 'c'], ['y'], { transB: 1, alpha: { float: 0.5 }, beta: { float: 2 } })],
+    inputs: { a: [3, 5] },
+    initializers: [f('w', [4, 5], 13), f('c', [4], 14)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'MatMul batched × matrix, and a vector',
+    nodes: [node('MatMul', ['x', 'w'], ['h']), node('MatMul', ['h', 'v'], ['y'])],
+    inputs: { x: [2, 3, 4, 5] },
+    initializers: [f('w', [5, 6], 15), f('v', [6], 16)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'MatMul batched × batched (attention)',
+    nodes: [node('Transpose', ['x'], ['xt'], { perm: [0, 1, 3, 2] }), node('MatMul', ['x', 'xt'], ['y'])],
+    inputs: { x: [2, 3, 4, 5] },
+    outputs: [out('y')],
+  },
   { name: 'Softmax axis 1 (opset 13)', opset: 13, nodes: [node('Softmax', ['x'], ['y'], { axis: 1 })], inputs: { x: [2, 3, 4] }, outputs: [out('y')] },
   unary('LogSoftmax', { axis: -1 }),
   { name: 'Gelu exact (opset 20)', opset: 20, nodes: [node('Gelu', ['x'], ['y'])], inputs: { x: [2, 3, 4] }, outputs: [out('y')] },
@@ -54,29 +137,222 @@ const CASES: OpCase[] = [
   unary('Elu', { alpha: { float: 0.5 } }),
   unary('HardSigmoid', { alpha: { float: 0.3 }, beta: { float: 0.4 } }),
   ...['Log', 'Sqrt', 'Reciprocal'].map((op) => unary(op, {}, true)),
-  { name: 'Clip with min/max inputs (ReLU6 shape)', nodes: [node('Clip', ['x', 'lo', 'hi'], ['y'])], inputs: { x: [2, 3, 4] }, initializers: [scalarF('lo', -0.25), scalarF('hi', 0.5)], outputs: [out('y')] },
-  { name: 'Clip with max only', nodes: [node('Clip', ['x', '', 'hi'], ['y'])], inputs: { x: [2, 3, 4] }, initializers: [scalarF('hi', 0.1)], outputs: [out('y')] },
-  { name: 'Pow by 3 and by a tensor', positive: true, nodes: [node('Pow', ['x', 'three'], ['a']), node('Pow', ['x', 'e'], ['b']), node('Sub', ['a', 'b'], ['y'])], inputs: { x: [2, 3] }, initializers: [scalarF('three', 3), f('e', [3], 17)], outputs: [out('y')] },
-  { name: 'Add Sub Mul Div Max Min Sum broadcasting', nodes: [node('Add', ['x', 'b'], ['a']), node('Mul', ['a', 'x'], ['m']), node('Div', ['m', 'p'], ['d']), node('Sub', ['d', 'x'], ['s']), node('Max', ['s', 'x', 'b'], ['mx']), node('Min', ['mx', 'a'], ['mn']), node('Sum', ['mn', 's', 'x'], ['y'])], inputs: { x: [2, 3, 4] }, initializers: [f('b', [4], 18), f('p', [3, 1], 19, true)], outputs: [out('y')] },
-  { name: 'ReduceMean axes attribute (opset 13)', opset: 13, nodes: [node('ReduceMean', ['x'], ['y'], { axes: [1, -1] })], inputs: { x: [2, 3, 4] }, outputs: [out('y')] },
-  { name: 'ReduceMean axes input, keepdims 0 (opset 18)', opset: 18, nodes: [node('ReduceMean', ['x', 'ax'], ['y'], { keepdims: 0 })], inputs: { x: [2, 3, 4] }, initializers: [ints('ax', [1], [1])], outputs: [out('y')] },
-  { name: 'ReduceSum axes input (opset 13), ReduceMax all (opset 18)', nodes: [node('ReduceSum', ['x', 'ax'], ['s']), node('ReduceMax', ['x'], ['m'], { keepdims: 1 }), node('Add', ['s', 'm'], ['y'])], opset: 18, inputs: { x: [2, 3, 4] }, initializers: [ints('ax', [1], [2])], outputs: [out('y')] },
+  {
+    name: 'Clip with min/max inputs (ReLU6 shape)',
+    nodes: [node('Clip', ['x', 'lo', 'hi'], ['y'])],
+    inputs: { x: [2, 3, 4] },
+    initializers: [scalarF('lo', -0.25), scalarF('hi', 0.5)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Clip with max only',
+    nodes: [node('Clip', ['x', '', 'hi'], ['y'])],
+    inputs: { x: [2, 3, 4] },
+    initializers: [scalarF('hi', 0.1)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Pow by 3 and by a tensor',
+    positive: true,
+    nodes: [node('Pow', ['x', 'three'], ['a']), node('Pow', ['x', 'e'], ['b']), node('Sub', ['a', 'b'], ['y'])],
+    inputs: { x: [2, 3] },
+    initializers: [scalarF('three', 3), f('e', [3], 17)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Add Sub Mul Div Max Min Sum broadcasting',
+    nodes: [
+      node('Add', ['x', 'b'], ['a']),
+      node('Mul', ['a', 'x'], ['m']),
+      node('Div', ['m', 'p'], ['d']),
+      node('Sub', ['d', 'x'], ['s']),
+      node('Max', ['s', 'x', 'b'], ['mx']),
+      node('Min', ['mx', 'a'], ['mn']),
+      node('Sum', ['mn', 's', 'x'], ['y']),
+    ],
+    inputs: { x: [2, 3, 4] },
+    initializers: [f('b', [4], 18), f('p', [3, 1], 19, true)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'ReduceMean axes attribute (opset 13)',
+    opset: 13,
+    nodes: [node('ReduceMean', ['x'], ['y'], { axes: [1, -1] })],
+    inputs: { x: [2, 3, 4] },
+    outputs: [out('y')],
+  },
+  {
+    name: 'ReduceMean axes input, keepdims 0 (opset 18)',
+    opset: 18,
+    nodes: [node('ReduceMean', ['x', 'ax'], ['y'], { keepdims: 0 })],
+    inputs: { x: [2, 3, 4] },
+    initializers: [ints('ax', [1], [1])],
+    outputs: [out('y')],
+  },
+  {
+    name: 'ReduceSum axes input (opset 13), ReduceMax all (opset 18)',
+    nodes: [node('ReduceSum', ['x', 'ax'], ['s']), node('ReduceMax', ['x'], ['m'], { keepdims: 1 }), node('Add', ['s', 'm'], ['y'])],
+    opset: 18,
+    inputs: { x: [2, 3, 4] },
+    initializers: [ints('ax', [1], [2])],
+    outputs: [out('y')],
+  },
   { name: 'Flatten axis 2', nodes: [node('Flatten', ['x'], ['y'], { axis: 2 })], inputs: { x: [2, 3, 4, 5] }, outputs: [out('y')] },
-  { name: 'Reshape with 0 and -1, Transpose', nodes: [node('Reshape', ['x', 's'], ['r']), node('Transpose', ['r'], ['y'], { perm: [2, 0, 1] })], inputs: { x: [2, 3, 4] }, initializers: [ints('s', [3], [0, -1, 2])], outputs: [out('y')] },
-  { name: 'Concat axis -1', nodes: [node('Concat', ['x', 'c'], ['y'], { axis: -1 })], inputs: { x: [2, 3, 4] }, initializers: [f('c', [2, 3, 2], 20)], outputs: [out('y')] },
-  { name: 'Slice with axes, steps and a negative step', nodes: [node('Slice', ['x', 'st', 'en', 'ax', 'sp'], ['y'])], inputs: { x: [3, 6, 8] }, initializers: [ints('st', [2], [1, -1]), ints('en', [2], [2 ** 63, -(2 ** 63) + 1]), ints('ax', [2], [1, 2]), ints('sp', [2], [2, -3])], outputs: [out('y')] },
-  { name: 'Gather scalar negative index, and 1-D indices', nodes: [node('Gather', ['x', 'i'], ['a'], { axis: 2 }), node('Gather', ['x', 'j'], ['b'], { axis: 2 }), node('ReduceSum', ['b', 'ax'], ['bs'], { keepdims: 0 }), node('Add', ['a', 'bs'], ['y'])], inputs: { x: [2, 3, 4] }, initializers: [ints('i', [], [-1]), ints('j', [3], [3, 0, 3]), ints('ax', [1], [1])], outputs: [out('y')] },
-  { name: 'Unsqueeze and Squeeze (axes as inputs)', nodes: [node('Unsqueeze', ['x', 'a'], ['u']), node('Squeeze', ['u', 'b'], ['y'])], inputs: { x: [2, 3] }, initializers: [ints('a', [2], [0, 3]), ints('b', [1], [0])], outputs: [out('y')] },
-  { name: 'Expand (class token) and Tile', nodes: [node('Expand', ['c', 's'], ['e']), node('Tile', ['x', 'r'], ['t']), node('Concat', ['e', 't'], ['y'], { axis: 1 })], inputs: { x: [2, 1, 4] }, initializers: [f('c', [1, 1, 4], 21), ints('s', [3], [2, 1, 1]), ints('r', [3], [1, 2, 1])], outputs: [out('y')] },
-  { name: 'Pad constant value (opset 13)', opset: 13, nodes: [node('Pad', ['x', 'p', 'v'], ['y'])], inputs: { x: [1, 2, 3, 3] }, initializers: [ints('p', [8], [0, 0, 1, 2, 0, 0, 2, 1]), scalarF('v', 0.5)], outputs: [out('y')] },
-  { name: 'Pad reflect with axes (opset 18)', opset: 18, nodes: [node('Pad', ['x', 'p', '', 'ax'], ['y'], { mode: 'reflect' })], inputs: { x: [1, 2, 4, 4] }, initializers: [ints('p', [4], [1, 2, 2, 1]), ints('ax', [2], [2, 3])], outputs: [out('y')] },
-  { name: 'Split by sizes input (opset 13)', opset: 13, nodes: [node('Split', ['x', 's'], ['a', 'b'], { axis: 1 }), node('Mul', ['a', 'a'], ['aa']), node('Concat', ['b', 'aa'], ['y'], { axis: 1 })], inputs: { x: [2, 5] }, initializers: [ints('s', [2], [2, 3])], outputs: [out('y')] },
-  { name: 'Split num_outputs uneven (opset 18)', opset: 18, nodes: [node('Split', ['x'], ['a', 'b', 'c'], { axis: 1, num_outputs: 3 }), node('Concat', ['c', 'b', 'a'], ['y'], { axis: 1 })], inputs: { x: [2, 7] }, outputs: [out('y')] },
-  { name: 'Where, Greater, Equal, Not, Cast', nodes: [node('Greater', ['x', 'z'], ['g']), node('Equal', ['x', 'x'], ['e']), node('Not', ['e'], ['ne']), node('Cast', ['ne'], ['nf'], { to: 1 }), node('Where', ['g', 'x', 'nf'], ['y'])], inputs: { x: [2, 3, 4] }, initializers: [scalarF('z', 0)], outputs: [out('y')] },
-  { name: "PyTorch's dynamic flatten: Shape → Gather → Unsqueeze → Concat → Reshape", nodes: [node('Shape', ['x'], ['sh']), node('Gather', ['sh', 'zero'], ['n'], { axis: 0 }), node('Unsqueeze', ['n', 'ax0'], ['nu']), node('Concat', ['nu', 'minus1'], ['target'], { axis: 0 }), node('Reshape', ['x', 'target'], ['y'])], inputs: { x: [3, 2, 4] }, initializers: [ints('zero', [], [0]), ints('ax0', [1], [0]), ints('minus1', [1], [-1])], outputs: [out('y')] },
-  { name: 'Shape start/end (opset 15), Range, ConstantOfShape, Div on ints', opset: 15, nodes: [node('Shape', ['x'], ['s'], { start: 1, end: -1 }), node('ConstantOfShape', ['s'], ['c'], { value: { tensor: floatTensor('v', [1], [0.25]) } }), node('Div', ['s', 'two'], ['h']), node('Cast', ['h'], ['hf'], { to: 1 }), node('Range', ['r0', 'r1', 'r2'], ['r']), node('Cast', ['r'], ['rf'], { to: 1 }), node('ReduceSum', ['c'], ['cs'], { keepdims: 0 }), node('Add', ['hf', 'cs'], ['a']), node('ReduceSum', ['rf'], ['rs'], { keepdims: 0 }), node('Add', ['a', 'rs'], ['y'])], inputs: { x: [2, 5, 4] }, initializers: [ints('two', [], [2]), ints('r0', [], [1]), ints('r1', [], [8]), ints('r2', [], [3])], outputs: [out('y')] },
-  { name: 'Constant value_floats, Size, Dropout, CastLike', nodes: [node('Constant', [], ['k'], { value_floats: { floats: [0.5, -1, 2, 3] } }), node('Size', ['x'], ['n']), node('CastLike', ['n', 'x'], ['nf']), node('Dropout', ['x'], ['d']), node('Mul', ['d', 'k'], ['m']), node('Add', ['m', 'nf'], ['y'])], inputs: { x: [2, 3, 4] }, outputs: [out('y')] },
-  { name: 'ReduceL2, ReduceMin, ReduceProd (opset 18), Less, LessOrEqual, GreaterOrEqual, And, Or', opset: 18, nodes: [node('ReduceL2', ['x', 'ax'], ['l']), node('ReduceMin', ['x', 'ax'], ['mi']), node('ReduceProd', ['x', 'ax'], ['p']), node('Less', ['l', 'p'], ['a']), node('LessOrEqual', ['mi', 'p'], ['b']), node('GreaterOrEqual', ['l', 'mi'], ['c']), node('And', ['a', 'b'], ['ab']), node('Or', ['ab', 'c'], ['o']), node('Where', ['o', 'l', 'p'], ['w']), node('Add', ['w', 'mi'], ['y'])], inputs: { x: [2, 3, 4] }, initializers: [ints('ax', [1], [2])], outputs: [out('y')] },
+  {
+    name: 'Reshape with 0 and -1, Transpose',
+    nodes: [node('Reshape', ['x', 's'], ['r']), node('Transpose', ['r'], ['y'], { perm: [2, 0, 1] })],
+    inputs: { x: [2, 3, 4] },
+    initializers: [ints('s', [3], [0, -1, 2])],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Concat axis -1',
+    nodes: [node('Concat', ['x', 'c'], ['y'], { axis: -1 })],
+    inputs: { x: [2, 3, 4] },
+    initializers: [f('c', [2, 3, 2], 20)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Slice with axes, steps and a negative step',
+    nodes: [node('Slice', ['x', 'st', 'en', 'ax', 'sp'], ['y'])],
+    inputs: { x: [3, 6, 8] },
+    initializers: [ints('st', [2], [1, -1]), ints('en', [2], [2 ** 63, -(2 ** 63) + 1]), ints('ax', [2], [1, 2]), ints('sp', [2], [2, -3])],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Gather scalar negative index, and 1-D indices',
+    nodes: [
+      node('Gather', ['x', 'i'], ['a'], { axis: 2 }),
+      node('Gather', ['x', 'j'], ['b'], { axis: 2 }),
+      node('ReduceSum', ['b', 'ax'], ['bs'], { keepdims: 0 }),
+      node('Add', ['a', 'bs'], ['y']),
+    ],
+    inputs: { x: [2, 3, 4] },
+    initializers: [ints('i', [], [-1]), ints('j', [3], [3, 0, 3]), ints('ax', [1], [1])],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Unsqueeze and Squeeze (axes as inputs)',
+    nodes: [node('Unsqueeze', ['x', 'a'], ['u']), node('Squeeze', ['u', 'b'], ['y'])],
+    inputs: { x: [2, 3] },
+    initializers: [ints('a', [2], [0, 3]), ints('b', [1], [0])],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Expand (class token) and Tile',
+    nodes: [node('Expand', ['c', 's'], ['e']), node('Tile', ['x', 'r'], ['t']), node('Concat', ['e', 't'], ['y'], { axis: 1 })],
+    inputs: { x: [2, 1, 4] },
+    initializers: [f('c', [1, 1, 4], 21), ints('s', [3], [2, 1, 1]), ints('r', [3], [1, 2, 1])],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Pad constant value (opset 13)',
+    opset: 13,
+    nodes: [node('Pad', ['x', 'p', 'v'], ['y'])],
+    inputs: { x: [1, 2, 3, 3] },
+    initializers: [ints('p', [8], [0, 0, 1, 2, 0, 0, 2, 1]), scalarF('v', 0.5)],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Pad reflect with axes (opset 18)',
+    opset: 18,
+    nodes: [node('Pad', ['x', 'p', '', 'ax'], ['y'], { mode: 'reflect' })],
+    inputs: { x: [1, 2, 4, 4] },
+    initializers: [ints('p', [4], [1, 2, 2, 1]), ints('ax', [2], [2, 3])],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Split by sizes input (opset 13)',
+    opset: 13,
+    nodes: [node('Split', ['x', 's'], ['a', 'b'], { axis: 1 }), node('Mul', ['a', 'a'], ['aa']), node('Concat', ['b', 'aa'], ['y'], { axis: 1 })],
+    inputs: { x: [2, 5] },
+    initializers: [ints('s', [2], [2, 3])],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Split num_outputs uneven (opset 18)',
+    opset: 18,
+    nodes: [node('Split', ['x'], ['a', 'b', 'c'], { axis: 1, num_outputs: 3 }), node('Concat', ['c', 'b', 'a'], ['y'], { axis: 1 })],
+    inputs: { x: [2, 7] },
+    outputs: [out('y')],
+  },
+  {
+    name: 'Where, Greater, Equal, Not, Cast',
+    nodes: [
+      node('Greater', ['x', 'z'], ['g']),
+      node('Equal', ['x', 'x'], ['e']),
+      node('Not', ['e'], ['ne']),
+      node('Cast', ['ne'], ['nf'], { to: 1 }),
+      node('Where', ['g', 'x', 'nf'], ['y']),
+    ],
+    inputs: { x: [2, 3, 4] },
+    initializers: [scalarF('z', 0)],
+    outputs: [out('y')],
+  },
+  {
+    name: "PyTorch's dynamic flatten: Shape → Gather → Unsqueeze → Concat → Reshape",
+    nodes: [
+      node('Shape', ['x'], ['sh']),
+      node('Gather', ['sh', 'zero'], ['n'], { axis: 0 }),
+      node('Unsqueeze', ['n', 'ax0'], ['nu']),
+      node('Concat', ['nu', 'minus1'], ['target'], { axis: 0 }),
+      node('Reshape', ['x', 'target'], ['y']),
+    ],
+    inputs: { x: [3, 2, 4] },
+    initializers: [ints('zero', [], [0]), ints('ax0', [1], [0]), ints('minus1', [1], [-1])],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Shape start/end (opset 15), Range, ConstantOfShape, Div on ints',
+    opset: 15,
+    nodes: [
+      node('Shape', ['x'], ['s'], { start: 1, end: -1 }),
+      node('ConstantOfShape', ['s'], ['c'], { value: { tensor: floatTensor('v', [1], [0.25]) } }),
+      node('Div', ['s', 'two'], ['h']),
+      node('Cast', ['h'], ['hf'], { to: 1 }),
+      node('Range', ['r0', 'r1', 'r2'], ['r']),
+      node('Cast', ['r'], ['rf'], { to: 1 }),
+      node('ReduceSum', ['c'], ['cs'], { keepdims: 0 }),
+      node('Add', ['hf', 'cs'], ['a']),
+      node('ReduceSum', ['rf'], ['rs'], { keepdims: 0 }),
+      node('Add', ['a', 'rs'], ['y']),
+    ],
+    inputs: { x: [2, 5, 4] },
+    initializers: [ints('two', [], [2]), ints('r0', [], [1]), ints('r1', [], [8]), ints('r2', [], [3])],
+    outputs: [out('y')],
+  },
+  {
+    name: 'Constant value_floats, Size, Dropout, CastLike',
+    nodes: [
+      node('Constant', [], ['k'], { value_floats: { floats: [0.5, -1, 2, 3] } }),
+      node('Size', ['x'], ['n']),
+      node('CastLike', ['n', 'x'], ['nf']),
+      node('Dropout', ['x'], ['d']),
+      node('Mul', ['d', 'k'], ['m']),
+      node('Add', ['m', 'nf'], ['y']),
+    ],
+    inputs: { x: [2, 3, 4] },
+    outputs: [out('y')],
+  },
+  {
+    name: 'ReduceL2, ReduceMin, ReduceProd (opset 18), Less, LessOrEqual, GreaterOrEqual, And, Or',
+    opset: 18,
+    nodes: [
+      node('ReduceL2', ['x', 'ax'], ['l']),
+      node('ReduceMin', ['x', 'ax'], ['mi']),
+      node('ReduceProd', ['x', 'ax'], ['p']),
+      node('Less', ['l', 'p'], ['a']),
+      node('LessOrEqual', ['mi', 'p'], ['b']),
+      node('GreaterOrEqual', ['l', 'mi'], ['c']),
+      node('And', ['a', 'b'], ['ab']),
+      node('Or', ['ab', 'c'], ['o']),
+      node('Where', ['o', 'l', 'p'], ['w']),
+      node('Add', ['w', 'mi'], ['y']),
+    ],
+    inputs: { x: [2, 3, 4] },
+    initializers: [ints('ax', [1], [2])],
+    outputs: [out('y')],
+  },
 ];
 
 async function compare(c: OpCase): Promise<number> {
@@ -90,10 +366,16 @@ async function compare(c: OpCase): Promise<number> {
   });
   model.irVersion = 10;
   const bytes = encode(model);
-  const ref = await runReference(bytes, Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: new Float32Array(t.rawData!.buffer.slice(0)), dims: t.dims! }])));
+  const ref = await runReference(
+    bytes,
+    Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: new Float32Array(t.rawData!.buffer.slice(0)), dims: t.dims! }])),
+  );
   const program = new OnnxProgram(model, c.name, { maxElements: 1 << 24 });
   try {
-    const ours = program.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, tf.tensor(new Float32Array(t.rawData!.buffer.slice(0)), t.dims!)])), c.outputs.map((o) => o.name));
+    const ours = program.run(
+      Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, tf.tensor(new Float32Array(t.rawData!.buffer.slice(0)), t.dims!)])),
+      c.outputs.map((o) => o.name),
+    );
     let worst = 0;
     c.outputs.forEach((o, i) => {
       const r = ref[o.name];
@@ -126,7 +408,11 @@ it('the cases cover every op the import supports', () => {
 });
 
 it('an int64 initialiser and a declared int output stay integers', async () => {
-  const model = onnxModel({ nodes: [node('Shape', ['x'], ['y'])], inputs: [{ name: 'x', dims: [2, 3] }], outputs: [{ name: 'y', dims: [2], elemType: ONNX_DTYPE.INT64 }] });
+  const model = onnxModel({
+    nodes: [node('Shape', ['x'], ['y'])],
+    inputs: [{ name: 'x', dims: [2, 3] }],
+    outputs: [{ name: 'y', dims: [2], elemType: ONNX_DTYPE.INT64 }],
+  });
   const program = new OnnxProgram(model, 'shape', { maxElements: 100 });
   const [y] = program.run({ x: tf.zeros([2, 3]) }, ['y']);
   expect(y.dtype).toBe('int32');

@@ -81,10 +81,16 @@ describe('PyTorch ONNX exports: behaviour', () => {
       const f = (v: tf.Tensor) => tf.sum(tf.mul(model.logits(v as tf.Tensor4D), tf.range(1, 11)));
       const grad = tf.grad(f)(x).dataSync();
       // Pixels with the largest gradients, away from max-pool ties.
-      const top = Array.from(grad.keys()).sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a])).slice(0, 5);
+      const top = Array.from(grad.keys())
+        .sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a]))
+        .slice(0, 5);
       for (const i of top) {
         const h = 1e-2;
-        const step = (d: number) => { const v = x.dataSync().slice(); v[i] += d; return f(tf.tensor4d(v, x.shape)).dataSync()[0]; };
+        const step = (d: number) => {
+          const v = x.dataSync().slice();
+          v[i] += d;
+          return f(tf.tensor4d(v, x.shape)).dataSync()[0];
+        };
         const numeric = (step(h) - step(-h)) / (2 * h);
         expect(Math.abs(numeric - grad[i]) / Math.max(1, Math.abs(grad[i])), `${name} pixel ${i}`).toBeLessThan(0.05);
       }
@@ -129,10 +135,21 @@ describe('ONNX refusals name the file and the problem', () => {
   const tiny = (extra: Parameters<typeof onnxModel>[0]['nodes'] = [], opset = 17) =>
     onnxModel({
       opset,
-      nodes: [node('Flatten', ['input'], ['f']), node('Gemm', ['f', 'w'], ['h'], { transB: 1 }), ...extra, node('Identity', [extra.length ? extra.at(-1)!.output![0] : 'h'], ['logits'])],
+      nodes: [
+        node('Flatten', ['input'], ['f']),
+        node('Gemm', ['f', 'w'], ['h'], { transB: 1 }),
+        ...extra,
+        node('Identity', [extra.length ? extra.at(-1)!.output![0] : 'h'], ['logits']),
+      ],
       inputs: [image],
       outputs: [logits],
-      initializers: [floatTensor('w', [2, 16], Array.from({ length: 32 }, (_, i) => (i % 5) / 10))],
+      initializers: [
+        floatTensor(
+          'w',
+          [2, 16],
+          Array.from({ length: 32 }, (_, i) => (i % 5) / 10),
+        ),
+      ],
     });
 
   it('a tiny classifier loads (the baseline the refusals change one thing of)', async () => {
@@ -142,13 +159,24 @@ describe('ONNX refusals name the file and the problem', () => {
   });
 
   it('lists every unsupported op, with counts, in one error', async () => {
-    const m = tiny([node('Resize', ['h'], ['r']), node('NonMaxSuppression', ['r'], ['n']), node('Resize', ['n'], ['r2']), node('FusedConv', ['r2'], ['q'], {}, 'com.microsoft')]);
+    const m = tiny([
+      node('Resize', ['h'], ['r']),
+      node('NonMaxSuppression', ['r'], ['n']),
+      node('Resize', ['n'], ['r2']),
+      node('FusedConv', ['r2'], ['q'], {}, 'com.microsoft'),
+    ]);
     const file = write(encode(m));
-    await expect(loadModel(file)).rejects.toThrow(new RegExp(`${file.replace(/[.]/g, '\\.')}: uses ONNX ops the gate cannot run: com\\.microsoft\\.FusedConv, NonMaxSuppression, Resize \\(×2\\)\\. Supported: .*Conv`));
+    await expect(loadModel(file)).rejects.toThrow(
+      new RegExp(
+        `${file.replace(/[.]/g, '\\.')}: uses ONNX ops the gate cannot run: com\\.microsoft\\.FusedConv, NonMaxSuppression, Resize \\(×2\\)\\. Supported: .*Conv`,
+      ),
+    );
   });
 
   it('refuses opsets outside 13–21, naming the fix', async () => {
-    await expect(loadModel(write(encode(tiny([], 11))))).rejects.toThrow(/uses opset 11; the gate runs opsets 13–21 \(re-export with torch\.onnx\.export\(\.\.\., opset_version=17\)\)/);
+    await expect(loadModel(write(encode(tiny([], 11))))).rejects.toThrow(
+      /uses opset 11; the gate runs opsets 13–21 \(re-export with torch\.onnx\.export\(\.\.\., opset_version=17\)\)/,
+    );
   });
 
   it('refuses a truncated or non-ONNX file', async () => {
@@ -167,7 +195,11 @@ describe('ONNX refusals name the file and the problem', () => {
 
   it('refuses non-finite weights and a raw-data size that does not match the dims', async () => {
     const nan = tiny();
-    nan.graph!.initializer![0] = floatTensor('w', [2, 16], Array.from({ length: 32 }, (_, i) => (i === 5 ? NaN : 0)));
+    nan.graph!.initializer![0] = floatTensor(
+      'w',
+      [2, 16],
+      Array.from({ length: 32 }, (_, i) => (i === 5 ? NaN : 0)),
+    );
     await expect(loadModel(write(encode(nan)))).rejects.toThrow(/tensor 'w' holds a non-finite value \(NaN\) at element 5/);
     const short = tiny();
     short.graph!.initializer![0] = { ...floatTensor('w', [2, 16], new Float32Array(30)) };
@@ -180,13 +212,25 @@ describe('ONNX refusals name the file and the problem', () => {
   it('refuses a graph that would build a huge tensor at run time (ConstantOfShape, Expand, Tile, Range, Pad)', async () => {
     const m = tiny([node('ConstantOfShape', ['big'], ['c']), node('Add', ['h', 'c'], ['hc'])]);
     m.graph!.initializer!.push(int64Tensor('big', [2], [100_000, 100_000]));
-    await expect(loadModel(write(encode(m)))).rejects.toThrow(/model\.onnx: could not run: node 'ConstantOfShape_c' \(ConstantOfShape\): would make a tensor of shape \[100000, 100000\], above the limit of \d+ elements/);
+    await expect(loadModel(write(encode(m)))).rejects.toThrow(
+      /model\.onnx: could not run: node 'ConstantOfShape_c' \(ConstantOfShape\): would make a tensor of shape \[100000, 100000\], above the limit of \d+ elements/,
+    );
   });
 
   it('reads external data beside the model, and refuses one outside its directory or missing', async () => {
     const m = tiny();
     const weights = Float32Array.from({ length: 32 }, (_, i) => (i % 5) / 10);
-    m.graph!.initializer![0] = { name: 'w', dims: [2, 16], dataType: ONNX_DTYPE.FLOAT, dataLocation: 1, externalData: [{ key: 'location', value: 'weights.bin' }, { key: 'offset', value: '4' }, { key: 'length', value: '128' }] };
+    m.graph!.initializer![0] = {
+      name: 'w',
+      dims: [2, 16],
+      dataType: ONNX_DTYPE.FLOAT,
+      dataLocation: 1,
+      externalData: [
+        { key: 'location', value: 'weights.bin' },
+        { key: 'offset', value: '4' },
+        { key: 'length', value: '128' },
+      ],
+    };
     const file = write(encode(m));
     writeFileSync(path.join(path.dirname(file), 'weights.bin'), Buffer.concat([Buffer.alloc(4), Buffer.from(weights.buffer)]));
     const { model, source } = await loadModel(file);
@@ -203,7 +247,9 @@ describe('ONNX refusals name the file and the problem', () => {
   it('a directory holding a model.onnx is read as ONNX; a Git LFS pointer is named as one', async () => {
     const file = write(encode(tiny()));
     expect(readLocalModel(path.dirname(file), DEFAULT_LIMITS).format).toBe('onnx');
-    await expect(loadModel(write(Buffer.from('version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n')))).rejects.toThrow(/model\.onnx: is a Git LFS pointer, not the model/);
+    await expect(loadModel(write(Buffer.from('version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n')))).rejects.toThrow(
+      /model\.onnx: is a Git LFS pointer, not the model/,
+    );
   });
 
   it('NCHW in gate.json is refused for a tfjs model', async () => {

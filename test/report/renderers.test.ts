@@ -33,7 +33,10 @@ describe('report renderers', () => {
     golden('summary-backdoored.md', renderMarkdown(backdoored, { mermaid: true, links: { ...LINKS, reportPath: 'backdoor-gate-report.json' } }));
     golden('comment-backdoored.md', renderComment(backdoored, 'Backdoor Gate', { mermaid: true, links: LINKS }));
     golden('summary-clean.md', renderMarkdown(clean, { mermaid: true, links: LINKS }));
-    golden('check-backdoored.json', `${JSON.stringify(checkRunOutput(backdoored, ANCHOR, { failOn: 'suspicious', onError: 'fail', links: LINKS }), null, 2)}\n`);
+    golden(
+      'check-backdoored.json',
+      `${JSON.stringify(checkRunOutput(backdoored, ANCHOR, { failOn: 'suspicious', onError: 'fail', links: LINKS }), null, 2)}\n`,
+    );
     golden('backdoored.sarif', `${JSON.stringify(renderSarif(backdoored, ANCHOR), null, 2)}\n`);
   });
 
@@ -64,7 +67,14 @@ describe('report renderers', () => {
   });
 
   it('SARIF is valid 2.1.0 for every verdict, with fingerprints that depend on the finding, not the run', () => {
-    const error: GateReport = { ...clean, verdict: 'error', score: null, error: 'models/x: missing weight shard', reasons: ['could not scan: models/x: missing weight shard'], scans: [] };
+    const error: GateReport = {
+      ...clean,
+      verdict: 'error',
+      score: null,
+      error: 'models/x: missing weight shard',
+      reasons: ['could not scan: models/x: missing weight shard'],
+      scans: [],
+    };
     for (const report of [backdoored, clean, error, { ...backdoored, verdict: 'suspicious' as const }]) {
       const sarif = renderSarif(report, ANCHOR);
       expect(validateSarif(sarif), JSON.stringify(validateSarif.errors)).toBe(true);
@@ -100,7 +110,11 @@ describe('report renderers', () => {
     expect(comment.endsWith(commentMarker('Backdoor Gate'))).toBe(true);
     const check = checkRunOutput(huge, ANCHOR, { failOn: 'suspicious', onError: 'fail' });
     expect(check.output.summary.length).toBeLessThanOrEqual(LIMITS.checkSummaryChars);
-    const trimmed = renderMarkdown({ ...backdoored, scans: [...backdoored.scans, ...Array.from({ length: 400 }, () => backdoored.scans[1])] }, { mermaid: true }, 20_000);
+    const trimmed = renderMarkdown(
+      { ...backdoored, scans: [...backdoored.scans, ...Array.from({ length: 400 }, () => backdoored.scans[1])] },
+      { mermaid: true },
+      20_000,
+    );
     expect(trimmed.length).toBeLessThanOrEqual(20_000);
     expect(trimmed).toContain('Details trimmed');
     expect(trimmed).toContain('⛔ backdoored');

@@ -19,7 +19,12 @@ const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => M
 
 describe('memory-bounded batching', () => {
   it('covers every (class, image) row exactly once, within the row limit', () => {
-    for (const [classes, images, rows] of [[10, 32, 7], [10, 32, 4], [3, 5, 100], [5, 8, 1]]) {
+    for (const [classes, images, rows] of [
+      [10, 32, 7],
+      [10, 32, 4],
+      [3, 5, 100],
+      [5, 8, 1],
+    ]) {
       const seen = new Set<string>();
       for (const b of blocks(classes, images, rows)) {
         expect((b.c1 - b.c0) * (b.e - b.s)).toBeLessThanOrEqual(Math.max(rows, 1));
@@ -27,7 +32,11 @@ describe('memory-bounded batching', () => {
       }
       expect(seen.size).toBe(classes * images);
     }
-    expect(spans(10, 4)).toEqual([[0, 4], [4, 8], [8, 10]]);
+    expect(spans(10, 4)).toEqual([
+      [0, 4],
+      [4, 8],
+      [8, 10],
+    ]);
   });
 
   it('gives the same triggers and masks when a step is split into blocks', async () => {

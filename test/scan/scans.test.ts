@@ -36,11 +36,13 @@ describe('input-Hessian spectrum', () => {
   const D = 16;
   const K = 3;
   const linear = () => {
-    const m = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: K, kernelInitializer: tf.initializers.randomNormal({ seed: 3 }) })] });
+    const m = tf.sequential({
+      layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: K, kernelInitializer: tf.initializers.randomNormal({ seed: 3 }) })],
+    });
     return new LayersModelAdapter(m, DEFAULT_GATE_JSON, 'linear');
   };
   const expectedEigenvalues = (model: LayersModelAdapter, x: Float32Array, n: number) => {
-    const W = (model.model.layers[1].getWeights()[0].arraySync() as number[][]); // D × K
+    const W = model.model.layers[1].getWeights()[0].arraySync() as number[][]; // D × K
     const probs = tf.softmax(model.logits(tf.tensor4d(x.subarray(0, n * D), [n, 4, 4, 1]))).arraySync() as number[][];
     const H = Matrix.zeros(D, D);
     for (const p of probs) {
@@ -72,7 +74,12 @@ describe('input-Hessian spectrum', () => {
 
 describe('input-Hessian spectrum on a 224×224×3 input', () => {
   it('computes on the Gram side without overflowing (regression: Math.hypot spread)', () => {
-    const m = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [224, 224, 3] }), tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.randomNormal({ seed: 4, stddev: 0.01 }) })] });
+    const m = tf.sequential({
+      layers: [
+        tf.layers.flatten({ inputShape: [224, 224, 3] }),
+        tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.randomNormal({ seed: 4, stddev: 0.01 }) }),
+      ],
+    });
     const model = new LayersModelAdapter(m, DEFAULT_GATE_JSON, 'wide');
     const r = hessianSpectrum(model, syntheticImages(2, [224, 224, 3], 2), { maxInputs: 2, batchSize: 2, bulkSize: 4 });
     expect(r.side).toBe('gram');
@@ -110,7 +117,13 @@ describe('verdict', () => {
   const T = { ...levels, binary: { inversion: { suspicious: 3, backdoored: 5 }, maskInversion: { suspicious: 2.5, backdoored: 3 } } };
   const P = { denseSpreadFloor: 0.1, maskAreaShare: 0.08 };
   const calibration = { ...CALIBRATION, statistics: P };
-  const ctx = (over: Partial<ScanContext> = {}): ScanContext => ({ inputShape: [28, 28, 1], numClasses: 10, probes: 'in-distribution', tier: 'small-input', ...over });
+  const ctx = (over: Partial<ScanContext> = {}): ScanContext => ({
+    inputShape: [28, 28, 1],
+    numClasses: 10,
+    probes: 'in-distribution',
+    tier: 'small-input',
+    ...over,
+  });
   const dense = (asr: number[], coverage = 1, share = asr.map(() => 0.1)): DenseEvidence => ({
     options: { epsilon: 0.15 },
     perClass: asr.map((a, c) => ({ class: c, asr: a, share: share[c], testable: share[c] <= 0.5, sourceCoverage: coverage })),
@@ -136,7 +149,10 @@ describe('verdict', () => {
     // Colour signs: nearly every class's trigger wins at full size; at half size only the target's does.
     const full = Array.from({ length: 10 }, (_, c) => (c === 7 ? 1 : 0.95));
     const half = Array.from({ length: 10 }, (_, c) => (c === 7 ? 0.99 : 0.3));
-    const ev: DenseEvidence = { options: { epsilon: 0.15 }, perClass: full.map((a, c) => ({ class: c, asr: a, halfAsr: half[c], share: 0.1, testable: true, sourceCoverage: 1 })) };
+    const ev: DenseEvidence = {
+      options: { epsilon: 0.15 },
+      perClass: full.map((a, c) => ({ class: c, asr: a, halfAsr: half[c], share: 0.1, testable: true, sourceCoverage: 1 })),
+    };
     const s = denseStatistic(ev, P);
     expect(s.target).toBe(7);
     expect(s.value).toBeCloseTo((0.99 - 0.3) / 0.1 - Math.sqrt(2 * Math.log(10)), 9);
@@ -175,7 +191,9 @@ describe('verdict', () => {
     expect(maskStatistic(twoWay, [40, 40, 1], P).value).toBeCloseTo(Math.log(16 / 1.9), 9);
     expect(decide({ mask: twoWay }, ctx2, T, { calibration }).verdict).toBe('clean');
     expect(decide({ mask: twoWay }, ctx2, { ...T, binary: levels }, { calibration }).verdict).toBe('backdoored');
-    expect(decide({ mask: mask([16, 1.9, 16]) }, ctx({ inputShape: [40, 40, 1], numClasses: 3, decision: 'multi-label' }), T, { calibration }).verdict).toBe('clean');
+    expect(decide({ mask: mask([16, 1.9, 16]) }, ctx({ inputShape: [40, 40, 1], numClasses: 3, decision: 'multi-label' }), T, { calibration }).verdict).toBe(
+      'clean',
+    );
   });
 
   it('is unassessed, never clean, when the scans had no power, and says what to give', () => {
@@ -208,7 +226,9 @@ describe('verdict', () => {
 describe('Neural Cleanse baseline', () => {
   // With the eval's budget NC finds this model's target (and misses others: see the README).
   it('finds the Blended target of an example model as a low-L1 outlier', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/helpers/neural-cleanse-check.ts', EXAMPLES.blendedCnn, PROBE], { cwd: REPO });
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/helpers/neural-cleanse-check.ts', EXAMPLES.blendedCnn, PROBE], {
+      cwd: REPO,
+    });
     const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { suspectedTarget: number | null; anomaly: number; maskL1: number[] };
     expect(r.suspectedTarget).toBe(4);
     expect(r.anomaly).toBeGreaterThan(2);

@@ -242,23 +242,28 @@ export function maxPoolBackprop(dy: Float32Array, x: Float32Array, g: ConvGeomet
 export type FusedActivation = 'linear' | 'relu' | 'relu6' | 'elu' | 'sigmoid' | 'leakyrelu';
 
 /** Adds a per-channel bias and applies the activation in place (FusedConv2D epilogue). */
-export function biasActivationInPlace(
-  y: Float32Array,
-  channels: number,
-  bias: Float32Array | null,
-  activation: FusedActivation,
-  leakyAlpha: number,
-): void {
+export function biasActivationInPlace(y: Float32Array, channels: number, bias: Float32Array | null, activation: FusedActivation, leakyAlpha: number): void {
   for (let i = 0; i < y.length; i++) {
     let v = y[i];
     if (bias) v += bias.length === 1 ? bias[0] : bias[i % channels];
     switch (activation) {
-      case 'relu': v = v > 0 ? v : 0; break;
-      case 'relu6': v = v < 0 ? 0 : v > 6 ? 6 : v; break;
-      case 'elu': v = v >= 0 ? v : Math.exp(v) - 1; break;
-      case 'sigmoid': v = 1 / (1 + Math.exp(-v)); break;
-      case 'leakyrelu': v = v >= 0 ? v : leakyAlpha * v; break;
-      default: break;
+      case 'relu':
+        v = v > 0 ? v : 0;
+        break;
+      case 'relu6':
+        v = v < 0 ? 0 : v > 6 ? 6 : v;
+        break;
+      case 'elu':
+        v = v >= 0 ? v : Math.exp(v) - 1;
+        break;
+      case 'sigmoid':
+        v = 1 / (1 + Math.exp(-v));
+        break;
+      case 'leakyrelu':
+        v = v >= 0 ? v : leakyAlpha * v;
+        break;
+      default:
+        break;
     }
     y[i] = v;
   }

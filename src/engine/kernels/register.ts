@@ -86,14 +86,28 @@ export const FLAT_KERNELS: Record<string, FlatKernel> = {
   Conv2D(io, { x, filter }, attrs) {
     if (!channelsLast(attrs)) return null;
     const { strides, pad, rounding } = dims(attrs);
-    const info = bu.computeConv2DInfo(x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number], strides, pair(attrs.dilations), pad, rounding);
+    const info = bu.computeConv2DInfo(
+      x!.shape as [number, number, number, number],
+      filter!.shape as [number, number, number, number],
+      strides,
+      pair(attrs.dilations),
+      pad,
+      rounding,
+    );
     return io.write(info.outShape, conv2dForward(io.read(x!), io.read(filter!), geometry(info)));
   },
   FusedConv2D(io, inputs, attrs) {
     const { x, filter } = inputs;
     if (!channelsLast(attrs)) return null;
     const { strides, pad, rounding } = dims(attrs);
-    const info = bu.computeConv2DInfo(x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number], strides, pair(attrs.dilations), pad, rounding);
+    const info = bu.computeConv2DInfo(
+      x!.shape as [number, number, number, number],
+      filter!.shape as [number, number, number, number],
+      strides,
+      pair(attrs.dilations),
+      pad,
+      rounding,
+    );
     const y = conv2dForward(io.read(x!), io.read(filter!), geometry(info));
     return fusedEpilogue(io, y, info.outChannels, inputs, attrs) ? io.write(info.outShape, y) : null;
   },
@@ -113,14 +127,30 @@ export const FLAT_KERNELS: Record<string, FlatKernel> = {
   },
   DepthwiseConv2dNative(io, { x, filter }, attrs) {
     const { strides, pad, rounding } = dims(attrs);
-    const info = bu.computeConv2DInfo(x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number], strides, pair(attrs.dilations), pad, rounding, true);
+    const info = bu.computeConv2DInfo(
+      x!.shape as [number, number, number, number],
+      filter!.shape as [number, number, number, number],
+      strides,
+      pair(attrs.dilations),
+      pad,
+      rounding,
+      true,
+    );
     return io.write(info.outShape, depthwiseForward(io.read(x!), io.read(filter!), geometry(info)));
   },
   FusedDepthwiseConv2D(io, inputs, attrs) {
     const { x, filter } = inputs;
     if (!channelsLast(attrs)) return null;
     const { strides, pad, rounding } = dims(attrs);
-    const info = bu.computeConv2DInfo(x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number], strides, pair(attrs.dilations), pad, rounding, true);
+    const info = bu.computeConv2DInfo(
+      x!.shape as [number, number, number, number],
+      filter!.shape as [number, number, number, number],
+      strides,
+      pair(attrs.dilations),
+      pad,
+      rounding,
+      true,
+    );
     const y = depthwiseForward(io.read(x!), io.read(filter!), geometry(info));
     return fusedEpilogue(io, y, info.outChannels, inputs, attrs) ? io.write(info.outShape, y) : null;
   },
@@ -236,7 +266,12 @@ export function wasmConv2dBackpropFilter({ inputs, backend, attrs }: { inputs: I
   const xt = kernel('Transpose')({ inputs: { x: xs }, backend, attrs: { perm: [3, 1, 2, 0] } });
   const dyt = kernel('Transpose')({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
   temps.push(xt, dyt);
-  const explicit = [[0, 0], [padInfo.top, Math.max(0, padBottom)], [padInfo.left, Math.max(0, padRight)], [0, 0]];
+  const explicit = [
+    [0, 0],
+    [padInfo.top, Math.max(0, padBottom)],
+    [padInfo.left, Math.max(0, padRight)],
+    [0, 0],
+  ];
   const corr = kernel('Conv2D')({
     inputs: { x: xt, filter: dyt },
     backend,
@@ -272,7 +307,12 @@ function wasmConv2dBackpropInput(original: tf.KernelConfig) {
     const wT = io.write([FH, FW, O, C], flipped);
     const top = FH - 1 - info.padInfo.top;
     const left = FW - 1 - info.padInfo.left;
-    const explicit = [[0, 0], [top, info.inHeight - info.outHeight - top + FH - 1], [left, info.inWidth - info.outWidth - left + FW - 1], [0, 0]];
+    const explicit = [
+      [0, 0],
+      [top, info.inHeight - info.outHeight - top + FH - 1],
+      [left, info.inWidth - info.outWidth - left + FW - 1],
+      [0, 0],
+    ];
     const conv = tf.getKernel('Conv2D', 'wasm')!.kernelFunc as unknown as KernelFn;
     const dx = conv({ inputs: { x: dy, filter: wT }, backend, attrs: { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [1, 1] } });
     (backend as { disposeData(id: unknown): void }).disposeData(wT.dataId);

@@ -30,11 +30,15 @@ const normalize = <T extends tf.Tensor>(t: T): T => tf.div(t, tf.add(tf.norm(t, 
 
 /** Word ids of a prompt: lower-cased, split on spaces, every word in the vocabulary. */
 export function tokenize(text: string, vocab: Map<string, number>, file: string, what: string): number[] {
-  return text.toLowerCase().split(/\s+/).filter(Boolean).map((w) => {
-    const id = vocab.get(w);
-    if (id === undefined) throw new InputError(file, `${what} '${text}' uses the word '${w}', which is not in the vocabulary`);
-    return id;
-  });
+  return text
+    .toLowerCase()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((w) => {
+      const id = vocab.get(w);
+      if (id === undefined) throw new InputError(file, `${what} '${text}' uses the word '${w}', which is not in the vocabulary`);
+      return id;
+    });
 }
 
 export class DualEncoderModel implements ModelUnderTest {
@@ -70,19 +74,31 @@ export class DualEncoderModel implements ModelUnderTest {
     if (hasTextEncoder(m) && parts.text && parts.tokenEmbedding) {
       const shape = parts.text.inputShape;
       const out = parts.text.outputShape;
-      if (shape.length !== 3 || !shape[1] || !shape[2]) throw new InputError(parts.file, `the text encoder must take one [batch, context_length, token_dim] input; it takes [${shape.join(', ')}]`);
+      if (shape.length !== 3 || !shape[1] || !shape[2])
+        throw new InputError(parts.file, `the text encoder must take one [batch, context_length, token_dim] input; it takes [${shape.join(', ')}]`);
       this.contextLength = shape[1];
       this.tokenDim = shape[2];
-      if (parts.tokenEmbedding.shape[1] !== this.tokenDim) throw new InputError(parts.file, `token_embedding rows have ${parts.tokenEmbedding.shape[1]} values; the text encoder reads ${this.tokenDim}`);
+      if (parts.tokenEmbedding.shape[1] !== this.tokenDim)
+        throw new InputError(parts.file, `token_embedding rows have ${parts.tokenEmbedding.shape[1]} values; the text encoder reads ${this.tokenDim}`);
       if (out.at(-1) !== dim) throw new InputError(parts.file, `the text encoder outputs ${out.at(-1)} dimensions, the image encoder ${dim}`);
       m.text.vocab.forEach((w, i) => this.vocab.set(w.toLowerCase(), i));
       const nCtx = parts.context?.shape[0] ?? 0;
       for (const name of m.classes) this.classIds.push(this.fit(tokenize(name, this.vocab, parts.file, 'class name'), nCtx, `class name '${name}'`));
-      for (const name of m.classes) this.templateIds.push((m.text.templates ?? []).map((t) => this.fit(tokenize(t.replace('{}', name), this.vocab, parts.file, 'prompt'), 0, `prompt '${t.replace('{}', name)}'`)));
-      if (parts.context && parts.context.shape[1] !== this.tokenDim) throw new InputError(parts.file, `context vectors have ${parts.context.shape[1]} values; tokens have ${this.tokenDim}`);
+      for (const name of m.classes)
+        this.templateIds.push(
+          (m.text.templates ?? []).map((t) =>
+            this.fit(tokenize(t.replace('{}', name), this.vocab, parts.file, 'prompt'), 0, `prompt '${t.replace('{}', name)}'`),
+          ),
+        );
+      if (parts.context && parts.context.shape[1] !== this.tokenDim)
+        throw new InputError(parts.file, `context vectors have ${parts.context.shape[1]} values; tokens have ${this.tokenDim}`);
       if (parts.metaNet) {
         const [i, o] = [parts.metaNet.inputShape, parts.metaNet.outputShape];
-        if (i.at(-1) !== dim || o.at(-1) !== this.tokenDim) throw new InputError(parts.file, `the meta-net maps [${i.join(', ')}] → [${o.join(', ')}]; it must map the ${dim}-dim image embedding to a ${this.tokenDim}-dim token`);
+        if (i.at(-1) !== dim || o.at(-1) !== this.tokenDim)
+          throw new InputError(
+            parts.file,
+            `the meta-net maps [${i.join(', ')}] → [${o.join(', ')}]; it must map the ${dim}-dim image embedding to a ${this.tokenDim}-dim token`,
+          );
       }
       // Variables last: every check above has passed.
       this.tokens = tf.variable(tf.tensor2d(parts.tokenEmbedding.data, parts.tokenEmbedding.shape as [number, number]));
@@ -91,15 +107,26 @@ export class DualEncoderModel implements ModelUnderTest {
   }
 
   private fit(ids: number[], reserved: number, what: string): number[] {
-    if (ids.length + reserved > this.contextLength) throw new InputError(this.parts.file, `${what} needs ${ids.length + reserved} tokens; the text encoder reads ${this.contextLength}`);
+    if (ids.length + reserved > this.contextLength)
+      throw new InputError(this.parts.file, `${what} needs ${ids.length + reserved} tokens; the text encoder reads ${this.contextLength}`);
     return ids;
   }
 
-  get inputSpec(): InputSpec { return this.parts.image.inputSpec; }
-  get canSave(): boolean { return this.parts.image.canSave; }
-  get hasPromptLearner(): boolean { return !!this.context; }
-  get hasTextEncoder(): boolean { return !!this.parts.text; }
-  get templates(): string[] { return hasTextEncoder(this.manifest) ? (this.manifest.text.templates ?? []) : []; }
+  get inputSpec(): InputSpec {
+    return this.parts.image.inputSpec;
+  }
+  get canSave(): boolean {
+    return this.parts.image.canSave;
+  }
+  get hasPromptLearner(): boolean {
+    return !!this.context;
+  }
+  get hasTextEncoder(): boolean {
+    return !!this.parts.text;
+  }
+  get templates(): string[] {
+    return hasTextEncoder(this.manifest) ? (this.manifest.text.templates ?? []) : [];
+  }
 
   /** L2-normalised image embeddings [N, dim]. */
   encodeImages(x: tf.Tensor4D, training = false): tf.Tensor2D {

@@ -18,45 +18,55 @@ export const DUAL_ENCODER_FILE = 'dual-encoder.json';
 export const DUAL_ENCODER_FORMAT = 'backdoor-gate/dual-encoder';
 
 const part = z.string().min(1);
-const inputSpec = z.object({
-  range: z.tuple([z.number(), z.number()]).refine(([lo, hi]) => hi > lo, 'range must be [low, high] with high > low'),
-  mean: z.array(z.number()).optional(),
-  std: z.array(z.number().positive()).optional(),
-  layout: z.enum(['NCHW', 'NHWC']).optional(),
-}).strict();
+const inputSpec = z
+  .object({
+    range: z.tuple([z.number(), z.number()]).refine(([lo, hi]) => hi > lo, 'range must be [low, high] with high > low'),
+    mean: z.array(z.number()).optional(),
+    std: z.array(z.number().positive()).optional(),
+    layout: z.enum(['NCHW', 'NHWC']).optional(),
+  })
+  .strict();
 
-const textTower = z.object({
-  /** tfjs layers model or .onnx: [batch, context_length, token_dim] token embeddings → [batch, dim]. */
-  encoder: part,
-  /** .npy [vocab, token_dim]: the token embedding table. */
-  token_embedding: part,
-  /** One word per row of the table; prompts are lower-cased and split on spaces. */
-  vocab: z.array(z.string().min(1)).min(1),
-  /** Caption templates with `{}` for the class name (zero-shot prompts, and PAR's captions). */
-  templates: z.array(z.string().includes('{}')).min(1).optional(),
-  prompt_learner: z.object({
-    /** .npy [n_ctx, token_dim]: learned context vectors put before the class name. */
-    context: part,
-    /** Optional tfjs layers model or .onnx: normalised image embedding [batch, dim] → [batch, token_dim], added to every context vector (CoCoOp). */
-    meta_net: part.optional(),
-  }).strict().optional(),
-}).strict();
+const textTower = z
+  .object({
+    /** tfjs layers model or .onnx: [batch, context_length, token_dim] token embeddings → [batch, dim]. */
+    encoder: part,
+    /** .npy [vocab, token_dim]: the token embedding table. */
+    token_embedding: part,
+    /** One word per row of the table; prompts are lower-cased and split on spaces. */
+    vocab: z.array(z.string().min(1)).min(1),
+    /** Caption templates with `{}` for the class name (zero-shot prompts, and PAR's captions). */
+    templates: z.array(z.string().includes('{}')).min(1).optional(),
+    prompt_learner: z
+      .object({
+        /** .npy [n_ctx, token_dim]: learned context vectors put before the class name. */
+        context: part,
+        /** Optional tfjs layers model or .onnx: normalised image embedding [batch, dim] → [batch, token_dim], added to every context vector (CoCoOp). */
+        meta_net: part.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
 
-export const dualManifestSchema = z.object({
-  format: z.literal(DUAL_ENCODER_FORMAT),
-  version: z.literal(1),
-  /** tfjs layers model or .onnx file: pixel images → [batch, dim]. */
-  image_encoder: part,
-  input: inputSpec.optional(),
-  classes: z.array(z.string().min(1)).min(2),
-  /** Multiplier of the cosine similarities (CLIP's exp(logit_scale)). */
-  logit_scale: z.number().positive().max(1000),
-  text: z.union([z.object({ class_embeddings: part }).strict(), textTower]),
-}).strict().superRefine((m, ctx) => {
-  if ('encoder' in m.text && !m.text.templates && !m.text.prompt_learner) {
-    ctx.addIssue({ code: 'custom', path: ['text'], message: 'a text encoder needs templates or a prompt_learner to make the class prompts' });
-  }
-});
+export const dualManifestSchema = z
+  .object({
+    format: z.literal(DUAL_ENCODER_FORMAT),
+    version: z.literal(1),
+    /** tfjs layers model or .onnx file: pixel images → [batch, dim]. */
+    image_encoder: part,
+    input: inputSpec.optional(),
+    classes: z.array(z.string().min(1)).min(2),
+    /** Multiplier of the cosine similarities (CLIP's exp(logit_scale)). */
+    logit_scale: z.number().positive().max(1000),
+    text: z.union([z.object({ class_embeddings: part }).strict(), textTower]),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if ('encoder' in m.text && !m.text.templates && !m.text.prompt_learner) {
+      ctx.addIssue({ code: 'custom', path: ['text'], message: 'a text encoder needs templates or a prompt_learner to make the class prompts' });
+    }
+  });
 
 export type DualManifest = z.infer<typeof dualManifestSchema>;
 export type TextTowerSpec = z.infer<typeof textTower>;

@@ -26,7 +26,8 @@ function readModelPart(dir: string, name: string, file: string, limits: Resource
   const partFile = localModelFile(partPath(dir, name, file));
   if (path.basename(partFile) === DUAL_ENCODER_FILE) throw new InputError(file, `part '${name}' is itself a dual encoder`);
   const read = readLocalPart(partFile, limits);
-  if (trainable && read.format === 'graph-model') throw new InputError(file, `part '${name}' is a tfjs graph model; text encoders and meta-nets must be tfjs layers models or ONNX`);
+  if (trainable && read.format === 'graph-model')
+    throw new InputError(file, `part '${name}' is a tfjs graph model; text encoders and meta-nets must be tfjs layers models or ONNX`);
   return read;
 }
 

@@ -23,7 +23,8 @@ export interface Tower {
 }
 
 export function layersTower(model: tf.LayersModel, file: string): Tower {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) throw new InputError(file, `has ${model.inputs.length} inputs and ${model.outputs.length} outputs; a text encoder or meta-net has one of each`);
+  if (model.inputs.length !== 1 || model.outputs.length !== 1)
+    throw new InputError(file, `has ${model.inputs.length} inputs and ${model.outputs.length} outputs; a text encoder or meta-net has one of each`);
   return {
     inputShape: model.inputs[0].shape,
     outputShape: model.outputs[0].shape,

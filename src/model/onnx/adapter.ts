@@ -35,7 +35,12 @@ export class OnnxModelAdapter implements ModelUnderTest {
   private readonly inputName: string;
   private readonly logitsName: string;
 
-  constructor(readonly onnx: OnnxModel, private readonly gate: GateJson, private readonly file: string, private readonly opts: ProgramOptions) {
+  constructor(
+    readonly onnx: OnnxModel,
+    private readonly gate: GateJson,
+    private readonly file: string,
+    private readonly opts: ProgramOptions,
+  ) {
     this.program = new OnnxProgram(onnx, file, opts);
     const { inputs, outputs } = this.program;
     if (inputs.length !== 1 || outputs.length !== 1) {
@@ -44,12 +49,19 @@ export class OnnxModelAdapter implements ModelUnderTest {
     const input = inputs[0];
     this.inputName = input.name;
     if (input.shape.length !== 4) {
-      throw new InputError(file, `wrong input rank: input '${input.name}' is [${input.shape.map((d) => d ?? '?').join(', ')}] (rank ${input.shape.length}); the gate scans image classifiers with [batch, channels, height, width] (or NHWC) input`);
+      throw new InputError(
+        file,
+        `wrong input rank: input '${input.name}' is [${input.shape.map((d) => d ?? '?').join(', ')}] (rank ${input.shape.length}); the gate scans image classifiers with [batch, channels, height, width] (or NHWC) input`,
+      );
     }
     this.layout = inferLayout(input.shape, gate.input.layout);
     const [, a, b, c] = input.shape;
     const hwc = this.layout === 'NCHW' ? [b, c, a] : [a, b, c];
-    if (hwc.some((d) => d === null)) throw new InputError(file, `input '${input.name}' [${input.shape.map((d) => d ?? '?').join(', ')}] must fix height, width and channels (export with a fixed image size; only the batch axis may be dynamic)`);
+    if (hwc.some((d) => d === null))
+      throw new InputError(
+        file,
+        `input '${input.name}' [${input.shape.map((d) => d ?? '?').join(', ')}] must fix height, width and channels (export with a fixed image size; only the batch axis may be dynamic)`,
+      );
     this.inputShape = hwc as [number, number, number];
     // Logits: the input of a final Softmax or Sigmoid (through Identity nodes), else the output itself.
     let node = this.program.producers.get(outputs[0].name);
@@ -68,8 +80,12 @@ export class OnnxModelAdapter implements ModelUnderTest {
     }
   }
 
-  get inputSpec(): InputSpec { return this.gate.input; }
-  get classNames(): string[] | undefined { return this.gate.classes; }
+  get inputSpec(): InputSpec {
+    return this.gate.input;
+  }
+  get classNames(): string[] | undefined {
+    return this.gate.classes;
+  }
 
   logits(x: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => headLogits(this.raw(x), this.head));
@@ -100,7 +116,9 @@ export class OnnxModelAdapter implements ModelUnderTest {
     writeOnnxWithWeights(path.join(dir, ONNX_FILE), this.program, this.opts, overwrite);
   }
 
-  dispose(): void { this.program.dispose(); }
+  dispose(): void {
+    this.program.dispose();
+  }
 }
 
 /** Writes `program`'s graph to `file` with its current weights (never over an existing file unless told). */
@@ -111,7 +129,12 @@ export function writeOnnxWithWeights(file: string, program: OnnxProgram, opts: P
     const w = program.weights.get(t.name ?? '');
     if (w) {
       const values = w.dataSync() as Float32Array;
-      return { name: t.name, dims: w.shape, dataType: ONNX_DTYPE.FLOAT, rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)) };
+      return {
+        name: t.name,
+        dims: w.shape,
+        dataType: ONNX_DTYPE.FLOAT,
+        rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)),
+      };
     }
     // Constants keep their bytes; external data is inlined so the written model stands alone.
     if (t.dataLocation === 1 && opts.external) return { ...t, dataLocation: 0, externalData: [], rawData: opts.external(t) };

@@ -23,14 +23,29 @@ export class OnnxOpError extends Error {}
 /** An ONNX node's attributes, read with ONNX's defaults. */
 export class Attributes {
   private readonly byName: Map<string, OnnxAttribute>;
-  constructor(list: OnnxAttribute[] | undefined, private readonly where: string) {
+  constructor(
+    list: OnnxAttribute[] | undefined,
+    private readonly where: string,
+  ) {
     this.byName = new Map((list ?? []).map((a) => [a.name, a]));
   }
-  has(name: string): boolean { return this.byName.has(name); }
-  int(name: string, fallback: number): number { return this.byName.get(name)?.i ?? fallback; }
-  float(name: string, fallback: number): number { return this.byName.get(name)?.f ?? fallback; }
-  ints(name: string): number[] | undefined { const a = this.byName.get(name); return a ? (a.ints ?? []).map(Number) : undefined; }
-  floats(name: string): number[] | undefined { const a = this.byName.get(name); return a ? a.floats ?? [] : undefined; }
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+  int(name: string, fallback: number): number {
+    return this.byName.get(name)?.i ?? fallback;
+  }
+  float(name: string, fallback: number): number {
+    return this.byName.get(name)?.f ?? fallback;
+  }
+  ints(name: string): number[] | undefined {
+    const a = this.byName.get(name);
+    return a ? (a.ints ?? []).map(Number) : undefined;
+  }
+  floats(name: string): number[] | undefined {
+    const a = this.byName.get(name);
+    return a ? (a.floats ?? []) : undefined;
+  }
   string(name: string, fallback: string): string {
     const s = this.byName.get(name)?.s;
     return s ? Buffer.from(s).toString('utf8') : fallback;
@@ -56,7 +71,8 @@ const numbersOf = (v: Value): number[] => Array.from(v.dataSync(), Number);
 /** Shapes computed at run time (ConstantOfShape, Expand, Tile, Range, Pad) must stay under the tensor cap. */
 function checkElements(dims: number[], ctx: OpContext): number[] {
   const count = dims.reduce((a, b) => a * Math.max(0, b), 1);
-  if (dims.some((d) => !Number.isFinite(d) || d < 0) || count > ctx.maxElements) throw new OnnxOpError(`${ctx.where}: would make a tensor of shape [${dims.join(', ')}], above the limit of ${ctx.maxElements} elements`);
+  if (dims.some((d) => !Number.isFinite(d) || d < 0) || count > ctx.maxElements)
+    throw new OnnxOpError(`${ctx.where}: would make a tensor of shape [${dims.join(', ')}], above the limit of ${ctx.maxElements} elements`);
   return dims;
 }
 const axisOf = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
@@ -67,8 +83,12 @@ function sameDtype(a: Value, b: Value): [Value, Value] {
   return a.dtype === b.dtype ? [a, b] : [asFloat(a), asFloat(b)];
 }
 
-const binary = (f: (a: Value, b: Value) => Value): OpFn => ([a, b], _attrs, ctx) => [f(...sameDtype(need(a, 'A', ctx), need(b, 'B', ctx)))];
-const unary = (f: (a: Value) => Value): OpFn => ([a], _attrs, ctx) => [f(need(a, 'X', ctx))];
+const binary =
+  (f: (a: Value, b: Value) => Value): OpFn =>
+  ([a, b], _attrs, ctx) => [f(...sameDtype(need(a, 'A', ctx), need(b, 'B', ctx)))];
+const unary =
+  (f: (a: Value) => Value): OpFn =>
+  ([a], _attrs, ctx) => [f(need(a, 'X', ctx))];
 
 /** Integer division truncates toward zero in ONNX; tfjs floors. */
 function divide(a: Value, b: Value): Value {
@@ -77,10 +97,19 @@ function divide(a: Value, b: Value): Value {
   return tf.cast(tf.mul(tf.sign(q), tf.floor(tf.abs(q))), 'int32');
 }
 
-function toNhwc(x: Value): tf.Tensor4D { return tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D; }
-function toNchw(x: Value): tf.Tensor4D { return tf.transpose(x, [0, 3, 1, 2]) as tf.Tensor4D; }
+function toNhwc(x: Value): tf.Tensor4D {
+  return tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
+}
+function toNchw(x: Value): tf.Tensor4D {
+  return tf.transpose(x, [0, 3, 1, 2]) as tf.Tensor4D;
+}
 
-interface Window { kernel: [number, number]; strides: [number, number]; dilations: [number, number]; pads: [number, number, number, number] }
+interface Window {
+  kernel: [number, number];
+  strides: [number, number];
+  dilations: [number, number];
+  pads: [number, number, number, number];
+}
 
 /** Kernel geometry of Conv and the pools: explicit [top, left, bottom, right] pads, SAME_* resolved. */
 function windowOf(attrs: Attributes, inH: number, inW: number, kernel: [number, number], ctx: OpContext): Window {
@@ -112,7 +141,10 @@ const pair = (v: number[] | undefined, rank3: boolean, fallback: number): [numbe
 /** Rank-3 inputs carry 1-D attributes: prefix them with the unit height. */
 function spatialAttrs(attrs: Attributes, rank3: boolean): Attributes {
   if (!rank3) return attrs;
-  const lift = (name: string, pad: number) => { const v = attrs.ints(name); return v ? { name, ints: name === 'pads' ? [0, v[0], 0, v[1]] : [pad, ...v] } : null; };
+  const lift = (name: string, pad: number) => {
+    const v = attrs.ints(name);
+    return v ? { name, ints: name === 'pads' ? [0, v[0], 0, v[1]] : [pad, ...v] } : null;
+  };
   const list = [lift('strides', 1), lift('dilations', 1), lift('pads', 0), lift('kernel_shape', 1)].filter((a) => a !== null) as OnnxAttribute[];
   const autoPad = attrs.string('auto_pad', 'NOTSET');
   return new Attributes([...list, { name: 'auto_pad', s: Buffer.from(autoPad) }], 'spatial');
@@ -125,7 +157,14 @@ function spatialAttrs(attrs: Attributes, rank3: boolean): Attributes {
 function dilateFilter(f: tf.Tensor4D, [dh, dw]: [number, number]): tf.Tensor4D {
   if (dh === 1 && dw === 1) return f;
   const [kh, kw, c, m] = f.shape;
-  const spread = tf.pad(tf.reshape(f, [kh, 1, kw, 1, c, m]), [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]]);
+  const spread = tf.pad(tf.reshape(f, [kh, 1, kw, 1, c, m]), [
+    [0, 0],
+    [0, dh - 1],
+    [0, 0],
+    [0, dw - 1],
+    [0, 0],
+    [0, 0],
+  ]);
   return tf.slice(tf.reshape(spread, [kh * dh, kw * dw, c, m]), [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, c, m]) as tf.Tensor4D;
 }
 
@@ -143,7 +182,13 @@ function conv(inputs: Array<Value | undefined>, attrs0: Attributes, ctx: OpConte
     const win = windowOf(attrs, H, W, [kH, kW], ctx);
     let xh: tf.Tensor4D = toNhwc(x4);
     const [pt, pl, pb, pr] = win.pads;
-    if (pt || pl || pb || pr) xh = tf.pad(xh, [[0, 0], [pt, pb], [pl, pr], [0, 0]]);
+    if (pt || pl || pb || pr)
+      xh = tf.pad(xh, [
+        [0, 0],
+        [pt, pb],
+        [pl, pr],
+        [0, 0],
+      ]);
     const filter = dilateFilter(tf.transpose(w4, [2, 3, 1, 0]) as tf.Tensor4D, win.dilations); // [kH', kW', C/g, M]
     let y: tf.Tensor4D;
     if (group === 1) {
@@ -155,7 +200,10 @@ function conv(inputs: Array<Value | undefined>, attrs0: Attributes, ctx: OpConte
     } else {
       const xs = tf.split(xh, group, 3);
       const fs = tf.split(filter, group, 3);
-      y = tf.concat(xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, fs[i] as tf.Tensor4D, win.strides, 'valid')), 3) as tf.Tensor4D;
+      y = tf.concat(
+        xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, fs[i] as tf.Tensor4D, win.strides, 'valid')),
+        3,
+      ) as tf.Tensor4D;
     }
     if (inputs[2]) y = tf.add(y, tf.reshape(inputs[2], [1, 1, 1, M]));
     return toNchw(y);
@@ -177,7 +225,12 @@ function pool(kind: 'max' | 'avg'): OpFn {
       if (win.dilations[0] !== 1 || win.dilations[1] !== 1) throw new OnnxOpError(`${ctx.where}: dilated pooling is not supported`);
       const [pt, pl, pb, pr] = win.pads;
       const padded = pt || pl || pb || pr;
-      const pads: Array<[number, number]> = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
+      const pads: Array<[number, number]> = [
+        [0, 0],
+        [pt, pb],
+        [pl, pr],
+        [0, 0],
+      ];
       let xh = toNhwc(x4);
       if (kind === 'max') {
         if (padded) xh = tf.pad(xh, pads, -3.4e38);
@@ -212,7 +265,13 @@ function reduce(f: (x: Value, axes: number[], keep: boolean) => Value, axesAsInp
       if (attrs.int('noop_with_empty_axes', 0)) return [x];
       axes = x.shape.map((_, i) => i);
     }
-    return [f(x, axes.map((a) => axisOf(a, x.rank)), keep)];
+    return [
+      f(
+        x,
+        axes.map((a) => axisOf(a, x.rank)),
+        keep,
+      ),
+    ];
   };
 }
 
@@ -268,14 +327,20 @@ function gather(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpCont
   // Few indices (ViT's class token, q/k/v of a fused projection): slices, whose gradient every
   // backend has (tf.gather's needs UnsortedSegmentSum, which wasm lacks).
   const size = x.shape.map((d, i) => (i === axis ? 1 : d));
-  const parts = list.map((v) => tf.slice(x, x.shape.map((_, i) => (i === axis ? v : 0)), size));
+  const parts = list.map((v) =>
+    tf.slice(
+      x,
+      x.shape.map((_, i) => (i === axis ? v : 0)),
+      size,
+    ),
+  );
   const picked = parts.length === 1 ? parts[0] : tf.concat(parts, axis);
   return [tf.reshape(picked, [...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)])];
 }
 
 function unsqueeze(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContext): Value[] {
   const x = need(inputs[0], 'data', ctx);
-  const axes = (ctx.opset >= 13 ? numbersOf(need(inputs[1], 'axes', ctx)) : attrs.ints('axes') ?? []);
+  const axes = ctx.opset >= 13 ? numbersOf(need(inputs[1], 'axes', ctx)) : (attrs.ints('axes') ?? []);
   const rank = x.rank + axes.length;
   const sorted = axes.map((a) => axisOf(a, rank)).sort((p, q) => p - q);
   const shape = [...x.shape];
@@ -286,7 +351,14 @@ function unsqueeze(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpC
 function squeeze(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContext): Value[] {
   const x = need(inputs[0], 'data', ctx);
   const axes = ctx.opset >= 13 ? (inputs[1] ? numbersOf(inputs[1]) : undefined) : attrs.ints('axes');
-  return [axes ? tf.squeeze(x, axes.map((a) => axisOf(a, x.rank))) : tf.squeeze(x)];
+  return [
+    axes
+      ? tf.squeeze(
+          x,
+          axes.map((a) => axisOf(a, x.rank)),
+        )
+      : tf.squeeze(x),
+  ];
 }
 
 function split(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContext, outputs: number): Value[] {
@@ -297,7 +369,11 @@ function split(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpConte
   const n = attrs.int('num_outputs', outputs);
   const dim = x.shape[axis];
   const chunk = Math.ceil(dim / n);
-  return tf.split(x, Array.from({ length: n }, (_, i) => Math.min(chunk, dim - i * chunk)), axis);
+  return tf.split(
+    x,
+    Array.from({ length: n }, (_, i) => Math.min(chunk, dim - i * chunk)),
+    axis,
+  );
 }
 
 function concat(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContext): Value[] {
@@ -410,18 +486,24 @@ function cast(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContex
 function pad(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContext): Value[] {
   const x = need(inputs[0], 'data', ctx);
   const mode = attrs.string('mode', 'constant');
-  let pads = inputs[1] ? numbersOf(inputs[1]) : attrs.ints('pads') ?? [];
+  let pads = inputs[1] ? numbersOf(inputs[1]) : (attrs.ints('pads') ?? []);
   const value = inputs[2] ? inputs[2].dataSync()[0] : attrs.float('value', 0);
   if (inputs[3]) {
     // opset 18: pads only for the listed axes.
     const axes = numbersOf(inputs[3]).map((a) => axisOf(a, x.rank));
     const full = new Array<number>(2 * x.rank).fill(0);
-    axes.forEach((a, i) => { full[a] = pads[i]; full[a + x.rank] = pads[i + axes.length]; });
+    axes.forEach((a, i) => {
+      full[a] = pads[i];
+      full[a + x.rank] = pads[i + axes.length];
+    });
     pads = full;
   }
   if (pads.some((p) => p < 0)) throw new OnnxOpError(`${ctx.where}: negative pads are not supported`);
   const widths = x.shape.map((_, i) => [pads[i], pads[i + x.rank]] as [number, number]);
-  checkElements(x.shape.map((d, i) => d + widths[i][0] + widths[i][1]), ctx);
+  checkElements(
+    x.shape.map((d, i) => d + widths[i][0] + widths[i][1]),
+    ctx,
+  );
   if (mode === 'constant') return [tf.pad(x, widths, value)];
   if (mode === 'reflect') return [tf.mirrorPad(x, widths, 'reflect')];
   throw new OnnxOpError(`${ctx.where}: Pad mode ${mode} is not supported`);
@@ -434,7 +516,10 @@ function expand(inputs: Array<Value | undefined>, _attrs: Attributes, ctx: OpCon
   const rank = Math.max(x.rank, shape.length);
   const xs = [...new Array(rank - x.rank).fill(1), ...x.shape];
   const ts = [...new Array(rank - shape.length).fill(1), ...shape];
-  const out = checkElements(xs.map((d, i) => (d === 1 ? ts[i] : d)), ctx);
+  const out = checkElements(
+    xs.map((d, i) => (d === 1 ? ts[i] : d)),
+    ctx,
+  );
   return [tf.broadcastTo(tf.reshape(x, xs), out)];
 }
 
@@ -480,11 +565,13 @@ function broadcastShape(shapes: number[][]): number[] {
   return Array.from({ length: rank }, (_, i) => Math.max(...shapes.map((s) => s[s.length - rank + i] ?? 1)));
 }
 
-const variadic = (f: (a: Value, b: Value) => Value): OpFn => (inputs, _attrs, ctx) => {
-  const xs = inputs.filter((v): v is Value => !!v);
-  if (!xs.length) throw new OnnxOpError(`${ctx.where}: no inputs`);
-  return [xs.slice(1).reduce((acc, v) => f(...sameDtype(acc, v)), xs[0])];
-};
+const variadic =
+  (f: (a: Value, b: Value) => Value): OpFn =>
+  (inputs, _attrs, ctx) => {
+    const xs = inputs.filter((v): v is Value => !!v);
+    if (!xs.length) throw new OnnxOpError(`${ctx.where}: no inputs`);
+    return [xs.slice(1).reduce((acc, v) => f(...sameDtype(acc, v)), xs[0])];
+  };
 
 const hardSigmoid = (alpha: number, beta: number, x: Value) => tf.clipByValue(tf.add(tf.mul(alpha, x), beta), 0, 1);
 
@@ -508,7 +595,11 @@ const OPS: Record<string, OpFn> = {
   Where: where,
   Relu: unary(tf.relu),
   LeakyRelu: ([x], attrs, ctx) => [tf.leakyRelu(need(x, 'X', ctx), attrs.float('alpha', 0.01))],
-  Elu: ([x], attrs, ctx) => { const a = attrs.float('alpha', 1); const v = need(x, 'X', ctx); return [a === 1 ? tf.elu(v) : tf.where(tf.greater(v, 0), v, tf.mul(a, tf.sub(tf.exp(v), 1)))]; },
+  Elu: ([x], attrs, ctx) => {
+    const a = attrs.float('alpha', 1);
+    const v = need(x, 'X', ctx);
+    return [a === 1 ? tf.elu(v) : tf.where(tf.greater(v, 0), v, tf.mul(a, tf.sub(tf.exp(v), 1)))];
+  },
   Sigmoid: unary(tf.sigmoid),
   HardSigmoid: ([x], attrs, ctx) => [hardSigmoid(attrs.float('alpha', 0.2), attrs.float('beta', 0.5), need(x, 'X', ctx))],
   HardSwish: unary((x) => tf.mul(x, hardSigmoid(1 / 6, 0.5, x))),
@@ -532,15 +623,36 @@ const OPS: Record<string, OpFn> = {
   Conv: conv,
   MaxPool: pool('max'),
   AveragePool: pool('avg'),
-  GlobalAveragePool: ([x], _attrs, ctx) => { const v = need(x, 'X', ctx); return [tf.mean(v, v.shape.slice(2).map((_, i) => i + 2), true)]; },
-  GlobalMaxPool: ([x], _attrs, ctx) => { const v = need(x, 'X', ctx); return [tf.max(v, v.shape.slice(2).map((_, i) => i + 2), true)]; },
+  GlobalAveragePool: ([x], _attrs, ctx) => {
+    const v = need(x, 'X', ctx);
+    return [
+      tf.mean(
+        v,
+        v.shape.slice(2).map((_, i) => i + 2),
+        true,
+      ),
+    ];
+  },
+  GlobalMaxPool: ([x], _attrs, ctx) => {
+    const v = need(x, 'X', ctx);
+    return [
+      tf.max(
+        v,
+        v.shape.slice(2).map((_, i) => i + 2),
+        true,
+      ),
+    ];
+  },
   BatchNormalization: batchNorm,
   LayerNormalization: layerNorm,
   Gemm: gemm,
   MatMul: matMul,
   Flatten: flatten,
   Reshape: ([x, s], attrs, ctx) => [reshapeTo(need(x, 'data', ctx), numbersOf(need(s, 'shape', ctx)), attrs.int('allowzero', 0) === 1)],
-  Transpose: ([x], attrs, ctx) => { const v = need(x, 'data', ctx); return [tf.transpose(v, attrs.ints('perm') ?? v.shape.map((_, i) => v.rank - 1 - i))]; },
+  Transpose: ([x], attrs, ctx) => {
+    const v = need(x, 'data', ctx);
+    return [tf.transpose(v, attrs.ints('perm') ?? v.shape.map((_, i) => v.rank - 1 - i))];
+  },
   Concat: concat,
   Slice: slice,
   Gather: gather,
@@ -550,7 +662,10 @@ const OPS: Record<string, OpFn> = {
   Tile: ([x, r], _attrs, ctx) => {
     const v = need(x, 'input', ctx);
     const reps = numbersOf(need(r, 'repeats', ctx));
-    checkElements(v.shape.map((d, i) => d * (reps[i] ?? 1)), ctx);
+    checkElements(
+      v.shape.map((d, i) => d * (reps[i] ?? 1)),
+      ctx,
+    );
     return [tf.tile(v, reps)];
   },
   Pad: pad,

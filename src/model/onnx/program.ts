@@ -43,7 +43,10 @@ function topological(nodes: OnnxNode[], known: Set<string>, file: string): OnnxN
       const [i, k] = top;
       const inputs = nodes[i].input ?? [];
       if (k === 0) {
-        if (state[i] === 2) { stack.pop(); continue; }
+        if (state[i] === 2) {
+          stack.pop();
+          continue;
+        }
         state[i] = 1;
       }
       if (k < inputs.length) {
@@ -51,7 +54,8 @@ function topological(nodes: OnnxNode[], known: Set<string>, file: string): OnnxN
         const name = inputs[k];
         if (!name || known.has(name)) continue;
         const p = producer.get(name);
-        if (p === undefined) throw new InputError(file, `node '${nodes[i].name || nodes[i].opType}' reads '${name}', which no node, input or initialiser provides`);
+        if (p === undefined)
+          throw new InputError(file, `node '${nodes[i].name || nodes[i].opType}' reads '${name}', which no node, input or initialiser provides`);
         if (state[p] === 1) throw new InputError(file, `the graph has a cycle through '${name}'`);
         if (state[p] === 0) stack.push([p, 0]);
         continue;
@@ -77,9 +81,17 @@ export class OnnxProgram {
   /** name → the node that produces it. */
   readonly producers = new Map<string, OnnxNode>();
 
-  constructor(readonly model: OnnxModel, readonly file: string, private readonly opts: ProgramOptions) {
+  constructor(
+    readonly model: OnnxModel,
+    readonly file: string,
+    private readonly opts: ProgramOptions,
+  ) {
     const graph = model.graph!;
-    if (model.functions?.length) throw new InputError(file, `defines ${model.functions.length} model-local function(s); the gate runs standard ONNX operators only (export without custom functions)`);
+    if (model.functions?.length)
+      throw new InputError(
+        file,
+        `defines ${model.functions.length} model-local function(s); the gate runs standard ONNX operators only (export without custom functions)`,
+      );
     if (model.trainingInfo?.length) throw new InputError(file, 'carries ONNX training information, which the gate does not support');
     if (graph.sparseInitializer?.length) throw new InputError(file, 'has sparse initialisers, which the gate does not support');
     const imports = model.opsetImport ?? [];
@@ -87,7 +99,10 @@ export class OnnxProgram {
     this.opset = main?.version ?? 0;
     if (!main) throw new InputError(file, 'imports no default-domain (ai.onnx) opset');
     if (this.opset < ONNX_OPSETS.min || this.opset > ONNX_OPSETS.max) {
-      throw new InputError(file, `uses opset ${this.opset}; the gate runs opsets ${ONNX_OPSETS.min}–${ONNX_OPSETS.max} (re-export with torch.onnx.export(..., opset_version=17))`);
+      throw new InputError(
+        file,
+        `uses opset ${this.opset}; the gate runs opsets ${ONNX_OPSETS.min}–${ONNX_OPSETS.max} (re-export with torch.onnx.export(..., opset_version=17))`,
+      );
     }
     const nodes = graph.node ?? [];
     const unsupported = new Map<string, number>();
@@ -112,13 +127,15 @@ export class OnnxProgram {
     this.inputs = (graph.input ?? []).filter((v) => !known.has(v.name)).map((v) => valueOf(v, file));
     this.outputs = (graph.output ?? []).map((v) => valueOf(v, file));
     for (const v of [...this.inputs, ...this.outputs]) {
-      if (!heldDtype(v.elemType)) throw new InputError(file, `graph ${this.inputs.includes(v) ? 'input' : 'output'} '${v.name}' has element type ${dtypeName(v.elemType)}`);
+      if (!heldDtype(v.elemType))
+        throw new InputError(file, `graph ${this.inputs.includes(v) ? 'input' : 'output'} '${v.name}' has element type ${dtypeName(v.elemType)}`);
     }
     for (const v of this.inputs) known.add(v.name);
     this.nodes = topological(nodes, known, file);
     this.attrs = this.nodes.map((n) => new Attributes(n.attribute, this.where(n)));
     for (const n of this.nodes) for (const o of n.output ?? []) if (o) this.producers.set(o, n);
-    for (const v of this.outputs) if (!known.has(v.name) && !this.producers.has(v.name)) throw new InputError(file, `graph output '${v.name}' is produced by no node`);
+    for (const v of this.outputs)
+      if (!known.has(v.name) && !this.producers.has(v.name)) throw new InputError(file, `graph output '${v.name}' is produced by no node`);
   }
 
   private where(n: OnnxNode): string {

@@ -186,7 +186,21 @@ export interface OnnxModel {
 }
 
 /** ONNX TensorProto.DataType values the gate can hold in tfjs (float32, int32 or bool). */
-export const ONNX_DTYPE = { FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13 } as const;
+export const ONNX_DTYPE = {
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
+} as const;
 
 /** Decodes a serialised ModelProto; any protobuf error names the file. */
 export function decodeOnnx(bytes: Uint8Array, file: string): OnnxModel {

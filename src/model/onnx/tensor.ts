@@ -14,7 +14,16 @@ export interface TensorData {
 
 const DTYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ONNX_DTYPE).map(([k, v]) => [v, k]));
 const FLOATS = new Set<number>([ONNX_DTYPE.FLOAT, ONNX_DTYPE.DOUBLE, ONNX_DTYPE.FLOAT16]);
-const INTS = new Set<number>([ONNX_DTYPE.UINT8, ONNX_DTYPE.INT8, ONNX_DTYPE.UINT16, ONNX_DTYPE.INT16, ONNX_DTYPE.INT32, ONNX_DTYPE.INT64, ONNX_DTYPE.UINT32, ONNX_DTYPE.UINT64]);
+const INTS = new Set<number>([
+  ONNX_DTYPE.UINT8,
+  ONNX_DTYPE.INT8,
+  ONNX_DTYPE.UINT16,
+  ONNX_DTYPE.INT16,
+  ONNX_DTYPE.INT32,
+  ONNX_DTYPE.INT64,
+  ONNX_DTYPE.UINT32,
+  ONNX_DTYPE.UINT64,
+]);
 const RAW_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8 };
 const INT32_MAX = 2147483647;
 
@@ -103,10 +112,12 @@ export function tensorData(t: OnnxTensor, file: string, opts: TensorReadOptions)
   if (t.dataLocation === 1) {
     if (!opts.external) throw new InputError(file, `${what} keeps its data in an external file, which is not supported here`);
     const raw = opts.external(t);
-    if (raw.byteLength !== count * RAW_BYTES[code]) throw new InputError(file, `${what} has ${raw.byteLength} bytes of external data; its dims need ${count * RAW_BYTES[code]}`);
+    if (raw.byteLength !== count * RAW_BYTES[code])
+      throw new InputError(file, `${what} has ${raw.byteLength} bytes of external data; its dims need ${count * RAW_BYTES[code]}`);
     values = fromRaw(code, raw, count);
   } else if (t.rawData && t.rawData.byteLength) {
-    if (t.rawData.byteLength !== count * RAW_BYTES[code]) throw new InputError(file, `${what} has ${t.rawData.byteLength} bytes of raw data; its dims [${shape.join(', ')}] need ${count * RAW_BYTES[code]}`);
+    if (t.rawData.byteLength !== count * RAW_BYTES[code])
+      throw new InputError(file, `${what} has ${t.rawData.byteLength} bytes of raw data; its dims [${shape.join(', ')}] need ${count * RAW_BYTES[code]}`);
     values = fromRaw(code, t.rawData, count);
   } else {
     const list = fromFields(t, code, count);
@@ -114,7 +125,8 @@ export function tensorData(t: OnnxTensor, file: string, opts: TensorReadOptions)
     values = dtype === 'float32' ? Float32Array.from(list) : dtype === 'bool' ? Uint8Array.from(list, (v) => (v ? 1 : 0)) : Int32Array.from(list);
   }
   if (opts.finite && dtype === 'float32') {
-    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) throw new InputError(file, `${what} holds a non-finite value (${values[i]}) at element ${i}`);
+    for (let i = 0; i < values.length; i++)
+      if (!Number.isFinite(values[i])) throw new InputError(file, `${what} holds a non-finite value (${values[i]}) at element ${i}`);
   }
   return { dtype, shape, values };
 }
