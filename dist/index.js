@@ -36,7 +36,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-DNTDPOJS.js";
+} from "./chunks/chunk-Y6RN43AY.js";
 
 // src/main.ts
 import path2 from "node:path";
