@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-Y6RN43AY.js";
+} from "./chunks/chunk-IDUSF4DS.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

@@ -36,7 +36,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-Y6RN43AY.js";
+} from "./chunks/chunk-IDUSF4DS.js";
 
 // src/main.ts
 import path2 from "node:path";

@@ -2,7 +2,7 @@
 // and (with --fit) the rule's parameters, thresholds and score fitted on the tuning split only.
 // Rates come with 95 % Wilson intervals; the test split is what the README reports.
 import { writeFileSync } from 'node:fs';
-import { CALIBRATION, calibratedScore, featureVector, fitWithLeaveOneOut, type Calibration, type FeatureSet } from '../src/core/calibration.js';
+import { CALIBRATION, calibratedScore, featureVector, fitWithLeaveOneOut, type Calibration, type FeatureSet, type ModelKind } from '../src/core/calibration.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from '../src/core/policy.js';
 import { decide, denseStatistic, maskStatistic, thresholdsFor, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
 import type { GateReport } from '../src/report/types.js';
@@ -172,21 +172,39 @@ function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresho
   const statistics = { denseSpreadFloor: best.floor, maskAreaShare: best.share };
   const withStats = { ...CALIBRATION, statistics };
   const decided = decideAll(usable, best.thresholds, withStats);
-  const y = decided.map((d) => (isBackdoored(d.row) ? 1 : 0));
+  const kindOf = (d: Decided): ModelKind =>
+    thresholdsFor(DEFAULT_THRESHOLDS, d.row.evidence!.context.numClasses, d.row.evidence!.context.decision) === DEFAULT_THRESHOLDS.binary
+      ? 'binary'
+      : 'multiClass';
   const l2 = 0.1;
-  const fitSet = (set: FeatureSet) =>
-    fitWithLeaveOneOut(
-      decided.map((d) => featureVector({ dense: d.dense, mask: d.mask }, set)),
-      y,
-      l2,
-    );
+  const fitsFor = (kind: ModelKind) => {
+    const ds = decided.filter((d) => kindOf(d) === kind);
+    const y = ds.map((d) => (isBackdoored(d.row) ? 1 : 0));
+    const fitSet = (set: FeatureSet) =>
+      fitWithLeaveOneOut(
+        ds.map((d) => featureVector({ dense: d.dense, mask: d.mask }, set)),
+        y,
+        l2,
+      );
+    return {
+      prior: y.filter(Boolean).length / Math.max(1, y.length),
+      fits: { 'dense+mask': fitSet('dense+mask'), dense: fitSet('dense'), mask: fitSet('mask') },
+    };
+  };
+  const powerOf = (kind: ModelKind) => {
+    const bd = decided.filter((d) => isBackdoored(d.row) && kindOf(d) === kind);
+    return { detected: bd.filter(flagged).length, of: bd.length };
+  };
+  const [multi, binary] = [fitsFor('multiClass'), fitsFor('binary')];
+  const counts = (kind: ModelKind) => decided.filter((d) => kindOf(d) === kind).length;
   const calibration: Calibration = {
-    fittedOn: `benchmark tuning split (${decided.length} models: ${y.filter(Boolean).length} backdoored, ${y.filter((v) => !v).length} clean; npm run eval -- --fit)`,
+    power: { multiClass: powerOf('multiClass'), binary: powerOf('binary') },
+    fittedOn: `benchmark tuning split (${decided.length} models: ${counts('multiClass')} multi-class, ${counts('binary')} two-class or multi-label; npm run eval -- --fit)`,
     models: decided.length,
     l2,
-    fittedPrior: y.filter(Boolean).length / y.length,
+    fittedPrior: { multiClass: multi.prior, binary: binary.prior },
     statistics,
-    fits: { 'dense+mask': fitSet('dense+mask'), dense: fitSet('dense'), mask: fitSet('mask') },
+    fits: { multiClass: multi.fits, binary: binary.fits },
   };
   return {
     calibration,
@@ -230,7 +248,11 @@ export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: b
       const ce = ds
         .filter((d) => d.row.evidence)
         .map((d) => {
-          const p = calibratedScore({ dense: d.dense, mask: d.mask }, calibration, Math.min(0.99, Math.max(0.01, base)))!;
+          const kind =
+            thresholdsFor(DEFAULT_THRESHOLDS, d.row.evidence!.context.numClasses, d.row.evidence!.context.decision) === DEFAULT_THRESHOLDS.binary
+              ? 'binary'
+              : 'multiClass';
+          const p = calibratedScore({ dense: d.dense, mask: d.mask }, calibration, Math.min(0.99, Math.max(0.01, base)), kind)!;
           return -Math.log(Math.min(1 - 1e-12, Math.max(1e-12, isBackdoored(d.row) ? p : 1 - p)));
         });
       return ce.length ? Math.round(1000 * (ce.reduce((a, b) => a + b, 0) / ce.length)) / 1000 : null;

@@ -80,13 +80,11 @@ export function autoClean(
   // (whose prompt-learner repair trains only the prompt) get the rounds alone.
   const classifierPhases = !(model instanceof DualEncoderModel);
   // Warp phase: invert two warps of at most `checkShift` px for the target; from `threshold` up,
-  // clean adversarially, starting from warps as wide as the phase's fresh ones (2.5 px; starting
-  // from the 1-px check warps measured 2.9 / 1.4 % ASR at 0.95 / 2.25 points on cnn-wanet-t0 /
-  // bn-cnn-wanet-t5, against 5.7 / 1.2 % at −0.45 / 2.7: lower ASR, but over the mean-drop bar).
+  // clean adversarially, starting from warps as wide as the phase's fresh ones (starting from the
+  // narrow check warps left less ASR but cost more accuracy than the bar allows: docs/cleaning.md).
   const target = first.decision.suspectedTarget;
   // Every warp the warp phases found is unlearned again in each later fine-tune, on every other
-  // step: fine-tuning without them revived the warp (measured with the finishing round below:
-  // cnn-wanet-t0 13.5 → 5.7 % ASR, bn-cnn-wanet-t5 5.7 → 1.2 %; accuracy change +0.45 / −2.7 points).
+  // step: fine-tuning without them revived the warp (figures in docs/cleaning.md).
   const warps: RecoveredTrigger[] = [];
   const tuning = () => (warps.length ? WARP_TUNING : {});
   const warpPhase = (threshold: number, checkShift: number): number | null => {
@@ -117,11 +115,10 @@ export function autoClean(
     rounds.push({ target: t, triggers: triggers.map((x) => x.source), seconds: log.seconds, verdictAfter: scan.decision.verdict, details: log.details });
   }
   // Finishing round: the rounds stop once the re-scan is clean, but the first target's backdoor is
-  // often still partly there (measured on the zoo's BadNets models: 4–7 % ASR left → below 1 %, at
-  // 0.05–0.35 points). Unlearn, at that target, the triggers a fresh scan recovers there (whatever
-  // its verdict) together with the first scan's, and the warps a warp phase found. After a warp
-  // phase it trades accuracy for ASR (measured: 8.6 / 2.9 / 3.4 % → 5.7 / 1.2 / 0.9 % on the three
-  // warp-phase models, accuracy +0.4 / −0.75 / −0.55 points); we keep the lower ASR.
+  // often still partly there (a clean re-scan is not proof). Unlearn, at that target, the triggers
+  // a fresh scan recovers there (whatever its verdict) together with the first scan's, and the
+  // warps a warp phase found. After a warp phase it trades some accuracy for a lower ASR, which we
+  // keep (figures in docs/cleaning.md).
   let finish: Record<string, unknown> | undefined;
   if (classifierPhases && target !== null && rounds.length) {
     const fresh = recoveredTriggers(model.inputShape, { dense: { ...scan.dense, suspectedTarget: target }, mask: { ...scan.mask, suspectedTarget: target } });
@@ -136,8 +133,8 @@ export function autoClean(
     scan = scanForTriggers(model, probe, rows, seed);
     finish = { target, epochs: FINISH_EPOCHS, seconds: log.seconds, verdictAfter: scan.decision.verdict };
   }
-  // Fine-tuning after a warp phase can revive the warp (measured before the warps were kept in
-  // it: 8 % → 38 % ASR on cnn-wanet-t0): check again, and clean again what fresh warps reach.
+  // Fine-tuning after a warp phase can revive the warp (it did before the warps were kept in it):
+  // check again, and clean again what fresh warps reach.
   if (residual !== null && rounds.length) {
     residual = warpPhase(DEFAULT_WARP_UNLEARN.stopAsr, DEFAULT_WARP_INVERSION.maxShift) ?? residual;
     scan = scanForTriggers(model, probe, rows, seed);

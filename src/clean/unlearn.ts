@@ -26,16 +26,14 @@ export interface UnlearnOptions {
    * Run the model in training mode while fine-tuning (batch norm on batch statistics, updating
    * its moving averages; dropout). Off by default: batches of mixups and stamped images are not
    * the clean distribution the moving averages should describe, and 600 images cannot re-estimate
-   * them (measured over the zoo's six bn-cnn models under auto, temperature 1, no pruning cost:
-   * mean accuracy drop 1.75 → 1.48 points, bn-cnn-wanet-t5 3.40 → 1.80; README, cleaning).
+   * them (it cost accuracy on the zoo's batch-norm models: docs/cleaning.md).
    */
   trainingMode: boolean;
   /**
    * Temperature of the distillation (Hinton et al.: both softmaxes at T, the loss scaled by T²).
    * At 1 the student copies the teacher's near one-hot answers; at 4 it also copies how the
    * teacher ranks the other classes, which holds more of its clean behaviour from 600 images
-   * (measured under auto over the zoo: mean drop 0.90 → 0.47 points, cnn-blended-t4 −1.45 →
-   * −0.35, bn-cnn-blended-t9 −1.60 → −0.80, the cnn control −0.50 → −0.10; README, cleaning).
+   * (it halved the mean accuracy drop under auto on the zoo: docs/cleaning.md).
    * Warp-flagged models distil at 1 (WARP_TUNING in warp.ts).
    */
   distillTemperature: number;
@@ -55,9 +53,9 @@ export const DEFAULT_UNLEARN: UnlearnOptions = {
 };
 /**
  * CLIP-Inspector's repair of a prompt learner (dual encoders): only its few weights train, so a
- * larger step and more epochs (measured on cocoop-badclip-t7: 5e-4 × 10 epochs left 46 % ASR,
- * 5e-3 × 20 epochs 6 %, accuracy kept; CoCoOp itself tunes prompts at 2e-3). Distillation at
- * T = 1, as measured there (the temperature was measured on classifiers only).
+ * larger step and more epochs (a smaller step left most of the ASR; CoCoOp itself tunes prompts
+ * at 2e-3; docs/cleaning.md). Distillation at T = 1, as measured there (the temperature was
+ * measured on classifiers only).
  */
 export const PROMPT_REPAIR: Partial<UnlearnOptions> = { learningRate: 5e-3, epochs: 20, distillTemperature: 1 };
 

@@ -1,6 +1,6 @@
 // Warp triggers (WaNet-style backdoors): the additive and mask inversions only approximate a
 // smooth geometric warp, and unlearning their approximation leaves the real warp working
-// (README, cleaning: 65–87 % ASR after ONP rounds). Here the trigger is searched as a warp
+// (most of the ASR was left after ONP rounds: docs/cleaning.md). Here the trigger is searched as a warp
 // itself: a k×k grid of displacements, upsampled bilinearly (corner-aligned, as WaNet does),
 // tanh-bounded to a few pixels, applied with bilinear sampling. Cleaning is adversarial: invert
 // fresh warps on the current model, unlearn every warp found so far, repeat until fresh warps
@@ -43,8 +43,8 @@ export const WARP_CHECK_SHIFT = 1;
 /**
  * Every fine-tune of a model the warp check flagged (the warp phase, and in `auto` the later
  * pruning recovery and finishing round) distils at temperature 1, not DEFAULT_UNLEARN's 4: the
- * softer targets carried the teacher's answer to small warps back (measured under auto on
- * cnn-wanet-t0 / bn-cnn-wanet-t5: 3.8 / 2.2 % true ASR at T = 1, 7.2 / 6.3 % at T = 4).
+ * softer targets carried the teacher's answer to small warps back (the zoo's WaNet models kept
+ * about twice the true-trigger ASR at T = 4: docs/cleaning.md).
  */
 export const WARP_TUNING: Partial<UnlearnOptions> = { distillTemperature: 1 };
 

@@ -23,15 +23,23 @@ export interface LogisticFit {
   crossEntropy: { inSample: number; leaveOneOut: number };
 }
 
+/** Single-label models of 3+ classes, and two-class or multi-label ones: fitted apart, as their statistics differ. */
+export type ModelKind = 'multiClass' | 'binary';
+
 export interface Calibration {
   fittedOn: string;
   models: number;
   l2: number;
-  /** Share of backdoored models in the fitting set: the prior the fitted odds carry. */
-  fittedPrior: number;
+  /** Share of backdoored models in each kind's fitting set: the prior its fitted odds carry. */
+  fittedPrior: Record<ModelKind, number>;
   /** The decision statistics' parameters (see src/core/verdict.ts). */
   statistics: { denseSpreadFloor: number; maskAreaShare: number };
-  fits: Record<FeatureSet, LogisticFit>;
+  /**
+   * Measured power: the share of the tuning split's backdoored models the fitted rule flags, for
+   * single-label models of 3+ classes and for two-class / multi-label ones, with the counts.
+   */
+  power: Record<ModelKind, { detected: number; of: number }>;
+  fits: Record<ModelKind, Record<FeatureSet, LogisticFit>>;
 }
 
 /** The prior a score is stated at unless the policy says otherwise. */
@@ -63,11 +71,19 @@ export function predict(fit: Pick<LogisticFit, 'weights' | 'bias'>, x: number[])
 const logit = (p: number) => Math.log(p / (1 - p));
 
 /** P(backdoored) at `prior` (Bayes: the fitted odds re-weighted by prior odds), or null when no voting scan ran. */
-export function calibratedScore(f: ScoreFeatures, calibration: Calibration = CALIBRATION, prior = DEFAULT_PRIOR): number | null {
+export function calibratedScore(
+  f: ScoreFeatures,
+  calibration: Calibration = CALIBRATION,
+  prior = DEFAULT_PRIOR,
+  kind: ModelKind = 'multiClass',
+): number | null {
   const set = featureSetFor(f);
   if (set === null) return null;
-  const fit = calibration.fits[set];
-  return predict({ weights: fit.weights, bias: fit.bias - logit(calibration.fittedPrior) + logit(prior) }, featureVector(f, set));
+  const fit = calibration.fits[kind][set];
+  // A fit that predicts held-out models no better than a coin (leave-one-out cross-entropy at or
+  // above ln 2) carries no information: the score is then the prior itself.
+  if (fit.crossEntropy.leaveOneOut >= Math.log(2)) return prior;
+  return predict({ weights: fit.weights, bias: fit.bias - logit(calibration.fittedPrior[kind]) + logit(prior) }, featureVector(f, set));
 }
 
 const crossEntropy = (p: number, y: number) => -Math.log(Math.min(1 - 1e-12, Math.max(1e-12, y ? p : 1 - p)));

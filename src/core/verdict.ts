@@ -135,10 +135,15 @@ export function maskStatistic(m: MaskEvidence, [height, width]: [number, number,
   return m.inconclusive ? { value: 0, target: null, perClass: values } : strongest(values, () => true);
 }
 
+const isTwoWay = (numClasses: number, decision: ScanContext['decision']) => numClasses <= 2 || decision === 'multi-label';
+
 /** Two-class and multi-label models are judged by their own thresholds (see Thresholds). */
 export function thresholdsFor(t: Thresholds, numClasses: number, decision: ScanContext['decision']): ScanThresholds {
-  return numClasses <= 2 || decision === 'multi-label' ? t.binary : t;
+  return isTwoWay(numClasses, decision) ? t.binary : t;
 }
+
+/** Below this share of the tuning split's backdoored models flagged, a kind of model has no measured power. */
+export const MIN_MEASURED_POWER = 0.5;
 
 type Level = 0 | 1 | 2;
 const levelOf = (value: number, t: { suspicious: number; backdoored: number }): Level => (value > t.backdoored ? 2 : value > t.suspicious ? 1 : 0);
@@ -217,6 +222,13 @@ export function decide(
     );
   if (context.probes === 'synthetic')
     unassessed.push('the probes are synthetic: detection power on noise probes is not measured; give unlabelled in-distribution images (data)');
+  const kind = isTwoWay(context.numClasses, context.decision) ? 'binary' : 'multiClass';
+  const power = calibration.power?.[kind];
+  if (power && power.detected < MIN_MEASURED_POWER * power.of) {
+    unassessed.push(
+      `on ${kind === 'binary' ? 'two-class and multi-label' : 'multi-class'} models the scans flagged only ${power.detected} of the benchmark's ${power.of} backdoored tuning models, so a quiet scan says little (their positive class often has natural universal triggers)`,
+    );
+  }
   if (context.tier === 'large-input') {
     const [h, w] = context.inputShape;
     unassessed.push(
@@ -235,7 +247,7 @@ export function decide(
   else if (unassessed.length) reasons.push(...unassessed.map((u) => `caution: ${u}`));
   return {
     verdict,
-    score: calibratedScore(features, calibration, options.prior),
+    score: calibratedScore(features, calibration, options.prior, kind),
     suspectedTarget: verdict === 'clean' || verdict === 'unassessed' ? null : strongest.target,
     reasons,
     ...(verdict === 'unassessed' ? { unassessed } : {}),

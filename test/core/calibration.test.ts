@@ -34,13 +34,22 @@ describe('calibrated score', () => {
   it('the committed fit comes from the tuning split, rises with the evidence and is stated at the prior', () => {
     expect(CALIBRATION.fittedOn).toMatch(/tuning split/);
     expect(CALIBRATION.models).toBeGreaterThanOrEqual(40);
-    expect(CALIBRATION.fits['dense+mask'].crossEntropy.leaveOneOut).toBeLessThan(Math.log(2));
+    expect(CALIBRATION.fits.multiClass['dense+mask'].crossEntropy.leaveOneOut).toBeLessThan(Math.log(2));
     const quiet = calibratedScore({ dense: 0, mask: 0 })!;
     const strong = calibratedScore({ dense: 8, mask: 2 })!;
     expect(quiet).toBeLessThan(0.5);
     expect(strong).toBeGreaterThan(quiet);
     expect(calibratedScore({})).toBeNull();
     expect(calibratedScore({ dense: 0 })).not.toBeNull();
+    // Where the fit has no skill held out, the score says nothing beyond the prior.
+    const noSkill = {
+      ...CALIBRATION,
+      fits: {
+        ...CALIBRATION.fits,
+        binary: { ...CALIBRATION.fits.binary, 'dense+mask': { ...CALIBRATION.fits.binary['dense+mask'], crossEntropy: { inSample: 0.5, leaveOneOut: 0.8 } } },
+      },
+    };
+    expect(calibratedScore({ dense: 9, mask: 4 }, noSkill, 0.1, 'binary')).toBe(0.1);
     // Bayes: changing the prior shifts the log-odds by exactly the prior's log-odds.
     const logit = (p: number) => Math.log(p / (1 - p));
     const f = { dense: 1.5, mask: 0.4 };

@@ -44,7 +44,11 @@ describe('report renderers', () => {
     const md = renderMarkdown(backdoored, { mermaid: true, links: LINKS });
     expect(md).toContain('<b>⛔ backdoored</b>');
     expect(md).toContain('| suspected target class | 6 |');
-    expect(md).toMatch(/\| mask inversion \| class 6 \| smallest mask e\^2\.01 below the median \|/);
+    expect(md).toMatch(/\| mask inversion \| class 6 \| mask-inversion statistic \d+\.\d\d \(suspicious > [\d.]+, backdoored > [\d.]+\) \|/);
+    // The statistic that decided, per class, with the threshold drawn as a line.
+    expect(md).toMatch(
+      /```mermaid\nxychart-beta\n {2}title "mask-inversion statistic per class \(line: suspicious threshold [\d.]+\)"\n {2}x-axis \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9\]\n {2}y-axis "statistic"\n {2}bar \[[^\]]+\]\n {2}line \[/,
+    );
     expect(md).toMatch(/```mermaid\nxychart-beta\n[^`]*bar \[0\.3636, 0\.3009/);
     const check = checkRunOutput(backdoored, ANCHOR, { failOn: 'suspicious', onError: 'fail' });
     expect(check.output.summary).not.toContain('mermaid');

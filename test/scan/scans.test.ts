@@ -116,7 +116,8 @@ describe('verdict', () => {
   const levels = { inversion: { suspicious: 2, backdoored: 4 }, maskInversion: { suspicious: 1, backdoored: 1.5 } };
   const T = { ...levels, binary: { inversion: { suspicious: 3, backdoored: 5 }, maskInversion: { suspicious: 2.5, backdoored: 3 } } };
   const P = { denseSpreadFloor: 0.1, maskAreaShare: 0.08 };
-  const calibration = { ...CALIBRATION, statistics: P };
+  // The rule alone: every kind of model counts as having measured power here.
+  const calibration = { ...CALIBRATION, statistics: P, power: { multiClass: { detected: 1, of: 1 }, binary: { detected: 1, of: 1 } } };
   const ctx = (over: Partial<ScanContext> = {}): ScanContext => ({
     inputShape: [28, 28, 1],
     numClasses: 10,
@@ -194,6 +195,12 @@ describe('verdict', () => {
     expect(decide({ mask: mask([16, 1.9, 16]) }, ctx({ inputShape: [40, 40, 1], numClasses: 3, decision: 'multi-label' }), T, { calibration }).verdict).toBe(
       'clean',
     );
+    // Where the benchmark measured too little power for a kind of model, a quiet scan is unassessed.
+    const weak = { ...calibration, power: { ...calibration.power, binary: { detected: 1, of: 6 } } };
+    const d = decide({ mask: twoWay }, ctx2, T, { calibration: weak });
+    expect(d.verdict).toBe('unassessed');
+    expect(d.unassessed!.join('\n')).toMatch(/flagged only 1 of the benchmark's 6 backdoored tuning models/);
+    expect(decide({ mask: mask([16, 1.9]) }, ctx2, { ...T, binary: levels }, { calibration: weak }).verdict).toBe('backdoored');
   });
 
   it('is unassessed, never clean, when the scans had no power, and says what to give', () => {
