@@ -88,14 +88,15 @@ describe('action (dist/index.js)', () => {
 
   it('install-native-backend: a failing install warns with its cause and the scan goes on', async () => {
     const { dir, files, env } = runnerEnv({ model: EXAMPLES.cleanCnn, 'install-native-backend': 'true', 'max-probe-images': '8', scans: 'none' });
-    // A stand-in npm on PATH that fails the way the real download does here.
+    // A stand-in npm on PATH that fails the way the real download does here (the action runs
+    // `npm ci` from the native/ lock file it ships; dist/ finds it beside itself).
     const bin = path.join(dir, 'bin');
     mkdirSync(bin);
     writeFileSync(path.join(bin, 'npm'), '#!/bin/sh\necho "npm error tfjs-node-gpu: libtensorflow download refused (HTTP 403)" >&2\nexit 1\n');
     chmodSync(path.join(bin, 'npm'), 0o755);
     const result = await runNode('dist/index.js', [], { ...env, PATH: `${bin}:${process.env.PATH}` }, dir);
     expect(result.stdout).toMatch(
-      /::warning::install-native-backend: npm install @tensorflow\/tfjs-node-gpu@4\.22\.0 failed \(exit 1\): npm error tfjs-node-gpu: libtensorflow download refused \(HTTP 403\); continuing without it/,
+      /::warning::install-native-backend: npm ci of @tensorflow\/tfjs-node-gpu@4\.22\.0 from the lock file failed \(exit 1\): npm error tfjs-node-gpu: libtensorflow download refused \(HTTP 403\); continuing without it/,
     );
     expect(result.stdout).toMatch(/compute backend: wasm/);
     expect(outputs(files.output).verdict).toBe('unassessed');

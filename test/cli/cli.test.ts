@@ -3,6 +3,7 @@ import { PNG } from 'pngjs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
 import { sarifValidator } from '../helpers/sarif.js';
 import { EXAMPLES, PROBE, runCli } from '../helpers/run.js';
 
@@ -231,11 +232,11 @@ describe('backdoor-gate scan', () => {
     const result = await runCli(['scan', EXAMPLES.blendedCnn, '--policy', policy, '--report', report]);
     const json = JSON.parse(readFileSync(report, 'utf8'));
     expect(json.policy.source).toBe(policy);
-    expect(json.policy.thresholds.inversion).toEqual({ suspicious: 2, backdoored: 1000 });
+    expect(json.policy.thresholds.inversion).toEqual({ suspicious: DEFAULT_THRESHOLDS.inversion.suspicious, backdoored: 1000 });
     expect(json.policy.budgets.tier).toBe('small-input');
     expect(json.data.count).toBe(64);
     expect(json.scans.map((s: { method: string }) => s.method)).toEqual(['trigger-inversion']);
-    // The Blended model's trigger is found (anomaly far above 2) but stays below the policy's
+    // The Blended model's trigger is found (its statistic far above the suspicious threshold) but stays below the policy's
     // backdoored threshold: suspicious, which fail-on: backdoored lets through with a warning.
     expect(json.verdict).toBe('suspicious');
     expect(json.suspectedTarget).toBe(4);
