@@ -2,7 +2,7 @@
 //
 // Each voting scan reduces to one statistic whose meaning does not depend on the class count,
 // the input size or the dataset (the statistics and their parameters were chosen on the
-// benchmark's tuning split; see the README):
+// benchmark's tuning split; see docs/detection.md):
 //  - trigger inversion: for each testable class whose universal ℓ∞ trigger reaches 50 % ASR, how
 //    far its ASR stands above the other classes' (robust z with a floor on the spread, so a
 //    handful of tied classes cannot make a tiny difference huge), minus the z that the largest
@@ -11,13 +11,14 @@
 //  - mask inversion: how many times smaller (ln) the class's mask is than both the other
 //    classes' median mask and a fixed share of the image, so neither a naturally cheap class
 //    nor the asymmetry of a two-class task reads as a backdoor.
-// The strongest scan decides the level against the policy's thresholds. The score is
-// P(backdoored) at the policy's prior, from a logistic model of the two statistics fitted on the
-// tuning split (src/core/calibration.ts).
+// The strongest scan decides the level against the policy's thresholds (two-class and multi-label
+// heads have their own). The score is P(backdoored) at the policy's prior, from a logistic model
+// of the two statistics fitted per kind of model on the tuning split (src/core/calibration.ts).
 //
 // `clean` needs power: when the scans could not have seen a backdoor (synthetic probes, an input
-// size the benchmark never measured, an inconclusive mask inversion, too few testable classes,
-// a sink class that takes most probes), the verdict is `unassessed` and says what to give.
+// size the benchmark never measured, an inconclusive or saturated scan, too few testable classes,
+// a sink class that takes most probes, a kind of model on which the benchmark measured too little
+// power), the verdict is `unassessed` and says what to give.
 import { calibratedScore, CALIBRATION, type Calibration, type ScoreFeatures } from './calibration.js';
 import { DEFAULT_THRESHOLDS, type ScanThresholds, type Thresholds } from './policy.js';
 import { median } from '../scan/robust.js';
