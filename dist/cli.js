@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-IDUSF4DS.js";
+} from "./chunks/chunk-2DFJWT43.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

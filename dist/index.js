@@ -36,7 +36,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-IDUSF4DS.js";
+} from "./chunks/chunk-2DFJWT43.js";
 
 // src/main.ts
 import path2 from "node:path";

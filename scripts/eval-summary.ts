@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { CALIBRATION, calibratedScore, featureVector, fitWithLeaveOneOut, type Calibration, type FeatureSet, type ModelKind } from '../src/core/calibration.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from '../src/core/policy.js';
-import { decide, denseStatistic, maskStatistic, thresholdsFor, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
+import { decide, denseStatistic, maskStatistic, modelKind, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
 import type { GateReport } from '../src/report/types.js';
 import type { ZooCard } from './zoo.js';
 
@@ -153,8 +153,7 @@ function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresho
       const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
       const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
       // Single-label models of 3+ classes, and two-class or multi-label ones, get their own thresholds.
-      const twoWay = (r: EvalRow) =>
-        thresholdsFor(DEFAULT_THRESHOLDS, r.evidence!.context.numClasses, r.evidence!.context.decision) === DEFAULT_THRESHOLDS.binary;
+      const twoWay = (r: EvalRow) => modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary';
       const levels = (rs: EvalRow[]) => ({ inversion: level(rs.map(dense), 1), maskInversion: level(rs.map(mask), 0.5) });
       const thresholds: Thresholds = { ...levels(clean.filter((r) => !twoWay(r))), binary: levels(clean.filter(twoWay)) };
       const ds = decideAll(usable, thresholds, { ...CALIBRATION, statistics });
@@ -172,10 +171,7 @@ function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresho
   const statistics = { denseSpreadFloor: best.floor, maskAreaShare: best.share };
   const withStats = { ...CALIBRATION, statistics };
   const decided = decideAll(usable, best.thresholds, withStats);
-  const kindOf = (d: Decided): ModelKind =>
-    thresholdsFor(DEFAULT_THRESHOLDS, d.row.evidence!.context.numClasses, d.row.evidence!.context.decision) === DEFAULT_THRESHOLDS.binary
-      ? 'binary'
-      : 'multiClass';
+  const kindOf = (d: Decided): ModelKind => modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision);
   const l2 = 0.1;
   const fitsFor = (kind: ModelKind) => {
     const ds = decided.filter((d) => kindOf(d) === kind);
@@ -248,10 +244,7 @@ export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: b
       const ce = ds
         .filter((d) => d.row.evidence)
         .map((d) => {
-          const kind =
-            thresholdsFor(DEFAULT_THRESHOLDS, d.row.evidence!.context.numClasses, d.row.evidence!.context.decision) === DEFAULT_THRESHOLDS.binary
-              ? 'binary'
-              : 'multiClass';
+          const kind = modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision);
           const p = calibratedScore({ dense: d.dense, mask: d.mask }, calibration, Math.min(0.99, Math.max(0.01, base)), kind)!;
           return -Math.log(Math.min(1 - 1e-12, Math.max(1e-12, isBackdoored(d.row) ? p : 1 - p)));
         });

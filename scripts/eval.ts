@@ -124,15 +124,14 @@ async function main(): Promise<void> {
       for (let c = queue.shift(); c; c = queue.shift()) await runChild(c.name);
     }),
   );
-  if (!values['no-scan'] && cards.some((c) => !cached(c))) throw new Error('some scans did not produce a cached report');
+  // Each cache file is read and its model hashed once.
+  const scans = cards.map((card) => ({ card, scan: cached(card) }));
+  if (!values['no-scan'] && scans.some((s) => !s.scan)) throw new Error('some scans did not produce a cached report');
   console.log(`scanned in ${((performance.now() - t0) / 1000).toFixed(0)}s (cache: ${values.cache})`);
 
-  const rows: EvalRow[] = cards
-    .filter((card) => cached(card))
-    .map((card) => {
-      const c = cached(card)!;
-      return { card, report: c.report, seconds: c.seconds, evidence: evidenceOf(c.report) };
-    });
+  const rows: EvalRow[] = scans.flatMap(({ card, scan }) =>
+    scan ? [{ card, report: scan.report, seconds: scan.seconds, evidence: evidenceOf(scan.report) }] : [],
+  );
   const real: EvalRow[] = [];
   if (existsSync(values.nsfwjs!) && !values['no-scan']) {
     const engine = await selectBackend({ choice: 'auto', logger: new MemoryLogger() });

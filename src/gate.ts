@@ -58,16 +58,13 @@ export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimi
 
 /** A scan result without its large arrays, rounded for a readable, stable report. */
 function summarise(result: object, drop: string[]): ScanSummary {
-  const round = (v: unknown): unknown =>
-    typeof v === 'number'
-      ? Number.isFinite(v)
-        ? Number(v.toPrecision(6))
-        : String(v)
-      : Array.isArray(v)
-        ? v.map(round)
-        : v && typeof v === 'object'
-          ? Object.fromEntries(Object.entries(v).flatMap(([k, x]) => (typeof x === 'function' ? [] : [[k, round(x)]])))
-          : v;
+  // Options carry callbacks (progress): functions are left out.
+  const round = (v: unknown): unknown => {
+    if (typeof v === 'number') return Number.isFinite(v) ? Number(v.toPrecision(6)) : String(v);
+    if (Array.isArray(v)) return v.map(round);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).flatMap(([k, x]) => (typeof x === 'function' ? [] : [[k, round(x)]])));
+    return v;
+  };
   return round(Object.fromEntries(Object.entries(result).filter(([k]) => !drop.includes(k)))) as ScanSummary;
 }
 

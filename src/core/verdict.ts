@@ -19,7 +19,7 @@
 // size the benchmark never measured, an inconclusive or saturated scan, too few testable classes,
 // a sink class that takes most probes, a kind of model on which the benchmark measured too little
 // power), the verdict is `unassessed` and says what to give.
-import { calibratedScore, CALIBRATION, type Calibration, type ScoreFeatures } from './calibration.js';
+import { calibratedScore, CALIBRATION, type Calibration, type ModelKind, type ScoreFeatures } from './calibration.js';
 import { DEFAULT_THRESHOLDS, type ScanThresholds, type Thresholds } from './policy.js';
 import { median } from '../scan/robust.js';
 
@@ -136,11 +136,13 @@ export function maskStatistic(m: MaskEvidence, [height, width]: [number, number,
   return m.inconclusive ? { value: 0, target: null, perClass: values } : strongest(values, () => true);
 }
 
-const isTwoWay = (numClasses: number, decision: ScanContext['decision']) => numClasses <= 2 || decision === 'multi-label';
+/** Two-class and multi-label models are a kind of their own: thresholds, score and power apart. */
+export const modelKind = (numClasses: number, decision: ScanContext['decision']): ModelKind =>
+  numClasses <= 2 || decision === 'multi-label' ? 'binary' : 'multiClass';
 
 /** Two-class and multi-label models are judged by their own thresholds (see Thresholds). */
 export function thresholdsFor(t: Thresholds, numClasses: number, decision: ScanContext['decision']): ScanThresholds {
-  return isTwoWay(numClasses, decision) ? t.binary : t;
+  return modelKind(numClasses, decision) === 'binary' ? t.binary : t;
 }
 
 /** Below this share of the tuning split's backdoored models flagged, a kind of model has no measured power. */
@@ -223,7 +225,7 @@ export function decide(
     );
   if (context.probes === 'synthetic')
     unassessed.push('the probes are synthetic: detection power on noise probes is not measured; give unlabelled in-distribution images (data)');
-  const kind = isTwoWay(context.numClasses, context.decision) ? 'binary' : 'multiClass';
+  const kind = modelKind(context.numClasses, context.decision);
   const power = calibration.power?.[kind];
   if (power && power.detected < MIN_MEASURED_POWER * power.of) {
     unassessed.push(

@@ -163,31 +163,32 @@ export const EXAMPLE_MODELS = ['bn-cnn-clean-s1', 'bn-cnn-badnets-t6', 'cnn-clea
  * tuning split first, then the test split round-robin over domains, each domain alternating
  * clean and backdoored models (the costly 43-class models last within each round).
  */
-export function benchmarkOrder<T extends Pick<ZooEntry, 'name' | 'domain' | 'split'> & { attack?: unknown }>(entries: T[]): T[] {
-  const rank = new Map<string, number>();
-  for (const split of ['tuning', 'test'] as const) {
-    const lists = DOMAIN_ROUND.map((d) => {
-      const mine = entries.filter((e) => e.split === split && e.domain === d);
-      const clean = byArchitecture(mine.filter((e) => !e.attack));
-      const bad = mine.filter((e) => e.attack);
-      return Array.from({ length: Math.max(clean.length, bad.length) }, (_, i) => [clean[i], bad[i]]).flat().filter((e): e is T => Boolean(e));
-    });
-    for (let i = 0; lists.some((l) => l.length > i); i++) for (const l of lists) if (l[i]) rank.set(l[i].name, rank.size);
-  }
+export function benchmarkOrder<T extends Pick<ZooEntry, 'name' | 'domain' | 'split'> & { arch: string; attack?: unknown }>(entries: T[]): T[] {
+  const ordered = (['tuning', 'test'] as const).flatMap((split) =>
+    roundRobin(
+      DOMAIN_ROUND.map((d) => {
+        const mine = entries.filter((e) => e.split === split && e.domain === d);
+        // Clean models round-robin over architectures, so unseen ones come early too.
+        const clean = roundRobin([...groupBy(mine.filter((e) => !e.attack), (e) => e.arch).values()]);
+        return roundRobin([clean, mine.filter((e) => e.attack)]);
+      }),
+    ),
+  );
+  const rank = new Map(ordered.map((e, i) => [e.name, i]));
   return [...entries].sort((a, b) => (rank.get(a.name) ?? Infinity) - (rank.get(b.name) ?? Infinity));
 }
 
-/** Round-robin over architectures (names carry them), so unseen ones come early too. */
-function byArchitecture<T extends Pick<ZooEntry, 'name'>>(xs: T[]): T[] {
-  const groups = new Map<string, T[]>();
-  for (const x of xs) {
-    const arch = ARCHITECTURES.find((a) => x.name.replace(/^(signs43|signs10|surface-multi|surface)-/, '').startsWith(`${a}-`)) ?? '';
-    groups.set(arch, [...(groups.get(arch) ?? []), x]);
-  }
-  const lists = [...groups.values()];
+/** The first of each list, then the second of each, and so on. */
+function roundRobin<T>(lists: T[][]): T[] {
   const out: T[] = [];
-  for (let i = 0; lists.some((l) => l.length > i); i++) for (const l of lists) if (l[i]) out.push(l[i]);
+  for (let i = 0; lists.some((l) => l.length > i); i++) for (const l of lists) if (i < l.length) out.push(l[i]);
   return out;
+}
+
+function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const x of xs) groups.set(key(x), [...(groups.get(key(x)) ?? []), x]);
+  return groups;
 }
 
 const DOMAIN_ROUND: DomainName[] = ['mnist', 'signs10', 'surface', 'surface-multi', 'signs43'];
