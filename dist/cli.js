@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-2DFJWT43.js";
+} from "./chunks/chunk-CFL74XK7.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

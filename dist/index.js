@@ -36,7 +36,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-2DFJWT43.js";
+} from "./chunks/chunk-CFL74XK7.js";
 
 // src/main.ts
 import path2 from "node:path";
@@ -130,34 +130,38 @@ function table(header, rows) {
 }
 function decisionOf(report, method) {
   const t = report.policy?.thresholds && thresholdsFor(report.policy.thresholds, report.model.numClasses ?? 10, report.model.head === "multi-label" ? "multi-label" : "single-label");
-  if (method === "trigger-inversion" && report.statistics?.dense)
-    return { stat: report.statistics.dense, threshold: t?.inversion, name: "trigger-inversion statistic" };
-  if (method === "mask-inversion" && report.statistics?.mask)
-    return { stat: report.statistics.mask, threshold: t?.maskInversion, name: "mask-inversion statistic" };
-  return void 0;
+  const name = `${method} statistic`;
+  switch (method) {
+    case "trigger-inversion":
+      return report.statistics?.dense && { stat: report.statistics.dense, threshold: t?.inversion, name };
+    case "mask-inversion":
+      return report.statistics?.mask && { stat: report.statistics.mask, threshold: t?.maskInversion, name };
+    case "input-hessian":
+      return void 0;
+  }
 }
 function scanRow(report, scan) {
-  const d = decisionOf(report, scan.method);
-  const target = d ? d.stat.target === null ? "no class" : `class ${d.stat.target}` : typeof scan.suspectedTarget === "number" ? `class ${scan.suspectedTarget}` : "no class";
-  const figure = d ? `${d.name} ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ""}${scan.inconclusive ? ", inconclusive" : ""}` : "";
+  const title = escapeHtml(scanTitle(scan.method));
   switch (scan.method) {
     case "trigger-inversion":
-    case "mask-inversion":
-      return [scanTitle(scan.method), target, figure, num(scan.seconds, 1)];
+    case "mask-inversion": {
+      const d = decisionOf(report, scan.method);
+      const target = d ? d.stat.target : scan.suspectedTarget;
+      const figure = d ? `${d.name} ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ""}${"inconclusive" in scan && scan.inconclusive ? ", inconclusive" : ""}` : "";
+      return [title, target === null ? "no class" : `class ${target}`, figure, num(scan.seconds, 1)];
+    }
     case "input-hessian":
       return [
-        `${scanTitle(scan.method)} (report only)`,
+        `${title} (report only)`,
         "\u2014",
         `\u03BB\u2081/\u03BB\u2082 ${num(scan.gap, 2)}, spike z ${num(scan.spikeZ, 2)}, localisation ${num(scan.localisation, 1)}`,
         num(scan.seconds, 1)
       ];
-    default:
-      return [escapeHtml(scanTitle(scan.method)), target, figure, num(scan.seconds, 1)];
   }
 }
 function decisionChart(report) {
-  const candidates = ["trigger-inversion", "mask-inversion"].flatMap((m) => {
-    const d2 = decisionOf(report, m);
+  const candidates = report.scans.flatMap((scan) => {
+    const d2 = decisionOf(report, scan.method);
     return d2?.threshold && d2.stat.perClass?.some((v) => v !== null) ? [d2] : [];
   });
   if (!candidates.length) return void 0;
@@ -178,15 +182,14 @@ function decisionChart(report) {
 function perClassTables(report) {
   const out = [];
   for (const scan of report.scans) {
-    const rows = scan.perClass;
-    if (!Array.isArray(rows) || !rows.length) continue;
+    if (scan.method === "input-hessian" || !scan.perClass.length) continue;
     const d = decisionOf(report, scan.method);
-    const hasMask = rows.some((r) => typeof r.maskL1 === "number");
-    const header = ["class", ...hasMask ? ["mask L1"] : [], "ASR", "probe share", "statistic"];
-    const body = rows.map((r) => {
+    const maskL1 = (r) => "maskL1" in r ? [num(r.maskL1, 1)] : [];
+    const header = ["class", ...scan.method === "mask-inversion" ? ["mask L1"] : [], "ASR", "probe share", "statistic"];
+    const body = scan.perClass.map((r) => {
       const v = d?.stat.perClass?.[r.class];
       const stat = r.testable === false ? "untestable (sink)" : v === null || v === void 0 ? "\u2014" : num(v, 2);
-      return [String(r.class), ...hasMask ? [num(r.maskL1, 1)] : [], pct(r.asr), pct(r.share), `${stat}${r.class === d?.stat.target ? " \u2B05" : ""}`];
+      return [String(r.class), ...maskL1(r), pct(r.asr), pct(r.share), `${stat}${r.class === d?.stat.target ? " \u2B05" : ""}`];
     });
     out.push(`<details><summary>${escapeHtml(scanTitle(scan.method))}: per class</summary>
 
@@ -197,8 +200,8 @@ ${table(header, body)}
   return out;
 }
 function hessianChart(scan) {
-  const values = scan.topEigenvalues?.filter((v) => Number.isFinite(v));
-  if (!values?.length) return void 0;
+  const values = scan.topEigenvalues.filter((v) => Number.isFinite(v));
+  if (!values.length) return void 0;
   const shown = values.slice(0, 20).map((v) => Number(v.toPrecision(4)));
   return [
     "```mermaid",
@@ -211,8 +214,8 @@ function hessianChart(scan) {
   ].join("\n");
 }
 function hessianTable(scan) {
-  const values = scan.topEigenvalues?.slice(0, 10);
-  if (!values?.length) return void 0;
+  const values = scan.topEigenvalues.slice(0, 10);
+  if (!values.length) return void 0;
   return table(["rank", ...values.map((_, i) => String(i + 1))], [["\u03BB", ...values.map((v) => num(v, 4))]]);
 }
 function cleaningSection(clean) {

@@ -24,10 +24,9 @@ export interface EvalRow {
 /** The scan evidence a cached report holds, in the decision rule's terms. */
 export function evidenceOf(report: GateReport): Evidence | undefined {
   if (report.verdict === 'error' || !report.model.inputShape) return undefined;
-  const scans = report.scans as unknown as Array<{ method: string }>;
   return {
-    dense: scans.find((s) => s.method === 'trigger-inversion') as unknown as DenseEvidence | undefined,
-    mask: scans.find((s) => s.method === 'mask-inversion') as unknown as MaskEvidence | undefined,
+    dense: report.scans.find((s) => s.method === 'trigger-inversion'),
+    mask: report.scans.find((s) => s.method === 'mask-inversion'),
     context: {
       inputShape: report.model.inputShape,
       numClasses: report.model.numClasses ?? 0,

@@ -3,18 +3,16 @@
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import { loadProbeImages } from './data/sources.js';
-import { sliceImages, type ImageSet } from './data/types.js';
+import type { ImageSet } from './data/types.js';
 import type { EngineInfo } from './engine/backend.js';
 import { ConfigurationError, describeError, InputError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ModelUnderTest } from './model/adapter.js';
 import { loadModel } from './model/load.js';
-import type { GateReport, ModelCheck, ModelOrigin, ScanSummary } from './report/types.js';
-import { resolveBudgets } from './core/policy.js';
+import type { GateReport, ModelCheck, ModelOrigin } from './report/types.js';
+import { resolveBudgets, SCAN_NAMES } from './core/policy.js';
 import { decide } from './core/verdict.js';
-import { hessianSpectrum, type HessianResult } from './scan/hessian.js';
-import { reconstructTriggers, type InversionResult } from './scan/inversion.js';
-import { reconstructMasks, type MaskInversionResult } from './scan/mask-inversion.js';
+import { runScan, SCANS, type ScanInput, type ScanResults } from './scan/registry.js';
 import { presentClasses } from './scan/objective.js';
 import { planRows } from './engine/memory.js';
 import { spans, UNLIMITED_ROWS, type RowLimits } from './scan/batching.js';
@@ -54,18 +52,6 @@ export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimi
     throw new Error('the model produces non-finite outputs or input gradients (overflowing or corrupt weights)');
   }
   return check;
-}
-
-/** A scan result without its large arrays, rounded for a readable, stable report. */
-function summarise(result: object, drop: string[]): ScanSummary {
-  // Options carry callbacks (progress): functions are left out.
-  const round = (v: unknown): unknown => {
-    if (typeof v === 'number') return Number.isFinite(v) ? Number(v.toPrecision(6)) : String(v);
-    if (Array.isArray(v)) return v.map(round);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).flatMap(([k, x]) => (typeof x === 'function' ? [] : [[k, round(x)]])));
-    return v;
-  };
-  return round(Object.fromEntries(Object.entries(result).filter(([k]) => !drop.includes(k)))) as ScanSummary;
 }
 
 /**
@@ -174,38 +160,12 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     }
     const budgets = resolveBudgets(settings.budgets, model.inputShape);
     report.policy = { ...report.policy!, budgets };
-    const results: { dense?: InversionResult; mask?: MaskInversionResult; hessian?: HessianResult } = {};
-    const seed = settings.seed;
-    if (settings.scans.includes('inversion')) {
-      logger.info('scan: trigger inversion (all classes at once)');
-      const b = budgets.inversion;
-      results.dense = reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, b.images)), {
-        seed,
-        rows,
-        epochs: b.epochs,
-        batchSize: b.batchSize,
-        epsilon: b.epsilon,
-        onProgress: progressLine(logger, 'trigger inversion', 'step'),
-      });
-      report.scans.push(summarise(results.dense, ['triggers']));
-    }
-    if (settings.scans.includes('mask-inversion')) {
-      logger.info('scan: mask inversion');
-      const b = budgets.maskInversion;
-      results.mask = reconstructMasks(model, probe, {
-        seed,
-        rows,
-        maxImages: b.images,
-        epochs: b.epochs,
-        batchSize: b.batchSize,
-        onProgress: progressLine(logger, 'mask inversion', 'epoch'),
-      });
-      report.scans.push(summarise(results.mask, ['masks', 'patterns']));
-    }
-    if (settings.scans.includes('hessian')) {
-      logger.info('scan: input-Hessian spectrum');
-      results.hessian = hessianSpectrum(model, probe, { rows, maxInputs: budgets.hessian.inputs });
-      report.scans.push(summarise(results.hessian, ['topEigenvector']));
+    const results: ScanResults = {};
+    const input: ScanInput = { model, probe, budgets, rows, seed: settings.seed, progress: (phase, unit) => progressLine(logger, phase, unit) };
+    // The table's order, whatever order the policy listed them in.
+    for (const name of SCAN_NAMES.filter((n) => settings.scans.includes(n))) {
+      logger.info(`scan: ${SCANS[name].title}`);
+      report.scans.push(runScan(name, input, results));
     }
     images.push(...renderScanImages(model.inputShape, results, probe.x.subarray(0, probe.height * probe.width * probe.channels)));
     report.timings.scanSeconds = seconds(t);

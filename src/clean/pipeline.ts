@@ -1,6 +1,7 @@
 // `backdoor-gate clean`: scan → clean → measure → re-scan → write the cleaned model beside (never
 // over) the input. The user's small labelled clean set is split: 80 % to clean with, 20 % held
 // out to measure accuracy and the recovered trigger's ASR before and after.
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { decide, type Decision } from '../core/verdict.js';
 import { resolveBudgets } from '../core/policy.js';
 import { loadLabelledImages } from '../data/sources.js';
@@ -299,7 +300,15 @@ export function cleanSummary(report: CleanReport): string {
   return `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}`;
 }
 
+/** The output must be new (or an empty directory): checked before minutes of cleaning, not after. */
+function checkOutputIsNew(out: string): void {
+  if (!existsSync(out)) return;
+  if (!statSync(out).isDirectory() || readdirSync(out).length)
+    throw new InputError(out, 'already exists and is not an empty directory; refusing to write the cleaned model over it (choose another output directory)');
+}
+
 export async function runClean(req: CleanRequest, logger: Logger): Promise<CleanReport> {
+  checkOutputIsNew(req.out);
   const { model, source, gate } = await loadModel(req.model);
   try {
     if (!model.canSave)

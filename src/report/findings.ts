@@ -1,5 +1,6 @@
 // What a report says, as a short list of findings with stable rule ids: the one source for check
 // annotations, SARIF results and log annotations, so the three never disagree.
+import { scanTitle } from '../scan/registry.js';
 import type { GateReport } from './types.js';
 
 export type FindingLevel = 'error' | 'warning' | 'note';
@@ -63,15 +64,6 @@ export interface Finding {
   targetClass?: number;
 }
 
-const SCAN_TITLES: Record<string, string> = {
-  'trigger-inversion': 'trigger inversion',
-  'mask-inversion': 'mask inversion',
-  'input-hessian': 'input Hessian',
-  'neural-cleanse': 'Neural Cleanse',
-};
-
-export const scanTitle = (method: string) => SCAN_TITLES[method] ?? method;
-
 /** Findings of one report; a clean verdict has none (which closes earlier SARIF alerts). */
 export function findingsOf(report: GateReport): Finding[] {
   const model = report.model.spec;
@@ -106,8 +98,8 @@ export function findingsOf(report: GateReport): Finding[] {
     },
   ];
   for (const scan of report.scans) {
-    const pointed = scan.suspectedTarget;
-    if (typeof pointed !== 'number') continue;
+    const pointed = 'suspectedTarget' in scan ? scan.suspectedTarget : null;
+    if (pointed === null) continue;
     const reason =
       report.reasons.find((r) => r.toLowerCase().startsWith(scanTitle(scan.method).toLowerCase())) ?? `${scanTitle(scan.method)} points at class ${pointed}`;
     findings.push({

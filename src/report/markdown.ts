@@ -2,7 +2,7 @@
 // from one renderer. Pure: report in, text out. Every string that comes from the model or the
 // user's inputs is HTML-escaped (GitHub renders HTML in all three, and core.summary escapes nothing).
 import type { CleanReport } from '../clean/pipeline.js';
-import { scanTitle } from './findings.js';
+import { scanTitle, type HessianSummary, type ScanMethod } from '../scan/registry.js';
 import { thresholdsFor } from '../core/verdict.js';
 import type { DecisionStatistic, GateReport, ScanSummary } from './types.js';
 
@@ -68,46 +68,44 @@ function table(header: string[], rows: string[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-/** Each voting scan's decision statistic, threshold and name, as the verdict used them. */
+/** A voting scan's decision statistic, threshold and name, as the verdict used them. */
 function decisionOf(
   report: GateReport,
-  method: string,
+  method: ScanMethod,
 ): { stat: DecisionStatistic; threshold?: { suspicious: number; backdoored: number }; name: string } | undefined {
   const t =
     report.policy?.thresholds &&
     thresholdsFor(report.policy.thresholds, report.model.numClasses ?? 10, report.model.head === 'multi-label' ? 'multi-label' : 'single-label');
-  if (method === 'trigger-inversion' && report.statistics?.dense)
-    return { stat: report.statistics.dense, threshold: t?.inversion, name: 'trigger-inversion statistic' };
-  if (method === 'mask-inversion' && report.statistics?.mask)
-    return { stat: report.statistics.mask, threshold: t?.maskInversion, name: 'mask-inversion statistic' };
-  return undefined;
+  const name = `${method} statistic`;
+  switch (method) {
+    case 'trigger-inversion':
+      return report.statistics?.dense && { stat: report.statistics.dense, threshold: t?.inversion, name };
+    case 'mask-inversion':
+      return report.statistics?.mask && { stat: report.statistics.mask, threshold: t?.maskInversion, name };
+    case 'input-hessian':
+      return undefined;
+  }
 }
 
 function scanRow(report: GateReport, scan: ScanSummary): string[] {
-  const d = decisionOf(report, scan.method);
-  const target = d
-    ? d.stat.target === null
-      ? 'no class'
-      : `class ${d.stat.target}`
-    : typeof scan.suspectedTarget === 'number'
-      ? `class ${scan.suspectedTarget}`
-      : 'no class';
-  const figure = d
-    ? `${d.name} ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ''}${scan.inconclusive ? ', inconclusive' : ''}`
-    : '';
+  const title = escapeHtml(scanTitle(scan.method));
   switch (scan.method) {
     case 'trigger-inversion':
-    case 'mask-inversion':
-      return [scanTitle(scan.method), target, figure, num(scan.seconds, 1)];
+    case 'mask-inversion': {
+      const d = decisionOf(report, scan.method);
+      const target = d ? d.stat.target : scan.suspectedTarget;
+      const figure = d
+        ? `${d.name} ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ''}${'inconclusive' in scan && scan.inconclusive ? ', inconclusive' : ''}`
+        : '';
+      return [title, target === null ? 'no class' : `class ${target}`, figure, num(scan.seconds, 1)];
+    }
     case 'input-hessian':
       return [
-        `${scanTitle(scan.method)} (report only)`,
+        `${title} (report only)`,
         '—',
         `λ₁/λ₂ ${num(scan.gap, 2)}, spike z ${num(scan.spikeZ, 2)}, localisation ${num(scan.localisation, 1)}`,
         num(scan.seconds, 1),
       ];
-    default:
-      return [escapeHtml(scanTitle(scan.method)), target, figure, num(scan.seconds, 1)];
   }
 }
 
@@ -116,8 +114,8 @@ function scanRow(report: GateReport, scan: ScanSummary): string[] {
  * or closest below, its suspicious threshold), per class, with that threshold drawn as a line.
  */
 export function decisionChart(report: GateReport): string | undefined {
-  const candidates = ['trigger-inversion', 'mask-inversion'].flatMap((m) => {
-    const d = decisionOf(report, m);
+  const candidates = report.scans.flatMap((scan) => {
+    const d = decisionOf(report, scan.method);
     return d?.threshold && d.stat.perClass?.some((v) => v !== null) ? [d] : [];
   });
   if (!candidates.length) return undefined;
@@ -136,20 +134,17 @@ export function decisionChart(report: GateReport): string | undefined {
   ].join('\n');
 }
 
-type PerClass = { class: number; asr?: number; maskL1?: number; testable?: boolean; share?: number };
-
 function perClassTables(report: GateReport): string[] {
   const out: string[] = [];
   for (const scan of report.scans) {
-    const rows = scan.perClass as PerClass[] | undefined;
-    if (!Array.isArray(rows) || !rows.length) continue;
+    if (scan.method === 'input-hessian' || !scan.perClass.length) continue;
     const d = decisionOf(report, scan.method);
-    const hasMask = rows.some((r) => typeof r.maskL1 === 'number');
-    const header = ['class', ...(hasMask ? ['mask L1'] : []), 'ASR', 'probe share', 'statistic'];
-    const body = rows.map((r) => {
+    const maskL1 = (r: (typeof scan.perClass)[number]) => ('maskL1' in r ? [num(r.maskL1, 1)] : []);
+    const header = ['class', ...(scan.method === 'mask-inversion' ? ['mask L1'] : []), 'ASR', 'probe share', 'statistic'];
+    const body = scan.perClass.map((r) => {
       const v = d?.stat.perClass?.[r.class];
       const stat = r.testable === false ? 'untestable (sink)' : v === null || v === undefined ? '—' : num(v, 2);
-      return [String(r.class), ...(hasMask ? [num(r.maskL1, 1)] : []), pct(r.asr), pct(r.share), `${stat}${r.class === d?.stat.target ? ' ⬅' : ''}`];
+      return [String(r.class), ...maskL1(r), pct(r.asr), pct(r.share), `${stat}${r.class === d?.stat.target ? ' ⬅' : ''}`];
     });
     out.push(`<details><summary>${escapeHtml(scanTitle(scan.method))}: per class</summary>\n\n${table(header, body)}\n\n</details>`);
   }
@@ -157,9 +152,9 @@ function perClassTables(report: GateReport): string[] {
 }
 
 /** A Mermaid bar chart of the top input-Hessian eigenvalues (a backdoor shows as an outlier). */
-export function hessianChart(scan: ScanSummary): string | undefined {
-  const values = (scan.topEigenvalues as number[] | undefined)?.filter((v) => Number.isFinite(v));
-  if (!values?.length) return undefined;
+export function hessianChart(scan: HessianSummary): string | undefined {
+  const values = scan.topEigenvalues.filter((v) => Number.isFinite(v));
+  if (!values.length) return undefined;
   const shown = values.slice(0, 20).map((v) => Number(v.toPrecision(4)));
   return [
     '```mermaid',
@@ -172,9 +167,9 @@ export function hessianChart(scan: ScanSummary): string | undefined {
   ].join('\n');
 }
 
-function hessianTable(scan: ScanSummary): string | undefined {
-  const values = (scan.topEigenvalues as number[] | undefined)?.slice(0, 10);
-  if (!values?.length) return undefined;
+function hessianTable(scan: HessianSummary): string | undefined {
+  const values = scan.topEigenvalues.slice(0, 10);
+  if (!values.length) return undefined;
   return table(['rank', ...values.map((_, i) => String(i + 1))], [['λ', ...values.map((v) => num(v, 4))]]);
 }
 
@@ -216,7 +211,7 @@ export function renderMarkdown(report: GateReport, options: MarkdownOptions, max
   if (options.links?.overviewUrl)
     detail.push(`Every class's reconstructed trigger and mask, the suspect framed: [overview image](${encodeURI(options.links.overviewUrl)}).`, '');
   if (report.scans.length) detail.push(...perClassTables(report).flatMap((t) => [t, '']));
-  const hessian = report.scans.find((s) => s.method === 'input-hessian');
+  const hessian = report.scans.find((s): s is HessianSummary => s.method === 'input-hessian');
   if (hessian) {
     const chart = options.mermaid ? hessianChart(hessian) : hessianTable(hessian);
     if (chart) detail.push('### Input-Hessian spectrum', '', chart, '');

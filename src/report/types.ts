@@ -3,6 +3,9 @@ import type { Thresholds, ScanBudgets } from '../core/policy.js';
 import type { EngineInfo } from '../engine/backend.js';
 import type { InputSpec } from '../model/gate-json.js';
 import type { ModelFile } from '../model/read.js';
+import type { ScanSummary } from '../scan/registry.js';
+
+export type { ScanSummary } from '../scan/registry.js';
 
 /**
  * `unassessed`: the model loaded and computed, but no detector ran (none is configured yet),
@@ -35,8 +38,6 @@ export interface ModelOrigin {
   /** sha256 of the downloaded bundle (verified against GitHub's digest when it has one). */
   bundleSha256?: string;
 }
-
-export type ScanSummary = Record<string, unknown> & { method: string; seconds: number };
 
 /** A voting scan's decision statistic: its value, the class it points at, each class's value. */
 export interface DecisionStatistic {

@@ -38,10 +38,12 @@ describe('backdoor-gate clean', () => {
     const rescan = await runCli(['scan', out, '--data', PROBE, '--scans', 'inversion', '--report', path.join(dir, 'rescan.json')]);
     expect(rescan.code).toBe(0);
     expect(statSync(path.join(EXAMPLES.blendedCnn, 'model.json')).mtimeMs).toBe(inputMtime);
-    // Never over an existing model: the same --out again fails and leaves it be.
+    // Never over an existing model: the same --out again fails before any work and leaves it be.
+    const cleaned = readFileSync(path.join(out, 'model.json'));
     const again = await runCli(['clean', EXAMPLES.blendedCnn, '--data', CLEAN_DATA, '--out', out, '--report', path.join(dir, 'again.json')]);
     expect(again.code).toBe(2);
-    expect(again.stdout).toMatch(/model\.json: already exists; refusing to overwrite it/);
+    expect(again.stdout).toContain(`${out}: already exists and is not an empty directory; refusing to write the cleaned model over it`);
+    expect(readFileSync(path.join(out, 'model.json')).equals(cleaned)).toBe(true);
   }, 600_000);
 
   it('leaves a model the scan calls clean as it is (auto), writing nothing', async () => {

@@ -282,17 +282,18 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     expect(result.stdout).toMatch(/sha256 [0-9a-f]{64} does not match model-sha256 c{64}; refusing to scan/);
   });
 
-  it('clean: auto cleans the flagged release model, re-scans it, publishes the cleaned bundle to the same release and passes', async () => {
+  // `unlearn`, the quickest method that cleans this model: `auto` is tested end to end by the CLI.
+  it('clean: unlearn cleans the flagged release model, re-scans it, publishes the cleaned bundle to the same release and passes', async () => {
     const { out, result, dir } = await runAction({
       model: 'release:v1.0.0/blended.tar.gz',
-      extraInputs: { clean: 'auto', 'clean-data': CLEAN_DATA, 'clean-out': 'cleaned', publish: 'release' },
+      extraInputs: { clean: 'unlearn', 'clean-data': CLEAN_DATA, 'clean-out': 'cleaned', publish: 'release' },
     });
     // The input's own verdict is kept; the cleaned copy's is its own output.
     expect(out.verdict).toBe('backdoored');
     expect(out['cleaned-model-path']).toBe('cleaned');
     expect(out['cleaned-verdict']).toBe('clean');
     const report = JSON.parse(readFileSync(path.join(dir, 'backdoor-gate-clean-report.json'), 'utf8'));
-    expect(report.method).toBe('auto');
+    expect(report.method).toBe('unlearn');
     expect(report.output.digest).not.toBe(report.input.digest);
     expect(result.stdout).toMatch(
       /::warning::release:v1\.0\.0\/blended\.tar\.gz is backdoored; the cleaned model cleaned \(sha256:[0-9a-f]+\) passes the re-scan/,

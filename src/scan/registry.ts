@@ -1,0 +1,136 @@
+// Every scan the gate runs, described once (like the ONNX `OPS` table): its name in the policy,
+// its `method` in the report, its title in logs and findings, whether it votes, how it runs on
+// the resolved budgets, and what its report summary keeps. The gate, the renderers and the
+// findings read this table; a new scan is one entry here plus its module.
+import type { ScanBudgets, ScanName } from '../core/policy.js';
+import type { ImageSet } from '../data/types.js';
+import { sliceImages } from '../data/types.js';
+import type { ModelUnderTest } from '../model/adapter.js';
+import type { RowLimits } from './batching.js';
+import { hessianSpectrum, type HessianOptions, type HessianResult } from './hessian.js';
+import { reconstructTriggers, type InversionOptions, type InversionResult } from './inversion.js';
+import { reconstructMasks, type MaskInversionOptions, type MaskInversionResult } from './mask-inversion.js';
+
+/** The full results of the scans that ran, keyed as the verdict and the image renderers read them. */
+export interface ScanResults {
+  dense?: InversionResult;
+  mask?: MaskInversionResult;
+  hessian?: HessianResult;
+}
+
+/** Options as the report records them: callbacks (progress) are not data. */
+type RecordedOptions<T> = { [K in keyof T as T[K] extends ((...args: never[]) => unknown) | undefined ? never : K]: T[K] };
+
+/**
+ * A scan's result without its large arrays, numbers rounded to 6 significant digits. JSON has no
+ * Infinity or NaN: such a number is written as its name ("Infinity"), which renderers show as is.
+ */
+export type TriggerInversionSummary = Omit<InversionResult, 'triggers' | 'options'> & { options: RecordedOptions<InversionOptions> };
+export type MaskInversionSummary = Omit<MaskInversionResult, 'masks' | 'patterns' | 'options'> & { options: RecordedOptions<MaskInversionOptions> };
+export type HessianSummary = Omit<HessianResult, 'topEigenvector' | 'options'> & { options: RecordedOptions<HessianOptions> };
+export type ScanSummary = TriggerInversionSummary | MaskInversionSummary | HessianSummary;
+export type ScanMethod = ScanSummary['method'];
+
+/** What a scan runs on. */
+export interface ScanInput {
+  model: ModelUnderTest;
+  probe: ImageSet;
+  budgets: ScanBudgets;
+  rows: RowLimits;
+  seed: number;
+  /** A progress callback for a phase counted in `unit`s (steps, epochs). */
+  progress: (phase: string, unit: string) => (done: number, total: number) => void;
+}
+
+interface ScanEntry<K extends keyof ScanResults, S extends ScanSummary> {
+  /** `method` in the report. */
+  method: S['method'];
+  /** How logs, tables and findings name it. */
+  title: string;
+  /** Whether its statistic enters the verdict (the Hessian scan reports only). */
+  votes: boolean;
+  /** Where its result goes in ScanResults. */
+  result: K;
+  run(input: ScanInput): NonNullable<ScanResults[K]>;
+  summarise(result: NonNullable<ScanResults[K]>): S;
+}
+
+function rounded(v: unknown): unknown {
+  if (typeof v === 'number') return Number.isFinite(v) ? Number(v.toPrecision(6)) : String(v);
+  if (Array.isArray(v)) return v.map(rounded);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).flatMap(([k, x]) => (typeof x === 'function' ? [] : [[k, rounded(x)]])));
+  return v;
+}
+
+/** `result` without the keys in `drop`, rounded; functions (callbacks) left out. */
+function summary<R extends object, D extends keyof R>(result: R, drop: readonly D[]): Omit<R, D> {
+  return rounded(Object.fromEntries(Object.entries(result).filter(([k]) => !(drop as readonly string[]).includes(k)))) as Omit<R, D>;
+}
+
+export const SCANS: {
+  inversion: ScanEntry<'dense', TriggerInversionSummary>;
+  'mask-inversion': ScanEntry<'mask', MaskInversionSummary>;
+  hessian: ScanEntry<'hessian', HessianSummary>;
+} = {
+  inversion: {
+    method: 'trigger-inversion',
+    title: 'trigger inversion',
+    votes: true,
+    result: 'dense',
+    run: ({ model, probe, budgets: { inversion: b }, rows, seed, progress }) =>
+      reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, b.images)), {
+        seed,
+        rows,
+        epochs: b.epochs,
+        batchSize: b.batchSize,
+        epsilon: b.epsilon,
+        onProgress: progress('trigger inversion', 'step'),
+      }),
+    summarise: (r) => summary(r, ['triggers']),
+  },
+  'mask-inversion': {
+    method: 'mask-inversion',
+    title: 'mask inversion',
+    votes: true,
+    result: 'mask',
+    run: ({ model, probe, budgets: { maskInversion: b }, rows, seed, progress }) =>
+      reconstructMasks(model, probe, {
+        seed,
+        rows,
+        maxImages: b.images,
+        epochs: b.epochs,
+        batchSize: b.batchSize,
+        onProgress: progress('mask inversion', 'epoch'),
+      }),
+    summarise: (r) => summary(r, ['masks', 'patterns']),
+  },
+  hessian: {
+    method: 'input-hessian',
+    title: 'input Hessian',
+    votes: false,
+    result: 'hessian',
+    run: ({ model, probe, budgets, rows }) => hessianSpectrum(model, probe, { rows, maxInputs: budgets.hessian.inputs }),
+    summarise: (r) => summary(r, ['topEigenvector']),
+  },
+};
+
+/** Runs one scan into `results` and returns its report summary. */
+export function runScan(name: ScanName, input: ScanInput, results: ScanResults): ScanSummary {
+  // One branch per entry keeps each result's type tied to its key.
+  switch (name) {
+    case 'inversion':
+      return SCANS.inversion.summarise((results.dense = SCANS.inversion.run(input)));
+    case 'mask-inversion':
+      return SCANS['mask-inversion'].summarise((results.mask = SCANS['mask-inversion'].run(input)));
+    case 'hessian':
+      return SCANS.hessian.summarise((results.hessian = SCANS.hessian.run(input)));
+  }
+}
+
+const BY_METHOD = new Map<string, { title: string; votes: boolean }>(Object.values(SCANS).map((s) => [s.method, s]));
+
+/** A scan's title by its report `method` (reports from other versions may name scans this one lacks). */
+export const scanTitle = (method: string): string => BY_METHOD.get(method)?.title ?? method;
+
+/** Whether a report `method` votes in the verdict. */
+export const scanVotes = (method: string): boolean => BY_METHOD.get(method)?.votes ?? false;
