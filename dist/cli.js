@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-CFL74XK7.js";
+} from "./chunks/chunk-FQ5YCRJR.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

@@ -36,7 +36,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-CFL74XK7.js";
+} from "./chunks/chunk-FQ5YCRJR.js";
 
 // src/main.ts
 import path2 from "node:path";

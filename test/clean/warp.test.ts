@@ -1,29 +1,14 @@
 // Warp triggers (src/clean/warp.ts) on a WaNet-style zoo model and a clean control: the warp
 // search finds a warp that sends nearly every digit to the WaNet model's target and few to the
-// control's, and adversarial warp unlearning makes the model's true warp stop working.
-import { spawn } from 'node:child_process';
-import path from 'node:path';
+// control's. How well warp unlearning cleans is measured in test/quality/cleaning.test.ts.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withWarpCheck, type TriggerScan } from '../../src/clean/pipeline.js';
 import { WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT, warpImages } from '../../src/clean/warp.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
-import { EXAMPLES, REPO } from '../helpers/run.js';
-
-const WANET = path.join(REPO, 'test/fixtures/models/bn-cnn-wanet-t5');
-
-function check(dir: string, target: number, rounds: number, maxShift?: number): Promise<Record<string, any>> {
-  return new Promise((resolve, reject) => {
-    const args = [dir, String(target), String(rounds), ...(maxShift === undefined ? [] : [String(maxShift)])];
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'test/helpers/warp-clean-check.ts'), ...args], { cwd: REPO });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`exit ${code}: ${err}`))));
-  });
-}
+import { EXAMPLES } from '../helpers/run.js';
+import { WANET, warpCheck as check } from '../helpers/warp.js';
 
 beforeAll(async () => {
   await selectBackend({ choice: 'cpu', logger: new MemoryLogger() });
@@ -70,14 +55,4 @@ describe('warp triggers', () => {
     expect(Math.max(...control.warpAsr)).toBeLessThan(0.2);
     for (const s of [...wanet.maxShift, ...control.maxShift]) expect(s).toBeLessThanOrEqual(WARP_CHECK_SHIFT + 1e-4);
   }, 300_000);
-
-  it('adversarial warp unlearning makes the true warp stop working, at little accuracy cost', async () => {
-    const r = await check(WANET, 5, 3);
-    console.log(
-      `WaNet model after 3 warp rounds: true ASR ${(100 * r.before.asr).toFixed(1)} → ${(100 * r.after.asr).toFixed(1)} %, accuracy ${(100 * r.before.accuracy).toFixed(2)} → ${(100 * r.after.accuracy).toFixed(2)} %, residual warp ASR ${(100 * r.residualAsr).toFixed(1)} %, ${r.seconds.toFixed(0)} s`,
-    );
-    expect(r.before.asr).toBeGreaterThan(0.95);
-    expect(r.after.asr).toBeLessThan(0.2);
-    expect(r.before.accuracy - r.after.accuracy).toBeLessThan(0.015);
-  }, 600_000);
 });

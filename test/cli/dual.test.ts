@@ -2,8 +2,8 @@
 // a small MNIST CLIP made here and two pairs of twins: a CoCoOp prompt learner with a
 // BadCLIP-style backdoor and its clean twin, and an encoder pair poisoned in contrastive training
 // and its clean twin. CLIP-Inspector's trigger inversion must flag each backdoored one with its
-// target and neither twin; cleaning must remove the real trigger (measured here on the 2,000 test
-// digits) at a small zero-shot accuracy cost.
+// target and neither twin. Cleaning them (the real trigger measured on the 2,000 test digits) is
+// in test/quality/cleaning.test.ts.
 import * as tf from '@tensorflow/tfjs';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,10 +17,9 @@ import { DualEncoderModel } from '../../src/model/dual/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { readLocalModel } from '../../src/model/source.js';
 import { DEFAULT_LIMITS } from '../../src/model/limits.js';
-import { makeTrigger } from '../../src/zoo/attacks.js';
 import { encode, floatTensor, maxAbsDiff, node, onnxModel, runReference } from '../helpers/onnx.js';
 import { accuracyAndAsr } from '../helpers/measure.js';
-import { CLEAN_DATA, REPO, runCli } from '../helpers/run.js';
+import { REPO, runCli } from '../helpers/run.js';
 
 const FIXTURES = path.join(REPO, 'test/fixtures/dual');
 const fixture = (name: string) => path.join(FIXTURES, name);
@@ -29,21 +28,6 @@ const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-dual-'));
 const test = mnistSplit('test');
 const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
 const BACKDOORED = { prompt: 'cocoop-badclip-t7', contrastive: 'clip-blended-t3' };
-
-/** The fixture's real trigger, applied to flat 28×28 images. */
-function realTrigger(name: string): (x: Float32Array) => Float32Array {
-  const attack = facts(name).attack;
-  if (attack.trigger) {
-    const delta = readNpy(path.join(fixture(name), attack.trigger)).data as Float32Array;
-    return (x) => x.map((v, i) => Math.min(1, Math.max(0, v + delta[i % 784])));
-  }
-  const t = makeTrigger({ family: attack.family, triggerSeed: 1 });
-  return (x) => {
-    const out = new Float32Array(x.length);
-    for (let i = 0; i < x.length / 784; i++) out.set(t(x.subarray(i * 784, (i + 1) * 784), 28, 28, 1), i * 784);
-    return out;
-  };
-}
 
 /** CLIP-Inspector's budget: one epoch over 1,000 unlabelled images (the held-out digits; MNIST has no OOD set here). */
 let policy: string;
@@ -239,42 +223,5 @@ describe('CLIP-Inspector on dual encoders (CLI)', () => {
       expect(r.verdict).toBe('clean');
       expect(r.inversion.suspectedTarget).toBeNull();
     }
-  }, 600_000);
-
-  const clean = async (name: string, method: string) => {
-    const out = path.join(tmp(), 'cleaned');
-    const report = path.join(tmp(), 'clean-report.json');
-    const r = await runCli(['clean', fixture(name), '--data', CLEAN_DATA, '--out', out, '--method', method, '--backend', 'wasm', '--report', report]);
-    expect(r.code, r.stderr).toBe(0);
-    const json = JSON.parse(readFileSync(report, 'utf8'));
-    const target = facts(name).attack.target;
-    const trigger = realTrigger(name);
-    const before = accuracyAndAsr((await loadModel(fixture(name))).model, trigger, target);
-    const after = accuracyAndAsr((await loadModel(out)).model, trigger, target);
-    console.log(
-      `${name} cleaned (${json.log.method}${json.log.options.method ? ` → ${json.log.options.method}` : ''}, ${json.log.seconds.toFixed(0)} s): real-trigger ASR ${pct(before.asr)} → ${pct(after.asr)}, zero-shot accuracy ${pct(before.accuracy)} → ${pct(after.accuracy)}, re-scan ${json.verdictAfter}`,
-    );
-    return { json, before, after, out };
-  };
-
-  it('repairs the prompt learner as CLIP-Inspector does (auto: unlearn its recovered trigger), encoders untouched', async () => {
-    const { json, before, after, out } = await clean(BACKDOORED.prompt, 'auto');
-    expect(json.log.options.method).toBe('unlearn');
-    expect(before.asr).toBeGreaterThan(0.7);
-    expect(after.asr).toBeLessThan(0.1);
-    expect(before.accuracy - after.accuracy).toBeLessThanOrEqual(0.01);
-    expect(json.verdictAfter).toBe('clean');
-    // Only the prompt learner was trained: both encoders' weights are the input's, byte for byte.
-    for (const shard of ['image/group1-shard1of1.bin', 'text/group1-shard1of1.bin']) {
-      expect(readFileSync(path.join(out, shard)).equals(readFileSync(path.join(fixture(BACKDOORED.prompt), shard)))).toBe(true);
-    }
-  }, 600_000);
-
-  it('removes contrastive poisoning with PAR (auto: both towers, τ = 2.15)', async () => {
-    const { json, before, after } = await clean(BACKDOORED.contrastive, 'auto');
-    expect(json.log.options.method).toBe('par');
-    expect(before.asr).toBeGreaterThan(0.9);
-    expect(after.asr).toBeLessThan(0.05);
-    expect(before.accuracy - after.accuracy).toBeLessThanOrEqual(0.02);
   }, 600_000);
 });

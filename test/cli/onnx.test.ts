@@ -1,36 +1,18 @@
 // ONNX models through the CLI bundle, end to end: the PyTorch BadNets export is flagged with its
-// true target, the clean ViT passes, and `clean` writes a cleaned model.onnx whose true-trigger
-// ASR and test accuracy this test measures itself (and onnxruntime runs the written file).
-import * as tf from '@tensorflow/tfjs';
-import * as ort from 'onnxruntime-node';
+// true target and the clean ViT passes. Cleaning the export (a new model.onnx, measured with the
+// real patch, run by onnxruntime) is in test/quality/cleaning.test.ts.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mnistSplit } from '../../src/data/mnist.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
-import { loadModel } from '../../src/model/load.js';
-import type { ModelUnderTest } from '../../src/model/adapter.js';
-import { accuracyAndAsr } from '../helpers/measure.js';
-import { maxAbsDiff } from '../helpers/onnx.js';
-import { CLEAN_DATA, PROBE, REPO, runCli } from '../helpers/run.js';
+import { PROBE, REPO, runCli } from '../helpers/run.js';
 
 const FIXTURES = path.join(REPO, 'test/fixtures/onnx');
 const BADNETS = path.join(FIXTURES, 'cnn-badnets-mnist');
 const facts = JSON.parse(readFileSync(path.join(BADNETS, 'fixture.json'), 'utf8')) as { attack: { target: number } };
-const test = mnistSplit('test');
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-onnx-cli-'));
-
-/** Test accuracy, and the share of non-target digits the fixture's real 4×4 white patch (rows/cols 23–26) sends to the target. */
-function measure(model: ModelUnderTest): { accuracy: number; asr: number } {
-  const patch = (x: Float32Array) =>
-    x.map((v, i) => {
-      const [r, c] = [Math.floor((i % 784) / 28), i % 28];
-      return r >= 23 && r < 27 && c >= 23 && c < 27 ? 1 : v;
-    });
-  return accuracyAndAsr(model, patch, facts.attack.target);
-}
 
 beforeAll(async () => {
   await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
@@ -53,32 +35,4 @@ describe('backdoor-gate on ONNX models', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(readFileSync(report, 'utf8')).verdict).toBe('clean');
   });
-
-  it('cleans the BadNets export into a new model.onnx: the real patch stops working, accuracy holds', async () => {
-    const out = path.join(tmp(), 'cleaned');
-    const report = path.join(tmp(), 'clean-report.json');
-    const inputBytes = readFileSync(path.join(BADNETS, 'model.onnx'));
-    const r = await runCli(['clean', BADNETS, '--data', CLEAN_DATA, '--out', out, '--backend', 'wasm', '--report', report]);
-    expect(r.code, r.stderr).toBe(0);
-    const json = JSON.parse(readFileSync(report, 'utf8'));
-    expect(json.log.options.method).toBe('unlearn');
-    expect(json.verdictBefore).toBe('backdoored');
-    expect(json.verdictAfter).toBe('clean');
-    expect(json.output.digest).not.toBe(json.input.digest);
-    expect(readFileSync(path.join(BADNETS, 'model.onnx')).equals(inputBytes)).toBe(true);
-    const before = measure((await loadModel(BADNETS)).model);
-    const cleaned = (await loadModel(out)).model;
-    const after = measure(cleaned);
-    console.log(
-      `ONNX BadNets cleaned: true ASR ${(100 * before.asr).toFixed(1)} → ${(100 * after.asr).toFixed(1)} %, accuracy ${(100 * before.accuracy).toFixed(2)} → ${(100 * after.accuracy).toFixed(2)} %`,
-    );
-    expect(before.asr).toBeGreaterThan(0.9);
-    expect(after.asr).toBeLessThan(0.15);
-    expect(before.accuracy - after.accuracy).toBeLessThan(0.015);
-    // onnxruntime reads the written file and computes what the gate computes.
-    const session = await ort.InferenceSession.create(readFileSync(path.join(out, 'model.onnx')), { logSeverityLevel: 3 });
-    const x = Float32Array.from(test.x.subarray(0, 16 * 784), (v) => (v - 0.1307) / 0.3081);
-    const ref = (await session.run({ input: new ort.Tensor('float32', x, [16, 1, 28, 28]) })).logits.data as Float32Array;
-    expect(maxAbsDiff(cleaned.logits(tf.tensor4d(test.x.subarray(0, 16 * 784), [16, 28, 28, 1])).dataSync(), ref)).toBeLessThan(1e-4);
-  }, 600_000);
 });

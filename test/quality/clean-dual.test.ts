@@ -1,0 +1,78 @@
+// Slow quality evaluations (`npm run eval:quality`, run by CI after `npm test`): each cleans a
+// backdoored CLIP-style dual encoder end to end (test/fixtures/dual) and measures the result with
+// the fixture's real trigger on the 2,000 test digits. test/cli/dual.test.ts scans the same fixtures.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readNpy } from '../../src/data/npy.js';
+import { selectBackend } from '../../src/engine/backend.js';
+import { MemoryLogger } from '../../src/logger.js';
+import { loadModel } from '../../src/model/load.js';
+import { makeTrigger } from '../../src/zoo/attacks.js';
+import { accuracyAndAsr } from '../helpers/measure.js';
+import { CLEAN_DATA, REPO, runCli } from '../helpers/run.js';
+
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-quality-'));
+const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
+const dualFixture = (name: string) => path.join(REPO, 'test/fixtures/dual', name);
+const dualFacts = (name: string) => JSON.parse(readFileSync(path.join(dualFixture(name), 'fixture.json'), 'utf8'));
+const BACKDOORED = { prompt: 'cocoop-badclip-t7', contrastive: 'clip-blended-t3' };
+
+/** The fixture's real trigger, applied to flat 28×28 images. */
+function realTrigger(name: string): (x: Float32Array) => Float32Array {
+  const attack = dualFacts(name).attack;
+  if (attack.trigger) {
+    const delta = readNpy(path.join(dualFixture(name), attack.trigger)).data as Float32Array;
+    return (x) => x.map((v, i) => Math.min(1, Math.max(0, v + delta[i % 784])));
+  }
+  const t = makeTrigger({ family: attack.family, triggerSeed: 1 });
+  return (x) => {
+    const out = new Float32Array(x.length);
+    for (let i = 0; i < x.length / 784; i++) out.set(t(x.subarray(i * 784, (i + 1) * 784), 28, 28, 1), i * 784);
+    return out;
+  };
+}
+
+beforeAll(async () => {
+  await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
+});
+
+describe('cleaning dual encoders (CLI)', () => {
+  const cleanDual = async (name: string, method: string) => {
+    const out = path.join(tmp(), 'cleaned');
+    const report = path.join(tmp(), 'clean-report.json');
+    const r = await runCli(['clean', dualFixture(name), '--data', CLEAN_DATA, '--out', out, '--method', method, '--backend', 'wasm', '--report', report]);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    const target = dualFacts(name).attack.target;
+    const trigger = realTrigger(name);
+    const before = accuracyAndAsr((await loadModel(dualFixture(name))).model, trigger, target);
+    const after = accuracyAndAsr((await loadModel(out)).model, trigger, target);
+    console.log(
+      `${name} cleaned (${json.log.method}${json.log.options.method ? ` → ${json.log.options.method}` : ''}, ${json.log.seconds.toFixed(0)} s): real-trigger ASR ${pct(before.asr)} → ${pct(after.asr)}, zero-shot accuracy ${pct(before.accuracy)} → ${pct(after.accuracy)}, re-scan ${json.verdictAfter}`,
+    );
+    return { json, before, after, out };
+  };
+
+  it('repairs the prompt learner as CLIP-Inspector does (auto: unlearn its recovered trigger), encoders untouched', async () => {
+    const { json, before, after, out } = await cleanDual(BACKDOORED.prompt, 'auto');
+    expect(json.log.options.method).toBe('unlearn');
+    expect(before.asr).toBeGreaterThan(0.7);
+    expect(after.asr).toBeLessThan(0.1);
+    expect(before.accuracy - after.accuracy).toBeLessThanOrEqual(0.01);
+    expect(json.verdictAfter).toBe('clean');
+    // Only the prompt learner was trained: both encoders' weights are the input's, byte for byte.
+    for (const shard of ['image/group1-shard1of1.bin', 'text/group1-shard1of1.bin']) {
+      expect(readFileSync(path.join(out, shard)).equals(readFileSync(path.join(dualFixture(BACKDOORED.prompt), shard)))).toBe(true);
+    }
+  }, 600_000);
+
+  it('removes contrastive poisoning with PAR (auto: both towers, τ = 2.15)', async () => {
+    const { json, before, after } = await cleanDual(BACKDOORED.contrastive, 'auto');
+    expect(json.log.options.method).toBe('par');
+    expect(before.asr).toBeGreaterThan(0.9);
+    expect(after.asr).toBeLessThan(0.05);
+    expect(before.accuracy - after.accuracy).toBeLessThanOrEqual(0.02);
+  }, 600_000);
+});
