@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runClean } from '../src/clean/pipeline.js';
+import { runClean, DEFAULT_CLEAN_POLICY } from '../src/clean/pipeline.js';
 import { loadProbeImages } from '../src/data/sources.js';
 import { initWasm, selectBackend } from '../src/engine/backend.js';
 import { planRows } from '../src/engine/memory.js';
@@ -233,7 +233,14 @@ async function main(): Promise<void> {
     const out = mkdtempSync(path.join(os.tmpdir(), 'bench-clean-'));
     const t0 = performance.now();
     const report = await runClean(
-      { model: 'examples/models/cnn-blended-t4', data: 'examples/data/mnist-clean', out: path.join(out, 'model'), method: 'auto', seed: 0 },
+      {
+        model: 'examples/models/cnn-blended-t4',
+        data: 'examples/data/mnist-clean',
+        out: path.join(out, 'model'),
+        method: 'auto',
+        seed: 0,
+        policy: DEFAULT_CLEAN_POLICY,
+      },
       new MemoryLogger(),
     );
     const seconds = (performance.now() - t0) / 1000;
@@ -261,7 +268,14 @@ async function main(): Promise<void> {
       const out = mkdtempSync(path.join(os.tmpdir(), 'bench-clean-dual-'));
       const t0 = performance.now();
       const report = await runClean(
-        { model: `test/fixtures/dual/${name}`, data: 'examples/data/mnist-clean', out: path.join(out, 'model'), method: 'auto', seed: 0 },
+        {
+          model: `test/fixtures/dual/${name}`,
+          data: 'examples/data/mnist-clean',
+          out: path.join(out, 'model'),
+          method: 'auto',
+          seed: 0,
+          policy: DEFAULT_CLEAN_POLICY,
+        },
         new MemoryLogger(),
       );
       const seconds = (performance.now() - t0) / 1000;

@@ -15,16 +15,15 @@ import {
   cleanSummary,
   describeError,
   exitCodeFor,
-  integer,
+  exitOnEscapedError,
   oneOf,
   openGitHub,
   outcomeFor,
-  parseBackendChoice,
   runClean,
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-FQ5YCRJR.js";
+} from "./chunks/chunk-YQIG4T7K.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -99,8 +98,11 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
                             a model with no recovered trigger is left as it is; onp and par need a tfjs layers model
   --report <file>           cleaning report (default: backdoor-gate-clean-report.json)
   --json                    print the cleaning report on stdout instead of the one-line summary
+  --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists): its thresholds, prior,
+                            budgets, limits and seed judge the model before and after cleaning, as scan does
+  --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
-  --seed <n>                seed (default: ${DEFAULTS.seed})
+  --seed <n>                seed (default: the policy's, else ${DEFAULTS.seed})
   --verbose                 debug logging
   -h, --help
 
@@ -135,7 +137,17 @@ var COMMANDS = {
       thresholds: { type: "string" }
     }
   },
-  clean: { usage: CLEAN_USAGE, options: { ...COMMON, data: { type: "string" }, out: { type: "string" }, method: { type: "string" } } }
+  clean: {
+    usage: CLEAN_USAGE,
+    options: {
+      ...COMMON,
+      data: { type: "string" },
+      out: { type: "string" },
+      method: { type: "string" },
+      policy: { type: "string" },
+      thresholds: { type: "string" }
+    }
+  }
 };
 var UsageError = class extends Error {
 };
@@ -220,12 +232,19 @@ async function clean(model, values, logger) {
     );
   if (!out) throw new ConfigurationError("clean needs --out: a new directory for the cleaned model (the input is never replaced)");
   const method = oneOf(str("method"), "method", CLEAN_METHODS, "auto");
-  const seed = integer(str("seed"), "seed", DEFAULTS.seed, 0, 2 ** 31 - 1);
-  await selectBackend({ choice: parseBackendChoice(str("backend") ?? "auto", "backend"), logger });
+  const flags = {
+    [Inputs.Model]: model,
+    [Inputs.Policy]: str("policy"),
+    [Inputs.Thresholds]: str("thresholds"),
+    [Inputs.Seed]: str("seed"),
+    [Inputs.Backend]: str("backend")
+  };
+  const settings = buildSettings((name) => flags[name]);
+  await selectBackend({ choice: settings.backend, logger });
   const reportPath = str("report") ?? "backdoor-gate-clean-report.json";
   let report;
   try {
-    report = await runClean({ model, data, out, method, seed }, logger);
+    report = await runClean({ model, data, out, method, seed: settings.seed, policy: settings }, logger);
   } catch (err) {
     const failed = { schemaVersion: 1, tool: { name: TOOL_NAME, version: TOOL_VERSION }, input: { spec: model }, error: describeError(err) };
     const written2 = writeJsonReport(reportPath, failed);
@@ -247,6 +266,8 @@ async function clean(model, values, logger) {
     );
   return !report.skipped && report.verdictAfter === "clean" ? EXIT.pass : EXIT.fail;
 }
+exitOnEscapedError((message) => process.stderr.write(`backdoor-gate: ${message}
+`), EXIT.couldNotScan);
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {

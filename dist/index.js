@@ -15,6 +15,7 @@ import {
   describeError,
   ensureNativeBackend,
   error,
+  exitOnEscapedError,
   findingsOf,
   getInput,
   group,
@@ -36,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-FQ5YCRJR.js";
+} from "./chunks/chunk-YQIG4T7K.js";
 
 // src/main.ts
 import path2 from "node:path";
@@ -479,7 +480,10 @@ var actionInput = (name) => getInput(name) || ACTION_INPUT_DEFAULTS[name] || "";
 async function cleanFlagged(location, settings) {
   const clean = settings.clean;
   try {
-    const report = await runClean({ model: location, data: clean.data, out: clean.out, method: clean.method, seed: 0 }, actionsLogger);
+    const report = await runClean(
+      { model: location, data: clean.data, out: clean.out, method: clean.method, seed: settings.seed, policy: settings },
+      actionsLogger
+    );
     writeJsonReport(clean.reportPath, report);
     if (!report.output) {
       warning(`clean: ${report.skipped ?? "nothing written"}`);
@@ -602,4 +606,5 @@ async function run() {
 }
 
 // src/index.ts
+exitOnEscapedError((message) => setFailed(`Backdoor Gate crashed: ${message}`), ExitCode.Failure);
 await run();

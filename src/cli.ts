@@ -3,15 +3,15 @@
 // files and stdout (one line, or the JSON report with --json); progress and errors go to stderr.
 // Exit codes: 0 pass, 1 fail, 2 could not scan or assess (and 2 for a wrong call, with a hint).
 import { parseArgs } from 'node:util';
-import { parseBackendChoice, selectBackend } from './engine/backend.js';
+import { selectBackend } from './engine/backend.js';
 import { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, cleanSummary, runClean, type CleanMethod, type CleanReport } from './clean/pipeline.js';
-import { ConfigurationError, describeError } from './errors.js';
+import { ConfigurationError, describeError, exitOnEscapedError } from './errors.js';
 import { ConsoleLogger } from './logger.js';
 import { writeJsonReport } from './report/json.js';
 import { openGitHub, runScanSession } from './session.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
-import { buildSettings, DEFAULTS, Inputs, integer, oneOf } from './settings.js';
+import { buildSettings, DEFAULTS, Inputs, oneOf } from './settings.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
 const SCAN_USAGE = `usage: backdoor-gate scan <model> [options]
@@ -57,8 +57,11 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
                             a model with no recovered trigger is left as it is; onp and par need a tfjs layers model
   --report <file>           cleaning report (default: backdoor-gate-clean-report.json)
   --json                    print the cleaning report on stdout instead of the one-line summary
+  --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists): its thresholds, prior,
+                            budgets, limits and seed judge the model before and after cleaning, as scan does
+  --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
-  --seed <n>                seed (default: ${DEFAULTS.seed})
+  --seed <n>                seed (default: the policy's, else ${DEFAULTS.seed})
   --verbose                 debug logging
   -h, --help
 
@@ -97,7 +100,17 @@ const COMMANDS = {
       thresholds: { type: 'string' },
     },
   },
-  clean: { usage: CLEAN_USAGE, options: { ...COMMON, data: { type: 'string' }, out: { type: 'string' }, method: { type: 'string' } } },
+  clean: {
+    usage: CLEAN_USAGE,
+    options: {
+      ...COMMON,
+      data: { type: 'string' },
+      out: { type: 'string' },
+      method: { type: 'string' },
+      policy: { type: 'string' },
+      thresholds: { type: 'string' },
+    },
+  },
 } as const;
 type Command = keyof typeof COMMANDS;
 
@@ -184,12 +197,20 @@ async function clean(model: string, values: Record<string, string | boolean | un
     );
   if (!out) throw new ConfigurationError('clean needs --out: a new directory for the cleaned model (the input is never replaced)');
   const method = oneOf<CleanMethod>(str('method'), 'method', CLEAN_METHODS, 'auto');
-  const seed = integer(str('seed'), 'seed', DEFAULTS.seed, 0, 2 ** 31 - 1);
-  await selectBackend({ choice: parseBackendChoice(str('backend') ?? 'auto', 'backend'), logger });
+  // The same settings as scan: the policy judges the input and the cleaned copy alike.
+  const flags: Record<string, string | undefined> = {
+    [Inputs.Model]: model,
+    [Inputs.Policy]: str('policy'),
+    [Inputs.Thresholds]: str('thresholds'),
+    [Inputs.Seed]: str('seed'),
+    [Inputs.Backend]: str('backend'),
+  };
+  const settings = buildSettings((name) => flags[name]);
+  await selectBackend({ choice: settings.backend, logger });
   const reportPath = str('report') ?? 'backdoor-gate-clean-report.json';
   let report: CleanReport;
   try {
-    report = await runClean({ model, data, out, method, seed }, logger);
+    report = await runClean({ model, data, out, method, seed: settings.seed, policy: settings }, logger);
   } catch (err) {
     const failed = { schemaVersion: 1, tool: { name: TOOL_NAME, version: TOOL_VERSION }, input: { spec: model }, error: describeError(err) };
     const written = writeJsonReport(reportPath, failed);
@@ -207,6 +228,7 @@ async function clean(model: string, values: Record<string, string | boolean | un
   return !report.skipped && report.verdictAfter === 'clean' ? EXIT.pass : EXIT.fail;
 }
 
+exitOnEscapedError((message) => process.stderr.write(`backdoor-gate: ${message}\n`), EXIT.couldNotScan);
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {

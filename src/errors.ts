@@ -26,3 +26,17 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return `${err.name === 'Error' ? 'internal error' : err.name}: ${err.message.split('\n')[0]}`;
   return `internal error: ${String(err)}`;
 }
+
+/**
+ * An error that escapes asynchronously (a library's stray promise) would end the process through
+ * the wasm runtime's own handler: exit code 7 and a raw stack. This reports it in one line first
+ * and exits with `code` (fail closed: a crash never passes the gate).
+ */
+export function exitOnEscapedError(report: (message: string) => void, code: number): void {
+  const crash = (err: unknown) => {
+    report(describeError(err));
+    process.exit(code);
+  };
+  process.prependListener('uncaughtException', crash);
+  process.prependListener('unhandledRejection', crash);
+}

@@ -39,7 +39,10 @@ const actionInput = (name: string) => core.getInput(name) || ACTION_INPUT_DEFAUL
 async function cleanFlagged(location: string, settings: Readonly<Settings>): Promise<{ passes: boolean; report?: CleanReport }> {
   const clean = settings.clean!;
   try {
-    const report = await runClean({ model: location, data: clean.data, out: clean.out, method: clean.method, seed: 0 }, actionsLogger);
+    const report = await runClean(
+      { model: location, data: clean.data, out: clean.out, method: clean.method, seed: settings.seed, policy: settings },
+      actionsLogger,
+    );
     writeJsonReport(clean.reportPath, report);
     if (!report.output) {
       core.warning(`clean: ${report.skipped ?? 'nothing written'}`);

@@ -3,7 +3,8 @@
 // out to measure accuracy and the recovered trigger's ASR before and after.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { decide, type Decision } from '../core/verdict.js';
-import { resolveBudgets } from '../core/policy.js';
+import { DEFAULT_PRIOR } from '../core/calibration.js';
+import { DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
 import { loadLabelledImages } from '../data/sources.js';
 import { pickImages, type ImageSet, type LabelledImageSet } from '../data/types.js';
 import { planRows } from '../engine/memory.js';
@@ -13,7 +14,7 @@ import { LayersModelAdapter, type ModelUnderTest } from '../model/adapter.js';
 import { writeGateJson } from '../model/gate-json.js';
 import { loadModel } from '../model/load.js';
 import { readLocalModel } from '../model/source.js';
-import { DEFAULT_LIMITS } from '../model/limits.js';
+import { DEFAULT_LIMITS, type ResourceLimits } from '../model/limits.js';
 import { reconstructTriggers } from '../scan/inversion.js';
 import { reconstructMasks } from '../scan/mask-inversion.js';
 import type { RowLimits } from '../scan/batching.js';
@@ -64,6 +65,7 @@ export function autoClean(
   rows: RowLimits,
   first: TriggerScan,
   seed: number,
+  policy: CleanPolicy = DEFAULT_CLEAN_POLICY,
   maxRounds = AUTO_MAX_ROUNDS,
 ): { log: CleanLog; last: TriggerScan } {
   const t0 = performance.now();
@@ -105,14 +107,14 @@ export function autoClean(
   // WaNet-style, which the recovered triggers only approximate (pruning them costs accuracy,
   // leaves the warp).
   let residual = classifierPhases ? warpPhase(WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT) : null;
-  if (residual !== null) scan = scanForTriggers(model, probe, rows, seed);
+  if (residual !== null) scan = scanForTriggers(model, probe, rows, seed, policy);
   for (let r = 0; r < maxRounds && scan.decision.verdict !== 'clean'; r++) {
     const t = scan.decision.suspectedTarget;
     const triggers = t === null ? [] : recoveredTriggers(model.inputShape, scan).filter((x) => x.target === t);
     if (t === null || !triggers.length) break;
     const log = cleanWith(method, model, data, triggers, seed + r, { alsoUnlearn: warps }, tuning());
     add(log);
-    scan = scanForTriggers(model, probe, rows, seed);
+    scan = scanForTriggers(model, probe, rows, seed, policy);
     rounds.push({ target: t, triggers: triggers.map((x) => x.source), seconds: log.seconds, verdictAfter: scan.decision.verdict, details: log.details });
   }
   // Finishing round: the rounds stop once the re-scan is clean, but the first target's backdoor is
@@ -131,14 +133,14 @@ export function autoClean(
       { alsoUnlearn: warps },
     );
     add(log);
-    scan = scanForTriggers(model, probe, rows, seed);
+    scan = scanForTriggers(model, probe, rows, seed, policy);
     finish = { target, epochs: FINISH_EPOCHS, seconds: log.seconds, verdictAfter: scan.decision.verdict };
   }
   // Fine-tuning after a warp phase can revive the warp (it did before the warps were kept in it):
   // check again, and clean again what fresh warps reach.
   if (residual !== null && rounds.length) {
     residual = warpPhase(DEFAULT_WARP_UNLEARN.stopAsr, DEFAULT_WARP_INVERSION.maxShift) ?? residual;
-    scan = scanForTriggers(model, probe, rows, seed);
+    scan = scanForTriggers(model, probe, rows, seed, policy);
   }
   if (residual !== null && target !== null) scan = withWarpCheck(scan, target, residual);
   return {
@@ -225,6 +227,8 @@ export interface CleanRequest {
   out: string;
   method: CleanMethod;
   seed: number;
+  /** The user's policy (thresholds, prior, budgets, limits); the defaults when there is none. */
+  policy: CleanPolicy;
 }
 
 export interface CleanReport {
@@ -269,23 +273,44 @@ export function splitHeldOut(set: LabelledImageSet, heldOutFraction = 0.2): [Lab
   return [pickImages(set, train), pickImages(set, held)];
 }
 
-/** The two voting scans and their verdict: what cleaning starts from and is checked by. */
-export function scanForTriggers(model: ModelUnderTest, probe: ImageSet, rows: RowLimits, seed: number) {
-  const dense = reconstructTriggers(model, probe, { rows, seed });
-  const mask = reconstructMasks(model, probe, { rows, seed });
+/**
+ * How the user's policy judges a model: the cleaning scans and the re-scan follow it, so a cleaned
+ * model passes only by the thresholds (and budgets, and limits) the input was judged by.
+ */
+export interface CleanPolicy {
+  thresholds: Thresholds;
+  prior: number;
+  budgets: BudgetSettings;
+  limits: ResourceLimits;
+}
+
+export const DEFAULT_CLEAN_POLICY: CleanPolicy = {
+  thresholds: DEFAULT_THRESHOLDS,
+  prior: DEFAULT_PRIOR,
+  budgets: { inversion: {}, maskInversion: {}, hessian: {} },
+  limits: DEFAULT_LIMITS,
+};
+
+/**
+ * The two voting scans and their verdict: what cleaning starts from and is checked by. The
+ * policy's budgets for the model's size apply, except that trigger inversion reads every labelled
+ * image (they are the probes here, and more of them recover a truer trigger to remove).
+ */
+export function scanForTriggers(model: ModelUnderTest, probe: ImageSet, rows: RowLimits, seed: number, policy: CleanPolicy = DEFAULT_CLEAN_POLICY) {
+  const budgets = resolveBudgets(policy.budgets, model.inputShape);
+  const { epsilon, epochs, batchSize } = budgets.inversion;
+  const dense = reconstructTriggers(model, probe, { rows, seed, epsilon, epochs, batchSize });
+  const m = budgets.maskInversion;
+  const mask = reconstructMasks(model, probe, { rows, seed, maxImages: m.images, epochs: m.epochs, batchSize: m.batchSize });
   // The labelled cleaning data is in-distribution by construction.
   return {
     dense,
     mask,
     decision: decide(
       { dense, mask },
-      {
-        inputShape: model.inputShape,
-        numClasses: model.numClasses,
-        decision: model.decision,
-        probes: 'in-distribution',
-        tier: resolveBudgets({ inversion: {}, maskInversion: {}, hessian: {} }, model.inputShape).tier,
-      },
+      { inputShape: model.inputShape, numClasses: model.numClasses, decision: model.decision, probes: 'in-distribution', tier: budgets.tier },
+      policy.thresholds,
+      { prior: policy.prior },
     ),
   };
 }
@@ -309,7 +334,7 @@ function checkOutputIsNew(out: string): void {
 
 export async function runClean(req: CleanRequest, logger: Logger): Promise<CleanReport> {
   checkOutputIsNew(req.out);
-  const { model, source, gate } = await loadModel(req.model);
+  const { model, source, gate } = await loadModel(req.model, req.policy.limits);
   try {
     if (!model.canSave)
       throw new InputError(
@@ -332,7 +357,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     const [cleanSet, heldOut] = splitHeldOut(labelled);
     const rows = await planRows(model);
     logger.info(`clean: scanning ${req.model} on ${labelled.count} labelled images`);
-    const before = scanForTriggers(model, labelled, rows, req.seed);
+    const before = scanForTriggers(model, labelled, rows, req.seed, req.policy);
     // Only the triggers of the class the verdict names: a clean model's smallest mask is no trigger.
     const target = before.decision.suspectedTarget;
     const triggers = target === null ? [] : recoveredTriggers(model.inputShape, before).filter((t) => t.target === target);
@@ -355,10 +380,10 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     logger.info(`clean: ${req.method === 'auto' ? `auto (${method}, up to ${AUTO_MAX_ROUNDS} rounds)` : method}`);
     let after: TriggerScan;
     if (req.method === 'auto') {
-      ({ log: report.log, last: after } = autoClean(model, cleanSet, labelled, rows, before, req.seed));
+      ({ log: report.log, last: after } = autoClean(model, cleanSet, labelled, rows, before, req.seed, req.policy));
     } else {
       report.log = cleanWith(method, model, cleanSet, triggers, req.seed);
-      after = scanForTriggers(model, labelled, rows, req.seed);
+      after = scanForTriggers(model, labelled, rows, req.seed, req.policy);
     }
     report.after = measure(model, heldOut, triggers[0]);
     report.verdictAfter = after.decision.verdict;

@@ -23,22 +23,29 @@ export async function planRows(model: ModelUnderTest, budgetBytes = DEFAULT_MEMO
   const x = tf.zeros([1, h, w, c]) as tf.Tensor4D;
   // Read each figure before the next profile: tfjs reuses one profile object for every call.
   const measure = async (f: () => tf.Tensor) => {
+    // A plain pass first. A kernel that throws under tf.profile leaves the profiler's timing
+    // promises rejected with no handler, and the wasm runtime turns that into a process crash;
+    // thrown here, it is an ordinary error the caller names the model in.
+    tf.dispose(f());
     const info = await tf.profile(() => f());
     tf.dispose(info.result as tf.Tensor);
     return Math.max(info.peakBytes, 1);
   };
-  const gradientRowBytes = await measure(() => {
-    const g = tf.grad((input: tf.Tensor) => tf.sum(tf.max(model.logits(input as tf.Tensor4D), -1)))(x);
-    g.dataSync();
-    return g;
-  });
-  const forwardRowBytes = await measure(() => tf.tidy(() => model.logits(x)));
-  x.dispose();
-  return {
-    gradient: Math.max(1, Math.floor(budgetBytes / gradientRowBytes)),
-    forward: Math.max(1, Math.floor(budgetBytes / forwardRowBytes)),
-    gradientRowBytes,
-    forwardRowBytes,
-    budgetBytes,
-  };
+  try {
+    const gradientRowBytes = await measure(() => {
+      const g = tf.grad((input: tf.Tensor) => tf.sum(tf.max(model.logits(input as tf.Tensor4D), -1)))(x);
+      g.dataSync();
+      return g;
+    });
+    const forwardRowBytes = await measure(() => tf.tidy(() => model.logits(x)));
+    return {
+      gradient: Math.max(1, Math.floor(budgetBytes / gradientRowBytes)),
+      forward: Math.max(1, Math.floor(budgetBytes / forwardRowBytes)),
+      gradientRowBytes,
+      forwardRowBytes,
+      budgetBytes,
+    };
+  } finally {
+    x.dispose();
+  }
 }

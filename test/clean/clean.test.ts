@@ -4,6 +4,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { d3, headKernel } from '../../src/clean/d3.js';
+import { DEFAULT_CLEAN_POLICY, scanForTriggers, type CleanPolicy } from '../../src/clean/pipeline.js';
+import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
+import { planRows } from '../../src/engine/memory.js';
 import { accuracyOf, distillationPool, perClassSubset, poolRows, triggerAsr } from '../../src/clean/training.js';
 import { recoveredTriggers, regionTrigger, type RecoveredTrigger } from '../../src/clean/triggers.js';
 import { unlearnTriggers } from '../../src/clean/unlearn.js';
@@ -219,5 +222,29 @@ describe('what the cleaners distil from, and the region trigger', () => {
     }
     expect(inside).toBe(2 * 9);
     expect(Array.from(a)).not.toEqual(Array.from(b));
+  });
+});
+
+describe('the cleaning scans follow the policy', () => {
+  it("run the policy's budgets and judge by its thresholds: a stricter policy flags what the default passes", async () => {
+    const { model } = await loadModel(EXAMPLES.cleanCnn);
+    const rows = await planRows(model);
+    const budgets = { inversion: { epsilon: 0.1 }, maskInversion: { images: 64 }, hessian: {} };
+    const lenient = scanForTriggers(model, digits, rows, 0, { ...DEFAULT_CLEAN_POLICY, budgets });
+    // Every class's mask statistic above 0 is suspicious under this policy; the default needs 1.25.
+    const strict: CleanPolicy = {
+      ...DEFAULT_CLEAN_POLICY,
+      budgets,
+      thresholds: { ...DEFAULT_THRESHOLDS, maskInversion: { suspicious: 0, backdoored: 100 }, inversion: { suspicious: 0, backdoored: 100 } },
+    };
+    const judged = scanForTriggers(model, digits, rows, 0, strict);
+    expect(lenient.dense.options).toMatchObject({ epsilon: 0.1 });
+    expect(lenient.mask.options).toMatchObject({ maxImages: 64 });
+    // Same scans (same seed and budgets), so only the thresholds differ.
+    expect(judged.decision.statistics).toEqual(lenient.decision.statistics);
+    expect(lenient.decision.statistics.mask!.value).toBeGreaterThan(0);
+    expect(lenient.decision.verdict).toBe('clean');
+    expect(judged.decision.verdict).toBe('suspicious');
+    model.dispose();
   });
 });

@@ -1,6 +1,6 @@
 // `backdoor-gate clean` end to end on a committed backdoored example, with the bundled 600
 // labelled digits (60 per class) as the user's small clean set.
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -65,6 +65,12 @@ describe('backdoor-gate clean', () => {
     const noOut = await runCli(['clean', EXAMPLES.blendedCnn, '--data', PROBE]);
     expect(noOut.code).toBe(2);
     expect(noOut.stderr).toMatch(/clean needs --out/);
+    // The policy is read as scan reads it, before any work: a bad one is named.
+    const badPolicy = path.join(tmp(), 'policy.yml');
+    writeFileSync(badPolicy, 'thresholds:\n  inversion:\n    suspicious: -1\n');
+    const policy = await runCli(['clean', EXAMPLES.blendedCnn, '--data', CLEAN_DATA, '--out', path.join(tmp(), 'o'), '--policy', badPolicy]);
+    expect(policy.code).toBe(2);
+    expect(policy.stderr).toContain(`${badPolicy}: does not match the policy schema: thresholds.inversion.suspicious`);
     const dir = tmp();
     writeNpy(path.join(dir, 'x.npy'), new Uint8Array(30 * 784), [30, 28, 28]);
     writeNpy(

@@ -115,6 +115,18 @@ export async function writeHostileCorpus(root: string): Promise<HostileCase[]> {
     ],
     /model\.onnx: uses ONNX ops the gate cannot run: Selu \(×2\), ThresholdedRelu\. Supported: /,
   );
+  // A graph whose kernel throws at run time: one line naming the node (the fuzzer's worker deaths
+  // came from such kernels under tfjs' profiler; test/engine/memory.test.ts holds that case).
+  add(
+    'onnx/kernel-throws',
+    [
+      onnx(
+        'kernel-throws',
+        edited((m) => (m.graph!.node!.find((n) => n.name === '/conv2/Conv')!.opType = 'MatMul')),
+      ),
+    ],
+    /model\.onnx: could not run: node '\/conv2\/Conv' \(MatMul\): Error in matMul: inner shapes/,
+  );
   add(
     'onnx/old-opset',
     [
