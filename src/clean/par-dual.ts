@@ -7,7 +7,8 @@
 // AdamW (β 0.9/0.98, ε 1e-8, decoupled decay 1e-4 on ≥2-D weights only), learning rate per step
 // linear from lr to lr/10 over the first half, then cosine down to 1e-9. Augmentation as the
 // code: with p = 0.5 add non-negative noise clip(N(0, 0.2²), 0, 1), with p = 0.5 erase a square
-// of 0.5–1 % of the image (value 0, the channel mean in CLIP's normalised space).
+// of 0.5–1 % of the image. The code erases with 0 in CLIP's normalised space (the channel mean);
+// we erase with 0 in pixel space (black), and have not compared the two.
 // Differences, and why:
 // - The augmented views are drawn ahead (`views` per image) so the frozen model's embeddings are
 //   computed once, not by a second copy of the model at every step (tfjs clones asynchronously).
