@@ -23,7 +23,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-YQIG4T7K.js";
+} from "./chunks/chunk-UYGPYRVT.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

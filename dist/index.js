@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-YQIG4T7K.js";
+} from "./chunks/chunk-UYGPYRVT.js";
 
 // src/main.ts
 import path2 from "node:path";

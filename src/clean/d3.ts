@@ -27,6 +27,13 @@ export interface D3Options {
   seed: number;
 }
 
+/** D3's loss for one batch: the per-sample clean losses under the hinge ε, against the distance (see the header). */
+export function d3Loss(ce: tf.Tensor1D, dist: tf.Scalar, { lambda, epsilon }: Pick<D3Options, 'lambda' | 'epsilon'>): tf.Scalar {
+  const hinge = tf.mean(tf.relu(tf.sub(ce, epsilon)));
+  const raw = tf.sub(tf.mul(hinge, lambda), dist);
+  return (lambda <= 1 ? raw : tf.div(raw, lambda + 1)) as tf.Scalar;
+}
+
 /** The official config.yaml defaults. */
 export const DEFAULT_D3: D3Options = {
   epochs: 100,
@@ -90,10 +97,8 @@ export function d3(model: ModelUnderTest, clean: LabelledImageSet, options: Part
     const loss = optimizer.minimize(
       () => {
         const ce = crossEntropyPerSample(model.logits(x, { training: true }), y);
-        const hinge = tf.mean(tf.relu(tf.sub(ce, opts.epsilon)));
-        const dist = tf.addN(selected.map((v, i) => tf.norm(tf.sub(v, initial[i]))));
-        const raw = tf.sub(tf.mul(hinge, opts.lambda), dist);
-        return (opts.lambda <= 1 ? raw : tf.div(raw, opts.lambda + 1)) as tf.Scalar;
+        const dist = tf.addN(selected.map((v, i) => tf.norm(tf.sub(v, initial[i])))) as tf.Scalar;
+        return d3Loss(ce, dist, opts);
       },
       true,
       vars,

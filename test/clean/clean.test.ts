@@ -3,7 +3,7 @@
 // labelled set. The zoo-wide figures come from `npm run eval:clean` (README).
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { d3, headKernel } from '../../src/clean/d3.js';
+import { d3, d3Loss, headKernel } from '../../src/clean/d3.js';
 import { DEFAULT_CLEAN_POLICY, scanForTriggers, type CleanPolicy } from '../../src/clean/pipeline.js';
 import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
 import { planRows } from '../../src/engine/memory.js';
@@ -46,6 +46,31 @@ describe('D3', () => {
     expect(log.epochLoss.every(Number.isFinite)).toBe(true);
     model.dispose();
   }, 120_000);
+
+  it('learns: from the same random warm start, training recovers the accuracy a learning rate of 0 leaves at chance', async () => {
+    const after = async (learningRate: number) => {
+      const { model } = await loadModel(EXAMPLES.blendedCnn);
+      const w0 = headKernel(model).clone();
+      d3(model, perClassSubset(digits, 12), { epochs: 20, batchSize: 64, learningRate });
+      const r = { accuracy: accuracyOf(model, digits), distance: tf.norm(tf.sub(headKernel(model), w0)).dataSync()[0], norm: tf.norm(w0).dataSync()[0] };
+      model.dispose();
+      return r;
+    };
+    const [still, trained] = [await after(0), await after(0.01)];
+    expect(still.accuracy).toBeLessThan(0.3);
+    expect(trained.accuracy).toBeGreaterThan(still.accuracy + 0.4);
+    // It stays far from the backdoored head while it learns.
+    expect(trained.distance).toBeGreaterThan(trained.norm);
+  }, 120_000);
+
+  it('has the official loss: λ·mean(max(0, CE − ε)) − dist, divided by λ + 1 when λ > 1', () => {
+    const ce = tf.tensor1d([0.05, 0.3, 1.0]);
+    const dist = tf.scalar(2);
+    // hinge = mean(0, 0.2, 0.9) = 0.36667
+    expect(d3Loss(ce, dist, { lambda: 0.5, epsilon: 0.1 }).dataSync()[0]).toBeCloseTo(0.5 * 0.366667 - 2, 5);
+    expect(d3Loss(ce, dist, { lambda: 3, epsilon: 0.1 }).dataSync()[0]).toBeCloseTo((3 * 0.366667 - 2) / 4, 5);
+    expect(d3Loss(ce, dist, { lambda: 1, epsilon: 2 }).dataSync()[0]).toBeCloseTo(-2, 6);
+  });
 });
 
 describe('trigger unlearning', () => {
