@@ -1,6 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CALIBRATION } from '../../src/core/calibration.js';
@@ -15,7 +13,7 @@ import { loadModel } from '../../src/model/load.js';
 import { hessianSpectrum, type HessianResult } from '../../src/scan/hessian.js';
 import { reconstructTriggers } from '../../src/scan/inversion.js';
 import { madScores, median } from '../../src/scan/robust.js';
-import { EXAMPLES, PROBE, REPO } from '../helpers/run.js';
+import { EXAMPLES, PROBE } from '../helpers/run.js';
 
 beforeAll(async () => {
   await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
@@ -228,17 +226,4 @@ describe('verdict', () => {
     expect(own.reasons.join('\n')).toMatch(/class 4 \(70 %\) already receives most of the in-distribution probe images/);
     expect(decide(ev, ctx({ probes: 'synthetic' }), T, { calibration }).verdict).toBe('unassessed');
   });
-});
-
-describe('Neural Cleanse baseline', () => {
-  // With the eval's budget NC finds this model's target (and misses others: see the README).
-  it('finds the Blended target of an example model as a low-L1 outlier', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/helpers/neural-cleanse-check.ts', EXAMPLES.blendedCnn, PROBE], {
-      cwd: REPO,
-    });
-    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { suspectedTarget: number | null; anomaly: number; maskL1: number[] };
-    expect(r.suspectedTarget).toBe(4);
-    expect(r.anomaly).toBeGreaterThan(2);
-    expect(Math.min(...r.maskL1)).toBe(r.maskL1[4]);
-  }, 300_000);
 });
