@@ -76,7 +76,16 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
   afterAll(() => gh?.close());
 
   async function runAction(o: RunOptions) {
-    const { dir, files, env } = runnerEnv({ model: o.model, data: PROBE, scans: 'inversion', 'github-token': TOKEN, ...o.extraInputs });
+    // What is tested here is the GitHub side: one quick scan (trigger inversion on 96 probes) still
+    // tells the blended model from the clean one.
+    const { dir, files, env } = runnerEnv({
+      model: o.model,
+      data: PROBE,
+      scans: 'inversion',
+      'max-probe-images': '96',
+      'github-token': TOKEN,
+      ...o.extraInputs,
+    });
     const event = o.event ?? 'pull_request';
     const eventFile = path.join(dir, 'event.json');
     const headRepo = o.fork ? 'mallory/models' : `${gh.owner}/${gh.repo}`;
