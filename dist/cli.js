@@ -23,7 +23,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-UYGPYRVT.js";
+} from "./chunks/chunk-NHDRASZD.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -121,6 +121,7 @@ var COMMON = {
   verbose: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false }
 };
+var POLICY_FLAGS = { policy: { type: "string" }, thresholds: { type: "string" } };
 var COMMANDS = {
   scan: {
     usage: SCAN_USAGE,
@@ -132,9 +133,8 @@ var COMMANDS = {
       "sarif-category": { type: "string" },
       "max-probe-images": { type: "string" },
       scans: { type: "string" },
-      policy: { type: "string" },
       "fail-on": { type: "string" },
-      thresholds: { type: "string" }
+      ...POLICY_FLAGS
     }
   },
   clean: {
@@ -144,8 +144,7 @@ var COMMANDS = {
       data: { type: "string" },
       out: { type: "string" },
       method: { type: "string" },
-      policy: { type: "string" },
-      thresholds: { type: "string" }
+      ...POLICY_FLAGS
     }
   }
 };

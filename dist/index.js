@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-UYGPYRVT.js";
+} from "./chunks/chunk-NHDRASZD.js";
 
 // src/main.ts
 import path2 from "node:path";

@@ -83,6 +83,9 @@ const COMMON = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
+/** What both commands read the policy with (scan adds --fail-on and --scans). */
+const POLICY_FLAGS = { policy: { type: 'string' }, thresholds: { type: 'string' } } as const;
+
 /** Each command's flags and help: a flag another command takes is unknown here. */
 const COMMANDS = {
   scan: {
@@ -95,9 +98,8 @@ const COMMANDS = {
       'sarif-category': { type: 'string' },
       'max-probe-images': { type: 'string' },
       scans: { type: 'string' },
-      policy: { type: 'string' },
       'fail-on': { type: 'string' },
-      thresholds: { type: 'string' },
+      ...POLICY_FLAGS,
     },
   },
   clean: {
@@ -107,8 +109,7 @@ const COMMANDS = {
       data: { type: 'string' },
       out: { type: 'string' },
       method: { type: 'string' },
-      policy: { type: 'string' },
-      thresholds: { type: 'string' },
+      ...POLICY_FLAGS,
     },
   },
 } as const;

@@ -169,7 +169,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     }
     images.push(...renderScanImages(model.inputShape, results, probe.x.subarray(0, probe.height * probe.width * probe.channels)));
     report.timings.scanSeconds = seconds(t);
-    if (!results.dense && !results.mask) {
+    if (!settings.scans.some((name) => SCANS[name].votes)) {
       // The Hessian scan reports but does not vote: alone it cannot clear a model.
       report.verdict = 'unassessed';
       report.reasons.push('only the input-Hessian scan ran, and it does not vote; add inversion or mask-inversion to get a verdict');

@@ -15,8 +15,7 @@ import { writeGateJson } from '../model/gate-json.js';
 import { loadModel } from '../model/load.js';
 import { readLocalModel } from '../model/source.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from '../model/limits.js';
-import { reconstructTriggers } from '../scan/inversion.js';
-import { reconstructMasks } from '../scan/mask-inversion.js';
+import { SCANS, type ScanInput } from '../scan/registry.js';
 import type { RowLimits } from '../scan/batching.js';
 import { d3 } from './d3.js';
 import { DEFAULT_ONP, onpPrune } from './onp.js';
@@ -297,11 +296,11 @@ export const DEFAULT_CLEAN_POLICY: CleanPolicy = {
  * image (they are the probes here, and more of them recover a truer trigger to remove).
  */
 export function scanForTriggers(model: ModelUnderTest, probe: ImageSet, rows: RowLimits, seed: number, policy: CleanPolicy = DEFAULT_CLEAN_POLICY) {
-  const budgets = resolveBudgets(policy.budgets, model.inputShape);
-  const { epsilon, epochs, batchSize } = budgets.inversion;
-  const dense = reconstructTriggers(model, probe, { rows, seed, epsilon, epochs, batchSize });
-  const m = budgets.maskInversion;
-  const mask = reconstructMasks(model, probe, { rows, seed, maxImages: m.images, epochs: m.epochs, batchSize: m.batchSize });
+  const resolved = resolveBudgets(policy.budgets, model.inputShape);
+  const budgets = { ...resolved, inversion: { ...resolved.inversion, images: probe.count } };
+  const input: ScanInput = { model, probe, budgets, rows, seed, progress: () => () => undefined };
+  const dense = SCANS.inversion.run(input);
+  const mask = SCANS['mask-inversion'].run(input);
   // The labelled cleaning data is in-distribution by construction.
   return {
     dense,

@@ -42,17 +42,15 @@ export interface ScanInput {
   progress: (phase: string, unit: string) => (done: number, total: number) => void;
 }
 
-interface ScanEntry<K extends keyof ScanResults, S extends ScanSummary> {
+interface ScanEntry<R, S extends ScanSummary> {
   /** `method` in the report. */
   method: S['method'];
   /** How logs, tables and findings name it. */
   title: string;
   /** Whether its statistic enters the verdict (the Hessian scan reports only). */
   votes: boolean;
-  /** Where its result goes in ScanResults. */
-  result: K;
-  run(input: ScanInput): NonNullable<ScanResults[K]>;
-  summarise(result: NonNullable<ScanResults[K]>): S;
+  run(input: ScanInput): R;
+  summarise(result: R): S;
 }
 
 function rounded(v: unknown): unknown {
@@ -68,15 +66,14 @@ function summary<R extends object, D extends keyof R>(result: R, drop: readonly 
 }
 
 export const SCANS: {
-  inversion: ScanEntry<'dense', TriggerInversionSummary>;
-  'mask-inversion': ScanEntry<'mask', MaskInversionSummary>;
-  hessian: ScanEntry<'hessian', HessianSummary>;
+  inversion: ScanEntry<InversionResult, TriggerInversionSummary>;
+  'mask-inversion': ScanEntry<MaskInversionResult, MaskInversionSummary>;
+  hessian: ScanEntry<HessianResult, HessianSummary>;
 } = {
   inversion: {
     method: 'trigger-inversion',
     title: 'trigger inversion',
     votes: true,
-    result: 'dense',
     run: ({ model, probe, budgets: { inversion: b }, rows, seed, progress }) =>
       reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, b.images)), {
         seed,
@@ -92,7 +89,6 @@ export const SCANS: {
     method: 'mask-inversion',
     title: 'mask inversion',
     votes: true,
-    result: 'mask',
     run: ({ model, probe, budgets: { maskInversion: b }, rows, seed, progress }) =>
       reconstructMasks(model, probe, {
         seed,
@@ -108,13 +104,12 @@ export const SCANS: {
     method: 'input-hessian',
     title: 'input Hessian',
     votes: false,
-    result: 'hessian',
     run: ({ model, probe, budgets, rows }) => hessianSpectrum(model, probe, { rows, maxInputs: budgets.hessian.inputs }),
     summarise: (r) => summary(r, ['topEigenvector']),
   },
 };
 
-/** Runs one scan into `results` and returns its report summary. */
+/** Runs one scan into `results` (the key the verdict and the images read) and returns its report summary. */
 export function runScan(name: ScanName, input: ScanInput, results: ScanResults): ScanSummary {
   // One branch per entry keeps each result's type tied to its key.
   switch (name) {
@@ -127,10 +122,7 @@ export function runScan(name: ScanName, input: ScanInput, results: ScanResults):
   }
 }
 
-const BY_METHOD = new Map<string, { title: string; votes: boolean }>(Object.values(SCANS).map((s) => [s.method, s]));
+const TITLES = new Map<string, string>(Object.values(SCANS).map((s) => [s.method, s.title]));
 
 /** A scan's title by its report `method` (reports from other versions may name scans this one lacks). */
-export const scanTitle = (method: string): string => BY_METHOD.get(method)?.title ?? method;
-
-/** Whether a report `method` votes in the verdict. */
-export const scanVotes = (method: string): boolean => BY_METHOD.get(method)?.votes ?? false;
+export const scanTitle = (method: string): string => TITLES.get(method) ?? method;
