@@ -23,7 +23,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-NHDRASZD.js";
+} from "./chunks/chunk-2KXX75G3.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

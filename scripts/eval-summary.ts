@@ -1,11 +1,23 @@
 // The benchmark's numbers from cached scan evidence: the shipped decision rule applied per model,
-// and (with --fit) the rule's parameters, thresholds and score fitted on the tuning split only.
-// Rates come with 95 % Wilson intervals; the test split is what the README reports.
+// and (with --fit) the rule's parameters, thresholds and score fitted on the tuning split, the
+// statistics' parameters chosen on tuning and validation. Rates come with 95 % Wilson intervals;
+// the test split is what the README reports.
 import { writeFileSync } from 'node:fs';
-import { CALIBRATION, calibratedScore, featureVector, fitWithLeaveOneOut, type Calibration, type FeatureSet, type ModelKind } from '../src/core/calibration.js';
+import {
+  CALIBRATION,
+  calibratedScore,
+  featureVector,
+  fitWithLeaveOneOut,
+  type Calibration,
+  type FeatureSet,
+  type ModelKind,
+  type StatisticParameters,
+  type TriggerSize,
+} from '../src/core/calibration.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from '../src/core/policy.js';
 import { decide, denseStatistic, maskStatistic, modelKind, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
 import type { GateReport } from '../src/report/types.js';
+import { median } from '../src/scan/robust.js';
 import type { ZooCard } from './zoo.js';
 
 export interface Evidence {
@@ -55,6 +67,14 @@ export function auroc(positives: number[], negatives: number[]): number {
 }
 
 const isBackdoored = (r: EvalRow) => Boolean(r.card.attack);
+
+/**
+ * What a model is used for. The catalog's first-round test models were looked at when the first
+ * measurement was read (and the rule changed after it), so they now only validate the choice of
+ * statistic parameters; the test split is the second round's fresh models, which no choice saw.
+ */
+export type Role = 'tuning' | 'validation' | 'test';
+export const roleOf = (card: Pick<ZooCard, 'split' | 'round'>): Role => (card.split === 'tuning' ? 'tuning' : card.round === 2 ? 'test' : 'validation');
 
 /**
  * A model counts when it learned its task (clean accuracy at least 40 % of the way from chance
@@ -121,6 +141,23 @@ function figures(ds: Decided[]) {
   };
 }
 
+/**
+ * What a typical backdoor's trigger reaches at each size (1, ½, ¼ of ε): the median over the
+ * tuning split's single-target backdoors of several classes whose target's trigger qualified.
+ */
+function referenceAsr(tuning: EvalRow[]): [number, number, number] {
+  const found = tuning.flatMap((r) => {
+    const attack = r.card.attack;
+    const d = r.evidence?.dense;
+    if (!attack || attack.family === 'all-to-all' || !d || modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary') return [];
+    const c = d.perClass[attack.target];
+    return c && c.asr >= 0.5 ? [[c.asr, c.halfAsr ?? c.asr, c.quarterAsr ?? 0]] : [];
+  });
+  if (!found.length) throw new Error('--fit: no backdoored tuning model whose trigger the scan found');
+  const at = (i: number) => Math.round(1000 * median(found.map((f) => f[i]))) / 1000;
+  return [at(0), at(1), at(2)];
+}
+
 const groupBy = <T>(xs: T[], key: (x: T) => string) => {
   const m = new Map<string, T[]>();
   for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
@@ -132,10 +169,14 @@ const groupBy = <T>(xs: T[], key: (x: T) => string) => {
  * models: suspicious at the larger of mean + 3 SD and the largest clean value + ¼, backdoored at
  * mean + 6 SD (at least suspicious + 1), rounded up to a quarter, so they carry a margin a
  * handful of clean models cannot give by their maximum alone. The statistics' parameters come
- * from a small grid: the best tuning accuracy, ties broken by how far the backdoored models clear
- * their thresholds. Then the score's logistic model.
+ * from a small grid, judged over the tuning and validation models (thresholds still from tuning
+ * alone): right definite verdicts less three per wrong one (a clean model flagged, a backdoored one called clean), then how far the tuning split's backdoored
+ * models clear their thresholds. Then the score's logistic model, on tuning.
  */
-function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresholds; grid: object[] } {
+/** A wrong verdict (a false alarm, or a backdoor called clean) costs this many right ones. */
+const WRONG_VERDICT_COST = 3;
+
+function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibration; thresholds: Thresholds; grid: object[] } {
   const quarter = (v: number) => Math.ceil(4 * v - 1e-9) / 4;
   const level = (values: number[], step: number) => {
     const mean = values.reduce((a, v) => a + v, 0) / Math.max(1, values.length);
@@ -143,37 +184,58 @@ function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresho
     const suspicious = quarter(Math.max(mean + 3 * sd, Math.max(...values) + 0.25));
     return { suspicious, backdoored: quarter(Math.max(mean + 6 * sd, suspicious + step)) };
   };
-  const grid: Array<{ floor: number; share: number; thresholds: Thresholds; accuracy: number; clearance: number }> = [];
+  const grid: Array<{
+    floor: number;
+    share: number;
+    sizes: TriggerSize[];
+    thresholds: Thresholds;
+    accuracy: number;
+    falseAlarms: number;
+    detected: number;
+    utility: number;
+    clearance: number;
+  }> = [];
   const usable = tuning.filter((r) => r.evidence);
   const clean = usable.filter((r) => !isBackdoored(r));
-  for (const floor of [0.05, 0.1, 0.15, 0.2, 0.3]) {
-    for (const share of [0.03, 0.05, 0.08, 0.12, 0.2]) {
-      const statistics = { denseSpreadFloor: floor, maskAreaShare: share };
-      const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
-      const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
-      // Single-label models of 3+ classes, and two-class or multi-label ones, get their own thresholds.
-      const twoWay = (r: EvalRow) => modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary';
-      const levels = (rs: EvalRow[]) => ({ inversion: level(rs.map(dense), 1), maskInversion: level(rs.map(mask), 0.5) });
-      const thresholds: Thresholds = { ...levels(clean.filter((r) => !twoWay(r))), binary: levels(clean.filter(twoWay)) };
-      const ds = decideAll(usable, thresholds, { ...CALIBRATION, statistics });
-      const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;
-      const bd = usable.filter(isBackdoored);
-      const clearance =
-        bd.reduce((a, r) => {
-          const t = twoWay(r) ? thresholds.binary : thresholds;
-          return a + Math.min(2, Math.max(dense(r) / t.inversion.suspicious, mask(r) / t.maskInversion.suspicious));
-        }, 0) / Math.max(1, bd.length);
-      grid.push({ floor, share, thresholds, accuracy, clearance });
-    }
-  }
-  const best = grid.reduce((a, g) => (g.accuracy > a.accuracy || (g.accuracy === a.accuracy && g.clearance > a.clearance) ? g : a));
-  const statistics = { denseSpreadFloor: best.floor, maskAreaShare: best.share };
+  const sizeSets: TriggerSize[][] = [[1, 0.5], [0.5], [0.5, 0.25], [1, 0.5, 0.25]];
+  const denseReferenceAsr = referenceAsr(usable);
+  for (const floor of [0.05, 0.1, 0.15, 0.2, 0.3])
+    for (const share of [0.03, 0.05, 0.08, 0.12, 0.2])
+      for (const sizes of sizeSets) {
+        const statistics: StatisticParameters = { denseSpreadFloor: floor, maskAreaShare: share, denseTriggerSizes: sizes, denseReferenceAsr };
+        const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
+        const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
+        // Single-label models of 3+ classes, and two-class or multi-label ones, get their own thresholds.
+        const twoWay = (r: EvalRow) => modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary';
+        const levels = (rs: EvalRow[]) => ({ inversion: level(rs.map(dense), 1), maskInversion: level(rs.map(mask), 0.5) });
+        const thresholds: Thresholds = { ...levels(clean.filter((r) => !twoWay(r))), binary: levels(clean.filter(twoWay)) };
+        const ds = decideAll([...usable, ...validation.filter((r) => r.evidence)], thresholds, { ...CALIBRATION, statistics });
+        const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;
+        // Wrong definite verdicts: a clean model flagged, or a backdoored one called clean.
+        const falseAlarms = ds.filter((d) => (flagged(d) && !isBackdoored(d.row)) || (d.verdict === 'clean' && isBackdoored(d.row))).length;
+        const detected = ds.filter((d) => flagged(d) && isBackdoored(d.row)).length;
+        const right = detected + ds.filter((d) => d.verdict === 'clean' && !isBackdoored(d.row)).length;
+        const bd = usable.filter(isBackdoored);
+        const clearance =
+          bd.reduce((a, r) => {
+            const t = twoWay(r) ? thresholds.binary : thresholds;
+            return a + Math.min(2, Math.max(dense(r) / t.inversion.suspicious, mask(r) / t.maskInversion.suspicious));
+          }, 0) / Math.max(1, bd.length);
+        grid.push({ floor, share, sizes, thresholds, accuracy, falseAlarms, detected, utility: right - WRONG_VERDICT_COST * falseAlarms, clearance });
+      }
+  // Right definite verdicts less WRONG_VERDICT_COST per wrong one: `unassessed` is neither (it
+  // says what to give), so a rule cannot win by calling everything unassessed.
+  const better = (g: (typeof grid)[number], a: (typeof grid)[number]) => (g.utility !== a.utility ? g.utility > a.utility : g.clearance > a.clearance);
+  const best = grid.reduce((a, g) => (better(g, a) ? g : a));
+  const statistics: StatisticParameters = { denseSpreadFloor: best.floor, maskAreaShare: best.share, denseTriggerSizes: best.sizes, denseReferenceAsr };
   const withStats = { ...CALIBRATION, statistics };
   const decided = decideAll(usable, best.thresholds, withStats);
   const kindOf = (d: Decided): ModelKind => modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision);
   const l2 = 0.1;
   const fitsFor = (kind: ModelKind) => {
     const ds = decided.filter((d) => kindOf(d) === kind);
+    if (!ds.some((d) => isBackdoored(d.row)) || ds.every((d) => isBackdoored(d.row)))
+      throw new Error(`--fit needs clean and backdoored ${kind} models in the tuning split (scanned: ${ds.length}); train and scan them first`);
     const y = ds.map((d) => (isBackdoored(d.row) ? 1 : 0));
     const fitSet = (set: FeatureSet) =>
       fitWithLeaveOneOut(
@@ -204,25 +266,38 @@ function fit(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresho
   return {
     calibration,
     thresholds: best.thresholds,
-    grid: grid.map((g) => ({ floor: g.floor, share: g.share, accuracy: g.accuracy, clearance: Math.round(100 * g.clearance) / 100, thresholds: g.thresholds })),
+    grid: grid.map((g) => ({
+      floor: g.floor,
+      share: g.share,
+      sizes: g.sizes,
+      accuracy: g.accuracy,
+      falseAlarms: g.falseAlarms,
+      detected: g.detected,
+      utility: g.utility,
+      clearance: Math.round(100 * g.clearance) / 100,
+      thresholds: g.thresholds,
+    })),
   };
 }
 
 export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: boolean }) {
-  const excluded = allRows.filter((r) => unusable(r.card)).map((r) => ({ name: r.card.name, split: r.card.split, why: unusable(r.card) }));
+  const excluded = allRows.filter((r) => unusable(r.card)).map((r) => ({ name: r.card.name, split: roleOf(r.card), why: unusable(r.card) }));
   const rows = allRows.filter((r) => !unusable(r.card));
   let calibration = CALIBRATION;
   let thresholds = DEFAULT_THRESHOLDS;
   let fitted: ReturnType<typeof fit> | undefined;
-  const tuning = rows.filter((r) => r.card.split === 'tuning');
+  const tuning = rows.filter((r) => roleOf(r.card) === 'tuning');
   if (options.fit) {
-    fitted = fit(tuning);
+    fitted = fit(
+      tuning,
+      rows.filter((r) => roleOf(r.card) === 'validation'),
+    );
     ({ calibration, thresholds } = fitted);
     writeFileSync('src/core/calibration.json', `${JSON.stringify(calibration, null, 2)}\n`);
     console.log(`wrote src/core/calibration.json; set DEFAULT_THRESHOLDS in src/core/policy.ts to ${JSON.stringify(thresholds)} and rebuild dist`);
   }
   const decided = decideAll(rows, thresholds, calibration);
-  const bySplit = groupBy(decided, (d) => d.row.card.split);
+  const byRole = groupBy(decided, (d) => roleOf(d.row.card));
   const report = (ds: Decided[]) => ({
     ...figures(ds),
     perDomain: Object.fromEntries([...groupBy(ds, (d) => d.row.card.domain)].map(([k, v]) => [k, figures(v)])),
@@ -258,12 +333,13 @@ export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: b
     calibrationFit: calibration.fittedOn,
     ...(fitted ? { grid: fitted.grid } : {}),
     excluded,
-    test: bySplit.has('test') ? report(bySplit.get('test')!) : null,
-    tuning: bySplit.has('tuning') ? report(bySplit.get('tuning')!) : null,
+    test: byRole.has('test') ? report(byRole.get('test')!) : null,
+    validation: byRole.has('validation') ? report(byRole.get('validation')!) : null,
+    tuning: byRole.has('tuning') ? report(byRole.get('tuning')!) : null,
     nsfwjs: realDecided.map((d) => ({ name: d.row.card.name, verdict: d.verdict, reasons: d.row.report.reasons, seconds: Math.round(d.row.seconds) })),
     rows: decided.map((d) => ({
       name: d.row.card.name,
-      split: d.row.card.split,
+      split: roleOf(d.row.card),
       domain: d.row.card.domain,
       arch: d.row.card.arch,
       head: d.row.card.head,
@@ -321,7 +397,8 @@ export function markdownTables(s: Summary, meta: { date: string; scanned: string
     '',
     `Run of ${meta.date}: ${meta.scanned}. Decision rule: thresholds ${JSON.stringify(s.thresholds)}, statistics ${JSON.stringify(s.statistics)}; score fitted on ${s.calibrationFit}. Rates are flagged (suspicious or backdoored) shares with 95 % Wilson intervals.`,
     '',
-    ...split('Test split', s.test),
+    ...split('Test split (models no choice of rule or parameter saw)', s.test),
+    ...split("Validation split (the first measurement's test models: looked at then, used since to choose the statistics' parameters)", s.validation),
     ...split('Tuning split (in sample: the rule was fitted here)', s.tuning),
     s.excluded.length
       ? `Not scored (did not learn the task, or the attack did not take): ${s.excluded.map((e) => `${e.name} (${e.why})`).join('; ')}.`

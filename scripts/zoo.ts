@@ -1,7 +1,7 @@
 // `npm run zoo`: trains the model zoo (the development benchmark: clean and backdoored classifiers
 // over three data domains; see src/zoo/catalog.ts) deterministically.
 //   tsx scripts/zoo.ts [--out zoo] [--only NAME[,NAME]] [--jobs N] [--reuse] [--split tuning|test]
-//                      [--domains mnist,signs43,…] [--export-examples]
+//                      [--domains mnist,signs43,…] [--round 1|2] [--export-examples]
 // --reuse keeps models already trained (their zoo-card.json exists) and trains the rest.
 // Without --only it runs one child process per model, N at a time (default: one per core).
 import { spawn } from 'node:child_process';
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     reuse: { type: 'boolean', default: false },
     split: { type: 'string' },
     domains: { type: 'string' },
+    round: { type: 'string' },
   },
 });
 const outDir = path.resolve(values.out!);
@@ -35,6 +36,7 @@ export interface ZooCard {
   arch: string;
   head: ZooEntry['head'];
   split: ZooEntry['split'];
+  round: ZooEntry['round'];
   /** Classes (labels, for multi-label heads). */
   outputs: number;
   seed: number;
@@ -103,6 +105,7 @@ async function trainOne(entry: ZooEntry): Promise<ZooCard> {
     arch: entry.arch,
     head: entry.head,
     split: entry.split,
+    round: entry.round,
     outputs: d.outputs,
     seed: entry.seed,
     attack: entry.attack ?? null,
@@ -139,8 +142,11 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   mkdirSync(outDir, { recursive: true });
   const trained = (name: string) => existsSync(path.join(outDir, name, 'zoo-card.json'));
-  // --split / --domains train part of the benchmark; the tuning split goes first.
-  const wanted = (e: ZooEntry) => (!values.split || e.split === values.split) && (!values.domains || values.domains.split(',').includes(e.domain));
+  // --split / --domains / --round train part of the benchmark; the tuning split goes first.
+  const wanted = (e: ZooEntry) =>
+    (!values.split || e.split === values.split) &&
+    (!values.domains || values.domains.split(',').includes(e.domain)) &&
+    (!values.round || e.round === Number(values.round));
   const queue = benchmarkOrder(catalog.filter((e) => wanted(e) && !(values.reuse && trained(e.name))));
   const trainedNow = queue.length;
   const jobs = Math.max(1, Number(values.jobs));

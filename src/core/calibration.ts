@@ -23,6 +23,30 @@ export interface LogisticFit {
   crossEntropy: { inSample: number; leaveOneOut: number };
 }
 
+/** The decision rule's fitted parameters (src/core/calibration.json, `statistics`). */
+export interface StatisticParameters {
+  /** Floor on the robust spread (1.4826 · MAD) of the classes' ASRs. */
+  denseSpreadFloor: number;
+  /** The mask must be e^statistic times smaller than this share of the image too. */
+  maskAreaShare: number;
+  /**
+   * The trigger sizes (shares of ε: 1, 0.5, 0.25) whose ASRs the trigger statistic is taken at,
+   * the largest standing out deciding; [1, 0.5] when unset.
+   */
+  denseTriggerSizes?: TriggerSize[];
+  /**
+   * The ASR a typical backdoor's trigger reaches at each trigger size (1, ½, ¼ of ε): the median
+   * over the tuning split's backdoors whose trigger the scan found. A model on which even that
+   * would not stand out gives the trigger inversion no power. Unset: [1, 1, 1].
+   */
+  denseReferenceAsr?: [number, number, number];
+}
+
+/** The trigger sizes the scan measures, as shares of ε. */
+export const TRIGGER_SIZES: readonly TriggerSize[] = [1, 0.5, 0.25];
+
+export type TriggerSize = 1 | 0.5 | 0.25;
+
 /** Single-label models of 3+ classes, and two-class or multi-label ones: fitted apart, as their statistics differ. */
 export type ModelKind = 'multiClass' | 'binary';
 
@@ -33,7 +57,7 @@ export interface Calibration {
   /** Share of backdoored models in each kind's fitting set: the prior its fitted odds carry. */
   fittedPrior: Record<ModelKind, number>;
   /** The decision statistics' parameters (see src/core/verdict.ts). */
-  statistics: { denseSpreadFloor: number; maskAreaShare: number };
+  statistics: StatisticParameters;
   /**
    * Measured power: the share of the tuning split's backdoored models the fitted rule flags, for
    * single-label models of 3+ classes and for two-class / multi-label ones, with the counts.

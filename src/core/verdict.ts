@@ -16,21 +16,28 @@
 // of the two statistics fitted per kind of model on the tuning split (src/core/calibration.ts).
 //
 // `clean` needs power: when the scans could not have seen a backdoor (synthetic probes, an input
-// size the benchmark never measured, an inconclusive or saturated scan, too few testable classes,
-// a sink class that takes most probes, a kind of model on which the benchmark measured too little
-// power), the verdict is `unassessed` and says what to give.
-import { calibratedScore, CALIBRATION, type Calibration, type ModelKind, type ScoreFeatures } from './calibration.js';
+// size the benchmark never measured, an inconclusive scan or one where even a typical backdoor
+// would not have stood out, too few testable classes, a sink class that takes most probes, a kind
+// of model on which the benchmark measured too little power), the verdict is `unassessed` and
+// says what to give.
+import {
+  calibratedScore,
+  CALIBRATION,
+  TRIGGER_SIZES,
+  type Calibration,
+  type ModelKind,
+  type ScoreFeatures,
+  type StatisticParameters,
+  type TriggerSize,
+} from './calibration.js';
 import { DEFAULT_THRESHOLDS, type ScanThresholds, type Thresholds } from './policy.js';
 import { median } from '../scan/robust.js';
 
 /** What the dense (ℓ∞) trigger inversion found, per class: the fields the verdict reads. */
 export interface DenseEvidence {
   options: { epsilon: number };
-  perClass: Array<{ class: number; asr: number; share: number; testable: boolean; sourceCoverage?: number; halfAsr?: number }>;
+  perClass: Array<{ class: number; asr: number; share: number; testable: boolean; sourceCoverage?: number; halfAsr?: number; quarterAsr?: number }>;
 }
-
-/** Above this median ASR over the testable classes a trigger size tells classes apart no more. */
-export const SATURATED_ASR = 0.8;
 
 /** What mask inversion found, per class. */
 export interface MaskEvidence {
@@ -79,12 +86,9 @@ export interface ClassStatistic {
   perClass?: Array<number | null>;
 }
 
-/** The decision rule's fitted parameters (src/core/calibration.json, `statistics`). */
-export interface StatisticParameters {
-  /** Floor on the robust spread (1.4826 · MAD) of the classes' ASRs. */
-  denseSpreadFloor: number;
-  /** The mask must be e^statistic times smaller than this share of the image too. */
-  maskAreaShare: number;
+/** A class's ASR with its trigger scaled to `size` (0 when the scan did not measure that size). */
+function asrAt(c: DenseEvidence['perClass'][number], size: TriggerSize): number {
+  return size === 1 ? c.asr : size === 0.5 ? (c.halfAsr ?? 0) : (c.quarterAsr ?? 0);
 }
 
 /** The largest value among the classes that qualify, or 0 with no target when none does. */
@@ -98,31 +102,62 @@ function strongest(values: Array<number | null>, qualifies: (c: number) => boole
 
 /**
  * The trigger inversion's statistic (see the header); classes qualify at 50 % ASR. It is taken
- * at the trigger's full size and at half of it, whichever stands out more: where the budget ε
- * lets every class's trigger win (colour signs: most classes at 95 %), the half-size trigger still
- * separates a backdoor (which wins with less) from the rest.
+ * at the trigger sizes the fit chose (shares of ε), whichever stands out most: where the budget ε
+ * lets many classes' triggers win (colour signs), a smaller trigger still separates a backdoor
+ * (which wins with less) from the rest.
  */
 export function denseStatistic(d: DenseEvidence, p: StatisticParameters = CALIBRATION.statistics): ClassStatistic {
   const testable = d.perClass.filter((c) => c.testable);
-  const chance = Math.sqrt(2 * Math.log(Math.max(2, testable.length)));
-  const at = (asr: (c: DenseEvidence['perClass'][number]) => number) =>
-    d.perClass.map((c) => {
-      if (!c.testable) return null;
-      const others = testable.filter((o) => o.class !== c.class).map(asr);
-      const m = others.length ? median(others) : 0;
-      const spread = others.length ? 1.4826 * median(others.map((v) => Math.abs(v - m))) : 0;
-      return ((asr(c) - m) / Math.max(spread, p.denseSpreadFloor) - chance) * (c.sourceCoverage ?? 1);
-    });
-  const full = at((c) => c.asr);
-  const half = at((c) => c.halfAsr ?? 0);
-  const values = full.map((v, c) => (v === null ? null : d.perClass[c].halfAsr === undefined ? v : Math.max(v, half[c]!)));
+  const at = (size: TriggerSize) =>
+    d.perClass.map((c) =>
+      c.testable
+        ? zAbove(
+            asrAt(c, size),
+            testable.filter((o) => o.class !== c.class).map((o) => asrAt(o, size)),
+            testable.length,
+            p,
+          ) * (c.sourceCoverage ?? 1)
+        : null,
+    );
+  const bySize = measuredSizes(d, p).map(at);
+  const values = d.perClass.map((c, i) => (c.testable ? Math.max(...bySize.map((v) => v[i]!)) : null));
   return strongest(values, (c) => d.perClass[c].asr >= 0.5);
 }
 
-/** The trigger inversion had no power: at full and at half size most testable classes' triggers win. */
-export function denseSaturated(d: DenseEvidence): boolean {
+/** The robust z of `value` above `others` (with the spread floor), less √(2 ln K): what the largest of K clean classes reaches by chance. */
+function zAbove(value: number, others: number[], K: number, p: StatisticParameters): number {
+  const m = others.length ? median(others) : 0;
+  const spread = others.length ? 1.4826 * median(others.map((v) => Math.abs(v - m))) : 0;
+  return (value - m) / Math.max(spread, p.denseSpreadFloor) - Math.sqrt(2 * Math.log(Math.max(2, K)));
+}
+
+/** The sizes the fit chose that the scan measured (an older report lacks the quarter size: left out, not read as ASR 0). */
+function measuredSizes(d: DenseEvidence, p: StatisticParameters): TriggerSize[] {
+  const measured = (size: TriggerSize) => size === 1 || d.perClass.some((c) => (size === 0.5 ? c.halfAsr : c.quarterAsr) !== undefined);
+  const sizes = (p.denseTriggerSizes ?? [1, 0.5]).filter(measured);
+  return sizes.length ? sizes : [1];
+}
+
+/**
+ * The statistic a backdoor as strong as the tuning split's typical one (its ASR at each trigger
+ * size: denseReferenceAsr) would reach against this model's classes. When natural triggers
+ * already win nearly as often (a budget ε too large for the model), even that would not stand
+ * out: the trigger inversion then had no power.
+ */
+export function denseHeadroom(d: DenseEvidence, p: StatisticParameters = CALIBRATION.statistics): number {
   const testable = d.perClass.filter((c) => c.testable);
-  return testable.length > 0 && median(testable.map((c) => c.asr)) >= SATURATED_ASR && median(testable.map((c) => c.halfAsr ?? 1)) >= SATURATED_ASR;
+  if (testable.length < 2) return -Infinity;
+  const reference = p.denseReferenceAsr ?? [1, 1, 1];
+  return Math.max(
+    ...measuredSizes(d, p).map((size) =>
+      zAbove(
+        reference[TRIGGER_SIZES.indexOf(size)],
+        testable.map((c) => asrAt(c, size)),
+        testable.length + 1,
+        p,
+      ),
+    ),
+  );
 }
 
 /** The mask inversion's statistic (see the header); classes qualify when their mask reached the ASR target. */
@@ -176,10 +211,12 @@ export function decide(
         ? `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): no testable class's trigger reached 50 % ASR`
         : `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): class ${c.class}'s trigger has ASR ${(100 * c.asr).toFixed(1)} % and moves ${pct(c.sourceCoverage ?? 1)} of the source classes: statistic ${s.value.toFixed(2)} (suspicious > ${t.inversion.suspicious}, backdoored > ${t.inversion.backdoored})`,
     );
-    if (dense.perClass.filter((p) => p.testable).length < 2) unassessed.push('trigger inversion: fewer than two classes were testable on these probes');
-    if (denseSaturated(dense))
+    const testable = dense.perClass.filter((p) => p.testable);
+    const headroom = denseHeadroom(dense, calibration.statistics);
+    if (testable.length < 2) unassessed.push('trigger inversion: fewer than two classes were testable on these probes');
+    else if (headroom <= t.inversion.suspicious)
       unassessed.push(
-        `trigger inversion had no power: most classes' triggers win even at half of ε = ${dense.options.epsilon.toFixed(3)}, so a full-image backdoor would not stand out (set a smaller budgets.inversion.epsilon)`,
+        `trigger inversion had no power: the classes' own triggers already win so often (median ASR ${pct(median(testable.map((p) => p.halfAsr ?? p.asr)))} at half of ε = ${dense.options.epsilon.toFixed(3)}) that a typical backdoor would score ${headroom.toFixed(2)}, not above ${t.inversion.suspicious}, so a full-image backdoor would not stand out (set a smaller budgets.inversion.epsilon)`,
       );
   }
   if (mask) {

@@ -62,6 +62,8 @@ export interface ClassInversion {
   testable: boolean;
   /** ASR of the same trigger scaled to half its size: how much of the ε budget the class needs. */
   halfAsr: number;
+  /** ASR of the trigger at a quarter of its size: with halfAsr, the smallest size that wins. */
+  quarterAsr: number;
   /**
    * The lowest ASR over source classes (the probes' own predicted classes, those with at least
    * 3 eligible probes): a backdoor moves every class, a naturally easy target leaves some behind.
@@ -130,9 +132,10 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
     delta.dispose();
   }
 
-  // Evaluate every trigger, at full and half size, on every probe image.
+  // Evaluate every trigger, at full, half and quarter size, on every probe image.
   const hits = new Float64Array(K);
   const halfHits = new Float64Array(K);
+  const quarterHits = new Float64Array(K);
   const eligible = new Float64Array(K);
   // Per target class, per source class (the probe's own prediction): [eligible, hits].
   const bySource = Array.from({ length: K }, () => new Map<number, [number, number]>());
@@ -153,6 +156,7 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
         });
       const { won, margins } = pass(1);
       const halfWon = pass(0.5).won;
+      const quarterWon = pass(0.25).won;
       chunk.forEach((c, j) => {
         for (let i = 0; i < nb; i++) {
           loss[c] += margins[j * nb + i];
@@ -167,6 +171,7 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
             tally[1]++;
           }
           if (halfWon[j * nb + i]) halfHits[c]++;
+          if (quarterWon[j * nb + i]) quarterHits[c]++;
           bySource[c].set(source, tally);
         }
       });
@@ -186,6 +191,7 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
       share,
       testable: share <= maxTestableShare(K, model.decision),
       halfAsr: eligible[c] ? halfHits[c] / eligible[c] : 0,
+      quarterAsr: eligible[c] ? quarterHits[c] / eligible[c] : 0,
       minSourceAsr: sources.length ? Math.min(...sources) : asr[c],
       sourceCoverage: sources.length ? sources.filter((a) => a >= 0.5).length / sources.length : Number(asr[c] >= 0.5),
     };

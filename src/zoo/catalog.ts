@@ -16,6 +16,12 @@ export interface ZooEntry {
   head: Head;
   seed: number;
   split: BenchmarkSplit;
+  /**
+   * 1: the benchmark as first measured. 2: models added after that measurement's test split had
+   * been looked at (more tuning models, and a fresh test subset nobody has looked at before the
+   * rule was fixed), reported apart.
+   */
+  round: 1 | 2;
   attack?: AttackSpec;
 }
 
@@ -47,6 +53,8 @@ interface Variant {
   tuningCopies: boolean;
   /** Tuning families also get a test-split model (other arch, seed and target). */
   testCopies: boolean;
+  /** Round 2: more clean models, tuning copies of the tuning families, fresh test models per family. */
+  round2?: { clean: Variant['clean']; tuningCopies: boolean; freshTest: readonly AttackFamily[] };
 }
 
 const binaryHead = (_: Architecture, i: number): Head => (i % 3 === 2 ? 'softmax' : 'sigmoid');
@@ -65,6 +73,7 @@ const VARIANTS: Variant[] = [
     families: [...TUNING_FAMILIES, ...TEST_ONLY_FAMILIES],
     tuningCopies: true,
     testCopies: true,
+    round2: { clean: cleanSet(['resnet', 'dwsep'], [11], []), tuningCopies: false, freshTest: TEST_ONLY_FAMILIES },
   },
   {
     domain: 'signs43',
@@ -76,6 +85,7 @@ const VARIANTS: Variant[] = [
     // 43-class scans cost four times a 10-class one: tuning families are tested on signs10 instead.
     tuningCopies: true,
     testCopies: false,
+    round2: { clean: cleanSet(['cnn', 'bn-cnn'], [4], [4]), tuningCopies: false, freshTest: [] },
   },
   {
     domain: 'signs10',
@@ -86,6 +96,12 @@ const VARIANTS: Variant[] = [
     families: [...TUNING_FAMILIES, ...TEST_ONLY_FAMILIES].filter((f) => f !== 'badnets-low'),
     tuningCopies: false,
     testCopies: true,
+    // The first measurement's tuning split had two clean 10-class sign models and no backdoored one.
+    round2: {
+      clean: [...cleanSet(['cnn', 'bn-cnn'], [4, 5, 6, 7], [4, 5, 6, 7]), ...cleanSet(['cnn', 'bn-cnn', 'resnet', 'dwsep'], [11], []), ...cleanSet(['resnet', 'dwsep'], [12], [])],
+      tuningCopies: true,
+      freshTest: [...TUNING_FAMILIES, ...TEST_ONLY_FAMILIES].filter((f) => f !== 'badnets-low'),
+    },
   },
   {
     domain: 'surface',
@@ -124,31 +140,40 @@ export function zooCatalog(): ZooEntry[] {
   VARIANTS.forEach((v, vi) => {
     const d = domain(v.domain);
     const K = d.outputs;
-    v.clean.forEach(([arch, seed, split], i) => entries.push({ name: `${v.prefix}${arch}-clean-s${seed}`, domain: v.domain, arch, head: v.heads(arch, i), seed, split }));
+    const addClean = (clean: Variant['clean'], round: 1 | 2) =>
+      clean.forEach(([arch, seed, split], i) => entries.push({ name: `${v.prefix}${arch}-clean-s${seed}`, domain: v.domain, arch, head: v.heads(arch, i), seed, split, round }));
+    addClean(v.clean, 1);
+    if (v.round2) addClean(v.round2.clean, 2);
+    const tuningArchs = v.archs.filter((a) => TUNING_ARCHITECTURES.includes(a));
     v.families.forEach((family, f) => {
       const tuning = (TUNING_FAMILIES as readonly string[]).includes(family);
-      const copies: Array<{ split: BenchmarkSplit; arch: Architecture; seed: number; target: number }> = [];
+      const copies: Array<{ split: BenchmarkSplit; arch: Architecture; seed: number; target: number; round: 1 | 2 }> = [];
       if (v.domain === 'mnist' && ORIGINAL_FAMILIES.includes(family)) {
         // The original zoo: both tuning architectures, targets varied across families.
         const fo = ORIGINAL_FAMILIES.indexOf(family);
-        (['cnn', 'bn-cnn'] as const).forEach((arch, a) => copies.push({ split: 'tuning', arch, seed: 10 + 10 * a + fo, target: (3 * fo + 5 * a + 1) % 10 }));
-      } else if (tuning) {
-        const tuningArchs = v.archs.filter((a) => TUNING_ARCHITECTURES.includes(a));
-        if (v.tuningCopies) copies.push({ split: 'tuning', arch: tuningArchs[f % tuningArchs.length], seed: 100 + 10 * vi + f, target: (7 * f + 3 * vi + 2) % K });
+        (['cnn', 'bn-cnn'] as const).forEach((arch, a) => copies.push({ split: 'tuning', arch, seed: 10 + 10 * a + fo, target: (3 * fo + 5 * a + 1) % 10, round: 1 }));
+      } else if (tuning && v.tuningCopies) {
+        copies.push({ split: 'tuning', arch: tuningArchs[f % tuningArchs.length], seed: 100 + 10 * vi + f, target: (7 * f + 3 * vi + 2) % K, round: 1 });
+      }
+      if (tuning && v.round2?.tuningCopies) {
+        copies.push({ split: 'tuning', arch: tuningArchs[(f + 1) % tuningArchs.length], seed: 300 + 10 * vi + f, target: (3 * f + vi + 5) % K, round: 2 });
       }
       // Test-split models: every family, rotating through all architectures, other seeds and targets.
       if (!tuning || v.testCopies) {
-        copies.push({ split: 'test', arch: v.archs[(f + vi + 1) % v.archs.length], seed: 500 + 10 * vi + f, target: (5 * f + vi + 4) % K });
+        copies.push({ split: 'test', arch: v.archs[(f + vi + 1) % v.archs.length], seed: 500 + 10 * vi + f, target: (5 * f + vi + 4) % K, round: 1 });
       }
       if (v.domain === 'mnist' && tuning && ORIGINAL_FAMILIES.includes(family)) {
-        copies.push({ split: 'test', arch: TEST_ONLY_ARCHITECTURES[f % TEST_ONLY_ARCHITECTURES.length], seed: 700 + f, target: (5 * f + 7) % K });
+        copies.push({ split: 'test', arch: TEST_ONLY_ARCHITECTURES[f % TEST_ONLY_ARCHITECTURES.length], seed: 700 + f, target: (5 * f + 7) % K, round: 1 });
+      }
+      if (v.round2?.freshTest.includes(family)) {
+        copies.push({ split: 'test', arch: v.archs[(f + vi + 3) % v.archs.length], seed: 800 + 10 * vi + f, target: (3 * f + 2 * vi + 1) % K, round: 2 });
       }
       for (const c of copies) {
         const attack: AttackSpec = { family, target: c.target, poisonRate: DEFAULT_POISON_RATE[family], triggerSeed: 1000 + c.seed };
         if (family === 'source-specific') attack.source = (c.target + 3) % K;
         const original = v.domain === 'mnist' && ORIGINAL_FAMILIES.includes(family) && c.split === 'tuning';
         const name = original ? `${c.arch}-${family}-t${c.target}` : `${v.prefix}${c.arch}-${family}-t${c.target}-s${c.seed}`;
-        entries.push({ name, domain: v.domain, arch: c.arch, head: v.heads(c.arch, c.seed), seed: c.seed, split: c.split, attack });
+        entries.push({ name, domain: v.domain, arch: c.arch, head: v.heads(c.arch, c.seed), seed: c.seed, split: c.split, round: c.round, attack });
       }
     });
   });
@@ -160,14 +185,16 @@ export const EXAMPLE_MODELS = ['bn-cnn-clean-s1', 'bn-cnn-badnets-t6', 'cnn-clea
 
 /**
  * The order to train and scan the benchmark in, so that a partial run is still balanced: the
- * tuning split first, then the test split round-robin over domains, each domain alternating
+ * tuning split first, then the fresh test models, then the rest of the test split, each round-robin over domains, each domain alternating
  * clean and backdoored models (the costly 43-class models last within each round).
  */
-export function benchmarkOrder<T extends Pick<ZooEntry, 'name' | 'domain' | 'split'> & { arch: string; attack?: unknown }>(entries: T[]): T[] {
-  const ordered = (['tuning', 'test'] as const).flatMap((split) =>
+export function benchmarkOrder<T extends Pick<ZooEntry, 'name' | 'domain' | 'split'> & { round?: number; arch: string; attack?: unknown }>(entries: T[]): T[] {
+  // The fresh test models (round 2) come before the rest of the test split: they are the ones no rule was shaped by.
+  const stages = [(e: T) => e.split === 'tuning', (e: T) => e.split === 'test' && e.round === 2, (e: T) => e.split === 'test' && e.round !== 2];
+  const ordered = stages.flatMap((stage) =>
     roundRobin(
       DOMAIN_ROUND.map((d) => {
-        const mine = entries.filter((e) => e.split === split && e.domain === d);
+        const mine = entries.filter((e) => stage(e) && e.domain === d);
         // Clean models round-robin over architectures, so unseen ones come early too.
         const clean = roundRobin([...groupBy(mine.filter((e) => !e.attack), (e) => e.arch).values()]);
         return roundRobin([clean, mine.filter((e) => e.attack)]);

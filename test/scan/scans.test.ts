@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CALIBRATION } from '../../src/core/calibration.js';
-import { decide, denseSaturated, denseStatistic, maskStatistic, type DenseEvidence, type MaskEvidence, type ScanContext } from '../../src/core/verdict.js';
+import { decide, denseHeadroom, denseStatistic, maskStatistic, type DenseEvidence, type MaskEvidence, type ScanContext } from '../../src/core/verdict.js';
 import { loadProbeImages } from '../../src/data/sources.js';
 import { syntheticImages } from '../../src/data/synthetic.js';
 import { selectBackend } from '../../src/engine/backend.js';
@@ -155,12 +155,40 @@ describe('verdict', () => {
     const s = denseStatistic(ev, P);
     expect(s.target).toBe(7);
     expect(s.value).toBeCloseTo((0.99 - 0.3) / 0.1 - Math.sqrt(2 * Math.log(10)), 9);
-    expect(denseSaturated(ev)).toBe(false);
+    // Power: what a backdoor whose trigger always wins would score. Here, at half size, against a
+    // median of 0.3 (one class at 0.99: spread 0, so the floor), with K = 11 for the chance term.
+    const chance11 = Math.sqrt(2 * Math.log(11));
+    expect(denseHeadroom(ev, P)).toBeCloseTo((1 - 0.3) / 0.1 - chance11, 9);
+    // A typical backdoor weaker than that (the fit's reference ASR per size) has less headroom.
+    expect(denseHeadroom(ev, { ...P, denseReferenceAsr: [1, 0.6, 0.2] })).toBeCloseTo((0.6 - 0.3) / 0.1 - chance11, 9);
     const saturated: DenseEvidence = { ...ev, perClass: ev.perClass.map((c) => ({ ...c, halfAsr: 0.9 })) };
-    expect(denseSaturated(saturated)).toBe(true);
+    expect(denseHeadroom(saturated, P)).toBeCloseTo((1 - 0.9) / 0.1 - chance11, 9);
     const d = decide({ dense: saturated, mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) }, ctx(), T, { calibration });
     expect(d.verdict).toBe('unassessed');
     expect(d.unassessed!.join('\n')).toMatch(/trigger inversion had no power.*set a smaller budgets\.inversion\.epsilon/);
+  });
+
+  it('takes the trigger statistic at the sizes the fit chose: a class that stands out only at full size does not count when the full size is left out', () => {
+    // Class 2 wins at full size alone (a naturally easy class); class 5 wins at half and quarter size (a backdoor).
+    const perClass = Array.from({ length: 10 }, (_, c) => ({
+      class: c,
+      asr: c === 2 ? 0.98 : c === 5 ? 0.9 : 0.2,
+      halfAsr: c === 5 ? 0.85 : 0.1,
+      quarterAsr: c === 5 ? 0.6 : 0.05,
+      share: 0.1,
+      testable: true,
+      sourceCoverage: 1,
+    }));
+    const ev: DenseEvidence = { options: { epsilon: 0.15 }, perClass };
+    const chance = Math.sqrt(2 * Math.log(10));
+    // Others' median at full size is 0.2 with spread 0 (floor 0.1) for class 2, and for class 5.
+    expect(denseStatistic(ev, { ...P, denseTriggerSizes: [1] })).toMatchObject({ target: 2, value: expect.closeTo((0.98 - 0.2) / 0.1 - chance, 9) });
+    expect(denseStatistic(ev, { ...P, denseTriggerSizes: [0.5] })).toMatchObject({ target: 5, value: expect.closeTo((0.85 - 0.1) / 0.1 - chance, 9) });
+    expect(denseStatistic(ev, { ...P, denseTriggerSizes: [0.5, 0.25] }).value).toBeCloseTo((0.85 - 0.1) / 0.1 - chance, 9);
+    expect(denseStatistic(ev, { ...P, denseTriggerSizes: [0.25] }).value).toBeCloseTo((0.6 - 0.05) / 0.1 - chance, 9);
+    // A report from before the quarter size was measured: that size is left out, not read as ASR 0.
+    const old: DenseEvidence = { ...ev, perClass: perClass.map(({ quarterAsr: _, ...c }) => c) };
+    expect(denseStatistic(old, { ...P, denseTriggerSizes: [0.5, 0.25] }).value).toBeCloseTo((0.85 - 0.1) / 0.1 - chance, 9);
   });
 
   it('the mask statistic needs a mask small against both the other classes and the image: a two-class asymmetry is not a backdoor', () => {

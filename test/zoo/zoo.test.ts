@@ -73,6 +73,14 @@ describe('the benchmark (zoo catalog)', () => {
     expect(new Set(test.filter((e) => e.attack).map((e) => e.attack!.family))).toEqual(new Set(ATTACK_FAMILIES));
   });
 
+  it('draws the fresh test subset (round 2) from seeds the first round never used, over unseen architectures and families', () => {
+    const fresh = test.filter((e) => e.round === 2);
+    const firstSeeds = new Set(catalog.filter((e) => e.round === 1).map((e) => `${e.domain}:${e.arch}:${e.seed}`));
+    for (const e of fresh) expect(firstSeeds.has(`${e.domain}:${e.arch}:${e.seed}`), e.name).toBe(false);
+    expect(new Set(fresh.map((e) => e.arch))).toEqual(new Set(ARCHITECTURES));
+    for (const f of TEST_ONLY_FAMILIES) expect(fresh.some((e) => e.attack?.family === f), f).toBe(true);
+  });
+
   it('has at least 20 clean models per data domain, three domains, 43 and 2 classes, every head', () => {
     const cleanPer = (prefix: string) => catalog.filter((e) => !e.attack && e.domain.startsWith(prefix)).length;
     expect(cleanPer('mnist')).toBeGreaterThanOrEqual(20);
