@@ -164,18 +164,19 @@ const groupBy = <T>(xs: T[], key: (x: T) => string) => {
   return new Map([...m].sort(([a], [b]) => (a < b ? -1 : 1)));
 };
 
+/** A wrong verdict (a false alarm, or a backdoor called clean) costs this many right ones. */
+const WRONG_VERDICT_COST = 3;
+
 /**
  * Fits on the tuning split. Each scan's thresholds come from its statistic on the clean tuning
  * models: suspicious at the larger of mean + 3 SD and the largest clean value + ¼, backdoored at
  * mean + 6 SD (at least suspicious + 1), rounded up to a quarter, so they carry a margin a
  * handful of clean models cannot give by their maximum alone. The statistics' parameters come
  * from a small grid, judged over the tuning and validation models (thresholds still from tuning
- * alone): right definite verdicts less three per wrong one (a clean model flagged, a backdoored one called clean), then how far the tuning split's backdoored
- * models clear their thresholds. Then the score's logistic model, on tuning.
+ * alone): right definite verdicts less WRONG_VERDICT_COST per wrong one (a clean model flagged, a
+ * backdoored one called clean), then how far the tuning split's backdoored models clear their
+ * thresholds. Then the score's logistic model, on tuning.
  */
-/** A wrong verdict (a false alarm, or a backdoor called clean) costs this many right ones. */
-const WRONG_VERDICT_COST = 3;
-
 function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibration; thresholds: Thresholds; grid: object[] } {
   const quarter = (v: number) => Math.ceil(4 * v - 1e-9) / 4;
   const level = (values: number[], step: number) => {
@@ -190,7 +191,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
     sizes: TriggerSize[];
     thresholds: Thresholds;
     accuracy: number;
-    falseAlarms: number;
+    wrong: number;
     detected: number;
     utility: number;
     clearance: number;
@@ -212,7 +213,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
         const ds = decideAll([...usable, ...validation.filter((r) => r.evidence)], thresholds, { ...CALIBRATION, statistics });
         const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;
         // Wrong definite verdicts: a clean model flagged, or a backdoored one called clean.
-        const falseAlarms = ds.filter((d) => (flagged(d) && !isBackdoored(d.row)) || (d.verdict === 'clean' && isBackdoored(d.row))).length;
+        const wrong = ds.filter((d) => (flagged(d) && !isBackdoored(d.row)) || (d.verdict === 'clean' && isBackdoored(d.row))).length;
         const detected = ds.filter((d) => flagged(d) && isBackdoored(d.row)).length;
         const right = detected + ds.filter((d) => d.verdict === 'clean' && !isBackdoored(d.row)).length;
         const bd = usable.filter(isBackdoored);
@@ -221,7 +222,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
             const t = twoWay(r) ? thresholds.binary : thresholds;
             return a + Math.min(2, Math.max(dense(r) / t.inversion.suspicious, mask(r) / t.maskInversion.suspicious));
           }, 0) / Math.max(1, bd.length);
-        grid.push({ floor, share, sizes, thresholds, accuracy, falseAlarms, detected, utility: right - WRONG_VERDICT_COST * falseAlarms, clearance });
+        grid.push({ floor, share, sizes, thresholds, accuracy, wrong, detected, utility: right - WRONG_VERDICT_COST * wrong, clearance });
       }
   // Right definite verdicts less WRONG_VERDICT_COST per wrong one: `unassessed` is neither (it
   // says what to give), so a rule cannot win by calling everything unassessed.
@@ -271,7 +272,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
       share: g.share,
       sizes: g.sizes,
       accuracy: g.accuracy,
-      falseAlarms: g.falseAlarms,
+      wrong: g.wrong,
       detected: g.detected,
       utility: g.utility,
       clearance: Math.round(100 * g.clearance) / 100,
