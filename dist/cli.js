@@ -23,7 +23,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-2KXX75G3.js";
+} from "./chunks/chunk-QIIOYB66.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

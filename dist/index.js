@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-2KXX75G3.js";
+} from "./chunks/chunk-QIIOYB66.js";
 
 // src/main.ts
 import path2 from "node:path";

@@ -142,9 +142,9 @@ export interface Thresholds extends ScanThresholds {
 
 /** Fitted on the benchmark's tuning split (`npm run eval -- --fit` prints the choice; see the README). */
 export const DEFAULT_THRESHOLDS: Thresholds = {
-  inversion: { suspicious: 3.25, backdoored: 5.25 },
+  inversion: { suspicious: 1.25, backdoored: 2.75 },
   maskInversion: { suspicious: 1.25, backdoored: 2 },
-  binary: { inversion: { suspicious: 19, backdoored: 27.5 }, maskInversion: { suspicious: 3.75, backdoored: 5.5 } },
+  binary: { inversion: { suspicious: 6.5, backdoored: 12 }, maskInversion: { suspicious: 3.75, backdoored: 5.5 } },
 };
 
 /** Budgets the user set; what is left undefined is chosen by input size (`resolveBudgets`). */
