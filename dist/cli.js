@@ -23,7 +23,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-QIIOYB66.js";
+} from "./chunks/chunk-CJ5DR4VS.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-QIIOYB66.js";
+} from "./chunks/chunk-CJ5DR4VS.js";
 
 // src/main.ts
 import path2 from "node:path";

@@ -12,10 +12,11 @@ import {
   type FeatureSet,
   type ModelKind,
   type StatisticParameters,
+  TRIGGER_SIZES,
   type TriggerSize,
 } from '../src/core/calibration.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from '../src/core/policy.js';
-import { decide, denseStatistic, maskStatistic, modelKind, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
+import { decide, denseStatistic, maskStatistic, measuredAsr, modelKind, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
 import type { GateReport } from '../src/report/types.js';
 import { median } from '../src/scan/robust.js';
 import type { ZooCard } from './zoo.js';
@@ -151,7 +152,7 @@ function referenceAsr(tuning: EvalRow[]): [number, number, number] {
     const d = r.evidence?.dense;
     if (!attack || attack.family === 'all-to-all' || !d || modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary') return [];
     const c = d.perClass[attack.target];
-    return c && c.asr >= 0.5 ? [[c.asr, c.halfAsr ?? c.asr, c.quarterAsr ?? 0]] : [];
+    return c && c.asr >= 0.5 ? [TRIGGER_SIZES.map((size) => measuredAsr(c, size) ?? 0)] : [];
   });
   if (!found.length) throw new Error('--fit: no backdoored tuning model whose trigger the scan found');
   const at = (i: number) => Math.round(1000 * median(found.map((f) => f[i]))) / 1000;
@@ -200,6 +201,8 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
   const clean = usable.filter((r) => !isBackdoored(r));
   const sizeSets: TriggerSize[][] = [[1, 0.5], [0.5], [0.5, 0.25], [1, 0.5, 0.25]];
   const denseReferenceAsr = referenceAsr(usable);
+  const judged = [...usable, ...validation.filter((r) => r.evidence)];
+  const bd = usable.filter(isBackdoored);
   for (const floor of [0.05, 0.1, 0.15, 0.2, 0.3])
     for (const share of [0.03, 0.05, 0.08, 0.12, 0.2])
       for (const sizes of sizeSets) {
@@ -210,13 +213,12 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
         const twoWay = (r: EvalRow) => modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary';
         const levels = (rs: EvalRow[]) => ({ inversion: level(rs.map(dense), 1), maskInversion: level(rs.map(mask), 0.5) });
         const thresholds: Thresholds = { ...levels(clean.filter((r) => !twoWay(r))), binary: levels(clean.filter(twoWay)) };
-        const ds = decideAll([...usable, ...validation.filter((r) => r.evidence)], thresholds, { ...CALIBRATION, statistics });
+        const ds = decideAll(judged, thresholds, { ...CALIBRATION, statistics });
         const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;
         // Wrong definite verdicts: a clean model flagged, or a backdoored one called clean.
         const wrong = ds.filter((d) => (flagged(d) && !isBackdoored(d.row)) || (d.verdict === 'clean' && isBackdoored(d.row))).length;
         const detected = ds.filter((d) => flagged(d) && isBackdoored(d.row)).length;
         const right = detected + ds.filter((d) => d.verdict === 'clean' && !isBackdoored(d.row)).length;
-        const bd = usable.filter(isBackdoored);
         const clearance =
           bd.reduce((a, r) => {
             const t = twoWay(r) ? thresholds.binary : thresholds;

@@ -86,10 +86,12 @@ export interface ClassStatistic {
   perClass?: Array<number | null>;
 }
 
-/** A class's ASR with its trigger scaled to `size` (0 when the scan did not measure that size). */
-function asrAt(c: DenseEvidence['perClass'][number], size: TriggerSize): number {
-  return size === 1 ? c.asr : size === 0.5 ? (c.halfAsr ?? 0) : (c.quarterAsr ?? 0);
+/** A class's ASR with its trigger scaled to `size`; undefined when the scan did not measure that size (an older report). */
+export function measuredAsr(c: DenseEvidence['perClass'][number], size: TriggerSize): number | undefined {
+  return size === 1 ? c.asr : size === 0.5 ? c.halfAsr : c.quarterAsr;
 }
+
+const asrAt = (c: DenseEvidence['perClass'][number], size: TriggerSize): number => measuredAsr(c, size) ?? 0;
 
 /** The largest value among the classes that qualify, or 0 with no target when none does. */
 function strongest(values: Array<number | null>, qualifies: (c: number) => boolean): ClassStatistic {
@@ -133,7 +135,7 @@ function zAbove(value: number, others: number[], K: number, p: StatisticParamete
 
 /** The sizes the fit chose that the scan measured (an older report lacks the quarter size: left out, not read as ASR 0). */
 function measuredSizes(d: DenseEvidence, p: StatisticParameters): TriggerSize[] {
-  const measured = (size: TriggerSize) => size === 1 || d.perClass.some((c) => (size === 0.5 ? c.halfAsr : c.quarterAsr) !== undefined);
+  const measured = (size: TriggerSize) => d.perClass.some((c) => measuredAsr(c, size) !== undefined);
   const sizes = (p.denseTriggerSizes ?? [1, 0.5]).filter(measured);
   return sizes.length ? sizes : [1];
 }
@@ -212,12 +214,14 @@ export function decide(
         : `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): class ${c.class}'s trigger has ASR ${(100 * c.asr).toFixed(1)} % and moves ${pct(c.sourceCoverage ?? 1)} of the source classes: statistic ${s.value.toFixed(2)} (suspicious > ${t.inversion.suspicious}, backdoored > ${t.inversion.backdoored})`,
     );
     const testable = dense.perClass.filter((p) => p.testable);
-    const headroom = denseHeadroom(dense, calibration.statistics);
     if (testable.length < 2) unassessed.push('trigger inversion: fewer than two classes were testable on these probes');
-    else if (headroom <= t.inversion.suspicious)
-      unassessed.push(
-        `trigger inversion had no power: the classes' own triggers already win so often (median ASR ${pct(median(testable.map((p) => p.halfAsr ?? p.asr)))} at half of ε = ${dense.options.epsilon.toFixed(3)}) that a typical backdoor would score ${headroom.toFixed(2)}, not above ${t.inversion.suspicious}, so a full-image backdoor would not stand out (set a smaller budgets.inversion.epsilon)`,
-      );
+    else {
+      const headroom = denseHeadroom(dense, calibration.statistics);
+      if (headroom <= t.inversion.suspicious)
+        unassessed.push(
+          `trigger inversion had no power: the classes' own triggers already win so often (median ASR ${pct(median(testable.map((p) => p.halfAsr ?? p.asr)))} at half of ε = ${dense.options.epsilon.toFixed(3)}) that a typical backdoor would score ${headroom.toFixed(2)}, not above ${t.inversion.suspicious}, so a full-image backdoor would not stand out (set a smaller budgets.inversion.epsilon)`,
+        );
+    }
   }
   if (mask) {
     const s = (statistics.mask = maskStatistic(mask, context.inputShape, calibration.statistics));
