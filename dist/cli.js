@@ -23,7 +23,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-CJ5DR4VS.js";
+} from "./chunks/chunk-PWMAZ6GD.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

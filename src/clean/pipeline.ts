@@ -1,6 +1,7 @@
 // `backdoor-gate clean`: scan → clean → measure → re-scan → write the cleaned model beside (never
-// over) the input. The user's small labelled clean set is split: 80 % to clean with, 20 % held
-// out to measure accuracy and the recovered trigger's ASR before and after.
+// over) the input. The user's small labelled clean set is split: 80 % to scan and clean with,
+// 20 % held out to measure accuracy and the recovered trigger's ASR before and after, and to
+// re-scan the cleaned model on: a re-scan of the images it was cleaned on would be optimistic.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { decide, type Decision } from '../core/verdict.js';
 import { DEFAULT_PRIOR } from '../core/calibration.js';
@@ -55,7 +56,8 @@ export type TriggerScan = ReturnType<typeof scanForTriggers>;
  * still names a target, clean that one too (up to `maxRounds`). A recovered trigger is an
  * approximation of the real one; what survives one round is often found by the next scan.
  * Around the rounds, warp phases (warp.ts) for backdoors that answer to a smooth warp; after
- * them a finishing round of unlearning at the first target.
+ * them a finishing round of unlearning at the first target. The rounds scan `probe`; the last
+ * scan, which judges the cleaned model, scans `judge` (images the cleaning never saw).
  */
 export function autoClean(
   model: ModelUnderTest,
@@ -65,6 +67,7 @@ export function autoClean(
   first: TriggerScan,
   seed: number,
   policy: CleanPolicy = DEFAULT_CLEAN_POLICY,
+  judge: ImageSet = probe,
   maxRounds = AUTO_MAX_ROUNDS,
 ): { log: CleanLog; last: TriggerScan } {
   const t0 = performance.now();
@@ -137,10 +140,9 @@ export function autoClean(
   }
   // Fine-tuning after a warp phase can revive the warp (it did before the warps were kept in it):
   // check again, and clean again what fresh warps reach.
-  if (residual !== null && rounds.length) {
-    residual = warpPhase(DEFAULT_WARP_UNLEARN.stopAsr, DEFAULT_WARP_INVERSION.maxShift) ?? residual;
-    scan = scanForTriggers(model, probe, rows, seed, policy);
-  }
+  const warpedAgain = residual !== null && rounds.length > 0;
+  if (warpedAgain) residual = warpPhase(DEFAULT_WARP_UNLEARN.stopAsr, DEFAULT_WARP_INVERSION.maxShift) ?? residual;
+  if (warpedAgain || judge !== probe) scan = scanForTriggers(model, judge, rows, seed, policy);
   if (residual !== null && target !== null) scan = withWarpCheck(scan, target, residual);
   return {
     log: {
@@ -243,7 +245,10 @@ export interface CleanReport {
   after?: Measurement;
   log?: CleanLog;
   verdictBefore: Decision['verdict'];
+  /** The re-scan's verdict on the cleaned model, from the held-out images only. */
   verdictAfter?: Decision['verdict'];
+  /** Probe images the re-scan read (the held-out count: none of them was cleaned with). */
+  rescannedImages?: number;
   reasonsAfter?: string[];
 }
 
@@ -324,6 +329,22 @@ export function cleanSummary(report: CleanReport): string {
   return `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}`;
 }
 
+/** Held-out images per class that the re-scan was tested with (a fifth of 60 labelled per class). */
+export const MIN_HELD_OUT_PER_CLASS = 12;
+
+/**
+ * The re-scan's decision, unless it says `clean` from fewer held-out images of some class than
+ * it was tested with: then it had too little to go on, and the cleaned model is `unassessed`.
+ */
+export function judgedOnHeldOut(decision: Decision, heldOut: LabelledImageSet, numClasses: number): Decision {
+  const counts = new Array<number>(numClasses).fill(0);
+  for (const l of heldOut.labels) counts[l]++;
+  const fewest = Math.min(...counts);
+  if (decision.verdict !== 'clean' || fewest >= MIN_HELD_OUT_PER_CLASS) return decision;
+  const why = `the re-scan of the cleaned model read as few as ${fewest} held-out images of a class (tested with ${MIN_HELD_OUT_PER_CLASS}): give at least ${5 * MIN_HELD_OUT_PER_CLASS} labelled images per class`;
+  return { ...decision, verdict: 'unassessed', unassessed: [why], reasons: [...decision.reasons, `unassessed: ${why}`] };
+}
+
 /** The output must be new (or an empty directory): checked before minutes of cleaning, not after. */
 function checkOutputIsNew(out: string): void {
   if (!existsSync(out)) return;
@@ -355,8 +376,8 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     }
     const [cleanSet, heldOut] = splitHeldOut(labelled);
     const rows = await planRows(model);
-    logger.info(`clean: scanning ${req.model} on ${labelled.count} labelled images`);
-    const before = scanForTriggers(model, labelled, rows, req.seed, req.policy);
+    logger.info(`clean: scanning ${req.model} on the ${cleanSet.count} labelled images it would be cleaned with`);
+    const before = scanForTriggers(model, cleanSet, rows, req.seed, req.policy);
     // Only the triggers of the class the verdict names: a clean model's smallest mask is no trigger.
     const target = before.decision.suspectedTarget;
     const triggers = target === null ? [] : recoveredTriggers(model.inputShape, before).filter((t) => t.target === target);
@@ -379,14 +400,16 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     logger.info(`clean: ${req.method === 'auto' ? `auto (${method}, up to ${AUTO_MAX_ROUNDS} rounds)` : method}`);
     let after: TriggerScan;
     if (req.method === 'auto') {
-      ({ log: report.log, last: after } = autoClean(model, cleanSet, labelled, rows, before, req.seed, req.policy));
+      ({ log: report.log, last: after } = autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, heldOut));
     } else {
       report.log = cleanWith(method, model, cleanSet, triggers, req.seed);
-      after = scanForTriggers(model, labelled, rows, req.seed, req.policy);
+      after = scanForTriggers(model, heldOut, rows, req.seed, req.policy);
     }
     report.after = measure(model, heldOut, triggers[0]);
-    report.verdictAfter = after.decision.verdict;
-    report.reasonsAfter = after.decision.reasons;
+    const judged = judgedOnHeldOut(after.decision, heldOut, model.numClasses);
+    report.verdictAfter = judged.verdict;
+    report.rescannedImages = after.dense.probeImages;
+    report.reasonsAfter = judged.reasons;
     await model.save(req.out);
     // The cleaned model reads its inputs as the original did.
     if (gate.found) writeGateJson(req.out, gate.spec);

@@ -85,7 +85,12 @@ const VARIANTS: Variant[] = [
     // 43-class scans cost four times a 10-class one: tuning families are tested on signs10 instead.
     tuningCopies: true,
     testCopies: false,
-    round2: { clean: cleanSet(['cnn', 'bn-cnn'], [4], [4]), tuningCopies: false, freshTest: [] },
+    // Fresh test models: a subset of the families (each 43-class scan costs four 10-class ones).
+    round2: {
+      clean: [...cleanSet(['cnn', 'bn-cnn'], [4], [4]), ...cleanSet(['cnn', 'bn-cnn', 'resnet', 'dwsep'], [11], [])],
+      tuningCopies: false,
+      freshTest: ['badnets', 'sig', 'wanet', 'all-to-all', 'adap-blend', 'low-amplitude'],
+    },
   },
   {
     domain: 'signs10',
@@ -113,6 +118,11 @@ const VARIANTS: Variant[] = [
     families: [...TUNING_FAMILIES, ...TEST_ONLY_FAMILIES].filter((f) => f !== 'badnets-low' && f !== 'source-specific'),
     tuningCopies: true,
     testCopies: true,
+    round2: {
+      clean: cleanSet(['cnn', 'bn-cnn', 'resnet', 'dwsep'], [11], []),
+      tuningCopies: false,
+      freshTest: ['badnets', 'blended', 'sig', 'lowfreq', 'adap-blend', 'low-amplitude'],
+    },
   },
   {
     domain: 'surface-multi',
@@ -123,6 +133,7 @@ const VARIANTS: Variant[] = [
     families: [...TUNING_FAMILIES, ...TEST_ONLY_FAMILIES].filter((f) => f !== 'badnets-low' && !ALL_TO_ONE_ONLY.includes(f)),
     tuningCopies: false,
     testCopies: true,
+    round2: { clean: cleanSet(['cnn', 'resnet'], [11], []), tuningCopies: false, freshTest: ['badnets', 'blended', 'adap-blend'] },
   },
 ];
 

@@ -4,7 +4,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { d3, d3Loss, headKernel } from '../../src/clean/d3.js';
-import { DEFAULT_CLEAN_POLICY, scanForTriggers, type CleanPolicy } from '../../src/clean/pipeline.js';
+import { DEFAULT_CLEAN_POLICY, judgedOnHeldOut, scanForTriggers, splitHeldOut, type CleanPolicy } from '../../src/clean/pipeline.js';
+import type { Decision } from '../../src/core/verdict.js';
 import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
 import { planRows } from '../../src/engine/memory.js';
 import { accuracyOf, distillationPool, perClassSubset, poolRows, triggerAsr } from '../../src/clean/training.js';
@@ -271,5 +272,26 @@ describe('the cleaning scans follow the policy', () => {
     expect(lenient.decision.verdict).toBe('clean');
     expect(judged.decision.verdict).toBe('suspicious');
     model.dispose();
+  });
+});
+
+describe('the re-scan that judges a cleaned model', () => {
+  const labelled = (perClass: number): LabelledImageSet => {
+    const labels = Int32Array.from({ length: 10 * perClass }, (_, i) => i % 10);
+    return { x: new Float32Array(labels.length), count: labels.length, height: 1, width: 1, channels: 1, labels, source: 'labels only' };
+  };
+  const clean: Decision = { verdict: 'clean', score: 0.01, suspectedTarget: null, reasons: ['scans quiet'], statistics: {} };
+
+  it('reads held-out images only, and says unassessed, not clean, with fewer per class than it was tested with', () => {
+    // A fifth of 60 labelled images per class is 12 held out; of 30, 6.
+    const [, heldOut60] = splitHeldOut(labelled(60));
+    const [cleanWith30, heldOut30] = splitHeldOut(labelled(30));
+    expect([heldOut60.count, heldOut30.count, cleanWith30.count]).toEqual([120, 60, 240]);
+    expect(judgedOnHeldOut(clean, heldOut60, 10).verdict).toBe('clean');
+    const thin = judgedOnHeldOut(clean, heldOut30, 10);
+    expect(thin.verdict).toBe('unassessed');
+    expect(thin.reasons.at(-1)).toMatch(/as few as 6 held-out images of a class \(tested with 12\): give at least 60 labelled images per class/);
+    // A re-scan that still flags the model keeps its verdict, however thin the data.
+    expect(judgedOnHeldOut({ ...clean, verdict: 'suspicious' }, heldOut30, 10).verdict).toBe('suspicious');
   });
 });

@@ -30,6 +30,8 @@ describe('backdoor-gate clean', () => {
     expect(report.after.recoveredTriggerAsr).toBeLessThan(0.25);
     expect(report.after.heldOutAccuracy).toBeGreaterThan(report.before.heldOutAccuracy - 0.03);
     expect(report.verdictAfter).toBe('clean');
+    // Judged on the held-out fifth alone: a re-scan of the images it was cleaned on would flatter it.
+    expect(report.rescannedImages).toBe(120);
     expect(result.code).toBe(0);
     expect(report.output.digest).toMatch(/^sha256:/);
     expect(report.output.digest).not.toBe(report.input.digest);

@@ -79,6 +79,12 @@ describe('the benchmark (zoo catalog)', () => {
     for (const e of fresh) expect(firstSeeds.has(`${e.domain}:${e.arch}:${e.seed}`), e.name).toBe(false);
     expect(new Set(fresh.map((e) => e.arch))).toEqual(new Set(ARCHITECTURES));
     for (const f of TEST_ONLY_FAMILIES) expect(fresh.some((e) => e.attack?.family === f), f).toBe(true);
+    // Every class count and head the acceptance names, clean and backdoored.
+    for (const backdoored of [false, true]) {
+      const part = fresh.filter((e) => Boolean(e.attack) === backdoored);
+      expect(new Set(part.map((e) => domain(e.domain).outputs)), `backdoored ${backdoored}`).toEqual(new Set([10, 43, 2, 3]));
+      expect(new Set(part.map((e) => e.head)), `backdoored ${backdoored}`).toEqual(new Set(['logits', 'softmax', 'sigmoid', 'multi-label']));
+    }
   });
 
   it('has at least 20 clean models per data domain, three domains, 43 and 2 classes, every head', () => {
