@@ -8,6 +8,7 @@ import {
   DEFAULT_POLICY_PATH,
   EXIT,
   Inputs,
+  MIN_HELD_OUT_PER_CLASS,
   MIN_IMAGES_PER_CLASS,
   TOOL_NAME,
   TOOL_VERSION,
@@ -23,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-PWMAZ6GD.js";
+} from "./chunks/chunk-YYWQ6VFN.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -91,7 +92,8 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
 
   --data <spec>             labelled clean images: an ImageFolder (<dir>/<class index>/*.png), an x.npy + y.npy
                             pair or mnist:\u2026, at least ${MIN_IMAGES_PER_CLASS} images per class (60 is the tested amount); a fifth
-                            of each class is held out to measure accuracy before and after
+                            of each class is held out to measure accuracy before and after and to re-scan the
+                            cleaned model on (a quiet re-scan of fewer than ${MIN_HELD_OUT_PER_CLASS} per class is unassessed)
   --out <dir>               a new directory for the cleaned model
   --method <name>           ${CLEAN_METHODS.join(" | ")} (default: auto)
                             auto: warp check, then ${AUTO_METHOD} (unlearn on ONNX models) on the recovered trigger;

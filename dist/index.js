@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-PWMAZ6GD.js";
+} from "./chunks/chunk-YYWQ6VFN.js";
 
 // src/main.ts
 import path2 from "node:path";

@@ -4,7 +4,16 @@
 // Exit codes: 0 pass, 1 fail, 2 could not scan or assess (and 2 for a wrong call, with a hint).
 import { parseArgs } from 'node:util';
 import { selectBackend } from './engine/backend.js';
-import { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, cleanSummary, runClean, type CleanMethod, type CleanReport } from './clean/pipeline.js';
+import {
+  AUTO_METHOD,
+  CLEAN_METHODS,
+  MIN_HELD_OUT_PER_CLASS,
+  MIN_IMAGES_PER_CLASS,
+  cleanSummary,
+  runClean,
+  type CleanMethod,
+  type CleanReport,
+} from './clean/pipeline.js';
 import { ConfigurationError, describeError, exitOnEscapedError } from './errors.js';
 import { ConsoleLogger } from './logger.js';
 import { writeJsonReport } from './report/json.js';
@@ -50,7 +59,8 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
 
   --data <spec>             labelled clean images: an ImageFolder (<dir>/<class index>/*.png), an x.npy + y.npy
                             pair or mnist:…, at least ${MIN_IMAGES_PER_CLASS} images per class (60 is the tested amount); a fifth
-                            of each class is held out to measure accuracy before and after
+                            of each class is held out to measure accuracy before and after and to re-scan the
+                            cleaned model on (a quiet re-scan of fewer than ${MIN_HELD_OUT_PER_CLASS} per class is unassessed)
   --out <dir>               a new directory for the cleaned model
   --method <name>           ${CLEAN_METHODS.join(' | ')} (default: auto)
                             auto: warp check, then ${AUTO_METHOD} (unlearn on ONNX models) on the recovered trigger;
