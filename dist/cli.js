@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-YYWQ6VFN.js";
+} from "./chunks/chunk-5OR5SSPL.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -98,6 +98,8 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
   --method <name>           ${CLEAN_METHODS.join(" | ")} (default: auto)
                             auto: warp check, then ${AUTO_METHOD} (unlearn on ONNX models) on the recovered trigger;
                             a model with no recovered trigger is left as it is; onp and par need a tfjs layers model
+  --force                   clean a model the scan passed (you know it was poisoned): auto and the trigger methods
+                            take the class the scans rank most suspicious as the target, one round
   --report <file>           cleaning report (default: backdoor-gate-clean-report.json)
   --json                    print the cleaning report on stdout instead of the one-line summary
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists): its thresholds, prior,
@@ -146,6 +148,7 @@ var COMMANDS = {
       data: { type: "string" },
       out: { type: "string" },
       method: { type: "string" },
+      force: { type: "boolean", default: false },
       ...POLICY_FLAGS
     }
   }
@@ -245,7 +248,7 @@ async function clean(model, values, logger) {
   const reportPath = str("report") ?? "backdoor-gate-clean-report.json";
   let report;
   try {
-    report = await runClean({ model, data, out, method, seed: settings.seed, policy: settings }, logger);
+    report = await runClean({ model, data, out, method, seed: settings.seed, policy: settings, force: values.force === true }, logger);
   } catch (err) {
     const failed = { schemaVersion: 1, tool: { name: TOOL_NAME, version: TOOL_VERSION }, input: { spec: model }, error: describeError(err) };
     const written2 = writeJsonReport(reportPath, failed);

@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-YYWQ6VFN.js";
+} from "./chunks/chunk-5OR5SSPL.js";
 
 // src/main.ts
 import path2 from "node:path";

@@ -230,6 +230,11 @@ export interface CleanRequest {
   seed: number;
   /** The user's policy (thresholds, prior, budgets, limits); the defaults when there is none. */
   policy: CleanPolicy;
+  /**
+   * Clean even when the scan names no target (the user knows the model was poisoned): the class
+   * the scans rank most suspicious stands in, as for the benchmark's cleaned-by-mistake controls.
+   */
+  force?: boolean;
 }
 
 export interface CleanReport {
@@ -238,6 +243,8 @@ export interface CleanReport {
   input: { spec: string; digest: string };
   output?: { dir: string; digest: string };
   method: string;
+  /** With --force on a model the scan passed: the class that stood in for the target. */
+  forcedTarget?: number;
   /** Why nothing was written, when nothing was. */
   skipped?: string;
   data: { source: string; cleanWith: number; heldOut: number };
@@ -378,14 +385,17 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     const rows = await planRows(model);
     logger.info(`clean: scanning ${req.model} on the ${cleanSet.count} labelled images it would be cleaned with`);
     const before = scanForTriggers(model, cleanSet, rows, req.seed, req.policy);
-    // Only the triggers of the class the verdict names: a clean model's smallest mask is no trigger.
-    const target = before.decision.suspectedTarget;
+    // Only the triggers of the class the verdict names: a clean model's smallest mask is no trigger,
+    // unless the user forces cleaning; then the most suspicious class (smallest mask first) stands in.
+    const forcedTarget = before.decision.suspectedTarget === null && req.force ? (before.mask.suspectedTarget ?? before.dense.suspectedTarget) : null;
+    const target = before.decision.suspectedTarget ?? forcedTarget;
     const triggers = target === null ? [] : recoveredTriggers(model.inputShape, before).filter((t) => t.target === target);
     const report: CleanReport = {
       schemaVersion: 1,
       tool: { name: TOOL_NAME, version: TOOL_VERSION },
       input: { spec: req.model, digest: source.digest },
       method: req.method,
+      ...(forcedTarget !== null ? { forcedTarget } : {}),
       data: { source: labelled.source, cleanWith: cleanSet.count, heldOut: heldOut.count },
       before: measure(model, heldOut, triggers[0]),
       verdictBefore: before.decision.verdict,
@@ -394,12 +404,15 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     // and cleaning a clean model would only cost accuracy.
     const method = req.method === 'auto' ? (triggers.length ? autoMethodFor(model) : null) : req.method;
     if (!method) {
-      report.skipped = `the scan found no backdoor (verdict ${before.decision.verdict}), so auto leaves the model as it is (name a method to force one)`;
+      report.skipped = req.force
+        ? `the scan found no backdoor (verdict ${before.decision.verdict}) and recovered no trigger at any class to clean, even with --force (use --method d3 or par)`
+        : `the scan found no backdoor (verdict ${before.decision.verdict}), so auto leaves the model as it is (--force cleans it anyway)`;
       return report;
     }
     logger.info(`clean: ${req.method === 'auto' ? `auto (${method}, up to ${AUTO_MAX_ROUNDS} rounds)` : method}`);
     let after: TriggerScan;
-    if (req.method === 'auto') {
+    // A forced clean is one round of the method: auto's rounds go on only while the re-scan flags.
+    if (req.method === 'auto' && forcedTarget === null) {
       ({ log: report.log, last: after } = autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, heldOut));
     } else {
       report.log = cleanWith(method, model, cleanSet, triggers, req.seed);

@@ -19,7 +19,8 @@
 // size the benchmark never measured, an inconclusive scan or one where even a typical backdoor
 // would not have stood out, too few testable classes, a sink class that takes most probes, a kind
 // of model on which the benchmark measured too little power), the verdict is `unassessed` and
-// says what to give.
+// says what to give. On such a kind of model a suspicious-level finding is `unassessed` too: there
+// the statistics did not separate backdoored from clean models, so it is no evidence either way.
 import {
   calibratedScore,
   CALIBRATION,
@@ -269,9 +270,20 @@ export function decide(
   const kind = modelKind(context.numClasses, context.decision);
   const power = calibration.power?.[kind];
   if (power && power.detected < MIN_MEASURED_POWER * power.of) {
+    const models = kind === 'binary' ? 'two-class and multi-label' : 'multi-class';
     unassessed.push(
-      `on ${kind === 'binary' ? 'two-class and multi-label' : 'multi-class'} models the scans flagged only ${power.detected} of the benchmark's ${power.of} backdoored tuning models, so a quiet scan says little (their positive class often has natural universal triggers)`,
+      `on ${models} models the scans flagged only ${power.detected} of the benchmark's ${power.of} backdoored tuning models, so a quiet scan says little (their positive class often has natural universal triggers)`,
     );
+    // Where the statistics did not separate backdoored from clean tuning models, a suspicious-level
+    // finding is what a clean model's natural asymmetry reaches too: it cannot be read either way.
+    // A backdoored-level finding still stands (fail closed); so does a sink class.
+    const weak = votes.filter((v) => v !== sinkVote && v.level === 1);
+    if (weak.length) {
+      for (const v of weak) v.level = 0;
+      unassessed.push(
+        `the scans' suspicious-level finding is within what clean ${models} models reach from their classes' natural asymmetry, so it is not evidence of a backdoor either`,
+      );
+    }
   }
   if (context.tier === 'large-input') {
     const [h, w] = context.inputShape;

@@ -1,13 +1,21 @@
-// `backdoor-gate clean` end to end on a committed backdoored example, with the bundled 600
-// labelled digits (60 per class) as the user's small clean set.
+// `backdoor-gate clean` end to end on committed examples (a backdoored one, and a clean one
+// forced), with the bundled 600 labelled digits (60 per class) as the user's small clean set.
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { writeNpy } from '../../src/data/npy.js';
+import { selectBackend } from '../../src/engine/backend.js';
+import { MemoryLogger } from '../../src/logger.js';
+import { loadModel } from '../../src/model/load.js';
+import { accuracyAndAsr } from '../helpers/measure.js';
 import { CLEAN_DATA, EXAMPLES, PROBE, runCli } from '../helpers/run.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-clean-'));
+
+beforeAll(async () => {
+  await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
+});
 
 describe('backdoor-gate clean', () => {
   it('auto cleans (ONP-style rounds), re-scans clean, and writes a new model beside the input', async () => {
@@ -59,6 +67,24 @@ describe('backdoor-gate clean', () => {
     expect(report.verdictBefore).toBe('clean');
     expect(report.after).toBeUndefined();
   }, 300_000);
+
+  it('with --force cleans a model the scan passed, at its most suspicious class, and costs it little accuracy', async () => {
+    const dir = tmp();
+    const out = path.join(dir, 'cleaned');
+    const result = await runCli(['clean', EXAMPLES.cleanCnn, '--data', CLEAN_DATA, '--out', out, '--force', '--report', path.join(dir, 'r.json')]);
+    const report = JSON.parse(readFileSync(path.join(dir, 'r.json'), 'utf8'));
+    expect(report.verdictBefore).toBe('clean');
+    expect(report.forcedTarget).toBeGreaterThanOrEqual(0);
+    expect(report.log.method).toBe('onp');
+    expect(report.output.digest).not.toBe(report.input.digest);
+    // Measured on the 2,000 MNIST test digits, which neither the model nor the cleaning saw.
+    const none = (x: Float32Array) => x;
+    const before = accuracyAndAsr((await loadModel(EXAMPLES.cleanCnn)).model, none, 0).accuracy;
+    const after = accuracyAndAsr((await loadModel(out)).model, none, 0).accuracy;
+    console.log(`--force on ${EXAMPLES.cleanCnn} (class ${report.forcedTarget}): test accuracy ${(100 * before).toFixed(2)} → ${(100 * after).toFixed(2)} %`);
+    expect(before - after).toBeLessThanOrEqual(0.005);
+    expect(result.code).toBe(report.verdictAfter === 'clean' ? 0 : 1);
+  }, 600_000);
 
   it('says what is missing: labelled data, an output directory, enough images per class', async () => {
     const noData = await runCli(['clean', EXAMPLES.blendedCnn, '--out', path.join(tmp(), 'o')]);

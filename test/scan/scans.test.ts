@@ -227,6 +227,12 @@ describe('verdict', () => {
     expect(d.verdict).toBe('unassessed');
     expect(d.unassessed!.join('\n')).toMatch(/flagged only 1 of the benchmark's 6 backdoored tuning models/);
     expect(decide({ mask: mask([16, 1.9]) }, ctx2, { ...T, binary: levels }, { calibration: weak }).verdict).toBe('backdoored');
+    // There a suspicious-level finding is what natural asymmetry reaches too: unassessed, not a flag.
+    const suspiciousBand = { ...T, binary: { ...T.binary, maskInversion: { suspicious: 1, backdoored: 100 } } };
+    expect(decide({ mask: twoWay }, ctx2, suspiciousBand, { calibration })).toMatchObject({ verdict: 'suspicious', suspectedTarget: 1 });
+    const unread = decide({ mask: twoWay }, ctx2, suspiciousBand, { calibration: weak });
+    expect(unread).toMatchObject({ verdict: 'unassessed', suspectedTarget: null });
+    expect(unread.unassessed!.join('\n')).toMatch(/suspicious-level finding is within what clean two-class and multi-label models reach/);
   });
 
   it('is unassessed, never clean, when the scans had no power, and says what to give', () => {
