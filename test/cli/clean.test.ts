@@ -86,6 +86,49 @@ describe('backdoor-gate clean', () => {
     expect(result.code).toBe(report.verdictAfter === 'clean' ? 0 : 1);
   }, 600_000);
 
+  it('judges the input and the cleaned copy by the policy file: a stricter one fails what the default passes, a looser one cleans nothing', async () => {
+    const dir = tmp();
+    const policy = (name: string, suspicious: number, backdoored: number) => {
+      const file = path.join(dir, `${name}.yml`);
+      const level = `{ suspicious: ${suspicious}, backdoored: ${backdoored} }`;
+      writeFileSync(file, `thresholds:\n  inversion: ${level}\n  mask-inversion: ${level}\n`);
+      return file;
+    };
+    const clean = async (name: string, extra: string[], method = 'unlearn') => {
+      const report = path.join(dir, `${name}.json`);
+      const r = await runCli([
+        'clean',
+        EXAMPLES.blendedCnn,
+        '--data',
+        CLEAN_DATA,
+        '--out',
+        path.join(dir, name),
+        '--method',
+        method,
+        '--report',
+        report,
+        ...extra,
+      ]);
+      return { code: r.code, json: JSON.parse(readFileSync(report, 'utf8')) };
+    };
+    // The default thresholds: the backdoor is flagged, and one round of unlearning passes the re-scan.
+    const byDefault = await clean('default', []);
+    expect(byDefault.json).toMatchObject({ verdictBefore: 'backdoored', verdictAfter: 'clean' });
+    expect(byDefault.code).toBe(0);
+    // Thresholds of 0: any class standing out at all is suspicious, so the same cleaned model fails.
+    const strict = await clean('strict', ['--policy', policy('strict', 0, 100)]);
+    expect(strict.json.verdictAfter).toBe('suspicious');
+    expect(strict.json.output.digest).toBe(byDefault.json.output.digest);
+    expect(strict.code).toBe(1);
+    // Thresholds no statistic reaches: the input is not flagged (unassessed, as even a typical
+    // backdoor would not reach them), so auto cleans nothing and writes nothing.
+    const loose = await clean('loose', ['--policy', policy('loose', 99, 100)], 'auto');
+    expect(['clean', 'unassessed']).toContain(loose.json.verdictBefore);
+    expect(loose.json.skipped).toMatch(/the scan found no backdoor/);
+    expect(existsSync(path.join(dir, 'loose'))).toBe(false);
+    expect(loose.code).toBe(1);
+  }, 900_000);
+
   it('says what is missing: labelled data, an output directory, enough images per class', async () => {
     const noData = await runCli(['clean', EXAMPLES.blendedCnn, '--out', path.join(tmp(), 'o')]);
     expect(noData.code).toBe(2);
