@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-5OR5SSPL.js";
+} from "./chunks/chunk-H6DDZLCH.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

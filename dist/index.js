@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-5OR5SSPL.js";
+} from "./chunks/chunk-H6DDZLCH.js";
 
 // src/main.ts
 import path2 from "node:path";

@@ -16,7 +16,7 @@ import {
   type TriggerSize,
 } from '../src/core/calibration.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from '../src/core/policy.js';
-import { decide, denseStatistic, maskStatistic, measuredAsr, modelKind, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
+import { asrAt, decide, denseStatistic, maskStatistic, modelKind, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
 import type { GateReport } from '../src/report/types.js';
 import { median } from '../src/scan/robust.js';
 import type { ZooCard } from './zoo.js';
@@ -152,7 +152,7 @@ function referenceAsr(tuning: EvalRow[]): [number, number, number] {
     const d = r.evidence?.dense;
     if (!attack || attack.family === 'all-to-all' || !d || modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary') return [];
     const c = d.perClass[attack.target];
-    return c && c.asr >= 0.5 ? [TRIGGER_SIZES.map((size) => measuredAsr(c, size) ?? 0)] : [];
+    return c && c.asr >= 0.5 ? [TRIGGER_SIZES.map((size) => asrAt(c, size))] : [];
   });
   if (!found.length) throw new Error('--fit: no backdoored tuning model whose trigger the scan found');
   const at = (i: number) => Math.round(1000 * median(found.map((f) => f[i]))) / 1000;

@@ -336,6 +336,13 @@ export function cleanSummary(report: CleanReport): string {
   return `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}`;
 }
 
+/** Images per class (labels are checked to be below `numClasses` before). */
+function labelCounts(set: LabelledImageSet, numClasses: number): number[] {
+  const counts = new Array<number>(numClasses).fill(0);
+  for (const l of set.labels) counts[l]++;
+  return counts;
+}
+
 /** Held-out images per class that the re-scan was tested with (a fifth of 60 labelled per class). */
 export const MIN_HELD_OUT_PER_CLASS = 12;
 
@@ -344,9 +351,7 @@ export const MIN_HELD_OUT_PER_CLASS = 12;
  * it was tested with: then it had too little to go on, and the cleaned model is `unassessed`.
  */
 export function judgedOnHeldOut(decision: Decision, heldOut: LabelledImageSet, numClasses: number): Decision {
-  const counts = new Array<number>(numClasses).fill(0);
-  for (const l of heldOut.labels) counts[l]++;
-  const fewest = Math.min(...counts);
+  const fewest = Math.min(...labelCounts(heldOut, numClasses));
   if (decision.verdict !== 'clean' || fewest >= MIN_HELD_OUT_PER_CLASS) return decision;
   const why = `the re-scan of the cleaned model read as few as ${fewest} held-out images of a class (tested with ${MIN_HELD_OUT_PER_CLASS}): give at least ${5 * MIN_HELD_OUT_PER_CLASS} labelled images per class`;
   return { ...decision, verdict: 'unassessed', unassessed: [why], reasons: [...decision.reasons, `unassessed: ${why}`] };
@@ -369,12 +374,11 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         `is a ${model.format}: its weights are constants, so it cannot be cleaned (clean the ONNX or tfjs layers model it came from)`,
       );
     const labelled = loadLabelledImages(req.data, { shape: model.inputShape, maxImages: 100_000, seed: req.seed });
-    const counts = new Array<number>(model.numClasses).fill(0);
-    for (const l of labelled.labels) {
-      if (l >= model.numClasses) throw new InputError(req.data, `holds label ${l}, but the model has ${model.numClasses} classes`);
-      counts[l]++;
-    }
-    const thin = counts.map((c, k) => [k, c]).filter(([, c]) => c < MIN_IMAGES_PER_CLASS);
+    const outside = labelled.labels.find((l) => l >= model.numClasses);
+    if (outside !== undefined) throw new InputError(req.data, `holds label ${outside}, but the model has ${model.numClasses} classes`);
+    const thin = labelCounts(labelled, model.numClasses)
+      .map((c, k) => [k, c])
+      .filter(([, c]) => c < MIN_IMAGES_PER_CLASS);
     if (thin.length) {
       throw new InputError(
         req.data,

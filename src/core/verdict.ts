@@ -92,7 +92,8 @@ export function measuredAsr(c: DenseEvidence['perClass'][number], size: TriggerS
   return size === 1 ? c.asr : size === 0.5 ? c.halfAsr : c.quarterAsr;
 }
 
-const asrAt = (c: DenseEvidence['perClass'][number], size: TriggerSize): number => measuredAsr(c, size) ?? 0;
+/** measuredAsr, reading a size the scan did not measure as ASR 0. */
+export const asrAt = (c: DenseEvidence['perClass'][number], size: TriggerSize): number => measuredAsr(c, size) ?? 0;
 
 /** The largest value among the classes that qualify, or 0 with no target when none does. */
 function strongest(values: Array<number | null>, qualifies: (c: number) => boolean): ClassStatistic {

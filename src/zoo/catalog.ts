@@ -85,7 +85,7 @@ const VARIANTS: Variant[] = [
     // 43-class scans cost four times a 10-class one: tuning families are tested on signs10 instead.
     tuningCopies: true,
     testCopies: false,
-    // Fresh test models: a subset of the families (each 43-class scan costs four 10-class ones).
+    // Fresh test models: a subset of the families, for the same reason.
     round2: {
       clean: [...cleanSet(['cnn', 'bn-cnn'], [4], [4]), ...cleanSet(['cnn', 'bn-cnn', 'resnet', 'dwsep'], [11], [])],
       tuningCopies: false,
@@ -196,8 +196,9 @@ export const EXAMPLE_MODELS = ['bn-cnn-clean-s1', 'bn-cnn-badnets-t6', 'cnn-clea
 
 /**
  * The order to train and scan the benchmark in, so that a partial run is still balanced: the
- * tuning split first, then the fresh test models, then the rest of the test split, each round-robin over domains, each domain alternating
- * clean and backdoored models (the costly 43-class models last within each round).
+ * tuning split, then the fresh (round-2) test models, then the rest of the test split; each stage
+ * round-robin over domains, each domain alternating clean and backdoored models (the costly
+ * 43-class models last within each round).
  */
 export function benchmarkOrder<T extends Pick<ZooEntry, 'name' | 'domain' | 'split'> & { round?: number; arch: string; attack?: unknown }>(entries: T[]): T[] {
   // The fresh test models (round 2) come before the rest of the test split: they are the ones no rule was shaped by.
