@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-H6DDZLCH.js";
+} from "./chunks/chunk-735YE2VC.js";
 
 // src/main.ts
 import path2 from "node:path";
@@ -477,11 +477,11 @@ var actionsLogger = {
   debug: (m) => debug(m)
 };
 var actionInput = (name) => getInput(name) || ACTION_INPUT_DEFAULTS[name] || "";
-async function cleanFlagged(location, settings) {
+async function cleanFlagged(location, settings, flagged) {
   const clean = settings.clean;
   try {
     const report = await runClean(
-      { model: location, data: clean.data, out: clean.out, method: clean.method, seed: settings.seed, policy: settings },
+      { model: location, data: clean.data, out: clean.out, method: clean.method, seed: settings.seed, policy: settings, flagged, unlabelled: settings.data },
       actionsLogger
     );
     writeJsonReport(clean.reportPath, report);
@@ -563,7 +563,8 @@ async function run() {
     if (session.sarifPath) setOutput(Outputs.SarifPath, session.sarifPath);
     let cleaned = { passes: false };
     if (settings.clean && (report.verdict === "suspicious" || report.verdict === "backdoored")) {
-      cleaned = await group("Backdoor Gate: clean and re-scan", () => cleanFlagged(report.model.origin?.location ?? settings.model, settings));
+      const flagged = report.suspectedTarget != null ? { verdict: report.verdict, target: report.suspectedTarget } : void 0;
+      cleaned = await group("Backdoor Gate: clean and re-scan", () => cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged));
       if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report, locator.resolved(), { ctx, octokit, artifacts });
     }
     const written = report.artifacts && "dir" in report.artifacts ? report.artifacts : void 0;

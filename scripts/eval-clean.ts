@@ -4,15 +4,29 @@
 // data: 600 labelled held-out digits (60 per class) to clean with, 256 held-out digits as probes.
 //   tsx scripts/eval-clean.ts [--zoo zoo] [--methods auto,unlearn,onp,d3,par] [--only a,b] [--out eval-clean-results.json]
 //   tsx scripts/eval-clean.ts --merge a.json,b.json [--out eval-clean-results.json]
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+// With --split test (or tuning, validation): the benchmark's split, cleaned as the action cleans
+// (see benchmark() below).
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { AUTO_METHOD, autoClean, cleanWith, scanForTriggers, type CleanMethod } from '../src/clean/pipeline.js';
+import {
+  AUTO_METHOD,
+  autoClean,
+  cleanWith,
+  DEFAULT_CLEAN_POLICY,
+  MIN_IMAGES_PER_CLASS,
+  runClean,
+  scanForTriggers,
+  type CleanMethod,
+  type CleanReport,
+  type CleanRequest,
+} from '../src/clean/pipeline.js';
 import { accuracyOf, perClassSubset } from '../src/clean/training.js';
 import { recoveredTriggers } from '../src/clean/triggers.js';
 import type { CleanLog } from '../src/clean/unlearn.js';
 import { mnistSplit } from '../src/data/mnist.js';
+import { writeNpy } from '../src/data/npy.js';
 import { sliceImages, type LabelledImageSet } from '../src/data/types.js';
 import { selectBackend } from '../src/engine/backend.js';
 import { planRows } from '../src/engine/memory.js';
@@ -20,7 +34,9 @@ import { MemoryLogger } from '../src/logger.js';
 import type { LayersModelAdapter, ModelUnderTest } from '../src/model/adapter.js';
 import { loadModel } from '../src/model/load.js';
 import type { AttackSpec } from '../src/zoo/attacks.js';
-import { attackSuccessRate } from '../src/zoo/train.js';
+import { domain, type Domain, type TaskData } from '../src/zoo/domains.js';
+import { accuracy, attackSuccessRate, predictClasses, trainEpochs } from '../src/zoo/train.js';
+import { roleOf, unusable, wilson, type Role } from './eval-summary.js';
 import type { ZooCard } from './zoo.js';
 
 const { values } = parseArgs({
@@ -31,6 +47,13 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'eval-clean-results.json' },
     // Summarise earlier runs' rows together (e.g. two processes, one per architecture).
     merge: { type: 'string' },
+    split: { type: 'string' },
+    /** Benchmark mode: also hand runClean the eval's unlabelled probes, as the action does. */
+    probes: { type: 'boolean', default: false },
+    /** The method the benchmark mode asks runClean for. */
+    method: { type: 'string', default: 'auto' },
+    'eval-results': { type: 'string', default: 'eval-results.json' },
+    cache: { type: 'string', default: '.cache/eval-clean' },
   },
 });
 
@@ -38,6 +61,12 @@ const { values } = parseArgs({
 const trueAsr = (model: ModelUnderTest, test: LabelledImageSet, attack: AttackSpec) => attackSuccessRate((model as LayersModelAdapter).model, test, attack);
 
 function report(rows: Row[], methods: string[]): void {
+  if (rows.some((r) => r.mode)) {
+    const summary = summariseSplit(rows);
+    writeFileSync(values.out!, `${JSON.stringify({ summary, rows, tfjs: tf.version.tfjs }, null, 2)}\n`);
+    console.log(splitTables(summary, rows));
+    return;
+  }
   const summary = Object.fromEntries(methods.map((m) => [m, summarise(rows.filter((r) => r.method === m))]));
   writeFileSync(values.out!, `${JSON.stringify({ summary, rows, tfjs: tf.version.tfjs }, null, 2)}\n`);
   console.log(table(summary));
@@ -51,6 +80,7 @@ async function main(): Promise<void> {
     return;
   }
   await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
+  if (values.split) return benchmark(values.split as Role);
   const manifest = path.join(values.zoo!, 'manifest.json');
   if (!existsSync(manifest)) throw new Error(`${manifest} not found: run npm run zoo first`);
   const only = values.only?.split(',');
@@ -118,6 +148,16 @@ interface Row {
   skipped?: string;
   before: { accuracy: number; asr: number | null };
   after?: { accuracy: number; asr: number | null };
+  /** Benchmark rows: how the cleaning was asked for (see benchmark()). */
+  mode?: 'flagged' | 'forced';
+  domain?: string;
+  arch?: string;
+  gateVerdict?: string;
+  /** The clean pipeline's own report (scan of the labelled set, phases, re-scan). */
+  clean?: Pick<CleanReport, 'verdictBefore' | 'verdictAfter' | 'flaggedTarget' | 'forcedTarget' | 'skipped' | 'data' | 'rescannedImages'>;
+  /** After one more epoch of plain fine-tuning on the labelled clean set. */
+  retuned?: { accuracy: number; asr: number | null };
+  labelled?: { images: number; perClass: number; percentOfTraining: number };
   accuracyDropPoints?: number;
   verdictBefore?: string;
   verdictAfter?: string;
@@ -180,6 +220,193 @@ function table(summary: Record<string, ReturnType<typeof summarise>>): string {
     s.meetsBar ? 'yes' : 'no',
   ]);
   return [head, head.map(() => '---'), ...lines].map((l) => `| ${l.join(' | ')} |`).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The benchmark's split (--split test), cleaned the way the action cleans: the gate's verdict on
+// each model comes from `npm run eval` (eval-results.json: the scan of 256 unlabelled held-out
+// probes); a flagged model goes to runClean with `auto` and the gate's target, exactly as
+// src/main.ts passes them. The defender's labelled clean set is 5 % of the model's training size
+// (at least MIN_IMAGES_PER_CLASS per class), drawn from held-out images the probes do not use;
+// runClean cleans on 4/5 of it and re-scans on the other fifth. Measured on the domain's test
+// split with the true trigger: accuracy and ASR before, after, and after one more epoch of plain
+// fine-tuning on the labelled set at the zoo's learning rate (does the backdoor come back?).
+// Models the gate did not flag (clean controls, and backdoors it missed) are cleaned with
+// --force, as a user who knows better would; they are reported apart from the flagged ones.
+
+/** Probes the eval scans with: the first 256 held-out images. The labelled set starts after them. */
+const EVAL_PROBES = 256;
+const LABELLED_SHARE = 0.05;
+const RETUNE = { epochs: 1, batchSize: 32, learningRate: 0.002, seed: 0 };
+
+/** The labelled clean set for a domain, written once as x.npy + y.npy for runClean. */
+function labelledSet(d: Domain): { spec: string; set: LabelledImageSet; perClass: number; percentOfTraining: number } {
+  const trainSize = d.split('train').count;
+  const perClass = Math.max(MIN_IMAGES_PER_CLASS, Math.floor((LABELLED_SHARE * trainSize) / d.outputs));
+  const held = d.split('heldout');
+  const set = perClassSubset(sliceImages(held, EVAL_PROBES, held.count), perClass);
+  if (set.count < perClass * d.outputs) throw new Error(`${d.name}: the held-out pool has fewer than ${perClass} images of some class`);
+  const spec = path.resolve(values.cache!, 'data', `${d.name}-${perClass}`);
+  if (!existsSync(path.join(spec, 'y.npy'))) {
+    mkdirSync(spec, { recursive: true });
+    writeNpy(path.join(spec, 'x.npy'), set.x, [set.count, ...d.shape]);
+    writeNpy(path.join(spec, 'y.npy'), set.labels, [set.count]);
+  }
+  return { spec, set, perClass, percentOfTraining: (100 * set.count) / trainSize };
+}
+
+/** The eval's probes (unlabelled), written once as x.npy: what the action hands the cleaning besides clean-data. */
+function probeSet(d: Domain): string {
+  const dir = path.resolve(values.cache!, 'probes', d.name);
+  if (!existsSync(path.join(dir, 'x.npy'))) {
+    mkdirSync(dir, { recursive: true });
+    writeNpy(path.join(dir, 'x.npy'), sliceImages(d.split('heldout'), 0, EVAL_PROBES).x, [EVAL_PROBES, ...d.shape]);
+  }
+  return dir;
+}
+
+async function benchmark(split: Role): Promise<void> {
+  const manifest = path.join(values.zoo!, 'manifest.json');
+  if (!existsSync(manifest)) throw new Error(`${manifest} not found: run npm run zoo first`);
+  if (!existsSync(values['eval-results']!)) throw new Error(`${values['eval-results']} not found: run npm run eval first (the gate's verdicts)`);
+  const gate = new Map(
+    (JSON.parse(readFileSync(values['eval-results']!, 'utf8')) as { rows: Array<{ name: string; verdict: string; suspectedTarget: number | null }> }).rows.map(
+      (r) => [r.name, r],
+    ),
+  );
+  const only = values.only?.split(',');
+  const cards = (JSON.parse(readFileSync(manifest, 'utf8')) as { models: ZooCard[] }).models.filter(
+    (c) => roleOf(c) === split && (!only || only.includes(c.name)),
+  );
+  const rows: Row[] = [];
+  for (const card of cards) {
+    const method = values.method as CleanMethod;
+    const base = { model: card.name, family: card.attack?.family ?? 'clean', method, domain: card.domain, arch: card.arch };
+    const excluded =
+      unusable(card) ??
+      (card.head === 'multi-label' ? 'multi-label head: cleaning is built for single-label classifiers' : undefined) ??
+      (gate.has(card.name) ? undefined : `not in ${values['eval-results']}`);
+    if (excluded) {
+      rows.push({ ...base, skipped: excluded, before: { accuracy: card.cleanAccuracy, asr: card.attackSuccessRate } });
+      continue;
+    }
+    const verdict = gate.get(card.name)!;
+    const v = verdict.verdict;
+    const flagged: CleanRequest['flagged'] =
+      (v === 'suspicious' || v === 'backdoored') && verdict.suspectedTarget !== null ? { verdict: v, target: verdict.suspectedTarget } : undefined;
+    const d = domain(card.domain);
+    const test = d.split('test');
+    const labelled = labelledSet(d);
+    const measure = (m: tf.LayersModel) => ({
+      accuracy: accuracy(predictClasses(m, test.x, test.count, test.height, test.width, test.channels), test.labels),
+      asr: card.attack ? attackSuccessRate(m, test, card.attack, card.outputs) : null,
+    });
+    const dir = path.join(values.zoo!, card.name);
+    const original = await loadModel(dir);
+    const before = measure((original.model as LayersModelAdapter).model);
+    original.model.dispose();
+    const out = path.resolve(values.cache!, 'out', card.name);
+    rmSync(out, { recursive: true, force: true });
+    const report = await runClean(
+      {
+        model: dir,
+        data: labelled.spec,
+        out,
+        method,
+        seed: 0,
+        policy: DEFAULT_CLEAN_POLICY,
+        ...(flagged ? { flagged } : { force: true }),
+        ...(values.probes ? { unlabelled: probeSet(d) } : {}),
+      },
+      new MemoryLogger(),
+    );
+    const row: Row = {
+      ...base,
+      mode: flagged ? 'flagged' : 'forced',
+      gateVerdict: verdict.verdict,
+      before,
+      labelled: { images: labelled.set.count, perClass: labelled.perClass, percentOfTraining: labelled.percentOfTraining },
+      clean: {
+        verdictBefore: report.verdictBefore,
+        verdictAfter: report.verdictAfter,
+        flaggedTarget: report.flaggedTarget,
+        forcedTarget: report.forcedTarget,
+        skipped: report.skipped,
+        data: report.data,
+        rescannedImages: report.rescannedImages,
+      },
+      ...(report.skipped ? { skipped: `not cleaned: ${report.skipped}` } : {}),
+      seconds: report.log?.seconds,
+    };
+    if (report.output) {
+      const cleaned = await loadModel(out);
+      const layers = (cleaned.model as LayersModelAdapter).model;
+      row.after = measure(layers);
+      row.accuracyDropPoints = 100 * (before.accuracy - row.after.accuracy);
+      row.verdictAfter = report.verdictAfter;
+      trainEpochs(layers, labelled.set as TaskData, { ...RETUNE, head: card.head, outputs: card.outputs });
+      row.retuned = measure(layers);
+      cleaned.model.dispose();
+    }
+    rows.push(row);
+    const pct = (v: number | null | undefined) => (v == null ? '-' : (100 * v).toFixed(1));
+    console.log(
+      `${card.name.padEnd(40)} ${row.mode!.padEnd(7)} gate ${verdict.verdict.padEnd(10)} acc ${pct(before.accuracy)} → ${pct(row.after?.accuracy)}  ASR ${pct(before.asr)} → ${pct(row.after?.asr)} → retune ${pct(row.retuned?.asr)}  re-scan ${row.verdictAfter ?? row.skipped}  ${(row.seconds ?? 0).toFixed(0)}s`,
+    );
+  }
+  report(rows, [values.method!]);
+}
+
+const PASS_ASR = 0.05;
+const PASS_DROP = 2;
+
+/** The issue's figures over one group of benchmark rows (backdoored ones; controls: drop only). */
+function splitFigures(rows: Row[]) {
+  const bad = rows.filter((r) => r.family !== 'clean');
+  const done = bad.filter((r) => r.after);
+  const pass = done.filter((r) => r.after!.asr! <= PASS_ASR && within(r.accuracyDropPoints!, PASS_DROP)).length;
+  const pct1 = (v: number) => Math.round(10 * v) / 10;
+  return {
+    backdoored: bad.length,
+    cleaned: done.length,
+    notCleaned: bad.filter((r) => !r.after).map((r) => `${r.model}: ${r.skipped}`),
+    meanAsrBeforePct: pct1(100 * mean(done.map((r) => r.before.asr!))),
+    meanAsrAfterPct: pct1(100 * mean(done.map((r) => r.after!.asr!))),
+    meanAccuracyDropPoints: pct1(mean(done.map((r) => r.accuracyDropPoints!))),
+    atMost5PctWithin2Points: { k: pass, n: done.length, ci95: wilson(pass, done.length).map((v) => pct1(100 * v)) },
+    meanAsrAfterRetunePct: pct1(100 * mean(done.map((r) => r.retuned!.asr!))),
+    rescanClean: done.filter((r) => r.verdictAfter === 'clean').length,
+    controlsDropPoints: rows.filter((r) => r.family === 'clean' && r.after).map((r) => pct1(r.accuracyDropPoints!)),
+    meanSeconds: Math.round(mean(rows.filter((r) => r.seconds !== undefined).map((r) => r.seconds!))),
+  };
+}
+
+export function summariseSplit(rows: Row[]) {
+  return {
+    flagged: splitFigures(rows.filter((r) => r.mode === 'flagged')),
+    forced: splitFigures(rows.filter((r) => r.mode === 'forced')),
+    excluded: rows.filter((r) => !r.mode).map((r) => `${r.model}: ${r.skipped}`),
+  };
+}
+
+/** One line per cleaned model, then the two groups' figures. */
+function splitTables(summary: ReturnType<typeof summariseSplit>, rows: Row[]): string {
+  const pct = (v: number | null | undefined) => (v == null ? '–' : (100 * v).toFixed(1));
+  const head = ['model', 'family', 'gate', 'how', 'acc before → after', 'ASR before → after → re-tuned', 're-scan', 's'];
+  const lines = rows
+    .filter((r) => r.mode)
+    .map((r) => [
+      r.model,
+      r.family,
+      r.gateVerdict!,
+      `${r.method}${r.mode === 'flagged' ? (r.clean?.flaggedTarget !== undefined ? ' at the gate target' : '') : ' --force'}`,
+      `${pct(r.before.accuracy)} → ${pct(r.after?.accuracy)}`,
+      `${pct(r.before.asr)} → ${pct(r.after?.asr)} → ${pct(r.retuned?.asr)}`,
+      r.verdictAfter ?? `not cleaned (${r.clean?.verdictBefore})`,
+      r.seconds === undefined ? '–' : r.seconds.toFixed(0),
+    ]);
+  const table = [head, head.map(() => '---'), ...lines].map((l) => `| ${l.join(' | ')} |`).join('\n');
+  return `${table}\n\n${JSON.stringify(summary, null, 2)}`;
 }
 
 main().catch((err) => {

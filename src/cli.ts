@@ -61,6 +61,8 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
                             pair or mnist:…, at least ${MIN_IMAGES_PER_CLASS} images per class (60 is the tested amount); a fifth
                             of each class is held out to measure accuracy before and after and to re-scan the
                             cleaned model on (a quiet re-scan of fewer than ${MIN_HELD_OUT_PER_CLASS} per class is unassessed)
+  --unlabelled <spec>       unlabelled in-distribution images (as scan's --data; not synthetic): labelled by the
+                            model's own answers and cleaned with too, which keeps accuracy when --data is small
   --out <dir>               a new directory for the cleaned model
   --method <name>           ${CLEAN_METHODS.join(' | ')} (default: auto)
                             auto: warp check, then ${AUTO_METHOD} (unlearn on ONNX models) on the recovered trigger;
@@ -119,6 +121,7 @@ const COMMANDS = {
     options: {
       ...COMMON,
       data: { type: 'string' },
+      unlabelled: { type: 'string' },
       out: { type: 'string' },
       method: { type: 'string' },
       force: { type: 'boolean', default: false },
@@ -224,7 +227,10 @@ async function clean(model: string, values: Record<string, string | boolean | un
   const reportPath = str('report') ?? 'backdoor-gate-clean-report.json';
   let report: CleanReport;
   try {
-    report = await runClean({ model, data, out, method, seed: settings.seed, policy: settings, force: values.force === true }, logger);
+    report = await runClean(
+      { model, data, out, method, seed: settings.seed, policy: settings, force: values.force === true, unlabelled: str('unlabelled') },
+      logger,
+    );
   } catch (err) {
     const failed = { schemaVersion: 1, tool: { name: TOOL_NAME, version: TOOL_VERSION }, input: { spec: model }, error: describeError(err) };
     const written = writeJsonReport(reportPath, failed);

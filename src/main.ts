@@ -5,7 +5,7 @@
 import * as core from '@actions/core';
 import * as toolCache from '@actions/tool-cache';
 import path from 'node:path';
-import { cleanSummary, runClean, type CleanReport } from './clean/pipeline.js';
+import { cleanSummary, runClean, type CleanReport, type CleanRequest } from './clean/pipeline.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
 import { ensureNativeBackend } from './engine/native.js';
 import { describeError } from './errors.js';
@@ -36,11 +36,15 @@ const actionsLogger: Logger = {
 const actionInput = (name: string) => core.getInput(name) || ACTION_INPUT_DEFAULTS[name as keyof typeof ACTION_INPUT_DEFAULTS] || '';
 
 /** Cleans a flagged model; `passes` when the cleaned copy's re-scan is clean. A failure is a warning (fail closed). */
-async function cleanFlagged(location: string, settings: Readonly<Settings>): Promise<{ passes: boolean; report?: CleanReport }> {
+async function cleanFlagged(
+  location: string,
+  settings: Readonly<Settings>,
+  flagged: CleanRequest['flagged'],
+): Promise<{ passes: boolean; report?: CleanReport }> {
   const clean = settings.clean!;
   try {
     const report = await runClean(
-      { model: location, data: clean.data, out: clean.out, method: clean.method, seed: settings.seed, policy: settings },
+      { model: location, data: clean.data, out: clean.out, method: clean.method, seed: settings.seed, policy: settings, flagged, unlabelled: settings.data },
       actionsLogger,
     );
     writeJsonReport(clean.reportPath, report);
@@ -138,7 +142,8 @@ export async function run(): Promise<void> {
 
     let cleaned: { passes: boolean; report?: CleanReport } = { passes: false };
     if (settings.clean && (report.verdict === 'suspicious' || report.verdict === 'backdoored')) {
-      cleaned = await core.group('Backdoor Gate: clean and re-scan', () => cleanFlagged(report.model.origin?.location ?? settings.model, settings));
+      const flagged = report.suspectedTarget != null ? { verdict: report.verdict, target: report.suspectedTarget } : undefined;
+      cleaned = await core.group('Backdoor Gate: clean and re-scan', () => cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged));
       if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report!, locator.resolved(), { ctx, octokit, artifacts });
     }
 

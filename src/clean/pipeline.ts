@@ -6,7 +6,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { decide, type Decision } from '../core/verdict.js';
 import { DEFAULT_PRIOR } from '../core/calibration.js';
 import { DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
-import { loadLabelledImages } from '../data/sources.js';
+import { loadLabelledImages, loadProbeImages } from '../data/sources.js';
 import { pickImages, type ImageSet, type LabelledImageSet } from '../data/types.js';
 import { planRows } from '../engine/memory.js';
 import { InputError } from '../errors.js';
@@ -23,7 +23,7 @@ import { DEFAULT_ONP, onpPrune } from './onp.js';
 import { parRecover } from './par.js';
 import { DEFAULT_DUAL_PAR, parDual } from './par-dual.js';
 import { DualEncoderModel } from '../model/dual/adapter.js';
-import { accuracyOf, triggerAsr } from './training.js';
+import { accuracyOf, predict, triggerAsr } from './training.js';
 import { recoveredTriggers, type RecoveredTrigger } from './triggers.js';
 import { PROMPT_REPAIR, unlearnTriggers, type CleanLog, type UnlearnHooks, type UnlearnOptions } from './unlearn.js';
 import { DEFAULT_WARP_INVERSION, DEFAULT_WARP_UNLEARN, invertWarp, unlearnWarps, WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT, WARP_TUNING } from './warp.js';
@@ -126,7 +126,7 @@ export function autoClean(
   // keep (figures in docs/cleaning.md).
   let finish: Record<string, unknown> | undefined;
   if (classifierPhases && target !== null && rounds.length) {
-    const fresh = recoveredTriggers(model.inputShape, { dense: { ...scan.dense, suspectedTarget: target }, mask: { ...scan.mask, suspectedTarget: target } });
+    const fresh = recoveredTriggers(model.inputShape, atTarget(scan, target));
     const log = unlearnTriggers(
       model,
       data,
@@ -154,6 +154,18 @@ export function autoClean(
       details: { warpPhases, rounds, ...(finish ? { finish } : {}) },
     },
     last: scan,
+  };
+}
+
+/**
+ * The scan as if it had named `target` (its triggers for that class, the verdict `verdict`): what
+ * cleaning starts from when another scan found the target this one missed.
+ */
+export function atTarget(scan: TriggerScan, target: number, verdict: Decision['verdict'] = scan.decision.verdict): TriggerScan {
+  return {
+    dense: { ...scan.dense, suspectedTarget: target },
+    mask: { ...scan.mask, suspectedTarget: target },
+    decision: { ...scan.decision, verdict, suspectedTarget: target },
   };
 }
 
@@ -235,6 +247,19 @@ export interface CleanRequest {
    * the scans rank most suspicious stands in, as for the benchmark's cleaned-by-mistake controls.
    */
   force?: boolean;
+  /**
+   * What the gate's scan of the probe data found (the action passes it): when the scan of the
+   * labelled set names no target, auto cleans at this one. The labelled set is smaller than the
+   * probes, and a quiet scan of it left flagged models uncleaned.
+   */
+  flagged?: { verdict: 'suspicious' | 'backdoored'; target: number };
+  /**
+   * Unlabelled in-distribution images (the gate's probe data; never synthetic ones): labelled by
+   * the model's own answers and added to the cleaning set. A labelled set of a few images per class
+   * is too little to fine-tune on without losing accuracy; the model's answers on clean images
+   * are what the distillation copies anyway, and no trigger is on them.
+   */
+  unlabelled?: string;
 }
 
 export interface CleanReport {
@@ -245,9 +270,11 @@ export interface CleanReport {
   method: string;
   /** With --force on a model the scan passed: the class that stood in for the target. */
   forcedTarget?: number;
+  /** The gate's target, cleaned at because the scan of the labelled set named none. */
+  flaggedTarget?: number;
   /** Why nothing was written, when nothing was. */
   skipped?: string;
-  data: { source: string; cleanWith: number; heldOut: number };
+  data: { source: string; cleanWith: number; heldOut: number; unlabelled?: { source: string; images: number } };
   before: Measurement;
   after?: Measurement;
   log?: CleanLog;
@@ -336,6 +363,17 @@ export function cleanSummary(report: CleanReport): string {
   return `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}`;
 }
 
+/** One labelled set of both (same image shape). */
+function joinLabelled(a: LabelledImageSet, b: LabelledImageSet): LabelledImageSet {
+  const x = new Float32Array(a.x.length + b.x.length);
+  x.set(a.x);
+  x.set(b.x, a.x.length);
+  const labels = new Int32Array(a.count + b.count);
+  labels.set(a.labels);
+  labels.set(b.labels, a.count);
+  return { ...a, x, labels, count: a.count + b.count, source: `${a.source} + ${b.source} (labelled by the model)` };
+}
+
 /** Images per class (labels are checked to be below `numClasses` before). */
 function labelCounts(set: LabelledImageSet, numClasses: number): number[] {
   const counts = new Array<number>(numClasses).fill(0);
@@ -385,10 +423,19 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         `has too few labelled clean images for cleaning: class ${thin.map(([k, c]) => `${k} has ${c}`).join(', ')}; give at least ${MIN_IMAGES_PER_CLASS} per class (60 per class is the tested amount)`,
       );
     }
-    const [cleanSet, heldOut] = splitHeldOut(labelled);
+    const [labelledPart, heldOut] = splitHeldOut(labelled);
+    // Synthetic images are not in-distribution: they would teach the model its answers on noise.
+    const unlabelledSpec = req.unlabelled?.trim();
+    const unlabelled =
+      unlabelledSpec && unlabelledSpec !== 'synthetic' ? loadProbeImages(unlabelledSpec, { shape: model.inputShape, maxImages: 1000, seed: req.seed }) : null;
+    const cleanSet = unlabelled ? joinLabelled(labelledPart, { ...unlabelled, labels: predict(model, unlabelled) }) : labelledPart;
     const rows = await planRows(model);
     logger.info(`clean: scanning ${req.model} on the ${cleanSet.count} labelled images it would be cleaned with`);
-    const before = scanForTriggers(model, cleanSet, rows, req.seed, req.policy);
+    const scanned = scanForTriggers(model, cleanSet, rows, req.seed, req.policy);
+    const flaggedTarget = scanned.decision.suspectedTarget === null && req.flagged ? req.flagged.target : null;
+    const before = flaggedTarget === null ? scanned : atTarget(scanned, flaggedTarget, req.flagged!.verdict);
+    if (flaggedTarget !== null)
+      logger.info(`clean: the labelled images' scan is ${scanned.decision.verdict}; cleaning at class ${flaggedTarget}, which the gate's scan flagged`);
     // Only the triggers of the class the verdict names: a clean model's smallest mask is no trigger,
     // unless the user forces cleaning; then the most suspicious class (smallest mask first) stands in.
     const forcedTarget = before.decision.suspectedTarget === null && req.force ? (before.mask.suspectedTarget ?? before.dense.suspectedTarget) : null;
@@ -400,9 +447,15 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       input: { spec: req.model, digest: source.digest },
       method: req.method,
       ...(forcedTarget !== null ? { forcedTarget } : {}),
-      data: { source: labelled.source, cleanWith: cleanSet.count, heldOut: heldOut.count },
+      ...(flaggedTarget !== null ? { flaggedTarget } : {}),
+      data: {
+        source: labelled.source,
+        cleanWith: cleanSet.count,
+        heldOut: heldOut.count,
+        ...(unlabelled ? { unlabelled: { source: unlabelled.source, images: unlabelled.count } } : {}),
+      },
       before: measure(model, heldOut, triggers[0]),
-      verdictBefore: before.decision.verdict,
+      verdictBefore: scanned.decision.verdict,
     };
     // auto: remove what the scans recovered; with nothing recovered there is nothing to remove,
     // and cleaning a clean model would only cost accuracy.

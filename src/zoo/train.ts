@@ -202,12 +202,26 @@ function targetRow(train: TaskData, i: number, head: Head, outputs: number, out:
 }
 
 export function trainClassifier(opts: TrainOptions, train: TaskData): tf.LayersModel {
-  const { height: h, width: w, channels: c } = train;
-  const n = h * w * c;
   const head = opts.head ?? DEFAULT_HEAD[opts.arch];
   const outputs = opts.outputs ?? 10;
+  const model = buildClassifier(opts.arch, opts.seed, { input: [train.height, train.width, train.channels], outputs, head });
+  trainEpochs(model, train, { ...opts, head, outputs });
+  return model;
+}
+
+/**
+ * Trains `model` (in place) as the zoo trains: Adam, shuffled full batches, training mode. Also
+ * what a user's later fine-tune of a model does (the cleaning benchmark's re-tune).
+ */
+export function trainEpochs(
+  model: tf.LayersModel,
+  train: TaskData,
+  opts: Pick<TrainOptions, 'seed' | 'epochs' | 'batchSize' | 'learningRate'> & { head: Head; outputs: number },
+): void {
+  const { height: h, width: w, channels: c } = train;
+  const n = h * w * c;
+  const { head, outputs } = opts;
   const width = head === 'sigmoid' ? 1 : outputs;
-  const model = buildClassifier(opts.arch, opts.seed, { input: [h, w, c], outputs, head });
   const optimizer = tf.train.adam(opts.learningRate);
   const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
   const rand = mulberry32(opts.seed * 31 + 7);
@@ -232,5 +246,4 @@ export function trainClassifier(opts: TrainOptions, train: TaskData): tf.LayersM
     }
   }
   optimizer.dispose();
-  return model;
 }

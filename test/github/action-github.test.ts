@@ -317,4 +317,26 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     expect(gh.checkRuns.at(-1)).toMatchObject({ conclusion: 'neutral' });
     expect(gh.violations).toEqual([]);
   }, 600_000);
+
+  it('judges the cleaned copy by the policy file: a stricter policy fails what the default passes, a looser one cleans nothing', async () => {
+    const policy = (name: string, suspicious: number) => {
+      const file = path.join(workspace, `${name}-policy.yml`);
+      const level = `{ suspicious: ${suspicious}, backdoored: 100 }`;
+      writeFileSync(file, `thresholds:\n  inversion: ${level}\n  mask-inversion: ${level}\n`);
+      return file;
+    };
+    const clean = { clean: 'unlearn', 'clean-data': CLEAN_DATA, 'clean-out': 'cleaned' };
+    // Thresholds of 0: the cleaned copy the test above passes still stands out, so the step fails.
+    const strict = await runAction({ model: 'release:v1.0.0/blended.tar.gz', extraInputs: { ...clean, policy: policy('strict', 0) } });
+    expect(strict.out['cleaned-model-path']).toBe('cleaned');
+    expect(strict.out['cleaned-verdict']).toBe('suspicious');
+    expect(strict.result.stdout).toMatch(/::warning::clean: the cleaned model is still suspicious/);
+    expect(strict.result.code).toBe(1);
+    // Thresholds no statistic reaches: the input is not flagged, so nothing is cleaned.
+    const loose = await runAction({ model: 'release:v1.0.0/blended.tar.gz', extraInputs: { ...clean, policy: policy('loose', 99) } });
+    expect(['clean', 'unassessed']).toContain(loose.out.verdict);
+    expect(loose.out['cleaned-model-path'] ?? '').toBe('');
+    expect(existsSync(path.join(loose.dir, 'cleaned'))).toBe(false);
+    expect(gh.violations).toEqual([]);
+  }, 600_000);
 });
