@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-735YE2VC.js";
+} from "./chunks/chunk-FZVRPJ2L.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

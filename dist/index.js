@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-735YE2VC.js";
+} from "./chunks/chunk-FZVRPJ2L.js";
 
 // src/main.ts
 import path2 from "node:path";

@@ -3,6 +3,7 @@
 // 20 % held out to measure accuracy and the recovered trigger's ASR before and after, and to
 // re-scan the cleaned model on: a re-scan of the images it was cleaned on would be optimistic.
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { decide, type Decision } from '../core/verdict.js';
 import { DEFAULT_PRIOR } from '../core/calibration.js';
 import { DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
@@ -363,6 +364,16 @@ export function cleanSummary(report: CleanReport): string {
   return `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}`;
 }
 
+/**
+ * The unlabelled images worth cleaning with, if any. Synthetic images are not in-distribution
+ * (they would teach the model its answers on noise), and the labelled data is not taken twice
+ * (its held-out fifth, which judges the cleaned model, must stay unseen).
+ */
+export function usableUnlabelled(req: Pick<CleanRequest, 'unlabelled' | 'data'>): string | null {
+  const spec = req.unlabelled?.trim();
+  return spec && spec !== 'synthetic' && path.resolve(spec) !== path.resolve(req.data.trim()) ? spec : null;
+}
+
 /** One labelled set of both (same image shape). */
 function joinLabelled(a: LabelledImageSet, b: LabelledImageSet): LabelledImageSet {
   const x = new Float32Array(a.x.length + b.x.length);
@@ -424,13 +435,13 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       );
     }
     const [labelledPart, heldOut] = splitHeldOut(labelled);
-    // Synthetic images are not in-distribution: they would teach the model its answers on noise.
-    const unlabelledSpec = req.unlabelled?.trim();
-    const unlabelled =
-      unlabelledSpec && unlabelledSpec !== 'synthetic' ? loadProbeImages(unlabelledSpec, { shape: model.inputShape, maxImages: 1000, seed: req.seed }) : null;
+    const unlabelledSpec = usableUnlabelled(req);
+    const unlabelled = unlabelledSpec ? loadProbeImages(unlabelledSpec, { shape: model.inputShape, maxImages: 1000, seed: req.seed }) : null;
     const cleanSet = unlabelled ? joinLabelled(labelledPart, { ...unlabelled, labels: predict(model, unlabelled) }) : labelledPart;
     const rows = await planRows(model);
-    logger.info(`clean: scanning ${req.model} on the ${cleanSet.count} labelled images it would be cleaned with`);
+    logger.info(
+      `clean: scanning ${req.model} on the ${cleanSet.count} images it would be cleaned with${unlabelled ? ` (${unlabelled.count} of them labelled by the model)` : ''}`,
+    );
     const scanned = scanForTriggers(model, cleanSet, rows, req.seed, req.policy);
     const flaggedTarget = scanned.decision.suspectedTarget === null && req.flagged ? req.flagged.target : null;
     const before = flaggedTarget === null ? scanned : atTarget(scanned, flaggedTarget, req.flagged!.verdict);

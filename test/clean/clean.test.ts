@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { d3, d3Loss, headKernel } from '../../src/clean/d3.js';
-import { DEFAULT_CLEAN_POLICY, judgedOnHeldOut, scanForTriggers, splitHeldOut, type CleanPolicy } from '../../src/clean/pipeline.js';
+import { DEFAULT_CLEAN_POLICY, judgedOnHeldOut, scanForTriggers, splitHeldOut, usableUnlabelled, type CleanPolicy } from '../../src/clean/pipeline.js';
 import type { Decision } from '../../src/core/verdict.js';
 import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
 import { planRows } from '../../src/engine/memory.js';
@@ -272,6 +272,18 @@ describe('the cleaning scans follow the policy', () => {
     expect(lenient.decision.verdict).toBe('clean');
     expect(judged.decision.verdict).toBe('suspicious');
     model.dispose();
+  });
+});
+
+describe('the unlabelled images cleaning also takes', () => {
+  it('are real probe images other than the labelled set: never synthetic ones, never the labelled data again', () => {
+    expect(usableUnlabelled({ data: 'clean', unlabelled: 'probes' })).toBe('probes');
+    expect(usableUnlabelled({ data: 'clean', unlabelled: ' synthetic ' })).toBeNull();
+    expect(usableUnlabelled({ data: 'clean', unlabelled: '' })).toBeNull();
+    expect(usableUnlabelled({ data: 'clean' })).toBeNull();
+    // The same folder written two ways would put the held-out fifth into the cleaning set.
+    expect(usableUnlabelled({ data: 'data/clean', unlabelled: './data/clean/' })).toBeNull();
+    expect(usableUnlabelled({ data: 'mnist:heldout', unlabelled: 'mnist:heldout' })).toBeNull();
   });
 });
 
