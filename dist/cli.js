@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-FZVRPJ2L.js";
+} from "./chunks/chunk-Y4WWEYBL.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -100,6 +100,8 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
   --method <name>           ${CLEAN_METHODS.join(" | ")} (default: auto)
                             auto: warp check, then ${AUTO_METHOD} (unlearn on ONNX models) on the recovered trigger;
                             a model with no recovered trigger is left as it is; onp and par need a tfjs layers model
+  --target <class>          the class a scan with probe data flagged (scan's suspected target): when the scan of
+                            --data names none, auto cleans at it, as the action does with its own scan's finding
   --force                   clean a model the scan passed (you know it was poisoned): auto and the trigger methods
                             take the class the scans rank most suspicious as the target, one round
   --report <file>           cleaning report (default: backdoor-gate-clean-report.json)
@@ -149,6 +151,7 @@ var COMMANDS = {
       ...COMMON,
       data: { type: "string" },
       unlabelled: { type: "string" },
+      target: { type: "string" },
       out: { type: "string" },
       method: { type: "string" },
       force: { type: "boolean", default: false },
@@ -238,6 +241,9 @@ async function clean(model, values, logger) {
       "clean needs --data: a small labelled clean set (ImageFolder <dir>/<class>/*.png, x.npy + y.npy, or mnist:\u2026), 60 images per class is the tested amount"
     );
   if (!out) throw new ConfigurationError("clean needs --out: a new directory for the cleaned model (the input is never replaced)");
+  const target = str("target");
+  if (target !== void 0 && !/^\d+$/.test(target)) throw new ConfigurationError(`clean --target: ${target} is not a class index (0, 1, \u2026)`);
+  const flagged = target === void 0 ? void 0 : { verdict: "suspicious", target: Number(target) };
   const method = oneOf(str("method"), "method", CLEAN_METHODS, "auto");
   const flags = {
     [Inputs.Model]: model,
@@ -252,7 +258,7 @@ async function clean(model, values, logger) {
   let report;
   try {
     report = await runClean(
-      { model, data, out, method, seed: settings.seed, policy: settings, force: values.force === true, unlabelled: str("unlabelled") },
+      { model, data, out, method, seed: settings.seed, policy: settings, force: values.force === true, unlabelled: str("unlabelled"), flagged },
       logger
     );
   } catch (err) {

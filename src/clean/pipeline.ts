@@ -249,7 +249,7 @@ export interface CleanRequest {
    */
   force?: boolean;
   /**
-   * What the gate's scan of the probe data found (the action passes it): when the scan of the
+   * What the gate's scan of the probe data found (the action passes it; the CLI's --target): when the scan of the
    * labelled set names no target, auto cleans at this one. The labelled set is smaller than the
    * probes, and a quiet scan of it left flagged models uncleaned.
    */
@@ -423,6 +423,8 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         `is a ${model.format}: its weights are constants, so it cannot be cleaned (clean the ONNX or tfjs layers model it came from)`,
       );
     const labelled = loadLabelledImages(req.data, { shape: model.inputShape, maxImages: 100_000, seed: req.seed });
+    if (req.flagged && req.flagged.target >= model.numClasses)
+      throw new InputError(req.model, `has ${model.numClasses} classes; the flagged target ${req.flagged.target} is not one of them`);
     const outside = labelled.labels.find((l) => l >= model.numClasses);
     if (outside !== undefined) throw new InputError(req.data, `holds label ${outside}, but the model has ${model.numClasses} classes`);
     const thin = labelCounts(labelled, model.numClasses)

@@ -1,12 +1,10 @@
 // `backdoor-gate clean` end to end on committed examples (a backdoored one, and a clean one
 // forced), with the bundled 600 labelled digits (60 per class) as the user's small clean set;
-// and the clean pipeline as the action calls it, with the gate's finding passed on.
+// and cleaning with what a scan of probe data found passed on, as the action does.
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CLEAN_POLICY, runClean } from '../../src/clean/pipeline.js';
-import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
 import { writeNpy } from '../../src/data/npy.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
@@ -133,40 +131,38 @@ describe('backdoor-gate clean', () => {
     expect(loose.code).toBe(1);
   }, 900_000);
 
-  it("cleans at the gate's target when the scan of the labelled images names none, with the probes as unlabelled data (what the action passes on)", async () => {
+  it('cleans at the flagged target when the scan of the labelled images names none, with the probes as unlabelled data (what the action passes on)', async () => {
     const dir = tmp();
     const out = path.join(dir, 'cleaned');
     // Thresholds no statistic reaches stand in for a scan of a small labelled set that misses what
-    // the gate's scan of the probes found; the real blended trigger measures the cleaning.
-    const level = { suspicious: 99, backdoored: 100 };
-    const policy = { ...DEFAULT_CLEAN_POLICY, thresholds: { ...DEFAULT_THRESHOLDS, inversion: level, maskInversion: level } };
-    const flagged = { verdict: 'backdoored', target: 4 } as const;
-    // With the probe digits too, as the action hands over its `data`: labelled by the model, cleaned with.
-    const report = await runClean(
-      { model: EXAMPLES.blendedCnn, data: CLEAN_DATA, out, method: 'auto', seed: 0, policy, flagged, unlabelled: PROBE },
-      new MemoryLogger(),
-    );
+    // a scan of the probes found; the real blended trigger measures the cleaning.
+    const loose = path.join(dir, 'loose.yml');
+    writeFileSync(loose, 'thresholds:\n  inversion: { suspicious: 99, backdoored: 100 }\n  mask-inversion: { suspicious: 99, backdoored: 100 }\n');
+    const args = ['clean', EXAMPLES.blendedCnn, '--data', CLEAN_DATA, '--unlabelled', PROBE, '--policy', loose];
+    await runCli([...args, '--target', '4', '--out', out, '--report', path.join(dir, 'r.json')]);
+    const report = JSON.parse(readFileSync(path.join(dir, 'r.json'), 'utf8'));
     expect(['clean', 'unassessed']).toContain(report.verdictBefore);
     expect(report.flaggedTarget).toBe(4);
     expect(report.data).toMatchObject({ cleanWith: 480 + 256, heldOut: 120, unlabelled: { images: 256 } });
-    expect(report.log?.details?.rounds).toEqual(expect.arrayContaining([expect.objectContaining({ target: 4 })]));
+    expect(report.log.details.rounds).toEqual(expect.arrayContaining([expect.objectContaining({ target: 4 })]));
     const card = JSON.parse(readFileSync(path.join(EXAMPLES.blendedCnn, 'zoo-card.json'), 'utf8')) as { attack: AttackSpec };
     expect(card.attack).toMatchObject({ family: 'blended', target: 4 });
     const stamp = (x: Float32Array) => applyTrigger(makeTrigger(card.attack), x, x.length / 784, 28, 28, 1);
     const before = accuracyAndAsr((await loadModel(EXAMPLES.blendedCnn)).model, stamp, 4);
     const after = accuracyAndAsr((await loadModel(out)).model, stamp, 4);
     console.log(
-      `cleaned at the gate's target: real-trigger ASR ${(100 * before.asr).toFixed(1)} → ${(100 * after.asr).toFixed(1)} %, accuracy ${(100 * before.accuracy).toFixed(2)} → ${(100 * after.accuracy).toFixed(2)} %`,
+      `cleaned at the flagged target: real-trigger ASR ${(100 * before.asr).toFixed(1)} → ${(100 * after.asr).toFixed(1)} %, accuracy ${(100 * before.accuracy).toFixed(2)} → ${(100 * after.accuracy).toFixed(2)} %`,
     );
     expect(before.asr).toBeGreaterThan(0.95);
     expect(after.asr).toBeLessThan(0.05);
     expect(before.accuracy - after.accuracy).toBeLessThan(0.02);
-    // Without the gate's finding the same request cleans nothing.
-    const alone = await runClean(
-      { model: EXAMPLES.blendedCnn, data: CLEAN_DATA, out: path.join(dir, 'alone'), method: 'auto', seed: 0, policy },
-      new MemoryLogger(),
-    );
-    expect(alone.skipped).toMatch(/the scan found no backdoor/);
+    // Without the flagged target the same request cleans nothing; a target the model lacks is refused.
+    const alone = await runCli([...args, '--out', path.join(dir, 'alone'), '--report', path.join(dir, 'alone.json')]);
+    expect(JSON.parse(readFileSync(path.join(dir, 'alone.json'), 'utf8')).skipped).toMatch(/the scan found no backdoor/);
+    expect(alone.code).toBe(1);
+    const bad = await runCli([...args, '--target', '10', '--out', path.join(dir, 'bad'), '--report', path.join(dir, 'bad.json')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toContain('has 10 classes; the flagged target 10 is not one of them');
   }, 600_000);
 
   it('says what is missing: labelled data, an output directory, enough images per class', async () => {
