@@ -11,6 +11,8 @@ import { initWasm, selectBackend } from '../src/engine/backend.js';
 import { planRows } from '../src/engine/memory.js';
 import { runGate } from '../src/gate.js';
 import { MemoryLogger } from '../src/logger.js';
+import { GraphModelAdapter } from '../src/model/adapter.js';
+import { DEFAULT_GATE_JSON } from '../src/model/gate-json.js';
 import { loadModel } from '../src/model/load.js';
 import { reconstructTriggers } from '../src/scan/inversion.js';
 import { neuralCleanse } from '../src/scan/neural-cleanse.js';
@@ -34,6 +36,19 @@ function time(fn: () => void, reps: number, warmup = 1): number {
   }
   samples.sort((a, b) => a - b);
   return samples[Math.floor(samples.length / 2)];
+}
+
+/** Median wall times of several functions, run in turn so that machine noise hits them alike. */
+function interleaved(fns: Array<() => void>, reps: number): number[] {
+  for (const fn of fns) fn();
+  const samples = fns.map(() => [] as number[]);
+  for (let r = 0; r < reps; r++)
+    fns.forEach((fn, i) => {
+      const t0 = performance.now();
+      fn();
+      samples[i].push(performance.now() - t0);
+    });
+  return samples.map((s) => s.sort((a, b) => a - b)[Math.floor(s.length / 2)]);
 }
 
 function trainingStep(arch: Architecture, batch: number): () => void {
@@ -162,7 +177,12 @@ async function main(): Promise<void> {
   const engine = await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
   const fullScan = async (model: string, data: string | undefined) => {
     const { report } = await runGate(defaultSettings(model, data), engine, new MemoryLogger());
-    return { verdict: report.verdict, seconds: report.timings.totalSeconds, scans: Object.fromEntries(report.scans.map((x) => [x.method, x.seconds])) };
+    return {
+      verdict: report.verdict,
+      target: report.suspectedTarget,
+      seconds: report.timings.totalSeconds,
+      scans: Object.fromEntries(report.scans.map((x) => [x.method, x.seconds])),
+    };
   };
   const scans: Record<string, unknown> = {};
   const zooScan = await fullScan('examples/models/cnn-blended-t4', 'examples/data/mnist-probe');
@@ -185,6 +205,45 @@ async function main(): Promise<void> {
       `full scan, ${label} (${name}, 256 probes)`,
       `${r.seconds.toFixed(1)} s, ${r.verdict}`,
       `${(r.seconds / zooScan.seconds).toFixed(1)}× the zoo cnn scan`,
+      '',
+    ]);
+  }
+  // A 64-px grayscale 7-class mini-Xception in graph-model form (the converter's fused ops, as
+  // users ship such models), backdoored and its clean twin: the graph executor's cost.
+  {
+    // The unit of work of every scan, an input-gradient step (batch 16), on the graph as the
+    // converter wrote it (fused ops) against the graph the gate runs (fused ops split on load).
+    const dir = 'test/fixtures/graph/cnn64-badnets-t3';
+    const { model: split, source } = await loadModel(dir);
+    const artifacts = (source as { artifacts: tf.io.ModelArtifacts }).artifacts;
+    const fused = new GraphModelAdapter(await tf.loadGraphModel({ load: async () => artifacts }), artifacts.modelTopology as object, DEFAULT_GATE_JSON, dir);
+    const x = tf.randomUniform([16, 64, 64, 1], 0, 1, 'float32', 10) as tf.Tensor4D;
+    const step = (m: { logits(t: tf.Tensor4D): tf.Tensor2D }) => () => {
+      tf.tidy(() =>
+        tf
+          .grad((t: tf.Tensor) => tf.sum(tf.logSoftmax(m.logits(t as tf.Tensor4D))))(x)
+          .dataSync(),
+      );
+    };
+    const [fusedMs, splitMs] = interleaved([step(fused), step(split)], quick ? 5 : 20);
+    scans.graphGradientStepMs = { fused: fusedMs, split: splitMs };
+    rows.push([
+      'input gradient step, 64×64 graph model, batch 16',
+      `fused ops ${fmt(fusedMs)}`,
+      `split on load ${fmt(splitMs)} (${(fusedMs / splitMs).toFixed(2)}×)`,
+      '',
+    ]);
+    fused.dispose();
+    split.dispose();
+    x.dispose();
+  }
+  for (const name of ['cnn64-badnets-t3', 'cnn64-clean']) {
+    const r = await fullScan(`test/fixtures/graph/${name}`, 'examples/data/mnist-probe');
+    scans[`graph:${name}`] = r;
+    rows.push([
+      `full scan, 64×64 graph model (${name}, 200k params, 256 probes)`,
+      `${r.seconds.toFixed(1)} s, ${r.verdict}${r.target === undefined ? '' : ` (target ${r.target})`}`,
+      r.seconds <= 120 ? 'within 2 min' : 'OVER 2 min',
       '',
     ]);
   }

@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-Y4WWEYBL.js";
+} from "./chunks/chunk-DSQ7JUD3.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

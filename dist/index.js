@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-Y4WWEYBL.js";
+} from "./chunks/chunk-DSQ7JUD3.js";
 
 // src/main.ts
 import path2 from "node:path";

@@ -2,6 +2,7 @@
 // into a ModelUnderTest.
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
+import { unfuseGraphNodes, type GraphNode } from './graph-unfuse.js';
 import { GraphModelAdapter, LayersModelAdapter, type ModelUnderTest } from './adapter.js';
 import { DEFAULT_GATE_JSON, readGateJson, type GateJson } from './gate-json.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from './limits.js';
@@ -36,13 +37,15 @@ async function buildModel(source: ModelArtifactsRead, gate: GateJson, limits: Re
     case 'layers-model':
       return new LayersModelAdapter(await layersModel(source), gate, source.modelFile);
     case 'graph-model': {
+      const topology = source.artifacts.modelTopology as { node?: GraphNode[] };
+      const unfused = { ...topology, node: unfuseGraphNodes(topology.node ?? []) };
       let graph: tf.GraphModel;
       try {
-        graph = await tf.loadGraphModel({ load: async () => source.artifacts });
+        graph = await tf.loadGraphModel({ load: async () => ({ ...source.artifacts, modelTopology: unfused }) });
       } catch (err) {
         throw new InputError(source.modelFile, `tfjs could not build the graph model: ${firstLine(err)}`);
       }
-      return new GraphModelAdapter(graph, source.artifacts.modelTopology as object, gate, source.modelFile);
+      return new GraphModelAdapter(graph, unfused, gate, source.modelFile);
     }
     case 'dual-encoder': {
       const d = source.dual;

@@ -13,9 +13,15 @@ const { model, source } = await loadModel(dir);
 const [h, w, c] = model.inputShape;
 const x = tf.randomUniform([1, h, w, c], 0, 1, 'float32', 5) as tf.Tensor4D;
 const probs = Array.from(tf.softmax(model.logits(x)).dataSync());
-// The reference: the untouched network's own output (its softmax included), run by tfjs directly.
-const raw =
-  model instanceof LayersModelAdapter || model instanceof GraphModelAdapter ? (model.model.predict(toModelInput(x, model.inputSpec)) as tf.Tensor) : undefined;
+// The reference: the untouched network's own output (its softmax included), run by tfjs directly;
+// for a graph model, as the converter wrote it (the adapter splits its fused ops).
+const untouched =
+  model instanceof LayersModelAdapter
+    ? model.model
+    : model instanceof GraphModelAdapter && source.format === 'graph-model'
+      ? await tf.loadGraphModel({ load: async () => source.artifacts })
+      : undefined;
+const raw = untouched?.predict(toModelInput(x, model.inputSpec)) as tf.Tensor | undefined;
 const reference = raw ? Array.from(raw.dataSync()) : [];
 const t0 = performance.now();
 const grad = tf.grad((input: tf.Tensor) => tf.max(model.logits(input as tf.Tensor4D), -1).sum())(x);

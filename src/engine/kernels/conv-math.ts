@@ -147,26 +147,31 @@ export function depthwiseForward(x: Float32Array, w: Float32Array, g: ConvGeomet
 
 /** dL/dx for y = depthwiseConv2d(x, w). */
 export function depthwiseBackpropInput(dy: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
-  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: O } = g;
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: O, filterHeight: FH, filterWidth: FW } = g;
+  const { strideHeight: SH, strideWidth: SW, dilationHeight: DH, dilationWidth: DW } = g;
+  const { top, left } = g.padInfo;
   const M = O / C;
   const dx = new Float32Array(g.batchSize * H * W * C);
   for (let b = 0; b < g.batchSize; b++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
         const dyOff = ((b * OH + oh) * OW + ow) * O;
-        for (let fh = 0; fh < g.filterHeight; fh++) {
-          const ih = oh * g.strideHeight + fh * g.dilationHeight - g.padInfo.top;
+        for (let fh = 0; fh < FH; fh++) {
+          const ih = oh * SH + fh * DH - top;
           if (ih < 0 || ih >= H) continue;
-          for (let fw = 0; fw < g.filterWidth; fw++) {
-            const iw = ow * g.strideWidth + fw * g.dilationWidth - g.padInfo.left;
+          for (let fw = 0; fw < FW; fw++) {
+            const iw = ow * SW + fw * DW - left;
             if (iw < 0 || iw >= W) continue;
             const dxOff = ((b * H + ih) * W + iw) * C;
-            const wOff = (fh * g.filterWidth + fw) * O;
-            for (let c = 0; c < C; c++) {
-              let acc = 0;
-              for (let q = 0; q < M; q++) acc += w[wOff + c * M + q] * dy[dyOff + c * M + q];
-              dx[dxOff + c] += acc;
-            }
+            const wOff = (fh * FW + fw) * O;
+            // Multiplier 1 (separable convs) gets a loop without the inner one.
+            if (M === 1) for (let c = 0; c < C; c++) dx[dxOff + c] += w[wOff + c] * dy[dyOff + c];
+            else
+              for (let c = 0; c < C; c++) {
+                let acc = 0;
+                for (let q = 0; q < M; q++) acc += w[wOff + c * M + q] * dy[dyOff + c * M + q];
+                dx[dxOff + c] += acc;
+              }
           }
         }
       }
@@ -209,30 +214,35 @@ export function depthwiseBackpropFilter(x: Float32Array, dy: Float32Array, g: Co
 export function maxPoolBackprop(dy: Float32Array, x: Float32Array, g: ConvGeometry): Float32Array {
   const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
   const dx = new Float32Array(g.batchSize * H * W * C);
+  // Window positions outside, channels inside: reads run along memory. The first maximum in
+  // window order wins, as in tfjs' own kernel.
+  const best = new Float32Array(C);
+  const bestIdx = new Int32Array(C);
   for (let b = 0; b < g.batchSize; b++) {
     for (let oh = 0; oh < OH; oh++) {
       const h0 = oh * g.strideHeight - g.padInfo.top;
       for (let ow = 0; ow < OW; ow++) {
         const w0 = ow * g.strideWidth - g.padInfo.left;
         const dyOff = ((b * OH + oh) * OW + ow) * C;
-        for (let c = 0; c < C; c++) {
-          let best = -Infinity;
-          let bestIdx = -1;
-          for (let fh = 0; fh < g.filterHeight; fh++) {
-            const ih = h0 + fh * g.dilationHeight;
-            if (ih < 0 || ih >= H) continue;
-            for (let fw = 0; fw < g.filterWidth; fw++) {
-              const iw = w0 + fw * g.dilationWidth;
-              if (iw < 0 || iw >= W) continue;
-              const idx = ((b * H + ih) * W + iw) * C + c;
-              if (x[idx] > best) {
-                best = x[idx];
-                bestIdx = idx;
+        best.fill(-Infinity);
+        bestIdx.fill(-1);
+        for (let fh = 0; fh < g.filterHeight; fh++) {
+          const ih = h0 + fh * g.dilationHeight;
+          if (ih < 0 || ih >= H) continue;
+          for (let fw = 0; fw < g.filterWidth; fw++) {
+            const iw = w0 + fw * g.dilationWidth;
+            if (iw < 0 || iw >= W) continue;
+            const base = ((b * H + ih) * W + iw) * C;
+            for (let c = 0; c < C; c++) {
+              const v = x[base + c];
+              if (v > best[c]) {
+                best[c] = v;
+                bestIdx[c] = base + c;
               }
             }
           }
-          if (bestIdx >= 0) dx[bestIdx] += dy[dyOff + c];
         }
+        for (let c = 0; c < C; c++) if (bestIdx[c] >= 0) dx[bestIdx[c]] += dy[dyOff + c];
       }
     }
   }

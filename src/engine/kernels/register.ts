@@ -200,6 +200,7 @@ const installed = new Map<string, tf.KernelConfig | undefined>();
 /** The kernel function registered for `name`: special cases first, else the FLAT_KERNELS entry. */
 function flatKernelFunc(backendName: 'cpu' | 'wasm', name: string, original: tf.KernelConfig | undefined): tf.KernelFunc {
   if (backendName === 'wasm' && name === 'Conv2DBackpropFilter') return wasmConv2dBackpropFilter as unknown as tf.KernelFunc;
+  if (backendName === 'wasm' && name === 'DepthwiseConv2dNativeBackpropInput') return wasmDepthwiseBackpropInput as unknown as tf.KernelFunc;
   if (name === 'Tile' && original) return flatTile(backendName, original) as unknown as tf.KernelFunc;
   const flat = FLAT_KERNELS[name];
   return ({ inputs, backend, attrs }) => {
@@ -304,20 +305,64 @@ function wasmConv2dBackpropInput(original: tf.KernelConfig) {
       for (let fw = 0; fw < FW; fw++)
         for (let c = 0; c < C; c++)
           for (let o = 0; o < O; o++) flipped[((fh * FW + fw) * O + o) * C + c] = w[(((FH - 1 - fh) * FW + (FW - 1 - fw)) * C + c) * O + o];
-    const wT = io.write([FH, FW, O, C], flipped);
-    const top = FH - 1 - info.padInfo.top;
-    const left = FW - 1 - info.padInfo.left;
-    const explicit = [
-      [0, 0],
-      [top, info.inHeight - info.outHeight - top + FH - 1],
-      [left, info.inWidth - info.outWidth - left + FW - 1],
-      [0, 0],
-    ];
-    const conv = tf.getKernel('Conv2D', 'wasm')!.kernelFunc as unknown as KernelFn;
-    const dx = conv({ inputs: { x: dy, filter: wT }, backend, attrs: { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [1, 1] } });
-    (backend as { disposeData(id: unknown): void }).disposeData(wT.dataId);
-    return dx;
+    return convolveWithFlipped('Conv2D', dy, io.write([FH, FW, O, C], flipped), info, backend);
   };
+}
+
+/**
+ * The input gradient of a stride-1 convolution as the native forward kernel `kernel` run on dy
+ * with the flipped filter `flipped` (freed here) and the complementary padding.
+ */
+function convolveWithFlipped(
+  kernel: 'Conv2D' | 'DepthwiseConv2dNative',
+  dy: TensorInfo,
+  flipped: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  backend: unknown,
+): TensorInfo {
+  const { filterHeight: FH, filterWidth: FW } = info;
+  const top = FH - 1 - info.padInfo.top;
+  const left = FW - 1 - info.padInfo.left;
+  const explicit = [
+    [0, 0],
+    [top, info.inHeight - info.outHeight - top + FH - 1],
+    [left, info.inWidth - info.outWidth - left + FW - 1],
+    [0, 0],
+  ];
+  const run = tf.getKernel(kernel, 'wasm')!.kernelFunc as unknown as KernelFn;
+  const dx = run({ inputs: { x: dy, filter: flipped }, backend, attrs: { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [1, 1] } });
+  (backend as { disposeData(id: unknown): void }).disposeData(flipped.dataId);
+  return dx;
+}
+
+/**
+ * DepthwiseConv2dNativeBackpropInput for `wasm`, stride 1 and channel multiplier 1 (the
+ * depthwise half of every separable conv): dx = depthwiseConv2d(dy, flip(w)) with complementary
+ * padding, run by XNNPACK. Other configurations use the flat JS kernel.
+ */
+function wasmDepthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo {
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { strides, pad, rounding } = dims(attrs);
+  const inputShape = attrs.inputShape as [number, number, number, number];
+  const info = bu.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, pair(attrs.dilations), pad, rounding, true);
+  const io = ioFor('wasm', backend);
+  if (
+    !channelsLast(attrs) ||
+    info.strideHeight !== 1 ||
+    info.strideWidth !== 1 ||
+    info.dilationHeight !== 1 ||
+    info.dilationWidth !== 1 ||
+    filter.shape[3] !== 1
+  ) {
+    return FLAT_KERNELS.DepthwiseConv2dNativeBackpropInput(io, inputs, attrs)!;
+  }
+  const w = io.read(filter);
+  const { filterHeight: FH, filterWidth: FW, inChannels: C } = info;
+  const flipped = new Float32Array(w.length);
+  for (let fh = 0; fh < FH; fh++)
+    for (let fw = 0; fw < FW; fw++)
+      flipped.set(w.subarray(((FH - 1 - fh) * FW + (FW - 1 - fw)) * C, ((FH - 1 - fh) * FW + (FW - 1 - fw) + 1) * C), (fh * FW + fw) * C);
+  return convolveWithFlipped('DepthwiseConv2dNative', dy, io.write([FH, FW, C, 1], flipped), info, backend);
 }
 
 /** Tile by block copies (TypedArray.set); the wasm kernel copies element by element. */
