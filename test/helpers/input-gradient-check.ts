@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type BackendChoice } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
-import { GraphModelAdapter, LayersModelAdapter, toModelInput } from '../../src/model/adapter.js';
+import { LayersModelAdapter, toModelInput } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 
 const [backend, dir] = process.argv.slice(2);
@@ -18,7 +18,7 @@ const probs = Array.from(tf.softmax(model.logits(x)).dataSync());
 const untouched =
   model instanceof LayersModelAdapter
     ? model.model
-    : model instanceof GraphModelAdapter && source.format === 'graph-model'
+    : source.format === 'graph-model'
       ? await tf.loadGraphModel({ load: async () => source.artifacts })
       : undefined;
 const raw = untouched?.predict(toModelInput(x, model.inputSpec)) as tf.Tensor | undefined;
