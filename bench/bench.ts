@@ -252,7 +252,7 @@ async function main(): Promise<void> {
     const big = await fullScan(mobilenet, undefined);
     scans.nsfwjsMobilenetV2 = big;
     rows.push([
-      'full scan, nsfwjs mobilenet_v2 224×224 (synthetic probes)',
+      'full scan, nsfwjs mobilenet_v2 224×224 (no data: the data-free scan)',
       `${big.seconds.toFixed(1)} s, ${big.verdict}`,
       big.seconds <= 600 ? 'within 10 min' : 'OVER 10 min',
       '',

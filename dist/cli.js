@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-DSQ7JUD3.js";
+} from "./chunks/chunk-Z6XF5RXE.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -65,8 +65,8 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
                             URL of a model.json, .onnx or bundle, release:<tag>/<asset> or artifact:<name>[@<run id>]
                             (these two read GITHUB_TOKEN and GITHUB_REPOSITORY)
   --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
-                            mnist[:test|heldout|train|all], or synthetic (default: synthetic images, whose
-                            verdict can only be flagged or unassessed)
+                            mnist[:test|heldout|train|all], or synthetic (noise probes). Default: none, and
+                            the data-free max-margin scan runs, whose verdict can be flagged or unassessed
   --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
   --json                    print the JSON report on stdout instead of the one-line verdict
   --sarif <file>            also write SARIF 2.1.0 (for code scanning) to <file>
@@ -76,7 +76,8 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
   --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
   --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages})
-  --scans <list>            detectors: ${DEFAULTS.scans} (default), or none
+  --scans <list>            detectors: inversion, mask-inversion, hessian, max-margin, or none (default:
+                            ${DEFAULTS.scans} with --data, ${DEFAULTS.dataFreeScans} without)
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists); flags override it
   --fail-on <verdict>       suspicious (default) | backdoored: the lowest verdict that fails
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2

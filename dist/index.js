@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-DSQ7JUD3.js";
+} from "./chunks/chunk-Z6XF5RXE.js";
 
 // src/main.ts
 import path2 from "node:path";
@@ -137,6 +137,8 @@ function decisionOf(report, method) {
       return report.statistics?.dense && { stat: report.statistics.dense, threshold: t?.inversion, name };
     case "mask-inversion":
       return report.statistics?.mask && { stat: report.statistics.mask, threshold: t?.maskInversion, name };
+    case "max-margin":
+      return report.statistics?.maxMargin && { stat: report.statistics.maxMargin, threshold: report.policy?.thresholds?.maxMargin, name };
     case "input-hessian":
       return void 0;
   }
@@ -151,6 +153,11 @@ function scanRow(report, scan) {
       const figure = d ? `${d.name} ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ""}${"inconclusive" in scan && scan.inconclusive ? ", inconclusive" : ""}` : "";
       return [title, target === null ? "no class" : `class ${target}`, figure, num(scan.seconds, 1)];
     }
+    case "max-margin": {
+      const d = decisionOf(report, scan.method);
+      const figure = d ? `\u2212log\u2081\u2080 p ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ""}` : "not judged (two-class or multi-label head)";
+      return [title, d ? `class ${d.stat.target}` : "\u2014", figure, num(scan.seconds, 1)];
+    }
     case "input-hessian":
       return [
         `${title} (report only)`,
@@ -162,6 +169,7 @@ function scanRow(report, scan) {
 }
 function decisionChart(report) {
   const candidates = report.scans.flatMap((scan) => {
+    if (scan.method === "max-margin") return [];
     const d2 = decisionOf(report, scan.method);
     return d2?.threshold && d2.stat.perClass?.some((v) => v !== null) ? [d2] : [];
   });
@@ -185,6 +193,15 @@ function perClassTables(report) {
   for (const scan of report.scans) {
     if (scan.method === "input-hessian" || !scan.perClass.length) continue;
     const d = decisionOf(report, scan.method);
+    if (scan.method === "max-margin") {
+      const body2 = scan.perClass.map((r) => [String(r.class), num(r.maxMargin, 2), r.class === d?.stat.target ? "\u2B05" : ""]);
+      out.push(`<details><summary>${escapeHtml(scanTitle(scan.method))}: per class</summary>
+
+${table(["class", "largest margin", ""], body2)}
+
+</details>`);
+      continue;
+    }
     const maskL1 = (r) => "maskL1" in r ? [num(r.maskL1, 1)] : [];
     const header = ["class", ...scan.method === "mask-inversion" ? ["mask L1"] : [], "ASR", "probe share", "statistic"];
     const body = scan.perClass.map((r) => {

@@ -178,14 +178,17 @@ const WRONG_VERDICT_COST = 3;
  * backdoored one called clean), then how far the tuning split's backdoored models clear their
  * thresholds. Then the score's logistic model, on tuning.
  */
-function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibration; thresholds: Thresholds; grid: object[] } {
+/** A scan's thresholds from its statistic on the clean tuning models (see fit). */
+export function thresholdLevel(values: number[], step: number): { suspicious: number; backdoored: number } {
   const quarter = (v: number) => Math.ceil(4 * v - 1e-9) / 4;
-  const level = (values: number[], step: number) => {
-    const mean = values.reduce((a, v) => a + v, 0) / Math.max(1, values.length);
-    const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, values.length - 1));
-    const suspicious = quarter(Math.max(mean + 3 * sd, Math.max(...values) + 0.25));
-    return { suspicious, backdoored: quarter(Math.max(mean + 6 * sd, suspicious + step)) };
-  };
+  const mean = values.reduce((a, v) => a + v, 0) / Math.max(1, values.length);
+  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, values.length - 1));
+  const suspicious = quarter(Math.max(mean + 3 * sd, Math.max(...values) + 0.25));
+  return { suspicious, backdoored: quarter(Math.max(mean + 6 * sd, suspicious + step)) };
+}
+
+function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibration; thresholds: Thresholds; grid: object[] } {
+  const level = thresholdLevel;
   const grid: Array<{
     floor: number;
     share: number;
@@ -212,7 +215,11 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
         // Single-label models of 3+ classes, and two-class or multi-label ones, get their own thresholds.
         const twoWay = (r: EvalRow) => modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary';
         const levels = (rs: EvalRow[]) => ({ inversion: level(rs.map(dense), 1), maskInversion: level(rs.map(mask), 0.5) });
-        const thresholds: Thresholds = { ...levels(clean.filter((r) => !twoWay(r))), binary: levels(clean.filter(twoWay)) };
+        const thresholds: Thresholds = {
+          ...levels(clean.filter((r) => !twoWay(r))),
+          binary: levels(clean.filter(twoWay)),
+          maxMargin: DEFAULT_THRESHOLDS.maxMargin,
+        };
         const ds = decideAll(judged, thresholds, { ...CALIBRATION, statistics });
         const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;
         // Wrong definite verdicts: a clean model flagged, or a backdoored one called clean.

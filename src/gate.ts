@@ -134,7 +134,10 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
 
     t = performance.now();
     const probe = loadProbeImages(settings.data, { shape: model.inputShape, maxImages: settings.maxProbeImages, seed: settings.seed });
-    report.data = { source: probe.source, count: probe.count, shape: [probe.height, probe.width, probe.channels] };
+    const readsProbes = settings.scans.some((name) => SCANS[name].readsProbes);
+    // With only the data-free scan, the (synthetic) images serve the model check alone.
+    const use = readsProbes || !settings.scans.length ? '' : ', for the model check only (the data-free scan reads no images)';
+    report.data = { source: `${probe.source}${use}`, count: probe.count, shape: [probe.height, probe.width, probe.channels] };
     report.timings.dataSeconds = seconds(t);
 
     t = performance.now();
@@ -172,17 +175,17 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     if (!settings.scans.some((name) => SCANS[name].votes)) {
       // The Hessian scan reports but does not vote: alone it cannot clear a model.
       report.verdict = 'unassessed';
-      report.reasons.push('only the input-Hessian scan ran, and it does not vote; add inversion or mask-inversion to get a verdict');
+      report.reasons.push('only the input-Hessian scan ran, and it does not vote; add inversion, mask-inversion or max-margin to get a verdict');
       return { report, images };
     }
-    const synthetic = probe.source.startsWith('synthetic');
+    const probes = !readsProbes ? 'none' : probe.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution';
     const decision = decide(
       results,
       {
         inputShape: model.inputShape,
         numClasses: model.numClasses,
         decision: model.decision,
-        probes: synthetic ? 'synthetic' : 'in-distribution',
+        probes,
         tier: budgets.tier,
       },
       settings.thresholds,

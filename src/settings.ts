@@ -75,7 +75,7 @@ export type FailOn = 'suspicious' | 'backdoored';
 export interface Settings {
   /** Model spec: a directory, a model.json path, or an http(s) URL. */
   model: string;
-  /** Probe data spec (see src/data/sources.ts); undefined = synthetic OOD images. */
+  /** Probe data spec (see src/data/sources.ts); undefined = none (the data-free scan by default; synthetic images for the model check and any probe scan asked for). */
   data?: string;
   backend: BackendChoice;
   installNativeBackend: boolean;
@@ -247,13 +247,15 @@ export const DEFAULTS = {
   onError: 'fail' as OnError,
   failOn: 'suspicious' as FailOn,
   scans: 'inversion,mask-inversion,hessian',
+  /** With no data the probe scans would run on noise (only when asked: data `synthetic`); the data-free scan runs instead. */
+  dataFreeScans: 'max-margin',
 };
 
-function scanList(raw: string | undefined, fromPolicy: ScanName[] | undefined): ScanName[] {
+function scanList(raw: string | undefined, fromPolicy: ScanName[] | undefined, hasData: boolean): ScanName[] {
   const text = raw?.trim();
   if (!text && fromPolicy) return [...new Set(fromPolicy)];
   if (text === 'none') return [];
-  const names = (text || DEFAULTS.scans)
+  const names = (text || (hasData ? DEFAULTS.scans : DEFAULTS.dataFreeScans))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
@@ -312,9 +314,10 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
   const reportPath = get(Inputs.ReportPath)?.trim() || DEFAULTS.reportPath;
   const overrides = get(Inputs.Thresholds)?.trim();
   const clean = cleanSettings(get);
+  const data = get(Inputs.Data)?.trim() || policy.data;
   return Object.freeze({
     model,
-    data: get(Inputs.Data)?.trim() || policy.data,
+    data,
     backend: parseBackendChoice(get(Inputs.Backend) ?? DEFAULTS.backend, Inputs.Backend),
     installNativeBackend: bool(get(Inputs.InstallNativeBackend), Inputs.InstallNativeBackend),
     seed: integer(get(Inputs.Seed), Inputs.Seed, policy.seed ?? DEFAULTS.seed, 0, 2 ** 31 - 1),
@@ -324,7 +327,7 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     onError: oneOf(get(Inputs.OnError), Inputs.OnError, ['fail', 'warn'], policy['on-error'] ?? DEFAULTS.onError),
     failOn: oneOf(get(Inputs.FailOn), Inputs.FailOn, ['suspicious', 'backdoored'], policy['fail-on'] ?? DEFAULTS.failOn),
     prior: policy.prior ?? DEFAULT_PRIOR,
-    scans: scanList(get(Inputs.Scans), policy.scans),
+    scans: scanList(get(Inputs.Scans), policy.scans, Boolean(data)),
     thresholds: thresholdsFrom(policy.thresholds, overrides, source),
     budgets: budgetSettings(budgets),
     memoryBudgetBytes: budgets['memory-mb'] === undefined ? undefined : budgets['memory-mb'] * 2 ** 20,

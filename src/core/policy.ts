@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ConfigurationError, InputError } from '../errors.js';
 import type { ResourceLimits } from '../model/limits.js';
 
-export const SCAN_NAMES = ['inversion', 'mask-inversion', 'hessian'] as const;
+export const SCAN_NAMES = ['inversion', 'mask-inversion', 'hessian', 'max-margin'] as const;
 export type ScanName = (typeof SCAN_NAMES)[number];
 
 export const DEFAULT_POLICY_PATH = '.github/backdoor-gate.yml';
@@ -36,7 +36,7 @@ export const PolicySchema = z
       .min(0)
       .max(2 ** 31 - 1)
       .optional(),
-    thresholds: scanLevels.extend({ binary: scanLevels.optional() }).strict().optional(),
+    thresholds: scanLevels.extend({ binary: scanLevels.optional(), 'max-margin': level.optional() }).strict().optional(),
     budgets: z
       .object({
         'probe-images': count(100_000).optional(),
@@ -53,6 +53,11 @@ export const PolicySchema = z
           .optional(),
         hessian: z
           .object({ inputs: count(10_000) })
+          .partial()
+          .strict()
+          .optional(),
+        'max-margin': z
+          .object({ inits: count(1000), steps: count(10_000) })
           .partial()
           .strict()
           .optional(),
@@ -138,6 +143,8 @@ export interface ScanThresholds {
  */
 export interface Thresholds extends ScanThresholds {
   binary: ScanThresholds;
+  /** The data-free maximum-margin statistic, −log₁₀ p (src/core/verdict.ts); it does not judge two-class or multi-label heads. */
+  maxMargin: { suspicious: number; backdoored: number };
 }
 
 /** Fitted on the benchmark's tuning split (`npm run eval -- --fit` prints the choice; see the README). */
@@ -145,6 +152,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   inversion: { suspicious: 1.25, backdoored: 2.75 },
   maskInversion: { suspicious: 1.25, backdoored: 2 },
   binary: { inversion: { suspicious: 6.5, backdoored: 12 }, maskInversion: { suspicious: 3.75, backdoored: 5.5 } },
+  maxMargin: { suspicious: 6, backdoored: 9 },
 };
 
 /** Budgets the user set; what is left undefined is chosen by input size (`resolveBudgets`). */
@@ -152,13 +160,19 @@ export interface BudgetSettings {
   inversion: { images?: number; epochs?: number; batchSize?: number; epsilon?: number };
   maskInversion: { images?: number; epochs?: number; batchSize?: number };
   hessian: { inputs?: number };
+  maxMargin?: { inits?: number; steps?: number };
 }
 
 /** The policy's `budgets` section in the settings' own names. */
 export function budgetSettings(b: NonNullable<PolicyFile['budgets']>): BudgetSettings {
   const { 'batch-size': invBatch, ...inversion } = b.inversion ?? {};
   const { 'batch-size': maskBatch, ...maskInversion } = b['mask-inversion'] ?? {};
-  return { inversion: { ...inversion, batchSize: invBatch }, maskInversion: { ...maskInversion, batchSize: maskBatch }, hessian: { ...b.hessian } };
+  return {
+    inversion: { ...inversion, batchSize: invBatch },
+    maskInversion: { ...maskInversion, batchSize: maskBatch },
+    hessian: { ...b.hessian },
+    maxMargin: { ...b['max-margin'] },
+  };
 }
 
 export interface ScanBudgets {
@@ -167,6 +181,7 @@ export interface ScanBudgets {
   inversion: { images: number; epochs: number; batchSize: number; epsilon: number };
   maskInversion: { images: number; epochs: number; batchSize: number };
   hessian: { inputs: number };
+  maxMargin: { inits: number; steps: number };
 }
 
 /**
@@ -180,11 +195,13 @@ export const DEFAULT_BUDGETS: Record<ScanBudgets['tier'], Omit<ScanBudgets, 'tie
     inversion: { images: 256, epochs: 1, batchSize: 32, epsilon: 0.15 },
     maskInversion: { images: 128, epochs: 16, batchSize: 16 },
     hessian: { inputs: 64 },
+    maxMargin: { inits: 30, steps: 100 },
   },
   'large-input': {
     inversion: { images: 64, epochs: 1, batchSize: 8, epsilon: 4 / 255 },
     maskInversion: { images: 8, epochs: 4, batchSize: 8 },
     hessian: { inputs: 8 },
+    maxMargin: { inits: 4, steps: 25 },
   },
 };
 
@@ -195,7 +212,13 @@ export function resolveBudgets(set: BudgetSettings, [height, width]: [number, nu
     ...fallback,
     ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
   });
-  return { tier, inversion: pick(set.inversion, d.inversion), maskInversion: pick(set.maskInversion, d.maskInversion), hessian: pick(set.hessian, d.hessian) };
+  return {
+    tier,
+    inversion: pick(set.inversion, d.inversion),
+    maskInversion: pick(set.maskInversion, d.maskInversion),
+    hessian: pick(set.hessian, d.hessian),
+    maxMargin: pick(set.maxMargin ?? {}, d.maxMargin),
+  };
 }
 
 /**
@@ -208,11 +231,11 @@ export function parseThresholdOverrides(raw: string, name: string): PolicyFile['
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
-    const m = /^(binary\.)?(inversion|mask-inversion)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
+    const m = /^(binary\.)?(inversion|mask-inversion|max-margin)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
     const v = m ? Number(m[4]) : NaN;
-    if (!m || !Number.isFinite(v) || v < 0) {
+    if (!m || !Number.isFinite(v) || v < 0 || (m[1] && m[2] === 'max-margin')) {
       throw new ConfigurationError(
-        `${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion, optionally after binary.; levels: suspicious, backdoored; values ≥ 0)`,
+        `${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion, optionally after binary.; or max-margin; levels: suspicious, backdoored; values ≥ 0)`,
       );
     }
     const into = m[1] ? (out.binary ??= {}) : out;
@@ -229,12 +252,14 @@ export function resolveThresholds(...layers: Array<PolicyFile['thresholds'] | un
     Object.assign(t.maskInversion, layer?.['mask-inversion']);
     Object.assign(t.binary.inversion, layer?.binary?.inversion);
     Object.assign(t.binary.maskInversion, layer?.binary?.['mask-inversion']);
+    Object.assign(t.maxMargin, layer?.['max-margin']);
   }
   const checks = [
     ['inversion', t.inversion],
     ['mask-inversion', t.maskInversion],
     ['binary.inversion', t.binary.inversion],
     ['binary.mask-inversion', t.binary.maskInversion],
+    ['max-margin', t.maxMargin],
   ] as const;
   for (const [name, v] of checks) {
     if (v.backdoored < v.suspicious)

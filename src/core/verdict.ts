@@ -33,6 +33,8 @@ import {
 } from './calibration.js';
 import { DEFAULT_THRESHOLDS, type ScanThresholds, type Thresholds } from './policy.js';
 import { median } from '../scan/robust.js';
+import { gammaOutlier } from '../scan/null-gamma.js';
+import dataFreeFit from './data-free.json' with { type: 'json' };
 
 /** What the dense (ℓ∞) trigger inversion found, per class: the fields the verdict reads. */
 export interface DenseEvidence {
@@ -54,13 +56,37 @@ export interface HessianEvidence {
   localisation: number;
 }
 
+/** What the data-free maximum-margin scan found: each class's largest reachable margin. */
+export interface MaxMarginEvidence {
+  perClass: Array<{ class: number; maxMargin: number }>;
+}
+
+/**
+ * How the data-free scan did on the benchmark's tuning split at the default thresholds
+ * (`npm run eval:data-free -- --fit` writes it): a quiet result clears a model only where it
+ * flagged nearly every backdoored tuning model.
+ */
+export interface DataFreePower {
+  fittedOn: string;
+  /** The thresholds the power was measured at (DEFAULT_THRESHOLDS.maxMargin). */
+  thresholds: { suspicious: number; backdoored: number };
+  detected: number;
+  of: number;
+  cleanFlagged: number;
+  cleanOf: number;
+}
+export const DATA_FREE_POWER = dataFreeFit as DataFreePower;
+
+/** A quiet data-free scan clears a model only when it flagged at least this share of the tuning split's backdoored models. */
+export const MIN_DATA_FREE_POWER = 0.95;
+
 export interface ScanContext {
   inputShape: [number, number, number];
   numClasses: number;
   /** Multi-label heads switch labels on independently. */
   decision?: 'single-label' | 'multi-label';
-  /** In-distribution images the user gave, or synthetic ones the gate made. */
-  probes: 'in-distribution' | 'synthetic';
+  /** In-distribution images the user gave, synthetic ones the gate made, or none read (the data-free scan alone). */
+  probes: 'in-distribution' | 'synthetic' | 'none';
   /** The budget tier that applied (inputs above 64×64 px get the large-input budgets). */
   tier: 'small-input' | 'large-input';
 }
@@ -76,7 +102,7 @@ export interface Decision {
   /** Why the scans had no power, when the verdict is `unassessed`. */
   unassessed?: string[];
   /** The decision statistics, for the report and the benchmark. */
-  statistics: { dense?: ClassStatistic; mask?: ClassStatistic };
+  statistics: { dense?: ClassStatistic; mask?: ClassStatistic; maxMargin?: ClassStatistic };
 }
 
 export interface ClassStatistic {
@@ -175,6 +201,17 @@ export function maskStatistic(m: MaskEvidence, [height, width]: [number, number,
   return m.inconclusive ? { value: 0, target: null, perClass: values } : strongest(values, () => true);
 }
 
+/**
+ * The data-free statistic: −log₁₀ of MM-BD's p-value for the largest class's maximum margin
+ * against a gamma fitted to the other classes' (src/scan/null-gamma.ts). Null below 3 classes.
+ */
+export function maxMarginStatistic(m: MaxMarginEvidence): ClassStatistic | null {
+  const margins = m.perClass.map((c) => c.maxMargin);
+  if (margins.length < 3 || !margins.every(Number.isFinite)) return null;
+  const { index, pValue } = gammaOutlier(margins);
+  return { value: -Math.log10(Math.max(pValue, 1e-300)), target: index, perClass: margins.map((v) => Math.round(1000 * v) / 1000) };
+}
+
 /** Two-class and multi-label models are a kind of their own: thresholds, score and power apart. */
 export const modelKind = (numClasses: number, decision: ScanContext['decision']): ModelKind =>
   numClasses <= 2 || decision === 'multi-label' ? 'binary' : 'multiClass';
@@ -192,10 +229,10 @@ const levelOf = (value: number, t: { suspicious: number; backdoored: number }): 
 const pct = (v: number) => `${(100 * v).toFixed(0)} %`;
 
 export function decide(
-  scans: { dense?: DenseEvidence; mask?: MaskEvidence; hessian?: HessianEvidence },
+  scans: { dense?: DenseEvidence; mask?: MaskEvidence; hessian?: HessianEvidence; maxMargin?: MaxMarginEvidence },
   context: ScanContext,
   thresholds: Thresholds = DEFAULT_THRESHOLDS,
-  options: { prior?: number; calibration?: Calibration } = {},
+  options: { prior?: number; calibration?: Calibration; dataFreePower?: DataFreePower } = {},
 ): Decision {
   const t = thresholdsFor(thresholds, context.numClasses, context.decision);
   const calibration = options.calibration ?? CALIBRATION;
@@ -204,7 +241,7 @@ export function decide(
   const votes: Array<{ level: Level; target: number | null; excess: number }> = [];
   const features: ScoreFeatures = {};
   const statistics: Decision['statistics'] = {};
-  const { dense, mask, hessian } = scans;
+  const { dense, mask, hessian, maxMargin } = scans;
   if (dense) {
     const s = (statistics.dense = denseStatistic(dense, calibration.statistics));
     features.dense = s.value;
@@ -241,6 +278,27 @@ export function decide(
       unassessed.push(
         `mask inversion was inconclusive (${mask.classesReached} of ${mask.perClass.length} classes reached the ASR target), so a patch trigger cannot be ruled out: raise budgets.mask-inversion`,
       );
+  }
+  if (maxMargin) {
+    const s = modelKind(context.numClasses, context.decision) === 'binary' ? null : maxMarginStatistic(maxMargin);
+    if (s === null) {
+      unassessed.push(
+        'the data-free maximum-margin scan does not judge two-class or multi-label heads (its null is fitted to the other classes of a single-label head): give unlabelled in-distribution images (data)',
+      );
+    } else {
+      statistics.maxMargin = s;
+      const m = thresholds.maxMargin;
+      votes.push({ level: levelOf(s.value, m), target: s.target, excess: s.value - m.suspicious });
+      const others = maxMargin.perClass.filter((c) => c.class !== s.target).map((c) => c.maxMargin);
+      reasons.push(
+        `maximum margin (data-free): class ${s.target} reaches a margin of ${maxMargin.perClass[s.target!].maxMargin.toFixed(2)} against a median of ${median(others).toFixed(2)} for the other classes: p = ${(10 ** -s.value).toPrecision(2)}, statistic −log₁₀ p = ${s.value.toFixed(2)} (suspicious > ${m.suspicious}, backdoored > ${m.backdoored})`,
+      );
+      const power = options.dataFreePower ?? DATA_FREE_POWER;
+      if (context.probes !== 'in-distribution' && (power.of === 0 || power.detected < MIN_DATA_FREE_POWER * power.of))
+        unassessed.push(
+          `with no data only the data-free maximum-margin scan judged the model, and on the benchmark's tuning split it flagged ${power.detected} of ${power.of} backdoored models (and ${power.cleanFlagged} of ${power.cleanOf} clean ones), so a quiet result does not show the model is clean: give unlabelled in-distribution images (data)`,
+        );
+    }
   }
   // Sink classes: a class that already takes most probes cannot be tested by a trigger.
   const sinks = new Map<number, number>();

@@ -82,6 +82,8 @@ function decisionOf(
       return report.statistics?.dense && { stat: report.statistics.dense, threshold: t?.inversion, name };
     case 'mask-inversion':
       return report.statistics?.mask && { stat: report.statistics.mask, threshold: t?.maskInversion, name };
+    case 'max-margin':
+      return report.statistics?.maxMargin && { stat: report.statistics.maxMargin, threshold: report.policy?.thresholds?.maxMargin, name };
     case 'input-hessian':
       return undefined;
   }
@@ -99,6 +101,13 @@ function scanRow(report: GateReport, scan: ScanSummary): string[] {
         : '';
       return [title, target === null ? 'no class' : `class ${target}`, figure, num(scan.seconds, 1)];
     }
+    case 'max-margin': {
+      const d = decisionOf(report, scan.method);
+      const figure = d
+        ? `−log₁₀ p ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ''}`
+        : 'not judged (two-class or multi-label head)';
+      return [title, d ? `class ${d.stat.target}` : '—', figure, num(scan.seconds, 1)];
+    }
     case 'input-hessian':
       return [
         `${title} (report only)`,
@@ -114,7 +123,9 @@ function scanRow(report: GateReport, scan: ScanSummary): string[] {
  * or closest below, its suspicious threshold), per class, with that threshold drawn as a line.
  */
 export function decisionChart(report: GateReport): string | undefined {
+  // The data-free scan's per-class values are margins, not its statistic (−log₁₀ p is one number for the model).
   const candidates = report.scans.flatMap((scan) => {
+    if (scan.method === 'max-margin') return [];
     const d = decisionOf(report, scan.method);
     return d?.threshold && d.stat.perClass?.some((v) => v !== null) ? [d] : [];
   });
@@ -139,6 +150,11 @@ function perClassTables(report: GateReport): string[] {
   for (const scan of report.scans) {
     if (scan.method === 'input-hessian' || !scan.perClass.length) continue;
     const d = decisionOf(report, scan.method);
+    if (scan.method === 'max-margin') {
+      const body = scan.perClass.map((r) => [String(r.class), num(r.maxMargin, 2), r.class === d?.stat.target ? '⬅' : '']);
+      out.push(`<details><summary>${escapeHtml(scanTitle(scan.method))}: per class</summary>\n\n${table(['class', 'largest margin', ''], body)}\n\n</details>`);
+      continue;
+    }
     const maskL1 = (r: (typeof scan.perClass)[number]) => ('maskL1' in r ? [num(r.maskL1, 1)] : []);
     const header = ['class', ...(scan.method === 'mask-inversion' ? ['mask L1'] : []), 'ASR', 'probe share', 'statistic'];
     const body = scan.perClass.map((r) => {

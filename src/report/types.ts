@@ -79,7 +79,7 @@ export interface GateReport {
   /** Why the scans had no power, when the verdict is `unassessed` (what to give: data, budget). */
   unassessed?: string[];
   /** The decision statistics (each scan's value and the class it points at). */
-  statistics?: { dense?: DecisionStatistic; mask?: DecisionStatistic };
+  statistics?: { dense?: DecisionStatistic; mask?: DecisionStatistic; maxMargin?: DecisionStatistic };
   /** One summary per detector run (large arrays such as triggers are left out). */
   scans: ScanSummary[];
   /** PNG images of the scans (triggers, masks, Hessian eigenvector), or why they were not written. */

@@ -10,12 +10,14 @@ import type { RowLimits } from './batching.js';
 import { hessianSpectrum, type HessianOptions, type HessianResult } from './hessian.js';
 import { reconstructTriggers, type InversionOptions, type InversionResult } from './inversion.js';
 import { reconstructMasks, type MaskInversionOptions, type MaskInversionResult } from './mask-inversion.js';
+import { maximumMargins, type MaxMarginOptions, type MaxMarginResult } from './max-margin.js';
 
 /** The full results of the scans that ran, keyed as the verdict and the image renderers read them. */
 export interface ScanResults {
   dense?: InversionResult;
   mask?: MaskInversionResult;
   hessian?: HessianResult;
+  maxMargin?: MaxMarginResult;
 }
 
 /** Options as the report records them: callbacks (progress) are not data. */
@@ -28,12 +30,14 @@ type RecordedOptions<T> = { [K in keyof T as T[K] extends ((...args: never[]) =>
 export type TriggerInversionSummary = Omit<InversionResult, 'triggers' | 'options'> & { options: RecordedOptions<InversionOptions> };
 export type MaskInversionSummary = Omit<MaskInversionResult, 'masks' | 'patterns' | 'options'> & { options: RecordedOptions<MaskInversionOptions> };
 export type HessianSummary = Omit<HessianResult, 'topEigenvector' | 'options'> & { options: RecordedOptions<HessianOptions> };
-export type ScanSummary = TriggerInversionSummary | MaskInversionSummary | HessianSummary;
+export type MaxMarginSummary = Omit<MaxMarginResult, 'options'> & { options: RecordedOptions<MaxMarginOptions> };
+export type ScanSummary = TriggerInversionSummary | MaskInversionSummary | HessianSummary | MaxMarginSummary;
 export type ScanMethod = ScanSummary['method'];
 
 /** What a scan runs on. */
 export interface ScanInput {
   model: ModelUnderTest;
+  /** Probe images (synthetic ones when the user gave no data; the data-free scan reads none). */
   probe: ImageSet;
   budgets: ScanBudgets;
   rows: RowLimits;
@@ -49,6 +53,8 @@ interface ScanEntry<R, S extends ScanSummary> {
   title: string;
   /** Whether its statistic enters the verdict (the Hessian scan reports only). */
   votes: boolean;
+  /** Whether it reads the probe images (the data-free scan synthesises its own inputs). */
+  readsProbes: boolean;
   run(input: ScanInput): R;
   summarise(result: R): S;
 }
@@ -69,11 +75,13 @@ export const SCANS: {
   inversion: ScanEntry<InversionResult, TriggerInversionSummary>;
   'mask-inversion': ScanEntry<MaskInversionResult, MaskInversionSummary>;
   hessian: ScanEntry<HessianResult, HessianSummary>;
+  'max-margin': ScanEntry<MaxMarginResult, MaxMarginSummary>;
 } = {
   inversion: {
     method: 'trigger-inversion',
     title: 'trigger inversion',
     votes: true,
+    readsProbes: true,
     run: ({ model, probe, budgets: { inversion: b }, rows, seed, progress }) =>
       reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, b.images)), {
         seed,
@@ -89,6 +97,7 @@ export const SCANS: {
     method: 'mask-inversion',
     title: 'mask inversion',
     votes: true,
+    readsProbes: true,
     run: ({ model, probe, budgets: { maskInversion: b }, rows, seed, progress }) =>
       reconstructMasks(model, probe, {
         seed,
@@ -104,8 +113,18 @@ export const SCANS: {
     method: 'input-hessian',
     title: 'input Hessian',
     votes: false,
+    readsProbes: true,
     run: ({ model, probe, budgets, rows }) => hessianSpectrum(model, probe, { rows, maxInputs: budgets.hessian.inputs }),
     summarise: (r) => summary(r, ['topEigenvector']),
+  },
+  'max-margin': {
+    method: 'max-margin',
+    title: 'maximum margin (data-free)',
+    votes: true,
+    readsProbes: false,
+    run: ({ model, budgets: { maxMargin: b }, rows, seed, progress }) =>
+      maximumMargins(model, { seed, rows, inits: b.inits, steps: b.steps, onProgress: progress('maximum margin', 'step') }),
+    summarise: (r) => summary(r, []),
   },
 };
 
@@ -119,6 +138,8 @@ export function runScan(name: ScanName, input: ScanInput, results: ScanResults):
       return SCANS['mask-inversion'].summarise((results.mask = SCANS['mask-inversion'].run(input)));
     case 'hessian':
       return SCANS.hessian.summarise((results.hessian = SCANS.hessian.run(input)));
+    case 'max-margin':
+      return SCANS['max-margin'].summarise((results.maxMargin = SCANS['max-margin'].run(input)));
   }
 }
 

@@ -180,7 +180,7 @@ describe('backdoor-gate scan', () => {
     expect(JSON.parse(readFileSync(hessianOnly, 'utf8')).verdict).toBe('unassessed');
     const scans = await runCli(['scan', EXAMPLES.cleanBn, '--scans', 'inversion,magic']);
     expect(scans.code).toBe(2);
-    expect(scans.stderr).toMatch(/scans must be a comma-separated list of inversion, mask-inversion, hessian \(or none\), got 'magic'/);
+    expect(scans.stderr).toMatch(/scans must be a comma-separated list of inversion, mask-inversion, hessian, max-margin \(or none\), got 'magic'/);
     const missing = await runCli(['scan']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toBe('backdoor-gate: scan: missing <model> (see backdoor-gate scan --help)\n');

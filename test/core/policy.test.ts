@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_THRESHOLDS, parsePolicy, policyJsonSchema, readPolicy, resolveBudgets, type PolicyFile } from '../../src/core/policy.js';
+import { DEFAULT_BUDGETS, DEFAULT_THRESHOLDS, parsePolicy, policyJsonSchema, readPolicy, resolveBudgets, type PolicyFile } from '../../src/core/policy.js';
 import { ConfigurationError, InputError } from '../../src/errors.js';
 import { exitCodeFor } from '../../src/report/types.js';
 import { buildSettings } from '../../src/settings.js';
@@ -41,6 +41,8 @@ describe('policy file', () => {
     expect(policy.thresholds?.binary).toEqual({ inversion: DEFAULT_THRESHOLDS.binary.inversion, 'mask-inversion': DEFAULT_THRESHOLDS.binary.maskInversion });
     expect(policy.budgets?.inversion).toEqual({ images: 256, epochs: 1, 'batch-size': 32, epsilon: 0.15 });
     expect(policy.budgets?.['memory-mb']).toBe(1536);
+    expect(policy.thresholds?.['max-margin']).toEqual(DEFAULT_THRESHOLDS.maxMargin);
+    expect(policy.budgets?.['max-margin']).toEqual(DEFAULT_BUDGETS['small-input'].maxMargin);
   });
 
   it('names the file and the key path of every schema problem', () => {

@@ -70,6 +70,21 @@ describe('report renderers', () => {
     expect(sarif.runs[0].results).toEqual([]);
   });
 
+  it("a data-free report (no data) shows the maximum-margin scan, its p-value statistic and each class's margin", () => {
+    // Written by `backdoor-gate scan models/cnn-blended-t4` in examples/ with no --data.
+    const dataFree = fixture('data-free-backdoored');
+    const md = renderMarkdown(dataFree, { mermaid: true, links: LINKS });
+    expect(md).toMatch(/\| maximum margin \(data-free\) \| class 4 \| −log₁₀ p \d+\.\d\d \(suspicious > [\d.]+, backdoored > [\d.]+\) \|/);
+    expect(md).toMatch(
+      /<summary>maximum margin \(data-free\): per class<\/summary>\n\n\| class \| largest margin \| {2}\|\n\|---\|---\|---\|\n\| 0 \| \d+\.\d\d \|/,
+    );
+    // Its per-class values are margins, not the statistic: no chart against the threshold.
+    expect(md).not.toContain('xychart-beta');
+    const findings = findingsOf(dataFree);
+    expect(findings.map((f) => [f.rule.id, f.targetClass])).toEqual([['BG001', 4]]);
+    expect(validateSarif(renderSarif(dataFree, ANCHOR))).toBe(true);
+  });
+
   it('SARIF is valid 2.1.0 for every verdict, with fingerprints that depend on the finding, not the run', () => {
     const error: GateReport = {
       ...clean,

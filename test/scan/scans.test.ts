@@ -112,7 +112,11 @@ describe('trigger inversion', () => {
 
 describe('verdict', () => {
   const levels = { inversion: { suspicious: 2, backdoored: 4 }, maskInversion: { suspicious: 1, backdoored: 1.5 } };
-  const T = { ...levels, binary: { inversion: { suspicious: 3, backdoored: 5 }, maskInversion: { suspicious: 2.5, backdoored: 3 } } };
+  const T = {
+    ...levels,
+    binary: { inversion: { suspicious: 3, backdoored: 5 }, maskInversion: { suspicious: 2.5, backdoored: 3 } },
+    maxMargin: { suspicious: 2, backdoored: 6 },
+  };
   const P = { denseSpreadFloor: 0.1, maskAreaShare: 0.08 };
   // The rule alone: every kind of model counts as having measured power here.
   const calibration = { ...CALIBRATION, statistics: P, power: { multiClass: { detected: 1, of: 1 }, binary: { detected: 1, of: 1 } } };
