@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-Z6XF5RXE.js";
+} from "./chunks/chunk-4XVJH74C.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-Z6XF5RXE.js";
+} from "./chunks/chunk-4XVJH74C.js";
 
 // src/main.ts
 import path2 from "node:path";

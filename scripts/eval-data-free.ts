@@ -1,7 +1,9 @@
 // `npm run eval:data-free`: the gate with no data (issue 20) on the development benchmark. Each
 // zoo model is scanned once by the data-free maximum-margin scan at the default budget (one child
 // process per model, results cached by model digest in .cache/eval-data-free); verdicts are then
-// decided by the shipped rule (src/core/verdict.ts, probes: none). Reported per split: backdoored
+// decided by the shipped rule (src/core/verdict.ts, probes: none). Reported per split (tuning;
+// validation, the first round's test models; test, the fresh second round) as `npm run eval`
+// splits and excludes them, though the data-free rule is fitted on tuning alone: backdoored
 // models flagged (and with the right target), clean models flagged, AUROC of the statistic, with
 // 95 % intervals. `--fit` chooses the thresholds on the clean tuning models as `npm run eval --
 // --fit` does (printed: they go into DEFAULT_THRESHOLDS by hand) and writes the tuning split's
@@ -24,7 +26,7 @@ import { defaultSettings } from '../src/settings.js';
 import { loadModel } from '../src/model/load.js';
 import { maximumMargins } from '../src/scan/max-margin.js';
 import type { ZooCard } from './zoo.js';
-import { auroc, thresholdLevel, wilson } from './eval-summary.js';
+import { auroc, roleOf, thresholdLevel, unusable, wilson } from './eval-summary.js';
 
 const { values } = parseArgs({
   options: {
@@ -185,16 +187,20 @@ async function main(): Promise<void> {
   if (values['scan-one']) return scanOne(all.find((c) => c.name === values['scan-one'])!);
   const domains = values.domains?.split(',');
   const cards = all.filter((c) => (values.split === 'all' || c.split === values.split) && (!domains || domains.includes(c.domain ?? 'mnist')));
-  const queue = values['no-scan'] ? [] : cards.filter((c) => !cached(c)).map((c) => c.name);
+  // Models that are not scored (see below) are not scanned either.
+  const queue = values['no-scan'] ? [] : cards.filter((c) => !unusable(c) && !cached(c)).map((c) => c.name);
   await Promise.all(
     Array.from({ length: Math.max(1, Number(values.jobs)) }, async () => {
       for (let n = queue.shift(); n; n = queue.shift()) await runChild(n);
     }),
   );
-  const rows = cards.flatMap((card) => cached(card) ?? []);
+  // As `npm run eval`: a model that did not learn its task, or whose attack did not take, is not scored.
+  const excluded = cards.filter((c) => unusable(c));
+  if (excluded.length) console.log(`not scored: ${excluded.map((c) => `${c.name} (${unusable(c)})`).join('; ')}`);
+  const rows = cards.filter((c) => !unusable(c)).flatMap((card) => cached(card) ?? []);
   let thresholds = DEFAULT_THRESHOLDS;
   if (values.fit) {
-    const clean = rows.filter((r) => r.card.split === 'tuning' && !r.card.attack && modelKind(r.numClasses, r.decision) === 'multiClass');
+    const clean = rows.filter((r) => roleOf(r.card) === 'tuning' && !r.card.attack && modelKind(r.numClasses, r.decision) === 'multiClass');
     thresholds = {
       ...thresholds,
       maxMargin: thresholdLevel(
@@ -206,8 +212,8 @@ async function main(): Promise<void> {
       `fitted on ${clean.length} clean tuning models: thresholds.max-margin ${JSON.stringify(thresholds.maxMargin)} (DEFAULT_THRESHOLDS.maxMargin: ${JSON.stringify(DEFAULT_THRESHOLDS.maxMargin)})`,
     );
   }
-  for (const split of ['tuning', 'test'] as const) {
-    const these = rows.filter((r) => r.card.split === split);
+  for (const split of ['tuning', 'validation', 'test'] as const) {
+    const these = rows.filter((r) => roleOf(r.card) === split);
     if (!these.length) continue;
     const measured = summarise(these, `${split} split`, DATA_FREE_POWER, thresholds);
     if (split === 'tuning' && values.fit) {

@@ -10,7 +10,10 @@
 //    the trigger moves (a backdoor moves every class; a naturally easy class leaves some behind);
 //  - mask inversion: how many times smaller (ln) the class's mask is than both the other
 //    classes' median mask and a fixed share of the image, so neither a naturally cheap class
-//    nor the asymmetry of a two-class task reads as a backdoor.
+//    nor the asymmetry of a two-class task reads as a backdoor;
+//  - maximum margin (data-free, MM-BD): −log₁₀ p of the largest class's reachable margin under a
+//    gamma fitted to the other classes'. With no data it is the only voting scan, and a quiet
+//    result clears a model only where the tuning split showed it nearly always flags a backdoor.
 // The strongest scan decides the level against the policy's thresholds (two-class and multi-label
 // heads have their own). The score is P(backdoored) at the policy's prior, from a logistic model
 // of the two statistics fitted per kind of model on the tuning split (src/core/calibration.ts).
@@ -282,9 +285,12 @@ export function decide(
   if (maxMargin) {
     const s = modelKind(context.numClasses, context.decision) === 'binary' ? null : maxMarginStatistic(maxMargin);
     if (s === null) {
-      unassessed.push(
-        'the data-free maximum-margin scan does not judge two-class or multi-label heads (its null is fitted to the other classes of a single-label head): give unlabelled in-distribution images (data)',
-      );
+      const why =
+        'the data-free maximum-margin scan does not judge two-class or multi-label heads (its null is fitted to the other classes of a single-label head)';
+      // Beside scans on the user's images it is just left out; alone, nothing judged the model.
+      if (context.probes === 'in-distribution')
+        reasons.push(`maximum margin (data-free): not judged: ${why.replace('the data-free maximum-margin scan ', 'it ')}`);
+      else unassessed.push(`${why}: give unlabelled in-distribution images (data)`);
     } else {
       statistics.maxMargin = s;
       const m = thresholds.maxMargin;

@@ -92,6 +92,10 @@ describe('the data-free verdict', () => {
     expect(binary.unassessed!.join('\n')).toMatch(/does not judge two-class or multi-label heads/);
     expect(maxMarginStatistic(margins([1, 2]))).toBeNull();
     expect(decide({ maxMargin: quiet }, ctx({ decision: 'multi-label' }), DEFAULT_THRESHOLDS, { dataFreePower: strong }).verdict).toBe('unassessed');
+    // Beside scans of the user's own images, a two-class head is simply not judged by it.
+    const beside = decide({ maxMargin: margins([3, 40]) }, ctx({ numClasses: 2, probes: 'in-distribution' }), DEFAULT_THRESHOLDS, { dataFreePower: weak });
+    expect(beside.unassessed ?? []).not.toContainEqual(expect.stringMatching(/maximum-margin/));
+    expect(beside.reasons.join('\n')).toMatch(/maximum margin \(data-free\): not judged: it does not judge two-class/);
   });
 
   it('ships the thresholds its measured power was measured at (npm run eval:data-free -- --fit)', () => {
