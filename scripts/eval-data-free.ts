@@ -52,6 +52,9 @@ interface Row {
   seconds: number;
 }
 
+/** The budgets the gate resolves with no policy, as a user's default scan runs. */
+const defaultBudgets = (shape: [number, number, number]) => resolveBudgets({ inversion: {}, maskInversion: {}, hessian: {} }, shape);
+
 const digestOf = (dir: string) =>
   createHash('sha256')
     .update(readFileSync(path.join(dir, 'model.json')))
@@ -70,7 +73,7 @@ async function scanOne(card: ZooCard): Promise<void> {
   const dir = path.join(values.zoo!, card.name);
   const { model } = await loadModel(dir);
   const rows = await planRows(model);
-  const b = resolveBudgets({ inversion: {}, maskInversion: {}, hessian: {} }, model.inputShape).maxMargin;
+  const b = defaultBudgets(model.inputShape).maxMargin;
   const r = maximumMargins(model, { rows, inits: b.inits, steps: b.steps });
   const row: Row = {
     card,
@@ -116,7 +119,7 @@ function summarise(rows: Row[], label: string, power: DataFreePower, thresholds:
         numClasses: r.numClasses,
         decision: r.decision,
         probes: 'none',
-        tier: resolveBudgets({ inversion: {}, maskInversion: {}, hessian: {} }, r.inputShape).tier,
+        tier: defaultBudgets(r.inputShape).tier,
       },
       thresholds,
       { dataFreePower: power },
