@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-4XVJH74C.js";
+} from "./chunks/chunk-QCX6TTBO.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

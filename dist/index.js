@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-4XVJH74C.js";
+} from "./chunks/chunk-QCX6TTBO.js";
 
 // src/main.ts
 import path2 from "node:path";
@@ -194,7 +194,11 @@ function perClassTables(report) {
     if (scan.method === "input-hessian" || !scan.perClass.length) continue;
     const d = decisionOf(report, scan.method);
     if (scan.method === "max-margin") {
-      const body2 = scan.perClass.map((r) => [String(r.class), num(r.maxMargin, 2), r.class === d?.stat.target ? "\u2B05" : ""]);
+      const body2 = scan.perClass.map((r) => [
+        String(r.class),
+        `${num(r.maxMargin, 2)}${r.screened ? " (screened only)" : ""}`,
+        r.class === d?.stat.target ? "\u2B05" : ""
+      ]);
       out.push(`<details><summary>${escapeHtml(scanTitle(scan.method))}: per class</summary>
 
 ${table(["class", "largest margin", ""], body2)}
@@ -206,7 +210,7 @@ ${table(["class", "largest margin", ""], body2)}
     const header = ["class", ...scan.method === "mask-inversion" ? ["mask L1"] : [], "ASR", "probe share", "statistic"];
     const body = scan.perClass.map((r) => {
       const v = d?.stat.perClass?.[r.class];
-      const stat = r.testable === false ? "untestable (sink)" : v === null || v === void 0 ? "\u2014" : num(v, 2);
+      const stat = r.testable === false ? "untestable (sink)" : r.screened ? "screened only" : v === null || v === void 0 ? "\u2014" : num(v, 2);
       return [String(r.class), ...maskL1(r), pct(r.asr), pct(r.share), `${stat}${r.class === d?.stat.target ? " \u2B05" : ""}`];
     });
     out.push(`<details><summary>${escapeHtml(scanTitle(scan.method))}: per class</summary>

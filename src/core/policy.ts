@@ -6,6 +6,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigurationError, InputError } from '../errors.js';
 import type { ResourceLimits } from '../model/limits.js';
+import { DEFAULT_SCHEDULE, type ClassSchedule } from '../scan/schedule.js';
 
 export const SCAN_NAMES = ['inversion', 'mask-inversion', 'hessian', 'max-margin'] as const;
 export type ScanName = (typeof SCAN_NAMES)[number];
@@ -58,6 +59,12 @@ export const PolicySchema = z
           .optional(),
         'max-margin': z
           .object({ inits: count(1000), steps: count(10_000) })
+          .partial()
+          .strict()
+          .optional(),
+        /** Many classes: above `all-classes-up-to`, a screen of every class, then the full budget on reference and candidate classes (src/scan/schedule.ts). */
+        schedule: z
+          .object({ 'all-classes-up-to': count(1_000_000), 'reference-classes': count(100_000).min(3), 'candidate-classes': count(100_000) })
           .partial()
           .strict()
           .optional(),
@@ -161,6 +168,7 @@ export interface BudgetSettings {
   maskInversion: { images?: number; epochs?: number; batchSize?: number };
   hessian: { inputs?: number };
   maxMargin?: { inits?: number; steps?: number };
+  schedule?: Partial<ClassSchedule>;
 }
 
 /** The policy's `budgets` section in the settings' own names. */
@@ -172,6 +180,11 @@ export function budgetSettings(b: NonNullable<PolicyFile['budgets']>): BudgetSet
     maskInversion: { ...maskInversion, batchSize: maskBatch },
     hessian: { ...b.hessian },
     maxMargin: { ...b['max-margin'] },
+    schedule: {
+      allClassesUpTo: b.schedule?.['all-classes-up-to'],
+      reference: b.schedule?.['reference-classes'],
+      candidates: b.schedule?.['candidate-classes'],
+    },
   };
 }
 
@@ -182,6 +195,8 @@ export interface ScanBudgets {
   maskInversion: { images: number; epochs: number; batchSize: number };
   hessian: { inputs: number };
   maxMargin: { inits: number; steps: number };
+  /** How classes are scheduled on many-class models (src/scan/schedule.ts). */
+  schedule: ClassSchedule;
 }
 
 /**
@@ -190,7 +205,7 @@ export interface ScanBudgets {
  * budgets that finish in ~10 minutes on such a CPU, and CLIP-Inspector's ε = 4/255 for 224-px
  * inputs: an ℓ∞ perturbation of 0.15 is a universal adversarial perturbation for any large clean network.
  */
-export const DEFAULT_BUDGETS: Record<ScanBudgets['tier'], Omit<ScanBudgets, 'tier'>> = {
+export const DEFAULT_BUDGETS: Record<ScanBudgets['tier'], Omit<ScanBudgets, 'tier' | 'schedule'>> = {
   'small-input': {
     inversion: { images: 256, epochs: 1, batchSize: 32, epsilon: 0.15 },
     maskInversion: { images: 128, epochs: 16, batchSize: 16 },
@@ -218,6 +233,7 @@ export function resolveBudgets(set: BudgetSettings, [height, width]: [number, nu
     maskInversion: pick(set.maskInversion, d.maskInversion),
     hessian: pick(set.hessian, d.hessian),
     maxMargin: pick(set.maxMargin ?? {}, d.maxMargin),
+    schedule: pick(set.schedule ?? {}, DEFAULT_SCHEDULE),
   };
 }
 

@@ -42,13 +42,23 @@ import dataFreeFit from './data-free.json' with { type: 'json' };
 /** What the dense (ℓ∞) trigger inversion found, per class: the fields the verdict reads. */
 export interface DenseEvidence {
   options: { epsilon: number };
-  perClass: Array<{ class: number; asr: number; share: number; testable: boolean; sourceCoverage?: number; halfAsr?: number; quarterAsr?: number }>;
+  perClass: Array<{
+    class: number;
+    asr: number;
+    share: number;
+    testable: boolean;
+    sourceCoverage?: number;
+    halfAsr?: number;
+    quarterAsr?: number;
+    /** Only screened (many classes): neither voted nor part of the other classes' null. */
+    screened?: boolean;
+  }>;
 }
 
 /** What mask inversion found, per class. */
 export interface MaskEvidence {
   options: { asrTarget: number };
-  perClass: Array<{ class: number; maskL1: number; asr: number; share: number; testable: boolean }>;
+  perClass: Array<{ class: number; maskL1: number; asr: number; share: number; testable: boolean; screened?: boolean }>;
   classesReached: number;
   inconclusive: boolean;
 }
@@ -61,8 +71,11 @@ export interface HessianEvidence {
 
 /** What the data-free maximum-margin scan found: each class's largest reachable margin. */
 export interface MaxMarginEvidence {
-  perClass: Array<{ class: number; maxMargin: number }>;
+  perClass: Array<{ class: number; maxMargin: number; screened?: boolean }>;
 }
+
+/** A class the scan gave its full budget: it votes and is part of the other classes' null. */
+const judged = (c: { testable?: boolean; screened?: boolean }) => c.testable !== false && !c.screened;
 
 /**
  * How the data-free scan did on the benchmark's tuning split at the default thresholds
@@ -140,20 +153,22 @@ function strongest(values: Array<number | null>, qualifies: (c: number) => boole
  * (which wins with less) from the rest.
  */
 export function denseStatistic(d: DenseEvidence, p: StatisticParameters = CALIBRATION.statistics): ClassStatistic {
-  const testable = d.perClass.filter((c) => c.testable);
+  const testable = d.perClass.filter(judged);
+  // √(2 ln K) counts every testable class, screened ones too: the candidates were the largest of them all.
+  const K = d.perClass.filter((c) => c.testable).length;
   const at = (size: TriggerSize) =>
     d.perClass.map((c) =>
-      c.testable
+      judged(c)
         ? zAbove(
             asrAt(c, size),
             testable.filter((o) => o.class !== c.class).map((o) => asrAt(o, size)),
-            testable.length,
+            K,
             p,
           ) * (c.sourceCoverage ?? 1)
         : null,
     );
   const bySize = measuredSizes(d, p).map(at);
-  const values = d.perClass.map((c, i) => (c.testable ? Math.max(...bySize.map((v) => v[i]!)) : null));
+  const values = d.perClass.map((c, i) => (judged(c) ? Math.max(...bySize.map((v) => v[i]!)) : null));
   return strongest(values, (c) => d.perClass[c].asr >= 0.5);
 }
 
@@ -178,7 +193,7 @@ function measuredSizes(d: DenseEvidence, p: StatisticParameters): TriggerSize[] 
  * out: the trigger inversion then had no power.
  */
 export function denseHeadroom(d: DenseEvidence, p: StatisticParameters = CALIBRATION.statistics): number {
-  const testable = d.perClass.filter((c) => c.testable);
+  const testable = d.perClass.filter(judged);
   if (testable.length < 2) return -Infinity;
   const reference = p.denseReferenceAsr ?? [1, 1, 1];
   return Math.max(
@@ -186,7 +201,7 @@ export function denseHeadroom(d: DenseEvidence, p: StatisticParameters = CALIBRA
       zAbove(
         reference[TRIGGER_SIZES.indexOf(size)],
         testable.map((c) => asrAt(c, size)),
-        testable.length + 1,
+        d.perClass.filter((c) => c.testable).length + 1,
         p,
       ),
     ),
@@ -196,8 +211,8 @@ export function denseHeadroom(d: DenseEvidence, p: StatisticParameters = CALIBRA
 /** The mask inversion's statistic (see the header); classes qualify when their mask reached the ASR target. */
 export function maskStatistic(m: MaskEvidence, [height, width]: [number, number, number], p: StatisticParameters = CALIBRATION.statistics): ClassStatistic {
   const values = m.perClass.map((c) => {
-    if (!c.testable || c.asr < m.options.asrTarget) return null;
-    const others = m.perClass.filter((o) => o.class !== c.class).map((o) => o.maskL1);
+    if (!judged(c) || c.asr < m.options.asrTarget) return null;
+    const others = m.perClass.filter((o) => o.class !== c.class && !o.screened).map((o) => o.maskL1);
     const l1 = Math.max(c.maskL1, 1e-3);
     return Math.min(Math.log(median(others) / l1), Math.log((p.maskAreaShare * height * width) / l1));
   });
@@ -209,10 +224,16 @@ export function maskStatistic(m: MaskEvidence, [height, width]: [number, number,
  * against a gamma fitted to the other classes' (src/scan/null-gamma.ts). Null below 3 classes.
  */
 export function maxMarginStatistic(m: MaxMarginEvidence): ClassStatistic | null {
-  const margins = m.perClass.map((c) => c.maxMargin);
+  const full = m.perClass.filter((c) => !c.screened);
+  const margins = full.map((c) => c.maxMargin);
   if (margins.length < 3 || !margins.every(Number.isFinite)) return null;
-  const { index, pValue } = gammaOutlier(margins);
-  return { value: -Math.log10(Math.max(pValue, 1e-300)), target: index, perClass: margins.map((v) => Math.round(1000 * v) / 1000) };
+  // The largest was picked from every class (the screen's candidates among them): K counts them all.
+  const { index, pValue } = gammaOutlier(margins, m.perClass.length);
+  return {
+    value: -Math.log10(Math.max(pValue, 1e-300)),
+    target: full[index].class,
+    perClass: m.perClass.map((c) => (c.screened ? null : Math.round(1000 * c.maxMargin) / 1000)),
+  };
 }
 
 /** Two-class and multi-label models are a kind of their own: thresholds, score and power apart. */
@@ -255,7 +276,7 @@ export function decide(
         ? `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): no testable class's trigger reached 50 % ASR`
         : `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): class ${c.class}'s trigger has ASR ${(100 * c.asr).toFixed(1)} % and moves ${pct(c.sourceCoverage ?? 1)} of the source classes: statistic ${s.value.toFixed(2)} (suspicious > ${t.inversion.suspicious}, backdoored > ${t.inversion.backdoored})`,
     );
-    const testable = dense.perClass.filter((p) => p.testable);
+    const testable = dense.perClass.filter(judged);
     if (testable.length < 2) unassessed.push('trigger inversion: fewer than two classes were testable on these probes');
     else {
       const headroom = denseHeadroom(dense, calibration.statistics);
@@ -295,7 +316,7 @@ export function decide(
       statistics.maxMargin = s;
       const m = thresholds.maxMargin;
       votes.push({ level: levelOf(s.value, m), target: s.target, excess: s.value - m.suspicious });
-      const others = maxMargin.perClass.filter((c) => c.class !== s.target).map((c) => c.maxMargin);
+      const others = maxMargin.perClass.filter((c) => c.class !== s.target && !c.screened).map((c) => c.maxMargin);
       reasons.push(
         `maximum margin (data-free): class ${s.target} reaches a margin of ${maxMargin.perClass[s.target!].maxMargin.toFixed(2)} against a median of ${median(others).toFixed(2)} for the other classes: p = ${(10 ** -s.value).toPrecision(2)}, statistic −log₁₀ p = ${s.value.toFixed(2)} (suspicious > ${m.suspicious}, backdoored > ${m.backdoored})`,
       );

@@ -38,7 +38,9 @@ export function renderScanImages(
   const images: RenderedImage[] = [];
   if (scans.dense) {
     const { triggers, options } = scans.dense;
-    scans.dense.perClass.forEach(({ class: c }) => {
+    // Classes a many-class schedule only screened get no image: their triggers had a small budget.
+    scans.dense.perClass.forEach(({ class: c, screened }) => {
+      if (screened) return;
       const delta = triggers.subarray(c * n, (c + 1) * n);
       // Grey is zero; white/black are +ε/−ε.
       images.push({
@@ -64,7 +66,8 @@ export function renderScanImages(
   }
   if (scans.mask) {
     const { masks, patterns } = scans.mask;
-    scans.mask.perClass.forEach(({ class: c }) => {
+    scans.mask.perClass.forEach(({ class: c, screened }) => {
+      if (screened) return;
       const m = masks.subarray(c * H * W, (c + 1) * H * W);
       const p = patterns.subarray(c * n, (c + 1) * n);
       images.push({ name: `mask-class-${c}.png`, png: png(m, H, W, 1) });
@@ -108,10 +111,12 @@ export function renderOverviewImage(
   const { dense, mask } = scans;
   const K = dense?.perClass.length ?? mask?.perClass.length ?? 0;
   if (!K) return undefined;
+  // A many-class schedule's screened classes are left out (their triggers had a small budget).
+  const ranInFull = (c: number) => [dense?.perClass[c], mask?.perClass[c]].some((p) => p && !p.screened);
   const classes = Array.from({ length: K }, (_, c) => ({
     class: c,
     ...(dense ? { trigger: dense.triggers.subarray(c * n, (c + 1) * n), asr: dense.perClass[c].asr } : {}),
     ...(mask ? { mask: mask.masks.subarray(c * H * W, (c + 1) * H * W), maskL1: mask.perClass[c].maskL1 } : {}),
-  }));
+  })).filter((c) => ranInFull(c.class));
   return { name: 'overview.png', png: renderOverview(shape, classes, { epsilon: dense?.options.epsilon, suspected }) };
 }

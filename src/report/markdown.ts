@@ -151,7 +151,11 @@ function perClassTables(report: GateReport): string[] {
     if (scan.method === 'input-hessian' || !scan.perClass.length) continue;
     const d = decisionOf(report, scan.method);
     if (scan.method === 'max-margin') {
-      const body = scan.perClass.map((r) => [String(r.class), num(r.maxMargin, 2), r.class === d?.stat.target ? '⬅' : '']);
+      const body = scan.perClass.map((r) => [
+        String(r.class),
+        `${num(r.maxMargin, 2)}${r.screened ? ' (screened only)' : ''}`,
+        r.class === d?.stat.target ? '⬅' : '',
+      ]);
       out.push(`<details><summary>${escapeHtml(scanTitle(scan.method))}: per class</summary>\n\n${table(['class', 'largest margin', ''], body)}\n\n</details>`);
       continue;
     }
@@ -159,7 +163,7 @@ function perClassTables(report: GateReport): string[] {
     const header = ['class', ...(scan.method === 'mask-inversion' ? ['mask L1'] : []), 'ASR', 'probe share', 'statistic'];
     const body = scan.perClass.map((r) => {
       const v = d?.stat.perClass?.[r.class];
-      const stat = r.testable === false ? 'untestable (sink)' : v === null || v === undefined ? '—' : num(v, 2);
+      const stat = r.testable === false ? 'untestable (sink)' : r.screened ? 'screened only' : v === null || v === undefined ? '—' : num(v, 2);
       return [String(r.class), ...maskL1(r), pct(r.asr), pct(r.share), `${stat}${r.class === d?.stat.target ? ' ⬅' : ''}`];
     });
     out.push(`<details><summary>${escapeHtml(scanTitle(scan.method))}: per class</summary>\n\n${table(header, body)}\n\n</details>`);

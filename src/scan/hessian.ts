@@ -29,6 +29,12 @@ export interface HessianOptions {
   histogramBins: number;
   /** Cap on N·K·D (entries of B, 8 bytes each): large inputs get fewer probe inputs. */
   maxEntries: number;
+  /**
+   * Per input, the classes of highest probability whose logits enter H_i (all when K is at most
+   * this). diag(p) − ppᵀ weighs class k by p_k, so the classes left out carry only their small
+   * probability; without the cap the Jacobians and the eigenproblem grow with K.
+   */
+  maxClasses: number;
   /** Rows per differentiated pass that fit in memory. */
   rows: RowLimits;
 }
@@ -39,6 +45,7 @@ export const DEFAULT_HESSIAN: HessianOptions = {
   bulkSize: 50,
   histogramBins: 24,
   maxEntries: 32 * 1024 * 1024,
+  maxClasses: 10,
   rows: UNLIMITED_ROWS,
 };
 
@@ -60,20 +67,36 @@ export interface HessianResult {
   seconds: number;
 }
 
-/** J for a batch: [B, K, D], from K backward passes (inputs are independent in inference mode). */
-function jacobians(model: ModelUnderTest, x: tf.Tensor4D): { J: Float32Array; probs: Float32Array } {
+/**
+ * For a batch, each input's `m` classes (all K in order when m = K, else those of highest
+ * probability), their logits' input gradients J [B, m, D] (m backward passes: inputs are
+ * independent in inference mode) and their probabilities [B, m].
+ */
+function jacobians(model: ModelUnderTest, x: tf.Tensor4D, m: number): { J: Float32Array; probs: Float32Array } {
   const K = model.numClasses;
   const [B] = x.shape;
   const D = x.size / B;
-  const J = new Float32Array(B * K * D);
-  for (let k = 0; k < K; k++) {
-    const g = tf.tidy(() => tf.grad((input: tf.Tensor) => tf.sum(tf.slice(model.logits(input as tf.Tensor4D), [0, k], [B, 1])))(x));
+  // Multi-label heads are independent Bernoullis (sigmoid cross-entropy), the rest one softmax.
+  const all = tf.tidy(() => (model.decision === 'multi-label' ? tf.sigmoid(model.logits(x)) : tf.softmax(model.logits(x))).dataSync() as Float32Array);
+  const chosen = Array.from({ length: B }, (_, b) => {
+    const order = [...Array(K).keys()];
+    return m < K ? order.sort((i, j) => all[b * K + j] - all[b * K + i]).slice(0, m) : order;
+  });
+  const J = new Float32Array(B * m * D);
+  const probs = new Float32Array(B * m);
+  for (let r = 0; r < m; r++) {
+    const pick = chosen.map((cs) => cs[r]);
+    const g = tf.tidy(() => {
+      const onehot = tf.oneHot(tf.tensor1d(pick, 'int32'), K);
+      return tf.grad((input: tf.Tensor) => tf.sum(tf.mul(model.logits(input as tf.Tensor4D), onehot)))(x);
+    });
     const data = g.dataSync();
     g.dispose();
-    for (let b = 0; b < B; b++) J.set(data.subarray(b * D, (b + 1) * D), (b * K + k) * D);
+    for (let b = 0; b < B; b++) {
+      J.set(data.subarray(b * D, (b + 1) * D), (b * m + r) * D);
+      probs[b * m + r] = all[b * K + pick[b]];
+    }
   }
-  // Multi-label heads are independent Bernoullis (sigmoid cross-entropy), the rest one softmax.
-  const probs = tf.tidy(() => (model.decision === 'multi-label' ? tf.sigmoid(model.logits(x)) : tf.softmax(model.logits(x))).dataSync() as Float32Array);
   return { J, probs };
 }
 
@@ -91,7 +114,8 @@ function sqrtFisher(p: Float32Array | number[], independent = false): Matrix {
 export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options: Partial<HessianOptions> = {}): HessianResult {
   const opts = { ...DEFAULT_HESSIAN, ...options };
   const t0 = performance.now();
-  const K = model.numClasses;
+  // Classes per input: rows of B per input.
+  const K = Math.min(model.numClasses, opts.maxClasses);
   const [H, W, C] = model.inputShape;
   const D = H * W * C;
   const N = Math.max(1, Math.min(opts.maxInputs, probe.count, Math.floor(opts.maxEntries / (K * D))));
@@ -100,7 +124,7 @@ export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options:
   const perInputTop: Float64Array[] = [];
   for (const [s, e] of spans(N, Math.min(opts.batchSize, opts.rows.gradient))) {
     const x = tf.tensor4d(probe.x.subarray(s * D, e * D), [e - s, H, W, C]);
-    const { J, probs } = jacobians(model, x);
+    const { J, probs } = jacobians(model, x, K);
     x.dispose();
     for (let b = 0; b < e - s; b++) {
       const S = sqrtFisher(probs.subarray(b * K, (b + 1) * K), model.decision === 'multi-label');

@@ -21,6 +21,8 @@ export interface InversionOptions {
   seed: number;
   /** Rows per pass that fit in memory; a step bigger than that is accumulated over blocks. */
   rows: RowLimits;
+  /** The classes to invert (all when absent); the result covers these only (see schedule.ts). */
+  classes?: readonly number[];
   /** Called after each optimisation step with (steps done, steps in all), for progress lines. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -71,6 +73,8 @@ export interface ClassInversion {
   minSourceAsr: number;
   /** Share of those source classes whose probes the trigger moves at least half of. */
   sourceCoverage: number;
+  /** Inverted at the screening budget only (many classes, see schedule.ts): reported, not voted. */
+  screened?: boolean;
 }
 
 export interface InversionResult {
@@ -103,22 +107,27 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
   const n = H * W * C;
   const triggers = new Float32Array(K * n);
   const loss = new Float64Array(K);
-  const classes = [...Array(K).keys()];
+  const classes = opts.classes ? [...opts.classes] : [...Array(K).keys()];
+  // Triggers of the classes inverted, in `classes` order ([k, H, W, C]); `triggers` is by class id.
+  const inverted = new Float32Array(classes.length * n);
   const images = (s: number, e: number) => tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, H, W, C]);
 
-  const steps = Math.ceil(K / opts.maxClassesPerChunk) * opts.epochs * Math.ceil(probe.count / opts.batchSize);
+  // Scaled by a constant of the model, not by the chunk's own size: Adam's ε makes the step depend
+  // on the gradient's scale, and a class must step alike whichever classes share its chunk.
+  const perStep = Math.min(K, opts.maxClassesPerChunk);
+  const steps = Math.ceil(classes.length / opts.maxClassesPerChunk) * opts.epochs * Math.ceil(probe.count / opts.batchSize);
   let done = 0;
-  for (let c0 = 0; c0 < K; c0 += opts.maxClassesPerChunk) {
+  for (let c0 = 0; c0 < classes.length; c0 += opts.maxClassesPerChunk) {
     const chunk = classes.slice(c0, c0 + opts.maxClassesPerChunk);
     const delta = tf.variable(tf.zeros([chunk.length, H, W, C]));
     const optimizer = tf.train.adam(opts.learningRate);
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       for (const [s, e] of spans(probe.count, opts.batchSize)) {
-        // Loss: mean margin over the chunk's classes × the batch's images, summed block by block.
+        // Loss: the margin summed over the chunk's classes, averaged over images, block by block.
         const parts = blocks(chunk.length, e - s, opts.rows.gradient).map((b) => () => {
           const d = tf.slice(delta, [b.c0, 0, 0, 0], [b.c1 - b.c0, H, W, C]) as tf.Tensor4D;
           const margins = targetMargins(model.logits(stamp(images(s + b.s, s + b.e), d)), classMajor(chunk.slice(b.c0, b.c1), b.e - b.s), model.decision);
-          return tf.div(tf.sum(margins), chunk.length * (e - s)) as tf.Scalar;
+          return tf.div(tf.sum(margins), perStep * (e - s)) as tf.Scalar;
         });
         tf.tidy(() => {
           accumulatedStep(optimizer, [delta], parts);
@@ -127,7 +136,7 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
         opts.onProgress?.(++done, steps);
       }
     }
-    triggers.set(delta.dataSync(), c0 * n);
+    inverted.set(delta.dataSync(), c0 * n);
     optimizer.dispose();
     delta.dispose();
   }
@@ -139,11 +148,12 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
   const eligible = new Float64Array(K);
   // Per target class, per source class (the probe's own prediction): [eligible, hits].
   const bySource = Array.from({ length: K }, () => new Map<number, [number, number]>());
-  const deltaAll = tf.tensor4d(triggers, [K, H, W, C]);
+  classes.forEach((c, j) => triggers.set(inverted.subarray(j * n, (j + 1) * n), c * n));
+  const deltaAll = tf.tensor4d(inverted, [classes.length, H, W, C]);
   for (const [s, e] of spans(probe.count, opts.batchSize)) {
     const clean: number[][] = [];
     for (const [a, z] of spans(e - s, opts.rows.forward)) clean.push(...tf.tidy(() => presentClasses(model.logits(images(s + a, s + z)), model.decision)));
-    for (const b of blocks(K, e - s, opts.rows.forward)) {
+    for (const b of blocks(classes.length, e - s, opts.rows.forward)) {
       const nb = b.e - b.s;
       const chunk = classes.slice(b.c0, b.c1);
       const targets = classMajor(chunk, nb);
@@ -180,20 +190,20 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
   deltaAll.dispose();
   const asr = classes.map((c) => (eligible[c] ? hits[c] / eligible[c] : 0));
   const anomalies = madScores(asr);
-  const perClass = classes.map((c) => {
+  const perClass = classes.map((c, j) => {
     const share = 1 - eligible[c] / probe.count;
     const sources = [...bySource[c].values()].filter(([n]) => n >= 3).map(([n, h]) => h / n);
     return {
       class: c,
-      asr: asr[c],
+      asr: asr[j],
       loss: loss[c] / probe.count,
-      anomaly: anomalies[c],
+      anomaly: anomalies[j],
       share,
       testable: share <= maxTestableShare(K, model.decision),
       halfAsr: eligible[c] ? halfHits[c] / eligible[c] : 0,
       quarterAsr: eligible[c] ? quarterHits[c] / eligible[c] : 0,
-      minSourceAsr: sources.length ? Math.min(...sources) : asr[c],
-      sourceCoverage: sources.length ? sources.filter((a) => a >= 0.5).length / sources.length : Number(asr[c] >= 0.5),
+      minSourceAsr: sources.length ? Math.min(...sources) : asr[j],
+      sourceCoverage: sources.length ? sources.filter((a) => a >= 0.5).length / sources.length : Number(asr[j] >= 0.5),
     };
   });
   const valid = perClass.filter((p) => p.asr >= 0.5 && p.testable);

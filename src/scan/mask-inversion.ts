@@ -28,6 +28,8 @@ export interface MaskInversionOptions {
   rows: RowLimits;
   /** Called after each epoch with (epochs done, epochs in all), for progress lines. */
   onProgress?: (done: number, total: number) => void;
+  /** The classes to invert (all when absent); the result covers these only (see schedule.ts). */
+  classes?: readonly number[];
 }
 
 export const DEFAULT_MASK_INVERSION: MaskInversionOptions = {
@@ -45,12 +47,15 @@ export interface ClassMask {
   class: number;
   /** L1 norm of the best mask (pixels), or the image area when no mask reached the ASR target. */
   maskL1: number;
+  /** ASR of the best mask; for a class that never reached the target, the highest ASR any epoch's mask reached. */
   asr: number;
   /** NC anomaly index: (median − L1) / (1.4826·MAD); large = suspiciously small trigger. */
   anomaly: number;
   /** Fraction of the probes already predicted as the class; above half it is not voted (see inversion.ts). */
   share: number;
   testable: boolean;
+  /** Inverted at the screening budget only (many classes, see schedule.ts): reported, not voted. */
+  screened?: boolean;
 }
 
 export interface MaskInversionResult {
@@ -80,13 +85,22 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   const K = model.numClasses;
   const [H, W, C] = model.inputShape;
   const n = H * W * C;
-  const classes = [...Array(K).keys()];
-  // tanh parametrisation keeps m and p in [0,1] without projection (as NC does).
-  const maskVar = tf.variable(tf.fill([K, H, W, 1], -2)); // m ≈ 0.12 at start
-  const patternVar = tf.variable(tf.randomNormal([K, H, W, C], 0, 0.5, 'float32', opts.seed + 1));
+  const classes = opts.classes ? [...opts.classes] : [...Array(K).keys()];
+  const k = classes.length;
+  // tanh parametrisation keeps m and p in [0,1] without projection (as NC does). Variables are in
+  // `classes` order; a class's starting pattern is the one a scan of all classes would give it.
+  const maskVar = tf.variable(tf.fill([k, H, W, 1], -2)); // m ≈ 0.12 at start
+  const patternVar = tf.variable(
+    tf.tidy(() => {
+      const all = tf.randomNormal([K, H, W, C], 0, 0.5, 'float32', opts.seed + 1);
+      return opts.classes ? tf.gather(all, classes) : all;
+    }),
+  );
   const lambda = new Float64Array(K);
   const bestL1 = new Float64Array(K).fill(Infinity);
   const bestAsr = new Float64Array(K);
+  // The highest ASR any epoch's mask reached: what a class that never reached the target reports.
+  const topAsr = new Float64Array(K);
   const masks = new Float32Array(K * H * W);
   const patterns = new Float32Array(K * n);
   const optimizer = tf.train.adam(opts.learningRate, 0.5, 0.9);
@@ -107,11 +121,11 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     const hits = new Float64Array(K);
     let seen = 0;
-    const lam = tf.tensor1d(Array.from(lambda));
+    const lam = tf.tensor1d(classes.map((c) => lambda[c]));
     for (const [s, e] of spans(probe.count, opts.batchSize)) {
       const b = e - s;
       // Loss: Σ_c [mean_i hinge(c, i) + λ_c·|m_c|₁], summed block by block (λ terms once per class).
-      const parts = blocks(K, b, opts.rows.gradient).map((blk) => () => {
+      const parts = blocks(k, b, opts.rows.gradient).map((blk) => () => {
         const nb = blk.e - blk.s;
         const x = tf.tensor4d(probe.x.subarray((s + blk.s) * n, (s + blk.e) * n), [nb, H, W, C]);
         const targets = classMajor(classes.slice(blk.c0, blk.c1), nb);
@@ -131,14 +145,15 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
     const l1Now = tf.tidy(() => tf.sum(toMask(maskVar), [1, 2, 3]).dataSync());
     const m = tf.tidy(() => toMask(maskVar).dataSync());
     const p = tf.tidy(() => toMask(patternVar).dataSync());
-    for (let c = 0; c < K; c++) {
+    for (const [j, c] of classes.entries()) {
       const asr = hits[c] / seen;
+      topAsr[c] = Math.max(topAsr[c], asr);
       if (asr >= opts.asrTarget) {
-        if (l1Now[c] < bestL1[c]) {
-          bestL1[c] = l1Now[c];
+        if (l1Now[j] < bestL1[c]) {
+          bestL1[c] = l1Now[j];
           bestAsr[c] = asr;
-          masks.set(m.subarray(c * H * W, (c + 1) * H * W), c * H * W);
-          patterns.set(p.subarray(c * n, (c + 1) * n), c * n);
+          masks.set(m.subarray(j * H * W, (j + 1) * H * W), c * H * W);
+          patterns.set(p.subarray(j * n, (j + 1) * n), c * n);
         }
         lambda[c] = lambda[c] === 0 ? opts.initialLambda : lambda[c] * 2;
       } else if (lambda[c] > 0) {
@@ -154,16 +169,30 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   const l1 = classes.map((c) => (Number.isFinite(bestL1[c]) ? bestL1[c] : H * W));
   const med = median(l1);
   const mad = Math.max(1.4826 * median(l1.map((v) => Math.abs(v - med))), 1e-6);
-  const perClass = classes.map((c) => ({
+  const perClass: ClassMask[] = classes.map((c, j) => ({
     class: c,
-    maskL1: l1[c],
-    asr: bestAsr[c],
-    anomaly: (med - l1[c]) / mad,
+    maskL1: l1[j],
+    asr: Number.isFinite(bestL1[c]) ? bestAsr[c] : topAsr[c],
+    anomaly: (med - l1[j]) / mad,
     share: share[c],
     testable: share[c] <= maxTestableShare(K, model.decision),
   }));
+  // Classes not run (a schedule's screened ones) are listed with their probe share, no mask.
+  const ran = new Set(classes);
+  for (let c = 0; c < K; c++)
+    if (!ran.has(c))
+      perClass.push({
+        class: c,
+        maskL1: H * W,
+        asr: 0,
+        anomaly: 0,
+        share: share[c],
+        testable: share[c] <= maxTestableShare(K, model.decision),
+        screened: true,
+      });
+  perClass.sort((a, b) => a.class - b.class);
   const classesReached = perClass.filter((p) => Number.isFinite(bestL1[p.class])).length;
-  const inconclusive = classesReached < K / 2;
+  const inconclusive = classesReached < k / 2;
   const best = perClass.filter((p) => p.asr >= opts.asrTarget && p.testable).reduce<ClassMask | null>((a, p) => (!a || p.maskL1 < a.maskL1 ? p : a), null);
   return {
     method: 'mask-inversion',

@@ -21,6 +21,8 @@ export interface MaxMarginOptions {
   seed: number;
   rows: RowLimits;
   onProgress?: (done: number, total: number) => void;
+  /** The classes to scan (all when absent); the result covers these only (see schedule.ts). */
+  classes?: readonly number[];
 }
 
 /** The paper's 30 starts per class; steps and the Adam rate were chosen on the tuning split. */
@@ -30,7 +32,12 @@ export interface MaxMarginResult {
   method: 'max-margin';
   options: MaxMarginOptions;
   /** Per class, the largest margin reached over its starts (for multi-label heads, the largest z_c). */
-  perClass: Array<{ class: number; maxMargin: number }>;
+  perClass: Array<{
+    class: number;
+    maxMargin: number;
+    /** Scanned at the screening budget only (many classes, see schedule.ts): reported, not voted. */
+    screened?: boolean;
+  }>;
   /** Class with the largest maximum margin (the verdict decides whether it stands out). */
   largestClass: number;
   /** P(a clean class's maximum reaches the largest one), from the gamma fitted to the others; null below 3 classes. */
@@ -44,18 +51,26 @@ export function maximumMargins(model: ModelUnderTest, options: Partial<MaxMargin
   const K = model.numClasses;
   const [H, W, C] = model.inputShape;
   const N = opts.inits;
-  const classes = [...Array(K).keys()];
+  const classes = opts.classes ? [...opts.classes] : [...Array(K).keys()];
+  const k = classes.length;
+  const d = N * H * W * C;
+  // One random stream over all classes in order, so a class starts where a scan of all classes starts it.
   const rand = mulberry32(opts.seed ^ 0x6d6d6264);
-  const start = new Float32Array(K * N * H * W * C);
-  for (let i = 0; i < start.length; i++) start[i] = rand();
-  // Rows are class-major: class c's starts are rows [c·N, (c+1)·N).
-  const x = tf.variable(tf.tensor4d(start, [K * N, H, W, C]));
+  const start = new Float32Array(k * d);
+  const wanted = new Map(classes.map((c, j) => [c, j]));
+  for (let c = 0, last = Math.max(...classes); c <= last; c++) {
+    const j = wanted.get(c);
+    if (j === undefined) for (let i = 0; i < d; i++) rand();
+    else for (let i = 0; i < d; i++) start[j * d + i] = rand();
+  }
+  // Rows are class-major: the j-th class's starts are rows [j·N, (j+1)·N).
+  const x = tf.variable(tf.tensor4d(start, [k * N, H, W, C]));
   const targets = classMajor(classes, N);
   const optimizer = tf.train.adam(opts.learningRate);
   const rowsOf = (s: number, e: number) => tf.slice(x, [s, 0, 0, 0], [e - s, H, W, C]) as tf.Tensor4D;
   for (let step = 0; step < opts.steps; step++) {
     // Rows are independent, so blocks of rows just split one sum.
-    const parts = blocks(1, K * N, opts.rows.gradient).map(
+    const parts = blocks(1, k * N, opts.rows.gradient).map(
       (b) => () => tf.sum(targetMargins(model.logits(rowsOf(b.s, b.e)), targets.slice(b.s, b.e), model.decision)) as tf.Scalar,
     );
     tf.tidy(() => {
@@ -65,20 +80,26 @@ export function maximumMargins(model: ModelUnderTest, options: Partial<MaxMargin
     opts.onProgress?.(step + 1, opts.steps);
   }
   const best = new Float64Array(K).fill(-Infinity);
-  for (const [s, e] of spans(K * N, opts.rows.forward)) {
+  for (const [s, e] of spans(k * N, opts.rows.forward)) {
     const m = tf.tidy(() => targetMargins(model.logits(rowsOf(s, e)), targets.slice(s, e), model.decision).dataSync());
     for (let i = s; i < e; i++) best[targets[i]] = Math.max(best[targets[i]], -m[i - s]);
   }
   optimizer.dispose();
   x.dispose();
   const perClass = classes.map((c) => ({ class: c, maxMargin: best[c] }));
-  const largestClass = classes.reduce((a, c) => (best[c] > best[a] ? c : a), 0);
+  const largestClass = classes.reduce((a, c) => (best[c] > best[a] ? c : a), classes[0]);
   return {
     method: 'max-margin',
     options: opts,
     perClass,
     largestClass,
-    pValue: K >= 3 ? gammaOutlier(Array.from(best)).pValue : null,
+    pValue:
+      k >= 3
+        ? gammaOutlier(
+            classes.map((c) => best[c]),
+            K,
+          ).pValue
+        : null,
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -101,8 +101,12 @@ export interface GammaOutlier {
   scale: number;
 }
 
-/** The largest value tested against a gamma fitted to the others (values ≤ 0 are floored to a tiny share of the largest). */
-export function gammaOutlier(values: readonly number[]): GammaOutlier {
+/**
+ * The largest value tested against a gamma fitted to the others (values ≤ 0 are floored to a tiny
+ * share of the largest). `classes` is the K of 1 − F^K: how many values the largest was picked
+ * from (more than `values` when a many-class schedule screened some out).
+ */
+export function gammaOutlier(values: readonly number[], classes = values.length): GammaOutlier {
   if (values.length < 3) throw new Error('a gamma null needs at least three values');
   const index = values.reduce((a, v, i) => (v > values[a] ? i : a), 0);
   const top = values[index];
@@ -111,5 +115,5 @@ export function gammaOutlier(values: readonly number[]): GammaOutlier {
   const { shape, scale } = fitGamma(others);
   // 1 − (1 − Q)^K without cancellation, so a far outlier's p stays a number, not 0.
   const tail = gammaQ(shape, Math.max(top, floor) / scale);
-  return { index, pValue: -Math.expm1(values.length * Math.log1p(-tail)), shape, scale };
+  return { index, pValue: -Math.expm1(classes * Math.log1p(-tail)), shape, scale };
 }

@@ -11,6 +11,7 @@ import { hessianSpectrum, type HessianOptions, type HessianResult } from './hess
 import { reconstructTriggers, type InversionOptions, type InversionResult } from './inversion.js';
 import { reconstructMasks, type MaskInversionOptions, type MaskInversionResult } from './mask-inversion.js';
 import { maximumMargins, type MaxMarginOptions, type MaxMarginResult } from './max-margin.js';
+import { mergeRows, mergeScreened, runScheduled } from './schedule.js';
 
 /** The full results of the scans that ran, keyed as the verdict and the image renderers read them. */
 export interface ScanResults {
@@ -71,6 +72,21 @@ function summary<R extends object, D extends keyof R>(result: R, drop: readonly 
   return rounded(Object.fromEntries(Object.entries(result).filter(([k]) => !(drop as readonly string[]).includes(k)))) as Omit<R, D>;
 }
 
+/** A schedule's screen by the maximum-margin scan at its screening budget (4 starts of 25 steps per class, the large-input budget). */
+function marginScreen({ model, budgets: { maxMargin: b }, rows, seed, progress }: ScanInput) {
+  return {
+    screen: () =>
+      maximumMargins(model, {
+        seed,
+        rows,
+        inits: Math.min(b.inits, 4),
+        steps: Math.min(b.steps, 25),
+        onProgress: progress('maximum margin (screening every class)', 'step'),
+      }),
+    rank: (r: MaxMarginResult) => [...r.perClass].sort((a, c) => c.maxMargin - a.maxMargin).map((p) => p.class),
+  };
+}
+
 export const SCANS: {
   inversion: ScanEntry<InversionResult, TriggerInversionSummary>;
   'mask-inversion': ScanEntry<MaskInversionResult, MaskInversionSummary>;
@@ -82,15 +98,30 @@ export const SCANS: {
     title: 'trigger inversion',
     votes: true,
     readsProbes: true,
-    run: ({ model, probe, budgets: { inversion: b }, rows, seed, progress }) =>
-      reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, b.images)), {
-        seed,
-        rows,
-        epochs: b.epochs,
-        batchSize: b.batchSize,
-        epsilon: b.epsilon,
-        onProgress: progress('trigger inversion', 'step'),
-      }),
+    run: ({ model, probe, budgets: { inversion: b, schedule }, rows, seed, progress }) => {
+      const invert = (images: number, phase: string, classes?: readonly number[]) =>
+        reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, images)), {
+          seed,
+          rows,
+          epochs: b.epochs,
+          batchSize: b.batchSize,
+          epsilon: b.epsilon,
+          classes,
+          onProgress: progress(phase, 'step'),
+        });
+      return runScheduled(model.numClasses, schedule, seed, {
+        // The screen: a quarter of the images (at most 64), so a few steps per class.
+        screen: () => invert(Math.min(64, Math.ceil(b.images / 4)), 'trigger inversion (screening every class)'),
+        rank: (r) => [...r.perClass].sort((a, c) => c.asr - a.asr || a.loss - c.loss).map((p) => p.class),
+        run: (classes) => invert(b.images, 'trigger inversion', classes),
+        merge: (full, screen, classes) => ({
+          ...full,
+          perClass: mergeScreened(full.perClass, screen.perClass),
+          triggers: mergeRows(full.triggers, screen.triggers, classes, full.triggers.length / model.numClasses),
+          seconds: screen.seconds + full.seconds,
+        }),
+      });
+    },
     summarise: (r) => summary(r, ['triggers']),
   },
   'mask-inversion': {
@@ -98,15 +129,27 @@ export const SCANS: {
     title: 'mask inversion',
     votes: true,
     readsProbes: true,
-    run: ({ model, probe, budgets: { maskInversion: b }, rows, seed, progress }) =>
-      reconstructMasks(model, probe, {
-        seed,
-        rows,
-        maxImages: b.images,
-        epochs: b.epochs,
-        batchSize: b.batchSize,
-        onProgress: progress('mask inversion', 'epoch'),
-      }),
+    run: (input) => {
+      const { model, probe, rows, seed, progress } = input;
+      const b = input.budgets.maskInversion;
+      return runScheduled(model.numClasses, input.budgets.schedule, seed, {
+        // Masks move too slowly to rank classes at a small budget; the maximum-margin scan at its
+        // screening budget does (a patch target is reachable with an outstanding margin).
+        ...marginScreen(input),
+        run: (classes) =>
+          reconstructMasks(model, probe, {
+            seed,
+            rows,
+            maxImages: b.images,
+            epochs: b.epochs,
+            batchSize: b.batchSize,
+            classes,
+            onProgress: progress('mask inversion', 'epoch'),
+          }),
+        // The mask scan reports the classes it did not run itself (screened, with their probe share).
+        merge: (full, screen) => ({ ...full, seconds: full.seconds + screen.seconds }),
+      });
+    },
     summarise: (r) => summary(r, ['masks', 'patterns']),
   },
   hessian: {
@@ -122,8 +165,15 @@ export const SCANS: {
     title: 'maximum margin (data-free)',
     votes: true,
     readsProbes: false,
-    run: ({ model, budgets: { maxMargin: b }, rows, seed, progress }) =>
-      maximumMargins(model, { seed, rows, inits: b.inits, steps: b.steps, onProgress: progress('maximum margin', 'step') }),
+    run: (input) => {
+      const { model, rows, seed, progress } = input;
+      const b = input.budgets.maxMargin;
+      return runScheduled(model.numClasses, input.budgets.schedule, seed, {
+        ...marginScreen(input),
+        run: (classes) => maximumMargins(model, { seed, rows, inits: b.inits, steps: b.steps, classes, onProgress: progress('maximum margin', 'step') }),
+        merge: (full, screen) => ({ ...full, perClass: mergeScreened(full.perClass, screen.perClass), seconds: screen.seconds + full.seconds }),
+      });
+    },
     summarise: (r) => summary(r, []),
   },
 };

@@ -1,5 +1,5 @@
 // The benchmark's data domains: MNIST digits, procedurally generated colour signs (43 and 10
-// classes) and grayscale surfaces with defects (a binary task and a multi-label one). Each has a
+// classes, and 100 for the many-class bench) and grayscale surfaces with defects (a binary task and a multi-label one). Each has a
 // training split (the zoo trains on it), a held-out split (probe and cleaning data a defender
 // may hold) and a test split (accuracy and attack success are measured on it).
 import { mnistSplit } from '../data/mnist.js';
@@ -7,7 +7,7 @@ import type { LabelledImageSet } from '../data/types.js';
 import { mulberry32 } from '../util/random.js';
 import { renderSign, renderSurface, SIGN_SIZE, signClasses, SURFACE_DEFECTS, SURFACE_SIZE } from './procedural.js';
 
-export const DOMAIN_NAMES = ['mnist', 'signs43', 'signs10', 'surface', 'surface-multi'] as const;
+export const DOMAIN_NAMES = ['mnist', 'signs43', 'signs10', 'signs100', 'surface', 'surface-multi'] as const;
 export type DomainName = (typeof DOMAIN_NAMES)[number];
 export type DataSplit = 'train' | 'heldout' | 'test';
 
@@ -35,6 +35,7 @@ const SIZES: Record<DomainName, Record<DataSplit, number>> = {
   mnist: { train: 7000, heldout: 1000, test: 2000 },
   signs43: { train: 5160, heldout: 1032, test: 2064 },
   signs10: { train: 3000, heldout: 1000, test: 2000 },
+  signs100: { train: 10000, heldout: 1000, test: 2000 },
   surface: { train: 3000, heldout: 1000, test: 2000 },
   'surface-multi': { train: 3000, heldout: 1000, test: 2000 },
 };
@@ -47,8 +48,9 @@ const cached = (key: string, make: () => TaskData) => {
   return v;
 };
 
-function signs(name: 'signs43' | 'signs10', k: number): Domain {
-  const classes = signClasses(43).slice(0, k);
+function signs(name: 'signs43' | 'signs10' | 'signs100', k: number): Domain {
+  // The first 43 classes are the same in every variant; 100 draws more.
+  const classes = signClasses(Math.max(43, k)).slice(0, k);
   return {
     name,
     shape: [SIGN_SIZE, SIGN_SIZE, 3],
@@ -122,6 +124,8 @@ export function domain(name: DomainName): Domain {
       return signs(name, 43);
     case 'signs10':
       return signs(name, 10);
+    case 'signs100':
+      return signs(name, 100);
     case 'surface':
     case 'surface-multi':
       return surface(name);

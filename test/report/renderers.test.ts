@@ -85,6 +85,20 @@ describe('report renderers', () => {
     expect(validateSarif(renderSarif(dataFree, ANCHOR))).toBe(true);
   });
 
+  it('a 100-class report marks the classes only screened and points at the target among those scanned in full', () => {
+    // Written by `npm run bench:classes` (signs100-cnn-badnets-t37 with probe data; paths shortened).
+    const many = fixture('many-classes-badnets');
+    const md = renderMarkdown(many, { mermaid: true, links: LINKS });
+    const mask = many.scans.find((s) => s.method === 'mask-inversion')!;
+    const screened = mask.perClass.filter((c) => 'screened' in c && c.screened).length;
+    expect(screened).toBeGreaterThan(80);
+    // One "screened only" cell per screened class in each of the two per-class tables.
+    expect(md.match(/screened only/g)?.length).toBe(2 * screened);
+    expect(md).toMatch(/\| 37 \| [\d.]+ \| [\d.]+ % \| [\d.]+ % \| [\d.]+ ⬅ \|/);
+    expect(findingsOf(many).map((f) => f.targetClass)).toContain(37);
+    expect(validateSarif(renderSarif(many, ANCHOR))).toBe(true);
+  });
+
   it('SARIF is valid 2.1.0 for every verdict, with fingerprints that depend on the finding, not the run', () => {
     const error: GateReport = {
       ...clean,

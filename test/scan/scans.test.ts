@@ -33,23 +33,40 @@ describe('input-Hessian spectrum', () => {
   // Linear softmax model: the cross-entropy input Hessian is exactly W (diag p − ppᵀ) Wᵀ.
   const D = 16;
   const K = 3;
-  const linear = () => {
+  const linear = (classes = K, stddev = 0.05) => {
     const m = tf.sequential({
-      layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: K, kernelInitializer: tf.initializers.randomNormal({ seed: 3 }) })],
+      layers: [
+        tf.layers.flatten({ inputShape: [4, 4, 1] }),
+        tf.layers.dense({ units: classes, kernelInitializer: tf.initializers.randomNormal({ seed: 3, stddev }) }),
+      ],
     });
     return new LayersModelAdapter(m, DEFAULT_GATE_JSON, 'linear');
   };
-  const expectedEigenvalues = (model: LayersModelAdapter, x: Float32Array, n: number) => {
+  /** The closed form; with `m`, each input's A restricted to its m most probable classes (the principal submatrix). */
+  const expectedEigenvalues = (model: LayersModelAdapter, x: Float32Array, n: number, m = Infinity) => {
     const W = model.model.layers[1].getWeights()[0].arraySync() as number[][]; // D × K
     const probs = tf.softmax(model.logits(tf.tensor4d(x.subarray(0, n * D), [n, 4, 4, 1]))).arraySync() as number[][];
     const H = Matrix.zeros(D, D);
     for (const p of probs) {
-      const A = new Matrix(K, K);
-      for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) A.set(i, j, (i === j ? p[i] : 0) - p[i] * p[j]);
+      const k = p.length;
+      const kept = new Set([...p.keys()].sort((i, j) => p[j] - p[i]).slice(0, m));
+      const A = new Matrix(k, k);
+      for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) if (kept.has(i) && kept.has(j)) A.set(i, j, (i === j ? p[i] : 0) - p[i] * p[j]);
       H.add(new Matrix(W).mmul(A).mmul(new Matrix(W).transpose()).div(n));
     }
     return new EigenvalueDecomposition(H, { assumeSymmetric: true }).realEigenvalues.sort((a, b) => b - a);
   };
+
+  it("keeps each input's most probable classes on a many-class model, as the truncated closed form says", () => {
+    const model = linear(12, 1);
+    const probe = syntheticImages(6, [4, 4, 1], 5);
+    const r = hessianSpectrum(model, probe, { maxInputs: 6, batchSize: 4, bulkSize: 10, maxClasses: 4 });
+    const want = expectedEigenvalues(model, probe.x, 6, 4);
+    for (let i = 0; i < 5; i++) expect(r.topEigenvalues[i] / want[0]).toBeCloseTo(want[i] / want[0], 5);
+    // Not the full Hessian: the classes left out carry probability here.
+    const full = expectedEigenvalues(model, probe.x, 6);
+    expect(Math.abs(full[0] - want[0]) / full[0]).toBeGreaterThan(1e-4);
+  });
 
   it.each([
     ['input side', 12],
