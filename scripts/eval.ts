@@ -40,6 +40,8 @@ const { values } = parseArgs({
     /** Summarise what is cached; scan nothing. */
     'no-scan': { type: 'boolean', default: false },
     'scan-one': { type: 'string' },
+    /** Scan models of more classes than this on the many-class schedule (default: the policy's, 48), to compare it with full scans; use another --cache. */
+    'schedule-above': { type: 'string' },
   },
 });
 
@@ -75,9 +77,11 @@ async function scanOne(card: ZooCard): Promise<void> {
   const dir = path.join(values.zoo!, card.name);
   const engine = await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
   // The Hessian scan reports but does not vote: the benchmark leaves it out to save time.
+  const base = defaultSettings(dir, probeData(card.domain ?? 'mnist'));
   const settings: Settings = Object.freeze({
-    ...defaultSettings(dir, probeData(card.domain ?? 'mnist')),
+    ...base,
     scans: ['inversion', 'mask-inversion'] as ScanName[],
+    ...(values['schedule-above'] ? { budgets: { ...base.budgets, schedule: { allClassesUpTo: Number(values['schedule-above']) } } } : {}),
   });
   const t0 = performance.now();
   const { report } = await runGate(settings, engine, new MemoryLogger());
@@ -89,9 +93,23 @@ async function scanOne(card: ZooCard): Promise<void> {
 
 function runChild(name: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '--zoo', values.zoo!, '--cache', values.cache!, '--scan-one', name], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        ...process.execArgv,
+        process.argv[1],
+        '--zoo',
+        values.zoo!,
+        '--cache',
+        values.cache!,
+        '--scan-one',
+        name,
+        ...(values['schedule-above'] ? ['--schedule-above', values['schedule-above']] : []),
+      ],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`scanning ${name} exited with ${code}`))));
   });
 }
