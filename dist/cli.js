@@ -24,7 +24,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-QCX6TTBO.js";
+} from "./chunks/chunk-U574EMTJ.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

@@ -37,7 +37,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-QCX6TTBO.js";
+} from "./chunks/chunk-U574EMTJ.js";
 
 // src/main.ts
 import path2 from "node:path";

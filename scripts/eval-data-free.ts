@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_THRESHOLDS, resolveBudgets, type Thresholds } from '../src/core/policy.js';
+import { budgetSettings, DEFAULT_THRESHOLDS, resolveBudgets, type Thresholds } from '../src/core/policy.js';
 import { decide, DATA_FREE_POWER, maxMarginStatistic, modelKind, type DataFreePower } from '../src/core/verdict.js';
 import { selectBackend } from '../src/engine/backend.js';
 import { planRows } from '../src/engine/memory.js';
@@ -53,7 +53,7 @@ interface Row {
 }
 
 /** The budgets the gate resolves with no policy, as a user's default scan runs. */
-const defaultBudgets = (shape: [number, number, number]) => resolveBudgets({ inversion: {}, maskInversion: {}, hessian: {} }, shape);
+const defaultBudgets = (shape: [number, number, number]) => resolveBudgets(budgetSettings({}), shape);
 
 const digestOf = (dir: string) =>
   createHash('sha256')
@@ -109,10 +109,8 @@ function aurocInterval(a: number, nPos: number, nNeg: number): [number, number] 
 
 function summarise(rows: Row[], label: string, power: DataFreePower, thresholds: Thresholds): DataFreePower {
   const judged = rows.filter((r) => modelKind(r.numClasses, r.decision) === 'multiClass');
-  const decided = judged.map((r) => ({
-    r,
-    stat: maxMarginStatistic({ perClass: r.perClass })!,
-    d: decide(
+  const decided = judged.map((r) => {
+    const d = decide(
       { maxMargin: { perClass: r.perClass } },
       {
         inputShape: r.inputShape,
@@ -123,8 +121,10 @@ function summarise(rows: Row[], label: string, power: DataFreePower, thresholds:
       },
       thresholds,
       { dataFreePower: power },
-    ),
-  }));
+    );
+    // The statistic the verdict computed (single-label heads of 3+ classes always get one).
+    return { r, d, stat: d.statistics.maxMargin! };
+  });
   const bad = decided.filter((x) => x.r.card.attack);
   const good = decided.filter((x) => !x.r.card.attack);
   const flagged = (x: (typeof decided)[number]) => x.d.verdict === 'suspicious' || x.d.verdict === 'backdoored';

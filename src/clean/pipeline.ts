@@ -6,7 +6,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { decide, type Decision } from '../core/verdict.js';
 import { DEFAULT_PRIOR } from '../core/calibration.js';
-import { DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
+import { budgetSettings, DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
 import { loadLabelledImages, loadProbeImages } from '../data/sources.js';
 import { pickImages, type ImageSet, type LabelledImageSet } from '../data/types.js';
 import { planRows } from '../engine/memory.js';
@@ -326,7 +326,7 @@ export interface CleanPolicy {
 export const DEFAULT_CLEAN_POLICY: CleanPolicy = {
   thresholds: DEFAULT_THRESHOLDS,
   prior: DEFAULT_PRIOR,
-  budgets: { inversion: {}, maskInversion: {}, hessian: {} },
+  budgets: budgetSettings({}),
   limits: DEFAULT_LIMITS,
 };
 

@@ -28,7 +28,7 @@ export interface MaskInversionOptions {
   rows: RowLimits;
   /** Called after each epoch with (epochs done, epochs in all), for progress lines. */
   onProgress?: (done: number, total: number) => void;
-  /** The classes to invert (all when absent); the result covers these only (see schedule.ts). */
+  /** The classes to invert (all when absent); the others are listed as screened, with no mask (see schedule.ts). */
   classes?: readonly number[];
 }
 
@@ -169,28 +169,14 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   const l1 = classes.map((c) => (Number.isFinite(bestL1[c]) ? bestL1[c] : H * W));
   const med = median(l1);
   const mad = Math.max(1.4826 * median(l1.map((v) => Math.abs(v - med))), 1e-6);
-  const perClass: ClassMask[] = classes.map((c, j) => ({
-    class: c,
-    maskL1: l1[j],
-    asr: Number.isFinite(bestL1[c]) ? bestAsr[c] : topAsr[c],
-    anomaly: (med - l1[j]) / mad,
-    share: share[c],
-    testable: share[c] <= maxTestableShare(K, model.decision),
-  }));
-  // Classes not run (a schedule's screened ones) are listed with their probe share, no mask.
-  const ran = new Set(classes);
-  for (let c = 0; c < K; c++)
-    if (!ran.has(c))
-      perClass.push({
-        class: c,
-        maskL1: H * W,
-        asr: 0,
-        anomaly: 0,
-        share: share[c],
-        testable: share[c] <= maxTestableShare(K, model.decision),
-        screened: true,
-      });
-  perClass.sort((a, b) => a.class - b.class);
+  // Every class is listed; one not run (a schedule's screened one) with its probe share and no mask.
+  const position = new Map(classes.map((c, j) => [c, j]));
+  const perClass: ClassMask[] = [...Array(K).keys()].map((c) => {
+    const j = position.get(c);
+    const testable = share[c] <= maxTestableShare(K, model.decision);
+    if (j === undefined) return { class: c, maskL1: H * W, asr: 0, anomaly: 0, share: share[c], testable, screened: true };
+    return { class: c, maskL1: l1[j], asr: Number.isFinite(bestL1[c]) ? bestAsr[c] : topAsr[c], anomaly: (med - l1[j]) / mad, share: share[c], testable };
+  });
   const classesReached = perClass.filter((p) => Number.isFinite(bestL1[p.class])).length;
   const inconclusive = classesReached < k / 2;
   const best = perClass.filter((p) => p.asr >= opts.asrTarget && p.testable).reduce<ClassMask | null>((a, p) => (!a || p.maskL1 < a.maskL1 ? p : a), null);
