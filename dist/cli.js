@@ -20,11 +20,14 @@ import {
   oneOf,
   openGitHub,
   outcomeFor,
+  resolveJobs,
   runClean,
+  runJobsSession,
+  runMergeSession,
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-U574EMTJ.js";
+} from "./chunks/chunk-YIQ626AT.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -55,6 +58,24 @@ var ConsoleLogger = class {
 `);
   }
 };
+var MemoryLogger = class {
+  lines = [];
+  info(m) {
+    this.lines.push(`info: ${m}`);
+  }
+  notice(m) {
+    this.lines.push(`notice: ${m}`);
+  }
+  warning(m) {
+    this.lines.push(`warning: ${m}`);
+  }
+  error(m) {
+    this.lines.push(`error: ${m}`);
+  }
+  debug(m) {
+    this.lines.push(`debug: ${m}`);
+  }
+};
 
 // src/cli.ts
 var SCAN_USAGE = `usage: backdoor-gate scan <model> [options]
@@ -81,11 +102,36 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists); flags override it
   --fail-on <verdict>       suspicious (default) | backdoored: the lowest verdict that fails
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
+  --jobs <n|auto>           processes to split the scan over, merged into one report as merge does (default:
+                            auto, the machine's cores with the wasm or cpu backend, which compute on one core
+                            each; 1 with tensorflow, which uses every core itself)
+  --shard <i/n>             scan only shard i of n of the per-class work and write a partial report, which
+                            decides nothing: backdoor-gate merge combines the n shards' reports into the verdict
   --verbose                 debug logging
   -h, --help
 
-exit codes: 0 pass (clean, or suspicious with --fail-on backdoored), 1 fail (backdoored, suspicious),
-2 could not scan or assess (bad input, error, unassessed, or --scans none)`;
+exit codes: 0 pass (clean, or suspicious with --fail-on backdoored; a shard that scanned), 1 fail (backdoored,
+suspicious), 2 could not scan or assess (bad input, error, unassessed, or --scans none)`;
+var MERGE_USAGE = `usage: backdoor-gate merge <partial reports or folders\u2026> [options]
+
+Combines the partial reports of a sharded scan (scan --shard 1/n \u2026 n/n, same model, data, seed and policy)
+into the report, verdict and exit code the whole scan gives. Folders are searched for partial reports (as
+actions/download-artifact leaves them); each shard's images are taken from beside its report.
+The verdict is computed here, under this policy's thresholds, prior and fail-on.
+
+  --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
+  --json                    print the JSON report on stdout instead of the one-line verdict
+  --sarif <file>            also write SARIF 2.1.0 to <file>
+  --sarif-category <id>     SARIF automationDetails.id (default: backdoor-gate/<model name>)
+  --artifacts <dir>         where the shards' images go (default: beside the report)
+  --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists); flags override it
+  --fail-on <verdict>       suspicious (default) | backdoored
+  --thresholds <list>       overrides, e.g. inversion.backdoored=5
+  --verbose                 debug logging
+  -h, --help
+
+exit codes: as scan's; 2 also when the shards do not add up (one missing, failed or given twice, or
+shards of different scans)`;
 var CLEAN_USAGE = `usage: backdoor-gate clean <model> --data <labelled clean data> --out <dir> [options]
 
 Scans, removes the backdoor with the method, re-scans, and writes the cleaned model to --out
@@ -120,6 +166,7 @@ exit codes: 0 re-scan clean, 1 still flagged or not cleaned, 2 error`;
 var USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
 
 usage: backdoor-gate scan <model> [options]     scan a model (backdoor-gate scan --help)
+       backdoor-gate merge <partial reports\u2026>   merge a sharded scan (backdoor-gate merge --help)
        backdoor-gate clean <model> [options]    clean a flagged model (backdoor-gate clean --help)
        backdoor-gate --version`;
 var COMMON = {
@@ -142,6 +189,22 @@ var COMMANDS = {
       "sarif-category": { type: "string" },
       "max-probe-images": { type: "string" },
       scans: { type: "string" },
+      "fail-on": { type: "string" },
+      shard: { type: "string" },
+      jobs: { type: "string" },
+      ...POLICY_FLAGS
+    }
+  },
+  merge: {
+    usage: MERGE_USAGE,
+    options: {
+      report: COMMON.report,
+      json: COMMON.json,
+      verbose: COMMON.verbose,
+      help: COMMON.help,
+      artifacts: { type: "string" },
+      sarif: { type: "string" },
+      "sarif-category": { type: "string" },
       "fail-on": { type: "string" },
       ...POLICY_FLAGS
     }
@@ -174,10 +237,10 @@ async function main(argv) {
 `);
     return EXIT.pass;
   }
-  if (!first) throw new UsageError("missing command: scan or clean");
+  if (!first) throw new UsageError("missing command: scan, merge or clean");
   if (!(first in COMMANDS))
     throw new UsageError(
-      first.startsWith("-") ? `'${first}' before the command: give scan or clean first` : `unknown command '${first}' (commands: scan, clean)`
+      first.startsWith("-") ? `'${first}' before the command: give scan, merge or clean first` : `unknown command '${first}' (commands: scan, merge, clean)`
     );
   const command = first;
   let parsed;
@@ -193,6 +256,7 @@ async function main(argv) {
 `);
     return EXIT.pass;
   }
+  if (command === "merge") return merge(positionals, values);
   const [model, ...extra] = positionals;
   if (!model) throw new UsageError(`${command}: missing <model>`, { cause: command });
   if (extra.length) throw new UsageError(`${command}: unexpected arguments: ${extra.join(" ")}`, { cause: command });
@@ -212,21 +276,62 @@ async function main(argv) {
     [Inputs.FailOn]: scanFlags["fail-on"],
     [Inputs.Thresholds]: scanFlags.thresholds,
     [Inputs.SarifPath]: scanFlags.sarif,
-    [Inputs.SarifCategory]: scanFlags["sarif-category"]
+    [Inputs.SarifCategory]: scanFlags["sarif-category"],
+    [Inputs.Shard]: scanFlags.shard
   };
   const settings = buildSettings((name) => flags[name]);
   const github = await openGitHub(process.env.GITHUB_TOKEN ?? "");
-  const session = await runScanSession(settings, github, logger, { anchorFiles: [scanFlags.policy ?? DEFAULT_POLICY_PATH] });
+  const anchorFiles = [scanFlags.policy ?? DEFAULT_POLICY_PATH];
+  const jobs = settings.shard || !settings.scans.length ? 1 : await resolveJobs(scanFlags.jobs, async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger() })).backend);
+  const passed = ["data", "backend", "seed", "max-probe-images", "scans", "policy", "thresholds"].flatMap(
+    (k) => scanFlags[k] === void 0 ? [] : [`--${k}`, scanFlags[k]]
+  );
+  const session = jobs > 1 ? await runJobsSession(settings, github, logger, { jobs, flags: [...passed, ...values.verbose ? ["--verbose"] : []], anchorFiles }) : await runScanSession(settings, github, logger, { anchorFiles });
   const { report } = session;
   if (session.reportError) throw session.reportError;
+  if (settings.shard && report.verdict !== "error") {
+    const { index, count } = settings.shard;
+    if (scanFlags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}
+`);
+    else
+      process.stdout.write(
+        `${settings.model}: shard ${index}/${count} scanned (a partial report: backdoor-gate merge gives the verdict) \u2192 ${session.reportPath}
+`
+      );
+    return EXIT.pass;
+  }
+  return verdictOut(settings, session, scanFlags.json, logger);
+}
+async function merge(reports, flags) {
+  if (!reports.length) throw new UsageError("merge: missing <partial reports\u2026>", { cause: "merge" });
+  const logger = new ConsoleLogger(flags.verbose);
+  const inputs = {
+    [Inputs.Merge]: reports.join("\n"),
+    [Inputs.ReportPath]: flags.report,
+    [Inputs.ArtifactsDir]: flags.artifacts,
+    [Inputs.Policy]: flags.policy,
+    [Inputs.FailOn]: flags["fail-on"],
+    [Inputs.Thresholds]: flags.thresholds,
+    [Inputs.SarifPath]: flags.sarif,
+    [Inputs.SarifCategory]: flags["sarif-category"]
+  };
+  const settings = buildSettings((name) => inputs[name]);
+  const session = runMergeSession(settings, await openGitHub(""), logger, { anchorFiles: [flags.policy ?? DEFAULT_POLICY_PATH] });
+  if (session.reportError) throw session.reportError;
+  return verdictOut(settings, session, flags.json, logger);
+}
+function verdictOut(settings, session, json, logger) {
+  const { report } = session;
   if (session.sarifError) logger.warning(`SARIF not written: ${session.sarifError}`);
-  const written = session.reportPath;
   const score = report.score === null ? "" : ` score ${report.score.toFixed(3)}`;
   const target = report.suspectedTarget == null ? "" : ` target ${report.suspectedTarget}`;
-  if (scanFlags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}
+  if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}
 `);
-  else process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ""} \u2192 ${written}
-`);
+  else
+    process.stdout.write(
+      `${settings.model || report.model.spec}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ""} \u2192 ${session.reportPath}
+`
+    );
   if (outcomeFor(report.verdict, settings.failOn) === "warn")
     logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join("; ")}`);
   if (outcomeFor(report.verdict, settings.failOn) === "could-not-scan" && settings.onError === "warn")

@@ -25,6 +25,7 @@ import {
   openGitHub,
   outcomeFor,
   runClean,
+  runMergeSession,
   runScanSession,
   runUrl,
   runnerScratchDir,
@@ -37,7 +38,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-U574EMTJ.js";
+} from "./chunks/chunk-YIQ626AT.js";
 
 // src/main.ts
 import path2 from "node:path";
@@ -554,6 +555,24 @@ function logAnnotations(report, anchor, passing) {
     else notice(f.message, props);
   }
 }
+async function scanShard(settings, session) {
+  const { report, reportPath } = session;
+  const { index, count } = settings.shard;
+  setOutput(Outputs.Verdict, report.verdict);
+  setOutput(Outputs.ReportPath, reportPath);
+  if (session.reportError) setFailed(`shard ${index}/${count}: the partial report was not written: ${describeError(session.reportError)}`);
+  else if (report.verdict === "error") setFailed(`Backdoor Gate shard ${index}/${count} could not scan: ${report.error}`);
+  else info(`shard ${index}/${count} scanned; partial report: ${reportPath} (the merge job gives the verdict)`);
+  if (process.env.GITHUB_STEP_SUMMARY) {
+    const ran = (report.shard?.classes ?? []).map((c) => `${c.method}: classes ${c.ran.join(", ")}`).join("; ");
+    await summary.addRaw(
+      `### Backdoor Gate: shard ${index}/${count} of ${settings.model}
+
+${report.verdict === "error" ? `could not scan: ${report.error}` : `${ran || "scanned"}; ${report.timings.totalSeconds ?? "?"} s. The merge job gives the verdict.`}
+`
+    ).write().catch((err) => warning(`job summary not written: ${describeError(err)}`));
+  }
+}
 async function run() {
   let reporter;
   try {
@@ -563,18 +582,17 @@ async function run() {
     const { ctx, octokit, artifacts } = github;
     if (!octokit)
       notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
-    reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
-    await reporter.begin();
     const nativeDirs = [];
-    if (settings.installNativeBackend) {
+    if (settings.installNativeBackend && !settings.merge) {
       const native = await ensureNativeBackend(tool_cache_exports, actionsLogger);
       if ("dir" in native) nativeDirs.push(native.dir);
       else warning(`install-native-backend: ${native.error}; continuing without it`);
     }
-    const session = await group(
-      "Backdoor Gate: fetch and scan",
-      () => runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] })
-    );
+    const anchorFiles = [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH];
+    if (settings.shard) return await scanShard(settings, await runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles }));
+    reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
+    await reporter.begin();
+    const session = settings.merge ? await group("Backdoor Gate: merge the shards", async () => runMergeSession(settings, github, actionsLogger, { anchorFiles })) : await group("Backdoor Gate: fetch and scan", () => runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles }));
     const { report, reportPath, anchor, locator } = session;
     setOutput(Outputs.Verdict, report.verdict);
     setOutput(Outputs.Score, report.score === null ? "" : String(report.score));
@@ -586,7 +604,7 @@ async function run() {
     if (settings.clean && (report.verdict === "suspicious" || report.verdict === "backdoored")) {
       const flagged = report.suspectedTarget != null ? { verdict: report.verdict, target: report.suspectedTarget } : void 0;
       cleaned = await group("Backdoor Gate: clean and re-scan", () => cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged));
-      if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report, locator.resolved(), { ctx, octokit, artifacts });
+      if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report, locator?.resolved(), { ctx, octokit, artifacts });
     }
     const written = report.artifacts && "dir" in report.artifacts ? report.artifacts : void 0;
     const links = {

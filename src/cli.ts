@@ -15,12 +15,13 @@ import {
   type CleanReport,
 } from './clean/pipeline.js';
 import { ConfigurationError, describeError, exitOnEscapedError } from './errors.js';
-import { ConsoleLogger } from './logger.js';
+import { ConsoleLogger, MemoryLogger } from './logger.js';
 import { writeJsonReport } from './report/json.js';
-import { openGitHub, runScanSession } from './session.js';
+import { openGitHub, runJobsSession, runMergeSession, runScanSession, type ScanSession } from './session.js';
+import { resolveJobs } from './jobs.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
-import { buildSettings, DEFAULTS, Inputs, oneOf } from './settings.js';
+import { buildSettings, DEFAULTS, Inputs, oneOf, type Settings } from './settings.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
 const SCAN_USAGE = `usage: backdoor-gate scan <model> [options]
@@ -47,11 +48,37 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists); flags override it
   --fail-on <verdict>       suspicious (default) | backdoored: the lowest verdict that fails
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
+  --jobs <n|auto>           processes to split the scan over, merged into one report as merge does (default:
+                            auto, the machine's cores with the wasm or cpu backend, which compute on one core
+                            each; 1 with tensorflow, which uses every core itself)
+  --shard <i/n>             scan only shard i of n of the per-class work and write a partial report, which
+                            decides nothing: backdoor-gate merge combines the n shards' reports into the verdict
   --verbose                 debug logging
   -h, --help
 
-exit codes: 0 pass (clean, or suspicious with --fail-on backdoored), 1 fail (backdoored, suspicious),
-2 could not scan or assess (bad input, error, unassessed, or --scans none)`;
+exit codes: 0 pass (clean, or suspicious with --fail-on backdoored; a shard that scanned), 1 fail (backdoored,
+suspicious), 2 could not scan or assess (bad input, error, unassessed, or --scans none)`;
+
+const MERGE_USAGE = `usage: backdoor-gate merge <partial reports or folders…> [options]
+
+Combines the partial reports of a sharded scan (scan --shard 1/n … n/n, same model, data, seed and policy)
+into the report, verdict and exit code the whole scan gives. Folders are searched for partial reports (as
+actions/download-artifact leaves them); each shard's images are taken from beside its report.
+The verdict is computed here, under this policy's thresholds, prior and fail-on.
+
+  --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
+  --json                    print the JSON report on stdout instead of the one-line verdict
+  --sarif <file>            also write SARIF 2.1.0 to <file>
+  --sarif-category <id>     SARIF automationDetails.id (default: backdoor-gate/<model name>)
+  --artifacts <dir>         where the shards' images go (default: beside the report)
+  --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists); flags override it
+  --fail-on <verdict>       suspicious (default) | backdoored
+  --thresholds <list>       overrides, e.g. inversion.backdoored=5
+  --verbose                 debug logging
+  -h, --help
+
+exit codes: as scan's; 2 also when the shards do not add up (one missing, failed or given twice, or
+shards of different scans)`;
 
 const CLEAN_USAGE = `usage: backdoor-gate clean <model> --data <labelled clean data> --out <dir> [options]
 
@@ -88,6 +115,7 @@ exit codes: 0 re-scan clean, 1 still flagged or not cleaned, 2 error`;
 const USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
 
 usage: backdoor-gate scan <model> [options]     scan a model (backdoor-gate scan --help)
+       backdoor-gate merge <partial reports…>   merge a sharded scan (backdoor-gate merge --help)
        backdoor-gate clean <model> [options]    clean a flagged model (backdoor-gate clean --help)
        backdoor-gate --version`;
 
@@ -115,6 +143,22 @@ const COMMANDS = {
       'sarif-category': { type: 'string' },
       'max-probe-images': { type: 'string' },
       scans: { type: 'string' },
+      'fail-on': { type: 'string' },
+      shard: { type: 'string' },
+      jobs: { type: 'string' },
+      ...POLICY_FLAGS,
+    },
+  },
+  merge: {
+    usage: MERGE_USAGE,
+    options: {
+      report: COMMON.report,
+      json: COMMON.json,
+      verbose: COMMON.verbose,
+      help: COMMON.help,
+      artifacts: { type: 'string' },
+      sarif: { type: 'string' },
+      'sarif-category': { type: 'string' },
       'fail-on': { type: 'string' },
       ...POLICY_FLAGS,
     },
@@ -148,10 +192,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.pass;
   }
-  if (!first) throw new UsageError('missing command: scan or clean');
+  if (!first) throw new UsageError('missing command: scan, merge or clean');
   if (!(first in COMMANDS))
     throw new UsageError(
-      first.startsWith('-') ? `'${first}' before the command: give scan or clean first` : `unknown command '${first}' (commands: scan, clean)`,
+      first.startsWith('-') ? `'${first}' before the command: give scan, merge or clean first` : `unknown command '${first}' (commands: scan, merge, clean)`,
     );
   const command = first as Command;
   let parsed;
@@ -167,6 +211,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${COMMANDS[command].usage}\n`);
     return EXIT.pass;
   }
+  if (command === 'merge') return merge(positionals, values as MergeFlags);
   const [model, ...extra] = positionals;
   if (!model) throw new UsageError(`${command}: missing <model>`, { cause: command });
   if (extra.length) throw new UsageError(`${command}: unexpected arguments: ${extra.join(' ')}`, { cause: command });
@@ -188,19 +233,78 @@ export async function main(argv: string[]): Promise<number> {
     [Inputs.Thresholds]: scanFlags.thresholds,
     [Inputs.SarifPath]: scanFlags.sarif,
     [Inputs.SarifCategory]: scanFlags['sarif-category'],
+    [Inputs.Shard]: scanFlags.shard,
   };
   const settings = buildSettings((name) => flags[name]);
   // release:/artifact: specs read GITHUB_TOKEN and GITHUB_REPOSITORY, as in a workflow.
   const github = await openGitHub(process.env.GITHUB_TOKEN ?? '');
-  const session = await runScanSession(settings, github, logger, { anchorFiles: [scanFlags.policy ?? DEFAULT_POLICY_PATH] });
+  const anchorFiles = [scanFlags.policy ?? DEFAULT_POLICY_PATH];
+  // The backend auto would pick decides how many processes pay; a shard is one process.
+  const jobs =
+    settings.shard || !settings.scans.length
+      ? 1
+      : await resolveJobs(scanFlags.jobs, async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger() })).backend);
+  // What each process needs to scan as this one would (the report, images and SARIF are the merge's).
+  const passed = (['data', 'backend', 'seed', 'max-probe-images', 'scans', 'policy', 'thresholds'] as const).flatMap((k) =>
+    scanFlags[k] === undefined ? [] : [`--${k}`, scanFlags[k]!],
+  );
+  const session =
+    jobs > 1
+      ? await runJobsSession(settings, github, logger, { jobs, flags: [...passed, ...(values.verbose ? ['--verbose'] : [])], anchorFiles })
+      : await runScanSession(settings, github, logger, { anchorFiles });
   const { report } = session;
   if (session.reportError) throw session.reportError;
+  if (settings.shard && report.verdict !== 'error') {
+    const { index, count } = settings.shard;
+    if (scanFlags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else
+      process.stdout.write(
+        `${settings.model}: shard ${index}/${count} scanned (a partial report: backdoor-gate merge gives the verdict) → ${session.reportPath}\n`,
+      );
+    return EXIT.pass;
+  }
+  return verdictOut(settings, session, scanFlags.json, logger);
+}
+
+type MergeFlags = { json: boolean; verbose: boolean } & Partial<
+  Record<'report' | 'artifacts' | 'sarif' | 'sarif-category' | 'fail-on' | 'policy' | 'thresholds', string>
+>;
+
+async function merge(reports: string[], flags: MergeFlags): Promise<number> {
+  if (!reports.length) throw new UsageError('merge: missing <partial reports…>', { cause: 'merge' });
+  const logger = new ConsoleLogger(flags.verbose);
+  const inputs: Record<string, string | undefined> = {
+    [Inputs.Merge]: reports.join('\n'),
+    [Inputs.ReportPath]: flags.report,
+    [Inputs.ArtifactsDir]: flags.artifacts,
+    [Inputs.Policy]: flags.policy,
+    [Inputs.FailOn]: flags['fail-on'],
+    [Inputs.Thresholds]: flags.thresholds,
+    [Inputs.SarifPath]: flags.sarif,
+    [Inputs.SarifCategory]: flags['sarif-category'],
+  };
+  const settings = buildSettings((name) => inputs[name]);
+  const session = runMergeSession(settings, await openGitHub(''), logger, { anchorFiles: [flags.policy ?? DEFAULT_POLICY_PATH] });
+  if (session.reportError) throw session.reportError;
+  return verdictOut(settings, session, flags.json, logger);
+}
+
+/** The verdict on stdout (one line, or the JSON report), warnings for what the policy lets through, and the exit code. */
+function verdictOut(
+  settings: Readonly<Settings>,
+  session: Pick<ScanSession, 'report' | 'reportPath' | 'sarifError'>,
+  json: boolean,
+  logger: ConsoleLogger,
+): number {
+  const { report } = session;
   if (session.sarifError) logger.warning(`SARIF not written: ${session.sarifError}`);
-  const written = session.reportPath;
   const score = report.score === null ? '' : ` score ${report.score.toFixed(3)}`;
   const target = report.suspectedTarget == null ? '' : ` target ${report.suspectedTarget}`;
-  if (scanFlags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else process.stdout.write(`${settings.model}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ''} → ${written}\n`);
+  if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else
+    process.stdout.write(
+      `${settings.model || report.model.spec}: ${report.verdict}${score}${target}${report.error ? ` (${report.error})` : ''} → ${session.reportPath}\n`,
+    );
   if (outcomeFor(report.verdict, settings.failOn) === 'warn')
     logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join('; ')}`);
   if (outcomeFor(report.verdict, settings.failOn) === 'could-not-scan' && settings.onError === 'warn')

@@ -9,10 +9,10 @@ import { ConfigurationError, describeError, InputError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ModelUnderTest } from './model/adapter.js';
 import { loadModel } from './model/load.js';
-import type { GateReport, ModelCheck, ModelOrigin } from './report/types.js';
+import type { GateReport, ModelCheck, ModelOrigin, ShardRecord } from './report/types.js';
 import { resolveBudgets, SCAN_NAMES } from './core/policy.js';
-import { decide } from './core/verdict.js';
-import { runScan, SCANS, type ScanInput, type ScanResults } from './scan/registry.js';
+import { decide, type ScanContext } from './core/verdict.js';
+import { evidenceOf, runScan, SCANS, scanVotes, type ScanInput, type ScanResults } from './scan/registry.js';
 import { presentClasses } from './scan/objective.js';
 import { planRows } from './engine/memory.js';
 import { spans, UNLIMITED_ROWS, type RowLimits } from './scan/batching.js';
@@ -78,6 +78,26 @@ export function progressLine(logger: Logger, phase: string, unit: string, everyM
     const eta = done < total ? `, about ${Math.ceil((((now - t0) / done) * (total - done)) / 1000)} s left` : `, ${((now - t0) / 1000).toFixed(1)} s`;
     logger.info(`${phase}: ${unit} ${done}/${total}${eta}`);
   };
+}
+
+/**
+ * The verdict from what the report records: its scan summaries (as JSON holds them) and the
+ * context the scans ran in. A whole scan and a merge of shards decide through this one function.
+ */
+export function judge(report: GateReport, context: ScanContext, policy: Pick<Settings, 'thresholds' | 'prior'>): void {
+  if (!report.scans.some((s) => scanVotes(s.method))) {
+    // The Hessian scan reports but does not vote: alone it cannot clear a model.
+    report.verdict = 'unassessed';
+    report.reasons.push('only the input-Hessian scan ran, and it does not vote; add inversion, mask-inversion or max-margin to get a verdict');
+    return;
+  }
+  const decision = decide(evidenceOf(report.scans), context, policy.thresholds, { prior: policy.prior });
+  report.verdict = decision.verdict;
+  report.score = decision.score === null ? null : Math.round(decision.score * 1e4) / 1e4;
+  report.suspectedTarget = decision.suspectedTarget;
+  report.reasons.push(...decision.reasons);
+  if (decision.unassessed) report.unassessed = decision.unassessed;
+  report.statistics = decision.statistics;
 }
 
 export interface GateResult {
@@ -165,44 +185,37 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     report.policy = { ...report.policy!, budgets };
     const results: ScanResults = {};
     const input: ScanInput = { model, probe, budgets, rows, seed: settings.seed, progress: (phase, unit) => progressLine(logger, phase, unit) };
-    // The table's order, whatever order the policy listed them in.
-    for (const name of SCAN_NAMES.filter((n) => settings.scans.includes(n))) {
-      logger.info(`scan: ${SCANS[name].title}`);
-      report.scans.push(runScan(name, input, results));
+    const probes = !readsProbes ? 'none' : probe.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution';
+    const context: ScanContext = { inputShape: model.inputShape, numClasses: model.numClasses, decision: model.decision, probes, tier: budgets.tier };
+    const { shard } = settings;
+    const record: ShardRecord | undefined = shard && { ...shard, context, classes: [] };
+    // The table's order, whatever order the policy listed them in. The Hessian scan is not per
+    // class: of a sharded scan's jobs, the first runs it.
+    for (const name of SCAN_NAMES.filter((n) => settings.scans.includes(n) && !(n === 'hessian' && shard && shard.index !== 1))) {
+      logger.info(`scan: ${SCANS[name].title}${shard ? ` (shard ${shard.index}/${shard.count})` : ''}`);
+      const planned = (all: readonly number[], ran: readonly number[]) => record!.classes.push({ method: SCANS[name].method, all: [...all], ran: [...ran] });
+      const summary = runScan(name, { ...input, shard: shard && { ...shard, planned } }, results);
+      if (summary) report.scans.push(summary);
     }
     images.push(...renderScanImages(model.inputShape, results, probe.x.subarray(0, probe.height * probe.width * probe.channels)));
     report.timings.scanSeconds = seconds(t);
-    if (!settings.scans.some((name) => SCANS[name].votes)) {
-      // The Hessian scan reports but does not vote: alone it cannot clear a model.
+    if (record) {
+      report.shard = record;
       report.verdict = 'unassessed';
-      report.reasons.push('only the input-Hessian scan ran, and it does not vote; add inversion, mask-inversion or max-margin to get a verdict');
+      report.reasons.push(
+        `shard ${shard!.index}/${shard!.count} of a sharded scan: this partial report decides nothing until backdoor-gate merge combines it with the other shards'`,
+      );
       return { report, images };
     }
-    const probes = !readsProbes ? 'none' : probe.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution';
-    const decision = decide(
-      results,
-      {
-        inputShape: model.inputShape,
-        numClasses: model.numClasses,
-        decision: model.decision,
-        probes,
-        tier: budgets.tier,
-      },
-      settings.thresholds,
-      { prior: settings.prior },
-    );
-    report.verdict = decision.verdict;
-    report.score = decision.score === null ? null : Math.round(decision.score * 1e4) / 1e4;
-    report.suspectedTarget = decision.suspectedTarget;
-    report.reasons.push(...decision.reasons);
-    if (decision.unassessed) report.unassessed = decision.unassessed;
-    const overview = renderOverviewImage(model.inputShape, results, decision.suspectedTarget);
+    judge(report, context, settings);
+    const overview = renderOverviewImage(model.inputShape, results, report.suspectedTarget ?? null);
     if (overview) images.unshift(overview);
-    report.statistics = decision.statistics;
   } catch (err) {
     report.verdict = 'error';
     report.error = describeError(err);
     report.reasons.push(`could not scan: ${report.error}`);
+    // A shard that failed still says which it was, so the merge names it.
+    if (settings.shard) report.shard = { ...settings.shard, classes: report.shard?.classes ?? [] };
   } finally {
     loaded?.model.dispose();
     report.timings.totalSeconds = seconds(t0);

@@ -21,7 +21,7 @@ import { findingsOf } from './report/findings.js';
 import { writeJsonReport } from './report/json.js';
 import { renderMarkdown, type MarkdownLinks } from './report/markdown.js';
 import type { GateReport } from './report/types.js';
-import { openGitHub, runScanSession } from './session.js';
+import { openGitHub, runMergeSession, runScanSession, type ScanSession } from './session.js';
 import { ACTION_INPUT_DEFAULTS, buildSettings, Inputs, Outputs, type Settings } from './settings.js';
 
 const actionsLogger: Logger = {
@@ -110,6 +110,26 @@ function logAnnotations(report: GateReport, anchor: SourceAnchor | undefined, pa
   }
 }
 
+/** A shard's job: its partial report (uploaded by the workflow for the merge job) and a line in the job summary; it fails only when it could not scan. */
+async function scanShard(settings: Readonly<Settings>, session: ScanSession): Promise<void> {
+  const { report, reportPath } = session;
+  const { index, count } = settings.shard!;
+  core.setOutput(Outputs.Verdict, report.verdict);
+  core.setOutput(Outputs.ReportPath, reportPath);
+  if (session.reportError) core.setFailed(`shard ${index}/${count}: the partial report was not written: ${describeError(session.reportError)}`);
+  else if (report.verdict === 'error') core.setFailed(`Backdoor Gate shard ${index}/${count} could not scan: ${report.error}`);
+  else core.info(`shard ${index}/${count} scanned; partial report: ${reportPath} (the merge job gives the verdict)`);
+  if (process.env.GITHUB_STEP_SUMMARY) {
+    const ran = (report.shard?.classes ?? []).map((c) => `${c.method}: classes ${c.ran.join(', ')}`).join('; ');
+    await core.summary
+      .addRaw(
+        `### Backdoor Gate: shard ${index}/${count} of ${settings.model}\n\n${report.verdict === 'error' ? `could not scan: ${report.error}` : `${ran || 'scanned'}; ${report.timings.totalSeconds ?? '?'} s. The merge job gives the verdict.`}\n`,
+      )
+      .write()
+      .catch((err: unknown) => core.warning(`job summary not written: ${describeError(err)}`));
+  }
+}
+
 export async function run(): Promise<void> {
   let reporter: GitHubReporter | undefined;
   try {
@@ -119,19 +139,22 @@ export async function run(): Promise<void> {
     const { ctx, octokit, artifacts } = github;
     if (!octokit)
       core.notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
-    reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
-    await reporter.begin();
-
     const nativeDirs: string[] = [];
-    if (settings.installNativeBackend) {
+    if (settings.installNativeBackend && !settings.merge) {
       const native = await ensureNativeBackend(toolCache, actionsLogger);
       if ('dir' in native) nativeDirs.push(native.dir);
       else core.warning(`install-native-backend: ${native.error}; continuing without it`);
     }
+    const anchorFiles = [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH];
+    // A shard decides nothing: no check run, comment or SARIF; the merge job writes them.
+    if (settings.shard) return await scanShard(settings, await runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles }));
+    reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
+    await reporter.begin();
+
     // Each phase is a collapsible group in the log, with its progress lines inside.
-    const session = await core.group('Backdoor Gate: fetch and scan', () =>
-      runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles: [ctx.workflowPath, actionInput(Inputs.Policy) || DEFAULT_POLICY_PATH] }),
-    );
+    const session = settings.merge
+      ? await core.group('Backdoor Gate: merge the shards', async () => runMergeSession(settings, github, actionsLogger, { anchorFiles }))
+      : await core.group('Backdoor Gate: fetch and scan', () => runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles }));
     const { report, reportPath, anchor, locator } = session;
     core.setOutput(Outputs.Verdict, report.verdict);
     core.setOutput(Outputs.Score, report.score === null ? '' : String(report.score));
@@ -144,7 +167,7 @@ export async function run(): Promise<void> {
     if (settings.clean && (report.verdict === 'suspicious' || report.verdict === 'backdoored')) {
       const flagged = report.suspectedTarget != null ? { verdict: report.verdict, target: report.suspectedTarget } : undefined;
       cleaned = await core.group('Backdoor Gate: clean and re-scan', () => cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged));
-      if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report!, locator.resolved(), { ctx, octokit, artifacts });
+      if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report!, locator?.resolved(), { ctx, octokit, artifacts });
     }
 
     const written = report.artifacts && 'dir' in report.artifacts ? report.artifacts : undefined;

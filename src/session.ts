@@ -11,7 +11,15 @@ import { modelLocator } from './github/locator.js';
 import { createOctokit, type Octokit } from './github/octokit.js';
 import type { Logger } from './logger.js';
 import type { SourceAnchor } from './report/check.js';
+import { mergeReports, readPartialReports, readShardImages, type PartialReport } from './merge.js';
 import { writeReportFiles, writeSarifReport } from './report/json.js';
+import type { ModelOrigin } from './report/types.js';
+import { renderOverviewFromImages } from './report/images.js';
+import { evidenceOf } from './scan/registry.js';
+import { scanShardsInProcesses } from './jobs.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Settings } from './settings.js';
 
 export interface GitHubSession {
@@ -38,7 +46,8 @@ export interface ScanSession extends GateResult {
   sarifPath?: string;
   sarifError?: string;
   anchor?: SourceAnchor;
-  locator: ReturnType<typeof modelLocator>;
+  /** How the model was fetched (none for a merge, which reads reports). */
+  locator?: ReturnType<typeof modelLocator>;
 }
 
 export async function runScanSession(
@@ -49,16 +58,95 @@ export async function runScanSession(
 ): Promise<ScanSession> {
   const engine = await selectBackend({ choice: settings.backend, nativeDirs: options.nativeDirs, logger });
   const locator = modelLocator(settings, { ctx: github.ctx, octokit: github.octokit, artifacts: github.artifacts, logger });
-  const { report, images } = await runGate(settings, engine, logger, locator.locate);
-  const session: ScanSession = { report, images, reportPath: '', locator };
+  const result = await runGate(settings, engine, logger, locator.locate);
+  return { ...writeSession(result, settings.model, settings, github, logger, options.anchorFiles), locator };
+}
+
+/**
+ * One scan split over `jobs` processes of this CLI on this machine (`scan --jobs`): the model is
+ * fetched once, each process scans a shard of it, and their reports are merged into the report a
+ * whole scan gives. `flags`: the scan's own flags for the processes (data, seed, policy, …).
+ */
+export async function runJobsSession(
+  settings: Readonly<Settings>,
+  github: GitHubSession,
+  logger: Logger,
+  options: { jobs: number; flags: readonly string[]; anchorFiles: (string | undefined)[] },
+): Promise<ScanSession> {
+  const startedAt = performance.now();
+  const locator = modelLocator(settings, { ctx: github.ctx, octokit: github.octokit, artifacts: github.artifacts, logger });
+  let origin: ModelOrigin;
+  try {
+    origin = await locator.locate(settings.model);
+  } catch {
+    // The whole scan reports a model that cannot be fetched as verdict error, with the reason.
+    return runScanSession(settings, github, logger, options);
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'backdoor-gate-shards-'));
+  try {
+    logger.info(`scan: ${options.jobs} processes, one shard each`);
+    await scanShardsInProcesses(options.jobs, origin.location, options.flags, dir, logger);
+    return { ...runMergeSession({ ...settings, merge: [dir] }, github, logger, { ...options, jobs: { spec: settings.model, origin, startedAt } }), locator };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A sharded scan's merge (settings.merge: the partial reports): the report, images and SARIF a whole scan gives. */
+export function runMergeSession(
+  settings: Readonly<Settings>,
+  github: GitHubSession,
+  logger: Logger,
+  options: { anchorFiles: (string | undefined)[]; jobs?: { spec: string; origin: ModelOrigin; startedAt: number } },
+): ScanSession {
+  let partials: PartialReport[] = [];
+  let report;
+  try {
+    partials = readPartialReports(settings.merge ?? []);
+    logger.info(`merge: ${partials.length} partial report(s): ${partials.map((p) => p.path).join(', ')}`);
+    report = mergeReports(partials, settings);
+    // Shards of --jobs scanned the fetched copy; the report names what the user asked for, and
+    // the time the whole took.
+    if (options.jobs) {
+      report.model = { ...report.model, spec: options.jobs.spec, origin: options.jobs.origin };
+      report.timings.totalSeconds = Math.round(performance.now() - options.jobs.startedAt) / 1000;
+    }
+  } catch (err) {
+    // Unreadable input is a merge that does not add up: verdict error, with the reason.
+    report = mergeReports([], settings);
+    report.error = describeError(err);
+    report.reasons = [`could not merge the shards: ${report.error}`];
+  }
+  const images = report.verdict === 'error' ? [] : partials.flatMap(readShardImages);
+  if (report.model.inputShape && images.length) {
+    try {
+      const overview = renderOverviewFromImages(report.model.inputShape, evidenceOf(report.scans), images, report.suspectedTarget ?? null);
+      if (overview) images.unshift(overview);
+    } catch (err) {
+      logger.warning(`overview image not drawn: a shard's image could not be read (${describeError(err)})`);
+    }
+  }
+  return writeSession({ report, images }, settings.model || report.model.spec, settings, github, logger, options.anchorFiles);
+}
+
+/** The JSON report with its images, the model's anchor in the repository, and SARIF. */
+function writeSession(
+  { report, images }: GateResult,
+  model: string,
+  settings: Readonly<Settings>,
+  github: GitHubSession,
+  logger: Logger,
+  anchorFiles: (string | undefined)[],
+): ScanSession {
+  const session: ScanSession = { report, images, reportPath: '' };
   try {
     session.reportPath = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);
     if (report.artifacts && 'error' in report.artifacts) logger.warning(`scan images not written: ${report.artifacts.error}`);
   } catch (err) {
     session.reportError = err;
   }
-  session.anchor = findModelAnchor(github.ctx.workspace, settings.model, options.anchorFiles);
-  if (settings.github.sarifPath) {
+  session.anchor = findModelAnchor(github.ctx.workspace, model, anchorFiles);
+  if (settings.github.sarifPath && !report.shard) {
     try {
       session.sarifPath = writeSarifReport(settings.github.sarifPath, report, session.anchor, settings.github.sarifCategory);
     } catch (err) {

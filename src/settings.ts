@@ -5,6 +5,7 @@ import { CLEAN_METHODS, type CleanMethod, type PublishTarget } from './clean/typ
 import { ConfigurationError } from './errors.js';
 import { parseBackendChoice, type BackendChoice } from './engine/backend.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from './model/limits.js';
+import type { Shard } from './scan/schedule.js';
 import {
   DEFAULT_POLICY_PATH,
   SCAN_NAMES,
@@ -20,6 +21,7 @@ import {
 } from './core/policy.js';
 
 export { SCAN_NAMES, type ScanName };
+export type { Shard };
 
 /** Action input names, in one place (action.yml declares the same). */
 export const Inputs = {
@@ -52,6 +54,8 @@ export const Inputs = {
   Publish: 'publish',
   PublishOverwrite: 'publish-overwrite',
   PublishName: 'publish-name',
+  Shard: 'shard',
+  Merge: 'merge',
 } as const;
 
 export const Outputs = {
@@ -102,6 +106,10 @@ export interface Settings {
   /** Expected sha256 of a downloaded model bundle. */
   modelSha256?: string;
   github: GitHubSettings;
+  /** Scan only this shard's share of the per-class work and write a partial report (`shard: i/n`). */
+  shard?: Shard;
+  /** Merge these shards' partial reports (files, or folders searched for them) instead of scanning. */
+  merge?: string[];
 }
 
 /** The GitHub surfaces: all optional, all degrade to warnings (see src/github/surfaces.ts). */
@@ -306,8 +314,10 @@ export function defaultSettings(model: string, data: string | undefined): Readon
  * `policyReader` is injectable so tests need no files.
  */
 export function buildSettings(get: RawValues, policyReader: typeof readPolicy = readPolicy): Readonly<Settings> {
-  const model = get(Inputs.Model)?.trim();
-  if (!model) throw new ConfigurationError(`${Inputs.Model} is required: a model directory, a model.json path or an http(s) URL`);
+  const merge = mergeInput(get(Inputs.Merge));
+  // A merge reads the model's name from the shards' reports.
+  const model = get(Inputs.Model)?.trim() || (merge ? '' : undefined);
+  if (model === undefined) throw new ConfigurationError(`${Inputs.Model} is required: a model directory, a model.json path or an http(s) URL`);
   const policyPath = get(Inputs.Policy)?.trim();
   const { policy, source } = policyReader(policyPath || DEFAULT_POLICY_PATH, Boolean(policyPath));
   const budgets: NonNullable<PolicyFile['budgets']> = policy.budgets ?? {};
@@ -315,6 +325,15 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
   const overrides = get(Inputs.Thresholds)?.trim();
   const clean = cleanSettings(get);
   const data = get(Inputs.Data)?.trim() || policy.data;
+  const shard = shardInput(get(Inputs.Shard));
+  if (shard && merge)
+    throw new ConfigurationError(`${Inputs.Shard} and ${Inputs.Merge} are two different jobs: shards scan, one later job merges their reports`);
+  if ((shard || merge) && clean)
+    throw new ConfigurationError(
+      `${Inputs.Clean} needs the whole scan's verdict and the model: clean in a job after the merge, with the merged verdict's target`,
+    );
+  const scans = scanList(get(Inputs.Scans), policy.scans, Boolean(data));
+  if (shard && !scans.length) throw new ConfigurationError(`${Inputs.Shard}: with ${Inputs.Scans}: none there is nothing to shard`);
   return Object.freeze({
     model,
     data,
@@ -327,7 +346,7 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     onError: oneOf(get(Inputs.OnError), Inputs.OnError, ['fail', 'warn'], policy['on-error'] ?? DEFAULTS.onError),
     failOn: oneOf(get(Inputs.FailOn), Inputs.FailOn, ['suspicious', 'backdoored'], policy['fail-on'] ?? DEFAULTS.failOn),
     prior: policy.prior ?? DEFAULT_PRIOR,
-    scans: scanList(get(Inputs.Scans), policy.scans, Boolean(data)),
+    scans,
     thresholds: thresholdsFrom(policy.thresholds, overrides, source),
     budgets: budgetSettings(budgets),
     memoryBudgetBytes: budgets['memory-mb'] === undefined ? undefined : budgets['memory-mb'] * 2 ** 20,
@@ -336,5 +355,27 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     clean,
     modelSha256: sha256Input(get(Inputs.ModelSha256)),
     github: githubSettings(get, clean),
+    ...(shard ? { shard } : {}),
+    ...(merge ? { merge } : {}),
   });
+}
+
+/** `i/n`: shard i (from 1) of n. */
+export function shardInput(raw: string | undefined): Shard | undefined {
+  const text = raw?.trim();
+  if (!text) return undefined;
+  const m = /^(\d+)\s*\/\s*(\d+)$/.exec(text);
+  const [index, count] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+  if (!(index >= 1 && index <= count && count <= 1024))
+    throw new ConfigurationError(`${Inputs.Shard} must be i/n, shard i of n (1 ≤ i ≤ n ≤ 1024), e.g. 1/4; got '${text}'`);
+  return { index, count };
+}
+
+/** Partial reports to merge: paths (files or folders) separated by newlines or commas. */
+function mergeInput(raw: string | undefined): string[] | undefined {
+  const paths = (raw ?? '')
+    .split(/[\n,]/)
+    .map((p) => p.trim())
+    .filter(Boolean);
+  return paths.length ? paths : undefined;
 }

@@ -1,6 +1,8 @@
 // Pure renderers: the scans' tensors as PNG images a reviewer can look at. Nothing here writes
 // files; the entry points do (into a directory they own).
+import { PNG } from 'pngjs';
 import { encodePng } from '../data/images.js';
+import type { DenseEvidence, MaskEvidence } from '../core/verdict.js';
 import type { HessianResult } from '../scan/hessian.js';
 import type { InversionResult } from '../scan/inversion.js';
 import type { MaskInversionResult } from '../scan/mask-inversion.js';
@@ -21,6 +23,17 @@ function upscale(x: Float32Array, h: number, w: number, c: number): { x: Float32
   for (let i = 0; i < h * f; i++)
     for (let j = 0; j < w * f; j++) for (let k = 0; k < c; k++) out[(i * w * f + j) * c + k] = x[(Math.floor(i / f) * w + Math.floor(j / f)) * c + k];
   return { x: out, h: h * f, w: w * f };
+}
+
+/** The H×W×C image a `png()` of it was rendered from, to 8 bits (nearest-neighbour upscaling undone). */
+function unpng(buffer: Buffer, h: number, w: number, c: number): Float32Array {
+  const img = PNG.sync.read(buffer);
+  const f = img.width / w;
+  if (!Number.isInteger(f) || img.height !== h * f) throw new Error(`a ${img.width}×${img.height} image is not a ${w}×${h} one scaled up`);
+  const x = new Float32Array(h * w * c);
+  for (let i = 0; i < h; i++)
+    for (let j = 0; j < w; j++) for (let k = 0; k < c; k++) x[(i * w + j) * c + k] = img.data[(i * f * img.width + j * f) * 4 + k] / 255;
+  return x;
 }
 
 function png(x: Float32Array, h: number, w: number, c: number): Buffer {
@@ -119,4 +132,34 @@ export function renderOverviewImage(
     ...(mask ? { mask: mask.masks.subarray(c * H * W, (c + 1) * H * W), maskL1: mask.perClass[c].maskL1 } : {}),
   })).filter((c) => ranInFull(c.class));
   return { name: 'overview.png', png: renderOverview(shape, classes, { epsilon: dense?.options.epsilon, suspected }) };
+}
+
+/**
+ * The overview of a merged scan, which has the shards' per-class images but no trigger tensors:
+ * each class's trigger and mask read back from its PNGs (8-bit, as a reviewer sees them anyway).
+ */
+export function renderOverviewFromImages(
+  shape: [number, number, number],
+  scans: { dense?: DenseEvidence; mask?: MaskEvidence },
+  images: readonly RenderedImage[],
+  suspected: number | null,
+): RenderedImage | undefined {
+  const [H, W, C] = shape;
+  const { dense, mask } = scans;
+  const byName = new Map(images.map((i) => [i.name, i.png]));
+  const classes = new Set([...(dense?.perClass ?? []), ...(mask?.perClass ?? [])].filter((p) => !p.screened).map((p) => p.class));
+  if (!classes.size) return undefined;
+  const eps = dense?.options.epsilon ?? 1;
+  const rows = [...classes]
+    .sort((a, b) => a - b)
+    .map((c) => {
+      const trigger = byName.get(`trigger-class-${c}.png`);
+      const m = byName.get(`mask-class-${c}.png`);
+      return {
+        class: c,
+        ...(dense && trigger ? { trigger: unpng(trigger, H, W, C).map((v) => (v - 0.5) * 2 * eps), asr: dense.perClass.find((p) => p.class === c)?.asr } : {}),
+        ...(mask && m ? { mask: unpng(m, H, W, 1), maskL1: mask.perClass.find((p) => p.class === c)?.maskL1 } : {}),
+      };
+    });
+  return { name: 'overview.png', png: renderOverview(shape, rows, { epsilon: dense?.options.epsilon, suspected }) };
 }

@@ -3,7 +3,8 @@ import type { Thresholds, ScanBudgets } from '../core/policy.js';
 import type { EngineInfo } from '../engine/backend.js';
 import type { InputSpec } from '../model/gate-json.js';
 import type { ModelFile } from '../model/read.js';
-import type { ScanSummary } from '../scan/registry.js';
+import type { ScanContext } from '../core/verdict.js';
+import type { ScanMethod, ScanSummary } from '../scan/registry.js';
 
 export type { ScanSummary } from '../scan/registry.js';
 
@@ -46,6 +47,24 @@ export interface DecisionStatistic {
   perClass?: Array<number | null>;
 }
 
+/**
+ * What makes a report partial: shard `index` of `count` ran its share of the per-class work
+ * (`scan --shard i/n`); `merge` combines the shards' reports into the verdict.
+ */
+export interface ShardRecord {
+  index: number;
+  count: number;
+  /** What the verdict needs besides the scans, which only a job that loaded the model knows (absent when the shard could not scan). */
+  context?: ScanContext;
+  /** Per scan, the classes the whole scan gives the full budget and this shard's share (the Hessian scan, not per class, runs in shard 1). */
+  classes: Array<{ method: ScanMethod; all: number[]; ran: number[] }>;
+}
+
+/** Where a merged report came from: each shard's report and how long its job scanned. */
+export interface MergeRecord {
+  shards: Array<{ index: number; report: string; digest: string; totalSeconds?: number }>;
+}
+
 export interface GateReport {
   schemaVersion: 1;
   tool: { name: string; version: string };
@@ -86,6 +105,10 @@ export interface GateReport {
   artifacts?: { dir: string; files: string[] } | { error: string };
   timings: Record<string, number>;
   runtime: { node: string; platform: string };
+  /** Set on a shard's partial report, which decides nothing (its verdict is `unassessed`). */
+  shard?: ShardRecord;
+  /** Set on a report merged from shards. */
+  merged?: MergeRecord;
 }
 
 /** Exit codes of `backdoor-gate scan`. */

@@ -99,6 +99,22 @@ function stamp(x: tf.Tensor4D, delta: tf.Tensor4D): tf.Tensor4D {
   return tf.clipByValue(tf.reshape(xs, [k * b, h, w, c]), 0, 1) as tf.Tensor4D;
 }
 
+/**
+ * The statistics across classes: each class's MAD anomaly of the ASR among the classes inverted
+ * in full (a schedule's screened ones keep theirs), and the most anomalous valid trigger. A
+ * function of the per-class entries alone, so a merge of shards computes what one scan would.
+ */
+export function triggerStatistics<T extends Omit<ClassInversion, 'anomaly'> & { anomaly?: number }>(
+  entries: readonly T[],
+): { perClass: Array<T & { anomaly: number }>; suspectedTarget: number | null; anomaly: number } {
+  const full = entries.filter((p) => !p.screened);
+  const anomalies = new Map(madScores(full.map((p) => p.asr)).map((a, j) => [full[j].class, a]));
+  const perClass = entries.map((p) => ({ ...p, anomaly: anomalies.get(p.class) ?? p.anomaly ?? 0 }));
+  const valid = perClass.filter((p) => !p.screened && p.asr >= 0.5 && p.testable);
+  const best = valid.reduce<(typeof perClass)[number] | null>((a, p) => (!a || p.anomaly > a.anomaly ? p : a), null);
+  return { perClass, suspectedTarget: best ? best.class : null, anomaly: best ? best.anomaly : 0 };
+}
+
 export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, options: Partial<InversionOptions> = {}): InversionResult {
   const opts = { ...DEFAULT_INVERSION, ...options };
   const t0 = performance.now();
@@ -188,33 +204,27 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
     }
   }
   deltaAll.dispose();
-  const asr = classes.map((c) => (eligible[c] ? hits[c] / eligible[c] : 0));
-  const anomalies = madScores(asr);
-  const perClass = classes.map((c, j) => {
+  const perClass = classes.map((c) => {
     const share = 1 - eligible[c] / probe.count;
+    const asr = eligible[c] ? hits[c] / eligible[c] : 0;
     const sources = [...bySource[c].values()].filter(([n]) => n >= 3).map(([n, h]) => h / n);
     return {
       class: c,
-      asr: asr[j],
+      asr,
       loss: loss[c] / probe.count,
-      anomaly: anomalies[j],
       share,
       testable: share <= maxTestableShare(K, model.decision),
       halfAsr: eligible[c] ? halfHits[c] / eligible[c] : 0,
       quarterAsr: eligible[c] ? quarterHits[c] / eligible[c] : 0,
-      minSourceAsr: sources.length ? Math.min(...sources) : asr[j],
-      sourceCoverage: sources.length ? sources.filter((a) => a >= 0.5).length / sources.length : Number(asr[j] >= 0.5),
+      minSourceAsr: sources.length ? Math.min(...sources) : asr,
+      sourceCoverage: sources.length ? sources.filter((a) => a >= 0.5).length / sources.length : Number(asr >= 0.5),
     };
   });
-  const valid = perClass.filter((p) => p.asr >= 0.5 && p.testable);
-  const best = valid.reduce<ClassInversion | null>((a, p) => (!a || p.anomaly > a.anomaly ? p : a), null);
   return {
     method: 'trigger-inversion',
     options: opts,
     probeImages: probe.count,
-    perClass,
-    suspectedTarget: best ? best.class : null,
-    anomaly: best ? best.anomaly : 0,
+    ...triggerStatistics(perClass),
     triggers,
     seconds: (performance.now() - t0) / 1000,
   };

@@ -78,6 +78,35 @@ export interface MaskInversionResult {
   seconds: number;
 }
 
+/**
+ * The statistics across the classes run in full (a schedule's screened ones keep their entry): NC's
+ * anomaly index, how many reached the ASR target (a class reached it exactly when its ASR is at
+ * least the target), and the log ratio of the median mask to the smallest valid one. A function of
+ * the per-class entries alone, so a merge of shards computes what one scan would.
+ */
+export function maskStatistics<T extends Omit<ClassMask, 'anomaly'> & { anomaly?: number }>(
+  entries: readonly T[],
+  asrTarget: number,
+): Pick<MaskInversionResult, 'suspectedTarget' | 'ratio' | 'classesReached' | 'inconclusive'> & { perClass: Array<T & { anomaly: number }> } {
+  const full = entries.filter((p) => !p.screened);
+  const l1 = full.map((p) => p.maskL1);
+  const med = median(l1);
+  const mad = Math.max(1.4826 * median(l1.map((v) => Math.abs(v - med))), 1e-6);
+  const perClass = entries.map((p) => ({ ...p, anomaly: p.screened ? (p.anomaly ?? 0) : (med - p.maskL1) / mad }));
+  const classesReached = full.filter((p) => p.asr >= asrTarget).length;
+  const inconclusive = classesReached < full.length / 2;
+  const best = perClass
+    .filter((p) => !p.screened && p.asr >= asrTarget && p.testable)
+    .reduce<(typeof perClass)[number] | null>((a, p) => (!a || p.maskL1 < a.maskL1 ? p : a), null);
+  return {
+    perClass,
+    suspectedTarget: best && !inconclusive ? best.class : null,
+    ratio: best && !inconclusive ? Math.log(med / Math.max(best.maskL1, 1e-3)) : 0,
+    classesReached,
+    inconclusive,
+  };
+}
+
 export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, options: Partial<MaskInversionOptions> = {}): MaskInversionResult {
   const opts = { ...DEFAULT_MASK_INVERSION, ...options };
   const probe = sliceImages(allProbes, 0, Math.min(allProbes.count, opts.maxImages));
@@ -166,28 +195,18 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   maskVar.dispose();
   patternVar.dispose();
 
-  const l1 = classes.map((c) => (Number.isFinite(bestL1[c]) ? bestL1[c] : H * W));
-  const med = median(l1);
-  const mad = Math.max(1.4826 * median(l1.map((v) => Math.abs(v - med))), 1e-6);
   // Every class is listed; one not run (a schedule's screened one) with its probe share and no mask.
-  const position = new Map(classes.map((c, j) => [c, j]));
-  const perClass: ClassMask[] = [...Array(K).keys()].map((c) => {
-    const j = position.get(c);
+  const ran = new Set(classes);
+  const perClass = [...Array(K).keys()].map((c) => {
     const testable = share[c] <= maxTestableShare(K, model.decision);
-    if (j === undefined) return { class: c, maskL1: H * W, asr: 0, anomaly: 0, share: share[c], testable, screened: true };
-    return { class: c, maskL1: l1[j], asr: Number.isFinite(bestL1[c]) ? bestAsr[c] : topAsr[c], anomaly: (med - l1[j]) / mad, share: share[c], testable };
+    if (!ran.has(c)) return { class: c, maskL1: H * W, asr: 0, share: share[c], testable, screened: true };
+    const reached = Number.isFinite(bestL1[c]);
+    return { class: c, maskL1: reached ? bestL1[c] : H * W, asr: reached ? bestAsr[c] : topAsr[c], share: share[c], testable };
   });
-  const classesReached = perClass.filter((p) => Number.isFinite(bestL1[p.class])).length;
-  const inconclusive = classesReached < k / 2;
-  const best = perClass.filter((p) => p.asr >= opts.asrTarget && p.testable).reduce<ClassMask | null>((a, p) => (!a || p.maskL1 < a.maskL1 ? p : a), null);
   return {
     method: 'mask-inversion',
     options: opts,
-    perClass,
-    suspectedTarget: best && !inconclusive ? best.class : null,
-    ratio: best && !inconclusive ? Math.log(med / Math.max(best.maskL1, 1e-3)) : 0,
-    classesReached,
-    inconclusive,
+    ...maskStatistics(perClass, opts.asrTarget),
     masks,
     patterns,
     seconds: (performance.now() - t0) / 1000,

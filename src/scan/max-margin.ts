@@ -45,6 +45,29 @@ export interface MaxMarginResult {
   seconds: number;
 }
 
+type ClassMargin = MaxMarginResult['perClass'][number];
+
+/**
+ * The largest margin among the classes scanned in full (a schedule's screened ones are listed, not
+ * judged) and its gamma p-value over all K classes. A function of the per-class entries alone, so
+ * a merge of shards computes what one scan would.
+ */
+export function marginStatistics(perClass: ClassMargin[], K: number): Pick<MaxMarginResult, 'perClass' | 'largestClass' | 'pValue'> {
+  const full = perClass.filter((p) => !p.screened);
+  const largest = full.reduce((a, p) => (p.maxMargin > a.maxMargin ? p : a), full[0]);
+  return {
+    perClass,
+    largestClass: largest.class,
+    pValue:
+      full.length >= 3
+        ? gammaOutlier(
+            full.map((p) => p.maxMargin),
+            K,
+          ).pValue
+        : null,
+  };
+}
+
 export function maximumMargins(model: ModelUnderTest, options: Partial<MaxMarginOptions> = {}): MaxMarginResult {
   const opts = { ...DEFAULT_MAX_MARGIN, ...options };
   const t0 = performance.now();
@@ -86,20 +109,13 @@ export function maximumMargins(model: ModelUnderTest, options: Partial<MaxMargin
   }
   optimizer.dispose();
   x.dispose();
-  const perClass = classes.map((c) => ({ class: c, maxMargin: best[c] }));
-  const largestClass = classes.reduce((a, c) => (best[c] > best[a] ? c : a), classes[0]);
   return {
     method: 'max-margin',
     options: opts,
-    perClass,
-    largestClass,
-    pValue:
-      k >= 3
-        ? gammaOutlier(
-            classes.map((c) => best[c]),
-            K,
-          ).pValue
-        : null,
+    ...marginStatistics(
+      classes.map((c) => ({ class: c, maxMargin: best[c] })),
+      K,
+    ),
     seconds: (performance.now() - t0) / 1000,
   };
 }

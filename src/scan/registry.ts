@@ -8,10 +8,10 @@ import { sliceImages } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import type { RowLimits } from './batching.js';
 import { hessianSpectrum, type HessianOptions, type HessianResult } from './hessian.js';
-import { reconstructTriggers, type InversionOptions, type InversionResult } from './inversion.js';
-import { reconstructMasks, type MaskInversionOptions, type MaskInversionResult } from './mask-inversion.js';
-import { maximumMargins, type MaxMarginOptions, type MaxMarginResult } from './max-margin.js';
-import { mergeRows, mergeScreened, runScheduled } from './schedule.js';
+import { reconstructTriggers, triggerStatistics, type InversionOptions, type InversionResult } from './inversion.js';
+import { maskStatistics, reconstructMasks, type MaskInversionOptions, type MaskInversionResult } from './mask-inversion.js';
+import { marginStatistics, maximumMargins, type MaxMarginOptions, type MaxMarginResult } from './max-margin.js';
+import { EmptyShare, mergeRows, mergeScreened, runScheduled, type ShardPlan } from './schedule.js';
 
 /** The full results of the scans that ran, keyed as the verdict and the image renderers read them. */
 export interface ScanResults {
@@ -45,6 +45,8 @@ export interface ScanInput {
   seed: number;
   /** A progress callback for a phase counted in `unit`s (steps, epochs). */
   progress: (phase: string, unit: string) => (done: number, total: number) => void;
+  /** Run only this shard's share of the per-class work (see schedule.ts). */
+  shard?: ShardPlan;
 }
 
 interface ScanEntry<R, S extends ScanSummary> {
@@ -58,6 +60,11 @@ interface ScanEntry<R, S extends ScanSummary> {
   readsProbes: boolean;
   run(input: ScanInput): R;
   summarise(result: R): S;
+  /**
+   * One summary from shards' summaries of a K-class model: per class the entry of the shard that
+   * ran it in full, and the statistics across classes computed again over all of them.
+   */
+  combine(parts: readonly S[], numClasses: number): S;
 }
 
 function rounded(v: unknown): unknown {
@@ -65,6 +72,31 @@ function rounded(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(rounded);
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).flatMap(([k, x]) => (typeof x === 'function' ? [] : [[k, rounded(x)]])));
   return v;
+}
+
+/** The inverse of `rounded` for the numbers JSON cannot hold: "Infinity", "-Infinity" and "NaN" are numbers again. */
+export function revived<T>(v: T): T {
+  if (v === 'Infinity' || v === '-Infinity' || v === 'NaN') return Number(v) as T;
+  if (Array.isArray(v)) return v.map(revived) as T;
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revived(x)])) as T;
+  return v;
+}
+
+/** Per class, the entry of the part that ran it in full, else a screened one (every shard screens alike); by class. */
+function combinePerClass<T extends { class: number; screened?: boolean }>(parts: readonly (readonly T[])[]): T[] {
+  const byClass = new Map<number, T>();
+  for (const entries of parts) for (const p of entries) if (!byClass.get(p.class) || (byClass.get(p.class)!.screened && !p.screened)) byClass.set(p.class, p);
+  return [...byClass.values()].sort((a, b) => a.class - b.class);
+}
+
+/**
+ * The fields every part shares, with the options of the whole scan: a shard's `classes` are its
+ * share; together they are every class (a whole scan records none) or the schedule's full-budget ones.
+ */
+function combined<S extends { seconds: number; options: { classes?: readonly number[] } }>(parts: readonly S[], K: number): S {
+  const classes = [...new Set(parts.flatMap((p) => p.options.classes ?? [...Array(K).keys()]))].sort((a, b) => a - b);
+  const { classes: _, ...options } = parts[0].options;
+  return { ...parts[0], options: classes.length < K ? { ...options, classes } : options, seconds: parts.reduce((s, p) => s + p.seconds, 0) };
 }
 
 /** `result` without the keys in `drop`, rounded; functions (callbacks) left out. */
@@ -98,7 +130,7 @@ export const SCANS: {
     title: 'trigger inversion',
     votes: true,
     readsProbes: true,
-    run: ({ model, probe, budgets: { inversion: b, schedule }, rows, seed, progress }) => {
+    run: ({ model, probe, budgets: { inversion: b, schedule }, rows, seed, progress, shard }) => {
       const invert = (images: number, phase: string, classes?: readonly number[]) =>
         reconstructTriggers(model, sliceImages(probe, 0, Math.min(probe.count, images)), {
           seed,
@@ -109,20 +141,27 @@ export const SCANS: {
           classes,
           onProgress: progress(phase, 'step'),
         });
-      return runScheduled(model.numClasses, schedule, seed, {
-        // The screen: a quarter of the images (at most 64), so a few steps per class.
-        screen: () => invert(Math.min(64, Math.ceil(b.images / 4)), 'trigger inversion (screening every class)'),
-        rank: (r) => [...r.perClass].sort((a, c) => c.asr - a.asr || a.loss - c.loss).map((p) => p.class),
-        run: (classes) => invert(b.images, 'trigger inversion', classes),
-        merge: (full, screen, classes) => ({
-          ...full,
-          perClass: mergeScreened(full.perClass, screen.perClass),
-          triggers: mergeRows(full.triggers, screen.triggers, classes, full.triggers.length / model.numClasses),
-          seconds: screen.seconds + full.seconds,
-        }),
-      });
+      return runScheduled(
+        model.numClasses,
+        schedule,
+        seed,
+        {
+          // The screen: a quarter of the images (at most 64), so a few steps per class.
+          screen: () => invert(Math.min(64, Math.ceil(b.images / 4)), 'trigger inversion (screening every class)'),
+          rank: (r) => [...r.perClass].sort((a, c) => c.asr - a.asr || a.loss - c.loss).map((p) => p.class),
+          run: (classes) => invert(b.images, 'trigger inversion', classes),
+          merge: (full, screen, classes) => ({
+            ...full,
+            perClass: mergeScreened(full.perClass, screen.perClass),
+            triggers: mergeRows(full.triggers, screen.triggers, classes, full.triggers.length / model.numClasses),
+            seconds: screen.seconds + full.seconds,
+          }),
+        },
+        shard,
+      );
     },
     summarise: (r) => summary(r, ['triggers']),
+    combine: (parts, K) => rounded({ ...combined(parts, K), ...triggerStatistics(combinePerClass(parts.map((p) => p.perClass))) }) as TriggerInversionSummary,
   },
   'mask-inversion': {
     method: 'mask-inversion',
@@ -132,25 +171,33 @@ export const SCANS: {
     run: (input) => {
       const { model, probe, rows, seed, progress } = input;
       const b = input.budgets.maskInversion;
-      return runScheduled(model.numClasses, input.budgets.schedule, seed, {
-        // Masks move too slowly to rank classes at a small budget; the maximum-margin scan at its
-        // screening budget does (a patch target is reachable with an outstanding margin).
-        ...marginScreen(input),
-        run: (classes) =>
-          reconstructMasks(model, probe, {
-            seed,
-            rows,
-            maxImages: b.images,
-            epochs: b.epochs,
-            batchSize: b.batchSize,
-            classes,
-            onProgress: progress('mask inversion', 'epoch'),
-          }),
-        // The mask scan reports the classes it did not run itself (screened, with their probe share).
-        merge: (full, screen) => ({ ...full, seconds: full.seconds + screen.seconds }),
-      });
+      return runScheduled(
+        model.numClasses,
+        input.budgets.schedule,
+        seed,
+        {
+          // Masks move too slowly to rank classes at a small budget; the maximum-margin scan at its
+          // screening budget does (a patch target is reachable with an outstanding margin).
+          ...marginScreen(input),
+          run: (classes) =>
+            reconstructMasks(model, probe, {
+              seed,
+              rows,
+              maxImages: b.images,
+              epochs: b.epochs,
+              batchSize: b.batchSize,
+              classes,
+              onProgress: progress('mask inversion', 'epoch'),
+            }),
+          // The mask scan reports the classes it did not run itself (screened, with their probe share).
+          merge: (full, screen) => ({ ...full, seconds: full.seconds + screen.seconds }),
+        },
+        input.shard,
+      );
     },
     summarise: (r) => summary(r, ['masks', 'patterns']),
+    combine: (parts, K) =>
+      rounded({ ...combined(parts, K), ...maskStatistics(combinePerClass(parts.map((p) => p.perClass)), parts[0].options.asrTarget) }) as MaskInversionSummary,
   },
   hessian: {
     method: 'input-hessian',
@@ -159,6 +206,8 @@ export const SCANS: {
     readsProbes: true,
     run: ({ model, probe, budgets, rows }) => hessianSpectrum(model, probe, { rows, maxInputs: budgets.hessian.inputs }),
     summarise: (r) => summary(r, ['topEigenvector']),
+    // Not per class: one shard runs it (see gate.ts), and its summary stands.
+    combine: ([only]) => only,
   },
   'max-margin': {
     method: 'max-margin',
@@ -168,18 +217,37 @@ export const SCANS: {
     run: (input) => {
       const { model, rows, seed, progress } = input;
       const b = input.budgets.maxMargin;
-      return runScheduled(model.numClasses, input.budgets.schedule, seed, {
-        ...marginScreen(input),
-        run: (classes) => maximumMargins(model, { seed, rows, inits: b.inits, steps: b.steps, classes, onProgress: progress('maximum margin', 'step') }),
-        merge: (full, screen) => ({ ...full, perClass: mergeScreened(full.perClass, screen.perClass), seconds: screen.seconds + full.seconds }),
-      });
+      return runScheduled(
+        model.numClasses,
+        input.budgets.schedule,
+        seed,
+        {
+          ...marginScreen(input),
+          run: (classes) => maximumMargins(model, { seed, rows, inits: b.inits, steps: b.steps, classes, onProgress: progress('maximum margin', 'step') }),
+          merge: (full, screen) => ({ ...full, perClass: mergeScreened(full.perClass, screen.perClass), seconds: screen.seconds + full.seconds }),
+        },
+        input.shard,
+      );
     },
     summarise: (r) => summary(r, []),
+    combine: (parts, K) => rounded({ ...combined(parts, K), ...marginStatistics(combinePerClass(parts.map((p) => p.perClass)), K) }) as MaxMarginSummary,
   },
 };
 
-/** Runs one scan into `results` (the key the verdict and the images read) and returns its report summary. */
-export function runScan(name: ScanName, input: ScanInput, results: ScanResults): ScanSummary {
+/**
+ * Runs one scan into `results` (the key the verdict and the images read) and returns its report
+ * summary; none for a shard that has no class of it to run.
+ */
+export function runScan(name: ScanName, input: ScanInput, results: ScanResults): ScanSummary | undefined {
+  try {
+    return runScanEntry(name, input, results);
+  } catch (err) {
+    if (err instanceof EmptyShare) return undefined;
+    throw err;
+  }
+}
+
+function runScanEntry(name: ScanName, input: ScanInput, results: ScanResults): ScanSummary {
   // One branch per entry keeps each result's type tied to its key.
   switch (name) {
     case 'inversion':
@@ -193,7 +261,36 @@ export function runScan(name: ScanName, input: ScanInput, results: ScanResults):
   }
 }
 
-const TITLES = new Map<string, string>(Object.values(SCANS).map((s) => [s.method, s.title]));
+const BY_METHOD = new Map<string, { title: string; votes: boolean }>(Object.values(SCANS).map((s) => [s.method, s]));
 
 /** A scan's title by its report `method` (reports from other versions may name scans this one lacks). */
-export const scanTitle = (method: string): string => TITLES.get(method) ?? method;
+export const scanTitle = (method: string): string => BY_METHOD.get(method)?.title ?? method;
+
+/** Whether the scan a report names enters the verdict. */
+export const scanVotes = (method: string): boolean => BY_METHOD.get(method)?.votes ?? false;
+
+type SummaryOf<M extends ScanMethod> = Extract<ScanSummary, { method: M }>;
+
+/** The verdict's evidence from a report's scan summaries (numbers JSON wrote as names made numbers again). */
+export function evidenceOf(scans: readonly ScanSummary[]) {
+  const find = <M extends ScanMethod>(method: M) => {
+    const found = scans.find((s): s is SummaryOf<M> => s.method === method);
+    return found && revived(found);
+  };
+  return { dense: find('trigger-inversion'), mask: find('mask-inversion'), hessian: find('input-hessian'), maxMargin: find('max-margin') };
+}
+
+/** One scan's summary from the shards' summaries of it (all of one method) on a K-class model. */
+export function combineSummaries(parts: readonly ScanSummary[], numClasses: number): ScanSummary {
+  const all = <M extends ScanMethod>(method: M) => parts.map((p) => revived(p)).filter((p): p is SummaryOf<M> => p.method === method);
+  switch (parts[0].method) {
+    case 'trigger-inversion':
+      return SCANS.inversion.combine(all('trigger-inversion'), numClasses);
+    case 'mask-inversion':
+      return SCANS['mask-inversion'].combine(all('mask-inversion'), numClasses);
+    case 'input-hessian':
+      return SCANS.hessian.combine(all('input-hessian'), numClasses);
+    case 'max-margin':
+      return SCANS['max-margin'].combine(all('max-margin'), numClasses);
+  }
+}

@@ -69,10 +69,48 @@ export interface ScheduledScan<R, S> {
   merge(full: R, screen: S, classes: readonly number[]): R;
 }
 
-/** Runs `scan` on a K-class model: every class in full, or a screen and then the full budget on the classes the schedule picks. */
-export function runScheduled<R, S>(K: number, schedule: ClassSchedule, seed: number, scan: ScheduledScan<R, S>): R {
-  if (K <= schedule.allClassesUpTo) return scan.run();
+/** Shard `index` (1-based) of `count`: one of the jobs a scan's per-class work is split over. */
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+/** A shard as a scan runs it: told which classes the whole scan gives the full budget and which of them are its own. */
+export interface ShardPlan extends Shard {
+  planned(all: readonly number[], ran: readonly number[]): void;
+}
+
+/** The shard's share of `classes`: every count-th one from its index, so each shard gets as many, and as many large class ids, as the others. */
+export function shardShare(classes: readonly number[], shard: Shard): number[] {
+  return classes.filter((_, j) => j % shard.count === shard.index - 1);
+}
+
+/**
+ * A shard with no class of a scan to run (more shards than the scan has full-budget classes, as
+ * `--jobs` on a two-class model): it runs nothing of that scan, and its report plans no class.
+ */
+export class EmptyShare extends Error {
+  constructor(shard: Shard, classes: number) {
+    super(`shard ${shard.index}/${shard.count} has none of this scan's ${classes} full-budget classes`);
+  }
+}
+
+/**
+ * Runs `scan` on a K-class model: every class in full, or a screen and then the full budget on the
+ * classes the schedule picks. A shard runs its share of those classes only; under the schedule
+ * each shard screens every class itself (the screen is cheap and gives every shard the same
+ * ranking, so the same classes), and its result marks the classes other shards run as screened.
+ */
+export function runScheduled<R, S>(K: number, schedule: ClassSchedule, seed: number, scan: ScheduledScan<R, S>, shard?: ShardPlan): R {
+  const mine = (all: number[]) => {
+    if (!shard) return all;
+    const ran = shardShare(all, shard);
+    shard.planned(all, ran);
+    if (!ran.length) throw new EmptyShare(shard, all.length);
+    return ran;
+  };
+  if (K <= schedule.allClassesUpTo) return shard ? scan.run(mine([...Array(K).keys()])) : scan.run();
   const screen = scan.screen();
-  const classes = fullBudgetClasses(K, schedule, seed, scan.rank(screen));
+  const classes = mine(fullBudgetClasses(K, schedule, seed, scan.rank(screen)));
   return scan.merge(scan.run(classes), screen, classes);
 }

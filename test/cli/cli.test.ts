@@ -192,8 +192,11 @@ describe('backdoor-gate scan', () => {
   it('a wrong call is one line on stderr with a --help hint, exit 2 and nothing on stdout', async () => {
     for (const [args, line] of [
       [['scan', '--bogus'], "backdoor-gate: scan: unknown option '--bogus' (see backdoor-gate scan --help)"],
-      [[], 'backdoor-gate: missing command: scan or clean (see backdoor-gate --help)'],
-      [['scna', 'model'], "backdoor-gate: unknown command 'scna' (commands: scan, clean) (see backdoor-gate --help)"],
+      [[], 'backdoor-gate: missing command: scan, merge or clean (see backdoor-gate --help)'],
+      [['scna', 'model'], "backdoor-gate: unknown command 'scna' (commands: scan, merge, clean) (see backdoor-gate --help)"],
+      [['merge'], 'backdoor-gate: merge: missing <partial reports…> (see backdoor-gate merge --help)'],
+      [['scan', EXAMPLES.cleanBn, '--jobs', 'many'], "backdoor-gate: --jobs must be auto or a number of processes from 1 to 64, got 'many'"],
+      [['scan', EXAMPLES.cleanBn, '--shard', '3/2'], "backdoor-gate: shard must be i/n, shard i of n (1 ≤ i ≤ n ≤ 1024), e.g. 1/4; got '3/2'"],
       [['scan', EXAMPLES.cleanBn, '--method', 'onp'], "backdoor-gate: scan: unknown option '--method' (see backdoor-gate scan --help)"],
       [['clean', EXAMPLES.cleanBn, '--data'], "backdoor-gate: clean: option '--data <value>' argument missing (see backdoor-gate clean --help)"],
     ] as const) {

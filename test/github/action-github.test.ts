@@ -194,6 +194,29 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     expect(gh.violations).toEqual([]);
   });
 
+  it('a sharded scan: the shard jobs write partial reports and nothing on GitHub; the merge job gates like a whole scan', async () => {
+    const checksBefore = gh.checkRuns.length;
+    const commentsBefore = gh.comments.length;
+    const shards = await Promise.all(['1/2', '2/2'].map((shard) => runAction({ model: EXAMPLES.blendedCnn, extraInputs: { shard } })));
+    for (const s of shards) {
+      expect(s.result.code, s.result.stdout).toBe(0);
+      expect(s.out.verdict).toBe('unassessed');
+      expect(JSON.parse(readFileSync(s.out['report-path'], 'utf8')).shard.count).toBe(2);
+      expect(s.summary).toMatch(/shard [12]\/2 of [\s\S]*trigger-inversion: classes/);
+    }
+    expect(gh.checkRuns.length).toBe(checksBefore);
+    expect(gh.comments.length).toBe(commentsBefore);
+    const merged = await runAction({ model: '', extraInputs: { merge: shards.map((s) => s.dir).join('\n') } });
+    expect(merged.out.verdict).toBe('backdoored');
+    expect(merged.result.code).toBe(1);
+    expect(gh.checkRuns.at(-1)).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(gh.checkRuns.at(-1)!.output.summary).toContain('⛔ backdoored');
+    expect(merged.summary).toContain('suspected target class | 4');
+    const sarif = JSON.parse(readFileSync(merged.out['sarif-path'], 'utf8'));
+    expect(validateSarif(sarif), JSON.stringify(validateSarif.errors)).toBe(true);
+    expect(gh.violations).toEqual([]);
+  });
+
   it('a fork PR: no write is attempted, notices say why, and the verdict and log annotations stand', async () => {
     const before = gh.requests.length;
     const { out, result, summary } = await runAction({ model: EXAMPLES.blendedCnn, fork: true });

@@ -16,7 +16,7 @@ import { reconstructTriggers } from '../../src/scan/inversion.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { maximumMargins } from '../../src/scan/max-margin.js';
 import { SCANS } from '../../src/scan/registry.js';
-import { fullBudgetClasses, mergeScreened, referenceClasses } from '../../src/scan/schedule.js';
+import { DEFAULT_SCHEDULE, EmptyShare, fullBudgetClasses, mergeScreened, referenceClasses, runScheduled, shardShare } from '../../src/scan/schedule.js';
 import { UNLIMITED_ROWS } from '../../src/scan/batching.js';
 import { EXAMPLES, PROBE } from '../helpers/run.js';
 
@@ -110,5 +110,45 @@ describe('class schedule', () => {
     // Against the judged classes' median (100), not one pulled down by the screened ones' 1s.
     expect(s.value).toBeCloseTo(Math.log(100 / 10), 6);
     expect(s.perClass![0]).toBeNull();
+  });
+});
+
+describe('shards of the schedule', () => {
+  // A scan that records what it was asked to run; its "result" is the classes it ran.
+  const fakeScan = (log: string[], K: number) => ({
+    screen: () => {
+      log.push('screen');
+      return [...Array(K).keys()].reverse();
+    },
+    rank: (screen: number[]) => screen,
+    run: (classes?: readonly number[]) => [...(classes ?? [...Array(K).keys()])],
+    merge: (full: number[]) => full,
+  });
+
+  it("splits every class, or the schedule's full-budget classes, into disjoint shares that cover them", () => {
+    for (const K of [10, 100]) {
+      const whole = runScheduled(K, DEFAULT_SCHEDULE, 3, fakeScan([], K));
+      const plans: Array<{ all: readonly number[]; ran: readonly number[] }> = [];
+      const shares = [1, 2, 3].map((index) => {
+        const log: string[] = [];
+        const ran = runScheduled(K, DEFAULT_SCHEDULE, 3, fakeScan(log, K), { index, count: 3, planned: (all, r) => plans.push({ all, ran: r }) });
+        // Under the schedule every shard screens every class itself, so all plan the same classes.
+        expect(log).toEqual(K > DEFAULT_SCHEDULE.allClassesUpTo ? ['screen'] : []);
+        return ran;
+      });
+      expect(shares.flat().sort((a, b) => a - b)).toEqual([...whole].sort((a, b) => a - b));
+      expect(new Set(shares.flat()).size).toBe(shares.flat().length);
+      expect(plans.every((p) => JSON.stringify(p.all) === JSON.stringify(plans[0].all))).toBe(true);
+      expect(Math.max(...shares.map((s) => s.length)) - Math.min(...shares.map((s) => s.length))).toBeLessThanOrEqual(1);
+    }
+    expect(shardShare([3, 5, 8, 13, 21], { index: 2, count: 2 })).toEqual([5, 13]);
+  });
+
+  it('runs nothing in a shard left with no class, after planning none for it', () => {
+    const plans: number[][] = [];
+    expect(() => runScheduled(10, DEFAULT_SCHEDULE, 0, fakeScan([], 10), { index: 11, count: 11, planned: (_, ran) => plans.push([...ran]) })).toThrow(
+      EmptyShare,
+    );
+    expect(plans).toEqual([[]]);
   });
 });
