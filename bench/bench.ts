@@ -2,10 +2,12 @@
 // Prints a table and writes bench-results.json. Options: --quick (fewer repetitions),
 // --no-large (skip the ~10-minute MobileNetV2 full scan).
 import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runClean, DEFAULT_CLEAN_POLICY } from '../src/clean/pipeline.js';
+import { writeNpy } from '../src/data/npy.js';
 import { loadProbeImages } from '../src/data/sources.js';
 import { initWasm, selectBackend } from '../src/engine/backend.js';
 import { planRows } from '../src/engine/memory.js';
@@ -193,6 +195,40 @@ async function main(): Promise<void> {
     zooScan.seconds <= 60 ? 'within 60 s' : 'OVER 60 s',
     '',
   ]);
+  // One scan split over processes (scan --jobs, issue 23), through the bundled CLI as a user runs
+  // it, 1 and 2 processes in turn: the speedup of all the cores of one machine, and the same verdict.
+  {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-jobs-'));
+    const runJobs = (jobs: number) => {
+      const t0 = performance.now();
+      const report = path.join(dir, `jobs-${jobs}.json`);
+      spawnSync(process.execPath, [
+        'dist/cli.js',
+        'scan',
+        'examples/models/cnn-blended-t4',
+        '--data',
+        'examples/data/mnist-probe',
+        '--jobs',
+        String(jobs),
+        '--report',
+        report,
+      ]);
+      const r = JSON.parse(readFileSync(report, 'utf8'));
+      return { seconds: (performance.now() - t0) / 1000, verdict: r.verdict as string, target: r.suspectedTarget as number | null };
+    };
+    const runs = [1, 2, 1, 2].map(runJobs);
+    const mean = (jobs: number) => runs.filter((_, i) => [1, 2, 1, 2][i] === jobs).reduce((a, r) => a + r.seconds, 0) / 2;
+    const [one, two] = [mean(1), mean(2)];
+    const verdicts = [...new Set(runs.map((r) => `${r.verdict} ${r.target}`))];
+    scans.jobs = { cores: os.availableParallelism(), oneProcessSeconds: one, twoProcessesSeconds: two, speedup: one / two, verdicts };
+    rows.push([
+      'full scan, zoo cnn, --jobs 1 vs --jobs 2 (CLI, 2 runs each)',
+      `${one.toFixed(1)} s vs ${two.toFixed(1)} s`,
+      `${(one / two).toFixed(2)}× on ${os.availableParallelism()} cores`,
+      verdicts.join(' / '),
+    ]);
+    rmSync(dir, { recursive: true, force: true });
+  }
   // ONNX imports (PyTorch exports) through the same pipeline: the cost of the import's NCHW
   // transposes and op-by-op execution, next to the tfjs zoo CNN above.
   for (const [name, label] of [
@@ -207,6 +243,43 @@ async function main(): Promise<void> {
       `${(r.seconds / zooScan.seconds).toFixed(1)}× the zoo cnn scan`,
       '',
     ]);
+  }
+  // The reference a user would pick instead (issue 23): a plain PyTorch Neural Cleanse (20 epochs
+  // × 1,000 digits × 10 classes, 2 threads) on the very ONNX exports the gate scans, against the
+  // gate's full scan through the CLI as a user runs it (its default --jobs), side by side.
+  const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch, onnx']).status === 0);
+  if (python) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-nc-'));
+    const digits = loadProbeImages('mnist:test', { shape: [28, 28, 1], maxImages: 1000, seed: 0 });
+    writeNpy(path.join(dir, 'x.npy'), digits.x, [digits.count, 1, 28, 28]);
+    const reference: Record<string, unknown> = {};
+    for (const name of ['cnn-badnets-mnist', 'cnn-mnist']) {
+      const model = `test/fixtures/onnx/${name}`;
+      const t0 = performance.now();
+      spawnSync(process.execPath, ['dist/cli.js', 'scan', model, '--data', 'examples/data/mnist-probe', '--report', path.join(dir, `${name}.json`)]);
+      const oursSeconds = (performance.now() - t0) / 1000;
+      const ours = JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8'));
+      const run = spawnSync(python, ['bench/neural-cleanse.py', `${model}/model.onnx`, `${model}/gate.json`, path.join(dir, 'x.npy'), '20'], {
+        encoding: 'utf8',
+      });
+      if (run.status !== 0) throw new Error(`bench/neural-cleanse.py failed on ${name}: ${run.stderr}`);
+      const nc = JSON.parse(run.stdout) as { seconds: number; flagged: boolean; target: number; anomalyIndex: number };
+      reference[name] = {
+        ours: { seconds: oursSeconds, verdict: ours.verdict, target: ours.suspectedTarget },
+        neuralCleanse: nc,
+        speedup: nc.seconds / oursSeconds,
+      };
+      rows.push([
+        `PyTorch Neural Cleanse vs scan (${name}, CLI)`,
+        `NC ${nc.seconds.toFixed(1)} s (${nc.flagged ? `flags ${nc.target}` : 'not flagged'}, index ${nc.anomalyIndex.toFixed(2)}) vs ${oursSeconds.toFixed(1)} s (${ours.verdict}${ours.suspectedTarget == null ? '' : ` ${ours.suspectedTarget}`})`,
+        `${(nc.seconds / oursSeconds).toFixed(2)}× faster (bar: 5×)`,
+        '',
+      ]);
+    }
+    scans.pytorchNeuralCleanse = reference;
+    rmSync(dir, { recursive: true, force: true });
+  } else {
+    rows.push(['PyTorch Neural Cleanse reference', 'not measured: no python3 with torch and onnx (apt-get install python3-torch python3-onnx)', '', '']);
   }
   // A 64-px grayscale 7-class mini-Xception in graph-model form (the converter's fused ops, as
   // users ship such models), backdoored and its clean twin: the graph executor's cost.

@@ -27,7 +27,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-YIQ626AT.js";
+} from "./chunks/chunk-QCQO2WZU.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

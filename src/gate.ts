@@ -100,6 +100,23 @@ export function judge(report: GateReport, context: ScanContext, policy: Pick<Set
   report.statistics = decision.statistics;
 }
 
+/** A report before anything is known: verdict `error` until a decision replaces it (fail closed). */
+export function startReport(seed: number, model: GateReport['model'], policy: Pick<Settings, 'policySource' | 'failOn' | 'thresholds' | 'prior'>): GateReport {
+  return {
+    schemaVersion: 1,
+    tool: { name: TOOL_NAME, version: TOOL_VERSION },
+    verdict: 'error',
+    score: null,
+    reasons: [],
+    seed,
+    model,
+    scans: [],
+    timings: {},
+    runtime: { node: process.version, platform: `${os.platform()}-${os.arch()}` },
+    policy: { source: policy.policySource, failOn: policy.failOn, thresholds: policy.thresholds, prior: policy.prior },
+  };
+}
+
 export interface GateResult {
   report: GateReport;
   /** Reconstructed triggers, masks and the top Hessian eigenvector, for the entry points to write. */
@@ -112,20 +129,7 @@ export type ModelLocator = (spec: string) => Promise<ModelOrigin>;
 export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, logger: Logger, locate?: ModelLocator): Promise<GateResult> {
   const images: RenderedImage[] = [];
   const t0 = performance.now();
-  const report: GateReport = {
-    schemaVersion: 1,
-    tool: { name: TOOL_NAME, version: TOOL_VERSION },
-    verdict: 'error',
-    score: null,
-    reasons: [],
-    seed: settings.seed,
-    model: { spec: settings.model },
-    engine,
-    scans: [],
-    timings: {},
-    runtime: { node: process.version, platform: `${os.platform()}-${os.arch()}` },
-    policy: { source: settings.policySource, failOn: settings.failOn, thresholds: settings.thresholds, prior: settings.prior },
-  };
+  const report: GateReport = { ...startReport(settings.seed, { spec: settings.model }, settings), engine };
   let loaded: Awaited<ReturnType<typeof loadModel>> | undefined;
   try {
     let t = performance.now();
@@ -215,7 +219,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     report.error = describeError(err);
     report.reasons.push(`could not scan: ${report.error}`);
     // A shard that failed still says which it was, so the merge names it.
-    if (settings.shard) report.shard = { ...settings.shard, classes: report.shard?.classes ?? [] };
+    if (settings.shard) report.shard = { ...settings.shard, classes: [] };
   } finally {
     loaded?.model.dispose();
     report.timings.totalSeconds = seconds(t0);

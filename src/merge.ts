@@ -6,15 +6,13 @@
 // two shards ran) makes the merged verdict `error`: the gate fails closed.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describeError, InputError } from './errors.js';
-import { judge } from './gate.js';
+import { judge, startReport } from './gate.js';
 import type { RenderedImage } from './report/images.js';
 import type { GateReport } from './report/types.js';
 import { combineSummaries } from './scan/registry.js';
 import type { Settings } from './settings.js';
-import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
 /** A shard's report as read: its file, the file's sha256, and the report. */
 export interface PartialReport {
@@ -140,19 +138,8 @@ function checkClasses(shards: readonly PartialReport[]): void {
 export function mergeReports(partials: readonly PartialReport[], policy: Pick<Settings, 'thresholds' | 'prior' | 'failOn' | 'policySource'>): GateReport {
   const t0 = performance.now();
   const base = partials[0]?.report;
-  const report: GateReport = {
-    schemaVersion: 1,
-    tool: { name: TOOL_NAME, version: TOOL_VERSION },
-    verdict: 'error',
-    score: null,
-    reasons: [],
-    seed: base?.seed ?? 0,
-    model: base?.model ?? { spec: '' },
-    scans: [],
-    timings: {},
-    runtime: { node: process.version, platform: `${os.platform()}-${os.arch()}` },
-    policy: { source: policy.policySource, failOn: policy.failOn, thresholds: policy.thresholds, prior: policy.prior, budgets: base?.policy?.budgets },
-  };
+  const report = startReport(base?.seed ?? 0, base?.model ?? { spec: '' }, policy);
+  report.policy!.budgets = base?.policy?.budgets;
   // A shard that could not scan fails the merge with its own error: the report a whole scan would
   // have written (the model's or the data's fault is every shard's), naming the shard.
   const failed = partials.find((p) => p.report.verdict === 'error');

@@ -1,6 +1,10 @@
 // One scan session, the part the action and the CLI share: GitHub context (for release: and
-// artifact: specs, and the action's surfaces), backend, fetch and scan, the JSON report with its
-// images, and SARIF. The entry points differ only in what they do around it.
+// artifact: specs, and the action's surfaces), backend, fetch and scan (whole, in processes, or a
+// merge of shards' reports), the JSON report with its images, and SARIF. The entry points differ
+// only in what they do around it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { selectBackend } from './engine/backend.js';
 import { describeError } from './errors.js';
 import { runGate, type GateResult } from './gate.js';
@@ -12,14 +16,11 @@ import { createOctokit, type Octokit } from './github/octokit.js';
 import type { Logger } from './logger.js';
 import type { SourceAnchor } from './report/check.js';
 import { mergeReports, readPartialReports, readShardImages, type PartialReport } from './merge.js';
+import { scanShardsInProcesses } from './jobs.js';
+import { renderOverviewFromImages } from './report/images.js';
 import { writeReportFiles, writeSarifReport } from './report/json.js';
 import type { ModelOrigin } from './report/types.js';
-import { renderOverviewFromImages } from './report/images.js';
 import { evidenceOf } from './scan/registry.js';
-import { scanShardsInProcesses } from './jobs.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Settings } from './settings.js';
 
 export interface GitHubSession {
