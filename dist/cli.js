@@ -4,12 +4,14 @@ import {
   AUTO_METHOD,
   CLEAN_METHODS,
   ConfigurationError,
+  ConsoleLogger,
   DEFAULTS,
   DEFAULT_POLICY_PATH,
   EXIT,
   Inputs,
   MIN_HELD_OUT_PER_CLASS,
   MIN_IMAGES_PER_CLASS,
+  MemoryLogger,
   TOOL_NAME,
   TOOL_VERSION,
   buildSettings,
@@ -27,57 +29,10 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-QCQO2WZU.js";
+} from "./chunks/chunk-MSRU4MW7.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
-
-// src/logger.ts
-var ConsoleLogger = class {
-  constructor(verbose = false) {
-    this.verbose = verbose;
-  }
-  info(message) {
-    process.stderr.write(`${message}
-`);
-  }
-  notice(message) {
-    process.stderr.write(`notice: ${message}
-`);
-  }
-  warning(message) {
-    process.stderr.write(`warning: ${message}
-`);
-  }
-  error(message) {
-    process.stderr.write(`error: ${message}
-`);
-  }
-  debug(message) {
-    if (this.verbose) process.stderr.write(`debug: ${message}
-`);
-  }
-};
-var MemoryLogger = class {
-  lines = [];
-  info(m) {
-    this.lines.push(`info: ${m}`);
-  }
-  notice(m) {
-    this.lines.push(`notice: ${m}`);
-  }
-  warning(m) {
-    this.lines.push(`warning: ${m}`);
-  }
-  error(m) {
-    this.lines.push(`error: ${m}`);
-  }
-  debug(m) {
-    this.lines.push(`debug: ${m}`);
-  }
-};
-
-// src/cli.ts
 var SCAN_USAGE = `usage: backdoor-gate scan <model> [options]
 
 Scans a model for backdoors and decides clean | suspicious | backdoored | unassessed.
@@ -104,7 +59,8 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
   --jobs <n|auto>           processes to split the scan over, merged into one report as merge does (default:
                             auto, the machine's cores with the wasm or cpu backend, which compute on one core
-                            each; 1 with tensorflow, which uses every core itself)
+                            each; 1 with tensorflow, which uses every core itself); never more than the
+                            classes that get work
   --shard <i/n>             scan only shard i of n of the per-class work and write a partial report, which
                             decides nothing: backdoor-gate merge combines the n shards' reports into the verdict
   --verbose                 debug logging

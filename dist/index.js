@@ -38,7 +38,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-QCQO2WZU.js";
+} from "./chunks/chunk-MSRU4MW7.js";
 
 // src/main.ts
 import path2 from "node:path";

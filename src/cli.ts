@@ -50,7 +50,8 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
   --jobs <n|auto>           processes to split the scan over, merged into one report as merge does (default:
                             auto, the machine's cores with the wasm or cpu backend, which compute on one core
-                            each; 1 with tensorflow, which uses every core itself)
+                            each; 1 with tensorflow, which uses every core itself); never more than the
+                            classes that get work
   --shard <i/n>             scan only shard i of n of the per-class work and write a partial report, which
                             decides nothing: backdoor-gate merge combines the n shards' reports into the verdict
   --verbose                 debug logging

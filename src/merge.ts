@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describeError, InputError } from './errors.js';
 import { judge, startReport } from './gate.js';
 import type { RenderedImage } from './report/images.js';
-import type { GateReport } from './report/types.js';
+import type { GateReport, MergeRecord } from './report/types.js';
 import { combineSummaries } from './scan/registry.js';
 import type { Settings } from './settings.js';
 
@@ -96,7 +96,9 @@ function checkShards(partials: readonly PartialReport[]): PartialReport[] {
         shard!.classes.map((c) => c.method),
         first.report.shard!.classes.map((c) => c.method),
       ) && 'the scans',
-      !same(shard!.context, first.report.shard!.context) && 'the probe data or the model’s input',
+      !same(p.report.data, first.report.data) && 'the probe data',
+      !same(shard!.context, first.report.shard!.context) && 'the model’s input or head',
+      p.report.engine?.backend !== first.report.engine?.backend && `the backend (${p.report.engine?.backend} against ${first.report.engine?.backend})`,
       p.report.tool.version !== first.report.tool.version && `the tool version (${p.report.tool.version} against ${first.report.tool.version})`,
     ].filter(Boolean);
     if (differs.length) throw new InputError(p.path, `is not a shard of the same scan as ${first.path}: ${differs.join(', ')} differ`);
@@ -130,6 +132,10 @@ function checkClasses(shards: readonly PartialReport[]): void {
   }
 }
 
+const mergeRecord = (partials: readonly PartialReport[]): MergeRecord => ({
+  shards: partials.map((p) => ({ index: p.report.shard!.index, report: p.path, digest: p.digest, totalSeconds: p.report.timings.totalSeconds })),
+});
+
 /**
  * The merged report of a sharded scan: the verdict under `policy` (the merging job's thresholds,
  * prior and fail-on; the budgets, seed and scans are the shards'). Fails closed: a merge that does
@@ -148,9 +154,7 @@ export function mergeReports(partials: readonly PartialReport[], policy: Pick<Se
     return {
       ...own,
       reasons: [...own.reasons, `(from shard ${shard!.index}/${shard!.count}: ${failed.path})`],
-      merged: {
-        shards: partials.map((p) => ({ index: p.report.shard!.index, report: p.path, digest: p.digest, totalSeconds: p.report.timings.totalSeconds })),
-      },
+      merged: mergeRecord(partials),
     };
   }
   try {
@@ -160,9 +164,7 @@ export function mergeReports(partials: readonly PartialReport[], policy: Pick<Se
     const first = shards[0].report;
     const context = first.shard!.context!;
     Object.assign(report, { data: first.data, engine: first.engine, modelCheck: first.modelCheck });
-    report.merged = {
-      shards: shards.map((p) => ({ index: p.report.shard!.index, report: p.path, digest: p.digest, totalSeconds: p.report.timings.totalSeconds })),
-    };
+    report.merged = mergeRecord(shards);
     // In the order of shard 1's table (it alone runs the Hessian scan).
     report.scans = first.scans.map((s) =>
       combineSummaries(

@@ -13,7 +13,10 @@ import { actionsArtifacts } from './github/artifacts.js';
 import { canCallGitHub, lookUpWorkflowRunPull, readGitHubContext, type GitHubContext } from './github/context.js';
 import { modelLocator } from './github/locator.js';
 import { createOctokit, type Octokit } from './github/octokit.js';
-import type { Logger } from './logger.js';
+import { MemoryLogger, type Logger } from './logger.js';
+import { loadModel } from './model/load.js';
+import { resolveBudgets } from './core/policy.js';
+import { usefulShards } from './scan/schedule.js';
 import type { SourceAnchor } from './report/check.js';
 import { mergeReports, readPartialReports, readShardImages, type PartialReport } from './merge.js';
 import { scanShardsInProcesses } from './jobs.js';
@@ -72,21 +75,28 @@ export async function runJobsSession(
   settings: Readonly<Settings>,
   github: GitHubSession,
   logger: Logger,
-  options: { jobs: number; flags: readonly string[]; anchorFiles: (string | undefined)[] },
+  options: { jobs: number; flags: readonly string[]; anchorFiles: (string | undefined)[]; nativeDirs?: string[] },
 ): Promise<ScanSession> {
   const startedAt = performance.now();
   const locator = modelLocator(settings, { ctx: github.ctx, octokit: github.octokit, artifacts: github.artifacts, logger });
   let origin: ModelOrigin;
+  let jobs: number;
   try {
     origin = await locator.locate(settings.model);
+    // The class count caps the processes that get work (a two-class model keeps two busy).
+    await selectBackend({ choice: settings.backend, nativeDirs: options.nativeDirs, logger: new MemoryLogger() });
+    const { model } = await loadModel(origin.location, settings.limits);
+    jobs = Math.min(options.jobs, usefulShards(model.numClasses, resolveBudgets(settings.budgets, model.inputShape).schedule));
+    model.dispose();
   } catch {
-    // The whole scan reports a model that cannot be fetched as verdict error, with the reason.
+    // A model that cannot be fetched or loaded: the whole scan reports it (verdict error, with the reason).
     return runScanSession(settings, github, logger, options);
   }
+  if (jobs < 2) return runScanSession(settings, github, logger, options);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'backdoor-gate-shards-'));
   try {
-    logger.info(`scan: ${options.jobs} processes, one shard each`);
-    await scanShardsInProcesses(options.jobs, origin.location, options.flags, dir, logger);
+    logger.info(`scan: ${jobs} processes, one shard each`);
+    await scanShardsInProcesses(jobs, origin.location, options.flags, dir, logger);
     return { ...runMergeSession({ ...settings, merge: [dir] }, github, logger, { ...options, jobs: { spec: settings.model, origin, startedAt } }), locator };
   } finally {
     rmSync(dir, { recursive: true, force: true });

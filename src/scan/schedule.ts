@@ -80,6 +80,14 @@ export interface ShardPlan extends Shard {
   planned(all: readonly number[], ran: readonly number[]): void;
 }
 
+/**
+ * The most shards that all get work on a K-class model: every class, or under the schedule the
+ * full-budget classes (at least the reference draw or the candidates, whichever is more).
+ */
+export function usefulShards(K: number, schedule: ClassSchedule): number {
+  return K <= schedule.allClassesUpTo ? K : Math.max(1, Math.min(K, Math.max(schedule.reference, schedule.candidates)));
+}
+
 /** The shard's share of `classes`: every count-th one from its index, so each shard gets as many, and as many large class ids, as the others. */
 export function shardShare(classes: readonly number[], shard: Shard): number[] {
   return classes.filter((_, j) => j % shard.count === shard.index - 1);

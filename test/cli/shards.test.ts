@@ -110,6 +110,11 @@ describe('scan --shard i/n and merge', () => {
     const otherSeed = mergeReports([one, { ...two, report: { ...two.report, seed: 6 } }], policy);
     expect(otherSeed.error).toMatch(/not a shard of the same scan .*the seed \(6 against 5\)/);
 
+    const otherData = mergeReports([one, { ...two, report: { ...two.report, data: { ...two.report.data!, source: 'elsewhere' } } }], policy);
+    expect(otherData.error).toMatch(/the probe data differ/);
+    const otherBackend = mergeReports([one, { ...two, report: { ...two.report, engine: { ...two.report.engine!, backend: 'cpu' } } }], policy);
+    expect(otherBackend.error).toMatch(/the backend \(cpu against wasm\) differ/);
+
     // A shard that could not scan: the merged report is its error report, naming the shard.
     const failed = mergeReports(
       [one, { ...two, report: { ...two.report, verdict: 'error', error: 'out of memory', reasons: ['could not scan: out of memory'] } }],

@@ -16,7 +16,16 @@ import { reconstructTriggers } from '../../src/scan/inversion.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { maximumMargins } from '../../src/scan/max-margin.js';
 import { SCANS } from '../../src/scan/registry.js';
-import { DEFAULT_SCHEDULE, EmptyShare, fullBudgetClasses, mergeScreened, referenceClasses, runScheduled, shardShare } from '../../src/scan/schedule.js';
+import {
+  DEFAULT_SCHEDULE,
+  EmptyShare,
+  fullBudgetClasses,
+  usefulShards,
+  mergeScreened,
+  referenceClasses,
+  runScheduled,
+  shardShare,
+} from '../../src/scan/schedule.js';
 import { UNLIMITED_ROWS } from '../../src/scan/batching.js';
 import { EXAMPLES, PROBE } from '../helpers/run.js';
 
@@ -142,6 +151,17 @@ describe('shards of the schedule', () => {
       expect(Math.max(...shares.map((s) => s.length)) - Math.min(...shares.map((s) => s.length))).toBeLessThanOrEqual(1);
     }
     expect(shardShare([3, 5, 8, 13, 21], { index: 2, count: 2 })).toEqual([5, 13]);
+  });
+
+  it("counts the shards that get work: every class, or the schedule's full-budget ones", () => {
+    expect(usefulShards(2, DEFAULT_SCHEDULE)).toBe(2);
+    expect(usefulShards(43, DEFAULT_SCHEDULE)).toBe(43);
+    // Above the threshold at least the 12 reference classes run in full, whatever the screen ranks.
+    expect(usefulShards(100, DEFAULT_SCHEDULE)).toBe(12);
+    const plans: number[] = [];
+    for (let index = 1; index <= 12; index++)
+      runScheduled(100, DEFAULT_SCHEDULE, 9, fakeScan([], 100), { index, count: 12, planned: (_, ran) => plans.push(ran.length) });
+    expect(plans.every((n) => n > 0)).toBe(true);
   });
 
   it('runs nothing in a shard left with no class, after planning none for it', () => {
