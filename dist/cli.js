@@ -29,7 +29,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-MSRU4MW7.js";
+} from "./chunks/chunk-II3HPDMI.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";

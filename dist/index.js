@@ -38,7 +38,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-MSRU4MW7.js";
+} from "./chunks/chunk-II3HPDMI.js";
 
 // src/main.ts
 import path2 from "node:path";

@@ -11,7 +11,7 @@ import { hessianSpectrum, type HessianOptions, type HessianResult } from './hess
 import { reconstructTriggers, triggerStatistics, type InversionOptions, type InversionResult } from './inversion.js';
 import { maskStatistics, reconstructMasks, type MaskInversionOptions, type MaskInversionResult } from './mask-inversion.js';
 import { marginStatistics, maximumMargins, type MaxMarginOptions, type MaxMarginResult } from './max-margin.js';
-import { EmptyShare, mergeRows, mergeScreened, runScheduled, type ShardPlan } from './schedule.js';
+import { combinePerClass, EmptyShare, mergeRows, mergeScreened, runScheduled, type ShardPlan } from './schedule.js';
 
 /** The full results of the scans that ran, keyed as the verdict and the image renderers read them. */
 export interface ScanResults {
@@ -80,13 +80,6 @@ export function revived<T>(v: T): T {
   if (Array.isArray(v)) return v.map(revived) as T;
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revived(x)])) as T;
   return v;
-}
-
-/** Per class, the entry of the part that ran it in full, else a screened one (every shard screens alike); by class. */
-function combinePerClass<T extends { class: number; screened?: boolean }>(parts: readonly (readonly T[])[]): T[] {
-  const byClass = new Map<number, T>();
-  for (const entries of parts) for (const p of entries) if (!byClass.get(p.class) || (byClass.get(p.class)!.screened && !p.screened)) byClass.set(p.class, p);
-  return [...byClass.values()].sort((a, b) => a.class - b.class);
 }
 
 /**

@@ -44,10 +44,16 @@ export function fullBudgetClasses(K: number, schedule: ClassSchedule, seed: numb
   return [...chosen].sort((a, b) => a - b);
 }
 
+/** Per class, the entry of a part that ran it in full, else a screened one (every shard screens alike); by class. */
+export function combinePerClass<T extends { class: number; screened?: boolean }>(parts: readonly (readonly T[])[]): T[] {
+  const byClass = new Map<number, T>();
+  for (const entries of parts) for (const p of entries) if (!byClass.get(p.class) || (byClass.get(p.class)!.screened && !p.screened)) byClass.set(p.class, p);
+  return [...byClass.values()].sort((a, b) => a.class - b.class);
+}
+
 /** Per-class entries of both runs, by class: the full run's where it ran, the screen's marked `screened` elsewhere. */
 export function mergeScreened<T extends { class: number; screened?: boolean }>(full: readonly T[], screen: readonly T[]): T[] {
-  const ran = new Set(full.map((p) => p.class));
-  return [...full, ...screen.filter((p) => !ran.has(p.class)).map((p) => ({ ...p, screened: true }))].sort((a, b) => a.class - b.class);
+  return combinePerClass([full, screen.map((p) => ({ ...p, screened: true }))]);
 }
 
 /** A per-class array ([K × stride]) from the screen's, with the full run's rows where it ran. */
