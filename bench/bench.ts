@@ -335,8 +335,8 @@ async function main(): Promise<void> {
     const { model } = await loadModel('examples/models/cnn-blended-t4');
     const probe = loadProbeImages('examples/data/mnist-probe', { shape: model.inputShape, maxImages: 256, seed: 0 });
     const rowsPlan = await planRows(model);
-    const inv = reconstructTriggers(model, probe, { rows: rowsPlan });
-    const nc = neuralCleanse(model, probe, { rows: rowsPlan });
+    const inv = await reconstructTriggers(model, probe, { rows: rowsPlan });
+    const nc = await neuralCleanse(model, probe, { rows: rowsPlan });
     model.dispose();
     const evalFile = existsSync('eval-results.json')
       ? (JSON.parse(readFileSync('eval-results.json', 'utf8')) as {

@@ -29,7 +29,8 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-II3HPDMI.js";
+} from "./chunks/chunk-IQF45US7.js";
+import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -49,7 +50,8 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
   --sarif-category <id>     SARIF automationDetails.id (default: backdoor-gate/<model name>)
   --artifacts <dir>         PNGs of reconstructed triggers, masks and the Hessian eigenvector
                             (default: beside the report, <report name>-artifacts/)
-  --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
+  --backend <name>          auto | tensorflow | webgpu | wasm | cpu (default: auto; webgpu needs the
+                            webgpu package, Dawn for Node, installed beside backdoor-gate)
   --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
   --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages})
   --scans <list>            detectors: inversion, mask-inversion, hessian, max-margin, or none (default:
@@ -112,7 +114,7 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists): its thresholds, prior,
                             budgets, limits and seed judge the model before and after cleaning, as scan does
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
-  --backend <name>          auto | tensorflow | wasm | cpu (default: auto)
+  --backend <name>          auto | tensorflow | wasm | cpu (default: auto; cleaning does not run on webgpu)
   --seed <n>                seed (default: the policy's, else ${DEFAULTS.seed})
   --verbose                 debug logging
   -h, --help
@@ -315,7 +317,7 @@ async function clean(model, values, logger) {
     [Inputs.Backend]: str("backend")
   };
   const settings = buildSettings((name) => flags[name]);
-  await selectBackend({ choice: settings.backend, logger });
+  await selectBackend({ choice: settings.backend, logger, readsSynchronously: true });
   const reportPath = str("report") ?? "backdoor-gate-clean-report.json";
   let report;
   try {

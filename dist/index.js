@@ -38,7 +38,8 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-II3HPDMI.js";
+} from "./chunks/chunk-IQF45US7.js";
+import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
 import path2 from "node:path";
@@ -584,7 +585,7 @@ async function run() {
       notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
     const nativeDirs = [];
     if (settings.installNativeBackend && !settings.merge) {
-      const native = await ensureNativeBackend(tool_cache_exports, actionsLogger);
+      const native = await ensureNativeBackend(tool_cache_exports, actionsLogger, void 0, settings.installNativeBackend);
       if ("dir" in native) nativeDirs.push(native.dir);
       else warning(`install-native-backend: ${native.error}; continuing without it`);
     }

@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const first = await loadModel(path.join(values.zoo!, card.name));
     const plan = await planRows(first.model);
     const before = { accuracy: accuracyOf(first.model, test), asr: card.attack ? trueAsr(first.model, test, card.attack) : null };
-    const found = scanForTriggers(first.model, probe, plan, 0);
+    const found = await scanForTriggers(first.model, probe, plan, 0);
     // A clean model has no suspected target; its smallest mask stands in ("cleaned by mistake").
     const target = found.decision.suspectedTarget ?? found.mask.suspectedTarget ?? found.dense.suspectedTarget;
     const triggers = recoveredTriggers(first.model.inputShape, found).filter((t) => t.target === target);
@@ -106,11 +106,11 @@ async function main(): Promise<void> {
     for (const method of methods) {
       const { model } = await loadModel(path.join(values.zoo!, card.name));
       let log: CleanLog;
-      let rescanned: ReturnType<typeof scanForTriggers> | undefined;
+      let rescanned: Awaited<ReturnType<typeof scanForTriggers>> | undefined;
       try {
         // auto runs as the pipeline does: rounds of clean + re-scan. A clean model's verdict would
         // stop it at once, so controls get one forced round of its method ("cleaned by mistake").
-        if (method === 'auto' && card.attack) ({ log, last: rescanned } = autoClean(model, cleanSet, probe, plan, found, 0));
+        if (method === 'auto' && card.attack) ({ log, last: rescanned } = await autoClean(model, cleanSet, probe, plan, found, 0));
         else log = cleanWith(method === 'auto' ? AUTO_METHOD : method, model, cleanSet, triggers, 0);
       } catch (err) {
         rows.push({ model: card.name, family: card.attack?.family ?? 'clean', method, skipped: err instanceof Error ? err.message : String(err), before });
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
         continue;
       }
       const after = { accuracy: accuracyOf(model, test), asr: card.attack ? trueAsr(model, test, card.attack) : null };
-      const rescan = rescanned ?? scanForTriggers(model, probe, plan, 0);
+      const rescan = rescanned ?? (await scanForTriggers(model, probe, plan, 0));
       const row: Row = {
         model: card.name,
         family: card.attack?.family ?? 'clean',

@@ -74,7 +74,7 @@ async function scanOne(card: ZooCard): Promise<void> {
   const { model } = await loadModel(dir);
   const rows = await planRows(model);
   const b = defaultBudgets(model.inputShape).maxMargin;
-  const r = maximumMargins(model, { rows, inits: b.inits, steps: b.steps });
+  const r = await maximumMargins(model, { rows, inits: b.inits, steps: b.steps });
   const row: Row = {
     card,
     digest: digestOf(dir),

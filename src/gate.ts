@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import { loadProbeImages } from './data/sources.js';
 import type { ImageSet } from './data/types.js';
-import type { EngineInfo } from './engine/backend.js';
+import { assertNoEngineFault, type EngineInfo } from './engine/backend.js';
 import { ConfigurationError, describeError, InputError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ModelUnderTest } from './model/adapter.js';
@@ -15,6 +15,7 @@ import { decide, type ScanContext } from './core/verdict.js';
 import { evidenceOf, runScan, SCANS, scanVotes, type ScanInput, type ScanResults } from './scan/registry.js';
 import { presentClasses } from './scan/objective.js';
 import { planRows } from './engine/memory.js';
+import { readScalar } from './engine/read.js';
 import { spans, UNLIMITED_ROWS, type RowLimits } from './scan/batching.js';
 import { renderOverviewImage, renderScanImages, type RenderedImage } from './report/images.js';
 import type { Settings } from './settings.js';
@@ -23,25 +24,25 @@ import { TOOL_NAME, TOOL_VERSION } from './version.js';
 const seconds = (t0: number) => Math.round((performance.now() - t0) / 10) / 100;
 
 /** Forward pass over every probe image, and input gradients over the first batch (finite?). */
-export function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimits = UNLIMITED_ROWS): ModelCheck {
+export async function checkModel(model: ModelUnderTest, probe: ImageSet, rows: RowLimits = UNLIMITED_ROWS): Promise<ModelCheck> {
   const counts = new Array<number>(model.numClasses).fill(0);
   let topProbability = 0;
   const n = probe.height * probe.width * probe.channels;
   const images = (s: number, e: number) => tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, probe.height, probe.width, probe.channels]);
   for (const [s, e] of spans(probe.count, Math.min(32, rows.forward))) {
-    tf.tidy(() => {
-      const logits = model.logits(images(s, e));
-      for (const present of presentClasses(logits, model.decision)) for (const c of present) counts[c]++;
-      const probabilities = model.decision === 'multi-label' ? tf.sigmoid(logits) : tf.softmax(logits);
-      topProbability += tf.sum(tf.max(probabilities, -1)).dataSync()[0];
-    });
+    const logits = tf.tidy(() => model.logits(images(s, e)));
+    for (const present of await presentClasses(logits, model.decision)) for (const c of present) counts[c]++;
+    topProbability += await readScalar(tf.tidy(() => tf.sum(tf.max(model.decision === 'multi-label' ? tf.sigmoid(logits) : tf.softmax(logits), -1))));
+    logits.dispose();
   }
   const checked = Math.min(probe.count, 32, rows.gradient);
-  const gradientNorm = tf.tidy(() => {
-    const topLogit = (input: tf.Tensor) => tf.sum(tf.max(model.logits(input as tf.Tensor4D), -1));
-    const grad = tf.grad(topLogit)(images(0, checked));
-    return tf.sum(tf.sqrt(tf.sum(tf.square(grad), [1, 2, 3]))).dataSync()[0];
-  });
+  const gradientNorm = await readScalar(
+    tf.tidy(() => {
+      const topLogit = (input: tf.Tensor) => tf.sum(tf.max(model.logits(input as tf.Tensor4D), -1));
+      const grad = tf.grad(topLogit)(images(0, checked));
+      return tf.sum(tf.sqrt(tf.sum(tf.square(grad), [1, 2, 3])));
+    }),
+  );
   const check = {
     probeImages: probe.count,
     predictedClassCounts: counts,
@@ -177,6 +178,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       },
     };
     report.modelCheck = await asInputError(settings.model, 'could not be run on the probe images', async () => checkModel(model, probe, rows));
+    await assertNoEngineFault();
     report.timings.modelCheckSeconds = seconds(t);
     t = performance.now();
 
@@ -198,9 +200,10 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     for (const name of SCAN_NAMES.filter((n) => settings.scans.includes(n) && !(n === 'hessian' && shard && shard.index !== 1))) {
       logger.info(`scan: ${SCANS[name].title}${shard ? ` (shard ${shard.index}/${shard.count})` : ''}`);
       const planned = (all: readonly number[], ran: readonly number[]) => record!.classes.push({ method: SCANS[name].method, all: [...all], ran: [...ran] });
-      const summary = runScan(name, { ...input, shard: shard && { ...shard, planned } }, results);
+      const summary = await runScan(name, { ...input, shard: shard && { ...shard, planned } }, results);
       if (summary) report.scans.push(summary);
     }
+    await assertNoEngineFault();
     images.push(...renderScanImages(model.inputShape, results, probe.x.subarray(0, probe.height * probe.width * probe.channels)));
     report.timings.scanSeconds = seconds(t);
     if (record) {

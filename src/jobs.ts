@@ -8,10 +8,13 @@ import type { BackendName } from './engine/backend.js';
 import { ConfigurationError } from './errors.js';
 import type { Logger } from './logger.js';
 
-/** The JS backends compute on one core each; tensorflow uses every core itself, so splitting it only adds copies of the model. */
+/**
+ * The JS backends compute on one core each; tensorflow uses every core itself and webgpu the one
+ * GPU, so splitting those only adds copies of the model.
+ */
 export async function resolveJobs(raw: string | undefined, backend: () => Promise<BackendName>): Promise<number> {
   const text = raw?.trim() || 'auto';
-  if (text === 'auto') return (await backend()) === 'tensorflow' ? 1 : Math.max(1, Math.min(os.availableParallelism(), 64));
+  if (text === 'auto') return ['tensorflow', 'webgpu'].includes(await backend()) ? 1 : Math.max(1, Math.min(os.availableParallelism(), 64));
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(n >= 1 && n <= 64)) throw new ConfigurationError(`--jobs must be auto or a number of processes from 1 to 64, got '${text}'`);
   return n;

@@ -141,7 +141,7 @@ export async function run(): Promise<void> {
       core.notice(`No GitHub token or repository in this run: the check run, PR comment and uploads are skipped; the job summary and log carry the verdict.`);
     const nativeDirs: string[] = [];
     if (settings.installNativeBackend && !settings.merge) {
-      const native = await ensureNativeBackend(toolCache, actionsLogger);
+      const native = await ensureNativeBackend(toolCache, actionsLogger, undefined, settings.installNativeBackend);
       if ('dir' in native) nativeDirs.push(native.dir);
       else core.warning(`install-native-backend: ${native.error}; continuing without it`);
     }

@@ -60,7 +60,8 @@ export async function runScanSession(
   logger: Logger,
   options: { nativeDirs?: string[]; anchorFiles: (string | undefined)[] },
 ): Promise<ScanSession> {
-  const engine = await selectBackend({ choice: settings.backend, nativeDirs: options.nativeDirs, logger });
+  // The action cleans in this process, after the scan, on the same backend.
+  const engine = await selectBackend({ choice: settings.backend, nativeDirs: options.nativeDirs, logger, readsSynchronously: Boolean(settings.clean) });
   const locator = modelLocator(settings, { ctx: github.ctx, octokit: github.octokit, artifacts: github.artifacts, logger });
   const result = await runGate(settings, engine, logger, locator.locate);
   return { ...writeSession(result, settings.model, settings, github, logger, options.anchorFiles), locator };

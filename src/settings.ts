@@ -4,6 +4,7 @@ import { DEFAULT_PRIOR } from './core/calibration.js';
 import { CLEAN_METHODS, type CleanMethod, type PublishTarget } from './clean/types.js';
 import { ConfigurationError } from './errors.js';
 import { parseBackendChoice, type BackendChoice } from './engine/backend.js';
+import type { NativeBackend } from './engine/native.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from './model/limits.js';
 import type { Shard } from './scan/schedule.js';
 import {
@@ -82,7 +83,8 @@ export interface Settings {
   /** Probe data spec (see src/data/sources.ts); undefined = none (the data-free scan by default; synthetic images for the model check and any probe scan asked for). */
   data?: string;
   backend: BackendChoice;
-  installNativeBackend: boolean;
+  /** What `install-native-backend` installs into the tool cache, if anything. */
+  installNativeBackend?: NativeBackend;
   seed: number;
   maxProbeImages: number;
   reportPath: string;
@@ -290,6 +292,15 @@ export function integer(raw: string | undefined, name: string, fallback: number,
   return v;
 }
 
+/** `true` is the original meaning (tfjs-node-gpu); `webgpu` installs Dawn. */
+function nativeBackend(raw: string | undefined): NativeBackend | undefined {
+  const v = (raw ?? '').trim().toLowerCase();
+  if (v === '' || v === 'false') return undefined;
+  if (v === 'true' || v === 'tensorflow') return 'tensorflow';
+  if (v === 'webgpu') return 'webgpu';
+  throw new ConfigurationError(`${Inputs.InstallNativeBackend} must be false, true (tensorflow), tensorflow or webgpu, got '${raw}'`);
+}
+
 function bool(raw: string | undefined, name: string): boolean {
   const v = (raw ?? '').trim().toLowerCase();
   if (v === '' || v === 'false') return false;
@@ -338,7 +349,7 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     model,
     data,
     backend: parseBackendChoice(get(Inputs.Backend) ?? DEFAULTS.backend, Inputs.Backend),
-    installNativeBackend: bool(get(Inputs.InstallNativeBackend), Inputs.InstallNativeBackend),
+    installNativeBackend: nativeBackend(get(Inputs.InstallNativeBackend)),
     seed: integer(get(Inputs.Seed), Inputs.Seed, policy.seed ?? DEFAULTS.seed, 0, 2 ** 31 - 1),
     maxProbeImages: integer(get(Inputs.MaxProbeImages), Inputs.MaxProbeImages, budgets['probe-images'] ?? DEFAULTS.maxProbeImages, 1, 100_000),
     reportPath,

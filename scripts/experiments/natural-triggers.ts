@@ -16,7 +16,7 @@ import { MemoryLogger } from '../../src/logger.js';
 import type { ModelUnderTest } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructTriggers, type ClassInversion } from '../../src/scan/inversion.js';
-import { classMajor, presentClasses, targetMargins, wins } from '../../src/scan/objective.js';
+import { classMajor, presentClasses, targetMargins, winMask } from '../../src/scan/objective.js';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const MODE = env('MODE', 'per-image');
@@ -35,10 +35,12 @@ for (const name of process.argv.slice(2)) {
   const [H, W, C] = model.inputShape;
   const npy = readNpy(`.cache/eval/probes/${card.domain ?? 'mnist'}/x.npy`);
   const probes = tf.tensor4d(npy.data as Float32Array, [npy.shape[0], H, W, C]);
-  const present = tf.tidy(() => presentClasses(model.logits(probes), model.decision));
+  const logits = tf.tidy(() => model.logits(probes));
+  const present = await presentClasses(logits, model.decision);
+  logits.dispose();
   console.log(`\n${name}: verdict ${cached.report.verdict}, ${card.attack ? `${card.attack.family} → ${card.attack.target}` : 'clean'}, ε ${eps}`);
   if (MODE === 'per-image') perImage(model, probes, present, eps, scan.perClass);
-  else if (MODE === 'small-eps') smallEps(model, npy.data as Float32Array, npy.shape[0], scan.perClass);
+  else if (MODE === 'small-eps') await smallEps(model, npy.data as Float32Array, npy.shape[0], scan.perClass);
   else pairs(model, probes, present, eps);
   probes.dispose();
   model.dispose();
@@ -69,7 +71,7 @@ function perImage(model: ModelUnderTest, probes: tf.Tensor4D, present: number[][
       delta.dispose();
       delta = next;
     }
-    const won = tf.tidy(() => wins(model.logits(stamped(delta)), targets, model.decision));
+    const won = Array.from(tf.tidy(() => winMask(model.logits(stamped(delta)), targets, model.decision)).dataSync(), (w) => w > 0);
     delta.dispose();
     return successByClass(won, present, K, n);
   });
@@ -80,11 +82,12 @@ function perImage(model: ModelUnderTest, probes: tf.Tensor4D, present: number[][
   );
 }
 
-function smallEps(model: ModelUnderTest, x: Float32Array, count: number, universal: ClassInversion[]): void {
+async function smallEps(model: ModelUnderTest, x: Float32Array, count: number, universal: ClassInversion[]): Promise<void> {
   const [height, width, channels] = model.inputShape;
   const probe: ImageSet = { x, count, height, width, channels, source: 'benchmark probes' };
   const epsilons = env('EPS', '0.075,0.0375').split(',').map(Number);
-  const runs = epsilons.map((epsilon) => reconstructTriggers(model, probe, { epsilon, epochs: Number(env('EPOCHS', '2')) }));
+  const runs: Awaited<ReturnType<typeof reconstructTriggers>>[] = [];
+  for (const epsilon of epsilons) runs.push(await reconstructTriggers(model, probe, { epsilon, epochs: Number(env('EPOCHS', '2')) }));
   console.log(`class | scaled from ε: ½ε ¼ε | ${epsilons.map((e) => `optimised at ${e}`).join(' | ')}`);
   universal.forEach((u, c) =>
     console.log(`${String(c).padStart(5)} | ${pct(u.halfAsr)} ${pct(u.quarterAsr)} | ${runs.map((r) => pct(r.perClass[c].asr)).join(' | ')}`),
@@ -123,7 +126,7 @@ function pairs(model: ModelUnderTest, probes: tf.Tensor4D, present: number[][], 
     tf.tidy(() => delta.assign(tf.clipByValue(delta, -eps, eps)));
   }
   for (const size of SIZES) {
-    const won = tf.tidy(() => wins(model.logits(stamped(delta, size)), targets, model.decision));
+    const won = Array.from(tf.tidy(() => winMask(model.logits(stamped(delta, size)), targets, model.decision)).dataSync(), (w) => w > 0);
     const asr = [...Array(K)].map(() => new Array<number>(K).fill(NaN));
     list.forEach((p, j) => (asr[p.s][p.t] = won.slice(j * per, (j + 1) * per).filter(Boolean).length / per));
     console.log(`pair-trigger ASR at ${size}ε (rows: source, columns: target)`);

@@ -50,7 +50,7 @@ export const AUTO_MAX_ROUNDS = 3;
 /** Epochs of `auto`'s finishing round (see autoClean). */
 export const FINISH_EPOCHS = 5;
 
-export type TriggerScan = ReturnType<typeof scanForTriggers>;
+export type TriggerScan = Awaited<ReturnType<typeof scanForTriggers>>;
 
 /**
  * `auto`: clean the trigger the scan recovered with AUTO_METHOD, re-scan, and while the re-scan
@@ -60,7 +60,7 @@ export type TriggerScan = ReturnType<typeof scanForTriggers>;
  * them a finishing round of unlearning at the first target. The rounds scan `probe`; the last
  * scan, which judges the cleaned model, scans `judge` (images the cleaning never saw).
  */
-export function autoClean(
+export async function autoClean(
   model: ModelUnderTest,
   data: LabelledImageSet,
   probe: ImageSet,
@@ -70,7 +70,7 @@ export function autoClean(
   policy: CleanPolicy = DEFAULT_CLEAN_POLICY,
   judge: ImageSet = probe,
   maxRounds = AUTO_MAX_ROUNDS,
-): { log: CleanLog; last: TriggerScan } {
+): Promise<{ log: CleanLog; last: TriggerScan }> {
   const t0 = performance.now();
   const method = autoMethodFor(model);
   const rounds: Array<{ target: number; triggers: string[]; seconds: number; verdictAfter: string; details?: Record<string, unknown> }> = [];
@@ -110,14 +110,14 @@ export function autoClean(
   // WaNet-style, which the recovered triggers only approximate (pruning them costs accuracy,
   // leaves the warp).
   let residual = classifierPhases ? warpPhase(WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT) : null;
-  if (residual !== null) scan = scanForTriggers(model, probe, rows, seed, policy);
+  if (residual !== null) scan = await scanForTriggers(model, probe, rows, seed, policy);
   for (let r = 0; r < maxRounds && scan.decision.verdict !== 'clean'; r++) {
     const t = scan.decision.suspectedTarget;
     const triggers = t === null ? [] : recoveredTriggers(model.inputShape, scan).filter((x) => x.target === t);
     if (t === null || !triggers.length) break;
     const log = cleanWith(method, model, data, triggers, seed + r, { alsoUnlearn: warps }, tuning());
     add(log);
-    scan = scanForTriggers(model, probe, rows, seed, policy);
+    scan = await scanForTriggers(model, probe, rows, seed, policy);
     rounds.push({ target: t, triggers: triggers.map((x) => x.source), seconds: log.seconds, verdictAfter: scan.decision.verdict, details: log.details });
   }
   // Finishing round: the rounds stop once the re-scan is clean, but the first target's backdoor is
@@ -136,14 +136,14 @@ export function autoClean(
       { alsoUnlearn: warps },
     );
     add(log);
-    scan = scanForTriggers(model, probe, rows, seed, policy);
+    scan = await scanForTriggers(model, probe, rows, seed, policy);
     finish = { target, epochs: FINISH_EPOCHS, seconds: log.seconds, verdictAfter: scan.decision.verdict };
   }
   // Fine-tuning after a warp phase can revive the warp (it did before the warps were kept in it):
   // check again, and clean again what fresh warps reach.
   const warpedAgain = residual !== null && rounds.length > 0;
   if (warpedAgain) residual = warpPhase(DEFAULT_WARP_UNLEARN.stopAsr, DEFAULT_WARP_INVERSION.maxShift) ?? residual;
-  if (warpedAgain || judge !== probe) scan = scanForTriggers(model, judge, rows, seed, policy);
+  if (warpedAgain || judge !== probe) scan = await scanForTriggers(model, judge, rows, seed, policy);
   if (residual !== null && target !== null) scan = withWarpCheck(scan, target, residual);
   return {
     log: {
@@ -335,12 +335,12 @@ export const DEFAULT_CLEAN_POLICY: CleanPolicy = {
  * policy's budgets for the model's size apply, except that trigger inversion reads every labelled
  * image (they are the probes here, and more of them recover a truer trigger to remove).
  */
-export function scanForTriggers(model: ModelUnderTest, probe: ImageSet, rows: RowLimits, seed: number, policy: CleanPolicy = DEFAULT_CLEAN_POLICY) {
+export async function scanForTriggers(model: ModelUnderTest, probe: ImageSet, rows: RowLimits, seed: number, policy: CleanPolicy = DEFAULT_CLEAN_POLICY) {
   const resolved = resolveBudgets(policy.budgets, model.inputShape);
   const budgets = { ...resolved, inversion: { ...resolved.inversion, images: probe.count } };
   const input: ScanInput = { model, probe, budgets, rows, seed, progress: () => () => undefined };
-  const dense = SCANS.inversion.run(input);
-  const mask = SCANS['mask-inversion'].run(input);
+  const dense = await SCANS.inversion.run(input);
+  const mask = await SCANS['mask-inversion'].run(input);
   // The labelled cleaning data is in-distribution by construction.
   return {
     dense,
@@ -444,7 +444,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     logger.info(
       `clean: scanning ${req.model} on the ${cleanSet.count} images it would be cleaned with${unlabelled ? ` (${unlabelled.count} of them labelled by the model)` : ''}`,
     );
-    const scanned = scanForTriggers(model, cleanSet, rows, req.seed, req.policy);
+    const scanned = await scanForTriggers(model, cleanSet, rows, req.seed, req.policy);
     const flaggedTarget = scanned.decision.suspectedTarget === null && req.flagged ? req.flagged.target : null;
     const before = flaggedTarget === null ? scanned : atTarget(scanned, flaggedTarget, req.flagged!.verdict);
     if (flaggedTarget !== null)
@@ -483,10 +483,10 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     let after: TriggerScan;
     // A forced clean is one round of the method: auto's rounds go on only while the re-scan flags.
     if (req.method === 'auto' && forcedTarget === null) {
-      ({ log: report.log, last: after } = autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, heldOut));
+      ({ log: report.log, last: after } = await autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, heldOut));
     } else {
       report.log = cleanWith(method, model, cleanSet, triggers, req.seed);
-      after = scanForTriggers(model, heldOut, rows, req.seed, req.policy);
+      after = await scanForTriggers(model, heldOut, rows, req.seed, req.policy);
     }
     report.after = measure(model, heldOut, triggers[0]);
     const judged = judgedOnHeldOut(after.decision, heldOut, model.numClasses);

@@ -1,6 +1,5 @@
 // PNG and JPEG decoding into pixel-space float arrays, and fitting image sets to a model's
 // input size and channel count.
-import * as tf from '@tensorflow/tfjs';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -68,16 +67,50 @@ export function readImages(files: string[], [height, width, channels]: [number, 
   return { x, count: files.length, height, width, channels, source };
 }
 
+/**
+ * Bilinear resize with aligned corners, as tfjs' resizeBilinear(alignCorners = true) computes it;
+ * in plain JS so that fitting runs whatever the backend (webgpu cannot read a tensor back
+ * synchronously in Node).
+ */
+function resizeBilinear(src: Float32Array, h: number, w: number, c: number, H: number, W: number): Float32Array {
+  const out = new Float32Array(H * W * c);
+  const ry = H > 1 ? (h - 1) / (H - 1) : h / H;
+  const rx = W > 1 ? (w - 1) / (W - 1) : w / W;
+  for (let y = 0; y < H; y++) {
+    const fy = ry * y;
+    const y0 = Math.max(0, Math.floor(fy));
+    const y1 = Math.min(h - 1, Math.ceil(fy));
+    const dy = fy - y0;
+    for (let x = 0; x < W; x++) {
+      const fx = rx * x;
+      const x0 = Math.max(0, Math.floor(fx));
+      const x1 = Math.min(w - 1, Math.ceil(fx));
+      const dx = fx - x0;
+      for (let k = 0; k < c; k++) {
+        const tl = src[(y0 * w + x0) * c + k];
+        const tr = src[(y0 * w + x1) * c + k];
+        const bl = src[(y1 * w + x0) * c + k];
+        const br = src[(y1 * w + x1) * c + k];
+        const top = tl + (tr - tl) * dx;
+        const bottom = bl + (br - bl) * dx;
+        out[(y * W + x) * c + k] = top + (bottom - top) * dy;
+      }
+    }
+  }
+  return out;
+}
+
 /** Resizes one image and maps its channels (RGB→grey by luminance, grey→RGB by copying). */
 export function fitPixels(src: Float32Array, h: number, w: number, c: number, H: number, W: number, C: number): Float32Array {
-  return tf.tidy(() => {
-    let t = tf.tensor3d(src, [h, w, c]);
-    if (h !== H || w !== W) t = tf.image.resizeBilinear(t, [H, W], true);
-    if (c === 3 && C === 1) t = tf.sum(tf.mul(t, tf.tensor1d([0.299, 0.587, 0.114])), -1, true);
-    else if (c === 1 && C === 3) t = tf.tile(t, [1, 1, 3]);
-    else if (c !== C) throw new Error(`cannot map ${c} channels to ${C}`);
-    return Float32Array.from(t.dataSync());
-  });
+  if (c !== C && !(c === 3 && C === 1) && !(c === 1 && C === 3)) throw new Error(`cannot map ${c} channels to ${C}`);
+  const sized = h !== H || w !== W ? resizeBilinear(src, h, w, c, H, W) : src;
+  if (c === C) return Float32Array.from(sized);
+  const out = new Float32Array(H * W * C);
+  for (let p = 0; p < H * W; p++) {
+    if (C === 1) out[p] = sized[p * 3] * 0.299 + sized[p * 3 + 1] * 0.587 + sized[p * 3 + 2] * 0.114;
+    else out[p * 3] = out[p * 3 + 1] = out[p * 3 + 2] = sized[p];
+  }
+  return out;
 }
 
 /** Fits every image of a set to a model's input shape; returns the set itself when it already fits. */

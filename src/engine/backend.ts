@@ -1,5 +1,6 @@
 // Chooses the tfjs backend: `tensorflow` (libtensorflow through tfjs-node[-gpu]) when it can be
-// loaded, else `wasm`, else `cpu`, and installs the flat kernels the chosen backend needs.
+// loaded, else `webgpu` on a GPU adapter, else `wasm`, else `cpu`, and installs the flat kernels
+// the chosen backend needs.
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
@@ -9,9 +10,10 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.js';
 import { ConfigurationError } from '../errors.js';
 import { pinTfjsFor } from './native.js';
+import { openWebgpu, takeWebgpuFaults } from './webgpu.js';
 import { CPU_REPLACED, WASM_ACCELERATED, WASM_SUPPLIED, accelerateWasmKernels, installFlatKernels } from './kernels/register.js';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 export type BackendName = Exclude<BackendChoice, 'auto'>;
 
@@ -116,13 +118,24 @@ export function loadNativeBackend(searchDirs: string[]): { loaded: string } | { 
 
 export interface SelectOptions {
   choice: BackendChoice;
-  /** Directories (e.g. the tool-cache install) to search for the native package. */
+  /** Directories (e.g. the tool-cache install) to search for the native packages (tfjs-node, webgpu). */
   nativeDirs?: string[];
   logger: Logger;
+  /** The work reads tensors synchronously (cleaning does), which webgpu cannot in Node: it is passed over. */
+  readsSynchronously?: boolean;
+}
+
+/**
+ * Whether `auto` should look for a GPU adapter: on Linux only where a GPU device file exists, so a
+ * CPU runner never starts Dawn (whose driver probing costs time and writes to stderr).
+ */
+export function mayHaveGpu(exists: (file: string) => boolean = existsSync): boolean {
+  if (process.platform !== 'linux') return true;
+  return ['/dev/nvidia0', '/dev/dri', '/dev/kfd'].some((f) => exists(f));
 }
 
 /** Selects and activates a backend; logs the choice and the reason. */
-export async function selectBackend({ choice, nativeDirs = [], logger }: SelectOptions): Promise<EngineInfo> {
+export async function selectBackend({ choice, nativeDirs = [], logger, readsSynchronously = false }: SelectOptions): Promise<EngineInfo> {
   quietTfjs();
   const reasons: string[] = [];
   const finish = (backend: BackendName, reason: string, flatKernels: string[]): EngineInfo => {
@@ -143,9 +156,30 @@ export async function selectBackend({ choice, nativeDirs = [], logger }: SelectO
     reasons.push(`native backend unavailable: ${why}`);
   }
 
+  if (readsSynchronously && choice === 'webgpu') {
+    logger.warning(
+      `backend 'webgpu' was requested, but cleaning reads results synchronously, which tfjs' webgpu backend cannot do in Node; falling back to wasm`,
+    );
+    reasons.push('webgpu passed over: cleaning reads results synchronously');
+  } else if (choice === 'webgpu' || (choice === 'auto' && !readsSynchronously && mayHaveGpu())) {
+    const gpu = await openWebgpu(nativeDirs);
+    // A software adapter is a test bench for the kernels: used when asked for by name only.
+    const unusable = 'error' in gpu ? gpu.error : gpu.software && choice === 'auto' ? `only a software adapter (${gpu.name})` : undefined;
+    if (!unusable && !('error' in gpu) && (await tf.setBackend('webgpu'))) {
+      if (gpu.software) logger.warning(`backend 'webgpu' runs on a software adapter (${gpu.name}): correct, but slower than wasm`);
+      const level = gpu.featureLevel === 'compatibility' ? ', WebGPU compatibility mode' : '';
+      return finish('webgpu', `adapter ${gpu.name}${level}${choice === 'auto' ? ' (auto prefers a GPU)' : ''}`, []);
+    }
+    const why = unusable ?? 'the webgpu backend did not initialise';
+    if (choice === 'webgpu') logger.warning(`backend 'webgpu' was requested but cannot be used (${why}); falling back to wasm`);
+    reasons.push(`webgpu unavailable: ${why}`);
+  }
+
   if (choice !== 'cpu') {
     try {
-      if (await initWasm()) return finish('wasm', [...reasons, 'wasm initialised'].join('; '), [...WASM_SUPPLIED, ...WASM_ACCELERATED]);
+      // initWasm registers once; the backend is set here each time (an attempt at another may have failed since).
+      if ((await initWasm()) && (await tf.setBackend('wasm')))
+        return finish('wasm', [...reasons, 'wasm initialised'].join('; '), [...WASM_SUPPLIED, ...WASM_ACCELERATED]);
       reasons.push('wasm failed to initialise');
     } catch (err) {
       reasons.push(`wasm failed to initialise: ${err instanceof Error ? err.message : String(err)}`);
@@ -156,6 +190,17 @@ export async function selectBackend({ choice, nativeDirs = [], logger }: SelectO
   const flat = installFlatKernels('cpu', CPU_REPLACED);
   if (!(await tf.setBackend('cpu'))) throw new ConfigurationError('no tfjs backend could be initialised (cpu failed)');
   return finish('cpu', choice === 'cpu' ? 'requested' : reasons.join('; '), flat.length ? flat : [...CPU_REPLACED]);
+}
+
+/**
+ * Throws when the computation so far cannot be trusted. The JS backends throw at the fault; a GPU
+ * reports invalid work asynchronously and tfjs goes on with zeros, so a scan asks before it decides.
+ */
+export async function assertNoEngineFault(): Promise<void> {
+  const faults = await takeWebgpuFaults();
+  if (!faults.length) return;
+  const more = faults.length > 1 ? ` (and ${faults.length - 1} more)` : '';
+  throw new Error(`the GPU rejected part of the computation, so its results are not trusted: ${faults[0]}${more}`);
 }
 
 export function parseBackendChoice(value: string, source: string): BackendChoice {

@@ -3,12 +3,15 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelUnderTest } from '../model/adapter.js';
 import type { RowLimits } from '../scan/batching.js';
+import { tensorByteLimit } from './webgpu.js';
 
 /** Default budget per backend: wasm's heap stops at 4 GiB (and fragments), JS typed arrays are freer. */
 export const DEFAULT_MEMORY_BUDGET_BYTES: Record<string, number> = {
   wasm: 1.5 * 2 ** 30,
   cpu: 3 * 2 ** 30,
   tensorflow: 4 * 2 ** 30,
+  // GPU memory: a small GPU's worth.
+  webgpu: 4 * 2 ** 30,
 };
 
 export interface RowPlan extends RowLimits {
@@ -18,7 +21,16 @@ export interface RowPlan extends RowLimits {
   budgetBytes: number;
 }
 
-export async function planRows(model: ModelUnderTest, budgetBytes = DEFAULT_MEMORY_BUDGET_BYTES[tf.getBackend()] ?? 2 ** 30): Promise<RowPlan> {
+/**
+ * Rows per pass within `budgetBytes`, and with no single tensor above `tensorLimitBytes` (a GPU
+ * binds at most so many bytes to one kernel: 128 MiB on some adapters, and beyond it the work is
+ * rejected). A tensor's size per row is taken from the largest kernel output of the one-row pass.
+ */
+export async function planRows(
+  model: ModelUnderTest,
+  budgetBytes = DEFAULT_MEMORY_BUDGET_BYTES[tf.getBackend()] ?? 2 ** 30,
+  tensorLimitBytes = tensorByteLimit(),
+): Promise<RowPlan> {
   const [h, w, c] = model.inputShape;
   const x = tf.zeros([1, h, w, c]) as tf.Tensor4D;
   // Read each figure before the next profile: tfjs reuses one profile object for every call.
@@ -29,20 +41,18 @@ export async function planRows(model: ModelUnderTest, budgetBytes = DEFAULT_MEMO
     tf.dispose(f());
     const info = await tf.profile(() => f());
     tf.dispose(info.result as tf.Tensor);
-    return Math.max(info.peakBytes, 1);
+    const largest = Math.max(4, ...info.kernels.flatMap((k) => k.outputShapes.map((shape) => 4 * shape.reduce((a, b) => a * b, 1))));
+    return { peak: Math.max(info.peakBytes, 1), largest };
   };
   try {
-    const gradientRowBytes = await measure(() => {
-      const g = tf.grad((input: tf.Tensor) => tf.sum(tf.max(model.logits(input as tf.Tensor4D), -1)))(x);
-      g.dataSync();
-      return g;
-    });
-    const forwardRowBytes = await measure(() => tf.tidy(() => model.logits(x)));
+    const gradient = await measure(() => tf.grad((input: tf.Tensor) => tf.sum(tf.max(model.logits(input as tf.Tensor4D), -1)))(x));
+    const forward = await measure(() => tf.tidy(() => model.logits(x)));
+    const rows = (m: { peak: number; largest: number }) => Math.max(1, Math.floor(Math.min(budgetBytes / m.peak, tensorLimitBytes / m.largest)));
     return {
-      gradient: Math.max(1, Math.floor(budgetBytes / gradientRowBytes)),
-      forward: Math.max(1, Math.floor(budgetBytes / forwardRowBytes)),
-      gradientRowBytes,
-      forwardRowBytes,
+      gradient: rows(gradient),
+      forward: rows(forward),
+      gradientRowBytes: gradient.peak,
+      forwardRowBytes: forward.peak,
       budgetBytes,
     };
   } finally {

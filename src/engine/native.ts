@@ -1,7 +1,7 @@
-// Optional native backend (libtensorflow via @tensorflow/tfjs-node-gpu): installed on request with
-// `npm ci` from the lock file the action ships (native/package-lock.json: every package pinned
-// and integrity-checked, nothing resolved at job time) into the runner's tool cache, then loaded
-// so that it shares the bundled tfjs-core.
+// Optional native backends, installed on request with `npm ci` from a lock file the action ships
+// (every package pinned and integrity-checked, nothing resolved at job time) into the runner's
+// tool cache: libtensorflow via @tensorflow/tfjs-node-gpu (native/), loaded so that it shares the
+// bundled tfjs-core, or Dawn for Node, the `webgpu` package (native/webgpu/).
 import * as tf from '@tensorflow/tfjs';
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
@@ -11,9 +11,16 @@ import path from 'node:path';
 import type { Logger } from '../logger.js';
 
 /** Pinned to the bundled tfjs version: one engine, one set of kernel names. */
-export const NATIVE_PACKAGE = '@tensorflow/tfjs-node-gpu';
 export const NATIVE_VERSION = tf.version.tfjs;
-const TOOL_NAME = 'tfjs-node-gpu';
+/** Dawn's build the webgpu backend was checked on (test/engine/webgpu.test.ts). */
+export const DAWN_VERSION = '0.6.2';
+
+/** What `install-native-backend` can install: the package, its version, its tool-cache name and its lock file's folder under native/. */
+export const NATIVE_INSTALLS = {
+  tensorflow: { name: '@tensorflow/tfjs-node-gpu', version: NATIVE_VERSION, tool: 'tfjs-node-gpu', folder: '.', note: 'downloads libtensorflow' },
+  webgpu: { name: 'webgpu', version: DAWN_VERSION, tool: 'dawn-webgpu', folder: 'webgpu', note: 'Dawn, prebuilt in the package' },
+} as const;
+export type NativeBackend = keyof typeof NATIVE_INSTALLS;
 
 /** The slice of @actions/tool-cache used here (a fake in tests). */
 export interface ToolCache {
@@ -21,9 +28,11 @@ export interface ToolCache {
   cacheDir(source: string, tool: string, version: string): Promise<string>;
 }
 
-/** native/ beside dist/ (the action's checkout) or beside src/ (tests): package.json and its lock file. */
-export function nativeLockDirectory(from = path.dirname(new URL(import.meta.url).pathname)): string | undefined {
-  for (const dir of [path.join(from, '..', 'native'), path.join(from, '..', '..', 'native')]) if (existsSync(path.join(dir, 'package-lock.json'))) return dir;
+/** native/<folder> beside dist/ (the action's checkout) or beside src/ (tests): package.json and its lock file. */
+export function nativeLockDirectory(backend: NativeBackend, from = path.dirname(new URL(import.meta.url).pathname)): string | undefined {
+  const folder = NATIVE_INSTALLS[backend].folder;
+  for (const dir of [path.join(from, '..', 'native', folder), path.join(from, '..', '..', 'native', folder)])
+    if (existsSync(path.join(dir, 'package-lock.json'))) return path.normalize(dir);
   return undefined;
 }
 
@@ -54,23 +63,24 @@ export async function ensureNativeBackend(
   cache: ToolCache,
   logger: Logger,
   run: CommandRunner = runCommand,
-  lockDir: string | null = nativeLockDirectory() ?? null,
+  backend: NativeBackend = 'tensorflow',
+  lockDir: string | null = nativeLockDirectory(backend) ?? null,
 ): Promise<{ dir: string } | { error: string }> {
-  const cached = cache.find(TOOL_NAME, NATIVE_VERSION);
+  const { name, version, tool, note } = NATIVE_INSTALLS[backend];
+  const cached = cache.find(tool, version);
   if (cached) {
-    logger.info(`native backend: ${NATIVE_PACKAGE}@${NATIVE_VERSION} found in the tool cache`);
+    logger.info(`native backend: ${name}@${version} found in the tool cache`);
     return { dir: cached };
   }
-  if (!lockDir) return { error: 'native/package-lock.json is missing from the action: refusing to resolve packages at job time' };
+  if (!lockDir) return { error: `the lock file for ${name} (native/) is missing from the action: refusing to resolve packages at job time` };
   const staging = mkdtempSync(path.join(os.tmpdir(), 'backdoor-gate-native-'));
   for (const f of ['package.json', 'package-lock.json']) copyFileSync(path.join(lockDir, f), path.join(staging, f));
-  logger.info(`native backend: installing ${NATIVE_PACKAGE}@${NATIVE_VERSION} from the shipped lock file (npm ci; downloads libtensorflow)`);
+  logger.info(`native backend: installing ${name}@${version} from the shipped lock file (npm ci; ${note})`);
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const result = await run(npm, ['ci', '--no-audit', '--no-fund'], staging);
-  if (result.code !== 0)
-    return { error: `npm ci of ${NATIVE_PACKAGE}@${NATIVE_VERSION} from the lock file failed (exit ${result.code}): ${lastErrorLine(result.stderr)}` };
+  if (result.code !== 0) return { error: `npm ci of ${name}@${version} from the lock file failed (exit ${result.code}): ${lastErrorLine(result.stderr)}` };
   try {
-    return { dir: await cache.cacheDir(staging, TOOL_NAME, NATIVE_VERSION) };
+    return { dir: await cache.cacheDir(staging, tool, version) };
   } catch (err) {
     return { error: `caching the native backend failed: ${(err as Error).message}` };
   }

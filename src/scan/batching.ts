@@ -39,21 +39,18 @@ export function blocks(classes: number, images: number, maxRows: number): Block[
 
 /**
  * One optimiser step on the sum of the parts' losses (each part scaled so that they add up to
- * the full-batch loss): gradient accumulation. Returns the summed loss.
+ * the full-batch loss): gradient accumulation. Returns the summed loss, unread (the caller
+ * disposes it), so that a step never waits for the device.
  */
-export function accumulatedStep(optimizer: tf.Optimizer, vars: tf.Variable[], parts: Array<() => tf.Scalar>): number {
-  if (parts.length === 1) {
-    const loss = optimizer.minimize(parts[0], true, vars)!;
-    const v = loss.dataSync()[0];
-    loss.dispose();
-    return v;
-  }
-  let total = 0;
+export function accumulatedStep(optimizer: tf.Optimizer, vars: tf.Variable[], parts: Array<() => tf.Scalar>): tf.Scalar {
+  if (parts.length === 1) return optimizer.minimize(parts[0], true, vars)!;
+  let total = tf.scalar(0);
   const sums: Record<string, tf.Tensor> = {};
   for (const part of parts) {
     const { value, grads } = tf.variableGrads(part, vars);
-    total += value.dataSync()[0];
-    value.dispose();
+    const next = tf.add(total, value) as tf.Scalar;
+    tf.dispose([total, value]);
+    total = next;
     for (const [name, g] of Object.entries(grads)) {
       const prev = sums[name];
       sums[name] = prev ? tf.add(prev, g) : g;

@@ -18,6 +18,7 @@ import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import type { ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
+import { readAndDispose } from '../engine/read.js';
 import { median } from './robust.js';
 
 export interface HessianOptions {
@@ -72,12 +73,14 @@ export interface HessianResult {
  * probability), their logits' input gradients J [B, m, D] (m backward passes: inputs are
  * independent in inference mode) and their probabilities [B, m].
  */
-function jacobians(model: ModelUnderTest, x: tf.Tensor4D, m: number): { J: Float32Array; probs: Float32Array } {
+async function jacobians(model: ModelUnderTest, x: tf.Tensor4D, m: number): Promise<{ J: Float32Array; probs: Float32Array }> {
   const K = model.numClasses;
   const [B] = x.shape;
   const D = x.size / B;
   // Multi-label heads are independent Bernoullis (sigmoid cross-entropy), the rest one softmax.
-  const all = tf.tidy(() => (model.decision === 'multi-label' ? tf.sigmoid(model.logits(x)) : tf.softmax(model.logits(x))).dataSync() as Float32Array);
+  const all = (await readAndDispose(
+    tf.tidy(() => (model.decision === 'multi-label' ? tf.sigmoid(model.logits(x)) : tf.softmax(model.logits(x)))),
+  )) as Float32Array;
   const chosen = Array.from({ length: B }, (_, b) => {
     const order = [...Array(K).keys()];
     return m < K ? order.sort((i, j) => all[b * K + j] - all[b * K + i]).slice(0, m) : order;
@@ -90,8 +93,7 @@ function jacobians(model: ModelUnderTest, x: tf.Tensor4D, m: number): { J: Float
       const onehot = tf.oneHot(tf.tensor1d(pick, 'int32'), K);
       return tf.grad((input: tf.Tensor) => tf.sum(tf.mul(model.logits(input as tf.Tensor4D), onehot)))(x);
     });
-    const data = g.dataSync();
-    g.dispose();
+    const data = await readAndDispose(g);
     for (let b = 0; b < B; b++) {
       J.set(data.subarray(b * D, (b + 1) * D), (b * m + r) * D);
       probs[b * m + r] = all[b * K + pick[b]];
@@ -111,7 +113,7 @@ function sqrtFisher(p: Float32Array | number[], independent = false): Matrix {
   return V.mmul(Matrix.diag(s)).mmul(V.transpose());
 }
 
-export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options: Partial<HessianOptions> = {}): HessianResult {
+export async function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options: Partial<HessianOptions> = {}): Promise<HessianResult> {
   const opts = { ...DEFAULT_HESSIAN, ...options };
   const t0 = performance.now();
   // Classes per input: rows of B per input.
@@ -124,7 +126,7 @@ export function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, options:
   const perInputTop: Float64Array[] = [];
   for (const [s, e] of spans(N, Math.min(opts.batchSize, opts.rows.gradient))) {
     const x = tf.tensor4d(probe.x.subarray(s * D, e * D), [e - s, H, W, C]);
-    const { J, probs } = jacobians(model, x, K);
+    const { J, probs } = await jacobians(model, x, K);
     x.dispose();
     for (let b = 0; b < e - s; b++) {
       const S = sqrtFisher(probs.subarray(b * K, (b + 1) * K), model.decision === 'multi-label');

@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { accumulatedStep, blocks, spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
-import { classMajor, presentClasses, targetMargins, wins, type Decision } from './objective.js';
+import { classMajor, presentClasses, targetMargins, winMask, type Decision } from './objective.js';
+import { readAndDispose } from '../engine/read.js';
 import { madScores } from './robust.js';
 
 export interface InversionOptions {
@@ -115,7 +116,7 @@ export function triggerStatistics<T extends Omit<ClassInversion, 'anomaly'> & { 
   return { perClass, suspectedTarget: best ? best.class : null, anomaly: best ? best.anomaly : 0 };
 }
 
-export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, options: Partial<InversionOptions> = {}): InversionResult {
+export async function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, options: Partial<InversionOptions> = {}): Promise<InversionResult> {
   const opts = { ...DEFAULT_INVERSION, ...options };
   const t0 = performance.now();
   const K = model.numClasses;
@@ -152,7 +153,7 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
         opts.onProgress?.(++done, steps);
       }
     }
-    inverted.set(delta.dataSync(), c0 * n);
+    inverted.set(await delta.data(), c0 * n);
     optimizer.dispose();
     delta.dispose();
   }
@@ -168,21 +169,27 @@ export function reconstructTriggers(model: ModelUnderTest, probe: ImageSet, opti
   const deltaAll = tf.tensor4d(inverted, [classes.length, H, W, C]);
   for (const [s, e] of spans(probe.count, opts.batchSize)) {
     const clean: number[][] = [];
-    for (const [a, z] of spans(e - s, opts.rows.forward)) clean.push(...tf.tidy(() => presentClasses(model.logits(images(s + a, s + z)), model.decision)));
+    for (const [a, z] of spans(e - s, opts.rows.forward)) {
+      const logits = tf.tidy(() => model.logits(images(s + a, s + z)));
+      clean.push(...(await presentClasses(logits, model.decision)));
+      logits.dispose();
+    }
     for (const b of blocks(classes.length, e - s, opts.rows.forward)) {
       const nb = b.e - b.s;
       const chunk = classes.slice(b.c0, b.c1);
       const targets = classMajor(chunk, nb);
       // One tidy per pass, so two passes' activations are never held at once.
-      const pass = (scale: number) =>
-        tf.tidy(() => {
+      const pass = async (scale: number) => {
+        const [won, margins] = tf.tidy(() => {
           const d = tf.mul(tf.slice(deltaAll, [b.c0, 0, 0, 0], [chunk.length, H, W, C]), scale) as tf.Tensor4D;
           const logits = model.logits(stamp(images(s + b.s, s + b.e), d));
-          return { won: wins(logits, targets, model.decision), margins: targetMargins(logits, targets, model.decision).dataSync() };
+          return [winMask(logits, targets, model.decision), targetMargins(logits, targets, model.decision)];
         });
-      const { won, margins } = pass(1);
-      const halfWon = pass(0.5).won;
-      const quarterWon = pass(0.25).won;
+        return { won: Array.from(await readAndDispose(won), (w) => w > 0), margins: await readAndDispose(margins) };
+      };
+      const { won, margins } = await pass(1);
+      const halfWon = (await pass(0.5)).won;
+      const quarterWon = (await pass(0.25)).won;
       chunk.forEach((c, j) => {
         for (let i = 0; i < nb; i++) {
           loss[c] += margins[j * nb + i];

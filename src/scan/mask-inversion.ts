@@ -11,7 +11,8 @@ import { sliceImages, type ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { accumulatedStep, blocks, spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
 import { maxTestableShare } from './inversion.js';
-import { classMajor, presentClasses, targetMargins, wins } from './objective.js';
+import { classMajor, presentClasses, targetMargins, winMask } from './objective.js';
+import { readAndDispose } from '../engine/read.js';
 import { median } from './robust.js';
 
 export interface MaskInversionOptions {
@@ -107,7 +108,7 @@ export function maskStatistics<T extends Omit<ClassMask, 'anomaly'> & { anomaly?
   };
 }
 
-export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, options: Partial<MaskInversionOptions> = {}): MaskInversionResult {
+export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, options: Partial<MaskInversionOptions> = {}): Promise<MaskInversionResult> {
   const opts = { ...DEFAULT_MASK_INVERSION, ...options };
   const probe = sliceImages(allProbes, 0, Math.min(allProbes.count, opts.maxImages));
   const t0 = performance.now();
@@ -135,7 +136,9 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
   const optimizer = tf.train.adam(opts.learningRate, 0.5, 0.9);
   const share = new Float64Array(K);
   for (const [s, e] of spans(probe.count, opts.rows.forward)) {
-    const present = tf.tidy(() => presentClasses(model.logits(tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, H, W, C])), model.decision));
+    const logits = tf.tidy(() => model.logits(tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, H, W, C])));
+    const present = await presentClasses(logits, model.decision);
+    logits.dispose();
     for (const cs of present) for (const c of cs) share[c] += 1 / probe.count;
   }
   const toMask = (v: tf.Tensor) => tf.add(tf.div(tf.tanh(v), 2), 0.5);
@@ -149,6 +152,8 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
 
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     const hits = new Float64Array(K);
+    // Each block's wins per row, kept past the step and read once the epoch is done.
+    const won: Array<{ targets: number[]; mask: tf.Tensor }> = [];
     let seen = 0;
     const lam = tf.tensor1d(classes.map((c) => lambda[c]));
     for (const [s, e] of spans(probe.count, opts.batchSize)) {
@@ -159,7 +164,7 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
         const x = tf.tensor4d(probe.x.subarray((s + blk.s) * n, (s + blk.e) * n), [nb, H, W, C]);
         const targets = classMajor(classes.slice(blk.c0, blk.c1), nb);
         const logits = model.logits(stamp(x, blk.c0, blk.c1));
-        wins(logits, targets, model.decision).forEach((won, r) => won && hits[targets[r]]++);
+        won.push({ targets, mask: tf.keep(winMask(logits, targets, model.decision)) });
         const hinge = tf.div(tf.sum(tf.relu(tf.add(targetMargins(logits, targets, model.decision), 1))), b); // hinge at margin 1
         if (blk.s > 0) return hinge as tf.Scalar;
         const l1 = tf.sum(toMask(tf.slice(maskVar, [blk.c0, 0, 0, 0], [blk.c1 - blk.c0, H, W, 1])), [1, 2, 3]);
@@ -171,9 +176,10 @@ export function reconstructMasks(model: ModelUnderTest, allProbes: ImageSet, opt
       seen += b;
     }
     lam.dispose();
-    const l1Now = tf.tidy(() => tf.sum(toMask(maskVar), [1, 2, 3]).dataSync());
-    const m = tf.tidy(() => toMask(maskVar).dataSync());
-    const p = tf.tidy(() => toMask(patternVar).dataSync());
+    for (const { targets, mask } of won) (await readAndDispose(mask)).forEach((w, r) => w > 0 && hits[targets[r]]++);
+    const l1Now = await readAndDispose(tf.tidy(() => tf.sum(toMask(maskVar), [1, 2, 3])));
+    const m = await readAndDispose(tf.tidy(() => toMask(maskVar)));
+    const p = await readAndDispose(tf.tidy(() => toMask(patternVar)));
     for (const [j, c] of classes.entries()) {
       const asr = hits[c] / seen;
       topAsr[c] = Math.max(topAsr[c], asr);

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { mulberry32 } from '../util/random.js';
+import { readAndDispose } from '../engine/read.js';
 import { accumulatedStep, blocks, spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
 import { classMajor, targetMargins } from './objective.js';
 import { gammaOutlier } from './null-gamma.js';
@@ -68,7 +69,7 @@ export function marginStatistics(perClass: ClassMargin[], K: number): Pick<MaxMa
   };
 }
 
-export function maximumMargins(model: ModelUnderTest, options: Partial<MaxMarginOptions> = {}): MaxMarginResult {
+export async function maximumMargins(model: ModelUnderTest, options: Partial<MaxMarginOptions> = {}): Promise<MaxMarginResult> {
   const opts = { ...DEFAULT_MAX_MARGIN, ...options };
   const t0 = performance.now();
   const K = model.numClasses;
@@ -104,7 +105,7 @@ export function maximumMargins(model: ModelUnderTest, options: Partial<MaxMargin
   }
   const best = new Float64Array(K).fill(-Infinity);
   for (const [s, e] of spans(k * N, opts.rows.forward)) {
-    const m = tf.tidy(() => targetMargins(model.logits(rowsOf(s, e)), targets.slice(s, e), model.decision).dataSync());
+    const m = await readAndDispose(tf.tidy(() => targetMargins(model.logits(rowsOf(s, e)), targets.slice(s, e), model.decision)));
     for (let i = s; i < e; i++) best[targets[i]] = Math.max(best[targets[i]], -m[i - s]);
   }
   optimizer.dispose();

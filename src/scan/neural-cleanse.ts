@@ -11,6 +11,8 @@ import { sliceImages, type ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { accumulatedStep, blocks, spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
 import { median } from './robust.js';
+import { winMask } from './objective.js';
+import { readScalar } from '../engine/read.js';
 
 export interface NeuralCleanseOptions {
   epochs: number;
@@ -52,7 +54,7 @@ export interface NeuralCleanseResult {
   seconds: number;
 }
 
-export function neuralCleanse(model: ModelUnderTest, allProbes: ImageSet, options: Partial<NeuralCleanseOptions> = {}): NeuralCleanseResult {
+export async function neuralCleanse(model: ModelUnderTest, allProbes: ImageSet, options: Partial<NeuralCleanseOptions> = {}): Promise<NeuralCleanseResult> {
   const opts = { ...DEFAULT_NEURAL_CLEANSE, ...options };
   const t0 = performance.now();
   const probe = sliceImages(allProbes, 0, Math.min(allProbes.count, opts.maxImages));
@@ -73,7 +75,8 @@ export function neuralCleanse(model: ModelUnderTest, allProbes: ImageSet, option
     let wentUp = false;
     let wentDown = false;
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
-      let hits = 0;
+      // Each block's hit count, kept past the step and read once the epoch is done.
+      const hitCounts: tf.Tensor[] = [];
       const costTensor = tf.scalar(cost);
       for (const [s, e] of spans(probe.count, opts.batchSize)) {
         const parts = blocks(1, e - s, opts.rows.gradient).map((blk) => () => {
@@ -83,7 +86,7 @@ export function neuralCleanse(model: ModelUnderTest, allProbes: ImageSet, option
           const m = tanh01(maskVar);
           const stamped = tf.add(tf.mul(tf.sub(1, m), x), tf.mul(m, tanh01(patternVar))) as tf.Tensor4D;
           const logits = model.logits(stamped);
-          hits += (tf.argMax(logits, -1).dataSync() as Int32Array).filter((p) => p === target).length;
+          hitCounts.push(tf.keep(tf.sum(winMask(logits, new Array<number>(nb).fill(target), 'single-label'))));
           // Mean cross-entropy over the batch; NC tiles the mask over channels and divides that
           // sum by C: the H×W mask's own sum, counted once per step.
           const ce = tf.div(tf.losses.softmaxCrossEntropy(labels, logits, undefined, undefined, tf.Reduction.SUM), e - s);
@@ -94,8 +97,10 @@ export function neuralCleanse(model: ModelUnderTest, allProbes: ImageSet, option
         });
       }
       costTensor.dispose();
+      let hits = 0;
+      for (const count of hitCounts) hits += await readScalar(count);
       const asr = hits / probe.count;
-      const l1 = tf.tidy(() => tf.sum(tanh01(maskVar)).dataSync()[0]);
+      const l1 = await readScalar(tf.tidy(() => tf.sum(tanh01(maskVar))));
       if (asr >= opts.asrThreshold && l1 < best) {
         best = l1;
         sinceBest = 0;

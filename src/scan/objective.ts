@@ -3,6 +3,7 @@
 // minimises the margin max_{j≠c} z_j − z_c. A multi-label head switches each label on
 // independently (z_c > 0), so a trigger for c minimises −z_c and "already c" means label c is on.
 import * as tf from '@tensorflow/tfjs';
+import { readAndDispose } from '../engine/read.js';
 
 export type Decision = 'single-label' | 'multi-label';
 
@@ -19,22 +20,19 @@ export function targetMargins(logits: tf.Tensor2D, targets: number[], decision: 
 /** Targets laid out class-major: `classes[j]` repeated `batch` times. */
 export const classMajor = (classes: readonly number[], batch: number): number[] => classes.flatMap((c) => new Array<number>(batch).fill(c));
 
-/** Whether each row's class wins: argmax for single-label heads, z_c > 0 for multi-label ones. */
-export function wins(logits: tf.Tensor2D, targets: number[], decision: Decision): boolean[] {
-  if (decision === 'multi-label') {
-    const z = logits.arraySync();
-    return targets.map((c, i) => z[i][c] > 0);
-  }
-  const pred = tf.tidy(() => tf.argMax(logits, -1).dataSync());
-  return targets.map((c, i) => pred[i] === c);
+/** 1 where the row's class wins (argmax for single-label heads, z_c > 0 for multi-label ones), else 0. */
+export function winMask(logits: tf.Tensor2D, targets: number[], decision: Decision): tf.Tensor1D {
+  return tf.tidy(() => {
+    const target = tf.tensor1d(targets, 'int32');
+    if (decision === 'multi-label') return tf.cast(tf.greater(tf.sum(tf.mul(logits, tf.oneHot(target, logits.shape[1])), -1), 0), 'float32');
+    return tf.cast(tf.equal(tf.argMax(logits, -1), target), 'float32');
+  }) as tf.Tensor1D;
 }
 
 /** Per image, the classes it already counts as: one (argmax) or every label that is on. */
-export function presentClasses(logits: tf.Tensor2D, decision: Decision): number[][] {
-  if (decision === 'single-label')
-    return Array.from(
-      tf.tidy(() => tf.argMax(logits, -1).dataSync()),
-      (c) => [c],
-    );
-  return logits.arraySync().map((row) => row.flatMap((z, c) => (z > 0 ? [c] : [])));
+export async function presentClasses(logits: tf.Tensor2D, decision: Decision): Promise<number[][]> {
+  const K = logits.shape[1];
+  if (decision === 'single-label') return Array.from(await readAndDispose(tf.argMax(logits, -1)), (c) => [c]);
+  const z = await logits.data();
+  return Array.from({ length: logits.shape[0] }, (_, i) => [...Array(K).keys()].filter((c) => z[i * K + c] > 0));
 }

@@ -58,7 +58,7 @@ interface ScanEntry<R, S extends ScanSummary> {
   votes: boolean;
   /** Whether it reads the probe images (the data-free scan synthesises its own inputs). */
   readsProbes: boolean;
-  run(input: ScanInput): R;
+  run(input: ScanInput): Promise<R>;
   summarise(result: R): S;
   /**
    * One summary from shards' summaries of a K-class model: per class the entry of the shard that
@@ -231,26 +231,26 @@ export const SCANS: {
  * Runs one scan into `results` (the key the verdict and the images read) and returns its report
  * summary; none for a shard that has no class of it to run.
  */
-export function runScan(name: ScanName, input: ScanInput, results: ScanResults): ScanSummary | undefined {
+export async function runScan(name: ScanName, input: ScanInput, results: ScanResults): Promise<ScanSummary | undefined> {
   try {
-    return runScanEntry(name, input, results);
+    return await runScanEntry(name, input, results);
   } catch (err) {
     if (err instanceof EmptyShare) return undefined;
     throw err;
   }
 }
 
-function runScanEntry(name: ScanName, input: ScanInput, results: ScanResults): ScanSummary {
+async function runScanEntry(name: ScanName, input: ScanInput, results: ScanResults): Promise<ScanSummary> {
   // One branch per entry keeps each result's type tied to its key.
   switch (name) {
     case 'inversion':
-      return SCANS.inversion.summarise((results.dense = SCANS.inversion.run(input)));
+      return SCANS.inversion.summarise((results.dense = await SCANS.inversion.run(input)));
     case 'mask-inversion':
-      return SCANS['mask-inversion'].summarise((results.mask = SCANS['mask-inversion'].run(input)));
+      return SCANS['mask-inversion'].summarise((results.mask = await SCANS['mask-inversion'].run(input)));
     case 'hessian':
-      return SCANS.hessian.summarise((results.hessian = SCANS.hessian.run(input)));
+      return SCANS.hessian.summarise((results.hessian = await SCANS.hessian.run(input)));
     case 'max-margin':
-      return SCANS['max-margin'].summarise((results.maxMargin = SCANS['max-margin'].run(input)));
+      return SCANS['max-margin'].summarise((results.maxMargin = await SCANS['max-margin'].run(input)));
   }
 }
 

@@ -66,11 +66,11 @@ export function mergeRows(full: Float32Array, screen: Float32Array, classes: rea
 /** How a scan runs under the schedule: a screen that ranks every class, the full budget on some classes, and how the two merge. */
 export interface ScheduledScan<R, S> {
   /** Every class at a small budget. */
-  screen(): S;
+  screen(): Promise<S>;
   /** The screened classes, most suspicious first. */
   rank(screen: S): number[];
   /** The full budget on `classes` (every class when undefined). */
-  run(classes?: readonly number[]): R;
+  run(classes?: readonly number[]): Promise<R>;
   /** One result over every class, the classes outside `classes` marked `screened`. */
   merge(full: R, screen: S, classes: readonly number[]): R;
 }
@@ -115,7 +115,7 @@ export class EmptyShare extends Error {
  * each shard screens every class itself (the screen is cheap and gives every shard the same
  * ranking, so the same classes), and its result marks the classes other shards run as screened.
  */
-export function runScheduled<R, S>(K: number, schedule: ClassSchedule, seed: number, scan: ScheduledScan<R, S>, shard?: ShardPlan): R {
+export async function runScheduled<R, S>(K: number, schedule: ClassSchedule, seed: number, scan: ScheduledScan<R, S>, shard?: ShardPlan): Promise<R> {
   const mine = (all: number[]) => {
     if (!shard) return all;
     const ran = shardShare(all, shard);
@@ -124,7 +124,7 @@ export function runScheduled<R, S>(K: number, schedule: ClassSchedule, seed: num
     return ran;
   };
   if (K <= schedule.allClassesUpTo) return shard ? scan.run(mine([...Array(K).keys()])) : scan.run();
-  const screen = scan.screen();
+  const screen = await scan.screen();
   const classes = mine(fullBudgetClasses(K, schedule, seed, scan.rank(screen)));
-  return scan.merge(scan.run(classes), screen, classes);
+  return scan.merge(await scan.run(classes), screen, classes);
 }

@@ -82,7 +82,7 @@ describe('action (dist/index.js)', () => {
   it('a bad input fails with a clear message', async () => {
     const { dir, env } = runnerEnv({ model: EXAMPLES.cleanBn, backend: 'quantum' });
     const result = await runNode('dist/index.js', [], env, dir);
-    expect(result.stdout).toMatch(/::error::Backdoor Gate could not run: backend must be one of auto, tensorflow, wasm, cpu, got 'quantum'/);
+    expect(result.stdout).toMatch(/::error::Backdoor Gate could not run: backend must be one of auto, tensorflow, webgpu, wasm, cpu, got 'quantum'/);
     expect(result.code).toBe(1);
   });
 

@@ -78,7 +78,7 @@ describe('trigger unlearning', () => {
   it('makes the recovered trigger stop working on held-out digits', async () => {
     const { model } = await loadModel(EXAMPLES.blendedCnn);
     const probe = sliceImages(digits, 0, 128);
-    const found = reconstructTriggers(model, probe);
+    const found = await reconstructTriggers(model, probe);
     expect(found.suspectedTarget).toBe(4);
     const [trigger] = recoveredTriggers(model.inputShape, { dense: found });
     const asr = () => triggerAsr(model, sliceImages(digits, 128, 256), trigger)!;
@@ -151,7 +151,7 @@ describe('ONP-style pruning', () => {
 
   it('learns a pruning mask that breaks the recovered trigger on held-out digits, and holds it through recovery', async () => {
     const { model } = await loadModel(EXAMPLES.badnetsBn);
-    const mask = reconstructMasks(model, probe);
+    const mask = await reconstructMasks(model, probe);
     expect(mask.suspectedTarget).toBe(6);
     const triggers = recoveredTriggers(model.inputShape, { mask });
     const asr = () => triggerAsr(model, sliceImages(digits, 128, 256), triggers[0])!;
@@ -256,14 +256,14 @@ describe('the cleaning scans follow the policy', () => {
     const { model } = await loadModel(EXAMPLES.cleanCnn);
     const rows = await planRows(model);
     const budgets = { inversion: { epsilon: 0.1 }, maskInversion: { images: 64 }, hessian: {} };
-    const lenient = scanForTriggers(model, digits, rows, 0, { ...DEFAULT_CLEAN_POLICY, budgets });
+    const lenient = await scanForTriggers(model, digits, rows, 0, { ...DEFAULT_CLEAN_POLICY, budgets });
     // Every class's mask statistic above 0 is suspicious under this policy; the default needs 1.25.
     const strict: CleanPolicy = {
       ...DEFAULT_CLEAN_POLICY,
       budgets,
       thresholds: { ...DEFAULT_THRESHOLDS, maskInversion: { suspicious: 0, backdoored: 100 }, inversion: { suspicious: 0, backdoored: 100 } },
     };
-    const judged = scanForTriggers(model, digits, rows, 0, strict);
+    const judged = await scanForTriggers(model, digits, rows, 0, strict);
     expect(lenient.dense.options).toMatchObject({ epsilon: 0.1 });
     expect(lenient.mask.options).toMatchObject({ maxImages: 64 });
     // Same scans (same seed and budgets), so only the thresholds differ.

@@ -173,7 +173,7 @@ describe('backdoor-gate scan', () => {
   it('rejects bad flags with exit 2 and a clear message', async () => {
     const bad = await runCli(['scan', EXAMPLES.cleanBn, '--backend', 'tpu']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/backend must be one of auto, tensorflow, wasm, cpu, got 'tpu'/);
+    expect(bad.stderr).toMatch(/backend must be one of auto, tensorflow, webgpu, wasm, cpu, got 'tpu'/);
     const hessianOnly = path.join(tmp(), 'h.json');
     const alone = await runCli(['scan', EXAMPLES.cleanBn, '--data', PROBE, '--max-probe-images', '16', '--scans', 'hessian', '--report', hessianOnly]);
     expect(alone.code).toBe(2);

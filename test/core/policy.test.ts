@@ -93,6 +93,18 @@ describe('policy file', () => {
 });
 
 describe('settings: inputs over policy over defaults', () => {
+  it('reads install-native-backend as nothing, tensorflow (also true) or webgpu, and names a bad value', () => {
+    const native = (v: string) => buildSettings(inputs({ model: 'm', 'install-native-backend': v }), withPolicy({})).installNativeBackend;
+    expect([native(''), native('false'), native('true'), native('tensorflow'), native('WebGPU')]).toEqual([
+      undefined,
+      undefined,
+      'tensorflow',
+      'tensorflow',
+      'webgpu',
+    ]);
+    expect(() => native('cuda')).toThrow(/install-native-backend must be false, true \(tensorflow\), tensorflow or webgpu, got 'cuda'/);
+  });
+
   it('takes what the policy says when inputs are empty', () => {
     const s = buildSettings(
       inputs({ model: 'm' }),

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/engine/backend.js';
-import { encodePng } from '../../src/data/images.js';
+import * as tf from '@tensorflow/tfjs';
+import { encodePng, fitPixels } from '../../src/data/images.js';
 import { MNIST_SPLITS, mnistSplit } from '../../src/data/mnist.js';
 import { parseNpy, readNpy, writeNpy } from '../../src/data/npy.js';
 import { loadLabelledImages, loadProbeImages } from '../../src/data/sources.js';
@@ -98,6 +99,35 @@ describe('image folders', () => {
     writeFileSync(path.join(dir, 'fake.png'), 'this is text');
     expect(() => loadProbeImages(dir, opts([4, 4, 1]))).toThrow(/fake\.png: is not a valid PNG image/);
     expect(() => loadLabelledImages(tmp(), opts([4, 4, 1]))).toThrow(/is not labelled data/);
+  });
+});
+
+describe('fitting images to the model input', () => {
+  it("resizes and maps channels as tfjs' bilinear resize (aligned corners) and luminance do", async () => {
+    await tf.setBackend('cpu');
+    const cases: Array<[number, number, number, number, number, number]> = [
+      [5, 7, 3, 11, 4, 1],
+      [28, 28, 1, 224, 224, 3],
+      [9, 9, 3, 9, 9, 3],
+      [3, 3, 1, 1, 1, 1],
+      [6, 1, 3, 2, 5, 3],
+    ];
+    for (const [h, w, c, H, W, C] of cases) {
+      const src = Float32Array.from({ length: h * w * c }, (_, i) => ((i * 7919) % 101) / 100);
+      const reference = tf.tidy(() => {
+        let t: tf.Tensor3D = tf.tensor3d(src, [h, w, c]);
+        if (h !== H || w !== W) t = tf.image.resizeBilinear(t, [H, W], true);
+        if (c === 3 && C === 1) t = tf.sum(tf.mul(t, tf.tensor1d([0.299, 0.587, 0.114])), -1, true);
+        else if (c === 1 && C === 3) t = tf.tile(t, [1, 1, 3]);
+        return t.dataSync();
+      });
+      const ours = fitPixels(src, h, w, c, H, W, C);
+      expect(ours.length, `${h}×${w}×${c} → ${H}×${W}×${C}`).toBe(reference.length);
+      let worst = 0;
+      for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - reference[i]));
+      expect(worst, `${h}×${w}×${c} → ${H}×${W}×${C}`).toBeLessThan(1e-5);
+    }
+    expect(() => fitPixels(new Float32Array(8), 2, 2, 2, 2, 2, 3)).toThrow(/cannot map 2 channels to 3/);
   });
 });
 

@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseBackendChoice, selectBackend } from '../../src/engine/backend.js';
-import { ensureNativeBackend, NATIVE_VERSION, type ToolCache } from '../../src/engine/native.js';
+import { mayHaveGpu, parseBackendChoice, selectBackend } from '../../src/engine/backend.js';
+import { DAWN_VERSION, ensureNativeBackend, NATIVE_VERSION, type ToolCache } from '../../src/engine/native.js';
 import { MemoryLogger } from '../../src/logger.js';
 
 describe('backend selection', () => {
@@ -32,7 +32,21 @@ describe('backend selection', () => {
   });
 
   it('rejects unknown choices', () => {
-    expect(() => parseBackendChoice('gpu', 'backend')).toThrow(/backend must be one of auto, tensorflow, wasm, cpu, got 'gpu'/);
+    expect(() => parseBackendChoice('gpu', 'backend')).toThrow(/backend must be one of auto, tensorflow, webgpu, wasm, cpu, got 'gpu'/);
+  });
+
+  it('auto looks for a GPU adapter only where Linux shows a GPU device file', () => {
+    expect(mayHaveGpu(() => false)).toBe(process.platform !== 'linux');
+    expect(mayHaveGpu((f) => f === '/dev/nvidia0')).toBe(true);
+    expect(mayHaveGpu((f) => f === '/dev/dri')).toBe(true);
+  });
+
+  it('cleaning, which reads synchronously, passes webgpu over with a warning', async () => {
+    const logger = new MemoryLogger();
+    const info = await selectBackend({ choice: 'webgpu', logger, readsSynchronously: true });
+    expect(info.backend).toBe('wasm');
+    expect(info.reason).toMatch(/webgpu passed over: cleaning reads results synchronously/);
+    expect(logger.lines.some((l) => /warning: backend 'webgpu' was requested, but cleaning reads results synchronously/.test(l))).toBe(true);
   });
 
   it('loads a native package from a tool-cache directory, sharing the one tfjs-core', async () => {
@@ -95,10 +109,26 @@ describe('native backend install', () => {
     expect(result).toEqual({ dir: `/cache/${path.basename(tc.cached[0])}` });
   });
 
+  it('installs Dawn (webgpu) from its own shipped lock file, at the version the tests run on', async () => {
+    const tc = cache();
+    let lock: { packages: Record<string, { version?: string; integrity?: string }> } | undefined;
+    const result = await ensureNativeBackend(
+      tc,
+      new MemoryLogger(),
+      async (_cmd, _args, cwd) => ((lock = JSON.parse(readFileSync(path.join(cwd, 'package-lock.json'), 'utf8'))), { code: 0, stderr: '' }),
+      'webgpu',
+    );
+    expect(lock!.packages['node_modules/webgpu'].version).toBe(DAWN_VERSION);
+    for (const [name, p] of Object.entries(lock!.packages).filter(([k]) => k.startsWith('node_modules/'))) expect(p.integrity, name).toMatch(/^sha512-/);
+    const ours = JSON.parse(readFileSync('package.json', 'utf8')) as { devDependencies: Record<string, string> };
+    expect(ours.devDependencies.webgpu).toBe(DAWN_VERSION);
+    expect(result).toEqual({ dir: expect.stringMatching(/^\/cache\//) });
+  });
+
   it('refuses to resolve packages at job time when the lock file is missing', async () => {
     let ran = false;
-    const result = await ensureNativeBackend(cache(), new MemoryLogger(), async () => ((ran = true), { code: 0, stderr: '' }), null);
-    expect(result).toEqual({ error: expect.stringMatching(/package-lock\.json is missing/) });
+    const result = await ensureNativeBackend(cache(), new MemoryLogger(), async () => ((ran = true), { code: 0, stderr: '' }), 'tensorflow', null);
+    expect(result).toEqual({ error: expect.stringMatching(/lock file for @tensorflow\/tfjs-node-gpu \(native\/\) is missing/) });
     expect(ran).toBe(false);
   });
 

@@ -42,4 +42,20 @@ describe.each(['wasm', 'cpu'] as const)('planRows on %s', (backend) => {
     expect(plan.gradientRowBytes).toBeGreaterThanOrEqual(plan.forwardRowBytes);
     expect(plan.gradient).toBe(Math.floor(plan.budgetBytes / plan.gradientRowBytes));
   });
+
+  it('keeps every tensor of a pass under a per-tensor limit (a GPU binding size)', async () => {
+    await selectBackend({ choice: backend, logger: new MemoryLogger() });
+    // The largest tensor of a row is the 8×8×32 activation (and its gradient): 8,192 bytes.
+    const filter = tf.randomNormal([1, 1, 1, 32], 0, 1, 'float32', 2);
+    const dense = tf.randomNormal([32, 3], 0, 1, 'float32', 3);
+    const model = {
+      inputShape: [8, 8, 1],
+      numClasses: 3,
+      logits: (x: tf.Tensor4D) => tf.matMul(tf.mean(tf.conv2d(x, filter as tf.Tensor4D, 1, 'same'), [1, 2]), dense),
+    } as unknown as ModelUnderTest;
+    const plan = await planRows(model, 2 ** 30, 10 * 8192);
+    expect(plan.forward).toBe(10);
+    expect(plan.gradient).toBe(10);
+    expect((await planRows(model, 2 ** 30)).forward).toBeGreaterThan(1000);
+  });
 });

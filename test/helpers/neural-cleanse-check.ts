@@ -11,5 +11,5 @@ const [dir, data] = process.argv.slice(2);
 await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
 const { model } = await loadModel(dir);
 const probe = loadProbeImages(data, { shape: model.inputShape, maxImages: 128, seed: 0 });
-const r = neuralCleanse(model, probe);
+const r = await neuralCleanse(model, probe);
 console.log(JSON.stringify({ suspectedTarget: r.suspectedTarget, anomaly: r.anomaly, maskL1: r.maskL1 }));

@@ -89,7 +89,7 @@ describe('model heads', () => {
     const dir2 = mkdtempSync(path.join(os.tmpdir(), 'bg-head-'));
     await net.save(directoryWriter(dir2));
     const { model } = await loadModel(dir2);
-    const r = reconstructTriggers(model, { x, count: n, height: 4, width: 4, channels: 1, source: 'test' }, { epsilon: eps, batchSize: 32, epochs: 2 });
+    const r = await reconstructTriggers(model, { x, count: n, height: 4, width: 4, channels: 1, source: 'test' }, { epsilon: eps, batchSize: 32, epochs: 2 });
     for (let c = 0; c < 3; c++) {
       const z = (i: number, delta = 0) => bias[c] + x.subarray(i * 16, (i + 1) * 16).reduce((a, v, d) => a + (v + delta * Math.sign(W[d][c])) * W[d][c], 0);
       const off = [...Array(n).keys()].filter((i) => z(i) <= 0);

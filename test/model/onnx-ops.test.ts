@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, type BackendChoice } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
+import { openWebgpu, takeWebgpuFaults } from '../../src/engine/webgpu.js';
 import { OnnxProgram } from '../../src/model/onnx/program.js';
 import { ONNX_DTYPE, type OnnxNode, type OnnxTensor } from '../../src/model/onnx/proto.js';
 import { SUPPORTED_ONNX_OPS } from '../../src/model/onnx/ops.js';
@@ -377,19 +378,24 @@ async function compare(c: OpCase): Promise<number> {
       c.outputs.map((o) => o.name),
     );
     let worst = 0;
-    c.outputs.forEach((o, i) => {
+    for (const [i, o] of c.outputs.entries()) {
       const r = ref[o.name];
       expect(ours[i].shape, `${c.name}: shape of ${o.name}`).toEqual(r.dims);
-      const v = ours[i].dataSync();
+      // Read asynchronously: the webgpu backend cannot read synchronously in Node.
+      const v = await ours[i].data();
       for (let k = 0; k < r.data.length; k++) worst = Math.max(worst, Math.abs(v[k] - r.data[k]) / Math.max(1, Math.abs(r.data[k])));
-    });
+    }
+    // On a GPU, work it rejected reads back as zeros: a fault fails the case even where zeros would pass.
+    expect(await takeWebgpuFaults(), `${c.name}: GPU faults`).toEqual([]);
     return worst;
   } finally {
     program.dispose();
   }
 }
 
-for (const backend of ['cpu', 'wasm'] as BackendChoice[]) {
+// webgpu where Dawn finds an adapter (a GPU, or Mesa's llvmpipe without one).
+const gpu = await openWebgpu();
+for (const backend of ['cpu', 'wasm', ...('error' in gpu ? [] : ['webgpu'])] as BackendChoice[]) {
   describe(`ONNX ops against onnxruntime-node (${backend})`, () => {
     beforeAll(async () => {
       await selectBackend({ choice: backend, logger: new MemoryLogger() });

@@ -43,13 +43,13 @@ describe('memory-bounded batching', () => {
     const { model } = await loadModel(EXAMPLES.blendedCnn);
     const probe = loadProbeImages(PROBE, { shape: model.inputShape, maxImages: 32, seed: 0 });
     const split = { gradient: 7, forward: 9 };
-    const whole = reconstructTriggers(model, probe, { batchSize: 16 });
-    const parts = reconstructTriggers(model, probe, { batchSize: 16, rows: split });
+    const whole = await reconstructTriggers(model, probe, { batchSize: 16 });
+    const parts = await reconstructTriggers(model, probe, { batchSize: 16, rows: split });
     // Summation order differs, and Adam divides by √v: agreement to 1e-3 of a trigger bounded by ε = 0.15.
     expect(maxAbsDiff(whole.triggers, parts.triggers)).toBeLessThan(1e-3);
     expect(parts.perClass.map((p) => p.asr)).toEqual(whole.perClass.map((p) => p.asr));
-    const mWhole = reconstructMasks(model, probe, { epochs: 2, maxImages: 16, batchSize: 8 });
-    const mParts = reconstructMasks(model, probe, { epochs: 2, maxImages: 16, batchSize: 8, rows: split });
+    const mWhole = await reconstructMasks(model, probe, { epochs: 2, maxImages: 16, batchSize: 8 });
+    const mParts = await reconstructMasks(model, probe, { epochs: 2, maxImages: 16, batchSize: 8, rows: split });
     expect(maxAbsDiff(mWhole.masks, mParts.masks)).toBeLessThan(1e-3);
     // The plan itself: a 28-px CNN needs about a megabyte per differentiated row: hundreds of rows fit.
     const plan = await planRows(model);

@@ -57,10 +57,10 @@ describe('input-Hessian spectrum', () => {
     return new EigenvalueDecomposition(H, { assumeSymmetric: true }).realEigenvalues.sort((a, b) => b - a);
   };
 
-  it("keeps each input's most probable classes on a many-class model, as the truncated closed form says", () => {
+  it("keeps each input's most probable classes on a many-class model, as the truncated closed form says", async () => {
     const model = linear(12, 1);
     const probe = syntheticImages(6, [4, 4, 1], 5);
-    const r = hessianSpectrum(model, probe, { maxInputs: 6, batchSize: 4, bulkSize: 10, maxClasses: 4 });
+    const r = await hessianSpectrum(model, probe, { maxInputs: 6, batchSize: 4, bulkSize: 10, maxClasses: 4 });
     const want = expectedEigenvalues(model, probe.x, 6, 4);
     for (let i = 0; i < 5; i++) expect(r.topEigenvalues[i] / want[0]).toBeCloseTo(want[i] / want[0], 5);
     // Not the full Hessian: the classes left out carry probability here.
@@ -71,10 +71,10 @@ describe('input-Hessian spectrum', () => {
   it.each([
     ['input side', 12],
     ['gram side', 4],
-  ] as const)('matches the closed form on the %s', (side, n) => {
+  ] as const)('matches the closed form on the %s', async (side, n) => {
     const model = linear();
     const probe = syntheticImages(n, [4, 4, 1], 1);
-    const r: HessianResult = hessianSpectrum(model, probe, { maxInputs: n, batchSize: 5, bulkSize: 10 });
+    const r: HessianResult = await hessianSpectrum(model, probe, { maxInputs: n, batchSize: 5, bulkSize: 10 });
     expect(r.side).toBe(side === 'input side' ? 'input' : 'gram');
     const want = expectedEigenvalues(model, probe.x, n);
     for (let i = 0; i < K - 1; i++) expect(r.topEigenvalues[i]).toBeCloseTo(want[i], 5);
@@ -88,7 +88,7 @@ describe('input-Hessian spectrum', () => {
 });
 
 describe('input-Hessian spectrum on a 224×224×3 input', () => {
-  it('computes on the Gram side without overflowing (regression: Math.hypot spread)', () => {
+  it('computes on the Gram side without overflowing (regression: Math.hypot spread)', async () => {
     const m = tf.sequential({
       layers: [
         tf.layers.flatten({ inputShape: [224, 224, 3] }),
@@ -96,7 +96,7 @@ describe('input-Hessian spectrum on a 224×224×3 input', () => {
       ],
     });
     const model = new LayersModelAdapter(m, DEFAULT_GATE_JSON, 'wide');
-    const r = hessianSpectrum(model, syntheticImages(2, [224, 224, 3], 2), { maxInputs: 2, batchSize: 2, bulkSize: 4 });
+    const r = await hessianSpectrum(model, syntheticImages(2, [224, 224, 3], 2), { maxInputs: 2, batchSize: 2, bulkSize: 4 });
     expect(r.side).toBe('gram');
     expect(r.topEigenvector.length).toBe(224 * 224 * 3);
     expect(r.topEigenvalues[0]).toBeGreaterThan(0);
@@ -107,7 +107,7 @@ describe('trigger inversion', () => {
   it('reconstructs the blended backdoor of an example model, with its target', async () => {
     const { model } = await loadModel(EXAMPLES.blendedCnn);
     const probe = loadProbeImages(PROBE, { shape: model.inputShape, maxImages: 256, seed: 0 });
-    const r = reconstructTriggers(model, probe);
+    const r = await reconstructTriggers(model, probe);
     expect(r.suspectedTarget).toBe(4);
     expect(r.perClass[4].asr).toBeGreaterThan(0.9);
     expect(r.anomaly).toBeGreaterThan(4);
@@ -118,7 +118,7 @@ describe('trigger inversion', () => {
   it('finds no valid trigger on a clean example model', async () => {
     const { model } = await loadModel(EXAMPLES.cleanCnn);
     const probe = loadProbeImages(PROBE, { shape: model.inputShape, maxImages: 256, seed: 0 });
-    const r = reconstructTriggers(model, probe);
+    const r = await reconstructTriggers(model, probe);
     expect(r.suspectedTarget).toBeNull();
     expect(Math.max(...r.perClass.map((p) => p.asr))).toBeLessThan(0.5);
     // In-distribution probes spread over the classes: every class is testable.

@@ -58,28 +58,28 @@ describe('class schedule', () => {
     const { model } = await loadModel(EXAMPLES.blendedCnn);
     const probe = loadProbeImages(PROBE, { shape: model.inputShape, maxImages: 32, seed: 0 });
     const some = [1, 4, 8];
-    const all = reconstructTriggers(model, probe, { batchSize: 16 });
-    const part = reconstructTriggers(model, probe, { batchSize: 16, classes: some });
+    const all = await reconstructTriggers(model, probe, { batchSize: 16 });
+    const part = await reconstructTriggers(model, probe, { batchSize: 16, classes: some });
     expect(part.perClass.map((p) => p.class)).toEqual(some);
     for (const p of part.perClass) {
       const w = all.perClass[p.class];
       expect(p.asr).toBe(w.asr);
       expect(p.loss).toBeCloseTo(w.loss, 4);
     }
-    const mAll = reconstructMasks(model, probe, { epochs: 3, maxImages: 16, batchSize: 8 });
-    const mPart = reconstructMasks(model, probe, { epochs: 3, maxImages: 16, batchSize: 8, classes: some });
+    const mAll = await reconstructMasks(model, probe, { epochs: 3, maxImages: 16, batchSize: 8 });
+    const mPart = await reconstructMasks(model, probe, { epochs: 3, maxImages: 16, batchSize: 8, classes: some });
     const masked = mPart.perClass.filter((p) => !p.screened);
     expect(masked.map((p) => p.class)).toEqual(some);
     for (const p of masked) expect(p.maskL1).toBeCloseTo(mAll.perClass[p.class].maskL1, 2);
     // The classes it did not run are listed, marked, with the share of probes they take.
     expect(mPart.perClass.filter((p) => p.screened).map((p) => p.share)).toEqual(mAll.perClass.filter((p) => !some.includes(p.class)).map((p) => p.share));
-    const xAll = maximumMargins(model, { inits: 3, steps: 10 });
-    const xPart = maximumMargins(model, { inits: 3, steps: 10, classes: some });
+    const xAll = await maximumMargins(model, { inits: 3, steps: 10 });
+    const xPart = await maximumMargins(model, { inits: 3, steps: 10, classes: some });
     for (const p of xPart.perClass) expect(p.maxMargin).toBeCloseTo(xAll.perClass[p.class].maxMargin, 3);
     model.dispose();
   }, 120_000);
 
-  it('keeps a planted target among the classes scanned in full on a 40-class model, and the verdict finds it', () => {
+  it('keeps a planted target among the classes scanned in full on a 40-class model, and the verdict finds it', async () => {
     // A linear 40-class model whose class 29 a bright corner patch drives hard (a planted
     // patch backdoor); the others are random, small weights.
     const K = 40;
@@ -93,7 +93,7 @@ describe('class schedule', () => {
     const schedule = { allClassesUpTo: 10, reference: 8, candidates: 2 };
     const budgets = { ...DEFAULT_BUDGETS['small-input'], tier: 'small-input' as const, schedule };
     const empty = { x: new Float32Array(0), count: 0, height: 4, width: 4, channels: 1, source: 'none' };
-    const r = SCANS['max-margin'].run({ model, probe: empty, budgets, rows: UNLIMITED_ROWS, seed: 3, progress: () => () => {} });
+    const r = await SCANS['max-margin'].run({ model, probe: empty, budgets, rows: UNLIMITED_ROWS, seed: 3, progress: () => () => {} });
     const full = r.perClass.filter((c) => !c.screened).map((c) => c.class);
     expect(r.perClass).toHaveLength(K);
     expect(full.length).toBeLessThanOrEqual(schedule.reference + schedule.candidates);
@@ -125,26 +125,26 @@ describe('class schedule', () => {
 describe('shards of the schedule', () => {
   // A scan that records what it was asked to run; its "result" is the classes it ran.
   const fakeScan = (log: string[], K: number) => ({
-    screen: () => {
+    screen: async () => {
       log.push('screen');
       return [...Array(K).keys()].reverse();
     },
     rank: (screen: number[]) => screen,
-    run: (classes?: readonly number[]) => [...(classes ?? [...Array(K).keys()])],
+    run: async (classes?: readonly number[]) => [...(classes ?? [...Array(K).keys()])],
     merge: (full: number[]) => full,
   });
 
-  it("splits every class, or the schedule's full-budget classes, into disjoint shares that cover them", () => {
+  it("splits every class, or the schedule's full-budget classes, into disjoint shares that cover them", async () => {
     for (const K of [10, 100]) {
-      const whole = runScheduled(K, DEFAULT_SCHEDULE, 3, fakeScan([], K));
+      const whole = await runScheduled(K, DEFAULT_SCHEDULE, 3, fakeScan([], K));
       const plans: Array<{ all: readonly number[]; ran: readonly number[] }> = [];
-      const shares = [1, 2, 3].map((index) => {
+      const shares: number[][] = [];
+      for (const index of [1, 2, 3]) {
         const log: string[] = [];
-        const ran = runScheduled(K, DEFAULT_SCHEDULE, 3, fakeScan(log, K), { index, count: 3, planned: (all, r) => plans.push({ all, ran: r }) });
+        shares.push(await runScheduled(K, DEFAULT_SCHEDULE, 3, fakeScan(log, K), { index, count: 3, planned: (all, r) => plans.push({ all, ran: r }) }));
         // Under the schedule every shard screens every class itself, so all plan the same classes.
         expect(log).toEqual(K > DEFAULT_SCHEDULE.allClassesUpTo ? ['screen'] : []);
-        return ran;
-      });
+      }
       expect(shares.flat().sort((a, b) => a - b)).toEqual([...whole].sort((a, b) => a - b));
       expect(new Set(shares.flat()).size).toBe(shares.flat().length);
       expect(plans.every((p) => JSON.stringify(p.all) === JSON.stringify(plans[0].all))).toBe(true);
@@ -153,20 +153,20 @@ describe('shards of the schedule', () => {
     expect(shardShare([3, 5, 8, 13, 21], { index: 2, count: 2 })).toEqual([5, 13]);
   });
 
-  it("counts the shards that get work: every class, or the schedule's full-budget ones", () => {
+  it("counts the shards that get work: every class, or the schedule's full-budget ones", async () => {
     expect(usefulShards(2, DEFAULT_SCHEDULE)).toBe(2);
     expect(usefulShards(43, DEFAULT_SCHEDULE)).toBe(43);
     // Above the threshold at least the 12 reference classes run in full, whatever the screen ranks.
     expect(usefulShards(100, DEFAULT_SCHEDULE)).toBe(12);
     const plans: number[] = [];
     for (let index = 1; index <= 12; index++)
-      runScheduled(100, DEFAULT_SCHEDULE, 9, fakeScan([], 100), { index, count: 12, planned: (_, ran) => plans.push(ran.length) });
+      await runScheduled(100, DEFAULT_SCHEDULE, 9, fakeScan([], 100), { index, count: 12, planned: (_, ran) => plans.push(ran.length) });
     expect(plans.every((n) => n > 0)).toBe(true);
   });
 
-  it('runs nothing in a shard left with no class, after planning none for it', () => {
+  it('runs nothing in a shard left with no class, after planning none for it', async () => {
     const plans: number[][] = [];
-    expect(() => runScheduled(10, DEFAULT_SCHEDULE, 0, fakeScan([], 10), { index: 11, count: 11, planned: (_, ran) => plans.push([...ran]) })).toThrow(
+    await expect(runScheduled(10, DEFAULT_SCHEDULE, 0, fakeScan([], 10), { index: 11, count: 11, planned: (_, ran) => plans.push([...ran]) })).rejects.toThrow(
       EmptyShare,
     );
     expect(plans).toEqual([[]]);

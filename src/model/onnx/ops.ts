@@ -153,19 +153,27 @@ function spatialAttrs(attrs: Attributes, rank3: boolean): Attributes {
 /**
  * A dilated kernel written out with zeros between its taps: tfjs refuses strides and dilations
  * above 1 together, and our flat kernels implement undilated convolution only. Differentiable.
+ * Rows and columns are spread one at a time, so no tensor has more than four dimensions (the
+ * webgpu backend's Pad has no shader for six).
  */
 function dilateFilter(f: tf.Tensor4D, [dh, dw]: [number, number]): tf.Tensor4D {
   if (dh === 1 && dw === 1) return f;
   const [kh, kw, c, m] = f.shape;
-  const spread = tf.pad(tf.reshape(f, [kh, 1, kw, 1, c, m]), [
+  const KH = (kh - 1) * dh + 1;
+  const KW = (kw - 1) * dw + 1;
+  const rows = tf.pad(tf.reshape(f, [kh, 1, kw * c * m]), [
     [0, 0],
     [0, dh - 1],
     [0, 0],
+  ]);
+  const tall = tf.slice(tf.reshape(rows, [kh * dh, kw, c * m]), [0, 0, 0], [KH, kw, c * m]);
+  const cols = tf.pad(tf.reshape(tall, [KH, kw, 1, c * m]), [
+    [0, 0],
+    [0, 0],
     [0, dw - 1],
     [0, 0],
-    [0, 0],
   ]);
-  return tf.slice(tf.reshape(spread, [kh * dh, kw * dw, c, m]), [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, c, m]) as tf.Tensor4D;
+  return tf.reshape(tf.slice(tf.reshape(cols, [KH, kw * dw, c * m]), [0, 0, 0], [KH, KW, c * m]), [KH, KW, c, m]) as tf.Tensor4D;
 }
 
 function conv(inputs: Array<Value | undefined>, attrs0: Attributes, ctx: OpContext): Value[] {
