@@ -5,7 +5,6 @@
 //    1,000 probe images (MNIST digits fitted to 224×224×3), the default budgets for its size.
 // Prints a table and writes webgpu-check.json; exits 1 when a kernel or a verdict disagrees.
 // Without an adapter it says "not measured: no GPU available" and exits 0.
-import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,16 +19,6 @@ const finish = (code: number) => {
   writeFileSync('webgpu-check.json', JSON.stringify(results, null, 2) + '\n');
   process.exit(code);
 };
-
-// Probes for the 224-px scan, fitted on cpu before the GPU is touched (fitting reads synchronously).
-await tf.setBackend('cpu');
-const mobilenet = '.cache/models/nsfwjs/mobilenet_v2';
-let largeProbes: string | undefined;
-if (existsSync(mobilenet)) {
-  const set = loadProbeImages('mnist:test', { shape: [224, 224, 3], maxImages: 1000, seed: 0 });
-  largeProbes = path.join(mkdtempSync(path.join(os.tmpdir(), 'bg-webgpu-')), 'x.npy');
-  writeNpy(largeProbes, set.x, [set.count, 224, 224, 3]);
-}
 
 const gpu = await openWebgpu();
 if ('error' in gpu) {
@@ -72,7 +61,12 @@ console.log(
   `full scan, ${small[0]}: webgpu ${onGpu.verdict} (target ${onGpu.target}) in ${onGpu.seconds.toFixed(1)} s; wasm ${onWasm.verdict} (target ${onWasm.target}) in ${onWasm.seconds.toFixed(1)} s; ${(onWasm.seconds / onGpu.seconds).toFixed(2)}× `,
 );
 
-if (largeProbes) {
+const mobilenet = '.cache/models/nsfwjs/mobilenet_v2';
+if (existsSync(mobilenet)) {
+  // 1,000 MNIST digits fitted to 224×224×3 (about 600 MB as float32), written only when the scan runs.
+  const set = loadProbeImages('mnist:test', { shape: [224, 224, 3], maxImages: 1000, seed: 0 });
+  const largeProbes = path.join(mkdtempSync(path.join(os.tmpdir(), 'bg-webgpu-')), 'x.npy');
+  writeNpy(largeProbes, set.x, [set.count, 224, 224, 3]);
   const large = scan(mobilenet, 'webgpu', ['--data', path.dirname(largeProbes), '--max-probe-images', '1000']);
   results.mobilenetV2Scan = { ...large, probes: 1000 };
   console.log(

@@ -29,7 +29,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-IQF45US7.js";
+} from "./chunks/chunk-MPPWDN2B.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

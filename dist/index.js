@@ -38,7 +38,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-IQF45US7.js";
+} from "./chunks/chunk-MPPWDN2B.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -4,6 +4,7 @@
 // and on tfjs' cpu backend, an independent implementation. Reads are asynchronous, so a GPU backend
 // can be checked; each case is timed on both.
 import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../util/random.js';
 
 type Inputs = Record<string, tf.Tensor>;
 
@@ -97,15 +98,8 @@ export const KERNEL_CASES: readonly KernelCase[] = [
 
 /** A seeded uniform(-1, 1) fill: the same numbers on every backend. */
 function values(shape: number[], seed: number): Float32Array {
-  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < out.length; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32) * 2 - 1;
-  }
-  return out;
+  const rand = mulberry32(seed);
+  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1);
 }
 
 interface Outcome {

@@ -8,9 +8,10 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { NATIVE_INSTALLS } from './native.js';
 
 /** The Dawn package, installed beside the action by `install-native-backend: webgpu` or by the user. */
-export const DAWN_PACKAGE = 'webgpu';
+const DAWN_PACKAGE = NATIVE_INSTALLS.webgpu.name;
 
 /** Adapters that compute on the CPU: fine for testing the kernels, slower than wasm for a scan. */
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software/i;
