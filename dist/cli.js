@@ -29,7 +29,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-MPPWDN2B.js";
+} from "./chunks/chunk-E5PKWN3I.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -38,7 +38,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-MPPWDN2B.js";
+} from "./chunks/chunk-E5PKWN3I.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -500,11 +500,22 @@ var actionsLogger = {
   debug: (m) => debug(m)
 };
 var actionInput = (name) => getInput(name) || ACTION_INPUT_DEFAULTS[name] || "";
-async function cleanFlagged(location, settings, flagged) {
+async function cleanFlagged(location, settings, flagged, inputVerdict) {
   const clean = settings.clean;
+  const fallback = inputVerdict === "clean" ? "the input model's verdict (clean) stands" : "the input model fails the gate";
   try {
     const report = await runClean(
-      { model: location, data: clean.data, out: clean.out, method: clean.method, seed: settings.seed, policy: settings, flagged, unlabelled: settings.data },
+      {
+        model: location,
+        data: clean.data,
+        out: clean.out,
+        method: clean.method,
+        seed: settings.seed,
+        policy: settings,
+        flagged,
+        unlabelled: settings.data,
+        force: clean.force
+      },
       actionsLogger
     );
     writeJsonReport(clean.reportPath, report);
@@ -516,7 +527,7 @@ async function cleanFlagged(location, settings, flagged) {
     setOutput(Outputs.CleanedVerdict, report.verdictAfter ?? "");
     const summary2 = `${cleanSummary(report)}, re-scan ${report.verdictAfter}`;
     if (report.verdictAfter !== "clean") {
-      warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary2}); the input model fails the gate`);
+      warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary2}); ${fallback}`);
       return { passes: false, report };
     }
     warning(
@@ -524,7 +535,7 @@ async function cleanFlagged(location, settings, flagged) {
     );
     return { passes: true, report };
   } catch (err) {
-    warning(`clean: ${describeError(err)}; the input model fails the gate`);
+    warning(`clean: ${describeError(err)}; ${fallback}`);
     return { passes: false };
   }
 }
@@ -602,9 +613,13 @@ async function run() {
     if (session.sarifError) warning(`SARIF not written: ${session.sarifError}`);
     if (session.sarifPath) setOutput(Outputs.SarifPath, session.sarifPath);
     let cleaned = { passes: false };
-    if (settings.clean && (report.verdict === "suspicious" || report.verdict === "backdoored")) {
-      const flagged = report.suspectedTarget != null ? { verdict: report.verdict, target: report.suspectedTarget } : void 0;
-      cleaned = await group("Backdoor Gate: clean and re-scan", () => cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged));
+    const flaggedOrForced = report.verdict === "suspicious" || report.verdict === "backdoored" || settings.clean?.force === true && (report.verdict === "clean" || report.verdict === "unassessed");
+    if (settings.clean && flaggedOrForced) {
+      const flagged = (report.verdict === "suspicious" || report.verdict === "backdoored") && report.suspectedTarget != null ? { verdict: report.verdict, target: report.suspectedTarget } : void 0;
+      cleaned = await group(
+        "Backdoor Gate: clean and re-scan",
+        () => cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged, report.verdict)
+      );
       if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report, locator?.resolved(), { ctx, octokit, artifacts });
     }
     const written = report.artifacts && "dir" in report.artifacts ? report.artifacts : void 0;

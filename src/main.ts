@@ -20,7 +20,7 @@ import { checkConclusion, type SourceAnchor } from './report/check.js';
 import { findingsOf } from './report/findings.js';
 import { writeJsonReport } from './report/json.js';
 import { renderMarkdown, type MarkdownLinks } from './report/markdown.js';
-import type { GateReport } from './report/types.js';
+import type { GateReport, Verdict } from './report/types.js';
 import { openGitHub, runMergeSession, runScanSession, type ScanSession } from './session.js';
 import { ACTION_INPUT_DEFAULTS, buildSettings, Inputs, Outputs, type Settings } from './settings.js';
 
@@ -35,16 +35,29 @@ const actionsLogger: Logger = {
 /** An input, or the default action.yml declares for it (the runner applies those; bare runs do not). */
 const actionInput = (name: string) => core.getInput(name) || ACTION_INPUT_DEFAULTS[name as keyof typeof ACTION_INPUT_DEFAULTS] || '';
 
-/** Cleans a flagged model; `passes` when the cleaned copy's re-scan is clean. A failure is a warning (fail closed). */
+/** Cleans a flagged model (or, with clean-force, one the scan passed); `passes` when the cleaned copy's re-scan is clean. A failure is a warning (fail closed). */
 async function cleanFlagged(
   location: string,
   settings: Readonly<Settings>,
   flagged: CleanRequest['flagged'],
+  inputVerdict: Verdict,
 ): Promise<{ passes: boolean; report?: CleanReport }> {
   const clean = settings.clean!;
+  // A forced clean of a model the gate passed leaves its verdict standing whatever the cleaning does.
+  const fallback = inputVerdict === 'clean' ? "the input model's verdict (clean) stands" : 'the input model fails the gate';
   try {
     const report = await runClean(
-      { model: location, data: clean.data, out: clean.out, method: clean.method, seed: settings.seed, policy: settings, flagged, unlabelled: settings.data },
+      {
+        model: location,
+        data: clean.data,
+        out: clean.out,
+        method: clean.method,
+        seed: settings.seed,
+        policy: settings,
+        flagged,
+        unlabelled: settings.data,
+        force: clean.force,
+      },
       actionsLogger,
     );
     writeJsonReport(clean.reportPath, report);
@@ -56,7 +69,7 @@ async function cleanFlagged(
     core.setOutput(Outputs.CleanedVerdict, report.verdictAfter ?? '');
     const summary = `${cleanSummary(report)}, re-scan ${report.verdictAfter}`;
     if (report.verdictAfter !== 'clean') {
-      core.warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary}); the input model fails the gate`);
+      core.warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary}); ${fallback}`);
       return { passes: false, report };
     }
     core.warning(
@@ -64,7 +77,7 @@ async function cleanFlagged(
     );
     return { passes: true, report };
   } catch (err) {
-    core.warning(`clean: ${describeError(err)}; the input model fails the gate`);
+    core.warning(`clean: ${describeError(err)}; ${fallback}`);
     return { passes: false };
   }
 }
@@ -164,9 +177,19 @@ export async function run(): Promise<void> {
     if (session.sarifPath) core.setOutput(Outputs.SarifPath, session.sarifPath);
 
     let cleaned: { passes: boolean; report?: CleanReport } = { passes: false };
-    if (settings.clean && (report.verdict === 'suspicious' || report.verdict === 'backdoored')) {
-      const flagged = report.suspectedTarget != null ? { verdict: report.verdict, target: report.suspectedTarget } : undefined;
-      cleaned = await core.group('Backdoor Gate: clean and re-scan', () => cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged));
+    // Forced cleaning takes a model the scan passed or could not judge, never one it could not scan.
+    const flaggedOrForced =
+      report.verdict === 'suspicious' ||
+      report.verdict === 'backdoored' ||
+      (settings.clean?.force === true && (report.verdict === 'clean' || report.verdict === 'unassessed'));
+    if (settings.clean && flaggedOrForced) {
+      const flagged =
+        (report.verdict === 'suspicious' || report.verdict === 'backdoored') && report.suspectedTarget != null
+          ? { verdict: report.verdict, target: report.suspectedTarget }
+          : undefined;
+      cleaned = await core.group('Backdoor Gate: clean and re-scan', () =>
+        cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged, report.verdict),
+      );
       if (cleaned.passes && settings.github.publish) await publishCleaned(settings, cleaned.report!, locator?.resolved(), { ctx, octokit, artifacts });
     }
 

@@ -41,6 +41,7 @@ export const Inputs = {
   Thresholds: 'thresholds',
   Clean: 'clean',
   CleanData: 'clean-data',
+  CleanForce: 'clean-force',
   CleanOut: 'clean-out',
   CleanReportPath: 'clean-report-path',
   ModelSha256: 'model-sha256',
@@ -161,6 +162,7 @@ export const ACTION_INPUT_DEFAULTS: Partial<Record<(typeof Inputs)[keyof typeof 
   [Inputs.Publish]: 'none',
   [Inputs.PublishOverwrite]: 'false',
   [Inputs.Clean]: 'none',
+  [Inputs.CleanForce]: 'false',
   [Inputs.CleanOut]: 'backdoor-gate-cleaned',
   [Inputs.CleanReportPath]: 'backdoor-gate-clean-report.json',
 };
@@ -231,11 +233,17 @@ export interface CleanSettings {
   /** A new directory for the cleaned model. */
   out: string;
   reportPath: string;
+  /** Clean a model the scan did not flag (`clean` or `unassessed`): the user knows it was poisoned. */
+  force: boolean;
 }
 
 function cleanSettings(get: RawValues): CleanSettings | undefined {
   const method = get(Inputs.Clean)?.trim();
-  if (!method || method === 'none') return undefined;
+  const force = bool(get(Inputs.CleanForce), Inputs.CleanForce);
+  if (!method || method === 'none') {
+    if (force) throw new ConfigurationError(`${Inputs.CleanForce}: forcing a clean needs ${Inputs.Clean} (a method, e.g. auto)`);
+    return undefined;
+  }
   const data = get(Inputs.CleanData)?.trim();
   if (!data)
     throw new ConfigurationError(
@@ -246,6 +254,7 @@ function cleanSettings(get: RawValues): CleanSettings | undefined {
     data,
     out: get(Inputs.CleanOut)?.trim() || 'backdoor-gate-cleaned',
     reportPath: get(Inputs.CleanReportPath)?.trim() || 'backdoor-gate-clean-report.json',
+    force,
   };
 }
 

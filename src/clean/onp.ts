@@ -43,6 +43,12 @@ export interface OnpOptions {
   rewardImagesPerClass: number;
   /** Recovery fine-tune after pruning (0 epochs: prune only). */
   recovery: Partial<UnlearnOptions>;
+  /**
+   * `learned`: the graph policy, updated by REINFORCE. `uniform`: the ablation that keeps every
+   * neuron at `initialPruneProbability` and only keeps the best mask sampled: random search at the
+   * same sample budget, which the learned policy has to beat to be worth its cost.
+   */
+  policy: 'learned' | 'uniform';
   seed: number;
 }
 
@@ -56,6 +62,7 @@ export const DEFAULT_ONP: OnpOptions = {
   prunePenalty: 1,
   rewardImagesPerClass: 20,
   recovery: { epochs: 10 },
+  policy: 'learned',
   seed: 0,
 };
 
@@ -172,7 +179,10 @@ export function onpPrune(
   let best = { keep: new Float32Array(total).fill(1), ...reward(new Float32Array(total).fill(1)) };
   const history: Array<{ meanReward: number; bestReward: number; meanPruned: number }> = [];
   for (let it = 0; it < opts.iterations; it++) {
-    const probs = tf.tidy(() => tf.sigmoid(policyLogits()).dataSync() as Float32Array);
+    const probs =
+      opts.policy === 'learned'
+        ? tf.tidy(() => tf.sigmoid(policyLogits()).dataSync() as Float32Array)
+        : new Float32Array(total).fill(opts.initialPruneProbability);
     const masks: Float32Array[] = [];
     const rewards: number[] = [];
     for (let s = 0; s < opts.samples; s++) {
@@ -183,6 +193,8 @@ export function onpPrune(
       if (r.value > best.value) best = { keep, ...r };
     }
     const mean = rewards.reduce((a, b) => a + b, 0) / rewards.length;
+    history.push({ meanReward: mean, bestReward: best.value, meanPruned: masks.reduce((a, m) => a + m.filter((k) => k === 0).length, 0) / masks.length });
+    if (opts.policy === 'uniform') continue;
     const sd = Math.sqrt(rewards.reduce((a, b) => a + (b - mean) ** 2, 0) / rewards.length) || 1;
     const adv = tf.tensor1d(rewards.map((r) => (r - mean) / sd));
     const pruned = tf.tensor2d(
@@ -201,7 +213,6 @@ export function onpPrune(
       Object.values(params),
     );
     tf.dispose([adv, pruned]);
-    history.push({ meanReward: mean, bestReward: best.value, meanPruned: masks.reduce((a, m) => a + m.filter((k) => k === 0).length, 0) / masks.length });
   }
   optimizer.dispose();
   Object.values(params).forEach((p) => p.dispose());

@@ -5,7 +5,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src/engine/backend.js';
+import { MemoryLogger } from '../../src/logger.js';
+import { loadModel } from '../../src/model/load.js';
+import { applyTrigger, makeTrigger, type AttackSpec } from '../../src/zoo/attacks.js';
 import { outputs, runnerEnv } from '../helpers/action.js';
+import { accuracyAndAsr } from '../helpers/measure.js';
 import { FakeGitHub } from '../helpers/github-server.js';
 import { CLEAN_DATA, EXAMPLES, PROBE, runNode } from '../helpers/run.js';
 import { sarifValidator } from '../helpers/sarif.js';
@@ -52,6 +57,8 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
   const validateSarif = sarifValidator();
 
   beforeAll(async () => {
+    // For measuring cleaned models with their real trigger in this process.
+    await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
     gh = await new FakeGitHub().start();
     ({ dir: workspace } = runnerEnv({}));
     mkdirSync(path.join(workspace, '.github/workflows'), { recursive: true });
@@ -360,6 +367,30 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     expect(['clean', 'unassessed']).toContain(loose.out.verdict);
     expect(loose.out['cleaned-model-path'] ?? '').toBe('');
     expect(existsSync(path.join(loose.dir, 'cleaned'))).toBe(false);
+    // clean-force: the user knows it was poisoned, so the model the loose policy passed is cleaned
+    // anyway; the input keeps its verdict, and the real blended trigger stops working.
+    const forced = await runAction({ model: 'release:v1.0.0/blended.tar.gz', extraInputs: { ...clean, policy: policy('loose', 99), 'clean-force': 'true' } });
+    expect(forced.out.verdict).toBe(loose.out.verdict);
+    expect(forced.out['cleaned-model-path']).toBe('cleaned');
+    const report = JSON.parse(readFileSync(path.join(forced.dir, 'backdoor-gate-clean-report.json'), 'utf8'));
+    expect(report.forcedTarget).toBe(4);
+    const card = JSON.parse(readFileSync(path.join(EXAMPLES.blendedCnn, 'zoo-card.json'), 'utf8')) as { attack: AttackSpec };
+    const stamp = (x: Float32Array) => applyTrigger(makeTrigger(card.attack), x, x.length / 784, 28, 28, 1);
+    const before = accuracyAndAsr((await loadModel(EXAMPLES.blendedCnn)).model, stamp, 4);
+    const after = accuracyAndAsr((await loadModel(path.join(forced.dir, 'cleaned'))).model, stamp, 4);
+    console.log(
+      `clean-force: real-trigger ASR ${(100 * before.asr).toFixed(1)} → ${(100 * after.asr).toFixed(1)} %, accuracy ${(100 * before.accuracy).toFixed(2)} → ${(100 * after.accuracy).toFixed(2)} %`,
+    );
+    expect(before.asr).toBeGreaterThan(0.95);
+    expect(after.asr).toBeLessThan(0.05);
+    // The step passes only if the cleaned copy passes its own re-scan, or the input passed.
+    expect(forced.result.code).toBe(forced.out['cleaned-verdict'] === 'clean' || forced.out.verdict === 'clean' ? 0 : 1);
     expect(gh.violations).toEqual([]);
-  }, 600_000);
+  }, 900_000);
+
+  it('clean-force needs a clean method', async () => {
+    const { result } = await runAction({ model: EXAMPLES.blendedCnn, extraInputs: { 'clean-force': 'true' } });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/clean-force: forcing a clean needs clean/);
+  });
 });
