@@ -29,7 +29,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-E5PKWN3I.js";
+} from "./chunks/chunk-WAWB2ES2.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -104,11 +104,14 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
   --out <dir>               a new directory for the cleaned model
   --method <name>           ${CLEAN_METHODS.join(" | ")} (default: auto)
                             auto: warp check, then ${AUTO_METHOD} (unlearn on ONNX models) on the recovered trigger;
-                            a model with no recovered trigger is left as it is; onp and par need a tfjs layers model
+                            a flagged (or forced) model with no recovered trigger that works is cleaned by sau
+                            (shared adversarial unlearning, needs no trigger); an unflagged one is left as it is;
+                            onp and par need a tfjs layers model
   --target <class>          the class a scan with probe data flagged (scan's suspected target): when the scan of
                             --data names none, auto cleans at it, as the action does with its own scan's finding
-  --force                   clean a model the scan passed (you know it was poisoned): auto and the trigger methods
-                            take the class the scans rank most suspicious as the target, one round
+  --force                   clean a model the scan passed (you know it was poisoned): the trigger methods take the
+                            class the scans rank most suspicious as the target, one round; auto uses sau when that
+                            class's recovered trigger does not work
   --report <file>           cleaning report (default: backdoor-gate-clean-report.json)
   --json                    print the cleaning report on stdout instead of the one-line summary
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists): its thresholds, prior,

@@ -150,11 +150,13 @@ interface Row {
   after?: { accuracy: number; asr: number | null };
   /** Benchmark rows: how the cleaning was asked for (see benchmark()). */
   mode?: 'flagged' | 'forced';
+  /** The method that ran (auto's choice: onp, unlearn or sau). */
+  ran?: string;
   domain?: string;
   arch?: string;
   gateVerdict?: string;
   /** The clean pipeline's own report (scan of the labelled set, phases, re-scan). */
-  clean?: Pick<CleanReport, 'verdictBefore' | 'verdictAfter' | 'flaggedTarget' | 'forcedTarget' | 'skipped' | 'data' | 'rescannedImages'>;
+  clean?: Pick<CleanReport, 'verdictBefore' | 'verdictAfter' | 'flaggedTarget' | 'forcedTarget' | 'skipped' | 'data' | 'rescannedImages' | 'retuneTrial'>;
   /** After one more epoch of plain fine-tuning on the labelled clean set. */
   retuned?: { accuracy: number; asr: number | null };
   labelled?: { images: number; perClass: number; percentOfTraining: number };
@@ -334,8 +336,10 @@ async function benchmark(split: Role): Promise<void> {
         skipped: report.skipped,
         data: report.data,
         rescannedImages: report.rescannedImages,
+        retuneTrial: report.retuneTrial,
       },
       ...(report.skipped ? { skipped: `not cleaned: ${report.skipped}` } : {}),
+      ...(report.log ? { ran: report.log.method } : {}),
       seconds: report.log?.seconds,
     };
     if (report.output) {
@@ -399,7 +403,7 @@ function splitTables(summary: ReturnType<typeof summariseSplit>, rows: Row[]): s
       r.model,
       r.family,
       r.gateVerdict!,
-      `${r.method}${r.mode === 'flagged' ? (r.clean?.flaggedTarget !== undefined ? ' at the gate target' : '') : ' --force'}`,
+      `${r.method}${r.ran && r.ran !== r.method ? ` (${r.ran})` : ''}${r.mode === 'flagged' ? (r.clean?.flaggedTarget !== undefined ? ' at the gate target' : '') : ' --force'}`,
       `${pct(r.before.accuracy)} → ${pct(r.after?.accuracy)}`,
       `${pct(r.before.asr)} → ${pct(r.after?.asr)} → ${pct(r.retuned?.asr)}`,
       r.verdictAfter ?? `not cleaned (${r.clean?.verdictBefore})`,

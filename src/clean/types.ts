@@ -1,6 +1,6 @@
 // The cleaning vocabulary that inputs are parsed into (settings.ts): no cleaning code here, so
 // parsing inputs loads none of it.
-export const CLEAN_METHODS = ['auto', 'unlearn', 'onp', 'd3', 'par'] as const;
+export const CLEAN_METHODS = ['auto', 'unlearn', 'onp', 'sau', 'd3', 'par'] as const;
 export type CleanMethod = (typeof CLEAN_METHODS)[number];
 
 /** What `auto` runs on a tfjs layers classifier (ONNX models get trigger unlearning). */

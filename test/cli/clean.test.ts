@@ -70,20 +70,20 @@ describe('backdoor-gate clean', () => {
     expect(report.after).toBeUndefined();
   }, 300_000);
 
-  it('with --force cleans a model the scan passed, at its most suspicious class, and costs it little accuracy', async () => {
+  it('with --force cleans a model the scan passed without a trigger (shared adversarial unlearning), and costs it little accuracy', async () => {
     const dir = tmp();
     const out = path.join(dir, 'cleaned');
     const result = await runCli(['clean', EXAMPLES.cleanCnn, '--data', CLEAN_DATA, '--out', out, '--force', '--report', path.join(dir, 'r.json')]);
     const report = JSON.parse(readFileSync(path.join(dir, 'r.json'), 'utf8'));
     expect(report.verdictBefore).toBe('clean');
     expect(report.forcedTarget).toBeGreaterThanOrEqual(0);
-    expect(report.log.method).toBe('onp');
+    expect(report.log.method).toBe('sau');
     expect(report.output.digest).not.toBe(report.input.digest);
     // Measured on the 2,000 MNIST test digits, which neither the model nor the cleaning saw.
     const none = (x: Float32Array) => x;
     const before = accuracyAndAsr((await loadModel(EXAMPLES.cleanCnn)).model, none, 0).accuracy;
     const after = accuracyAndAsr((await loadModel(out)).model, none, 0).accuracy;
-    console.log(`--force on ${EXAMPLES.cleanCnn} (class ${report.forcedTarget}): test accuracy ${(100 * before).toFixed(2)} → ${(100 * after).toFixed(2)} %`);
+    console.log(`--force (sau) on ${EXAMPLES.cleanCnn}: test accuracy ${(100 * before).toFixed(2)} → ${(100 * after).toFixed(2)} %`);
     expect(before - after).toBeLessThanOrEqual(0.005);
     expect(result.code).toBe(report.verdictAfter === 'clean' ? 0 : 1);
   }, 600_000);
@@ -163,7 +163,20 @@ describe('backdoor-gate clean', () => {
     const bad = await runCli([...args, '--target', '10', '--out', path.join(dir, 'bad'), '--report', path.join(dir, 'bad.json')]);
     expect(bad.code).toBe(2);
     expect(bad.stdout).toContain('has 10 classes; the flagged target 10 is not one of them');
-  }, 600_000);
+    // --force on the model the scan passed: auto cleans without a trigger (shared adversarial
+    // unlearning), and the real trigger it was never given stops working.
+    const forced = await runCli([...args, '--force', '--out', path.join(dir, 'forced'), '--report', path.join(dir, 'forced.json')]);
+    const forcedReport = JSON.parse(readFileSync(path.join(dir, 'forced.json'), 'utf8'));
+    expect(forcedReport.log.method).toBe('sau');
+    expect(forcedReport.log.details.phases.perturbationSeconds).toBeGreaterThan(0);
+    const sau = accuracyAndAsr((await loadModel(path.join(dir, 'forced'))).model, stamp, 4);
+    console.log(
+      `--force (sau): real-trigger ASR ${(100 * before.asr).toFixed(1)} → ${(100 * sau.asr).toFixed(1)} %, accuracy ${(100 * before.accuracy).toFixed(2)} → ${(100 * sau.accuracy).toFixed(2)} %`,
+    );
+    expect(sau.asr).toBeLessThan(0.05);
+    expect(before.accuracy - sau.accuracy).toBeLessThan(0.01);
+    expect([0, 1]).toContain(forced.code);
+  }, 900_000);
 
   it('says what is missing: labelled data, an output directory, enough images per class', async () => {
     const noData = await runCli(['clean', EXAMPLES.blendedCnn, '--out', path.join(tmp(), 'o')]);
