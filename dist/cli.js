@@ -29,7 +29,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-WAWB2ES2.js";
+} from "./chunks/chunk-Y7ANPPXN.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

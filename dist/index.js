@@ -38,7 +38,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-WAWB2ES2.js";
+} from "./chunks/chunk-Y7ANPPXN.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -91,6 +91,13 @@ export function sharedPerturbation(model: ModelUnderTest, reference: ModelUnderT
   const cleanAnswerRef = argMaxOf(reference.logits(x));
   let pert = tf.fill(x.shape, opts.epsilon) as tf.Tensor4D;
   for (let s = 0; s < opts.pgdSteps; s++) {
+    const previous = pert;
+    pert = tf.tidy(() => step(previous));
+    previous.dispose();
+  }
+  return pert;
+
+  function step(pert: tf.Tensor4D): tf.Tensor4D {
     // Which images are fooled, and shared, are read at the current perturbation and held fixed
     // for its gradient (the authors' boolean indexing).
     const z = model.logits(tf.add(x, pert) as tf.Tensor4D);
@@ -109,9 +116,8 @@ export function sharedPerturbation(model: ModelUnderTest, reference: ModelUnderT
       const cross = tf.div(tf.sum(tf.mul(tf.sub(1, shared), jensenShannon(tf.softmax(zp) as tf.Tensor2D, tf.softmax(zpRef) as tf.Tensor2D))), batch);
       return tf.add(tf.mul(adv, opts.adversarialWeight), tf.mul(cross, opts.sharedWeight)) as tf.Scalar;
     })(pert);
-    pert = tf.clipByValue(tf.sub(pert, tf.mul(tf.sign(grad), opts.pgdStep)), -opts.epsilon, opts.epsilon) as tf.Tensor4D;
+    return tf.clipByValue(tf.sub(pert, tf.mul(tf.sign(grad), opts.pgdStep)), -opts.epsilon, opts.epsilon) as tf.Tensor4D;
   }
-  return pert;
 }
 
 /** Cleans `model` in place; `reference` is a frozen copy of it as it was (never trained). */
@@ -124,7 +130,7 @@ export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, cle
   const K = model.numClasses;
   const epochLoss = new Array<number>(opts.epochs).fill(0);
   const batches = new Array<number>(opts.epochs).fill(0);
-  const sharedShare = new Array<number>(opts.epochs).fill(0);
+  const fooledShare = new Array<number>(opts.epochs).fill(0);
   const T = opts.distillTemperature;
   const pool = T > 0 ? distillationPool(reference, clean, opts.views, opts.seed) : null;
   let steps = 0;
@@ -175,7 +181,7 @@ export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, cle
       vars,
     )!;
     epochLoss[epoch] += loss.dataSync()[0];
-    sharedShare[epoch] += tf.mean(potential).dataSync()[0];
+    fooledShare[epoch] += tf.mean(potential).dataSync()[0];
     batches[epoch]++;
     steps++;
   });
@@ -189,7 +195,7 @@ export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, cle
     seconds,
     details: {
       // Share of each epoch's images on which the original was fooled by a shared perturbation.
-      fooledShare: sharedShare.map((s, i) => s / Math.max(1, batches[i])),
+      fooledShare: fooledShare.map((s, i) => s / Math.max(1, batches[i])),
       phases: { perturbationSeconds: pgdSeconds, unlearningSeconds: seconds - pgdSeconds },
     },
   };
