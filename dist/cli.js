@@ -29,7 +29,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-Y7ANPPXN.js";
+} from "./chunks/chunk-IUPUJTTG.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -523,7 +523,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       );
     // sau unlearns what fools the model and its frozen original alike: a second copy, never trained.
     const reference = method === 'sau' ? (await loadModel(req.model, req.policy.limits)).model : undefined;
-    logger.info(`clean: ${req.method === 'auto' ? `auto (${method}, up to ${AUTO_MAX_ROUNDS} rounds)` : method}`);
+    logger.info(`clean: ${req.method === 'auto' ? `auto (${method}${agnostic ? '' : `, up to ${AUTO_MAX_ROUNDS} rounds`})` : method}`);
     let after: TriggerScan;
     // A forced clean is one round of the method: auto's rounds go on only while the re-scan flags.
     try {
