@@ -2,7 +2,7 @@
 // on clean ones): clean accuracy on 2,000 test digits and the true trigger's ASR before and
 // after, the recovered trigger's ASR, runtime, and whether the re-scan passes. The defender's
 // data: 600 labelled held-out digits (60 per class) to clean with, 256 held-out digits as probes.
-//   tsx scripts/eval-clean.ts [--zoo zoo] [--methods auto,unlearn,onp,d3,par] [--only a,b] [--out eval-clean-results.json]
+//   tsx scripts/eval-clean.ts [--zoo zoo] [--methods auto,unlearn,onp,sau,d3,par] [--only a,b] [--out eval-clean-results.json]
 //   tsx scripts/eval-clean.ts --merge a.json,b.json [--out eval-clean-results.json]
 // With --split test (or tuning, validation): the benchmark's split, cleaned as the action cleans
 // (see benchmark() below).
@@ -111,7 +111,15 @@ async function main(): Promise<void> {
         // auto runs as the pipeline does: rounds of clean + re-scan. A clean model's verdict would
         // stop it at once, so controls get one forced round of its method ("cleaned by mistake").
         if (method === 'auto' && card.attack) ({ log, last: rescanned } = await autoClean(model, cleanSet, probe, plan, found, 0));
-        else log = cleanWith(method === 'auto' ? AUTO_METHOD : method, model, cleanSet, triggers, 0);
+        else if (method === 'sau') {
+          // sau trains against a frozen copy of the model as it was.
+          const { model: reference } = await loadModel(path.join(values.zoo!, card.name));
+          try {
+            log = cleanWith('sau', model, cleanSet, triggers, 0, {}, {}, reference);
+          } finally {
+            reference.dispose();
+          }
+        } else log = cleanWith(method === 'auto' ? AUTO_METHOD : method, model, cleanSet, triggers, 0);
       } catch (err) {
         rows.push({ model: card.name, family: card.attack?.family ?? 'clean', method, skipped: err instanceof Error ? err.message : String(err), before });
         model.dispose();
