@@ -29,7 +29,7 @@ import {
   runScanSession,
   selectBackend,
   writeJsonReport
-} from "./chunks/chunk-IUPUJTTG.js";
+} from "./chunks/chunk-TU5AEHXN.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -38,7 +38,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-IUPUJTTG.js";
+} from "./chunks/chunk-TU5AEHXN.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

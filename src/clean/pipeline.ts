@@ -533,10 +533,12 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         report.log = cleanWith(method, model, cleanSet, triggers, req.seed, {}, {}, reference);
         after = await scanForTriggers(model, heldOut, rows, req.seed, req.policy);
       }
-      // Does the removal last? A trial fine-tune of a copy; if the trigger comes back, unlearn
-      // the shared adversarial examples against the original, and try once more.
-      if (req.method === 'auto' && triggers.length && !(model instanceof DualEncoderModel)) {
-        const trial = await retuneTrial(model, cleanSet, heldOut, triggers, req.seed, gate.found ? gate.spec : undefined);
+      // Does the removal of a recovered trigger last? A trial fine-tune of a copy; if the trigger
+      // comes back, unlearn the shared adversarial examples against the original, and try once
+      // more. Not after sau: its trigger, if any, is one that did not work to begin with.
+      if (req.method === 'auto' && !agnostic && triggers.length && !(model instanceof DualEncoderModel)) {
+        const gateSpec = gate.found ? gate.spec : undefined;
+        const trial = await retuneTrial(model, cleanSet, heldOut, triggers, req.seed, gateSpec);
         report.retuneTrial = trial;
         logger.info(
           `clean: trial fine-tune of a copy: the recovered trigger's held-out ASR ${(100 * trial.asrCleaned).toFixed(1)} → ${(100 * trial.asrRetuned).toFixed(1)} %${trial.relearned ? ': it came back, so shared adversarial unlearning follows' : ''}`,
@@ -547,7 +549,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
             const sau = sauUnlearn(model, original, cleanSet, { seed: req.seed });
             report.retuneTrial.sau = {
               seconds: sau.seconds,
-              after: await retuneTrial(model, cleanSet, heldOut, triggers, req.seed, gate.found ? gate.spec : undefined),
+              after: await retuneTrial(model, cleanSet, heldOut, triggers, req.seed, gateSpec),
             };
           } finally {
             if (original !== reference) original.dispose();

@@ -78,6 +78,8 @@ describe('backdoor-gate clean', () => {
     expect(report.verdictBefore).toBe('clean');
     expect(report.forcedTarget).toBeGreaterThanOrEqual(0);
     expect(report.log.method).toBe('sau');
+    // The trial fine-tune measures a recovered trigger that worked; sau ran because none did.
+    expect(report.retuneTrial).toBeUndefined();
     expect(report.output.digest).not.toBe(report.input.digest);
     // Measured on the 2,000 MNIST test digits, which neither the model nor the cleaning saw.
     const none = (x: Float32Array) => x;
