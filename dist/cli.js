@@ -28,8 +28,9 @@ import {
   runMergeSession,
   runScanSession,
   selectBackend,
+  shardFlags,
   writeJsonReport
-} from "./chunks/chunk-TU5AEHXN.js";
+} from "./chunks/chunk-IERNRHLQ.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -224,7 +225,7 @@ async function main(argv) {
   const logger = new ConsoleLogger(values.verbose);
   if (command === "clean") return clean(model, values, logger);
   const scanFlags = values;
-  const flags = {
+  const inputs = {
     [Inputs.Model]: model,
     [Inputs.Data]: scanFlags.data,
     [Inputs.ReportPath]: scanFlags.report,
@@ -238,16 +239,16 @@ async function main(argv) {
     [Inputs.Thresholds]: scanFlags.thresholds,
     [Inputs.SarifPath]: scanFlags.sarif,
     [Inputs.SarifCategory]: scanFlags["sarif-category"],
-    [Inputs.Shard]: scanFlags.shard
+    [Inputs.Shard]: scanFlags.shard,
+    [Inputs.Jobs]: scanFlags.jobs
   };
-  const settings = buildSettings((name) => flags[name]);
+  const settings = buildSettings((name) => inputs[name]);
   const github = await openGitHub(process.env.GITHUB_TOKEN ?? "");
   const anchorFiles = [scanFlags.policy ?? DEFAULT_POLICY_PATH];
-  const jobs = settings.shard || !settings.scans.length ? 1 : await resolveJobs(scanFlags.jobs, async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger() })).backend);
-  const passed = ["data", "backend", "seed", "max-probe-images", "scans", "policy", "thresholds"].flatMap(
-    (k) => scanFlags[k] === void 0 ? [] : [`--${k}`, scanFlags[k]]
-  );
-  const session = jobs > 1 ? await runJobsSession(settings, github, logger, { jobs, flags: [...passed, ...values.verbose ? ["--verbose"] : []], anchorFiles }) : await runScanSession(settings, github, logger, { anchorFiles });
+  const jobs = await resolveJobs(settings, async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger() })).backend);
+  const shardCommand = { script: process.argv[1], execArgv: process.execArgv };
+  const flags = [...shardFlags((name) => inputs[name]), ...values.verbose ? ["--verbose"] : []];
+  const session = jobs > 1 ? await runJobsSession(settings, github, logger, { jobs, command: shardCommand, flags, anchorFiles }) : await runScanSession(settings, github, logger, { anchorFiles });
   const { report } = session;
   if (session.reportError) throw session.reportError;
   if (settings.shard && report.verdict !== "error") {

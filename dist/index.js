@@ -6,6 +6,7 @@ import {
   ExitCode,
   InputError,
   Inputs,
+  MemoryLogger,
   Outputs,
   Qn,
   artifactUrl,
@@ -21,27 +22,33 @@ import {
   group,
   httpStatus,
   info,
+  isDebug,
   notice,
   openGitHub,
   outcomeFor,
+  resolveJobs,
   runClean,
+  runJobsSession,
   runMergeSession,
   runScanSession,
   runUrl,
   runnerScratchDir,
   scanTitle,
+  selectBackend,
   setFailed,
   setOutput,
   setSecret,
+  shardFlags,
   summary,
   thresholdsFor,
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-TU5AEHXN.js";
+} from "./chunks/chunk-IERNRHLQ.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
+import { existsSync } from "node:fs";
 import path2 from "node:path";
 
 // src/github/publish.ts
@@ -585,6 +592,21 @@ ${report.verdict === "error" ? `could not scan: ${report.error}` : `${ran || "sc
     ).write().catch((err) => warning(`job summary not written: ${describeError(err)}`));
   }
 }
+function bundledCli() {
+  const entry = path2.resolve(process.argv[1] ?? "");
+  const script = path2.join(path2.dirname(entry), "cli.js");
+  return path2.basename(entry) === "index.js" && existsSync(script) ? { script, execArgv: [] } : void 0;
+}
+async function scanSession(settings, github, options) {
+  const cli = bundledCli();
+  const jobs = cli && !options.nativeDirs.length ? await resolveJobs(
+    settings,
+    async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger(), readsSynchronously: Boolean(settings.clean) })).backend
+  ) : 1;
+  if (jobs < 2) return runScanSession(settings, github, actionsLogger, options);
+  const flags = [...shardFlags(actionInput), ...isDebug() ? ["--verbose"] : []];
+  return runJobsSession(settings, github, actionsLogger, { ...options, jobs, command: cli, flags });
+}
 async function run() {
   let reporter;
   try {
@@ -604,7 +626,7 @@ async function run() {
     if (settings.shard) return await scanShard(settings, await runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles }));
     reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
     await reporter.begin();
-    const session = settings.merge ? await group("Backdoor Gate: merge the shards", async () => runMergeSession(settings, github, actionsLogger, { anchorFiles })) : await group("Backdoor Gate: fetch and scan", () => runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles }));
+    const session = settings.merge ? await group("Backdoor Gate: merge the shards", async () => runMergeSession(settings, github, actionsLogger, { anchorFiles })) : await group("Backdoor Gate: fetch and scan", () => scanSession(settings, github, { nativeDirs, anchorFiles }));
     const { report, reportPath, anchor, locator } = session;
     setOutput(Outputs.Verdict, report.verdict);
     setOutput(Outputs.Score, report.score === null ? "" : String(report.score));

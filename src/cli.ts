@@ -18,7 +18,7 @@ import { ConfigurationError, describeError, exitOnEscapedError } from './errors.
 import { ConsoleLogger, MemoryLogger } from './logger.js';
 import { writeJsonReport } from './report/json.js';
 import { openGitHub, runJobsSession, runMergeSession, runScanSession, type ScanSession } from './session.js';
-import { resolveJobs } from './jobs.js';
+import { resolveJobs, shardFlags } from './jobs.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
 import { buildSettings, DEFAULTS, Inputs, oneOf, type Settings } from './settings.js';
@@ -224,7 +224,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'clean') return clean(model, values as Record<string, string | boolean | undefined>, logger);
   type StringFlag = Exclude<keyof (typeof COMMANDS)['scan']['options'], 'json' | 'verbose' | 'help'>;
   const scanFlags = values as Partial<Record<StringFlag, string>> & { json: boolean };
-  const flags: Record<string, string | undefined> = {
+  const inputs: Record<string, string | undefined> = {
     [Inputs.Model]: model,
     [Inputs.Data]: scanFlags.data,
     [Inputs.ReportPath]: scanFlags.report,
@@ -239,23 +239,20 @@ export async function main(argv: string[]): Promise<number> {
     [Inputs.SarifPath]: scanFlags.sarif,
     [Inputs.SarifCategory]: scanFlags['sarif-category'],
     [Inputs.Shard]: scanFlags.shard,
+    [Inputs.Jobs]: scanFlags.jobs,
   };
-  const settings = buildSettings((name) => flags[name]);
+  const settings = buildSettings((name) => inputs[name]);
   // release:/artifact: specs read GITHUB_TOKEN and GITHUB_REPOSITORY, as in a workflow.
   const github = await openGitHub(process.env.GITHUB_TOKEN ?? '');
   const anchorFiles = [scanFlags.policy ?? DEFAULT_POLICY_PATH];
-  // The backend auto would pick decides how many processes pay; a shard is one process.
-  const jobs =
-    settings.shard || !settings.scans.length
-      ? 1
-      : await resolveJobs(scanFlags.jobs, async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger() })).backend);
-  // What each process needs to scan as this one would (the report, images and SARIF are the merge's).
-  const passed = (['data', 'backend', 'seed', 'max-probe-images', 'scans', 'policy', 'thresholds'] as const).flatMap((k) =>
-    scanFlags[k] === undefined ? [] : [`--${k}`, scanFlags[k]!],
-  );
+  // The backend auto would pick decides how many processes pay.
+  const jobs = await resolveJobs(settings, async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger() })).backend);
+  // Each process is this same CLI (and its loader under tsx), as the user ran it.
+  const shardCommand = { script: process.argv[1], execArgv: process.execArgv };
+  const flags = [...shardFlags((name) => inputs[name]), ...(values.verbose ? ['--verbose'] : [])];
   const session =
     jobs > 1
-      ? await runJobsSession(settings, github, logger, { jobs, flags: [...passed, ...(values.verbose ? ['--verbose'] : [])], anchorFiles })
+      ? await runJobsSession(settings, github, logger, { jobs, command: shardCommand, flags, anchorFiles })
       : await runScanSession(settings, github, logger, { anchorFiles });
   const { report } = session;
   if (session.reportError) throw session.reportError;

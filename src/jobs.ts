@@ -1,23 +1,39 @@
-// `scan --jobs N`: the shards of one scan as N processes of this CLI on one machine, their partial
-// reports merged as `merge` merges a matrix's. Processes, not worker threads: tfjs keeps its
+// `scan --jobs N` (the action's `jobs`): the shards of one scan as N processes of the CLI on one
+// machine, their partial reports merged as `merge` merges a matrix's. Processes, not worker threads: tfjs keeps its
 // backend and kernels in global state, and the wasm backend computes on one core per process.
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { BackendName } from './engine/backend.js';
-import { ConfigurationError } from './errors.js';
 import type { Logger } from './logger.js';
+import { Inputs, type Settings } from './settings.js';
 
 /**
- * The JS backends compute on one core each; tensorflow uses every core itself and webgpu the one
- * GPU, so splitting those only adds copies of the model.
+ * How many processes a scan runs in. The JS backends compute on one core each; tensorflow uses
+ * every core itself and webgpu the one GPU, so splitting those only adds copies of the model. A
+ * shard, a merge and a scan with no scans are one process.
  */
-export async function resolveJobs(raw: string | undefined, backend: () => Promise<BackendName>): Promise<number> {
-  const text = raw?.trim() || 'auto';
-  if (text === 'auto') return ['tensorflow', 'webgpu'].includes(await backend()) ? 1 : Math.max(1, Math.min(os.availableParallelism(), 64));
-  const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(n >= 1 && n <= 64)) throw new ConfigurationError(`--jobs must be auto or a number of processes from 1 to 64, got '${text}'`);
-  return n;
+export async function resolveJobs(settings: Pick<Settings, 'jobs' | 'shard' | 'merge' | 'scans'>, backend: () => Promise<BackendName>): Promise<number> {
+  if (settings.shard || settings.merge || !settings.scans.length) return 1;
+  if (settings.jobs !== 'auto') return settings.jobs;
+  return ['tensorflow', 'webgpu'].includes(await backend()) ? 1 : Math.max(1, Math.min(os.availableParallelism(), 64));
+}
+
+/** The inputs (CLI flags of the same names) a shard process needs to scan as the whole scan would; the report, images and SARIF are the merge's. */
+const SHARD_INPUTS = [Inputs.Data, Inputs.Backend, Inputs.Seed, Inputs.MaxProbeImages, Inputs.Scans, Inputs.Policy, Inputs.Thresholds] as const;
+
+/** `--name value` for each shard input that is set (`get`: the action's inputs or the CLI's flags). */
+export function shardFlags(get: (name: string) => string | undefined): string[] {
+  return SHARD_INPUTS.flatMap((name) => {
+    const value = get(name)?.trim();
+    return value ? [`--${name}`, value] : [];
+  });
+}
+
+/** The backdoor-gate CLI a shard process runs: its script and node's flags for it (a loader under tsx). */
+export interface ShardCommand {
+  script: string;
+  execArgv: readonly string[];
 }
 
 /**
@@ -25,18 +41,20 @@ export async function resolveJobs(raw: string | undefined, backend: () => Promis
  * under `dir/shard-i/`, and resolves when all have ended. A shard that fails leaves its error report
  * (or none), which the merge then turns into verdict `error`. Their log lines are passed on, prefixed.
  */
-export async function scanShardsInProcesses(n: number, location: string, flags: readonly string[], dir: string, logger: Logger): Promise<string[]> {
+export async function scanShardsInProcesses(
+  n: number,
+  command: ShardCommand,
+  location: string,
+  flags: readonly string[],
+  dir: string,
+  logger: Logger,
+): Promise<string[]> {
   const runOne = (index: number) =>
     new Promise<string>((resolve, reject) => {
       const report = path.join(dir, `shard-${index}`, 'report.json');
-      // This same CLI (and its loader under tsx), as the user ran it.
-      const child = spawn(
-        process.execPath,
-        [...process.execArgv, process.argv[1], 'scan', location, ...flags, '--shard', `${index}/${n}`, '--report', report],
-        {
-          stdio: ['ignore', 'ignore', 'pipe'],
-        },
-      );
+      const child = spawn(process.execPath, [...command.execArgv, command.script, 'scan', location, ...flags, '--shard', `${index}/${n}`, '--report', report], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let partial = '';
       child.stderr.on('data', (chunk: Buffer) => {
         const lines = (partial + chunk.toString('utf8')).split('\n');

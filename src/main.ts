@@ -4,9 +4,11 @@
 // unexpected fails the step (fail closed) unless `on-error: warn`.
 import * as core from '@actions/core';
 import * as toolCache from '@actions/tool-cache';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { cleanSummary, runClean, type CleanReport, type CleanRequest } from './clean/pipeline.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
+import { selectBackend } from './engine/backend.js';
 import { ensureNativeBackend } from './engine/native.js';
 import { describeError } from './errors.js';
 import { runUrl } from './github/context.js';
@@ -15,13 +17,14 @@ import { GitHubReporter } from './github/reporting.js';
 import { runnerScratchDir } from './github/locator.js';
 import type { ResolvedModel } from './github/sources.js';
 import { writeSurface } from './github/surfaces.js';
-import type { Logger } from './logger.js';
+import { resolveJobs, shardFlags, type ShardCommand } from './jobs.js';
+import { MemoryLogger, type Logger } from './logger.js';
 import { checkConclusion, type SourceAnchor } from './report/check.js';
 import { findingsOf } from './report/findings.js';
 import { writeJsonReport } from './report/json.js';
 import { renderMarkdown, type MarkdownLinks } from './report/markdown.js';
 import type { GateReport, Verdict } from './report/types.js';
-import { openGitHub, runMergeSession, runScanSession, type ScanSession } from './session.js';
+import { openGitHub, runJobsSession, runMergeSession, runScanSession, type GitHubSession, type ScanSession } from './session.js';
 import { ACTION_INPUT_DEFAULTS, buildSettings, Inputs, Outputs, type Settings } from './settings.js';
 
 const actionsLogger: Logger = {
@@ -143,6 +146,29 @@ async function scanShard(settings: Readonly<Settings>, session: ScanSession): Pr
   }
 }
 
+/** The CLI bundle beside the action's (dist/cli.js), which scans shards in processes; none when the action runs from source. */
+function bundledCli(): ShardCommand | undefined {
+  const entry = path.resolve(process.argv[1] ?? '');
+  const script = path.join(path.dirname(entry), 'cli.js');
+  return path.basename(entry) === 'index.js' && existsSync(script) ? { script, execArgv: [] } : undefined;
+}
+
+/** The whole scan, in this process or split over `jobs` processes of the CLI bundle, merged into one report. */
+async function scanSession(settings: Readonly<Settings>, github: GitHubSession, options: { nativeDirs: string[]; anchorFiles: (string | undefined)[] }) {
+  const cli = bundledCli();
+  // A native backend installed into the tool cache is this process's alone, and uses every core itself.
+  const jobs =
+    cli && !options.nativeDirs.length
+      ? await resolveJobs(
+          settings,
+          async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger(), readsSynchronously: Boolean(settings.clean) })).backend,
+        )
+      : 1;
+  if (jobs < 2) return runScanSession(settings, github, actionsLogger, options);
+  const flags = [...shardFlags(actionInput), ...(core.isDebug() ? ['--verbose'] : [])];
+  return runJobsSession(settings, github, actionsLogger, { ...options, jobs, command: cli!, flags });
+}
+
 export async function run(): Promise<void> {
   let reporter: GitHubReporter | undefined;
   try {
@@ -167,7 +193,7 @@ export async function run(): Promise<void> {
     // Each phase is a collapsible group in the log, with its progress lines inside.
     const session = settings.merge
       ? await core.group('Backdoor Gate: merge the shards', async () => runMergeSession(settings, github, actionsLogger, { anchorFiles }))
-      : await core.group('Backdoor Gate: fetch and scan', () => runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles }));
+      : await core.group('Backdoor Gate: fetch and scan', () => scanSession(settings, github, { nativeDirs, anchorFiles }));
     const { report, reportPath, anchor, locator } = session;
     core.setOutput(Outputs.Verdict, report.verdict);
     core.setOutput(Outputs.Score, report.score === null ? '' : String(report.score));

@@ -19,7 +19,7 @@ import { resolveBudgets } from './core/policy.js';
 import { usefulShards } from './scan/schedule.js';
 import type { SourceAnchor } from './report/check.js';
 import { mergeReports, readPartialReports, readShardImages, type PartialReport } from './merge.js';
-import { scanShardsInProcesses } from './jobs.js';
+import { scanShardsInProcesses, type ShardCommand } from './jobs.js';
 import { renderOverviewFromImages } from './report/images.js';
 import { writeReportFiles, writeSarifReport } from './report/json.js';
 import type { ModelOrigin } from './report/types.js';
@@ -68,15 +68,16 @@ export async function runScanSession(
 }
 
 /**
- * One scan split over `jobs` processes of this CLI on this machine (`scan --jobs`): the model is
- * fetched once, each process scans a shard of it, and their reports are merged into the report a
- * whole scan gives. `flags`: the scan's own flags for the processes (data, seed, policy, …).
+ * One scan split over `jobs` processes of the CLI on this machine (`scan --jobs`, the action's
+ * `jobs`): the model is fetched once, each process scans a shard of it, and their reports are
+ * merged into the report a whole scan gives. `flags`: the scan's own flags for the processes
+ * (data, seed, policy, …).
  */
 export async function runJobsSession(
   settings: Readonly<Settings>,
   github: GitHubSession,
   logger: Logger,
-  options: { jobs: number; flags: readonly string[]; anchorFiles: (string | undefined)[]; nativeDirs?: string[] },
+  options: { jobs: number; command: ShardCommand; flags: readonly string[]; anchorFiles: (string | undefined)[]; nativeDirs?: string[] },
 ): Promise<ScanSession> {
   const startedAt = performance.now();
   const locator = modelLocator(settings, { ctx: github.ctx, octokit: github.octokit, artifacts: github.artifacts, logger });
@@ -97,7 +98,7 @@ export async function runJobsSession(
   const dir = mkdtempSync(path.join(os.tmpdir(), 'backdoor-gate-shards-'));
   try {
     logger.info(`scan: ${jobs} processes, one shard each`);
-    await scanShardsInProcesses(jobs, origin.location, options.flags, dir, logger);
+    await scanShardsInProcesses(jobs, options.command, origin.location, options.flags, dir, logger);
     return { ...runMergeSession({ ...settings, merge: [dir] }, github, logger, { ...options, jobs: { spec: settings.model, origin, startedAt } }), locator };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -58,6 +58,7 @@ export const Inputs = {
   PublishName: 'publish-name',
   Shard: 'shard',
   Merge: 'merge',
+  Jobs: 'jobs',
 } as const;
 
 export const Outputs = {
@@ -109,6 +110,8 @@ export interface Settings {
   /** Expected sha256 of a downloaded model bundle. */
   modelSha256?: string;
   github: GitHubSettings;
+  /** Processes to split a whole scan over on this machine (`jobs`; see jobs.ts). */
+  jobs: number | 'auto';
   /** Scan only this shard's share of the per-class work and write a partial report (`shard: i/n`). */
   shard?: Shard;
   /** Merge these shards' partial reports (files, or folders searched for them) instead of scanning. */
@@ -165,6 +168,7 @@ export const ACTION_INPUT_DEFAULTS: Partial<Record<(typeof Inputs)[keyof typeof 
   [Inputs.CleanForce]: 'false',
   [Inputs.CleanOut]: 'backdoor-gate-cleaned',
   [Inputs.CleanReportPath]: 'backdoor-gate-clean-report.json',
+  [Inputs.Jobs]: 'auto',
 };
 
 function githubSettings(get: RawValues, clean: CleanSettings | undefined): GitHubSettings {
@@ -375,9 +379,19 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     clean,
     modelSha256: sha256Input(get(Inputs.ModelSha256)),
     github: githubSettings(get, clean),
+    jobs: jobsInput(get(Inputs.Jobs)),
     ...(shard ? { shard } : {}),
     ...(merge ? { merge } : {}),
   });
+}
+
+/** `auto` or 1–64 processes (see jobs.ts: auto depends on the backend, known only once it is chosen). */
+export function jobsInput(raw: string | undefined): number | 'auto' {
+  const text = raw?.trim() || 'auto';
+  if (text === 'auto') return 'auto';
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= 64)) throw new ConfigurationError(`${Inputs.Jobs} must be auto or a number of processes from 1 to 64, got '${text}'`);
+  return n;
 }
 
 /** `i/n`: shard i (from 1) of n. */

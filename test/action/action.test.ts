@@ -35,6 +35,32 @@ describe('action (dist/index.js)', () => {
     expect(result.code).toBe(1);
   }, 300_000);
 
+  it('jobs: a scan split over processes of the CLI bundle gives the whole scan’s verdict, target, score and per-class results', async () => {
+    const scan = async (jobs: string) => {
+      const { dir, files, env } = runnerEnv({ model: EXAMPLES.blendedCnn, data: PROBE, seed: '5', jobs, 'report-path': 'r.json' });
+      const result = await runNode('dist/index.js', [], env, dir);
+      return { result, out: outputs(files.output), report: JSON.parse(readFileSync(path.join(dir, 'r.json'), 'utf8')) };
+    };
+    const whole = await scan('1');
+    const split = await scan('2');
+    expect(whole.result.stdout).not.toMatch(/processes, one shard each/);
+    expect(split.result.stdout).toContain('scan: 2 processes, one shard each');
+    expect(split.report.merged.shards).toHaveLength(2);
+    expect(whole.report.merged).toBeUndefined();
+    const decision = ({ report, out, result }: Awaited<ReturnType<typeof scan>>) => ({
+      verdict: out.verdict,
+      target: report.suspectedTarget,
+      score: report.score,
+      code: result.code,
+    });
+    expect(decision(split)).toEqual(decision(whole));
+    expect(whole.out.verdict).not.toBe('error');
+    // The same seed reached every process: per class, the same results to the last digit.
+    const perClass = (r: { scans: Array<{ method: string; perClass?: Array<Record<string, unknown>> }> }) =>
+      r.scans.map((s) => ({ method: s.method, perClass: s.perClass?.map(({ anomaly: _, ...rest }) => rest) }));
+    expect(perClass(split.report)).toEqual(perClass(whole.report));
+  }, 300_000);
+
   it('clean without clean-data says what is missing and fails', async () => {
     const { dir, files, env } = runnerEnv({ model: EXAMPLES.blendedCnn, data: PROBE, clean: 'onp' });
     const result = await runNode('dist/index.js', [], env, dir);

@@ -195,7 +195,7 @@ describe('backdoor-gate scan', () => {
       [[], 'backdoor-gate: missing command: scan, merge or clean (see backdoor-gate --help)'],
       [['scna', 'model'], "backdoor-gate: unknown command 'scna' (commands: scan, merge, clean) (see backdoor-gate --help)"],
       [['merge'], 'backdoor-gate: merge: missing <partial reports…> (see backdoor-gate merge --help)'],
-      [['scan', EXAMPLES.cleanBn, '--jobs', 'many'], "backdoor-gate: --jobs must be auto or a number of processes from 1 to 64, got 'many'"],
+      [['scan', EXAMPLES.cleanBn, '--jobs', 'many'], "backdoor-gate: jobs must be auto or a number of processes from 1 to 64, got 'many'"],
       [['scan', EXAMPLES.cleanBn, '--shard', '3/2'], "backdoor-gate: shard must be i/n, shard i of n (1 ≤ i ≤ n ≤ 1024), e.g. 1/4; got '3/2'"],
       [['scan', EXAMPLES.cleanBn, '--method', 'onp'], "backdoor-gate: scan: unknown option '--method' (see backdoor-gate scan --help)"],
       [['clean', EXAMPLES.cleanBn, '--data'], "backdoor-gate: clean: option '--data <value>' argument missing (see backdoor-gate clean --help)"],

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { DEFAULT_BUDGETS, DEFAULT_THRESHOLDS, parsePolicy, policyJsonSchema, readPolicy, resolveBudgets, type PolicyFile } from '../../src/core/policy.js';
 import { ConfigurationError, InputError } from '../../src/errors.js';
 import { exitCodeFor } from '../../src/report/types.js';
+import { resolveJobs, shardFlags } from '../../src/jobs.js';
 import { buildSettings } from '../../src/settings.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-policy-'));
@@ -103,6 +104,28 @@ describe('settings: inputs over policy over defaults', () => {
       'webgpu',
     ]);
     expect(() => native('cuda')).toThrow(/install-native-backend must be false, true \(tensorflow\), tensorflow or webgpu, got 'cuda'/);
+  });
+
+  it('reads jobs as auto or 1–64 processes; a shard, a merge or no scans is one process; auto is one with a backend that uses every core itself', async () => {
+    const settings = (v: Record<string, string>) => buildSettings(inputs({ model: 'm', data: 'mnist:test', ...v }), withPolicy({}));
+    expect([settings({}).jobs, settings({ jobs: ' auto ' }).jobs, settings({ jobs: '3' }).jobs]).toEqual(['auto', 'auto', 3]);
+    for (const bad of ['0', '65', 'many', '1.5'])
+      expect(() => settings({ jobs: bad })).toThrow(`jobs must be auto or a number of processes from 1 to 64, got '${bad}'`);
+    const wasm = async () => 'wasm' as const;
+    expect(await resolveJobs(settings({ jobs: '3' }), wasm)).toBe(3);
+    expect(await resolveJobs(settings({ jobs: 'auto' }), wasm)).toBe(Math.min(os.availableParallelism(), 64));
+    expect(await resolveJobs(settings({ jobs: 'auto' }), async () => 'tensorflow')).toBe(1);
+    expect(await resolveJobs(settings({ jobs: '3', shard: '1/2' }), wasm)).toBe(1);
+    expect(await resolveJobs(settings({ jobs: '3', scans: 'none' }), wasm)).toBe(1);
+    // What every shard process is told: the inputs that change what a scan computes, nothing else.
+    expect(shardFlags(inputs({ model: 'm', data: 'd', seed: ' 5 ', scans: '', 'report-path': 'r.json', thresholds: 'inversion.backdoored=5' }))).toEqual([
+      '--data',
+      'd',
+      '--seed',
+      '5',
+      '--thresholds',
+      'inversion.backdoored=5',
+    ]);
   });
 
   it('takes what the policy says when inputs are empty', () => {
