@@ -11,7 +11,6 @@ import {
   Inputs,
   MIN_HELD_OUT_PER_CLASS,
   MIN_IMAGES_PER_CLASS,
-  MemoryLogger,
   TOOL_NAME,
   TOOL_VERSION,
   buildSettings,
@@ -22,15 +21,13 @@ import {
   oneOf,
   openGitHub,
   outcomeFor,
-  resolveJobs,
   runClean,
-  runJobsSession,
   runMergeSession,
-  runScanSession,
+  runWholeScanSession,
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-IERNRHLQ.js";
+} from "./chunks/chunk-L5JOL5T6.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -245,10 +242,11 @@ async function main(argv) {
   const settings = buildSettings((name) => inputs[name]);
   const github = await openGitHub(process.env.GITHUB_TOKEN ?? "");
   const anchorFiles = [scanFlags.policy ?? DEFAULT_POLICY_PATH];
-  const jobs = await resolveJobs(settings, async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger() })).backend);
-  const shardCommand = { script: process.argv[1], execArgv: process.execArgv };
-  const flags = [...shardFlags((name) => inputs[name]), ...values.verbose ? ["--verbose"] : []];
-  const session = jobs > 1 ? await runJobsSession(settings, github, logger, { jobs, command: shardCommand, flags, anchorFiles }) : await runScanSession(settings, github, logger, { anchorFiles });
+  const shards = {
+    command: { script: process.argv[1], execArgv: process.execArgv },
+    flags: [...shardFlags((name) => inputs[name]), ...values.verbose ? ["--verbose"] : []]
+  };
+  const session = await runWholeScanSession(settings, github, logger, { anchorFiles, shards });
   const { report } = session;
   if (session.reportError) throw session.reportError;
   if (settings.shard && report.verdict !== "error") {

@@ -6,7 +6,6 @@ import {
   ExitCode,
   InputError,
   Inputs,
-  MemoryLogger,
   Outputs,
   Qn,
   artifactUrl,
@@ -26,15 +25,13 @@ import {
   notice,
   openGitHub,
   outcomeFor,
-  resolveJobs,
   runClean,
-  runJobsSession,
   runMergeSession,
   runScanSession,
   runUrl,
+  runWholeScanSession,
   runnerScratchDir,
   scanTitle,
-  selectBackend,
   setFailed,
   setOutput,
   setSecret,
@@ -44,7 +41,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-IERNRHLQ.js";
+} from "./chunks/chunk-L5JOL5T6.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -597,16 +594,6 @@ function bundledCli() {
   const script = path2.join(path2.dirname(entry), "cli.js");
   return path2.basename(entry) === "index.js" && existsSync(script) ? { script, execArgv: [] } : void 0;
 }
-async function scanSession(settings, github, options) {
-  const cli = bundledCli();
-  const jobs = cli && !options.nativeDirs.length ? await resolveJobs(
-    settings,
-    async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger(), readsSynchronously: Boolean(settings.clean) })).backend
-  ) : 1;
-  if (jobs < 2) return runScanSession(settings, github, actionsLogger, options);
-  const flags = [...shardFlags(actionInput), ...isDebug() ? ["--verbose"] : []];
-  return runJobsSession(settings, github, actionsLogger, { ...options, jobs, command: cli, flags });
-}
 async function run() {
   let reporter;
   try {
@@ -626,7 +613,11 @@ async function run() {
     if (settings.shard) return await scanShard(settings, await runScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles }));
     reporter = new GitHubReporter({ ctx, settings: settings.github, octokit, artifacts, logger: actionsLogger });
     await reporter.begin();
-    const session = settings.merge ? await group("Backdoor Gate: merge the shards", async () => runMergeSession(settings, github, actionsLogger, { anchorFiles })) : await group("Backdoor Gate: fetch and scan", () => scanSession(settings, github, { nativeDirs, anchorFiles }));
+    const session = settings.merge ? await group("Backdoor Gate: merge the shards", async () => runMergeSession(settings, github, actionsLogger, { anchorFiles })) : await group("Backdoor Gate: fetch and scan", () => {
+      const cli = bundledCli();
+      const shards = cli && { command: cli, flags: [...shardFlags(actionInput), ...isDebug() ? ["--verbose"] : []] };
+      return runWholeScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles, shards });
+    });
     const { report, reportPath, anchor, locator } = session;
     setOutput(Outputs.Verdict, report.verdict);
     setOutput(Outputs.Score, report.score === null ? "" : String(report.score));

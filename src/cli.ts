@@ -15,10 +15,10 @@ import {
   type CleanReport,
 } from './clean/pipeline.js';
 import { ConfigurationError, describeError, exitOnEscapedError } from './errors.js';
-import { ConsoleLogger, MemoryLogger } from './logger.js';
+import { ConsoleLogger } from './logger.js';
 import { writeJsonReport } from './report/json.js';
-import { openGitHub, runJobsSession, runMergeSession, runScanSession, type ScanSession } from './session.js';
-import { resolveJobs, shardFlags } from './jobs.js';
+import { openGitHub, runMergeSession, runWholeScanSession, type ScanSession } from './session.js';
+import { shardFlags } from './jobs.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
 import { buildSettings, DEFAULTS, Inputs, oneOf, type Settings } from './settings.js';
@@ -245,15 +245,12 @@ export async function main(argv: string[]): Promise<number> {
   // release:/artifact: specs read GITHUB_TOKEN and GITHUB_REPOSITORY, as in a workflow.
   const github = await openGitHub(process.env.GITHUB_TOKEN ?? '');
   const anchorFiles = [scanFlags.policy ?? DEFAULT_POLICY_PATH];
-  // The backend auto would pick decides how many processes pay.
-  const jobs = await resolveJobs(settings, async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger() })).backend);
   // Each process is this same CLI (and its loader under tsx), as the user ran it.
-  const shardCommand = { script: process.argv[1], execArgv: process.execArgv };
-  const flags = [...shardFlags((name) => inputs[name]), ...(values.verbose ? ['--verbose'] : [])];
-  const session =
-    jobs > 1
-      ? await runJobsSession(settings, github, logger, { jobs, command: shardCommand, flags, anchorFiles })
-      : await runScanSession(settings, github, logger, { anchorFiles });
+  const shards = {
+    command: { script: process.argv[1], execArgv: process.execArgv },
+    flags: [...shardFlags((name) => inputs[name]), ...(values.verbose ? ['--verbose'] : [])],
+  };
+  const session = await runWholeScanSession(settings, github, logger, { anchorFiles, shards });
   const { report } = session;
   if (session.reportError) throw session.reportError;
   if (settings.shard && report.verdict !== 'error') {

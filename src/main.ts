@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { cleanSummary, runClean, type CleanReport, type CleanRequest } from './clean/pipeline.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
-import { selectBackend } from './engine/backend.js';
 import { ensureNativeBackend } from './engine/native.js';
 import { describeError } from './errors.js';
 import { runUrl } from './github/context.js';
@@ -17,14 +16,14 @@ import { GitHubReporter } from './github/reporting.js';
 import { runnerScratchDir } from './github/locator.js';
 import type { ResolvedModel } from './github/sources.js';
 import { writeSurface } from './github/surfaces.js';
-import { resolveJobs, shardFlags, type ShardCommand } from './jobs.js';
-import { MemoryLogger, type Logger } from './logger.js';
+import { shardFlags, type ShardCommand } from './jobs.js';
+import type { Logger } from './logger.js';
 import { checkConclusion, type SourceAnchor } from './report/check.js';
 import { findingsOf } from './report/findings.js';
 import { writeJsonReport } from './report/json.js';
 import { renderMarkdown, type MarkdownLinks } from './report/markdown.js';
 import type { GateReport, Verdict } from './report/types.js';
-import { openGitHub, runJobsSession, runMergeSession, runScanSession, type GitHubSession, type ScanSession } from './session.js';
+import { openGitHub, runMergeSession, runScanSession, runWholeScanSession, type ScanSession } from './session.js';
 import { ACTION_INPUT_DEFAULTS, buildSettings, Inputs, Outputs, type Settings } from './settings.js';
 
 const actionsLogger: Logger = {
@@ -153,22 +152,6 @@ function bundledCli(): ShardCommand | undefined {
   return path.basename(entry) === 'index.js' && existsSync(script) ? { script, execArgv: [] } : undefined;
 }
 
-/** The whole scan, in this process or split over `jobs` processes of the CLI bundle, merged into one report. */
-async function scanSession(settings: Readonly<Settings>, github: GitHubSession, options: { nativeDirs: string[]; anchorFiles: (string | undefined)[] }) {
-  const cli = bundledCli();
-  // A native backend installed into the tool cache is this process's alone, and uses every core itself.
-  const jobs =
-    cli && !options.nativeDirs.length
-      ? await resolveJobs(
-          settings,
-          async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger(), readsSynchronously: Boolean(settings.clean) })).backend,
-        )
-      : 1;
-  if (jobs < 2) return runScanSession(settings, github, actionsLogger, options);
-  const flags = [...shardFlags(actionInput), ...(core.isDebug() ? ['--verbose'] : [])];
-  return runJobsSession(settings, github, actionsLogger, { ...options, jobs, command: cli!, flags });
-}
-
 export async function run(): Promise<void> {
   let reporter: GitHubReporter | undefined;
   try {
@@ -193,7 +176,11 @@ export async function run(): Promise<void> {
     // Each phase is a collapsible group in the log, with its progress lines inside.
     const session = settings.merge
       ? await core.group('Backdoor Gate: merge the shards', async () => runMergeSession(settings, github, actionsLogger, { anchorFiles }))
-      : await core.group('Backdoor Gate: fetch and scan', () => scanSession(settings, github, { nativeDirs, anchorFiles }));
+      : await core.group('Backdoor Gate: fetch and scan', () => {
+          const cli = bundledCli();
+          const shards = cli && { command: cli, flags: [...shardFlags(actionInput), ...(core.isDebug() ? ['--verbose'] : [])] };
+          return runWholeScanSession(settings, github, actionsLogger, { nativeDirs, anchorFiles, shards });
+        });
     const { report, reportPath, anchor, locator } = session;
     core.setOutput(Outputs.Verdict, report.verdict);
     core.setOutput(Outputs.Score, report.score === null ? '' : String(report.score));

@@ -19,7 +19,7 @@ import { resolveBudgets } from './core/policy.js';
 import { usefulShards } from './scan/schedule.js';
 import type { SourceAnchor } from './report/check.js';
 import { mergeReports, readPartialReports, readShardImages, type PartialReport } from './merge.js';
-import { scanShardsInProcesses, type ShardCommand } from './jobs.js';
+import { resolveJobs, scanShardsInProcesses, type ShardCommand } from './jobs.js';
 import { renderOverviewFromImages } from './report/images.js';
 import { writeReportFiles, writeSarifReport } from './report/json.js';
 import type { ModelOrigin } from './report/types.js';
@@ -65,6 +65,27 @@ export async function runScanSession(
   const locator = modelLocator(settings, { ctx: github.ctx, octokit: github.octokit, artifacts: github.artifacts, logger });
   const result = await runGate(settings, engine, logger, locator.locate);
   return { ...writeSession(result, settings.model, settings, github, logger, options.anchorFiles), locator };
+}
+
+/**
+ * A scan as the user asked for it: in this process, or split over `jobs` processes of the CLI
+ * (`shards`: how to start one, and the scan's own flags for it) when the settings and the backend
+ * make that pay. The CLI's `scan` and the action share it.
+ */
+export async function runWholeScanSession(
+  settings: Readonly<Settings>,
+  github: GitHubSession,
+  logger: Logger,
+  options: { anchorFiles: (string | undefined)[]; nativeDirs?: string[]; shards?: { command: ShardCommand; flags: readonly string[] } },
+): Promise<ScanSession> {
+  const { shards, ...rest } = options;
+  // A native backend from the action's tool cache is this process's alone, and uses every core itself.
+  if (!shards || rest.nativeDirs?.length) return runScanSession(settings, github, logger, rest);
+  const jobs = await resolveJobs(
+    settings,
+    async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger(), readsSynchronously: Boolean(settings.clean) })).backend,
+  );
+  return jobs > 1 ? runJobsSession(settings, github, logger, { ...rest, ...shards, jobs }) : runScanSession(settings, github, logger, rest);
 }
 
 /**
