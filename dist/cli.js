@@ -6,6 +6,7 @@ import {
   ConfigurationError,
   ConsoleLogger,
   DEFAULTS,
+  DEFAULT_MAX_ACCURACY_DROP,
   DEFAULT_POLICY_PATH,
   EXIT,
   Inputs,
@@ -15,6 +16,8 @@ import {
   TOOL_VERSION,
   buildSettings,
   cleanSummary,
+  cleanedModelFailure,
+  cleanedModelPasses,
   describeError,
   exitCodeFor,
   exitOnEscapedError,
@@ -27,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-L5JOL5T6.js";
+} from "./chunks/chunk-7HAKPVGC.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -115,13 +118,16 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists): its thresholds, prior,
                             budgets, limits and seed judge the model before and after cleaning, as scan does
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
+  --max-accuracy-drop <pts> points of held-out accuracy the cleaned model may lose and still pass (default: the
+                            policy's cleaning.max-accuracy-drop, else ${DEFAULT_MAX_ACCURACY_DROP})
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto; cleaning does not run on webgpu)
   --seed <n>                seed (default: the policy's, else ${DEFAULTS.seed})
   --verbose                 debug logging
   -h, --help
 
 A cleaned model is written in the input's format (model.json + shard, or model.onnx).
-exit codes: 0 re-scan clean, 1 still flagged or not cleaned, 2 error`;
+exit codes: 0 the cleaned model passes (re-scan clean, accuracy cost within the policy), 1 it does not or
+nothing was cleaned, 2 error`;
 var USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
 
 usage: backdoor-gate scan <model> [options]     scan a model (backdoor-gate scan --help)
@@ -178,6 +184,7 @@ var COMMANDS = {
       out: { type: "string" },
       method: { type: "string" },
       force: { type: "boolean", default: false },
+      "max-accuracy-drop": { type: "string" },
       ...POLICY_FLAGS
     }
   }
@@ -316,7 +323,8 @@ async function clean(model, values, logger) {
     [Inputs.Policy]: str("policy"),
     [Inputs.Thresholds]: str("thresholds"),
     [Inputs.Seed]: str("seed"),
-    [Inputs.Backend]: str("backend")
+    [Inputs.Backend]: str("backend"),
+    [Inputs.CleanMaxAccuracyDrop]: str("max-accuracy-drop")
   };
   const settings = buildSettings((name) => flags[name]);
   await selectBackend({ choice: settings.backend, logger, readsSynchronously: true });
@@ -341,12 +349,14 @@ async function clean(model, values, logger) {
   else if (report.skipped) {
     process.stdout.write(`${model}: not cleaned (${report.skipped}) \u2192 ${written}
 `);
-  } else
+  } else {
+    const failure = cleanedModelFailure(report);
     process.stdout.write(
-      `${model}: ${cleanSummary(report)}, re-scan ${report.verdictBefore} \u2192 ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) \u2192 ${written}
+      `${model}: ${cleanSummary(report)}, re-scan ${report.verdictBefore} \u2192 ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) ${failure ? `does not pass: ${failure}` : "passes"} \u2192 ${written}
 `
     );
-  return !report.skipped && report.verdictAfter === "clean" ? EXIT.pass : EXIT.fail;
+  }
+  return cleanedModelPasses(report) ? EXIT.pass : EXIT.fail;
 }
 exitOnEscapedError((message) => process.stderr.write(`backdoor-gate: ${message}
 `), EXIT.couldNotScan);

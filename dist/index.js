@@ -11,6 +11,7 @@ import {
   artifactUrl,
   buildSettings,
   cleanSummary,
+  cleanedModelFailure,
   debug,
   describeError,
   ensureNativeBackend,
@@ -41,7 +42,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-L5JOL5T6.js";
+} from "./chunks/chunk-7HAKPVGC.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -252,8 +253,11 @@ function cleaningSection(clean) {
     ["recovered-trigger ASR", pct(clean.before.recoveredTriggerAsr), pct(clean.after?.recoveredTriggerAsr)],
     ["verdict", escapeHtml(clean.verdictBefore), escapeHtml(clean.verdictAfter ?? "n/a")]
   ];
-  const where = clean.output ? `cleaned model ${code(clean.output.dir)} (${code(clean.output.digest)})` : `nothing written: ${escapeHtml(clean.skipped ?? "unknown")}`;
-  return [`### Cleaning (${escapeHtml(clean.method)})`, "", where, "", table(["", "before", "after"], rows), ""];
+  const failure = cleanedModelFailure(clean);
+  const where = clean.output ? `cleaned model ${code(clean.output.dir)} (${code(clean.output.digest)}): ${failure ? `**does not pass**: ${escapeHtml(failure)}` : "passes"}` : `nothing written: ${escapeHtml(clean.skipped ?? "unknown")}`;
+  const cost = clean.accuracyCost;
+  const costLine = cost ? [`Accuracy cost: ${num(cost.points, 1)} points on ${cost.heldOutImages} held-out images (the policy allows ${num(cost.allowedPoints, 1)}).`, ""] : [];
+  return [`### Cleaning (${escapeHtml(clean.method)})`, "", where, "", table(["", "before", "after"], rows), "", ...costLine];
 }
 function renderMarkdown(report, options, maxChars = LIMITS.commentChars) {
   const head = [
@@ -530,8 +534,9 @@ async function cleanFlagged(location, settings, flagged, inputVerdict) {
     setOutput(Outputs.CleanedModelPath, report.output.dir);
     setOutput(Outputs.CleanedVerdict, report.verdictAfter ?? "");
     const summary2 = `${cleanSummary(report)}, re-scan ${report.verdictAfter}`;
-    if (report.verdictAfter !== "clean") {
-      warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary2}); ${fallback}`);
+    const failure = cleanedModelFailure(report);
+    if (failure) {
+      warning(`clean: the cleaned model does not pass: ${failure} (${summary2}); ${fallback}`);
       return { passes: false, report };
     }
     warning(

@@ -19,9 +19,9 @@ import {
   runClean,
   scanForTriggers,
   type CleanMethod,
-  type CleanReport,
   type CleanRequest,
 } from '../src/clean/pipeline.js';
+import type { CleanReport } from '../src/clean/report.js';
 import { accuracyOf, perClassSubset } from '../src/clean/training.js';
 import { recoveredTriggers } from '../src/clean/triggers.js';
 import type { CleanLog } from '../src/clean/unlearn.js';

@@ -4,23 +4,15 @@
 // Exit codes: 0 pass, 1 fail, 2 could not scan or assess (and 2 for a wrong call, with a hint).
 import { parseArgs } from 'node:util';
 import { selectBackend } from './engine/backend.js';
-import {
-  AUTO_METHOD,
-  CLEAN_METHODS,
-  MIN_HELD_OUT_PER_CLASS,
-  MIN_IMAGES_PER_CLASS,
-  cleanSummary,
-  runClean,
-  type CleanMethod,
-  type CleanReport,
-} from './clean/pipeline.js';
+import { AUTO_METHOD, CLEAN_METHODS, MIN_HELD_OUT_PER_CLASS, MIN_IMAGES_PER_CLASS, runClean, type CleanMethod } from './clean/pipeline.js';
+import { cleanedModelFailure, cleanedModelPasses, cleanSummary, type CleanReport } from './clean/report.js';
 import { ConfigurationError, describeError, exitOnEscapedError } from './errors.js';
 import { ConsoleLogger } from './logger.js';
 import { writeJsonReport } from './report/json.js';
 import { openGitHub, runMergeSession, runWholeScanSession, type ScanSession } from './session.js';
 import { shardFlags } from './jobs.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
-import { DEFAULT_POLICY_PATH } from './core/policy.js';
+import { DEFAULT_MAX_ACCURACY_DROP, DEFAULT_POLICY_PATH } from './core/policy.js';
 import { buildSettings, DEFAULTS, Inputs, oneOf, type Settings } from './settings.js';
 import { TOOL_NAME, TOOL_VERSION } from './version.js';
 
@@ -109,13 +101,16 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists): its thresholds, prior,
                             budgets, limits and seed judge the model before and after cleaning, as scan does
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
+  --max-accuracy-drop <pts> points of held-out accuracy the cleaned model may lose and still pass (default: the
+                            policy's cleaning.max-accuracy-drop, else ${DEFAULT_MAX_ACCURACY_DROP})
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto; cleaning does not run on webgpu)
   --seed <n>                seed (default: the policy's, else ${DEFAULTS.seed})
   --verbose                 debug logging
   -h, --help
 
 A cleaned model is written in the input's format (model.json + shard, or model.onnx).
-exit codes: 0 re-scan clean, 1 still flagged or not cleaned, 2 error`;
+exit codes: 0 the cleaned model passes (re-scan clean, accuracy cost within the policy), 1 it does not or
+nothing was cleaned, 2 error`;
 
 const USAGE = `backdoor-gate ${TOOL_VERSION}: block backdoored neural-network checkpoints
 
@@ -178,6 +173,7 @@ const COMMANDS = {
       out: { type: 'string' },
       method: { type: 'string' },
       force: { type: 'boolean', default: false },
+      'max-accuracy-drop': { type: 'string' },
       ...POLICY_FLAGS,
     },
   },
@@ -331,6 +327,7 @@ async function clean(model: string, values: Record<string, string | boolean | un
     [Inputs.Thresholds]: str('thresholds'),
     [Inputs.Seed]: str('seed'),
     [Inputs.Backend]: str('backend'),
+    [Inputs.CleanMaxAccuracyDrop]: str('max-accuracy-drop'),
   };
   const settings = buildSettings((name) => flags[name]);
   await selectBackend({ choice: settings.backend, logger, readsSynchronously: true });
@@ -351,11 +348,13 @@ async function clean(model: string, values: Record<string, string | boolean | un
   if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else if (report.skipped) {
     process.stdout.write(`${model}: not cleaned (${report.skipped}) → ${written}\n`);
-  } else
+  } else {
+    const failure = cleanedModelFailure(report);
     process.stdout.write(
-      `${model}: ${cleanSummary(report)}, re-scan ${report.verdictBefore} → ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) → ${written}\n`,
+      `${model}: ${cleanSummary(report)}, re-scan ${report.verdictBefore} → ${report.verdictAfter}; cleaned model ${report.output?.dir} (${report.output?.digest}) ${failure ? `does not pass: ${failure}` : 'passes'} → ${written}\n`,
     );
-  return !report.skipped && report.verdictAfter === 'clean' ? EXIT.pass : EXIT.fail;
+  }
+  return cleanedModelPasses(report) ? EXIT.pass : EXIT.fail;
 }
 
 exitOnEscapedError((message) => process.stderr.write(`backdoor-gate: ${message}\n`), EXIT.couldNotScan);

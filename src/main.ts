@@ -6,7 +6,8 @@ import * as core from '@actions/core';
 import * as toolCache from '@actions/tool-cache';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { cleanSummary, runClean, type CleanReport, type CleanRequest } from './clean/pipeline.js';
+import { runClean, type CleanRequest } from './clean/pipeline.js';
+import { cleanedModelFailure, cleanSummary, type CleanReport } from './clean/report.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
 import { ensureNativeBackend } from './engine/native.js';
 import { describeError } from './errors.js';
@@ -37,7 +38,7 @@ const actionsLogger: Logger = {
 /** An input, or the default action.yml declares for it (the runner applies those; bare runs do not). */
 const actionInput = (name: string) => core.getInput(name) || ACTION_INPUT_DEFAULTS[name as keyof typeof ACTION_INPUT_DEFAULTS] || '';
 
-/** Cleans a flagged model (or, with clean-force, one the scan passed); `passes` when the cleaned copy's re-scan is clean. A failure is a warning (fail closed). */
+/** Cleans a flagged model (or, with clean-force, one the scan passed); `passes` when the cleaned copy's re-scan is clean and its accuracy cost within the policy. A failure is a warning (fail closed). */
 async function cleanFlagged(
   location: string,
   settings: Readonly<Settings>,
@@ -70,8 +71,9 @@ async function cleanFlagged(
     core.setOutput(Outputs.CleanedModelPath, report.output.dir);
     core.setOutput(Outputs.CleanedVerdict, report.verdictAfter ?? '');
     const summary = `${cleanSummary(report)}, re-scan ${report.verdictAfter}`;
-    if (report.verdictAfter !== 'clean') {
-      core.warning(`clean: the cleaned model is still ${report.verdictAfter} (${summary}); ${fallback}`);
+    const failure = cleanedModelFailure(report);
+    if (failure) {
+      core.warning(`clean: the cleaned model does not pass: ${failure} (${summary}); ${fallback}`);
       return { passes: false, report };
     }
     core.warning(

@@ -8,6 +8,7 @@ import type { NativeBackend } from './engine/native.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from './model/limits.js';
 import type { Shard } from './scan/schedule.js';
 import {
+  DEFAULT_MAX_ACCURACY_DROP,
   DEFAULT_POLICY_PATH,
   SCAN_NAMES,
   parseThresholdOverrides,
@@ -44,6 +45,7 @@ export const Inputs = {
   CleanForce: 'clean-force',
   CleanOut: 'clean-out',
   CleanReportPath: 'clean-report-path',
+  CleanMaxAccuracyDrop: 'clean-max-accuracy-drop',
   ModelSha256: 'model-sha256',
   GitHubToken: 'github-token',
   CheckRun: 'check-run',
@@ -105,6 +107,8 @@ export interface Settings {
   /** Where the policy came from: its path, or that the defaults apply. */
   policySource: string;
   limits: ResourceLimits;
+  /** Points of held-out accuracy a cleaned model may lose and still pass (policy `cleaning.max-accuracy-drop`). */
+  maxAccuracyDrop: number;
   /** Clean the model when the gate flags it; undefined = scan only. */
   clean?: CleanSettings;
   /** Expected sha256 of a downloaded model bundle. */
@@ -305,6 +309,15 @@ export function integer(raw: string | undefined, name: string, fallback: number,
   return v;
 }
 
+/** Percentage points, 0–100 (a number, not `2 %`). */
+function points(raw: string | undefined, name: string, fallback: number): number {
+  const text = raw?.trim();
+  if (!text) return fallback;
+  const v = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!(v >= 0 && v <= 100)) throw new ConfigurationError(`${name} must be a number of accuracy points from 0 to 100, got '${raw}'`);
+  return v;
+}
+
 /** `true` is the original meaning (tfjs-node-gpu); `webgpu` installs Dawn. */
 function nativeBackend(raw: string | undefined): NativeBackend | undefined {
   const v = (raw ?? '').trim().toLowerCase();
@@ -376,6 +389,7 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     memoryBudgetBytes: budgets['memory-mb'] === undefined ? undefined : budgets['memory-mb'] * 2 ** 20,
     policySource: source,
     limits: resolveLimits(policy.limits, DEFAULT_LIMITS),
+    maxAccuracyDrop: points(get(Inputs.CleanMaxAccuracyDrop), Inputs.CleanMaxAccuracyDrop, policy.cleaning?.['max-accuracy-drop'] ?? DEFAULT_MAX_ACCURACY_DROP),
     clean,
     modelSha256: sha256Input(get(Inputs.ModelSha256)),
     github: githubSettings(get, clean),

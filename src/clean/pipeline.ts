@@ -6,7 +6,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { decide, type Decision } from '../core/verdict.js';
 import { DEFAULT_PRIOR } from '../core/calibration.js';
-import { budgetSettings, DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
+import { budgetSettings, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
 import { loadLabelledImages, loadProbeImages } from '../data/sources.js';
 import { pickImages, type ImageSet, type LabelledImageSet } from '../data/types.js';
 import { planRows } from '../engine/memory.js';
@@ -22,7 +22,8 @@ import type { RowLimits } from '../scan/batching.js';
 import { d3 } from './d3.js';
 import { DEFAULT_ONP, onpPrune } from './onp.js';
 import { parRecover } from './par.js';
-import { retuneTrial, type RetuneTrial } from './lasting.js';
+import { retuneTrial } from './lasting.js';
+import { accuracyCostOf, type CleanReport, type Measurement } from './report.js';
 import { sauUnlearn } from './sau.js';
 import { DEFAULT_DUAL_PAR, parDual } from './par-dual.js';
 import { DualEncoderModel } from '../model/dual/adapter.js';
@@ -277,42 +278,6 @@ export interface CleanRequest {
   unlabelled?: string;
 }
 
-export interface CleanReport {
-  schemaVersion: 1;
-  tool: { name: string; version: string };
-  input: { spec: string; digest: string };
-  output?: { dir: string; digest: string };
-  method: string;
-  /** With --force on a model the scan passed: the class that stood in for the target. */
-  forcedTarget?: number;
-  /** The gate's target, cleaned at because the scan of the labelled set named none. */
-  flaggedTarget?: number;
-  /** Why nothing was written, when nothing was. */
-  skipped?: string;
-  /**
-   * auto's trial fine-tune of a copy of the cleaned model (lasting.ts); `sau`: the round of shared
-   * adversarial unlearning that followed because the trigger came back on the copy.
-   */
-  retuneTrial?: RetuneTrial & { sau?: { seconds: number; after: RetuneTrial } };
-  data: { source: string; cleanWith: number; heldOut: number; unlabelled?: { source: string; images: number } };
-  before: Measurement;
-  after?: Measurement;
-  log?: CleanLog;
-  verdictBefore: Decision['verdict'];
-  /** The re-scan's verdict on the cleaned model, from the held-out images only. */
-  verdictAfter?: Decision['verdict'];
-  /** Probe images the re-scan read (the held-out count: none of them was cleaned with). */
-  rescannedImages?: number;
-  reasonsAfter?: string[];
-}
-
-interface Measurement {
-  /** Accuracy on the held-out part of the user's labelled data. */
-  heldOutAccuracy: number;
-  /** Held-out images (not of the target) the recovered trigger sends to the target. */
-  recoveredTriggerAsr: number | null;
-}
-
 /** Splits every class 80/20 in the data's order (cleaning set, held-out set). */
 export function splitHeldOut(set: LabelledImageSet, heldOutFraction = 0.2): [LabelledImageSet, LabelledImageSet] {
   const byClass = new Map<number, number[]>();
@@ -340,6 +305,8 @@ export interface CleanPolicy {
   prior: number;
   budgets: BudgetSettings;
   limits: ResourceLimits;
+  /** Points of held-out accuracy the cleaned model may lose and still pass. */
+  maxAccuracyDrop: number;
 }
 
 export const DEFAULT_CLEAN_POLICY: CleanPolicy = {
@@ -347,6 +314,7 @@ export const DEFAULT_CLEAN_POLICY: CleanPolicy = {
   prior: DEFAULT_PRIOR,
   budgets: budgetSettings({}),
   limits: DEFAULT_LIMITS,
+  maxAccuracyDrop: DEFAULT_MAX_ACCURACY_DROP,
 };
 
 /**
@@ -375,12 +343,6 @@ export async function scanForTriggers(model: ModelUnderTest, probe: ImageSet, ro
 
 function measure(model: ModelUnderTest, heldOut: LabelledImageSet, trigger: RecoveredTrigger | undefined): Measurement {
   return { heldOutAccuracy: accuracyOf(model, heldOut), recoveredTriggerAsr: trigger ? triggerAsr(model, heldOut, trigger) : null };
-}
-
-/** "method: held-out accuracy a → b, recovered-trigger ASR c → d": one line for logs and warnings. */
-export function cleanSummary(report: CleanReport): string {
-  const pct = (v: number | null | undefined) => (v == null ? 'n/a' : `${(100 * v).toFixed(1)} %`);
-  return `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}`;
 }
 
 /**
@@ -561,6 +523,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       reference?.dispose();
     }
     report.after = measure(model, heldOut, triggers[0]);
+    report.accuracyCost = accuracyCostOf(report.before, report.after, heldOut.count, req.policy.maxAccuracyDrop);
     const judged = revivedInTrial(judgedOnHeldOut(after.decision, heldOut, model.numClasses), report.retuneTrial);
     report.verdictAfter = judged.verdict;
     report.rescannedImages = after.dense.probeImages;

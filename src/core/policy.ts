@@ -71,6 +71,12 @@ export const PolicySchema = z
       })
       .strict()
       .optional(),
+    /** What a cleaned model must keep to pass (src/clean/pipeline.ts). */
+    cleaning: z
+      .object({ 'max-accuracy-drop': z.number().finite().min(0).max(100) })
+      .partial()
+      .strict()
+      .optional(),
     limits: z
       .object({
         'download-mb': z.number().int().min(1).max(1_048_576),
@@ -161,6 +167,13 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   binary: { inversion: { suspicious: 6.5, backdoored: 12 }, maskInversion: { suspicious: 3.75, backdoored: 5.5 } },
   maxMargin: { suspicious: 6, backdoored: 9 },
 };
+
+/**
+ * Points of held-out accuracy a cleaned model may lose and still pass (policy
+ * `cleaning.max-accuracy-drop`): issue 21's strict bar, so a cleaning that unlearns part of the
+ * task is not shipped however clean its re-scan.
+ */
+export const DEFAULT_MAX_ACCURACY_DROP = 2;
 
 /** Budgets the user set; what is left undefined is chosen by input size (`resolveBudgets`). */
 export interface BudgetSettings {

@@ -1,5 +1,5 @@
 // The Check Run's conclusion, output and annotations for a report. Pure.
-import type { CleanReport } from '../clean/pipeline.js';
+import type { CleanReport } from '../clean/report.js';
 import { findingsOf, type FindingLevel } from './findings.js';
 import { LIMITS, renderMarkdown, VERDICT_BADGE, type MarkdownLinks } from './markdown.js';
 import { outcomeFor, type GateReport } from './types.js';

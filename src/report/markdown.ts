@@ -1,7 +1,7 @@
 // Markdown for people: the job summary, the check run's summary and the sticky PR comment, all
 // from one renderer. Pure: report in, text out. Every string that comes from the model or the
 // user's inputs is HTML-escaped (GitHub renders HTML in all three, and core.summary escapes nothing).
-import type { CleanReport } from '../clean/pipeline.js';
+import { cleanedModelFailure, type CleanReport } from '../clean/report.js';
 import { scanTitle, type HessianSummary, type ScanMethod } from '../scan/registry.js';
 import { thresholdsFor } from '../core/verdict.js';
 import type { DecisionStatistic, GateReport, ScanSummary } from './types.js';
@@ -199,10 +199,15 @@ function cleaningSection(clean: CleanReport): string[] {
     ['recovered-trigger ASR', pct(clean.before.recoveredTriggerAsr), pct(clean.after?.recoveredTriggerAsr)],
     ['verdict', escapeHtml(clean.verdictBefore), escapeHtml(clean.verdictAfter ?? 'n/a')],
   ];
+  const failure = cleanedModelFailure(clean);
   const where = clean.output
-    ? `cleaned model ${code(clean.output.dir)} (${code(clean.output.digest)})`
+    ? `cleaned model ${code(clean.output.dir)} (${code(clean.output.digest)}): ${failure ? `**does not pass**: ${escapeHtml(failure)}` : 'passes'}`
     : `nothing written: ${escapeHtml(clean.skipped ?? 'unknown')}`;
-  return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), ''];
+  const cost = clean.accuracyCost;
+  const costLine = cost
+    ? [`Accuracy cost: ${num(cost.points, 1)} points on ${cost.heldOutImages} held-out images (the policy allows ${num(cost.allowedPoints, 1)}).`, '']
+    : [];
+  return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), '', ...costLine];
 }
 
 /** The report as Markdown. Stays within `maxChars` by dropping detail sections, never the verdict. */

@@ -133,6 +133,50 @@ describe('backdoor-gate clean', () => {
     expect(loose.code).toBe(1);
   }, 900_000);
 
+  it('fails a cleaned model that loses more accuracy than the policy allows, however clean its re-scan (the flag over the policy file)', async () => {
+    const dir = tmp();
+    const out = path.join(dir, 'cleaned');
+    const policy = path.join(dir, 'policy.yml');
+    writeFileSync(policy, 'cleaning:\n  max-accuracy-drop: 50\n');
+    const reportPath = path.join(dir, 'r.json');
+    // d3 removes this blended backdoor and costs accuracy doing it.
+    const result = await runCli([
+      'clean',
+      EXAMPLES.blendedCnn,
+      '--data',
+      CLEAN_DATA,
+      '--out',
+      out,
+      '--method',
+      'd3',
+      '--policy',
+      policy,
+      '--max-accuracy-drop',
+      '2',
+      '--report',
+      reportPath,
+    ]);
+    const report = JSON.parse(readFileSync(reportPath, 'utf8'));
+    expect(report).toMatchObject({ verdictBefore: 'backdoored', verdictAfter: 'clean' });
+    // The cost is the held-out fifth's accuracy before minus after, against the flag's 2, not the file's 50.
+    const points = 100 * (report.before.heldOutAccuracy - report.after.heldOutAccuracy);
+    expect(report.accuracyCost).toMatchObject({ allowedPoints: 2, heldOutImages: 120, withinPolicy: false });
+    expect(report.accuracyCost.points).toBeCloseTo(points, 6);
+    expect(points).toBeGreaterThan(2);
+    // The 2,000 test digits, which neither the cleaning nor the held-out fifth holds, confirm the loss is real.
+    const none = (x: Float32Array) => x;
+    const before = accuracyAndAsr((await loadModel(EXAMPLES.blendedCnn)).model, none, 0).accuracy;
+    const after = accuracyAndAsr((await loadModel(out)).model, none, 0).accuracy;
+    console.log(
+      `d3 on ${EXAMPLES.blendedCnn}: held-out cost ${points.toFixed(1)} points; test accuracy ${(100 * before).toFixed(2)} → ${(100 * after).toFixed(2)} %`,
+    );
+    expect(before - after).toBeGreaterThan(0.02);
+    expect(result.stdout).toContain(
+      `does not pass: it loses ${points.toFixed(1)} points of held-out accuracy, more than the policy's cleaning.max-accuracy-drop (2)`,
+    );
+    expect(result.code).toBe(1);
+  }, 600_000);
+
   it('cleans at the flagged target when the scan of the labelled images names none, with the probes as unlabelled data (what the action passes on)', async () => {
     const dir = tmp();
     const out = path.join(dir, 'cleaned');

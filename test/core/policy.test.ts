@@ -5,7 +5,16 @@ import { describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_BUDGETS, DEFAULT_THRESHOLDS, parsePolicy, policyJsonSchema, readPolicy, resolveBudgets, type PolicyFile } from '../../src/core/policy.js';
+import {
+  DEFAULT_BUDGETS,
+  DEFAULT_MAX_ACCURACY_DROP,
+  DEFAULT_THRESHOLDS,
+  parsePolicy,
+  policyJsonSchema,
+  readPolicy,
+  resolveBudgets,
+  type PolicyFile,
+} from '../../src/core/policy.js';
 import { ConfigurationError, InputError } from '../../src/errors.js';
 import { exitCodeFor } from '../../src/report/types.js';
 import { resolveJobs, shardFlags } from '../../src/jobs.js';
@@ -24,7 +33,15 @@ describe('policy JSON Schema (schema/backdoor-gate.schema.json)', () => {
   it('agrees with the gate: an independent validator (ajv) accepts the example and rejects what the gate rejects', () => {
     const validate = new Ajv2020({ strict: false }).compile(schema);
     expect(validate(parseYaml(readFileSync('examples/backdoor-gate.yml', 'utf8'))), JSON.stringify(validate.errors)).toBe(true);
-    for (const bad of [{ 'fail-on': 'never' }, { budgets: { inversion: { epsilon: 2 } } }, { scans: ['hessian', 'magic'] }, { prior: 1 }, { surprise: true }]) {
+    for (const bad of [
+      { 'fail-on': 'never' },
+      { budgets: { inversion: { epsilon: 2 } } },
+      { scans: ['hessian', 'magic'] },
+      { prior: 1 },
+      { surprise: true },
+      { cleaning: { 'max-accuracy-drop': -1 } },
+      { cleaning: { 'max-accuracy-drop': 101 } },
+    ]) {
       expect(validate(bad), JSON.stringify(bad)).toBe(false);
       expect(() => parsePolicy(JSON.stringify(bad), 'p.yml'), JSON.stringify(bad)).toThrow(InputError);
     }
@@ -44,6 +61,7 @@ describe('policy file', () => {
     expect(policy.budgets?.['memory-mb']).toBe(1536);
     expect(policy.thresholds?.['max-margin']).toEqual(DEFAULT_THRESHOLDS.maxMargin);
     expect(policy.budgets?.['max-margin']).toEqual(DEFAULT_BUDGETS['small-input'].maxMargin);
+    expect(policy.cleaning?.['max-accuracy-drop']).toBe(DEFAULT_MAX_ACCURACY_DROP);
   });
 
   it('names the file and the key path of every schema problem', () => {
@@ -175,6 +193,18 @@ describe('settings: inputs over policy over defaults', () => {
     expect(b.thresholds.maskInversion).toEqual(DEFAULT_THRESHOLDS.maskInversion);
     expect(() => buildSettings(inputs({ model: 'm', thresholds: 'inversion=3' }), policy)).toThrow(/thresholds: 'inversion=3' must look like/);
     expect(() => buildSettings(inputs({ model: 'm', 'fail-on': 'clean' }), policy)).toThrow(/fail-on must be suspicious or backdoored/);
+  });
+
+  it('reads the accuracy a cleaned model may lose: input over policy over the default of 2 points, a bad value named', () => {
+    expect(buildSettings(inputs({ model: 'm' }), withPolicy({})).maxAccuracyDrop).toBe(2);
+    const policy = withPolicy({ cleaning: { 'max-accuracy-drop': 0.5 } });
+    expect(buildSettings(inputs({ model: 'm' }), policy).maxAccuracyDrop).toBe(0.5);
+    expect(buildSettings(inputs({ model: 'm', 'clean-max-accuracy-drop': '3.25' }), policy).maxAccuracyDrop).toBe(3.25);
+    expect(buildSettings(inputs({ model: 'm', 'clean-max-accuracy-drop': '0' }), policy).maxAccuracyDrop).toBe(0);
+    for (const bad of ['-1', '101', '2 %', 'lots'])
+      expect(() => buildSettings(inputs({ model: 'm', 'clean-max-accuracy-drop': bad }), policy)).toThrow(
+        `clean-max-accuracy-drop must be a number of accuracy points from 0 to 100, got '${bad}'`,
+      );
   });
 
   it('maps verdicts to exit codes by fail-on', () => {

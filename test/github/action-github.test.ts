@@ -360,7 +360,7 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     const strict = await runAction({ model: 'release:v1.0.0/blended.tar.gz', extraInputs: { ...clean, policy: policy('strict', 0) } });
     expect(strict.out['cleaned-model-path']).toBe('cleaned');
     expect(strict.out['cleaned-verdict']).toBe('suspicious');
-    expect(strict.result.stdout).toMatch(/::warning::clean: the cleaned model is still suspicious/);
+    expect(strict.result.stdout).toMatch(/::warning::clean: the cleaned model does not pass: its re-scan is suspicious/);
     expect(strict.result.code).toBe(1);
     // Thresholds no statistic reaches: the input is not flagged, so nothing is cleaned.
     const loose = await runAction({ model: 'release:v1.0.0/blended.tar.gz', extraInputs: { ...clean, policy: policy('loose', 99) } });

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { accuracyCostOf, type CleanReport } from '../../src/clean/report.js';
 import { annotationBatches, checkConclusion, checkRunOutput, type CheckAnnotation } from '../../src/report/check.js';
 import { findingsOf } from '../../src/report/findings.js';
 import { commentMarker, LIMITS, renderComment, renderMarkdown } from '../../src/report/markdown.js';
@@ -58,6 +59,36 @@ describe('report renderers', () => {
       ['failure', ANCHOR.path, 9],
       ['failure', ANCHOR.path, 9],
     ]);
+  });
+
+  it('the cleaning section says whether the cleaned model passes: a clean re-scan that cost more accuracy than the policy allows does not', () => {
+    const cleaning = (correctAfter: number): CleanReport => {
+      const before = { heldOutAccuracy: 117 / 120, recoveredTriggerAsr: 1 };
+      const after = { heldOutAccuracy: correctAfter / 120, recoveredTriggerAsr: 0 };
+      return {
+        schemaVersion: 1,
+        tool: { name: 'backdoor-gate', version: 'test' },
+        input: { spec: 'm', digest: 'sha256:0' },
+        output: { dir: 'cleaned', digest: 'sha256:1' },
+        method: 'd3',
+        data: { source: 'clean-data', cleanWith: 480, heldOut: 120 },
+        before,
+        after,
+        verdictBefore: 'backdoored',
+        verdictAfter: 'clean',
+        accuracyCost: accuracyCostOf(before, after, 120, 2),
+      };
+    };
+    // 117 → 112 of 120 held-out images: 4.2 points, over the 2 allowed.
+    const over = renderMarkdown(backdoored, { mermaid: false, clean: cleaning(112) });
+    expect(over).toContain(
+      'cleaned model <code>cleaned</code> (<code>sha256:1</code>): **does not pass**: it loses 4.2 points of held-out accuracy, more than the policy&#39;s cleaning.max-accuracy-drop (2)',
+    );
+    expect(over).toContain('Accuracy cost: 4.2 points on 120 held-out images (the policy allows 2.0).');
+    // 117 → 116: 0.8 points.
+    const within = renderMarkdown(backdoored, { mermaid: false, clean: cleaning(116) });
+    expect(within).toContain('cleaned model <code>cleaned</code> (<code>sha256:1</code>): passes');
+    expect(within).toContain('Accuracy cost: 0.8 points on 120 held-out images (the policy allows 2.0).');
   });
 
   it('a clean report has no findings: a passing check, no annotations, an empty SARIF run (which closes old alerts)', () => {

@@ -1,0 +1,85 @@
+// The cleaning report and how the policy judges the cleaned model: pure (no tensors), so the
+// action, the CLI and the report renderers share one rule for "the cleaned model passes".
+import type { Decision } from '../core/verdict.js';
+import type { RetuneTrial } from './lasting.js';
+import type { CleanLog } from './unlearn.js';
+
+export interface CleanReport {
+  schemaVersion: 1;
+  tool: { name: string; version: string };
+  input: { spec: string; digest: string };
+  output?: { dir: string; digest: string };
+  method: string;
+  /** With --force on a model the scan passed: the class that stood in for the target. */
+  forcedTarget?: number;
+  /** The gate's target, cleaned at because the scan of the labelled set named none. */
+  flaggedTarget?: number;
+  /** Why nothing was written, when nothing was. */
+  skipped?: string;
+  /**
+   * auto's trial fine-tune of a copy of the cleaned model (lasting.ts); `sau`: the round of shared
+   * adversarial unlearning that followed because the trigger came back on the copy.
+   */
+  retuneTrial?: RetuneTrial & { sau?: { seconds: number; after: RetuneTrial } };
+  data: { source: string; cleanWith: number; heldOut: number; unlabelled?: { source: string; images: number } };
+  before: Measurement;
+  after?: Measurement;
+  log?: CleanLog;
+  verdictBefore: Decision['verdict'];
+  /** The re-scan's verdict on the cleaned model, from the held-out images only. */
+  verdictAfter?: Decision['verdict'];
+  /** Probe images the re-scan read (the held-out count: none of them was cleaned with). */
+  rescannedImages?: number;
+  reasonsAfter?: string[];
+  /** The held-out accuracy the cleaning cost, against what the policy allows. */
+  accuracyCost?: AccuracyCost;
+}
+
+export interface AccuracyCost {
+  /** Held-out accuracy before minus after, in percentage points (negative: it rose). */
+  points: number;
+  /** The policy's `cleaning.max-accuracy-drop`. */
+  allowedPoints: number;
+  /** The images it was measured on: one of them is 100 / heldOutImages points. */
+  heldOutImages: number;
+  withinPolicy: boolean;
+}
+
+/**
+ * What cleaning cost, judged by the policy. The same held-out images before and after, so the
+ * difference is paired; a cost over the limit fails however clean the re-scan (fail closed: a
+ * model that unlearned part of its task is not shipped).
+ */
+export function accuracyCostOf(before: Measurement, after: Measurement, heldOutImages: number, allowedPoints: number): AccuracyCost {
+  const points = 100 * (before.heldOutAccuracy - after.heldOutAccuracy);
+  // Float noise must not fail an exact hit on the limit (1 image of 50 is exactly 2 points).
+  return { points, allowedPoints, heldOutImages, withinPolicy: points <= allowedPoints + 1e-9 };
+}
+
+/** A cleaned model passes when it was written, its re-scan is clean and its accuracy cost is within the policy. */
+export function cleanedModelPasses(report: CleanReport): boolean {
+  return Boolean(report.output) && report.verdictAfter === 'clean' && report.accuracyCost?.withinPolicy === true;
+}
+
+/** Why a written cleaned model does not pass, for warnings and the exit message; undefined when it does. */
+export function cleanedModelFailure(report: CleanReport): string | undefined {
+  if (!report.output) return report.skipped ?? 'nothing was written';
+  if (report.verdictAfter !== 'clean') return `its re-scan is ${report.verdictAfter}`;
+  const cost = report.accuracyCost;
+  if (!cost?.withinPolicy)
+    return `it loses ${cost ? cost.points.toFixed(1) : '?'} points of held-out accuracy, more than the policy's cleaning.max-accuracy-drop (${cost?.allowedPoints ?? '?'})`;
+  return undefined;
+}
+
+export interface Measurement {
+  /** Accuracy on the held-out part of the user's labelled data. */
+  heldOutAccuracy: number;
+  /** Held-out images (not of the target) the recovered trigger sends to the target. */
+  recoveredTriggerAsr: number | null;
+}
+
+/** "method: held-out accuracy a → b, recovered-trigger ASR c → d": one line for logs and warnings. */
+export function cleanSummary(report: CleanReport): string {
+  const pct = (v: number | null | undefined) => (v == null ? 'n/a' : `${(100 * v).toFixed(1)} %`);
+  return `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}`;
+}
