@@ -21,7 +21,7 @@ import {
   type CleanMethod,
   type CleanRequest,
 } from '../src/clean/pipeline.js';
-import type { CleanReport } from '../src/clean/report.js';
+import { cleanedModelPasses, type CleanReport } from '../src/clean/report.js';
 import { accuracyOf, perClassSubset } from '../src/clean/training.js';
 import { recoveredTriggers } from '../src/clean/triggers.js';
 import type { CleanLog } from '../src/clean/unlearn.js';
@@ -164,7 +164,10 @@ interface Row {
   arch?: string;
   gateVerdict?: string;
   /** The clean pipeline's own report (scan of the labelled set, phases, re-scan). */
-  clean?: Pick<CleanReport, 'verdictBefore' | 'verdictAfter' | 'flaggedTarget' | 'forcedTarget' | 'skipped' | 'data' | 'rescannedImages' | 'retuneTrial'>;
+  clean?: Pick<
+    CleanReport,
+    'verdictBefore' | 'verdictAfter' | 'flaggedTarget' | 'forcedTarget' | 'skipped' | 'data' | 'rescannedImages' | 'retuneTrial' | 'accuracyCost'
+  > & { passes: boolean };
   /** After one more epoch of plain fine-tuning on the labelled clean set. */
   retuned?: { accuracy: number; asr: number | null };
   labelled?: { images: number; perClass: number; percentOfTraining: number };
@@ -345,6 +348,9 @@ async function benchmark(split: Role): Promise<void> {
         data: report.data,
         rescannedImages: report.rescannedImages,
         retuneTrial: report.retuneTrial,
+        accuracyCost: report.accuracyCost,
+        // What the action would ship: a clean re-scan within the policy's accuracy cost.
+        passes: cleanedModelPasses(report),
       },
       ...(report.skipped ? { skipped: `not cleaned: ${report.skipped}` } : {}),
       ...(report.log ? { ran: report.log.method } : {}),
@@ -388,6 +394,7 @@ function splitFigures(rows: Row[]) {
     atMost5PctWithin2Points: { k: pass, n: done.length, ci95: wilson(pass, done.length).map((v) => pct1(100 * v)) },
     meanAsrAfterRetunePct: pct1(100 * mean(done.map((r) => r.retuned!.asr!))),
     rescanClean: done.filter((r) => r.verdictAfter === 'clean').length,
+    gateWouldShip: done.filter((r) => r.clean?.passes).length,
     controlsDropPoints: rows.filter((r) => r.family === 'clean' && r.after).map((r) => pct1(r.accuracyDropPoints!)),
     meanSeconds: Math.round(mean(rows.filter((r) => r.seconds !== undefined).map((r) => r.seconds!))),
   };
