@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-7HAKPVGC.js";
+} from "./chunks/chunk-OVVZ37YX.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

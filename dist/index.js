@@ -42,7 +42,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-7HAKPVGC.js";
+} from "./chunks/chunk-OVVZ37YX.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -533,6 +533,7 @@ async function cleanFlagged(location, settings, flagged, inputVerdict) {
     }
     setOutput(Outputs.CleanedModelPath, report.output.dir);
     setOutput(Outputs.CleanedVerdict, report.verdictAfter ?? "");
+    setOutput(Outputs.CleanedAccuracyDrop, report.accuracyCost ? report.accuracyCost.points.toFixed(1) : "");
     const summary2 = `${cleanSummary(report)}, re-scan ${report.verdictAfter}`;
     const failure = cleanedModelFailure(report);
     if (failure) {

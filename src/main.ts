@@ -70,6 +70,7 @@ async function cleanFlagged(
     }
     core.setOutput(Outputs.CleanedModelPath, report.output.dir);
     core.setOutput(Outputs.CleanedVerdict, report.verdictAfter ?? '');
+    core.setOutput(Outputs.CleanedAccuracyDrop, report.accuracyCost ? report.accuracyCost.points.toFixed(1) : '');
     const summary = `${cleanSummary(report)}, re-scan ${report.verdictAfter}`;
     const failure = cleanedModelFailure(report);
     if (failure) {

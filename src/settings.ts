@@ -69,6 +69,7 @@ export const Outputs = {
   ReportPath: 'report-path',
   CleanedModelPath: 'cleaned-model-path',
   CleanedVerdict: 'cleaned-verdict',
+  CleanedAccuracyDrop: 'cleaned-accuracy-drop',
   CleanedModelUrl: 'cleaned-model-url',
   SarifPath: 'sarif-path',
   CheckRunUrl: 'check-run-url',

@@ -333,6 +333,10 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
     expect(out['cleaned-verdict']).toBe('clean');
     const report = JSON.parse(readFileSync(path.join(dir, 'backdoor-gate-clean-report.json'), 'utf8'));
     expect(report.method).toBe('unlearn');
+    // The cost on the held-out fifth, as the report's accuracies give it, within the default 2 points.
+    const cost = 100 * (report.before.heldOutAccuracy - report.after.heldOutAccuracy);
+    expect(out['cleaned-accuracy-drop']).toBe(cost.toFixed(1));
+    expect(cost).toBeLessThanOrEqual(2);
     expect(report.output.digest).not.toBe(report.input.digest);
     expect(result.stdout).toMatch(
       /::warning::release:v1\.0\.0\/blended\.tar\.gz is backdoored; the cleaned model cleaned \(sha256:[0-9a-f]+\) passes the re-scan/,
