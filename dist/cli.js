@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-OVVZ37YX.js";
+} from "./chunks/chunk-HPUFO7JV.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

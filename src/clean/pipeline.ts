@@ -136,6 +136,12 @@ export async function autoClean(
   // warps a warp phase found. After a warp phase it trades some accuracy for a lower ASR, which we
   // keep (figures in docs/cleaning.md).
   let finish: Record<string, unknown> | undefined;
+  // Fine-tuning after a warp phase can revive the warp (it did before the warps were kept in it):
+  // check again, and clean again what fresh warps reach.
+  const warpedAgain = residual !== null && rounds.length > 0;
+  // A scan after the finishing round that a later scan replaces (after the second warp check, or
+  // of the judge's own images, as the clean pipeline always asks) would decide nothing: skipped.
+  const judgedLater = warpedAgain || judge !== probe;
   if (classifierPhases && target !== null && rounds.length) {
     const fresh = recoveredTriggers(model.inputShape, atTarget(scan, target));
     const log = unlearnTriggers(
@@ -146,14 +152,11 @@ export async function autoClean(
       { alsoUnlearn: warps },
     );
     add(log);
-    scan = await scanForTriggers(model, probe, rows, seed, policy);
-    finish = { target, epochs: FINISH_EPOCHS, seconds: log.seconds, verdictAfter: scan.decision.verdict };
+    if (!judgedLater) scan = await scanForTriggers(model, probe, rows, seed, policy);
+    finish = { target, epochs: FINISH_EPOCHS, seconds: log.seconds, ...(judgedLater ? {} : { verdictAfter: scan.decision.verdict }) };
   }
-  // Fine-tuning after a warp phase can revive the warp (it did before the warps were kept in it):
-  // check again, and clean again what fresh warps reach.
-  const warpedAgain = residual !== null && rounds.length > 0;
   if (warpedAgain) residual = warpPhase(DEFAULT_WARP_UNLEARN.stopAsr, DEFAULT_WARP_INVERSION.maxShift) ?? residual;
-  if (warpedAgain || judge !== probe) scan = await scanForTriggers(model, judge, rows, seed, policy);
+  if (judgedLater) scan = await scanForTriggers(model, judge, rows, seed, policy);
   if (residual !== null && target !== null) scan = withWarpCheck(scan, target, residual);
   return {
     log: {
