@@ -2,27 +2,8 @@
 // policy allows. Hand-made reports with numbers worked out here (k of n images), so the rule is
 // checked against arithmetic, not against what the cleaners produced.
 import { describe, expect, it } from 'vitest';
-import { accuracyCostOf, cleanedModelFailure, cleanedModelPasses, type CleanReport } from '../../src/clean/report.js';
-
-const measured = (correct: number, of: number) => ({ heldOutAccuracy: correct / of, recoveredTriggerAsr: null });
-
-function report(correctBefore: number, correctAfter: number, of: number, allowed: number, verdictAfter: CleanReport['verdictAfter'] = 'clean'): CleanReport {
-  const before = measured(correctBefore, of);
-  const after = measured(correctAfter, of);
-  return {
-    schemaVersion: 1,
-    tool: { name: 'backdoor-gate', version: 'test' },
-    input: { spec: 'm', digest: 'sha256:0' },
-    output: { dir: 'out', digest: 'sha256:1' },
-    method: 'auto',
-    data: { source: 'd', cleanWith: 4 * of, heldOut: of },
-    before,
-    after,
-    verdictBefore: 'backdoored',
-    verdictAfter,
-    accuracyCost: accuracyCostOf(before, after, of, allowed),
-  };
-}
+import { cleanedModelFailure, cleanedModelPasses } from '../../src/clean/report.js';
+import { cleaningReport as report } from '../helpers/clean-report.js';
 
 describe('a cleaned model passes by its re-scan and by the accuracy the policy lets it lose', () => {
   it('measures the cost in points on the held-out images: one of 50 is 2 points, a gain is negative', () => {

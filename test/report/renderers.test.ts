@@ -5,12 +5,12 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { accuracyCostOf, type CleanReport } from '../../src/clean/report.js';
 import { annotationBatches, checkConclusion, checkRunOutput, type CheckAnnotation } from '../../src/report/check.js';
 import { findingsOf } from '../../src/report/findings.js';
 import { commentMarker, LIMITS, renderComment, renderMarkdown } from '../../src/report/markdown.js';
 import { renderSarif } from '../../src/report/sarif.js';
 import type { GateReport } from '../../src/report/types.js';
+import { cleaningReport } from '../helpers/clean-report.js';
 import { REPO } from '../helpers/run.js';
 import { sarifValidator } from '../helpers/sarif.js';
 
@@ -62,23 +62,7 @@ describe('report renderers', () => {
   });
 
   it('the cleaning section says whether the cleaned model passes: a clean re-scan that cost more accuracy than the policy allows does not', () => {
-    const cleaning = (correctAfter: number): CleanReport => {
-      const before = { heldOutAccuracy: 117 / 120, recoveredTriggerAsr: 1 };
-      const after = { heldOutAccuracy: correctAfter / 120, recoveredTriggerAsr: 0 };
-      return {
-        schemaVersion: 1,
-        tool: { name: 'backdoor-gate', version: 'test' },
-        input: { spec: 'm', digest: 'sha256:0' },
-        output: { dir: 'cleaned', digest: 'sha256:1' },
-        method: 'd3',
-        data: { source: 'clean-data', cleanWith: 480, heldOut: 120 },
-        before,
-        after,
-        verdictBefore: 'backdoored',
-        verdictAfter: 'clean',
-        accuracyCost: accuracyCostOf(before, after, 120, 2),
-      };
-    };
+    const cleaning = (correctAfter: number) => cleaningReport(117, correctAfter, 120, 2);
     // 117 → 112 of 120 held-out images: 4.2 points, over the 2 allowed.
     const over = renderMarkdown(backdoored, { mermaid: false, clean: cleaning(112) });
     expect(over).toContain(
