@@ -35,13 +35,13 @@ import { loadModel } from '../../src/model/load.js';
 import { reconstructTriggers } from '../../src/scan/inversion.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { CLEAN_DATA, EXAMPLES, PROBE } from '../helpers/run.js';
+import { settleVitestRpc } from '../helpers/settle.js';
 import { accuracyAndAsr } from '../helpers/measure.js';
 import { applyTrigger, makeTrigger, type AttackSpec } from '../../src/zoo/attacks.js';
 
 let digits: LabelledImageSet;
-// The cleaners run synchronously for tens of seconds; a macrotask turn between tests lets the
-// worker answer vitest's RPC (whose 60 s timeout otherwise fires across consecutive tests).
-beforeEach(() => new Promise((resolve) => setTimeout(resolve, 0)));
+// The cleaners run synchronously for tens of seconds: see settleVitestRpc.
+beforeEach(settleVitestRpc);
 beforeAll(async () => {
   await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
   digits = loadLabelledImages(PROBE, { shape: [28, 28, 1], maxImages: 256, seed: 0 });
@@ -171,6 +171,7 @@ describe('ONP-style pruning', () => {
     const triggers = recoveredTriggers(model.inputShape, { mask });
     const asr = () => triggerAsr(model, sliceImages(digits, 128, 256), triggers[0])!;
     const before = asr();
+    await settleVitestRpc();
     const log = onpPrune(model, probe, triggers, { iterations: 8, samples: 6, rewardImagesPerClass: 6, recovery: { epochs: 1 } });
     const details = log.details as {
       pruned: number;
@@ -217,12 +218,12 @@ describe('ONP-style pruning against random masks', () => {
     for (const seed of [0, 1, 2])
       for (const policy of ['learned', 'uniform'] as const) {
         const { model } = await loadModel(EXAMPLES.badnetsBn);
+        await settleVitestRpc();
         const log = onpPrune(model, clean, triggers, { recovery: { epochs: 0 }, policy, seed });
         const details = log.details as { history: unknown[]; afterPruning: { recoveredTriggerAsr: number } };
         expect(details.history).toHaveLength(24);
         runs[policy].push({ asr: accuracyAndAsr(model, stamp, card.attack.target).asr, recovered: details.afterPruning.recoveredTriggerAsr });
         model.dispose();
-        await new Promise((resolve) => setTimeout(resolve, 0));
       }
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const realAsr = { learned: mean(runs.learned.map((r) => r.asr)), uniform: mean(runs.uniform.map((r) => r.asr)) };
@@ -275,11 +276,11 @@ describe('shared adversarial unlearning (SAU)', () => {
     const run = async (options: Partial<SauOptions>) => {
       const { model } = await loadModel(EXAMPLES.blendedCnn);
       const { model: reference } = await loadModel(EXAMPLES.blendedCnn);
+      await settleVitestRpc();
       const log = sauUnlearn(model, reference, clean, { epochs: 5, ...options });
       const measured = accuracyAndAsr(model, stamp, 4);
       model.dispose();
       reference.dispose();
-      await new Promise((resolve) => setTimeout(resolve, 0));
       return { ...measured, log };
     };
     const { model } = await loadModel(EXAMPLES.blendedCnn);
