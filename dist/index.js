@@ -42,7 +42,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-HPUFO7JV.js";
+} from "./chunks/chunk-SN7FIGVD.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

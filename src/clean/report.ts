@@ -58,10 +58,10 @@ export function accuracyCostOf(before: Measurement, after: Measurement, heldOutI
 
 /** A cleaned model passes when it was written, its re-scan is clean and its accuracy cost is within the policy. */
 export function cleanedModelPasses(report: CleanReport): boolean {
-  return Boolean(report.output) && report.verdictAfter === 'clean' && report.accuracyCost?.withinPolicy === true;
+  return cleanedModelFailure(report) === undefined;
 }
 
-/** Why a written cleaned model does not pass, for warnings and the exit message; undefined when it does. */
+/** Why a cleaned model does not pass (the one rule), for warnings and the exit message; undefined when it passes. */
 export function cleanedModelFailure(report: CleanReport): string | undefined {
   if (!report.output) return report.skipped ?? 'nothing was written';
   if (report.verdictAfter !== 'clean') return `its re-scan is ${report.verdictAfter}`;

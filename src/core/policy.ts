@@ -71,7 +71,7 @@ export const PolicySchema = z
       })
       .strict()
       .optional(),
-    /** What a cleaned model must keep to pass (src/clean/pipeline.ts). */
+    /** What a cleaned model must keep to pass (src/clean/report.ts). */
     cleaning: z
       .object({ 'max-accuracy-drop': z.number().finite().min(0).max(100) })
       .partial()
