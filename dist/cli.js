@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-SN7FIGVD.js";
+} from "./chunks/chunk-XWFLDMCF.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

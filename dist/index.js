@@ -42,7 +42,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-SN7FIGVD.js";
+} from "./chunks/chunk-XWFLDMCF.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -256,7 +256,10 @@ function cleaningSection(clean) {
   const failure = cleanedModelFailure(clean);
   const where = clean.output ? `cleaned model ${code(clean.output.dir)} (${code(clean.output.digest)}): ${failure ? `**does not pass**: ${escapeHtml(failure)}` : "passes"}` : `nothing written: ${escapeHtml(clean.skipped ?? "unknown")}`;
   const cost = clean.accuracyCost;
-  const costLine = cost ? [`Accuracy cost: ${num(cost.points, 1)} points on ${cost.heldOutImages} held-out images (the policy allows ${num(cost.allowedPoints, 1)}).`, ""] : [];
+  const costLine = cost ? [
+    `Accuracy cost: ${num(cost.points, 1)} points on ${cost.heldOutImages} held-out images (the policy allows ${num(cost.allowedPoints, 1)})${cost.interval95 ? `; 95 % interval ${num(cost.interval95[0], 1)} to ${num(cost.interval95[1], 1)} points` : ""}.`,
+    ""
+  ] : [];
   return [`### Cleaning (${escapeHtml(clean.method)})`, "", where, "", table(["", "before", "after"], rows), "", ...costLine];
 }
 function renderMarkdown(report, options, maxChars = LIMITS.commentChars) {

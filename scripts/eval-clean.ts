@@ -115,7 +115,7 @@ async function main(): Promise<void> {
           // sau trains against a frozen copy of the model as it was.
           const { model: reference } = await loadModel(path.join(values.zoo!, card.name));
           try {
-            log = cleanWith('sau', model, cleanSet, triggers, 0, {}, {}, reference);
+            log = cleanWith('sau', model, cleanSet, triggers, 0, {}, {}, { reference, maxAccuracyDrop: DEFAULT_CLEAN_POLICY.maxAccuracyDrop });
           } finally {
             reference.dispose();
           }

@@ -15,6 +15,7 @@ import {
   TRIGGER_SIZES,
   type TriggerSize,
 } from '../src/core/calibration.js';
+import { wilson } from '../src/core/intervals.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from '../src/core/policy.js';
 import { asrAt, decide, denseStatistic, maskStatistic, modelKind, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
 import type { GateReport } from '../src/report/types.js';
@@ -50,15 +51,7 @@ export function evidenceOf(report: GateReport): Evidence | undefined {
   };
 }
 
-/** 95 % Wilson score interval for k successes in n. */
-export function wilson(k: number, n: number, z = 1.96): [number, number] {
-  if (n === 0) return [0, 1];
-  const p = k / n;
-  const d = 1 + (z * z) / n;
-  const c = p + (z * z) / (2 * n);
-  const h = z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
-  return [Math.max(0, (c - h) / d), Math.min(1, (c + h) / d)];
-}
+export { wilson };
 
 /** AUROC by the rank statistic (ties count half). */
 export function auroc(positives: number[], negatives: number[]): number {

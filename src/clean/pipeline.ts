@@ -24,6 +24,7 @@ import { DEFAULT_ONP, onpPrune } from './onp.js';
 import { parRecover } from './par.js';
 import { retuneTrial } from './lasting.js';
 import { accuracyCostOf, type CleanReport, type Measurement } from './report.js';
+import { pairedCounts } from '../core/intervals.js';
 import { sauUnlearn } from './sau.js';
 import { DEFAULT_DUAL_PAR, parDual } from './par-dual.js';
 import { DualEncoderModel } from '../model/dual/adapter.js';
@@ -217,6 +218,22 @@ export function withWarpCheck(scan: TriggerScan, target: number, residualAsr: nu
   };
 }
 
+/** What sau needs: a frozen copy of the model as it was, and the policy's accuracy limit. */
+export interface SauRun {
+  reference: ModelUnderTest;
+  /** Points of accuracy the policy lets cleaning cost (cleaning.max-accuracy-drop). */
+  maxAccuracyDrop: number;
+  logger?: Logger;
+}
+
+/** sau under the policy: its accuracy guard lets the cleaning set lose at most the policy's drop. */
+export function sauUnderPolicy(model: ModelUnderTest, data: LabelledImageSet, seed: number, run: SauRun): CleanLog {
+  const log = sauUnlearn(model, run.reference, data, { seed, maxAccuracyDrop: run.maxAccuracyDrop / 100 });
+  const restored = log.details?.restored;
+  if (typeof restored === 'string') run.logger?.info(`clean: shared adversarial unlearning: ${restored}`);
+  return log;
+}
+
 /** Runs one cleaning method on the model in place; `tuning` adjusts the trigger methods' fine-tunes. */
 export function cleanWith(
   method: Exclude<CleanMethod, 'auto'>,
@@ -226,15 +243,15 @@ export function cleanWith(
   seed: number,
   hooks: Pick<UnlearnHooks, 'alsoUnlearn'> = {},
   tuning: Partial<UnlearnOptions> = {},
-  reference?: ModelUnderTest,
+  sau?: SauRun,
 ): CleanLog {
   if (TRIGGER_METHODS.includes(method) && !triggers.length)
     throw new Error(`${method} needs the trigger the scan recovered, and the scan recovered none (verdict clean): use sau, d3 or par, or auto`);
   switch (method) {
     case 'sau':
       if (model instanceof DualEncoderModel) throw new Error('sau cleans classifiers; for a dual encoder use par or unlearn');
-      if (!reference) throw new Error('sau needs a frozen copy of the model as it was');
-      return sauUnlearn(model, reference, data, { seed });
+      if (!sau) throw new Error('sau needs a frozen copy of the model as it was');
+      return sauUnderPolicy(model, data, seed, sau);
     case 'unlearn':
       return unlearnTriggers(
         model,
@@ -348,6 +365,11 @@ function measure(model: ModelUnderTest, heldOut: LabelledImageSet, trigger: Reco
   return { heldOutAccuracy: accuracyOf(model, heldOut), recoveredTriggerAsr: trigger ? triggerAsr(model, heldOut, trigger) : null };
 }
 
+/** Which held-out images the model answers right: paired before and after, they bound the cost. */
+function rightOn(model: ModelUnderTest, heldOut: LabelledImageSet): boolean[] {
+  return Array.from(predict(model, heldOut), (a, i) => a === heldOut.labels[i]);
+}
+
 /**
  * The unlabelled images worth cleaning with, if any. Synthetic images are not in-distribution
  * (they would teach the model its answers on noise), and the labelled data is not taken twice
@@ -450,6 +472,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     const forcedTarget = before.decision.suspectedTarget === null && req.force ? (before.mask.suspectedTarget ?? before.dense.suspectedTarget) : null;
     const target = before.decision.suspectedTarget ?? forcedTarget;
     const triggers = target === null ? [] : recoveredTriggers(model.inputShape, before).filter((t) => t.target === target);
+    const rightBefore = rightOn(model, heldOut);
     const report: CleanReport = {
       schemaVersion: 1,
       tool: { name: TOOL_NAME, version: TOOL_VERSION },
@@ -495,7 +518,16 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       if (req.method === 'auto' && forcedTarget === null && !agnostic) {
         ({ log: report.log, last: after } = await autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, heldOut));
       } else {
-        report.log = cleanWith(method, model, cleanSet, triggers, req.seed, {}, {}, reference);
+        report.log = cleanWith(
+          method,
+          model,
+          cleanSet,
+          triggers,
+          req.seed,
+          {},
+          {},
+          reference && { reference, maxAccuracyDrop: req.policy.maxAccuracyDrop, logger },
+        );
         after = await scanForTriggers(model, heldOut, rows, req.seed, req.policy);
       }
       // Does the removal of a recovered trigger last? A trial fine-tune of a copy; if the trigger
@@ -511,9 +543,11 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         if (trial.relearned) {
           const original = reference ?? (await loadModel(req.model, req.policy.limits)).model;
           try {
-            const sau = sauUnlearn(model, original, cleanSet, { seed: req.seed });
+            const sau = sauUnderPolicy(model, cleanSet, req.seed, { reference: original, maxAccuracyDrop: req.policy.maxAccuracyDrop, logger });
+            const restored = sau.details?.restored;
             report.retuneTrial.sau = {
               seconds: sau.seconds,
+              ...(typeof restored === 'string' ? { restored } : {}),
               after: await retuneTrial(model, cleanSet, heldOut, triggers, req.seed, gateSpec),
             };
           } finally {
@@ -526,7 +560,13 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       reference?.dispose();
     }
     report.after = measure(model, heldOut, triggers[0]);
-    report.accuracyCost = accuracyCostOf(report.before, report.after, heldOut.count, req.policy.maxAccuracyDrop);
+    report.accuracyCost = accuracyCostOf(
+      report.before,
+      report.after,
+      heldOut.count,
+      req.policy.maxAccuracyDrop,
+      pairedCounts(rightBefore, rightOn(model, heldOut)),
+    );
     const judged = revivedInTrial(judgedOnHeldOut(after.decision, heldOut, model.numClasses), report.retuneTrial);
     report.verdictAfter = judged.verdict;
     report.rescannedImages = after.dense.probeImages;

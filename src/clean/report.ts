@@ -1,5 +1,6 @@
 // The cleaning report and how the policy judges the cleaned model: pure (no tensors), so the
 // action, the CLI and the report renderers share one rule for "the cleaned model passes".
+import { pairedDifferenceInterval, type PairedCounts } from '../core/intervals.js';
 import type { Decision } from '../core/verdict.js';
 import type { RetuneTrial } from './lasting.js';
 import type { CleanLog } from './unlearn.js';
@@ -18,9 +19,10 @@ export interface CleanReport {
   skipped?: string;
   /**
    * auto's trial fine-tune of a copy of the cleaned model (lasting.ts); `sau`: the round of shared
-   * adversarial unlearning that followed because the trigger came back on the copy.
+   * adversarial unlearning that followed because the trigger came back on the copy (`restored`:
+   * what its accuracy guard undid).
    */
-  retuneTrial?: RetuneTrial & { sau?: { seconds: number; after: RetuneTrial } };
+  retuneTrial?: RetuneTrial & { sau?: { seconds: number; restored?: string; after: RetuneTrial } };
   data: { source: string; cleanWith: number; heldOut: number; unlabelled?: { source: string; images: number } };
   before: Measurement;
   after?: Measurement;
@@ -42,6 +44,14 @@ export interface AccuracyCost {
   allowedPoints: number;
   /** The images it was measured on: one of them is 100 / heldOutImages points. */
   heldOutImages: number;
+  /**
+   * Two-sided 95 % interval of the points lost on images like these (Newcombe's paired method):
+   * how far the held-out figure can be from the cost on the whole distribution. The policy
+   * judges `points`; a wide interval says to give more labelled images.
+   */
+  interval95?: [number, number];
+  /** Held-out images right before and wrong after, and the reverse. */
+  changed?: { worse: number; better: number };
   withinPolicy: boolean;
 }
 
@@ -50,10 +60,16 @@ export interface AccuracyCost {
  * difference is paired; a cost over the limit fails however clean the re-scan (fail closed: a
  * model that unlearned part of its task is not shipped).
  */
-export function accuracyCostOf(before: Measurement, after: Measurement, heldOutImages: number, allowedPoints: number): AccuracyCost {
+export function accuracyCostOf(before: Measurement, after: Measurement, heldOutImages: number, allowedPoints: number, pairs?: PairedCounts): AccuracyCost {
   const points = 100 * (before.heldOutAccuracy - after.heldOutAccuracy);
+  const paired = pairs
+    ? {
+        interval95: pairedDifferenceInterval(pairs).map((v) => 100 * v) as [number, number],
+        changed: { worse: pairs.rightThenWrong, better: pairs.wrongThenRight },
+      }
+    : {};
   // Float noise must not fail an exact hit on the limit (1 image of 50 is exactly 2 points).
-  return { points, allowedPoints, heldOutImages, withinPolicy: points <= allowedPoints + 1e-9 };
+  return { points, allowedPoints, heldOutImages, ...paired, withinPolicy: points <= allowedPoints + 1e-9 };
 }
 
 /** A cleaned model passes when it was written, its re-scan is clean and its accuracy cost is within the policy. */

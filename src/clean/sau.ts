@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LabelledImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { pickImages } from '../data/types.js';
-import { crossEntropyPerSample, distillationPool, forEachBatch, poolRows } from './training.js';
+import { accuracyOf, crossEntropyPerSample, distillationPool, forEachBatch, poolRows } from './training.js';
 import type { CleanLog } from './unlearn.js';
 
 export interface SauOptions {
@@ -45,6 +45,11 @@ export interface SauOptions {
   distillTemperature: number;
   /** Mixup views per clean image in the distillation pool. */
   views: number;
+  /**
+   * Accuracy guard: the most the cleaning set's accuracy may fall (a fraction; 1: no guard).
+   * The caller passes the policy's cleaning.max-accuracy-drop.
+   */
+  maxAccuracyDrop: number;
   seed: number;
 }
 
@@ -71,6 +76,7 @@ export const DEFAULT_SAU: SauOptions = {
   unlearnWeight: 1,
   distillTemperature: 4,
   views: 4,
+  maxAccuracyDrop: 1,
   seed: 0,
 };
 
@@ -135,56 +141,64 @@ export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, cle
   const pool = T > 0 ? distillationPool(reference, clean, opts.views, opts.seed) : null;
   let steps = 0;
   let pgdSeconds = 0;
-  forEachBatch(clean, K, opts, (x, y, epoch, indices) => {
-    const tp = performance.now();
-    const pert = sharedPerturbation(model, reference, x, y, opts);
-    const perturbed = tf.add(x, pert) as tf.Tensor4D;
-    pgdSeconds += (performance.now() - tp) / 1000;
-    const labels = argMaxOf(y);
-    const zRef = reference.logits(perturbed);
-    const answerRef = argMaxOf(zRef);
-    // Images the original is fooled on: its answer is neither the label nor its clean answer.
-    const potential = tf.mul(notEqual(answerRef, labels), notEqual(answerRef, argMaxOf(reference.logits(x))));
-    const wrong = tf.cast(tf.oneHot(answerRef, K), 'float32');
-    const batch = x.shape[0];
-    // The clean term's images and targets: the batch at its labels, or its pool rows at the
-    // original model's softened answers.
-    const rows = pool ? poolRows(pool, clean.count, indices, epoch) : null;
-    const cleanX = pool ? tf.tensor4d(pickImages(pool.images, rows!).x, [rows!.length, clean.height, clean.width, clean.channels]) : x;
-    const cleanY = pool
-      ? (tf.softmax(
-          tf.div(
-            tf.tensor2d(
-              rows!.flatMap((r) => Array.from(pool.logProbabilities.subarray(r * K, (r + 1) * K))),
-              [rows!.length, K],
+  const guard = accuracyGuard(model, clean, opts.maxAccuracyDrop);
+  forEachBatch(
+    clean,
+    K,
+    opts,
+    (x, y, epoch, indices) => {
+      const tp = performance.now();
+      const pert = sharedPerturbation(model, reference, x, y, opts);
+      const perturbed = tf.add(x, pert) as tf.Tensor4D;
+      pgdSeconds += (performance.now() - tp) / 1000;
+      const labels = argMaxOf(y);
+      const zRef = reference.logits(perturbed);
+      const answerRef = argMaxOf(zRef);
+      // Images the original is fooled on: its answer is neither the label nor its clean answer.
+      const potential = tf.mul(notEqual(answerRef, labels), notEqual(answerRef, argMaxOf(reference.logits(x))));
+      const wrong = tf.cast(tf.oneHot(answerRef, K), 'float32');
+      const batch = x.shape[0];
+      // The clean term's images and targets: the batch at its labels, or its pool rows at the
+      // original model's softened answers.
+      const rows = pool ? poolRows(pool, clean.count, indices, epoch) : null;
+      const cleanX = pool ? tf.tensor4d(pickImages(pool.images, rows!).x, [rows!.length, clean.height, clean.width, clean.channels]) : x;
+      const cleanY = pool
+        ? (tf.softmax(
+            tf.div(
+              tf.tensor2d(
+                rows!.flatMap((r) => Array.from(pool.logProbabilities.subarray(r * K, (r + 1) * K))),
+                [rows!.length, K],
+              ),
+              T,
             ),
-            T,
-          ),
-        ) as tf.Tensor2D)
-      : y;
-    const n = cleanX.shape[0];
-    const loss = optimizer.minimize(
-      () => {
-        const z = model.logits(tf.concat([cleanX, perturbed]) as tf.Tensor4D);
-        const zClean = tf.slice(z, [0, 0], [n, K]) as tf.Tensor2D;
-        const p = tf.softmax(tf.slice(z, [n, 0], [batch, K]));
-        const pos = tf.sum(tf.mul(p, wrong), -1);
-        const neg = tf.sum(tf.mul(p, tf.sub(1, wrong)), -1);
-        const perImage = tf.div(tf.neg(tf.add(tf.log(tf.add(1e-6, tf.minimum(neg, 0.999))), tf.log(tf.sub(1 + 1e-6, tf.maximum(pos, 0.001))))), 2);
-        const sharedRisk = tf.div(tf.sum(tf.mul(potential, perImage)), batch);
-        const ce = pool
-          ? tf.mul(tf.mean(crossEntropyPerSample(tf.div(zClean, T) as tf.Tensor2D, cleanY)), T * T)
-          : tf.mean(crossEntropyPerSample(zClean, cleanY));
-        return tf.add(tf.mul(ce, opts.cleanWeight), tf.mul(sharedRisk, opts.unlearnWeight)) as tf.Scalar;
-      },
-      true,
-      vars,
-    )!;
-    epochLoss[epoch] += loss.dataSync()[0];
-    fooledShare[epoch] += tf.mean(potential).dataSync()[0];
-    batches[epoch]++;
-    steps++;
-  });
+          ) as tf.Tensor2D)
+        : y;
+      const n = cleanX.shape[0];
+      const loss = optimizer.minimize(
+        () => {
+          const z = model.logits(tf.concat([cleanX, perturbed]) as tf.Tensor4D);
+          const zClean = tf.slice(z, [0, 0], [n, K]) as tf.Tensor2D;
+          const p = tf.softmax(tf.slice(z, [n, 0], [batch, K]));
+          const pos = tf.sum(tf.mul(p, wrong), -1);
+          const neg = tf.sum(tf.mul(p, tf.sub(1, wrong)), -1);
+          const perImage = tf.div(tf.neg(tf.add(tf.log(tf.add(1e-6, tf.minimum(neg, 0.999))), tf.log(tf.sub(1 + 1e-6, tf.maximum(pos, 0.001))))), 2);
+          const sharedRisk = tf.div(tf.sum(tf.mul(potential, perImage)), batch);
+          const ce = pool
+            ? tf.mul(tf.mean(crossEntropyPerSample(tf.div(zClean, T) as tf.Tensor2D, cleanY)), T * T)
+            : tf.mean(crossEntropyPerSample(zClean, cleanY));
+          return tf.add(tf.mul(ce, opts.cleanWeight), tf.mul(sharedRisk, opts.unlearnWeight)) as tf.Scalar;
+        },
+        true,
+        vars,
+      )!;
+      epochLoss[epoch] += loss.dataSync()[0];
+      fooledShare[epoch] += tf.mean(potential).dataSync()[0];
+      batches[epoch]++;
+      steps++;
+    },
+    guard.afterEpoch,
+  );
+  guard.finish();
   optimizer.dispose();
   const seconds = (performance.now() - t0) / 1000;
   return {
@@ -196,7 +210,54 @@ export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, cle
     details: {
       // Share of each epoch's images on which the original was fooled by a shared perturbation.
       fooledShare: fooledShare.map((s, i) => s / Math.max(1, batches[i])),
+      // The cleaning set's accuracy after each epoch, and the epochs whose weights were kept.
+      cleanSetAccuracy: guard.accuracy,
+      keptEpochs: guard.keptEpochs,
+      ...(guard.restored ? { restored: guard.restored } : {}),
       phases: { perturbationSeconds: pgdSeconds, unlearningSeconds: seconds - pgdSeconds },
     },
   };
+}
+
+/**
+ * Unlearning shared adversarial examples also unlearns the task when most clean images have
+ * natural adversarial examples inside ε (two-class models: SAU cost them 15–20 points). The guard
+ * measures the cleaning set's accuracy (its labels; the model's own answers for unlabelled
+ * images) after each epoch and, if the last epoch ends more than the limit below where it
+ * started, restores the weights of the last epoch within it (or the model as it was). It does
+ * not stop at the first epoch past the limit: removing a backdoor can cost accuracy for an epoch
+ * or two and win it back.
+ */
+function accuracyGuard(model: ModelUnderTest, clean: LabelledImageSet, maxAccuracyDrop: number) {
+  const start = accuracyOf(model, clean);
+  const vars = model.trainableVariables();
+  const on = maxAccuracyDrop < 1;
+  let kept = on ? vars.map((v) => tf.clone(v)) : [];
+  const state = {
+    accuracy: [] as number[],
+    keptEpochs: 0,
+    restored: undefined as string | undefined,
+    afterEpoch(epoch: number): void {
+      const now = accuracyOf(model, clean);
+      state.accuracy.push(now);
+      if (start - now > maxAccuracyDrop) return;
+      state.keptEpochs = epoch + 1;
+      if (on) {
+        kept.forEach((t) => t.dispose());
+        kept = vars.map((v) => tf.clone(v));
+      }
+    },
+    /** Restores the kept weights when the last epoch is past the limit; then frees them. */
+    finish(): void {
+      const ran = state.accuracy.length;
+      if (on && state.keptEpochs < ran) {
+        vars.forEach((v, i) => v.assign(kept[i]));
+        const drop = 100 * (start - state.accuracy[ran - 1]);
+        state.restored = `after ${ran} epochs the cleaning set's accuracy was ${drop.toFixed(1)} points below where it started (the limit is ${(100 * maxAccuracyDrop).toFixed(1)}), so the weights ${state.keptEpochs ? `of epoch ${state.keptEpochs}, the last within it,` : 'the model had before unlearning'} were kept`;
+      }
+      kept.forEach((t) => t.dispose());
+      kept = [];
+    },
+  };
+  return state;
 }

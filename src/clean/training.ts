@@ -18,6 +18,7 @@ export function forEachBatch(
   numClasses: number,
   opts: EpochOptions,
   step: (x: tf.Tensor4D, y: tf.Tensor2D, epoch: number, indices: number[]) => void,
+  afterEpoch?: (epoch: number) => void,
 ): void {
   const rand = mulberry32(opts.seed * 7919 + 13);
   const order = [...Array(data.count).keys()];
@@ -33,6 +34,7 @@ export function forEachBatch(
         step(x, y, epoch, idx);
       });
     }
+    afterEpoch?.(epoch);
   }
 }
 

@@ -205,7 +205,10 @@ function cleaningSection(clean: CleanReport): string[] {
     : `nothing written: ${escapeHtml(clean.skipped ?? 'unknown')}`;
   const cost = clean.accuracyCost;
   const costLine = cost
-    ? [`Accuracy cost: ${num(cost.points, 1)} points on ${cost.heldOutImages} held-out images (the policy allows ${num(cost.allowedPoints, 1)}).`, '']
+    ? [
+        `Accuracy cost: ${num(cost.points, 1)} points on ${cost.heldOutImages} held-out images (the policy allows ${num(cost.allowedPoints, 1)})${cost.interval95 ? `; 95 % interval ${num(cost.interval95[0], 1)} to ${num(cost.interval95[1], 1)} points` : ''}.`,
+        '',
+      ]
     : [];
   return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), '', ...costLine];
 }

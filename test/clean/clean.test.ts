@@ -19,11 +19,11 @@ import {
 import { retuneTrial } from '../../src/clean/lasting.js';
 import { DEFAULT_SAU, sauUnlearn, sharedPerturbation, type SauOptions } from '../../src/clean/sau.js';
 import type { Decision } from '../../src/core/verdict.js';
-import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
+import { DEFAULT_MAX_ACCURACY_DROP, DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
 import { planRows } from '../../src/engine/memory.js';
 import { accuracyOf, distillationPool, perClassSubset, poolRows, predict, triggerAsr } from '../../src/clean/training.js';
 import { recoveredTriggers, regionTrigger, type RecoveredTrigger } from '../../src/clean/triggers.js';
-import { unlearnTriggers } from '../../src/clean/unlearn.js';
+import { unlearnTriggers, type CleanLog } from '../../src/clean/unlearn.js';
 import { asLayersModel, neuronLayers } from '../../src/clean/neurons.js';
 import { neuronGraph, onpPrune } from '../../src/clean/onp.js';
 import { parLearningRate, parRecover } from '../../src/clean/par.js';
@@ -34,12 +34,14 @@ import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructTriggers } from '../../src/scan/inversion.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
-import { CLEAN_DATA, EXAMPLES, PROBE } from '../helpers/run.js';
+import { CLEAN_DATA, EXAMPLES, PROBE, REPO } from '../helpers/run.js';
+import { domain } from '../../src/zoo/domains.js';
 import { settleVitestRpc } from '../helpers/settle.js';
 import { accuracyAndAsr } from '../helpers/measure.js';
 import { applyTrigger, makeTrigger, type AttackSpec } from '../../src/zoo/attacks.js';
 
 let digits: LabelledImageSet;
+const SURFACE_CLEAN = path.join(REPO, 'test/fixtures/models/surface-bn-cnn-clean-s1');
 // The cleaners run synchronously for tens of seconds: see settleVitestRpc.
 beforeEach(settleVitestRpc);
 beforeAll(async () => {
@@ -297,8 +299,55 @@ describe('shared adversarial unlearning (SAU)', () => {
     expect(before.accuracy - cleaned.accuracy).toBeLessThan(0.015);
     expect(ablated.asr).toBeGreaterThan(0.9);
     expect(cleaned.log.epochLoss).toHaveLength(5);
+    // Under the default policy's accuracy guard (2 points) the removal goes through: removing a
+    // backdoor changes clean answers too little to trip it.
+    const guarded = await run({ maxAccuracyDrop: DEFAULT_MAX_ACCURACY_DROP / 100 });
+    console.log(`SAU under the default policy's guard: ASR ${(100 * guarded.asr).toFixed(1)} %, cleaning-set accuracy per epoch ${fmtAccuracies(guarded.log)}`);
+    expect(guarded.log.details?.restored).toBeUndefined();
+    expect(guarded.asr).toBeLessThan(0.1);
+  }, 300_000);
+
+  it('keeps what the accuracy guard allows: on a two-class model whose task SAU unlearns, the model as it was', async () => {
+    // A tuning-split two-class model of the benchmark's surface domain. At SAU's ε nearly every
+    // image has a natural adversarial example, and unlearning them unlearns the task. Its
+    // cleaning set is the pipeline's: 4/5 of 60 labelled images per class and 256 probes
+    // labelled by the model; the test images are the domain's 2,000 that no model trained on.
+    const surface = domain('surface');
+    const held = surface.split('heldout');
+    const [part] = splitHeldOut(perClassSubset(sliceImages(held, 256, held.count), 60));
+    const probes = sliceImages(held, 0, 256);
+    const test = surface.split('test');
+    const run = async (options: Partial<SauOptions>) => {
+      const { model } = await loadModel(SURFACE_CLEAN);
+      const { model: reference } = await loadModel(SURFACE_CLEAN);
+      const set = joinLabelled(part, { ...probes, labels: predict(reference, probes) });
+      await settleVitestRpc();
+      const log = sauUnlearn(model, reference, set, { epochs: 3, ...options });
+      const r = {
+        log,
+        accuracy: accuracyOf(model, test),
+        answers: predict(model, test),
+        was: predict(reference, test),
+        wasAccuracy: accuracyOf(reference, test),
+      };
+      model.dispose();
+      reference.dispose();
+      return r;
+    };
+    const free = await run({});
+    const guarded = await run({ maxAccuracyDrop: DEFAULT_MAX_ACCURACY_DROP / 100 });
+    console.log(
+      `SAU on ${path.basename(SURFACE_CLEAN)}: test accuracy ${(100 * free.wasAccuracy).toFixed(2)} → ${(100 * free.accuracy).toFixed(2)} % unguarded, ${(100 * guarded.accuracy).toFixed(2)} % guarded (${String(guarded.log.details?.restored)})`,
+    );
+    expect(free.wasAccuracy - free.accuracy).toBeGreaterThan(0.1);
+    expect(guarded.log.details?.restored).toMatch(/the model had before unlearning/);
+    expect(guarded.log.details?.keptEpochs).toBe(0);
+    // The weights went back: every test image is answered as the untouched copy answers it.
+    expect([...guarded.answers]).toEqual([...guarded.was]);
   }, 300_000);
 });
+
+const fmtAccuracies = (log: CleanLog) => ((log.details?.cleanSetAccuracy as number[]) ?? []).map((v) => `${(100 * v).toFixed(1)} %`).join(', ');
 
 describe("auto's trial fine-tune (does the removal last?)", () => {
   it('fine-tunes a copy, never the model, and measures the trigger on both', async () => {

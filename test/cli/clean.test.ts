@@ -171,6 +171,13 @@ describe('backdoor-gate clean', () => {
       `d3 on ${EXAMPLES.blendedCnn}: held-out cost ${points.toFixed(1)} points; test accuracy ${(100 * before).toFixed(2)} → ${(100 * after).toFixed(2)} %`,
     );
     expect(before - after).toBeGreaterThan(0.02);
+    // The paired held-out images make the cost; their 95 % interval covers what the test digits measure.
+    const { worse, better } = report.accuracyCost.changed;
+    expect((100 * (worse - better)) / 120).toBeCloseTo(points, 6);
+    const [lo, hi] = report.accuracyCost.interval95;
+    console.log(`held-out: ${worse} images right → wrong, ${better} wrong → right; 95 % interval ${lo.toFixed(1)} to ${hi.toFixed(1)} points`);
+    expect(lo).toBeLessThan(100 * (before - after));
+    expect(hi).toBeGreaterThan(100 * (before - after));
     expect(result.stdout).toContain(
       `does not pass: it loses ${points.toFixed(1)} points of held-out accuracy, more than the policy's cleaning.max-accuracy-drop (2)`,
     );

@@ -12,6 +12,11 @@ export function cleaningReport(
 ): CleanReport {
   const before = { heldOutAccuracy: correctBefore / of, recoveredTriggerAsr: 1 };
   const after = { heldOutAccuracy: correctAfter / of, recoveredTriggerAsr: 0 };
+  // The images lost are among those right before; none is gained (when accuracy falls).
+  const pairs =
+    correctAfter <= correctBefore
+      ? { bothRight: correctAfter, rightThenWrong: correctBefore - correctAfter, wrongThenRight: 0, bothWrong: of - correctBefore }
+      : { bothRight: correctBefore, rightThenWrong: 0, wrongThenRight: correctAfter - correctBefore, bothWrong: of - correctAfter };
   return {
     schemaVersion: 1,
     tool: { name: 'backdoor-gate', version: 'test' },
@@ -23,6 +28,6 @@ export function cleaningReport(
     after,
     verdictBefore: 'backdoored',
     verdictAfter,
-    accuracyCost: accuracyCostOf(before, after, of, allowed),
+    accuracyCost: accuracyCostOf(before, after, of, allowed, pairs),
   };
 }

@@ -68,11 +68,14 @@ describe('report renderers', () => {
     expect(over).toContain(
       'cleaned model <code>cleaned</code> (<code>sha256:1</code>): **does not pass**: it loses 4.2 points of held-out accuracy, more than the policy&#39;s cleaning.max-accuracy-drop (2)',
     );
-    expect(over).toContain('Accuracy cost: 4.2 points on 120 held-out images (the policy allows 2.0).');
+    const line = /Accuracy cost: 4\.2 points on 120 held-out images \(the policy allows 2\.0\); 95 % interval (-?[\d.]+) to ([\d.]+) points\./.exec(over);
+    expect(line).not.toBeNull();
+    expect(Number(line![1])).toBeLessThan(4.2);
+    expect(Number(line![2])).toBeGreaterThan(4.2);
     // 117 → 116: 0.8 points.
     const within = renderMarkdown(backdoored, { mermaid: false, clean: cleaning(116) });
     expect(within).toContain('cleaned model <code>cleaned</code> (<code>sha256:1</code>): passes');
-    expect(within).toContain('Accuracy cost: 0.8 points on 120 held-out images (the policy allows 2.0).');
+    expect(within).toContain('Accuracy cost: 0.8 points on 120 held-out images (the policy allows 2.0); 95 % interval');
   });
 
   it('a clean report has no findings: a passing check, no annotations, an empty SARIF run (which closes old alerts)', () => {
