@@ -36,7 +36,8 @@ import { loadModel } from '../src/model/load.js';
 import type { AttackSpec } from '../src/zoo/attacks.js';
 import { domain, type Domain, type TaskData } from '../src/zoo/domains.js';
 import { accuracy, attackSuccessRate, predictClasses, trainEpochs } from '../src/zoo/train.js';
-import { roleOf, unusable, wilson, type Role } from './eval-summary.js';
+import { wilson } from '../src/core/intervals.js';
+import { roleOf, unusable, type Role } from './eval-summary.js';
 import type { ZooCard } from './zoo.js';
 
 const { values } = parseArgs({

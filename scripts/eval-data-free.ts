@@ -26,7 +26,8 @@ import { defaultSettings } from '../src/settings.js';
 import { loadModel } from '../src/model/load.js';
 import { maximumMargins } from '../src/scan/max-margin.js';
 import type { ZooCard } from './zoo.js';
-import { auroc, roleOf, thresholdLevel, unusable, wilson } from './eval-summary.js';
+import { wilson } from '../src/core/intervals.js';
+import { auroc, roleOf, thresholdLevel, unusable } from './eval-summary.js';
 
 const { values } = parseArgs({
   options: {

@@ -51,8 +51,6 @@ export function evidenceOf(report: GateReport): Evidence | undefined {
   };
 }
 
-export { wilson };
-
 /** AUROC by the rank statistic (ties count half). */
 export function auroc(positives: number[], negatives: number[]): number {
   let wins = 0;

@@ -28,7 +28,7 @@ import { pairedCounts } from '../core/intervals.js';
 import { sauUnlearn } from './sau.js';
 import { DEFAULT_DUAL_PAR, parDual } from './par-dual.js';
 import { DualEncoderModel } from '../model/dual/adapter.js';
-import { accuracyOf, predict, triggerAsr } from './training.js';
+import { predict, triggerAsr } from './training.js';
 import { recoveredTriggers, type RecoveredTrigger } from './triggers.js';
 import { PROMPT_REPAIR, unlearnTriggers, type CleanLog, type UnlearnHooks, type UnlearnOptions } from './unlearn.js';
 import { DEFAULT_WARP_INVERSION, DEFAULT_WARP_UNLEARN, invertWarp, unlearnWarps, WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT, WARP_TUNING } from './warp.js';
@@ -361,8 +361,9 @@ export async function scanForTriggers(model: ModelUnderTest, probe: ImageSet, ro
   };
 }
 
-function measure(model: ModelUnderTest, heldOut: LabelledImageSet, trigger: RecoveredTrigger | undefined): Measurement {
-  return { heldOutAccuracy: accuracyOf(model, heldOut), recoveredTriggerAsr: trigger ? triggerAsr(model, heldOut, trigger) : null };
+/** `right`: which held-out images the model answers right (rightOn), whose share is its accuracy. */
+function measure(model: ModelUnderTest, heldOut: LabelledImageSet, trigger: RecoveredTrigger | undefined, right: boolean[]): Measurement {
+  return { heldOutAccuracy: right.filter(Boolean).length / heldOut.count, recoveredTriggerAsr: trigger ? triggerAsr(model, heldOut, trigger) : null };
 }
 
 /** Which held-out images the model answers right: paired before and after, they bound the cost. */
@@ -486,7 +487,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         heldOut: heldOut.count,
         ...(unlabelled ? { unlabelled: { source: unlabelled.source, images: unlabelled.count } } : {}),
       },
-      before: measure(model, heldOut, triggers[0]),
+      before: measure(model, heldOut, triggers[0], rightBefore),
       verdictBefore: scanned.decision.verdict,
     };
     // auto: remove what the scans recovered. Cleaning without a trigger (shared adversarial
@@ -559,14 +560,9 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     } finally {
       reference?.dispose();
     }
-    report.after = measure(model, heldOut, triggers[0]);
-    report.accuracyCost = accuracyCostOf(
-      report.before,
-      report.after,
-      heldOut.count,
-      req.policy.maxAccuracyDrop,
-      pairedCounts(rightBefore, rightOn(model, heldOut)),
-    );
+    const rightAfter = rightOn(model, heldOut);
+    report.after = measure(model, heldOut, triggers[0], rightAfter);
+    report.accuracyCost = accuracyCostOf(report.before, report.after, heldOut.count, req.policy.maxAccuracyDrop, pairedCounts(rightBefore, rightAfter));
     const judged = revivedInTrial(judgedOnHeldOut(after.decision, heldOut, model.numClasses), report.retuneTrial);
     report.verdictAfter = judged.verdict;
     report.rescannedImages = after.dense.probeImages;
