@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-KLF7ZUYP.js";
+} from "./chunks/chunk-PDYO2UWY.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

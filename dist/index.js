@@ -42,7 +42,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-KLF7ZUYP.js";
+} from "./chunks/chunk-PDYO2UWY.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -1,0 +1,252 @@
+// `npm run eval:dual`: CLIP-style dual encoders on the benchmark's colour domain (signs10, 32×32
+// RGB), pretrained contrastively from scratch on (image, caption) pairs: clean, or with 10 % of
+// the pairs poisoned (a triggered image captioned as the target class: BadNets patch, Blended
+// noise). Tuning and test seeds, as in the classifier zoo; the test models use other seeds,
+// targets and trigger seeds. Nothing here is fitted: this measures what the gate and `clean`
+// do on dual encoders they were not built on (the fixtures in test/fixtures/dual are MNIST).
+//   npm run eval:dual -- [--out .cache/dual-zoo] [--only a,b]            train (about 2 minutes a model)
+//   npm run eval:dual -- --eval [--split test] [--out …] [--report F]    scan, clean (auto), measure
+// Eval: the gate's scan with 256 unlabelled held-out probes; a flagged model is cleaned with
+// `auto` at the gate's target, the others with --force; the labelled clean set is 5 % of the
+// training size (15 per class), held-out images the probes do not use; zero-shot accuracy and
+// the true trigger's ASR on the domain's 2,000 test images before and after.
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { DEFAULT_CLEAN_POLICY, MIN_IMAGES_PER_CLASS, runClean, type CleanRequest } from '../src/clean/pipeline.js';
+import { cleanedModelPasses } from '../src/clean/report.js';
+import { accuracyOf, perClassSubset, predict } from '../src/clean/training.js';
+import { wilson } from '../src/core/intervals.js';
+import { writeNpy } from '../src/data/npy.js';
+import { pickImages, sliceImages, type LabelledImageSet } from '../src/data/types.js';
+import { selectBackend } from '../src/engine/backend.js';
+import { runGate } from '../src/gate.js';
+import { MemoryLogger } from '../src/logger.js';
+import { LayersModelAdapter, type ModelUnderTest } from '../src/model/adapter.js';
+import { DualEncoderModel } from '../src/model/dual/adapter.js';
+import { DUAL_ENCODER_FILE, DUAL_ENCODER_FORMAT } from '../src/model/dual/manifest.js';
+import { layersTower } from '../src/model/dual/tower.js';
+import { loadModel } from '../src/model/load.js';
+import { defaultSettings, type Settings } from '../src/settings.js';
+import type { ScanName } from '../src/core/policy.js';
+import { applyTrigger, makeTrigger, type AttackFamily } from '../src/zoo/attacks.js';
+import { domain } from '../src/zoo/domains.js';
+import { contrastive, poisonPairs, textEncoder, type Captions } from '../src/zoo/dual.js';
+import { signClasses } from '../src/zoo/procedural.js';
+
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string', default: '.cache/dual-zoo' },
+    only: { type: 'string' },
+    eval: { type: 'boolean', default: false },
+    split: { type: 'string', default: 'test' },
+    report: { type: 'string', default: 'eval-dual-results.json' },
+  },
+});
+
+interface DualZooEntry {
+  name: string;
+  seed: number;
+  split: 'tuning' | 'test';
+  attack?: { family: AttackFamily; target: number; triggerSeed: number };
+}
+
+const POISON_RATE = 0.1;
+const ENTRIES: DualZooEntry[] = [
+  { name: 'clip-signs10-clean-s1', seed: 1, split: 'tuning' },
+  { name: 'clip-signs10-badnets-t2-s1', seed: 1, split: 'tuning', attack: { family: 'badnets', target: 2, triggerSeed: 1 } },
+  { name: 'clip-signs10-blended-t5-s1', seed: 1, split: 'tuning', attack: { family: 'blended', target: 5, triggerSeed: 1 } },
+  { name: 'clip-signs10-clean-s11', seed: 11, split: 'test' },
+  { name: 'clip-signs10-badnets-t7-s11', seed: 11, split: 'test', attack: { family: 'badnets', target: 7, triggerSeed: 11 } },
+  { name: 'clip-signs10-blended-t3-s11', seed: 11, split: 'test', attack: { family: 'blended', target: 3, triggerSeed: 11 } },
+];
+
+const d = domain('signs10');
+const [H, W, C] = d.shape;
+// Captions name what the sign looks like: rim and fill colour, shape, symbol.
+const RIM = ['red', 'blue', 'black'];
+const FILL = ['white', 'yellow', 'blue'];
+const names = signClasses(d.outputs).map((c) => `${RIM[c.rim]} ${FILL[c.fill]} ${c.shape} ${c.symbol === 'none' ? 'plain' : c.symbol}`);
+const TEMPLATES = ['a photo of a {} sign', 'a {} sign', 'a traffic sign {}', '{}'];
+const CAPTIONS: Captions = { templates: TEMPLATES, names };
+const VOCAB = ['<pad>', ...new Set([...TEMPLATES.join(' ').replace(/\{\}/g, '').split(/\s+/), ...names.join(' ').split(/\s+/)].filter(Boolean))];
+const [L, TOKEN_DIM, DIM, SCALE] = [10, 16, 32, 10];
+const TRAINING = { epochs: 20, learningRate: 1e-3 };
+
+function imageEncoder(seed: number): tf.LayersModel {
+  const init = (k: number) => tf.initializers.heNormal({ seed: seed * 101 + k });
+  const m = tf.sequential({ name: 'image_encoder' });
+  m.add(tf.layers.conv2d({ inputShape: [H, W, C], filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1) }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  m.add(tf.layers.conv2d({ filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(2) }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(3) }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  m.add(tf.layers.flatten());
+  m.add(tf.layers.dense({ units: 64, activation: 'relu', kernelInitializer: init(4) }));
+  m.add(tf.layers.dense({ units: DIM, kernelInitializer: init(5) }));
+  return m;
+}
+
+const test = d.split('test');
+const triggerOf = (e: DualZooEntry) => makeTrigger({ family: e.attack!.family, triggerSeed: e.attack!.triggerSeed });
+
+/** Zero-shot accuracy on the test images and, for a poisoned model, the true trigger's ASR on the non-target ones. */
+function measure(model: ModelUnderTest, e: DualZooEntry) {
+  const zeroShotAccuracy = accuracyOf(model, test);
+  if (!e.attack) return { zeroShotAccuracy, asr: null };
+  const others = pickImages(
+    test,
+    [...Array(test.count).keys()].filter((i) => test.labels[i] !== e.attack!.target),
+  );
+  const pred = predict(model, { ...others, x: applyTrigger(triggerOf(e), others.x, others.count, H, W, C) });
+  return { zeroShotAccuracy, asr: pred.filter((p) => p === e.attack!.target).length / pred.length };
+}
+
+async function train(e: DualZooEntry): Promise<void> {
+  const t0 = performance.now();
+  const tokens = tf.randomNormal([VOCAB.length, TOKEN_DIM], 0, 0.5, 'float32', e.seed).dataSync() as Float32Array;
+  const model = new DualEncoderModel({
+    manifest: {
+      format: DUAL_ENCODER_FORMAT,
+      version: 1,
+      image_encoder: 'image/model.json',
+      input: { range: [0, 1] },
+      classes: names,
+      logit_scale: SCALE,
+      text: { encoder: 'text/model.json', token_embedding: 'text/token_embedding.npy', vocab: VOCAB, templates: TEMPLATES },
+    },
+    file: e.name,
+    image: new LayersModelAdapter(imageEncoder(e.seed), { input: { range: [0, 1] } }, 'image'),
+    text: layersTower(textEncoder(e.seed, L, TOKEN_DIM, DIM), 'text'),
+    tokenEmbedding: { name: 'text/token_embedding.npy', shape: [VOCAB.length, TOKEN_DIM], data: tokens, bytes: Buffer.alloc(0) },
+  });
+  const data = d.split('train');
+  contrastive(
+    model,
+    e.attack ? poisonPairs(data, triggerOf(e), e.attack.target, POISON_RATE, e.seed + 7) : data,
+    CAPTIONS,
+    SCALE,
+    TRAINING.epochs,
+    TRAINING.learningRate,
+    e.seed,
+  );
+  const dir = path.join(values.out!, e.name);
+  rmSync(dir, { recursive: true, force: true });
+  await model.save(dir);
+  const card = {
+    ...e,
+    domain: d.name,
+    poisonRate: e.attack ? POISON_RATE : 0,
+    ...measure(model, e),
+    trainSeconds: Math.round((performance.now() - t0) / 1000),
+    testSet: `${d.name}:test (${test.count} images)`,
+  };
+  writeFileSync(path.join(dir, 'dual-zoo.json'), `${JSON.stringify(card, null, 2)}\n`);
+  console.log(
+    `${e.name.padEnd(30)} [${e.split}] zero-shot ${(100 * card.zeroShotAccuracy).toFixed(1)} %${card.asr === null ? '' : `, ASR ${(100 * card.asr).toFixed(1)} %`}, ${card.trainSeconds} s`,
+  );
+  model.dispose();
+}
+
+/** The unlabelled probes (the first 256 held-out images) and the labelled set after them, written once. */
+function evalData(): { probes: string; labelled: string; images: number } {
+  const held = d.split('heldout');
+  const probes = path.resolve(values.out!, 'data', 'probes');
+  const labelled = path.resolve(values.out!, 'data', 'labelled');
+  const perClass = Math.max(MIN_IMAGES_PER_CLASS, Math.floor((0.05 * d.split('train').count) / d.outputs));
+  const set: LabelledImageSet = perClassSubset(sliceImages(held, 256, held.count), perClass);
+  if (!existsSync(path.join(labelled, 'y.npy'))) {
+    mkdirSync(probes, { recursive: true });
+    mkdirSync(labelled, { recursive: true });
+    writeNpy(path.join(probes, 'x.npy'), sliceImages(held, 0, 256).x, [256, H, W, C]);
+    writeNpy(path.join(labelled, 'x.npy'), set.x, [set.count, H, W, C]);
+    writeNpy(path.join(labelled, 'y.npy'), set.labels, [set.count]);
+  }
+  return { probes, labelled, images: set.count };
+}
+
+async function evaluate(entries: DualZooEntry[]): Promise<void> {
+  const engine = await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
+  const data = evalData();
+  const rows = [];
+  for (const e of entries) {
+    const dir = path.join(values.out!, e.name);
+    if (!existsSync(path.join(dir, DUAL_ENCODER_FILE))) throw new Error(`${dir}: not trained (run without --eval first)`);
+    const settings: Settings = Object.freeze({ ...defaultSettings(dir, data.probes), scans: ['inversion', 'mask-inversion'] as ScanName[] });
+    const t0 = performance.now();
+    const { report: gate } = await runGate(settings, engine, new MemoryLogger());
+    const scanSeconds = (performance.now() - t0) / 1000;
+    const original = await loadModel(dir);
+    const before = measure(original.model, e);
+    original.model.dispose();
+    const flagged: CleanRequest['flagged'] =
+      (gate.verdict === 'suspicious' || gate.verdict === 'backdoored') && gate.suspectedTarget != null
+        ? { verdict: gate.verdict, target: gate.suspectedTarget }
+        : undefined;
+    const out = path.resolve(values.out!, 'cleaned', e.name);
+    rmSync(out, { recursive: true, force: true });
+    const cleaning = await runClean(
+      {
+        model: dir,
+        data: data.labelled,
+        out,
+        method: 'auto',
+        seed: 0,
+        policy: DEFAULT_CLEAN_POLICY,
+        unlabelled: data.probes,
+        ...(flagged ? { flagged } : { force: true }),
+      },
+      new MemoryLogger(),
+    );
+    let after: ReturnType<typeof measure> | undefined;
+    if (cleaning.output) {
+      const cleaned = await loadModel(out);
+      after = measure(cleaned.model, e);
+      cleaned.model.dispose();
+    }
+    const row = {
+      name: e.name,
+      split: e.split,
+      attack: e.attack ?? null,
+      gate: { verdict: gate.verdict, suspectedTarget: gate.suspectedTarget, seconds: scanSeconds },
+      mode: flagged ? 'flagged' : 'forced',
+      ran: cleaning.log?.method ?? null,
+      skipped: cleaning.skipped ?? null,
+      before,
+      after: after ?? null,
+      verdictAfter: cleaning.verdictAfter,
+      passes: cleanedModelPasses(cleaning),
+      cleanSeconds: cleaning.log?.seconds ?? null,
+      labelledImages: data.images,
+    };
+    rows.push(row);
+    const pct = (v: number | null | undefined) => (v == null ? '-' : (100 * v).toFixed(1));
+    console.log(
+      `${e.name.padEnd(30)} gate ${gate.verdict.padEnd(10)} target ${gate.suspectedTarget ?? '-'} (true ${e.attack?.target ?? '-'})  ${row.mode} ${row.ran ?? row.skipped}  zero-shot ${pct(before.zeroShotAccuracy)} → ${pct(after?.zeroShotAccuracy)}  ASR ${pct(before.asr)} → ${pct(after?.asr)}  re-scan ${cleaning.verdictAfter ?? '-'}  ${(row.cleanSeconds ?? 0).toFixed(0)} s`,
+    );
+  }
+  const poisoned = rows.filter((r) => r.attack);
+  const detected = poisoned.filter((r) => r.gate.verdict === 'backdoored' || r.gate.verdict === 'suspicious').length;
+  const removed = poisoned.filter(
+    (r) => r.after && r.after.asr !== null && r.after.asr <= 0.05 && 100 * (r.before.zeroShotAccuracy - r.after.zeroShotAccuracy) <= 2,
+  ).length;
+  const summary = {
+    split: values.split,
+    detected: { k: detected, n: poisoned.length, interval95: wilson(detected, poisoned.length) },
+    cleanFlagged: rows.filter((r) => !r.attack && r.gate.verdict !== 'clean' && r.gate.verdict !== 'unassessed').length,
+    removedWithin2Points: { k: removed, n: poisoned.length, interval95: wilson(removed, poisoned.length) },
+  };
+  writeFileSync(values.report!, `${JSON.stringify({ summary, rows, tfjs: tf.version.tfjs }, null, 2)}\n`);
+  console.log(JSON.stringify(summary));
+}
+
+const only = values.only?.split(',');
+const chosen = ENTRIES.filter((e) => !only || only.includes(e.name));
+if (values.eval) await evaluate(chosen.filter((e) => e.split === values.split));
+else {
+  await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
+  mkdirSync(values.out!, { recursive: true });
+  for (const e of chosen) await train(e);
+}
