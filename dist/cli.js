@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-PDYO2UWY.js";
+} from "./chunks/chunk-E2H3E33K.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -107,6 +107,7 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
                             auto: warp check, then ${AUTO_METHOD} (unlearn on ONNX models) on the recovered trigger;
                             a flagged (or forced) model with no recovered trigger that works is cleaned by sau
                             (shared adversarial unlearning, needs no trigger); an unflagged one is left as it is;
+                            on a dual encoder: trigger unlearning (then par when both towers train);
                             onp and par need a tfjs layers model
   --target <class>          the class a scan with probe data flagged (scan's suspected target): when the scan of
                             --data names none, auto cleans at it, as the action does with its own scan's finding

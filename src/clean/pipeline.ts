@@ -30,7 +30,7 @@ import { DEFAULT_DUAL_PAR, parDual } from './par-dual.js';
 import { DualEncoderModel } from '../model/dual/adapter.js';
 import { predict, triggerAsr } from './training.js';
 import { recoveredTriggers, type RecoveredTrigger } from './triggers.js';
-import { PROMPT_REPAIR, unlearnTriggers, type CleanLog, type UnlearnHooks, type UnlearnOptions } from './unlearn.js';
+import { PROMPT_REPAIR, TOWER_REPAIR, unlearnTriggers, type CleanLog, type UnlearnHooks, type UnlearnOptions } from './unlearn.js';
 import { DEFAULT_WARP_INVERSION, DEFAULT_WARP_UNLEARN, invertWarp, unlearnWarps, WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT, WARP_TUNING } from './warp.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
@@ -40,12 +40,47 @@ export { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, type CleanMethod } fr
 /**
  * ONP-style pruning edits tfjs layers; ONNX classifiers are cleaned by trigger unlearning. Dual
  * encoders: a prompt learner is repaired as CLIP-Inspector does (unlearning its recovered
- * trigger, only the prompt learner trained), encoders without one by PAR (both towers).
+ * trigger, only the prompt learner trained); encoders without one unlearn the trigger in both
+ * towers, then PAR follows (see autoRound).
  */
 export function autoMethodFor(model: ModelUnderTest): Exclude<CleanMethod, 'auto'> {
-  if (model instanceof DualEncoderModel) return model.hasPromptLearner ? 'unlearn' : 'par';
+  if (model instanceof DualEncoderModel) return 'unlearn';
   return model instanceof LayersModelAdapter ? AUTO_METHOD : 'unlearn';
 }
+
+/**
+ * Whether `auto` follows the trigger unlearning with PAR: dual encoders whose towers are trained
+ * (no prompt learner) and that can caption their labels. On the colour-domain CLIP tuning models
+ * (poisoned in pretraining) each alone left one backdoor: PAR a patch at 98 %, unlearning a
+ * Blended pattern at 40 %; one after the other left 1.7 % and 0.1 % (docs/cleaning.md).
+ */
+const parFollows = (model: ModelUnderTest): model is DualEncoderModel =>
+  model instanceof DualEncoderModel && !model.hasPromptLearner && model.hasTextEncoder && model.templates.length > 0;
+
+/** One round of `auto` on a recovered trigger: autoMethodFor's method, then PAR where parFollows. */
+export function autoRound(
+  model: ModelUnderTest,
+  data: LabelledImageSet,
+  triggers: RecoveredTrigger[],
+  seed: number,
+  hooks: Pick<UnlearnHooks, 'alsoUnlearn'> = {},
+  tuning: Partial<UnlearnOptions> = {},
+): CleanLog {
+  const first = cleanWith(autoMethodFor(model), model, data, triggers, seed, hooks, tuning);
+  if (!parFollows(model)) return first;
+  const par = cleanWith('par', model, data, triggers, seed);
+  return {
+    method: `${first.method}, then par`,
+    options: { [first.method]: first.options, par: par.options },
+    steps: first.steps + par.steps,
+    epochLoss: [...first.epochLoss, ...par.epochLoss],
+    seconds: first.seconds + par.seconds,
+    details: { [first.method]: first.details ?? {}, par: par.details ?? {} },
+  };
+}
+
+/** The name of what autoRound runs, for logs and reports. */
+export const autoRoundName = (model: ModelUnderTest) => `${autoMethodFor(model)}${parFollows(model) ? ', then par' : ''}`;
 /** Methods that start from the recovered trigger; the others need only clean data. */
 const TRIGGER_METHODS: readonly string[] = ['unlearn', 'onp'];
 
@@ -83,7 +118,7 @@ export async function autoClean(
   maxRounds = AUTO_MAX_ROUNDS,
 ): Promise<{ log: CleanLog; last: TriggerScan }> {
   const t0 = performance.now();
-  const method = autoMethodFor(model);
+  const method = autoRoundName(model);
   const rounds: Array<{ target: number; triggers: string[]; seconds: number; verdictAfter: string; details?: Record<string, unknown> }> = [];
   const warpPhases: Array<Record<string, unknown>> = [];
   let scan = first;
@@ -126,7 +161,7 @@ export async function autoClean(
     const t = scan.decision.suspectedTarget;
     const triggers = t === null ? [] : recoveredTriggers(model.inputShape, scan).filter((x) => x.target === t);
     if (t === null || !triggers.length) break;
-    const log = cleanWith(method, model, data, triggers, seed + r, { alsoUnlearn: warps }, tuning());
+    const log = autoRound(model, data, triggers, seed + r, { alsoUnlearn: warps }, tuning());
     add(log);
     scan = await scanForTriggers(model, probe, rows, seed, policy);
     rounds.push({ target: t, triggers: triggers.map((x) => x.source), seconds: log.seconds, verdictAfter: scan.decision.verdict, details: log.details });
@@ -257,7 +292,7 @@ export function cleanWith(
         model,
         data,
         triggers,
-        { ...(model instanceof DualEncoderModel && model.hasPromptLearner ? PROMPT_REPAIR : {}), ...tuning, seed },
+        { ...(model instanceof DualEncoderModel ? (model.hasPromptLearner ? PROMPT_REPAIR : TOWER_REPAIR) : {}), ...tuning, seed },
         hooks,
       );
     case 'onp':
@@ -512,23 +547,17 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       );
     // sau unlearns what fools the model and its frozen original alike: a second copy, never trained.
     const reference = method === 'sau' ? (await loadModel(req.model, req.policy.limits)).model : undefined;
-    logger.info(`clean: ${req.method === 'auto' ? `auto (${method}${agnostic ? '' : `, up to ${AUTO_MAX_ROUNDS} rounds`})` : method}`);
+    logger.info(`clean: ${req.method === 'auto' ? `auto (${agnostic ? method : `${autoRoundName(model)}, up to ${AUTO_MAX_ROUNDS} rounds`})` : method}`);
     let after: TriggerScan;
     // A forced clean is one round of the method: auto's rounds go on only while the re-scan flags.
     try {
       if (req.method === 'auto' && forcedTarget === null && !agnostic) {
         ({ log: report.log, last: after } = await autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, heldOut));
       } else {
-        report.log = cleanWith(
-          method,
-          model,
-          cleanSet,
-          triggers,
-          req.seed,
-          {},
-          {},
-          reference && { reference, maxAccuracyDrop: req.policy.maxAccuracyDrop, logger },
-        );
+        report.log =
+          req.method === 'auto' && !agnostic
+            ? autoRound(model, cleanSet, triggers, req.seed)
+            : cleanWith(method, model, cleanSet, triggers, req.seed, {}, {}, reference && { reference, maxAccuracyDrop: req.policy.maxAccuracyDrop, logger });
         after = await scanForTriggers(model, heldOut, rows, req.seed, req.policy);
       }
       // Does the removal of a recovered trigger last? A trial fine-tune of a copy; if the trigger

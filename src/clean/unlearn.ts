@@ -58,6 +58,12 @@ export const DEFAULT_UNLEARN: UnlearnOptions = {
  * measured on classifiers only).
  */
 export const PROMPT_REPAIR: Partial<UnlearnOptions> = { learningRate: 5e-3, epochs: 20, distillTemperature: 1 };
+/**
+ * Trigger unlearning in both towers of a dual encoder without a prompt learner: the classifier
+ * defaults left a patch backdoor at 29 % on a colour-domain CLIP tuning model poisoned in
+ * pretraining, 20 epochs at 1e-3 at 9 %, at 2e-3 at 0.4 %, accuracy kept (docs/cleaning.md).
+ */
+export const TOWER_REPAIR: Partial<UnlearnOptions> = { learningRate: 2e-3, epochs: 20 };
 
 export interface CleanLog {
   method: string;

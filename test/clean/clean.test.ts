@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { d3, d3Loss, headKernel } from '../../src/clean/d3.js';
 import {
+  autoRoundName,
   DEFAULT_CLEAN_POLICY,
   joinLabelled,
   judgedOnHeldOut,
@@ -414,6 +415,19 @@ describe('PAR-style recovery', () => {
     expect(accuracyOf(model, heldout)).toBeGreaterThan(accuracy - 0.15);
     model.dispose();
   }, 120_000);
+});
+
+describe("auto's cleaner by kind of model", () => {
+  it('repairs a prompt learner by unlearning alone, unlearns in both towers then runs PAR otherwise, and prunes a tfjs classifier', async () => {
+    const dual = (name: string) => path.join(REPO, 'test/fixtures/dual', name);
+    const names = [];
+    for (const dir of [dual('cocoop-clean'), dual('clip-clean'), EXAMPLES.blendedCnn]) {
+      const { model } = await loadModel(dir);
+      names.push(autoRoundName(model));
+      model.dispose();
+    }
+    expect(names).toEqual(['unlearn', 'unlearn, then par', 'onp']);
+  });
 });
 
 describe('what the cleaners distil from, and the region trigger', () => {

@@ -68,9 +68,9 @@ describe('cleaning dual encoders (CLI)', () => {
     }
   }, 600_000);
 
-  it('removes contrastive poisoning with PAR (auto: both towers, τ = 2.15)', async () => {
+  it('removes contrastive poisoning (auto: the recovered trigger unlearned in both towers, then PAR, τ = 2.15)', async () => {
     const { json, before, after } = await cleanDual(BACKDOORED.contrastive, 'auto');
-    expect(json.log.options.method).toBe('par');
+    expect(json.log.options.method).toBe('unlearn, then par');
     expect(before.asr).toBeGreaterThan(0.9);
     expect(after.asr).toBeLessThan(0.05);
     expect(before.accuracy - after.accuracy).toBeLessThanOrEqual(0.02);
