@@ -51,8 +51,8 @@ export function autoMethodFor(model: ModelUnderTest): Exclude<CleanMethod, 'auto
 /**
  * Whether `auto` follows the trigger unlearning with PAR: dual encoders whose towers are trained
  * (no prompt learner) and that can caption their labels. On the colour-domain CLIP tuning models
- * (poisoned in pretraining) each alone left one backdoor: PAR a patch at 98 %, unlearning a
- * Blended pattern at 40 %; one after the other left 1.7 % and 0.1 % (docs/cleaning.md).
+ * (poisoned in pretraining) each alone left one of the two backdoors in place, PAR a patch and
+ * unlearning a Blended pattern; one after the other removed both (docs/cleaning.md).
  */
 const parFollows = (model: ModelUnderTest): model is DualEncoderModel =>
   model instanceof DualEncoderModel && !model.hasPromptLearner && model.hasTextEncoder && model.templates.length > 0;

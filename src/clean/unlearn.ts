@@ -59,9 +59,10 @@ export const DEFAULT_UNLEARN: UnlearnOptions = {
  */
 export const PROMPT_REPAIR: Partial<UnlearnOptions> = { learningRate: 5e-3, epochs: 20, distillTemperature: 1 };
 /**
- * Trigger unlearning in both towers of a dual encoder without a prompt learner: the classifier
- * defaults left a patch backdoor at 29 % on a colour-domain CLIP tuning model poisoned in
- * pretraining, 20 epochs at 1e-3 at 9 %, at 2e-3 at 0.4 %, accuracy kept (docs/cleaning.md).
+ * Trigger unlearning in both towers of a dual encoder without a prompt learner: a backdoor
+ * planted in contrastive pretraining needs more and larger steps than a classifier's fine-tune
+ * (the classifier defaults left most of a patch backdoor on a colour-domain CLIP tuning model;
+ * docs/cleaning.md).
  */
 export const TOWER_REPAIR: Partial<UnlearnOptions> = { learningRate: 2e-3, epochs: 20 };
 
