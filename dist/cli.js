@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-E2H3E33K.js";
+} from "./chunks/chunk-ALG7ISA7.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -44,7 +44,6 @@ export { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, type CleanMethod } fr
  * towers, then PAR follows (see autoRound).
  */
 export function autoMethodFor(model: ModelUnderTest): Exclude<CleanMethod, 'auto'> {
-  if (model instanceof DualEncoderModel) return 'unlearn';
   return model instanceof LayersModelAdapter ? AUTO_METHOD : 'unlearn';
 }
 
