@@ -45,7 +45,8 @@ export function evidenceOf(report: GateReport): Evidence | undefined {
       inputShape: report.model.inputShape,
       numClasses: report.model.numClasses ?? 0,
       decision: report.model.head === 'multi-label' ? 'multi-label' : 'single-label',
-      probes: report.data?.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution',
+      probes: report.data?.synthesis ? 'model-inverted' : report.data?.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution',
+      ...(report.data?.synthesis ? { probesClassified: report.data.synthesis.classified } : {}),
       tier: report.policy?.budgets?.tier ?? 'small-input',
     },
   };

@@ -24,8 +24,10 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
                             URL of a model.json, .onnx or bundle, release:<tag>/<asset> or artifact:<name>[@<run id>]
                             (these two read GITHUB_TOKEN and GITHUB_REPOSITORY)
   --data <spec>             probe images: a folder of PNG/JPEG, x.npy (+ y.npy), an ImageFolder,
-                            mnist[:test|heldout|train|all], or synthetic (noise probes). Default: none, and
-                            the data-free max-margin scan runs, whose verdict can be flagged or unassessed
+                            mnist[:test|heldout|train|all], synthetic (noise probes), or deep-inversion
+                            (probes synthesised from the model; a quiet scan on them is unassessed). Default:
+                            none, and the data-free max-margin scan runs, whose verdict can be flagged or
+                            unassessed
   --report <file>           JSON report path (default: ${DEFAULTS.reportPath})
   --json                    print the JSON report on stdout instead of the one-line verdict
   --sarif <file>            also write SARIF 2.1.0 (for code scanning) to <file>

@@ -2,14 +2,15 @@
 // becomes verdict `error` (fail closed); nothing here knows about GitHub or the CLI.
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
-import { loadProbeImages } from './data/sources.js';
+import { deepInversionImages } from './data/deep-inversion.js';
+import { DEEP_INVERSION_SPEC, loadProbeImages } from './data/sources.js';
 import type { ImageSet } from './data/types.js';
 import { assertNoEngineFault, type EngineInfo } from './engine/backend.js';
 import { ConfigurationError, describeError, InputError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ModelUnderTest } from './model/adapter.js';
 import { loadModel } from './model/load.js';
-import type { GateReport, ModelCheck, ModelOrigin, ShardRecord } from './report/types.js';
+import type { GateReport, ModelCheck, ModelOrigin, ProbeSynthesis, ShardRecord } from './report/types.js';
 import { resolveBudgets, SCAN_NAMES } from './core/policy.js';
 import { decide, type ScanContext } from './core/verdict.js';
 import { evidenceOf, runScan, SCANS, scanVotes, type ScanInput, type ScanResults } from './scan/registry.js';
@@ -101,6 +102,18 @@ export function judge(report: GateReport, context: ScanContext, policy: Pick<Set
   report.statistics = decision.statistics;
 }
 
+/** Probe images synthesised from the model (data: deep-inversion), with what the report says of them. */
+async function synthesiseProbes(model: ModelUnderTest, settings: Readonly<Settings>, logger: Logger): Promise<ImageSet & { synthesis: ProbeSynthesis }> {
+  logger.info(`synthesising ${settings.maxProbeImages} probe images from the model (DeepInversion)`);
+  const made = await deepInversionImages(model, { count: settings.maxProbeImages, seed: settings.seed });
+  const synthesis: ProbeSynthesis = { method: 'deep-inversion', prior: made.prior, classified: made.classified };
+  logger.info(
+    `synthesised ${made.count} probe images in ${made.seconds.toFixed(1)} s (${made.prior === 'batch-norm' ? "matching the model's batch-norm statistics" : 'no batch norm: image prior only'}); the model gives ${(100 * made.classified).toFixed(0)} % their intended class`,
+  );
+  const { x, count, height, width, channels, source } = made;
+  return { x, count, height, width, channels, source, synthesis };
+}
+
 /** A report before anything is known: verdict `error` until a decision replaces it (fail closed). */
 export function startReport(seed: number, model: GateReport['model'], policy: Pick<Settings, 'policySource' | 'failOn' | 'thresholds' | 'prior'>): GateReport {
   return {
@@ -158,11 +171,20 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     logger.info(`model ${settings.model}: ${source.format}, input ${model.inputShape.join('×')}, ${model.numClasses} classes, ${source.digest}`);
 
     t = performance.now();
-    const probe = loadProbeImages(settings.data, { shape: model.inputShape, maxImages: settings.maxProbeImages, seed: settings.seed });
-    const readsProbes = settings.scans.some((name) => SCANS[name].readsProbes);
+    const { scans } = settings;
+    const probe: ImageSet & { synthesis?: ProbeSynthesis } =
+      settings.data === DEEP_INVERSION_SPEC
+        ? await synthesiseProbes(model, settings, logger)
+        : loadProbeImages(settings.data, { shape: model.inputShape, maxImages: settings.maxProbeImages, seed: settings.seed });
+    const readsProbes = scans.some((name) => SCANS[name].readsProbes);
     // With only the data-free scan, the (synthetic) images serve the model check alone.
-    const use = readsProbes || !settings.scans.length ? '' : ', for the model check only (the data-free scan reads no images)';
-    report.data = { source: `${probe.source}${use}`, count: probe.count, shape: [probe.height, probe.width, probe.channels] };
+    const use = readsProbes || !scans.length ? '' : ', for the model check only (the data-free scan reads no images)';
+    report.data = {
+      source: `${probe.source}${use}`,
+      count: probe.count,
+      shape: [probe.height, probe.width, probe.channels],
+      ...(probe.synthesis ? { synthesis: probe.synthesis } : {}),
+    };
     report.timings.dataSeconds = seconds(t);
 
     t = performance.now();
@@ -182,7 +204,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     report.timings.modelCheckSeconds = seconds(t);
     t = performance.now();
 
-    if (!settings.scans.length) {
+    if (!scans.length) {
       report.verdict = 'unassessed';
       report.reasons.push('no backdoor detector ran (scans: none), so the model cannot be called clean');
       return { report, images };
@@ -191,13 +213,20 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     report.policy = { ...report.policy!, budgets };
     const results: ScanResults = {};
     const input: ScanInput = { model, probe, budgets, rows, seed: settings.seed, progress: (phase, unit) => progressLine(logger, phase, unit) };
-    const probes = !readsProbes ? 'none' : probe.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution';
-    const context: ScanContext = { inputShape: model.inputShape, numClasses: model.numClasses, decision: model.decision, probes, tier: budgets.tier };
+    const probes = !readsProbes ? 'none' : probe.synthesis ? 'model-inverted' : probe.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution';
+    const context: ScanContext = {
+      inputShape: model.inputShape,
+      numClasses: model.numClasses,
+      decision: model.decision,
+      probes,
+      ...(probe.synthesis ? { probesClassified: probe.synthesis.classified } : {}),
+      tier: budgets.tier,
+    };
     const { shard } = settings;
     const record: ShardRecord | undefined = shard && { ...shard, context, classes: [] };
     // The table's order, whatever order the policy listed them in. The Hessian scan is not per
     // class: of a sharded scan's jobs, the first runs it.
-    for (const name of SCAN_NAMES.filter((n) => settings.scans.includes(n) && !(n === 'hessian' && shard && shard.index !== 1))) {
+    for (const name of SCAN_NAMES.filter((n) => scans.includes(n) && !(n === 'hessian' && shard && shard.index !== 1))) {
       logger.info(`scan: ${SCANS[name].title}${shard ? ` (shard ${shard.index}/${shard.count})` : ''}`);
       const planned = (all: readonly number[], ran: readonly number[]) => record!.classes.push({ method: SCANS[name].method, all: [...all], ran: [...ran] });
       const summary = await runScan(name, { ...input, shard: shard && { ...shard, planned } }, results);

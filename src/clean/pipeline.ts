@@ -7,7 +7,7 @@ import path from 'node:path';
 import { decide, type Decision } from '../core/verdict.js';
 import { DEFAULT_PRIOR } from '../core/calibration.js';
 import { budgetSettings, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
-import { loadLabelledImages, loadProbeImages } from '../data/sources.js';
+import { DEEP_INVERSION_SPEC, loadLabelledImages, loadProbeImages } from '../data/sources.js';
 import { pickImages, type ImageSet, type LabelledImageSet } from '../data/types.js';
 import { planRows } from '../engine/memory.js';
 import { InputError } from '../errors.js';
@@ -406,13 +406,13 @@ function rightOn(model: ModelUnderTest, heldOut: LabelledImageSet): boolean[] {
 }
 
 /**
- * The unlabelled images worth cleaning with, if any. Synthetic images are not in-distribution
- * (they would teach the model its answers on noise), and the labelled data is not taken twice
+ * The unlabelled images worth cleaning with, if any. Synthetic images (noise, or made from the
+ * model) are not in-distribution (they would teach the model its answers on them), and the labelled data is not taken twice
  * (its held-out fifth, which judges the cleaned model, must stay unseen).
  */
 export function usableUnlabelled(req: Pick<CleanRequest, 'unlabelled' | 'data'>): string | null {
   const spec = req.unlabelled?.trim();
-  return spec && spec !== 'synthetic' && path.resolve(spec) !== path.resolve(req.data.trim()) ? spec : null;
+  return spec && spec !== 'synthetic' && spec !== DEEP_INVERSION_SPEC && path.resolve(spec) !== path.resolve(req.data.trim()) ? spec : null;
 }
 
 /** One labelled set of both (same image shape). */

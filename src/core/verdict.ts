@@ -93,6 +93,12 @@ export interface DataFreePower {
 }
 export const DATA_FREE_POWER = dataFreeFit as DataFreePower;
 
+/**
+ * Images synthesised from the model stand for its classes only if it gives at least this share of
+ * them the class they were made for; below, the probe scans' findings on them are not evidence.
+ */
+export const MIN_SYNTHESIS_CLASSIFIED = 0.9;
+
 /** A quiet data-free scan clears a model only when it flagged at least this share of the tuning split's backdoored models. */
 export const MIN_DATA_FREE_POWER = 0.95;
 
@@ -101,8 +107,14 @@ export interface ScanContext {
   numClasses: number;
   /** Multi-label heads switch labels on independently. */
   decision?: 'single-label' | 'multi-label';
-  /** In-distribution images the user gave, synthetic ones the gate made, or none read (the data-free scan alone). */
-  probes: 'in-distribution' | 'synthetic' | 'none';
+  /**
+   * In-distribution images the user gave, noise images the gate made (`synthetic`), images the
+   * gate synthesised from the model itself (`model-inverted`, DeepInversion), or none read (the
+   * data-free scan alone).
+   */
+  probes: 'in-distribution' | 'synthetic' | 'model-inverted' | 'none';
+  /** With model-inverted probes: the share of them the model gives the class they were made for. */
+  probesClassified?: number;
   /** The budget tier that applied (inputs above 64×64 px get the large-input budgets). */
   tier: 'small-input' | 'large-input';
 }
@@ -263,13 +275,16 @@ export function decide(
   const reasons: string[] = [];
   const unassessed: string[] = [];
   const votes: Array<{ level: Level; target: number | null; excess: number }> = [];
+  // The probe scans' votes (also in votes), which unfaithful synthesised probes void.
+  const probeVotes: typeof votes = [];
+  const probeVote = (v: (typeof votes)[number]) => votes.push(v) && probeVotes.push(v);
   const features: ScoreFeatures = {};
   const statistics: Decision['statistics'] = {};
   const { dense, mask, hessian, maxMargin } = scans;
   if (dense) {
     const s = (statistics.dense = denseStatistic(dense, calibration.statistics));
     features.dense = s.value;
-    votes.push({ level: s.target === null ? 0 : levelOf(s.value, t.inversion), target: s.target, excess: s.value - t.inversion.suspicious });
+    probeVote({ level: s.target === null ? 0 : levelOf(s.value, t.inversion), target: s.target, excess: s.value - t.inversion.suspicious });
     const c = s.target === null ? undefined : dense.perClass[s.target];
     reasons.push(
       c === undefined
@@ -289,7 +304,7 @@ export function decide(
   if (mask) {
     const s = (statistics.mask = maskStatistic(mask, context.inputShape, calibration.statistics));
     features.mask = s.value;
-    votes.push({ level: s.target === null ? 0 : levelOf(s.value, t.maskInversion), target: s.target, excess: s.value - t.maskInversion.suspicious });
+    probeVote({ level: s.target === null ? 0 : levelOf(s.value, t.maskInversion), target: s.target, excess: s.value - t.maskInversion.suspicious });
     const c = s.target === null ? undefined : mask.perClass[s.target];
     reasons.push(
       mask.inconclusive
@@ -323,9 +338,22 @@ export function decide(
       const power = options.dataFreePower ?? DATA_FREE_POWER;
       if (context.probes !== 'in-distribution' && (power.of === 0 || power.detected < MIN_DATA_FREE_POWER * power.of))
         unassessed.push(
-          `with no data only the data-free maximum-margin scan judged the model, and on the benchmark's tuning split it flagged ${power.detected} of ${power.of} backdoored models (and ${power.cleanFlagged} of ${power.cleanOf} clean ones), so a quiet result does not show the model is clean: give unlabelled in-distribution images (data)`,
+          context.probes === 'model-inverted'
+            ? `the data-free maximum-margin scan flagged ${power.detected} of ${power.of} backdoored models on the benchmark's tuning split (and ${power.cleanFlagged} of ${power.cleanOf} clean ones), so its quiet result does not show the model is clean either: give unlabelled in-distribution images (data)`
+            : `with no data only the data-free maximum-margin scan judged the model, and on the benchmark's tuning split it flagged ${power.detected} of ${power.of} backdoored models (and ${power.cleanFlagged} of ${power.cleanOf} clean ones), so a quiet result does not show the model is clean: give unlabelled in-distribution images (data)`,
         );
     }
+  }
+  // Images the model does not even give their own classes (the optimiser matched the batch-norm
+  // statistics but not the class) make every trigger look universal: seen on residual networks.
+  const classified = context.probesClassified ?? 1;
+  if (context.probes === 'model-inverted' && classified < MIN_SYNTHESIS_CLASSIFIED) {
+    for (const v of probeVotes) v.level = 0;
+    delete features.dense;
+    delete features.mask;
+    unassessed.push(
+      `the model gives only ${pct(classified)} of the images synthesised from it the class they were made for (at least ${pct(MIN_SYNTHESIS_CLASSIFIED)} needed), so they do not stand for its classes and the probe scans' findings on them are not evidence either way: give unlabelled in-distribution images (data)`,
+    );
   }
   // Sink classes: a class that already takes most probes cannot be tested by a trigger.
   const sinks = new Map<number, number>();
@@ -333,7 +361,7 @@ export function decide(
   let sinkVote: (typeof votes)[number] | undefined;
   if (sinks.size) {
     const list = [...sinks].map(([c, share]) => `${c} (${pct(share)})`).join(', ');
-    if (context.probes === 'synthetic') {
+    if (context.probes === 'synthetic' || context.probes === 'model-inverted') {
       unassessed.push(
         `class ${list} takes most of the synthetic probes, so a backdoor aimed at it cannot be told from the probes' drift: give in-distribution images (data)`,
       );
@@ -353,6 +381,12 @@ export function decide(
     );
   if (context.probes === 'synthetic')
     unassessed.push('the probes are synthetic: detection power on noise probes is not measured; give unlabelled in-distribution images (data)');
+  // Images made from the model find the triggers a model generalises, but a quiet scan on them
+  // missed too many of the benchmark's backdoors to clear one (docs/detection.md).
+  if (context.probes === 'model-inverted')
+    unassessed.push(
+      'the probes were synthesised from the model (DeepInversion): a quiet scan on them does not show the model is clean, only a finding counts; give unlabelled in-distribution images (data)',
+    );
   const kind = modelKind(context.numClasses, context.decision);
   const power = calibration.power?.[kind];
   if (power && power.detected < MIN_MEASURED_POWER * power.of) {

@@ -1,6 +1,7 @@
 // Resolves a data spec to images. Probe data (unlabelled) for scans; labelled data for cleaning
 // and accuracy checks. Specs: `synthetic`, `mnist[:train|heldout|test|all]`, a folder of images,
 // an ImageFolder (`<dir>/<class>/*.png`), an `x.npy` (+ `y.npy`) pair, or a single .npy file.
+// (`deep-inversion` probes are made from the model by the gate, src/data/deep-inversion.ts.)
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
@@ -53,10 +54,14 @@ function parseMnistSpec(spec: string): MnistSplit | undefined {
   return m ? ((m[1] as MnistSplit | undefined) ?? 'test') : undefined;
 }
 
+/** The data spec that asks the gate to synthesise probes from the model (src/data/deep-inversion.ts). */
+export const DEEP_INVERSION_SPEC = 'deep-inversion';
+
 /** Unlabelled probe images for scans. */
 export function loadProbeImages(spec: string | undefined, opts: DataOptions): ImageSet {
   const s = (spec ?? '').trim();
   if (s === '' || s === 'synthetic') return syntheticImages(opts.maxImages, opts.shape, opts.seed);
+  if (s === DEEP_INVERSION_SPEC) throw new InputError(s, "(probes synthesised from the model) is for the scan's data only; give images here");
   const split = parseMnistSpec(s);
   if (split) return fitImageSet(take(mnistSplit(split), opts.maxImages), opts.shape);
   if (!existsSync(s)) throw new InputError(s, 'data path does not exist');

@@ -52,9 +52,23 @@ export interface ModelUnderTest {
   logits(x: tf.Tensor4D, options?: { training?: boolean }): tf.Tensor2D;
   /** Variables a cleaner may update (empty for graph models, whose weights are constants). */
   trainableVariables(): tf.Variable[];
+  /**
+   * One differentiable pass giving the logits and, for each channels-last batch-norm layer, its
+   * input beside the running statistics it was trained to: what DeepInversion matches synthetic
+   * images to. Absent where the format keeps no such statistics apart (graph models fold them
+   * into convolutions); `batchNorm` is empty for a model without batch norm.
+   */
+  batchNormForward?(x: tf.Tensor4D): { logits: tf.Tensor2D; batchNorm: BatchNormInput[] };
   readonly canSave: boolean;
   save(dir: string, options?: { overwrite?: boolean }): Promise<void>;
   dispose(): void;
+}
+
+export interface BatchNormInput {
+  /** The layer's input, channels last. */
+  input: tf.Tensor;
+  runningMean: tf.Tensor1D;
+  runningVariance: tf.Tensor1D;
 }
 
 /** Maps pixel space [0,1] to the model's input convention. */
@@ -175,6 +189,36 @@ export class LayersModelAdapter implements ModelUnderTest {
   }
 
   private readonly hiddenModels = new Map<string, tf.LayersModel>();
+
+  batchNormForward(x: tf.Tensor4D): { logits: tf.Tensor2D; batchNorm: BatchNormInput[] } {
+    const layers = this.batchNormLayers;
+    const layer = this.activatedLayer;
+    const saved = layer?.activation;
+    if (layer) layer.activation = LINEAR;
+    try {
+      const [logits, ...inputs] = this.hidden(x, [this.logitsModel.outputs[0], ...layers.map((l) => l.input as tf.SymbolicTensor)]);
+      return {
+        logits: headLogits(asClassVector(logits, this.file), this.head),
+        batchNorm: layers.map((l, i) => {
+          const weights = new Map(l.weights.map((w) => [w.originalName.split('/').pop(), w.read() as tf.Tensor1D]));
+          return { input: inputs[i], runningMean: weights.get('moving_mean')!, runningVariance: weights.get('moving_variance')! };
+        }),
+      };
+    } finally {
+      if (layer) layer.activation = saved;
+    }
+  }
+
+  /** Batch-norm layers that normalise the last (channels) axis, the only kind tfjs trains by default. */
+  private get batchNormLayers(): tf.layers.Layer[] {
+    return this.model.layers.filter((l) => {
+      if (l.getClassName() !== 'BatchNormalization') return false;
+      const axis = (l.getConfig() as { axis?: number | number[] }).axis;
+      const last = (l.input as tf.SymbolicTensor).shape.length - 1;
+      const axes = Array.isArray(axis) ? axis : [axis];
+      return axes.length === 1 && (axes[0] === -1 || axes[0] === last);
+    });
+  }
 
   async save(dir: string, { overwrite = false } = {}): Promise<void> {
     await this.model.save(directoryWriter(dir, { overwrite }));

@@ -88,7 +88,7 @@ export interface GateReport {
     /** How the spec was fetched: the source kind, the local copy scanned, and whether the cache had it. */
     origin?: ModelOrigin;
   };
-  data?: { source: string; count: number; shape: [number, number, number] };
+  data?: { source: string; count: number; shape: [number, number, number]; synthesis?: ProbeSynthesis };
   engine?: EngineInfo & { memory?: MemoryPlan };
   /** Where the policy came from, and what it resolved to for this model. */
   policy?: { source: string; failOn: string; thresholds: Thresholds; prior?: number; budgets?: ScanBudgets };
@@ -127,4 +127,13 @@ export function exitCodeFor(verdict: Verdict, failOn: 'suspicious' | 'backdoored
   const outcome = outcomeFor(verdict, failOn);
   if (outcome === 'could-not-scan') return onError === 'warn' ? EXIT.pass : EXIT.couldNotScan;
   return outcome === 'pass' || outcome === 'warn' ? EXIT.pass : EXIT.fail;
+}
+
+/** How probe images synthesised from the model were made (data: deep-inversion; the time is timings.dataSeconds). */
+export interface ProbeSynthesis {
+  method: 'deep-inversion';
+  /** 'batch-norm': the model's batch-norm statistics were matched; 'image': the image prior alone. */
+  prior: 'batch-norm' | 'image';
+  /** Share of the images the model classifies as the class they were made for. */
+  classified: number;
 }

@@ -213,6 +213,28 @@ describe('backdoor-gate scan', () => {
     expect(cleanHelp.stdout).not.toEqual(scanHelp.stdout);
   });
 
+  it('--data deep-inversion scans on images synthesised from the model: a finding counts, a quiet scan never passes', async () => {
+    const dir = tmp();
+    const scan = async (model: string, name: string) => {
+      const r = await runCli(['scan', model, '--data', 'deep-inversion', '--max-probe-images', '32', '--scans', 'inversion', '--report', path.join(dir, name)]);
+      return { code: r.code, report: JSON.parse(readFileSync(path.join(dir, name), 'utf8')) };
+    };
+    // The example's blended trigger (target 4) is found on images made from a model without batch norm.
+    const blended = await scan(EXAMPLES.blendedCnn, 'b.json');
+    expect(blended.code).toBe(1);
+    expect(blended.report).toMatchObject({
+      verdict: 'backdoored',
+      suspectedTarget: 4,
+      data: { count: 32, synthesis: { method: 'deep-inversion', prior: 'image' } },
+    });
+    // On the batch-norm model its statistics are matched; whatever the scan finds, it does not pass.
+    const bn = await scan(EXAMPLES.badnetsBn, 'n.json');
+    expect(bn.code).not.toBe(0);
+    expect(bn.report.data.synthesis).toMatchObject({ prior: 'batch-norm' });
+    expect(bn.report.data.synthesis.classified).toBeGreaterThan(0.9);
+    expect(bn.report.verdict).not.toBe('clean');
+  });
+
   it('--json prints the report itself on stdout', async () => {
     const report = path.join(tmp(), 'r.json');
     const r = await runCli(['scan', EXAMPLES.blendedCnn, '--data', PROBE, '--max-probe-images', '64', '--scans', 'inversion', '--report', report, '--json']);

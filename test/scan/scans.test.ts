@@ -261,6 +261,17 @@ describe('verdict', () => {
     const synthetic = decide(quiet, ctx({ probes: 'synthetic' }), T, { calibration });
     expect(synthetic.verdict).toBe('unassessed');
     expect(synthetic.unassessed!.join('\n')).toMatch(/give unlabelled in-distribution images/);
+    const inverted = decide(quiet, ctx({ probes: 'model-inverted' }), T, { calibration });
+    expect(inverted.verdict).toBe('unassessed');
+    expect(inverted.unassessed!.join('\n')).toMatch(/synthesised from the model \(DeepInversion\): a quiet scan on them does not show the model is clean/);
+    expect(decide({ dense: dense(tied(2, 1)) }, ctx({ probes: 'model-inverted', probesClassified: 0.95 }), T, { calibration })).toMatchObject({
+      verdict: 'backdoored',
+      suspectedTarget: 2,
+    });
+    // Images the model does not give their own classes void the probe scans' findings (fail closed: unassessed).
+    const unfaithful = decide({ dense: dense(tied(2, 1)) }, ctx({ probes: 'model-inverted', probesClassified: 0.3 }), T, { calibration });
+    expect(unfaithful).toMatchObject({ verdict: 'unassessed', suspectedTarget: null });
+    expect(unfaithful.unassessed!.join('\n')).toMatch(/gives only 30 % of the images synthesised from it the class they were made for/);
     const large = decide(quiet, ctx({ inputShape: [224, 224, 3], tier: 'large-input' }), T, { calibration });
     expect(large.verdict).toBe('unassessed');
     expect(large.reasons.join('\n')).toMatch(/detection power at 224×224 px is not measured/);
