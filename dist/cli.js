@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-3VNAWPVW.js";
+} from "./chunks/chunk-KJYRH33B.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

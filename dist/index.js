@@ -42,7 +42,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-3VNAWPVW.js";
+} from "./chunks/chunk-KJYRH33B.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

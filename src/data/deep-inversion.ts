@@ -110,7 +110,7 @@ export async function deepInversionImages(
   for (let start = 0; start < o.count; start += o.batchSize) {
     const size = Math.min(o.batchSize, o.count - start);
     const batchLabels = labels.subarray(start, start + size);
-    const targets = tf.oneHot(tf.tensor1d(batchLabels, 'int32'), model.numClasses).toFloat() as tf.Tensor2D;
+    const targets = tf.tidy(() => tf.oneHot(tf.tensor1d(batchLabels, 'int32'), model.numClasses).toFloat() as tf.Tensor2D);
     // Noise around mid-grey, like the paper's Gaussian start in normalised space.
     const init = Float32Array.from({ length: size * n }, () => 0.5 + 0.2 * (rand() + rand() + rand() - 1.5));
     const images = tf.variable(tf.clipByValue(tf.tensor4d(init, [size, height, width, channels]), 0, 1));
