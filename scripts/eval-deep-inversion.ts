@@ -3,8 +3,9 @@
 // matches; `--archs` widens it). Each model is scanned once as a user would (`backdoor-gate scan
 // <model> --data deep-inversion`, one child process per model, reports cached by model digest and
 // synthesis settings in .cache/eval-deep-inversion), then decided again by the shipped rule (so a
-// rule change needs no re-scan) and reported per split as `npm run eval` splits them: backdoored models flagged (and with the right target), clean models flagged, the
-// verdicts, the AUROC of the report's score, with 95 % intervals, and the time taken.
+// rule change needs no re-scan) and reported per split as `npm run eval` splits them: backdoored
+// models flagged (and with the right target), clean models flagged, the verdicts, the AUROC of
+// the report's score, with 95 % intervals, and the time taken.
 //   tsx scripts/eval-deep-inversion.ts [--zoo zoo] [--split tuning|test|all] [--domains mnist,signs10] [--archs bn-cnn,resnet] [--jobs 2] [--no-scan] [--cli dist/cli.js]
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -48,7 +49,7 @@ const scan = (card: ZooCard) =>
     spawn(
       process.execPath,
       [
-        'dist/cli.js',
+        values.cli!,
         'scan',
         path.join(values.zoo!, card.name),
         '--data',

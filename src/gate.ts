@@ -171,14 +171,13 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     logger.info(`model ${settings.model}: ${source.format}, input ${model.inputShape.join('×')}, ${model.numClasses} classes, ${source.digest}`);
 
     t = performance.now();
-    const { scans } = settings;
     const probe: ImageSet & { synthesis?: ProbeSynthesis } =
       settings.data === DEEP_INVERSION_SPEC
         ? await synthesiseProbes(model, settings, logger)
         : loadProbeImages(settings.data, { shape: model.inputShape, maxImages: settings.maxProbeImages, seed: settings.seed });
-    const readsProbes = scans.some((name) => SCANS[name].readsProbes);
+    const readsProbes = settings.scans.some((name) => SCANS[name].readsProbes);
     // With only the data-free scan, the (synthetic) images serve the model check alone.
-    const use = readsProbes || !scans.length ? '' : ', for the model check only (the data-free scan reads no images)';
+    const use = readsProbes || !settings.scans.length ? '' : ', for the model check only (the data-free scan reads no images)';
     report.data = {
       source: `${probe.source}${use}`,
       count: probe.count,
@@ -204,7 +203,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     report.timings.modelCheckSeconds = seconds(t);
     t = performance.now();
 
-    if (!scans.length) {
+    if (!settings.scans.length) {
       report.verdict = 'unassessed';
       report.reasons.push('no backdoor detector ran (scans: none), so the model cannot be called clean');
       return { report, images };
@@ -226,7 +225,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     const record: ShardRecord | undefined = shard && { ...shard, context, classes: [] };
     // The table's order, whatever order the policy listed them in. The Hessian scan is not per
     // class: of a sharded scan's jobs, the first runs it.
-    for (const name of SCAN_NAMES.filter((n) => scans.includes(n) && !(n === 'hessian' && shard && shard.index !== 1))) {
+    for (const name of SCAN_NAMES.filter((n) => settings.scans.includes(n) && !(n === 'hessian' && shard && shard.index !== 1))) {
       logger.info(`scan: ${SCANS[name].title}${shard ? ` (shard ${shard.index}/${shard.count})` : ''}`);
       const planned = (all: readonly number[], ran: readonly number[]) => record!.classes.push({ method: SCANS[name].method, all: [...all], ran: [...ran] });
       const summary = await runScan(name, { ...input, shard: shard && { ...shard, planned } }, results);

@@ -407,8 +407,9 @@ function rightOn(model: ModelUnderTest, heldOut: LabelledImageSet): boolean[] {
 
 /**
  * The unlabelled images worth cleaning with, if any. Synthetic images (noise, or made from the
- * model) are not in-distribution (they would teach the model its answers on them), and the labelled data is not taken twice
- * (its held-out fifth, which judges the cleaned model, must stay unseen).
+ * model) are not in-distribution (they would teach the model its answers on them), and the
+ * labelled data is not taken twice (its held-out fifth, which judges the cleaned model, must stay
+ * unseen).
  */
 export function usableUnlabelled(req: Pick<CleanRequest, 'unlabelled' | 'data'>): string | null {
   const spec = req.unlabelled?.trim();

@@ -277,7 +277,10 @@ export function decide(
   const votes: Array<{ level: Level; target: number | null; excess: number }> = [];
   // The probe scans' votes (also in votes), which unfaithful synthesised probes void.
   const probeVotes: typeof votes = [];
-  const probeVote = (v: (typeof votes)[number]) => votes.push(v) && probeVotes.push(v);
+  const probeVote = (v: (typeof votes)[number]) => {
+    votes.push(v);
+    probeVotes.push(v);
+  };
   const features: ScoreFeatures = {};
   const statistics: Decision['statistics'] = {};
   const { dense, mask, hessian, maxMargin } = scans;
