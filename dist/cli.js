@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-F6FTDYAA.js";
+} from "./chunks/chunk-YAIDTBKU.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -6,6 +6,10 @@
 // Objective from the paper's CIFAR-10 recipe (NVlabs/DeepInversion,
 // cifar10/deepinversion_cifar10.py: Adam, feature weight 10, a TV-L2 term, ±2 px jitter), with
 // far fewer, larger steps than its 2,000 so that a CPU runner can afford it (docs/detection.md).
+// Two changes make that short run hold on deeper networks: the batch-norm term is averaged over
+// the layers (summed, it outweighs the class term in proportion to the depth), and the last
+// steps are not jittered (the scans read the images unshifted, and after 100 steps an image
+// classified at one shift is often not at another, on a network with a strided first layer).
 import * as tf from '@tensorflow/tfjs';
 import type { BatchNormInput, ModelUnderTest } from '../model/adapter.js';
 import { mulberry32 } from '../util/random.js';
@@ -15,12 +19,14 @@ export interface DeepInversionOptions {
   count: number;
   iterations: number;
   learningRate: number;
-  /** Weight of the batch-norm statistics term (DeepInversion's r_feature). */
+  /** Weight of the batch-norm statistics term, averaged over the layers (DeepInversion's r_feature sums them). */
   featureWeight: number;
   /** Weight of the total-variation term (the sum of four neighbour-difference norms per batch). */
   tvWeight: number;
   /** Random shift of at most this many pixels each step. */
   jitter: number;
+  /** The last this many steps are not shifted. */
+  settleSteps: number;
   batchSize: number;
   seed: number;
 }
@@ -31,6 +37,7 @@ export const DEEP_INVERSION_DEFAULTS: Omit<DeepInversionOptions, 'count' | 'seed
   featureWeight: 10,
   tvWeight: 0.05,
   jitter: 2,
+  settleSteps: 20,
   batchSize: 64,
 };
 
@@ -67,15 +74,16 @@ function totalVariation(x: tf.Tensor4D): tf.Scalar {
   ]) as tf.Scalar;
 }
 
-/** Σ over batch-norm layers of ‖batch variance − running variance‖₂ + ‖batch mean − running mean‖₂. */
+/** Mean over batch-norm layers of ‖batch variance − running variance‖₂ + ‖batch mean − running mean‖₂. */
 function featureLoss(layers: BatchNormInput[]): tf.Scalar {
-  return tf.addN(
+  const sum = tf.addN(
     layers.map(({ input, runningMean, runningVariance }) => {
       const axes = Array.from({ length: input.rank - 1 }, (_, i) => i);
       const { mean, variance } = tf.moments(input, axes);
       return tf.add(tf.norm(tf.sub(variance, runningVariance)), tf.norm(tf.sub(mean, runningMean)));
     }),
-  ) as tf.Scalar;
+  );
+  return tf.div(sum, layers.length) as tf.Scalar;
 }
 
 function classLoss(model: ModelUnderTest, logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
@@ -116,8 +124,9 @@ export async function deepInversionImages(
     const images = tf.variable(tf.clipByValue(tf.tensor4d(init, [size, height, width, channels]), 0, 1));
     const optimizer = tf.train.adam(o.learningRate);
     for (let step = 0; step < o.iterations; step++) {
-      const dy = Math.round((2 * rand() - 1) * o.jitter);
-      const dx = Math.round((2 * rand() - 1) * o.jitter);
+      const shift = step < o.iterations - o.settleSteps ? o.jitter : 0;
+      const dy = Math.round((2 * rand() - 1) * shift);
+      const dx = Math.round((2 * rand() - 1) * shift);
       optimizer.minimize(
         () => {
           const jittered = roll(images as tf.Tensor4D, dy, dx);

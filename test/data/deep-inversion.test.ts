@@ -24,6 +24,14 @@ function pixelNormModel(): LayersModelAdapter {
   return new LayersModelAdapter(m, DEFAULT_GATE_JSON, 'pixel-norm');
 }
 
+/** A softmax head straight on the pixels: no batch norm, and no shift invariance. */
+function plainModel(): LayersModelAdapter {
+  const m = tf.sequential();
+  m.add(tf.layers.flatten({ inputShape: [...SHAPE] }));
+  m.add(tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }) }));
+  return new LayersModelAdapter(m, DEFAULT_GATE_JSON, 'plain');
+}
+
 describe('DeepInversion probes', () => {
   it('exposes each batch-norm input beside its running statistics, in the same pass as the logits', () => {
     const model = pixelNormModel();
@@ -60,11 +68,41 @@ describe('DeepInversion probes', () => {
     expect(made.x.every((v) => v >= 0 && v <= 1)).toBe(true);
   });
 
+  it('weighs the batch-norm term per layer: a second, identical batch-norm branch changes no image', async () => {
+    // The same function with the pixel batch norm twice, side by side (two identical branches
+    // summed, the head's weights halved): the statistics term averaged over layers is the same,
+    // summed it would double and pull the images further from their classes.
+    const single = pixelNormModel();
+    const input = tf.input({ shape: [...SHAPE] });
+    const branch = () => tf.layers.batchNormalization().apply(input) as tf.SymbolicTensor;
+    const both = tf.layers.add().apply([branch(), branch()]) as tf.SymbolicTensor;
+    const head = tf.layers.dense({ units: 3, activation: 'softmax' });
+    const twin = tf.model({ inputs: input, outputs: head.apply(tf.layers.flatten().apply(both)) as tf.SymbolicTensor });
+    const [bnWeights, headWeights] = [single.model.layers[0].getWeights(), single.model.layers[2].getWeights()];
+    twin.layers[1].setWeights(bnWeights);
+    twin.layers[2].setWeights(bnWeights);
+    head.setWeights([tf.div(headWeights[0], 2), headWeights[1]]);
+    const doubled = new LayersModelAdapter(twin, DEFAULT_GATE_JSON, 'pixel-norm-twice');
+    expect(tf.tidy(() => doubled.batchNormForward(tf.zeros([1, ...SHAPE]) as tf.Tensor4D).batchNorm.length)).toBe(2);
+    const options = { count: 16, seed: 3, iterations: 40 };
+    const a = await deepInversionImages(single, options);
+    const b = await deepInversionImages(doubled, options);
+    const worst = a.x.reduce((w, v, i) => Math.max(w, Math.abs(v - b.x[i])), 0);
+    expect(worst).toBeLessThan(1e-4);
+  });
+
+  it('ends with unshifted steps, so that a model that reads each pixel where it is classifies the images', async () => {
+    // A dense layer on the pixels is not shift-invariant: an image last optimised at a random
+    // shift is often another class unshifted, which is how the scans read it.
+    const model = plainModel();
+    const settled = await deepInversionImages(model, { count: 64, seed: 2 });
+    const shiftedToTheEnd = await deepInversionImages(model, { count: 64, seed: 2, settleSteps: 0 });
+    expect(settled.classified).toBeGreaterThanOrEqual(0.95);
+    expect(shiftedToTheEnd.classified).toBeLessThan(0.8);
+  });
+
   it('falls back to the image prior on a model without batch norm, and is deterministic by seed', async () => {
-    const m = tf.sequential();
-    m.add(tf.layers.flatten({ inputShape: [...SHAPE] }));
-    m.add(tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }) }));
-    const model = new LayersModelAdapter(m, DEFAULT_GATE_JSON, 'plain');
+    const model = plainModel();
     const a = await deepInversionImages(model, { count: 6, seed: 2, iterations: 20 });
     const b = await deepInversionImages(model, { count: 6, seed: 2, iterations: 20 });
     expect(a.prior).toBe('image');
