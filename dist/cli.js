@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-YAIDTBKU.js";
+} from "./chunks/chunk-2KCOACYN.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
