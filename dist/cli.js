@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-2KCOACYN.js";
+} from "./chunks/chunk-MVALPYY7.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

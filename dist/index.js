@@ -42,7 +42,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-2KCOACYN.js";
+} from "./chunks/chunk-MVALPYY7.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

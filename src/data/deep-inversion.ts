@@ -117,6 +117,7 @@ export async function deepInversionImages(
   const x = new Float32Array(o.count * n);
   const prior = hasBatchNorm(model) ? 'batch-norm' : 'image';
   let classified = 0;
+  let finishing = 0;
   for (let start = 0; start < o.count; start += o.batchSize) {
     const size = Math.min(o.batchSize, o.count - start);
     const batchLabels = labels.subarray(start, start + size);
@@ -159,6 +160,7 @@ export async function deepInversionImages(
       );
       tf.tidy(() => images.assign(tf.clipByValue(images, 0, 1)));
       if (step % FINISH_CHECK === 0 || step === o.finishSteps) right = await given();
+      finishing++;
     }
     x.set(await images.data(), start * n);
     classified += right;
@@ -177,6 +179,6 @@ export async function deepInversionImages(
     prior,
     classified: classified / o.count,
     seconds: (performance.now() - started) / 1000,
-    source: `synthetic:deep-inversion seed=${o.seed} (${prior === 'batch-norm' ? 'batch-norm statistics' : 'image prior only'}, ${o.iterations} steps)`,
+    source: `synthetic:deep-inversion seed=${o.seed} (${prior === 'batch-norm' ? 'batch-norm statistics' : 'image prior only'}, ${o.iterations} steps${finishing ? `, ${finishing} finishing steps` : ''})`,
   };
 }

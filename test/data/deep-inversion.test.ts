@@ -77,6 +77,8 @@ describe('DeepInversion probes', () => {
     const unfinished = await deepInversionImages(model, { count: 64, seed: 2, finishSteps: 0 });
     expect(finished.classified).toBeGreaterThanOrEqual(0.95);
     expect(unfinished.classified).toBeLessThan(0.8);
+    expect(finished.source).toMatch(/, \d+ finishing steps\)$/);
+    expect(unfinished.source).not.toMatch(/finishing/);
   });
 
   it('falls back to the image prior on a model without batch norm, and is deterministic by seed', async () => {
