@@ -26,8 +26,7 @@ import { defaultSettings } from '../src/settings.js';
 import { loadModel } from '../src/model/load.js';
 import { maximumMargins } from '../src/scan/max-margin.js';
 import type { ZooCard } from './zoo.js';
-import { wilson } from '../src/core/intervals.js';
-import { auroc, roleOf, thresholdLevel, unusable } from './eval-summary.js';
+import { auroc, rateText, roleOf, thresholdLevel, unusable } from './eval-summary.js';
 
 const { values } = parseArgs({
   options: {
@@ -97,9 +96,6 @@ const runChild = (name: string) =>
     }).on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`scanning ${name} exited with ${code}`)))),
   );
 
-const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
-const rate = (k: number, n: number) => `${k}/${n} (${n ? pct(k / n) : '—'}, 95 % CI ${wilson(k, n).map(pct).join('–')})`;
-
 /** Hanley & McNeil's standard error of an AUROC. */
 function aurocInterval(a: number, nPos: number, nNeg: number): [number, number] {
   const q1 = a / (2 - a);
@@ -140,9 +136,9 @@ function summarise(rows: Row[], label: string, power: DataFreePower, thresholds:
     `\n## ${label}: ${judged.length} single-label models of 3+ classes (${rows.length - judged.length} two-class or multi-label models are not judged: unassessed)`,
   );
   console.log(
-    `- backdoored flagged: ${rate(count(bad, flagged), bad.length)}; with the right target: ${count(bad, (x) => flagged(x) && x.d.suspectedTarget === x.r.card.attack!.target)}`,
+    `- backdoored flagged: ${rateText(count(bad, flagged), bad.length)}; with the right target: ${count(bad, (x) => flagged(x) && x.d.suspectedTarget === x.r.card.attack!.target)}`,
   );
-  console.log(`- clean flagged: ${rate(count(good, flagged), good.length)}`);
+  console.log(`- clean flagged: ${rateText(count(good, flagged), good.length)}`);
   console.log(
     `- AUROC of −log₁₀ p: ${a.toFixed(3)} (95 % CI ${aurocInterval(a, bad.length, good.length)
       .map((v) => v.toFixed(2))

@@ -12,12 +12,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { wilson } from '../src/core/intervals.js';
 import { DEEP_INVERSION_DEFAULTS } from '../src/data/deep-inversion.js';
 import type { GateReport } from '../src/report/types.js';
 import { DEFAULT_THRESHOLDS } from '../src/core/policy.js';
 import { decide } from '../src/core/verdict.js';
-import { auroc, evidenceOf, roleOf, unusable, type Role } from './eval-summary.js';
+import { auroc, evidenceOf, rateText, roleOf, unusable, type Role } from './eval-summary.js';
+import { median } from '../src/scan/robust.js';
 import type { ZooCard } from './zoo.js';
 
 const { values } = parseArgs({
@@ -80,8 +80,6 @@ function decided(report: GateReport): { verdict: string; target: number | null; 
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(0)} %`;
-const rate = (k: number, n: number) => `${k}/${n} (${n ? pct(k / n) : '—'}; 95 % CI ${wilson(k, n).map(pct).join('–')})`;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 function summarise(label: string, rows: Array<{ card: ZooCard; report: GateReport; d: ReturnType<typeof decided> }>): void {
   const flagged = (d: ReturnType<typeof decided>) => d.verdict === 'suspicious' || d.verdict === 'backdoored';
@@ -92,13 +90,13 @@ function summarise(label: string, rows: Array<{ card: ZooCard; report: GateRepor
     ['clean', 'suspicious', 'backdoored', 'unassessed'].map((v) => `${v} ${count(xs, (x) => x.d.verdict === v)}`).join(', ');
   console.log(`\n## ${label}: ${rows.length} models (${bad.length} backdoored, ${good.length} clean)`);
   console.log(
-    `- backdoored flagged: ${rate(
+    `- backdoored flagged: ${rateText(
       count(bad, (x) => flagged(x.d)),
       bad.length,
     )}; with the right target: ${count(bad, (x) => flagged(x.d) && x.d.target === x.card.attack!.target)}`,
   );
   console.log(
-    `- clean flagged: ${rate(
+    `- clean flagged: ${rateText(
       count(good, (x) => flagged(x.d)),
       good.length,
     )}`,

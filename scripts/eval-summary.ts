@@ -83,6 +83,12 @@ export function unusable(card: ZooCard): string | undefined {
 const pct = (v: number) => Math.round(1000 * v) / 10;
 const rate = (k: number, n: number) => ({ k, n, pct: n ? pct(k / n) : null, ci95: wilson(k, n).map(pct) });
 
+/** "k/n (p %, 95 % CI lo–hi)", for the eval scripts' printed summaries. */
+export function rateText(k: number, n: number, digits = 1): string {
+  const percent = (v: number) => `${(100 * v).toFixed(digits)} %`;
+  return `${k}/${n} (${n ? percent(k / n) : '—'}, 95 % CI ${wilson(k, n).map(percent).join('–')})`;
+}
+
 interface Decided {
   row: EvalRow;
   verdict: string;
