@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-MVALPYY7.js";
+} from "./chunks/chunk-F6FTDYAA.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -6,10 +6,6 @@
 // Objective from the paper's CIFAR-10 recipe (NVlabs/DeepInversion,
 // cifar10/deepinversion_cifar10.py: Adam, feature weight 10, a TV-L2 term, ±2 px jitter), with
 // far fewer, larger steps than its 2,000 so that a CPU runner can afford it (docs/detection.md).
-// That short run can leave a deeper network's images outside their class (its many batch-norm
-// terms outweigh the class term, and an image last optimised at one shift is read unshifted), so
-// a batch the model does not give every class gets finishing steps: unshifted, on the class and
-// image terms alone. A batch it does give them is left exactly as the paper's objective made it.
 import * as tf from '@tensorflow/tfjs';
 import type { BatchNormInput, ModelUnderTest } from '../model/adapter.js';
 import { mulberry32 } from '../util/random.js';
@@ -25,8 +21,6 @@ export interface DeepInversionOptions {
   tvWeight: number;
   /** Random shift of at most this many pixels each step. */
   jitter: number;
-  /** At most this many finishing steps for a batch with an image the model gives another class. */
-  finishSteps: number;
   batchSize: number;
   seed: number;
 }
@@ -37,7 +31,6 @@ export const DEEP_INVERSION_DEFAULTS: Omit<DeepInversionOptions, 'count' | 'seed
   featureWeight: 10,
   tvWeight: 0.05,
   jitter: 2,
-  finishSteps: 60,
   batchSize: 64,
 };
 
@@ -50,9 +43,6 @@ export interface SynthesisedProbes extends ImageSet {
   classified: number;
   seconds: number;
 }
-
-/** Finishing steps between two reads of the model's classes. */
-const FINISH_CHECK = 10;
 
 /** Rolls an NHWC batch by (dy, dx) pixels, wrapping around (the paper's jitter). */
 function roll(x: tf.Tensor4D, dy: number, dx: number): tf.Tensor4D {
@@ -117,7 +107,6 @@ export async function deepInversionImages(
   const x = new Float32Array(o.count * n);
   const prior = hasBatchNorm(model) ? 'batch-norm' : 'image';
   let classified = 0;
-  let finishing = 0;
   for (let start = 0; start < o.count; start += o.batchSize) {
     const size = Math.min(o.batchSize, o.count - start);
     const batchLabels = labels.subarray(start, start + size);
@@ -143,29 +132,12 @@ export async function deepInversionImages(
       tf.tidy(() => images.assign(tf.clipByValue(images, 0, 1)));
       if (step % 25 === 0) await tf.nextFrame();
     }
-    const given = async () => {
-      const predicted = tf.tidy(() => tf.argMax(model.logits(images as tf.Tensor4D), 1));
-      const p = await predicted.data();
-      predicted.dispose();
-      return batchLabels.reduce((s, c, i) => s + (p[i] === c ? 1 : 0), 0);
-    };
-    let right = await given();
-    // A fresh optimiser: the main run's second moments, grown on the batch-norm term, would shrink these steps.
-    const finisher = tf.train.adam(o.learningRate);
-    for (let step = 1; right < size && step <= o.finishSteps; step++) {
-      finisher.minimize(
-        () => tf.add(classLoss(model, model.logits(images as tf.Tensor4D), targets), tf.mul(o.tvWeight, totalVariation(images as tf.Tensor4D))) as tf.Scalar,
-        false,
-        [images],
-      );
-      tf.tidy(() => images.assign(tf.clipByValue(images, 0, 1)));
-      if (step % FINISH_CHECK === 0 || step === o.finishSteps) right = await given();
-      finishing++;
-    }
     x.set(await images.data(), start * n);
-    classified += right;
+    const predicted = tf.tidy(() => tf.argMax(model.logits(images as tf.Tensor4D), 1));
+    const p = Array.from(await predicted.data());
+    classified += p.reduce((s, c, i) => s + (c === batchLabels[i] ? 1 : 0), 0);
+    predicted.dispose();
     optimizer.dispose();
-    finisher.dispose();
     images.dispose();
     targets.dispose();
   }
@@ -179,6 +151,6 @@ export async function deepInversionImages(
     prior,
     classified: classified / o.count,
     seconds: (performance.now() - started) / 1000,
-    source: `synthetic:deep-inversion seed=${o.seed} (${prior === 'batch-norm' ? 'batch-norm statistics' : 'image prior only'}, ${o.iterations} steps${finishing ? `, ${finishing} finishing steps` : ''})`,
+    source: `synthetic:deep-inversion seed=${o.seed} (${prior === 'batch-norm' ? 'batch-norm statistics' : 'image prior only'}, ${o.iterations} steps)`,
   };
 }
