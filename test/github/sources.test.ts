@@ -1,6 +1,6 @@
 // Model sources and bundles: hostile archives are refused with the entry named, release assets
 // are verified and cached by sha256, and publishing never replaces an asset unless told to.
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tar from 'tar';
@@ -17,7 +17,7 @@ import { DEFAULT_LIMITS } from '../../src/model/limits.js';
 import { readLocalModel } from '../../src/model/source.js';
 import { FakeGitHub } from '../helpers/github-server.js';
 import { rawZip } from '../helpers/zip.js';
-import { EXAMPLES } from '../helpers/run.js';
+import { EXAMPLES, runCli } from '../helpers/run.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-src-'));
 const LIMITS = { maxEntries: 100, maxBytes: 10 * 1024 * 1024 };
@@ -168,6 +168,21 @@ describe('release assets and publishing against the loopback GitHub', () => {
     const again = await resolveModel(url, { ...deps, expectedSha256: asset.digest!.slice(7) });
     expect(again).toMatchObject({ cacheHit: true, location: resolved.location });
     await expect(resolveModel(url, { ...deps, cache: undefined, expectedSha256: 'f'.repeat(64) })).rejects.toThrow(/does not match model-sha256 f{64}/);
+  });
+
+  it('the CLI leaves nothing in the temp directory, for a local model or a downloaded bundle', async () => {
+    gh.addRelease('scratch', [{ name: 'scratch-model.tar.gz', data: bundle }]);
+    const asset = gh.releases.at(-1)!.assets[0];
+    const url = `${gh.storageUrl}/download/${asset.id}/scratch-model.tar.gz`;
+    for (const model of [EXAMPLES.cleanCnn, url]) {
+      const temp = tmp();
+      const report = path.join(tmp(), 'r.json');
+      const result = await runCli(['scan', model, '--report', report, '--max-probe-images', '8', '--scans', 'none'], { TMPDIR: temp });
+      // The model was read (its digest is the bundle's files'), and the scan ran no detector: unassessed.
+      expect(JSON.parse(readFileSync(report, 'utf8')).model.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(result.code).toBe(2);
+      expect(readdirSync(temp)).toEqual([]);
+    }
   });
 
   it('downloads over the download limit are refused: a release asset before it is fetched, a bundle URL while streaming', async () => {
