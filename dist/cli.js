@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-F6FTDYAA.js";
+} from "./chunks/chunk-FYAC4MAD.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -16,6 +16,7 @@ import {
   cleanWith,
   DEFAULT_CLEAN_POLICY,
   MIN_IMAGES_PER_CLASS,
+  phasesText,
   runClean,
   scanForTriggers,
   type CleanMethod,
@@ -111,8 +112,11 @@ async function main(): Promise<void> {
       try {
         // auto runs as the pipeline does: rounds of clean + re-scan. A clean model's verdict would
         // stop it at once, so controls get one forced round of its method ("cleaned by mistake").
-        if (method === 'auto' && card.attack) ({ log, last: rescanned } = await autoClean(model, cleanSet, probe, plan, found, 0));
-        else if (method === 'sau') {
+        if (method === 'auto' && card.attack) {
+          const auto = await autoClean(model, cleanSet, probe, plan, found, 0);
+          ({ log, last: rescanned } = auto);
+          console.log(`${card.name}: auto's phases: ${phasesText(auto.phases)}`);
+        } else if (method === 'sau') {
           // sau trains against a frozen copy of the model as it was.
           const { model: reference } = await loadModel(path.join(values.zoo!, card.name));
           try {

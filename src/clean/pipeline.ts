@@ -97,6 +97,12 @@ export const FINISH_EPOCHS = 5;
 
 export type TriggerScan = Awaited<ReturnType<typeof scanForTriggers>>;
 
+/** One step of `auto` and its wall time (the report's log.details.phases). */
+export interface CleanPhase {
+  phase: string;
+  seconds: number;
+}
+
 /**
  * `auto`: clean the trigger the scan recovered with AUTO_METHOD, re-scan, and while the re-scan
  * still names a target, clean that one too (up to `maxRounds`). A recovered trigger is an
@@ -115,7 +121,7 @@ export async function autoClean(
   policy: CleanPolicy = DEFAULT_CLEAN_POLICY,
   judge: ImageSet = probe,
   maxRounds = AUTO_MAX_ROUNDS,
-): Promise<{ log: CleanLog; last: TriggerScan }> {
+): Promise<{ log: CleanLog; last: TriggerScan; phases: CleanPhase[] }> {
   const t0 = performance.now();
   const method = autoRoundName(model);
   const rounds: Array<{ target: number; triggers: string[]; seconds: number; verdictAfter: string; details?: Record<string, unknown> }> = [];
@@ -126,6 +132,20 @@ export async function autoClean(
   const add = (log: CleanLog) => {
     steps += log.steps;
     epochLoss = [...epochLoss, ...log.epochLoss];
+  };
+  // Every phase's wall time, in order, for the report: where a slow cleaning spends it.
+  const phases: CleanPhase[] = [];
+  const timed = <T>(phase: string, run: () => T): T => {
+    const t = performance.now();
+    const out = run();
+    phases.push({ phase, seconds: (performance.now() - t) / 1000 });
+    return out;
+  };
+  const rescan = async (phase: string, images: ImageSet) => {
+    const t = performance.now();
+    const out = await scanForTriggers(model, images, rows, seed, policy);
+    phases.push({ phase, seconds: (performance.now() - t) / 1000 });
+    return out;
   };
   // The warp phases and the finishing round were measured on classifiers only; dual encoders
   // (whose prompt-learner repair trains only the prompt) get the rounds alone.
@@ -141,11 +161,13 @@ export async function autoClean(
   const warpPhase = (threshold: number, checkShift: number): number | null => {
     if (target === null) return null;
     const invert = (maxShift: number) => [0, 1].map((i) => invertWarp(model, data, target, { maxShift, seed: seed + 10 * warpPhases.length + i }));
-    const checks = invert(checkShift);
+    const checks = timed('warp check', () => invert(checkShift));
     const strongest = Math.max(...checks.map((c) => c.asr));
     if (strongest < threshold) return warpPhases.length ? strongest : null;
     const { maxShift } = DEFAULT_WARP_INVERSION;
-    const w = unlearnWarps(model, data, target, checkShift === maxShift ? checks : invert(maxShift), { seed: seed + 1000 * warpPhases.length });
+    const w = timed('warp unlearning', () =>
+      unlearnWarps(model, data, target, checkShift === maxShift ? checks : invert(maxShift), { seed: seed + 1000 * warpPhases.length }),
+    );
     warps.push(...w.warps);
     add(w);
     warpPhases.push({ asrBefore: strongest, ...w.details, seconds: w.seconds });
@@ -155,14 +177,14 @@ export async function autoClean(
   // WaNet-style, which the recovered triggers only approximate (pruning them costs accuracy,
   // leaves the warp).
   let residual = classifierPhases ? warpPhase(WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT) : null;
-  if (residual !== null) scan = await scanForTriggers(model, probe, rows, seed, policy);
+  if (residual !== null) scan = await rescan('scan', probe);
   for (let r = 0; r < maxRounds && scan.decision.verdict !== 'clean'; r++) {
     const t = scan.decision.suspectedTarget;
     const triggers = t === null ? [] : recoveredTriggers(model.inputShape, scan).filter((x) => x.target === t);
     if (t === null || !triggers.length) break;
-    const log = autoRound(model, data, triggers, seed + r, { alsoUnlearn: warps }, tuning());
+    const log = timed(`round ${r + 1}`, () => autoRound(model, data, triggers, seed + r, { alsoUnlearn: warps }, tuning()));
     add(log);
-    scan = await scanForTriggers(model, probe, rows, seed, policy);
+    scan = await rescan('scan', probe);
     rounds.push({ target: t, triggers: triggers.map((x) => x.source), seconds: log.seconds, verdictAfter: scan.decision.verdict, details: log.details });
   }
   // Finishing round: the rounds stop once the re-scan is clean, but the first target's backdoor is
@@ -179,19 +201,21 @@ export async function autoClean(
   const judgedLater = warpedAgain || judge !== probe;
   if (classifierPhases && target !== null && rounds.length) {
     const fresh = recoveredTriggers(model.inputShape, atTarget(scan, target));
-    const log = unlearnTriggers(
-      model,
-      data,
-      [...fresh, ...recoveredTriggers(model.inputShape, first).filter((x) => x.target === target)],
-      { ...tuning(), epochs: FINISH_EPOCHS, seed: seed + 7 },
-      { alsoUnlearn: warps },
+    const log = timed('finishing round', () =>
+      unlearnTriggers(
+        model,
+        data,
+        [...fresh, ...recoveredTriggers(model.inputShape, first).filter((x) => x.target === target)],
+        { ...tuning(), epochs: FINISH_EPOCHS, seed: seed + 7 },
+        { alsoUnlearn: warps },
+      ),
     );
     add(log);
-    if (!judgedLater) scan = await scanForTriggers(model, probe, rows, seed, policy);
+    if (!judgedLater) scan = await rescan('scan', probe);
     finish = { target, epochs: FINISH_EPOCHS, seconds: log.seconds, ...(judgedLater ? {} : { verdictAfter: scan.decision.verdict }) };
   }
   if (warpedAgain) residual = warpPhase(DEFAULT_WARP_UNLEARN.stopAsr, DEFAULT_WARP_INVERSION.maxShift) ?? residual;
-  if (judgedLater) scan = await scanForTriggers(model, judge, rows, seed, policy);
+  if (judgedLater) scan = await rescan('judging scan', judge);
   if (residual !== null && target !== null) scan = withWarpCheck(scan, target, residual);
   return {
     log: {
@@ -200,11 +224,15 @@ export async function autoClean(
       steps,
       epochLoss,
       seconds: (performance.now() - t0) / 1000,
-      details: { warpPhases, rounds, ...(finish ? { finish } : {}) },
+      details: { warpPhases, rounds, ...(finish ? { finish } : {}), phases },
     },
     last: scan,
+    phases,
   };
 }
+
+/** "warp check 16 s, warp unlearning 95 s, …" for the log. */
+export const phasesText = (phases: readonly CleanPhase[]) => phases.map((p) => `${p.phase} ${p.seconds.toFixed(0)} s`).join(', ');
 
 /**
  * The scan as if it had named `target` (its triggers for that class, the verdict `verdict`): what
@@ -552,7 +580,9 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     // A forced clean is one round of the method: auto's rounds go on only while the re-scan flags.
     try {
       if (req.method === 'auto' && forcedTarget === null && !agnostic) {
-        ({ log: report.log, last: after } = await autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, heldOut));
+        let phases: CleanPhase[];
+        ({ log: report.log, last: after, phases } = await autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, heldOut));
+        logger.info(`clean: auto took ${report.log.seconds.toFixed(0)} s: ${phasesText(phases)}`);
       } else {
         report.log =
           req.method === 'auto' && !agnostic

@@ -33,6 +33,19 @@ describe('backdoor-gate clean', () => {
     expect(report.log.details.rounds.length).toBeGreaterThan(0);
     expect(report.log.details.rounds[0].details.of).toBe(16 + 32 + 64);
     expect(report.log.details.rounds.at(-1).verdictAfter).toBe('clean');
+    // Every step's time, in order: the warp check (no warp found), rounds with their scans, the
+    // judging scan of the held-out fifth; together they account for auto's time.
+    const phases: Array<{ phase: string; seconds: number }> = report.log.details.phases;
+    expect(phases.map((p) => p.phase)).toEqual([
+      'warp check',
+      ...report.log.details.rounds.flatMap((_: unknown, i: number) => [`round ${i + 1}`, 'scan']),
+      'finishing round',
+      'judging scan',
+    ]);
+    const timed = phases.reduce((sum, p) => sum + p.seconds, 0);
+    expect(timed).toBeLessThanOrEqual(report.log.seconds);
+    expect(timed).toBeGreaterThan(0.9 * report.log.seconds);
+    expect(result.stdout + result.stderr).toContain(`auto took ${report.log.seconds.toFixed(0)} s: warp check `);
     expect(report.verdictBefore).toBe('backdoored');
     expect(report.data).toMatchObject({ cleanWith: 480, heldOut: 120 });
     // Measured on the held-out fifth: the recovered trigger stops working, accuracy stays.

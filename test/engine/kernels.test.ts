@@ -46,6 +46,25 @@ function randomCases(seed: number, count: number): Case[] {
       cases.push({ name: `MaxPoolGrad ${tag}`, inputs: { dy: dyp, input: x, output: pooled }, attrs: { filterSize: [k, k], strides: [stride, stride], pad } });
     }
   }
+  // The usual 2×2, stride-2 pooling (its own unrolled path when no window leaves the input), on
+  // even and odd sizes, with ties (a ReLU's zeros: the first maximum in window order gets dy).
+  for (const [j, [size, pad]] of (
+    [
+      [14, 'valid'],
+      [9, 'valid'],
+      [9, 'same'],
+      [8, 'same'],
+    ] as const
+  ).entries()) {
+    const x = tf.relu(tf.randomNormal([3, size, size, 5], 0, 1, 'float32', seed + 100 + j));
+    const pooled = tf.maxPool(x as tf.Tensor4D, 2, 2, pad);
+    const dy = tf.randomNormal(pooled.shape, 0, 1, 'float32', seed + 200 + j);
+    cases.push({
+      name: `MaxPoolGrad 2x2 s2 ${size}px ${pad} relu`,
+      inputs: { dy, input: x, output: pooled },
+      attrs: { filterSize: [2, 2], strides: [2, 2], pad },
+    });
+  }
   return cases;
 }
 

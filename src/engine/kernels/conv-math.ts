@@ -212,6 +212,7 @@ export function depthwiseBackpropFilter(x: Float32Array, dy: Float32Array, g: Co
 
 /** dL/dx for y = maxPool(x): each output's gradient goes to the first maximum of its window. */
 export function maxPoolBackprop(dy: Float32Array, x: Float32Array, g: ConvGeometry): Float32Array {
+  if (isPlain2x2(g)) return maxPool2x2Backprop(dy, x, g);
   const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
   const dx = new Float32Array(g.batchSize * H * W * C);
   // Window positions outside, channels inside: reads run along memory. The first maximum in
@@ -246,6 +247,56 @@ export function maxPoolBackprop(dy: Float32Array, x: Float32Array, g: ConvGeomet
       }
     }
   }
+  return dx;
+}
+
+/** 2×2 windows at stride 2 that never leave the input: the pooling of nearly every CNN. */
+const isPlain2x2 = (g: ConvGeometry) =>
+  g.filterHeight === 2 &&
+  g.filterWidth === 2 &&
+  g.strideHeight === 2 &&
+  g.strideWidth === 2 &&
+  g.dilationHeight === 1 &&
+  g.dilationWidth === 1 &&
+  g.padInfo.top === 0 &&
+  g.padInfo.left === 0 &&
+  2 * g.outHeight <= g.inHeight &&
+  2 * g.outWidth <= g.inWidth;
+
+/** maxPoolBackprop for isPlain2x2 windows, unrolled (the same first-maximum rule, the same result). */
+function maxPool2x2Backprop(dy: Float32Array, x: Float32Array, g: ConvGeometry): Float32Array {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
+  const dx = new Float32Array(g.batchSize * H * W * C);
+  const down = W * C;
+  for (let b = 0; b < g.batchSize; b++)
+    for (let oh = 0; oh < OH; oh++)
+      for (let ow = 0; ow < OW; ow++) {
+        const corner = ((b * H + 2 * oh) * W + 2 * ow) * C;
+        const dyOff = ((b * OH + oh) * OW + ow) * C;
+        for (let c = 0; c < C; c++) {
+          // Window order (row by row); a strict > keeps the first maximum, and NaN never wins.
+          const i00 = corner + c;
+          const i01 = i00 + C;
+          const i10 = i00 + down;
+          const i11 = i10 + C;
+          let best = -1;
+          let v = -Infinity;
+          if (x[i00] > v) {
+            v = x[i00];
+            best = i00;
+          }
+          if (x[i01] > v) {
+            v = x[i01];
+            best = i01;
+          }
+          if (x[i10] > v) {
+            v = x[i10];
+            best = i10;
+          }
+          if (x[i11] > v) best = i11;
+          if (best >= 0) dx[best] += dy[dyOff + c];
+        }
+      }
   return dx;
 }
 
