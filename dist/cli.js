@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-FYAC4MAD.js";
+} from "./chunks/chunk-URJYEPJY.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -42,7 +42,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-FYAC4MAD.js";
+} from "./chunks/chunk-URJYEPJY.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -496,6 +496,7 @@ function checkOutputIsNew(out: string): void {
 }
 
 export async function runClean(req: CleanRequest, logger: Logger): Promise<CleanReport> {
+  const started = performance.now();
   checkOutputIsNew(req.out);
   const { model, source, gate } = await loadModel(req.model, req.policy.limits);
   try {
@@ -526,7 +527,16 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     logger.info(
       `clean: scanning ${req.model} on the ${cleanSet.count} images it would be cleaned with${unlabelled ? ` (${unlabelled.count} of them labelled by the model)` : ''}`,
     );
+    // The command's own steps and their times (report.timings), auto's inside it in log.details.phases.
+    const timings: CleanPhase[] = [];
+    let lap = performance.now();
+    const stop = (phase: string) => {
+      const now = performance.now();
+      timings.push({ phase, seconds: (now - lap) / 1000 });
+      lap = now;
+    };
     const scanned = await scanForTriggers(model, cleanSet, rows, req.seed, req.policy);
+    stop('scan');
     const flaggedTarget = scanned.decision.suspectedTarget === null && req.flagged ? req.flagged.target : null;
     const before = flaggedTarget === null ? scanned : atTarget(scanned, flaggedTarget, req.flagged!.verdict);
     if (flaggedTarget !== null)
@@ -552,6 +562,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       },
       before: measure(model, heldOut, triggers[0], rightBefore),
       verdictBefore: scanned.decision.verdict,
+      timings,
     };
     // auto: remove what the scans recovered. Cleaning without a trigger (shared adversarial
     // unlearning) when the model was flagged but no recovered trigger of its target works (none,
@@ -590,6 +601,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
             : cleanWith(method, model, cleanSet, triggers, req.seed, {}, {}, reference && { reference, maxAccuracyDrop: req.policy.maxAccuracyDrop, logger });
         after = await scanForTriggers(model, heldOut, rows, req.seed, req.policy);
       }
+      stop('cleaning and re-scan');
       // Does the removal of a recovered trigger last? A trial fine-tune of a copy; if the trigger
       // comes back, unlearn the shared adversarial examples against the original, and try once
       // more. Not after sau: its trigger, if any, is one that did not work to begin with.
@@ -615,6 +627,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
           }
           after = await scanForTriggers(model, heldOut, rows, req.seed, req.policy);
         }
+        stop('trial fine-tune');
       }
     } finally {
       reference?.dispose();
@@ -631,6 +644,9 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     if (gate.found) writeGateJson(req.out, gate.spec);
     const written = readLocalModel(req.out, DEFAULT_LIMITS);
     report.output = { dir: req.out, digest: written.digest };
+    stop('measure and write');
+    report.totalSeconds = (performance.now() - started) / 1000;
+    logger.info(`clean: took ${report.totalSeconds.toFixed(0)} s: ${phasesText(timings)}`);
     return report;
   } finally {
     model.dispose();

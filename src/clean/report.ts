@@ -35,6 +35,10 @@ export interface CleanReport {
   reasonsAfter?: string[];
   /** The held-out accuracy the cleaning cost, against what the policy allows. */
   accuracyCost?: AccuracyCost;
+  /** The command's steps and their wall times, in order (auto's own phases: log.details.phases). */
+  timings: Array<{ phase: string; seconds: number }>;
+  /** From reading the model to writing the cleaned one (absent when nothing was cleaned). */
+  totalSeconds?: number;
 }
 
 export interface AccuracyCost {

@@ -46,6 +46,12 @@ describe('backdoor-gate clean', () => {
     expect(timed).toBeLessThanOrEqual(report.log.seconds);
     expect(timed).toBeGreaterThan(0.9 * report.log.seconds);
     expect(result.stdout + result.stderr).toContain(`auto took ${report.log.seconds.toFixed(0)} s: warp check `);
+    // The command's own steps: auto's time is inside its cleaning step, and the steps make the total.
+    expect(report.timings.map((t: { phase: string }) => t.phase)).toEqual(['scan', 'cleaning and re-scan', 'trial fine-tune', 'measure and write']);
+    expect(report.timings[1].seconds).toBeGreaterThan(report.log.seconds);
+    const steps = report.timings.reduce((sum: number, t: { seconds: number }) => sum + t.seconds, 0);
+    expect(steps).toBeLessThanOrEqual(report.totalSeconds);
+    expect(steps).toBeGreaterThan(0.9 * report.totalSeconds);
     expect(report.verdictBefore).toBe('backdoored');
     expect(report.data).toMatchObject({ cleanWith: 480, heldOut: 120 });
     // Measured on the held-out fifth: the recovered trigger stops working, accuracy stays.

@@ -29,5 +29,6 @@ export function cleaningReport(
     verdictBefore: 'backdoored',
     verdictAfter,
     accuracyCost: accuracyCostOf(before, after, of, allowed, pairs),
+    timings: [],
   };
 }
