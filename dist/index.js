@@ -260,7 +260,8 @@ function cleaningSection(clean) {
     `Accuracy cost: ${num(cost.points, 1)} points on ${cost.heldOutImages} held-out images (the policy allows ${num(cost.allowedPoints, 1)})${cost.interval95 ? `; 95 % interval ${num(cost.interval95[0], 1)} to ${num(cost.interval95[1], 1)} points` : ""}.`,
     ""
   ] : [];
-  return [`### Cleaning (${escapeHtml(clean.method)})`, "", where, "", table(["", "before", "after"], rows), "", ...costLine];
+  const took = clean.totalSeconds === void 0 ? [] : [`Took ${num(clean.totalSeconds, 0)} s: ${clean.timings.map((t) => `${escapeHtml(t.phase)} ${num(t.seconds, 0)} s`).join(", ")}.`, ""];
+  return [`### Cleaning (${escapeHtml(clean.method)})`, "", where, "", table(["", "before", "after"], rows), "", ...costLine, ...took];
 }
 function renderMarkdown(report, options, maxChars = LIMITS.commentChars) {
   const head = [

@@ -210,7 +210,11 @@ function cleaningSection(clean: CleanReport): string[] {
         '',
       ]
     : [];
-  return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), '', ...costLine];
+  const took =
+    clean.totalSeconds === undefined
+      ? []
+      : [`Took ${num(clean.totalSeconds, 0)} s: ${clean.timings.map((t) => `${escapeHtml(t.phase)} ${num(t.seconds, 0)} s`).join(', ')}.`, ''];
+  return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), '', ...costLine, ...took];
 }
 
 /** The report as Markdown. Stays within `maxChars` by dropping detail sections, never the verdict. */

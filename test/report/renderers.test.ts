@@ -76,6 +76,17 @@ describe('report renderers', () => {
     const within = renderMarkdown(backdoored, { mermaid: false, clean: cleaning(116) });
     expect(within).toContain('cleaned model <code>cleaned</code> (<code>sha256:1</code>): passes');
     expect(within).toContain('Accuracy cost: 0.8 points on 120 held-out images (the policy allows 2.0); 95 % interval');
+    // Where the time went, when the cleaner timed its steps.
+    expect(within).not.toContain('Took ');
+    const timed = {
+      ...cleaning(116),
+      timings: [
+        { phase: 'scan', seconds: 14.6 },
+        { phase: 'cleaning and re-scan', seconds: 250.2 },
+      ],
+      totalSeconds: 265.1,
+    };
+    expect(renderMarkdown(backdoored, { mermaid: false, clean: timed })).toContain('Took 265 s: scan 15 s, cleaning and re-scan 250 s.');
   });
 
   it('a clean report has no findings: a passing check, no annotations, an empty SARIF run (which closes old alerts)', () => {
