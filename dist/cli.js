@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-URJYEPJY.js";
+} from "./chunks/chunk-F6SSJTBY.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -26,6 +26,7 @@ import {
   notice,
   openGitHub,
   outcomeFor,
+  phasesText,
   runClean,
   runMergeSession,
   runScanSession,
@@ -42,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-URJYEPJY.js";
+} from "./chunks/chunk-F6SSJTBY.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -260,7 +261,7 @@ function cleaningSection(clean) {
     `Accuracy cost: ${num(cost.points, 1)} points on ${cost.heldOutImages} held-out images (the policy allows ${num(cost.allowedPoints, 1)})${cost.interval95 ? `; 95 % interval ${num(cost.interval95[0], 1)} to ${num(cost.interval95[1], 1)} points` : ""}.`,
     ""
   ] : [];
-  const took = clean.totalSeconds === void 0 ? [] : [`Took ${num(clean.totalSeconds, 0)} s: ${clean.timings.map((t) => `${escapeHtml(t.phase)} ${num(t.seconds, 0)} s`).join(", ")}.`, ""];
+  const took = clean.totalSeconds === void 0 ? [] : [`Took ${num(clean.totalSeconds, 0)} s: ${escapeHtml(phasesText(clean.timings))}.`, ""];
   return [`### Cleaning (${escapeHtml(clean.method)})`, "", where, "", table(["", "before", "after"], rows), "", ...costLine, ...took];
 }
 function renderMarkdown(report, options, maxChars = LIMITS.commentChars) {

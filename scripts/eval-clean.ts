@@ -16,13 +16,12 @@ import {
   cleanWith,
   DEFAULT_CLEAN_POLICY,
   MIN_IMAGES_PER_CLASS,
-  phasesText,
   runClean,
   scanForTriggers,
   type CleanMethod,
   type CleanRequest,
 } from '../src/clean/pipeline.js';
-import { cleanedModelPasses, type CleanReport } from '../src/clean/report.js';
+import { cleanedModelPasses, phasesText, type CleanReport } from '../src/clean/report.js';
 import { accuracyOf, perClassSubset } from '../src/clean/training.js';
 import { recoveredTriggers } from '../src/clean/triggers.js';
 import type { CleanLog } from '../src/clean/unlearn.js';

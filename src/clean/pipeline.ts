@@ -23,7 +23,7 @@ import { d3 } from './d3.js';
 import { DEFAULT_ONP, onpPrune } from './onp.js';
 import { parRecover } from './par.js';
 import { retuneTrial } from './lasting.js';
-import { accuracyCostOf, type CleanReport, type Measurement } from './report.js';
+import { accuracyCostOf, phaseClock, phasesText, type CleanPhase, type CleanReport, type Measurement } from './report.js';
 import { pairedCounts } from '../core/intervals.js';
 import { sauUnlearn } from './sau.js';
 import { DEFAULT_DUAL_PAR, parDual } from './par-dual.js';
@@ -97,12 +97,6 @@ export const FINISH_EPOCHS = 5;
 
 export type TriggerScan = Awaited<ReturnType<typeof scanForTriggers>>;
 
-/** One step of `auto` and its wall time (the report's log.details.phases). */
-export interface CleanPhase {
-  phase: string;
-  seconds: number;
-}
-
 /**
  * `auto`: clean the trigger the scan recovered with AUTO_METHOD, re-scan, and while the re-scan
  * still names a target, clean that one too (up to `maxRounds`). A recovered trigger is an
@@ -134,17 +128,10 @@ export async function autoClean(
     epochLoss = [...epochLoss, ...log.epochLoss];
   };
   // Every phase's wall time, in order, for the report: where a slow cleaning spends it.
-  const phases: CleanPhase[] = [];
-  const timed = <T>(phase: string, run: () => T): T => {
-    const t = performance.now();
-    const out = run();
-    phases.push({ phase, seconds: (performance.now() - t) / 1000 });
-    return out;
-  };
+  const clock = phaseClock();
   const rescan = async (phase: string, images: ImageSet) => {
-    const t = performance.now();
     const out = await scanForTriggers(model, images, rows, seed, policy);
-    phases.push({ phase, seconds: (performance.now() - t) / 1000 });
+    clock.stop(phase);
     return out;
   };
   // The warp phases and the finishing round were measured on classifiers only; dual encoders
@@ -161,13 +148,13 @@ export async function autoClean(
   const warpPhase = (threshold: number, checkShift: number): number | null => {
     if (target === null) return null;
     const invert = (maxShift: number) => [0, 1].map((i) => invertWarp(model, data, target, { maxShift, seed: seed + 10 * warpPhases.length + i }));
-    const checks = timed('warp check', () => invert(checkShift));
+    const checks = invert(checkShift);
+    clock.stop('warp check');
     const strongest = Math.max(...checks.map((c) => c.asr));
     if (strongest < threshold) return warpPhases.length ? strongest : null;
     const { maxShift } = DEFAULT_WARP_INVERSION;
-    const w = timed('warp unlearning', () =>
-      unlearnWarps(model, data, target, checkShift === maxShift ? checks : invert(maxShift), { seed: seed + 1000 * warpPhases.length }),
-    );
+    const w = unlearnWarps(model, data, target, checkShift === maxShift ? checks : invert(maxShift), { seed: seed + 1000 * warpPhases.length });
+    clock.stop('warp unlearning');
     warps.push(...w.warps);
     add(w);
     warpPhases.push({ asrBefore: strongest, ...w.details, seconds: w.seconds });
@@ -182,7 +169,8 @@ export async function autoClean(
     const t = scan.decision.suspectedTarget;
     const triggers = t === null ? [] : recoveredTriggers(model.inputShape, scan).filter((x) => x.target === t);
     if (t === null || !triggers.length) break;
-    const log = timed(`round ${r + 1}`, () => autoRound(model, data, triggers, seed + r, { alsoUnlearn: warps }, tuning()));
+    const log = autoRound(model, data, triggers, seed + r, { alsoUnlearn: warps }, tuning());
+    clock.stop(`round ${r + 1}`);
     add(log);
     scan = await rescan('scan', probe);
     rounds.push({ target: t, triggers: triggers.map((x) => x.source), seconds: log.seconds, verdictAfter: scan.decision.verdict, details: log.details });
@@ -201,15 +189,14 @@ export async function autoClean(
   const judgedLater = warpedAgain || judge !== probe;
   if (classifierPhases && target !== null && rounds.length) {
     const fresh = recoveredTriggers(model.inputShape, atTarget(scan, target));
-    const log = timed('finishing round', () =>
-      unlearnTriggers(
-        model,
-        data,
-        [...fresh, ...recoveredTriggers(model.inputShape, first).filter((x) => x.target === target)],
-        { ...tuning(), epochs: FINISH_EPOCHS, seed: seed + 7 },
-        { alsoUnlearn: warps },
-      ),
+    const log = unlearnTriggers(
+      model,
+      data,
+      [...fresh, ...recoveredTriggers(model.inputShape, first).filter((x) => x.target === target)],
+      { ...tuning(), epochs: FINISH_EPOCHS, seed: seed + 7 },
+      { alsoUnlearn: warps },
     );
+    clock.stop('finishing round');
     add(log);
     if (!judgedLater) scan = await rescan('scan', probe);
     finish = { target, epochs: FINISH_EPOCHS, seconds: log.seconds, ...(judgedLater ? {} : { verdictAfter: scan.decision.verdict }) };
@@ -224,15 +211,12 @@ export async function autoClean(
       steps,
       epochLoss,
       seconds: (performance.now() - t0) / 1000,
-      details: { warpPhases, rounds, ...(finish ? { finish } : {}), phases },
+      details: { warpPhases, rounds, ...(finish ? { finish } : {}), phases: clock.phases },
     },
     last: scan,
-    phases,
+    phases: clock.phases,
   };
 }
-
-/** "warp check 16 s, warp unlearning 95 s, …" for the log. */
-export const phasesText = (phases: readonly CleanPhase[]) => phases.map((p) => `${p.phase} ${p.seconds.toFixed(0)} s`).join(', ');
 
 /**
  * The scan as if it had named `target` (its triggers for that class, the verdict `verdict`): what
@@ -528,15 +512,9 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       `clean: scanning ${req.model} on the ${cleanSet.count} images it would be cleaned with${unlabelled ? ` (${unlabelled.count} of them labelled by the model)` : ''}`,
     );
     // The command's own steps and their times (report.timings), auto's inside it in log.details.phases.
-    const timings: CleanPhase[] = [];
-    let lap = performance.now();
-    const stop = (phase: string) => {
-      const now = performance.now();
-      timings.push({ phase, seconds: (now - lap) / 1000 });
-      lap = now;
-    };
+    const clock = phaseClock();
     const scanned = await scanForTriggers(model, cleanSet, rows, req.seed, req.policy);
-    stop('scan');
+    clock.stop('scan');
     const flaggedTarget = scanned.decision.suspectedTarget === null && req.flagged ? req.flagged.target : null;
     const before = flaggedTarget === null ? scanned : atTarget(scanned, flaggedTarget, req.flagged!.verdict);
     if (flaggedTarget !== null)
@@ -562,7 +540,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       },
       before: measure(model, heldOut, triggers[0], rightBefore),
       verdictBefore: scanned.decision.verdict,
-      timings,
+      timings: clock.phases,
     };
     // auto: remove what the scans recovered. Cleaning without a trigger (shared adversarial
     // unlearning) when the model was flagged but no recovered trigger of its target works (none,
@@ -601,7 +579,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
             : cleanWith(method, model, cleanSet, triggers, req.seed, {}, {}, reference && { reference, maxAccuracyDrop: req.policy.maxAccuracyDrop, logger });
         after = await scanForTriggers(model, heldOut, rows, req.seed, req.policy);
       }
-      stop('cleaning and re-scan');
+      clock.stop('cleaning and re-scan');
       // Does the removal of a recovered trigger last? A trial fine-tune of a copy; if the trigger
       // comes back, unlearn the shared adversarial examples against the original, and try once
       // more. Not after sau: its trigger, if any, is one that did not work to begin with.
@@ -627,7 +605,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
           }
           after = await scanForTriggers(model, heldOut, rows, req.seed, req.policy);
         }
-        stop('trial fine-tune');
+        clock.stop('trial fine-tune');
       }
     } finally {
       reference?.dispose();
@@ -644,9 +622,9 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     if (gate.found) writeGateJson(req.out, gate.spec);
     const written = readLocalModel(req.out, DEFAULT_LIMITS);
     report.output = { dir: req.out, digest: written.digest };
-    stop('measure and write');
+    clock.stop('measure and write');
     report.totalSeconds = (performance.now() - started) / 1000;
-    logger.info(`clean: took ${report.totalSeconds.toFixed(0)} s: ${phasesText(timings)}`);
+    logger.info(`clean: took ${report.totalSeconds.toFixed(0)} s: ${phasesText(report.timings)}`);
     return report;
   } finally {
     model.dispose();

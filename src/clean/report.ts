@@ -36,10 +36,33 @@ export interface CleanReport {
   /** The held-out accuracy the cleaning cost, against what the policy allows. */
   accuracyCost?: AccuracyCost;
   /** The command's steps and their wall times, in order (auto's own phases: log.details.phases). */
-  timings: Array<{ phase: string; seconds: number }>;
+  timings: CleanPhase[];
   /** From reading the model to writing the cleaned one (absent when nothing was cleaned). */
   totalSeconds?: number;
 }
+
+/** One step of a cleaning and its wall time. */
+export interface CleanPhase {
+  phase: string;
+  seconds: number;
+}
+
+/** A lap timer: each stop(phase) records the time since the previous stop (or since the clock was made). */
+export function phaseClock(): { phases: CleanPhase[]; stop(phase: string): void } {
+  const phases: CleanPhase[] = [];
+  let lap = performance.now();
+  return {
+    phases,
+    stop(phase) {
+      const now = performance.now();
+      phases.push({ phase, seconds: (now - lap) / 1000 });
+      lap = now;
+    },
+  };
+}
+
+/** "warp check 16 s, warp unlearning 95 s, …" for logs and reports. */
+export const phasesText = (phases: readonly CleanPhase[]) => phases.map((p) => `${p.phase} ${p.seconds.toFixed(0)} s`).join(', ');
 
 export interface AccuracyCost {
   /** Held-out accuracy before minus after, in percentage points (negative: it rose). */

@@ -1,7 +1,7 @@
 // Markdown for people: the job summary, the check run's summary and the sticky PR comment, all
 // from one renderer. Pure: report in, text out. Every string that comes from the model or the
 // user's inputs is HTML-escaped (GitHub renders HTML in all three, and core.summary escapes nothing).
-import { cleanedModelFailure, type CleanReport } from '../clean/report.js';
+import { cleanedModelFailure, phasesText, type CleanReport } from '../clean/report.js';
 import { scanTitle, type HessianSummary, type ScanMethod } from '../scan/registry.js';
 import { thresholdsFor } from '../core/verdict.js';
 import type { DecisionStatistic, GateReport, ScanSummary } from './types.js';
@@ -210,10 +210,7 @@ function cleaningSection(clean: CleanReport): string[] {
         '',
       ]
     : [];
-  const took =
-    clean.totalSeconds === undefined
-      ? []
-      : [`Took ${num(clean.totalSeconds, 0)} s: ${clean.timings.map((t) => `${escapeHtml(t.phase)} ${num(t.seconds, 0)} s`).join(', ')}.`, ''];
+  const took = clean.totalSeconds === undefined ? [] : [`Took ${num(clean.totalSeconds, 0)} s: ${escapeHtml(phasesText(clean.timings))}.`, ''];
   return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), '', ...costLine, ...took];
 }
 
