@@ -4,7 +4,20 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'zoo/**', '.cache/**', 'coverage/**', 'test/fixtures/**', 'test/hostile/cases/**', 'examples/**'] },
+  {
+    ignores: [
+      'dist/**',
+      '.gpu/**',
+      '.gl/**',
+      'node_modules/**',
+      'zoo/**',
+      '.cache/**',
+      'coverage/**',
+      'test/fixtures/**',
+      'test/hostile/cases/**',
+      'examples/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
