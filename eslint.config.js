@@ -11,6 +11,7 @@ export default tseslint.config(
       '.gl/**',
       'node_modules/**',
       'zoo/**',
+      'zoo-large/**',
       '.cache/**',
       'coverage/**',
       'test/fixtures/**',

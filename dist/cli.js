@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-F6SSJTBY.js";
+} from "./chunks/chunk-VBWRZQJP.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
