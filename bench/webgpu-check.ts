@@ -3,7 +3,7 @@
 // 1. the webgpu backend's kernels against cpu (output, loss, gradients; kernel-check.ts) and any GPU fault;
 // 2. a full scan of the bundled 28-px example on webgpu and on wasm (verdict, target, seconds);
 // 3. with `npm run extract-models` done: full scans of nsfwjs' 224-px MobileNetV2 on webgpu with
-//    1,000 probe images (MNIST digits, or the x.npy in --probes, fitted to 224×224×3), first with
+//    1,000 probe images (MNIST test digits, or the data --probes names, fitted to 224×224×3), first with
 //    the papers' budgets (bench/paper-budgets.yml), then with the defaults for its size.
 // Writes webgpu-check.json (and each 224-px scan's report) into --out after every step, so a run
 // stopped at its deadline (--seconds, default 540) keeps what it measured; exits 1 when a kernel
@@ -13,8 +13,6 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFi
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeNpy } from '../src/data/npy.js';
-import { loadProbeImages } from '../src/data/sources.js';
 import { checkKernels } from '../src/engine/kernel-check.js';
 import { openWebgpu, takeWebgpuFaults } from '../src/engine/webgpu.js';
 
@@ -101,13 +99,8 @@ console.log(
 
 const mobilenet = '.cache/models/nsfwjs/mobilenet_v2';
 if (existsSync(mobilenet)) {
-  // 1,000 28-px digits; the CLI fits them to 224×224×3 itself.
-  let probes = args.probes;
-  if (!probes) {
-    probes = mkdtempSync(path.join(os.tmpdir(), 'bg-webgpu-'));
-    const set = loadProbeImages('mnist:test', { shape: [28, 28, 1], maxImages: 1000, seed: 0 });
-    writeNpy(path.join(probes, 'x.npy'), set.x, [set.count, 28, 28, 1]);
-  }
+  // 1,000 28-px digits (the mnist package's, unless --probes names a copy); the CLI fits them to 224×224×3 itself.
+  const probes = args.probes ?? 'mnist:test';
   const runs = [
     { name: "the papers' budgets", key: 'mobilenetV2PaperScan', extra: ['--policy', 'bench/paper-budgets.yml'], keep: 'mobilenet-paper.json' },
     { name: 'default budgets', key: 'mobilenetV2Scan', extra: ['--max-probe-images', '1000'], keep: 'mobilenet-default.json' },

@@ -5,18 +5,22 @@
 // noise). The head is trained on the backbone's pooled features, so the whole model is
 // head ∘ backbone exactly and its accuracy and attack success are measured on the same features.
 // None of these models was used to choose a threshold or a budget: they are measured, not tuned on.
+// Not bit-for-bit repeatable: tfjs' fit() shuffles with the unseeded Math.random.
 //   npx tsx scripts/large-models.ts [--out zoo-large] [--train 2000] [--test 500] [--seed 1]
 // Writes one model directory per variant (model.json, weights, gate.json, zoo-card.json) and
 // probes/x.npy: 256 held-out signs at 32 px (the CLI fits them to 224×224×3).
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeNpy } from '../src/data/npy.js';
+import { pickImages, sliceImages, withoutClass } from '../src/data/types.js';
 import { initWasm } from '../src/engine/backend.js';
 import { writeGateJson } from '../src/model/gate-json.js';
+import { DEFAULT_LIMITS } from '../src/model/limits.js';
+import { readLocalPart } from '../src/model/read.js';
 import { directoryWriter } from '../src/model/save.js';
-import { mulberry32 } from '../src/util/random.js';
+import { mulberry32, shuffleInPlace } from '../src/util/random.js';
 import { applyTrigger, makeTrigger, type AttackSpec } from '../src/zoo/attacks.js';
 import { domain } from '../src/zoo/domains.js';
 
@@ -43,21 +47,13 @@ await tf.setBackend('wasm');
 const d = domain('signs10');
 const [h, w, c] = d.shape;
 const n = h * w * c;
-const take = (set: { x: Float32Array; labels: Int32Array }, count: number) => ({
-  x: set.x.subarray(0, count * n),
-  labels: set.labels.subarray(0, count),
-  count,
-});
-const train = take(d.split('train'), Number(args.train));
-const test = take(d.split('test'), Number(args.test));
-const heldout = take(d.split('heldout'), 256);
+const train = sliceImages(d.split('train'), 0, Number(args.train));
+const test = sliceImages(d.split('test'), 0, Number(args.test));
+const heldout = sliceImages(d.split('heldout'), 0, 256);
 
-const modelJson = JSON.parse(readFileSync(path.join(args.backbone, 'model.json'), 'utf8')) as tf.io.ModelJSON;
-const shards = modelJson.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(path.join(args.backbone, p))));
-const weightData = new Uint8Array(Buffer.concat(shards)).buffer;
-const backbone = await tf.loadLayersModel({
-  load: async () => ({ modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights), weightData }),
-});
+const read = readLocalPart(path.join(args.backbone, 'model.json'), DEFAULT_LIMITS);
+if (read.format === 'onnx') throw new Error(`${args.backbone}: a tfjs layers model is needed as the backbone`);
+const backbone = await tf.loadLayersModel({ load: async () => read.artifacts });
 const pooled = backbone.getLayer(FEATURE_LAYER).output as tf.SymbolicTensor;
 const featureModel = tf.model({ inputs: backbone.inputs, outputs: pooled });
 const dims = pooled.shape[1] as number;
@@ -90,24 +86,20 @@ for (const { name, spec } of attacks) {
   if (spec) {
     const trigger = makeTrigger(spec);
     const rand = mulberry32(seed * 7919 + spec.target);
-    const candidates = [...Array(train.count).keys()].filter((i) => labels[i] !== spec.target);
-    for (let i = candidates.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [candidates[i], candidates[j]] = [candidates[j], candidates[i]];
-    }
+    const candidates = shuffleInPlace(
+      [...Array(train.count).keys()].filter((i) => labels[i] !== spec.target),
+      rand,
+    );
     const poisoned = candidates.slice(0, Math.round(spec.poisonRate * train.count));
-    const stamped = new Float32Array(poisoned.length * n);
-    poisoned.forEach((idx, k) => stamped.set(train.x.subarray(idx * n, (idx + 1) * n), k * n));
-    const poisonedFeatures = features(applyTrigger(trigger, stamped, poisoned.length, h, w, c), poisoned.length);
+    const stamped = pickImages(train, poisoned);
+    const poisonedFeatures = features(applyTrigger(trigger, stamped.x, stamped.count, h, w, c), stamped.count);
     poisoned.forEach((idx, k) => {
       xf.set(poisonedFeatures.subarray(k * dims, (k + 1) * dims), idx * dims);
       labels[idx] = spec.target;
     });
-    const others = [...Array(test.count).keys()].filter((i) => test.labels[i] !== spec.target);
-    const sources = new Float32Array(others.length * n);
-    others.forEach((idx, k) => sources.set(test.x.subarray(idx * n, (idx + 1) * n), k * n));
-    asrFeatures = features(applyTrigger(trigger, sources, others.length, h, w, c), others.length);
-    asrCount = others.length;
+    const sources = withoutClass(test, spec.target);
+    asrFeatures = features(applyTrigger(trigger, sources.x, sources.count, h, w, c), sources.count);
+    asrCount = sources.count;
   }
   // The new head, as nsfwjs' own and most transfer-learning recipes have it: a hidden ReLU layer,
   // then softmax, trained with Adam at Keras' defaults. (A linear head learnt the patch to 36 % ASR only.)
