@@ -1,6 +1,7 @@
 // `npm run bench`: speed of this engine against stock tfjs, measured side by side in one run.
 // Prints a table and writes bench-results.json. Options: --quick (fewer repetitions),
-// --no-large (skip the ~10-minute MobileNetV2 full scan).
+// --no-large (skip the ~10-minute MobileNetV2 full scan), --only pytorch (only the PyTorch
+// Neural Cleanse comparison).
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,9 @@ import { ZOO_TRAINING, zooCatalog } from '../src/zoo/catalog.js';
 import { classificationLoss } from '../src/zoo/train.js';
 
 const quick = process.argv.includes('--quick');
+/** `--only pytorch`: just the PyTorch Neural Cleanse comparison. */
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+if (only !== undefined && only !== 'pytorch') throw new Error(`bench: --only takes 'pytorch', not '${only}'`);
 const results: Record<string, unknown> = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, tfjs: tf.version.tfjs };
 
 /** Median wall time of `fn` in ms over `reps` runs after `warmup` runs. */
@@ -79,8 +83,61 @@ function inputGradient(arch: Architecture, batch: number): () => void {
 const rows: Array<[string, string, string, string]> = [];
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 
+/**
+ * The reference a user would pick instead (issue 23): a plain PyTorch Neural Cleanse (20 epochs
+ * × 1,000 digits × 10 classes, 2 threads) on the very ONNX exports the gate scans, against the
+ * gate's full scan through the CLI as a user runs it (its default --jobs), side by side.
+ */
+function neuralCleanseReference(): Record<string, unknown> | undefined {
+  const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch, onnx']).status === 0);
+  if (!python) {
+    rows.push(['PyTorch Neural Cleanse reference', 'not measured: no python3 with torch and onnx (apt-get install python3-torch python3-onnx)', '', '']);
+    return undefined;
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-nc-'));
+  const digits = loadProbeImages('mnist:test', { shape: [28, 28, 1], maxImages: 1000, seed: 0 });
+  writeNpy(path.join(dir, 'x.npy'), digits.x, [digits.count, 1, 28, 28]);
+  const reference: Record<string, unknown> = {};
+  for (const name of ['cnn-badnets-mnist', 'cnn-mnist', 'resnet-badnets-mnist', 'resnet-mnist']) {
+    const model = `test/fixtures/onnx/${name}`;
+    const t0 = performance.now();
+    spawnSync(process.execPath, ['dist/cli.js', 'scan', model, '--data', 'examples/data/mnist-probe', '--report', path.join(dir, `${name}.json`)]);
+    const oursSeconds = (performance.now() - t0) / 1000;
+    const ours = JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8'));
+    const run = spawnSync(python, ['bench/neural-cleanse.py', `${model}/model.onnx`, `${model}/gate.json`, path.join(dir, 'x.npy'), '20'], {
+      encoding: 'utf8',
+    });
+    if (run.status !== 0) throw new Error(`bench/neural-cleanse.py failed on ${name}: ${run.stderr}`);
+    const nc = JSON.parse(run.stdout) as { seconds: number; flagged: boolean; target: number; anomalyIndex: number };
+    reference[name] = {
+      ours: { seconds: oursSeconds, verdict: ours.verdict, target: ours.suspectedTarget },
+      neuralCleanse: nc,
+      speedup: nc.seconds / oursSeconds,
+    };
+    rows.push([
+      `PyTorch Neural Cleanse vs scan (${name}, CLI)`,
+      `NC ${nc.seconds.toFixed(1)} s (${nc.flagged ? `flags ${nc.target}` : 'not flagged'}, index ${nc.anomalyIndex.toFixed(2)}) vs ${oursSeconds.toFixed(1)} s (${ours.verdict}${ours.suspectedTarget == null ? '' : ` ${ours.suspectedTarget}`})`,
+      `${(nc.seconds / oursSeconds).toFixed(2)}× faster (bar: 5×)`,
+      '',
+    ]);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return reference;
+}
+
+function printAndSave(): void {
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+  writeFileSync('bench-results.json', `${JSON.stringify(results, null, 2)}\n`);
+  console.log('→ bench-results.json');
+}
+
 async function main(): Promise<void> {
   tf.env().set('PROD', true); // no tfjs console banner in the table
+  if (only === 'pytorch') {
+    results.scans = { pytorchNeuralCleanse: neuralCleanseReference() };
+    return printAndSave();
+  }
   // 1. Training step of the zoo CNN (batch 64, as in the issue's profile): stock cpu vs engine.
   await tf.setBackend('cpu');
   const batch = 64;
@@ -244,43 +301,7 @@ async function main(): Promise<void> {
       '',
     ]);
   }
-  // The reference a user would pick instead (issue 23): a plain PyTorch Neural Cleanse (20 epochs
-  // × 1,000 digits × 10 classes, 2 threads) on the very ONNX exports the gate scans, against the
-  // gate's full scan through the CLI as a user runs it (its default --jobs), side by side.
-  const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch, onnx']).status === 0);
-  if (python) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-nc-'));
-    const digits = loadProbeImages('mnist:test', { shape: [28, 28, 1], maxImages: 1000, seed: 0 });
-    writeNpy(path.join(dir, 'x.npy'), digits.x, [digits.count, 1, 28, 28]);
-    const reference: Record<string, unknown> = {};
-    for (const name of ['cnn-badnets-mnist', 'cnn-mnist']) {
-      const model = `test/fixtures/onnx/${name}`;
-      const t0 = performance.now();
-      spawnSync(process.execPath, ['dist/cli.js', 'scan', model, '--data', 'examples/data/mnist-probe', '--report', path.join(dir, `${name}.json`)]);
-      const oursSeconds = (performance.now() - t0) / 1000;
-      const ours = JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8'));
-      const run = spawnSync(python, ['bench/neural-cleanse.py', `${model}/model.onnx`, `${model}/gate.json`, path.join(dir, 'x.npy'), '20'], {
-        encoding: 'utf8',
-      });
-      if (run.status !== 0) throw new Error(`bench/neural-cleanse.py failed on ${name}: ${run.stderr}`);
-      const nc = JSON.parse(run.stdout) as { seconds: number; flagged: boolean; target: number; anomalyIndex: number };
-      reference[name] = {
-        ours: { seconds: oursSeconds, verdict: ours.verdict, target: ours.suspectedTarget },
-        neuralCleanse: nc,
-        speedup: nc.seconds / oursSeconds,
-      };
-      rows.push([
-        `PyTorch Neural Cleanse vs scan (${name}, CLI)`,
-        `NC ${nc.seconds.toFixed(1)} s (${nc.flagged ? `flags ${nc.target}` : 'not flagged'}, index ${nc.anomalyIndex.toFixed(2)}) vs ${oursSeconds.toFixed(1)} s (${ours.verdict}${ours.suspectedTarget == null ? '' : ` ${ours.suspectedTarget}`})`,
-        `${(nc.seconds / oursSeconds).toFixed(2)}× faster (bar: 5×)`,
-        '',
-      ]);
-    }
-    scans.pytorchNeuralCleanse = reference;
-    rmSync(dir, { recursive: true, force: true });
-  } else {
-    rows.push(['PyTorch Neural Cleanse reference', 'not measured: no python3 with torch and onnx (apt-get install python3-torch python3-onnx)', '', '']);
-  }
+  scans.pytorchNeuralCleanse = neuralCleanseReference();
   // A 64-px grayscale 7-class mini-Xception in graph-model form (the converter's fused ops, as
   // users ship such models), backdoored and its clean twin: the graph executor's cost.
   {
@@ -428,10 +449,7 @@ async function main(): Promise<void> {
   results.inputGradientMs = { cpu: cpuGrad, wasm: wasmGrad };
   results.zoo = zoo;
 
-  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
-  writeFileSync('bench-results.json', `${JSON.stringify(results, null, 2)}\n`);
-  console.log('→ bench-results.json');
+  printAndSave();
 }
 
 await main();

@@ -10,8 +10,8 @@ lambda from 1e-3 once ASR >= 0.99, x2 / x2^-1.5 after 5 epochs above / below, th
 that reaches 99 % kept; a label whose mask L1 is below the median with MAD anomaly index > 2 is
 flagged. Early stopping (25 epochs' patience) never triggers within the 20 epochs timed.
 
-The PyTorch model is the ONNX export itself, run op by op in torch (the fixtures' few ops), so
-both tools scan the very same weights. Prints one JSON line.
+The PyTorch model is the ONNX export itself, run op by op in torch (the fixtures' few ops: the
+CNN's and the ResNet's), so both tools scan the very same weights. Prints one JSON line.
 """
 import json
 import sys
@@ -69,6 +69,8 @@ class OnnxModule(torch.nn.Module):
                 y = F.pad(i[0], [q for d in reversed(range(half)) for q in (p[d], p[d + half])], mode=a.get("mode", b"constant").decode(), value=value)
             elif op == "BatchNormalization":
                 y = F.batch_norm(i[0], i[3], i[4], i[1], i[2], False, 0.0, a.get("epsilon", 1e-5))
+            elif op == "GlobalAveragePool":
+                y = i[0].mean(dim=(2, 3), keepdim=True)
             elif op == "Flatten":
                 y = torch.flatten(i[0], a.get("axis", 1))
             elif op == "Gemm":

@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-VBWRZQJP.js";
+} from "./chunks/chunk-LTHPAPSF.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

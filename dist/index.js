@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-VBWRZQJP.js";
+} from "./chunks/chunk-LTHPAPSF.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

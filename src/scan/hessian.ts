@@ -20,6 +20,7 @@ import type { ModelUnderTest } from '../model/adapter.js';
 import { spans, UNLIMITED_ROWS, type RowLimits } from './batching.js';
 import { readAndDispose } from '../engine/read.js';
 import { median } from './robust.js';
+import { symmetricSpectrum } from './symmetric-eigen.js';
 
 export interface HessianOptions {
   /** Probe inputs averaged over. */
@@ -70,10 +71,11 @@ export interface HessianResult {
 
 /**
  * For a batch, each input's `m` classes (all K in order when m = K, else those of highest
- * probability), their logits' input gradients J [B, m, D] (m backward passes: inputs are
- * independent in inference mode) and their probabilities [B, m].
+ * probability), their logits' input gradients J [B, m, D] and their probabilities [B, m]. Inputs
+ * are independent in inference mode, so the classes share passes: the batch is repeated once per
+ * class of a pass, as many classes a pass as `maxRows` allows.
  */
-async function jacobians(model: ModelUnderTest, x: tf.Tensor4D, m: number): Promise<{ J: Float32Array; probs: Float32Array }> {
+async function jacobians(model: ModelUnderTest, x: tf.Tensor4D, m: number, maxRows: number): Promise<{ J: Float32Array; probs: Float32Array }> {
   const K = model.numClasses;
   const [B] = x.shape;
   const D = x.size / B;
@@ -87,17 +89,23 @@ async function jacobians(model: ModelUnderTest, x: tf.Tensor4D, m: number): Prom
   });
   const J = new Float32Array(B * m * D);
   const probs = new Float32Array(B * m);
-  for (let r = 0; r < m; r++) {
-    const pick = chosen.map((cs) => cs[r]);
+  const perPass = Math.max(1, Math.min(m, Math.floor(maxRows / B)));
+  for (let r0 = 0; r0 < m; r0 += perPass) {
+    const rs = Math.min(perPass, m - r0);
+    // Rows class-major: row j·B + b is input b's (r0 + j)-th class.
+    const pick = Array.from({ length: rs * B }, (_, i) => chosen[i % B][r0 + Math.floor(i / B)]);
     const g = tf.tidy(() => {
       const onehot = tf.oneHot(tf.tensor1d(pick, 'int32'), K);
-      return tf.grad((input: tf.Tensor) => tf.sum(tf.mul(model.logits(input as tf.Tensor4D), onehot)))(x);
+      const xs = rs === 1 ? x : tf.concat(Array<tf.Tensor4D>(rs).fill(x), 0);
+      return tf.grad((input: tf.Tensor) => tf.sum(tf.mul(model.logits(input as tf.Tensor4D), onehot)))(xs);
     });
     const data = await readAndDispose(g);
-    for (let b = 0; b < B; b++) {
-      J.set(data.subarray(b * D, (b + 1) * D), (b * m + r) * D);
-      probs[b * m + r] = all[b * K + pick[b]];
-    }
+    for (let j = 0; j < rs; j++)
+      for (let b = 0; b < B; b++) {
+        const r = r0 + j;
+        J.set(data.subarray((j * B + b) * D, (j * B + b + 1) * D), (b * m + r) * D);
+        probs[b * m + r] = all[b * K + chosen[b][r]];
+      }
   }
   return { J, probs };
 }
@@ -126,7 +134,7 @@ export async function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, op
   const perInputTop: Float64Array[] = [];
   for (const [s, e] of spans(N, Math.min(opts.batchSize, opts.rows.gradient))) {
     const x = tf.tensor4d(probe.x.subarray(s * D, e * D), [e - s, H, W, C]);
-    const { J, probs } = await jacobians(model, x, K);
+    const { J, probs } = await jacobians(model, x, K, opts.rows.gradient);
     x.dispose();
     for (let b = 0; b < e - s; b++) {
       const S = sqrtFisher(probs.subarray(b * K, (b + 1) * K), model.decision === 'multi-label');
@@ -167,18 +175,16 @@ export async function hessianSpectrum(model: ModelUnderTest, probe: ImageSet, op
           for (let d = 0; d < D; d++) acc += Bm[a * D + d] * Bm[b * D + d];
           return acc;
         };
-  const M = new Matrix(size, size);
+  const M = new Float64Array(size * size);
   for (let i = 0; i < size; i++)
     for (let j = i; j < size; j++) {
       const v = entry(i, j);
-      M.set(i, j, v);
-      M.set(j, i, v);
+      M[i * size + j] = v;
+      M[j * size + i] = v;
     }
-  const evd = new EigenvalueDecomposition(M, { assumeSymmetric: true });
-  const order = evd.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
-  const eigenvalues = order.map(([v]) => Math.max(0, v));
-  const u = evd.eigenvectorMatrix.getColumn(order[0][1]);
-  if (side === 'input') top = Float64Array.from(u);
+  const { values, vector: u } = symmetricSpectrum(M, size);
+  const eigenvalues = Array.from(values, (v) => Math.max(0, v));
+  if (side === 'input') top = u;
   else {
     // Input-space eigenvector from the Gram one: Bᵀu (normalised below).
     top = new Float64Array(D);

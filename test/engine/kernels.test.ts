@@ -44,6 +44,7 @@ function randomCases(seed: number, count: number): Case[] {
       const pooled = tf.maxPool(x as tf.Tensor4D, k, stride, pad);
       const dyp = tf.randomNormal(pooled.shape, 0, 1, 'float32', seed + i + 6);
       cases.push({ name: `MaxPoolGrad ${tag}`, inputs: { dy: dyp, input: x, output: pooled }, attrs: { filterSize: [k, k], strides: [stride, stride], pad } });
+      cases.push({ name: `AvgPoolGrad ${tag}`, inputs: { dy: dyp, input: x }, attrs: { filterSize: [k, k], strides: [stride, stride], pad } });
     }
   }
   // The usual 2×2, stride-2 pooling (its own unrolled path when no window leaves the input), on
@@ -64,7 +65,47 @@ function randomCases(seed: number, count: number): Case[] {
       inputs: { dy, input: x, output: pooled },
       attrs: { filterSize: [2, 2], strides: [2, 2], pad },
     });
+    cases.push({ name: `AvgPoolGrad 2x2 s2 ${size}px ${pad}`, inputs: { dy, input: x }, attrs: { filterSize: [2, 2], strides: [2, 2], pad } });
   }
+  // Strided input gradients (a ResNet's downsampling and its 1×1 projections), odd and even sizes,
+  // one input channel too: wasm spreads dy onto the stride grid.
+  for (const [j, [size, k, channels, pad]] of (
+    [
+      [14, 1, 16, 'valid'],
+      [15, 1, 8, 'same'],
+      [14, 3, 16, 'same'],
+      [13, 3, 5, 'valid'],
+      [12, 5, 1, 'same'],
+    ] as const
+  ).entries()) {
+    const x = tf.randomNormal([3, size, size, channels], 0, 1, 'float32', seed + 400 + j);
+    const w = tf.randomNormal([k, k, channels, 6], 0, 1, 'float32', seed + 410 + j);
+    const dy = tf.randomNormal(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, pad).shape, 0, 1, 'float32', seed + 420 + j);
+    cases.push({
+      name: `Conv2DBackpropInput stride 2 ${size}x${size}x${channels} k${k} ${pad}`,
+      inputs: { dy, filter: w },
+      attrs: { strides: [2, 2], pad, dataFormat: 'NHWC', dilations: [1, 1], inputShape: x.shape },
+    });
+  }
+  // Products with either operand transposed (a dense layer's input gradient is dy·Wᵀ).
+  for (const [j, [batch, m, k, n]] of (
+    [
+      [1, 7, 33, 5],
+      [3, 16, 8, 12],
+    ] as const
+  ).entries())
+    for (const transposeA of [false, true])
+      for (const transposeB of [false, true]) {
+        // Rank 3, as tf.matMul hands every product to the kernels.
+        const shape = (rows: number, cols: number, t: boolean) => [batch, ...(t ? [cols, rows] : [rows, cols])];
+        const a = tf.randomNormal(shape(m, k, transposeA), 0, 1, 'float32', seed + 300 + j);
+        const b = tf.randomNormal(shape(k, n, transposeB), 0, 1, 'float32', seed + 310 + j);
+        const bias = tf.randomNormal([n], 0, 1, 'float32', seed + 320 + j);
+        const tag = `b${batch} ${m}x${k}x${n}${transposeA ? ' Aᵀ' : ''}${transposeB ? ' Bᵀ' : ''}`;
+        cases.push({ name: `BatchMatMul ${tag}`, inputs: { a, b }, attrs: { transposeA, transposeB } });
+        // Fused products come from dense layers, one matrix (wasm's own kernel differs from cpu's on batches).
+        if (batch === 1) cases.push({ name: `_FusedMatMul relu ${tag}`, inputs: { a, b, bias }, attrs: { transposeA, transposeB, activation: 'relu' } });
+      }
   return cases;
 }
 
@@ -125,6 +166,25 @@ describe('flat kernels match the stock tfjs cpu kernels', () => {
       expect(relativeError(got.values, ref.values), c.name).toBeLessThan(1e-4);
     }
     expect(wasmCases.length).toBeGreaterThan(30);
+    await tf.setBackend('cpu');
+  });
+});
+
+describe('wasm Identity shares memory', () => {
+  it('a clone outlives its source, reads the same values and frees the memory once both are gone', async () => {
+    await initWasm();
+    await tf.setBackend('wasm');
+    const before = tf.memory().numBytes;
+    const buffers = tf.backend().numDataIds();
+    const x = tf.tensor([1.5, -2, 3.25, 4], [2, 2]);
+    const y = tf.clone(x);
+    x.dispose();
+    expect(Array.from(await y.data())).toEqual([1.5, -2, 3.25, 4]);
+    const z = tf.add(y, 1); // the shared memory still feeds kernels
+    expect(Array.from(await z.data())).toEqual([2.5, -1, 4.25, 5]);
+    tf.dispose([y, z]);
+    expect(tf.memory().numBytes).toBe(before);
+    expect(tf.backend().numDataIds()).toBe(buffers); // the backend freed the shared buffer too
     await tf.setBackend('cpu');
   });
 });

@@ -18,7 +18,7 @@ import { readLocalModel } from '../../src/model/source.js';
 import { encode, floatTensor, int64Tensor, maxAbsDiff, node, onnxModel } from '../helpers/onnx.js';
 
 const FIXTURES = path.resolve('test/fixtures/onnx');
-const MODELS = ['cnn-mnist', 'cnn-badnets-mnist', 'vit-mnist'] as const;
+const MODELS = ['cnn-mnist', 'cnn-badnets-mnist', 'vit-mnist', 'resnet-mnist', 'resnet-badnets-mnist'] as const;
 const test = mnistSplit('test');
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-onnx-'));
 
@@ -74,8 +74,8 @@ describe('PyTorch ONNX exports: behaviour', () => {
     }
   });
 
-  it('input gradients (through normalisation, NCHW transpose, BN, pools, attention) match central differences', async () => {
-    for (const name of ['cnn-mnist', 'vit-mnist']) {
+  it('input gradients (through normalisation, layouts, BN, pools, strided and residual convolutions, attention) match central differences', async () => {
+    for (const name of ['cnn-mnist', 'vit-mnist', 'resnet-mnist']) {
       const { model } = await loadModel(path.join(FIXTURES, name));
       const x = digits(1, 7);
       const f = (v: tf.Tensor) => tf.sum(tf.mul(model.logits(v as tf.Tensor4D), tf.range(1, 11)));

@@ -300,6 +300,50 @@ function maxPool2x2Backprop(dy: Float32Array, x: Float32Array, g: ConvGeometry):
   return dx;
 }
 
+/**
+ * The input gradient of an average pool whose windows all lie inside the input (no padding, so
+ * every window averages over filterHeight·filterWidth pixels): each dy spread evenly over its window.
+ * Returns null for windows that leave the input, where backends disagree on the divisor.
+ */
+export function avgPoolBackprop(dy: Float32Array, g: ConvGeometry): Float32Array | null {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: FH, filterWidth: FW } = g;
+  const inside =
+    g.padInfo.top === 0 &&
+    g.padInfo.left === 0 &&
+    g.dilationHeight === 1 &&
+    g.dilationWidth === 1 &&
+    (OH - 1) * g.strideHeight + FH <= H &&
+    (OW - 1) * g.strideWidth + FW <= W;
+  if (!inside) return null;
+  const dx = new Float32Array(g.batchSize * H * W * C);
+  const share = 1 / (FH * FW);
+  if (g.strideHeight === FH && g.strideWidth === FW) {
+    // Windows that tile the input (the usual 2×2 at stride 2): one write per pixel, in order.
+    for (let b = 0; b < g.batchSize; b++)
+      for (let ih = 0; ih < OH * FH; ih++) {
+        const dyRow = (b * OH + Math.floor(ih / FH)) * OW * C;
+        const dxRow = (b * H + ih) * W * C;
+        for (let iw = 0; iw < OW * FW; iw++) {
+          const src = dyRow + Math.floor(iw / FW) * C;
+          const dst = dxRow + iw * C;
+          for (let c = 0; c < C; c++) dx[dst + c] = dy[src + c] * share;
+        }
+      }
+    return dx;
+  }
+  for (let b = 0; b < g.batchSize; b++)
+    for (let oh = 0; oh < OH; oh++)
+      for (let ow = 0; ow < OW; ow++) {
+        const dyOff = ((b * OH + oh) * OW + ow) * C;
+        for (let fh = 0; fh < FH; fh++)
+          for (let fw = 0; fw < FW; fw++) {
+            const base = ((b * H + oh * g.strideHeight + fh) * W + ow * g.strideWidth + fw) * C;
+            for (let c = 0; c < C; c++) dx[base + c] += dy[dyOff + c] * share;
+          }
+      }
+  return dx;
+}
+
 export type FusedActivation = 'linear' | 'relu' | 'relu6' | 'elu' | 'sigmoid' | 'leakyrelu';
 
 /** Adds a per-channel bias and applies the activation in place (FusedConv2D epilogue). */

@@ -3,6 +3,7 @@
 // backend lacks, without which input gradients through (fused) convolutions throw.
 import * as tf from '@tensorflow/tfjs';
 import {
+  avgPoolBackprop,
   biasActivationInPlace,
   conv2dBackpropFilter,
   conv2dBackpropInput,
@@ -172,6 +173,13 @@ export const FLAT_KERNELS: Record<string, FlatKernel> = {
     const info = bu.computePool2DInfo(shape, attrs.filterSize as [number, number] | number, strides, 1, pad, rounding);
     return io.write(shape, maxPoolBackprop(io.read(dy!), io.read(input!), geometry(info)));
   },
+  AvgPoolGrad(io, { dy, input }, attrs) {
+    const { strides, pad, rounding } = dims(attrs);
+    const shape = input!.shape as [number, number, number, number];
+    const info = bu.computePool2DInfo(shape, attrs.filterSize as [number, number] | number, strides, 1, pad, rounding);
+    const dx = avgPoolBackprop(io.read(dy!), geometry(info));
+    return dx && io.write(shape, dx);
+  },
 };
 
 /**
@@ -285,8 +293,23 @@ export function wasmConv2dBackpropFilter({ inputs, backend, attrs }: { inputs: I
 }
 
 /**
- * Conv2DBackpropInput for `wasm`, stride 1: dx = conv2d(dy, flip(w)ᵀ) with complementary padding,
- * run by XNNPACK; 5–8× faster than the backend's own kernel. Other strides use the original.
+ * dy spread onto the stride grid: row oh of dy lands on row oh·sh, zeros between, `rows` × `cols`
+ * in all (a strided convolution's input gradient is the stride-1 one of this).
+ */
+export function strideUpsample(dy: Float32Array, [B, OH, OW, O]: readonly number[], [sh, sw]: readonly number[], rows: number, cols: number): Float32Array {
+  const up = new Float32Array(B * rows * cols * O);
+  for (let b = 0; b < B; b++)
+    for (let oh = 0; oh < OH && oh * sh < rows; oh++)
+      for (let ow = 0; ow < OW && ow * sw < cols; ow++)
+        up.set(dy.subarray(((b * OH + oh) * OW + ow) * O, ((b * OH + oh) * OW + ow + 1) * O), ((b * rows + oh * sh) * cols + ow * sw) * O);
+  return up;
+}
+
+/**
+ * Conv2DBackpropInput for `wasm`: dx = conv2d(dy, flip(w)ᵀ) with complementary padding, run by
+ * XNNPACK; 5–8× faster than the backend's own kernel. A strided convolution's dy is first spread
+ * onto the stride grid with zeros between (stride² more multiply-adds, still several times faster
+ * than the backend's kernel: ResNets' downsampling convolutions).
  */
 function wasmConv2dBackpropInput(original: tf.KernelConfig) {
   return ({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo => {
@@ -294,24 +317,51 @@ function wasmConv2dBackpropInput(original: tf.KernelConfig) {
     const { strides, pad, rounding } = dims(attrs);
     const inputShape = attrs.inputShape as [number, number, number, number];
     const info = bu.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, rounding);
-    if (!channelsLast(attrs) || info.strideHeight !== 1 || info.strideWidth !== 1) {
+    const { filterHeight: FH, filterWidth: FW, inChannels: C, outChannels: O, strideHeight: sh, strideWidth: sw } = info;
+    // Rows of the spread dy the stride-1 correlation reads (dx row i reads rows i + top − fh).
+    const rows = Math.min(info.outHeight * sh, info.inHeight + info.padInfo.top);
+    const cols = Math.min(info.outWidth * sw, info.inWidth + info.padInfo.left);
+    if (!channelsLast(attrs) || info.padInfo.top > FH - 1 || info.padInfo.left > FW - 1) {
       return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
     }
     const io = ioFor('wasm', backend);
     const w = io.read(filter);
-    const { filterHeight: FH, filterWidth: FW, inChannels: C, outChannels: O } = info;
     const flipped = new Float32Array(w.length);
     for (let fh = 0; fh < FH; fh++)
       for (let fw = 0; fw < FW; fw++)
         for (let c = 0; c < C; c++)
           for (let o = 0; o < O; o++) flipped[((fh * FW + fw) * O + o) * C + c] = w[(((FH - 1 - fh) * FW + (FW - 1 - fw)) * C + c) * O + o];
-    return convolveWithFlipped('Conv2D', dy, io.write([FH, FW, O, C], flipped), info, backend);
+    const flippedFilter = io.write([FH, FW, O, C], flipped);
+    const strided = sh !== 1 || sw !== 1;
+    if (strided && FH === 1 && FW === 1 && info.padInfo.top === 0 && info.padInfo.left === 0 && C !== 1) {
+      // A strided 1×1 convolution (a ResNet's projection): the product at dy's resolution, spread after.
+      const z = convolveWithFlipped('Conv2D', dy, flippedFilter, info, backend, [0, 0, 0, 0]);
+      const dx = io.write(inputShape, strideUpsample(io.read(z), z.shape, [sh, sw], info.inHeight, info.inWidth));
+      (backend as { disposeData(id: unknown): void }).disposeData(z.dataId);
+      return dx;
+    }
+    const spread = strided ? io.write([info.batchSize, rows, cols, O], strideUpsample(io.read(dy), dy.shape, [sh, sw], rows, cols)) : dy;
+    const geometry = strided ? { ...info, outHeight: rows, outWidth: cols } : info;
+    const free = (t: TensorInfo) => (backend as { disposeData(id: unknown): void }).disposeData(t.dataId);
+    let dx: TensorInfo;
+    if (C !== 1) dx = convolveWithFlipped('Conv2D', spread, flippedFilter, geometry, backend);
+    else {
+      // One input channel (a grayscale model's first convolution): XNNPACK's product with a single
+      // output column is slow; a depthwise convolution of each dy channel, summed, is 2–3× faster.
+      const perChannel = convolveWithFlipped('DepthwiseConv2dNative', spread, flippedFilter, geometry, backend);
+      const sum = tf.getKernel('Sum', 'wasm')!.kernelFunc as unknown as KernelFn;
+      dx = sum({ inputs: { x: perChannel }, backend, attrs: { axis: [3], keepDims: true } });
+      free(perChannel);
+    }
+    if (strided) free(spread);
+    return dx;
   };
 }
 
 /**
  * The input gradient of a stride-1 convolution as the native forward kernel `kernel` run on dy
- * with the flipped filter `flipped` (freed here) and the complementary padding.
+ * with the flipped filter `flipped` (freed here) and the complementary padding (or `pads`:
+ * top, bottom, left, right).
  */
 function convolveWithFlipped(
   kernel: 'Conv2D' | 'DepthwiseConv2dNative',
@@ -319,14 +369,16 @@ function convolveWithFlipped(
   flipped: TensorInfo,
   info: tf.backend_util.Conv2DInfo,
   backend: unknown,
+  pads?: [number, number, number, number],
 ): TensorInfo {
   const { filterHeight: FH, filterWidth: FW } = info;
   const top = FH - 1 - info.padInfo.top;
   const left = FW - 1 - info.padInfo.left;
+  const [pt, pb, pl, pr] = pads ?? [top, info.inHeight - info.outHeight - top + FH - 1, left, info.inWidth - info.outWidth - left + FW - 1];
   const explicit = [
     [0, 0],
-    [top, info.inHeight - info.outHeight - top + FH - 1],
-    [left, info.inWidth - info.outWidth - left + FW - 1],
+    [pt, pb],
+    [pl, pr],
     [0, 0],
   ];
   const run = tf.getKernel(kernel, 'wasm')!.kernelFunc as unknown as KernelFn;
@@ -403,13 +455,58 @@ function flatTile(backendName: 'cpu' | 'wasm', original: tf.KernelConfig) {
   };
 }
 
+/**
+ * BatchMatMul / _FusedMatMul for `wasm` with a transposed operand: the backend's transposed path
+ * is an order of magnitude slower than a plain product after the backend's own Transpose. Every
+ * dense layer's input gradient (dy·Wᵀ) and every ONNX Gemm with transB takes it.
+ */
+function wasmMatMulUntransposed(original: tf.KernelConfig) {
+  return ({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo => {
+    const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
+    if (!transposeA && !transposeB) return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+    const transpose = tf.getKernel('Transpose', 'wasm')!.kernelFunc as unknown as KernelFn;
+    const temps: TensorInfo[] = [];
+    const swapLast = (t: TensorInfo) => {
+      const perm = t.shape.map((_, i) => i);
+      [perm[perm.length - 2], perm[perm.length - 1]] = [perm[perm.length - 1], perm[perm.length - 2]];
+      const out = transpose({ inputs: { x: t }, backend, attrs: { perm } });
+      temps.push(out);
+      return out;
+    };
+    const a = transposeA ? swapLast(inputs.a!) : inputs.a;
+    const b = transposeB ? swapLast(inputs.b!) : inputs.b;
+    const out = original.kernelFunc({ inputs: { ...inputs, a, b }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } } as never) as TensorInfo;
+    temps.forEach((t) => (backend as { disposeData(id: unknown): void }).disposeData(t.dataId));
+    return out;
+  };
+}
+
+/**
+ * Identity for `wasm` without the copy: tensors never change in place, so a clone can share its
+ * source's memory under a reference count (as Reshape and the cpu backend's Identity do). The
+ * gradient tape clones every activation a backward pass needs, each a full copy on stock wasm.
+ */
+function wasmSharedIdentity(original: tf.KernelConfig) {
+  return ({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo => {
+    const x = inputs.x!;
+    if (x.dtype === 'string') return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+    (backend as { incRef(id: unknown): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}
+
 /** wasm kernels that exist but are slow; wrapped with faster paths where those apply. */
-export const WASM_ACCELERATED = ['Conv2DBackpropInput', 'Tile', 'MaxPoolGrad'] as const;
+export const WASM_ACCELERATED = ['Conv2DBackpropInput', 'Tile', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul', '_FusedMatMul', 'Identity'] as const;
 const WASM_WRAPPERS: Record<(typeof WASM_ACCELERATED)[number], (original: tf.KernelConfig) => unknown> = {
+  Identity: wasmSharedIdentity,
+  BatchMatMul: wasmMatMulUntransposed,
+  _FusedMatMul: wasmMatMulUntransposed,
   Conv2DBackpropInput: wasmConv2dBackpropInput,
   Tile: (original) => flatTile('wasm', original),
   // The wasm kernel scans every window per input pixel; the flat one routes each output once.
   MaxPoolGrad: (original) => flatKernelFunc('wasm', 'MaxPoolGrad', original),
+  // The same for average pools inside the input; padded ones go to the original.
+  AvgPoolGrad: (original) => flatKernelFunc('wasm', 'AvgPoolGrad', original),
 };
 
 /** Wraps the listed native wasm kernels with the faster paths above. */

@@ -1,6 +1,7 @@
 // An ONNX classifier behind ModelUnderTest. The gate's pixel-space NHWC input is normalised per
-// gate.json and transposed to the model's layout (NCHW for PyTorch exports) inside the
-// differentiable function, so scans, triggers and Hessians work on ONNX models unchanged.
+// gate.json and handed to the graph as what it is (NCHW graphs, PyTorch's, take it as a
+// channels-last image) inside the differentiable function, so scans, triggers and Hessians work
+// on ONNX models unchanged.
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -94,10 +95,11 @@ export class OnnxModelAdapter implements ModelUnderTest {
   private raw(x: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
       const v = toModelInput(x, this.gate.input);
-      const feed = this.layout === 'NCHW' ? tf.transpose(v, [0, 3, 1, 2]) : v;
       let out: tf.Tensor;
       try {
-        [out] = this.program.run({ [this.inputName]: feed }, [this.logitsName]);
+        // An NCHW graph takes our NHWC images as they are: its first convolution wants them so.
+        const channelsLast = this.layout === 'NCHW' ? [this.inputName] : [];
+        [out] = this.program.run({ [this.inputName]: v }, [this.logitsName], { channelsLast });
       } catch (err) {
         if (err instanceof OnnxOpError) throw new InputError(this.file, `could not run: ${err.message}`);
         throw err;

@@ -1,6 +1,7 @@
 // ONNX operators (opsets 13–21) as tfjs ops, differentiable wherever ONNX is. ONNX images are
 // NCHW; convolutions and pools run in NHWC (the layout every tfjs backend and our flat kernels
-// implement) between two transposes. Shape-valued inputs (Reshape's shape, Slice's starts, …)
+// implement), and their results stay NHWC through the ops of CHANNELS_LAST_OPS until an op needs
+// ONNX's layout (program.ts tracks which). Shape-valued inputs (Reshape's shape, Slice's starts, …)
 // are read back from their small int32 tensors, so PyTorch's Shape → Gather → Concat chains
 // fold at run time for whatever batch size comes in.
 import * as tf from '@tensorflow/tfjs';
@@ -176,82 +177,81 @@ function dilateFilter(f: tf.Tensor4D, [dh, dw]: [number, number]): tf.Tensor4D {
   return tf.reshape(tf.slice(tf.reshape(cols, [KH, kw * dw, c * m]), [0, 0, 0], [KH, KW, c * m]), [KH, KW, c, m]) as tf.Tensor4D;
 }
 
+/** Conv on a channels-last (NHWC) image; w4 is ONNX's [M, C/g, kH, kW]. Returns NHWC. */
+function convNhwc(xh: tf.Tensor4D, w4: tf.Tensor4D, bias: Value | undefined, attrs: Attributes, group: number, ctx: OpContext): tf.Tensor4D {
+  const [M, cPerGroup, kH, kW] = w4.shape;
+  const [, H, W, C] = xh.shape;
+  if (C !== cPerGroup * group) throw new OnnxOpError(`${ctx.where}: input has ${C} channels; the weights expect ${cPerGroup} × group ${group}`);
+  const win = windowOf(attrs, H, W, [kH, kW], ctx);
+  const [pt, pl, pb, pr] = win.pads;
+  // Padding inside the convolution: a separate pad would cost a copy forward and a slice back.
+  const pad: tf.backend_util.ExplicitPadding | 'valid' =
+    pt || pl || pb || pr
+      ? [
+          [0, 0],
+          [pt, pb],
+          [pl, pr],
+          [0, 0],
+        ]
+      : 'valid';
+  const filter = dilateFilter(tf.transpose(w4, [2, 3, 1, 0]) as tf.Tensor4D, win.dilations); // [kH', kW', C/g, M]
+  let y: tf.Tensor4D;
+  if (group === 1) {
+    y = tf.conv2d(xh, filter, win.strides, pad);
+  } else if (cPerGroup === 1) {
+    // Depthwise: output channel c·mult + m reads input channel c, as in ONNX's grouping.
+    const [fh, fw] = filter.shape;
+    y = tf.depthwiseConv2d(xh, tf.reshape(filter, [fh, fw, C, M / C]) as tf.Tensor4D, win.strides, pad);
+  } else {
+    const xs = tf.split(xh, group, 3);
+    const fs = tf.split(filter, group, 3);
+    y = tf.concat(
+      xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, fs[i] as tf.Tensor4D, win.strides, pad)),
+      3,
+    ) as tf.Tensor4D;
+  }
+  return bias ? tf.add(y, tf.reshape(bias, [1, 1, 1, M])) : y;
+}
+
 function conv(inputs: Array<Value | undefined>, attrs0: Attributes, ctx: OpContext): Value[] {
   const x = need(inputs[0], 'X', ctx);
   const w = need(inputs[1], 'W', ctx);
   const rank3 = x.rank === 3;
   const attrs = spatialAttrs(attrs0, rank3);
-  const group = attrs0.int('group', 1);
   const w4 = (rank3 ? tf.expandDims(w, 2) : w) as tf.Tensor4D; // [M, C/g, kH, kW]
-  const [M, cPerGroup, kH, kW] = w4.shape;
-  const out = spatial(x, ctx, (x4) => {
-    const [, C, H, W] = x4.shape;
-    if (C !== cPerGroup * group) throw new OnnxOpError(`${ctx.where}: input has ${C} channels; the weights expect ${cPerGroup} × group ${group}`);
-    const win = windowOf(attrs, H, W, [kH, kW], ctx);
-    let xh: tf.Tensor4D = toNhwc(x4);
-    const [pt, pl, pb, pr] = win.pads;
-    if (pt || pl || pb || pr)
-      xh = tf.pad(xh, [
-        [0, 0],
-        [pt, pb],
-        [pl, pr],
-        [0, 0],
-      ]);
-    const filter = dilateFilter(tf.transpose(w4, [2, 3, 1, 0]) as tf.Tensor4D, win.dilations); // [kH', kW', C/g, M]
-    let y: tf.Tensor4D;
-    if (group === 1) {
-      y = tf.conv2d(xh, filter, win.strides, 'valid');
-    } else if (cPerGroup === 1) {
-      // Depthwise: output channel c·mult + m reads input channel c, as in ONNX's grouping.
-      const [fh, fw] = filter.shape;
-      y = tf.depthwiseConv2d(xh, tf.reshape(filter, [fh, fw, C, M / C]) as tf.Tensor4D, win.strides, 'valid');
-    } else {
-      const xs = tf.split(xh, group, 3);
-      const fs = tf.split(filter, group, 3);
-      y = tf.concat(
-        xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, fs[i] as tf.Tensor4D, win.strides, 'valid')),
-        3,
-      ) as tf.Tensor4D;
-    }
-    if (inputs[2]) y = tf.add(y, tf.reshape(inputs[2], [1, 1, 1, M]));
-    return toNchw(y);
-  });
-  return [out];
+  return [spatial(x, ctx, (x4) => toNchw(convNhwc(toNhwc(x4), w4, inputs[2], attrs, attrs0.int('group', 1), ctx)))];
+}
+
+/** MaxPool / AveragePool on a channels-last (NHWC) image. Returns NHWC. */
+function poolNhwc(kind: 'max' | 'avg', xh: tf.Tensor4D, attrs: Attributes, attrs0: Attributes, ctx: OpContext): tf.Tensor4D {
+  if (attrs0.int('ceil_mode', 0)) throw new OnnxOpError(`${ctx.where}: ceil_mode=1 is not supported`);
+  if (attrs0.int('storage_order', 0)) throw new OnnxOpError(`${ctx.where}: storage_order=1 is not supported`);
+  const kernel = pair(attrs.ints('kernel_shape'), false, 1);
+  const [, H, W] = xh.shape;
+  const win = windowOf(attrs, H, W, kernel, ctx);
+  if (win.dilations[0] !== 1 || win.dilations[1] !== 1) throw new OnnxOpError(`${ctx.where}: dilated pooling is not supported`);
+  const [pt, pl, pb, pr] = win.pads;
+  const padded = pt || pl || pb || pr;
+  const pads: Array<[number, number]> = [
+    [0, 0],
+    [pt, pb],
+    [pl, pr],
+    [0, 0],
+  ];
+  if (kind === 'max') return tf.maxPool(padded ? tf.pad(xh, pads, -3.4e38) : xh, win.kernel, win.strides, 'valid');
+  if (!padded) return tf.avgPool(xh, win.kernel, win.strides, 'valid');
+  const sum = tf.avgPool(tf.pad(xh, pads), win.kernel, win.strides, 'valid');
+  if (attrs0.int('count_include_pad', 0)) return sum;
+  // Average over the real pixels only: divide by the share of the window inside the image.
+  const share = tf.avgPool(tf.pad(tf.ones([1, H, W, 1]), pads) as tf.Tensor4D, win.kernel, win.strides, 'valid');
+  return tf.div(sum, share);
 }
 
 function pool(kind: 'max' | 'avg'): OpFn {
   return (inputs, attrs0, ctx) => {
     const x = need(inputs[0], 'X', ctx);
-    const rank3 = x.rank === 3;
-    const attrs = spatialAttrs(attrs0, rank3);
-    if (attrs0.int('ceil_mode', 0)) throw new OnnxOpError(`${ctx.where}: ceil_mode=1 is not supported`);
-    if (attrs0.int('storage_order', 0)) throw new OnnxOpError(`${ctx.where}: storage_order=1 is not supported`);
-    const kernel = pair(attrs.ints('kernel_shape'), false, 1);
-    const out = spatial(x, ctx, (x4) => {
-      const [, , H, W] = x4.shape;
-      const win = windowOf(attrs, H, W, kernel, ctx);
-      if (win.dilations[0] !== 1 || win.dilations[1] !== 1) throw new OnnxOpError(`${ctx.where}: dilated pooling is not supported`);
-      const [pt, pl, pb, pr] = win.pads;
-      const padded = pt || pl || pb || pr;
-      const pads: Array<[number, number]> = [
-        [0, 0],
-        [pt, pb],
-        [pl, pr],
-        [0, 0],
-      ];
-      let xh = toNhwc(x4);
-      if (kind === 'max') {
-        if (padded) xh = tf.pad(xh, pads, -3.4e38);
-        return toNchw(tf.maxPool(xh, win.kernel, win.strides, 'valid'));
-      }
-      if (!padded) return toNchw(tf.avgPool(xh, win.kernel, win.strides, 'valid'));
-      const sum = tf.avgPool(tf.pad(xh, pads), win.kernel, win.strides, 'valid');
-      if (attrs0.int('count_include_pad', 0)) return toNchw(sum);
-      // Average over the real pixels only: divide by the share of the window inside the image.
-      const share = tf.avgPool(tf.pad(tf.ones([1, H, W, 1]), pads) as tf.Tensor4D, win.kernel, win.strides, 'valid');
-      return toNchw(tf.div(sum, share));
-    });
-    return [out];
+    const attrs = spatialAttrs(attrs0, x.rank === 3);
+    return [spatial(x, ctx, (x4) => toNchw(poolNhwc(kind, toNhwc(x4), attrs, attrs0, ctx)))];
   };
 }
 
@@ -415,12 +415,12 @@ function layerNorm(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpC
   return [y];
 }
 
-function batchNorm(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContext): Value[] {
+function batchNorm(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContext, channelsLast = false): Value[] {
   const x = need(inputs[0], 'X', ctx);
   if (attrs.int('training_mode', 0)) throw new OnnxOpError(`${ctx.where}: BatchNormalization in training mode is not supported`);
   const eps = attrs.float('epsilon', 1e-5);
-  // Per-channel parameters broadcast over NC…: shape [C, 1, …].
-  const shape = [x.shape[1] ?? 1, ...x.shape.slice(2).map(() => 1)];
+  // Per-channel parameters broadcast over NC…: shape [C, 1, …]; over a channels-last image, [C].
+  const shape: number[] = channelsLast ? [x.shape[3] ?? 1] : [x.shape[1] ?? 1, ...x.shape.slice(2).map(() => 1)];
   const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => tf.reshape(need(inputs[i], `#${i}`, ctx), shape));
   const y = tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), scale), bias);
   return [y];
@@ -491,7 +491,7 @@ function cast(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContex
   return [tf.cast(x, dtype)];
 }
 
-function pad(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContext): Value[] {
+function pad(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContext, channelsLast = false): Value[] {
   const x = need(inputs[0], 'data', ctx);
   const mode = attrs.string('mode', 'constant');
   let pads = inputs[1] ? numbersOf(inputs[1]) : (attrs.ints('pads') ?? []);
@@ -507,7 +507,10 @@ function pad(inputs: Array<Value | undefined>, attrs: Attributes, ctx: OpContext
     pads = full;
   }
   if (pads.some((p) => p < 0)) throw new OnnxOpError(`${ctx.where}: negative pads are not supported`);
-  const widths = x.shape.map((_, i) => [pads[i], pads[i + x.rank]] as [number, number]);
+  // PyTorch exports pad nothing now and then; a copy here would cost a copy and a slice per step.
+  if (pads.every((p) => p === 0)) return [x];
+  let widths = x.shape.map((_, i) => [pads[i], pads[i + x.rank]] as [number, number]);
+  if (channelsLast) widths = [0, 2, 3, 1].map((i) => widths[i]);
   checkElements(
     x.shape.map((d, i) => d + widths[i][0] + widths[i][1]),
     ctx,
@@ -651,7 +654,7 @@ const OPS: Record<string, OpFn> = {
       ),
     ];
   },
-  BatchNormalization: batchNorm,
+  BatchNormalization: (inputs, attrs, ctx) => batchNorm(inputs, attrs, ctx),
   LayerNormalization: layerNorm,
   Gemm: gemm,
   MatMul: matMul,
@@ -676,7 +679,7 @@ const OPS: Record<string, OpFn> = {
     );
     return [tf.tile(v, reps)];
   },
-  Pad: pad,
+  Pad: (inputs, attrs, ctx) => pad(inputs, attrs, ctx),
   ReduceMean: reduce((x, axes, keep) => tf.mean(x, axes, keep), 18),
   ReduceSum: reduce((x, axes, keep) => tf.sum(x, axes, keep), 13),
   ReduceMax: reduce((x, axes, keep) => tf.max(x, axes, keep), 18),
@@ -690,6 +693,69 @@ const OPS: Record<string, OpFn> = {
   Range: range,
   ConstantOfShape: constantOfShape,
   Constant: constant,
+};
+
+/**
+ * Ops that also run on channels-last activations (a 4-D NCHW value held as NHWC), so a chain of
+ * convolutions, pools, normalisations and elementwise ops pays for no transposes between its
+ * links: the program tracks each value's layout and transposes only where an op needs ONNX's own.
+ * `native` ops compute in NHWC anyway and take their image channels-last whatever it was; the
+ * others run channels-last only when their activations already are (elementwise ones only with
+ * equal shapes or a size-1 operand: a smaller operand would broadcast over other axes).
+ */
+export interface ChannelsLastOp {
+  native: boolean;
+  /** Input indices holding activations; the others (weights, pads, bounds) keep ONNX's layout. */
+  activations: readonly number[];
+  /** The op on NHWC activations; returns NHWC. */
+  run: OpFn;
+}
+
+const followsLayout = (op: string, activations: readonly number[] = [0]): ChannelsLastOp => ({ native: false, activations, run: OPS[op] });
+const reduceSpatial =
+  (f: (x: Value, axes: number[], keep: boolean) => Value): OpFn =>
+  ([x], _attrs, ctx) => [f(need(x, 'X', ctx), [1, 2], true)];
+
+export const CHANNELS_LAST_OPS: Readonly<Record<string, ChannelsLastOp>> = {
+  Conv: {
+    native: true,
+    activations: [0],
+    run: (inputs, attrs, ctx) => [
+      convNhwc(need(inputs[0], 'X', ctx) as tf.Tensor4D, need(inputs[1], 'W', ctx) as tf.Tensor4D, inputs[2], attrs, attrs.int('group', 1), ctx),
+    ],
+  },
+  MaxPool: { native: true, activations: [0], run: (inputs, attrs, ctx) => [poolNhwc('max', need(inputs[0], 'X', ctx) as tf.Tensor4D, attrs, attrs, ctx)] },
+  AveragePool: { native: true, activations: [0], run: (inputs, attrs, ctx) => [poolNhwc('avg', need(inputs[0], 'X', ctx) as tf.Tensor4D, attrs, attrs, ctx)] },
+  BatchNormalization: { native: false, activations: [0], run: (inputs, attrs, ctx) => batchNorm(inputs, attrs, ctx, true) },
+  Pad: { native: false, activations: [0], run: (inputs, attrs, ctx) => pad(inputs, attrs, ctx, true) },
+  GlobalAveragePool: { native: false, activations: [0], run: reduceSpatial((x, axes, keep) => tf.mean(x, axes, keep)) },
+  GlobalMaxPool: { native: false, activations: [0], run: reduceSpatial((x, axes, keep) => tf.max(x, axes, keep)) },
+  ...Object.fromEntries(
+    [
+      'Relu',
+      'LeakyRelu',
+      'Elu',
+      'Sigmoid',
+      'HardSigmoid',
+      'HardSwish',
+      'Tanh',
+      'Softplus',
+      'Erf',
+      'Gelu',
+      'Exp',
+      'Log',
+      'Sqrt',
+      'Reciprocal',
+      'Neg',
+      'Abs',
+      'Floor',
+      'Ceil',
+      'Clip',
+      'Identity',
+      'Dropout',
+    ].map((op) => [op, followsLayout(op)]),
+  ),
+  ...Object.fromEntries(['Add', 'Sub', 'Mul', 'Div'].map((op) => [op, followsLayout(op, [0, 1])])),
 };
 
 /** Ops with a variable number of outputs, given how many the node names. */

@@ -3,7 +3,7 @@
 // gate cannot run is refused here, in one error that lists every unsupported op by name.
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../errors.js';
-import { Attributes, OnnxOpError, runOp, SUPPORTED_ONNX_OPS, type Value } from './ops.js';
+import { Attributes, CHANNELS_LAST_OPS, OnnxOpError, runOp, SUPPORTED_ONNX_OPS, type ChannelsLastOp, type Value } from './ops.js';
 import { ONNX_DTYPE, type OnnxModel, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from './proto.js';
 import { dtypeName, heldDtype, tensorData } from './tensor.js';
 
@@ -67,6 +67,24 @@ function topological(nodes: OnnxNode[], known: Set<string>, file: string): OnnxN
   };
   for (let i = 0; i < nodes.length; i++) if (!state[i]) visit(i);
   return order;
+}
+
+/** A value as the program holds it: in ONNX's layout, or a 4-D NCHW value held channels-last (NHWC). */
+interface Held {
+  value: Value;
+  channelsLast: boolean;
+  /** The NCHW form of a channels-last value, once an op has asked for it. */
+  nchw?: Value;
+}
+
+/** Whether `op` runs channels-last on these inputs (see CHANNELS_LAST_OPS). */
+function runsChannelsLast(op: ChannelsLastOp, held: Array<Held | undefined>): boolean {
+  const acts = op.activations.map((k) => held[k]).filter((h): h is Held => h !== undefined);
+  if (!acts.length) return false;
+  if (op.native) return acts[0].value.rank === 4;
+  const first = acts.find((h) => h.channelsLast);
+  if (!first) return false;
+  return acts.every((h) => (h.channelsLast ? tf.util.arraysEqual(h.value.shape, first.value.shape) : h.value.size === 1 && h.value.rank <= 4));
 }
 
 export class OnnxProgram {
@@ -145,27 +163,43 @@ export class OnnxProgram {
   /**
    * Runs the graph on `feeds` and returns the named values. Runs inside tf.tidy: intermediate
    * tensors are freed, the returned ones kept; differentiable w.r.t. the feeds and the weights.
+   * Feeds named in `channelsLast` are NCHW images given as NHWC (what the scans hold), so a
+   * convolution first in the graph needs no transpose.
    */
-  run(feeds: Record<string, tf.Tensor>, wanted: string[]): tf.Tensor[] {
+  run(feeds: Record<string, tf.Tensor>, wanted: string[], { channelsLast = [] }: { channelsLast?: readonly string[] } = {}): tf.Tensor[] {
     return tf.tidy(() => {
-      const env = new Map<string, Value>([...this.weights, ...this.constants, ...Object.entries(feeds)]);
+      const env = new Map<string, Held>([...this.weights, ...this.constants].map(([name, value]) => [name, { value, channelsLast: false }]));
+      for (const [name, value] of Object.entries(feeds)) env.set(name, { value, channelsLast: channelsLast.includes(name) && value.rank === 4 });
       const missing = wanted.filter((w) => !env.has(w) && !this.producers.has(w));
       if (missing.length) throw new OnnxOpError(`no value named ${missing.join(', ')}`);
+      // The NCHW form of a channels-last value, made once however many ops read it.
+      const onnxLayout = (h: Held): Value => {
+        if (!h.channelsLast) return h.value;
+        h.nchw ??= tf.transpose(h.value, [0, 3, 1, 2]);
+        return h.nchw;
+      };
       for (let i = 0; i < this.nodes.length; i++) {
         if (wanted.every((w) => env.has(w))) break;
         const n = this.nodes[i];
         const ctx = { opset: this.opset, where: this.where(n), maxElements: this.opts.maxElements };
-        const inputs = (n.input ?? []).map((name) => (name ? env.get(name) : undefined));
+        const held = (n.input ?? []).map((name) => (name ? env.get(name) : undefined));
+        const layout = CHANNELS_LAST_OPS[n.opType];
+        const nhwc = layout !== undefined && runsChannelsLast(layout, held);
+        const inputs = held.map((h, k) => {
+          if (!h) return undefined;
+          if (!nhwc || !layout.activations.includes(k) || (!h.channelsLast && h.value.size === 1)) return onnxLayout(h);
+          return h.channelsLast ? h.value : tf.transpose(h.value, [0, 2, 3, 1]);
+        });
         let outs: Value[];
         try {
-          outs = runOp(n.opType, inputs, this.attrs[i], ctx, (n.output ?? []).length);
+          outs = nhwc ? layout.run(inputs, this.attrs[i], ctx) : runOp(n.opType, inputs, this.attrs[i], ctx, (n.output ?? []).length);
         } catch (err) {
           if (err instanceof OnnxOpError) throw err;
           throw new OnnxOpError(`${ctx.where}: ${(err as Error).message.split('\n')[0]}`);
         }
-        (n.output ?? []).forEach((name, k) => name && outs[k] && env.set(name, outs[k]));
+        (n.output ?? []).forEach((name, k) => name && outs[k] && env.set(name, { value: outs[k], channelsLast: nhwc }));
       }
-      return wanted.map((w) => env.get(w)!);
+      return wanted.map((w) => onnxLayout(env.get(w)!));
     });
   }
 
