@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-LTHPAPSF.js";
+} from "./chunks/chunk-46YRQR7P.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-LTHPAPSF.js";
+} from "./chunks/chunk-46YRQR7P.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

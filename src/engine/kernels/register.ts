@@ -248,6 +248,11 @@ export function uninstallFlatKernels(backendName: 'cpu' | 'wasm'): void {
 
 type KernelFn = (args: { inputs: Inputs; backend: unknown; attrs: Attrs }) => TensorInfo;
 
+/** A native wasm kernel, called directly (inside another kernel, where tfjs ops cannot run). */
+const wasmKernel = (name: string) => tf.getKernel(name, 'wasm')!.kernelFunc as unknown as KernelFn;
+/** Frees a kernel's intermediate result. */
+const freeData = (backend: unknown, t: TensorInfo) => (backend as { disposeData(id: unknown): void }).disposeData(t.dataId);
+
 /**
  * Conv2DBackpropFilter for `wasm` as a native (XNNPACK) convolution: the filter gradient is the
  * correlation of x with dy, i.e. conv2d(xᵀ [C,H,W,B], dyᵀ [OH,OW,B,O], dilation = stride),
@@ -256,8 +261,6 @@ type KernelFn = (args: { inputs: Inputs; backend: unknown; attrs: Attrs }) => Te
 export function wasmConv2dBackpropFilter({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   if (!channelsLast(attrs)) throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
-  const kernel = (name: string) => tf.getKernel(name, 'wasm')!.kernelFunc as unknown as KernelFn;
-  const dispose = (t: TensorInfo) => (backend as { disposeData(id: unknown): void }).disposeData(t.dataId);
   const { strides, pad, rounding } = dims(attrs);
   const filterShape = attrs.filterShape as [number, number, number, number];
   const info = bu.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, rounding);
@@ -269,11 +272,11 @@ export function wasmConv2dBackpropFilter({ inputs, backend, attrs }: { inputs: I
   let xs = x;
   if (padBottom < 0 || padRight < 0) {
     const size = [x.shape[0], x.shape[1] + Math.min(0, padBottom), x.shape[2] + Math.min(0, padRight), x.shape[3]];
-    xs = kernel('Slice')({ inputs: { x }, backend, attrs: { begin: [0, 0, 0, 0], size } });
+    xs = wasmKernel('Slice')({ inputs: { x }, backend, attrs: { begin: [0, 0, 0, 0], size } });
     temps.push(xs);
   }
-  const xt = kernel('Transpose')({ inputs: { x: xs }, backend, attrs: { perm: [3, 1, 2, 0] } });
-  const dyt = kernel('Transpose')({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
+  const xt = wasmKernel('Transpose')({ inputs: { x: xs }, backend, attrs: { perm: [3, 1, 2, 0] } });
+  const dyt = wasmKernel('Transpose')({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
   temps.push(xt, dyt);
   const explicit = [
     [0, 0],
@@ -281,14 +284,14 @@ export function wasmConv2dBackpropFilter({ inputs, backend, attrs }: { inputs: I
     [padInfo.left, Math.max(0, padRight)],
     [0, 0],
   ];
-  const corr = kernel('Conv2D')({
+  const corr = wasmKernel('Conv2D')({
     inputs: { x: xt, filter: dyt },
     backend,
     attrs: { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [sh, sw], dimRoundingMode: undefined },
   });
   temps.push(corr);
-  const dw = kernel('Transpose')({ inputs: { x: corr }, backend, attrs: { perm: [1, 2, 0, 3] } });
-  temps.forEach(dispose);
+  const dw = wasmKernel('Transpose')({ inputs: { x: corr }, backend, attrs: { perm: [1, 2, 0, 3] } });
+  temps.forEach((t) => freeData(backend, t));
   return dw;
 }
 
@@ -337,23 +340,21 @@ function wasmConv2dBackpropInput(original: tf.KernelConfig) {
       // A strided 1×1 convolution (a ResNet's projection): the product at dy's resolution, spread after.
       const z = convolveWithFlipped('Conv2D', dy, flippedFilter, info, backend, [0, 0, 0, 0]);
       const dx = io.write(inputShape, strideUpsample(io.read(z), z.shape, [sh, sw], info.inHeight, info.inWidth));
-      (backend as { disposeData(id: unknown): void }).disposeData(z.dataId);
+      freeData(backend, z);
       return dx;
     }
     const spread = strided ? io.write([info.batchSize, rows, cols, O], strideUpsample(io.read(dy), dy.shape, [sh, sw], rows, cols)) : dy;
     const geometry = strided ? { ...info, outHeight: rows, outWidth: cols } : info;
-    const free = (t: TensorInfo) => (backend as { disposeData(id: unknown): void }).disposeData(t.dataId);
     let dx: TensorInfo;
     if (C !== 1) dx = convolveWithFlipped('Conv2D', spread, flippedFilter, geometry, backend);
     else {
       // One input channel (a grayscale model's first convolution): XNNPACK's product with a single
       // output column is slow; a depthwise convolution of each dy channel, summed, is 2–3× faster.
       const perChannel = convolveWithFlipped('DepthwiseConv2dNative', spread, flippedFilter, geometry, backend);
-      const sum = tf.getKernel('Sum', 'wasm')!.kernelFunc as unknown as KernelFn;
-      dx = sum({ inputs: { x: perChannel }, backend, attrs: { axis: [3], keepDims: true } });
-      free(perChannel);
+      dx = wasmKernel('Sum')({ inputs: { x: perChannel }, backend, attrs: { axis: [3], keepDims: true } });
+      freeData(backend, perChannel);
     }
-    if (strided) free(spread);
+    if (strided) freeData(backend, spread);
     return dx;
   };
 }
@@ -381,9 +382,12 @@ function convolveWithFlipped(
     [pl, pr],
     [0, 0],
   ];
-  const run = tf.getKernel(kernel, 'wasm')!.kernelFunc as unknown as KernelFn;
-  const dx = run({ inputs: { x: dy, filter: flipped }, backend, attrs: { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [1, 1] } });
-  (backend as { disposeData(id: unknown): void }).disposeData(flipped.dataId);
+  const dx = wasmKernel(kernel)({
+    inputs: { x: dy, filter: flipped },
+    backend,
+    attrs: { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [1, 1] },
+  });
+  freeData(backend, flipped);
   return dx;
 }
 
@@ -464,7 +468,7 @@ function wasmMatMulUntransposed(original: tf.KernelConfig) {
   return ({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo => {
     const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
     if (!transposeA && !transposeB) return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
-    const transpose = tf.getKernel('Transpose', 'wasm')!.kernelFunc as unknown as KernelFn;
+    const transpose = wasmKernel('Transpose');
     const temps: TensorInfo[] = [];
     const swapLast = (t: TensorInfo) => {
       const perm = t.shape.map((_, i) => i);
@@ -476,7 +480,7 @@ function wasmMatMulUntransposed(original: tf.KernelConfig) {
     const a = transposeA ? swapLast(inputs.a!) : inputs.a;
     const b = transposeB ? swapLast(inputs.b!) : inputs.b;
     const out = original.kernelFunc({ inputs: { ...inputs, a, b }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } } as never) as TensorInfo;
-    temps.forEach((t) => (backend as { disposeData(id: unknown): void }).disposeData(t.dataId));
+    temps.forEach((t) => freeData(backend, t));
     return out;
   };
 }
