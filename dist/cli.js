@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-46YRQR7P.js";
+} from "./chunks/chunk-R5KUMPL7.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-46YRQR7P.js";
+} from "./chunks/chunk-R5KUMPL7.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -7,7 +7,7 @@
 // cifar10/deepinversion_cifar10.py: Adam, feature weight 10, a TV-L2 term, ±2 px jitter), with
 // far fewer, larger steps than its 2,000 so that a CPU runner can afford it (docs/detection.md).
 import * as tf from '@tensorflow/tfjs';
-import type { BatchNormInput, ModelUnderTest } from '../model/adapter.js';
+import { withConstantWeights, type BatchNormInput, type ModelUnderTest } from '../model/adapter.js';
 import { mulberry32 } from '../util/random.js';
 import type { ImageSet } from './types.js';
 
@@ -95,9 +95,10 @@ function hasBatchNorm(model: ModelUnderTest): boolean {
 
 /** `count` images, class i mod K for image i, synthesised from the model (see the file comment). */
 export async function deepInversionImages(
-  model: ModelUnderTest,
+  given: ModelUnderTest,
   options: Partial<DeepInversionOptions> & Pick<DeepInversionOptions, 'count' | 'seed'>,
 ): Promise<SynthesisedProbes> {
+  const model = withConstantWeights(given); // only the images are optimised
   const o = { ...DEEP_INVERSION_DEFAULTS, ...options };
   const started = performance.now();
   const [height, width, channels] = model.inputShape;

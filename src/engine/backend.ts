@@ -12,6 +12,7 @@ import { ConfigurationError } from '../errors.js';
 import { pinTfjsFor } from './native.js';
 import { openWebgpu, takeWebgpuFaults } from './webgpu.js';
 import { CPU_REPLACED, WASM_ACCELERATED, WASM_SUPPLIED, accelerateWasmKernels, installFlatKernels } from './kernels/register.js';
+import { registerActivationGradients } from './kernels/activation-gradients.js';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -39,10 +40,14 @@ export function wasmDirectory(): string {
   return path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
 }
 
-/** tfjs' console banner suggests tfjs-node; our log already says which backend runs and why. */
-function quietTfjs(): void {
+/**
+ * What every backend needs: no tfjs console banner (it suggests tfjs-node; our log already says
+ * which backend runs and why), the optional-input fix, the one-pass activation gradients.
+ */
+function prepareTfjs(): void {
   tf.env().set('PROD', true);
   patchOptionalGradientInputs();
+  registerActivationGradients();
 }
 
 let gradientPatchApplied = false;
@@ -78,7 +83,7 @@ let wasmReady: Promise<boolean> | undefined;
 /** Registers the wasm backend once (with the kernels it lacks); false when it cannot start. */
 export function initWasm(): Promise<boolean> {
   wasmReady ??= (async () => {
-    quietTfjs();
+    prepareTfjs();
     // Single-threaded build: threads need a worker script that a bundle cannot ship reliably.
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     setWasmPaths(`${wasmDirectory()}${path.sep}`);
@@ -136,7 +141,7 @@ export function mayHaveGpu(exists: (file: string) => boolean = existsSync): bool
 
 /** Selects and activates a backend; logs the choice and the reason. */
 export async function selectBackend({ choice, nativeDirs = [], logger, readsSynchronously = false }: SelectOptions): Promise<EngineInfo> {
-  quietTfjs();
+  prepareTfjs();
   const reasons: string[] = [];
   const finish = (backend: BackendName, reason: string, flatKernels: string[]): EngineInfo => {
     const info = { backend, reason, tfjsVersion: tf.version.tfjs, flatKernels };

@@ -7,6 +7,7 @@ import type { GateJson, InputSpec } from './gate-json.js';
 import type { Decision } from '../scan/objective.js';
 import type { ModelFormat } from './manifest.js';
 import { directoryWriter } from './save.js';
+import { holdConvolutionWeights } from './constant-weights.js';
 
 /**
  * How the network ends: raw `logits`, a `softmax`, one `sigmoid` unit (binary; read as the two
@@ -59,6 +60,13 @@ export interface ModelUnderTest {
    * into convolutions); `batchNorm` is empty for a model without batch norm.
    */
   batchNormForward?(x: tf.Tensor4D): { logits: tf.Tensor2D; batchNorm: BatchNormInput[] };
+  /**
+   * The same model for passes that differentiate with respect to the input only (scans, probe
+   * synthesis): the same outputs and input gradients, without computing weight gradients the
+   * format would otherwise compute (they come out missing: never train through it). Absent where
+   * no weight gradient is ever computed needlessly.
+   */
+  withConstantWeights?(): ModelUnderTest;
   readonly canSave: boolean;
   save(dir: string, options?: { overwrite?: boolean }): Promise<void>;
   dispose(): void;
@@ -108,6 +116,9 @@ function imageInputShape(shape: (number | null)[], file: string): [number, numbe
   return [h, w, c];
 }
 
+/** `model`, or its view with weights held constant where the format has one. */
+export const withConstantWeights = (model: ModelUnderTest): ModelUnderTest => model.withConstantWeights?.() ?? model;
+
 /** A layer whose softmax activation we can switch off while computing logits. */
 type ActivatedLayer = tf.layers.Layer & { activation?: unknown };
 const LINEAR = (tf.layers.activation({ activation: 'linear' }) as unknown as { activation: unknown }).activation;
@@ -123,6 +134,10 @@ export class LayersModelAdapter implements ModelUnderTest {
   private readonly logitsModel: tf.LayersModel;
   /** A final layer whose softmax or sigmoid is switched off while computing logits. */
   private readonly activatedLayer?: ActivatedLayer;
+  /** Calls through a withConstantWeights() view in progress (they are synchronous). */
+  private constantWeights = 0;
+  /** Whether holdConvolutionWeights found convolutions to change (else the view is the model). */
+  private readonly holdsWeights: boolean;
 
   constructor(
     readonly model: tf.LayersModel,
@@ -153,6 +168,25 @@ export class LayersModelAdapter implements ModelUnderTest {
     this.numClasses = classCount(units, file);
     this.head = headOf(final, units, gate);
     this.decision = decisionOf(this.head);
+    this.holdsWeights = holdConvolutionWeights(model, () => this.constantWeights > 0) > 0;
+  }
+
+  withConstantWeights(): ModelUnderTest {
+    if (!this.holdsWeights) return this;
+    const held = <T>(pass: () => T): T => {
+      this.constantWeights++;
+      try {
+        return pass();
+      } finally {
+        this.constantWeights--;
+      }
+    };
+    // A view: everything else is the adapter's own (its prototype).
+    return Object.assign(Object.create(this) as LayersModelAdapter, {
+      logits: (x: tf.Tensor4D, options?: { training?: boolean }) => held(() => this.logits(x, options)),
+      batchNormForward: (x: tf.Tensor4D) => held(() => this.batchNormForward(x)),
+      withConstantWeights: () => this.withConstantWeights(),
+    });
   }
 
   get inputSpec(): InputSpec {

@@ -5,7 +5,7 @@
 import type { ScanBudgets, ScanName } from '../core/policy.js';
 import type { ImageSet } from '../data/types.js';
 import { sliceImages } from '../data/types.js';
-import type { ModelUnderTest } from '../model/adapter.js';
+import { withConstantWeights, type ModelUnderTest } from '../model/adapter.js';
 import type { RowLimits } from './batching.js';
 import { hessianSpectrum, type HessianOptions, type HessianResult } from './hessian.js';
 import { reconstructTriggers, triggerStatistics, type InversionOptions, type InversionResult } from './inversion.js';
@@ -233,7 +233,8 @@ export const SCANS: {
  */
 export async function runScan(name: ScanName, input: ScanInput, results: ScanResults): Promise<ScanSummary | undefined> {
   try {
-    return await runScanEntry(name, input, results);
+    // Scans differentiate with respect to their inputs only.
+    return await runScanEntry(name, { ...input, model: withConstantWeights(input.model) }, results);
   } catch (err) {
     if (err instanceof EmptyShare) return undefined;
     throw err;

@@ -67,25 +67,41 @@ function randomCases(seed: number, count: number): Case[] {
     });
     cases.push({ name: `AvgPoolGrad 2x2 s2 ${size}px ${pad}`, inputs: { dy, input: x }, attrs: { filterSize: [2, 2], strides: [2, 2], pad } });
   }
-  // Strided input gradients (a ResNet's downsampling and its 1×1 projections), odd and even sizes,
-  // one input channel too: wasm spreads dy onto the stride grid.
-  for (const [j, [size, k, channels, pad]] of (
+  // Strided input gradients (a ResNet's downsampling and its 1×1 projections, a MobileNet's
+  // strided depthwise convolutions): wasm runs them by phases, or spreads dy onto the stride grid
+  // (one input channel; a phase that would need negative padding). Odd and even sizes, strides 2,
+  // 3 and 2×1, PyTorch's explicit pads.
+  const explicit = (p: number) => [
+    [0, 0],
+    [p, p],
+    [p, p],
+    [0, 0],
+  ];
+  for (const [j, [size, k, channels, stride, pad]] of (
     [
-      [14, 1, 16, 'valid'],
-      [15, 1, 8, 'same'],
-      [14, 3, 16, 'same'],
-      [13, 3, 5, 'valid'],
-      [12, 5, 1, 'same'],
-    ] as const
+      [14, 1, 16, 2, 'valid'],
+      [15, 1, 8, 2, 'same'],
+      [14, 3, 16, 2, 'same'],
+      [13, 3, 5, 2, 'valid'],
+      [12, 5, 1, 2, 'same'],
+      [28, 3, 16, 2, explicit(1)],
+      [10, 2, 3, 2, explicit(1)],
+      [17, 4, 6, 3, 'same'],
+      [16, 2, 7, 2, 'valid'],
+      [12, 3, 5, [2, 1], 'same'],
+    ] as Array<[number, number, number, number | [number, number], 'same' | 'valid' | number[][]]>
   ).entries()) {
+    const strides = typeof stride === 'number' ? [stride, stride] : stride;
     const x = tf.randomNormal([3, size, size, channels], 0, 1, 'float32', seed + 400 + j);
     const w = tf.randomNormal([k, k, channels, 6], 0, 1, 'float32', seed + 410 + j);
-    const dy = tf.randomNormal(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, pad).shape, 0, 1, 'float32', seed + 420 + j);
-    cases.push({
-      name: `Conv2DBackpropInput stride 2 ${size}x${size}x${channels} k${k} ${pad}`,
-      inputs: { dy, filter: w },
-      attrs: { strides: [2, 2], pad, dataFormat: 'NHWC', dilations: [1, 1], inputShape: x.shape },
-    });
+    const dw = tf.randomNormal([k, k, channels, 1], 0, 1, 'float32', seed + 430 + j);
+    const padding = pad as 'same';
+    const dy = tf.randomNormal(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, padding).shape, 0, 1, 'float32', seed + 420 + j);
+    const dyd = tf.randomNormal(tf.depthwiseConv2d(x as tf.Tensor4D, dw as tf.Tensor4D, stride, padding).shape, 0, 1, 'float32', seed + 440 + j);
+    const attrs = { strides, pad, dataFormat: 'NHWC', dilations: [1, 1], inputShape: x.shape };
+    const tag = `stride ${strides.join('×')} ${size}x${size}x${channels} k${k} ${typeof pad === 'string' ? pad : `pad ${pad[1][0]}`}`;
+    cases.push({ name: `Conv2DBackpropInput ${tag}`, inputs: { dy, filter: w }, attrs });
+    cases.push({ name: `DepthwiseConv2dNativeBackpropInput ${tag}`, inputs: { dy: dyd, filter: dw }, attrs });
   }
   // Products with either operand transposed (a dense layer's input gradient is dy·Wᵀ).
   for (const [j, [batch, m, k, n]] of (

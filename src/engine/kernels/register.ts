@@ -310,9 +310,9 @@ export function strideUpsample(dy: Float32Array, [B, OH, OW, O]: readonly number
 
 /**
  * Conv2DBackpropInput for `wasm`: dx = conv2d(dy, flip(w)ᵀ) with complementary padding, run by
- * XNNPACK; 5–8× faster than the backend's own kernel. A strided convolution's dy is first spread
- * onto the stride grid with zeros between (stride² more multiply-adds, still several times faster
- * than the backend's kernel: ResNets' downsampling convolutions).
+ * XNNPACK; 5–8× faster than the backend's own kernel. A strided convolution goes by phases
+ * (inputGradientByPhases); with one input channel, or where a phase would need negative padding,
+ * dy is spread onto the stride grid with zeros between (stride² more multiply-adds).
  */
 function wasmConv2dBackpropInput(original: tf.KernelConfig) {
   return ({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo => {
@@ -329,20 +329,17 @@ function wasmConv2dBackpropInput(original: tf.KernelConfig) {
     }
     const io = ioFor('wasm', backend);
     const w = io.read(filter);
+    const strided = sh !== 1 || sw !== 1;
+    if (strided && C !== 1) {
+      const byPhases = inputGradientByPhases('Conv2D', dy, info, backend, (fh, fw, o, c) => w[((fh * FW + fw) * C + c) * O + o], [O, C]);
+      if (byPhases) return byPhases;
+    }
     const flipped = new Float32Array(w.length);
     for (let fh = 0; fh < FH; fh++)
       for (let fw = 0; fw < FW; fw++)
         for (let c = 0; c < C; c++)
           for (let o = 0; o < O; o++) flipped[((fh * FW + fw) * O + o) * C + c] = w[(((FH - 1 - fh) * FW + (FW - 1 - fw)) * C + c) * O + o];
     const flippedFilter = io.write([FH, FW, O, C], flipped);
-    const strided = sh !== 1 || sw !== 1;
-    if (strided && FH === 1 && FW === 1 && info.padInfo.top === 0 && info.padInfo.left === 0 && C !== 1) {
-      // A strided 1×1 convolution (a ResNet's projection): the product at dy's resolution, spread after.
-      const z = convolveWithFlipped('Conv2D', dy, flippedFilter, info, backend, [0, 0, 0, 0]);
-      const dx = io.write(inputShape, strideUpsample(io.read(z), z.shape, [sh, sw], info.inHeight, info.inWidth));
-      freeData(backend, z);
-      return dx;
-    }
     const spread = strided ? io.write([info.batchSize, rows, cols, O], strideUpsample(io.read(dy), dy.shape, [sh, sw], rows, cols)) : dy;
     const geometry = strided ? { ...info, outHeight: rows, outWidth: cols } : info;
     let dx: TensorInfo;
@@ -357,6 +354,105 @@ function wasmConv2dBackpropInput(original: tf.KernelConfig) {
     if (strided) freeData(backend, spread);
     return dx;
   };
+}
+
+/** One axis of a strided convolution's input gradient, for the dx rows ≡ r (mod stride). */
+interface Phase {
+  /** dx rows of the phase: r, r + s, r + 2s, … below the input size. */
+  count: number;
+  /** Filter taps read: first + s·t for t < taps. */
+  first: number;
+  taps: number;
+  /** Padding of dy for the stride-1 correlation (top, bottom). */
+  before: number;
+  after: number;
+}
+
+/** The phases of one axis (input size n, output size out, filter f, stride s, leading pad p); null when one needs negative padding. */
+function axisPhases(n: number, out: number, f: number, s: number, p: number): Phase[] | null {
+  const phases: Phase[] = [];
+  for (let r = 0; r < s; r++) {
+    const first = (r + p) % s;
+    const taps = Math.max(0, Math.ceil((f - first) / s));
+    const lead = Math.floor((r + p) / s); // dx row r·s+a reads dy rows a + lead − t
+    const count = Math.max(0, Math.ceil((n - r) / s));
+    const before = taps - 1 - lead;
+    if (taps > 0 && before < 0) return null;
+    phases.push({ count, first, taps, before, after: Math.max(0, count + lead - out) });
+  }
+  return phases;
+}
+
+/**
+ * A strided convolution's input gradient by phases: the dx rows (and columns) of one residue
+ * modulo the stride read only the filter taps of one residue, so dx is sh·sw stride-1
+ * correlations of dy with sub-filters, interleaved. That is the forward's multiply-adds, where
+ * spreading dy onto the stride grid costs stride² times as many (ResNets' and MobileNets'
+ * downsampling). `tap(fh, fw, o, c)` reads the forward filter; `[O, C]` are the sub-filter's
+ * last two dimensions as `kernel` takes them. Null when a phase would need negative padding.
+ */
+function inputGradientByPhases(
+  kernel: 'Conv2D' | 'DepthwiseConv2dNative',
+  dy: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  backend: unknown,
+  tap: (fh: number, fw: number, o: number, c: number) => number,
+  [O, C]: [number, number],
+): TensorInfo | null {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: channels } = info;
+  const rowPhases = axisPhases(H, info.outHeight, info.filterHeight, info.strideHeight, info.padInfo.top);
+  const colPhases = axisPhases(W, info.outWidth, info.filterWidth, info.strideWidth, info.padInfo.left);
+  if (!rowPhases || !colPhases) return null;
+  const b = backend as WasmBackendLike;
+  const io = ioFor('wasm', backend);
+  const dx = b.makeOutput([B, H, W, channels], 'float32');
+  b.typedArrayFromHeap(dx).fill(0); // phases with no taps stay zero
+  rowPhases.forEach((rp, rh) =>
+    colPhases.forEach((cp, rw) => {
+      if (!rp.taps || !cp.taps || !rp.count || !cp.count) return;
+      // Sub-filter, flipped: tap u of the correlation is forward tap first + s·(taps − 1 − u).
+      const sub = new Float32Array(rp.taps * cp.taps * O * C);
+      for (let u = 0; u < rp.taps; u++)
+        for (let v = 0; v < cp.taps; v++)
+          for (let o = 0; o < O; o++)
+            for (let c = 0; c < C; c++)
+              sub[((u * cp.taps + v) * O + o) * C + c] = tap(
+                rp.first + info.strideHeight * (rp.taps - 1 - u),
+                cp.first + info.strideWidth * (cp.taps - 1 - v),
+                o,
+                c,
+              );
+      const filter = io.write([rp.taps, cp.taps, O, C], sub);
+      const z = wasmKernel(kernel)({
+        inputs: { x: dy, filter },
+        backend,
+        attrs: {
+          strides: [1, 1],
+          pad: [
+            [0, 0],
+            [rp.before, rp.after],
+            [cp.before, cp.after],
+            [0, 0],
+          ],
+          dataFormat: 'NHWC',
+          dilations: [1, 1],
+        },
+      });
+      freeData(backend, filter);
+      const [, zRows, zCols] = z.shape;
+      // Views after the kernel ran: it may have grown the heap.
+      const from = b.typedArrayFromHeap(z);
+      const to = b.typedArrayFromHeap(dx);
+      for (let n = 0; n < B; n++)
+        for (let a = 0; a < rp.count; a++)
+          for (let col = 0; col < cp.count; col++) {
+            const src = ((n * zRows + a) * zCols + col) * channels;
+            to.set(from.subarray(src, src + channels), ((n * H + rh + a * info.strideHeight) * W + rw + col * info.strideWidth) * channels);
+          }
+      freeData(backend, z);
+    }),
+  );
+  return dx;
 }
 
 /**
@@ -392,9 +488,9 @@ function convolveWithFlipped(
 }
 
 /**
- * DepthwiseConv2dNativeBackpropInput for `wasm`, stride 1 and channel multiplier 1 (the
- * depthwise half of every separable conv): dx = depthwiseConv2d(dy, flip(w)) with complementary
- * padding, run by XNNPACK. Other configurations use the flat JS kernel.
+ * DepthwiseConv2dNativeBackpropInput for `wasm`, channel multiplier 1 (the depthwise half of
+ * every separable conv): dx = depthwiseConv2d(dy, flip(w)) with complementary padding, run by
+ * XNNPACK, by phases when strided. Other configurations use the flat JS kernel.
  */
 function wasmDepthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
@@ -402,18 +498,15 @@ function wasmDepthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Inputs
   const inputShape = attrs.inputShape as [number, number, number, number];
   const info = bu.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, pair(attrs.dilations), pad, rounding, true);
   const io = ioFor('wasm', backend);
-  if (
-    !channelsLast(attrs) ||
-    info.strideHeight !== 1 ||
-    info.strideWidth !== 1 ||
-    info.dilationHeight !== 1 ||
-    info.dilationWidth !== 1 ||
-    filter.shape[3] !== 1
-  ) {
+  if (!channelsLast(attrs) || info.dilationHeight !== 1 || info.dilationWidth !== 1 || filter.shape[3] !== 1) {
     return FLAT_KERNELS.DepthwiseConv2dNativeBackpropInput(io, inputs, attrs)!;
   }
   const w = io.read(filter);
   const { filterHeight: FH, filterWidth: FW, inChannels: C } = info;
+  if (info.strideHeight !== 1 || info.strideWidth !== 1) {
+    const byPhases = inputGradientByPhases('DepthwiseConv2dNative', dy, info, backend, (fh, fw, o) => w[(fh * FW + fw) * C + o], [C, 1]);
+    return byPhases ?? FLAT_KERNELS.DepthwiseConv2dNativeBackpropInput(io, inputs, attrs)!;
+  }
   const flipped = new Float32Array(w.length);
   for (let fh = 0; fh < FH; fh++)
     for (let fw = 0; fw < FW; fw++)
