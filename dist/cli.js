@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-R5KUMPL7.js";
+} from "./chunks/chunk-AVBNZKPK.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-R5KUMPL7.js";
+} from "./chunks/chunk-AVBNZKPK.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

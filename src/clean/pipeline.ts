@@ -17,7 +17,7 @@ import { writeGateJson } from '../model/gate-json.js';
 import { loadModel } from '../model/load.js';
 import { readLocalModel } from '../model/source.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from '../model/limits.js';
-import { SCANS, type ScanInput } from '../scan/registry.js';
+import { SCANS, withInputGradientsOnly } from '../scan/registry.js';
 import type { RowLimits } from '../scan/batching.js';
 import { d3 } from './d3.js';
 import { DEFAULT_ONP, onpPrune } from './onp.js';
@@ -391,7 +391,7 @@ export const DEFAULT_CLEAN_POLICY: CleanPolicy = {
 export async function scanForTriggers(model: ModelUnderTest, probe: ImageSet, rows: RowLimits, seed: number, policy: CleanPolicy = DEFAULT_CLEAN_POLICY) {
   const resolved = resolveBudgets(policy.budgets, model.inputShape);
   const budgets = { ...resolved, inversion: { ...resolved.inversion, images: probe.count } };
-  const input: ScanInput = { model, probe, budgets, rows, seed, progress: () => () => undefined };
+  const input = withInputGradientsOnly({ model, probe, budgets, rows, seed, progress: () => () => undefined });
   const dense = await SCANS.inversion.run(input);
   const mask = await SCANS['mask-inversion'].run(input);
   // The labelled cleaning data is in-distribution by construction.

@@ -7,7 +7,7 @@
 // stop working. Measured on the zoo (scripts/experiments/warp-inversion.ts, npm run eval:clean).
 import * as tf from '@tensorflow/tfjs';
 import { withoutClass, type LabelledImageSet } from '../data/types.js';
-import type { ModelUnderTest } from '../model/adapter.js';
+import { withConstantWeights, type ModelUnderTest } from '../model/adapter.js';
 import { gaussian, mulberry32 } from '../util/random.js';
 import { distillationPool, triggerAsr } from './training.js';
 import type { RecoveredTrigger } from './triggers.js';
@@ -97,6 +97,7 @@ export interface RecoveredWarp {
 export function invertWarp(model: ModelUnderTest, set: LabelledImageSet, target: number, options: Partial<WarpInversionOptions> = {}): RecoveredWarp {
   const opts = { ...DEFAULT_WARP_INVERSION, ...options };
   const [h, w, c] = model.inputShape;
+  const net = withConstantWeights(model); // only the warp is optimised
   const others = withoutClass(set, target);
   const k = opts.grid;
   const normal = gaussian(mulberry32(opts.seed + 5));
@@ -120,7 +121,7 @@ export function invertWarp(model: ModelUnderTest, set: LabelledImageSet, target:
       optimizer.minimize(
         () => {
           const flow = flowOf();
-          const ce = tf.mean(tf.sum(tf.mul(yt, tf.neg(tf.logSoftmax(model.logits(warpImages(x, flow))))), -1));
+          const ce = tf.mean(tf.sum(tf.mul(yt, tf.neg(tf.logSoftmax(net.logits(warpImages(x, flow))))), -1));
           return tf.add(ce, tf.mul(opts.penalty, tf.mean(tf.square(flow)))) as tf.Scalar;
         },
         false,

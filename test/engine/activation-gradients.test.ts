@@ -29,7 +29,7 @@ describe('one-pass gradients of clipped activations', () => {
         [0, 6],
         [-1, 0.5],
       ]) {
-        let got = new Float32Array();
+        let got: ArrayLike<number> = [];
         const profile = await tf.profile(() => {
           got = tf
             .grad((v: tf.Tensor) => tf.mul(tf.clipByValue(v, lo, hi), dy))(x)
