@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-AVBNZKPK.js";
+} from "./chunks/chunk-F5SJTMUZ.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

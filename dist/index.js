@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-AVBNZKPK.js";
+} from "./chunks/chunk-F5SJTMUZ.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -211,10 +211,9 @@ export function depthwiseBackpropFilter(x: Float32Array, dy: Float32Array, g: Co
 }
 
 /** dL/dx for y = maxPool(x): each output's gradient goes to the first maximum of its window. */
-export function maxPoolBackprop(dy: Float32Array, x: Float32Array, g: ConvGeometry): Float32Array {
-  if (isPlain2x2(g)) return maxPool2x2Backprop(dy, x, g);
+export function maxPoolBackprop(dy: Float32Array, x: Float32Array, g: ConvGeometry, dx: Float32Array = new Float32Array(x.length)): Float32Array {
+  if (isPlain2x2(g)) return maxPool2x2Backprop(dy, x, g, dx);
   const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
-  const dx = new Float32Array(g.batchSize * H * W * C);
   // Window positions outside, channels inside: reads run along memory. The first maximum in
   // window order wins, as in tfjs' own kernel.
   const best = new Float32Array(C);
@@ -264,9 +263,8 @@ const isPlain2x2 = (g: ConvGeometry) =>
   2 * g.outWidth <= g.inWidth;
 
 /** maxPoolBackprop for isPlain2x2 windows, unrolled (the same first-maximum rule, the same result). */
-function maxPool2x2Backprop(dy: Float32Array, x: Float32Array, g: ConvGeometry): Float32Array {
+function maxPool2x2Backprop(dy: Float32Array, x: Float32Array, g: ConvGeometry, dx: Float32Array): Float32Array {
   const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
-  const dx = new Float32Array(g.batchSize * H * W * C);
   const down = W * C;
   for (let b = 0; b < g.batchSize; b++)
     for (let oh = 0; oh < OH; oh++)
@@ -301,21 +299,25 @@ function maxPool2x2Backprop(dy: Float32Array, x: Float32Array, g: ConvGeometry):
 }
 
 /**
- * The input gradient of an average pool whose windows all lie inside the input (no padding, so
- * every window averages over filterHeight·filterWidth pixels): each dy spread evenly over its window.
- * Returns null for windows that leave the input, where backends disagree on the divisor.
+ * Whether every window of an average pool lies inside the input (no padding, so every window
+ * averages over filterHeight·filterWidth pixels): where one leaves it, backends disagree on the
+ * divisor, and avgPoolBackprop does not apply.
  */
-export function avgPoolBackprop(dy: Float32Array, g: ConvGeometry): Float32Array | null {
+export const avgPoolWindowsInside = (g: ConvGeometry): boolean =>
+  g.padInfo.top === 0 &&
+  g.padInfo.left === 0 &&
+  g.dilationHeight === 1 &&
+  g.dilationWidth === 1 &&
+  (g.outHeight - 1) * g.strideHeight + g.filterHeight <= g.inHeight &&
+  (g.outWidth - 1) * g.strideWidth + g.filterWidth <= g.inWidth;
+
+/** The average pool's input gradient into `dx` (zeroed): each dy spread evenly over its window (windows avgPoolWindowsInside). */
+export function avgPoolBackprop(
+  dy: Float32Array,
+  g: ConvGeometry,
+  dx: Float32Array = new Float32Array(g.batchSize * g.inHeight * g.inWidth * g.inChannels),
+): Float32Array {
   const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: FH, filterWidth: FW } = g;
-  const inside =
-    g.padInfo.top === 0 &&
-    g.padInfo.left === 0 &&
-    g.dilationHeight === 1 &&
-    g.dilationWidth === 1 &&
-    (OH - 1) * g.strideHeight + FH <= H &&
-    (OW - 1) * g.strideWidth + FW <= W;
-  if (!inside) return null;
-  const dx = new Float32Array(g.batchSize * H * W * C);
   const share = 1 / (FH * FW);
   if (g.strideHeight === FH && g.strideWidth === FW) {
     // Windows that tile the input (the usual 2×2 at stride 2): one write per pixel, in order.

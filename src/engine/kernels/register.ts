@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   avgPoolBackprop,
+  avgPoolWindowsInside,
   biasActivationInPlace,
   conv2dBackpropFilter,
   conv2dBackpropInput,
@@ -24,6 +25,11 @@ type Inputs = Record<string, TensorInfo | undefined>;
 interface FlatIO {
   read(t: TensorInfo): Float32Array;
   write(shape: number[], values: Float32Array): TensorInfo;
+  /**
+   * A new zeroed float32 output of `shape`, filled by `fill` from the float32 inputs' values; on
+   * wasm `fill` works on the heap itself (no copy in or out: a pooling gradient moves megabytes).
+   */
+  compute(shape: number[], inputs: TensorInfo[], fill: (out: Float32Array, ...values: Float32Array[]) => void): TensorInfo;
 }
 
 interface CpuBackendLike {
@@ -43,17 +49,31 @@ function asFloat32(values: ArrayLike<number>): Float32Array {
 function ioFor(backendName: string, backend: unknown): FlatIO {
   if (backendName === 'cpu') {
     const b = backend as CpuBackendLike;
+    const read = (t: TensorInfo) => asFloat32(b.data.get(t.dataId).values);
     return {
-      read: (t) => asFloat32(b.data.get(t.dataId).values),
+      read,
       write: (shape, values) => b.makeTensorInfo(shape, 'float32', values),
+      compute: (shape, inputs, fill) => {
+        const out = new Float32Array(shape.reduce((n, d) => n * d, 1));
+        fill(out, ...inputs.map(read));
+        return b.makeTensorInfo(shape, 'float32', out);
+      },
     };
   }
   const b = backend as WasmBackendLike;
+  const read = (t: TensorInfo) => asFloat32(b.readSync(t.dataId));
   return {
-    read: (t) => asFloat32(b.readSync(t.dataId)),
+    read,
     write: (shape, values) => {
       const out = b.makeOutput(shape, 'float32');
       b.typedArrayFromHeap(out).set(values);
+      return out;
+    },
+    compute: (shape, inputs, fill) => {
+      const out = b.makeOutput(shape, 'float32');
+      // Views taken after the allocation, which may grow (and so detach) the heap.
+      const view = b.typedArrayFromHeap(out).fill(0);
+      fill(view, ...inputs.map((t) => (t.dtype === 'float32' ? b.typedArrayFromHeap(t) : read(t))));
       return out;
     },
   };
@@ -171,14 +191,14 @@ export const FLAT_KERNELS: Record<string, FlatKernel> = {
     const { strides, pad, rounding } = dims(attrs);
     const shape = input!.shape as [number, number, number, number];
     const info = bu.computePool2DInfo(shape, attrs.filterSize as [number, number] | number, strides, 1, pad, rounding);
-    return io.write(shape, maxPoolBackprop(io.read(dy!), io.read(input!), geometry(info)));
+    return io.compute(shape, [dy!, input!], (dx, dyValues, x) => maxPoolBackprop(dyValues, x, geometry(info), dx));
   },
   AvgPoolGrad(io, { dy, input }, attrs) {
     const { strides, pad, rounding } = dims(attrs);
     const shape = input!.shape as [number, number, number, number];
     const info = bu.computePool2DInfo(shape, attrs.filterSize as [number, number] | number, strides, 1, pad, rounding);
-    const dx = avgPoolBackprop(io.read(dy!), geometry(info));
-    return dx && io.write(shape, dx);
+    if (!avgPoolWindowsInside(geometry(info))) return null;
+    return io.compute(shape, [dy!], (dx, dyValues) => avgPoolBackprop(dyValues, geometry(info), dx));
   },
 };
 
