@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-F5SJTMUZ.js";
+} from "./chunks/chunk-BIP4CH4H.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -5,6 +5,7 @@
 // give the same values (the same selection, the same products, NaN included) in one loop over x
 // and dy; on a backend without them the gradients are tfjs' own.
 import * as tf from '@tensorflow/tfjs';
+import { ioFor } from './register.js';
 
 type TensorInfo = tf.TensorInfo;
 type KernelArgs = { inputs: Record<string, TensorInfo | undefined>; backend: unknown; attrs?: Record<string, unknown> };
@@ -36,15 +37,6 @@ export function relu6Gradient(dy: Float32Array, x: Float32Array, out: Float32Arr
   }
 }
 
-interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: string): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-}
-interface CpuBackendLike {
-  data: { get(id: unknown): { values: Float32Array } };
-  makeTensorInfo(shape: number[], dtype: string, values: Float32Array): TensorInfo;
-}
-
 /** A kernel (dy, x) → dx on `backendName`, computed in place on the wasm heap or over cpu arrays. */
 function elementwiseKernel(
   backendName: 'cpu' | 'wasm',
@@ -52,17 +44,7 @@ function elementwiseKernel(
 ) {
   return ({ inputs, backend, attrs = {} }: KernelArgs): TensorInfo => {
     const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
-    if (backendName === 'wasm') {
-      const b = backend as WasmBackendLike;
-      const out = b.makeOutput([...x.shape], 'float32');
-      // Views taken after the allocation, which may grow the heap.
-      compute(b.typedArrayFromHeap(dy), b.typedArrayFromHeap(x), b.typedArrayFromHeap(out), attrs);
-      return out;
-    }
-    const b = backend as CpuBackendLike;
-    const out = new Float32Array(x.shape.reduce((a, d) => a * d, 1));
-    compute(b.data.get(dy.dataId).values, b.data.get(x.dataId).values, out, attrs);
-    return b.makeTensorInfo([...x.shape], 'float32', out);
+    return ioFor(backendName, backend).compute([...x.shape], [dy, x], (out, dyValues, xValues) => compute(dyValues, xValues, out, attrs), false);
   };
 }
 

@@ -26,10 +26,11 @@ interface FlatIO {
   read(t: TensorInfo): Float32Array;
   write(shape: number[], values: Float32Array): TensorInfo;
   /**
-   * A new zeroed float32 output of `shape`, filled by `fill` from the float32 inputs' values; on
-   * wasm `fill` works on the heap itself (no copy in or out: a pooling gradient moves megabytes).
+   * A new float32 output of `shape`, filled by `fill` from the float32 inputs' values; on wasm
+   * `fill` works on the heap itself (no copy in or out: a pooling gradient moves megabytes). The
+   * output starts zeroed unless `zeroed` is false (a fill that writes every element).
    */
-  compute(shape: number[], inputs: TensorInfo[], fill: (out: Float32Array, ...values: Float32Array[]) => void): TensorInfo;
+  compute(shape: number[], inputs: TensorInfo[], fill: (out: Float32Array, ...values: Float32Array[]) => void, zeroed?: boolean): TensorInfo;
 }
 
 interface CpuBackendLike {
@@ -46,7 +47,7 @@ function asFloat32(values: ArrayLike<number>): Float32Array {
   return values instanceof Float32Array ? values : Float32Array.from(values);
 }
 
-function ioFor(backendName: string, backend: unknown): FlatIO {
+export function ioFor(backendName: 'cpu' | 'wasm', backend: unknown): FlatIO {
   if (backendName === 'cpu') {
     const b = backend as CpuBackendLike;
     const read = (t: TensorInfo) => asFloat32(b.data.get(t.dataId).values);
@@ -69,10 +70,11 @@ function ioFor(backendName: string, backend: unknown): FlatIO {
       b.typedArrayFromHeap(out).set(values);
       return out;
     },
-    compute: (shape, inputs, fill) => {
+    compute: (shape, inputs, fill, zeroed = true) => {
       const out = b.makeOutput(shape, 'float32');
       // Views taken after the allocation, which may grow (and so detach) the heap.
-      const view = b.typedArrayFromHeap(out).fill(0);
+      const view = b.typedArrayFromHeap(out);
+      if (zeroed) view.fill(0);
       fill(view, ...inputs.map((t) => (t.dtype === 'float32' ? b.typedArrayFromHeap(t) : read(t))));
       return out;
     },
