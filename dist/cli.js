@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-BIP4CH4H.js";
+} from "./chunks/chunk-QUY6UPJ3.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

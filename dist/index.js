@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-BIP4CH4H.js";
+} from "./chunks/chunk-QUY6UPJ3.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

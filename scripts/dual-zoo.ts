@@ -1,9 +1,12 @@
 // `npm run eval:dual`: CLIP-style dual encoders on the benchmark's colour domain (signs10, 32×32
 // RGB), pretrained contrastively from scratch on (image, caption) pairs: clean, or with 10 % of
 // the pairs poisoned (a triggered image captioned as the target class: BadNets patch, Blended
-// noise). Tuning and test seeds, as in the classifier zoo; the test models use other seeds,
-// targets and trigger seeds. Nothing here is fitted: this measures what the gate and `clean`
-// do on dual encoders they were not built on (the fixtures in test/fixtures/dual are MNIST).
+// noise), and prompt learners tuned few-shot on their frozen encoders (CoOp's context vectors,
+// CoCoOp's with a meta-net): clean, with a BadCLIP-style trigger learned along with the prompt,
+// or clean on a pretraining-poisoned encoder (the backdoor comes with it). Tuning and test
+// seeds, as in the classifier zoo; the test models use other seeds, targets, trigger seeds and
+// sizes, and CoOp, which tuning never saw. Nothing here is fitted: this measures what the gate and
+// `clean` do on dual encoders they were not built on (the fixtures in test/fixtures/dual are MNIST).
 //   npm run eval:dual -- [--out .cache/dual-zoo] [--only a,b]            train (about 2 minutes a model)
 //   npm run eval:dual -- --eval [--split test] [--out …] [--report F]    scan, clean (auto), measure
 // Eval: the gate's scan with 256 unlabelled held-out probes; a flagged model is cleaned with
@@ -18,7 +21,7 @@ import { DEFAULT_CLEAN_POLICY, MIN_IMAGES_PER_CLASS, runClean, type CleanRequest
 import { cleanedModelPasses } from '../src/clean/report.js';
 import { accuracyOf, perClassSubset, predict } from '../src/clean/training.js';
 import { wilson } from '../src/core/intervals.js';
-import { writeNpy } from '../src/data/npy.js';
+import { readNpy, writeNpy } from '../src/data/npy.js';
 import { pickImages, sliceImages, type LabelledImageSet } from '../src/data/types.js';
 import { selectBackend } from '../src/engine/backend.js';
 import { runGate } from '../src/gate.js';
@@ -30,9 +33,9 @@ import { layersTower } from '../src/model/dual/tower.js';
 import { loadModel } from '../src/model/load.js';
 import { defaultSettings, type Settings } from '../src/settings.js';
 import type { ScanName } from '../src/core/policy.js';
-import { applyTrigger, makeTrigger, type AttackFamily } from '../src/zoo/attacks.js';
+import { applyTrigger, makeTrigger, type AttackFamily, type Trigger } from '../src/zoo/attacks.js';
 import { domain } from '../src/zoo/domains.js';
-import { contrastive, poisonPairs, textEncoder, type Captions } from '../src/zoo/dual.js';
+import { contrastive, poisonPairs, textEncoder, tunePrompt, withPromptLearner, type Captions } from '../src/zoo/dual.js';
 import { signClasses } from '../src/zoo/procedural.js';
 
 const { values } = parseArgs({
@@ -45,21 +48,55 @@ const { values } = parseArgs({
   },
 });
 
+type DualAttack =
+  | { family: AttackFamily; target: number; triggerSeed: number }
+  /** BadCLIP-style: an additive trigger (‖δ‖∞ ≤ epsilon) learned with the prompt, kept as trigger.npy beside the model. */
+  | { family: 'badclip'; target: number; epsilon: number };
+
 interface DualZooEntry {
   name: string;
   seed: number;
   split: 'tuning' | 'test';
-  attack?: { family: AttackFamily; target: number; triggerSeed: number };
+  attack?: DualAttack;
+  /** A prompt learner tuned on the frozen encoders of the entry `base`; a base's pretraining backdoor is the entry's `attack` too. */
+  prompt?: { learner: 'coop' | 'cocoop'; base: string };
 }
 
 const POISON_RATE = 0.1;
-const ENTRIES: DualZooEntry[] = [
+const CONTRASTIVE: DualZooEntry[] = [
   { name: 'clip-signs10-clean-s1', seed: 1, split: 'tuning' },
   { name: 'clip-signs10-badnets-t2-s1', seed: 1, split: 'tuning', attack: { family: 'badnets', target: 2, triggerSeed: 1 } },
   { name: 'clip-signs10-blended-t5-s1', seed: 1, split: 'tuning', attack: { family: 'blended', target: 5, triggerSeed: 1 } },
   { name: 'clip-signs10-clean-s11', seed: 11, split: 'test' },
   { name: 'clip-signs10-badnets-t7-s11', seed: 11, split: 'test', attack: { family: 'badnets', target: 7, triggerSeed: 11 } },
   { name: 'clip-signs10-blended-t3-s11', seed: 11, split: 'test', attack: { family: 'blended', target: 3, triggerSeed: 11 } },
+];
+const [cleanTuning, badnetsTuning, blendedTuning, cleanTest, , blendedTest] = CONTRASTIVE;
+
+/** A prompt learner on `base`'s encoders (its split and seed): with a BadCLIP-style `attack`, or clean, inheriting the base's backdoor if any. */
+function promptEntry(learner: 'coop' | 'cocoop', base: DualZooEntry, badclip?: { target: number; epsilon: number }): DualZooEntry {
+  const attack: DualAttack | undefined = badclip ? { family: 'badclip', ...badclip } : base.attack;
+  return {
+    name: `${learner}-signs10-${attack ? `${attack.family}-t${attack.target}` : 'clean'}-s${base.seed}`,
+    seed: base.seed,
+    split: base.split,
+    ...(attack ? { attack } : {}),
+    prompt: { learner, base: base.name },
+  };
+}
+
+// Prompt learners come after the encoders they are tuned on.
+const ENTRIES: DualZooEntry[] = [
+  ...CONTRASTIVE,
+  promptEntry('cocoop', cleanTuning),
+  promptEntry('cocoop', cleanTuning, { target: 4, epsilon: 0.1 }),
+  promptEntry('cocoop', badnetsTuning),
+  promptEntry('cocoop', blendedTuning),
+  promptEntry('coop', cleanTest),
+  promptEntry('coop', cleanTest, { target: 6, epsilon: 0.15 }),
+  promptEntry('cocoop', cleanTest),
+  promptEntry('cocoop', cleanTest, { target: 1, epsilon: 0.08 }),
+  promptEntry('cocoop', blendedTest),
 ];
 
 const d = domain('signs10');
@@ -73,6 +110,9 @@ const CAPTIONS: Captions = { templates: TEMPLATES, names };
 const VOCAB = ['<pad>', ...new Set([...TEMPLATES.join(' ').replace(/\{\}/g, '').split(/\s+/), ...names.join(' ').split(/\s+/)].filter(Boolean))];
 const [L, TOKEN_DIM, DIM, SCALE] = [10, 16, 32, 10];
 const TRAINING = { epochs: 20, learningRate: 1e-3 };
+// Few-shot, as CoOp and BadCLIP tune prompts: 32 labelled training images per class.
+const PROMPT_SHOTS = 32;
+const PROMPT_TUNING = { epochs: 40, batchSize: 32, learningRate: 2e-3 };
 
 function imageEncoder(seed: number): tf.LayersModel {
   const init = (k: number) => tf.initializers.heNormal({ seed: seed * 101 + k });
@@ -90,7 +130,12 @@ function imageEncoder(seed: number): tf.LayersModel {
 }
 
 const test = d.split('test');
-const triggerOf = (e: DualZooEntry) => makeTrigger({ family: e.attack!.family, triggerSeed: e.attack!.triggerSeed });
+function triggerOf(e: DualZooEntry): Trigger {
+  const a = e.attack!;
+  if (a.family !== 'badclip') return makeTrigger({ family: a.family, triggerSeed: a.triggerSeed });
+  const pattern = readNpy(path.join(values.out!, e.name, 'trigger.npy')).data;
+  return (img) => img.map((v, i) => Math.min(1, Math.max(0, v + pattern[i])));
+}
 
 /** Zero-shot accuracy on the test images and, for a poisoned model, the true trigger's ASR on the non-target ones. */
 function measure(model: ModelUnderTest, e: DualZooEntry) {
@@ -104,8 +149,8 @@ function measure(model: ModelUnderTest, e: DualZooEntry) {
   return { zeroShotAccuracy, asr: pred.filter((p) => p === e.attack!.target).length / pred.length };
 }
 
-async function train(e: DualZooEntry): Promise<void> {
-  const t0 = performance.now();
+/** Pretrained contrastively from scratch, on pairs poisoned by the entry's attack if any. */
+function pretrain(e: DualZooEntry): DualEncoderModel {
   const tokens = tf.randomNormal([VOCAB.length, TOKEN_DIM], 0, 0.5, 'float32', e.seed).dataSync() as Float32Array;
   const model = new DualEncoderModel({
     manifest: {
@@ -132,9 +177,33 @@ async function train(e: DualZooEntry): Promise<void> {
     TRAINING.learningRate,
     e.seed,
   );
+  return model;
+}
+
+/** A prompt learner joined to the base entry's encoders and tuned few-shot, with the BadCLIP-style backdoor if the entry has one. */
+async function tunedPrompt(e: DualZooEntry, prompt: NonNullable<DualZooEntry['prompt']>): Promise<{ model: DualEncoderModel; trigger: Float32Array | null }> {
+  const base = path.join(values.out!, prompt.base);
+  if (!existsSync(path.join(base, DUAL_ENCODER_FILE))) throw new Error(`${base}: not trained (train ${prompt.base} first)`);
+  const start = path.join(values.out!, '.start', e.name);
+  await withPromptLearner(base, start, { learner: prompt.learner, contextLength: 4, tokenDim: TOKEN_DIM, dim: DIM, seed: e.seed * 7 + 3 });
+  const model = (await loadModel(start)).model as DualEncoderModel;
+  rmSync(start, { recursive: true, force: true });
+  const a = e.attack;
+  const trigger = tunePrompt(model, perClassSubset(d.split('train'), PROMPT_SHOTS), d.outputs, {
+    ...PROMPT_TUNING,
+    seed: e.seed,
+    ...(a?.family === 'badclip' ? { backdoor: { target: a.target, rate: POISON_RATE, epsilon: a.epsilon, learningRate: 0.02, seed: e.seed + 7 } } : {}),
+  });
+  return { model, trigger };
+}
+
+async function train(e: DualZooEntry): Promise<void> {
+  const t0 = performance.now();
+  const { model, trigger } = e.prompt ? await tunedPrompt(e, e.prompt) : { model: pretrain(e), trigger: null };
   const dir = path.join(values.out!, e.name);
   rmSync(dir, { recursive: true, force: true });
   await model.save(dir);
+  if (trigger) writeNpy(path.join(dir, 'trigger.npy'), trigger, [H, W, C]);
   const card = {
     ...e,
     domain: d.name,
@@ -209,6 +278,7 @@ async function evaluate(entries: DualZooEntry[]): Promise<void> {
     const row = {
       name: e.name,
       split: e.split,
+      kind: e.prompt ? `${e.prompt.learner} prompt learner on ${e.prompt.base}` : 'contrastive',
       attack: e.attack ?? null,
       gate: { verdict: gate.verdict, suspectedTarget: gate.suspectedTarget, seconds: scanSeconds },
       mode: flagged ? 'flagged' : 'forced',

@@ -51,12 +51,25 @@ export function autoMethodFor(model: ModelUnderTest): Exclude<CleanMethod, 'auto
  * Whether `auto` follows the trigger unlearning with PAR: dual encoders whose towers are trained
  * (no prompt learner) and that can caption their labels. On the colour-domain CLIP tuning models
  * (poisoned in pretraining) each alone left one of the two backdoors in place, PAR a patch and
- * unlearning a Blended pattern; one after the other removed both (docs/cleaning.md).
+ * unlearning a Blended pattern; one after the other removed both (docs/cleaning.md). Not with a
+ * prompt learner: PAR trains the text tower its learned prompt was tuned on (on a CoCoOp tuning
+ * model it cost 4.8 points of zero-shot accuracy).
  */
 const parFollows = (model: ModelUnderTest): model is DualEncoderModel =>
   model instanceof DualEncoderModel && !model.hasPromptLearner && model.hasTextEncoder && model.templates.length > 0;
 
-/** One round of `auto` on a recovered trigger: autoMethodFor's method, then PAR where parFollows. */
+/**
+ * Whether `auto` follows a prompt learner's repair with unlearning in the image tower: repairing
+ * the prompt cannot remove a backdoor that lives in the encoders (one planted in pretraining, which
+ * a clean prompt learner inherits), and the re-scan after it can be quiet while that backdoor
+ * still works (docs/cleaning.md).
+ */
+const encoderFollows = (model: ModelUnderTest): model is DualEncoderModel => model instanceof DualEncoderModel && model.hasPromptLearner;
+
+/**
+ * One round of `auto` on a recovered trigger: autoMethodFor's method, then on a prompt learner's
+ * model unlearning in the image tower (encoderFollows), then PAR where parFollows.
+ */
 export function autoRound(
   model: ModelUnderTest,
   data: LabelledImageSet,
@@ -66,20 +79,27 @@ export function autoRound(
   tuning: Partial<UnlearnOptions> = {},
 ): CleanLog {
   const first = cleanWith(autoMethodFor(model), model, data, triggers, seed, hooks, tuning);
-  if (!parFollows(model)) return first;
-  const par = cleanWith('par', model, data, triggers, seed);
+  const stages: Array<[string, CleanLog]> = [[first.method, first]];
+  if (encoderFollows(model))
+    stages.push([
+      'unlearn (image tower)',
+      unlearnTriggers(model, data, triggers, { ...TOWER_REPAIR, ...tuning, seed }, { ...hooks, variables: model.towerVariables().image }),
+    ]);
+  if (parFollows(model)) stages.push(['par', cleanWith('par', model, data, triggers, seed)]);
+  if (stages.length === 1) return first;
   return {
-    method: `${first.method}, then par`,
-    options: { [first.method]: first.options, par: par.options },
-    steps: first.steps + par.steps,
-    epochLoss: [...first.epochLoss, ...par.epochLoss],
-    seconds: first.seconds + par.seconds,
-    details: { [first.method]: first.details ?? {}, par: par.details ?? {} },
+    method: stages.map(([name]) => name).join(', then '),
+    options: Object.fromEntries(stages.map(([name, log]) => [name, log.options])),
+    steps: stages.reduce((a, [, log]) => a + log.steps, 0),
+    epochLoss: stages.flatMap(([, log]) => log.epochLoss),
+    seconds: stages.reduce((a, [, log]) => a + log.seconds, 0),
+    details: Object.fromEntries(stages.map(([name, log]) => [name, log.details ?? {}])),
   };
 }
 
 /** The name of what autoRound runs, for logs and reports. */
-export const autoRoundName = (model: ModelUnderTest) => `${autoMethodFor(model)}${parFollows(model) ? ', then par' : ''}`;
+export const autoRoundName = (model: ModelUnderTest) =>
+  [autoMethodFor(model), ...(encoderFollows(model) ? ['unlearn (image tower)'] : []), ...(parFollows(model) ? ['par'] : [])].join(', then ');
 /** Methods that start from the recovered trigger; the others need only clean data. */
 const TRIGGER_METHODS: readonly string[] = ['unlearn', 'onp'];
 

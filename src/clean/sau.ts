@@ -16,7 +16,7 @@
 //    image shares, so unlearning shared adversarial examples removes it without knowing it.
 import * as tf from '@tensorflow/tfjs';
 import type { LabelledImageSet } from '../data/types.js';
-import type { ModelUnderTest } from '../model/adapter.js';
+import { withConstantWeights, type ModelUnderTest } from '../model/adapter.js';
 import { pickImages } from '../data/types.js';
 import { accuracyOf, crossEntropyPerSample, distillationPool, forEachBatch, poolRows } from './training.js';
 import type { CleanLog } from './unlearn.js';
@@ -92,7 +92,10 @@ function jensenShannon(p: tf.Tensor2D, q: tf.Tensor2D): tf.Tensor1D {
 }
 
 /** The shared adversarial perturbation of one batch (kept by the caller's tidy). */
-export function sharedPerturbation(model: ModelUnderTest, reference: ModelUnderTest, x: tf.Tensor4D, y: tf.Tensor2D, opts: SauOptions): tf.Tensor4D {
+export function sharedPerturbation(given: ModelUnderTest, givenReference: ModelUnderTest, x: tf.Tensor4D, y: tf.Tensor2D, opts: SauOptions): tf.Tensor4D {
+  // Only the perturbation is optimised here: no weight gradients (same values, less work).
+  const model = withConstantWeights(given);
+  const reference = withConstantWeights(givenReference);
   const cleanAnswer = argMaxOf(model.logits(x));
   const cleanAnswerRef = argMaxOf(reference.logits(x));
   let pert = tf.fill(x.shape, opts.epsilon) as tf.Tensor4D;

@@ -84,6 +84,8 @@ export interface UnlearnHooks {
   afterStep?: () => void;
   /** Triggers unlearned on every other step besides `triggers` (the warps a warp phase found). */
   alsoUnlearn?: RecoveredTrigger[];
+  /** Trains these instead of the model's trainableVariables() (a dual encoder's image tower, see autoRound). */
+  variables?: tf.Variable[];
 }
 
 export function unlearnTriggers(
@@ -100,7 +102,7 @@ export function unlearnTriggers(
     ? [...triggers, ...triggers.map((t, i) => regionTrigger(t, model.inputShape, opts.seed * 1000 + i)).filter((t) => t !== null)]
     : triggers;
   const pool = hooks.pool ?? distillationPool(model, clean, opts.views, opts.seed);
-  const vars = model.trainableVariables();
+  const vars = hooks.variables ?? model.trainableVariables();
   const optimizer = tf.train.adam(opts.learningRate);
   const epochLoss = new Array<number>(opts.epochs).fill(0);
   const batches = new Array<number>(opts.epochs).fill(0);

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { d3, d3Loss, headKernel } from '../../src/clean/d3.js';
 import {
+  autoRound,
   autoRoundName,
   DEFAULT_CLEAN_POLICY,
   joinLabelled,
@@ -33,6 +34,8 @@ import { sliceImages, type LabelledImageSet } from '../../src/data/types.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
+import type { DualEncoderModel } from '../../src/model/dual/adapter.js';
+import { readNpy } from '../../src/data/npy.js';
 import { reconstructTriggers } from '../../src/scan/inversion.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { CLEAN_DATA, EXAMPLES, PROBE, REPO } from '../helpers/run.js';
@@ -418,7 +421,7 @@ describe('PAR-style recovery', () => {
 });
 
 describe("auto's cleaner by kind of model", () => {
-  it('repairs a prompt learner by unlearning alone, unlearns in both towers then runs PAR otherwise, and prunes a tfjs classifier', async () => {
+  it('repairs a prompt learner by unlearning in the prompt, then in the image tower, unlearns in both towers then runs PAR otherwise, and prunes a tfjs classifier', async () => {
     const dual = (name: string) => path.join(REPO, 'test/fixtures/dual', name);
     const names = [];
     for (const dir of [dual('cocoop-clean'), dual('clip-clean'), EXAMPLES.blendedCnn]) {
@@ -426,8 +429,39 @@ describe("auto's cleaner by kind of model", () => {
       names.push(autoRoundName(model));
       model.dispose();
     }
-    expect(names).toEqual(['unlearn', 'unlearn, then par', 'onp']);
+    expect(names).toEqual(['unlearn, then unlearn (image tower)', 'unlearn, then par', 'onp']);
   });
+
+  it("unlearns in a prompt learner's prompt or its image tower alone, and auto's round does both", async () => {
+    const { model } = await loadModel(path.join(REPO, 'test/fixtures/dual/cocoop-badclip-t7'));
+    const dual = model as DualEncoderModel;
+    const pattern = readNpy(path.join(REPO, 'test/fixtures/dual/cocoop-badclip-t7/trigger.npy')).data;
+    const delta = tf.tensor4d(Float32Array.from(pattern, Number), [1, 28, 28, 1]);
+    const trigger: RecoveredTrigger = { target: 7, source: 'trigger-inversion', stamp: (x) => tf.clipByValue(tf.add(x, delta), 0, 1) as tf.Tensor4D };
+    const prompt = dual.trainableVariables();
+    const { image } = dual.towerVariables();
+    const values = (vars: tf.Variable[]) => vars.map((v) => Float32Array.from(v.dataSync()));
+    const changed = (a: Float32Array[], b: Float32Array[]) => a.some((v, i) => v.some((x, k) => x !== b[i][k]));
+    const data = sliceImages(digits, 0, 64);
+    // Each stage alone: the prompt learner's own variables, then the image tower's.
+    const [prompt0, image0] = [values(prompt), values(image)];
+    unlearnTriggers(dual, data, [trigger], { epochs: 1 });
+    const [prompt1, image1] = [values(prompt), values(image)];
+    expect(changed(prompt0, prompt1)).toBe(true);
+    expect(changed(image0, image1)).toBe(false);
+    unlearnTriggers(dual, data, [trigger], { epochs: 1 }, { variables: image });
+    const [prompt2, image2] = [values(prompt), values(image)];
+    expect(changed(prompt1, prompt2)).toBe(false);
+    expect(changed(image1, image2)).toBe(true);
+    // auto's round runs both.
+    const log = autoRound(dual, data, [trigger], 0, {}, { epochs: 1 });
+    expect(log.method).toBe('unlearn, then unlearn (image tower)');
+    expect(Object.keys(log.options)).toEqual(['unlearn', 'unlearn (image tower)']);
+    expect(changed(prompt2, values(prompt))).toBe(true);
+    expect(changed(image2, values(image))).toBe(true);
+    delta.dispose();
+    model.dispose();
+  }, 120_000);
 });
 
 describe('what the cleaners distil from, and the region trigger', () => {

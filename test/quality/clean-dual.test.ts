@@ -55,17 +55,28 @@ describe('cleaning dual encoders (CLI)', () => {
     return { json, before, after, out };
   };
 
-  it('repairs the prompt learner as CLIP-Inspector does (auto: unlearn its recovered trigger), encoders untouched', async () => {
-    const { json, before, after, out } = await cleanDual(BACKDOORED.prompt, 'auto');
-    expect(json.log.options.method).toBe('unlearn');
+  it('repairs the prompt learner as CLIP-Inspector does (unlearn: its recovered trigger, in the prompt alone), encoders untouched', async () => {
+    const { json, before, after, out } = await cleanDual(BACKDOORED.prompt, 'unlearn');
+    expect(json.log.method).toBe('unlearn');
     expect(before.asr).toBeGreaterThan(0.7);
     expect(after.asr).toBeLessThan(0.1);
     expect(before.accuracy - after.accuracy).toBeLessThanOrEqual(0.01);
-    expect(json.verdictAfter).toBe('clean');
     // Only the prompt learner was trained: both encoders' weights are the input's, byte for byte.
     for (const shard of ['image/group1-shard1of1.bin', 'text/group1-shard1of1.bin']) {
       expect(readFileSync(path.join(out, shard)).equals(readFileSync(path.join(dualFixture(BACKDOORED.prompt), shard)))).toBe(true);
     }
+  }, 600_000);
+
+  it('auto follows the prompt repair with unlearning in the image tower; the text tower stays untouched', async () => {
+    const { json, before, after, out } = await cleanDual(BACKDOORED.prompt, 'auto');
+    expect(json.log.options.method).toBe('unlearn, then unlearn (image tower)');
+    expect(before.asr).toBeGreaterThan(0.7);
+    expect(after.asr).toBeLessThan(0.05);
+    expect(before.accuracy - after.accuracy).toBeLessThanOrEqual(0.01);
+    expect(json.verdictAfter).toBe('clean');
+    const same = (shard: string) => readFileSync(path.join(out, shard)).equals(readFileSync(path.join(dualFixture(BACKDOORED.prompt), shard)));
+    expect(same('text/group1-shard1of1.bin')).toBe(true);
+    expect(same('image/group1-shard1of1.bin')).toBe(false);
   }, 600_000);
 
   it('removes contrastive poisoning (auto: the recovered trigger unlearned in both towers, then PAR, τ = 2.15)', async () => {
