@@ -30,7 +30,7 @@ import {
   selectBackend,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-QUY6UPJ3.js";
+} from "./chunks/chunk-X5ZSAFTB.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

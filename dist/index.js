@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-QUY6UPJ3.js";
+} from "./chunks/chunk-X5ZSAFTB.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -227,13 +227,13 @@ export const SCANS: {
   },
 };
 
+/** The input with its model's weights held constant: scans differentiate with respect to their inputs only. */
+export const withInputGradientsOnly = (input: ScanInput): ScanInput => ({ ...input, model: withConstantWeights(input.model) });
+
 /**
  * Runs one scan into `results` (the key the verdict and the images read) and returns its report
  * summary; none for a shard that has no class of it to run.
  */
-/** The input with its model's weights held constant: scans differentiate with respect to their inputs only. */
-export const withInputGradientsOnly = (input: ScanInput): ScanInput => ({ ...input, model: withConstantWeights(input.model) });
-
 export async function runScan(name: ScanName, input: ScanInput, results: ScanResults): Promise<ScanSummary | undefined> {
   try {
     return await runScanEntry(name, withInputGradientsOnly(input), results);

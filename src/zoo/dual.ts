@@ -79,13 +79,14 @@ export interface PromptLearnerSpec {
  * encoders are kept and the class prompts become [context vectors, class name].
  */
 export async function withPromptLearner(baseDir: string, outDir: string, spec: PromptLearnerSpec): Promise<void> {
+  const manifest = JSON.parse(readFileSync(path.join(baseDir, DUAL_ENCODER_FILE), 'utf8')) as DualManifest;
+  if (!('encoder' in manifest.text)) throw new Error(`${baseDir}: a prompt learner needs a text encoder`);
   rmSync(outDir, { recursive: true, force: true });
   cpSync(baseDir, outDir, { recursive: true });
   mkdirSync(path.join(outDir, 'prompt'), { recursive: true });
   const context = tf.randomNormal([spec.contextLength, spec.tokenDim], 0, 0.02, 'float32', spec.seed);
   writeNpy(path.join(outDir, 'prompt', 'context.npy'), context.dataSync() as Float32Array, [spec.contextLength, spec.tokenDim]);
   context.dispose();
-  const manifest = JSON.parse(readFileSync(path.join(outDir, DUAL_ENCODER_FILE), 'utf8')) as DualManifest;
   const learner: { context: string; meta_net?: string } = { context: 'prompt/context.npy' };
   if (spec.learner === 'cocoop') {
     const meta = tf.sequential({ name: 'meta_net' });
@@ -95,7 +96,6 @@ export async function withPromptLearner(baseDir: string, outDir: string, spec: P
     meta.dispose();
     learner.meta_net = 'prompt/meta-net/model.json';
   }
-  if (!('encoder' in manifest.text)) throw new Error(`${baseDir}: a prompt learner needs a text encoder`);
   manifest.text = { ...manifest.text, prompt_learner: learner };
   writeFileSync(path.join(outDir, DUAL_ENCODER_FILE), JSON.stringify(manifest, null, 2));
 }

@@ -199,8 +199,9 @@ export const FLAT_KERNELS: Record<string, FlatKernel> = {
     const { strides, pad, rounding } = dims(attrs);
     const shape = input!.shape as [number, number, number, number];
     const info = bu.computePool2DInfo(shape, attrs.filterSize as [number, number] | number, strides, 1, pad, rounding);
-    if (!avgPoolWindowsInside(geometry(info))) return null;
-    return io.compute(shape, [dy!], (dx, dyValues) => avgPoolBackprop(dyValues, geometry(info), dx));
+    const g = geometry(info);
+    if (!avgPoolWindowsInside(g)) return null;
+    return io.compute(shape, [dy!], (dx, dyValues) => avgPoolBackprop(dyValues, g, dx));
   },
 };
 
