@@ -252,13 +252,19 @@ async function main(): Promise<void> {
     zooScan.seconds <= 60 ? 'within 60 s' : 'OVER 60 s',
     '',
   ]);
-  // One scan split over processes (scan --jobs, issue 23), through the bundled CLI as a user runs
-  // it, 1 and 2 processes in turn: the speedup of all the cores of one machine, and the same verdict.
+  // One scan split over processes (scan --jobs, issue 23) or over threads (--threads: the wasm
+  // build's thread pool), through the bundled CLI as a user runs it, in turn: the speedup of all
+  // the cores of one machine, and the same verdict.
   {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-jobs-'));
-    const runJobs = (jobs: number) => {
+    const configs = [
+      { jobs: 1, threads: 1 },
+      { jobs: 2, threads: 1 },
+      { jobs: 1, threads: 2 },
+    ];
+    const runScan = ({ jobs, threads }: (typeof configs)[number]) => {
       const t0 = performance.now();
-      const report = path.join(dir, `jobs-${jobs}.json`);
+      const report = path.join(dir, `jobs-${jobs}-${threads}.json`);
       spawnSync(process.execPath, [
         'dist/cli.js',
         'scan',
@@ -267,22 +273,51 @@ async function main(): Promise<void> {
         'examples/data/mnist-probe',
         '--jobs',
         String(jobs),
+        '--threads',
+        String(threads),
         '--report',
         report,
       ]);
       const r = JSON.parse(readFileSync(report, 'utf8'));
       return { seconds: (performance.now() - t0) / 1000, verdict: r.verdict as string, target: r.suspectedTarget as number | null };
     };
-    const runs = [1, 2, 1, 2].map(runJobs);
-    const mean = (jobs: number) => runs.filter((_, i) => [1, 2, 1, 2][i] === jobs).reduce((a, r) => a + r.seconds, 0) / 2;
-    const [one, two] = [mean(1), mean(2)];
+    const runs = [...configs, ...configs].map((c) => ({ ...c, ...runScan(c) }));
+    const mean = (c: (typeof configs)[number]) => runs.filter((r) => r.jobs === c.jobs && r.threads === c.threads).reduce((a, r) => a + r.seconds, 0) / 2;
+    const [one, twoProcesses, twoThreads] = configs.map(mean);
     const verdicts = [...new Set(runs.map((r) => `${r.verdict} ${r.target}`))];
-    scans.jobs = { cores: os.availableParallelism(), oneProcessSeconds: one, twoProcessesSeconds: two, speedup: one / two, verdicts };
+    scans.jobs = { cores: os.availableParallelism(), oneProcessSeconds: one, twoProcessesSeconds: twoProcesses, speedup: one / twoProcesses, verdicts };
+    scans.threads = { oneThreadSeconds: one, twoThreadsSeconds: twoThreads, speedup: one / twoThreads, verdicts };
     rows.push([
       'full scan, zoo cnn, --jobs 1 vs --jobs 2 (CLI, 2 runs each)',
-      `${one.toFixed(1)} s vs ${two.toFixed(1)} s`,
-      `${(one / two).toFixed(2)}× on ${os.availableParallelism()} cores`,
+      `${one.toFixed(1)} s vs ${twoProcesses.toFixed(1)} s`,
+      `${(one / twoProcesses).toFixed(2)}× on ${os.availableParallelism()} cores`,
       verdicts.join(' / '),
+    ]);
+    rows.push([
+      'full scan, zoo cnn, --threads 1 vs --threads 2, one process (CLI, 2 runs each)',
+      `${one.toFixed(1)} s vs ${twoThreads.toFixed(1)} s`,
+      `${(one / twoThreads).toFixed(2)}×`,
+      verdicts.join(' / '),
+    ]);
+    // Cleaning runs in one process: threads are how it uses more than one core.
+    const runClean = (threads: number) => {
+      const out = path.join(dir, `cleaned-${threads}-${performance.now()}`);
+      const t0 = performance.now();
+      const args = ['dist/cli.js', 'clean', 'examples/models/bn-cnn-badnets-t6', '--data', 'examples/data/mnist-clean', '--method', 'unlearn'];
+      spawnSync(process.execPath, [...args, '--out', out, '--report', `${out}.json`, '--threads', String(threads)]);
+      const digest = JSON.parse(readFileSync(`${out}.json`, 'utf8')).output?.digest as string | undefined;
+      return { seconds: (performance.now() - t0) / 1000, digest };
+    };
+    const cleans = [1, 2, 1, 2].map((threads) => ({ threads, ...runClean(threads) }));
+    const cleanMean = (threads: number) => cleans.filter((c) => c.threads === threads).reduce((a, c) => a + c.seconds, 0) / 2;
+    const [cleanOne, cleanTwo] = [cleanMean(1), cleanMean(2)];
+    const digests = [...new Set(cleans.map((c) => c.digest ?? 'no model written'))];
+    scans.cleanThreads = { oneThreadSeconds: cleanOne, twoThreadsSeconds: cleanTwo, speedup: cleanOne / cleanTwo, digests };
+    rows.push([
+      'clean --method unlearn, bn-cnn-badnets-t6, --threads 1 vs 2 (CLI, 2 runs each)',
+      `${cleanOne.toFixed(1)} s vs ${cleanTwo.toFixed(1)} s`,
+      `${(cleanOne / cleanTwo).toFixed(2)}×`,
+      digests.length === 1 ? 'the same cleaned model' : `DIFFERENT cleaned models: ${digests.join(', ')}`,
     ]);
     rmSync(dir, { recursive: true, force: true });
   }

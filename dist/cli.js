@@ -21,6 +21,7 @@ import {
   describeError,
   exitCodeFor,
   exitOnEscapedError,
+  failIfEndedEarly,
   oneOf,
   openGitHub,
   outcomeFor,
@@ -29,8 +30,9 @@ import {
   runWholeScanSession,
   selectBackend,
   shardFlags,
+  threadsPerProcess,
   writeJsonReport
-} from "./chunks/chunk-X5ZSAFTB.js";
+} from "./chunks/chunk-ONF6B2TU.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -66,6 +68,8 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
                             auto, the machine's cores with the wasm or cpu backend, which compute on one core
                             each; 1 with tensorflow, which uses every core itself); never more than the
                             classes that get work
+  --threads <n|auto>        threads each process computes on with the wasm backend (default: auto, the machine's
+                            cores shared among the --jobs processes, at most 8)
   --shard <i/n>             scan only shard i of n of the per-class work and write a partial report, which
                             decides nothing: backdoor-gate merge combines the n shards' reports into the verdict
   --verbose                 debug logging
@@ -124,6 +128,8 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
   --max-accuracy-drop <pts> points of held-out accuracy the cleaned model may lose and still pass (default: the
                             policy's cleaning.max-accuracy-drop, else ${DEFAULT_MAX_ACCURACY_DROP})
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto; cleaning does not run on webgpu)
+  --threads <n|auto>        threads to compute on with the wasm backend (default: auto, the machine's cores, at
+                            most 8)
   --seed <n>                seed (default: the policy's, else ${DEFAULTS.seed})
   --verbose                 debug logging
   -h, --help
@@ -160,6 +166,7 @@ var COMMANDS = {
       "fail-on": { type: "string" },
       shard: { type: "string" },
       jobs: { type: "string" },
+      threads: { type: "string" },
       ...POLICY_FLAGS
     }
   },
@@ -188,6 +195,7 @@ var COMMANDS = {
       method: { type: "string" },
       force: { type: "boolean", default: false },
       "max-accuracy-drop": { type: "string" },
+      threads: { type: "string" },
       ...POLICY_FLAGS
     }
   }
@@ -247,7 +255,8 @@ async function main(argv) {
     [Inputs.SarifPath]: scanFlags.sarif,
     [Inputs.SarifCategory]: scanFlags["sarif-category"],
     [Inputs.Shard]: scanFlags.shard,
-    [Inputs.Jobs]: scanFlags.jobs
+    [Inputs.Jobs]: scanFlags.jobs,
+    [Inputs.Threads]: scanFlags.threads
   };
   const settings = buildSettings((name) => inputs[name]);
   const github = await openGitHub(process.env.GITHUB_TOKEN ?? "");
@@ -327,10 +336,11 @@ async function clean(model, values, logger) {
     [Inputs.Thresholds]: str("thresholds"),
     [Inputs.Seed]: str("seed"),
     [Inputs.Backend]: str("backend"),
-    [Inputs.CleanMaxAccuracyDrop]: str("max-accuracy-drop")
+    [Inputs.CleanMaxAccuracyDrop]: str("max-accuracy-drop"),
+    [Inputs.Threads]: str("threads")
   };
   const settings = buildSettings((name) => flags[name]);
-  await selectBackend({ choice: settings.backend, logger, readsSynchronously: true });
+  await selectBackend({ choice: settings.backend, logger, readsSynchronously: true, wasmThreads: threadsPerProcess(settings.threads, 1) });
   const reportPath = str("report") ?? "backdoor-gate-clean-report.json";
   let report;
   try {
@@ -363,9 +373,15 @@ async function clean(model, values, logger) {
 }
 exitOnEscapedError((message) => process.stderr.write(`backdoor-gate: ${message}
 `), EXIT.couldNotScan);
+var settled = failIfEndedEarly((message) => process.stderr.write(`backdoor-gate: ${message}
+`), EXIT.couldNotScan);
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    settled();
+    process.exit(code);
+  },
   (err) => {
+    settled();
     const hint = err instanceof UsageError ? ` (see backdoor-gate ${typeof err.cause === "string" ? `${err.cause} ` : ""}--help)` : "";
     process.stderr.write(`backdoor-gate: ${err instanceof UsageError ? err.message : describeError(err)}${hint}
 `);

@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-X5ZSAFTB.js";
+} from "./chunks/chunk-ONF6B2TU.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -39,8 +39,9 @@ const result = await build({
 });
 
 const wasmDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+// All three builds: plain, SIMD, and threaded SIMD (the `threads` input, src/engine/wasm-threads.ts).
 for (const f of readdirSync(wasmDir)
-  .filter((f) => f.endsWith('.wasm') && !f.includes('threaded'))
+  .filter((f) => f.endsWith('.wasm'))
   .sort())
   copyFileSync(path.join(wasmDir, f), path.join(out, f));
 

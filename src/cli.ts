@@ -6,11 +6,11 @@ import { parseArgs } from 'node:util';
 import { selectBackend } from './engine/backend.js';
 import { AUTO_METHOD, CLEAN_METHODS, MIN_HELD_OUT_PER_CLASS, MIN_IMAGES_PER_CLASS, runClean, type CleanMethod } from './clean/pipeline.js';
 import { cleanedModelFailure, cleanedModelPasses, cleanSummary, type CleanReport } from './clean/report.js';
-import { ConfigurationError, describeError, exitOnEscapedError } from './errors.js';
+import { ConfigurationError, describeError, exitOnEscapedError, failIfEndedEarly } from './errors.js';
 import { ConsoleLogger } from './logger.js';
 import { writeJsonReport } from './report/json.js';
 import { openGitHub, runMergeSession, runWholeScanSession, type ScanSession } from './session.js';
-import { shardFlags } from './jobs.js';
+import { shardFlags, threadsPerProcess } from './jobs.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_MAX_ACCURACY_DROP, DEFAULT_POLICY_PATH } from './core/policy.js';
 import { buildSettings, DEFAULTS, Inputs, oneOf, type Settings } from './settings.js';
@@ -47,6 +47,8 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
                             auto, the machine's cores with the wasm or cpu backend, which compute on one core
                             each; 1 with tensorflow, which uses every core itself); never more than the
                             classes that get work
+  --threads <n|auto>        threads each process computes on with the wasm backend (default: auto, the machine's
+                            cores shared among the --jobs processes, at most 8)
   --shard <i/n>             scan only shard i of n of the per-class work and write a partial report, which
                             decides nothing: backdoor-gate merge combines the n shards' reports into the verdict
   --verbose                 debug logging
@@ -107,6 +109,8 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
   --max-accuracy-drop <pts> points of held-out accuracy the cleaned model may lose and still pass (default: the
                             policy's cleaning.max-accuracy-drop, else ${DEFAULT_MAX_ACCURACY_DROP})
   --backend <name>          auto | tensorflow | wasm | cpu (default: auto; cleaning does not run on webgpu)
+  --threads <n|auto>        threads to compute on with the wasm backend (default: auto, the machine's cores, at
+                            most 8)
   --seed <n>                seed (default: the policy's, else ${DEFAULTS.seed})
   --verbose                 debug logging
   -h, --help
@@ -149,6 +153,7 @@ const COMMANDS = {
       'fail-on': { type: 'string' },
       shard: { type: 'string' },
       jobs: { type: 'string' },
+      threads: { type: 'string' },
       ...POLICY_FLAGS,
     },
   },
@@ -177,6 +182,7 @@ const COMMANDS = {
       method: { type: 'string' },
       force: { type: 'boolean', default: false },
       'max-accuracy-drop': { type: 'string' },
+      threads: { type: 'string' },
       ...POLICY_FLAGS,
     },
   },
@@ -239,6 +245,7 @@ export async function main(argv: string[]): Promise<number> {
     [Inputs.SarifCategory]: scanFlags['sarif-category'],
     [Inputs.Shard]: scanFlags.shard,
     [Inputs.Jobs]: scanFlags.jobs,
+    [Inputs.Threads]: scanFlags.threads,
   };
   const settings = buildSettings((name) => inputs[name]);
   // release:/artifact: specs read GITHUB_TOKEN and GITHUB_REPOSITORY, as in a workflow.
@@ -331,9 +338,10 @@ async function clean(model: string, values: Record<string, string | boolean | un
     [Inputs.Seed]: str('seed'),
     [Inputs.Backend]: str('backend'),
     [Inputs.CleanMaxAccuracyDrop]: str('max-accuracy-drop'),
+    [Inputs.Threads]: str('threads'),
   };
   const settings = buildSettings((name) => flags[name]);
-  await selectBackend({ choice: settings.backend, logger, readsSynchronously: true });
+  await selectBackend({ choice: settings.backend, logger, readsSynchronously: true, wasmThreads: threadsPerProcess(settings.threads, 1) });
   const reportPath = str('report') ?? 'backdoor-gate-clean-report.json';
   let report: CleanReport;
   try {
@@ -361,9 +369,14 @@ async function clean(model: string, values: Record<string, string | boolean | un
 }
 
 exitOnEscapedError((message) => process.stderr.write(`backdoor-gate: ${message}\n`), EXIT.couldNotScan);
+const settled = failIfEndedEarly((message) => process.stderr.write(`backdoor-gate: ${message}\n`), EXIT.couldNotScan);
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    settled();
+    process.exit(code);
+  },
   (err: unknown) => {
+    settled();
     const hint = err instanceof UsageError ? ` (see backdoor-gate ${typeof err.cause === 'string' ? `${err.cause} ` : ''}--help)` : '';
     process.stderr.write(`backdoor-gate: ${err instanceof UsageError ? err.message : describeError(err)}${hint}\n`);
     process.exit(EXIT.couldNotScan);

@@ -40,3 +40,21 @@ export function exitOnEscapedError(report: (message: string) => void, code: numb
   process.prependListener('uncaughtException', crash);
   process.prependListener('unhandledRejection', crash);
 }
+
+/**
+ * Node ends a process whose event loop runs dry with exit code 0 even when the run's promise is
+ * still pending (a library awaiting a handle it unref'd): for the CLI that would pass the gate.
+ * Returns the function to call once the run has settled; an exit before that is reported and
+ * exits with `code` (fail closed). The action needs none: its top-level await exits 13 then.
+ */
+export function failIfEndedEarly(report: (message: string) => void, code: number): () => void {
+  let settled = false;
+  process.on('exit', () => {
+    if (settled) return;
+    report('internal error: the run ended before it finished (nothing was left to wait for)');
+    process.exitCode = code;
+  });
+  return () => {
+    settled = true;
+  };
+}

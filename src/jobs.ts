@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { BackendName } from './engine/backend.js';
+import { MAX_WASM_THREADS } from './engine/wasm-threads.js';
 import type { Logger } from './logger.js';
 import { Inputs, type Settings } from './settings.js';
 
@@ -17,6 +18,15 @@ export async function resolveJobs(settings: Pick<Settings, 'jobs' | 'shard' | 'm
   if (settings.shard || settings.merge || !settings.scans.length) return 1;
   if (settings.jobs !== 'auto') return settings.jobs;
   return ['tensorflow', 'webgpu'].includes(await backend()) ? 1 : Math.max(1, Math.min(os.availableParallelism(), 64));
+}
+
+/**
+ * Threads for each of `processes` processes that compute at once with the wasm backend: `threads`
+ * as set, or `auto`, the machine's cores shared among them (at most the wasm pool's).
+ */
+export function threadsPerProcess(threads: number | 'auto', processes: number, cores = os.availableParallelism()): number {
+  if (threads !== 'auto') return threads;
+  return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(cores / processes)));
 }
 
 /** The inputs (CLI flags of the same names) a shard process needs to scan as the whole scan would; the report, images and SARIF are the merge's. */

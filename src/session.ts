@@ -19,7 +19,7 @@ import { resolveBudgets } from './core/policy.js';
 import { usefulShards } from './scan/schedule.js';
 import type { SourceAnchor } from './report/check.js';
 import { mergeReports, readPartialReports, readShardImages, type PartialReport } from './merge.js';
-import { resolveJobs, scanShardsInProcesses, type ShardCommand } from './jobs.js';
+import { resolveJobs, scanShardsInProcesses, threadsPerProcess, type ShardCommand } from './jobs.js';
 import { renderOverviewFromImages } from './report/images.js';
 import { writeReportFiles, writeSarifReport } from './report/json.js';
 import type { ModelOrigin } from './report/types.js';
@@ -61,7 +61,13 @@ export async function runScanSession(
   options: { nativeDirs?: string[]; anchorFiles: (string | undefined)[] },
 ): Promise<ScanSession> {
   // The action cleans in this process, after the scan, on the same backend.
-  const engine = await selectBackend({ choice: settings.backend, nativeDirs: options.nativeDirs, logger, readsSynchronously: Boolean(settings.clean) });
+  const engine = await selectBackend({
+    choice: settings.backend,
+    nativeDirs: options.nativeDirs,
+    logger,
+    readsSynchronously: Boolean(settings.clean),
+    wasmThreads: threadsPerProcess(settings.threads, 1),
+  });
   const locator = modelLocator(settings, { ctx: github.ctx, octokit: github.octokit, artifacts: github.artifacts, logger });
   const result = await runGate(settings, engine, logger, locator.locate);
   return { ...writeSession(result, settings.model, settings, github, logger, options.anchorFiles), locator };
@@ -83,7 +89,16 @@ export async function runWholeScanSession(
   if (!shards || rest.nativeDirs?.length) return runScanSession(settings, github, logger, rest);
   const jobs = await resolveJobs(
     settings,
-    async () => (await selectBackend({ choice: settings.backend, logger: new MemoryLogger(), readsSynchronously: Boolean(settings.clean) })).backend,
+    // The threads a scan in this process would use: the first start of the wasm backend decides them.
+    async () =>
+      (
+        await selectBackend({
+          choice: settings.backend,
+          logger: new MemoryLogger(),
+          readsSynchronously: Boolean(settings.clean),
+          wasmThreads: threadsPerProcess(settings.threads, 1),
+        })
+      ).backend,
   );
   return jobs > 1 ? runJobsSession(settings, github, logger, { ...rest, ...shards, jobs }) : runScanSession(settings, github, logger, rest);
 }
@@ -107,7 +122,12 @@ export async function runJobsSession(
   try {
     origin = await locator.locate(settings.model);
     // The class count caps the processes that get work (a two-class model keeps two busy).
-    await selectBackend({ choice: settings.backend, nativeDirs: options.nativeDirs, logger: new MemoryLogger() });
+    await selectBackend({
+      choice: settings.backend,
+      nativeDirs: options.nativeDirs,
+      logger: new MemoryLogger(),
+      wasmThreads: threadsPerProcess(settings.threads, 1),
+    });
     const { model } = await loadModel(origin.location, settings.limits);
     jobs = Math.min(options.jobs, usefulShards(model.numClasses, resolveBudgets(settings.budgets, model.inputShape).schedule));
     model.dispose();
@@ -119,7 +139,9 @@ export async function runJobsSession(
   const dir = mkdtempSync(path.join(os.tmpdir(), 'backdoor-gate-shards-'));
   try {
     logger.info(`scan: ${jobs} processes, one shard each`);
-    await scanShardsInProcesses(jobs, options.command, origin.location, options.flags, dir, logger);
+    // The processes share the cores: each computes on its share of threads.
+    const flags = [...options.flags, '--threads', String(threadsPerProcess(settings.threads, jobs))];
+    await scanShardsInProcesses(jobs, options.command, origin.location, flags, dir, logger);
     return { ...runMergeSession({ ...settings, merge: [dir] }, github, logger, { ...options, jobs: { spec: settings.model, origin, startedAt } }), locator };
   } finally {
     rmSync(dir, { recursive: true, force: true });

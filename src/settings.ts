@@ -5,6 +5,7 @@ import { CLEAN_METHODS, type CleanMethod, type PublishTarget } from './clean/typ
 import { ConfigurationError } from './errors.js';
 import { parseBackendChoice, type BackendChoice } from './engine/backend.js';
 import type { NativeBackend } from './engine/native.js';
+import { MAX_WASM_THREADS } from './engine/wasm-threads.js';
 import { DEFAULT_LIMITS, type ResourceLimits } from './model/limits.js';
 import type { Shard } from './scan/schedule.js';
 import {
@@ -61,6 +62,7 @@ export const Inputs = {
   Shard: 'shard',
   Merge: 'merge',
   Jobs: 'jobs',
+  Threads: 'threads',
 } as const;
 
 export const Outputs = {
@@ -117,6 +119,8 @@ export interface Settings {
   github: GitHubSettings;
   /** Processes to split a whole scan over on this machine (`jobs`; see jobs.ts). */
   jobs: number | 'auto';
+  /** Threads this process computes on with the wasm backend (`threads`; see threadsFor in jobs.ts). */
+  threads: number | 'auto';
   /** Scan only this shard's share of the per-class work and write a partial report (`shard: i/n`). */
   shard?: Shard;
   /** Merge these shards' partial reports (files, or folders searched for them) instead of scanning. */
@@ -174,6 +178,7 @@ export const ACTION_INPUT_DEFAULTS: Partial<Record<(typeof Inputs)[keyof typeof 
   [Inputs.CleanOut]: 'backdoor-gate-cleaned',
   [Inputs.CleanReportPath]: 'backdoor-gate-clean-report.json',
   [Inputs.Jobs]: 'auto',
+  [Inputs.Threads]: 'auto',
 };
 
 function githubSettings(get: RawValues, clean: CleanSettings | undefined): GitHubSettings {
@@ -395,6 +400,7 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     modelSha256: sha256Input(get(Inputs.ModelSha256)),
     github: githubSettings(get, clean),
     jobs: jobsInput(get(Inputs.Jobs)),
+    threads: threadsInput(get(Inputs.Threads)),
     ...(shard ? { shard } : {}),
     ...(merge ? { merge } : {}),
   });
@@ -406,6 +412,16 @@ export function jobsInput(raw: string | undefined): number | 'auto' {
   if (text === 'auto') return 'auto';
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(n >= 1 && n <= 64)) throw new ConfigurationError(`${Inputs.Jobs} must be auto or a number of processes from 1 to 64, got '${text}'`);
+  return n;
+}
+
+/** `auto` or 1–8 threads (the wasm build's worker pool holds 8). */
+export function threadsInput(raw: string | undefined): number | 'auto' {
+  const text = raw?.trim() || 'auto';
+  if (text === 'auto') return 'auto';
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= MAX_WASM_THREADS))
+    throw new ConfigurationError(`${Inputs.Threads} must be auto or a number of threads from 1 to ${MAX_WASM_THREADS}, got '${text}'`);
   return n;
 }
 

@@ -13,6 +13,7 @@ import { pinTfjsFor } from './native.js';
 import { openWebgpu, takeWebgpuFaults } from './webgpu.js';
 import { CPU_REPLACED, WASM_ACCELERATED, WASM_SUPPLIED, accelerateWasmKernels, installFlatKernels } from './kernels/register.js';
 import { registerActivationGradients } from './kernels/activation-gradients.js';
+import { MAX_WASM_THREADS, startThreadedWasm } from './wasm-threads.js';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -79,15 +80,31 @@ export function patchOptionalGradientInputs(): void {
 }
 
 let wasmReady: Promise<boolean> | undefined;
+/** The threads the wasm backend started on, and why not more when a threaded start failed. */
+const wasmStart: { threads: number; failure?: string } = { threads: 1 };
 
-/** Registers the wasm backend once (with the kernels it lacks); false when it cannot start. */
-export function initWasm(): Promise<boolean> {
+/**
+ * Registers the wasm backend once (with the kernels it lacks); false when it cannot start.
+ * `threads` > 1 starts the multithreaded build (wasm-threads.ts), or the single-threaded one when
+ * that fails; the first call decides, as tfjs starts a backend once.
+ */
+export function initWasm(threads = 1): Promise<boolean> {
   wasmReady ??= (async () => {
     prepareTfjs();
-    // Single-threaded build: threads need a worker script that a bundle cannot ship reliably.
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     setWasmPaths(`${wasmDirectory()}${path.sep}`);
-    const ok = await tf.setBackend('wasm');
+    let ok = false;
+    if (threads > 1) {
+      try {
+        wasmStart.threads = await startThreadedWasm(Math.min(threads, MAX_WASM_THREADS));
+        ok = true;
+      } catch (err) {
+        wasmStart.failure = err instanceof Error ? err.message : String(err);
+      }
+    }
+    if (!ok) {
+      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+      ok = await tf.setBackend('wasm');
+    }
     // The wasm kernels register at import; ours go beside (or around) them.
     installFlatKernels('wasm', WASM_SUPPLIED);
     accelerateWasmKernels();
@@ -128,6 +145,8 @@ export interface SelectOptions {
   logger: Logger;
   /** The work reads tensors synchronously (cleaning does), which webgpu cannot in Node: it is passed over. */
   readsSynchronously?: boolean;
+  /** Threads for the wasm backend (jobs.ts threadsPerProcess); 1 when absent. */
+  wasmThreads?: number;
 }
 
 /**
@@ -140,7 +159,7 @@ export function mayHaveGpu(exists: (file: string) => boolean = existsSync): bool
 }
 
 /** Selects and activates a backend; logs the choice and the reason. */
-export async function selectBackend({ choice, nativeDirs = [], logger, readsSynchronously = false }: SelectOptions): Promise<EngineInfo> {
+export async function selectBackend({ choice, nativeDirs = [], logger, readsSynchronously = false, wasmThreads = 1 }: SelectOptions): Promise<EngineInfo> {
   prepareTfjs();
   const reasons: string[] = [];
   const finish = (backend: BackendName, reason: string, flatKernels: string[]): EngineInfo => {
@@ -183,8 +202,11 @@ export async function selectBackend({ choice, nativeDirs = [], logger, readsSync
   if (choice !== 'cpu') {
     try {
       // initWasm registers once; the backend is set here each time (an attempt at another may have failed since).
-      if ((await initWasm()) && (await tf.setBackend('wasm')))
-        return finish('wasm', [...reasons, 'wasm initialised'].join('; '), [...WASM_SUPPLIED, ...WASM_ACCELERATED]);
+      if ((await initWasm(wasmThreads)) && (await tf.setBackend('wasm'))) {
+        if (wasmStart.failure) logger.warning(`wasm runs on one thread: the multithreaded build did not start (${wasmStart.failure})`);
+        const threads = `${wasmStart.threads} thread${wasmStart.threads > 1 ? 's' : ''}`;
+        return finish('wasm', [...reasons, `wasm initialised, ${threads}`].join('; '), [...WASM_SUPPLIED, ...WASM_ACCELERATED]);
+      }
       reasons.push('wasm failed to initialise');
     } catch (err) {
       reasons.push(`wasm failed to initialise: ${err instanceof Error ? err.message : String(err)}`);

@@ -205,6 +205,35 @@ describe('wasm Identity shares memory', () => {
   });
 });
 
+describe('wasm GatherV2', () => {
+  it('gives what cpu gives, bit for bit, on any axis, with repeated and multi-dimensional indices and int32 data', async () => {
+    await initWasm();
+    const rand = mulberry32(11);
+    const cases: Array<{ shape: number[]; axis: number; indexShape: number[]; dtype: 'float32' | 'int32' }> = [
+      { shape: [64, 784, 1], axis: 1, indexShape: [784], dtype: 'float32' }, // warp sampling
+      { shape: [5, 7, 3], axis: 0, indexShape: [9], dtype: 'float32' },
+      { shape: [4, 6, 5], axis: 2, indexShape: [2, 3], dtype: 'float32' },
+      { shape: [3, 8, 2, 4], axis: -2, indexShape: [5], dtype: 'int32' },
+      { shape: [10], axis: 0, indexShape: [4, 4], dtype: 'int32' },
+    ];
+    for (const c of cases) {
+      const dim = c.shape.at(c.axis)!;
+      const size = c.shape.reduce((n, d) => n * d, 1);
+      const values = Array.from({ length: size }, () => (c.dtype === 'int32' ? Math.floor(rand() * 1000) - 500 : rand() * 2 - 1));
+      const rows = Array.from({ length: c.indexShape.reduce((n, d) => n * d, 1) }, () => Math.floor(rand() * dim));
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        const y = tf.gather(tf.tensor(values, c.shape, c.dtype), tf.tensor(rows, c.indexShape, 'int32'), c.axis);
+        return { shape: y.shape, values: Array.from(await y.data()), dtype: y.dtype };
+      };
+      const ref = await run('cpu');
+      const got = await run('wasm');
+      expect(got, JSON.stringify(c)).toEqual(ref);
+    }
+    await tf.setBackend('cpu');
+  });
+});
+
 describe('tileFlat', () => {
   it('matches tf.tile on cpu for mixed repetitions', async () => {
     const { tileFlat } = await import('../../src/engine/kernels/register.js');

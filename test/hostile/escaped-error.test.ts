@@ -32,4 +32,23 @@ describe('an error that escapes asynchronously', () => {
         .filter((l) => l.startsWith('gate: ')),
     ).toEqual(['gate: internal error: a stray rejection']);
   });
+
+  it('a run whose event loop runs dry before it settles exits 2, not 0', async () => {
+    // As the CLI calls main(): a promise, not a top-level await (which Node ends with code 13).
+    const script = (wait: string) => `
+import { failIfEndedEarly } from './src/errors.ts';
+const settled = failIfEndedEarly((m) => process.stderr.write('gate: ' + m + '\\n'), 2);
+void ${wait}.then(settled);
+`;
+    const outcome = (wait: string) =>
+      run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script(wait)], { cwd: REPO }).then(
+        (r) => ({ code: 0, stderr: r.stderr }),
+        (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+      );
+    // Pending with nothing left to wait for: Node alone would end the process with code 0.
+    const [ranDry, finished] = await Promise.all([outcome('new Promise(() => {})'), outcome('new Promise((resolve) => setTimeout(resolve, 10))')]);
+    expect(ranDry.code).toBe(2);
+    expect(ranDry.stderr).toContain('gate: internal error: the run ended before it finished');
+    expect(finished).toEqual({ code: 0, stderr: '' });
+  });
 });

@@ -615,8 +615,42 @@ function wasmSharedIdentity(original: tf.KernelConfig) {
   };
 }
 
+/**
+ * GatherV2 for `wasm` as row copies of the flat input: the wasm kernel works out every output
+ * element's source on its own, several times slower (warp inversion's bilinear sampling gathers
+ * four corners a step). batchDims > 0, bool and out-of-range indices go to the original kernel.
+ */
+function wasmFlatGather(original: tf.KernelConfig) {
+  return ({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo => {
+    const { x, indices } = inputs as { x: TensorInfo; indices: TensorInfo };
+    const batchDims = (attrs.batchDims as number | undefined) ?? 0;
+    if (batchDims !== 0 || (x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32')
+      return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+    const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+    const b = backend as WasmBackendLike & { typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array };
+    const rows = b.readSync(indices.dataId) as Int32Array; // a copy: it outlives heap growth
+    const dim = x.shape[axis];
+    if (!rows.every((r) => r >= 0 && r < dim)) return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+    const outer = x.shape.slice(0, axis).reduce((n, d) => n * d, 1);
+    const inner = x.shape.slice(axis + 1).reduce((n, d) => n * d, 1);
+    const out = b.makeOutput([...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)], x.dtype);
+    // Views taken after the allocation, which may grow (and so detach) the heap.
+    const src = b.typedArrayFromHeap(x);
+    const dst = b.typedArrayFromHeap(out);
+    const k = rows.length;
+    for (let o = 0; o < outer; o++)
+      for (let i = 0; i < k; i++) {
+        const from = (o * dim + rows[i]) * inner;
+        const to = (o * k + i) * inner;
+        if (inner === 1) dst[to] = src[from];
+        else dst.set(src.subarray(from, from + inner), to);
+      }
+    return out;
+  };
+}
+
 /** wasm kernels that exist but are slow; wrapped with faster paths where those apply. */
-export const WASM_ACCELERATED = ['Conv2DBackpropInput', 'Tile', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul', '_FusedMatMul', 'Identity'] as const;
+export const WASM_ACCELERATED = ['Conv2DBackpropInput', 'Tile', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul', '_FusedMatMul', 'Identity', 'GatherV2'] as const;
 const WASM_WRAPPERS: Record<(typeof WASM_ACCELERATED)[number], (original: tf.KernelConfig) => unknown> = {
   Identity: wasmSharedIdentity,
   BatchMatMul: wasmMatMulUntransposed,
@@ -627,6 +661,7 @@ const WASM_WRAPPERS: Record<(typeof WASM_ACCELERATED)[number], (original: tf.Ker
   MaxPoolGrad: (original) => flatKernelFunc('wasm', 'MaxPoolGrad', original),
   // The same for average pools inside the input; padded ones go to the original.
   AvgPoolGrad: (original) => flatKernelFunc('wasm', 'AvgPoolGrad', original),
+  GatherV2: wasmFlatGather,
 };
 
 /** Wraps the listed native wasm kernels with the faster paths above. */
