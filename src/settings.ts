@@ -119,7 +119,7 @@ export interface Settings {
   github: GitHubSettings;
   /** Processes to split a whole scan over on this machine (`jobs`; see jobs.ts). */
   jobs: number | 'auto';
-  /** Threads this process computes on with the wasm backend (`threads`; see threadsFor in jobs.ts). */
+  /** Threads this process computes on with the wasm backend (`threads`; see threadsPerProcess in jobs.ts). */
   threads: number | 'auto';
   /** Scan only this shard's share of the per-class work and write a partial report (`shard: i/n`). */
   shard?: Shard;
