@@ -28,11 +28,10 @@ import {
   runClean,
   runMergeSession,
   runWholeScanSession,
-  selectBackend,
+  selectBackendFor,
   shardFlags,
-  threadsPerProcess,
   writeJsonReport
-} from "./chunks/chunk-ONF6B2TU.js";
+} from "./chunks/chunk-QE3VPZOU.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -340,7 +339,7 @@ async function clean(model, values, logger) {
     [Inputs.Threads]: str("threads")
   };
   const settings = buildSettings((name) => flags[name]);
-  await selectBackend({ choice: settings.backend, logger, readsSynchronously: true, wasmThreads: threadsPerProcess(settings.threads, 1) });
+  await selectBackendFor(settings, logger, { readsSynchronously: true });
   const reportPath = str("report") ?? "backdoor-gate-clean-report.json";
   let report;
   try {

@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-ONF6B2TU.js";
+} from "./chunks/chunk-QE3VPZOU.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

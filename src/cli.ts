@@ -3,14 +3,13 @@
 // files and stdout (one line, or the JSON report with --json); progress and errors go to stderr.
 // Exit codes: 0 pass, 1 fail, 2 could not scan or assess (and 2 for a wrong call, with a hint).
 import { parseArgs } from 'node:util';
-import { selectBackend } from './engine/backend.js';
 import { AUTO_METHOD, CLEAN_METHODS, MIN_HELD_OUT_PER_CLASS, MIN_IMAGES_PER_CLASS, runClean, type CleanMethod } from './clean/pipeline.js';
 import { cleanedModelFailure, cleanedModelPasses, cleanSummary, type CleanReport } from './clean/report.js';
 import { ConfigurationError, describeError, exitOnEscapedError, failIfEndedEarly } from './errors.js';
 import { ConsoleLogger } from './logger.js';
 import { writeJsonReport } from './report/json.js';
-import { openGitHub, runMergeSession, runWholeScanSession, type ScanSession } from './session.js';
-import { shardFlags, threadsPerProcess } from './jobs.js';
+import { openGitHub, runMergeSession, runWholeScanSession, selectBackendFor, type ScanSession } from './session.js';
+import { shardFlags } from './jobs.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_MAX_ACCURACY_DROP, DEFAULT_POLICY_PATH } from './core/policy.js';
 import { buildSettings, DEFAULTS, Inputs, oneOf, type Settings } from './settings.js';
@@ -341,7 +340,7 @@ async function clean(model: string, values: Record<string, string | boolean | un
     [Inputs.Threads]: str('threads'),
   };
   const settings = buildSettings((name) => flags[name]);
-  await selectBackend({ choice: settings.backend, logger, readsSynchronously: true, wasmThreads: threadsPerProcess(settings.threads, 1) });
+  await selectBackendFor(settings, logger, { readsSynchronously: true });
   const reportPath = str('report') ?? 'backdoor-gate-clean-report.json';
   let report: CleanReport;
   try {

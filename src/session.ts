@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { selectBackend } from './engine/backend.js';
+import { selectBackend, type SelectOptions } from './engine/backend.js';
 import { describeError } from './errors.js';
 import { runGate, type GateResult } from './gate.js';
 import { findModelAnchor } from './github/anchor.js';
@@ -54,6 +54,14 @@ export interface ScanSession extends GateResult {
   locator?: ReturnType<typeof modelLocator>;
 }
 
+/**
+ * Selects the settings' backend for work this process does alone: with `threads: auto` the wasm
+ * backend gets every core (the first start decides, as tfjs starts a backend once; jobs.ts).
+ */
+export function selectBackendFor(settings: Readonly<Settings>, logger: Logger, options: Pick<SelectOptions, 'nativeDirs' | 'readsSynchronously'> = {}) {
+  return selectBackend({ choice: settings.backend, logger, wasmThreads: threadsPerProcess(settings.threads, 1), ...options });
+}
+
 export async function runScanSession(
   settings: Readonly<Settings>,
   github: GitHubSession,
@@ -61,13 +69,7 @@ export async function runScanSession(
   options: { nativeDirs?: string[]; anchorFiles: (string | undefined)[] },
 ): Promise<ScanSession> {
   // The action cleans in this process, after the scan, on the same backend.
-  const engine = await selectBackend({
-    choice: settings.backend,
-    nativeDirs: options.nativeDirs,
-    logger,
-    readsSynchronously: Boolean(settings.clean),
-    wasmThreads: threadsPerProcess(settings.threads, 1),
-  });
+  const engine = await selectBackendFor(settings, logger, { nativeDirs: options.nativeDirs, readsSynchronously: Boolean(settings.clean) });
   const locator = modelLocator(settings, { ctx: github.ctx, octokit: github.octokit, artifacts: github.artifacts, logger });
   const result = await runGate(settings, engine, logger, locator.locate);
   return { ...writeSession(result, settings.model, settings, github, logger, options.anchorFiles), locator };
@@ -89,16 +91,8 @@ export async function runWholeScanSession(
   if (!shards || rest.nativeDirs?.length) return runScanSession(settings, github, logger, rest);
   const jobs = await resolveJobs(
     settings,
-    // The threads a scan in this process would use: the first start of the wasm backend decides them.
-    async () =>
-      (
-        await selectBackend({
-          choice: settings.backend,
-          logger: new MemoryLogger(),
-          readsSynchronously: Boolean(settings.clean),
-          wasmThreads: threadsPerProcess(settings.threads, 1),
-        })
-      ).backend,
+    // With the threads a scan in this process would use: the first start of the wasm backend decides them.
+    async () => (await selectBackendFor(settings, new MemoryLogger(), { readsSynchronously: Boolean(settings.clean) })).backend,
   );
   return jobs > 1 ? runJobsSession(settings, github, logger, { ...rest, ...shards, jobs }) : runScanSession(settings, github, logger, rest);
 }
@@ -122,12 +116,7 @@ export async function runJobsSession(
   try {
     origin = await locator.locate(settings.model);
     // The class count caps the processes that get work (a two-class model keeps two busy).
-    await selectBackend({
-      choice: settings.backend,
-      nativeDirs: options.nativeDirs,
-      logger: new MemoryLogger(),
-      wasmThreads: threadsPerProcess(settings.threads, 1),
-    });
+    await selectBackendFor(settings, new MemoryLogger(), { nativeDirs: options.nativeDirs });
     const { model } = await loadModel(origin.location, settings.limits);
     jobs = Math.min(options.jobs, usefulShards(model.numClasses, resolveBudgets(settings.budgets, model.inputShape).schedule));
     model.dispose();

@@ -47,29 +47,46 @@ export function autoMethodFor(model: ModelUnderTest): Exclude<CleanMethod, 'auto
   return model instanceof LayersModelAdapter ? AUTO_METHOD : 'unlearn';
 }
 
-/**
- * Whether `auto` follows the trigger unlearning with PAR: dual encoders whose towers are trained
- * (no prompt learner) and that can caption their labels. On the colour-domain CLIP tuning models
- * (poisoned in pretraining) each alone left one of the two backdoors in place, PAR a patch and
- * unlearning a Blended pattern; one after the other removed both (docs/cleaning.md). Not with a
- * prompt learner: PAR trains the text tower its learned prompt was tuned on (on a CoCoOp tuning
- * model it cost 4.8 points of zero-shot accuracy).
- */
-const parFollows = (model: ModelUnderTest): model is DualEncoderModel =>
-  model instanceof DualEncoderModel && !model.hasPromptLearner && model.hasTextEncoder && model.templates.length > 0;
+/** A stage `auto` runs after autoMethodFor's method on the models it applies to. */
+interface FollowingStage {
+  name: string;
+  appliesTo(model: ModelUnderTest): model is DualEncoderModel;
+  run(
+    model: DualEncoderModel,
+    data: LabelledImageSet,
+    triggers: RecoveredTrigger[],
+    seed: number,
+    hooks: UnlearnHooks,
+    tuning: Partial<UnlearnOptions>,
+  ): CleanLog;
+}
 
-/**
- * Whether `auto` follows a prompt learner's repair with unlearning in the image tower: repairing
- * the prompt cannot remove a backdoor that lives in the encoders (one planted in pretraining, which
- * a clean prompt learner inherits), and the re-scan after it can be quiet while that backdoor
- * still works (docs/cleaning.md).
- */
-const encoderFollows = (model: ModelUnderTest): model is DualEncoderModel => model instanceof DualEncoderModel && model.hasPromptLearner;
+/** What follows autoMethodFor's method in one round of `auto`, in order (autoRound and autoRoundName read it). */
+const FOLLOWING_STAGES: readonly FollowingStage[] = [
+  {
+    // A prompt learner's repair cannot remove a backdoor that lives in the encoders (one planted
+    // in pretraining, which a clean prompt learner inherits), and the re-scan after it can be
+    // quiet while that backdoor still works (docs/cleaning.md).
+    name: 'unlearn (image tower)',
+    appliesTo: (model): model is DualEncoderModel => model instanceof DualEncoderModel && model.hasPromptLearner,
+    run: (model, data, triggers, seed, hooks, tuning) =>
+      unlearnTriggers(model, data, triggers, { ...TOWER_REPAIR, ...tuning, seed }, { ...hooks, variables: model.towerVariables().image }),
+  },
+  {
+    // Dual encoders whose towers are trained (no prompt learner) and that can caption their
+    // labels. On the colour-domain CLIP tuning models (poisoned in pretraining) each alone left one
+    // of the two backdoors in place, PAR a patch and unlearning a Blended pattern; one after the
+    // other removed both (docs/cleaning.md). Not with a prompt learner: PAR trains the text tower
+    // its learned prompt was tuned on (on a CoCoOp tuning model it cost 4.8 points of zero-shot
+    // accuracy).
+    name: 'par',
+    appliesTo: (model): model is DualEncoderModel =>
+      model instanceof DualEncoderModel && !model.hasPromptLearner && model.hasTextEncoder && model.templates.length > 0,
+    run: (model, data, triggers, seed) => cleanWith('par', model, data, triggers, seed),
+  },
+];
 
-/**
- * One round of `auto` on a recovered trigger: autoMethodFor's method, then on a prompt learner's
- * model unlearning in the image tower (encoderFollows), then PAR where parFollows.
- */
+/** One round of `auto` on a recovered trigger: autoMethodFor's method, then the FOLLOWING_STAGES that apply. */
 export function autoRound(
   model: ModelUnderTest,
   data: LabelledImageSet,
@@ -80,12 +97,7 @@ export function autoRound(
 ): CleanLog {
   const first = cleanWith(autoMethodFor(model), model, data, triggers, seed, hooks, tuning);
   const stages: Array<[string, CleanLog]> = [[first.method, first]];
-  if (encoderFollows(model))
-    stages.push([
-      'unlearn (image tower)',
-      unlearnTriggers(model, data, triggers, { ...TOWER_REPAIR, ...tuning, seed }, { ...hooks, variables: model.towerVariables().image }),
-    ]);
-  if (parFollows(model)) stages.push(['par', cleanWith('par', model, data, triggers, seed)]);
+  for (const stage of FOLLOWING_STAGES) if (stage.appliesTo(model)) stages.push([stage.name, stage.run(model, data, triggers, seed, hooks, tuning)]);
   if (stages.length === 1) return first;
   return {
     method: stages.map(([name]) => name).join(', then '),
@@ -99,7 +111,7 @@ export function autoRound(
 
 /** The name of what autoRound runs, for logs and reports. */
 export const autoRoundName = (model: ModelUnderTest) =>
-  [autoMethodFor(model), ...(encoderFollows(model) ? ['unlearn (image tower)'] : []), ...(parFollows(model) ? ['par'] : [])].join(', then ');
+  [autoMethodFor(model), ...FOLLOWING_STAGES.filter((stage) => stage.appliesTo(model)).map((stage) => stage.name)].join(', then ');
 /** Methods that start from the recovered trigger; the others need only clean data. */
 const TRIGGER_METHODS: readonly string[] = ['unlearn', 'onp'];
 
