@@ -31,7 +31,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-QE3VPZOU.js";
+} from "./chunks/chunk-HPPJROJ4.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -56,6 +56,12 @@ export function threadedMainScript(source: string): string {
 export async function startThreadedWasm(threads: number): Promise<number> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'backdoor-gate-wasm-'));
   const mainPath = path.join(dir, 'main.js');
+  const workerPath = path.join(dir, 'worker.js');
+  // Emscripten asks for the worker script once per worker while the earlier ones are already
+  // reading it: rewriting the file then could hand one of them an empty script (it exits, never
+  // loads). Each script is written once.
+  let mainWritten = false;
+  let workerWritten = false;
   const NativeBlob = globalThis.Blob;
   const createObjectURL = URL.createObjectURL;
   const cpus = os.cpus;
@@ -67,7 +73,8 @@ export async function startThreadedWasm(threads: number): Promise<number> {
       if (!parts?.every((p) => typeof p === 'string')) return;
       const text = parts.join('');
       texts.set(this, text);
-      if (!text.startsWith(MAIN_SCRIPT_START)) return;
+      if (!text.startsWith(MAIN_SCRIPT_START) || mainWritten) return;
+      mainWritten = true;
       try {
         writeFileSync(mainPath, threadedMainScript(text));
       } catch (err) {
@@ -78,8 +85,8 @@ export async function startThreadedWasm(threads: number): Promise<number> {
   URL.createObjectURL = (blob: Blob) => {
     const text = texts.get(blob);
     if (text === undefined || !text.includes(BLOB_IMPORT)) return createObjectURL(blob);
-    const workerPath = path.join(dir, 'worker.js');
-    writeFileSync(workerPath, text.replace(BLOB_IMPORT, `importScripts(${JSON.stringify(mainPath)})`));
+    if (!workerWritten) writeFileSync(workerPath, text.replace(BLOB_IMPORT, `importScripts(${JSON.stringify(mainPath)})`));
+    workerWritten = true;
     return workerPath;
   };
   const fakeCpus = Array.from({ length: 2 * threads }, () => cpus()[0]);
@@ -110,9 +117,12 @@ export async function startThreadedWasm(threads: number): Promise<number> {
     constructor(...args: ConstructorParameters<typeof Worker>) {
       super(...args);
       workers.push(this);
+      // A worker that ends before the start is over would leave it waiting for the worker's 'loaded'.
+      this.once('exit', (code) => starting && workerFailed(new Error(`a pthread worker exited (code ${code}) before the start finished`)));
     }
   };
   let started = false;
+  let starting = true;
   try {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     setThreadsCount(threads);
@@ -126,6 +136,7 @@ export async function startThreadedWasm(threads: number): Promise<number> {
     await Promise.all(workers.map((w) => w.terminate()));
     throw err;
   } finally {
+    starting = false;
     clearTimeout(deadline);
     workerThreads.Worker = NativeWorker;
     process.on = processOn;

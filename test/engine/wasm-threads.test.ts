@@ -14,20 +14,35 @@ interface ThreadsCheck {
   reason: string;
   warnings: string[];
   digests: Record<string, string>;
+  /** How often the start wrote each of its script files (test/helpers/worker-script-writes.mjs). */
+  scriptWrites: Record<string, number>;
+  seconds: number;
 }
 
 /** One process per thread count (tfjs starts a backend once); it must end by itself. */
 async function check(threads: number, env: Record<string, string> = {}, nodeFlags: string[] = []): Promise<ThreadsCheck> {
-  const { stdout } = await promisify(execFile)(
+  const t0 = performance.now();
+  const { stdout, stderr } = await promisify(execFile)(
     process.execPath,
-    [...nodeFlags, '--import', 'tsx', 'test/helpers/wasm-threads-check.ts', String(threads), EXAMPLES.badnetsBn],
+    [
+      ...nodeFlags,
+      '--import',
+      './test/helpers/worker-script-writes.mjs',
+      '--import',
+      'tsx',
+      'test/helpers/wasm-threads-check.ts',
+      String(threads),
+      EXAMPLES.badnetsBn,
+    ],
     {
       cwd: REPO,
       env: { ...process.env, ...env },
       timeout: 120_000,
     },
   );
-  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as ThreadsCheck;
+  const writes = /^script writes: (.*)$/m.exec(stderr)?.[1] ?? '{}';
+  const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Omit<ThreadsCheck, 'scriptWrites' | 'seconds'>;
+  return { ...result, scriptWrites: JSON.parse(writes) as Record<string, number>, seconds: (performance.now() - t0) / 1000 };
 }
 
 describe('the multithreaded wasm build', () => {
@@ -41,6 +56,18 @@ describe('the multithreaded wasm build', () => {
     expect(two.warnings).toEqual([]);
     expect(Object.keys(two.digests)).toEqual(['conv2d', 'depthwise', 'matMul', 'logits', 'inputGradient']);
     expect(two.digests).toEqual(one.digests);
+    // Emscripten asks for the worker script once per worker (8) while the first ones already read
+    // it: a rewrite could hand one an empty file. Each script is written once.
+    expect(two.scriptWrites).toEqual({ 'main.js': 1, 'worker.js': 1 });
+  }, 240_000);
+
+  it('fails at once, not at the start deadline, when a worker ends before it has loaded (it read an empty script)', async () => {
+    const [one, broken] = await Promise.all([check(1), check(2, { EMPTY_WORKER_SCRIPT: '1' })]);
+    expect(broken.reason).toMatch(/wasm initialised, 1 thread$/);
+    expect(broken.warnings.join('\n')).toMatch(/the multithreaded build did not start \(a pthread worker exited \(code 0\) before the start finished\)/);
+    expect(broken.digests).toEqual(one.digests);
+    // The deadline is 60 s; the whole check (model load, gradients) takes a few seconds.
+    expect(broken.seconds).toBeLessThan(30);
   }, 240_000);
 
   it('falls back to one thread, with a warning, when the threaded build cannot start (no usable temporary folder)', async () => {
