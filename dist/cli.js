@@ -64,8 +64,8 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
   --fail-on <verdict>       suspicious (default) | backdoored: the lowest verdict that fails
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,mask-inversion.suspicious=1.2
   --jobs <n|auto>           processes to split the scan over, merged into one report as merge does (default:
-                            auto, the machine's cores with the wasm or cpu backend, which compute on one core
-                            each; 1 with tensorflow, which uses every core itself); never more than the
+                            auto, the machine's cores with the wasm or cpu backend, one thread a process with
+                            --threads auto; 1 with tensorflow, which uses every core itself); never more than the
                             classes that get work
   --threads <n|auto>        threads each process computes on with the wasm backend (default: auto, the machine's
                             cores shared among the --jobs processes, at most 8)

@@ -1,6 +1,7 @@
 // `scan --jobs N` (the action's `jobs`): the shards of one scan as N processes of the CLI on one
 // machine, their partial reports merged as `merge` merges a matrix's. Processes, not worker threads: tfjs keeps its
-// backend and kernels in global state, and the wasm backend computes on one core per process.
+// backend and kernels in global state; each process's wasm backend gets its share of the cores as
+// threads (threadsPerProcess).
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,9 +11,10 @@ import type { Logger } from './logger.js';
 import { Inputs, type Settings } from './settings.js';
 
 /**
- * How many processes a scan runs in. The JS backends compute on one core each; tensorflow uses
- * every core itself and webgpu the one GPU, so splitting those only adds copies of the model. A
- * shard, a merge and a scan with no scans are one process.
+ * How many processes a scan runs in: one a core for the JS backends, which then compute on one
+ * thread each (threadsPerProcess); tensorflow uses every core itself and webgpu the one GPU, so
+ * splitting those only adds copies of the model. A shard, a merge and a scan with no scans are one
+ * process.
  */
 export async function resolveJobs(settings: Pick<Settings, 'jobs' | 'shard' | 'merge' | 'scans'>, backend: () => Promise<BackendName>): Promise<number> {
   if (settings.shard || settings.merge || !settings.scans.length) return 1;
