@@ -125,6 +125,9 @@ function neuralCleanseReference(): Record<string, unknown> | undefined {
   return reference;
 }
 
+/** The mean of timed runs' seconds. */
+const meanSeconds = (runs: readonly { seconds: number }[]) => runs.reduce((a, r) => a + r.seconds, 0) / runs.length;
+
 function printAndSave(): void {
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
@@ -282,8 +285,7 @@ async function main(): Promise<void> {
       return { seconds: (performance.now() - t0) / 1000, verdict: r.verdict as string, target: r.suspectedTarget as number | null };
     };
     const runs = [...configs, ...configs].map((c) => ({ ...c, ...runScan(c) }));
-    const mean = (c: (typeof configs)[number]) => runs.filter((r) => r.jobs === c.jobs && r.threads === c.threads).reduce((a, r) => a + r.seconds, 0) / 2;
-    const [one, twoProcesses, twoThreads] = configs.map(mean);
+    const [one, twoProcesses, twoThreads] = configs.map((c) => meanSeconds(runs.filter((r) => r.jobs === c.jobs && r.threads === c.threads)));
     const verdicts = [...new Set(runs.map((r) => `${r.verdict} ${r.target}`))];
     scans.jobs = { cores: os.availableParallelism(), oneProcessSeconds: one, twoProcessesSeconds: twoProcesses, speedup: one / twoProcesses, verdicts };
     scans.threads = { oneThreadSeconds: one, twoThreadsSeconds: twoThreads, speedup: one / twoThreads, verdicts };
@@ -309,8 +311,7 @@ async function main(): Promise<void> {
       return { seconds: (performance.now() - t0) / 1000, digest };
     };
     const cleans = [1, 2, 1, 2].map((threads) => ({ threads, ...runClean(threads) }));
-    const cleanMean = (threads: number) => cleans.filter((c) => c.threads === threads).reduce((a, c) => a + c.seconds, 0) / 2;
-    const [cleanOne, cleanTwo] = [cleanMean(1), cleanMean(2)];
+    const [cleanOne, cleanTwo] = [1, 2].map((threads) => meanSeconds(cleans.filter((c) => c.threads === threads)));
     const digests = [...new Set(cleans.map((c) => c.digest ?? 'no model written'))];
     scans.cleanThreads = { oneThreadSeconds: cleanOne, twoThreadsSeconds: cleanTwo, speedup: cleanOne / cleanTwo, digests };
     rows.push([

@@ -31,7 +31,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-HPPJROJ4.js";
+} from "./chunks/chunk-LOEL25QP.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -370,10 +370,10 @@ async function clean(model, values, logger) {
   }
   return cleanedModelPasses(report) ? EXIT.pass : EXIT.fail;
 }
-exitOnEscapedError((message) => process.stderr.write(`backdoor-gate: ${message}
-`), EXIT.couldNotScan);
-var settled = failIfEndedEarly((message) => process.stderr.write(`backdoor-gate: ${message}
-`), EXIT.couldNotScan);
+var reportFatal = (message) => process.stderr.write(`backdoor-gate: ${message}
+`);
+exitOnEscapedError(reportFatal, EXIT.couldNotScan);
+var settled = failIfEndedEarly(reportFatal, EXIT.couldNotScan);
 main(process.argv.slice(2)).then(
   (code) => {
     settled();

@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-HPPJROJ4.js";
+} from "./chunks/chunk-LOEL25QP.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

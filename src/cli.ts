@@ -367,8 +367,9 @@ async function clean(model: string, values: Record<string, string | boolean | un
   return cleanedModelPasses(report) ? EXIT.pass : EXIT.fail;
 }
 
-exitOnEscapedError((message) => process.stderr.write(`backdoor-gate: ${message}\n`), EXIT.couldNotScan);
-const settled = failIfEndedEarly((message) => process.stderr.write(`backdoor-gate: ${message}\n`), EXIT.couldNotScan);
+const reportFatal = (message: string) => process.stderr.write(`backdoor-gate: ${message}\n`);
+exitOnEscapedError(reportFatal, EXIT.couldNotScan);
+const settled = failIfEndedEarly(reportFatal, EXIT.couldNotScan);
 main(process.argv.slice(2)).then(
   (code) => {
     settled();

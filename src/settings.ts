@@ -407,21 +407,17 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
 }
 
 /** `auto` or 1–64 processes (see jobs.ts: auto depends on the backend, known only once it is chosen). */
-export function jobsInput(raw: string | undefined): number | 'auto' {
-  const text = raw?.trim() || 'auto';
-  if (text === 'auto') return 'auto';
-  const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(n >= 1 && n <= 64)) throw new ConfigurationError(`${Inputs.Jobs} must be auto or a number of processes from 1 to 64, got '${text}'`);
-  return n;
-}
+export const jobsInput = (raw: string | undefined) => autoOrCountInput(raw, Inputs.Jobs, 'processes', 64);
 
 /** `auto` or 1–8 threads (the wasm build's worker pool holds 8). */
-export function threadsInput(raw: string | undefined): number | 'auto' {
+export const threadsInput = (raw: string | undefined) => autoOrCountInput(raw, Inputs.Threads, 'threads', MAX_WASM_THREADS);
+
+/** `auto` (also when empty) or a whole number of `unit` from 1 to `max`. */
+function autoOrCountInput(raw: string | undefined, input: string, unit: string, max: number): number | 'auto' {
   const text = raw?.trim() || 'auto';
   if (text === 'auto') return 'auto';
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(n >= 1 && n <= MAX_WASM_THREADS))
-    throw new ConfigurationError(`${Inputs.Threads} must be auto or a number of threads from 1 to ${MAX_WASM_THREADS}, got '${text}'`);
+  if (!(n >= 1 && n <= max)) throw new ConfigurationError(`${input} must be auto or a number of ${unit} from 1 to ${max}, got '${text}'`);
   return n;
 }
 

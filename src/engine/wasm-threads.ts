@@ -118,11 +118,10 @@ export async function startThreadedWasm(threads: number): Promise<number> {
       super(...args);
       workers.push(this);
       // A worker that ends before the start is over would leave it waiting for the worker's 'loaded'.
-      this.once('exit', (code) => starting && workerFailed(new Error(`a pthread worker exited (code ${code}) before the start finished`)));
+      this.once('exit', (code) => !started && workerFailed(new Error(`a pthread worker exited (code ${code}) before the start finished`)));
     }
   };
   let started = false;
-  let starting = true;
   try {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     setThreadsCount(threads);
@@ -136,7 +135,6 @@ export async function startThreadedWasm(threads: number): Promise<number> {
     await Promise.all(workers.map((w) => w.terminate()));
     throw err;
   } finally {
-    starting = false;
     clearTimeout(deadline);
     workerThreads.Worker = NativeWorker;
     process.on = processOn;

@@ -631,8 +631,8 @@ function wasmFlatGather(original: tf.KernelConfig) {
     const rows = b.readSync(indices.dataId) as Int32Array; // a copy: it outlives heap growth
     const dim = x.shape[axis];
     if (!rows.every((r) => r >= 0 && r < dim)) return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
-    const outer = x.shape.slice(0, axis).reduce((n, d) => n * d, 1);
-    const inner = x.shape.slice(axis + 1).reduce((n, d) => n * d, 1);
+    const outer = tf.util.sizeFromShape(x.shape.slice(0, axis));
+    const inner = tf.util.sizeFromShape(x.shape.slice(axis + 1));
     const out = b.makeOutput([...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)], x.dtype);
     // Views taken after the allocation, which may grow (and so detach) the heap.
     const src = b.typedArrayFromHeap(x);
