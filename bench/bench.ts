@@ -14,7 +14,7 @@ import { initWasm, selectBackend } from '../src/engine/backend.js';
 import { planRows } from '../src/engine/memory.js';
 import { runGate } from '../src/gate.js';
 import { MemoryLogger } from '../src/logger.js';
-import { GraphModelAdapter } from '../src/model/adapter.js';
+import { GraphModelAdapter, LayersModelAdapter, withConstantWeights } from '../src/model/adapter.js';
 import { DEFAULT_GATE_JSON } from '../src/model/gate-json.js';
 import { loadModel } from '../src/model/load.js';
 import { reconstructTriggers } from '../src/scan/inversion.js';
@@ -78,6 +78,34 @@ function inputGradient(arch: Architecture, batch: number): () => void {
         .grad((input: tf.Tensor) => tf.sum(model.apply(input) as tf.Tensor))(x)
         .dataSync(),
     );
+}
+
+/**
+ * The batch-norm CNN's passes as tfjs runs the model (the reference) and as the gate runs them,
+ * batch norms folded into their convolutions: an input gradient with weights held constant (scans,
+ * warp inversion) and a training step with the batch norms in inference mode (cleaning).
+ */
+function batchNormFolding(batch: number): Record<'inputGradient' | 'trainingStep', { tfjsMs: number; foldedMs: number }> {
+  const adapter = new LayersModelAdapter(buildClassifier('bn-cnn', 1), DEFAULT_GATE_JSON, 'bench bn-cnn');
+  const held = withConstantWeights(adapter);
+  const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 8) as tf.Tensor4D;
+  const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 9), 10);
+  const vars = adapter.trainableVariables();
+  const optimizer = tf.train.adam(1e-3);
+  const gradient = (logits: (input: tf.Tensor4D) => tf.Tensor) => () =>
+    tf.tidy(() =>
+      tf
+        .grad((input: tf.Tensor) => tf.sum(logits(input as tf.Tensor4D)))(x)
+        .dataSync(),
+    );
+  const step = (logits: () => tf.Tensor) => () =>
+    tf.tidy(() => {
+      optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, logits()) as tf.Scalar, false, vars);
+    });
+  const tfjsLogits = (input: tf.Tensor4D) => adapter.model.apply(input) as tf.Tensor;
+  const [gradTfjs, gradFolded] = interleaved([gradient(tfjsLogits), gradient((input) => held.logits(input))], quick ? 5 : 20);
+  const [stepTfjs, stepFolded] = interleaved([step(() => tfjsLogits(x)), step(() => adapter.logits(x))], quick ? 5 : 20);
+  return { inputGradient: { tfjsMs: gradTfjs, foldedMs: gradFolded }, trainingStep: { tfjsMs: stepTfjs, foldedMs: stepFolded } };
 }
 
 const rows: Array<[string, string, string, string]> = [];
@@ -190,6 +218,8 @@ async function main(): Promise<void> {
   await initWasm();
   for (const arch of ['cnn', 'bn-cnn'] as const) training[arch].engineWasmMs = time(trainingStep(arch, batch), quick ? 3 : 10);
   const wasmGrad = time(inputGradient('cnn', 32), quick ? 3 : 10);
+  const folding = batchNormFolding(batch);
+  results.batchNormFolding = folding;
 
   for (const [arch, t] of Object.entries(training)) {
     rows.push([
@@ -207,6 +237,13 @@ async function main(): Promise<void> {
     `engine wasm ${fmt(wasmGrad)} (${(cpuGrad / wasmGrad).toFixed(1)}× cpu)`,
     '',
   ]);
+  for (const [pass, t] of Object.entries(folding))
+    rows.push([
+      `bn-cnn ${pass === 'inputGradient' ? 'input gradient, weights held' : 'training step, inference-mode batch norm'}, batch ${batch}, wasm`,
+      `tfjs as the model is ${fmt(t.tfjsMs)}`,
+      `batch norms folded ${fmt(t.foldedMs)} (${(t.tfjsMs / t.foldedMs).toFixed(1)}×)`,
+      '',
+    ]);
 
   // 4. Zoo: measured wall time when a zoo run left its manifest, and the step-time estimate.
   const samplesPerModel = 7000 * ZOO_TRAINING.epochs;

@@ -31,7 +31,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-LOEL25QP.js";
+} from "./chunks/chunk-VFT27LM7.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

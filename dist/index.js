@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-LOEL25QP.js";
+} from "./chunks/chunk-VFT27LM7.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -7,7 +7,7 @@ import type { GateJson, InputSpec } from './gate-json.js';
 import type { Decision } from '../scan/objective.js';
 import type { ModelFormat } from './manifest.js';
 import { directoryWriter } from './save.js';
-import { holdConvolutionWeights } from './constant-weights.js';
+import { holdConvolutionWeights, type WeightUse } from './constant-weights.js';
 
 /**
  * How the network ends: raw `logits`, a `softmax`, one `sigmoid` unit (binary; read as the two
@@ -134,8 +134,8 @@ export class LayersModelAdapter implements ModelUnderTest {
   private readonly logitsModel: tf.LayersModel;
   /** A final layer whose softmax or sigmoid is switched off while computing logits. */
   private readonly activatedLayer?: ActivatedLayer;
-  /** Calls through a withConstantWeights() view in progress (they are synchronous). */
-  private constantWeights = 0;
+  /** How the synchronous call in progress uses the weights (set by a withConstantWeights() view). */
+  private weightUse: WeightUse = 'trainable';
   /** Whether holdConvolutionWeights found convolutions to change (else the view is the model). */
   private readonly holdsWeights: boolean;
 
@@ -168,25 +168,29 @@ export class LayersModelAdapter implements ModelUnderTest {
     this.numClasses = classCount(units, file);
     this.head = headOf(final, units, gate);
     this.decision = decisionOf(this.head);
-    this.holdsWeights = holdConvolutionWeights(model, () => this.constantWeights > 0) > 0;
+    this.holdsWeights = holdConvolutionWeights(model, () => this.weightUse) > 0;
   }
 
   withConstantWeights(): ModelUnderTest {
     if (!this.holdsWeights) return this;
-    const held = <T>(pass: () => T): T => {
-      this.constantWeights++;
-      try {
-        return pass();
-      } finally {
-        this.constantWeights--;
-      }
-    };
-    // A view: everything else is the adapter's own (its prototype).
+    // A view: everything else is the adapter's own (its prototype). The batch norms' statistics
+    // read their inputs, which folding skips.
     return Object.assign(Object.create(this) as LayersModelAdapter, {
-      logits: (x: tf.Tensor4D, options?: { training?: boolean }) => held(() => this.logits(x, options)),
-      batchNormForward: (x: tf.Tensor4D) => held(() => this.batchNormForward(x)),
+      logits: (x: tf.Tensor4D, options?: { training?: boolean }) => this.using('constant-folded', () => this.logits(x, options)),
+      batchNormForward: (x: tf.Tensor4D) => this.using('constant', () => this.batchNormForward(x)),
       withConstantWeights: () => this.withConstantWeights(),
     });
+  }
+
+  /** Runs the synchronous `pass` with the weights used as `use` says. */
+  private using<T>(use: WeightUse, pass: () => T): T {
+    const outer = this.weightUse;
+    this.weightUse = use;
+    try {
+      return pass();
+    } finally {
+      this.weightUse = outer;
+    }
   }
 
   get inputSpec(): InputSpec {
@@ -202,8 +206,10 @@ export class LayersModelAdapter implements ModelUnderTest {
     const saved = layer?.activation;
     // Switch the final activation off for this synchronous call only; the model itself is unchanged.
     if (layer) layer.activation = LINEAR;
+    // Batch norms fold into their convolutions unless a withConstantWeights() view chose a use.
+    const use = this.weightUse === 'trainable' ? 'trainable-folded' : this.weightUse;
     try {
-      return headLogits(asClassVector(this.logitsModel.apply(input, { training }) as tf.Tensor, this.file), this.head);
+      return this.using(use, () => headLogits(asClassVector(this.logitsModel.apply(input, { training }) as tf.Tensor, this.file), this.head));
     } finally {
       if (layer) layer.activation = saved;
     }

@@ -4,6 +4,12 @@
 // (Conv2DBackpropFilter: about a fifth of a batch-norm CNN's scan step). The scans only ever
 // differentiate with respect to the input, so while weights are held constant such a layer runs
 // the same forward kernel with a gradient for its input alone: the same numbers, less work.
+// A batch norm in inference mode is an affine map per channel, so while weights are held it can
+// also be folded into the linear convolution whose output it alone reads (filter and bias scaled
+// per output channel, the batch norm then an identity): tfjs' wasm kernels for the batch norm and
+// its gradient's broadcast products run on one thread, the convolution on every core. Folding
+// rounds differently (the same function to float precision), and it skips the batch norms'
+// inputs, so passes that read those (DeepInversion's statistics) hold weights without folding.
 import * as tf from '@tensorflow/tfjs';
 
 /** The fields of a tfjs-layers Conv2D that its call reads (not in the public typings). */
@@ -19,6 +25,28 @@ interface Conv2DLayer {
   call(inputs: tf.Tensor | tf.Tensor[], kwargs: unknown): tf.Tensor | tf.Tensor[];
 }
 
+/** The fields of a tfjs-layers BatchNormalization that its inference reads. */
+interface BatchNormLayer {
+  gamma?: { read(): tf.Tensor } | null;
+  beta?: { read(): tf.Tensor } | null;
+  movingMean: { read(): tf.Tensor };
+  movingVariance: { read(): tf.Tensor };
+  epsilon: number;
+  axis: number;
+  call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor | tf.Tensor[];
+}
+
+/** How the call in progress uses a layers model's weights. */
+export type WeightUse =
+  /** Every layer as tfjs runs it (hidden activations, batch norms' inputs, training mode). */
+  | 'trainable'
+  /** Trained through, batch norms (inference mode) folded into the convolutions before them; their gradients reach γ and β through the fold. */
+  | 'trainable-folded'
+  /** Held constant: convolutions differentiate their input alone. */
+  | 'constant'
+  /** Held constant, and batch norms folded as in 'trainable-folded'. */
+  | 'constant-folded';
+
 /**
  * Activations tfjs-layers hands to tf.fused.conv2d, which fuses them only outside a gradient tape:
  * under one such a layer already runs unfused ops. Any other activation is applied after a fused
@@ -31,18 +59,43 @@ function allLayers(layers: readonly tf.layers.Layer[]): tf.layers.Layer[] {
   return layers.flatMap((l) => [l, ...('layers' in l ? allLayers((l as unknown as { layers: tf.layers.Layer[] }).layers) : [])]);
 }
 
+/**
+ * The batch norm that alone reads a linear channels-last `conv`'s output and normalises its
+ * channels, where `conv` is called once in the model: it can be folded into `conv`.
+ */
+function batchNormAfter(conv: Conv2DLayer & tf.layers.Layer): BatchNormLayer | undefined {
+  if (conv.activation.getClassName() !== 'linear' || conv.inboundNodes.length !== 1 || conv.outboundNodes.length !== 1) return undefined;
+  const next = conv.outboundNodes[0].outboundLayer;
+  if (next.getClassName() !== 'BatchNormalization' || next.inboundNodes.length !== 1) return undefined;
+  const bn = next as unknown as BatchNormLayer;
+  return bn.axis === -1 || bn.axis === 3 ? bn : undefined;
+}
+
+/** `layer`'s filter and bias with `bn` (inference mode) folded in: scale s = γ/√(σ² + ε) per output channel. */
+function foldedWeights(layer: Conv2DLayer, bn: BatchNormLayer): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
+  const variance = bn.movingVariance.read();
+  const scale = tf.mul(bn.gamma?.read() ?? tf.onesLike(variance), tf.rsqrt(tf.add(variance, bn.epsilon)));
+  const bias = tf.sub(layer.bias?.read() ?? tf.zerosLike(variance), bn.movingMean.read());
+  return {
+    filter: tf.mul(layer.kernel.read(), scale) as tf.Tensor4D,
+    bias: tf.add(tf.mul(bias, scale), bn.beta?.read() ?? tf.zerosLike(variance)) as tf.Tensor1D,
+  };
+}
+
 /** The convolution of `layer` on x with the fused kernel tfjs would run, differentiable in x only. */
-function inputOnlyConvolution(layer: Conv2DLayer, x: tf.Tensor4D): tf.Tensor {
-  const filter = layer.kernel.read() as tf.Tensor4D;
-  const bias = layer.bias?.read();
+function inputOnlyConvolution(layer: Conv2DLayer, x: tf.Tensor4D, folded?: { filter: tf.Tensor4D; bias: tf.Tensor1D }): tf.Tensor {
+  const filter = folded?.filter ?? (layer.kernel.read() as tf.Tensor4D);
+  const bias = folded?.bias ?? layer.bias?.read();
   const strides = layer.strides as [number, number];
   const pad = layer.padding === 'same' ? 'same' : 'valid';
-  const convolve = tf.customGrad((input) => {
+  const convolve = tf.customGrad((input, save) => {
     const image = input as tf.Tensor4D;
+    // Saved for the backward pass: a folded filter is disposed with the layer call's scope.
+    (save as tf.GradSaveFunc)([filter]);
     return {
       value: tf.fused.conv2d({ x: image, filter, strides, pad, bias, activation: 'linear' }),
       // tf.fused.conv2d's own input gradient: the same op and attributes.
-      gradFunc: (dy) => tf.conv2dTranspose(dy as tf.Tensor4D, filter, image.shape, strides, pad),
+      gradFunc: (dy, [saved]) => tf.conv2dTranspose(dy as tf.Tensor4D, saved as tf.Tensor4D, image.shape, strides, pad),
     };
   });
   const y = convolve(x);
@@ -51,24 +104,52 @@ function inputOnlyConvolution(layer: Conv2DLayer, x: tf.Tensor4D): tf.Tensor {
 
 /**
  * Makes the model's channels-last 2-D convolutions that tfjs would differentiate through
- * tf.fused.conv2d (any activation but ReLU and ELU) run `inputOnlyConvolution`
- * while `held()` is true; other calls, and other layers, are unchanged. Returns the number of
- * layers changed.
+ * tf.fused.conv2d (any activation but ReLU and ELU) run `inputOnlyConvolution` while `use()`
+ * is 'constant' or 'constant-folded', and, while it is a folded use and the call is not in
+ * training mode, folds the batch norm that alone follows such a convolution into it; other
+ * calls, and other layers, are unchanged. Returns the number of layers changed.
  */
-export function holdConvolutionWeights(model: tf.LayersModel, held: () => boolean): number {
+export function holdConvolutionWeights(model: tf.LayersModel, use: () => WeightUse): number {
   let changed = 0;
   for (const layer of allLayers(model.layers)) {
     if (layer.getClassName() !== 'Conv2D') continue;
-    const conv = layer as unknown as Conv2DLayer;
+    const conv = layer as unknown as Conv2DLayer & tf.layers.Layer;
     const dilations = Array.isArray(conv.dilationRate) ? conv.dilationRate : [conv.dilationRate];
     if (conv.rank !== 2 || conv.dataFormat !== 'channelsLast' || dilations.some((d) => d !== 1)) continue;
     if (UNFUSED_UNDER_TAPE.has(conv.activation.getClassName())) continue;
+    const bn = batchNormAfter(conv);
+    // The folded convolutions' outputs: the batch norm passes exactly these through.
+    const folded = new WeakSet<tf.Tensor>();
+    const folding = (kwargs: unknown) => {
+      const now = use();
+      return (now === 'constant-folded' || now === 'trainable-folded') && !(kwargs as { training?: boolean } | undefined)?.training;
+    };
     const call = conv.call.bind(conv);
     conv.call = (inputs, kwargs) => {
-      if (!held()) return call(inputs, kwargs);
-      const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      return tf.tidy(() => inputOnlyConvolution(conv, x as tf.Tensor4D));
+      const now = use();
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      let y: tf.Tensor;
+      if (now === 'trainable' || now === 'trainable-folded') {
+        if (!bn || !folding(kwargs)) return call(inputs, kwargs);
+        // Differentiable through the fold: the kernel's, γ's and β's gradients are the unfolded ones.
+        y = tf.tidy(() => {
+          const { filter, bias } = foldedWeights(conv, bn);
+          return tf.fused.conv2d({ x, filter, bias, strides: conv.strides as [number, number], pad: conv.padding === 'same' ? 'same' : 'valid' });
+        });
+      } else {
+        if (!bn || !folding(kwargs)) return tf.tidy(() => inputOnlyConvolution(conv, x));
+        y = tf.tidy(() => inputOnlyConvolution(conv, x, foldedWeights(conv, bn)));
+      }
+      folded.add(y);
+      return y;
     };
+    if (bn) {
+      const normalise = bn.call.bind(bn);
+      bn.call = (inputs, kwargs) => {
+        const x = Array.isArray(inputs) ? inputs[0] : inputs;
+        return folded.has(x) && folding(kwargs) ? x : normalise(inputs, kwargs);
+      };
+    }
     changed++;
   }
   return changed;
