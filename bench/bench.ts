@@ -1,7 +1,7 @@
 // `npm run bench`: speed of this engine against stock tfjs, measured side by side in one run.
 // Prints a table and writes bench-results.json. Options: --quick (fewer repetitions),
 // --no-large (skip the ~10-minute MobileNetV2 full scan), --only pytorch (only the PyTorch
-// Neural Cleanse comparison).
+// Neural Cleanse comparison), --only batch-norm (only the batch-norm folding rows, on wasm).
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,10 +11,12 @@ import { runClean, DEFAULT_CLEAN_POLICY } from '../src/clean/pipeline.js';
 import { writeNpy } from '../src/data/npy.js';
 import { loadProbeImages } from '../src/data/sources.js';
 import { initWasm, selectBackend } from '../src/engine/backend.js';
+import { MAX_WASM_THREADS } from '../src/engine/wasm-threads.js';
 import { planRows } from '../src/engine/memory.js';
 import { runGate } from '../src/gate.js';
 import { MemoryLogger } from '../src/logger.js';
-import { GraphModelAdapter, LayersModelAdapter, withConstantWeights } from '../src/model/adapter.js';
+import { GraphModelAdapter } from '../src/model/adapter.js';
+import { patchConvolutions, type WeightUse } from '../src/model/constant-weights.js';
 import { DEFAULT_GATE_JSON } from '../src/model/gate-json.js';
 import { loadModel } from '../src/model/load.js';
 import { reconstructTriggers } from '../src/scan/inversion.js';
@@ -26,9 +28,9 @@ import { ZOO_TRAINING, zooCatalog } from '../src/zoo/catalog.js';
 import { classificationLoss } from '../src/zoo/train.js';
 
 const quick = process.argv.includes('--quick');
-/** `--only pytorch`: just the PyTorch Neural Cleanse comparison. */
+/** `--only pytorch` / `--only batch-norm`: just the PyTorch Neural Cleanse comparison, or the batch-norm folding rows. */
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
-if (only !== undefined && only !== 'pytorch') throw new Error(`bench: --only takes 'pytorch', not '${only}'`);
+if (only !== undefined && only !== 'pytorch' && only !== 'batch-norm') throw new Error(`bench: --only takes 'pytorch' or 'batch-norm', not '${only}'`);
 const results: Record<string, unknown> = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, tfjs: tf.version.tfjs };
 
 /** Median wall time of `fn` in ms over `reps` runs after `warmup` runs. */
@@ -81,34 +83,48 @@ function inputGradient(arch: Architecture, batch: number): () => void {
 }
 
 /**
- * The batch-norm CNN's passes as tfjs runs the model (the reference) and as the gate runs them,
- * batch norms folded into their convolutions: an input gradient with weights held constant (scans,
- * warp inversion) and a training step with the batch norms in inference mode (cleaning).
+ * The batch-norm CNN's passes with its batch norms run as they are and folded into their
+ * convolutions, side by side: an input gradient with weights held constant (scans, warp
+ * inversion) and a training step with the batch norms in inference mode (cleaning).
  */
-function batchNormFolding(batch: number): Record<'inputGradient' | 'trainingStep', { tfjsMs: number; foldedMs: number }> {
-  const adapter = new LayersModelAdapter(buildClassifier('bn-cnn', 1), DEFAULT_GATE_JSON, 'bench bn-cnn');
-  const held = withConstantWeights(adapter);
+function batchNormFolding(batch: number): Record<'inputGradient' | 'trainingStep', { unfoldedMs: number; foldedMs: number }> {
+  const model = buildClassifier('bn-cnn', 1);
+  let use: WeightUse = 'trainable';
+  patchConvolutions(model, () => use);
   const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 8) as tf.Tensor4D;
   const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 9), 10);
-  const vars = adapter.trainableVariables();
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const optimizer = tf.train.adam(1e-3);
-  const gradient = (logits: (input: tf.Tensor4D) => tf.Tensor) => () =>
+  const gradient = (u: WeightUse) => () => {
+    use = u;
     tf.tidy(() =>
       tf
-        .grad((input: tf.Tensor) => tf.sum(logits(input as tf.Tensor4D)))(x)
+        .grad((input: tf.Tensor) => tf.sum(model.apply(input) as tf.Tensor))(x)
         .dataSync(),
     );
-  const step = (logits: () => tf.Tensor) => () =>
+  };
+  const step = (u: WeightUse) => () => {
+    use = u;
     tf.tidy(() => {
-      optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, logits()) as tf.Scalar, false, vars);
+      optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor) as tf.Scalar, false, vars);
     });
-  const tfjsLogits = (input: tf.Tensor4D) => adapter.model.apply(input) as tf.Tensor;
-  const [gradTfjs, gradFolded] = interleaved([gradient(tfjsLogits), gradient((input) => held.logits(input))], quick ? 5 : 20);
-  const [stepTfjs, stepFolded] = interleaved([step(() => tfjsLogits(x)), step(() => adapter.logits(x))], quick ? 5 : 20);
-  return { inputGradient: { tfjsMs: gradTfjs, foldedMs: gradFolded }, trainingStep: { tfjsMs: stepTfjs, foldedMs: stepFolded } };
+  };
+  const [gradUnfolded, gradFolded] = interleaved([gradient('constant'), gradient('constant-folded')], quick ? 5 : 20);
+  const [stepUnfolded, stepFolded] = interleaved([step('trainable'), step('trainable-folded')], quick ? 5 : 20);
+  return { inputGradient: { unfoldedMs: gradUnfolded, foldedMs: gradFolded }, trainingStep: { unfoldedMs: stepUnfolded, foldedMs: stepFolded } };
 }
 
 const rows: Array<[string, string, string, string]> = [];
+
+function batchNormFoldingRows(folding: ReturnType<typeof batchNormFolding>, batch: number, threads: number): void {
+  for (const [pass, t] of Object.entries(folding))
+    rows.push([
+      `bn-cnn ${pass === 'inputGradient' ? 'input gradient, weights held' : 'training step, inference-mode batch norm'}, batch ${batch}, wasm, ${threads} thread${threads > 1 ? 's' : ''}`,
+      `batch norms as they are ${fmt(t.unfoldedMs)}`,
+      `folded ${fmt(t.foldedMs)} (${(t.unfoldedMs / t.foldedMs).toFixed(1)}×)`,
+      '',
+    ]);
+}
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 
 /**
@@ -169,6 +185,15 @@ async function main(): Promise<void> {
     results.scans = { pytorchNeuralCleanse: neuralCleanseReference() };
     return printAndSave();
   }
+  if (only === 'batch-norm') {
+    // On every core, as a cleaning runs (the full bench's wasm rows run on one thread).
+    const threads = Math.min(os.availableParallelism(), MAX_WASM_THREADS);
+    await initWasm(threads);
+    const folding = batchNormFolding(64);
+    results.batchNormFolding = { threads, ...folding };
+    batchNormFoldingRows(folding, 64, threads);
+    return printAndSave();
+  }
   // 1. Training step of the zoo CNN (batch 64, as in the issue's profile): stock cpu vs engine.
   await tf.setBackend('cpu');
   const batch = 64;
@@ -219,7 +244,7 @@ async function main(): Promise<void> {
   for (const arch of ['cnn', 'bn-cnn'] as const) training[arch].engineWasmMs = time(trainingStep(arch, batch), quick ? 3 : 10);
   const wasmGrad = time(inputGradient('cnn', 32), quick ? 3 : 10);
   const folding = batchNormFolding(batch);
-  results.batchNormFolding = folding;
+  results.batchNormFolding = { threads: 1, ...folding };
 
   for (const [arch, t] of Object.entries(training)) {
     rows.push([
@@ -237,13 +262,7 @@ async function main(): Promise<void> {
     `engine wasm ${fmt(wasmGrad)} (${(cpuGrad / wasmGrad).toFixed(1)}× cpu)`,
     '',
   ]);
-  for (const [pass, t] of Object.entries(folding))
-    rows.push([
-      `bn-cnn ${pass === 'inputGradient' ? 'input gradient, weights held' : 'training step, inference-mode batch norm'}, batch ${batch}, wasm`,
-      `tfjs as the model is ${fmt(t.tfjsMs)}`,
-      `batch norms folded ${fmt(t.foldedMs)} (${(t.tfjsMs / t.foldedMs).toFixed(1)}×)`,
-      '',
-    ]);
+  batchNormFoldingRows(folding, batch, 1);
 
   // 4. Zoo: measured wall time when a zoo run left its manifest, and the step-time estimate.
   const samplesPerModel = 7000 * ZOO_TRAINING.epochs;

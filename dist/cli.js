@@ -31,7 +31,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-VFT27LM7.js";
+} from "./chunks/chunk-ZAXXE36B.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-VFT27LM7.js";
+} from "./chunks/chunk-ZAXXE36B.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

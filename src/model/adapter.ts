@@ -7,7 +7,7 @@ import type { GateJson, InputSpec } from './gate-json.js';
 import type { Decision } from '../scan/objective.js';
 import type { ModelFormat } from './manifest.js';
 import { directoryWriter } from './save.js';
-import { holdConvolutionWeights, type WeightUse } from './constant-weights.js';
+import { patchConvolutions, type WeightUse } from './constant-weights.js';
 
 /**
  * How the network ends: raw `logits`, a `softmax`, one `sigmoid` unit (binary; read as the two
@@ -136,7 +136,7 @@ export class LayersModelAdapter implements ModelUnderTest {
   private readonly activatedLayer?: ActivatedLayer;
   /** How the synchronous call in progress uses the weights (set by a withConstantWeights() view). */
   private weightUse: WeightUse = 'trainable';
-  /** Whether holdConvolutionWeights found convolutions to change (else the view is the model). */
+  /** Whether patchConvolutions found convolutions to change (else the view is the model). */
   private readonly holdsWeights: boolean;
 
   constructor(
@@ -168,7 +168,7 @@ export class LayersModelAdapter implements ModelUnderTest {
     this.numClasses = classCount(units, file);
     this.head = headOf(final, units, gate);
     this.decision = decisionOf(this.head);
-    this.holdsWeights = holdConvolutionWeights(model, () => this.weightUse) > 0;
+    this.holdsWeights = patchConvolutions(model, () => this.weightUse) > 0;
   }
 
   withConstantWeights(): ModelUnderTest {

@@ -4,12 +4,13 @@
 // (Conv2DBackpropFilter: about a fifth of a batch-norm CNN's scan step). The scans only ever
 // differentiate with respect to the input, so while weights are held constant such a layer runs
 // the same forward kernel with a gradient for its input alone: the same numbers, less work.
-// A batch norm in inference mode is an affine map per channel, so while weights are held it can
-// also be folded into the linear convolution whose output it alone reads (filter and bias scaled
-// per output channel, the batch norm then an identity): tfjs' wasm kernels for the batch norm and
-// its gradient's broadcast products run on one thread, the convolution on every core. Folding
-// rounds differently (the same function to float precision), and it skips the batch norms'
-// inputs, so passes that read those (DeepInversion's statistics) hold weights without folding.
+// A batch norm in inference mode is an affine map per channel, so it can be folded into the
+// linear convolution whose output it alone reads (filter and bias scaled per output channel, the
+// batch norm then an identity), in held passes and, differentiably, in training steps that keep
+// the batch norms in inference mode: tfjs' wasm kernels for the batch norm and its gradient's
+// broadcast products run on one thread, the convolution on every core. Folding rounds differently
+// (the same function to float precision), and it skips the batch norms' inputs, so passes that
+// read those (DeepInversion's statistics) do not fold.
 import * as tf from '@tensorflow/tfjs';
 
 /** The fields of a tfjs-layers Conv2D that its call reads (not in the public typings). */
@@ -104,12 +105,12 @@ function inputOnlyConvolution(layer: Conv2DLayer, x: tf.Tensor4D, folded?: { fil
 
 /**
  * Makes the model's channels-last 2-D convolutions that tfjs would differentiate through
- * tf.fused.conv2d (any activation but ReLU and ELU) run `inputOnlyConvolution` while `use()`
- * is 'constant' or 'constant-folded', and, while it is a folded use and the call is not in
- * training mode, folds the batch norm that alone follows such a convolution into it; other
- * calls, and other layers, are unchanged. Returns the number of layers changed.
+ * tf.fused.conv2d (any activation but ReLU and ELU) run as `use()` says: `inputOnlyConvolution`
+ * while it is 'constant' or 'constant-folded', and, while it is a folded use and the call is not
+ * in training mode, with the batch norm that alone follows the convolution folded in; other
+ * calls, and other layers, are unchanged. Returns the number of convolutions changed.
  */
-export function holdConvolutionWeights(model: tf.LayersModel, use: () => WeightUse): number {
+export function patchConvolutions(model: tf.LayersModel, use: () => WeightUse): number {
   let changed = 0;
   for (const layer of allLayers(model.layers)) {
     if (layer.getClassName() !== 'Conv2D') continue;
