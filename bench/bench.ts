@@ -116,6 +116,8 @@ function batchNormFolding(batch: number): Record<'inputGradient' | 'trainingStep
 
 const rows: Array<[string, string, string, string]> = [];
 
+const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+
 function batchNormFoldingRows(folding: ReturnType<typeof batchNormFolding>, batch: number, threads: number): void {
   for (const [pass, t] of Object.entries(folding))
     rows.push([
@@ -125,7 +127,6 @@ function batchNormFoldingRows(folding: ReturnType<typeof batchNormFolding>, batc
       '',
     ]);
 }
-const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 
 /**
  * The reference a user would pick instead (issue 23): a plain PyTorch Neural Cleanse (20 epochs

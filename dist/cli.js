@@ -31,7 +31,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-ZAXXE36B.js";
+} from "./chunks/chunk-4TVMLB7H.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -83,12 +83,16 @@ function foldedWeights(layer: Conv2DLayer, bn: BatchNormLayer): { filter: tf.Ten
   };
 }
 
+/** `layer`'s strides and padding as tf.fused.conv2d takes them. */
+function geometry(layer: Conv2DLayer): { strides: [number, number]; pad: 'same' | 'valid' } {
+  return { strides: layer.strides as [number, number], pad: layer.padding === 'same' ? 'same' : 'valid' };
+}
+
 /** The convolution of `layer` on x with the fused kernel tfjs would run, differentiable in x only. */
 function inputOnlyConvolution(layer: Conv2DLayer, x: tf.Tensor4D, folded?: { filter: tf.Tensor4D; bias: tf.Tensor1D }): tf.Tensor {
   const filter = folded?.filter ?? (layer.kernel.read() as tf.Tensor4D);
   const bias = folded?.bias ?? layer.bias?.read();
-  const strides = layer.strides as [number, number];
-  const pad = layer.padding === 'same' ? 'same' : 'valid';
+  const { strides, pad } = geometry(layer);
   const convolve = tf.customGrad((input, save) => {
     const image = input as tf.Tensor4D;
     // Saved for the backward pass: a folded filter is disposed with the layer call's scope.
@@ -121,27 +125,25 @@ export function patchConvolutions(model: tf.LayersModel, use: () => WeightUse): 
     const bn = batchNormAfter(conv);
     // The folded convolutions' outputs: the batch norm passes exactly these through.
     const folded = new WeakSet<tf.Tensor>();
+    // Whether this call folds: a folded use, outside training mode, with a batch norm to fold.
     const folding = (kwargs: unknown) => {
       const now = use();
-      return (now === 'constant-folded' || now === 'trainable-folded') && !(kwargs as { training?: boolean } | undefined)?.training;
+      return bn !== undefined && (now === 'constant-folded' || now === 'trainable-folded') && !(kwargs as { training?: boolean } | undefined)?.training;
     };
     const call = conv.call.bind(conv);
     conv.call = (inputs, kwargs) => {
       const now = use();
+      const held = now === 'constant' || now === 'constant-folded';
+      const fold = folding(kwargs);
+      if (!held && !fold) return call(inputs, kwargs);
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      let y: tf.Tensor;
-      if (now === 'trainable' || now === 'trainable-folded') {
-        if (!bn || !folding(kwargs)) return call(inputs, kwargs);
-        // Differentiable through the fold: the kernel's, γ's and β's gradients are the unfolded ones.
-        y = tf.tidy(() => {
-          const { filter, bias } = foldedWeights(conv, bn);
-          return tf.fused.conv2d({ x, filter, bias, strides: conv.strides as [number, number], pad: conv.padding === 'same' ? 'same' : 'valid' });
-        });
-      } else {
-        if (!bn || !folding(kwargs)) return tf.tidy(() => inputOnlyConvolution(conv, x));
-        y = tf.tidy(() => inputOnlyConvolution(conv, x, foldedWeights(conv, bn)));
-      }
-      folded.add(y);
+      const y = tf.tidy(() => {
+        const weights = fold ? foldedWeights(conv, bn!) : undefined;
+        if (held) return inputOnlyConvolution(conv, x, weights);
+        // Trained through the fold: the kernel's, γ's and β's gradients are the unfolded ones.
+        return tf.fused.conv2d({ x, ...weights!, ...geometry(conv) });
+      });
+      if (fold) folded.add(y);
       return y;
     };
     if (bn) {
