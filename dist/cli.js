@@ -31,7 +31,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-4TVMLB7H.js";
+} from "./chunks/chunk-AI6XT3EX.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import type { BackendName } from './engine/backend.js';
 import { MAX_WASM_THREADS } from './engine/wasm-threads.js';
 import type { Logger } from './logger.js';
 import { Inputs, type Settings } from './settings.js';
@@ -14,12 +13,15 @@ import { Inputs, type Settings } from './settings.js';
  * How many processes a scan runs in: one a core for the JS backends, which then compute on one
  * thread each (threadsPerProcess); tensorflow uses every core itself and webgpu the one GPU, so
  * splitting those only adds copies of the model. A shard, a merge and a scan with no scans are one
- * process.
+ * process. `wholeMachineBackend`: whether such a backend (tensorflow, webgpu) runs this process's work.
  */
-export async function resolveJobs(settings: Pick<Settings, 'jobs' | 'shard' | 'merge' | 'scans'>, backend: () => Promise<BackendName>): Promise<number> {
+export async function resolveJobs(
+  settings: Pick<Settings, 'jobs' | 'shard' | 'merge' | 'scans'>,
+  wholeMachineBackend: () => Promise<boolean>,
+): Promise<number> {
   if (settings.shard || settings.merge || !settings.scans.length) return 1;
   if (settings.jobs !== 'auto') return settings.jobs;
-  return ['tensorflow', 'webgpu'].includes(await backend()) ? 1 : Math.max(1, Math.min(os.availableParallelism(), 64));
+  return (await wholeMachineBackend()) ? 1 : Math.max(1, Math.min(os.availableParallelism(), 64));
 }
 
 /**

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { selectBackend, type SelectOptions } from './engine/backend.js';
+import { selectBackend, startWholeMachineBackend, type SelectOptions } from './engine/backend.js';
 import { describeError } from './errors.js';
 import { runGate, type GateResult } from './gate.js';
 import { findModelAnchor } from './github/anchor.js';
@@ -89,12 +89,28 @@ export async function runWholeScanSession(
   const { shards, ...rest } = options;
   // A native backend from the action's tool cache is this process's alone, and uses every core itself.
   if (!shards || rest.nativeDirs?.length) return runScanSession(settings, github, logger, rest);
-  const jobs = await resolveJobs(
-    settings,
-    // With the threads a scan in this process would use: the first start of the wasm backend decides them.
-    async () => (await selectBackendFor(settings, new MemoryLogger(), { readsSynchronously: Boolean(settings.clean) })).backend,
-  );
+  const jobs = await scanProcesses(settings);
   return jobs > 1 ? runJobsSession(settings, github, logger, { ...rest, ...shards, jobs }) : runScanSession(settings, github, logger, rest);
+}
+
+/**
+ * How many processes a whole scan of these settings runs in. Only a backend that would run it
+ * alone (tensorflow, webgpu) is started to find out: wasm's first start fixes its threads, which
+ * depend on the answer (every core for a scan in this process, one for the parent of shards).
+ */
+export function scanProcesses(settings: Readonly<Settings>): Promise<number> {
+  return resolveJobs(settings, async () => {
+    const started = await startWholeMachineBackend({ choice: settings.backend, logger: new MemoryLogger(), readsSynchronously: Boolean(settings.clean) });
+    return 'engine' in started;
+  });
+}
+
+/**
+ * The backend of the process that starts a scan's shards: it loads the model to count its classes
+ * and merges the shards' reports, on one thread (the shards have the cores).
+ */
+export function selectShardParentBackend(settings: Readonly<Settings>) {
+  return selectBackend({ choice: settings.backend, logger: new MemoryLogger(), wasmThreads: 1 });
 }
 
 /**
@@ -116,7 +132,7 @@ export async function runJobsSession(
   try {
     origin = await locator.locate(settings.model);
     // The class count caps the processes that get work (a two-class model keeps two busy).
-    await selectBackendFor(settings, new MemoryLogger(), { nativeDirs: options.nativeDirs });
+    await selectShardParentBackend(settings);
     const { model } = await loadModel(origin.location, settings.limits);
     jobs = Math.min(options.jobs, usefulShards(model.numClasses, resolveBudgets(settings.budgets, model.inputShape).schedule));
     model.dispose();

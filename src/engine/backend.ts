@@ -158,20 +158,30 @@ export function mayHaveGpu(exists: (file: string) => boolean = existsSync): bool
   return ['/dev/nvidia0', '/dev/dri', '/dev/kfd'].some((f) => exists(f));
 }
 
-/** Selects and activates a backend; logs the choice and the reason. */
-export async function selectBackend({ choice, nativeDirs = [], logger, readsSynchronously = false, wasmThreads = 1 }: SelectOptions): Promise<EngineInfo> {
+function engineInfo(logger: Logger, backend: BackendName, reason: string, flatKernels: string[]): EngineInfo {
+  logger.info(`compute backend: ${backend} (${reason})`);
+  return { backend, reason, tfjsVersion: tf.version.tfjs, flatKernels };
+}
+
+/**
+ * Starts a backend that uses every core (or the GPU) itself, tensorflow or webgpu, where the
+ * choice allows one and it works; otherwise starts nothing and says why. A caller can thus learn
+ * whether the work would run in one process before wasm starts its threads (session.ts).
+ */
+export async function startWholeMachineBackend({
+  choice,
+  nativeDirs = [],
+  logger,
+  readsSynchronously = false,
+}: Omit<SelectOptions, 'wasmThreads'>): Promise<{ engine: EngineInfo } | { reasons: string[] }> {
   prepareTfjs();
   const reasons: string[] = [];
-  const finish = (backend: BackendName, reason: string, flatKernels: string[]): EngineInfo => {
-    const info = { backend, reason, tfjsVersion: tf.version.tfjs, flatKernels };
-    logger.info(`compute backend: ${backend} (${reason})`);
-    return info;
-  };
+  const finish = (backend: BackendName, reason: string) => ({ engine: engineInfo(logger, backend, reason, []) });
 
   if (choice === 'tensorflow' || choice === 'auto') {
     const native = loadNativeBackend(nativeDirs);
     if ('loaded' in native && (await tf.setBackend('tensorflow'))) {
-      return finish('tensorflow', `${native.loaded} loaded${choice === 'auto' ? ' (auto prefers native)' : ''}`, []);
+      return finish('tensorflow', `${native.loaded} loaded${choice === 'auto' ? ' (auto prefers native)' : ''}`);
     }
     const why = 'error' in native ? native.error : 'the tensorflow backend did not initialise';
     if (choice === 'tensorflow') {
@@ -192,12 +202,21 @@ export async function selectBackend({ choice, nativeDirs = [], logger, readsSync
     if (!unusable && !('error' in gpu) && (await tf.setBackend('webgpu'))) {
       if (gpu.software) logger.warning(`backend 'webgpu' runs on a software adapter (${gpu.name}): correct, but slower than wasm`);
       const level = gpu.featureLevel === 'compatibility' ? ', WebGPU compatibility mode' : '';
-      return finish('webgpu', `adapter ${gpu.name}${level}${choice === 'auto' ? ' (auto prefers a GPU)' : ''}`, []);
+      return finish('webgpu', `adapter ${gpu.name}${level}${choice === 'auto' ? ' (auto prefers a GPU)' : ''}`);
     }
     const why = unusable ?? 'the webgpu backend did not initialise';
     if (choice === 'webgpu') logger.warning(`backend 'webgpu' was requested but cannot be used (${why}); falling back to wasm`);
     reasons.push(`webgpu unavailable: ${why}`);
   }
+  return { reasons };
+}
+
+/** Selects and activates a backend; logs the choice and the reason. */
+export async function selectBackend(options: SelectOptions): Promise<EngineInfo> {
+  const { choice, logger, wasmThreads = 1 } = options;
+  const whole = await startWholeMachineBackend(options);
+  if ('engine' in whole) return whole.engine;
+  const { reasons } = whole;
 
   if (choice !== 'cpu') {
     try {
@@ -205,7 +224,7 @@ export async function selectBackend({ choice, nativeDirs = [], logger, readsSync
       if ((await initWasm(wasmThreads)) && (await tf.setBackend('wasm'))) {
         if (wasmStart.failure) logger.warning(`wasm runs on one thread: the multithreaded build did not start (${wasmStart.failure})`);
         const threads = `${wasmStart.threads} thread${wasmStart.threads > 1 ? 's' : ''}`;
-        return finish('wasm', [...reasons, `wasm initialised, ${threads}`].join('; '), [...WASM_SUPPLIED, ...WASM_ACCELERATED]);
+        return engineInfo(logger, 'wasm', [...reasons, `wasm initialised, ${threads}`].join('; '), [...WASM_SUPPLIED, ...WASM_ACCELERATED]);
       }
       reasons.push('wasm failed to initialise');
     } catch (err) {
@@ -216,7 +235,7 @@ export async function selectBackend({ choice, nativeDirs = [], logger, readsSync
 
   const flat = installFlatKernels('cpu', CPU_REPLACED);
   if (!(await tf.setBackend('cpu'))) throw new ConfigurationError('no tfjs backend could be initialised (cpu failed)');
-  return finish('cpu', choice === 'cpu' ? 'requested' : reasons.join('; '), flat.length ? flat : [...CPU_REPLACED]);
+  return engineInfo(logger, 'cpu', choice === 'cpu' ? 'requested' : reasons.join('; '), flat.length ? flat : [...CPU_REPLACED]);
 }
 
 /**
