@@ -31,7 +31,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-AI6XT3EX.js";
+} from "./chunks/chunk-PD6CENH3.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-AI6XT3EX.js";
+} from "./chunks/chunk-PD6CENH3.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

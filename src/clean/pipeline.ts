@@ -25,10 +25,10 @@ import { parRecover } from './par.js';
 import { retuneTrial } from './lasting.js';
 import { accuracyCostOf, phaseClock, phasesText, type CleanPhase, type CleanReport, type Measurement } from './report.js';
 import { pairedCounts } from '../core/intervals.js';
-import { sauUnlearn } from './sau.js';
+import { sauUnlearn, type SauOptions } from './sau.js';
 import { DEFAULT_DUAL_PAR, parDual } from './par-dual.js';
 import { DualEncoderModel } from '../model/dual/adapter.js';
-import { predict, triggerAsr } from './training.js';
+import { accuracyOf, predict, triggerAsr } from './training.js';
 import { recoveredTriggers, type RecoveredTrigger } from './triggers.js';
 import { PROMPT_REPAIR, TOWER_REPAIR, unlearnTriggers, type CleanLog, type UnlearnHooks, type UnlearnOptions } from './unlearn.js';
 import { DEFAULT_WARP_INVERSION, DEFAULT_WARP_UNLEARN, invertWarp, unlearnWarps, WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT, WARP_TUNING } from './warp.js';
@@ -305,8 +305,8 @@ export interface SauRun {
 }
 
 /** sau under the policy: its accuracy guard lets the cleaning set lose at most the policy's drop. */
-export function sauUnderPolicy(model: ModelUnderTest, data: LabelledImageSet, seed: number, run: SauRun): CleanLog {
-  const log = sauUnlearn(model, run.reference, data, { seed, maxAccuracyDrop: run.maxAccuracyDrop / 100 });
+export function sauUnderPolicy(model: ModelUnderTest, data: LabelledImageSet, seed: number, run: SauRun, options: Partial<SauOptions> = {}): CleanLog {
+  const log = sauUnlearn(model, run.reference, data, { ...options, seed, maxAccuracyDrop: run.maxAccuracyDrop / 100 });
   const restored = log.details?.restored;
   if (typeof restored === 'string') run.logger?.info(`clean: shared adversarial unlearning: ${restored}`);
   return log;
@@ -625,7 +625,15 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         if (trial.relearned) {
           const original = reference ?? (await loadModel(req.model, req.policy.limits)).model;
           try {
-            const sau = sauUnderPolicy(model, cleanSet, req.seed, { reference: original, maxAccuracyDrop: req.policy.maxAccuracyDrop, logger });
+            const sau = sauUnderPolicy(
+              model,
+              cleanSet,
+              req.seed,
+              { reference: original, maxAccuracyDrop: req.policy.maxAccuracyDrop, logger },
+              // Distil from the model as cleaned, not from the original: the original's answers
+              // taught the trigger back (docs/cleaning.md); the accuracy limit is on the whole cleaning.
+              { distillFrom: 'model', accuracyBaseline: accuracyOf(original, cleanSet) },
+            );
             const restored = sau.details?.restored;
             report.retuneTrial.sau = {
               seconds: sau.seconds,

@@ -46,10 +46,22 @@ export interface SauOptions {
   /** Mixup views per clean image in the distillation pool. */
   views: number;
   /**
+   * Whose softened answers the clean term distils: the frozen original's (`reference`), or the
+   * model's own as it is when the round starts (`model`: a model already cleaned of a trigger,
+   * whose original would teach the backdoor back).
+   */
+  distillFrom: 'reference' | 'model';
+  /**
    * Accuracy guard: the most the cleaning set's accuracy may fall (a fraction; 1: no guard).
    * The caller passes the policy's cleaning.max-accuracy-drop.
    */
   maxAccuracyDrop: number;
+  /**
+   * The cleaning set's accuracy the guard's drop is measured from: the original model's, for a
+   * round that follows another cleaning (the policy's limit is on the whole of it). Absent: the
+   * model's own when the round starts.
+   */
+  accuracyBaseline?: number;
   seed: number;
 }
 
@@ -76,6 +88,7 @@ export const DEFAULT_SAU: SauOptions = {
   unlearnWeight: 1,
   distillTemperature: 4,
   views: 4,
+  distillFrom: 'reference',
   maxAccuracyDrop: 1,
   seed: 0,
 };
@@ -141,10 +154,10 @@ export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, cle
   const batches = new Array<number>(opts.epochs).fill(0);
   const fooledShare = new Array<number>(opts.epochs).fill(0);
   const T = opts.distillTemperature;
-  const pool = T > 0 ? distillationPool(reference, clean, opts.views, opts.seed) : null;
+  const pool = T > 0 ? distillationPool(opts.distillFrom === 'model' ? model : reference, clean, opts.views, opts.seed) : null;
   let steps = 0;
   let pgdSeconds = 0;
-  const guard = accuracyGuard(model, clean, opts.maxAccuracyDrop);
+  const guard = accuracyGuard(model, clean, opts.maxAccuracyDrop, opts.accuracyBaseline);
   forEachBatch(
     clean,
     K,
@@ -229,10 +242,12 @@ export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, cle
  * images) after each epoch and, if the last epoch ends more than the limit below where it
  * started, restores the weights of the last epoch within it (or the model as it was). It does
  * not stop at the first epoch past the limit: removing a backdoor can cost accuracy for an epoch
- * or two and win it back.
+ * or two and win it back. With a baseline (the original's accuracy) the limit is measured from it,
+ * and a round that starts past it may keep an epoch no worse than where it began.
  */
-function accuracyGuard(model: ModelUnderTest, clean: LabelledImageSet, maxAccuracyDrop: number) {
-  const start = accuracyOf(model, clean);
+function accuracyGuard(model: ModelUnderTest, clean: LabelledImageSet, maxAccuracyDrop: number, baseline?: number) {
+  const roundStart = accuracyOf(model, clean);
+  const start = baseline ?? roundStart;
   const vars = model.trainableVariables();
   const on = maxAccuracyDrop < 1;
   let kept = on ? vars.map((v) => tf.clone(v)) : [];
@@ -243,7 +258,8 @@ function accuracyGuard(model: ModelUnderTest, clean: LabelledImageSet, maxAccura
     afterEpoch(epoch: number): void {
       const now = accuracyOf(model, clean);
       state.accuracy.push(now);
-      if (start - now > maxAccuracyDrop) return;
+      // Within the limit, or (a round already past it from the baseline) no worse than it began.
+      if (start - now > maxAccuracyDrop && now < roundStart) return;
       state.keptEpochs = epoch + 1;
       if (on) {
         kept.forEach((t) => t.dispose());
@@ -256,7 +272,7 @@ function accuracyGuard(model: ModelUnderTest, clean: LabelledImageSet, maxAccura
       if (on && state.keptEpochs < ran) {
         vars.forEach((v, i) => v.assign(kept[i]));
         const drop = 100 * (start - state.accuracy[ran - 1]);
-        state.restored = `after ${ran} epochs the cleaning set's accuracy was ${drop.toFixed(1)} points below where it started (the limit is ${(100 * maxAccuracyDrop).toFixed(1)}), so the weights ${state.keptEpochs ? `of epoch ${state.keptEpochs}, the last within it,` : 'the model had before unlearning'} were kept`;
+        state.restored = `after ${ran} epochs the cleaning set's accuracy was ${drop.toFixed(1)} points below ${baseline === undefined ? 'where it started' : "the original model's, and below where this round began"} (the limit is ${(100 * maxAccuracyDrop).toFixed(1)}), so the weights ${state.keptEpochs ? `of epoch ${state.keptEpochs}, the last within it,` : 'the model had before unlearning'} were kept`;
       }
       kept.forEach((t) => t.dispose());
       kept = [];

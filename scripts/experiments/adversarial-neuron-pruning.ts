@@ -1,0 +1,183 @@
+// Experiment behind docs/cleaning.md's "Adversarial neuron pruning, measured and not kept" (issue
+// 21's trigger-agnostic cleaning: "SAU, or ANP / FT-SAM; measure, keep what wins"). ANP after Wu &
+// Wang, "Adversarial Neuron Perturbations Expose Backdoor Models" (NeurIPS 2021), objective and
+// defaults from the authors' code (csdongxian/ANP_backdoor: optimize_mask_cifar.py,
+// models/anp_batchnorm.py, prune_neuron_cifar.py).
+// Per neuron k, with its last per-unit affine map (a batch norm's γ_k and β_k; where no batch
+// norm follows, the layer's kernel column and bias):
+//   γ_k ← (m_k + δ_k)·γ_k,  β_k ← (1 + ξ_k)·β_k,  δ, ξ drawn in [−ε, ε], then one signed ascent
+//   step of ε on the cross-entropy (the authors' single step, not clipped back, as in their code);
+//   m ← m − lr·(α·∇L(m, 0) + (1 − α)·∇L(m, δ, ξ)), SGD with momentum 0.9, m clipped to [0, 1].
+// The authors then prune the neurons of lowest mask (γ set to 0), by a threshold or a count. Here
+// the batch norms run in inference mode (theirs in training mode) and the data is the eval's
+// cleaning set: 5 % of the training size, labelled, and the 256 probes labelled by the model.
+// For each zoo model it prints the true trigger's ASR and the accuracy on the domain's test split
+// after pruning the n lowest-mask neurons, for a range of n.
+//   npm run zoo -- --only signs10-cnn-blended-t0-s321
+//   EPS=0.1 ITERATIONS=1000 tsx scripts/experiments/adversarial-neuron-pruning.ts signs10-cnn-blended-t0-s321
+//   MODE=gradients tsx scripts/experiments/adversarial-neuron-pruning.ts   (checks ∂L/∂m against finite differences)
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { asLayersModel, neuronLayers, type NeuronLayer } from '../../src/clean/neurons.js';
+import { joinLabelled } from '../../src/clean/pipeline.js';
+import { crossEntropyPerSample, forEachBatch, perClassSubset, predict } from '../../src/clean/training.js';
+import { loadLabelledImages } from '../../src/data/sources.js';
+import { sliceImages, type LabelledImageSet } from '../../src/data/types.js';
+import { selectBackend } from '../../src/engine/backend.js';
+import { MemoryLogger } from '../../src/logger.js';
+import type { LayersModelAdapter, ModelUnderTest } from '../../src/model/adapter.js';
+import { loadModel } from '../../src/model/load.js';
+import { mulberry32 } from '../../src/util/random.js';
+import { domain } from '../../src/zoo/domains.js';
+import { accuracy, attackSuccessRate, predictClasses } from '../../src/zoo/train.js';
+
+const EPS = Number(process.env.EPS ?? 0.4);
+const ITERATIONS = Number(process.env.ITERATIONS ?? 2000);
+const OPTIONS = { batchSize: 128, learningRate: 0.2, alpha: 0.2, seed: 0 };
+
+/** A layer's neurons: the variables of their last affine map, and those variables as they were. */
+interface PerturbedLayer {
+  layer: NeuronLayer;
+  scale: tf.Variable;
+  shift?: tf.Variable;
+  scale0: tf.Tensor;
+  shift0?: tf.Tensor;
+}
+
+function perturbedLayers(model: ModelUnderTest): PerturbedLayer[] {
+  const layersModel = asLayersModel(model, 'ANP').model;
+  return neuronLayers(asLayersModel(model, 'ANP')).map((layer) => {
+    // The batch norm right after the layer, if any (neurons.ts follows the same chain).
+    const next = layersModel.layers[layersModel.layers.findIndex((l) => l.name === layer.name) + 1];
+    const bn = next?.getClassName() === 'BatchNormalization' ? next : undefined;
+    const named = (suffix: string) => bn?.trainableWeights.find((w) => w.originalName.endsWith(suffix))?.read() as tf.Variable | undefined;
+    const gamma = named('gamma');
+    const scale = gamma ?? layer.kernel;
+    const shift = gamma ? named('beta') : layer.masked.find((v) => v.rank === 1 && v !== layer.kernel);
+    return { layer, scale, shift, scale0: tf.keep(scale.clone()), shift0: shift && tf.keep(shift.clone()) };
+  });
+}
+
+/** scale = scale0·a, shift = shift0·b per unit (one coefficient a neuron, all layers in a row; b null: 1). */
+function writeCoefficients(layers: PerturbedLayer[], a: Float32Array, b: Float32Array | null): void {
+  let o = 0;
+  tf.tidy(() => {
+    for (const l of layers) {
+      const u = l.layer.units;
+      l.scale.assign(tf.mul(l.scale0, tf.tensor1d(a.subarray(o, o + u))));
+      if (l.shift && l.shift0) l.shift.assign(b ? tf.mul(l.shift0, tf.tensor1d(b.subarray(o, o + u))) : l.shift0);
+      o += u;
+    }
+  });
+}
+
+/** ∂L/∂a_k = Σ ∂L/∂scale ⊙ scale0 over unit k's entries (chain rule through scale = scale0·a); the same for the shift. */
+function coefficientGradients(model: ModelUnderTest, layers: PerturbedLayer[], x: tf.Tensor4D, y: tf.Tensor2D) {
+  return tf.tidy(() => {
+    const vars = layers.flatMap((l) => [l.scale, ...(l.shift ? [l.shift] : [])]);
+    const { value, grads } = tf.variableGrads(() => tf.mean(crossEntropyPerSample(model.logits(x), y)) as tf.Scalar, vars);
+    const perUnit = (g: tf.Tensor, v0: tf.Tensor) => tf.sum(tf.mul(g, v0), [...Array(v0.rank - 1).keys()]);
+    const scale = tf.concat(layers.map((l) => perUnit(grads[l.scale.name], l.scale0)));
+    const shift = tf.concat(layers.map((l) => (l.shift && l.shift0 ? perUnit(grads[l.shift.name], l.shift0) : tf.zeros([l.layer.units]))));
+    return { scale: scale.dataSync() as Float32Array, shift: shift.dataSync() as Float32Array, loss: value.dataSync()[0] };
+  });
+}
+
+/** The masks ANP learns, one a neuron (all layers in a row); the model is left as it was. */
+function anpMasks(model: ModelUnderTest, layers: PerturbedLayer[], clean: LabelledImageSet): Float32Array {
+  const total = layers.reduce((a, l) => a + l.layer.units, 0);
+  const mask = new Float32Array(total).fill(1);
+  const velocity = new Float32Array(total);
+  const rand = mulberry32(OPTIONS.seed * 7919 + 71);
+  const uniform = () => Float32Array.from({ length: total }, () => (2 * rand() - 1) * EPS);
+  const epochs = Math.ceil(ITERATIONS / Math.ceil(clean.count / OPTIONS.batchSize));
+  let steps = 0;
+  forEachBatch(clean, model.numClasses, { epochs, batchSize: OPTIONS.batchSize, seed: OPTIONS.seed }, (x, y) => {
+    if (steps++ >= ITERATIONS) return;
+    const delta = uniform();
+    const xi = uniform();
+    const perturbed = () =>
+      writeCoefficients(
+        layers,
+        mask.map((m, i) => m + delta[i]),
+        xi.map((v) => 1 + v),
+      );
+    perturbed();
+    const ascent = coefficientGradients(model, layers, x, y);
+    for (let i = 0; i < total; i++) {
+      delta[i] += EPS * Math.sign(ascent.scale[i]);
+      xi[i] += EPS * Math.sign(ascent.shift[i]);
+    }
+    perturbed();
+    const robust = coefficientGradients(model, layers, x, y);
+    writeCoefficients(layers, mask, null);
+    const natural = coefficientGradients(model, layers, x, y);
+    for (let i = 0; i < total; i++) {
+      velocity[i] = 0.9 * velocity[i] + OPTIONS.alpha * natural.scale[i] + (1 - OPTIONS.alpha) * robust.scale[i];
+      mask[i] = Math.min(1, Math.max(0, mask[i] - OPTIONS.learningRate * velocity[i]));
+    }
+  });
+  writeCoefficients(layers, new Float32Array(total).fill(1), null);
+  return mask;
+}
+
+await selectBackend({ choice: process.env.MODE === 'gradients' ? 'cpu' : 'wasm', logger: new MemoryLogger(), wasmThreads: Number(process.env.THREADS ?? 1) });
+
+if (process.env.MODE === 'gradients') {
+  // The chain rule against central differences of the loss, at coefficients away from 1.
+  for (const name of ['bn-cnn-badnets-t6', 'cnn-blended-t4']) {
+    const { model } = await loadModel(`examples/models/${name}`);
+    const digits = loadLabelledImages('examples/data/mnist-probe', { shape: [28, 28, 1], maxImages: 64, seed: 0 });
+    const x = tf.tensor4d(digits.x, [64, 28, 28, 1]);
+    const y = tf.oneHot(tf.tensor1d(digits.labels, 'int32'), 10).toFloat() as tf.Tensor2D;
+    const layers = perturbedLayers(model);
+    const total = layers.reduce((a, l) => a + l.layer.units, 0);
+    const a = Float32Array.from({ length: total }, (_, i) => 0.7 + 0.05 * (i % 7));
+    const b = Float32Array.from({ length: total }, (_, i) => 1.1 - 0.03 * (i % 5));
+    writeCoefficients(layers, a, b);
+    const g = coefficientGradients(model, layers, x, y);
+    const loss = (aa: Float32Array, bb: Float32Array) => {
+      writeCoefficients(layers, aa, bb);
+      return tf.tidy(() => tf.mean(crossEntropyPerSample(model.logits(x), y)).dataSync()[0]);
+    };
+    const h = 1e-2;
+    for (const i of [0, 3, Math.floor(total / 2), total - 1]) {
+      const moved = (v: Float32Array, by: number) => v.map((e, j) => (j === i ? e + by : e));
+      const fa = (loss(moved(a, h), b) - loss(moved(a, -h), b)) / (2 * h);
+      const fb = (loss(a, moved(b, h)) - loss(a, moved(b, -h))) / (2 * h);
+      console.log(
+        `${name} neuron ${i}: ∂L/∂scale ${g.scale[i].toExponential(3)} (differences ${fa.toExponential(3)}), ∂L/∂shift ${g.shift[i].toExponential(3)} (${fb.toExponential(3)})`,
+      );
+    }
+  }
+} else {
+  for (const name of process.argv.slice(2)) {
+    const card = JSON.parse(readFileSync(`zoo/${name}/zoo-card.json`, 'utf8'));
+    const d = domain(card.domain);
+    const test = d.split('test');
+    const held = d.split('heldout');
+    // The eval's cleaning set (scripts/eval-clean.ts): 5 % of the training size after the 256 probes, and the probes labelled by the model.
+    const perClass = Math.max(10, Math.floor((0.05 * d.split('train').count) / d.outputs));
+    const { model } = await loadModel(`zoo/${name}`);
+    const probes = sliceImages(held, 0, 256);
+    const clean = joinLabelled(perClassSubset(sliceImages(held, 256, held.count), perClass), { ...probes, labels: predict(model, probes) });
+    const layers = perturbedLayers(model);
+    const t0 = performance.now();
+    const mask = anpMasks(model, layers, clean);
+    const seconds = (performance.now() - t0) / 1000;
+    const order = [...mask.keys()].sort((i, j) => mask[i] - mask[j]);
+    const sweep: string[] = [];
+    for (const n of [0, 1, 2, 4, 6, 8, 12, 16, 24, 32].filter((n) => n < mask.length)) {
+      const keep = new Float32Array(mask.length).fill(1);
+      for (const i of order.slice(0, n)) keep[i] = 0;
+      writeCoefficients(layers, keep, null);
+      const m = (model as LayersModelAdapter).model;
+      const acc = accuracy(predictClasses(m, test.x, test.count, test.height, test.width, test.channels), test.labels);
+      const asr = card.attack ? attackSuccessRate(m, test, card.attack, card.outputs) : NaN;
+      sweep.push(`${n} (m ≤ ${n ? mask[order[n - 1]].toFixed(2) : '–'}): ${(100 * acc).toFixed(1)} / ${(100 * asr).toFixed(1)}`);
+    }
+    console.log(`${name}: ε ${EPS}, ${ITERATIONS} iterations on ${clean.count} images, ${mask.length} neurons, ${seconds.toFixed(0)} s`);
+    console.log(`  pruned (lowest masks first): accuracy / true-trigger ASR %  ${sweep.join(' | ')}`);
+    model.dispose();
+  }
+}
