@@ -45,15 +45,17 @@ interface PerturbedLayer {
 }
 
 function perturbedLayers(model: ModelUnderTest): PerturbedLayer[] {
-  const layersModel = asLayersModel(model, 'ANP').model;
-  return neuronLayers(asLayersModel(model, 'ANP')).map((layer) => {
-    // The batch norm right after the layer, if any (neurons.ts follows the same chain).
-    const next = layersModel.layers[layersModel.layers.findIndex((l) => l.name === layer.name) + 1];
+  const adapter = asLayersModel(model, 'ANP');
+  const { layers } = adapter.model;
+  return neuronLayers(adapter).map((layer) => {
+    // The batch norm right after the layer, if any (one later in the chain neurons.ts follows,
+    // after a ReLU, is not this neuron's affine map: the kernel and bias are used then).
+    const next = layers[layers.findIndex((l) => l.name === layer.name) + 1];
     const bn = next?.getClassName() === 'BatchNormalization' ? next : undefined;
     const named = (suffix: string) => bn?.trainableWeights.find((w) => w.originalName.endsWith(suffix))?.read() as tf.Variable | undefined;
     const gamma = named('gamma');
     const scale = gamma ?? layer.kernel;
-    const shift = gamma ? named('beta') : layer.masked.find((v) => v.rank === 1 && v !== layer.kernel);
+    const shift = gamma ? named('beta') : layer.masked.find((v) => v.rank === 1);
     return { layer, scale, shift, scale0: tf.keep(scale.clone()), shift0: shift && tf.keep(shift.clone()) };
   });
 }
