@@ -10,6 +10,7 @@ import {
   DEFAULT_POLICY_PATH,
   EXIT,
   Inputs,
+  JUDGE_PROBES,
   MIN_HELD_OUT_PER_CLASS,
   MIN_IMAGES_PER_CLASS,
   TOOL_NAME,
@@ -31,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-PD6CENH3.js";
+} from "./chunks/chunk-ZGTXXU6J.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -104,9 +105,11 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
   --data <spec>             labelled clean images: an ImageFolder (<dir>/<class index>/*.png), an x.npy + y.npy
                             pair or mnist:\u2026, at least ${MIN_IMAGES_PER_CLASS} images per class (60 is the tested amount); a fifth
                             of each class is held out to measure accuracy before and after and to re-scan the
-                            cleaned model on (a quiet re-scan of fewer than ${MIN_HELD_OUT_PER_CLASS} per class is unassessed)
+                            cleaned model on (a quiet re-scan of fewer than ${MIN_HELD_OUT_PER_CLASS} per class is unassessed,
+                            unless --unlabelled gives ${2 * JUDGE_PROBES} images or more)
   --unlabelled <spec>       unlabelled in-distribution images (as scan's --data; not synthetic): labelled by the
-                            model's own answers and cleaned with too, which keeps accuracy when --data is small
+                            model's own answers and cleaned with too, which keeps accuracy when --data is small;
+                            of ${2 * JUDGE_PROBES} or more, the last ${JUDGE_PROBES} are kept apart for the re-scan instead
   --out <dir>               a new directory for the cleaned model
   --method <name>           ${CLEAN_METHODS.join(" | ")} (default: auto)
                             auto: warp check, then ${AUTO_METHOD} (unlearn on ONNX models) on the recovered trigger;

@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-PD6CENH3.js";
+} from "./chunks/chunk-ZGTXXU6J.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -261,8 +261,13 @@ function cleaningSection(clean) {
     `Accuracy cost: ${num(cost.points, 1)} points on ${cost.heldOutImages} held-out images (the policy allows ${num(cost.allowedPoints, 1)})${cost.interval95 ? `; 95 % interval ${num(cost.interval95[0], 1)} to ${num(cost.interval95[1], 1)} points` : ""}.`,
     ""
   ] : [];
+  const held = clean.data.heldBackProbes;
+  const judgedOn = clean.rescannedImages === void 0 ? [] : [
+    `Re-scanned on ${clean.rescannedImages} images the cleaning never read: ${held ? `${held} unlabelled images held back from the probes and ` : ""}${clean.data.heldOut} held-out labelled ones.`,
+    ""
+  ];
   const took = clean.totalSeconds === void 0 ? [] : [`Took ${num(clean.totalSeconds, 0)} s: ${escapeHtml(phasesText(clean.timings))}.`, ""];
-  return [`### Cleaning (${escapeHtml(clean.method)})`, "", where, "", table(["", "before", "after"], rows), "", ...costLine, ...took];
+  return [`### Cleaning (${escapeHtml(clean.method)})`, "", where, "", table(["", "before", "after"], rows), "", ...costLine, ...judgedOn, ...took];
 }
 function renderMarkdown(report, options, maxChars = LIMITS.commentChars) {
   const head = [

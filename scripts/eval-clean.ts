@@ -15,6 +15,7 @@ import {
   autoClean,
   cleanWith,
   DEFAULT_CLEAN_POLICY,
+  JUDGE_PROBES,
   MIN_IMAGES_PER_CLASS,
   runClean,
   scanForTriggers,
@@ -27,7 +28,7 @@ import { recoveredTriggers } from '../src/clean/triggers.js';
 import type { CleanLog } from '../src/clean/unlearn.js';
 import { mnistSplit } from '../src/data/mnist.js';
 import { writeNpy } from '../src/data/npy.js';
-import { sliceImages, type LabelledImageSet } from '../src/data/types.js';
+import { pickImages, sliceImages, type LabelledImageSet } from '../src/data/types.js';
 import { selectBackend } from '../src/engine/backend.js';
 import { planRows } from '../src/engine/memory.js';
 import { MemoryLogger } from '../src/logger.js';
@@ -51,6 +52,11 @@ const { values } = parseArgs({
     split: { type: 'string' },
     /** Benchmark mode: also hand runClean the eval's unlabelled probes, as the action does. */
     probes: { type: 'boolean', default: false },
+    /**
+     * With --probes: hand over JUDGE_PROBES more held-out images (used neither as probes nor as
+     * labelled data) after the probes, which runClean then holds back for its judging re-scan.
+     */
+    'judge-probes': { type: 'boolean', default: false },
     /** The method the benchmark mode asks runClean for. */
     method: { type: 'string', default: 'auto' },
     'eval-results': { type: 'string', default: 'eval-results.json' },
@@ -272,12 +278,29 @@ function labelledSet(d: Domain): { spec: string; set: LabelledImageSet; perClass
   return { spec, set, perClass, percentOfTraining: (100 * set.count) / trainSize };
 }
 
-/** The eval's probes (unlabelled), written once as x.npy: what the action hands the cleaning besides clean-data. */
-function probeSet(d: Domain): string {
-  const dir = path.resolve(values.cache!, 'probes', d.name);
+/**
+ * The eval's probes (unlabelled), written once as x.npy: what the action hands the cleaning besides
+ * clean-data. With --judge-probes, JUDGE_PROBES more held-out images follow them, ones the
+ * labelled set does not take, so runClean cleans with the same probes and judges on the rest.
+ */
+function probeSet(d: Domain, perClass: number): string {
+  const judge = values['judge-probes'];
+  const dir = path.resolve(values.cache!, judge ? 'probes-judge' : 'probes', d.name);
   if (!existsSync(path.join(dir, 'x.npy'))) {
     mkdirSync(dir, { recursive: true });
-    writeNpy(path.join(dir, 'x.npy'), sliceImages(d.split('heldout'), 0, EVAL_PROBES).x, [EVAL_PROBES, ...d.shape]);
+    const held = d.split('heldout');
+    const indices = [...Array(EVAL_PROBES).keys()];
+    if (judge) {
+      // perClassSubset's walk from EVAL_PROBES on: what it does not take is free.
+      const taken = new Map<number, number>();
+      for (let i = EVAL_PROBES; i < held.count && indices.length < EVAL_PROBES + JUDGE_PROBES; i++) {
+        const c = held.labels[i];
+        if ((taken.get(c) ?? 0) < perClass) taken.set(c, (taken.get(c) ?? 0) + 1);
+        else indices.push(i);
+      }
+      if (indices.length < EVAL_PROBES + JUDGE_PROBES) throw new Error(`${d.name}: the held-out pool has too few images for ${JUDGE_PROBES} judging probes`);
+    }
+    writeNpy(path.join(dir, 'x.npy'), pickImages(held, indices).x, [indices.length, ...d.shape]);
   }
   return dir;
 }
@@ -333,7 +356,7 @@ async function benchmark(split: Role): Promise<void> {
         seed: 0,
         policy: DEFAULT_CLEAN_POLICY,
         ...(flagged ? { flagged } : { force: true }),
-        ...(values.probes ? { unlabelled: probeSet(d) } : {}),
+        ...(values.probes ? { unlabelled: probeSet(d, labelled.perClass) } : {}),
       },
       new MemoryLogger(),
     );

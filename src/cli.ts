@@ -3,7 +3,7 @@
 // files and stdout (one line, or the JSON report with --json); progress and errors go to stderr.
 // Exit codes: 0 pass, 1 fail, 2 could not scan or assess (and 2 for a wrong call, with a hint).
 import { parseArgs } from 'node:util';
-import { AUTO_METHOD, CLEAN_METHODS, MIN_HELD_OUT_PER_CLASS, MIN_IMAGES_PER_CLASS, runClean, type CleanMethod } from './clean/pipeline.js';
+import { AUTO_METHOD, CLEAN_METHODS, JUDGE_PROBES, MIN_HELD_OUT_PER_CLASS, MIN_IMAGES_PER_CLASS, runClean, type CleanMethod } from './clean/pipeline.js';
 import { cleanedModelFailure, cleanedModelPasses, cleanSummary, type CleanReport } from './clean/report.js';
 import { ConfigurationError, describeError, exitOnEscapedError, failIfEndedEarly } from './errors.js';
 import { ConsoleLogger } from './logger.js';
@@ -85,9 +85,11 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
   --data <spec>             labelled clean images: an ImageFolder (<dir>/<class index>/*.png), an x.npy + y.npy
                             pair or mnist:…, at least ${MIN_IMAGES_PER_CLASS} images per class (60 is the tested amount); a fifth
                             of each class is held out to measure accuracy before and after and to re-scan the
-                            cleaned model on (a quiet re-scan of fewer than ${MIN_HELD_OUT_PER_CLASS} per class is unassessed)
+                            cleaned model on (a quiet re-scan of fewer than ${MIN_HELD_OUT_PER_CLASS} per class is unassessed,
+                            unless --unlabelled gives ${2 * JUDGE_PROBES} images or more)
   --unlabelled <spec>       unlabelled in-distribution images (as scan's --data; not synthetic): labelled by the
-                            model's own answers and cleaned with too, which keeps accuracy when --data is small
+                            model's own answers and cleaned with too, which keeps accuracy when --data is small;
+                            of ${2 * JUDGE_PROBES} or more, the last ${JUDGE_PROBES} are kept apart for the re-scan instead
   --out <dir>               a new directory for the cleaned model
   --method <name>           ${CLEAN_METHODS.join(' | ')} (default: auto)
                             auto: warp check, then ${AUTO_METHOD} (unlearn on ONNX models) on the recovered trigger;

@@ -8,7 +8,7 @@ import { decide, type Decision } from '../core/verdict.js';
 import { DEFAULT_PRIOR } from '../core/calibration.js';
 import { budgetSettings, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
 import { DEEP_INVERSION_SPEC, loadLabelledImages, loadProbeImages } from '../data/sources.js';
-import { pickImages, type ImageSet, type LabelledImageSet } from '../data/types.js';
+import { concatImages, pickImages, sliceImages, type ImageSet, type LabelledImageSet } from '../data/types.js';
 import { planRows } from '../engine/memory.js';
 import { InputError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -462,13 +462,29 @@ export function usableUnlabelled(req: Pick<CleanRequest, 'unlabelled' | 'data'>)
 
 /** One labelled set of both (same image shape). */
 export function joinLabelled(a: LabelledImageSet, b: LabelledImageSet): LabelledImageSet {
-  const x = new Float32Array(a.x.length + b.x.length);
-  x.set(a.x);
-  x.set(b.x, a.x.length);
   const labels = new Int32Array(a.count + b.count);
   labels.set(a.labels);
   labels.set(b.labels, a.count);
-  return { ...a, x, labels, count: a.count + b.count, source: `${a.source} + ${b.source} (labelled by the model)` };
+  return { ...concatImages(a, b, `${a.source} + ${b.source} (labelled by the model)`), labels };
+}
+
+/**
+ * Unlabelled images the judging re-scan keeps for itself when the user gives at least twice as
+ * many: the amount of probes the detection benchmark measured the scans' power with.
+ */
+export const JUDGE_PROBES = 256;
+
+/**
+ * The unlabelled images split into those cleaned with and those only the judging re-scan reads
+ * (the last JUDGE_PROBES, none when fewer than twice that were given: cleaning keeps them all).
+ */
+export function holdBackForJudging(unlabelled: ImageSet): [ImageSet, ImageSet | null] {
+  if (unlabelled.count < 2 * JUDGE_PROBES) return [unlabelled, null];
+  const cut = unlabelled.count - JUDGE_PROBES;
+  return [
+    sliceImages(unlabelled, 0, cut),
+    { ...sliceImages(unlabelled, cut, unlabelled.count), source: `${unlabelled.source} (the last ${JUDGE_PROBES}, held back for the re-scan)` },
+  ];
 }
 
 /** Images per class (labels are checked to be below `numClasses` before). */
@@ -483,12 +499,13 @@ export const MIN_HELD_OUT_PER_CLASS = 12;
 
 /**
  * The re-scan's decision, unless it says `clean` from fewer held-out images of some class than
- * it was tested with: then it had too little to go on, and the cleaned model is `unassessed`.
+ * it was tested with and without JUDGE_PROBES held-back probes: then it had too little to go on,
+ * and the cleaned model is `unassessed`.
  */
-export function judgedOnHeldOut(decision: Decision, heldOut: LabelledImageSet, numClasses: number): Decision {
+export function judgedOnHeldOut(decision: Decision, heldOut: LabelledImageSet, numClasses: number, heldBackProbes = 0): Decision {
   const fewest = Math.min(...labelCounts(heldOut, numClasses));
-  if (decision.verdict !== 'clean' || fewest >= MIN_HELD_OUT_PER_CLASS) return decision;
-  const why = `the re-scan of the cleaned model read as few as ${fewest} held-out images of a class (tested with ${MIN_HELD_OUT_PER_CLASS}): give at least ${5 * MIN_HELD_OUT_PER_CLASS} labelled images per class`;
+  if (decision.verdict !== 'clean' || fewest >= MIN_HELD_OUT_PER_CLASS || heldBackProbes >= JUDGE_PROBES) return decision;
+  const why = `the re-scan of the cleaned model read as few as ${fewest} held-out images of a class (tested with ${MIN_HELD_OUT_PER_CLASS}): give at least ${5 * MIN_HELD_OUT_PER_CLASS} labelled images per class, or at least ${2 * JUDGE_PROBES} unlabelled images (the last ${JUDGE_PROBES} then judge the cleaned model)`;
   return { ...decision, verdict: 'unassessed', unassessed: [why], reasons: [...decision.reasons, `unassessed: ${why}`] };
 }
 
@@ -537,7 +554,11 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     }
     const [labelledPart, heldOut] = splitHeldOut(labelled);
     const unlabelledSpec = usableUnlabelled(req);
-    const unlabelled = unlabelledSpec ? loadProbeImages(unlabelledSpec, { shape: model.inputShape, maxImages: 1000, seed: req.seed }) : null;
+    // With enough unlabelled images, some judge the cleaned model and are never cleaned with.
+    const [unlabelled, heldBack] = unlabelledSpec
+      ? holdBackForJudging(loadProbeImages(unlabelledSpec, { shape: model.inputShape, maxImages: 1000, seed: req.seed }))
+      : [null, null];
+    const judge = heldBack ? concatImages(heldBack, heldOut, `${heldBack.source} + ${heldOut.source} (held out)`) : heldOut;
     const cleanSet = unlabelled ? joinLabelled(labelledPart, { ...unlabelled, labels: predict(model, unlabelled) }) : labelledPart;
     const rows = await planRows(model);
     logger.info(
@@ -569,6 +590,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         cleanWith: cleanSet.count,
         heldOut: heldOut.count,
         ...(unlabelled ? { unlabelled: { source: unlabelled.source, images: unlabelled.count } } : {}),
+        ...(heldBack ? { heldBackProbes: heldBack.count } : {}),
       },
       before: measure(model, heldOut, triggers[0], rightBefore),
       verdictBefore: scanned.decision.verdict,
@@ -602,14 +624,14 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     try {
       if (req.method === 'auto' && forcedTarget === null && !agnostic) {
         let phases: CleanPhase[];
-        ({ log: report.log, last: after, phases } = await autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, heldOut));
+        ({ log: report.log, last: after, phases } = await autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, judge));
         logger.info(`clean: auto took ${report.log.seconds.toFixed(0)} s: ${phasesText(phases)}`);
       } else {
         report.log =
           req.method === 'auto' && !agnostic
             ? autoRound(model, cleanSet, triggers, req.seed)
             : cleanWith(method, model, cleanSet, triggers, req.seed, {}, {}, reference && { reference, maxAccuracyDrop: req.policy.maxAccuracyDrop, logger });
-        after = await scanForTriggers(model, heldOut, rows, req.seed, req.policy);
+        after = await scanForTriggers(model, judge, rows, req.seed, req.policy);
       }
       clock.stop('cleaning and re-scan');
       // Does the removal of a recovered trigger last? A trial fine-tune of a copy; if the trigger
@@ -643,7 +665,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
           } finally {
             if (original !== reference) original.dispose();
           }
-          after = await scanForTriggers(model, heldOut, rows, req.seed, req.policy);
+          after = await scanForTriggers(model, judge, rows, req.seed, req.policy);
         }
         clock.stop('trial fine-tune');
       }
@@ -653,7 +675,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     const rightAfter = rightOn(model, heldOut);
     report.after = measure(model, heldOut, triggers[0], rightAfter);
     report.accuracyCost = accuracyCostOf(report.before, report.after, heldOut.count, req.policy.maxAccuracyDrop, pairedCounts(rightBefore, rightAfter));
-    const judged = revivedInTrial(judgedOnHeldOut(after.decision, heldOut, model.numClasses), report.retuneTrial);
+    const judged = revivedInTrial(judgedOnHeldOut(after.decision, heldOut, model.numClasses, heldBack?.count ?? 0), report.retuneTrial);
     report.verdictAfter = judged.verdict;
     report.rescannedImages = after.dense.probeImages;
     report.reasonsAfter = judged.reasons;

@@ -23,14 +23,15 @@ export interface CleanReport {
    * what its accuracy guard undid).
    */
   retuneTrial?: RetuneTrial & { sau?: { seconds: number; restored?: string; after: RetuneTrial } };
-  data: { source: string; cleanWith: number; heldOut: number; unlabelled?: { source: string; images: number } };
+  /** heldBackProbes: unlabelled images only the judging re-scan read (pipeline.ts, holdBackForJudging). */
+  data: { source: string; cleanWith: number; heldOut: number; unlabelled?: { source: string; images: number }; heldBackProbes?: number };
   before: Measurement;
   after?: Measurement;
   log?: CleanLog;
   verdictBefore: Decision['verdict'];
-  /** The re-scan's verdict on the cleaned model, from the held-out images only. */
+  /** The re-scan's verdict on the cleaned model, from images it was not cleaned with (held out, held back). */
   verdictAfter?: Decision['verdict'];
-  /** Probe images the re-scan read (the held-out count: none of them was cleaned with). */
+  /** Probe images the re-scan read (none of them was cleaned with). */
   rescannedImages?: number;
   reasonsAfter?: string[];
   /** The held-out accuracy the cleaning cost, against what the policy allows. */

@@ -36,6 +36,14 @@ export function withoutClass(set: LabelledImageSet, target: number): LabelledIma
   );
 }
 
+/** The images of `a` then those of `b` (same image shape), as one unlabelled set. */
+export function concatImages(a: ImageSet, b: ImageSet, source = `${a.source} + ${b.source}`): ImageSet {
+  const x = new Float32Array(a.x.length + b.x.length);
+  x.set(a.x);
+  x.set(b.x, a.x.length);
+  return { x, count: a.count + b.count, height: a.height, width: a.width, channels: a.channels, source };
+}
+
 /** A view of images [start, end) of a set (copies nothing). */
 export function sliceImages<T extends ImageSet>(set: T, start: number, end: number): T {
   const n = imageSize(set);

@@ -210,8 +210,17 @@ function cleaningSection(clean: CleanReport): string[] {
         '',
       ]
     : [];
+  // What the verdict after rests on: a reviewer weighs a re-scan of 30 images unlike one of 300.
+  const held = clean.data.heldBackProbes;
+  const judgedOn =
+    clean.rescannedImages === undefined
+      ? []
+      : [
+          `Re-scanned on ${clean.rescannedImages} images the cleaning never read: ${held ? `${held} unlabelled images held back from the probes and ` : ''}${clean.data.heldOut} held-out labelled ones.`,
+          '',
+        ];
   const took = clean.totalSeconds === undefined ? [] : [`Took ${num(clean.totalSeconds, 0)} s: ${escapeHtml(phasesText(clean.timings))}.`, ''];
-  return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), '', ...costLine, ...took];
+  return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), '', ...costLine, ...judgedOn, ...took];
 }
 
 /** The report as Markdown. Stays within `maxChars` by dropping detail sections, never the verdict. */

@@ -10,7 +10,9 @@ import {
   autoRound,
   autoRoundName,
   DEFAULT_CLEAN_POLICY,
+  holdBackForJudging,
   joinLabelled,
+  JUDGE_PROBES,
   judgedOnHeldOut,
   revivedInTrial,
   scanForTriggers,
@@ -643,5 +645,21 @@ describe('the re-scan that judges a cleaned model', () => {
     expect(thin.reasons.at(-1)).toMatch(/as few as 6 held-out images of a class \(tested with 12\): give at least 60 labelled images per class/);
     // A re-scan that still flags the model keeps its verdict, however thin the data.
     expect(judgedOnHeldOut({ ...clean, verdict: 'suspicious' }, heldOut30, 10).verdict).toBe('suspicious');
+  });
+
+  it('keeps the last 256 unlabelled images for itself when given at least 512, and then may call a thinly labelled model clean', () => {
+    // Image i is a one-pixel image of value i: which images went where is read off the pixels.
+    const unlabelled = (n: number) => ({ x: Float32Array.from({ length: n }, (_, i) => i), count: n, height: 1, width: 1, channels: 1, source: 'probes' });
+    const [all, none] = holdBackForJudging(unlabelled(511));
+    expect([all.count, none]).toEqual([511, null]);
+    const [cleanWith, judge] = holdBackForJudging(unlabelled(700));
+    expect(JUDGE_PROBES).toBe(256);
+    expect(Array.from(cleanWith.x)).toEqual([...Array(444).keys()]);
+    expect(Array.from(judge!.x)).toEqual([...Array(256).keys()].map((i) => 444 + i));
+    const [, heldOut30] = splitHeldOut(labelled(30));
+    expect(judgedOnHeldOut(clean, heldOut30, 10, 256).verdict).toBe('clean');
+    const short = judgedOnHeldOut(clean, heldOut30, 10, 255);
+    expect(short.verdict).toBe('unassessed');
+    expect(short.reasons.at(-1)).toMatch(/or at least 512 unlabelled images \(the last 256 then judge the cleaned model\)/);
   });
 });

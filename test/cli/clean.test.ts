@@ -1,11 +1,15 @@
 // `backdoor-gate clean` end to end on committed examples (a backdoored one, and a clean one
 // forced), with the bundled 600 labelled digits (60 per class) as the user's small clean set;
 // and cleaning with what a scan of probe data found passed on, as the action does.
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { perClassSubset } from '../../src/clean/training.js';
 import { writeNpy } from '../../src/data/npy.js';
+import { mnistSplit } from '../../src/data/mnist.js';
+import { loadLabelledImages } from '../../src/data/sources.js';
+import { sliceImages } from '../../src/data/types.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
@@ -275,4 +279,37 @@ describe('backdoor-gate clean', () => {
     expect(thin.stdout).toMatch(/too few labelled clean images for cleaning: class 0 has 3/);
     expect(existsSync(path.join(dir, 'o'))).toBe(false);
   }, 120_000);
+
+  it('judges the cleaned copy on the last 256 of 512 unlabelled digits it never cleaned with, so 30 labelled digits per class can pass it', async () => {
+    const dir = tmp();
+    const out = path.join(dir, 'cleaned');
+    // 30 labelled digits per class hold out 6 each: alone, too few for a clean re-scan (unassessed).
+    const thin = path.join(dir, 'thin');
+    const labelled = perClassSubset(loadLabelledImages(CLEAN_DATA, { shape: [28, 28, 1], maxImages: 100_000, seed: 0 }), 30);
+    mkdirSync(thin);
+    writeNpy(path.join(thin, 'x.npy'), labelled.x, [labelled.count, 28, 28, 1]);
+    writeNpy(path.join(thin, 'y.npy'), labelled.labels, [labelled.count]);
+    const probes = path.join(dir, 'probes');
+    mkdirSync(probes);
+    // Unlabelled images like the model's inputs, none of them among the test digits that measure it.
+    writeNpy(path.join(probes, 'x.npy'), sliceImages(mnistSplit('train'), 0, 512).x, [512, 28, 28, 1]);
+    const result = await runCli(['clean', EXAMPLES.blendedCnn, '--data', thin, '--unlabelled', probes, '--out', out, '--report', path.join(dir, 'r.json')]);
+    const report = JSON.parse(readFileSync(path.join(dir, 'r.json'), 'utf8'));
+    expect(report.data).toMatchObject({ cleanWith: 240 + 256, heldOut: 60, unlabelled: { images: 256 }, heldBackProbes: 256 });
+    expect(report.verdictBefore).toBe('backdoored');
+    // The re-scan reads the held-back digits and the held-out ones: none of them was cleaned with.
+    expect(report.rescannedImages).toBe(256 + 60);
+    expect(report.verdictAfter).toBe('clean');
+    expect(result.code).toBe(0);
+    // The real blended trigger, which the cleaning never saw, on the 2,000 MNIST test digits.
+    const card = JSON.parse(readFileSync(path.join(EXAMPLES.blendedCnn, 'zoo-card.json'), 'utf8')) as { attack: AttackSpec };
+    const stamp = (x: Float32Array) => applyTrigger(makeTrigger(card.attack), x, x.length / 784, 28, 28, 1);
+    const before = accuracyAndAsr((await loadModel(EXAMPLES.blendedCnn)).model, stamp, card.attack.target);
+    const after = accuracyAndAsr((await loadModel(out)).model, stamp, card.attack.target);
+    console.log(
+      `judged on held-back probes: real-trigger ASR ${(100 * before.asr).toFixed(1)} → ${(100 * after.asr).toFixed(1)} %, accuracy ${(100 * before.accuracy).toFixed(2)} → ${(100 * after.accuracy).toFixed(2)} %`,
+    );
+    expect(after.asr).toBeLessThan(0.05);
+    expect(before.accuracy - after.accuracy).toBeLessThan(0.02);
+  }, 900_000);
 });

@@ -87,6 +87,15 @@ describe('report renderers', () => {
       totalSeconds: 265.1,
     };
     expect(renderMarkdown(backdoored, { mermaid: false, clean: timed })).toContain('Took 265 s: scan 15 s, cleaning and re-scan 250 s.');
+    // What the re-scan read: the held-out fifth alone, or with probes held back from cleaning.
+    expect(within).not.toContain('Re-scanned on');
+    expect(renderMarkdown(backdoored, { mermaid: false, clean: { ...cleaning(116), rescannedImages: 120 } })).toContain(
+      'Re-scanned on 120 images the cleaning never read: 120 held-out labelled ones.',
+    );
+    const heldBack = { ...cleaning(116), data: { source: 'clean-data', cleanWith: 480 + 256, heldOut: 120, heldBackProbes: 256 }, rescannedImages: 376 };
+    expect(renderMarkdown(backdoored, { mermaid: false, clean: heldBack })).toContain(
+      'Re-scanned on 376 images the cleaning never read: 256 unlabelled images held back from the probes and 120 held-out labelled ones.',
+    );
   });
 
   it('a clean report has no findings: a passing check, no annotations, an empty SARIF run (which closes old alerts)', () => {
