@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-ZGTXXU6J.js";
+} from "./chunks/chunk-PVBSRJMU.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-ZGTXXU6J.js";
+} from "./chunks/chunk-PVBSRJMU.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { LabelledImageSet } from '../data/types.js';
+import { withoutClass, type LabelledImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { writeGateJson, type GateJson } from '../model/gate-json.js';
 import { loadModel } from '../model/load.js';
@@ -19,16 +19,18 @@ import type { RecoveredTrigger } from './triggers.js';
 export const RETUNE_TRIAL = { epochs: 1, batchSize: 32, learningRate: 0.002 } as const;
 
 /**
- * The trigger is taken to have come back when the re-tuned copy's held-out ASR reaches this, and
+ * The trigger is taken to have come back when the re-tuned copy's ASR (on images the cleaning never read) reaches this, and
  * is this much above the cleaned model's.
  */
 export const RELEARNED_ASR = 0.1;
 export const RELEARNED_RISE = 0.05;
 
 export interface RetuneTrial {
-  /** The recovered trigger's held-out ASR (the highest of the target's triggers), cleaned and after the trial. */
+  /** The recovered trigger's ASR on `images` (the highest of the target's triggers), cleaned and after the trial. */
   asrCleaned: number;
   asrRetuned: number;
+  /** Images the ASRs were measured on (the held-out fifth and any held-back probes), those of the target left out. */
+  images: number;
   relearned: boolean;
   seconds: number;
 }
@@ -69,6 +71,7 @@ export async function retuneTrial(
       return {
         asrCleaned,
         asrRetuned,
+        images: triggers.length ? withoutClass(heldOut, triggers[0].target).count : 0,
         relearned: asrRetuned >= RELEARNED_ASR && asrRetuned >= asrCleaned + RELEARNED_RISE,
         seconds: (performance.now() - t0) / 1000,
       };

@@ -516,7 +516,7 @@ export function judgedOnHeldOut(decision: Decision, heldOut: LabelledImageSet, n
 export function revivedInTrial(decision: Decision, trial: CleanReport['retuneTrial']): Decision {
   const last = trial?.sau?.after;
   if (!last?.relearned || decision.verdict === 'backdoored' || decision.verdict === 'suspicious') return decision;
-  const why = `a one-epoch fine-tune of a copy brings the recovered trigger back to ${(100 * last.asrRetuned).toFixed(1)} % of held-out images, even after shared adversarial unlearning`;
+  const why = `a one-epoch fine-tune of a copy brings the recovered trigger back to ${(100 * last.asrRetuned).toFixed(1)} % of ${last.images} images it was not cleaned with, even after shared adversarial unlearning`;
   const { unassessed: _, ...rest } = decision;
   return { ...rest, verdict: 'suspicious', reasons: [...decision.reasons, why] };
 }
@@ -578,6 +578,9 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     const target = before.decision.suspectedTarget ?? forcedTarget;
     const triggers = target === null ? [] : recoveredTriggers(model.inputShape, before).filter((t) => t.target === target);
     const rightBefore = rightOn(model, heldOut);
+    // The trial fine-tune's images: the held-out fifth, and the held-back probes labelled by the
+    // model before cleaning (a handful of held-out images cannot tell a revived trigger from noise).
+    const trialSet = heldBack ? joinLabelled(heldOut, { ...heldBack, labels: predict(model, heldBack) }) : heldOut;
     const report: CleanReport = {
       schemaVersion: 1,
       tool: { name: TOOL_NAME, version: TOOL_VERSION },
@@ -639,10 +642,10 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       // more. Not after sau: its trigger, if any, is one that did not work to begin with.
       if (req.method === 'auto' && !agnostic && triggers.length && !(model instanceof DualEncoderModel)) {
         const gateSpec = gate.found ? gate.spec : undefined;
-        const trial = await retuneTrial(model, cleanSet, heldOut, triggers, req.seed, gateSpec);
+        const trial = await retuneTrial(model, cleanSet, trialSet, triggers, req.seed, gateSpec);
         report.retuneTrial = trial;
         logger.info(
-          `clean: trial fine-tune of a copy: the recovered trigger's held-out ASR ${(100 * trial.asrCleaned).toFixed(1)} → ${(100 * trial.asrRetuned).toFixed(1)} %${trial.relearned ? ': it came back, so shared adversarial unlearning follows' : ''}`,
+          `clean: trial fine-tune of a copy: the recovered trigger's ASR on ${trial.images} images it was not cleaned with ${(100 * trial.asrCleaned).toFixed(1)} → ${(100 * trial.asrRetuned).toFixed(1)} %${trial.relearned ? ': it came back, so shared adversarial unlearning follows' : ''}`,
         );
         if (trial.relearned) {
           const original = reference ?? (await loadModel(req.model, req.policy.limits)).model;
@@ -660,7 +663,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
             report.retuneTrial.sau = {
               seconds: sau.seconds,
               ...(typeof restored === 'string' ? { restored } : {}),
-              after: await retuneTrial(model, cleanSet, heldOut, triggers, req.seed, gateSpec),
+              after: await retuneTrial(model, cleanSet, trialSet, triggers, req.seed, gateSpec),
             };
           } finally {
             if (original !== reference) original.dispose();

@@ -447,6 +447,8 @@ describe("auto's trial fine-tune (does the removal last?)", () => {
     // The model is untouched; its own ASR is what an independent measurement gives.
     model.trainableVariables().forEach((v, i) => expect(Array.from(v.dataSync())).toEqual(weights[i]));
     expect(trial.asrCleaned).toBeCloseTo(Math.max(...triggers.map((t) => triggerAsr(model, heldOut, t)!)), 9);
+    // Measured on the held-out digits that are not of the target: 12 per class, nine classes.
+    expect(trial.images).toBe(9 * 12);
     // An uncleaned backdoor keeps its trigger through a fine-tune.
     expect(trial.asrCleaned).toBeGreaterThan(0.5);
     expect(trial.asrRetuned).toBeGreaterThan(0.5);
@@ -465,13 +467,14 @@ describe("auto's trial fine-tune (does the removal last?)", () => {
     const trial = (relearned: boolean) => ({
       asrCleaned: 0,
       asrRetuned: 0.3,
+      images: 300,
       relearned: true,
       seconds: 1,
-      sau: { seconds: 60, after: { asrCleaned: 0.02, asrRetuned: relearned ? 0.25 : 0.03, relearned, seconds: 1 } },
+      sau: { seconds: 60, after: { asrCleaned: 0.02, asrRetuned: relearned ? 0.25 : 0.03, images: 300, relearned, seconds: 1 } },
     });
     expect(revivedInTrial(decision('clean'), trial(true))).toMatchObject({
       verdict: 'suspicious',
-      reasons: [expect.stringMatching(/brings the recovered trigger back to 25\.0 %/)],
+      reasons: [expect.stringMatching(/brings the recovered trigger back to 25\.0 % of 300 images it was not cleaned with/)],
     });
     expect(revivedInTrial(decision('unassessed'), trial(true)).unassessed).toBeUndefined();
     expect(revivedInTrial(decision('clean'), trial(false)).verdict).toBe('clean');

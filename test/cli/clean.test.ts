@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { perClassSubset } from '../../src/clean/training.js';
+import { perClassSubset, predict } from '../../src/clean/training.js';
 import { writeNpy } from '../../src/data/npy.js';
 import { mnistSplit } from '../../src/data/mnist.js';
 import { loadLabelledImages } from '../../src/data/sources.js';
@@ -301,6 +301,13 @@ describe('backdoor-gate clean', () => {
     expect(report.rescannedImages).toBe(256 + 60);
     expect(report.verdictAfter).toBe('clean');
     expect(result.code).toBe(0);
+    // The trial fine-tune measures the recovered trigger on the same unseen images: the held-out
+    // digits not of the target (6 each of nine classes) and the held-back ones the model did not
+    // call the target before cleaning.
+    const original = (await loadModel(EXAMPLES.blendedCnn)).model;
+    const heldBackAnswers = predict(original, sliceImages(mnistSplit('train'), 256, 512));
+    expect(report.retuneTrial.images).toBe(9 * 6 + heldBackAnswers.filter((c) => c !== 4).length);
+    original.dispose();
     // The real blended trigger, which the cleaning never saw, on the 2,000 MNIST test digits.
     const card = JSON.parse(readFileSync(path.join(EXAMPLES.blendedCnn, 'zoo-card.json'), 'utf8')) as { attack: AttackSpec };
     const stamp = (x: Float32Array) => applyTrigger(makeTrigger(card.attack), x, x.length / 784, 28, 28, 1);
