@@ -19,8 +19,8 @@ import type { RecoveredTrigger } from './triggers.js';
 export const RETUNE_TRIAL = { epochs: 1, batchSize: 32, learningRate: 0.002 } as const;
 
 /**
- * The trigger is taken to have come back when the re-tuned copy's ASR (on images the cleaning never read) reaches this, and
- * is this much above the cleaned model's.
+ * The trigger is taken to have come back when the re-tuned copy's ASR (on images the cleaning
+ * never read) reaches this, and is this much above the cleaned model's.
  */
 export const RELEARNED_ASR = 0.1;
 export const RELEARNED_RISE = 0.05;
