@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-PVBSRJMU.js";
+} from "./chunks/chunk-OX6LRJKR.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

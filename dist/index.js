@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-PVBSRJMU.js";
+} from "./chunks/chunk-OX6LRJKR.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -23,7 +23,7 @@ import {
   type CleanRequest,
 } from '../src/clean/pipeline.js';
 import { cleanedModelPasses, phasesText, type CleanReport } from '../src/clean/report.js';
-import { accuracyOf, perClassSubset } from '../src/clean/training.js';
+import { accuracyOf, perClassIndices, perClassSubset } from '../src/clean/training.js';
 import { recoveredTriggers } from '../src/clean/triggers.js';
 import type { CleanLog } from '../src/clean/unlearn.js';
 import { mnistSplit } from '../src/data/mnist.js';
@@ -291,14 +291,11 @@ function probeSet(d: Domain, perClass: number): string {
     const held = d.split('heldout');
     const indices = [...Array(EVAL_PROBES).keys()];
     if (judge) {
-      // perClassSubset's walk from EVAL_PROBES on: what it does not take is free.
-      const taken = new Map<number, number>();
-      for (let i = EVAL_PROBES; i < held.count && indices.length < EVAL_PROBES + JUDGE_PROBES; i++) {
-        const c = held.labels[i];
-        if ((taken.get(c) ?? 0) < perClass) taken.set(c, (taken.get(c) ?? 0) + 1);
-        else indices.push(i);
-      }
-      if (indices.length < EVAL_PROBES + JUDGE_PROBES) throw new Error(`${d.name}: the held-out pool has too few images for ${JUDGE_PROBES} judging probes`);
+      // The images after the probes that labelledSet's perClassSubset does not take are free.
+      const labelled = new Set(perClassIndices(held.labels.subarray(EVAL_PROBES), perClass).map((i) => EVAL_PROBES + i));
+      const free = [...Array(held.count).keys()].filter((i) => i >= EVAL_PROBES && !labelled.has(i));
+      if (free.length < JUDGE_PROBES) throw new Error(`${d.name}: the held-out pool has too few images for ${JUDGE_PROBES} judging probes`);
+      indices.push(...free.slice(0, JUDGE_PROBES));
     }
     writeNpy(path.join(dir, 'x.npy'), pickImages(held, indices).x, [indices.length, ...d.shape]);
   }

@@ -81,18 +81,23 @@ export function triggerAsr(model: ModelUnderTest, set: LabelledImageSet, trigger
   return others.count ? sentToTarget(model, others, trigger) : null;
 }
 
-/** The first `perClass` images of each class, in the set's order: the small clean set a user has. */
-export function perClassSubset(set: LabelledImageSet, perClass: number): LabelledImageSet {
+/** Indices of the first `perClass` images of each class, in the set's order. */
+export function perClassIndices(labels: ArrayLike<number>, perClass: number): number[] {
   const taken = new Map<number, number>();
   const keep: number[] = [];
-  for (let i = 0; i < set.count; i++) {
-    const c = set.labels[i];
+  for (let i = 0; i < labels.length; i++) {
+    const c = labels[i];
     if ((taken.get(c) ?? 0) < perClass) {
       taken.set(c, (taken.get(c) ?? 0) + 1);
       keep.push(i);
     }
   }
-  return { ...pickImages(set, keep), source: `${set.source} (${perClass} per class)` };
+  return keep;
+}
+
+/** The first `perClass` images of each class, in the set's order: the small clean set a user has. */
+export function perClassSubset(set: LabelledImageSet, perClass: number): LabelledImageSet {
+  return { ...pickImages(set, perClassIndices(set.labels, perClass)), source: `${set.source} (${perClass} per class)` };
 }
 
 /**

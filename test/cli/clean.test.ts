@@ -307,11 +307,11 @@ describe('backdoor-gate clean', () => {
     const original = (await loadModel(EXAMPLES.blendedCnn)).model;
     const heldBackAnswers = predict(original, sliceImages(mnistSplit('train'), 256, 512));
     expect(report.retuneTrial.images).toBe(9 * 6 + heldBackAnswers.filter((c) => c !== 4).length);
-    original.dispose();
     // The real blended trigger, which the cleaning never saw, on the 2,000 MNIST test digits.
     const card = JSON.parse(readFileSync(path.join(EXAMPLES.blendedCnn, 'zoo-card.json'), 'utf8')) as { attack: AttackSpec };
     const stamp = (x: Float32Array) => applyTrigger(makeTrigger(card.attack), x, x.length / 784, 28, 28, 1);
-    const before = accuracyAndAsr((await loadModel(EXAMPLES.blendedCnn)).model, stamp, card.attack.target);
+    const before = accuracyAndAsr(original, stamp, card.attack.target);
+    original.dispose();
     const after = accuracyAndAsr((await loadModel(out)).model, stamp, card.attack.target);
     console.log(
       `judged on held-back probes: real-trigger ASR ${(100 * before.asr).toFixed(1)} → ${(100 * after.asr).toFixed(1)} %, accuracy ${(100 * before.accuracy).toFixed(2)} → ${(100 * after.accuracy).toFixed(2)} %`,
