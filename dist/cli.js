@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-OX6LRJKR.js";
+} from "./chunks/chunk-ZSUTQRZP.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

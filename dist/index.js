@@ -43,7 +43,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-OX6LRJKR.js";
+} from "./chunks/chunk-ZSUTQRZP.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -267,7 +267,8 @@ function cleaningSection(clean) {
     ""
   ];
   const took = clean.totalSeconds === void 0 ? [] : [`Took ${num(clean.totalSeconds, 0)} s: ${escapeHtml(phasesText(clean.timings))}.`, ""];
-  return [`### Cleaning (${escapeHtml(clean.method)})`, "", where, "", table(["", "before", "after"], rows), "", ...costLine, ...judgedOn, ...took];
+  const done = clean.steps?.length ? ["What was done:", "", ...clean.steps.map((s, i) => `${i + 1}. ${escapeHtml(s)}`), ""] : [];
+  return [`### Cleaning (${escapeHtml(clean.method)})`, "", where, "", table(["", "before", "after"], rows), "", ...costLine, ...judgedOn, ...done, ...took];
 }
 function renderMarkdown(report, options, maxChars = LIMITS.commentChars) {
   const head = [

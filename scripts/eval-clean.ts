@@ -176,7 +176,7 @@ interface Row {
   /** The clean pipeline's own report (scan of the labelled set, phases, re-scan). */
   clean?: Pick<
     CleanReport,
-    'verdictBefore' | 'verdictAfter' | 'flaggedTarget' | 'forcedTarget' | 'skipped' | 'data' | 'rescannedImages' | 'retuneTrial' | 'accuracyCost'
+    'verdictBefore' | 'verdictAfter' | 'flaggedTarget' | 'forcedTarget' | 'skipped' | 'data' | 'rescannedImages' | 'retuneTrial' | 'accuracyCost' | 'steps'
   > & { passes: boolean };
   /** After one more epoch of plain fine-tuning on the labelled clean set. */
   retuned?: { accuracy: number; asr: number | null };
@@ -373,6 +373,7 @@ async function benchmark(split: Role): Promise<void> {
         rescannedImages: report.rescannedImages,
         retuneTrial: report.retuneTrial,
         accuracyCost: report.accuracyCost,
+        steps: report.steps,
         // What the action would ship: a clean re-scan within the policy's accuracy cost.
         passes: cleanedModelPasses(report),
       },

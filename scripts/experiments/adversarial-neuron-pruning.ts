@@ -16,20 +16,18 @@
 //   npm run zoo -- --only signs10-cnn-blended-t0-s321
 //   EPS=0.1 ITERATIONS=1000 tsx scripts/experiments/adversarial-neuron-pruning.ts signs10-cnn-blended-t0-s321
 //   MODE=gradients tsx scripts/experiments/adversarial-neuron-pruning.ts   (checks ∂L/∂m against finite differences)
-import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { asLayersModel, neuronLayers, type NeuronLayer } from '../../src/clean/neurons.js';
-import { joinLabelled } from '../../src/clean/pipeline.js';
-import { crossEntropyPerSample, forEachBatch, perClassSubset, predict } from '../../src/clean/training.js';
+import { crossEntropyPerSample, forEachBatch } from '../../src/clean/training.js';
 import { loadLabelledImages } from '../../src/data/sources.js';
-import { sliceImages, type LabelledImageSet } from '../../src/data/types.js';
+import type { LabelledImageSet } from '../../src/data/types.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import type { LayersModelAdapter, ModelUnderTest } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { mulberry32 } from '../../src/util/random.js';
-import { domain } from '../../src/zoo/domains.js';
 import { accuracy, attackSuccessRate, predictClasses } from '../../src/zoo/train.js';
+import { evalCleaningSet } from './eval-cleaning-set.js';
 
 const EPS = Number(process.env.EPS ?? 0.4);
 const ITERATIONS = Number(process.env.ITERATIONS ?? 2000);
@@ -154,15 +152,10 @@ if (process.env.MODE === 'gradients') {
   }
 } else {
   for (const name of process.argv.slice(2)) {
-    const card = JSON.parse(readFileSync(`zoo/${name}/zoo-card.json`, 'utf8'));
-    const d = domain(card.domain);
-    const test = d.split('test');
-    const held = d.split('heldout');
-    // The eval's cleaning set (scripts/eval-clean.ts): 5 % of the training size after the 256 probes, and the probes labelled by the model.
-    const perClass = Math.max(10, Math.floor((0.05 * d.split('train').count) / d.outputs));
+    const { card, test, cleaningSet } = evalCleaningSet(name);
     const { model } = await loadModel(`zoo/${name}`);
-    const probes = sliceImages(held, 0, 256);
-    const clean = joinLabelled(perClassSubset(sliceImages(held, 256, held.count), perClass), { ...probes, labels: predict(model, probes) });
+    // The eval's labelled set (5 % of the training size) and the probes labelled by the model.
+    const clean = cleaningSet(model);
     const layers = perturbedLayers(model);
     const t0 = performance.now();
     const mask = anpMasks(model, layers, clean);

@@ -13,6 +13,7 @@ import type { ModelUnderTest } from '../model/adapter.js';
 import { mulberry32 } from '../util/random.js';
 import { crossEntropyPerSample, forEachBatch } from './training.js';
 import type { CleanLog } from './unlearn.js';
+import { plural } from '../util/plural.js';
 
 export interface D3Options {
   epochs: number;
@@ -112,6 +113,7 @@ export function d3(model: ModelUnderTest, clean: LabelledImageSet, options: Part
   tf.dispose([...initial, ...norms]);
   return {
     method: 'd3',
+    summary: `D3: ${plural(opts.epochs, 'epoch')} pushing ${selected.length === 1 ? 'one layer' : `${selected.length} layers`}' weights away from where they were (their norms kept) while the clean loss stays within its margin`,
     options: { ...opts, selected: selected.map((v) => v.name) },
     steps,
     epochLoss: epochLoss.map((l, i) => l / Math.max(1, batches[i])),

@@ -22,6 +22,7 @@ import type { DualEncoderModel } from '../model/dual/adapter.js';
 import { mulberry32, gaussian, shuffleInPlace } from '../util/random.js';
 import { parLearningRate } from './par.js';
 import type { CleanLog } from './unlearn.js';
+import { plural } from '../util/plural.js';
 
 /** CLIP's symmetric contrastive loss for matched rows of normalised embeddings, fixed scale. */
 export function clipLoss(u: tf.Tensor2D, t: tf.Tensor2D, scale: number): tf.Scalar {
@@ -194,6 +195,7 @@ export function parDual(model: DualEncoderModel, data: LabelledImageSet, options
   const mean = (k: 'image' | 'text') => last.reduce((a, d) => a + d[k], 0) / Math.max(1, last.length);
   return {
     method: 'par',
+    summary: `PAR: ${plural(opts.epochs, 'epoch')} of perturb-and-recover in both towers, on labels captioned through ${templates.length} templates`,
     options: opts,
     steps: step,
     epochLoss,

@@ -21,6 +21,7 @@ import { spans } from '../scan/batching.js';
 import { asLayersModel } from './neurons.js';
 import { crossEntropyPerSample, forEachBatch } from './training.js';
 import type { CleanLog } from './unlearn.js';
+import { plural } from '../util/plural.js';
 
 export interface ParOptions {
   epochs: number;
@@ -95,6 +96,7 @@ export function parRecover(model: ModelUnderTest, clean: LabelledImageSet, optio
   const last = distance.slice(-Math.ceil(clean.count / opts.batchSize));
   return {
     method: 'par',
+    summary: `PAR: ${plural(opts.epochs, 'epoch')} of perturb-and-recover at the embedding ${node.name}`,
     options: opts,
     steps,
     epochLoss: epochLoss.map((l, i) => l / Math.max(1, batches[i])),

@@ -22,7 +22,7 @@ import type { RowLimits } from '../scan/batching.js';
 import { d3 } from './d3.js';
 import { DEFAULT_ONP, onpPrune } from './onp.js';
 import { parRecover } from './par.js';
-import { retuneTrial } from './lasting.js';
+import { retuneTrial, type RetuneTrial } from './lasting.js';
 import { accuracyCostOf, phaseClock, phasesText, type CleanPhase, type CleanReport, type Measurement } from './report.js';
 import { pairedCounts } from '../core/intervals.js';
 import { sauUnlearn, type SauOptions } from './sau.js';
@@ -101,6 +101,7 @@ export function autoRound(
   if (stages.length === 1) return first;
   return {
     method: stages.map(([name]) => name).join(', then '),
+    summary: stages.map(([, log]) => log.summary).join('; then '),
     options: Object.fromEntries(stages.map(([name, log]) => [name, log.options])),
     steps: stages.reduce((a, [, log]) => a + log.steps, 0),
     epochLoss: stages.flatMap(([, log]) => log.epochLoss),
@@ -147,16 +148,18 @@ export async function autoClean(
   policy: CleanPolicy = DEFAULT_CLEAN_POLICY,
   judge: ImageSet = probe,
   maxRounds = AUTO_MAX_ROUNDS,
-): Promise<{ log: CleanLog; last: TriggerScan; phases: CleanPhase[] }> {
+): Promise<{ log: CleanLog; last: TriggerScan; phases: CleanPhase[]; steps: string[] }> {
   const t0 = performance.now();
   const method = autoRoundName(model);
   const rounds: Array<{ target: number; triggers: string[]; seconds: number; verdictAfter: string; details?: Record<string, unknown> }> = [];
   const warpPhases: Array<Record<string, unknown>> = [];
+  // What was done, a sentence a step, for the report a reviewer reads.
+  const steps: string[] = [];
   let scan = first;
-  let steps = 0;
+  let optimiserSteps = 0;
   let epochLoss: number[] = [];
   const add = (log: CleanLog) => {
-    steps += log.steps;
+    optimiserSteps += log.steps;
     epochLoss = [...epochLoss, ...log.epochLoss];
   };
   // Every phase's wall time, in order, for the report: where a slow cleaning spends it.
@@ -183,12 +186,17 @@ export async function autoClean(
     const checks = invert(checkShift);
     clock.stop('warp check');
     const strongest = Math.max(...checks.map((c) => c.asr));
-    if (strongest < threshold) return warpPhases.length ? strongest : null;
+    const checked = `warp check: fresh warps of at most ${checkShift} px sent ${(100 * strongest).toFixed(1)} % of clean images to class ${target}`;
+    if (strongest < threshold) {
+      steps.push(`${checked} (under ${(100 * threshold).toFixed(0)} %: ${warpPhases.length ? 'no more warp unlearning' : 'not a warp backdoor'})`);
+      return warpPhases.length ? strongest : null;
+    }
     const { maxShift } = DEFAULT_WARP_INVERSION;
     const w = unlearnWarps(model, data, target, checkShift === maxShift ? checks : invert(maxShift), { seed: seed + 1000 * warpPhases.length });
     clock.stop('warp unlearning');
     warps.push(...w.warps);
     add(w);
+    steps.push(`${checked}; ${w.summary}`);
     warpPhases.push({ asrBefore: strongest, ...w.details, seconds: w.seconds });
     return w.residualAsr;
   };
@@ -205,6 +213,7 @@ export async function autoClean(
     clock.stop(`round ${r + 1}`);
     add(log);
     scan = await rescan('scan', probe);
+    steps.push(`round ${r + 1}: ${log.summary}; the re-scan: ${scan.decision.verdict}`);
     rounds.push({ target: t, triggers: triggers.map((x) => x.source), seconds: log.seconds, verdictAfter: scan.decision.verdict, details: log.details });
   }
   // Finishing round: the rounds stop once the re-scan is clean, but the first target's backdoor is
@@ -230,6 +239,7 @@ export async function autoClean(
     );
     clock.stop('finishing round');
     add(log);
+    steps.push(`finishing round at class ${target}: ${log.summary}`);
     if (!judgedLater) scan = await rescan('scan', probe);
     finish = { target, epochs: FINISH_EPOCHS, seconds: log.seconds, ...(judgedLater ? {} : { verdictAfter: scan.decision.verdict }) };
   }
@@ -239,14 +249,16 @@ export async function autoClean(
   return {
     log: {
       method: 'auto',
+      summary: steps.join('; '),
       options: { method, maxRounds },
-      steps,
+      steps: optimiserSteps,
       epochLoss,
       seconds: (performance.now() - t0) / 1000,
       details: { warpPhases, rounds, ...(finish ? { finish } : {}), phases: clock.phases },
     },
     last: scan,
     phases: clock.phases,
+    steps,
   };
 }
 
@@ -301,15 +313,11 @@ export interface SauRun {
   reference: ModelUnderTest;
   /** Points of accuracy the policy lets cleaning cost (cleaning.max-accuracy-drop). */
   maxAccuracyDrop: number;
-  logger?: Logger;
 }
 
 /** sau under the policy: its accuracy guard lets the cleaning set lose at most the policy's drop. */
 export function sauUnderPolicy(model: ModelUnderTest, data: LabelledImageSet, seed: number, run: SauRun, options: Partial<SauOptions> = {}): CleanLog {
-  const log = sauUnlearn(model, run.reference, data, { ...options, seed, maxAccuracyDrop: run.maxAccuracyDrop / 100 });
-  const restored = log.details?.restored;
-  if (typeof restored === 'string') run.logger?.info(`clean: shared adversarial unlearning: ${restored}`);
-  return log;
+  return sauUnlearn(model, run.reference, data, { ...options, seed, maxAccuracyDrop: run.maxAccuracyDrop / 100 });
 }
 
 /** Runs one cleaning method on the model in place; `tuning` adjusts the trigger methods' fine-tunes. */
@@ -627,13 +635,16 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     try {
       if (req.method === 'auto' && forcedTarget === null && !agnostic) {
         let phases: CleanPhase[];
-        ({ log: report.log, last: after, phases } = await autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, judge));
+        ({ log: report.log, last: after, phases, steps: report.steps } = await autoClean(model, cleanSet, cleanSet, rows, before, req.seed, req.policy, judge));
+        for (const step of report.steps) logger.info(`clean: ${step}`);
         logger.info(`clean: auto took ${report.log.seconds.toFixed(0)} s: ${phasesText(phases)}`);
       } else {
         report.log =
           req.method === 'auto' && !agnostic
             ? autoRound(model, cleanSet, triggers, req.seed)
-            : cleanWith(method, model, cleanSet, triggers, req.seed, {}, {}, reference && { reference, maxAccuracyDrop: req.policy.maxAccuracyDrop, logger });
+            : cleanWith(method, model, cleanSet, triggers, req.seed, {}, {}, reference && { reference, maxAccuracyDrop: req.policy.maxAccuracyDrop });
+        report.steps = [report.log.summary];
+        logger.info(`clean: ${report.log.summary}`);
         after = await scanForTriggers(model, judge, rows, req.seed, req.policy);
       }
       clock.stop('cleaning and re-scan');
@@ -644,9 +655,10 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         const gateSpec = gate.found ? gate.spec : undefined;
         const trial = await retuneTrial(model, cleanSet, trialSet, triggers, req.seed, gateSpec);
         report.retuneTrial = trial;
-        logger.info(
-          `clean: trial fine-tune of a copy: the recovered trigger's ASR on ${trial.images} images it was not cleaned with ${(100 * trial.asrCleaned).toFixed(1)} → ${(100 * trial.asrRetuned).toFixed(1)} %${trial.relearned ? ': it came back, so shared adversarial unlearning follows' : ''}`,
-        );
+        const trialStep = (t: RetuneTrial) =>
+          `trial fine-tune of a copy: the recovered trigger's ASR on ${t.images} images it was not cleaned with ${(100 * t.asrCleaned).toFixed(1)} → ${(100 * t.asrRetuned).toFixed(1)} %: ${t.relearned ? 'it came back' : 'it did not come back'}`;
+        report.steps?.push(trialStep(trial));
+        logger.info(`clean: ${trialStep(trial)}${trial.relearned ? ', so shared adversarial unlearning follows' : ''}`);
         if (trial.relearned) {
           const original = reference ?? (await loadModel(req.model, req.policy.limits)).model;
           try {
@@ -654,7 +666,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
               model,
               cleanSet,
               req.seed,
-              { reference: original, maxAccuracyDrop: req.policy.maxAccuracyDrop, logger },
+              { reference: original, maxAccuracyDrop: req.policy.maxAccuracyDrop },
               // Distil from the model as cleaned, not from the original: the original's answers
               // taught the trigger back (docs/cleaning.md); the accuracy limit is on the whole cleaning.
               { distillFrom: 'model', accuracyBaseline: accuracyOf(original, cleanSet) },
@@ -665,6 +677,10 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
               ...(typeof restored === 'string' ? { restored } : {}),
               after: await retuneTrial(model, cleanSet, trialSet, triggers, req.seed, gateSpec),
             };
+            for (const step of [`then ${sau.summary}`, `then a second ${trialStep(report.retuneTrial.sau.after)}`]) {
+              report.steps?.push(step);
+              logger.info(`clean: ${step}`);
+            }
           } finally {
             if (original !== reference) original.dispose();
           }

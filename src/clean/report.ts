@@ -28,6 +28,8 @@ export interface CleanReport {
   before: Measurement;
   after?: Measurement;
   log?: CleanLog;
+  /** What the cleaning did, a sentence a step, in order (auto's rounds, the trial fine-tune): the audit a reviewer reads. */
+  steps?: string[];
   verdictBefore: Decision['verdict'];
   /** The re-scan's verdict on the cleaned model, from images it was not cleaned with (held out, held back). */
   verdictAfter?: Decision['verdict'];

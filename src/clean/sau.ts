@@ -20,6 +20,7 @@ import { withConstantWeights, type ModelUnderTest } from '../model/adapter.js';
 import { pickImages } from '../data/types.js';
 import { accuracyOf, crossEntropyPerSample, distillationPool, forEachBatch, poolRows } from './training.js';
 import type { CleanLog } from './unlearn.js';
+import { plural } from '../util/plural.js';
 
 export interface SauOptions {
   epochs: number;
@@ -219,6 +220,7 @@ export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, cle
   const seconds = (performance.now() - t0) / 1000;
   return {
     method: 'sau',
+    summary: `shared adversarial unlearning (ℓ∞ ε ${opts.epsilon}): ${guard.restored ?? `${plural(opts.epochs, 'epoch')}, the clean images held to ${T > 0 ? `${opts.distillFrom === 'model' ? "the cleaned model's" : "the original's"} answers` : 'their labels'}`}`,
     options: opts,
     steps,
     epochLoss: epochLoss.map((l, i) => l / Math.max(1, batches[i])),
@@ -254,13 +256,17 @@ function accuracyGuard(model: ModelUnderTest, clean: LabelledImageSet, maxAccura
   const state = {
     accuracy: [] as number[],
     keptEpochs: 0,
+    /** Whether the kept epoch was within the limit or only no worse than the round began. */
+    keptWithinLimit: true,
     restored: undefined as string | undefined,
     afterEpoch(epoch: number): void {
       const now = accuracyOf(model, clean);
       state.accuracy.push(now);
       // Within the limit, or (a round already past it from the baseline) no worse than it began.
-      if (start - now > maxAccuracyDrop && now < roundStart) return;
+      const withinLimit = start - now <= maxAccuracyDrop;
+      if (!withinLimit && now < roundStart) return;
       state.keptEpochs = epoch + 1;
+      state.keptWithinLimit = withinLimit;
       if (on) {
         kept.forEach((t) => t.dispose());
         kept = vars.map((v) => tf.clone(v));
@@ -272,7 +278,7 @@ function accuracyGuard(model: ModelUnderTest, clean: LabelledImageSet, maxAccura
       if (on && state.keptEpochs < ran) {
         vars.forEach((v, i) => v.assign(kept[i]));
         const drop = 100 * (start - state.accuracy[ran - 1]);
-        state.restored = `after ${ran} epochs the cleaning set's accuracy was ${drop.toFixed(1)} points below ${baseline === undefined ? 'where it started' : "the original model's, and below where this round began"} (the limit is ${(100 * maxAccuracyDrop).toFixed(1)}), so the weights ${state.keptEpochs ? `of epoch ${state.keptEpochs}, the last within it,` : 'the model had before unlearning'} were kept`;
+        state.restored = `after ${ran} epochs the cleaning set's accuracy was ${drop.toFixed(1)} points below ${baseline === undefined ? 'where it started' : "the original model's, and below where this round began"} (the limit is ${(100 * maxAccuracyDrop).toFixed(1)}), so the weights ${state.keptEpochs ? `of epoch ${state.keptEpochs}, the last ${state.keptWithinLimit ? 'within it' : 'no worse than where this round began'},` : 'the model had before unlearning'} were kept`;
       }
       kept.forEach((t) => t.dispose());
       kept = [];

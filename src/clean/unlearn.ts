@@ -11,6 +11,7 @@ import { pickImages, type LabelledImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { crossEntropyPerSample, distillationPool, forEachBatch, poolRows, type DistillationPool } from './training.js';
 import { regionTrigger, type RecoveredTrigger } from './triggers.js';
+import { plural } from '../util/plural.js';
 
 export interface UnlearnOptions {
   epochs: number;
@@ -68,6 +69,8 @@ export const TOWER_REPAIR: Partial<UnlearnOptions> = { learningRate: 2e-3, epoch
 
 export interface CleanLog {
   method: string;
+  /** What the method did to this model, in a sentence a reviewer reads (the report's steps). */
+  summary: string;
   options: object;
   steps: number;
   /** Mean training loss per epoch. */
@@ -138,5 +141,14 @@ export function unlearnTriggers(
     steps++;
   });
   optimizer.dispose();
-  return { method: 'unlearn', options: opts, steps, epochLoss: epochLoss.map((l, i) => l / Math.max(1, batches[i])), seconds: (performance.now() - t0) / 1000 };
+  const regions = all.length - triggers.length;
+  const warps = hooks.alsoUnlearn?.length ?? 0;
+  return {
+    method: 'unlearn',
+    summary: `trigger unlearning: ${plural(opts.epochs, 'epoch')} of fine-tuning on clean images stamped with ${plural(triggers.length, 'recovered trigger')} of class ${triggers[0].target}${regions ? ` (and ${plural(regions, 'mask region')})` : ''}${warps ? ` and ${plural(warps, 'warp')}` : ''} at their true labels, the clean images held to the model's earlier answers`,
+    options: opts,
+    steps,
+    epochLoss: epochLoss.map((l, i) => l / Math.max(1, batches[i])),
+    seconds: (performance.now() - t0) / 1000,
+  };
 }

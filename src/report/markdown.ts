@@ -220,7 +220,8 @@ function cleaningSection(clean: CleanReport): string[] {
           '',
         ];
   const took = clean.totalSeconds === undefined ? [] : [`Took ${num(clean.totalSeconds, 0)} s: ${escapeHtml(phasesText(clean.timings))}.`, ''];
-  return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), '', ...costLine, ...judgedOn, ...took];
+  const done = clean.steps?.length ? ['What was done:', '', ...clean.steps.map((s, i) => `${i + 1}. ${escapeHtml(s)}`), ''] : [];
+  return [`### Cleaning (${escapeHtml(clean.method)})`, '', where, '', table(['', 'before', 'after'], rows), '', ...costLine, ...judgedOn, ...done, ...took];
 }
 
 /** The report as Markdown. Stays within `maxChars` by dropping detail sections, never the verdict. */

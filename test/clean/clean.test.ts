@@ -197,6 +197,13 @@ describe('ONP-style pruning', () => {
         for (let i = 0; i < values.length; i++) if (p.units.includes(i % layer.units)) expect(Math.abs(values[i])).toBe(0);
       }
     }
+    // What the report says it pruned: the units whose every variable is now zero, counted over all layers.
+    const switchedOff = layers.reduce(
+      (sum, l) => sum + [...Array(l.units).keys()].filter((u) => l.masked.every((v) => v.dataSync().every((x, i) => i % l.units !== u || x === 0))).length,
+      0,
+    );
+    expect(log.summary).toContain(`ONP-style pruning at class 6: pruned ${switchedOff} of 68 neurons (`);
+    expect(log.summary).toMatch(/; then 1 epoch of trigger unlearning with the pruned neurons held at zero$/);
     expect(details.of).toBe(12 + 24 + 32);
     expect(details.pruned).toBeGreaterThan(0);
     expect(details.pruned).toBeLessThan(details.of / 2);

@@ -14,7 +14,7 @@ import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
 import { applyTrigger, makeTrigger, type AttackSpec } from '../../src/zoo/attacks.js';
-import { accuracyAndAsr } from '../helpers/measure.js';
+import { accuracyAndAsr, zeroUnits } from '../helpers/measure.js';
 import { CLEAN_DATA, EXAMPLES, PROBE, runCli } from '../helpers/run.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-clean-'));
@@ -37,6 +37,28 @@ describe('backdoor-gate clean', () => {
     expect(report.log.details.rounds.length).toBeGreaterThan(0);
     expect(report.log.details.rounds[0].details.of).toBe(16 + 32 + 64);
     expect(report.log.details.rounds.at(-1).verdictAfter).toBe('clean');
+    // What was done, a sentence a step, as the job summary lists it: the warp check, each round
+    // with its re-scan, the finishing round, the trial fine-tune with the ASRs it measured. The
+    // neurons the rounds say they pruned are the units the written model has switched off,
+    // counted from its weight files.
+    const said: string[] = report.steps;
+    const rounds = report.log.details.rounds.length;
+    expect(said[0]).toMatch(/^warp check: fresh warps of at most 1 px sent [\d.]+ % of clean images to class 4 \(under 90 %: not a warp backdoor\)$/);
+    expect(said.slice(1, 1 + rounds).map((s) => s.replace(/ \(.*\)/, ''))).toEqual(
+      report.log.details.rounds.map(
+        (r: { target: number; details: { pruned: number }; verdictAfter: string }, i: number) =>
+          `round ${i + 1}: ONP-style pruning at class ${r.target}: pruned ${r.details.pruned} of 112 neurons; then 10 epochs of trigger unlearning${r.details.pruned ? ' with the pruned neurons held at zero' : ''}; the re-scan: ${r.verdictAfter}`,
+      ),
+    );
+    expect(said[1 + rounds]).toMatch(/^finishing round at class 4: trigger unlearning: 5 epochs/);
+    const trial = report.retuneTrial;
+    expect(said[2 + rounds]).toBe(
+      `trial fine-tune of a copy: the recovered trigger's ASR on ${trial.images} images it was not cleaned with ${(100 * trial.asrCleaned).toFixed(1)} → ${(100 * trial.asrRetuned).toFixed(1)} %: ${trial.relearned ? 'it came back' : 'it did not come back'}`,
+    );
+    expect(said).toHaveLength(trial.sau ? 5 + rounds : 3 + rounds);
+    const pruned = said.slice(1, 1 + rounds).reduce((sum, s) => sum + Number(/pruned (\d+) of/.exec(s)![1]), 0);
+    expect(zeroUnits(out)).toBe(pruned);
+    for (const step of said) expect(result.stdout + result.stderr).toContain(step.split(';')[0]);
     // Every step's time, in order: the warp check (no warp found), rounds with their scans, the
     // judging scan of the held-out fifth; together they account for auto's time.
     const phases: Array<{ phase: string; seconds: number }> = report.log.details.phases;
@@ -103,6 +125,10 @@ describe('backdoor-gate clean', () => {
     expect(report.log.method).toBe('sau');
     // The trial fine-tune measures a recovered trigger that worked; sau ran because none did.
     expect(report.retuneTrial).toBeUndefined();
+    // One step, said in the log too: SAU with its ε, and its epochs or what its accuracy guard kept.
+    expect(report.steps).toEqual([report.log.summary]);
+    expect(report.log.summary).toMatch(/^shared adversarial unlearning \(ℓ∞ ε 0\.1\): (10 epochs|after 10 epochs the cleaning set's accuracy)/);
+    expect(result.stdout + result.stderr).toContain(`clean: ${report.log.summary}`);
     expect(report.output.digest).not.toBe(report.input.digest);
     // Measured on the 2,000 MNIST test digits, which neither the model nor the cleaning saw.
     const none = (x: Float32Array) => x;

@@ -96,6 +96,12 @@ describe('report renderers', () => {
     expect(renderMarkdown(backdoored, { mermaid: false, clean: heldBack })).toContain(
       'Re-scanned on 376 images the cleaning never read: 256 unlabelled images held back from the probes and 120 held-out labelled ones.',
     );
+    // What the cleaning did, step by step and in order, escaped like every other text from the model's side.
+    const audited = { ...cleaning(116), steps: ['round 1: pruned 4 of 68 neurons; the re-scan: clean', 'trial fine-tune of a copy: 3.2 → 3.2 % <b>'] };
+    expect(renderMarkdown(backdoored, { mermaid: false, clean: audited })).toContain(
+      'What was done:\n\n1. round 1: pruned 4 of 68 neurons; the re-scan: clean\n2. trial fine-tune of a copy: 3.2 → 3.2 % &#60;b&#62;\n',
+    );
+    expect(renderMarkdown(backdoored, { mermaid: false, clean: cleaning(116) })).not.toContain('What was done');
   });
 
   it('a clean report has no findings: a passing check, no annotations, an empty SARIF run (which closes old alerts)', () => {
