@@ -26,6 +26,7 @@ import {
   notice,
   openGitHub,
   outcomeFor,
+  percent,
   phasesText,
   runClean,
   runMergeSession,
@@ -43,7 +44,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-ZSUTQRZP.js";
+} from "./chunks/chunk-Y772K5KK.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -109,7 +110,7 @@ function escapeHtml(text) {
 }
 var code = (text) => `<code>${escapeHtml(text)}</code>`;
 var num = (v, digits = 3) => typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "n/a";
-var pct = (v) => typeof v === "number" ? `${(v * 100).toFixed(1)} %` : "n/a";
+var pct = (v) => typeof v === "number" ? percent(v) : "n/a";
 var VERDICT_BADGE = {
   clean: "\u2705 clean",
   suspicious: "\u26A0\uFE0F suspicious",

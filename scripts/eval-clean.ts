@@ -16,7 +16,6 @@ import {
   cleanWith,
   DEFAULT_CLEAN_POLICY,
   JUDGE_PROBES,
-  MIN_IMAGES_PER_CLASS,
   runClean,
   scanForTriggers,
   type CleanMethod,
@@ -36,8 +35,9 @@ import type { LayersModelAdapter, ModelUnderTest } from '../src/model/adapter.js
 import { loadModel } from '../src/model/load.js';
 import type { AttackSpec } from '../src/zoo/attacks.js';
 import { domain, type Domain, type TaskData } from '../src/zoo/domains.js';
-import { accuracy, attackSuccessRate, predictClasses, trainEpochs } from '../src/zoo/train.js';
+import { attackSuccessRate, trainEpochs } from '../src/zoo/train.js';
 import { wilson } from '../src/core/intervals.js';
+import { EVAL_PROBES, evalLabelledSet, RETUNE, testAccuracyAndAsr } from './eval-cleaning-data.js';
 import { roleOf, unusable, type Role } from './eval-summary.js';
 import type { ZooCard } from './zoo.js';
 
@@ -250,32 +250,23 @@ function table(summary: Record<string, ReturnType<typeof summarise>>): string {
 // each model comes from `npm run eval` (eval-results.json: the scan of 256 unlabelled held-out
 // probes); a flagged model goes to runClean with `auto` and the gate's target, exactly as
 // src/main.ts passes them. The defender's labelled clean set is 5 % of the model's training size
-// (at least MIN_IMAGES_PER_CLASS per class), drawn from held-out images the probes do not use;
+// (at least MIN_IMAGES_PER_CLASS per class; eval-cleaning-data.ts), drawn from held-out images the probes do not use;
 // runClean cleans on 4/5 of it and re-scans on the other fifth. Measured on the domain's test
 // split with the true trigger: accuracy and ASR before, after, and after one more epoch of plain
 // fine-tuning on the labelled set at the zoo's learning rate (does the backdoor come back?).
 // Models the gate did not flag (clean controls, and backdoors it missed) are cleaned with
 // --force, as a user who knows better would; they are reported apart from the flagged ones.
 
-/** Probes the eval scans with: the first 256 held-out images. The labelled set starts after them. */
-const EVAL_PROBES = 256;
-const LABELLED_SHARE = 0.05;
-const RETUNE = { epochs: 1, batchSize: 32, learningRate: 0.002, seed: 0 };
-
 /** The labelled clean set for a domain, written once as x.npy + y.npy for runClean. */
 function labelledSet(d: Domain): { spec: string; set: LabelledImageSet; perClass: number; percentOfTraining: number } {
-  const trainSize = d.split('train').count;
-  const perClass = Math.max(MIN_IMAGES_PER_CLASS, Math.floor((LABELLED_SHARE * trainSize) / d.outputs));
-  const held = d.split('heldout');
-  const set = perClassSubset(sliceImages(held, EVAL_PROBES, held.count), perClass);
-  if (set.count < perClass * d.outputs) throw new Error(`${d.name}: the held-out pool has fewer than ${perClass} images of some class`);
+  const { set, perClass, percentOfTraining } = evalLabelledSet(d);
   const spec = path.resolve(values.cache!, 'data', `${d.name}-${perClass}`);
   if (!existsSync(path.join(spec, 'y.npy'))) {
     mkdirSync(spec, { recursive: true });
     writeNpy(path.join(spec, 'x.npy'), set.x, [set.count, ...d.shape]);
     writeNpy(path.join(spec, 'y.npy'), set.labels, [set.count]);
   }
-  return { spec, set, perClass, percentOfTraining: (100 * set.count) / trainSize };
+  return { spec, set, perClass, percentOfTraining };
 }
 
 /**
@@ -334,10 +325,7 @@ async function benchmark(split: Role): Promise<void> {
     const d = domain(card.domain);
     const test = d.split('test');
     const labelled = labelledSet(d);
-    const measure = (m: tf.LayersModel) => ({
-      accuracy: accuracy(predictClasses(m, test.x, test.count, test.height, test.width, test.channels), test.labels),
-      asr: card.attack ? attackSuccessRate(m, test, card.attack, card.outputs) : null,
-    });
+    const measure = (m: tf.LayersModel) => testAccuracyAndAsr(m, test, card);
     const dir = path.join(values.zoo!, card.name);
     const original = await loadModel(dir);
     const before = measure((original.model as LayersModelAdapter).model);

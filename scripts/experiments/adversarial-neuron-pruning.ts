@@ -26,8 +26,7 @@ import { MemoryLogger } from '../../src/logger.js';
 import type { LayersModelAdapter, ModelUnderTest } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { mulberry32 } from '../../src/util/random.js';
-import { accuracy, attackSuccessRate, predictClasses } from '../../src/zoo/train.js';
-import { evalCleaningSet } from './eval-cleaning-set.js';
+import { evalCleaningSet, testAccuracyAndAsr } from '../eval-cleaning-data.js';
 
 const EPS = Number(process.env.EPS ?? 0.4);
 const ITERATIONS = Number(process.env.ITERATIONS ?? 2000);
@@ -167,9 +166,8 @@ if (process.env.MODE === 'gradients') {
       for (const i of order.slice(0, n)) keep[i] = 0;
       writeCoefficients(layers, keep, null);
       const m = (model as LayersModelAdapter).model;
-      const acc = accuracy(predictClasses(m, test.x, test.count, test.height, test.width, test.channels), test.labels);
-      const asr = card.attack ? attackSuccessRate(m, test, card.attack, card.outputs) : NaN;
-      sweep.push(`${n} (m ≤ ${n ? mask[order[n - 1]].toFixed(2) : '–'}): ${(100 * acc).toFixed(1)} / ${(100 * asr).toFixed(1)}`);
+      const { accuracy: acc, asr } = testAccuracyAndAsr(m, test, card);
+      sweep.push(`${n} (m ≤ ${n ? mask[order[n - 1]].toFixed(2) : '–'}): ${(100 * acc).toFixed(1)} / ${(100 * (asr ?? NaN)).toFixed(1)}`);
     }
     console.log(`${name}: ε ${EPS}, ${ITERATIONS} iterations on ${clean.count} images, ${mask.length} neurons, ${seconds.toFixed(0)} s`);
     console.log(`  pruned (lowest masks first): accuracy / true-trigger ASR %  ${sweep.join(' | ')}`);

@@ -16,7 +16,7 @@
 //   npm run zoo -- --only signs10-cnn-blended-t0-s321
 //   METHODS=sau,ft-sam:1,ft-sam:2 EPOCHS=40 tsx scripts/experiments/ft-sam.ts signs10-cnn-blended-t0-s321 [more models]
 import * as tf from '@tensorflow/tfjs';
-import { sauUnlearn } from '../../src/clean/sau.js';
+import { accuracyGuard, sauUnlearn } from '../../src/clean/sau.js';
 import { accuracyOf, forEachBatch } from '../../src/clean/training.js';
 import type { LabelledImageSet } from '../../src/data/types.js';
 import { selectBackend } from '../../src/engine/backend.js';
@@ -24,15 +24,14 @@ import { MemoryLogger } from '../../src/logger.js';
 import type { LayersModelAdapter, ModelUnderTest } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import type { TaskData } from '../../src/zoo/domains.js';
-import { accuracy, attackSuccessRate, predictClasses, trainEpochs } from '../../src/zoo/train.js';
-import { evalCleaningSet } from './eval-cleaning-set.js';
+import { trainEpochs } from '../../src/zoo/train.js';
+import { evalCleaningSet, RETUNE, testAccuracyAndAsr } from '../eval-cleaning-data.js';
 
 const EPOCHS = Number(process.env.EPOCHS ?? 40);
 const LR = Number(process.env.LR ?? 0.01);
 /** `sau`, or `ft-sam:<ρ>` for each ρ to try. */
 const METHODS = (process.env.METHODS ?? 'sau,ft-sam:0.5,ft-sam:1,ft-sam:2,ft-sam:4').split(',');
 const FT_SAM = { batchSize: 128, momentum: 0.9, weightDecay: 5e-4, labelSmoothing: 0.1, maxAccuracyDrop: 0.02, seed: 0 };
-const RETUNE = { epochs: 1, batchSize: 32, learningRate: 0.002, seed: 0 };
 
 function smoothedCrossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, smoothing: number): tf.Scalar {
   const K = logits.shape[1];
@@ -40,7 +39,7 @@ function smoothedCrossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, smoothin
   return tf.mean(tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(logits)), -1))) as tf.Scalar;
 }
 
-/** FT-SAM on `model` in place; the accuracy guard keeps the last epoch within the limit (as SAU's). */
+/** FT-SAM on `model` in place, under SAU's accuracy guard (the last epoch within the limit is kept). */
 function ftSam(model: ModelUnderTest, clean: LabelledImageSet, rho: number): { seconds: number; restoredTo?: number; accuracy: number[] } {
   const t0 = performance.now();
   const vars = model.trainableVariables();
@@ -48,10 +47,7 @@ function ftSam(model: ModelUnderTest, clean: LabelledImageSet, rho: number): { s
   const K = model.numClasses;
   const steps = EPOCHS * Math.ceil(clean.count / FT_SAM.batchSize);
   let step = 0;
-  const start = accuracyOf(model, clean);
-  let kept = vars.map((v) => tf.clone(v));
-  let keptEpoch = 0;
-  const acc: number[] = [];
+  const guard = accuracyGuard(model, clean, FT_SAM.maxAccuracyDrop);
   const loss = (x: tf.Tensor4D, y: tf.Tensor2D) => () => smoothedCrossEntropy(model.logits(x), y, FT_SAM.labelSmoothing);
   forEachBatch(
     clean,
@@ -75,33 +71,18 @@ function ftSam(model: ModelUnderTest, clean: LabelledImageSet, rho: number): { s
         v.assign(tf.sub(v, tf.mul(velocity[i], lr)));
       });
     },
-    (epoch) => {
-      const now = accuracyOf(model, clean);
-      acc.push(now);
-      if (start - now > FT_SAM.maxAccuracyDrop) return;
-      keptEpoch = epoch + 1;
-      kept.forEach((t) => t.dispose());
-      kept = vars.map((v) => tf.clone(v));
-    },
+    guard.afterEpoch,
   );
-  const restore = keptEpoch < EPOCHS;
-  if (restore) vars.forEach((v, i) => v.assign(kept[i]));
-  kept.forEach((t) => t.dispose());
+  guard.finish();
   velocity.forEach((t) => t.dispose());
-  return { seconds: (performance.now() - t0) / 1000, ...(restore ? { restoredTo: keptEpoch } : {}), accuracy: acc };
+  return { seconds: (performance.now() - t0) / 1000, ...(guard.restored ? { restoredTo: guard.keptEpochs } : {}), accuracy: guard.accuracy };
 }
 
 await selectBackend({ choice: 'wasm', logger: new MemoryLogger(), wasmThreads: Number(process.env.THREADS ?? 1) });
 for (const name of process.argv.slice(2)) {
   const { card, test, labelled, cleaningSet } = evalCleaningSet(name);
-  const measure = (m: ModelUnderTest) => {
-    const layers = (m as LayersModelAdapter).model;
-    return {
-      acc: accuracy(predictClasses(layers, test.x, test.count, test.height, test.width, test.channels), test.labels),
-      asr: card.attack ? attackSuccessRate(layers, test, card.attack, card.outputs) : NaN,
-    };
-  };
-  const pct = (v: number) => (Number.isNaN(v) ? '–' : (100 * v).toFixed(1));
+  const measure = (m: ModelUnderTest) => testAccuracyAndAsr((m as LayersModelAdapter).model, test, card);
+  const pct = (v: number | null) => (v === null ? '–' : (100 * v).toFixed(1));
   for (const method of METHODS) {
     const { model } = await loadModel(`zoo/${name}`);
     // What runClean cleans with: 4/5 of the labelled set (the rest is held out) and the probes.
@@ -128,7 +109,7 @@ for (const name of process.argv.slice(2)) {
     trainEpochs((model as LayersModelAdapter).model, labelled as TaskData, { ...RETUNE, head: card.head, outputs: card.outputs });
     const retuned = measure(model);
     console.log(
-      `${name} ${method}${method === 'sau' ? '' : ` ${EPOCHS} ep lr ${LR}`}: acc ${pct(before.acc)} → ${pct(after.acc)} (drop ${(100 * (before.acc - after.acc)).toFixed(2)}), ASR ${pct(before.asr)} → ${pct(after.asr)} → re-tuned ${pct(retuned.asr)} (acc ${pct(retuned.acc)}); ${clean.count} images, ${seconds.toFixed(0)} s ${note}`,
+      `${name} ${method}${method === 'sau' ? '' : ` ${EPOCHS} ep lr ${LR}`}: acc ${pct(before.accuracy)} → ${pct(after.accuracy)} (drop ${(100 * (before.accuracy - after.accuracy)).toFixed(2)}), ASR ${pct(before.asr)} → ${pct(after.asr)} → re-tuned ${pct(retuned.asr)} (acc ${pct(retuned.accuracy)}); ${clean.count} images, ${seconds.toFixed(0)} s ${note}`,
     );
     console.log(
       `JSON ${JSON.stringify({ model: name, family: card.attack?.family ?? 'clean', method, epochs: EPOCHS, before, after, retuned, seconds, ...record })}`,

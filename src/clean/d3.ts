@@ -13,7 +13,7 @@ import type { ModelUnderTest } from '../model/adapter.js';
 import { mulberry32 } from '../util/random.js';
 import { crossEntropyPerSample, forEachBatch } from './training.js';
 import type { CleanLog } from './unlearn.js';
-import { plural } from '../util/plural.js';
+import { plural } from '../util/words.js';
 
 export interface D3Options {
   epochs: number;

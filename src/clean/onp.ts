@@ -22,7 +22,7 @@ import { applyNeuronMask, asLayersModel, connectionVectors, meanActivations, neu
 import { accuracyOf, distillationPool, perClassSubset, sentToTarget } from './training.js';
 import type { RecoveredTrigger } from './triggers.js';
 import { DEFAULT_UNLEARN, unlearnTriggers, type CleanLog, type UnlearnHooks, type UnlearnOptions } from './unlearn.js';
-import { plural } from '../util/plural.js';
+import { percent, plural } from '../util/words.js';
 
 export interface OnpOptions {
   iterations: number;
@@ -239,12 +239,11 @@ export function onpPrune(
     epochLoss = log.epochLoss;
   }
   original.flat().forEach((t) => t.dispose());
-  const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
   const summary =
     `ONP-style pruning at class ${target}: pruned ${details.pruned} of ${total} neurons` +
     (details.pruned
-      ? ` (${prunedNeurons.map((p) => `${p.units.length} in ${p.layer}`).join(', ')}; the recovered trigger then sent ${pct(best.asr)} of the reward images there)`
-      : ` (no mask sampled scored better than keeping every neuron: the recovered trigger still sent ${pct(best.asr)} of the reward images there)`) +
+      ? ` (${prunedNeurons.map((p) => `${p.units.length} in ${p.layer}`).join(', ')}; the recovered trigger then sent ${percent(best.asr)} of the reward images there)`
+      : ` (no mask sampled scored better than keeping every neuron: the recovered trigger still sent ${percent(best.asr)} of the reward images there)`) +
     (recovery.epochs > 0
       ? `; then ${plural(recovery.epochs, 'epoch')} of trigger unlearning${details.pruned ? ' with the pruned neurons held at zero' : ''}`
       : '');

@@ -22,7 +22,7 @@ import type { DualEncoderModel } from '../model/dual/adapter.js';
 import { mulberry32, gaussian, shuffleInPlace } from '../util/random.js';
 import { parLearningRate } from './par.js';
 import type { CleanLog } from './unlearn.js';
-import { plural } from '../util/plural.js';
+import { plural } from '../util/words.js';
 
 /** CLIP's symmetric contrastive loss for matched rows of normalised embeddings, fixed scale. */
 export function clipLoss(u: tf.Tensor2D, t: tf.Tensor2D, scale: number): tf.Scalar {

@@ -21,7 +21,7 @@ import { spans } from '../scan/batching.js';
 import { asLayersModel } from './neurons.js';
 import { crossEntropyPerSample, forEachBatch } from './training.js';
 import type { CleanLog } from './unlearn.js';
-import { plural } from '../util/plural.js';
+import { plural } from '../util/words.js';
 
 export interface ParOptions {
   epochs: number;

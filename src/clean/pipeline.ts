@@ -35,6 +35,7 @@ import { DEFAULT_WARP_INVERSION, DEFAULT_WARP_UNLEARN, invertWarp, unlearnWarps,
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 import { AUTO_METHOD, MIN_IMAGES_PER_CLASS, type CleanMethod } from './types.js';
+import { percent } from '../util/words.js';
 export { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, type CleanMethod } from './types.js';
 
 /**
@@ -186,7 +187,7 @@ export async function autoClean(
     const checks = invert(checkShift);
     clock.stop('warp check');
     const strongest = Math.max(...checks.map((c) => c.asr));
-    const checked = `warp check: fresh warps of at most ${checkShift} px sent ${(100 * strongest).toFixed(1)} % of clean images to class ${target}`;
+    const checked = `warp check: fresh warps of at most ${checkShift} px sent ${percent(strongest)} of clean images to class ${target}`;
     if (strongest < threshold) {
       steps.push(`${checked} (under ${(100 * threshold).toFixed(0)} %: ${warpPhases.length ? 'no more warp unlearning' : 'not a warp backdoor'})`);
       return warpPhases.length ? strongest : null;
@@ -281,7 +282,7 @@ export function atTarget(scan: TriggerScan, target: number, verdict: Decision['v
  */
 export function withWarpCheck(scan: TriggerScan, target: number, residualAsr: number): TriggerScan {
   const d = scan.decision;
-  const pct = `${(100 * residualAsr).toFixed(1)} %`;
+  const pct = percent(residualAsr);
   const limit = `${100 * DEFAULT_WARP_UNLEARN.stopAsr} %`;
   if (residualAsr < DEFAULT_WARP_UNLEARN.stopAsr)
     return {
@@ -524,7 +525,7 @@ export function judgedOnHeldOut(decision: Decision, heldOut: LabelledImageSet, n
 export function revivedInTrial(decision: Decision, trial: CleanReport['retuneTrial']): Decision {
   const last = trial?.sau?.after;
   if (!last?.relearned || decision.verdict === 'backdoored' || decision.verdict === 'suspicious') return decision;
-  const why = `a one-epoch fine-tune of a copy brings the recovered trigger back to ${(100 * last.asrRetuned).toFixed(1)} % of ${last.images} images it was not cleaned with, even after shared adversarial unlearning`;
+  const why = `a one-epoch fine-tune of a copy brings the recovered trigger back to ${percent(last.asrRetuned)} of ${last.images} images it was not cleaned with, even after shared adversarial unlearning`;
   const { unassessed: _, ...rest } = decision;
   return { ...rest, verdict: 'suspicious', reasons: [...decision.reasons, why] };
 }
@@ -625,7 +626,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     }
     if (agnostic)
       logger.info(
-        `clean: ${flagged ? (triggers.length ? `the recovered trigger sends only ${((report.before.recoveredTriggerAsr ?? 0) * 100).toFixed(1)} % of held-out images to class ${target}` : 'no trigger was recovered') : 'forced on a model the scan passed'}; cleaning without a trigger (shared adversarial unlearning)`,
+        `clean: ${flagged ? (triggers.length ? `the recovered trigger sends only ${percent(report.before.recoveredTriggerAsr ?? 0)} of held-out images to class ${target}` : 'no trigger was recovered') : 'forced on a model the scan passed'}; cleaning without a trigger (shared adversarial unlearning)`,
       );
     // sau unlearns what fools the model and its frozen original alike: a second copy, never trained.
     const reference = method === 'sau' ? (await loadModel(req.model, req.policy.limits)).model : undefined;

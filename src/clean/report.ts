@@ -4,6 +4,7 @@ import { pairedDifferenceInterval, type PairedCounts } from '../core/intervals.j
 import type { Decision } from '../core/verdict.js';
 import type { RetuneTrial } from './lasting.js';
 import type { CleanLog } from './unlearn.js';
+import { percent } from '../util/words.js';
 
 export interface CleanReport {
   schemaVersion: 1;
@@ -126,6 +127,6 @@ export interface Measurement {
 
 /** "method: held-out accuracy a → b, recovered-trigger ASR c → d": one line for logs and warnings. */
 export function cleanSummary(report: CleanReport): string {
-  const pct = (v: number | null | undefined) => (v == null ? 'n/a' : `${(100 * v).toFixed(1)} %`);
+  const pct = (v: number | null | undefined) => (v == null ? 'n/a' : percent(v));
   return `${report.method}: held-out accuracy ${pct(report.before.heldOutAccuracy)} → ${pct(report.after?.heldOutAccuracy)}, recovered-trigger ASR ${pct(report.before.recoveredTriggerAsr)} → ${pct(report.after?.recoveredTriggerAsr)}`;
 }

@@ -20,7 +20,7 @@ import { withConstantWeights, type ModelUnderTest } from '../model/adapter.js';
 import { pickImages } from '../data/types.js';
 import { accuracyOf, crossEntropyPerSample, distillationPool, forEachBatch, poolRows } from './training.js';
 import type { CleanLog } from './unlearn.js';
-import { plural } from '../util/plural.js';
+import { plural } from '../util/words.js';
 
 export interface SauOptions {
   epochs: number;
@@ -247,7 +247,7 @@ export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, cle
  * or two and win it back. With a baseline (the original's accuracy) the limit is measured from it,
  * and a round that starts past it may keep an epoch no worse than where it began.
  */
-function accuracyGuard(model: ModelUnderTest, clean: LabelledImageSet, maxAccuracyDrop: number, baseline?: number) {
+export function accuracyGuard(model: ModelUnderTest, clean: LabelledImageSet, maxAccuracyDrop: number, baseline?: number) {
   const roundStart = accuracyOf(model, clean);
   const start = baseline ?? roundStart;
   const vars = model.trainableVariables();
@@ -256,17 +256,13 @@ function accuracyGuard(model: ModelUnderTest, clean: LabelledImageSet, maxAccura
   const state = {
     accuracy: [] as number[],
     keptEpochs: 0,
-    /** Whether the kept epoch was within the limit or only no worse than the round began. */
-    keptWithinLimit: true,
     restored: undefined as string | undefined,
     afterEpoch(epoch: number): void {
       const now = accuracyOf(model, clean);
       state.accuracy.push(now);
       // Within the limit, or (a round already past it from the baseline) no worse than it began.
-      const withinLimit = start - now <= maxAccuracyDrop;
-      if (!withinLimit && now < roundStart) return;
+      if (start - now > maxAccuracyDrop && now < roundStart) return;
       state.keptEpochs = epoch + 1;
-      state.keptWithinLimit = withinLimit;
       if (on) {
         kept.forEach((t) => t.dispose());
         kept = vars.map((v) => tf.clone(v));
@@ -278,7 +274,9 @@ function accuracyGuard(model: ModelUnderTest, clean: LabelledImageSet, maxAccura
       if (on && state.keptEpochs < ran) {
         vars.forEach((v, i) => v.assign(kept[i]));
         const drop = 100 * (start - state.accuracy[ran - 1]);
-        state.restored = `after ${ran} epochs the cleaning set's accuracy was ${drop.toFixed(1)} points below ${baseline === undefined ? 'where it started' : "the original model's, and below where this round began"} (the limit is ${(100 * maxAccuracyDrop).toFixed(1)}), so the weights ${state.keptEpochs ? `of epoch ${state.keptEpochs}, the last ${state.keptWithinLimit ? 'within it' : 'no worse than where this round began'},` : 'the model had before unlearning'} were kept`;
+        // An epoch is kept within the limit, or (past it) for being no worse than the round began.
+        const keptWithinLimit = start - state.accuracy[state.keptEpochs - 1] <= maxAccuracyDrop;
+        state.restored = `after ${ran} epochs the cleaning set's accuracy was ${drop.toFixed(1)} points below ${baseline === undefined ? 'where it started' : "the original model's, and below where this round began"} (the limit is ${(100 * maxAccuracyDrop).toFixed(1)}), so the weights ${state.keptEpochs ? `of epoch ${state.keptEpochs}, the last ${keptWithinLimit ? 'within it' : 'no worse than where this round began'},` : 'the model had before unlearning'} were kept`;
       }
       kept.forEach((t) => t.dispose());
       kept = [];

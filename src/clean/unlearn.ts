@@ -11,7 +11,7 @@ import { pickImages, type LabelledImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
 import { crossEntropyPerSample, distillationPool, forEachBatch, poolRows, type DistillationPool } from './training.js';
 import { regionTrigger, type RecoveredTrigger } from './triggers.js';
-import { plural } from '../util/plural.js';
+import { plural } from '../util/words.js';
 
 export interface UnlearnOptions {
   epochs: number;

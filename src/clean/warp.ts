@@ -12,7 +12,7 @@ import { gaussian, mulberry32 } from '../util/random.js';
 import { distillationPool, triggerAsr } from './training.js';
 import type { RecoveredTrigger } from './triggers.js';
 import { unlearnTriggers, type CleanLog, type UnlearnOptions } from './unlearn.js';
-import { plural } from '../util/plural.js';
+import { percent, plural } from '../util/words.js';
 
 export interface WarpInversionOptions {
   /** Control grid side (WaNet's k). */
@@ -188,7 +188,7 @@ export function unlearnWarps(
   }
   return {
     method: 'warp-unlearn',
-    summary: `adversarial warp unlearning at class ${target}: ${plural(rounds.length, 'round')}; a fresh warp then sent ${(100 * residualAsr).toFixed(1)} % of clean images there`,
+    summary: `adversarial warp unlearning at class ${target}: ${plural(rounds.length, 'round')}; a fresh warp then sent ${percent(residualAsr)} of clean images there`,
     options: opts,
     steps,
     epochLoss,

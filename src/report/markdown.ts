@@ -5,6 +5,7 @@ import { cleanedModelFailure, phasesText, type CleanReport } from '../clean/repo
 import { scanTitle, type HessianSummary, type ScanMethod } from '../scan/registry.js';
 import { thresholdsFor } from '../core/verdict.js';
 import type { DecisionStatistic, GateReport, ScanSummary } from './types.js';
+import { percent } from '../util/words.js';
 
 /** GitHub's limits: job summary 1 MiB per step; check run summary and comments 65,535 / 65,536 characters. */
 export const LIMITS = { summaryBytes: 1024 * 1024, checkSummaryChars: 65535, commentChars: 65536 } as const;
@@ -15,7 +16,7 @@ export function escapeHtml(text: string): string {
 
 const code = (text: string) => `<code>${escapeHtml(text)}</code>`;
 const num = (v: unknown, digits = 3) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
-const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(v * 100).toFixed(1)} %` : 'n/a');
+const pct = (v: number | null | undefined) => (typeof v === 'number' ? percent(v) : 'n/a');
 
 export const VERDICT_BADGE: Record<GateReport['verdict'], string> = {
   clean: '✅ clean',
