@@ -1,0 +1,93 @@
+// Experiment behind docs/cleaning.md's "Judging the trial by a re-scan" (issue 21, lasting
+// removal). `auto`'s trial fine-tune (src/clean/lasting.ts) calls a removal superficial when the
+// recovered trigger's ASR on a re-tuned copy reaches 10 % and rose 5 points. On the test split it
+// fails models whose true trigger stays gone (the recovered trigger is partly a natural feature,
+// which a fine-tune brings back too) and passes two whose true trigger returns. This asks whether
+// the gate's own re-scan of the re-tuned copy, which compares the target with the other classes
+// instead of reading one trigger's ASR, tells the two apart.
+//
+// For each model cleaned by `npm run eval:clean -- --probes --judge-probes` (its report row in
+// the JSON given, its cleaned model in the cache's out/), the cleaning set, the judging images and
+// the trial are rebuilt as runClean builds them (seed 0, the default policy); the cleaned model and
+// its re-tuned copy are both re-scanned on the judging images.
+//   tsx scripts/experiments/trial-rescan.ts /tmp/diag/ecu-1.json [more eval:clean JSON files]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { RETUNE_TRIAL } from '../../src/clean/lasting.js';
+import { DEFAULT_CLEAN_POLICY, holdBackForJudging, joinLabelled, scanForTriggers, splitHeldOut, type TriggerScan } from '../../src/clean/pipeline.js';
+import { crossEntropyPerSample, forEachBatch, predict } from '../../src/clean/training.js';
+import { loadLabelledImages, loadProbeImages } from '../../src/data/sources.js';
+import { concatImages } from '../../src/data/types.js';
+import { selectBackend } from '../../src/engine/backend.js';
+import { planRows } from '../../src/engine/memory.js';
+import { MemoryLogger } from '../../src/logger.js';
+import type { ModelUnderTest } from '../../src/model/adapter.js';
+import { loadModel } from '../../src/model/load.js';
+
+interface EvalCleanRow {
+  model: string;
+  mode?: 'flagged' | 'forced';
+  after?: { asr: number | null };
+  retuned?: { asr: number | null };
+  clean?: {
+    verdictAfter?: string;
+    data?: { source: string; unlabelled?: { source: string } };
+    retuneTrial?: { relearned: boolean; sau?: { after: { relearned: boolean } } };
+  };
+}
+
+const SEED = 0;
+
+/** The trial as lasting.ts runs it, on a copy saved and loaded like the gate's. */
+async function retunedCopy(model: ModelUnderTest, cleanSet: ReturnType<typeof joinLabelled>): Promise<ModelUnderTest> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'trial-rescan-'));
+  try {
+    await model.save(path.join(dir, 'model'));
+    const { model: copy } = await loadModel(path.join(dir, 'model'));
+    const vars = copy.trainableVariables();
+    const optimizer = tf.train.adam(RETUNE_TRIAL.learningRate);
+    forEachBatch(cleanSet, copy.numClasses, { ...RETUNE_TRIAL, seed: SEED + 101 }, (x, y) => {
+      optimizer.minimize(() => tf.mean(crossEntropyPerSample(copy.logits(x, { training: true }), y)) as tf.Scalar, false, vars);
+    });
+    optimizer.dispose();
+    return copy;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const brief = (s: TriggerScan) =>
+  `${s.decision.verdict}${s.decision.suspectedTarget === null ? '' : ` ${s.decision.suspectedTarget}`} (trigger ${s.dense.suspectedTarget ?? '–'}, mask ${s.mask.suspectedTarget ?? '–'} ratio ${s.mask.ratio.toFixed(2)})`;
+
+await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
+const rows = process.argv.slice(2).flatMap((f) => (JSON.parse(readFileSync(f, 'utf8')) as { rows: EvalCleanRow[] }).rows);
+for (const row of rows.filter((r) => r.mode === 'flagged' && r.clean?.data)) {
+  const data = row.clean!.data!;
+  const cache = path.dirname(path.dirname(data.source));
+  const { model: original } = await loadModel(path.join('zoo', row.model));
+  const { model: cleaned } = await loadModel(path.join(cache, 'out', row.model));
+  // runClean's sets: the labelled 4/5 and the probes it cleans with (labelled by the original),
+  // the held-out fifth and the held-back probes that judge.
+  const labelled = loadLabelledImages(data.source, { shape: original.inputShape, maxImages: 100_000, seed: SEED });
+  const [labelledPart, heldOut] = splitHeldOut(labelled);
+  const [unlabelled, heldBack] = holdBackForJudging(loadProbeImages(data.unlabelled!.source, { shape: original.inputShape, maxImages: 1000, seed: SEED }));
+  const cleanSet = joinLabelled(labelledPart, { ...unlabelled, labels: predict(original, unlabelled) });
+  const judge = heldBack ? concatImages(heldBack, heldOut) : heldOut;
+  const plan = await planRows(cleaned);
+  const t0 = performance.now();
+  const now = await scanForTriggers(cleaned, judge, plan, SEED, DEFAULT_CLEAN_POLICY);
+  const copy = await retunedCopy(cleaned, cleanSet);
+  const retuned = await scanForTriggers(copy, judge, plan, SEED, DEFAULT_CLEAN_POLICY);
+  const trial = row.clean!.retuneTrial;
+  const card = JSON.parse(readFileSync(path.join('zoo', row.model, 'zoo-card.json'), 'utf8')) as { attack: { target?: number } | null };
+  const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : (100 * v).toFixed(1));
+  console.log(
+    `${row.model}: eval verdict ${row.clean!.verdictAfter}, trial ${trial ? ((trial.sau?.after ?? trial).relearned ? 'came back' : 'did not') : '–'}; true ASR ${pct(row.after?.asr)} → re-tuned ${pct(row.retuned?.asr)}; true target ${card.attack?.target ?? '– (clean)'}; re-scan: cleaned ${brief(now)}, re-tuned copy ${brief(retuned)}; ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  console.log(
+    `JSON ${JSON.stringify({ model: row.model, evalVerdict: row.clean!.verdictAfter, trialCameBack: trial ? (trial.sau?.after ?? trial).relearned : null, trueAfter: row.after?.asr, trueRetuned: row.retuned?.asr, target: card.attack?.target ?? null, cleaned: now.decision, retuned: retuned.decision })}`,
+  );
+  [original, cleaned, copy].forEach((m) => m.dispose());
+}
