@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-Y772K5KK.js";
+} from "./chunks/chunk-NLTZQ55V.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

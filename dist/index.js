@@ -44,7 +44,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-Y772K5KK.js";
+} from "./chunks/chunk-NLTZQ55V.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

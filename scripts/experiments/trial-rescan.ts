@@ -11,19 +11,16 @@
 // the trial are rebuilt as runClean builds them (seed 0, the default policy); the cleaned model and
 // its re-tuned copy are both re-scanned on the judging images.
 //   tsx scripts/experiments/trial-rescan.ts /tmp/diag/ecu-1.json [more eval:clean JSON files]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { RETUNE_TRIAL } from '../../src/clean/lasting.js';
+import { retunedCopy } from '../../src/clean/lasting.js';
 import { DEFAULT_CLEAN_POLICY, holdBackForJudging, joinLabelled, scanForTriggers, splitHeldOut, type TriggerScan } from '../../src/clean/pipeline.js';
-import { crossEntropyPerSample, forEachBatch, predict } from '../../src/clean/training.js';
+import { predict } from '../../src/clean/training.js';
 import { loadLabelledImages, loadProbeImages } from '../../src/data/sources.js';
 import { concatImages } from '../../src/data/types.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { planRows } from '../../src/engine/memory.js';
 import { MemoryLogger } from '../../src/logger.js';
-import type { ModelUnderTest } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 
 interface EvalCleanRow {
@@ -39,24 +36,6 @@ interface EvalCleanRow {
 }
 
 const SEED = 0;
-
-/** The trial as lasting.ts runs it, on a copy saved and loaded like the gate's. */
-async function retunedCopy(model: ModelUnderTest, cleanSet: ReturnType<typeof joinLabelled>): Promise<ModelUnderTest> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'trial-rescan-'));
-  try {
-    await model.save(path.join(dir, 'model'));
-    const { model: copy } = await loadModel(path.join(dir, 'model'));
-    const vars = copy.trainableVariables();
-    const optimizer = tf.train.adam(RETUNE_TRIAL.learningRate);
-    forEachBatch(cleanSet, copy.numClasses, { ...RETUNE_TRIAL, seed: SEED + 101 }, (x, y) => {
-      optimizer.minimize(() => tf.mean(crossEntropyPerSample(copy.logits(x, { training: true }), y)) as tf.Scalar, false, vars);
-    });
-    optimizer.dispose();
-    return copy;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const brief = (s: TriggerScan) =>
   `${s.decision.verdict}${s.decision.suspectedTarget === null ? '' : ` ${s.decision.suspectedTarget}`} (trigger ${s.dense.suspectedTarget ?? '–'}, mask ${s.mask.suspectedTarget ?? '–'} ratio ${s.mask.ratio.toFixed(2)})`;
@@ -78,8 +57,9 @@ for (const row of rows.filter((r) => r.mode === 'flagged' && r.clean?.data)) {
   const plan = await planRows(cleaned);
   const t0 = performance.now();
   const now = await scanForTriggers(cleaned, judge, plan, SEED, DEFAULT_CLEAN_POLICY);
-  const copy = await retunedCopy(cleaned, cleanSet);
+  const { copy, done } = await retunedCopy(cleaned, cleanSet, SEED);
   const retuned = await scanForTriggers(copy, judge, plan, SEED, DEFAULT_CLEAN_POLICY);
+  done();
   const trial = row.clean!.retuneTrial;
   const card = JSON.parse(readFileSync(path.join('zoo', row.model, 'zoo-card.json'), 'utf8')) as { attack: { target?: number } | null };
   const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : (100 * v).toFixed(1));
@@ -89,5 +69,5 @@ for (const row of rows.filter((r) => r.mode === 'flagged' && r.clean?.data)) {
   console.log(
     `JSON ${JSON.stringify({ model: row.model, evalVerdict: row.clean!.verdictAfter, trialCameBack: trial ? (trial.sau?.after ?? trial).relearned : null, trueAfter: row.after?.asr, trueRetuned: row.retuned?.asr, target: card.attack?.target ?? null, cleaned: now.decision, retuned: retuned.decision })}`,
   );
-  [original, cleaned, copy].forEach((m) => m.dispose());
+  [original, cleaned].forEach((m) => m.dispose());
 }

@@ -41,19 +41,18 @@ function strongestAsr(model: ModelUnderTest, heldOut: LabelledImageSet, triggers
 }
 
 /**
- * Fine-tunes a copy of `model` (the model itself is not changed) and compares the trigger's ASR.
- * `gate`: the input's gate.json, when it had one, so the copy reads its inputs as the model does.
+ * A copy of `model` fine-tuned one epoch on `cleanSet`, as a user would (the model itself is not
+ * changed). `gate`: the input's gate.json, when it had one, so the copy reads its inputs as the
+ * model does. `done` frees the copy and its files.
  */
-export async function retuneTrial(
+export async function retunedCopy(
   model: ModelUnderTest,
   cleanSet: LabelledImageSet,
-  heldOut: LabelledImageSet,
-  triggers: RecoveredTrigger[],
   seed: number,
   gate?: GateJson,
-): Promise<RetuneTrial> {
-  const t0 = performance.now();
+): Promise<{ copy: ModelUnderTest; done: () => void }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'backdoor-gate-retune-'));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
   try {
     const copyDir = path.join(dir, 'model');
     await model.save(copyDir);
@@ -66,19 +65,45 @@ export async function retuneTrial(
         optimizer.minimize(() => tf.mean(crossEntropyPerSample(copy.logits(x, { training: true }), y)) as tf.Scalar, false, vars);
       });
       optimizer.dispose();
-      const asrCleaned = strongestAsr(model, heldOut, triggers);
-      const asrRetuned = strongestAsr(copy, heldOut, triggers);
-      return {
-        asrCleaned,
-        asrRetuned,
-        images: triggers.length ? withoutClass(heldOut, triggers[0].target).count : 0,
-        relearned: asrRetuned >= RELEARNED_ASR && asrRetuned >= asrCleaned + RELEARNED_RISE,
-        seconds: (performance.now() - t0) / 1000,
-      };
-    } finally {
+    } catch (e) {
       copy.dispose();
+      throw e;
     }
+    return {
+      copy,
+      done: () => {
+        copy.dispose();
+        removeDir();
+      },
+    };
+  } catch (e) {
+    removeDir();
+    throw e;
+  }
+}
+
+/** Fine-tunes a copy of `model` (retunedCopy) and compares the recovered trigger's ASR on `heldOut`. */
+export async function retuneTrial(
+  model: ModelUnderTest,
+  cleanSet: LabelledImageSet,
+  heldOut: LabelledImageSet,
+  triggers: RecoveredTrigger[],
+  seed: number,
+  gate?: GateJson,
+): Promise<RetuneTrial> {
+  const t0 = performance.now();
+  const { copy, done } = await retunedCopy(model, cleanSet, seed, gate);
+  try {
+    const asrCleaned = strongestAsr(model, heldOut, triggers);
+    const asrRetuned = strongestAsr(copy, heldOut, triggers);
+    return {
+      asrCleaned,
+      asrRetuned,
+      images: triggers.length ? withoutClass(heldOut, triggers[0].target).count : 0,
+      relearned: asrRetuned >= RELEARNED_ASR && asrRetuned >= asrCleaned + RELEARNED_RISE,
+      seconds: (performance.now() - t0) / 1000,
+    };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    done();
   }
 }
