@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-NLTZQ55V.js";
+} from "./chunks/chunk-WKLCFDTW.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -44,7 +44,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-NLTZQ55V.js";
+} from "./chunks/chunk-WKLCFDTW.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

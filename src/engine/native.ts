@@ -4,7 +4,7 @@
 // bundled tfjs-core, or Dawn for Node, the `webgpu` package (native/webgpu/).
 import * as tf from '@tensorflow/tfjs';
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,16 +73,22 @@ export async function ensureNativeBackend(
     return { dir: cached };
   }
   if (!lockDir) return { error: `the lock file for ${name} (native/) is missing from the action: refusing to resolve packages at job time` };
-  const staging = mkdtempSync(path.join(os.tmpdir(), 'backdoor-gate-native-'));
-  for (const f of ['package.json', 'package-lock.json']) copyFileSync(path.join(lockDir, f), path.join(staging, f));
-  logger.info(`native backend: installing ${name}@${version} from the shipped lock file (npm ci; ${note})`);
-  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const result = await run(npm, ['ci', '--no-audit', '--no-fund'], staging);
-  if (result.code !== 0) return { error: `npm ci of ${name}@${version} from the lock file failed (exit ${result.code}): ${lastErrorLine(result.stderr)}` };
+  // The staging copy goes once the tool cache holds its own (or the install failed): a self-hosted
+  // runner keeps its temp directory, and an installed backend is hundreds of megabytes.
+  const staging = mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'backdoor-gate-native-'));
   try {
-    return { dir: await cache.cacheDir(staging, tool, version) };
-  } catch (err) {
-    return { error: `caching the native backend failed: ${(err as Error).message}` };
+    for (const f of ['package.json', 'package-lock.json']) copyFileSync(path.join(lockDir, f), path.join(staging, f));
+    logger.info(`native backend: installing ${name}@${version} from the shipped lock file (npm ci; ${note})`);
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+    const result = await run(npm, ['ci', '--no-audit', '--no-fund'], staging);
+    if (result.code !== 0) return { error: `npm ci of ${name}@${version} from the lock file failed (exit ${result.code}): ${lastErrorLine(result.stderr)}` };
+    try {
+      return { dir: await cache.cacheDir(staging, tool, version) };
+    } catch (err) {
+      return { error: `caching the native backend failed: ${(err as Error).message}` };
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
   }
 }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -77,12 +77,18 @@ describe('native backend install', () => {
     return { cached, find: () => found, cacheDir: async (src) => (cached.push(src), `/cache/${path.basename(src)}`) };
   };
 
-  it('reports the cause when npm ci fails, without throwing', async () => {
+  it('reports the cause when npm ci fails, without throwing, and leaves no staging directory', async () => {
     const tc = cache();
-    const result = await ensureNativeBackend(tc, new MemoryLogger(), async () => ({
-      code: 1,
-      stderr: 'npm warn deprecated x\nnpm error code ECONNREFUSED\nnpm error network request to https://storage.googleapis.com failed',
-    }));
+    let staging = '';
+    const result = await ensureNativeBackend(tc, new MemoryLogger(), async (_cmd, _args, cwd) => {
+      staging = cwd;
+      writeFileSync(path.join(cwd, 'partial-install'), '');
+      return {
+        code: 1,
+        stderr: 'npm warn deprecated x\nnpm error code ECONNREFUSED\nnpm error network request to https://storage.googleapis.com failed',
+      };
+    });
+    expect(existsSync(staging)).toBe(false);
     expect(result).toEqual({
       error: `npm ci of @tensorflow/tfjs-node-gpu@${NATIVE_VERSION} from the lock file failed (exit 1): npm error code ECONNREFUSED | npm error network request to https://storage.googleapis.com failed`,
     });
@@ -107,6 +113,8 @@ describe('native backend install', () => {
     for (const [name, p] of pinned) expect(p.integrity, name).toMatch(/^sha(512|1)-/);
     expect(tc.cached).toHaveLength(1);
     expect(result).toEqual({ dir: `/cache/${path.basename(tc.cached[0])}` });
+    // The tool cache keeps its own copy; the staging directory (hundreds of MB installed) is gone.
+    expect(existsSync(tc.cached[0])).toBe(false);
   });
 
   it('installs Dawn (webgpu) from its own shipped lock file, at the version the tests run on', async () => {
