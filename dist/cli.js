@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-WKLCFDTW.js";
+} from "./chunks/chunk-OIJBSW7T.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

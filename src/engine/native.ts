@@ -75,8 +75,9 @@ export async function ensureNativeBackend(
   if (!lockDir) return { error: `the lock file for ${name} (native/) is missing from the action: refusing to resolve packages at job time` };
   // The staging copy goes once the tool cache holds its own (or the install failed): a self-hosted
   // runner keeps its temp directory, and an installed backend is hundreds of megabytes.
-  const staging = mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'backdoor-gate-native-'));
+  let staging: string | undefined;
   try {
+    staging = mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'backdoor-gate-native-'));
     for (const f of ['package.json', 'package-lock.json']) copyFileSync(path.join(lockDir, f), path.join(staging, f));
     logger.info(`native backend: installing ${name}@${version} from the shipped lock file (npm ci; ${note})`);
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -87,8 +88,10 @@ export async function ensureNativeBackend(
     } catch (err) {
       return { error: `caching the native backend failed: ${(err as Error).message}` };
     }
+  } catch (err) {
+    return { error: `staging the install of ${name}@${version} failed: ${(err as Error).message}` };
   } finally {
-    rmSync(staging, { recursive: true, force: true });
+    if (staging) rmSync(staging, { recursive: true, force: true });
   }
 }
 

@@ -133,6 +133,23 @@ describe('native backend install', () => {
     expect(result).toEqual({ dir: expect.stringMatching(/^\/cache\//) });
   });
 
+  it('reports a staging directory it cannot create, without throwing', async () => {
+    const missing = path.join(os.tmpdir(), `no-such-runner-temp-${process.pid}`, 'deeper');
+    const saved = process.env.RUNNER_TEMP;
+    process.env.RUNNER_TEMP = missing;
+    let ran = false;
+    try {
+      const result = await ensureNativeBackend(cache(), new MemoryLogger(), async () => ((ran = true), { code: 0, stderr: '' }));
+      expect(result).toEqual({
+        error: expect.stringMatching(new RegExp(`staging the install of @tensorflow/tfjs-node-gpu@.* failed: .*ENOENT.*${missing.replace(/[\\/.]/g, '.')}`)),
+      });
+    } finally {
+      if (saved === undefined) delete process.env.RUNNER_TEMP;
+      else process.env.RUNNER_TEMP = saved;
+    }
+    expect(ran).toBe(false);
+  });
+
   it('refuses to resolve packages at job time when the lock file is missing', async () => {
     let ran = false;
     const result = await ensureNativeBackend(cache(), new MemoryLogger(), async () => ((ran = true), { code: 0, stderr: '' }), 'tensorflow', null);
