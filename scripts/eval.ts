@@ -8,7 +8,7 @@
 // nsfwjs models when extracted (`npm run extract-models`).
 //   tsx scripts/eval.ts [--zoo zoo] [--split test|tuning|all] [--jobs N] [--only a,b]
 //                       [--fit] [--no-scan] [--write-docs] [--nsfwjs .cache/models/nsfwjs] [--out eval-results.json]
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -70,6 +70,19 @@ interface CachedScan {
   digest: string;
   report: GateReport;
   seconds: number;
+  /** The commit whose code scanned ("+changes": src/ or this script differed from it); the cache is keyed by the model alone. */
+  commit?: string;
+}
+
+/** The checkout's commit, and whether src/ or this script had uncommitted changes; "unknown" outside git. */
+function scanningCommit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const changed = execFileSync('git', ['status', '--porcelain', '--', 'src', 'scripts/eval.ts'], { encoding: 'utf8' }).trim() !== '';
+    return changed ? `${head}+changes` : head;
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Scans one model with the gate (child process) and caches the report. */
@@ -87,7 +100,7 @@ async function scanOne(card: ZooCard): Promise<void> {
   const { report } = await runGate(settings, engine, new MemoryLogger());
   const seconds = (performance.now() - t0) / 1000;
   mkdirSync(path.dirname(cacheFile(card.name)), { recursive: true });
-  writeFileSync(cacheFile(card.name), JSON.stringify({ digest: digestOf(dir), report, seconds } satisfies CachedScan));
+  writeFileSync(cacheFile(card.name), JSON.stringify({ digest: digestOf(dir), report, seconds, commit: scanningCommit() } satisfies CachedScan));
   console.log(`${card.name.padEnd(44)} [${card.split}] ${report.verdict.padEnd(10)} ${seconds.toFixed(1)}s`);
 }
 
@@ -146,6 +159,11 @@ async function main(): Promise<void> {
   const scans = cards.map((card) => ({ card, scan: cached(card) }));
   if (!values['no-scan'] && scans.some((s) => !s.scan)) throw new Error('some scans did not produce a cached report');
   console.log(`scanned in ${((performance.now() - t0) / 1000).toFixed(0)}s (cache: ${values.cache})`);
+  // Which code produced the evidence: cached scans outlive the code that made them.
+  const byCommit = new Map<string, number>();
+  for (const { scan } of scans) if (scan) byCommit.set(scan.commit ?? 'unrecorded', (byCommit.get(scan.commit ?? 'unrecorded') ?? 0) + 1);
+  const provenance = `evidence scanned at ${[...byCommit].map(([c, n]) => `${c} (${n})`).join(', ')}`;
+  console.log(provenance);
 
   const rows: EvalRow[] = scans.flatMap(({ card, scan }) =>
     scan ? [{ card, report: scan.report, seconds: scan.seconds, evidence: evidenceOf(scan.report) }] : [],
@@ -178,7 +196,7 @@ async function main(): Promise<void> {
   const summary = summarise(rows, real, { fit: values.fit });
   writeFileSync(values.out!, `${JSON.stringify(summary, null, 2)}\n`);
   if (values['write-docs']) {
-    const scanned = `${rows.length} of ${all.length} trained zoo models scanned (${all.length} trained of ${zooCatalog().length} in the catalog)`;
+    const scanned = `${rows.length} of ${all.length} trained zoo models scanned (${all.length} trained of ${zooCatalog().length} in the catalog; ${provenance})`;
     writeFileSync('docs/benchmark-results.md', markdownTables(summary, { date: new Date().toISOString().slice(0, 10), scanned }));
     console.log('wrote docs/benchmark-results.md');
   }
