@@ -1,5 +1,5 @@
-// Experiments behind docs/cleaning.md's "Telling a revived backdoor from a revived natural
-// feature" (issue 21, lasting removal). `auto`'s trial fine-tune (src/clean/lasting.ts) calls a
+// Experiments behind docs/cleaning.md's "Judging the trial by a re-scan" and "Weighing the
+// target's revival against the other classes'" (issue 21, lasting removal). `auto`'s trial fine-tune (src/clean/lasting.ts) calls a
 // removal superficial when the recovered trigger's ASR on a re-tuned copy reaches 10 % and rose 5
 // points. On the test split it fails models whose true trigger stays gone (the recovered trigger
 // is partly a natural feature, which a fine-tune brings back too) and passes two whose true
@@ -19,7 +19,7 @@
 //   MODE=classes tsx scripts/experiments/trial-revival.ts /tmp/diag/ecu-1.json [more eval:clean JSON files]
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { retunedCopy } from '../../src/clean/lasting.js';
+import { RELEARNED_ASR, RELEARNED_RISE, retunedCopy } from '../../src/clean/lasting.js';
 import { atTarget, DEFAULT_CLEAN_POLICY, holdBackForJudging, joinLabelled, scanForTriggers, splitHeldOut, type TriggerScan } from '../../src/clean/pipeline.js';
 import { predict, triggerAsr } from '../../src/clean/training.js';
 import { recoveredTriggers } from '../../src/clean/triggers.js';
@@ -101,7 +101,7 @@ for (const row of rows.filter((r) => r.mode === 'flagged' && r.clean?.data)) {
     const rises = others.map((p) => p.rise).sort((x, y) => x - y);
     const top = others.reduce((a, b) => (b.rise > a.rise ? b : a));
     console.log(
-      `${known}; cleaned at ${cleanedAt}: ${pct(at.cleaned)} → ${pct(at.retuned)} %; other classes' rise median ${pct(rises[rises.length >> 1])}, largest ${pct(top.rise)} (class ${top.class}: ${pct(top.cleaned)} → ${pct(top.retuned)}), ${others.filter((p) => p.retuned >= 0.1 && p.rise >= 0.05).length} of ${others.length} would count as come back; ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+      `${known}; cleaned at ${cleanedAt}: ${pct(at.cleaned)} → ${pct(at.retuned)} %; other classes' rise median ${pct(rises[rises.length >> 1])}, largest ${pct(top.rise)} (class ${top.class}: ${pct(top.cleaned)} → ${pct(top.retuned)}), ${others.filter((p) => p.retuned >= RELEARNED_ASR && p.rise >= RELEARNED_RISE).length} of ${others.length} would count as come back; ${((performance.now() - t0) / 1000).toFixed(0)} s`,
     );
     console.log(`JSON ${JSON.stringify({ ...record, cleanedAt, perClass })}`);
   }
