@@ -70,15 +70,19 @@ interface CachedScan {
   digest: string;
   report: GateReport;
   seconds: number;
-  /** The commit whose code scanned ("+changes": src/ or this script differed from it); the cache is keyed by the model alone. */
+  /** The code that scanned (scanningCommit); the cache is keyed by the model alone. */
   commit?: string;
 }
 
-/** The checkout's commit, and whether src/ or this script had uncommitted changes; "unknown" outside git. */
+/**
+ * The last commit that changed the scanning code (src/ or this script; commits to docs or tests
+ * do not change the evidence), and whether they had uncommitted changes; "unknown" outside git.
+ */
 function scanningCommit(): string {
   try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const changed = execFileSync('git', ['status', '--porcelain', '--', 'src', 'scripts/eval.ts'], { encoding: 'utf8' }).trim() !== '';
+    const code = ['--', 'src', 'scripts/eval.ts'];
+    const head = execFileSync('git', ['log', '-1', '--format=%h', ...code], { encoding: 'utf8' }).trim();
+    const changed = execFileSync('git', ['status', '--porcelain', ...code], { encoding: 'utf8' }).trim() !== '';
     return changed ? `${head}+changes` : head;
   } catch {
     return 'unknown';
