@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-OIJBSW7T.js";
+} from "./chunks/chunk-IE67M55R.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -20,11 +20,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { RELEARNED_ASR, RELEARNED_RISE, retunedCopy } from '../../src/clean/lasting.js';
-import { atTarget, DEFAULT_CLEAN_POLICY, holdBackForJudging, joinLabelled, scanForTriggers, splitHeldOut, type TriggerScan } from '../../src/clean/pipeline.js';
-import { predict, triggerAsr } from '../../src/clean/training.js';
+import { atTarget, cleaningSets, DEFAULT_CLEAN_POLICY, scanForTriggers, type TriggerScan } from '../../src/clean/pipeline.js';
+import { triggerAsr } from '../../src/clean/training.js';
 import { recoveredTriggers } from '../../src/clean/triggers.js';
 import { loadLabelledImages, loadProbeImages } from '../../src/data/sources.js';
-import { concatImages } from '../../src/data/types.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { planRows } from '../../src/engine/memory.js';
 import { MemoryLogger } from '../../src/logger.js';
@@ -56,13 +55,12 @@ for (const row of rows.filter((r) => r.mode === 'flagged' && r.clean?.data)) {
   const cache = path.dirname(path.dirname(data.source));
   const { model: original } = await loadModel(path.join('zoo', row.model));
   const { model: cleaned } = await loadModel(path.join(cache, 'out', row.model));
-  // runClean's sets: the labelled 4/5 and the probes it cleans with (labelled by the original),
-  // the held-out fifth and the held-back probes that judge.
-  const labelled = loadLabelledImages(data.source, { shape: original.inputShape, maxImages: 100_000, seed: SEED });
-  const [labelledPart, heldOut] = splitHeldOut(labelled);
-  const [unlabelled, heldBack] = holdBackForJudging(loadProbeImages(data.unlabelled!.source, { shape: original.inputShape, maxImages: 1000, seed: SEED }));
-  const cleanSet = joinLabelled(labelledPart, { ...unlabelled, labels: predict(original, unlabelled) });
-  const judge = heldBack ? concatImages(heldBack, heldOut) : heldOut;
+  // runClean's sets, from the same files and seed, labelled by the original.
+  const { cleanSet, judge, trialSet } = cleaningSets(
+    original,
+    loadLabelledImages(data.source, { shape: original.inputShape, maxImages: 100_000, seed: SEED }),
+    loadProbeImages(data.unlabelled!.source, { shape: original.inputShape, maxImages: 1000, seed: SEED }),
+  );
   const plan = await planRows(cleaned);
   const t0 = performance.now();
   const trial = row.clean!.retuneTrial;
@@ -88,7 +86,6 @@ for (const row of rows.filter((r) => r.mode === 'flagged' && r.clean?.data)) {
     // The cleaning's first scan (on the images it cleans with) and its target, as runClean has them.
     const first = await scanForTriggers(original, cleanSet, plan, SEED, DEFAULT_CLEAN_POLICY);
     const cleanedAt = first.decision.suspectedTarget ?? row.clean!.flaggedTarget!;
-    const trialSet = heldBack ? joinLabelled(heldOut, { ...heldBack, labels: predict(original, heldBack) }) : heldOut;
     const { copy, done } = await retunedCopy(cleaned, cleanSet, SEED);
     const perClass = Array.from({ length: original.numClasses }, (_, c) => {
       const triggers = recoveredTriggers(original.inputShape, atTarget(first, c));

@@ -53,30 +53,28 @@ export async function retunedCopy(
 ): Promise<{ copy: ModelUnderTest; done: () => void }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'backdoor-gate-retune-'));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  let copy: ModelUnderTest | undefined;
   try {
     const copyDir = path.join(dir, 'model');
     await model.save(copyDir);
     if (gate) writeGateJson(copyDir, gate);
-    const { model: copy } = await loadModel(copyDir);
-    try {
-      const vars = copy.trainableVariables();
-      const optimizer = tf.train.adam(RETUNE_TRIAL.learningRate);
-      forEachBatch(cleanSet, copy.numClasses, { ...RETUNE_TRIAL, seed: seed + 101 }, (x, y) => {
-        optimizer.minimize(() => tf.mean(crossEntropyPerSample(copy.logits(x, { training: true }), y)) as tf.Scalar, false, vars);
-      });
-      optimizer.dispose();
-    } catch (e) {
-      copy.dispose();
-      throw e;
-    }
+    const { model: trained } = await loadModel(copyDir);
+    copy = trained;
+    const vars = trained.trainableVariables();
+    const optimizer = tf.train.adam(RETUNE_TRIAL.learningRate);
+    forEachBatch(cleanSet, trained.numClasses, { ...RETUNE_TRIAL, seed: seed + 101 }, (x, y) => {
+      optimizer.minimize(() => tf.mean(crossEntropyPerSample(trained.logits(x, { training: true }), y)) as tf.Scalar, false, vars);
+    });
+    optimizer.dispose();
     return {
-      copy,
+      copy: trained,
       done: () => {
-        copy.dispose();
+        trained.dispose();
         removeDir();
       },
     };
   } catch (e) {
+    copy?.dispose();
     removeDir();
     throw e;
   }

@@ -496,6 +496,40 @@ export function holdBackForJudging(unlabelled: ImageSet): [ImageSet, ImageSet | 
   ];
 }
 
+/** The images a cleaning reads, as runClean splits them. */
+export interface CleaningSets {
+  /** The labelled images but the held-out fifth, and the unlabelled ones cleaned with (labelled by the model). */
+  cleanSet: LabelledImageSet;
+  /** The held-out fifth of the labelled images: the accuracy cost is measured on it. */
+  heldOut: LabelledImageSet;
+  /** Unlabelled images cleaned with, and those only the judging re-scan reads (holdBackForJudging). */
+  unlabelled: ImageSet | null;
+  heldBack: ImageSet | null;
+  /** What the judging re-scan reads: the held-back images and the held-out fifth. */
+  judge: ImageSet;
+  /** The trial fine-tune's images: the held-out fifth, and the held-back images labelled by the model. */
+  trialSet: LabelledImageSet;
+}
+
+/**
+ * Splits the labelled and unlabelled images for cleaning `model`; call before it is cleaned, as
+ * the unlabelled images take the uncleaned model's answers as labels.
+ */
+export function cleaningSets(model: ModelUnderTest, labelled: LabelledImageSet, unlabelledImages: ImageSet | null): CleaningSets {
+  const [labelledPart, heldOut] = splitHeldOut(labelled);
+  // With enough unlabelled images, some judge the cleaned model and are never cleaned with.
+  const [unlabelled, heldBack] = unlabelledImages ? holdBackForJudging(unlabelledImages) : [null, null];
+  return {
+    cleanSet: unlabelled ? joinLabelled(labelledPart, { ...unlabelled, labels: predict(model, unlabelled) }) : labelledPart,
+    heldOut,
+    unlabelled,
+    heldBack,
+    judge: heldBack ? concatImages(heldBack, heldOut, `${heldBack.source} + ${heldOut.source} (held out)`) : heldOut,
+    // A handful of held-out images cannot tell a revived trigger from noise.
+    trialSet: heldBack ? joinLabelled(heldOut, { ...heldBack, labels: predict(model, heldBack) }) : heldOut,
+  };
+}
+
 /** Images per class (labels are checked to be below `numClasses` before). */
 function labelCounts(set: LabelledImageSet, numClasses: number): number[] {
   const counts = new Array<number>(numClasses).fill(0);
@@ -561,14 +595,12 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         `has too few labelled clean images for cleaning: class ${thin.map(([k, c]) => `${k} has ${c}`).join(', ')}; give at least ${MIN_IMAGES_PER_CLASS} per class (60 per class is the tested amount)`,
       );
     }
-    const [labelledPart, heldOut] = splitHeldOut(labelled);
     const unlabelledSpec = usableUnlabelled(req);
-    // With enough unlabelled images, some judge the cleaned model and are never cleaned with.
-    const [unlabelled, heldBack] = unlabelledSpec
-      ? holdBackForJudging(loadProbeImages(unlabelledSpec, { shape: model.inputShape, maxImages: 1000, seed: req.seed }))
-      : [null, null];
-    const judge = heldBack ? concatImages(heldBack, heldOut, `${heldBack.source} + ${heldOut.source} (held out)`) : heldOut;
-    const cleanSet = unlabelled ? joinLabelled(labelledPart, { ...unlabelled, labels: predict(model, unlabelled) }) : labelledPart;
+    const { cleanSet, heldOut, unlabelled, heldBack, judge, trialSet } = cleaningSets(
+      model,
+      labelled,
+      unlabelledSpec ? loadProbeImages(unlabelledSpec, { shape: model.inputShape, maxImages: 1000, seed: req.seed }) : null,
+    );
     const rows = await planRows(model);
     logger.info(
       `clean: scanning ${req.model} on the ${cleanSet.count} images it would be cleaned with${unlabelled ? ` (${unlabelled.count} of them labelled by the model)` : ''}`,
@@ -587,9 +619,6 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     const target = before.decision.suspectedTarget ?? forcedTarget;
     const triggers = target === null ? [] : recoveredTriggers(model.inputShape, before).filter((t) => t.target === target);
     const rightBefore = rightOn(model, heldOut);
-    // The trial fine-tune's images: the held-out fifth, and the held-back probes labelled by the
-    // model before cleaning (a handful of held-out images cannot tell a revived trigger from noise).
-    const trialSet = heldBack ? joinLabelled(heldOut, { ...heldBack, labels: predict(model, heldBack) }) : heldOut;
     const report: CleanReport = {
       schemaVersion: 1,
       tool: { name: TOOL_NAME, version: TOOL_VERSION },
