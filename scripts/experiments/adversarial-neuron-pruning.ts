@@ -17,7 +17,8 @@
 //   EPS=0.1 ITERATIONS=1000 tsx scripts/experiments/adversarial-neuron-pruning.ts signs10-cnn-blended-t0-s321
 //   MODE=gradients tsx scripts/experiments/adversarial-neuron-pruning.ts   (checks ∂L/∂m against finite differences)
 import * as tf from '@tensorflow/tfjs';
-import { asLayersModel, neuronLayers, type NeuronLayer } from '../../src/clean/neurons.js';
+import { asLayersModel, neuronLayers } from '../../src/clean/neurons.js';
+import { coefficientGradients, perturbedLayer, writeCoefficients, type PerturbedLayer } from './neuron-perturbation.js';
 import { crossEntropyPerSample, forEachBatch } from '../../src/clean/training.js';
 import { loadLabelledImages } from '../../src/data/sources.js';
 import type { LabelledImageSet } from '../../src/data/types.js';
@@ -32,15 +33,6 @@ const EPS = Number(process.env.EPS ?? 0.4);
 const ITERATIONS = Number(process.env.ITERATIONS ?? 2000);
 const OPTIONS = { batchSize: 128, learningRate: 0.2, alpha: 0.2, seed: 0 };
 
-/** A layer's neurons: the variables of their last affine map, and those variables as they were. */
-interface PerturbedLayer {
-  layer: NeuronLayer;
-  scale: tf.Variable;
-  shift?: tf.Variable;
-  scale0: tf.Tensor;
-  shift0?: tf.Tensor;
-}
-
 function perturbedLayers(model: ModelUnderTest): PerturbedLayer[] {
   const adapter = asLayersModel(model, 'ANP');
   const { layers } = adapter.model;
@@ -51,40 +43,13 @@ function perturbedLayers(model: ModelUnderTest): PerturbedLayer[] {
     const bn = next?.getClassName() === 'BatchNormalization' ? next : undefined;
     const named = (suffix: string) => bn?.trainableWeights.find((w) => w.originalName.endsWith(suffix))?.read() as tf.Variable | undefined;
     const gamma = named('gamma');
-    const scale = gamma ?? layer.kernel;
-    const shift = gamma ? named('beta') : layer.masked.find((v) => v.rank === 1);
-    return { layer, scale, shift, scale0: tf.keep(scale.clone()), shift0: shift && tf.keep(shift.clone()) };
-  });
-}
-
-/** scale = scale0·a, shift = shift0·b per unit (one coefficient a neuron, all layers in a row; b null: 1). */
-function writeCoefficients(layers: PerturbedLayer[], a: Float32Array, b: Float32Array | null): void {
-  let o = 0;
-  tf.tidy(() => {
-    for (const l of layers) {
-      const u = l.layer.units;
-      l.scale.assign(tf.mul(l.scale0, tf.tensor1d(a.subarray(o, o + u))));
-      if (l.shift && l.shift0) l.shift.assign(b ? tf.mul(l.shift0, tf.tensor1d(b.subarray(o, o + u))) : l.shift0);
-      o += u;
-    }
-  });
-}
-
-/** ∂L/∂a_k = Σ ∂L/∂scale ⊙ scale0 over unit k's entries (chain rule through scale = scale0·a); the same for the shift. */
-function coefficientGradients(model: ModelUnderTest, layers: PerturbedLayer[], x: tf.Tensor4D, y: tf.Tensor2D) {
-  return tf.tidy(() => {
-    const vars = layers.flatMap((l) => [l.scale, ...(l.shift ? [l.shift] : [])]);
-    const { value, grads } = tf.variableGrads(() => tf.mean(crossEntropyPerSample(model.logits(x), y)) as tf.Scalar, vars);
-    const perUnit = (g: tf.Tensor, v0: tf.Tensor) => tf.sum(tf.mul(g, v0), [...Array(v0.rank - 1).keys()]);
-    const scale = tf.concat(layers.map((l) => perUnit(grads[l.scale.name], l.scale0)));
-    const shift = tf.concat(layers.map((l) => (l.shift && l.shift0 ? perUnit(grads[l.shift.name], l.shift0) : tf.zeros([l.layer.units]))));
-    return { scale: scale.dataSync() as Float32Array, shift: shift.dataSync() as Float32Array, loss: value.dataSync()[0] };
+    return perturbedLayer(layer.name, gamma ?? layer.kernel, gamma ? named('beta') : layer.masked.find((v) => v.rank === 1));
   });
 }
 
 /** The masks ANP learns, one a neuron (all layers in a row); the model is left as it was. */
 function anpMasks(model: ModelUnderTest, layers: PerturbedLayer[], clean: LabelledImageSet): Float32Array {
-  const total = layers.reduce((a, l) => a + l.layer.units, 0);
+  const total = layers.reduce((a, l) => a + l.units, 0);
   const mask = new Float32Array(total).fill(1);
   const velocity = new Float32Array(total);
   const rand = mulberry32(OPTIONS.seed * 7919 + 71);
@@ -130,7 +95,7 @@ if (process.env.MODE === 'gradients') {
     const x = tf.tensor4d(digits.x, [64, 28, 28, 1]);
     const y = tf.oneHot(tf.tensor1d(digits.labels, 'int32'), 10).toFloat() as tf.Tensor2D;
     const layers = perturbedLayers(model);
-    const total = layers.reduce((a, l) => a + l.layer.units, 0);
+    const total = layers.reduce((a, l) => a + l.units, 0);
     const a = Float32Array.from({ length: total }, (_, i) => 0.7 + 0.05 * (i % 7));
     const b = Float32Array.from({ length: total }, (_, i) => 1.1 - 0.03 * (i % 5));
     writeCoefficients(layers, a, b);
