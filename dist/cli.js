@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-IE67M55R.js";
+} from "./chunks/chunk-VE2XJZGW.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

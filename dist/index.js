@@ -44,7 +44,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-IE67M55R.js";
+} from "./chunks/chunk-VE2XJZGW.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -39,9 +39,9 @@ for (const name of process.argv.slice(2)) {
   if (!rounds || !card.attack) continue;
   const before = { acc: accuracyOf(model, test), asr: attackSuccessRate(layers, test, card.attack) };
   const log = unlearnWarps(model, clean, target, warps, { rounds, stopAsr: Number(process.env.STOP ?? 0.2), warpsPerRound: Number(process.env.WARPS ?? 2) });
-  const trace = (log.details?.rounds as Array<{ freshAsr: number[] }>).map((r) => r.freshAsr.map(pct).join('/')).join(', ');
+  const trace = log.details.rounds.map((r) => r.freshAsr.map(pct).join('/')).join(', ');
   console.log(`  fresh warps per round: ${trace}`);
   console.log(
-    `  ${(log.details?.rounds as unknown[]).length} rounds: true ASR ${pct(before.asr)} → ${pct(attackSuccessRate(layers, test, card.attack))}, accuracy ${pct(before.acc)} → ${pct(accuracyOf(model, test))}, residual warp ASR ${pct(log.residualAsr)}, ${log.seconds.toFixed(0)} s`,
+    `  ${log.details.rounds.length} rounds: true ASR ${pct(before.asr)} → ${pct(attackSuccessRate(layers, test, card.attack))}, accuracy ${pct(before.acc)} → ${pct(accuracyOf(model, test))}, residual warp ASR ${pct(log.residualAsr)}, ${log.seconds.toFixed(0)} s`,
   );
 }

@@ -5,7 +5,7 @@
 // and ReLU, where the next layer sees it.
 import * as tf from '@tensorflow/tfjs';
 import type { ImageSet } from '../data/types.js';
-import { LayersModelAdapter, type ModelUnderTest } from '../model/adapter.js';
+import type { EditableLayers, ModelUnderTest } from '../model/adapter.js';
 import { spans } from '../scan/batching.js';
 
 export interface NeuronLayer {
@@ -21,13 +21,12 @@ export interface NeuronLayer {
 
 const FOLLOWERS = new Set(['BatchNormalization', 'ReLU', 'Activation', 'LeakyReLU']);
 
-export function asLayersModel(model: ModelUnderTest, method: string): LayersModelAdapter {
-  if (!(model instanceof LayersModelAdapter))
-    throw new Error(`${method} needs a tfjs layers model (it reads and edits hidden layers); this is a ${model.format}`);
-  return model;
+export function asLayersModel(model: ModelUnderTest, method: string): EditableLayers {
+  if (!model.editableLayers) throw new Error(`${method} needs a tfjs layers model (it reads and edits hidden layers); this is a ${model.format}`);
+  return model.editableLayers;
 }
 
-export function neuronLayers(model: LayersModelAdapter): NeuronLayer[] {
+export function neuronLayers(model: EditableLayers): NeuronLayer[] {
   const layers = model.model.layers;
   const withKernel = layers.filter((l) => ['Conv2D', 'Dense'].includes(l.getClassName()));
   const head = withKernel.at(-1);
@@ -52,7 +51,7 @@ export function neuronLayers(model: LayersModelAdapter): NeuronLayer[] {
 
 /** Mean activation of every unit of every layer over the images (after `transform`), per layer. */
 export function meanActivations(
-  model: LayersModelAdapter,
+  model: EditableLayers,
   layers: NeuronLayer[],
   set: ImageSet,
   transform?: (x: tf.Tensor4D) => tf.Tensor4D,

@@ -67,6 +67,16 @@ export const DEFAULT_ONP: OnpOptions = {
   seed: 0,
 };
 
+/** What ONP-style pruning reports: the neurons it switched off and how the policy's search went. */
+export interface OnpDetails {
+  prunedNeurons: Array<{ layer: string; units: number[] }>;
+  pruned: number;
+  of: number;
+  afterPruning: { accuracy: number; recoveredTriggerAsr: number };
+  /** Per policy iteration: mean and best reward, mean neurons pruned. */
+  history: Array<{ meanReward: number; bestReward: number; meanPruned: number }>;
+}
+
 /** Row-normalised adjacency [n, n] of one layer's neuron graph. */
 export function neuronGraph(layer: NeuronLayer, edgeQuantile: number): Float32Array {
   const vecs = connectionVectors(layer);
@@ -104,7 +114,7 @@ export function onpPrune(
   triggers: RecoveredTrigger[],
   options: Partial<OnpOptions> = {},
   hooks: Pick<UnlearnHooks, 'alsoUnlearn'> = {},
-): CleanLog {
+): CleanLog<OnpDetails> {
   const opts = { ...DEFAULT_ONP, ...options };
   if (!triggers.length) throw new Error('ONP-style pruning needs a recovered trigger for its reward: the scans found none');
   const t0 = performance.now();
@@ -178,7 +188,7 @@ export function onpPrune(
 
   const optimizer = tf.train.adam(opts.learningRate);
   let best = { keep: new Float32Array(total).fill(1), ...reward(new Float32Array(total).fill(1)) };
-  const history: Array<{ meanReward: number; bestReward: number; meanPruned: number }> = [];
+  const history: OnpDetails['history'] = [];
   for (let it = 0; it < opts.iterations; it++) {
     const probs =
       opts.policy === 'learned'
@@ -222,7 +232,7 @@ export function onpPrune(
   const keep = split(best.keep);
   applyNeuronMask(layers, original, keep);
   const prunedNeurons = layers.map((l, i) => ({ layer: l.name, units: [...keep[i].keys()].filter((u) => keep[i][u] === 0) })).filter((p) => p.units.length);
-  const details = {
+  const details: OnpDetails = {
     prunedNeurons,
     pruned: total - best.keep.reduce((a, b) => a + b, 0),
     of: total,

@@ -109,7 +109,14 @@ class AdamW {
   }
 }
 
-export function parDual(model: DualEncoderModel, data: LabelledImageSet, options: Partial<DualParOptions> = {}): CleanLog {
+/** What PAR on a dual encoder reports: the towers and pairs it trained on, and each tower's last mean distance. */
+export interface DualParDetails {
+  towers: string;
+  pairs: string;
+  finalEpochMeanDistance: { image: number; text: number };
+}
+
+export function parDual(model: DualEncoderModel, data: LabelledImageSet, options: Partial<DualParOptions> = {}): CleanLog<DualParDetails> {
   const opts = { ...DEFAULT_DUAL_PAR, ...options };
   if (!model.hasTextEncoder) throw new Error('PAR trains both towers: this dual encoder gives fixed class embeddings and no text encoder');
   const templates = model.templates;

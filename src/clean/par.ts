@@ -40,7 +40,13 @@ export function parLearningRate(lr: number, step: number, total: number, final =
   return final + 0.5 * (lr / 10 - final) * (1 + Math.cos((Math.PI * (step - half)) / Math.max(1, total - half)));
 }
 
-export function parRecover(model: ModelUnderTest, clean: LabelledImageSet, options: Partial<ParOptions> = {}): CleanLog {
+/** What PAR reports: the embedding it held and the last epoch's mean distance to the original's. */
+export interface ParDetails {
+  embedding: string;
+  finalEpochMeanDistance: number;
+}
+
+export function parRecover(model: ModelUnderTest, clean: LabelledImageSet, options: Partial<ParOptions> = {}): CleanLog<ParDetails> {
   const opts = { ...DEFAULT_PAR, ...options };
   const t0 = performance.now();
   const layersModel = asLayersModel(model, 'PAR-style recovery');

@@ -12,7 +12,7 @@ import { concatImages, pickImages, sliceImages, type ImageSet, type LabelledImag
 import { planRows } from '../engine/memory.js';
 import { InputError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { LayersModelAdapter, type ModelUnderTest } from '../model/adapter.js';
+import type { ModelUnderTest } from '../model/adapter.js';
 import { writeGateJson } from '../model/gate-json.js';
 import { loadModel } from '../model/load.js';
 import { readLocalModel } from '../model/source.js';
@@ -25,13 +25,22 @@ import { parRecover } from './par.js';
 import { retuneTrial, type RetuneTrial } from './lasting.js';
 import { accuracyCostOf, phaseClock, phasesText, type CleanPhase, type CleanReport, type Measurement } from './report.js';
 import { pairedCounts } from '../core/intervals.js';
-import { sauUnlearn, type SauOptions } from './sau.js';
+import { sauUnlearn, type SauDetails, type SauOptions } from './sau.js';
 import { DEFAULT_DUAL_PAR, parDual } from './par-dual.js';
 import { DualEncoderModel } from '../model/dual/adapter.js';
 import { accuracyOf, predict, triggerAsr } from './training.js';
 import { recoveredTriggers, type RecoveredTrigger } from './triggers.js';
 import { PROMPT_REPAIR, TOWER_REPAIR, unlearnTriggers, type CleanLog, type UnlearnHooks, type UnlearnOptions } from './unlearn.js';
-import { DEFAULT_WARP_INVERSION, DEFAULT_WARP_UNLEARN, invertWarp, unlearnWarps, WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT, WARP_TUNING } from './warp.js';
+import {
+  DEFAULT_WARP_INVERSION,
+  DEFAULT_WARP_UNLEARN,
+  invertWarp,
+  unlearnWarps,
+  WARP_ASR_THRESHOLD,
+  WARP_CHECK_SHIFT,
+  WARP_TUNING,
+  type WarpDetails,
+} from './warp.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 import { AUTO_METHOD, MIN_IMAGES_PER_CLASS, type CleanMethod } from './types.js';
@@ -45,7 +54,7 @@ export { AUTO_METHOD, CLEAN_METHODS, MIN_IMAGES_PER_CLASS, type CleanMethod } fr
  * towers, then PAR follows (see autoRound).
  */
 export function autoMethodFor(model: ModelUnderTest): Exclude<CleanMethod, 'auto'> {
-  return model instanceof LayersModelAdapter ? AUTO_METHOD : 'unlearn';
+  return model.editableLayers ? AUTO_METHOD : 'unlearn';
 }
 
 /** A stage `auto` runs after autoMethodFor's method on the models it applies to. */
@@ -131,6 +140,14 @@ export const FINISH_EPOCHS = 5;
 
 export type TriggerScan = Awaited<ReturnType<typeof scanForTriggers>>;
 
+/** What `auto` reports: its warp phases, its rounds (each with its method's own details), the finishing round and every phase's time. */
+export interface AutoDetails {
+  warpPhases: Array<WarpDetails & { asrBefore: number; seconds: number }>;
+  rounds: Array<{ target: number; triggers: string[]; seconds: number; verdictAfter: string; details?: object }>;
+  finish?: { target: number; epochs: number; seconds: number; verdictAfter?: string };
+  phases: CleanPhase[];
+}
+
 /**
  * `auto`: clean the trigger the scan recovered with AUTO_METHOD, re-scan, and while the re-scan
  * still names a target, clean that one too (up to `maxRounds`). A recovered trigger is an
@@ -149,11 +166,11 @@ export async function autoClean(
   policy: CleanPolicy = DEFAULT_CLEAN_POLICY,
   judge: ImageSet = probe,
   maxRounds = AUTO_MAX_ROUNDS,
-): Promise<{ log: CleanLog; last: TriggerScan; phases: CleanPhase[]; steps: string[] }> {
+): Promise<{ log: CleanLog<AutoDetails>; last: TriggerScan; phases: CleanPhase[]; steps: string[] }> {
   const t0 = performance.now();
   const method = autoRoundName(model);
-  const rounds: Array<{ target: number; triggers: string[]; seconds: number; verdictAfter: string; details?: Record<string, unknown> }> = [];
-  const warpPhases: Array<Record<string, unknown>> = [];
+  const rounds: AutoDetails['rounds'] = [];
+  const warpPhases: AutoDetails['warpPhases'] = [];
   // What was done, a sentence a step, for the report a reviewer reads.
   const steps: string[] = [];
   let scan = first;
@@ -222,7 +239,7 @@ export async function autoClean(
   // a fresh scan recovers there (whatever its verdict) together with the first scan's, and the
   // warps a warp phase found. After a warp phase it trades some accuracy for a lower ASR, which we
   // keep (figures in docs/cleaning.md).
-  let finish: Record<string, unknown> | undefined;
+  let finish: AutoDetails['finish'];
   // Fine-tuning after a warp phase can revive the warp (it did before the warps were kept in it):
   // check again, and clean again what fresh warps reach.
   const warpedAgain = residual !== null && rounds.length > 0;
@@ -317,7 +334,13 @@ export interface SauRun {
 }
 
 /** sau under the policy: its accuracy guard lets the cleaning set lose at most the policy's drop. */
-export function sauUnderPolicy(model: ModelUnderTest, data: LabelledImageSet, seed: number, run: SauRun, options: Partial<SauOptions> = {}): CleanLog {
+export function sauUnderPolicy(
+  model: ModelUnderTest,
+  data: LabelledImageSet,
+  seed: number,
+  run: SauRun,
+  options: Partial<SauOptions> = {},
+): CleanLog<SauDetails> {
   return sauUnlearn(model, run.reference, data, { ...options, seed, maxAccuracyDrop: run.maxAccuracyDrop / 100 });
 }
 

@@ -143,8 +143,21 @@ export function sharedPerturbation(given: ModelUnderTest, givenReference: ModelU
   }
 }
 
+/** What SAU reports: per epoch how often a shared perturbation fooled the original and the cleaning set's accuracy, and what the accuracy guard kept. */
+export interface SauDetails {
+  /** Share of each epoch's images on which the original was fooled by a shared perturbation. */
+  fooledShare: number[];
+  /** The cleaning set's accuracy after each epoch. */
+  cleanSetAccuracy: number[];
+  /** Epochs whose weights were kept. */
+  keptEpochs: number;
+  /** Why the guard restored earlier weights, when it did. */
+  restored?: string;
+  phases: { perturbationSeconds: number; unlearningSeconds: number };
+}
+
 /** Cleans `model` in place; `reference` is a frozen copy of it as it was (never trained). */
-export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, clean: LabelledImageSet, options: Partial<SauOptions> = {}): CleanLog {
+export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, clean: LabelledImageSet, options: Partial<SauOptions> = {}): CleanLog<SauDetails> {
   const opts = { ...DEFAULT_SAU, ...options };
   const t0 = performance.now();
   const vars = model.trainableVariables();
@@ -226,9 +239,7 @@ export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, cle
     epochLoss: epochLoss.map((l, i) => l / Math.max(1, batches[i])),
     seconds,
     details: {
-      // Share of each epoch's images on which the original was fooled by a shared perturbation.
       fooledShare: fooledShare.map((s, i) => s / Math.max(1, batches[i])),
-      // The cleaning set's accuracy after each epoch, and the epochs whose weights were kept.
       cleanSetAccuracy: guard.accuracy,
       keptEpochs: guard.keptEpochs,
       ...(guard.restored ? { restored: guard.restored } : {}),

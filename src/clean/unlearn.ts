@@ -67,7 +67,8 @@ export const PROMPT_REPAIR: Partial<UnlearnOptions> = { learningRate: 5e-3, epoc
  */
 export const TOWER_REPAIR: Partial<UnlearnOptions> = { learningRate: 2e-3, epochs: 20 };
 
-export interface CleanLog {
+/** A cleaner's record; `D` is what the method reports about this model (each cleaner names its own). */
+export interface CleanLog<D extends object = object> {
   method: string;
   /** What the method did to this model, in a sentence a reviewer reads (the report's steps). */
   summary: string;
@@ -77,7 +78,7 @@ export interface CleanLog {
   epochLoss: number[];
   seconds: number;
   /** Method-specific facts for the report (e.g. what was pruned). */
-  details?: Record<string, unknown>;
+  details?: D;
 }
 
 export interface UnlearnHooks {

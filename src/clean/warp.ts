@@ -150,6 +150,13 @@ export interface WarpUnlearnOptions {
   seed: number;
 }
 
+/** What warp unlearning reports: per round the fresh warps' ASRs and sizes, and what a last fresh warp reached. */
+export interface WarpDetails {
+  target: number;
+  rounds: Array<{ freshAsr: number[]; maxShift: number[] }>;
+  residualAsr: number;
+}
+
 export const DEFAULT_WARP_UNLEARN: WarpUnlearnOptions = { rounds: 8, warpsPerRound: 2, epochs: 3, stopAsr: 0.2, seed: 0 };
 
 /**
@@ -162,12 +169,12 @@ export function unlearnWarps(
   target: number,
   first: RecoveredWarp[],
   options: Partial<WarpUnlearnOptions> = {},
-): CleanLog & { residualAsr: number; warps: RecoveredTrigger[] } {
+): CleanLog<WarpDetails> & { details: WarpDetails; residualAsr: number; warps: RecoveredTrigger[] } {
   const opts = { ...DEFAULT_WARP_UNLEARN, ...options };
   const t0 = performance.now();
   const pool = distillationPool(model, data, 4, opts.seed);
   const found = first.map((w) => w.trigger);
-  const rounds: Array<{ freshAsr: number[]; maxShift: number[] }> = [];
+  const rounds: WarpDetails['rounds'] = [];
   let steps = 0;
   let epochLoss: number[] = [];
   let residualAsr = Math.max(...first.map((w) => w.asr));

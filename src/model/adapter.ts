@@ -67,9 +67,21 @@ export interface ModelUnderTest {
    * no weight gradient is ever computed needlessly.
    */
   withConstantWeights?(): ModelUnderTest;
+  /**
+   * The tfjs layers model behind the classifier, for cleaners that read and edit hidden layers
+   * (pruning, PAR); absent for graph and ONNX models and dual encoders.
+   */
+  readonly editableLayers?: EditableLayers;
   readonly canSave: boolean;
   save(dir: string, options?: { overwrite?: boolean }): Promise<void>;
   dispose(): void;
+}
+
+/** A classifier's hidden layers, as cleaners that prune or hold an embedding need them. */
+export interface EditableLayers {
+  readonly model: tf.LayersModel;
+  /** Hidden outputs (symbolic tensors of `model`) for pixel-space x. */
+  hidden(x: tf.Tensor4D, nodes: tf.SymbolicTensor[], options?: { training?: boolean }): tf.Tensor[];
 }
 
 export interface BatchNormInput {
@@ -123,7 +135,7 @@ export const withConstantWeights = (model: ModelUnderTest): ModelUnderTest => mo
 type ActivatedLayer = tf.layers.Layer & { activation?: unknown };
 const LINEAR = (tf.layers.activation({ activation: 'linear' }) as unknown as { activation: unknown }).activation;
 
-export class LayersModelAdapter implements ModelUnderTest {
+export class LayersModelAdapter implements ModelUnderTest, EditableLayers {
   readonly format = 'layers-model' as const;
   readonly inputShape: [number, number, number];
   readonly numClasses: number;
@@ -229,6 +241,10 @@ export class LayersModelAdapter implements ModelUnderTest {
   }
 
   private readonly hiddenModels = new Map<string, tf.LayersModel>();
+
+  get editableLayers(): EditableLayers {
+    return this;
+  }
 
   batchNormForward(x: tf.Tensor4D): { logits: tf.Tensor2D; batchNorm: BatchNormInput[] } {
     const layers = this.batchNormLayers;

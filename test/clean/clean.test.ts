@@ -21,7 +21,7 @@ import {
   type CleanPolicy,
 } from '../../src/clean/pipeline.js';
 import { retuneTrial } from '../../src/clean/lasting.js';
-import { DEFAULT_SAU, sauUnlearn, sharedPerturbation, type SauOptions } from '../../src/clean/sau.js';
+import { DEFAULT_SAU, sauUnlearn, sharedPerturbation, type SauDetails, type SauOptions } from '../../src/clean/sau.js';
 import type { Decision } from '../../src/core/verdict.js';
 import { DEFAULT_MAX_ACCURACY_DROP, DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
 import { planRows } from '../../src/engine/memory.js';
@@ -181,12 +181,7 @@ describe('ONP-style pruning', () => {
     const before = asr();
     await settleVitestRpc();
     const log = onpPrune(model, probe, triggers, { iterations: 8, samples: 6, rewardImagesPerClass: 6, recovery: { epochs: 1 } });
-    const details = log.details as {
-      pruned: number;
-      of: number;
-      afterPruning: { recoveredTriggerAsr: number };
-      prunedNeurons: Array<{ layer: string; units: number[] }>;
-    };
+    const details = log.details!;
     expect(log.epochLoss).toHaveLength(1);
     // Pruned neurons are still at zero after the recovery fine-tune (the mask is re-applied).
     const layers = neuronLayers(asLayersModel(model, 'test'));
@@ -235,7 +230,7 @@ describe('ONP-style pruning against random masks', () => {
         const { model } = await loadModel(EXAMPLES.badnetsBn);
         await settleVitestRpc();
         const log = onpPrune(model, clean, triggers, { recovery: { epochs: 0 }, policy, seed });
-        const details = log.details as { history: unknown[]; afterPruning: { recoveredTriggerAsr: number } };
+        const details = log.details!;
         expect(details.history).toHaveLength(24);
         runs[policy].push({ asr: accuracyAndAsr(model, stamp, card.attack.target).asr, recovered: details.afterPruning.recoveredTriggerAsr });
         model.dispose();
@@ -387,7 +382,7 @@ describe('shared adversarial unlearning (SAU)', () => {
       maxAccuracyDrop: DEFAULT_MAX_ACCURACY_DROP / 100,
       accuracyBaseline: baseline,
     });
-    const ended = (recovering.details?.cleanSetAccuracy as number[])[0];
+    const ended = recovering.details!.cleanSetAccuracy[0];
     console.log(
       `a round past the limit: the original ${(100 * baseline).toFixed(1)} %, the round began at ${(100 * began).toFixed(1)} % and ended at ${(100 * ended).toFixed(1)} %`,
     );
@@ -440,7 +435,7 @@ describe('shared adversarial unlearning (SAU)', () => {
   }, 300_000);
 });
 
-const fmtAccuracies = (log: CleanLog) => ((log.details?.cleanSetAccuracy as number[]) ?? []).map((v) => `${(100 * v).toFixed(1)} %`).join(', ');
+const fmtAccuracies = (log: CleanLog<SauDetails>) => (log.details?.cleanSetAccuracy ?? []).map((v) => `${(100 * v).toFixed(1)} %`).join(', ');
 
 describe("auto's trial fine-tune (does the removal last?)", () => {
   it('fine-tunes a copy, never the model, and measures the trigger on both', async () => {
@@ -503,7 +498,7 @@ describe('PAR-style recovery', () => {
     const heldout = sliceImages(digits, 128, 256);
     const accuracy = accuracyOf(model, heldout);
     const log = parRecover(model, sliceImages(digits, 0, 128), { epochs: 12, tau: 0.1 });
-    const { finalEpochMeanDistance } = log.details as { finalEpochMeanDistance: number };
+    const { finalEpochMeanDistance } = log.details!;
     // The gate lets S grow to about τ and no further (it oscillates around it).
     expect(finalEpochMeanDistance).toBeGreaterThan(0.05);
     expect(finalEpochMeanDistance).toBeLessThan(0.2);
