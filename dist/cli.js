@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-VE2XJZGW.js";
+} from "./chunks/chunk-MVTGPRRS.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -48,6 +48,7 @@ export function evidenceOf(report: GateReport): Evidence | undefined {
       probes: report.data?.synthesis ? 'model-inverted' : report.data?.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution',
       ...(report.data?.synthesis ? { probesClassified: report.data.synthesis.classified } : {}),
       tier: report.policy?.budgets?.tier ?? 'small-input',
+      ...(report.model.structure ? { structure: report.model.structure } : {}),
     },
   };
 }
@@ -261,6 +262,10 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
     return { detected: bd.filter(flagged).length, of: bd.length };
   };
   const [multi, binary] = [fitsFor('multiClass'), fitsFor('binary')];
+  // Which kinds of network the rule is fitted to: the gate cautions on a model of another kind.
+  const structures = decided.map((d) => d.row.evidence!.context.structure);
+  if (structures.some((s) => !s)) throw new Error("--fit needs each tuning model's network structure (eval.ts reads it from the model)");
+  const structure = { residual: structures.some((s) => s!.residual), depthwise: structures.some((s) => s!.depthwise) };
   const counts = (kind: ModelKind) => decided.filter((d) => kindOf(d) === kind).length;
   const calibration: Calibration = {
     power: { multiClass: powerOf('multiClass'), binary: powerOf('binary') },
@@ -269,6 +274,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
     l2,
     fittedPrior: { multiClass: multi.prior, binary: binary.prior },
     statistics,
+    structure,
     fits: { multiClass: multi.fits, binary: binary.fits },
   };
   return {

@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { writeNpy } from '../src/data/npy.js';
 import { selectBackend } from '../src/engine/backend.js';
 import { runGate } from '../src/gate.js';
+import { loadModel } from '../src/model/load.js';
 import { MemoryLogger } from '../src/logger.js';
 import { defaultSettings, type Settings } from '../src/settings.js';
 import type { ScanName } from '../src/core/policy.js';
@@ -169,6 +170,14 @@ async function main(): Promise<void> {
   const provenance = `evidence scanned at ${[...byCommit].map(([c, n]) => `${c} (${n})`).join(', ')}`;
   console.log(provenance);
 
+  // Reports cached before the gate read the network's structure: read it from the model itself.
+  const unread = scans.filter(({ scan }) => scan?.report.model.inputShape && !scan.report.model.structure);
+  if (unread.length) await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
+  for (const { card, scan } of unread) {
+    const { model } = await loadModel(path.join(values.zoo!, card.name));
+    scan!.report.model.structure = model.structure;
+    model.dispose();
+  }
   const rows: EvalRow[] = scans.flatMap(({ card, scan }) =>
     scan ? [{ card, report: scan.report, seconds: scan.seconds, evidence: evidenceOf(scan.report) }] : [],
   );

@@ -165,6 +165,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       numClasses: model.numClasses,
       endsInSoftmax: model.endsInSoftmax,
       head: model.head,
+      structure: model.structure,
       input: { ...model.inputSpec, fromGateJson: gate.found },
       ...(origin ? { origin } : {}),
     };
@@ -220,6 +221,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       probes,
       ...(probe.synthesis ? { probesClassified: probe.synthesis.classified } : {}),
       tier: budgets.tier,
+      structure: model.structure,
     };
     const { shard } = settings;
     const record: ShardRecord | undefined = shard && { ...shard, context, classes: [] };

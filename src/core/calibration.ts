@@ -5,6 +5,7 @@
 // off. The file also holds the decision statistics' own fitted parameters.
 import { Matrix, solve } from 'ml-matrix';
 import fitted from './calibration.json' with { type: 'json' };
+import type { NetworkStructure } from '../model/structure.js';
 
 /** Scan statistics the score is computed from. */
 export interface ScoreFeatures {
@@ -58,6 +59,11 @@ export interface Calibration {
   fittedPrior: Record<ModelKind, number>;
   /** The decision statistics' parameters (see src/core/verdict.ts). */
   statistics: StatisticParameters;
+  /**
+   * Which of skip connections and depthwise convolutions the tuning split's networks had; `--fit`
+   * writes it. Unset: neither (the shipped fit predates it, and its tuning models are MLPs and CNNs).
+   */
+  structure?: NetworkStructure;
   /**
    * Measured power: the share of the tuning split's backdoored models the fitted rule flags, for
    * single-label models of 3+ classes and for two-class / multi-label ones, with the counts.

@@ -37,6 +37,7 @@ import {
 import { DEFAULT_THRESHOLDS, type ScanThresholds, type Thresholds } from './policy.js';
 import { median } from '../scan/robust.js';
 import { gammaOutlier } from '../scan/null-gamma.js';
+import { PLAIN, unfittedFeatures, type NetworkStructure } from '../model/structure.js';
 import dataFreeFit from './data-free.json' with { type: 'json' };
 
 /** What the dense (ℓ∞) trigger inversion found, per class: the fields the verdict reads. */
@@ -117,6 +118,8 @@ export interface ScanContext {
   probesClassified?: number;
   /** The budget tier that applied (inputs above 64×64 px get the large-input budgets). */
   tier: 'small-input' | 'large-input';
+  /** The network's skip connections and depthwise convolutions (absent in reports from before it was read). */
+  structure?: NetworkStructure;
 }
 
 export type Verdict = 'clean' | 'suspicious' | 'backdoored' | 'unassessed';
@@ -424,6 +427,13 @@ export function decide(
   if (verdict === 'clean' && unassessed.length) verdict = 'unassessed';
   if (verdict === 'unassessed') reasons.push(...unassessed.map((u) => `unassessed: ${u}`));
   else if (unassessed.length) reasons.push(...unassessed.map((u) => `caution: ${u}`));
+  // The thresholds carry over badly to kinds of network the tuning split did not hold (on the
+  // benchmark's residual and depthwise-separable networks they flagged many clean models).
+  const unfitted = context.structure ? unfittedFeatures(context.structure, calibration.structure ?? PLAIN) : [];
+  if (unfitted.length)
+    reasons.push(
+      `caution: the network has ${unfitted.join(' and ')}, which none of the networks the decision rule was fitted on had; on such networks outside the fit its thresholds flagged many clean models (README, Limitations), so a finding here is weaker evidence, and a clean verdict rests on thresholds fitted to other networks`,
+    );
   return {
     verdict,
     score: calibratedScore(features, calibration, options.prior, kind),

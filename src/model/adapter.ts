@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { GateJson, InputSpec } from './gate-json.js';
 import type { Decision } from '../scan/objective.js';
+import { graphStructure, layersStructure, type NetworkStructure } from './structure.js';
 import type { ModelFormat } from './manifest.js';
 import { directoryWriter } from './save.js';
 import { patchConvolutions, type WeightUse } from './constant-weights.js';
@@ -49,6 +50,8 @@ export interface ModelUnderTest {
   readonly decision: Decision;
   readonly inputSpec: InputSpec;
   readonly classNames?: string[];
+  /** Skip connections and depthwise convolutions, read from the graph (for a dual encoder: its image tower's). */
+  readonly structure: NetworkStructure;
   /** Pixel-space [0,1] NHWC → [N, numClasses] logits; differentiable w.r.t. `x`. */
   logits(x: tf.Tensor4D, options?: { training?: boolean }): tf.Tensor2D;
   /** Variables a cleaner may update (empty for graph models, whose weights are constants). */
@@ -137,6 +140,7 @@ const LINEAR = (tf.layers.activation({ activation: 'linear' }) as unknown as { a
 
 export class LayersModelAdapter implements ModelUnderTest, EditableLayers {
   readonly format = 'layers-model' as const;
+  readonly structure: NetworkStructure;
   readonly inputShape: [number, number, number];
   readonly numClasses: number;
   readonly endsInSoftmax: boolean;
@@ -160,6 +164,7 @@ export class LayersModelAdapter implements ModelUnderTest, EditableLayers {
       throw new InputError(file, `model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; a classifier has one of each`);
     }
     this.inputShape = imageInputShape(model.inputs[0].shape, file);
+    this.structure = layersStructure(model.layers);
     const last = model.layers[model.layers.length - 1] as ActivatedLayer;
     const config = last.getConfig() as { activation?: string };
     const className = last.getClassName();
@@ -287,6 +292,7 @@ export class LayersModelAdapter implements ModelUnderTest, EditableLayers {
 
 export class GraphModelAdapter implements ModelUnderTest {
   readonly format = 'graph-model' as const;
+  readonly structure: NetworkStructure;
   readonly inputShape: [number, number, number];
   readonly numClasses: number;
   readonly endsInSoftmax: boolean;
@@ -309,6 +315,7 @@ export class GraphModelAdapter implements ModelUnderTest {
     this.inputShape = imageInputShape(model.inputs[0].shape ?? [], file);
     const outputName = model.outputs[0].name.replace(/:\d+$/, '');
     const nodes = new Map((topology.node ?? []).map((n) => [n.name, n]));
+    this.structure = graphStructure(topology.node ?? []);
     // Walk back through Identity nodes to the producer; if it is a Softmax or Sigmoid, read its input.
     let node = nodes.get(outputName);
     while (node && node.op === 'Identity' && node.input?.length) node = nodes.get(node.input[0].replace(/^\^/, '').replace(/:\d+$/, ''));

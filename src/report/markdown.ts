@@ -57,6 +57,13 @@ function overview(report: GateReport, links: MarkdownLinks | undefined): string[
   if (report.model.digest) rows.push(['digest', code(report.model.digest)]);
   if (report.model.inputShape)
     rows.push(['input', `${report.model.inputShape.join('×')}, ${report.model.numClasses ?? '?'} classes (${escapeHtml(report.model.format ?? 'model')})`]);
+  const structure = report.model.structure;
+  if (structure)
+    rows.push([
+      'network',
+      [...(structure.residual ? ['skip connections'] : []), ...(structure.depthwise ? ['depthwise convolutions'] : [])].join(', ') ||
+        'no skip connections or depthwise convolutions',
+    ]);
   if (report.data) rows.push(['probe images', `${report.data.count} from ${code(report.data.source)}`]);
   if (report.policy) rows.push(['policy', `${escapeHtml(report.policy.source)}; fails on ${escapeHtml(report.policy.failOn)}`]);
   if (report.engine) rows.push(['backend', escapeHtml(report.engine.backend)]);

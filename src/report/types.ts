@@ -4,6 +4,7 @@ import type { EngineInfo } from '../engine/backend.js';
 import type { InputSpec } from '../model/gate-json.js';
 import type { ModelFile } from '../model/read.js';
 import type { ScanContext } from '../core/verdict.js';
+import type { NetworkStructure } from '../model/structure.js';
 import type { ScanMethod, ScanSummary } from '../scan/registry.js';
 
 export type { ScanSummary } from '../scan/registry.js';
@@ -84,6 +85,8 @@ export interface GateReport {
     endsInSoftmax?: boolean;
     /** How the network ends: logits, softmax, one sigmoid (binary), multi-label sigmoids, one-vs-rest sigmoids. */
     head?: 'logits' | 'softmax' | 'sigmoid' | 'multi-label' | 'one-vs-rest';
+    /** Skip connections and depthwise convolutions, read from the graph. */
+    structure?: NetworkStructure;
     input?: InputSpec & { fromGateJson: boolean };
     /** How the spec was fetched: the source kind, the local copy scanned, and whether the cache had it. */
     origin?: ModelOrigin;

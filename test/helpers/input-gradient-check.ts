@@ -33,6 +33,7 @@ console.log(
     inputShape: model.inputShape,
     numClasses: model.numClasses,
     endsInSoftmax: model.endsInSoftmax,
+    structure: model.structure,
     maxProbabilityDiff: Math.max(...probs.map((p, i) => Math.abs(p - reference[i]))),
     referenceLength: reference.length,
     gradientShape: grad.shape,

@@ -64,6 +64,8 @@ describe('graph-model fixture writer', () => {
     const { model } = await loadModel(out);
     expect(model.format).toBe('graph-model');
     expect(model.numClasses).toBe(classes);
+    // The functional model has a residual add and a depthwise convolution; the sequential one neither.
+    expect(model.structure).toEqual({ residual: classes === 3, depthwise: classes === 3 });
     const shape = source.inputs[0].shape.slice(1) as number[];
     const x = tf.randomUniform([6, shape[0], shape[1], shape[2]], 0, 1, 'float32', 3) as tf.Tensor4D;
     const reference = source.predict(x) as tf.Tensor2D;

@@ -8,10 +8,12 @@ import { REPO } from '../helpers/run.js';
 
 const run = promisify(execFile);
 const dirs = extractNsfwjsModels();
+// MobileNetV2 is built of inverted residual blocks around depthwise convolutions; InceptionV3
+// concatenates its branches and has neither (the published architectures).
 const expected = {
-  mobilenet_v2: { format: 'layers-model', size: 224 },
-  mobilenet_v2_mid: { format: 'graph-model', size: 224 },
-  inception_v3: { format: 'layers-model', size: 299 },
+  mobilenet_v2: { format: 'layers-model', size: 224, structure: { residual: true, depthwise: true } },
+  mobilenet_v2_mid: { format: 'graph-model', size: 224, structure: { residual: true, depthwise: true } },
+  inception_v3: { format: 'layers-model', size: 299, structure: { residual: false, depthwise: false } },
 } as const;
 
 describe.each(['wasm', 'cpu'] as const)('nsfwjs models on %s', (backend) => {
@@ -23,9 +25,10 @@ describe.each(['wasm', 'cpu'] as const)('nsfwjs models on %s', (backend) => {
         maxBuffer: 1 << 20,
       });
       const r = JSON.parse(stdout.trim().split('\n').at(-1)!);
-      const { format, size } = expected[name];
+      const { format, size, structure } = expected[name];
       expect(r.backend).toBe(backend);
       expect(r.format).toBe(format);
+      expect(r.structure).toEqual(structure);
       expect(r.inputShape).toEqual([size, size, 3]);
       expect(r.numClasses).toBe(5);
       expect(r.endsInSoftmax).toBe(true);

@@ -284,6 +284,27 @@ describe('verdict', () => {
     expect(flagged.reasons.join('\n')).toMatch(/caution: the probes are synthetic/);
   });
 
+  it('cautions, without changing the verdict, on a network with structure the fit never saw', () => {
+    const ev = { dense: dense(tied(2, 1)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
+    const caution = /caution: the network has ([a-z() ]+?), which none of the networks the decision rule was fitted on had/;
+    const plain = decide(ev, ctx({ structure: { residual: false, depthwise: false } }), T, { calibration });
+    const residual = decide(ev, ctx({ structure: { residual: true, depthwise: true } }), T, { calibration });
+    expect(plain.reasons.join('\n')).not.toMatch(caution);
+    expect(residual.reasons.join('\n').match(caution)?.[1]).toBe('skip connections (residual blocks) and depthwise convolutions');
+    expect(residual).toMatchObject({ verdict: plain.verdict, suspectedTarget: plain.suspectedTarget, score: plain.score });
+    // A fit whose tuning networks had skip connections cautions only on what it lacked.
+    const fittedResidual = { ...calibration, structure: { residual: true, depthwise: false } };
+    expect(
+      decide(ev, ctx({ structure: { residual: true, depthwise: true } }), T, { calibration: fittedResidual })
+        .reasons.join('\n')
+        .match(caution)?.[1],
+    ).toBe('depthwise convolutions');
+    // A quiet scan keeps its clean verdict, with the caution.
+    const quiet = decide({ dense: dense(tied(0, 0.2)), mask: ev.mask }, ctx({ structure: { residual: true, depthwise: false } }), T, { calibration });
+    expect(quiet.verdict).toBe('clean');
+    expect(quiet.reasons.join('\n')).toMatch(caution);
+  });
+
   it('a sink class is suspicious on in-distribution probes and unassessed on synthetic ones', () => {
     const share = tied(4, 0.1).map((_, c) => (c === 4 ? 0.7 : 0.03));
     const ev = { dense: dense(tied(0, 0.2), 1, share), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49], false, share) };

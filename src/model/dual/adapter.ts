@@ -11,6 +11,7 @@ import type { ModelUnderTest } from '../adapter.js';
 import type { InputSpec } from '../gate-json.js';
 import { ONNX_FILE } from '../read.js';
 import type { Tower } from './tower.js';
+import type { NetworkStructure } from '../structure.js';
 import { DUAL_ENCODER_FILE, hasTextEncoder, type DualManifest, type NpyPart } from './manifest.js';
 
 export interface DualParts {
@@ -49,6 +50,7 @@ export class DualEncoderModel implements ModelUnderTest {
   readonly head = 'logits' as const;
   readonly decision = 'single-label' as const;
   readonly classNames: string[];
+  readonly structure: NetworkStructure;
   readonly logitScale: number;
   readonly manifest: DualManifest;
   /** [vocab, token_dim]; trainable by PAR. */
@@ -64,6 +66,7 @@ export class DualEncoderModel implements ModelUnderTest {
   constructor(private readonly parts: DualParts) {
     const m = (this.manifest = parts.manifest);
     this.inputShape = parts.image.inputShape;
+    this.structure = parts.image.structure;
     this.numClasses = m.classes.length;
     this.classNames = m.classes;
     this.logitScale = m.logit_scale;

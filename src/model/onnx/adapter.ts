@@ -13,6 +13,7 @@ import { OnnxOpError } from './ops.js';
 import { OnnxProgram, type ProgramOptions } from './program.js';
 import { ONNX_FILE } from '../read.js';
 import { encodeOnnx, ONNX_DTYPE, type OnnxModel, type OnnxTensor } from './proto.js';
+import { onnxStructure, type NetworkStructure } from '../structure.js';
 
 export type ImageLayout = 'NCHW' | 'NHWC';
 
@@ -25,6 +26,7 @@ export function inferLayout(shape: Array<number | null>, declared: ImageLayout |
 
 export class OnnxModelAdapter implements ModelUnderTest {
   readonly format = 'onnx' as const;
+  readonly structure: NetworkStructure;
   readonly inputShape: [number, number, number];
   readonly numClasses: number;
   readonly endsInSoftmax: boolean;
@@ -44,6 +46,7 @@ export class OnnxModelAdapter implements ModelUnderTest {
   ) {
     this.program = new OnnxProgram(onnx, file, opts);
     const { inputs, outputs } = this.program;
+    this.structure = onnxStructure(onnx.graph?.node ?? [], this.program.producers, new Set(inputs.map((v) => v.name)));
     if (inputs.length !== 1 || outputs.length !== 1) {
       throw new InputError(file, `ONNX graph has ${inputs.length} inputs and ${outputs.length} outputs; a classifier has one of each`);
     }
