@@ -31,7 +31,7 @@ import { pickImages, sliceImages, type LabelledImageSet } from '../src/data/type
 import { selectBackend } from '../src/engine/backend.js';
 import { planRows } from '../src/engine/memory.js';
 import { MemoryLogger } from '../src/logger.js';
-import type { LayersModelAdapter, ModelUnderTest } from '../src/model/adapter.js';
+import type { ModelUnderTest } from '../src/model/adapter.js';
 import { loadModel } from '../src/model/load.js';
 import type { AttackSpec } from '../src/zoo/attacks.js';
 import { domain, type Domain, type TaskData } from '../src/zoo/domains.js';
@@ -65,7 +65,7 @@ const { values } = parseArgs({
 });
 
 /** The zoo's true trigger's ASR, measured as the zoo measures it (the adapter wraps its layers model). */
-const trueAsr = (model: ModelUnderTest, test: LabelledImageSet, attack: AttackSpec) => attackSuccessRate((model as LayersModelAdapter).model, test, attack);
+const trueAsr = (model: ModelUnderTest, test: LabelledImageSet, attack: AttackSpec) => attackSuccessRate(model.editableLayers!.model, test, attack);
 
 function report(rows: Row[], methods: string[]): void {
   if (rows.some((r) => r.mode)) {
@@ -328,7 +328,7 @@ async function benchmark(split: Role): Promise<void> {
     const measure = (m: tf.LayersModel) => testAccuracyAndAsr(m, test, card);
     const dir = path.join(values.zoo!, card.name);
     const original = await loadModel(dir);
-    const before = measure((original.model as LayersModelAdapter).model);
+    const before = measure(original.model.editableLayers!.model);
     original.model.dispose();
     const out = path.resolve(values.cache!, 'out', card.name);
     rmSync(out, { recursive: true, force: true });
@@ -371,7 +371,7 @@ async function benchmark(split: Role): Promise<void> {
     };
     if (report.output) {
       const cleaned = await loadModel(out);
-      const layers = (cleaned.model as LayersModelAdapter).model;
+      const layers = cleaned.model.editableLayers!.model;
       row.after = measure(layers);
       row.accuracyDropPoints = 100 * (before.accuracy - row.after.accuracy);
       row.verdictAfter = report.verdictAfter;

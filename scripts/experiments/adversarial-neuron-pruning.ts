@@ -24,7 +24,7 @@ import { loadLabelledImages } from '../../src/data/sources.js';
 import type { LabelledImageSet } from '../../src/data/types.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
-import type { LayersModelAdapter, ModelUnderTest } from '../../src/model/adapter.js';
+import type { ModelUnderTest } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { evalCleaningSet, testAccuracyAndAsr } from '../eval-cleaning-data.js';
@@ -130,7 +130,7 @@ if (process.env.MODE === 'gradients') {
       const keep = new Float32Array(mask.length).fill(1);
       for (const i of order.slice(0, n)) keep[i] = 0;
       writeCoefficients(layers, keep, null);
-      const m = (model as LayersModelAdapter).model;
+      const m = model.editableLayers!.model;
       const { accuracy: acc, asr } = testAccuracyAndAsr(m, test, card);
       sweep.push(`${n} (m ≤ ${n ? mask[order[n - 1]].toFixed(2) : '–'}): ${(100 * acc).toFixed(1)} / ${(100 * (asr ?? NaN)).toFixed(1)}`);
     }

@@ -34,7 +34,7 @@ import { accuracyOf, forEachBatch } from '../../src/clean/training.js';
 import type { LabelledImageSet } from '../../src/data/types.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
-import type { LayersModelAdapter, ModelUnderTest } from '../../src/model/adapter.js';
+import type { ModelUnderTest } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import type { TaskData } from '../../src/zoo/domains.js';
 import { trainEpochs } from '../../src/zoo/train.js';
@@ -57,7 +57,7 @@ function smoothedCrossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, smoothin
 /** FST on `model` in place, under SAU's accuracy guard (the last epoch within the limit is kept). */
 function fst(model: ModelUnderTest, clean: LabelledImageSet, alpha: number, epochs: number): FineTuneRun {
   const t0 = performance.now();
-  const head = [...(model as LayersModelAdapter).model.layers].reverse().find((l) => l.getClassName() === 'Dense');
+  const head = [...model.editableLayers!.model.layers].reverse().find((l) => l.getClassName() === 'Dense');
   if (!head) throw new Error('FST needs a Dense classifier head');
   const [kernel, bias] = head.trainableWeights.map((w) => w.read() as tf.Variable);
   const original = tf.clone(kernel);
@@ -142,7 +142,7 @@ function ftSam(model: ModelUnderTest, clean: LabelledImageSet, rho: number): Fin
 await selectBackend({ choice: 'wasm', logger: new MemoryLogger(), wasmThreads: Number(process.env.THREADS ?? 1) });
 for (const name of process.argv.slice(2)) {
   const { card, test, labelled, cleaningSet } = evalCleaningSet(name);
-  const measure = (m: ModelUnderTest) => testAccuracyAndAsr((m as LayersModelAdapter).model, test, card);
+  const measure = (m: ModelUnderTest) => testAccuracyAndAsr(m.editableLayers!.model, test, card);
   const pct = (v: number | null) => (v === null ? '–' : (100 * v).toFixed(1));
   for (const method of METHODS) {
     const { model } = await loadModel(`zoo/${name}`);
@@ -169,7 +169,7 @@ for (const name of process.argv.slice(2)) {
       record = { start, lowest, last: r.accuracy.at(-1)!, restoredTo: r.restoredTo };
     }
     const after = measure(model);
-    trainEpochs((model as LayersModelAdapter).model, labelled as TaskData, { ...RETUNE, head: card.head, outputs: card.outputs });
+    trainEpochs(model.editableLayers!.model, labelled as TaskData, { ...RETUNE, head: card.head, outputs: card.outputs });
     const retuned = measure(model);
     console.log(
       `${name} ${method}${method === 'sau' ? '' : ` ${epochs} ep lr ${LR}`}: acc ${pct(before.accuracy)} → ${pct(after.accuracy)} (drop ${(100 * (before.accuracy - after.accuracy)).toFixed(2)}), ASR ${pct(before.asr)} → ${pct(after.asr)} → re-tuned ${pct(retuned.asr)} (acc ${pct(retuned.accuracy)}); ${clean.count} images, ${seconds.toFixed(0)} s ${note}`,

@@ -10,7 +10,6 @@ import { invertWarp, unlearnWarps } from '../../src/clean/warp.js';
 import { mnistSplit } from '../../src/data/mnist.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
-import type { LayersModelAdapter } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { attackSuccessRate } from '../../src/zoo/train.js';
 
@@ -24,7 +23,7 @@ for (const name of process.argv.slice(2)) {
   const card = JSON.parse(readFileSync(`zoo/${name}/zoo-card.json`, 'utf8'));
   const target: number = card.attack?.target ?? 0;
   const { model } = await loadModel(`zoo/${name}`);
-  const layers = (model as LayersModelAdapter).model;
+  const layers = model.editableLayers!.model;
   if (process.env.CLASSES === 'all') {
     const asr = Array.from({ length: model.numClasses }, (_, c) => Math.max(...[0, 1].map((seed) => invertWarp(model, clean, c, { seed, ...shift }).asr)));
     console.log(`${name}: warp ASR by class (best of 2): ${asr.map(pct).join(', ')}`);

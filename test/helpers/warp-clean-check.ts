@@ -9,7 +9,6 @@ import { invertWarp, unlearnWarps } from '../../src/clean/warp.js';
 import { mnistSplit } from '../../src/data/mnist.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
-import type { LayersModelAdapter } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { attackSuccessRate } from '../../src/zoo/train.js';
 
@@ -20,7 +19,7 @@ const card = JSON.parse(readFileSync(path.join(dir, 'zoo-card.json'), 'utf8'));
 const target = Number(targetArg);
 const clean = perClassSubset(mnistSplit('heldout'), 60);
 const test = mnistSplit('test');
-const layers = (model as LayersModelAdapter).model;
+const layers = model.editableLayers!.model;
 const trueAsr = () => (card.attack ? attackSuccessRate(layers, test, card.attack) : null);
 const before = { accuracy: accuracyOf(model, test), asr: trueAsr() };
 const warps = [0, 1].map((seed) => invertWarp(model, clean, target, { seed, ...(shiftArg ? { maxShift: Number(shiftArg) } : {}) }));
