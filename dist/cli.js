@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-MVTGPRRS.js";
+} from "./chunks/chunk-AOOWJLEA.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -17,6 +17,7 @@ import {
   ensureNativeBackend,
   error,
   exitOnEscapedError,
+  featuresOf,
   findingsOf,
   getInput,
   group,
@@ -44,7 +45,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-MVTGPRRS.js";
+} from "./chunks/chunk-AOOWJLEA.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -129,11 +130,7 @@ function overview(report, links) {
   if (report.model.inputShape)
     rows.push(["input", `${report.model.inputShape.join("\xD7")}, ${report.model.numClasses ?? "?"} classes (${escapeHtml(report.model.format ?? "model")})`]);
   const structure = report.model.structure;
-  if (structure)
-    rows.push([
-      "network",
-      [...structure.residual ? ["skip connections"] : [], ...structure.depthwise ? ["depthwise convolutions"] : []].join(", ") || "no skip connections or depthwise convolutions"
-    ]);
+  if (structure) rows.push(["network", featuresOf(structure).join(", ") || "no skip connections or depthwise convolutions"]);
   if (report.data) rows.push(["probe images", `${report.data.count} from ${code(report.data.source)}`]);
   if (report.policy) rows.push(["policy", `${escapeHtml(report.policy.source)}; fails on ${escapeHtml(report.policy.failOn)}`]);
   if (report.engine) rows.push(["backend", escapeHtml(report.engine.backend)]);

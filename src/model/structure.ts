@@ -12,12 +12,19 @@ export interface NetworkStructure {
 
 export const PLAIN: NetworkStructure = Object.freeze({ residual: false, depthwise: false });
 
+const FEATURES: ReadonlyArray<[keyof NetworkStructure, string]> = [
+  ['residual', 'skip connections (residual blocks)'],
+  ['depthwise', 'depthwise convolutions'],
+];
+
+/** The structural features a model has, in words (empty: none). */
+export function featuresOf(model: NetworkStructure): string[] {
+  return FEATURES.filter(([key]) => model[key]).map(([, words]) => words);
+}
+
 /** The structural features a model has that `fitted` lacks, in words (empty: none). */
 export function unfittedFeatures(model: NetworkStructure, fitted: NetworkStructure): string[] {
-  return [
-    ...(model.residual && !fitted.residual ? ['skip connections (residual blocks)'] : []),
-    ...(model.depthwise && !fitted.depthwise ? ['depthwise convolutions'] : []),
-  ];
+  return FEATURES.filter(([key]) => model[key] && !fitted[key]).map(([, words]) => words);
 }
 
 /** A tfjs layers model: `Add` merge layers, depthwise and separable convolutions. */

@@ -4,6 +4,7 @@
 import { cleanedModelFailure, phasesText, type CleanReport } from '../clean/report.js';
 import { scanTitle, type HessianSummary, type ScanMethod } from '../scan/registry.js';
 import { thresholdsFor } from '../core/verdict.js';
+import { featuresOf } from '../model/structure.js';
 import type { DecisionStatistic, GateReport, ScanSummary } from './types.js';
 import { percent } from '../util/words.js';
 
@@ -58,12 +59,7 @@ function overview(report: GateReport, links: MarkdownLinks | undefined): string[
   if (report.model.inputShape)
     rows.push(['input', `${report.model.inputShape.join('×')}, ${report.model.numClasses ?? '?'} classes (${escapeHtml(report.model.format ?? 'model')})`]);
   const structure = report.model.structure;
-  if (structure)
-    rows.push([
-      'network',
-      [...(structure.residual ? ['skip connections'] : []), ...(structure.depthwise ? ['depthwise convolutions'] : [])].join(', ') ||
-        'no skip connections or depthwise convolutions',
-    ]);
+  if (structure) rows.push(['network', featuresOf(structure).join(', ') || 'no skip connections or depthwise convolutions']);
   if (report.data) rows.push(['probe images', `${report.data.count} from ${code(report.data.source)}`]);
   if (report.policy) rows.push(['policy', `${escapeHtml(report.policy.source)}; fails on ${escapeHtml(report.policy.failOn)}`]);
   if (report.engine) rows.push(['backend', escapeHtml(report.engine.backend)]);
