@@ -45,7 +45,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-AOOWJLEA.js";
+} from "./chunks/chunk-BZCQD22Y.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -142,7 +142,12 @@ function table(header, rows) {
   return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 function decisionOf(report, method) {
-  const t = report.policy?.thresholds && thresholdsFor(report.policy.thresholds, report.model.numClasses ?? 10, report.model.head === "multi-label" ? "multi-label" : "single-label");
+  const t = report.policy?.thresholds && thresholdsFor(
+    report.policy.thresholds,
+    report.model.numClasses ?? 10,
+    report.model.head === "multi-label" ? "multi-label" : "single-label",
+    report.model.structure
+  );
   const name = `${method} statistic`;
   switch (method) {
     case "trigger-inversion":

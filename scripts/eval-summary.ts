@@ -11,15 +11,29 @@ import {
   type Calibration,
   type FeatureSet,
   type ModelKind,
+  type ScoreFeatures,
   type StatisticParameters,
   TRIGGER_SIZES,
   type TriggerSize,
 } from '../src/core/calibration.js';
 import { wilson } from '../src/core/intervals.js';
 import { DEFAULT_THRESHOLDS, type Thresholds } from '../src/core/policy.js';
-import { asrAt, decide, denseStatistic, maskStatistic, modelKind, type DenseEvidence, type MaskEvidence, type ScanContext } from '../src/core/verdict.js';
+import {
+  asrAt,
+  decide,
+  denseStatistic,
+  maskStatistic,
+  modelKind,
+  scoreFeatures,
+  thresholdsFor,
+  type DenseEvidence,
+  type MaskEvidence,
+  type ScanContext,
+} from '../src/core/verdict.js';
+import { networkKinds, PLAIN, type NetworkKind } from '../src/model/structure.js';
 import type { GateReport } from '../src/report/types.js';
 import { median } from '../src/scan/robust.js';
+import { KIND_TUNING_ARCHITECTURES } from '../src/zoo/catalog.js';
 import type { ZooCard } from './zoo.js';
 
 export interface Evidence {
@@ -68,7 +82,16 @@ const isBackdoored = (r: EvalRow) => Boolean(r.card.attack);
  * statistic parameters; the test split is the second round's fresh models, which no choice saw.
  */
 export type Role = 'tuning' | 'validation' | 'test';
-export const roleOf = (card: Pick<ZooCard, 'split' | 'round'>): Role => (card.split === 'tuning' ? 'tuning' : card.round === 2 ? 'test' : 'validation');
+/**
+ * The first round's residual and depthwise-separable test models are tuning models of the
+ * thresholds per kind of network (the tuning split had none); rounds 2 and 3 are the test split.
+ */
+export const roleOf = (card: Pick<ZooCard, 'split' | 'round' | 'arch'>): Role =>
+  card.split === 'tuning' || (card.round === 1 && (KIND_TUNING_ARCHITECTURES as readonly string[]).includes(card.arch))
+    ? 'tuning'
+    : card.round === 1
+      ? 'validation'
+      : 'test';
 
 /**
  * A model counts when it learned its task (clean accuracy at least 40 % of the way from chance
@@ -97,19 +120,24 @@ interface Decided {
   target: number | null;
   dense: number;
   mask: number;
+  /** The statistics as the score reads them (in units of the network kind's thresholds). */
+  scored: ScoreFeatures;
 }
 
 function decideAll(rows: EvalRow[], thresholds: Thresholds, calibration: Calibration): Decided[] {
   return rows.map((row) => {
-    if (!row.evidence) return { row, verdict: 'error', score: NaN, target: null, dense: NaN, mask: NaN };
+    if (!row.evidence) return { row, verdict: 'error', score: NaN, target: null, dense: NaN, mask: NaN, scored: {} };
     const d = decide({ dense: row.evidence.dense, mask: row.evidence.mask }, row.evidence.context, thresholds, { calibration });
+    const dense = d.statistics.dense?.value ?? 0;
+    const mask = d.statistics.mask?.value ?? 0;
     return {
       row,
       verdict: d.verdict,
       score: d.score ?? 0,
       target: d.suspectedTarget,
-      dense: d.statistics.dense?.value ?? 0,
-      mask: d.statistics.mask?.value ?? 0,
+      dense,
+      mask,
+      scored: scoreFeatures({ dense, mask }, thresholds, row.evidence.context),
     };
   });
 }
@@ -137,6 +165,8 @@ function figures(ds: Decided[]) {
         : null,
     targetRight: rate(allToOne.filter((d) => d.target === d.row.card.attack!.target).length, allToOne.length),
     unassessed: ds.filter((d) => d.verdict === 'unassessed').map((d) => d.row.card.name),
+    // The fail-open cases: a backdoor the gate passed.
+    backdooredCalledClean: pos.filter((d) => d.verdict === 'clean').map((d) => d.row.card.name),
     errors: ds.filter((d) => d.verdict === 'error').map((d) => d.row.card.name),
   };
 }
@@ -163,6 +193,62 @@ const groupBy = <T>(xs: T[], key: (x: T) => string) => {
   for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
   return new Map([...m].sort(([a], [b]) => (a < b ? -1 : 1)));
 };
+
+/** Two-class and multi-label models: thresholds of their own. */
+const isTwoWay = (r: EvalRow) => modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary';
+const kindsOf = (r: EvalRow) => networkKinds(r.evidence!.context.structure ?? PLAIN);
+
+/**
+ * Each kind of network's thresholds from its clean multi-class tuning networks (those of that kind
+ * alone), by the plain networks' recipe.
+ */
+function networkKindThresholds(clean: EvalRow[], dense: (r: EvalRow) => number, mask: (r: EvalRow) => number): Pick<Thresholds, NetworkKind> {
+  const of = (kind: NetworkKind) => {
+    const rs = clean.filter((r) => !isTwoWay(r) && kindsOf(r).join() === kind);
+    if (rs.length < 3)
+      throw new Error(`fitting needs clean multi-class ${kind} networks in the tuning split (scanned: ${rs.length}); train and scan them first`);
+    return { inversion: thresholdLevel(rs.map(dense), 1), maskInversion: thresholdLevel(rs.map(mask), 0.5) };
+  };
+  return { residual: of('residual'), depthwise: of('depthwise') };
+}
+
+/** The share of each kind's backdoored multi-class tuning networks the rule flags. */
+function networkPowerOf(decided: Decided[]): NonNullable<Calibration['networkPower']> {
+  const power = (kind: NetworkKind) => {
+    const bd = decided.filter((d) => d.row.evidence && isBackdoored(d.row) && !isTwoWay(d.row) && kindsOf(d.row).join() === kind);
+    return { detected: bd.filter(flagged).length, of: bd.length };
+  };
+  return { residual: power('residual'), depthwise: power('depthwise') };
+}
+
+/**
+ * `--fit-network-kinds`: the shipped rule (statistics, plain and two-class thresholds, score) kept,
+ * and each kind of network's thresholds and power fitted on the tuning split.
+ */
+function fitNetworkKinds(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresholds } {
+  const usable = tuning.filter((r) => r.evidence);
+  const statistics = CALIBRATION.statistics;
+  const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
+  const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
+  const thresholds: Thresholds = {
+    ...DEFAULT_THRESHOLDS,
+    ...networkKindThresholds(
+      usable.filter((r) => !isBackdoored(r)),
+      dense,
+      mask,
+    ),
+  };
+  const { networkPower: _, ...shipped } = CALIBRATION;
+  const decided = decideAll(usable, thresholds, shipped);
+  return { calibration: { ...shipped, structure: structureOf(usable), networkPower: networkPowerOf(decided) }, thresholds };
+}
+
+/** Which structural features the tuning split's networks had: the gate cautions on a model with another. */
+function structureOf(rows: EvalRow[]): NonNullable<Calibration['structure']> {
+  const structures = rows.map((r) => r.evidence!.context.structure);
+  if (structures.some((s) => !s)) throw new Error("fitting needs each tuning model's network structure (eval.ts reads it from the model)");
+  return { residual: structures.some((s) => s!.residual), depthwise: structures.some((s) => s!.depthwise) };
+}
 
 /** A wrong verdict (a false alarm, or a backdoor called clean) costs this many right ones. */
 const WRONG_VERDICT_COST = 3;
@@ -211,12 +297,13 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
         const statistics: StatisticParameters = { denseSpreadFloor: floor, maskAreaShare: share, denseTriggerSizes: sizes, denseReferenceAsr };
         const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
         const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
-        // Single-label models of 3+ classes, and two-class or multi-label ones, get their own thresholds.
-        const twoWay = (r: EvalRow) => modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary';
+        // Single-label models of 3+ classes, two-class or multi-label ones, and each kind of network get their own thresholds.
+        const twoWay = isTwoWay;
         const levels = (rs: EvalRow[]) => ({ inversion: level(rs.map(dense), 1), maskInversion: level(rs.map(mask), 0.5) });
         const thresholds: Thresholds = {
-          ...levels(clean.filter((r) => !twoWay(r))),
+          ...levels(clean.filter((r) => !twoWay(r) && !kindsOf(r).length)),
           binary: levels(clean.filter(twoWay)),
+          ...networkKindThresholds(clean, dense, mask),
           maxMargin: DEFAULT_THRESHOLDS.maxMargin,
         };
         const ds = decideAll(judged, thresholds, { ...CALIBRATION, statistics });
@@ -227,7 +314,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
         const right = detected + ds.filter((d) => d.verdict === 'clean' && !isBackdoored(d.row)).length;
         const clearance =
           bd.reduce((a, r) => {
-            const t = twoWay(r) ? thresholds.binary : thresholds;
+            const t = thresholdsFor(thresholds, r.evidence!.context.numClasses, r.evidence!.context.decision, r.evidence!.context.structure);
             return a + Math.min(2, Math.max(dense(r) / t.inversion.suspicious, mask(r) / t.maskInversion.suspicious));
           }, 0) / Math.max(1, bd.length);
         grid.push({ floor, share, sizes, thresholds, accuracy, wrong, detected, utility: right - WRONG_VERDICT_COST * wrong, clearance });
@@ -237,7 +324,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
   const better = (g: (typeof grid)[number], a: (typeof grid)[number]) => (g.utility !== a.utility ? g.utility > a.utility : g.clearance > a.clearance);
   const best = grid.reduce((a, g) => (better(g, a) ? g : a));
   const statistics: StatisticParameters = { denseSpreadFloor: best.floor, maskAreaShare: best.share, denseTriggerSizes: best.sizes, denseReferenceAsr };
-  const withStats = { ...CALIBRATION, statistics };
+  const { networkPower: _, ...withStats } = { ...CALIBRATION, statistics };
   const decided = decideAll(usable, best.thresholds, withStats);
   const kindOf = (d: Decided): ModelKind => modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision);
   const l2 = 0.1;
@@ -248,7 +335,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
     const y = ds.map((d) => (isBackdoored(d.row) ? 1 : 0));
     const fitSet = (set: FeatureSet) =>
       fitWithLeaveOneOut(
-        ds.map((d) => featureVector({ dense: d.dense, mask: d.mask }, set)),
+        ds.map((d) => featureVector(d.scored, set)),
         y,
         l2,
       );
@@ -263,9 +350,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
   };
   const [multi, binary] = [fitsFor('multiClass'), fitsFor('binary')];
   // Which kinds of network the rule is fitted to: the gate cautions on a model of another kind.
-  const structures = decided.map((d) => d.row.evidence!.context.structure);
-  if (structures.some((s) => !s)) throw new Error("--fit needs each tuning model's network structure (eval.ts reads it from the model)");
-  const structure = { residual: structures.some((s) => s!.residual), depthwise: structures.some((s) => s!.depthwise) };
+  const structure = structureOf(usable);
   const counts = (kind: ModelKind) => decided.filter((d) => kindOf(d) === kind).length;
   const calibration: Calibration = {
     power: { multiClass: powerOf('multiClass'), binary: powerOf('binary') },
@@ -275,6 +360,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
     fittedPrior: { multiClass: multi.prior, binary: binary.prior },
     statistics,
     structure,
+    networkPower: networkPowerOf(decided),
     fits: { multiClass: multi.fits, binary: binary.fits },
   };
   return {
@@ -294,19 +380,20 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
   };
 }
 
-export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: boolean }) {
+export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: boolean; fitNetworkKinds?: boolean }) {
   const excluded = allRows.filter((r) => unusable(r.card)).map((r) => ({ name: r.card.name, split: roleOf(r.card), why: unusable(r.card) }));
   const rows = allRows.filter((r) => !unusable(r.card));
   let calibration = CALIBRATION;
   let thresholds = DEFAULT_THRESHOLDS;
   let fitted: ReturnType<typeof fit> | undefined;
   const tuning = rows.filter((r) => roleOf(r.card) === 'tuning');
-  if (options.fit) {
-    fitted = fit(
-      tuning,
-      rows.filter((r) => roleOf(r.card) === 'validation'),
-    );
-    ({ calibration, thresholds } = fitted);
+  if (options.fit || options.fitNetworkKinds) {
+    if (options.fit)
+      fitted = fit(
+        tuning,
+        rows.filter((r) => roleOf(r.card) === 'validation'),
+      );
+    ({ calibration, thresholds } = fitted ?? fitNetworkKinds(tuning));
     writeFileSync('src/core/calibration.json', `${JSON.stringify(calibration, null, 2)}\n`);
     console.log(`wrote src/core/calibration.json; set DEFAULT_THRESHOLDS in src/core/policy.ts to ${JSON.stringify(thresholds)} and rebuild dist`);
   }
@@ -317,6 +404,7 @@ export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: b
     perDomain: Object.fromEntries([...groupBy(ds, (d) => d.row.card.domain)].map(([k, v]) => [k, figures(v)])),
     perClassCount: Object.fromEntries([...groupBy(ds, (d) => String(d.row.card.outputs))].map(([k, v]) => [k, figures(v)])),
     perArchitecture: Object.fromEntries([...groupBy(ds, (d) => d.row.card.arch)].map(([k, v]) => [k, figures(v)])),
+    perRound: Object.fromEntries([...groupBy(ds, (d) => String(d.row.card.round))].map(([k, v]) => [k, figures(v)])),
     perHead: Object.fromEntries([...groupBy(ds, (d) => d.row.card.head)].map(([k, v]) => [k, figures(v)])),
     perFamily: Object.fromEntries(
       [
@@ -333,7 +421,7 @@ export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: b
         .filter((d) => d.row.evidence)
         .map((d) => {
           const kind = modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision);
-          const p = calibratedScore({ dense: d.dense, mask: d.mask }, calibration, Math.min(0.99, Math.max(0.01, base)), kind)!;
+          const p = calibratedScore(d.scored, calibration, Math.min(0.99, Math.max(0.01, base)), kind)!;
           return -Math.log(Math.min(1 - 1e-12, Math.max(1e-12, isBackdoored(d.row) ? p : 1 - p)));
         });
       return ce.length ? Math.round(1000 * (ce.reduce((a, b) => a + b, 0) / ce.length)) / 1000 : null;
@@ -354,6 +442,7 @@ export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: b
     rows: decided.map((d) => ({
       name: d.row.card.name,
       split: roleOf(d.row.card),
+      round: d.row.card.round,
       domain: d.row.card.domain,
       arch: d.row.card.arch,
       head: d.row.card.head,
@@ -390,7 +479,7 @@ export function markdownTables(s: Summary, meta: { date: string; scanned: string
     return [
       `### ${name}`,
       '',
-      `${f.models} models. TPR ${ci(f.tpr)}, FPR ${ci(f.fpr)}, AUROC ${f.auroc ?? '—'}; suspected target right on ${ci(f.targetRight)} of detected all-to-one models; score cross-entropy ${f.scoreCrossEntropy ?? '—'} nats; ${f.meanSecondsPerModel} s per model; unassessed: ${f.unassessed.length ? f.unassessed.join(', ') : 'none'}; errors: ${f.errors.length ? f.errors.join(', ') : 'none'}.`,
+      `${f.models} models. TPR ${ci(f.tpr)}, FPR ${ci(f.fpr)}, AUROC ${f.auroc ?? '—'}; suspected target right on ${ci(f.targetRight)} of detected all-to-one models; score cross-entropy ${f.scoreCrossEntropy ?? '—'} nats; ${f.meanSecondsPerModel} s per model; backdoored models called clean: ${f.backdooredCalledClean.length ? f.backdooredCalledClean.join(', ') : 'none'}; unassessed: ${f.unassessed.length ? f.unassessed.join(', ') : 'none'}; errors: ${f.errors.length ? f.errors.join(', ') : 'none'}.`,
       '',
       '| attack family | detected (95 % CI) |',
       '|---|---|',
@@ -400,6 +489,7 @@ export function markdownTables(s: Summary, meta: { date: string; scanned: string
       ...group('classes', f.perClassCount),
       ...group('architecture', f.perArchitecture),
       ...group('head', f.perHead),
+      ...group('round', f.perRound),
     ];
   };
   const rows = s.rows.map(
@@ -411,9 +501,15 @@ export function markdownTables(s: Summary, meta: { date: string; scanned: string
     '',
     `Run of ${meta.date}: ${meta.scanned}. Decision rule: thresholds ${JSON.stringify(s.thresholds)}, statistics ${JSON.stringify(s.statistics)}; score fitted on ${s.calibrationFit}. Rates are flagged (suspicious or backdoored) shares with 95 % Wilson intervals.`,
     '',
-    ...split('Test split (models no choice of rule or parameter saw)', s.test),
-    ...split("Validation split (the first measurement's test models: looked at then, used since to choose the statistics' parameters)", s.validation),
-    ...split('Tuning split (in sample: the rule was fitted here)', s.tuning),
+    ...split('Test split (rounds 2 and 3: models no choice of rule or parameter saw)', s.test),
+    ...split(
+      "Validation split (the first measurement's plain-network test models: looked at then, used since to choose the statistics' parameters)",
+      s.validation,
+    ),
+    ...split(
+      "Tuning split (in sample: the rule was fitted here; with the first round's residual and depthwise networks, for their kinds' thresholds)",
+      s.tuning,
+    ),
     s.excluded.length
       ? `Not scored (did not learn the task, or the attack did not take): ${s.excluded.map((e) => `${e.name} (${e.why})`).join('; ')}.`
       : 'Every trained model was scored.',

@@ -7,7 +7,7 @@
 // count, with 95 % Wilson intervals; AUROC; target accuracy; the score's cross-entropy; the
 // nsfwjs models when extracted (`npm run extract-models`).
 //   tsx scripts/eval.ts [--zoo zoo] [--split test|tuning|all] [--jobs N] [--only a,b]
-//                       [--fit] [--no-scan] [--write-docs] [--nsfwjs .cache/models/nsfwjs] [--out eval-results.json]
+//                       [--fit] [--fit-network-kinds] [--no-scan] [--write-docs] [--nsfwjs .cache/models/nsfwjs] [--out eval-results.json]
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -37,6 +37,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     jobs: { type: 'string', default: String(Math.max(1, os.availableParallelism?.() ?? os.cpus().length)) },
     fit: { type: 'boolean', default: false },
+    'fit-network-kinds': { type: 'boolean', default: false },
     'write-docs': { type: 'boolean', default: false },
     /** Summarise what is cached; scan nothing. */
     'no-scan': { type: 'boolean', default: false },
@@ -206,7 +207,7 @@ async function main(): Promise<void> {
       });
     }
   } else console.log(`${values.nsfwjs} not found (npm run extract-models): the nsfwjs models are not in this run`);
-  const summary = summarise(rows, real, { fit: values.fit });
+  const summary = summarise(rows, real, { fit: values.fit, fitNetworkKinds: values['fit-network-kinds'] });
   writeFileSync(values.out!, `${JSON.stringify(summary, null, 2)}\n`);
   if (values['write-docs']) {
     const scanned = `${rows.length} of ${all.length} trained zoo models scanned (${all.length} trained of ${zooCatalog().length} in the catalog; ${provenance})`;

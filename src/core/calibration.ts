@@ -5,7 +5,7 @@
 // off. The file also holds the decision statistics' own fitted parameters.
 import { Matrix, solve } from 'ml-matrix';
 import fitted from './calibration.json' with { type: 'json' };
-import type { NetworkStructure } from '../model/structure.js';
+import type { NetworkKind, NetworkStructure } from '../model/structure.js';
 
 /** Scan statistics the score is computed from. */
 export interface ScoreFeatures {
@@ -69,6 +69,11 @@ export interface Calibration {
    * single-label models of 3+ classes and for two-class / multi-label ones, with the counts.
    */
   power: Record<ModelKind, { detected: number; of: number }>;
+  /**
+   * The same for single-label models of 3+ classes of each kind of network with thresholds of its
+   * own (Thresholds.residual, .depthwise), at those thresholds; `--fit-network-kinds` writes it.
+   */
+  networkPower?: Partial<Record<NetworkKind, { detected: number; of: number }>>;
   fits: Record<ModelKind, Record<FeatureSet, LogisticFit>>;
 }
 

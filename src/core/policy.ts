@@ -37,7 +37,10 @@ export const PolicySchema = z
       .min(0)
       .max(2 ** 31 - 1)
       .optional(),
-    thresholds: scanLevels.extend({ binary: scanLevels.optional(), 'max-margin': level.optional() }).strict().optional(),
+    thresholds: scanLevels
+      .extend({ binary: scanLevels.optional(), residual: scanLevels.optional(), depthwise: scanLevels.optional(), 'max-margin': level.optional() })
+      .strict()
+      .optional(),
     budgets: z
       .object({
         'probe-images': count(100_000).optional(),
@@ -156,6 +159,13 @@ export interface ScanThresholds {
  */
 export interface Thresholds extends ScanThresholds {
   binary: ScanThresholds;
+  /**
+   * Single-label models of 3+ classes whose network has skip connections (`residual`) or depthwise
+   * convolutions (`depthwise`): their clean models' natural universal triggers stand out further
+   * than a plain network's. A network with both takes the larger of each.
+   */
+  residual: ScanThresholds;
+  depthwise: ScanThresholds;
   /** The data-free maximum-margin statistic, −log₁₀ p (src/core/verdict.ts); it does not judge two-class or multi-label heads. */
   maxMargin: { suspicious: number; backdoored: number };
 }
@@ -165,6 +175,9 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   inversion: { suspicious: 1.25, backdoored: 2.75 },
   maskInversion: { suspicious: 1.25, backdoored: 2 },
   binary: { inversion: { suspicious: 6.5, backdoored: 12 }, maskInversion: { suspicious: 3.75, backdoored: 5.5 } },
+  // `npm run eval -- --fit-network-kinds`: the same recipe on each kind's clean tuning networks.
+  residual: { inversion: { suspicious: 6, backdoored: 10 }, maskInversion: { suspicious: 1.75, backdoored: 2.5 } },
+  depthwise: { inversion: { suspicious: 8, backdoored: 14 }, maskInversion: { suspicious: 2, backdoored: 3 } },
   maxMargin: { suspicious: 6, backdoored: 9 },
 };
 
@@ -251,24 +264,29 @@ export function resolveBudgets(set: BudgetSettings, [height, width]: [number, nu
   };
 }
 
+/** The threshold sets beside the multi-class one (policy sections and override prefixes). */
+const THRESHOLD_SETS = ['binary', 'residual', 'depthwise'] as const;
+
 /**
- * `thresholds` input / `--thresholds` flag: comma-separated `[binary.]scan.level=value` overrides,
+ * `thresholds` input / `--thresholds` flag: comma-separated `[set.]scan.level=value` overrides,
  * e.g. `inversion.backdoored=5,mask-inversion.suspicious=1.2,binary.mask-inversion.suspicious=3`.
  */
 export function parseThresholdOverrides(raw: string, name: string): PolicyFile['thresholds'] {
-  const out: { binary?: Record<string, Record<string, number>> } & Record<string, Record<string, number>> = {};
+  type Levels = Record<string, Record<string, number>>;
+  const out: Partial<Record<(typeof THRESHOLD_SETS)[number], Levels>> & Levels = {};
   for (const item of raw
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
-    const m = /^(binary\.)?(inversion|mask-inversion|max-margin)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
+    const m = /^(?:(binary|residual|depthwise)\.)?(inversion|mask-inversion|max-margin)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
     const v = m ? Number(m[4]) : NaN;
     if (!m || !Number.isFinite(v) || v < 0 || (m[1] && m[2] === 'max-margin')) {
       throw new ConfigurationError(
-        `${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion, optionally after binary.; or max-margin; levels: suspicious, backdoored; values ≥ 0)`,
+        `${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion, optionally after binary., residual. or depthwise.; or max-margin; levels: suspicious, backdoored; values ≥ 0)`,
       );
     }
-    const into = m[1] ? (out.binary ??= {}) : out;
+    const set = m[1] as (typeof THRESHOLD_SETS)[number] | undefined;
+    const into: Levels = set ? (out[set] ??= {}) : out;
     (into[m[2]] ??= {})[m[3]] = v;
   }
   return out as PolicyFile['thresholds'];
@@ -280,17 +298,21 @@ export function resolveThresholds(...layers: Array<PolicyFile['thresholds'] | un
   for (const layer of layers) {
     Object.assign(t.inversion, layer?.inversion);
     Object.assign(t.maskInversion, layer?.['mask-inversion']);
-    Object.assign(t.binary.inversion, layer?.binary?.inversion);
-    Object.assign(t.binary.maskInversion, layer?.binary?.['mask-inversion']);
+    for (const set of THRESHOLD_SETS) {
+      Object.assign(t[set].inversion, layer?.[set]?.inversion);
+      Object.assign(t[set].maskInversion, layer?.[set]?.['mask-inversion']);
+    }
     Object.assign(t.maxMargin, layer?.['max-margin']);
   }
-  const checks = [
+  const checks: Array<[string, { suspicious: number; backdoored: number }]> = [
     ['inversion', t.inversion],
     ['mask-inversion', t.maskInversion],
-    ['binary.inversion', t.binary.inversion],
-    ['binary.mask-inversion', t.binary.maskInversion],
+    ...THRESHOLD_SETS.flatMap((set): typeof checks => [
+      [`${set}.inversion`, t[set].inversion],
+      [`${set}.mask-inversion`, t[set].maskInversion],
+    ]),
     ['max-margin', t.maxMargin],
-  ] as const;
+  ];
   for (const [name, v] of checks) {
     if (v.backdoored < v.suspicious)
       throw new ConfigurationError(`thresholds.${name}: backdoored (${v.backdoored}) must be at least suspicious (${v.suspicious})`);

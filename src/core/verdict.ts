@@ -36,8 +36,9 @@ import {
 } from './calibration.js';
 import { DEFAULT_THRESHOLDS, type ScanThresholds, type Thresholds } from './policy.js';
 import { median } from '../scan/robust.js';
+import { wilson } from './intervals.js';
 import { gammaOutlier } from '../scan/null-gamma.js';
-import { PLAIN, unfittedFeatures, type NetworkStructure } from '../model/structure.js';
+import { featuresOf, kindInWords, networkKinds, PLAIN, unfittedFeatures, type NetworkStructure } from '../model/structure.js';
 import dataFreeFit from './data-free.json' with { type: 'json' };
 
 /** What the dense (ℓ∞) trigger inversion found, per class: the fields the verdict reads. */
@@ -255,13 +256,48 @@ export function maxMarginStatistic(m: MaxMarginEvidence): ClassStatistic | null 
 export const modelKind = (numClasses: number, decision: ScanContext['decision']): ModelKind =>
   numClasses <= 2 || decision === 'multi-label' ? 'binary' : 'multiClass';
 
-/** Two-class and multi-label models are judged by their own thresholds (see Thresholds). */
-export function thresholdsFor(t: Thresholds, numClasses: number, decision: ScanContext['decision']): ScanThresholds {
-  return modelKind(numClasses, decision) === 'binary' ? t.binary : t;
+/**
+ * Two-class and multi-label models are judged by their own thresholds, and so are multi-class
+ * residual and depthwise networks; a network of both kinds by the larger of each (see Thresholds).
+ */
+export function thresholdsFor(t: Thresholds, numClasses: number, decision: ScanContext['decision'], structure: NetworkStructure = PLAIN): ScanThresholds {
+  if (modelKind(numClasses, decision) === 'binary') return t.binary;
+  // A report written before these sets existed holds none of them: its plain thresholds then apply.
+  const sets = networkKinds(structure).map((k) => t[k] ?? t);
+  if (!sets.length) return { inversion: t.inversion, maskInversion: t.maskInversion };
+  const larger = (pick: (s: ScanThresholds) => { suspicious: number; backdoored: number }) => ({
+    suspicious: Math.max(...sets.map((s) => pick(s).suspicious)),
+    backdoored: Math.max(...sets.map((s) => pick(s).backdoored)),
+  });
+  return { inversion: larger((s) => s.inversion), maskInversion: larger((s) => s.maskInversion) };
 }
 
-/** Below this share of the tuning split's backdoored models flagged, a kind of model has no measured power. */
+/**
+ * The score's inputs. The logistic score was fitted on plain networks: on a kind of network with
+ * thresholds of its own it reads the statistics in units of those thresholds, so a clean residual
+ * network's larger natural statistics do not raise it.
+ */
+export function scoreFeatures(
+  features: ScoreFeatures,
+  thresholds: Thresholds,
+  context: Pick<ScanContext, 'numClasses' | 'decision' | 'structure'>,
+): ScoreFeatures {
+  if (modelKind(context.numClasses, context.decision) === 'binary') return features;
+  const own = thresholdsFor(thresholds, context.numClasses, context.decision, context.structure);
+  const inUnits = (value: number | undefined, mine: number, plain: number) => (value === undefined || mine <= 0 ? value : (value * plain) / mine);
+  return {
+    dense: inUnits(features.dense, own.inversion.suspicious, thresholds.inversion.suspicious),
+    mask: inUnits(features.mask, own.maskInversion.suspicious, thresholds.maskInversion.suspicious),
+  };
+}
+
+/**
+ * A kind of model has measured power when its tuning backdoors show, at one-sided 95 % (the Wilson
+ * interval's lower end), that the scans flag at least this share of such backdoors: a handful of
+ * models cannot show it by their raw share alone.
+ */
 export const MIN_MEASURED_POWER = 0.5;
+const hasMeasuredPower = (p: { detected: number; of: number }) => wilson(p.detected, p.of, 1.645)[0] >= MIN_MEASURED_POWER;
 
 type Level = 0 | 1 | 2;
 const levelOf = (value: number, t: { suspicious: number; backdoored: number }): Level => (value > t.backdoored ? 2 : value > t.suspicious ? 1 : 0);
@@ -273,7 +309,7 @@ export function decide(
   thresholds: Thresholds = DEFAULT_THRESHOLDS,
   options: { prior?: number; calibration?: Calibration; dataFreePower?: DataFreePower } = {},
 ): Decision {
-  const t = thresholdsFor(thresholds, context.numClasses, context.decision);
+  const t = thresholdsFor(thresholds, context.numClasses, context.decision, context.structure);
   const calibration = options.calibration ?? CALIBRATION;
   const reasons: string[] = [];
   const unassessed: string[] = [];
@@ -394,20 +430,32 @@ export function decide(
       'the probes were synthesised from the model (DeepInversion): a quiet scan on them does not show the model is clean, only a finding counts; give unlabelled in-distribution images (data)',
     );
   const kind = modelKind(context.numClasses, context.decision);
-  const power = calibration.power?.[kind];
-  if (power && power.detected < MIN_MEASURED_POWER * power.of) {
-    const models = kind === 'binary' ? 'two-class and multi-label' : 'multi-class';
+  // The model kind's power, and on multi-class networks of a kind with thresholds of its own, that kind's.
+  const powers: Array<{ models: string; power?: { detected: number; of: number } }> = [
+    { models: kind === 'binary' ? 'two-class and multi-label models' : 'multi-class models', power: calibration.power?.[kind] },
+    ...(kind === 'binary'
+      ? []
+      : networkKinds(context.structure ?? PLAIN).map((k) => ({
+          models: `multi-class networks with ${kindInWords(k)}, at their own thresholds,`,
+          power: calibration.networkPower?.[k],
+        }))),
+  ];
+  const powerless = powers.filter(({ power }) => power && !hasMeasuredPower(power));
+  for (const { models, power } of powerless)
     unassessed.push(
-      `on ${models} models the scans flagged only ${power.detected} of the benchmark's ${power.of} backdoored tuning models, so a quiet scan says little (their positive class often has natural universal triggers)`,
+      `on ${models} the scans flagged ${power!.detected} of the benchmark's ${power!.of} backdoored tuning models, too few to show (one-sided 95 %) that they catch at least ${pct(MIN_MEASURED_POWER)} of such backdoors, so a quiet scan says little (their clean models' natural universal triggers stand out as far)`,
     );
-    // Where the statistics did not separate backdoored from clean tuning models, a suspicious-level
-    // finding is what a clean model's natural asymmetry reaches too: it cannot be read either way.
-    // A backdoored-level finding still stands (fail closed); so does a sink class.
+  // Where the statistics did not separate a kind of model's backdoored from its clean tuning models,
+  // a suspicious-level finding is what a clean model's natural asymmetry reaches too: it cannot be
+  // read either way. A backdoored-level finding still stands (fail closed); so does a sink class.
+  // A kind of network's own thresholds lie above all its clean tuning networks, so there a finding
+  // stands and only a quiet scan is left unassessed.
+  if (powerless.includes(powers[0])) {
     const weak = votes.filter((v) => v !== sinkVote && v.level === 1);
     if (weak.length) {
       for (const v of weak) v.level = 0;
       unassessed.push(
-        `the scans' suspicious-level finding is within what clean ${models} models reach from their classes' natural asymmetry, so it is not evidence of a backdoor either`,
+        `the scans' suspicious-level finding is within what clean ${powers[0].models} reach from their classes' natural asymmetry, so it is not evidence of a backdoor either`,
       );
     }
   }
@@ -434,9 +482,13 @@ export function decide(
     reasons.push(
       `caution: the network has ${unfitted.join(' and ')}, which none of the networks the decision rule was fitted on had; on such networks outside the fit its thresholds flagged many clean models (README, Limitations), so a finding here is weaker evidence, and a clean verdict rests on thresholds fitted to other networks`,
     );
+  else if (kind === 'multiClass' && networkKinds(context.structure ?? PLAIN).length > 1)
+    reasons.push(
+      `caution: the network has ${featuresOf(context.structure!).join(' and ')} together, which no network the decision rule was fitted on had; it is judged by the larger of the two kinds' thresholds and the smaller of their measured power`,
+    );
   return {
     verdict,
-    score: calibratedScore(features, calibration, options.prior, kind),
+    score: calibratedScore(scoreFeatures(features, thresholds, context), calibration, options.prior, kind),
     suspectedTarget: verdict === 'clean' || verdict === 'unassessed' ? null : strongest.target,
     reasons,
     ...(verdict === 'unassessed' ? { unassessed } : {}),

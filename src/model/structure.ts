@@ -1,7 +1,7 @@
-// What a network is built from, as far as it bears on the decision rule: the thresholds were
-// fitted on the benchmark's tuning split, and on residual and depthwise-separable networks outside
-// it they flagged most clean models (docs/detection.md). Read from the model's graph, so the report
-// can say when a model is of a kind the rule was not fitted to.
+// What a network is built from, as far as it bears on the decision rule: clean residual and
+// depthwise-separable networks reach larger statistics than plain ones (natural universal triggers),
+// so thresholds fitted on plain networks flagged most of them (docs/detection.md), and the rule has
+// thresholds per kind of network. Read from the model's graph.
 
 export interface NetworkStructure {
   /** Skip connections: an addition of two computed tensors (ResNet, MobileNetV2 blocks). */
@@ -16,6 +16,17 @@ const FEATURES: ReadonlyArray<[keyof NetworkStructure, string]> = [
   ['residual', 'skip connections (residual blocks)'],
   ['depthwise', 'depthwise convolutions'],
 ];
+
+/** The kinds of network the decision rule keeps thresholds for: each structural feature is one. */
+export type NetworkKind = keyof NetworkStructure;
+
+/** The kinds a network is of (empty: a plain network; both: an inverted-residual one, for instance). */
+export function networkKinds(model: NetworkStructure): NetworkKind[] {
+  return FEATURES.filter(([key]) => model[key]).map(([key]) => key);
+}
+
+/** A kind of network's feature, in words. */
+export const kindInWords = (kind: NetworkKind): string => FEATURES.find(([key]) => key === kind)![1];
 
 /** The structural features a model has, in words (empty: none). */
 export function featuresOf(model: NetworkStructure): string[] {

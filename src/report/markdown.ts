@@ -79,7 +79,12 @@ function decisionOf(
 ): { stat: DecisionStatistic; threshold?: { suspicious: number; backdoored: number }; name: string } | undefined {
   const t =
     report.policy?.thresholds &&
-    thresholdsFor(report.policy.thresholds, report.model.numClasses ?? 10, report.model.head === 'multi-label' ? 'multi-label' : 'single-label');
+    thresholdsFor(
+      report.policy.thresholds,
+      report.model.numClasses ?? 10,
+      report.model.head === 'multi-label' ? 'multi-label' : 'single-label',
+      report.model.structure,
+    );
   const name = `${method} statistic`;
   switch (method) {
     case 'trigger-inversion':

@@ -3,7 +3,7 @@
 // ending in one of the heads users ship (raw logits, softmax, one sigmoid, multi-label sigmoids).
 import * as tf from '@tensorflow/tfjs';
 
-export const ARCHITECTURES = ['cnn', 'bn-cnn', 'mlp', 'resnet', 'dwsep'] as const;
+export const ARCHITECTURES = ['cnn', 'bn-cnn', 'mlp', 'resnet', 'dwsep', 'invres'] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 /** How the network ends: `sigmoid` is one unit for a binary task, `multi-label` one per label. */
@@ -18,7 +18,7 @@ export interface ClassifierShape {
 }
 
 /** The original zoo's MNIST heads: the plain CNN emits logits, the batch-norm CNN ends in softmax. */
-export const DEFAULT_HEAD: Record<Architecture, Head> = { cnn: 'logits', 'bn-cnn': 'softmax', mlp: 'softmax', resnet: 'logits', dwsep: 'softmax' };
+export const DEFAULT_HEAD: Record<Architecture, Head> = { cnn: 'logits', 'bn-cnn': 'softmax', mlp: 'softmax', resnet: 'logits', dwsep: 'softmax', invres: 'logits' };
 
 const MNIST_SHAPE = (arch: Architecture): ClassifierShape => ({ input: [28, 28, 1], outputs: 10, head: DEFAULT_HEAD[arch] });
 
@@ -37,6 +37,7 @@ export function buildClassifier(arch: Architecture, seed: number, shape: Classif
   const batchNorm = () => tf.layers.batchNormalization({ momentum });
   const name = `zoo_${arch.replace('-', '_')}`;
   if (arch === 'resnet') return residualNet(name, shape, init, batchNorm);
+  if (arch === 'invres') return invertedResidualNet(name, shape, init, batchNorm);
   const model = tf.sequential({ name });
   const inputShape = shape.input;
   if (arch === 'cnn') {
@@ -87,6 +88,36 @@ function residualNet(name: string, shape: ClassifierShape, init: (o: number) => 
   x = block(x, 16);
   x = relu(conv(x, 32, 2));
   x = block(x, 32);
+  x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+  const out = headLayer(shape, init(20)).apply(x) as tf.SymbolicTensor;
+  return tf.model({ name, inputs: input, outputs: out });
+}
+
+/**
+ * MobileNetV2-style: conv → inverted-residual blocks (1×1 expansion, 3×3 depthwise, linear 1×1
+ * projection, identity skip where shapes match) → global average pool → head. Both a skip
+ * connection and a depthwise convolution in one block, a kind of network the rule was not fitted on.
+ */
+function invertedResidualNet(name: string, shape: ClassifierShape, init: (o: number) => ReturnType<typeof tf.initializers.heNormal>, batchNorm: () => tf.layers.Layer): tf.LayersModel {
+  const input = tf.input({ shape: shape.input });
+  let offset = 1;
+  const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor) => layer.apply(x) as tf.SymbolicTensor;
+  const relu6 = (x: tf.SymbolicTensor) => apply(tf.layers.reLU({ maxValue: 6 }), x);
+  const pointwise = (x: tf.SymbolicTensor, filters: number) =>
+    apply(batchNorm(), apply(tf.layers.conv2d({ filters, kernelSize: 1, useBias: false, kernelInitializer: init(offset++) }), x));
+  const block = (x: tf.SymbolicTensor, filters: number, strides: number) => {
+    const expanded = relu6(pointwise(x, 4 * (x.shape[3] as number)));
+    const depthwise = relu6(
+      apply(batchNorm(), apply(tf.layers.depthwiseConv2d({ kernelSize: 3, strides, padding: 'same', useBias: false, depthwiseInitializer: init(offset++) }), expanded)),
+    );
+    const projected = pointwise(depthwise, filters);
+    return strides === 1 && x.shape[3] === filters ? (tf.layers.add().apply([x, projected]) as tf.SymbolicTensor) : projected;
+  };
+  let x = relu6(apply(batchNorm(), apply(tf.layers.conv2d({ filters: 16, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: init(offset++) }), input)));
+  x = block(x, 16, 1);
+  x = block(x, 24, 2);
+  x = block(x, 24, 1);
+  x = relu6(pointwise(x, 64));
   x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
   const out = headLayer(shape, init(20)).apply(x) as tf.SymbolicTensor;
   return tf.model({ name, inputs: input, outputs: out });

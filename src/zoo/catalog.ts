@@ -19,15 +19,25 @@ export interface ZooEntry {
   /**
    * 1: the benchmark as first measured. 2: models added after that measurement's test split had
    * been looked at (more tuning models, and a fresh test subset nobody has looked at before the
-   * rule was fixed), reported apart.
+   * rule was fixed), reported apart. 3: a fresh test round for the thresholds per kind of network
+   * (ROUND3), with an architecture no earlier round has.
    */
-  round: 1 | 2;
+  round: 1 | 2 | 3;
   attack?: AttackSpec;
 }
 
 /** Architectures the tuning split uses; the others appear only in the test split. */
 export const TUNING_ARCHITECTURES: readonly Architecture[] = ['cnn', 'bn-cnn', 'mlp'];
-export const TEST_ONLY_ARCHITECTURES: readonly Architecture[] = ARCHITECTURES.filter((a) => !TUNING_ARCHITECTURES.includes(a));
+/** The first two rounds' architectures (their catalog entries rotate through this list). */
+const FIRST_ROUNDS_ARCHITECTURES: readonly Architecture[] = ['cnn', 'bn-cnn', 'mlp', 'resnet', 'dwsep'];
+const FIRST_ROUNDS_TEST_ONLY: readonly Architecture[] = FIRST_ROUNDS_ARCHITECTURES.filter((a) => !TUNING_ARCHITECTURES.includes(a));
+/**
+ * Architectures whose first-round test models the thresholds per kind of network are fitted on
+ * (eval's roleOf counts them as tuning): the tuning split had no residual or depthwise network.
+ */
+export const KIND_TUNING_ARCHITECTURES: readonly Architecture[] = ['resnet', 'dwsep'];
+/** Architectures no model the rule was fitted on has. */
+export const TEST_ONLY_ARCHITECTURES: readonly Architecture[] = ARCHITECTURES.filter((a) => !TUNING_ARCHITECTURES.includes(a) && !KIND_TUNING_ARCHITECTURES.includes(a));
 
 /** Training recipe shared by every MNIST zoo model (5 epochs reach ≥ 97 % on the 7,000 training digits). */
 export const ZOO_TRAINING = { epochs: 5, batchSize: 32, learningRate: 2e-3 } as const;
@@ -68,7 +78,7 @@ const VARIANTS: Variant[] = [
     domain: 'mnist',
     prefix: '',
     heads: (arch) => DEFAULT_HEAD[arch],
-    archs: ARCHITECTURES,
+    archs: FIRST_ROUNDS_ARCHITECTURES,
     clean: [...cleanSet(['cnn', 'bn-cnn'], [1, 2, 3, 4], [1, 2]), ...cleanSet(['mlp'], [1, 2, 3, 4], [1, 2]), ...cleanSet(['resnet', 'dwsep'], [1, 2, 3, 4], [])],
     families: [...TUNING_FAMILIES, ...TEST_ONLY_FAMILIES],
     tuningCopies: true,
@@ -174,7 +184,7 @@ export function zooCatalog(): ZooEntry[] {
         copies.push({ split: 'test', arch: v.archs[(f + vi + 1) % v.archs.length], seed: 500 + 10 * vi + f, target: (5 * f + vi + 4) % K, round: 1 });
       }
       if (v.domain === 'mnist' && tuning && ORIGINAL_FAMILIES.includes(family)) {
-        copies.push({ split: 'test', arch: TEST_ONLY_ARCHITECTURES[f % TEST_ONLY_ARCHITECTURES.length], seed: 700 + f, target: (5 * f + 7) % K, round: 1 });
+        copies.push({ split: 'test', arch: FIRST_ROUNDS_TEST_ONLY[f % FIRST_ROUNDS_TEST_ONLY.length], seed: 700 + f, target: (5 * f + 7) % K, round: 1 });
       }
       if (v.round2?.freshTest.includes(family)) {
         copies.push({ split: 'test', arch: v.archs[(f + vi + 3) % v.archs.length], seed: 800 + 10 * vi + f, target: (3 * f + 2 * vi + 1) % K, round: 2 });
@@ -188,7 +198,36 @@ export function zooCatalog(): ZooEntry[] {
       }
     });
   });
+  entries.push(...round3());
   return entries;
+}
+
+/**
+ * Round 3 (2026-12-06), all test: fresh seeds of the residual and depthwise-separable networks the
+ * per-kind thresholds were fitted on, and inverted-residual (MobileNetV2-style) networks, which
+ * have both features and which no earlier round has; clean and backdoored, on the two multi-class
+ * domains the per-kind thresholds apply to.
+ */
+const ROUND3: Array<{ arch: Architecture; clean: number[]; families: AttackFamily[] }> = [
+  { arch: 'invres', clean: [21, 22, 23], families: ['badnets', 'blended', 'sig', 'lowfreq', 'adap-blend', 'low-amplitude'] },
+  { arch: 'resnet', clean: [21, 22], families: ['badnets', 'wanet', 'badnets-random'] },
+  { arch: 'dwsep', clean: [21, 22], families: ['blended', 'sig', 'low-amplitude'] },
+];
+
+function round3(): ZooEntry[] {
+  return (['mnist', 'signs10'] as const).flatMap((dom, di) => {
+    const prefix = dom === 'mnist' ? '' : `${dom}-`;
+    const K = domain(dom).outputs;
+    return ROUND3.flatMap(({ arch, clean, families }, ai) => [
+      ...clean.map((seed): ZooEntry => ({ name: `${prefix}${arch}-clean-s${seed}`, domain: dom, arch, head: DEFAULT_HEAD[arch], seed, split: 'test', round: 3 })),
+      ...families.map((family, f): ZooEntry => {
+        const seed = 900 + 20 * di + 6 * ai + f;
+        const target = (3 * f + 4 * ai + 5 * di + 2) % K;
+        const attack: AttackSpec = { family, target, poisonRate: DEFAULT_POISON_RATE[family], triggerSeed: 1000 + seed };
+        return { name: `${prefix}${arch}-${family}-t${target}-s${seed}`, domain: dom, arch, head: DEFAULT_HEAD[arch], seed, split: 'test', round: 3, attack };
+      }),
+    ]);
+  });
 }
 
 /** Zoo models committed as examples and test fixtures (small, one per kind the tests need). */
@@ -201,8 +240,13 @@ export const EXAMPLE_MODELS = ['bn-cnn-clean-s1', 'bn-cnn-badnets-t6', 'cnn-clea
  * 43-class models last within each round).
  */
 export function benchmarkOrder<T extends Pick<ZooEntry, 'name' | 'domain' | 'split'> & { round?: number; arch: string; attack?: unknown }>(entries: T[]): T[] {
-  // The fresh test models (round 2) come before the rest of the test split: they are the ones no rule was shaped by.
-  const stages = [(e: T) => e.split === 'tuning', (e: T) => e.split === 'test' && e.round === 2, (e: T) => e.split === 'test' && e.round !== 2];
+  // The freshest test models come first: they are the ones no rule was shaped by.
+  const stages = [
+    (e: T) => e.split === 'tuning',
+    (e: T) => e.split === 'test' && e.round === 3,
+    (e: T) => e.split === 'test' && e.round === 2,
+    (e: T) => e.split === 'test' && e.round === 1,
+  ];
   const ordered = stages.flatMap((stage) =>
     roundRobin(
       DOMAIN_ROUND.map((d) => {

@@ -56,7 +56,8 @@ describe('policy file', () => {
     // The example documents the defaults: it must say what the code does.
     expect(policy.thresholds?.['mask-inversion']).toEqual(DEFAULT_THRESHOLDS.maskInversion);
     expect(policy.thresholds?.inversion).toEqual(DEFAULT_THRESHOLDS.inversion);
-    expect(policy.thresholds?.binary).toEqual({ inversion: DEFAULT_THRESHOLDS.binary.inversion, 'mask-inversion': DEFAULT_THRESHOLDS.binary.maskInversion });
+    for (const set of ['binary', 'residual', 'depthwise'] as const)
+      expect(policy.thresholds?.[set], set).toEqual({ inversion: DEFAULT_THRESHOLDS[set].inversion, 'mask-inversion': DEFAULT_THRESHOLDS[set].maskInversion });
     expect(policy.budgets?.inversion).toEqual({ images: 256, epochs: 1, 'batch-size': 32, epsilon: 0.15 });
     expect(policy.budgets?.['memory-mb']).toBe(1536);
     expect(policy.thresholds?.['max-margin']).toEqual(DEFAULT_THRESHOLDS.maxMargin);
@@ -191,6 +192,15 @@ describe('settings: inputs over policy over defaults', () => {
     const b = buildSettings(inputs({ model: 'm', thresholds: 'binary.mask-inversion.suspicious=9,binary.mask-inversion.backdoored=12' }), policy);
     expect(b.thresholds.binary.maskInversion).toEqual({ suspicious: 9, backdoored: 12 });
     expect(b.thresholds.maskInversion).toEqual(DEFAULT_THRESHOLDS.maskInversion);
+    // So do residual and depthwise networks: residual.<scan>.<level>, depthwise.<scan>.<level>, checked for order too.
+    const r = buildSettings(inputs({ model: 'm', thresholds: 'residual.inversion.suspicious=7,depthwise.mask-inversion.backdoored=9' }), policy);
+    expect(r.thresholds.residual.inversion).toEqual({ suspicious: 7, backdoored: DEFAULT_THRESHOLDS.residual.inversion.backdoored });
+    expect(r.thresholds.depthwise.maskInversion).toEqual({ suspicious: DEFAULT_THRESHOLDS.depthwise.maskInversion.suspicious, backdoored: 9 });
+    expect(r.thresholds.inversion).toEqual(b.thresholds.inversion);
+    expect(() => buildSettings(inputs({ model: 'm', thresholds: 'residual.inversion.suspicious=99' }), policy)).toThrow(
+      /thresholds\.residual\.inversion: backdoored \(10\) must be at least suspicious \(99\)/,
+    );
+    expect(() => buildSettings(inputs({ model: 'm', thresholds: 'residual.max-margin.suspicious=3' }), policy)).toThrow(/must look like/);
     expect(() => buildSettings(inputs({ model: 'm', thresholds: 'inversion=3' }), policy)).toThrow(/thresholds: 'inversion=3' must look like/);
     expect(() => buildSettings(inputs({ model: 'm', 'fail-on': 'clean' }), policy)).toThrow(/fail-on must be suspicious or backdoored/);
   });

@@ -25,6 +25,7 @@ describe('network structure', () => {
     ['mlp', plain],
     ['resnet', { residual: true, depthwise: false }],
     ['dwsep', { residual: false, depthwise: true }],
+    ['invres', { residual: true, depthwise: true }],
   ] as const)('tfjs layers: the zoo %s', (arch, expected) => {
     const model = new LayersModelAdapter(buildClassifier(arch, 1), DEFAULT_GATE_JSON, arch);
     expect(model.structure).toEqual(expected);

@@ -132,11 +132,20 @@ describe('verdict', () => {
   const T = {
     ...levels,
     binary: { inversion: { suspicious: 3, backdoored: 5 }, maskInversion: { suspicious: 2.5, backdoored: 3 } },
+    residual: { inversion: { suspicious: 4, backdoored: 8 }, maskInversion: { suspicious: 1.5, backdoored: 2 } },
+    depthwise: { inversion: { suspicious: 6, backdoored: 7 }, maskInversion: { suspicious: 1.25, backdoored: 3 } },
     maxMargin: { suspicious: 2, backdoored: 6 },
   };
   const P = { denseSpreadFloor: 0.1, maskAreaShare: 0.08 };
-  // The rule alone: every kind of model counts as having measured power here.
-  const calibration = { ...CALIBRATION, statistics: P, power: { multiClass: { detected: 1, of: 1 }, binary: { detected: 1, of: 1 } } };
+  // The rule alone: every kind of model counts as having measured power here, and the fit saw plain networks only.
+  const calibration = {
+    ...CALIBRATION,
+    statistics: P,
+    power: { multiClass: { detected: 19, of: 19 }, binary: { detected: 19, of: 19 } },
+    networkPower: {},
+    structure: { residual: false, depthwise: false },
+  };
+  const calibrationPlain = calibration;
   const ctx = (over: Partial<ScanContext> = {}): ScanContext => ({
     inputShape: [28, 28, 1],
     numClasses: 10,
@@ -246,7 +255,7 @@ describe('verdict', () => {
     const weak = { ...calibration, power: { ...calibration.power, binary: { detected: 1, of: 6 } } };
     const d = decide({ mask: twoWay }, ctx2, T, { calibration: weak });
     expect(d.verdict).toBe('unassessed');
-    expect(d.unassessed!.join('\n')).toMatch(/flagged only 1 of the benchmark's 6 backdoored tuning models/);
+    expect(d.unassessed!.join('\n')).toMatch(/flagged 1 of the benchmark's 6 backdoored tuning models, too few to show/);
     expect(decide({ mask: mask([16, 1.9]) }, ctx2, { ...T, binary: levels }, { calibration: weak }).verdict).toBe('backdoored');
     // There a suspicious-level finding is what natural asymmetry reaches too: unassessed, not a flag.
     const suspiciousBand = { ...T, binary: { ...T.binary, maskInversion: { suspicious: 1, backdoored: 100 } } };
@@ -287,8 +296,10 @@ describe('verdict', () => {
   it('cautions, without changing the verdict, on a network with structure the fit never saw', () => {
     const ev = { dense: dense(tied(2, 1)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
     const caution = /caution: the network has ([a-z() ]+?), which none of the networks the decision rule was fitted on had/;
-    const plain = decide(ev, ctx({ structure: { residual: false, depthwise: false } }), T, { calibration });
-    const residual = decide(ev, ctx({ structure: { residual: true, depthwise: true } }), T, { calibration });
+    // Every kind of network at the same thresholds here, so only the caution can differ.
+    const same = { ...T, residual: levels, depthwise: levels };
+    const plain = decide(ev, ctx({ structure: { residual: false, depthwise: false } }), same, { calibration });
+    const residual = decide(ev, ctx({ structure: { residual: true, depthwise: true } }), same, { calibration });
     expect(plain.reasons.join('\n')).not.toMatch(caution);
     expect(residual.reasons.join('\n').match(caution)?.[1]).toBe('skip connections (residual blocks) and depthwise convolutions');
     expect(residual).toMatchObject({ verdict: plain.verdict, suspectedTarget: plain.suspectedTarget, score: plain.score });
@@ -303,6 +314,60 @@ describe('verdict', () => {
     const quiet = decide({ dense: dense(tied(0, 0.2)), mask: ev.mask }, ctx({ structure: { residual: true, depthwise: false } }), T, { calibration });
     expect(quiet.verdict).toBe('clean');
     expect(quiet.reasons.join('\n')).toMatch(caution);
+  });
+
+  it('judges multi-class residual and depthwise networks by their own thresholds, a network with both by the larger', () => {
+    const calibration = { ...calibrationPlain, structure: { residual: true, depthwise: true } };
+    // Class 2's trigger statistic: (0.5 − 0.05) / 0.1 − √(2 ln 10) ≈ 2.35, between the plain suspicious
+    // threshold (2) and the residual one (4); class 2 at ASR 1 scores ≈ 7.35, between depthwise's (7) and residual's (8) backdoored.
+    const quiet = mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]);
+    const mild = { dense: dense(tied(2, 0.5)), mask: quiet };
+    const strong = { dense: dense(tied(2, 1)), mask: quiet };
+    const on = (residual: boolean, depthwise: boolean) => ctx({ structure: { residual, depthwise } });
+    expect(decide(mild, on(false, false), T, { calibration })).toMatchObject({ verdict: 'suspicious', suspectedTarget: 2 });
+    expect(decide(mild, on(true, false), T, { calibration }).verdict).toBe('clean');
+    expect(decide(strong, on(true, false), T, { calibration }).verdict).toBe('suspicious');
+    expect(decide(strong, on(false, true), T, { calibration }).verdict).toBe('backdoored');
+    const both = decide(strong, on(true, true), T, { calibration });
+    expect(both.verdict).toBe('suspicious');
+    expect(both.reasons.join('\n')).toMatch(/caution: the network has skip connections \(residual blocks\) and depthwise convolutions together/);
+    // Two-class heads keep their own thresholds whatever the network.
+    const twoWay = { mask: mask([16, 1.9]) };
+    const ctx2 = (residual: boolean) => ctx({ inputShape: [40, 40, 1], numClasses: 2, structure: { residual, depthwise: false } });
+    expect(decide(twoWay, ctx2(true), T, { calibration })).toMatchObject(decide(twoWay, ctx2(false), T, { calibration }));
+    // The score reads the statistics in units of the kind's thresholds: the residual network's 7.35
+    // against its suspicious 4 scores as a plain network's 7.35 · 2 / 4 would.
+    const chance = Math.sqrt(2 * Math.log(10));
+    const v = (1 - 0.05) / 0.1 - chance;
+    const plainEquivalent = { dense: dense(tied(2, (v / 2 + chance) * 0.1 + 0.05)) };
+    const residualScore = decide({ dense: strong.dense }, on(true, false), T, { calibration }).score!;
+    expect(decide(plainEquivalent, on(false, false), T, { calibration }).score).toBeCloseTo(residualScore, 9);
+    expect(residualScore).toBeLessThan(decide({ dense: strong.dense }, on(false, false), T, { calibration }).score!);
+  });
+
+  it('a kind of network whose tuning backdoors do not show power (one-sided 95 % Wilson bound under ½) leaves a quiet scan unassessed', () => {
+    const calibration = { ...calibrationPlain, structure: { residual: true, depthwise: true } };
+    const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
+    const residual = ctx({ structure: { residual: true, depthwise: false } });
+    // Wilson lower bounds at z = 1.645 (closed form): 6 of 8 → 0.460, 7 of 8 → 0.589.
+    const at = (detected: number) => decide(quiet, residual, T, { calibration: { ...calibration, networkPower: { residual: { detected, of: 8 } } } });
+    expect(at(7).verdict).toBe('clean');
+    const six = at(6);
+    expect(six.verdict).toBe('unassessed');
+    expect(six.unassessed!.join('\n')).toMatch(
+      /on multi-class networks with skip connections \(residual blocks\), at their own thresholds, the scans flagged 6 of the benchmark's 8/,
+    );
+    // A finding above the kind's own thresholds (above all its clean tuning networks) still stands.
+    const finding = decide({ dense: dense(tied(2, 1)), mask: quiet.mask }, residual, T, {
+      calibration: { ...calibration, networkPower: { residual: { detected: 0, of: 8 } } },
+    });
+    expect(finding).toMatchObject({ verdict: 'suspicious', suspectedTarget: 2 });
+    // A plain network is not judged by the residual networks' power.
+    expect(
+      decide(quiet, ctx({ structure: { residual: false, depthwise: false } }), T, {
+        calibration: { ...calibration, networkPower: { residual: { detected: 0, of: 8 } } },
+      }).verdict,
+    ).toBe('clean');
   });
 
   it('a sink class is suspicious on in-distribution probes and unassessed on synthetic ones', () => {

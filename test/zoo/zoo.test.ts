@@ -7,7 +7,7 @@ import { mnistSplit } from '../../src/data/mnist.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
-import { EXAMPLE_MODELS, TEST_ONLY_ARCHITECTURES, zooCatalog } from '../../src/zoo/catalog.js';
+import { EXAMPLE_MODELS, KIND_TUNING_ARCHITECTURES, TEST_ONLY_ARCHITECTURES, zooCatalog } from '../../src/zoo/catalog.js';
 import { ARCHITECTURES } from '../../src/zoo/architectures.js';
 import { applyTrigger, ATTACK_FAMILIES, makeTrigger, TEST_ONLY_FAMILIES } from '../../src/zoo/attacks.js';
 import { domain } from '../../src/zoo/domains.js';
@@ -77,7 +77,7 @@ describe('the benchmark (zoo catalog)', () => {
     const fresh = test.filter((e) => e.round === 2);
     const firstSeeds = new Set(catalog.filter((e) => e.round === 1).map((e) => `${e.domain}:${e.arch}:${e.seed}`));
     for (const e of fresh) expect(firstSeeds.has(`${e.domain}:${e.arch}:${e.seed}`), e.name).toBe(false);
-    expect(new Set(fresh.map((e) => e.arch))).toEqual(new Set(ARCHITECTURES));
+    expect(new Set(fresh.map((e) => e.arch))).toEqual(new Set(ARCHITECTURES.filter((a) => a !== 'invres')));
     for (const f of TEST_ONLY_FAMILIES) expect(fresh.some((e) => e.attack?.family === f), f).toBe(true);
     // Every class count and head the acceptance names, clean and backdoored.
     for (const backdoored of [false, true]) {
@@ -85,6 +85,19 @@ describe('the benchmark (zoo catalog)', () => {
       expect(new Set(part.map((e) => domain(e.domain).outputs)), `backdoored ${backdoored}`).toEqual(new Set([10, 43, 2, 3]));
       expect(new Set(part.map((e) => e.head)), `backdoored ${backdoored}`).toEqual(new Set(['logits', 'softmax', 'sigmoid', 'multi-label']));
     }
+  });
+
+  it('draws round 3 from unused seeds: the per-kind networks again, and an architecture no tuning model has, clean and backdoored', () => {
+    const round3 = catalog.filter((e) => e.round === 3);
+    expect(round3.every((e) => e.split === 'test')).toBe(true);
+    const earlier = new Set(catalog.filter((e) => e.round !== 3).map((e) => `${e.domain}:${e.arch}:${e.seed}`));
+    for (const e of round3) expect(earlier.has(`${e.domain}:${e.arch}:${e.seed}`), e.name).toBe(false);
+    // The tuning models of every role: the tuning split and the first round's per-kind networks.
+    const tuningArchs = new Set([...tuning.map((e) => e.arch), ...KIND_TUNING_ARCHITECTURES]);
+    const unseen = round3.filter((e) => !tuningArchs.has(e.arch));
+    expect(new Set(unseen.map((e) => e.arch))).toEqual(new Set(TEST_ONLY_ARCHITECTURES));
+    for (const backdoored of [false, true]) expect(unseen.filter((e) => Boolean(e.attack) === backdoored).length, `backdoored ${backdoored}`).toBeGreaterThanOrEqual(6);
+    expect(new Set(round3.map((e) => e.arch))).toEqual(new Set([...KIND_TUNING_ARCHITECTURES, ...TEST_ONLY_ARCHITECTURES]));
   });
 
   it('has at least 20 clean models per data domain, three domains, 43 and 2 classes, every head', () => {
