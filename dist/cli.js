@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-BZCQD22Y.js";
+} from "./chunks/chunk-VLDKNWLS.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

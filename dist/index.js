@@ -45,7 +45,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-BZCQD22Y.js";
+} from "./chunks/chunk-VLDKNWLS.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -464,7 +464,15 @@ export async function scanForTriggers(model: ModelUnderTest, probe: ImageSet, ro
     mask,
     decision: decide(
       { dense, mask },
-      { inputShape: model.inputShape, numClasses: model.numClasses, decision: model.decision, probes: 'in-distribution', tier: budgets.tier },
+      {
+        inputShape: model.inputShape,
+        numClasses: model.numClasses,
+        decision: model.decision,
+        probes: 'in-distribution',
+        tier: budgets.tier,
+        // The kind of network picks the thresholds and power, as in the gate's own scan.
+        structure: model.structure,
+      },
       policy.thresholds,
       { prior: policy.prior },
     ),

@@ -618,6 +618,32 @@ describe('the cleaning scans follow the policy', () => {
     expect(judged.decision.verdict).toBe('suspicious');
     model.dispose();
   });
+
+  it("judge a residual network by the policy's residual thresholds, as the gate's scan does, not the plain ones", async () => {
+    const { model } = await loadModel('test/fixtures/onnx/resnet-mnist');
+    expect(model.structure).toEqual({ residual: true, depthwise: false });
+    const rows = await planRows(model);
+    const budgets = { inversion: { epsilon: 0.1 }, maskInversion: { images: 32, epochs: 4 }, hessian: {} };
+    const anything = { suspicious: 0, backdoored: 100 };
+    const nothing = { suspicious: 1000, backdoored: 2000 };
+    const plainStrict: CleanPolicy = {
+      ...DEFAULT_CLEAN_POLICY,
+      budgets,
+      thresholds: { ...DEFAULT_THRESHOLDS, inversion: anything, maskInversion: anything, residual: { inversion: nothing, maskInversion: nothing } },
+    };
+    const residualStrict: CleanPolicy = {
+      ...DEFAULT_CLEAN_POLICY,
+      budgets,
+      thresholds: { ...DEFAULT_THRESHOLDS, residual: { inversion: anything, maskInversion: anything } },
+    };
+    const plain = await scanForTriggers(model, digits, rows, 0, plainStrict);
+    const residual = await scanForTriggers(model, digits, rows, 0, residualStrict);
+    expect(residual.decision.statistics).toEqual(plain.decision.statistics);
+    expect(Math.max(plain.decision.statistics.dense!.value, plain.decision.statistics.mask!.value)).toBeGreaterThan(0);
+    expect(plain.decision.verdict, plain.decision.reasons.join('\n')).not.toMatch(/suspicious|backdoored/);
+    expect(residual.decision.verdict).toBe('suspicious');
+    model.dispose();
+  });
 });
 
 describe('the unlabelled images cleaning also takes', () => {
