@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-VLDKNWLS.js";
+} from "./chunks/chunk-D4LAKSBF.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

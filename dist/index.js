@@ -45,7 +45,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-VLDKNWLS.js";
+} from "./chunks/chunk-D4LAKSBF.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -197,6 +197,8 @@ const groupBy = <T>(xs: T[], key: (x: T) => string) => {
 /** Two-class and multi-label models: thresholds of their own. */
 const isTwoWay = (r: EvalRow) => modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary';
 const kindsOf = (r: EvalRow) => networkKinds(r.evidence!.context.structure ?? PLAIN);
+/** A multi-class network of this kind and no other (the per-kind thresholds and power are fitted on these). */
+const multiClassOfKind = (r: EvalRow, kind: NetworkKind) => !isTwoWay(r) && kindsOf(r).join() === kind;
 
 /**
  * Each kind of network's thresholds from its clean multi-class tuning networks (those of that kind
@@ -204,7 +206,7 @@ const kindsOf = (r: EvalRow) => networkKinds(r.evidence!.context.structure ?? PL
  */
 function networkKindThresholds(clean: EvalRow[], dense: (r: EvalRow) => number, mask: (r: EvalRow) => number): Pick<Thresholds, NetworkKind> {
   const of = (kind: NetworkKind) => {
-    const rs = clean.filter((r) => !isTwoWay(r) && kindsOf(r).join() === kind);
+    const rs = clean.filter((r) => multiClassOfKind(r, kind));
     if (rs.length < 3)
       throw new Error(`fitting needs clean multi-class ${kind} networks in the tuning split (scanned: ${rs.length}); train and scan them first`);
     return { inversion: thresholdLevel(rs.map(dense), 1), maskInversion: thresholdLevel(rs.map(mask), 0.5) };
@@ -215,7 +217,7 @@ function networkKindThresholds(clean: EvalRow[], dense: (r: EvalRow) => number, 
 /** The share of each kind's backdoored multi-class tuning networks the rule flags. */
 function networkPowerOf(decided: Decided[]): NonNullable<Calibration['networkPower']> {
   const power = (kind: NetworkKind) => {
-    const bd = decided.filter((d) => d.row.evidence && isBackdoored(d.row) && !isTwoWay(d.row) && kindsOf(d.row).join() === kind);
+    const bd = decided.filter((d) => d.row.evidence && isBackdoored(d.row) && multiClassOfKind(d.row, kind));
     return { detected: bd.filter(flagged).length, of: bd.length };
   };
   return { residual: power('residual'), depthwise: power('depthwise') };
@@ -298,11 +300,10 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
         const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
         const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
         // Single-label models of 3+ classes, two-class or multi-label ones, and each kind of network get their own thresholds.
-        const twoWay = isTwoWay;
         const levels = (rs: EvalRow[]) => ({ inversion: level(rs.map(dense), 1), maskInversion: level(rs.map(mask), 0.5) });
         const thresholds: Thresholds = {
-          ...levels(clean.filter((r) => !twoWay(r) && !kindsOf(r).length)),
-          binary: levels(clean.filter(twoWay)),
+          ...levels(clean.filter((r) => !isTwoWay(r) && !kindsOf(r).length)),
+          binary: levels(clean.filter(isTwoWay)),
           ...networkKindThresholds(clean, dense, mask),
           maxMargin: DEFAULT_THRESHOLDS.maxMargin,
         };

@@ -38,7 +38,7 @@ import { DEFAULT_THRESHOLDS, type ScanThresholds, type Thresholds } from './poli
 import { median } from '../scan/robust.js';
 import { wilson } from './intervals.js';
 import { gammaOutlier } from '../scan/null-gamma.js';
-import { featuresOf, kindInWords, networkKinds, PLAIN, unfittedFeatures, type NetworkStructure } from '../model/structure.js';
+import { kindInWords, networkKinds, PLAIN, unfittedFeatures, type NetworkStructure } from '../model/structure.js';
 import dataFreeFit from './data-free.json' with { type: 'json' };
 
 /** What the dense (ℓ∞) trigger inversion found, per class: the fields the verdict reads. */
@@ -430,12 +430,13 @@ export function decide(
       'the probes were synthesised from the model (DeepInversion): a quiet scan on them does not show the model is clean, only a finding counts; give unlabelled in-distribution images (data)',
     );
   const kind = modelKind(context.numClasses, context.decision);
+  const kinds = networkKinds(context.structure ?? PLAIN);
   // The model kind's power, and on multi-class networks of a kind with thresholds of its own, that kind's.
   const powers: Array<{ models: string; power?: { detected: number; of: number } }> = [
     { models: kind === 'binary' ? 'two-class and multi-label models' : 'multi-class models', power: calibration.power?.[kind] },
     ...(kind === 'binary'
       ? []
-      : networkKinds(context.structure ?? PLAIN).map((k) => ({
+      : kinds.map((k) => ({
           models: `multi-class networks with ${kindInWords(k)}, at their own thresholds,`,
           power: calibration.networkPower?.[k],
         }))),
@@ -482,9 +483,9 @@ export function decide(
     reasons.push(
       `caution: the network has ${unfitted.join(' and ')}, which none of the networks the decision rule was fitted on had; on such networks outside the fit its thresholds flagged many clean models (README, Limitations), so a finding here is weaker evidence, and a clean verdict rests on thresholds fitted to other networks`,
     );
-  else if (kind === 'multiClass' && networkKinds(context.structure ?? PLAIN).length > 1)
+  else if (kind === 'multiClass' && kinds.length > 1)
     reasons.push(
-      `caution: the network has ${featuresOf(context.structure!).join(' and ')} together, which no network the decision rule was fitted on had; it is judged by the larger of the two kinds' thresholds and the smaller of their measured power`,
+      `caution: the network has ${kinds.map(kindInWords).join(' and ')} together, which no network the decision rule was fitted on had; it is judged by the larger of the two kinds' thresholds and the smaller of their measured power`,
     );
   return {
     verdict,

@@ -30,12 +30,14 @@ export const kindInWords = (kind: NetworkKind): string => FEATURES.find(([key]) 
 
 /** The structural features a model has, in words (empty: none). */
 export function featuresOf(model: NetworkStructure): string[] {
-  return FEATURES.filter(([key]) => model[key]).map(([, words]) => words);
+  return networkKinds(model).map(kindInWords);
 }
 
 /** The structural features a model has that `fitted` lacks, in words (empty: none). */
 export function unfittedFeatures(model: NetworkStructure, fitted: NetworkStructure): string[] {
-  return FEATURES.filter(([key]) => model[key] && !fitted[key]).map(([, words]) => words);
+  return networkKinds(model)
+    .filter((kind) => !fitted[kind])
+    .map(kindInWords);
 }
 
 /** A tfjs layers model: `Add` merge layers, depthwise and separable convolutions. */

@@ -216,7 +216,7 @@ const ROUND3: Array<{ arch: Architecture; clean: number[]; families: AttackFamil
 
 function round3(): ZooEntry[] {
   return (['mnist', 'signs10'] as const).flatMap((dom, di) => {
-    const prefix = dom === 'mnist' ? '' : `${dom}-`;
+    const { prefix } = VARIANTS.find((v) => v.domain === dom)!;
     const K = domain(dom).outputs;
     return ROUND3.flatMap(({ arch, clean, families }, ai) => [
       ...clean.map((seed): ZooEntry => ({ name: `${prefix}${arch}-clean-s${seed}`, domain: dom, arch, head: DEFAULT_HEAD[arch], seed, split: 'test', round: 3 })),
