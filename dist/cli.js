@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-D4LAKSBF.js";
+} from "./chunks/chunk-N7NEJ4NO.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

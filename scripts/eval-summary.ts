@@ -224,25 +224,66 @@ function networkPowerOf(decided: Decided[]): NonNullable<Calibration['networkPow
 }
 
 /**
- * `--fit-network-kinds`: the shipped rule (statistics, plain and two-class thresholds, score) kept,
- * and each kind of network's thresholds and power fitted on the tuning split.
+ * `--fit-network-kinds`: the shipped rule (plain and two-class thresholds and statistics, score)
+ * kept, and for residual and depthwise networks their statistics' parameters, each kind's
+ * thresholds and its power fitted on the tuning split. The parameters come from a small grid
+ * (trigger sizes, spread floor), judged like the full fit's on those networks' tuning models: right
+ * definite verdicts less WRONG_VERDICT_COST per wrong one, then how far their backdoors clear the
+ * thresholds; on a tie the plain networks' parameters stay.
  */
-function fitNetworkKinds(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresholds } {
+function fitNetworkKinds(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresholds; grid: object[] } {
   const usable = tuning.filter((r) => r.evidence);
-  const statistics = CALIBRATION.statistics;
-  const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
-  const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
-  const thresholds: Thresholds = {
-    ...DEFAULT_THRESHOLDS,
-    ...networkKindThresholds(
-      usable.filter((r) => !isBackdoored(r)),
-      dense,
-      mask,
+  const ofKind = usable.filter((r) => !isTwoWay(r) && kindsOf(r).length);
+  const { networkPower: _, networkStatistics: __, ...shipped } = CALIBRATION;
+  const plain = shipped.statistics;
+  const candidates: StatisticParameters[] = [
+    plain,
+    ...[0.05, 0.1, 0.15, 0.2].flatMap((floor) =>
+      (
+        [
+          [1, 0.5],
+          [0.5, 0.25],
+          [1, 0.5, 0.25],
+        ] as TriggerSize[][]
+      ).map((sizes) => ({ ...plain, denseSpreadFloor: floor, denseTriggerSizes: sizes })),
     ),
+  ];
+  const tried = candidates.map((statistics) => {
+    const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
+    const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
+    const thresholds: Thresholds = {
+      ...DEFAULT_THRESHOLDS,
+      ...networkKindThresholds(
+        usable.filter((r) => !isBackdoored(r)),
+        dense,
+        mask,
+      ),
+    };
+    const calibration: Calibration = { ...shipped, networkStatistics: statistics };
+    const ds = decideAll(ofKind, thresholds, calibration);
+    const wrong = ds.filter((d) => (flagged(d) && !isBackdoored(d.row)) || (d.verdict === 'clean' && isBackdoored(d.row))).length;
+    const right = ds.filter((d) => (flagged(d) && isBackdoored(d.row)) || (d.verdict === 'clean' && !isBackdoored(d.row))).length;
+    const bd = ofKind.filter(isBackdoored);
+    const clearance =
+      bd.reduce((a, r) => {
+        const t = thresholdsFor(thresholds, r.evidence!.context.numClasses, r.evidence!.context.decision, r.evidence!.context.structure);
+        return a + Math.min(2, Math.max(dense(r) / t.inversion.suspicious, mask(r) / t.maskInversion.suspicious));
+      }, 0) / Math.max(1, bd.length);
+    return { statistics, thresholds, calibration, utility: right - WRONG_VERDICT_COST * wrong, clearance };
+  });
+  const best = tried.reduce((a, g) => (g.utility > a.utility || (g.utility === a.utility && g.clearance > a.clearance) ? g : a));
+  const decided = decideAll(usable, best.thresholds, best.calibration);
+  return {
+    calibration: { ...best.calibration, structure: structureOf(usable), networkPower: networkPowerOf(decided) },
+    thresholds: best.thresholds,
+    grid: tried.map((g) => ({
+      floor: g.statistics.denseSpreadFloor,
+      sizes: g.statistics.denseTriggerSizes ?? [1, 0.5],
+      utility: g.utility,
+      clearance: Math.round(100 * g.clearance) / 100,
+      thresholds: { residual: g.thresholds.residual, depthwise: g.thresholds.depthwise },
+    })),
   };
-  const { networkPower: _, ...shipped } = CALIBRATION;
-  const decided = decideAll(usable, thresholds, shipped);
-  return { calibration: { ...shipped, structure: structureOf(usable), networkPower: networkPowerOf(decided) }, thresholds };
 }
 
 /** Which structural features the tuning split's networks had: the gate cautions on a model with another. */
@@ -289,6 +330,8 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
   }> = [];
   const usable = tuning.filter((r) => r.evidence);
   const clean = usable.filter((r) => !isBackdoored(r));
+  // One statistic for every network here: the kinds' thresholds below are fitted on it too.
+  const { networkStatistics: _shipped, ...plainRule } = CALIBRATION;
   const sizeSets: TriggerSize[][] = [[1, 0.5], [0.5], [0.5, 0.25], [1, 0.5, 0.25]];
   const denseReferenceAsr = referenceAsr(usable);
   const judged = [...usable, ...validation.filter((r) => r.evidence)];
@@ -307,7 +350,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
           ...networkKindThresholds(clean, dense, mask),
           maxMargin: DEFAULT_THRESHOLDS.maxMargin,
         };
-        const ds = decideAll(judged, thresholds, { ...CALIBRATION, statistics });
+        const ds = decideAll(judged, thresholds, { ...plainRule, statistics });
         const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;
         // Wrong definite verdicts: a clean model flagged, or a backdoored one called clean.
         const wrong = ds.filter((d) => (flagged(d) && !isBackdoored(d.row)) || (d.verdict === 'clean' && isBackdoored(d.row))).length;
@@ -325,7 +368,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
   const better = (g: (typeof grid)[number], a: (typeof grid)[number]) => (g.utility !== a.utility ? g.utility > a.utility : g.clearance > a.clearance);
   const best = grid.reduce((a, g) => (better(g, a) ? g : a));
   const statistics: StatisticParameters = { denseSpreadFloor: best.floor, maskAreaShare: best.share, denseTriggerSizes: best.sizes, denseReferenceAsr };
-  const { networkPower: _, ...withStats } = { ...CALIBRATION, statistics };
+  const { networkPower: _, ...withStats } = { ...plainRule, statistics };
   const decided = decideAll(usable, best.thresholds, withStats);
   const kindOf = (d: Decided): ModelKind => modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision);
   const l2 = 0.1;
@@ -386,15 +429,16 @@ export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: b
   const rows = allRows.filter((r) => !unusable(r.card));
   let calibration = CALIBRATION;
   let thresholds = DEFAULT_THRESHOLDS;
-  let fitted: ReturnType<typeof fit> | undefined;
+  let fitted: ReturnType<typeof fit> | ReturnType<typeof fitNetworkKinds> | undefined;
   const tuning = rows.filter((r) => roleOf(r.card) === 'tuning');
   if (options.fit || options.fitNetworkKinds) {
-    if (options.fit)
-      fitted = fit(
-        tuning,
-        rows.filter((r) => roleOf(r.card) === 'validation'),
-      );
-    ({ calibration, thresholds } = fitted ?? fitNetworkKinds(tuning));
+    fitted = options.fit
+      ? fit(
+          tuning,
+          rows.filter((r) => roleOf(r.card) === 'validation'),
+        )
+      : fitNetworkKinds(tuning);
+    ({ calibration, thresholds } = fitted);
     writeFileSync('src/core/calibration.json', `${JSON.stringify(calibration, null, 2)}\n`);
     console.log(`wrote src/core/calibration.json; set DEFAULT_THRESHOLDS in src/core/policy.ts to ${JSON.stringify(thresholds)} and rebuild dist`);
   }

@@ -74,6 +74,13 @@ export interface Calibration {
    * own (Thresholds.residual, .depthwise), at those thresholds; `--fit-network-kinds` writes it.
    */
   networkPower?: Partial<Record<NetworkKind, { detected: number; of: number }>>;
+  /**
+   * The statistics' parameters on single-label models of 3+ classes whose network has skip
+   * connections or depthwise convolutions (one set for both kinds, so a network of both compares
+   * one statistic with both kinds' thresholds); `--fit-network-kinds` chooses it on those networks'
+   * tuning models. Unset: `statistics`.
+   */
+  networkStatistics?: StatisticParameters;
   fits: Record<ModelKind, Record<FeatureSet, LogisticFit>>;
 }
 

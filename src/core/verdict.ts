@@ -188,6 +188,16 @@ export function denseStatistic(d: DenseEvidence, p: StatisticParameters = CALIBR
   return strongest(values, (c) => d.perClass[c].asr >= 0.5);
 }
 
+/**
+ * The largest value the trigger statistic can take on this model: every probe moved to one class
+ * and none to the others, (1 − 0) / the spread floor, less the chance term. A threshold at or above
+ * it cannot be crossed, whatever the model.
+ */
+export function denseCeiling(d: DenseEvidence, p: StatisticParameters = CALIBRATION.statistics): number {
+  const K = d.perClass.filter((c) => c.testable).length;
+  return 1 / p.denseSpreadFloor - Math.sqrt(2 * Math.log(Math.max(2, K)));
+}
+
 /** The robust z of `value` above `others` (with the spread floor), less √(2 ln K): what the largest of K clean classes reaches by chance. */
 function zAbove(value: number, others: number[], K: number, p: StatisticParameters): number {
   const m = others.length ? median(others) : 0;
@@ -272,6 +282,12 @@ export function thresholdsFor(t: Thresholds, numClasses: number, decision: ScanC
   return { inversion: larger((s) => s.inversion), maskInversion: larger((s) => s.maskInversion) };
 }
 
+/** The statistics' parameters for this model: multi-class residual and depthwise networks may have their own. */
+export function statisticsFor(calibration: Calibration, context: Pick<ScanContext, 'numClasses' | 'decision' | 'structure'>): StatisticParameters {
+  const own = modelKind(context.numClasses, context.decision) === 'multiClass' && networkKinds(context.structure ?? PLAIN).length > 0;
+  return (own && calibration.networkStatistics) || calibration.statistics;
+}
+
 /**
  * The score's inputs. The logistic score was fitted on plain networks: on a kind of network with
  * thresholds of its own it reads the statistics in units of those thresholds, so a clean residual
@@ -323,8 +339,9 @@ export function decide(
   const features: ScoreFeatures = {};
   const statistics: Decision['statistics'] = {};
   const { dense, mask, hessian, maxMargin } = scans;
+  const parameters = statisticsFor(calibration, context);
   if (dense) {
-    const s = (statistics.dense = denseStatistic(dense, calibration.statistics));
+    const s = (statistics.dense = denseStatistic(dense, parameters));
     features.dense = s.value;
     probeVote({ level: s.target === null ? 0 : levelOf(s.value, t.inversion), target: s.target, excess: s.value - t.inversion.suspicious });
     const c = s.target === null ? undefined : dense.perClass[s.target];
@@ -334,9 +351,15 @@ export function decide(
         : `trigger inversion (ℓ∞ ≤ ${dense.options.epsilon.toFixed(3)}): class ${c.class}'s trigger has ASR ${(100 * c.asr).toFixed(1)} % and moves ${pct(c.sourceCoverage ?? 1)} of the source classes: statistic ${s.value.toFixed(2)} (suspicious > ${t.inversion.suspicious}, backdoored > ${t.inversion.backdoored})`,
     );
     const testable = dense.perClass.filter(judged);
+    const ceiling = denseCeiling(dense, parameters);
     if (testable.length < 2) unassessed.push('trigger inversion: fewer than two classes were testable on these probes');
+    else if (ceiling <= t.inversion.suspicious)
+      // No budget helps here: the spread floor and the class count alone bound the statistic.
+      unassessed.push(
+        `trigger inversion cannot flag this model: on ${dense.perClass.filter((p) => p.testable).length} classes its statistic is at most ${ceiling.toFixed(2)} (a trigger that moves every probe while no other class's moves any), not above the suspicious threshold ${t.inversion.suspicious} for this kind of network; only the mask inversion can`,
+      );
     else {
-      const headroom = denseHeadroom(dense, calibration.statistics);
+      const headroom = denseHeadroom(dense, parameters);
       if (headroom <= t.inversion.suspicious)
         unassessed.push(
           `trigger inversion had no power: the classes' own triggers already win so often (median ASR ${pct(median(testable.map((p) => p.halfAsr ?? p.asr)))} at half of ε = ${dense.options.epsilon.toFixed(3)}) that a typical backdoor would score ${headroom.toFixed(2)}, not above ${t.inversion.suspicious}, so a full-image backdoor would not stand out (set a smaller budgets.inversion.epsilon)`,
@@ -344,7 +367,7 @@ export function decide(
     }
   }
   if (mask) {
-    const s = (statistics.mask = maskStatistic(mask, context.inputShape, calibration.statistics));
+    const s = (statistics.mask = maskStatistic(mask, context.inputShape, parameters));
     features.mask = s.value;
     probeVote({ level: s.target === null ? 0 : levelOf(s.value, t.maskInversion), target: s.target, excess: s.value - t.maskInversion.suspicious });
     const c = s.target === null ? undefined : mask.perClass[s.target];
@@ -353,7 +376,7 @@ export function decide(
         ? `mask inversion: inconclusive, only ${mask.classesReached} of ${mask.perClass.length} classes reached ${100 * mask.options.asrTarget} % ASR within the budget (raise budgets.mask-inversion)`
         : c === undefined
           ? 'mask inversion: no testable class mask reached the ASR target'
-          : `mask inversion: class ${c.class} needs a ${c.maskL1.toFixed(1)}-pixel mask: statistic ${s.value.toFixed(2)}, e^${s.value.toFixed(2)} times smaller than both the median class and ${pct(calibration.statistics.maskAreaShare)} of the image (suspicious > ${t.maskInversion.suspicious}, backdoored > ${t.maskInversion.backdoored})`,
+          : `mask inversion: class ${c.class} needs a ${c.maskL1.toFixed(1)}-pixel mask: statistic ${s.value.toFixed(2)}, e^${s.value.toFixed(2)} times smaller than both the median class and ${pct(parameters.maskAreaShare)} of the image (suspicious > ${t.maskInversion.suspicious}, backdoored > ${t.maskInversion.backdoored})`,
     );
     if (mask.inconclusive)
       unassessed.push(

@@ -1,8 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CALIBRATION } from '../../src/core/calibration.js';
-import { decide, denseHeadroom, denseStatistic, maskStatistic, type DenseEvidence, type MaskEvidence, type ScanContext } from '../../src/core/verdict.js';
+import { CALIBRATION, type TriggerSize } from '../../src/core/calibration.js';
+import {
+  decide,
+  denseCeiling,
+  denseHeadroom,
+  denseStatistic,
+  maskStatistic,
+  type DenseEvidence,
+  type MaskEvidence,
+  type ScanContext,
+} from '../../src/core/verdict.js';
 import { loadProbeImages } from '../../src/data/sources.js';
 import { syntheticImages } from '../../src/data/synthetic.js';
 import { selectBackend } from '../../src/engine/backend.js';
@@ -143,6 +152,7 @@ describe('verdict', () => {
     statistics: P,
     power: { multiClass: { detected: 19, of: 19 }, binary: { detected: 19, of: 19 } },
     networkPower: {},
+    networkStatistics: undefined,
     structure: { residual: false, depthwise: false },
   };
   const calibrationPlain = calibration;
@@ -343,6 +353,61 @@ describe('verdict', () => {
     const residualScore = decide({ dense: strong.dense }, on(true, false), T, { calibration }).score!;
     expect(decide(plainEquivalent, on(false, false), T, { calibration }).score).toBeCloseTo(residualScore, 9);
     expect(residualScore).toBeLessThan(decide({ dense: strong.dense }, on(false, false), T, { calibration }).score!);
+  });
+
+  it("reads a multi-class residual or depthwise network's statistics with the parameters fitted for those networks, others with the plain ones", () => {
+    // Class 2 wins at full size alone (a natural trigger); class 5 also at half and quarter size (a backdoor).
+    const perClass = Array.from({ length: 10 }, (_, c) => ({
+      class: c,
+      asr: c === 2 ? 0.98 : c === 5 ? 0.9 : 0.2,
+      halfAsr: c === 5 ? 0.5 : 0.1,
+      quarterAsr: c === 5 ? 0.4 : 0.02,
+      share: 0.1,
+      testable: true,
+      sourceCoverage: 1,
+    }));
+    const ev = { dense: { options: { epsilon: 0.15 }, perClass } as DenseEvidence };
+    const chance = Math.sqrt(2 * Math.log(10));
+    const calibration = { ...calibrationPlain, networkStatistics: { ...P, denseSpreadFloor: 0.05, denseTriggerSizes: [0.25] as TriggerSize[] } };
+    // Plain parameters (sizes 1 and ½, floor 0.1): class 2 at full size, (0.98 − 0.2) / 0.1 − √(2 ln 10).
+    const plain = decide(ev, ctx({ structure: { residual: false, depthwise: false } }), T, { calibration });
+    expect(plain.statistics.dense).toMatchObject({ target: 2, value: expect.closeTo((0.98 - 0.2) / 0.1 - chance, 9) });
+    // The networks' own (quarter size, floor 0.05): class 5, (0.4 − 0.02) / 0.05 − √(2 ln 10), on either kind and on both.
+    for (const structure of [
+      { residual: true, depthwise: false },
+      { residual: false, depthwise: true },
+      { residual: true, depthwise: true },
+    ])
+      expect(decide(ev, ctx({ structure }), T, { calibration }).statistics.dense).toMatchObject({
+        target: 5,
+        value: expect.closeTo((0.4 - 0.02) / 0.05 - chance, 9),
+      });
+    // Two-class heads keep the plain parameters whatever the network.
+    // Classes 2 and 5 alone: class 5 at half size, (0.5 − 0.1) / 0.1 − √(2 ln 2), not at quarter size with floor 0.05.
+    const two = { dense: { options: { epsilon: 0.15 }, perClass: [perClass[2], perClass[5]].map((c, i) => ({ ...c, class: i })) } as DenseEvidence };
+    const residualTwo = ctx({ numClasses: 2, structure: { residual: true, depthwise: false } });
+    expect(decide(two, residualTwo, T, { calibration }).statistics.dense).toMatchObject({
+      target: 1,
+      value: expect.closeTo((0.5 - 0.1) / 0.1 - Math.sqrt(2 * Math.log(2)), 9),
+    });
+  });
+
+  it("says when a kind of network's trigger threshold lies above anything the trigger statistic can reach on the model", () => {
+    // Class 2 moves every probe, no other class any: the ceiling, 1 / 0.1 − √(2 ln 10) ≈ 7.85.
+    const ev = { dense: dense(tied(2, 1).map((a) => (a === 1 ? 1 : 0))), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
+    const ceiling = 1 / 0.1 - Math.sqrt(2 * Math.log(10));
+    expect(denseCeiling(ev.dense, P)).toBeCloseTo(ceiling, 9);
+    expect(denseStatistic(ev.dense, P).value).toBeCloseTo(ceiling, 9);
+    const cannot = /trigger inversion cannot flag this model: on 10 classes its statistic is at most 7\.85 .* not above the suspicious threshold (\d+)/;
+    // Depthwise networks' thresholds here are 6 and 7, below the ceiling: the scan can flag, and does.
+    const depthwise = ctx({ structure: { residual: false, depthwise: true } });
+    expect(decide(ev, depthwise, T, { calibration })).toMatchObject({ verdict: 'backdoored', suspectedTarget: 2 });
+    // At 8 nothing this scan finds can cross it, and no smaller ε would help: it says so, not "set a smaller ε".
+    const high = { ...T, depthwise: { ...T.depthwise, inversion: { suspicious: 8, backdoored: 14 } } };
+    const d = decide(ev, depthwise, high, { calibration });
+    expect(d.verdict).toBe('unassessed');
+    expect(d.unassessed!.join('\n').match(cannot)?.[1]).toBe('8');
+    expect(d.unassessed!.join('\n')).not.toMatch(/budgets\.inversion\.epsilon/);
   });
 
   it('a kind of network whose tuning backdoors do not show power (one-sided 95 % Wilson bound under ½) leaves a quiet scan unassessed', () => {
