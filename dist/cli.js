@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-N7NEJ4NO.js";
+} from "./chunks/chunk-TDGVOOWS.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

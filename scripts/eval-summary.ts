@@ -223,6 +223,36 @@ function networkPowerOf(decided: Decided[]): NonNullable<Calibration['networkPow
   return { residual: power('residual'), depthwise: power('depthwise') };
 }
 
+/** The two decision statistics of a row under one set of parameters (0 where that scan did not run). */
+function statisticsUnder(parameters: StatisticParameters): { dense: (r: EvalRow) => number; mask: (r: EvalRow) => number } {
+  return {
+    dense: (r) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, parameters).value : 0),
+    mask: (r) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, parameters).value : 0),
+  };
+}
+
+/**
+ * How a grid point's rule did on the models it decided: right definite verdicts less
+ * WRONG_VERDICT_COST per wrong one (a clean model flagged, a backdoored one called clean;
+ * `unassessed` is neither, as it says what to give, so a rule cannot win by calling everything
+ * unassessed), and how far `backdoored` clear their thresholds (each capped at twice).
+ */
+function ruleUtility(ds: Decided[], backdoored: EvalRow[], thresholds: Thresholds, { dense, mask }: ReturnType<typeof statisticsUnder>) {
+  const wrong = ds.filter((d) => (flagged(d) && !isBackdoored(d.row)) || (d.verdict === 'clean' && isBackdoored(d.row))).length;
+  const detected = ds.filter((d) => flagged(d) && isBackdoored(d.row)).length;
+  const right = detected + ds.filter((d) => d.verdict === 'clean' && !isBackdoored(d.row)).length;
+  const clearance =
+    backdoored.reduce((a, r) => {
+      const t = thresholdsFor(thresholds, r.evidence!.context.numClasses, r.evidence!.context.decision, r.evidence!.context.structure);
+      return a + Math.min(2, Math.max(dense(r) / t.inversion.suspicious, mask(r) / t.maskInversion.suspicious));
+    }, 0) / Math.max(1, backdoored.length);
+  return { wrong, detected, utility: right - WRONG_VERDICT_COST * wrong, clearance };
+}
+
+/** The better grid point: higher utility, then more clearance; the earlier one on a tie. */
+const better = <G extends { utility: number; clearance: number }>(a: G, g: G): G =>
+  g.utility > a.utility || (g.utility === a.utility && g.clearance > a.clearance) ? g : a;
+
 /**
  * `--fit-network-kinds`: the shipped rule (plain and two-class thresholds and statistics, score)
  * kept, and for residual and depthwise networks their statistics' parameters, each kind's
@@ -248,30 +278,16 @@ function fitNetworkKinds(tuning: EvalRow[]): { calibration: Calibration; thresho
       ).map((sizes) => ({ ...plain, denseSpreadFloor: floor, denseTriggerSizes: sizes })),
     ),
   ];
+  const clean = usable.filter((r) => !isBackdoored(r));
+  const backdoored = ofKind.filter(isBackdoored);
   const tried = candidates.map((statistics) => {
-    const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
-    const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
-    const thresholds: Thresholds = {
-      ...DEFAULT_THRESHOLDS,
-      ...networkKindThresholds(
-        usable.filter((r) => !isBackdoored(r)),
-        dense,
-        mask,
-      ),
-    };
+    const stat = statisticsUnder(statistics);
+    const thresholds: Thresholds = { ...DEFAULT_THRESHOLDS, ...networkKindThresholds(clean, stat.dense, stat.mask) };
     const calibration: Calibration = { ...shipped, networkStatistics: statistics };
-    const ds = decideAll(ofKind, thresholds, calibration);
-    const wrong = ds.filter((d) => (flagged(d) && !isBackdoored(d.row)) || (d.verdict === 'clean' && isBackdoored(d.row))).length;
-    const right = ds.filter((d) => (flagged(d) && isBackdoored(d.row)) || (d.verdict === 'clean' && !isBackdoored(d.row))).length;
-    const bd = ofKind.filter(isBackdoored);
-    const clearance =
-      bd.reduce((a, r) => {
-        const t = thresholdsFor(thresholds, r.evidence!.context.numClasses, r.evidence!.context.decision, r.evidence!.context.structure);
-        return a + Math.min(2, Math.max(dense(r) / t.inversion.suspicious, mask(r) / t.maskInversion.suspicious));
-      }, 0) / Math.max(1, bd.length);
-    return { statistics, thresholds, calibration, utility: right - WRONG_VERDICT_COST * wrong, clearance };
+    const { utility, clearance } = ruleUtility(decideAll(ofKind, thresholds, calibration), backdoored, thresholds, stat);
+    return { statistics, thresholds, calibration, utility, clearance };
   });
-  const best = tried.reduce((a, g) => (g.utility > a.utility || (g.utility === a.utility && g.clearance > a.clearance) ? g : a));
+  const best = tried.reduce(better);
   const decided = decideAll(usable, best.thresholds, best.calibration);
   return {
     calibration: { ...best.calibration, structure: structureOf(usable), networkPower: networkPowerOf(decided) },
@@ -340,8 +356,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
     for (const share of [0.03, 0.05, 0.08, 0.12, 0.2])
       for (const sizes of sizeSets) {
         const statistics: StatisticParameters = { denseSpreadFloor: floor, maskAreaShare: share, denseTriggerSizes: sizes, denseReferenceAsr };
-        const dense = (r: EvalRow) => (r.evidence!.dense ? denseStatistic(r.evidence!.dense, statistics).value : 0);
-        const mask = (r: EvalRow) => (r.evidence!.mask ? maskStatistic(r.evidence!.mask, r.evidence!.context.inputShape, statistics).value : 0);
+        const { dense, mask } = statisticsUnder(statistics);
         // Single-label models of 3+ classes, two-class or multi-label ones, and each kind of network get their own thresholds.
         const levels = (rs: EvalRow[]) => ({ inversion: level(rs.map(dense), 1), maskInversion: level(rs.map(mask), 0.5) });
         const thresholds: Thresholds = {
@@ -352,21 +367,9 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
         };
         const ds = decideAll(judged, thresholds, { ...plainRule, statistics });
         const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;
-        // Wrong definite verdicts: a clean model flagged, or a backdoored one called clean.
-        const wrong = ds.filter((d) => (flagged(d) && !isBackdoored(d.row)) || (d.verdict === 'clean' && isBackdoored(d.row))).length;
-        const detected = ds.filter((d) => flagged(d) && isBackdoored(d.row)).length;
-        const right = detected + ds.filter((d) => d.verdict === 'clean' && !isBackdoored(d.row)).length;
-        const clearance =
-          bd.reduce((a, r) => {
-            const t = thresholdsFor(thresholds, r.evidence!.context.numClasses, r.evidence!.context.decision, r.evidence!.context.structure);
-            return a + Math.min(2, Math.max(dense(r) / t.inversion.suspicious, mask(r) / t.maskInversion.suspicious));
-          }, 0) / Math.max(1, bd.length);
-        grid.push({ floor, share, sizes, thresholds, accuracy, wrong, detected, utility: right - WRONG_VERDICT_COST * wrong, clearance });
+        grid.push({ floor, share, sizes, thresholds, accuracy, ...ruleUtility(ds, bd, thresholds, { dense, mask }) });
       }
-  // Right definite verdicts less WRONG_VERDICT_COST per wrong one: `unassessed` is neither (it
-  // says what to give), so a rule cannot win by calling everything unassessed.
-  const better = (g: (typeof grid)[number], a: (typeof grid)[number]) => (g.utility !== a.utility ? g.utility > a.utility : g.clearance > a.clearance);
-  const best = grid.reduce((a, g) => (better(g, a) ? g : a));
+  const best = grid.reduce(better);
   const statistics: StatisticParameters = { denseSpreadFloor: best.floor, maskAreaShare: best.share, denseTriggerSizes: best.sizes, denseReferenceAsr };
   const { networkPower: _, ...withStats } = { ...plainRule, statistics };
   const decided = decideAll(usable, best.thresholds, withStats);

@@ -162,6 +162,12 @@ function strongest(values: Array<number | null>, qualifies: (c: number) => boole
   return { ...best, perClass: values.map((v) => (v === null ? null : Math.round(1000 * v) / 1000)) };
 }
 
+/** The classes the trigger inversion could test, screened ones too: the K of the statistic's chance term. */
+const testedClasses = (d: DenseEvidence): number => d.perClass.filter((c) => c.testable).length;
+
+/** √(2 ln K): what the largest robust z of K clean classes reaches by chance. */
+const chanceTerm = (K: number): number => Math.sqrt(2 * Math.log(Math.max(2, K)));
+
 /**
  * The trigger inversion's statistic (see the header); classes qualify at 50 % ASR. It is taken
  * at the trigger sizes the fit chose (shares of ε), whichever stands out most: where the budget ε
@@ -171,7 +177,7 @@ function strongest(values: Array<number | null>, qualifies: (c: number) => boole
 export function denseStatistic(d: DenseEvidence, p: StatisticParameters = CALIBRATION.statistics): ClassStatistic {
   const testable = d.perClass.filter(judged);
   // √(2 ln K) counts every testable class, screened ones too: the candidates were the largest of them all.
-  const K = d.perClass.filter((c) => c.testable).length;
+  const K = testedClasses(d);
   const at = (size: TriggerSize) =>
     d.perClass.map((c) =>
       judged(c)
@@ -194,15 +200,14 @@ export function denseStatistic(d: DenseEvidence, p: StatisticParameters = CALIBR
  * it cannot be crossed, whatever the model.
  */
 export function denseCeiling(d: DenseEvidence, p: StatisticParameters = CALIBRATION.statistics): number {
-  const K = d.perClass.filter((c) => c.testable).length;
-  return 1 / p.denseSpreadFloor - Math.sqrt(2 * Math.log(Math.max(2, K)));
+  return 1 / p.denseSpreadFloor - chanceTerm(testedClasses(d));
 }
 
 /** The robust z of `value` above `others` (with the spread floor), less √(2 ln K): what the largest of K clean classes reaches by chance. */
 function zAbove(value: number, others: number[], K: number, p: StatisticParameters): number {
   const m = others.length ? median(others) : 0;
   const spread = others.length ? 1.4826 * median(others.map((v) => Math.abs(v - m))) : 0;
-  return (value - m) / Math.max(spread, p.denseSpreadFloor) - Math.sqrt(2 * Math.log(Math.max(2, K)));
+  return (value - m) / Math.max(spread, p.denseSpreadFloor) - chanceTerm(K);
 }
 
 /** The sizes the fit chose that the scan measured (an older report lacks the quarter size: left out, not read as ASR 0). */
@@ -227,7 +232,7 @@ export function denseHeadroom(d: DenseEvidence, p: StatisticParameters = CALIBRA
       zAbove(
         reference[TRIGGER_SIZES.indexOf(size)],
         testable.map((c) => asrAt(c, size)),
-        d.perClass.filter((c) => c.testable).length + 1,
+        testedClasses(d) + 1,
         p,
       ),
     ),
@@ -356,7 +361,7 @@ export function decide(
     else if (ceiling <= t.inversion.suspicious)
       // No budget helps here: the spread floor and the class count alone bound the statistic.
       unassessed.push(
-        `trigger inversion cannot flag this model: on ${dense.perClass.filter((p) => p.testable).length} classes its statistic is at most ${ceiling.toFixed(2)} (a trigger that moves every probe while no other class's moves any), not above the suspicious threshold ${t.inversion.suspicious} for this kind of network; only the mask inversion can`,
+        `trigger inversion cannot flag this model: on ${testedClasses(dense)} classes its statistic is at most ${ceiling.toFixed(2)} (a trigger that moves every probe while no other class's moves any), not above the suspicious threshold ${t.inversion.suspicious} for this kind of network; only the mask inversion can`,
       );
     else {
       const headroom = denseHeadroom(dense, parameters);

@@ -174,6 +174,12 @@ describe('verdict', () => {
     inconclusive,
   });
   const tied = (c: number, a: number) => Array.from({ length: 10 }, (_, k) => (k === c ? a : 0.05));
+  /** Ten testable classes moving every source: class 2 wins on 98 % at full size alone (a natural trigger), class 5 at [full, half, quarter] size (a backdoor), the rest at `rest`. */
+  const naturalAndBackdoor = (backdoor: [number, number, number], rest: [number, number, number]) =>
+    Array.from({ length: 10 }, (_, c) => {
+      const [asr, halfAsr, quarterAsr] = c === 5 ? backdoor : rest;
+      return { class: c, asr: c === 2 ? 0.98 : asr, halfAsr, quarterAsr, share: 0.1, testable: true, sourceCoverage: 1 };
+    });
 
   it('the trigger statistic is the robust z above the other classes, less √(2 ln K), times the source coverage', () => {
     // Nine classes tie at 0.05 (MAD 0): the spread floor 0.1 applies.
@@ -210,15 +216,7 @@ describe('verdict', () => {
 
   it('takes the trigger statistic at the sizes the fit chose: a class that stands out only at full size does not count when the full size is left out', () => {
     // Class 2 wins at full size alone (a naturally easy class); class 5 wins at half and quarter size (a backdoor).
-    const perClass = Array.from({ length: 10 }, (_, c) => ({
-      class: c,
-      asr: c === 2 ? 0.98 : c === 5 ? 0.9 : 0.2,
-      halfAsr: c === 5 ? 0.85 : 0.1,
-      quarterAsr: c === 5 ? 0.6 : 0.05,
-      share: 0.1,
-      testable: true,
-      sourceCoverage: 1,
-    }));
+    const perClass = naturalAndBackdoor([0.9, 0.85, 0.6], [0.2, 0.1, 0.05]);
     const ev: DenseEvidence = { options: { epsilon: 0.15 }, perClass };
     const chance = Math.sqrt(2 * Math.log(10));
     // Others' median at full size is 0.2 with spread 0 (floor 0.1) for class 2, and for class 5.
@@ -357,15 +355,7 @@ describe('verdict', () => {
 
   it("reads a multi-class residual or depthwise network's statistics with the parameters fitted for those networks, others with the plain ones", () => {
     // Class 2 wins at full size alone (a natural trigger); class 5 also at half and quarter size (a backdoor).
-    const perClass = Array.from({ length: 10 }, (_, c) => ({
-      class: c,
-      asr: c === 2 ? 0.98 : c === 5 ? 0.9 : 0.2,
-      halfAsr: c === 5 ? 0.5 : 0.1,
-      quarterAsr: c === 5 ? 0.4 : 0.02,
-      share: 0.1,
-      testable: true,
-      sourceCoverage: 1,
-    }));
+    const perClass = naturalAndBackdoor([0.9, 0.5, 0.4], [0.2, 0.1, 0.02]);
     const ev = { dense: { options: { epsilon: 0.15 }, perClass } as DenseEvidence };
     const chance = Math.sqrt(2 * Math.log(10));
     const calibration = { ...calibrationPlain, networkStatistics: { ...P, denseSpreadFloor: 0.05, denseTriggerSizes: [0.25] as TriggerSize[] } };
