@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-TDGVOOWS.js";
+} from "./chunks/chunk-HUNSQFIX.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

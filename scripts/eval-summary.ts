@@ -22,6 +22,7 @@ import {
   asrAt,
   decide,
   denseStatistic,
+  judgedNetworkKinds,
   maskStatistic,
   modelKind,
   scoreFeatures,
@@ -198,7 +199,7 @@ const groupBy = <T>(xs: T[], key: (x: T) => string) => {
 const isTwoWay = (r: EvalRow) => modelKind(r.evidence!.context.numClasses, r.evidence!.context.decision) === 'binary';
 const kindsOf = (r: EvalRow) => networkKinds(r.evidence!.context.structure ?? PLAIN);
 /** A multi-class network of this kind and no other (the per-kind thresholds and power are fitted on these). */
-const multiClassOfKind = (r: EvalRow, kind: NetworkKind) => !isTwoWay(r) && kindsOf(r).join() === kind;
+const multiClassOfKind = (r: EvalRow, kind: NetworkKind) => judgedNetworkKinds(r.evidence!.context).join() === kind;
 
 /**
  * Each kind of network's thresholds from its clean multi-class tuning networks (those of that kind
@@ -263,21 +264,21 @@ const better = <G extends { utility: number; clearance: number }>(a: G, g: G): G
  */
 function fitNetworkKinds(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresholds; grid: object[] } {
   const usable = tuning.filter((r) => r.evidence);
-  const ofKind = usable.filter((r) => !isTwoWay(r) && kindsOf(r).length);
+  const ofKind = usable.filter((r) => judgedNetworkKinds(r.evidence!.context).length);
   const { networkPower: _, networkStatistics: __, ...shipped } = CALIBRATION;
   const plain = shipped.statistics;
-  const candidates: StatisticParameters[] = [
-    plain,
-    ...[0.05, 0.1, 0.15, 0.2].flatMap((floor) =>
-      (
-        [
-          [1, 0.5],
-          [0.5, 0.25],
-          [1, 0.5, 0.25],
-        ] as TriggerSize[][]
-      ).map((sizes) => ({ ...plain, denseSpreadFloor: floor, denseTriggerSizes: sizes })),
-    ),
-  ];
+  const sizesOf = (p: StatisticParameters) => (p.denseTriggerSizes ?? [1, 0.5]).join();
+  const grid = [0.05, 0.1, 0.15, 0.2].flatMap((floor) =>
+    (
+      [
+        [1, 0.5],
+        [0.5, 0.25],
+        [1, 0.5, 0.25],
+      ] as TriggerSize[][]
+    ).map((sizes) => ({ ...plain, denseSpreadFloor: floor, denseTriggerSizes: sizes })),
+  );
+  // The plain parameters first (a tie keeps them), and not again where the grid holds them.
+  const candidates: StatisticParameters[] = [plain, ...grid.filter((p) => p.denseSpreadFloor !== plain.denseSpreadFloor || sizesOf(p) !== sizesOf(plain))];
   const clean = usable.filter((r) => !isBackdoored(r));
   const backdoored = ofKind.filter(isBackdoored);
   const tried = candidates.map((statistics) => {

@@ -176,8 +176,8 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   maskInversion: { suspicious: 1.25, backdoored: 2 },
   binary: { inversion: { suspicious: 6.5, backdoored: 12 }, maskInversion: { suspicious: 3.75, backdoored: 5.5 } },
   // `npm run eval -- --fit-network-kinds`: the same recipe on each kind's clean tuning networks.
-  residual: { inversion: { suspicious: 12.75, backdoored: 22 }, maskInversion: { suspicious: 1.75, backdoored: 2.5 } },
-  depthwise: { inversion: { suspicious: 10.5, backdoored: 17.5 }, maskInversion: { suspicious: 2, backdoored: 3 } },
+  residual: { inversion: { suspicious: 4.5, backdoored: 8 }, maskInversion: { suspicious: 2, backdoored: 3 } },
+  depthwise: { inversion: { suspicious: 1.25, backdoored: 3 }, maskInversion: { suspicious: 1.75, backdoored: 2.5 } },
   maxMargin: { suspicious: 6, backdoored: 9 },
 };
 

@@ -38,7 +38,7 @@ import { DEFAULT_THRESHOLDS, type ScanThresholds, type Thresholds } from './poli
 import { median } from '../scan/robust.js';
 import { wilson } from './intervals.js';
 import { gammaOutlier } from '../scan/null-gamma.js';
-import { kindInWords, networkKinds, PLAIN, unfittedFeatures, type NetworkStructure } from '../model/structure.js';
+import { kindInWords, networkKinds, PLAIN, unfittedFeatures, type NetworkKind, type NetworkStructure } from '../model/structure.js';
 import dataFreeFit from './data-free.json' with { type: 'json' };
 
 /** What the dense (ℓ∞) trigger inversion found, per class: the fields the verdict reads. */
@@ -223,7 +223,7 @@ function measuredSizes(d: DenseEvidence, p: StatisticParameters): TriggerSize[] 
  * already win nearly as often (a budget ε too large for the model), even that would not stand
  * out: the trigger inversion then had no power.
  */
-export function denseHeadroom(d: DenseEvidence, p: StatisticParameters = CALIBRATION.statistics): number {
+export function denseHeadroom(d: DenseEvidence, p: StatisticParameters = CALIBRATION.statistics, natural: 'measured' | 'none' = 'measured'): number {
   const testable = d.perClass.filter(judged);
   if (testable.length < 2) return -Infinity;
   const reference = p.denseReferenceAsr ?? [1, 1, 1];
@@ -231,7 +231,8 @@ export function denseHeadroom(d: DenseEvidence, p: StatisticParameters = CALIBRA
     ...measuredSizes(d, p).map((size) =>
       zAbove(
         reference[TRIGGER_SIZES.indexOf(size)],
-        testable.map((c) => asrAt(c, size)),
+        // 'none': as if no class's own trigger won at all, the best any budget could give.
+        testable.map((c) => (natural === 'none' ? 0 : asrAt(c, size))),
         testedClasses(d) + 1,
         p,
       ),
@@ -272,13 +273,20 @@ export const modelKind = (numClasses: number, decision: ScanContext['decision'])
   numClasses <= 2 || decision === 'multi-label' ? 'binary' : 'multiClass';
 
 /**
+ * The kinds of network whose own thresholds, statistic parameters and power judge this model:
+ * none for a two-class or multi-label model, whose own thresholds apply on every network.
+ */
+export const judgedNetworkKinds = (context: Pick<ScanContext, 'numClasses' | 'decision' | 'structure'>): NetworkKind[] =>
+  modelKind(context.numClasses, context.decision) === 'binary' ? [] : networkKinds(context.structure ?? PLAIN);
+
+/**
  * Two-class and multi-label models are judged by their own thresholds, and so are multi-class
  * residual and depthwise networks; a network of both kinds by the larger of each (see Thresholds).
  */
 export function thresholdsFor(t: Thresholds, numClasses: number, decision: ScanContext['decision'], structure: NetworkStructure = PLAIN): ScanThresholds {
   if (modelKind(numClasses, decision) === 'binary') return t.binary;
   // A report written before these sets existed holds none of them: its plain thresholds then apply.
-  const sets = networkKinds(structure).map((k) => t[k] ?? t);
+  const sets = judgedNetworkKinds({ numClasses, decision, structure }).map((k) => t[k] ?? t);
   if (!sets.length) return { inversion: t.inversion, maskInversion: t.maskInversion };
   const larger = (pick: (s: ScanThresholds) => { suspicious: number; backdoored: number }) => ({
     suspicious: Math.max(...sets.map((s) => pick(s).suspicious)),
@@ -289,8 +297,7 @@ export function thresholdsFor(t: Thresholds, numClasses: number, decision: ScanC
 
 /** The statistics' parameters for this model: multi-class residual and depthwise networks may have their own. */
 export function statisticsFor(calibration: Calibration, context: Pick<ScanContext, 'numClasses' | 'decision' | 'structure'>): StatisticParameters {
-  const own = modelKind(context.numClasses, context.decision) === 'multiClass' && networkKinds(context.structure ?? PLAIN).length > 0;
-  return (own && calibration.networkStatistics) || calibration.statistics;
+  return (judgedNetworkKinds(context).length > 0 && calibration.networkStatistics) || calibration.statistics;
 }
 
 /**
@@ -365,7 +372,13 @@ export function decide(
       );
     else {
       const headroom = denseHeadroom(dense, parameters);
-      if (headroom <= t.inversion.suspicious)
+      const best = denseHeadroom(dense, parameters, 'none');
+      if (best <= t.inversion.suspicious)
+        // The spread floor binds, not the budget: a smaller ε cannot help.
+        unassessed.push(
+          `trigger inversion cannot flag a typical backdoor on this model: one as strong as the benchmark's typical backdoor would score at most ${best.toFixed(2)} on ${testedClasses(dense)} classes even if no other class's trigger won, not above the suspicious threshold ${t.inversion.suspicious} for this kind of network; only a stronger trigger, or the mask inversion, can be flagged`,
+        );
+      else if (headroom <= t.inversion.suspicious)
         unassessed.push(
           `trigger inversion had no power: the classes' own triggers already win so often (median ASR ${pct(median(testable.map((p) => p.halfAsr ?? p.asr)))} at half of ε = ${dense.options.epsilon.toFixed(3)}) that a typical backdoor would score ${headroom.toFixed(2)}, not above ${t.inversion.suspicious}, so a full-image backdoor would not stand out (set a smaller budgets.inversion.epsilon)`,
         );
@@ -458,16 +471,14 @@ export function decide(
       'the probes were synthesised from the model (DeepInversion): a quiet scan on them does not show the model is clean, only a finding counts; give unlabelled in-distribution images (data)',
     );
   const kind = modelKind(context.numClasses, context.decision);
-  const kinds = networkKinds(context.structure ?? PLAIN);
+  const kinds = judgedNetworkKinds(context);
   // The model kind's power, and on multi-class networks of a kind with thresholds of its own, that kind's.
   const powers: Array<{ models: string; power?: { detected: number; of: number } }> = [
     { models: kind === 'binary' ? 'two-class and multi-label models' : 'multi-class models', power: calibration.power?.[kind] },
-    ...(kind === 'binary'
-      ? []
-      : kinds.map((k) => ({
-          models: `multi-class networks with ${kindInWords(k)}, at their own thresholds,`,
-          power: calibration.networkPower?.[k],
-        }))),
+    ...kinds.map((k) => ({
+      models: `multi-class networks with ${kindInWords(k)}, at their own thresholds,`,
+      power: calibration.networkPower?.[k],
+    })),
   ];
   const powerless = powers.filter(({ power }) => power && !hasMeasuredPower(power));
   for (const { models, power } of powerless)
@@ -511,7 +522,7 @@ export function decide(
     reasons.push(
       `caution: the network has ${unfitted.join(' and ')}, which none of the networks the decision rule was fitted on had; on such networks outside the fit its thresholds flagged many clean models (README, Limitations), so a finding here is weaker evidence, and a clean verdict rests on thresholds fitted to other networks`,
     );
-  else if (kind === 'multiClass' && kinds.length > 1)
+  else if (kinds.length > 1)
     reasons.push(
       `caution: the network has ${kinds.map(kindInWords).join(' and ')} together, which no network the decision rule was fitted on had; it is judged by the larger of the two kinds' thresholds and the smaller of their measured power`,
     );

@@ -20,9 +20,10 @@ export interface ZooEntry {
    * 1: the benchmark as first measured. 2: models added after that measurement's test split had
    * been looked at (more tuning models, and a fresh test subset nobody has looked at before the
    * rule was fixed), reported apart. 3: a fresh test round for the thresholds per kind of network
-   * (ROUND3), with an architecture no earlier round has.
+   * (ROUND3), with an architecture no earlier round has. 4: more tuning networks of each kind,
+   * so their thresholds and power rest on more than a handful, and a fresh test round (ROUND4).
    */
-  round: 1 | 2 | 3;
+  round: 1 | 2 | 3 | 4;
   attack?: AttackSpec;
 }
 
@@ -198,7 +199,7 @@ export function zooCatalog(): ZooEntry[] {
       }
     });
   });
-  entries.push(...round3());
+  entries.push(...round3(), ...round4());
   return entries;
 }
 
@@ -230,6 +231,52 @@ function round3(): ZooEntry[] {
   });
 }
 
+/**
+ * Round 4 (2026-12-06): the per-kind thresholds rested on 8 clean residual and 6 clean depthwise
+ * tuning networks and so few backdoored ones (8 and 3) that their power could not be shown. More
+ * tuning networks of both kinds on the two multi-class domains (tuning attack families only,
+ * rotating), and a fresh test round nobody has looked at, with the inverted-residual networks
+ * that stay test-only. Seeds no earlier round used.
+ */
+const ROUND4 = {
+  tuning: { archs: ['resnet', 'dwsep'] as Architecture[], clean: [31, 32], backdoored: 4 },
+  test: [
+    { arch: 'resnet' as Architecture, clean: [41, 42], backdoored: 3 },
+    { arch: 'dwsep' as Architecture, clean: [41, 42], backdoored: 3 },
+    { arch: 'invres' as Architecture, clean: [41], backdoored: 1 },
+  ],
+};
+
+function round4(): ZooEntry[] {
+  const all = [...TUNING_FAMILIES, ...TEST_ONLY_FAMILIES].filter((f) => f !== 'clean-label');
+  return (['mnist', 'signs10'] as const).flatMap((dom, di) => {
+    const { prefix } = VARIANTS.find((v) => v.domain === dom)!;
+    const K = domain(dom).outputs;
+    const make = (arch: Architecture, ai: number, split: BenchmarkSplit, clean: number[], families: AttackFamily[], seedBase: number): ZooEntry[] => [
+      ...clean.map((seed): ZooEntry => ({ name: `${prefix}${arch}-clean-s${seed}`, domain: dom, arch, head: DEFAULT_HEAD[arch], seed, split, round: 4 })),
+      ...families.map((family, f): ZooEntry => {
+        const seed = seedBase + f;
+        const target = (3 * f + 4 * ai + 7 * di + (split === 'test' ? 6 : 1)) % K;
+        const attack: AttackSpec = { family, target, poisonRate: DEFAULT_POISON_RATE[family], triggerSeed: 1000 + seed };
+        if (family === 'source-specific') attack.source = (target + 3) % K;
+        return { name: `${prefix}${arch}-${family}-t${target}-s${seed}`, domain: dom, arch, head: DEFAULT_HEAD[arch], seed, split, round: 4, attack };
+      }),
+    ];
+    const { archs, clean, backdoored } = ROUND4.tuning;
+    const tuning = archs.flatMap((arch, ai) => {
+      const start = (2 * di + ai) * backdoored + 2 * di;
+      const families = [...Array(backdoored).keys()].map((i) => TUNING_FAMILIES[(start + i) % TUNING_FAMILIES.length]);
+      return make(arch, ai, 'tuning', clean, families, 1100 + 40 * di + 10 * ai);
+    });
+    const test = ROUND4.test.flatMap(({ arch, clean: cs, backdoored: n }, ai) => {
+      const start = 5 * di + 3 * ai;
+      const families = [...Array(n).keys()].map((i) => all[(start + i) % all.length]);
+      return make(arch, ai, 'test', cs, families, 1200 + 40 * di + 10 * ai);
+    });
+    return [...tuning, ...test];
+  });
+}
+
 /** Zoo models committed as examples and test fixtures (small, one per kind the tests need). */
 export const EXAMPLE_MODELS = ['bn-cnn-clean-s1', 'bn-cnn-badnets-t6', 'cnn-clean-s1', 'cnn-blended-t4'] as const;
 
@@ -243,6 +290,7 @@ export function benchmarkOrder<T extends Pick<ZooEntry, 'name' | 'domain' | 'spl
   // The freshest test models come first: they are the ones no rule was shaped by.
   const stages = [
     (e: T) => e.split === 'tuning',
+    (e: T) => e.split === 'test' && e.round === 4,
     (e: T) => e.split === 'test' && e.round === 3,
     (e: T) => e.split === 'test' && e.round === 2,
     (e: T) => e.split === 'test' && e.round === 1,

@@ -624,7 +624,8 @@ describe('the cleaning scans follow the policy', () => {
     expect(model.structure).toEqual({ residual: true, depthwise: false });
     const rows = await planRows(model);
     const budgets = { inversion: { epsilon: 0.1 }, maskInversion: { images: 32, epochs: 4 }, hessian: {} };
-    const anything = { suspicious: 0, backdoored: 100 };
+    // Any statistic with a target crosses it, whatever its sign under the networks' own parameters.
+    const anything = { suspicious: -1000, backdoored: 1000 };
     const nothing = { suspicious: 1000, backdoored: 2000 };
     const plainStrict: CleanPolicy = {
       ...DEFAULT_CLEAN_POLICY,
@@ -639,7 +640,7 @@ describe('the cleaning scans follow the policy', () => {
     const plain = await scanForTriggers(model, digits, rows, 0, plainStrict);
     const residual = await scanForTriggers(model, digits, rows, 0, residualStrict);
     expect(residual.decision.statistics).toEqual(plain.decision.statistics);
-    expect(Math.max(plain.decision.statistics.dense!.value, plain.decision.statistics.mask!.value)).toBeGreaterThan(0);
+    expect([plain.decision.statistics.dense!.target, plain.decision.statistics.mask!.target].some((t) => t !== null)).toBe(true);
     expect(plain.decision.verdict, plain.decision.reasons.join('\n')).not.toMatch(/suspicious|backdoored/);
     expect(residual.decision.verdict).toBe('suspicious');
     model.dispose();

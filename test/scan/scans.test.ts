@@ -398,6 +398,21 @@ describe('verdict', () => {
     expect(d.verdict).toBe('unassessed');
     expect(d.unassessed!.join('\n').match(cannot)?.[1]).toBe('8');
     expect(d.unassessed!.join('\n')).not.toMatch(/budgets\.inversion\.epsilon/);
+    // Below the ceiling, but above what a typical backdoor (ASR 0.6 at half size) reaches even if no
+    // other class's trigger won: (0.6 − 0) / 0.1 − √(2 ln 11) ≈ 3.81. No smaller ε helps there either.
+    const quiet = { dense: dense(tied(2, 0)), mask: ev.mask };
+    const typical = { ...calibration, networkStatistics: { ...P, denseReferenceAsr: [0.6, 0.6, 0.2] as [number, number, number] } };
+    const best = 0.6 / 0.1 - Math.sqrt(2 * Math.log(11));
+    expect(denseHeadroom(quiet.dense, typical.networkStatistics, 'none')).toBeCloseTo(best, 9);
+    const at = (suspicious: number) =>
+      decide(quiet, depthwise, { ...T, depthwise: { ...T.depthwise, inversion: { suspicious, backdoored: 14 } } }, { calibration: typical }).unassessed!.join(
+        '\n',
+      );
+    expect(at(4)).toMatch(
+      /cannot flag a typical backdoor on this model: .* at most 3\.81 on 10 classes even if no other class's trigger won, not above the suspicious threshold 4 /,
+    );
+    expect(at(4)).not.toMatch(/budgets\.inversion\.epsilon/);
+    expect(at(3.5)).not.toMatch(/cannot flag/);
   });
 
   it('a kind of network whose tuning backdoors do not show power (one-sided 95 % Wilson bound under ½) leaves a quiet scan unassessed', () => {

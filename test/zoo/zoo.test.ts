@@ -9,7 +9,7 @@ import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
 import { EXAMPLE_MODELS, KIND_TUNING_ARCHITECTURES, TEST_ONLY_ARCHITECTURES, zooCatalog } from '../../src/zoo/catalog.js';
 import { ARCHITECTURES } from '../../src/zoo/architectures.js';
-import { applyTrigger, ATTACK_FAMILIES, makeTrigger, TEST_ONLY_FAMILIES } from '../../src/zoo/attacks.js';
+import { applyTrigger, ATTACK_FAMILIES, makeTrigger, TEST_ONLY_FAMILIES, TUNING_FAMILIES } from '../../src/zoo/attacks.js';
 import { domain } from '../../src/zoo/domains.js';
 import { renderSign, signClasses } from '../../src/zoo/procedural.js';
 import { accuracy, poisonDataset, trainClassifier } from '../../src/zoo/train.js';
@@ -98,6 +98,23 @@ describe('the benchmark (zoo catalog)', () => {
     expect(new Set(unseen.map((e) => e.arch))).toEqual(new Set(TEST_ONLY_ARCHITECTURES));
     for (const backdoored of [false, true]) expect(unseen.filter((e) => Boolean(e.attack) === backdoored).length, `backdoored ${backdoored}`).toBeGreaterThanOrEqual(6);
     expect(new Set(round3.map((e) => e.arch))).toEqual(new Set([...KIND_TUNING_ARCHITECTURES, ...TEST_ONLY_ARCHITECTURES]));
+  });
+
+  it('draws round 4 from unused seeds: more tuning networks of each kind on tuning attacks only, and a fresh test round', () => {
+    const round4 = catalog.filter((e) => e.round === 4);
+    const earlier = new Set(catalog.filter((e) => e.round !== 4).map((e) => `${e.domain}:${e.arch}:${e.seed}`));
+    for (const e of round4) expect(earlier.has(`${e.domain}:${e.arch}:${e.seed}`), e.name).toBe(false);
+    const tuning4 = round4.filter((e) => e.split === 'tuning');
+    expect(new Set(tuning4.map((e) => e.arch))).toEqual(new Set(KIND_TUNING_ARCHITECTURES));
+    for (const e of tuning4) if (e.attack) expect(TUNING_FAMILIES as readonly string[], e.name).toContain(e.attack.family);
+    const test4 = round4.filter((e) => e.split === 'test');
+    expect(new Set(test4.map((e) => e.arch))).toEqual(new Set([...KIND_TUNING_ARCHITECTURES, ...TEST_ONLY_ARCHITECTURES]));
+    // Both splits, both domains, clean and backdoored networks of every kind.
+    for (const part of [tuning4, test4])
+      for (const dom of ['mnist', 'signs10'])
+        for (const backdoored of [false, true])
+          for (const arch of new Set(part.map((e) => e.arch)))
+            expect(part.some((e) => e.domain === dom && e.arch === arch && Boolean(e.attack) === backdoored), `${dom} ${arch} ${backdoored}`).toBe(true);
   });
 
   it('has at least 20 clean models per data domain, three domains, 43 and 2 classes, every head', () => {
