@@ -239,7 +239,7 @@ function round3(): ZooEntry[] {
  * that stay test-only. Seeds no earlier round used.
  */
 const ROUND4 = {
-  tuning: { archs: ['resnet', 'dwsep'] as Architecture[], clean: [31, 32], backdoored: 4 },
+  tuning: { archs: KIND_TUNING_ARCHITECTURES, clean: [31, 32], backdoored: 4 },
   test: [
     { arch: 'resnet' as Architecture, clean: [41, 42], backdoored: 3 },
     { arch: 'dwsep' as Architecture, clean: [41, 42], backdoored: 3 },
