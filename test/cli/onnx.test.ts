@@ -33,11 +33,13 @@ describe('backdoor-gate on ONNX models', () => {
     const report = path.join(tmp(), 'report.json');
     const r = await runCli(['scan', path.join(FIXTURES, 'vit-mnist', 'model.onnx'), '--data', PROBE, '--backend', 'wasm', '--report', report]);
     const json = JSON.parse(readFileSync(report, 'utf8'));
-    // The model is clean: never flagged. Its classes' own ℓ∞ triggers win often enough that a
-    // typical backdoor would not stand out, so `unassessed` (exit 2, with the reason) is allowed.
+    // The model is clean: never flagged. Its skip connections make it a residual network, on which
+    // a typical backdoor could not stand out (its classes' own ℓ∞ triggers win too often, or the
+    // residual networks' spread floor bounds the statistic), so `unassessed` (exit 2, with the
+    // reasons) is allowed.
     expect(['clean', 'unassessed']).toContain(json.verdict);
     expect(r.code, r.stderr).toBe(json.verdict === 'clean' ? 0 : 2);
-    if (json.verdict === 'unassessed') expect(json.unassessed.join('\n')).toMatch(/trigger inversion had no power/);
+    if (json.verdict === 'unassessed') expect(json.unassessed.join('\n')).toMatch(/trigger inversion (had no power|cannot flag a typical backdoor)/);
     // A full ViT scan: over the default 2 minutes on a loaded 2-core runner.
   }, 300_000);
 });
