@@ -14,6 +14,7 @@ import {
   type ScoreFeatures,
   type StatisticParameters,
   TRIGGER_SIZES,
+  triggerSizesOf,
   type TriggerSize,
 } from '../src/core/calibration.js';
 import { wilson } from '../src/core/intervals.js';
@@ -267,7 +268,6 @@ function fitNetworkKinds(tuning: EvalRow[]): { calibration: Calibration; thresho
   const ofKind = usable.filter((r) => judgedNetworkKinds(r.evidence!.context).length);
   const { networkPower: _, networkStatistics: __, ...shipped } = CALIBRATION;
   const plain = shipped.statistics;
-  const sizesOf = (p: StatisticParameters) => (p.denseTriggerSizes ?? [1, 0.5]).join();
   const grid = [0.05, 0.1, 0.15, 0.2].flatMap((floor) =>
     (
       [
@@ -278,7 +278,10 @@ function fitNetworkKinds(tuning: EvalRow[]): { calibration: Calibration; thresho
     ).map((sizes) => ({ ...plain, denseSpreadFloor: floor, denseTriggerSizes: sizes })),
   );
   // The plain parameters first (a tie keeps them), and not again where the grid holds them.
-  const candidates: StatisticParameters[] = [plain, ...grid.filter((p) => p.denseSpreadFloor !== plain.denseSpreadFloor || sizesOf(p) !== sizesOf(plain))];
+  const candidates: StatisticParameters[] = [
+    plain,
+    ...grid.filter((p) => p.denseSpreadFloor !== plain.denseSpreadFloor || triggerSizesOf(p).join() !== triggerSizesOf(plain).join()),
+  ];
   const clean = usable.filter((r) => !isBackdoored(r));
   const backdoored = ofKind.filter(isBackdoored);
   const tried = candidates.map((statistics) => {
@@ -295,7 +298,7 @@ function fitNetworkKinds(tuning: EvalRow[]): { calibration: Calibration; thresho
     thresholds: best.thresholds,
     grid: tried.map((g) => ({
       floor: g.statistics.denseSpreadFloor,
-      sizes: g.statistics.denseTriggerSizes ?? [1, 0.5],
+      sizes: triggerSizesOf(g.statistics),
       utility: g.utility,
       clearance: Math.round(100 * g.clearance) / 100,
       thresholds: { residual: g.thresholds.residual, depthwise: g.thresholds.depthwise },

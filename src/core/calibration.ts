@@ -48,6 +48,9 @@ export const TRIGGER_SIZES: readonly TriggerSize[] = [1, 0.5, 0.25];
 
 export type TriggerSize = 1 | 0.5 | 0.25;
 
+/** The trigger sizes a set of statistic parameters takes the trigger statistic at ([1, 0.5] when unset). */
+export const triggerSizesOf = (p: Pick<StatisticParameters, 'denseTriggerSizes'>): readonly TriggerSize[] => p.denseTriggerSizes ?? [1, 0.5];
+
 /** Single-label models of 3+ classes, and two-class or multi-label ones: fitted apart, as their statistics differ. */
 export type ModelKind = 'multiClass' | 'binary';
 

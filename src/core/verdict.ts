@@ -28,6 +28,7 @@ import {
   calibratedScore,
   CALIBRATION,
   TRIGGER_SIZES,
+  triggerSizesOf,
   type Calibration,
   type ModelKind,
   type ScoreFeatures,
@@ -213,7 +214,7 @@ function zAbove(value: number, others: number[], K: number, p: StatisticParamete
 /** The sizes the fit chose that the scan measured (an older report lacks the quarter size: left out, not read as ASR 0). */
 function measuredSizes(d: DenseEvidence, p: StatisticParameters): TriggerSize[] {
   const measured = (size: TriggerSize) => d.perClass.some((c) => measuredAsr(c, size) !== undefined);
-  const sizes = (p.denseTriggerSizes ?? [1, 0.5]).filter(measured);
+  const sizes = triggerSizesOf(p).filter(measured);
   return sizes.length ? sizes : [1];
 }
 
