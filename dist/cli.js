@@ -32,7 +32,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-DVO4KNAV.js";
+} from "./chunks/chunk-R6PFRYCL.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

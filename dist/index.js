@@ -45,7 +45,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-DVO4KNAV.js";
+} from "./chunks/chunk-R6PFRYCL.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

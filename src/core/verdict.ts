@@ -372,17 +372,20 @@ export function decide(
         `trigger inversion cannot flag this model: on ${testedClasses(dense)} classes its statistic is at most ${ceiling.toFixed(2)} (a trigger that moves every probe while no other class's moves any), not above the suspicious threshold ${t.inversion.suspicious} for this kind of network; only the mask inversion can`,
       );
     else {
-      const headroom = denseHeadroom(dense, parameters);
       const best = denseHeadroom(dense, parameters, 'none');
       if (best <= t.inversion.suspicious)
         // The spread floor binds, not the budget: a smaller ε cannot help.
         unassessed.push(
           `trigger inversion cannot flag a typical backdoor on this model: one as strong as the benchmark's typical backdoor would score at most ${best.toFixed(2)} on ${testedClasses(dense)} classes even if no other class's trigger won, not above the suspicious threshold ${t.inversion.suspicious} for this kind of network; only a stronger trigger, or the mask inversion, can be flagged`,
         );
-      else if (headroom <= t.inversion.suspicious)
-        unassessed.push(
-          `trigger inversion had no power: the classes' own triggers already win so often (median ASR ${pct(median(testable.map((p) => p.halfAsr ?? p.asr)))} at half of ε = ${dense.options.epsilon.toFixed(3)}) that a typical backdoor would score ${headroom.toFixed(2)}, not above ${t.inversion.suspicious}, so a full-image backdoor would not stand out (set a smaller budgets.inversion.epsilon)`,
-        );
+      else {
+        // Otherwise ε may bind: at this ε the classes' own triggers can leave a backdoor no room.
+        const headroom = denseHeadroom(dense, parameters);
+        if (headroom <= t.inversion.suspicious)
+          unassessed.push(
+            `trigger inversion had no power: the classes' own triggers already win so often (median ASR ${pct(median(testable.map((p) => p.halfAsr ?? p.asr)))} at half of ε = ${dense.options.epsilon.toFixed(3)}) that a typical backdoor would score ${headroom.toFixed(2)}, not above ${t.inversion.suspicious}, so a full-image backdoor would not stand out (set a smaller budgets.inversion.epsilon)`,
+          );
+      }
     }
   }
   if (mask) {
