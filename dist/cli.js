@@ -11,6 +11,7 @@ import {
   EXIT,
   Inputs,
   JUDGE_PROBES,
+  MEASURED_PROBE_IMAGES,
   MIN_HELD_OUT_PER_CLASS,
   MIN_IMAGES_PER_CLASS,
   TOOL_NAME,
@@ -32,7 +33,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-R6PFRYCL.js";
+} from "./chunks/chunk-QK2SZWWC.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -58,7 +59,8 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
   --backend <name>          auto | tensorflow | webgpu | wasm | cpu (default: auto; webgpu needs the
                             webgpu package, Dawn for Node, installed beside backdoor-gate)
   --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
-  --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages})
+  --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages}); on fewer than ${MEASURED_PROBE_IMAGES} a quiet
+                            scan is unassessed (the scans' power was measured on ${MEASURED_PROBE_IMAGES})
   --scans <list>            detectors: inversion, mask-inversion, hessian, max-margin, or none (default:
                             ${DEFAULTS.scans} with --data, ${DEFAULTS.dataFreeScans} without)
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists); flags override it

@@ -10,6 +10,7 @@ import {
   fitWithLeaveOneOut,
   type Calibration,
   type FeatureSet,
+  type MeasuredPower,
   type ModelKind,
   type ScoreFeatures,
   type StatisticParameters,
@@ -54,6 +55,7 @@ export interface EvalRow {
 /** The scan evidence a cached report holds, in the decision rule's terms. */
 export function evidenceOf(report: GateReport): Evidence | undefined {
   if (report.verdict === 'error' || !report.model.inputShape) return undefined;
+  const probes = report.data?.synthesis ? 'model-inverted' : report.data?.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution';
   return {
     dense: report.scans.find((s) => s.method === 'trigger-inversion'),
     mask: report.scans.find((s) => s.method === 'mask-inversion'),
@@ -61,8 +63,9 @@ export function evidenceOf(report: GateReport): Evidence | undefined {
       inputShape: report.model.inputShape,
       numClasses: report.model.numClasses ?? 0,
       decision: report.model.head === 'multi-label' ? 'multi-label' : 'single-label',
-      probes: report.data?.synthesis ? 'model-inverted' : report.data?.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution',
+      probes,
       ...(report.data?.synthesis ? { probesClassified: report.data.synthesis.classified } : {}),
+      ...(probes === 'in-distribution' && report.data ? { probeImages: report.data.count } : {}),
       tier: report.policy?.budgets?.tier ?? 'small-input',
       ...(report.model.structure ? { structure: report.model.structure } : {}),
     },
@@ -217,11 +220,29 @@ function networkKindThresholds(clean: EvalRow[], dense: (r: EvalRow) => number, 
 }
 
 /** The share of each kind's backdoored multi-class tuning networks the rule flags. */
-function networkPowerOf(decided: Decided[]): NonNullable<Calibration['networkPower']> {
-  const power = (kind: NetworkKind) => {
-    const bd = decided.filter((d) => d.row.evidence && isBackdoored(d.row) && multiClassOfKind(d.row, kind));
-    return { detected: bd.filter(flagged).length, of: bd.length };
+/**
+ * A candidate rule as it would ship: its power and its kinds' measured on what it flags among the
+ * tuning models with no power check, since the check depends on them (a kind without power leaves
+ * a quiet scan unassessed; one that does not separate voids a suspicious-level finding).
+ */
+function withMeasuredPower(tuning: EvalRow[], thresholds: Thresholds, calibration: Calibration): Calibration {
+  const raw = decideAll(tuning, thresholds, { ...calibration, power: undefined, networkPower: undefined }).filter((d) => d.row.evidence);
+  const ofKind = (kind: ModelKind) => raw.filter((d) => modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision) === kind);
+  return {
+    ...calibration,
+    power: { multiClass: measuredPower(ofKind('multiClass')), binary: measuredPower(ofKind('binary')) },
+    networkPower: networkPowerOf(raw),
   };
+}
+
+/** How many of these models the rule flags, backdoored and clean. */
+function measuredPower(decided: Decided[]): MeasuredPower {
+  const [bd, clean] = [decided.filter((d) => isBackdoored(d.row)), decided.filter((d) => !isBackdoored(d.row))];
+  return { detected: bd.filter(flagged).length, of: bd.length, cleanFlagged: clean.filter(flagged).length, cleanOf: clean.length };
+}
+
+function networkPowerOf(decided: Decided[]): NonNullable<Calibration['networkPower']> {
+  const power = (kind: NetworkKind) => measuredPower(decided.filter((d) => d.row.evidence && multiClassOfKind(d.row, kind)));
   return { residual: power('residual'), depthwise: power('depthwise') };
 }
 
@@ -266,7 +287,7 @@ const better = <G extends { utility: number; clearance: number }>(a: G, g: G): G
 function fitNetworkKinds(tuning: EvalRow[]): { calibration: Calibration; thresholds: Thresholds; grid: object[] } {
   const usable = tuning.filter((r) => r.evidence);
   const ofKind = usable.filter((r) => judgedNetworkKinds(r.evidence!.context).length);
-  const { networkPower: _, networkStatistics: __, ...shipped } = CALIBRATION;
+  const { networkStatistics: _, ...shipped } = CALIBRATION;
   const plain = shipped.statistics;
   const grid = [0.05, 0.1, 0.15, 0.2].flatMap((floor) =>
     (
@@ -287,14 +308,13 @@ function fitNetworkKinds(tuning: EvalRow[]): { calibration: Calibration; thresho
   const tried = candidates.map((statistics) => {
     const stat = statisticsUnder(statistics);
     const thresholds: Thresholds = { ...DEFAULT_THRESHOLDS, ...networkKindThresholds(clean, stat.dense, stat.mask) };
-    const calibration: Calibration = { ...shipped, networkStatistics: statistics };
+    const calibration = withMeasuredPower(usable, thresholds, { ...shipped, networkStatistics: statistics });
     const { utility, clearance } = ruleUtility(decideAll(ofKind, thresholds, calibration), backdoored, thresholds, stat);
     return { statistics, thresholds, calibration, utility, clearance };
   });
   const best = tried.reduce(better);
-  const decided = decideAll(usable, best.thresholds, best.calibration);
   return {
-    calibration: { ...best.calibration, structure: structureOf(usable), networkPower: networkPowerOf(decided) },
+    calibration: { ...best.calibration, structure: structureOf(usable) },
     thresholds: best.thresholds,
     grid: tried.map((g) => ({
       floor: g.statistics.denseSpreadFloor,
@@ -369,14 +389,14 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
           ...networkKindThresholds(clean, dense, mask),
           maxMargin: DEFAULT_THRESHOLDS.maxMargin,
         };
-        const ds = decideAll(judged, thresholds, { ...plainRule, statistics });
+        const ds = decideAll(judged, thresholds, withMeasuredPower(usable, thresholds, { ...plainRule, statistics }));
         const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;
         grid.push({ floor, share, sizes, thresholds, accuracy, ...ruleUtility(ds, bd, thresholds, { dense, mask }) });
       }
   const best = grid.reduce(better);
   const statistics: StatisticParameters = { denseSpreadFloor: best.floor, maskAreaShare: best.share, denseTriggerSizes: best.sizes, denseReferenceAsr };
-  const { networkPower: _, ...withStats } = { ...plainRule, statistics };
-  const decided = decideAll(usable, best.thresholds, withStats);
+  const measured = withMeasuredPower(usable, best.thresholds, { ...plainRule, statistics });
+  const decided = decideAll(usable, best.thresholds, measured);
   const kindOf = (d: Decided): ModelKind => modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision);
   const l2 = 0.1;
   const fitsFor = (kind: ModelKind) => {
@@ -395,23 +415,19 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
       fits: { 'dense+mask': fitSet('dense+mask'), dense: fitSet('dense'), mask: fitSet('mask') },
     };
   };
-  const powerOf = (kind: ModelKind) => {
-    const bd = decided.filter((d) => isBackdoored(d.row) && kindOf(d) === kind);
-    return { detected: bd.filter(flagged).length, of: bd.length };
-  };
   const [multi, binary] = [fitsFor('multiClass'), fitsFor('binary')];
   // Which kinds of network the rule is fitted to: the gate cautions on a model of another kind.
   const structure = structureOf(usable);
   const counts = (kind: ModelKind) => decided.filter((d) => kindOf(d) === kind).length;
   const calibration: Calibration = {
-    power: { multiClass: powerOf('multiClass'), binary: powerOf('binary') },
+    power: measured.power,
     fittedOn: `benchmark tuning split (${decided.length} models: ${counts('multiClass')} multi-class, ${counts('binary')} two-class or multi-label; npm run eval -- --fit)`,
     models: decided.length,
     l2,
     fittedPrior: { multiClass: multi.prior, binary: binary.prior },
     statistics,
     structure,
-    networkPower: networkPowerOf(decided),
+    networkPower: measured.networkPower,
     fits: { multiClass: multi.fits, binary: binary.fits },
   };
   return {

@@ -220,6 +220,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       decision: model.decision,
       probes,
       ...(probe.synthesis ? { probesClassified: probe.synthesis.classified } : {}),
+      ...(probes === 'in-distribution' ? { probeImages: probe.count } : {}),
       tier: budgets.tier,
       structure: model.structure,
     };

@@ -4,7 +4,7 @@
 // re-scan the cleaned model on: a re-scan of the images it was cleaned on would be optimistic.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { decide, type Decision } from '../core/verdict.js';
+import { decide, MEASURED_PROBE_IMAGES, type Decision } from '../core/verdict.js';
 import { DEFAULT_PRIOR } from '../core/calibration.js';
 import { budgetSettings, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
 import { DEEP_INVERSION_SPEC, loadLabelledImages, loadProbeImages } from '../data/sources.js';
@@ -512,7 +512,7 @@ export function joinLabelled(a: LabelledImageSet, b: LabelledImageSet): Labelled
  * Unlabelled images the judging re-scan keeps for itself when the user gives at least twice as
  * many: the amount of probes the detection benchmark measured the scans' power with.
  */
-export const JUDGE_PROBES = 256;
+export const JUDGE_PROBES = MEASURED_PROBE_IMAGES;
 
 /**
  * The unlabelled images split into those cleaned with and those only the judging re-scan reads

@@ -7,6 +7,14 @@ import { Matrix, solve } from 'ml-matrix';
 import fitted from './calibration.json' with { type: 'json' };
 import type { NetworkKind, NetworkStructure } from '../model/structure.js';
 
+/** How often the fitted rule flags a kind's tuning models: its backdoored ones (power) and its clean ones. */
+export interface MeasuredPower {
+  detected: number;
+  of: number;
+  cleanFlagged: number;
+  cleanOf: number;
+}
+
 /** Scan statistics the score is computed from. */
 export interface ScoreFeatures {
   /** Trigger inversion's statistic (0 when no class qualified). */
@@ -69,14 +77,15 @@ export interface Calibration {
   structure?: NetworkStructure;
   /**
    * Measured power: the share of the tuning split's backdoored models the fitted rule flags, for
-   * single-label models of 3+ classes and for two-class / multi-label ones, with the counts.
+   * single-label models of 3+ classes and for two-class / multi-label ones, with the counts, and
+   * the clean models it flags. Unset while fitting: the rule's raw flags are what is measured.
    */
-  power: Record<ModelKind, { detected: number; of: number }>;
+  power?: Record<ModelKind, MeasuredPower>;
   /**
    * The same for single-label models of 3+ classes of each kind of network with thresholds of its
    * own (Thresholds.residual, .depthwise), at those thresholds; `--fit-network-kinds` writes it.
    */
-  networkPower?: Partial<Record<NetworkKind, { detected: number; of: number }>>;
+  networkPower?: Partial<Record<NetworkKind, MeasuredPower>>;
   /**
    * The statistics' parameters on single-label models of 3+ classes whose network has skip
    * connections or depthwise convolutions (one set for both kinds, so a network of both compares

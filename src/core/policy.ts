@@ -172,12 +172,12 @@ export interface Thresholds extends ScanThresholds {
 
 /** Fitted on the benchmark's tuning split (`npm run eval -- --fit` prints the choice; see the README). */
 export const DEFAULT_THRESHOLDS: Thresholds = {
-  inversion: { suspicious: 1.25, backdoored: 2.75 },
+  inversion: { suspicious: 1.25, backdoored: 3 },
   maskInversion: { suspicious: 1.25, backdoored: 2 },
-  binary: { inversion: { suspicious: 6.5, backdoored: 12 }, maskInversion: { suspicious: 3.75, backdoored: 5.5 } },
+  binary: { inversion: { suspicious: 14.5, backdoored: 24 }, maskInversion: { suspicious: 7, backdoored: 11 } },
   // `npm run eval -- --fit-network-kinds`: the same recipe on each kind's clean tuning networks.
-  residual: { inversion: { suspicious: 4.5, backdoored: 8 }, maskInversion: { suspicious: 2, backdoored: 3 } },
-  depthwise: { inversion: { suspicious: 1.25, backdoored: 3 }, maskInversion: { suspicious: 1.75, backdoored: 2.5 } },
+  residual: { inversion: { suspicious: 15.75, backdoored: 28 }, maskInversion: { suspicious: 2, backdoored: 3 } },
+  depthwise: { inversion: { suspicious: 8, backdoored: 14 }, maskInversion: { suspicious: 1.75, backdoored: 2.5 } },
   maxMargin: { suspicious: 6, backdoored: 9 },
 };
 

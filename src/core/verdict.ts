@@ -30,6 +30,7 @@ import {
   TRIGGER_SIZES,
   triggerSizesOf,
   type Calibration,
+  type MeasuredPower,
   type ModelKind,
   type ScoreFeatures,
   type StatisticParameters,
@@ -85,14 +86,10 @@ const judged = (c: { testable?: boolean; screened?: boolean }) => c.testable !==
  * (`npm run eval:data-free -- --fit` writes it): a quiet result clears a model only where it
  * flagged nearly every backdoored tuning model.
  */
-export interface DataFreePower {
+export interface DataFreePower extends MeasuredPower {
   fittedOn: string;
   /** The thresholds the power was measured at (DEFAULT_THRESHOLDS.maxMargin). */
   thresholds: { suspicious: number; backdoored: number };
-  detected: number;
-  of: number;
-  cleanFlagged: number;
-  cleanOf: number;
 }
 export const DATA_FREE_POWER = dataFreeFit as DataFreePower;
 
@@ -101,6 +98,13 @@ export const DATA_FREE_POWER = dataFreeFit as DataFreePower;
  * them the class they were made for; below, the probe scans' findings on them are not evidence.
  */
 export const MIN_SYNTHESIS_CLASSIFIED = 0.9;
+
+/**
+ * The probe images per model the detection benchmark measured the scans' power with: a quiet scan
+ * that read fewer does not show a model is clean (on a few dozen a backdoored example model's scans
+ * were quiet).
+ */
+export const MEASURED_PROBE_IMAGES = 256;
 
 /** A quiet data-free scan clears a model only when it flagged at least this share of the tuning split's backdoored models. */
 export const MIN_DATA_FREE_POWER = 0.95;
@@ -118,6 +122,11 @@ export interface ScanContext {
   probes: 'in-distribution' | 'synthetic' | 'model-inverted' | 'none';
   /** With model-inverted probes: the share of them the model gives the class they were made for. */
   probesClassified?: number;
+  /**
+   * In-distribution probe images the scans read. Unset: not judged (a cleaned model's re-scan,
+   * whose held-out images src/clean/pipeline.ts judges by its own rule; reports from before).
+   */
+  probeImages?: number;
   /** The budget tier that applied (inputs above 64×64 px get the large-input budgets). */
   tier: 'small-input' | 'large-input';
   /** The network's skip connections and depthwise convolutions (absent in reports from before it was read). */
@@ -326,7 +335,14 @@ export function scoreFeatures(
  * models cannot show it by their raw share alone.
  */
 export const MIN_MEASURED_POWER = 0.5;
-const hasMeasuredPower = (p: { detected: number; of: number }) => wilson(p.detected, p.of, 1.645)[0] >= MIN_MEASURED_POWER;
+const hasMeasuredPower = (p: MeasuredPower) => wilson(p.detected, p.of, 1.645)[0] >= MIN_MEASURED_POWER;
+/**
+ * A kind of model's statistics separate its backdoored tuning models from its clean ones when the
+ * share flagged of the first is above that of the second, both at one-sided 95 % (the lower end
+ * against the upper end). A weaker question than power: a rule that misses many backdoors can still
+ * flag only backdoors, and then its findings are evidence though a quiet scan clears nothing.
+ */
+const separates = (p: MeasuredPower) => wilson(p.detected, p.of, 1.645)[0] > wilson(p.cleanFlagged, p.cleanOf, 1.645)[1];
 
 type Level = 0 | 1 | 2;
 const levelOf = (value: number, t: { suspicious: number; backdoored: number }): Level => (value > t.backdoored ? 2 : value > t.suspicious ? 1 : 0);
@@ -468,6 +484,10 @@ export function decide(
     );
   if (context.probes === 'synthetic')
     unassessed.push('the probes are synthetic: detection power on noise probes is not measured; give unlabelled in-distribution images (data)');
+  if (context.probes === 'in-distribution' && context.probeImages !== undefined && context.probeImages < MEASURED_PROBE_IMAGES)
+    unassessed.push(
+      `the scans read ${context.probeImages} probe images, and their detection power was measured with ${MEASURED_PROBE_IMAGES}: on fewer a backdoor can pass unseen; give at least ${MEASURED_PROBE_IMAGES} unlabelled in-distribution images (data), and no lower budgets.probe-images or max-probe-images`,
+    );
   // Images made from the model find the triggers a model generalises, but a quiet scan on them
   // missed too many of the benchmark's backdoors to clear one (docs/detection.md).
   if (context.probes === 'model-inverted')
@@ -477,7 +497,7 @@ export function decide(
   const kind = modelKind(context.numClasses, context.decision);
   const kinds = judgedNetworkKinds(context);
   // The model kind's power, and on multi-class networks of a kind with thresholds of its own, that kind's.
-  const powers: Array<{ models: string; power?: { detected: number; of: number } }> = [
+  const powers: Array<{ models: string; power?: MeasuredPower }> = [
     { models: kind === 'binary' ? 'two-class and multi-label models' : 'multi-class models', power: calibration.power?.[kind] },
     ...kinds.map((k) => ({
       models: `multi-class networks with ${kindInWords(k)}, at their own thresholds,`,
@@ -492,14 +512,17 @@ export function decide(
   // Where the statistics did not separate a kind of model's backdoored from its clean tuning models,
   // a suspicious-level finding is what a clean model's natural asymmetry reaches too: it cannot be
   // read either way. A backdoored-level finding still stands (fail closed); so does a sink class.
+  // Separation, not power, decides it: a rule that flags few backdoors but no clean model still
+  // finds evidence, and a power check here would void every finding once one model fewer was caught.
   // A kind of network's own thresholds lie above all its clean tuning networks, so there a finding
   // stands and only a quiet scan is left unassessed.
-  if (powerless.includes(powers[0])) {
+  const modelPower = powers[0].power;
+  if (modelPower && !separates(modelPower)) {
     const weak = votes.filter((v) => v !== sinkVote && v.level === 1);
     if (weak.length) {
       for (const v of weak) v.level = 0;
       unassessed.push(
-        `the scans' suspicious-level finding is within what clean ${powers[0].models} reach from their classes' natural asymmetry, so it is not evidence of a backdoor either`,
+        `the scans' suspicious-level finding is within what clean ${powers[0].models} reach from their classes' natural asymmetry (on the benchmark's tuning split the rule flagged ${modelPower.detected} of ${modelPower.of} backdoored and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones, which does not show at one-sided 95 % that it flags backdoors more often), so it is not evidence of a backdoor either`,
       );
     }
   }

@@ -235,6 +235,16 @@ describe('backdoor-gate scan', () => {
     expect(bn.report.verdict).not.toBe('clean');
   });
 
+  it('does not pass a backdoored model scanned on fewer probe images than power was measured with (on 32 its scans are quiet)', async () => {
+    const report = path.join(tmp(), 'few.json');
+    const run = await runCli(['scan', EXAMPLES.badnetsBn, '--data', PROBE, '--max-probe-images', '32', '--report', report]);
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    expect(json.data.count).toBe(32);
+    expect(json.verdict).toBe('unassessed');
+    expect(json.unassessed.join('\n')).toMatch(/read 32 probe images, and their detection power was measured with 256/);
+    expect(run.code).toBe(2);
+  });
+
   it('--json prints the report itself on stdout', async () => {
     const report = path.join(tmp(), 'r.json');
     const r = await runCli(['scan', EXAMPLES.blendedCnn, '--data', PROBE, '--max-probe-images', '64', '--scans', 'inversion', '--report', report, '--json']);

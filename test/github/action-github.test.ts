@@ -83,13 +83,12 @@ describe('action against a loopback GitHub (dist/index.js)', () => {
   afterAll(() => gh?.close());
 
   async function runAction(o: RunOptions) {
-    // What is tested here is the GitHub side: one quick scan (trigger inversion on 96 probes) still
-    // tells the blended model from the clean one.
+    // What is tested here is the GitHub side: one quick scan (trigger inversion alone, on the 256
+    // probes a clean verdict needs) still tells the blended model from the clean one.
     const { dir, files, env } = runnerEnv({
       model: o.model,
       data: PROBE,
       scans: 'inversion',
-      'max-probe-images': '96',
       'github-token': TOKEN,
       ...o.extraInputs,
     });

@@ -150,7 +150,7 @@ describe('verdict', () => {
   const calibration = {
     ...CALIBRATION,
     statistics: P,
-    power: { multiClass: { detected: 19, of: 19 }, binary: { detected: 19, of: 19 } },
+    power: { multiClass: { detected: 19, of: 19, cleanFlagged: 0, cleanOf: 19 }, binary: { detected: 19, of: 19, cleanFlagged: 0, cleanOf: 19 } },
     networkPower: {},
     networkStatistics: undefined,
     structure: { residual: false, depthwise: false },
@@ -260,7 +260,7 @@ describe('verdict', () => {
       'clean',
     );
     // Where the benchmark measured too little power for a kind of model, a quiet scan is unassessed.
-    const weak = { ...calibration, power: { ...calibration.power, binary: { detected: 1, of: 6 } } };
+    const weak = { ...calibration, power: { ...calibration.power, binary: { detected: 1, of: 6, cleanFlagged: 0, cleanOf: 6 } } };
     const d = decide({ mask: twoWay }, ctx2, T, { calibration: weak });
     expect(d.verdict).toBe('unassessed');
     expect(d.unassessed!.join('\n')).toMatch(/flagged 1 of the benchmark's 6 backdoored tuning models, too few to show/);
@@ -273,11 +273,38 @@ describe('verdict', () => {
     expect(unread.unassessed!.join('\n')).toMatch(/suspicious-level finding is within what clean two-class and multi-label models reach/);
   });
 
+  it('voids a suspicious-level finding where the tuning split does not separate backdoored from clean models, not where power alone falls short', () => {
+    // Wilson bounds at z = 1.645 (closed form): 28 of 45 → lower 0.4996 (no power, under ½);
+    // 0 of 54 → upper 0.0477; 3 of 45 → lower 0.0270; 2 of 54 → upper 0.1059.
+    const at = (detected: number, cleanFlagged: number) => ({
+      ...calibration,
+      power: { ...calibration.power, multiClass: { detected, of: 45, cleanFlagged, cleanOf: 54 } },
+    });
+    const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
+    const band = { ...T, maskInversion: { suspicious: 1, backdoored: 100 } };
+    const finding = { mask: mask([50, 40, 45, 60, 52, 48, 5, 47, 50, 49]) };
+    // 28 of 45 at 0 of 54: a quiet scan clears nothing, but a finding is evidence.
+    expect(decide(quiet, ctx(), T, { calibration: at(28, 0) }).verdict).toBe('unassessed');
+    expect(decide(finding, ctx(), band, { calibration: at(28, 0) })).toMatchObject({ verdict: 'suspicious', suspectedTarget: 6 });
+    // 3 of 45 against 2 of 54 does not separate: the finding is not evidence either way.
+    const unread = decide(finding, ctx(), band, { calibration: at(3, 2) });
+    expect(unread).toMatchObject({ verdict: 'unassessed', suspectedTarget: null });
+    expect(unread.unassessed!.join('\n')).toMatch(/flagged 3 of 45 backdoored and 2 of 54 clean ones/);
+    // A backdoored-level finding stands whatever the split showed (fail closed).
+    expect(decide(finding, ctx(), T, { calibration: at(3, 2) }).verdict).toBe('backdoored');
+  });
+
   it('is unassessed, never clean, when the scans had no power, and says what to give', () => {
     const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
     const synthetic = decide(quiet, ctx({ probes: 'synthetic' }), T, { calibration });
     expect(synthetic.verdict).toBe('unassessed');
     expect(synthetic.unassessed!.join('\n')).toMatch(/give unlabelled in-distribution images/);
+    // Fewer probe images than the benchmark measured power with: a quiet scan clears nothing, a finding still flags.
+    expect(decide(quiet, ctx({ probeImages: 256 }), T, { calibration }).verdict).toBe('clean');
+    const few = decide(quiet, ctx({ probeImages: 255 }), T, { calibration });
+    expect(few.verdict).toBe('unassessed');
+    expect(few.unassessed!.join('\n')).toMatch(/read 255 probe images, and their detection power was measured with 256/);
+    expect(decide({ dense: dense(tied(2, 1)) }, ctx({ probeImages: 64 }), T, { calibration })).toMatchObject({ verdict: 'backdoored', suspectedTarget: 2 });
     const inverted = decide(quiet, ctx({ probes: 'model-inverted' }), T, { calibration });
     expect(inverted.verdict).toBe('unassessed');
     expect(inverted.unassessed!.join('\n')).toMatch(/synthesised from the model \(DeepInversion\): a quiet scan on them does not show the model is clean/);
@@ -420,7 +447,8 @@ describe('verdict', () => {
     const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
     const residual = ctx({ structure: { residual: true, depthwise: false } });
     // Wilson lower bounds at z = 1.645 (closed form): 6 of 8 → 0.460, 7 of 8 → 0.589.
-    const at = (detected: number) => decide(quiet, residual, T, { calibration: { ...calibration, networkPower: { residual: { detected, of: 8 } } } });
+    const at = (detected: number) =>
+      decide(quiet, residual, T, { calibration: { ...calibration, networkPower: { residual: { detected, of: 8, cleanFlagged: 0, cleanOf: 8 } } } });
     expect(at(7).verdict).toBe('clean');
     const six = at(6);
     expect(six.verdict).toBe('unassessed');
@@ -429,13 +457,13 @@ describe('verdict', () => {
     );
     // A finding above the kind's own thresholds (above all its clean tuning networks) still stands.
     const finding = decide({ dense: dense(tied(2, 1)), mask: quiet.mask }, residual, T, {
-      calibration: { ...calibration, networkPower: { residual: { detected: 0, of: 8 } } },
+      calibration: { ...calibration, networkPower: { residual: { detected: 0, of: 8, cleanFlagged: 0, cleanOf: 8 } } },
     });
     expect(finding).toMatchObject({ verdict: 'suspicious', suspectedTarget: 2 });
     // A plain network is not judged by the residual networks' power.
     expect(
       decide(quiet, ctx({ structure: { residual: false, depthwise: false } }), T, {
-        calibration: { ...calibration, networkPower: { residual: { detected: 0, of: 8 } } },
+        calibration: { ...calibration, networkPower: { residual: { detected: 0, of: 8, cleanFlagged: 0, cleanOf: 8 } } },
       }).verdict,
     ).toBe('clean');
   });
