@@ -11,7 +11,7 @@ import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
 import { makeTrigger } from '../../src/zoo/attacks.js';
 import { accuracyAndAsr } from '../helpers/measure.js';
-import { CLEAN_DATA, REPO, runCli } from '../helpers/run.js';
+import { CLEAN_DATA, PROBE, REPO, runCli } from '../helpers/run.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'bg-quality-'));
 const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
@@ -39,10 +39,20 @@ beforeAll(async () => {
 });
 
 describe('cleaning dual encoders (CLI)', () => {
-  const cleanDual = async (name: string, method: string) => {
+  // The class the gate's scan of the probes flags, passed on as the action hands it over (`--target`):
+  // on the BadCLIP prompt learner the clean command's own scan of its labelled images is quiet.
+  const flaggedClass = async (name: string) => {
+    const report = path.join(tmp(), 'scan-report.json');
+    await runCli(['scan', dualFixture(name), '--data', PROBE, '--backend', 'wasm', '--report', report]);
+    const scan = JSON.parse(readFileSync(report, 'utf8')) as { verdict: string; suspectedTarget: number | null };
+    expect(['suspicious', 'backdoored']).toContain(scan.verdict);
+    return scan.suspectedTarget!;
+  };
+  const cleanDual = async (name: string, method: string, flagged?: number) => {
     const out = path.join(tmp(), 'cleaned');
     const report = path.join(tmp(), 'clean-report.json');
-    const r = await runCli(['clean', dualFixture(name), '--data', CLEAN_DATA, '--out', out, '--method', method, '--backend', 'wasm', '--report', report]);
+    const flags = ['--data', CLEAN_DATA, '--out', out, '--method', method, '--backend', 'wasm', '--report', report];
+    const r = await runCli(['clean', dualFixture(name), ...flags, ...(flagged === undefined ? [] : ['--target', String(flagged)])]);
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(readFileSync(report, 'utf8'));
     const target = dualFacts(name).attack.target;
@@ -56,7 +66,7 @@ describe('cleaning dual encoders (CLI)', () => {
   };
 
   it('repairs the prompt learner as CLIP-Inspector does (unlearn: its recovered trigger, in the prompt alone), encoders untouched', async () => {
-    const { json, before, after, out } = await cleanDual(BACKDOORED.prompt, 'unlearn');
+    const { json, before, after, out } = await cleanDual(BACKDOORED.prompt, 'unlearn', await flaggedClass(BACKDOORED.prompt));
     expect(json.log.method).toBe('unlearn');
     expect(before.asr).toBeGreaterThan(0.7);
     expect(after.asr).toBeLessThan(0.1);
@@ -68,7 +78,7 @@ describe('cleaning dual encoders (CLI)', () => {
   }, 600_000);
 
   it('auto follows the prompt repair with unlearning in the image tower; the text tower stays untouched', async () => {
-    const { json, before, after, out } = await cleanDual(BACKDOORED.prompt, 'auto');
+    const { json, before, after, out } = await cleanDual(BACKDOORED.prompt, 'auto', await flaggedClass(BACKDOORED.prompt));
     expect(json.log.options.method).toBe('unlearn, then unlearn (image tower)');
     expect(before.asr).toBeGreaterThan(0.7);
     expect(after.asr).toBeLessThan(0.05);
