@@ -148,6 +148,8 @@ function decideAll(rows: EvalRow[], thresholds: Thresholds, calibration: Calibra
 }
 
 const flagged = (d: Decided) => d.verdict === 'suspicious' || d.verdict === 'backdoored';
+/** A scanned model's kind (its evidence is there). */
+const kindOf = (d: Decided): ModelKind => modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision);
 
 /** Detection figures for a set of decided models. */
 function figures(ds: Decided[]) {
@@ -227,7 +229,7 @@ function networkKindThresholds(clean: EvalRow[], dense: (r: EvalRow) => number, 
  */
 function withMeasuredPower(tuning: EvalRow[], thresholds: Thresholds, calibration: Calibration): Calibration {
   const raw = decideAll(tuning, thresholds, { ...calibration, power: undefined, networkPower: undefined }).filter((d) => d.row.evidence);
-  const ofKind = (kind: ModelKind) => raw.filter((d) => modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision) === kind);
+  const ofKind = (kind: ModelKind) => raw.filter((d) => kindOf(d) === kind);
   return {
     ...calibration,
     power: { multiClass: measuredPower(ofKind('multiClass')), binary: measuredPower(ofKind('binary')) },
@@ -397,7 +399,6 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
   const statistics: StatisticParameters = { denseSpreadFloor: best.floor, maskAreaShare: best.share, denseTriggerSizes: best.sizes, denseReferenceAsr };
   const measured = withMeasuredPower(usable, best.thresholds, { ...plainRule, statistics });
   const decided = decideAll(usable, best.thresholds, measured);
-  const kindOf = (d: Decided): ModelKind => modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision);
   const l2 = 0.1;
   const fitsFor = (kind: ModelKind) => {
     const ds = decided.filter((d) => kindOf(d) === kind);
@@ -488,8 +489,7 @@ export function summarise(allRows: EvalRow[], real: EvalRow[], options: { fit: b
       const ce = ds
         .filter((d) => d.row.evidence)
         .map((d) => {
-          const kind = modelKind(d.row.evidence!.context.numClasses, d.row.evidence!.context.decision);
-          const p = calibratedScore(d.scored, calibration, Math.min(0.99, Math.max(0.01, base)), kind)!;
+          const p = calibratedScore(d.scored, calibration, Math.min(0.99, Math.max(0.01, base)), kindOf(d))!;
           return -Math.log(Math.min(1 - 1e-12, Math.max(1e-12, isBackdoored(d.row) ? p : 1 - p)));
         });
       return ce.length ? Math.round(1000 * (ce.reduce((a, b) => a + b, 0) / ce.length)) / 1000 : null;

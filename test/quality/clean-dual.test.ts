@@ -41,10 +41,17 @@ beforeAll(async () => {
 describe('cleaning dual encoders (CLI)', () => {
   // The class the gate's scan of the probes flags, passed on as the action hands it over (`--target`):
   // on the BadCLIP prompt learner the clean command's own scan of its labelled images is quiet.
+  // Scanned once per fixture: both prompt-learner tests clean from the same flag.
+  const scans = new Map<string, Promise<{ verdict: string; suspectedTarget: number | null }>>();
   const flaggedClass = async (name: string) => {
-    const report = path.join(tmp(), 'scan-report.json');
-    await runCli(['scan', dualFixture(name), '--data', PROBE, '--backend', 'wasm', '--report', report]);
-    const scan = JSON.parse(readFileSync(report, 'utf8')) as { verdict: string; suspectedTarget: number | null };
+    if (!scans.has(name)) {
+      const report = path.join(tmp(), 'scan-report.json');
+      scans.set(
+        name,
+        runCli(['scan', dualFixture(name), '--data', PROBE, '--backend', 'wasm', '--report', report]).then(() => JSON.parse(readFileSync(report, 'utf8'))),
+      );
+    }
+    const scan = await scans.get(name)!;
     expect(['suspicious', 'backdoored']).toContain(scan.verdict);
     return scan.suspectedTarget!;
   };
