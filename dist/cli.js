@@ -33,7 +33,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-QK2SZWWC.js";
+} from "./chunks/chunk-GXH6E6VF.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -45,7 +45,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-QK2SZWWC.js";
+} from "./chunks/chunk-GXH6E6VF.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

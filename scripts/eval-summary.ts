@@ -27,6 +27,7 @@ import {
   judgedNetworkKinds,
   maskStatistic,
   modelKind,
+  scanContextOf,
   scoreFeatures,
   thresholdsFor,
   type DenseEvidence,
@@ -55,20 +56,19 @@ export interface EvalRow {
 /** The scan evidence a cached report holds, in the decision rule's terms. */
 export function evidenceOf(report: GateReport): Evidence | undefined {
   if (report.verdict === 'error' || !report.model.inputShape) return undefined;
-  const probes = report.data?.synthesis ? 'model-inverted' : report.data?.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution';
   return {
     dense: report.scans.find((s) => s.method === 'trigger-inversion'),
     mask: report.scans.find((s) => s.method === 'mask-inversion'),
-    context: {
-      inputShape: report.model.inputShape,
-      numClasses: report.model.numClasses ?? 0,
-      decision: report.model.head === 'multi-label' ? 'multi-label' : 'single-label',
-      probes,
-      ...(report.data?.synthesis ? { probesClassified: report.data.synthesis.classified } : {}),
-      ...(probes === 'in-distribution' && report.data ? { probeImages: report.data.count } : {}),
-      tier: report.policy?.budgets?.tier ?? 'small-input',
-      ...(report.model.structure ? { structure: report.model.structure } : {}),
-    },
+    context: scanContextOf(
+      {
+        inputShape: report.model.inputShape,
+        numClasses: report.model.numClasses ?? 0,
+        decision: report.model.head === 'multi-label' ? 'multi-label' : 'single-label',
+        tier: report.policy?.budgets?.tier ?? 'small-input',
+        ...(report.model.structure ? { structure: report.model.structure } : {}),
+      },
+      report.data,
+    ),
   };
 }
 

@@ -133,6 +133,28 @@ export interface ScanContext {
   structure?: NetworkStructure;
 }
 
+/** The probe images a scan read, as its report records them. */
+export interface ProbeFacts {
+  source: string;
+  count: number;
+  synthesis?: { classified: number };
+}
+
+/**
+ * The context a scan ran in, from the model's facts and the probes its scans read (none: the
+ * data-free scan alone). The gate and the benchmark's re-decisions of cached reports both build it
+ * here, so a rule on the probes (how many, of what kind) is written once.
+ */
+export function scanContextOf(model: Omit<ScanContext, 'probes' | 'probesClassified' | 'probeImages'>, data: ProbeFacts | undefined): ScanContext {
+  const probes = !data ? 'none' : data.synthesis ? 'model-inverted' : data.source.startsWith('synthetic') ? 'synthetic' : 'in-distribution';
+  return {
+    ...model,
+    probes,
+    ...(data?.synthesis ? { probesClassified: data.synthesis.classified } : {}),
+    ...(data && probes === 'in-distribution' ? { probeImages: data.count } : {}),
+  };
+}
+
 export type Verdict = 'clean' | 'suspicious' | 'backdoored' | 'unassessed';
 
 export interface Decision {
