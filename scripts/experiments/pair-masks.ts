@@ -2,10 +2,11 @@
 // Neural Cleanse mask per (source, target) pair see the all-to-all and source-specific backdoors
 // that the per-class scans miss (both look for one trigger that moves most images to one class)?
 // For each source class s, the eval's probes the model puts in s (at most PER, at least MIN) are
-// inverted towards every other class t with the scan's own mask inversion (16 epochs, its λ
-// schedule), giving the smallest mask L1[s][t] that moves ≥ 90 % of them (the image area when
-// none did). Matrices are cached in .cache/experiments/pair-masks/<model>.json; run `npm run eval`
-// first (it writes the probes). `--analyse` computes the statistics from the cache (below).
+// inverted towards every other class t with the scan's own mask inversion (its λ schedule, one
+// Adam step per epoch, `--epochs` of them: the scan's 16 by default), giving the smallest mask
+// L1[s][t] that moves ≥ 90 % of them (the image area when none did). Matrices are cached in
+// .cache/experiments/pair-masks/e<epochs>-p<per>/<model>.json; run `npm run eval` first (it
+// writes the probes). `--analyse` computes the statistics from the cache (below).
 //   tsx scripts/experiments/pair-masks.ts [--epochs 96] [--per 24] [--shard i/n] [--analyse] NAME…|--all
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -53,17 +54,15 @@ const cardOf = (name: string) => JSON.parse(readFileSync(`zoo/${name}/zoo-card.j
 
 function candidates(): string[] {
   if (!values.all) return positionals;
+  // Tuning models first, then the families the scan is for and the clean models, then the rest.
+  const rank = (c: ZooCard) => (roleOf(c) === 'tuning' ? 0 : ['all-to-all', 'source-specific', undefined].includes(c.attack?.family) ? 1 : 2);
   return readdirSync('zoo')
     .filter((n) => existsSync(`zoo/${n}/zoo-card.json`))
-    .filter((n) => {
-      const c = cardOf(n);
-      return DOMAINS.includes(c.domain ?? 'mnist') && c.head !== 'multi-label' && c.outputs > 2 && !unusable(c) && roleOf(c) !== 'validation';
-    })
     .sort()
-    .map((n) => ({ n, c: cardOf(n) }))
-    .map(({ n, c }) => ({ n, rank: roleOf(c) === 'tuning' ? 0 : ['all-to-all', 'source-specific', undefined].includes(c.attack?.family) ? 1 : 2 }))
-    .sort((a, b) => a.rank - b.rank)
-    .map(({ n }) => n);
+    .map(cardOf)
+    .filter((c) => DOMAINS.includes(c.domain ?? 'mnist') && c.head !== 'multi-label' && c.outputs > 2 && !unusable(c) && roleOf(c) !== 'validation')
+    .sort((a, b) => rank(a) - rank(b))
+    .map((c) => c.name);
 }
 
 async function measure(name: string): Promise<PairRecord> {
