@@ -33,7 +33,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-GXH6E6VF.js";
+} from "./chunks/chunk-3AO4A2ZN.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

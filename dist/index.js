@@ -45,7 +45,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-GXH6E6VF.js";
+} from "./chunks/chunk-3AO4A2ZN.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -31,6 +31,12 @@ export interface MaskInversionOptions {
   onProgress?: (done: number, total: number) => void;
   /** The classes to invert (all when absent); the others are listed as screened, with no mask (see schedule.ts). */
   classes?: readonly number[];
+  /**
+   * Side of the square blocks of pixels the mask is made of (1, the scans': one value per pixel).
+   * Larger blocks make a scatter of single pixels cost as much as a patch; measured on residual
+   * networks (scripts/experiments/mask-form.ts) and not used by the scans.
+   */
+  block?: number;
 }
 
 export const DEFAULT_MASK_INVERSION: MaskInversionOptions = {
@@ -119,7 +125,9 @@ export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSe
   const k = classes.length;
   // tanh parametrisation keeps m and p in [0,1] without projection (as NC does). Variables are in
   // `classes` order; a class's starting pattern is the one a scan of all classes would give it.
-  const maskVar = tf.variable(tf.fill([k, H, W, 1], -2)); // m ≈ 0.12 at start
+  const side = opts.block ?? 1;
+  const [hb, wb] = [Math.ceil(H / side), Math.ceil(W / side)];
+  const maskVar = tf.variable(tf.fill([k, hb, wb, 1], -2)); // m ≈ 0.12 at start
   const patternVar = tf.variable(
     tf.tidy(() => {
       const all = tf.randomNormal([K, H, W, C], 0, 0.5, 'float32', opts.seed + 1);
@@ -142,9 +150,17 @@ export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSe
     for (const cs of present) for (const c of cs) share[c] += 1 / probe.count;
   }
   const toMask = (v: tf.Tensor) => tf.add(tf.div(tf.tanh(v), 2), 0.5);
+  /** A mask variable's blocks spread onto the pixels: [k', H, W, 1]. */
+  const toPixelMask = (v: tf.Tensor) => {
+    const m = toMask(v);
+    if (side === 1) return m;
+    const kk = v.shape[0];
+    const spread = tf.reshape(tf.mul(tf.reshape(m, [kk, hb, 1, wb, 1, 1]), tf.ones([1, 1, side, 1, side, 1])), [kk, hb * side, wb * side, 1]);
+    return hb * side === H && wb * side === W ? spread : tf.slice(spread, [0, 0, 0, 0], [kk, H, W, 1]);
+  };
   /** x stamped with the masks of classes [c0, c1): [(c1−c0)·B, H, W, C], class-major. */
   const stamp = (x: tf.Tensor4D, c0: number, c1: number) => {
-    const m = toMask(tf.slice(maskVar, [c0, 0, 0, 0], [c1 - c0, H, W, 1]));
+    const m = toPixelMask(tf.slice(maskVar, [c0, 0, 0, 0], [c1 - c0, hb, wb, 1]));
     const p = toMask(tf.slice(patternVar, [c0, 0, 0, 0], [c1 - c0, H, W, C]));
     const xs = tf.add(tf.mul(tf.sub(1, tf.expandDims(m, 1)), tf.expandDims(x, 0)), tf.expandDims(tf.mul(m, p), 1)); // [k,B,H,W,C]
     return tf.reshape(xs, [(c1 - c0) * x.shape[0], H, W, C]) as tf.Tensor4D;
@@ -167,7 +183,7 @@ export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSe
         won.push({ targets, mask: tf.keep(winMask(logits, targets, model.decision)) });
         const hinge = tf.div(tf.sum(tf.relu(tf.add(targetMargins(logits, targets, model.decision), 1))), b); // hinge at margin 1
         if (blk.s > 0) return hinge as tf.Scalar;
-        const l1 = tf.sum(toMask(tf.slice(maskVar, [blk.c0, 0, 0, 0], [blk.c1 - blk.c0, H, W, 1])), [1, 2, 3]);
+        const l1 = tf.sum(toPixelMask(tf.slice(maskVar, [blk.c0, 0, 0, 0], [blk.c1 - blk.c0, hb, wb, 1])), [1, 2, 3]);
         return tf.add(hinge, tf.sum(tf.mul(tf.slice(lam, [blk.c0], [blk.c1 - blk.c0]), l1))) as tf.Scalar;
       });
       tf.tidy(() => {
@@ -177,8 +193,8 @@ export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSe
     }
     lam.dispose();
     for (const { targets, mask } of won) (await readAndDispose(mask)).forEach((w, r) => w > 0 && hits[targets[r]]++);
-    const l1Now = await readAndDispose(tf.tidy(() => tf.sum(toMask(maskVar), [1, 2, 3])));
-    const m = await readAndDispose(tf.tidy(() => toMask(maskVar)));
+    const l1Now = await readAndDispose(tf.tidy(() => tf.sum(toPixelMask(maskVar), [1, 2, 3])));
+    const m = await readAndDispose(tf.tidy(() => toPixelMask(maskVar)));
     const p = await readAndDispose(tf.tidy(() => toMask(patternVar)));
     for (const [j, c] of classes.entries()) {
       const asr = hits[c] / seen;

@@ -21,6 +21,7 @@ import { DEFAULT_GATE_JSON } from '../../src/model/gate-json.js';
 import { loadModel } from '../../src/model/load.js';
 import { hessianSpectrum, type HessianResult } from '../../src/scan/hessian.js';
 import { reconstructTriggers } from '../../src/scan/inversion.js';
+import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { madScores, median } from '../../src/scan/robust.js';
 import { EXAMPLES, PROBE } from '../helpers/run.js';
 
@@ -109,6 +110,21 @@ describe('input-Hessian spectrum on a 224×224×3 input', () => {
     expect(r.side).toBe('gram');
     expect(r.topEigenvector.length).toBe(224 * 224 * 3);
     expect(r.topEigenvalues[0]).toBeGreaterThan(0);
+  });
+});
+
+describe('mask inversion', () => {
+  it('in blocks of pixels: every mask is constant over its 2×2 blocks, its L1 counts pixels, and the BadNets target still needs the smallest', async () => {
+    const { model } = await loadModel(EXAMPLES.badnetsBn);
+    const probe = loadProbeImages(PROBE, { shape: model.inputShape, maxImages: 128, seed: 0 });
+    const r = await reconstructMasks(model, probe, { block: 2 });
+    const [H, W] = model.inputShape;
+    for (const c of r.perClass.filter((p) => p.asr >= r.options.asrTarget)) {
+      const m = r.masks.subarray(c.class * H * W, (c.class + 1) * H * W);
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) expect(m[y * W + x]).toBe(m[(y & ~1) * W + (x & ~1)]);
+      expect(m.reduce((a, v) => a + v, 0)).toBeCloseTo(c.maskL1, 1);
+    }
+    expect(r.suspectedTarget).toBe(6);
   });
 });
 
