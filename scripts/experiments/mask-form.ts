@@ -18,8 +18,8 @@ import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
-import { median } from '../../src/scan/robust.js';
 import { auroc, roleOf, unusable, type Role } from '../eval-summary.js';
+import { maskStatisticOf } from './mask-records.js';
 import type { ZooCard } from '../zoo.js';
 
 const { values, positionals } = parseArgs({
@@ -163,15 +163,6 @@ async function measure(name: string): Promise<MaskRecord> {
   };
 }
 
-/** The scan's mask statistic on one record (its share term at the plain 12 % of the image), and the class it picks. */
-function statisticOf(r: MaskRecord): { value: number; class: number } {
-  const values = r.l1.map((l, c) =>
-    r.asr[c] < 0.9 ? -Infinity : Math.min(Math.log(median(r.l1.filter((_, o) => o !== c)) / l), Math.log((0.12 * r.H * r.W) / l)),
-  );
-  const top = values.indexOf(Math.max(...values));
-  return { value: values[top], class: top };
-}
-
 /** The form of class c's mask: where it lies, whether it survives a 1-px move, how evenly it moves the sources. */
 function formOf(r: MaskRecord, c: number) {
   const meanVar = r.variance.reduce((a, v) => a + v, 0) / r.variance.length;
@@ -205,7 +196,7 @@ if (!values.analyse) {
 } else {
   const records = readdirSync(CACHE).map((f) => JSON.parse(readFileSync(path.join(CACHE, f), 'utf8')) as MaskRecord);
   const rows = records.map((r) => {
-    const stat = statisticOf(r);
+    const stat = maskStatisticOf(r.l1, r.asr, [r.H, r.W]);
     return { r, stat, form: formOf(r, stat.class) };
   });
   for (const { r, stat, form } of rows)
@@ -217,14 +208,11 @@ if (!values.analyse) {
         String(r.target ?? '-').padStart(2),
         String(stat.class).padStart(2),
         r.l1[stat.class].toFixed(1).padStart(6),
-      ]
-        .concat([
-          `statistic ${stat.value.toFixed(2)}`,
-          `content ${form.content.toFixed(2)}`,
-          `kept ${form.kept.toFixed(2)}`,
-          `worst source ${form.worstSource.toFixed(2)}`,
-        ])
-        .join('  '),
+        `statistic ${stat.value.toFixed(2)}`,
+        `content ${form.content.toFixed(2)}`,
+        `kept ${form.kept.toFixed(2)}`,
+        `worst source ${form.worstSource.toFixed(2)}`,
+      ].join('  '),
     );
   // Each measure oriented so that larger should mean backdoored.
   const measures: Array<[string, (x: (typeof rows)[number]) => number]> = [

@@ -26,6 +26,7 @@ import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { median } from '../../src/scan/robust.js';
 import { auroc, roleOf, unusable } from '../eval-summary.js';
+import { maskStatisticOf } from './mask-records.js';
 import type { ZooCard } from '../zoo.js';
 
 const { values, positionals } = parseArgs({
@@ -168,17 +169,9 @@ if (!values.analyse) {
     console.log(
       `${x.r.role.slice(0, 4)} ${x.r.name.padEnd(42)} ${x.r.family.padEnd(15)} ${String(x.r.target ?? '-').padStart(2)} ${String(x.c).padStart(2)}  spread ${x.spread.toFixed(3)} (others ${x.spreadOthers.toFixed(3)}; ratio ${(x.spread / x.spreadOthers).toFixed(2)})  logit ratio ${x.logitSpread.toFixed(2)}  distance ${x.distance.toFixed(2)} (others ${x.distanceOthers.toFixed(2)})`,
     );
-  // The scan's mask statistic on the same masks (its share term at the plain 12 % of the image), for comparison.
-  const maskStatistic = (r: FeatureRecord) =>
-    Math.max(
-      ...r.l1.map((l, c) =>
-        r.asr[c] < 0.9
-          ? -Infinity
-          : Math.min(Math.log(median(r.l1.filter((_, o) => o !== c)) / l), Math.log((0.12 * (r.name.startsWith('signs') ? 32 * 32 : 28 * 28)) / l)),
-      ),
-    );
   const measures: Array<[string, (x: (typeof rows)[number]) => number]> = [
-    ['mask statistic', (x) => maskStatistic(x.r)],
+    // The records keep no image size: the sign models are 32 px, the MNIST ones 28.
+    ['mask statistic', (x) => maskStatisticOf(x.r.l1, x.r.asr, x.r.name.startsWith('signs') ? [32, 32] : [28, 28]).value],
     ['spread', (x) => x.spread],
     ['spread / others', (x) => x.spread / x.spreadOthers],
     ['logit spread / others', (x) => x.logitSpread],
