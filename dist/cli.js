@@ -24,6 +24,7 @@ import {
   exitCodeFor,
   exitOnEscapedError,
   failIfEndedEarly,
+  onErrorFor,
   oneOf,
   openGitHub,
   outcomeFor,
@@ -33,7 +34,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-3AO4A2ZN.js";
+} from "./chunks/chunk-TP5I35HW.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -318,9 +319,11 @@ function verdictOut(settings, session, json, logger) {
     );
   if (outcomeFor(report.verdict, settings.failOn) === "warn")
     logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join("; ")}`);
-  if (outcomeFor(report.verdict, settings.failOn) === "could-not-scan" && settings.onError === "warn")
-    logger.warning(`${report.verdict}, but the policy says on-error: warn: ${report.reasons.join("; ")}`);
-  return exitCodeFor(report.verdict, settings.failOn, settings.onError);
+  if (outcomeFor(report.verdict, settings.failOn) === "could-not-scan" && onErrorFor(report, settings.onError) === "warn")
+    logger.warning(
+      `${report.verdict}, but the policy ${report.accepted ? "accepts this model unassessed" : "says on-error: warn"}: ${report.reasons.join("; ")}`
+    );
+  return exitCodeFor(report.verdict, settings.failOn, onErrorFor(report, settings.onError));
 }
 async function clean(model, values, logger) {
   const str = (k) => typeof values[k] === "string" ? values[k].trim() || void 0 : void 0;

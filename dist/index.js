@@ -25,6 +25,7 @@ import {
   info,
   isDebug,
   notice,
+  onErrorFor,
   openGitHub,
   outcomeFor,
   percent,
@@ -45,7 +46,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-3AO4A2ZN.js";
+} from "./chunks/chunk-TP5I35HW.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -119,14 +120,17 @@ var VERDICT_BADGE = {
   unassessed: "\u2754 unassessed",
   error: "\u274C could not scan"
 };
+var verdictBadge = (report) => `${VERDICT_BADGE[report.verdict]}${report.accepted ? " (accepted by the policy)" : ""}`;
 function overview(report, links) {
   const rows = [
-    ["verdict", `<b>${VERDICT_BADGE[report.verdict]}</b>`],
+    ["verdict", `<b>${verdictBadge(report)}</b>`],
     ["score", report.score === null ? "n/a" : num(report.score)]
   ];
   if (report.suspectedTarget !== void 0 && report.suspectedTarget !== null) rows.push(["suspected target class", String(report.suspectedTarget)]);
   rows.push(["model", code(report.model.spec)]);
   if (report.model.digest) rows.push(["digest", code(report.model.digest)]);
+  if (report.accepted)
+    rows.push(["accepted", `by ${code(report.accepted.policy)} (accept-unassessed)${report.accepted.note ? `: ${escapeHtml(report.accepted.note)}` : ""}`]);
   if (report.model.inputShape)
     rows.push(["input", `${report.model.inputShape.join("\xD7")}, ${report.model.numClasses ?? "?"} classes (${escapeHtml(report.model.format ?? "model")})`]);
   const structure = report.model.structure;
@@ -280,12 +284,7 @@ function cleaningSection(clean) {
   return [`### Cleaning (${escapeHtml(clean.method)})`, "", where, "", table(["", "before", "after"], rows), "", ...costLine, ...judgedOn, ...done, ...took];
 }
 function renderMarkdown(report, options, maxChars = LIMITS.commentChars) {
-  const head = [
-    `## \u{1F6E1}\uFE0F ${escapeHtml(options.title ?? "Backdoor Gate")}: ${VERDICT_BADGE[report.verdict]}`,
-    "",
-    table(["", ""], overview(report, options.links)),
-    ""
-  ];
+  const head = [`## \u{1F6E1}\uFE0F ${escapeHtml(options.title ?? "Backdoor Gate")}: ${verdictBadge(report)}`, "", table(["", ""], overview(report, options.links)), ""];
   if (report.reasons.length || report.error)
     head.push("### Why", "", ...report.error ? [`- ${escapeHtml(report.error)}`] : [], ...report.reasons.map((r) => `- ${escapeHtml(r)}`), "");
   const detail = [];
@@ -351,7 +350,7 @@ function checkRunOutput(report, anchor, options) {
   return {
     conclusion: options.cleanedPasses ? "neutral" : checkConclusion(report, options.failOn, options.onError),
     output: {
-      title: cut(`${VERDICT_BADGE[report.verdict]}${score}`, 255),
+      title: cut(`${verdictBadge(report)}${score}`, 255),
       summary: renderMarkdown(report, { mermaid: false, links: options.links, clean: options.clean }, LIMITS.checkSummaryChars),
       annotations
     }
@@ -676,7 +675,7 @@ async function run() {
     }
     const { checkRunUrl } = await reporter.finish(report, anchor, {
       failOn: settings.failOn,
-      onError: settings.onError,
+      onError: onErrorFor(report, settings.onError),
       links,
       clean: cleaned.report,
       cleanedPasses: cleaned.passes
@@ -684,7 +683,7 @@ async function run() {
     if (checkRunUrl) setOutput(Outputs.CheckRunUrl, checkRunUrl);
     if (!checkRunUrl) logAnnotations(report, anchor, cleaned.passes);
     info(`verdict: ${report.verdict}; report: ${reportPath}`);
-    const conclusion = checkConclusion(report, settings.failOn, settings.onError);
+    const conclusion = checkConclusion(report, settings.failOn, onErrorFor(report, settings.onError));
     if (conclusion === "success" || cleaned.passes) return;
     const message = `Backdoor Gate: ${report.verdict} \u2014 ${report.reasons.join("; ")}`;
     const props = { title: `Backdoor Gate: ${report.verdict}`, ...anchor && !checkRunUrl ? { file: anchor.path, startLine: anchor.line } : {} };

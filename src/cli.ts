@@ -11,6 +11,7 @@ import { ConsoleLogger } from './logger.js';
 import { writeJsonReport } from './report/json.js';
 import { openGitHub, runMergeSession, runWholeScanSession, selectBackendFor, type ScanSession } from './session.js';
 import { shardFlags } from './jobs.js';
+import { onErrorFor } from './report/acceptance.js';
 import { EXIT, exitCodeFor, outcomeFor } from './report/types.js';
 import { DEFAULT_MAX_ACCURACY_DROP, DEFAULT_POLICY_PATH } from './core/policy.js';
 import { buildSettings, DEFAULTS, Inputs, oneOf, type Settings } from './settings.js';
@@ -316,9 +317,11 @@ function verdictOut(
     );
   if (outcomeFor(report.verdict, settings.failOn) === 'warn')
     logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join('; ')}`);
-  if (outcomeFor(report.verdict, settings.failOn) === 'could-not-scan' && settings.onError === 'warn')
-    logger.warning(`${report.verdict}, but the policy says on-error: warn: ${report.reasons.join('; ')}`);
-  return exitCodeFor(report.verdict, settings.failOn, settings.onError);
+  if (outcomeFor(report.verdict, settings.failOn) === 'could-not-scan' && onErrorFor(report, settings.onError) === 'warn')
+    logger.warning(
+      `${report.verdict}, but the policy ${report.accepted ? 'accepts this model unassessed' : 'says on-error: warn'}: ${report.reasons.join('; ')}`,
+    );
+  return exitCodeFor(report.verdict, settings.failOn, onErrorFor(report, settings.onError));
 }
 
 async function clean(model: string, values: Record<string, string | boolean | undefined>, logger: ConsoleLogger): Promise<number> {

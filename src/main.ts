@@ -19,6 +19,7 @@ import type { ResolvedModel } from './github/sources.js';
 import { writeSurface } from './github/surfaces.js';
 import { shardFlags, type ShardCommand } from './jobs.js';
 import type { Logger } from './logger.js';
+import { onErrorFor } from './report/acceptance.js';
 import { checkConclusion, type SourceAnchor } from './report/check.js';
 import { findingsOf } from './report/findings.js';
 import { writeJsonReport } from './report/json.js';
@@ -226,7 +227,7 @@ export async function run(): Promise<void> {
     }
     const { checkRunUrl } = await reporter.finish(report, anchor, {
       failOn: settings.failOn,
-      onError: settings.onError,
+      onError: onErrorFor(report, settings.onError),
       links,
       clean: cleaned.report,
       cleanedPasses: cleaned.passes,
@@ -237,7 +238,7 @@ export async function run(): Promise<void> {
     core.info(`verdict: ${report.verdict}; report: ${reportPath}`);
 
     // The step's outcome is the check run's conclusion: success passes, neutral warns, failure fails.
-    const conclusion = checkConclusion(report, settings.failOn, settings.onError);
+    const conclusion = checkConclusion(report, settings.failOn, onErrorFor(report, settings.onError));
     if (conclusion === 'success' || cleaned.passes) return;
     const message = `Backdoor Gate: ${report.verdict} — ${report.reasons.join('; ')}`;
     const props = { title: `Backdoor Gate: ${report.verdict}`, ...(anchor && !checkRunUrl ? { file: anchor.path, startLine: anchor.line } : {}) };

@@ -17,6 +17,7 @@ import { MemoryLogger, type Logger } from './logger.js';
 import { loadModel } from './model/load.js';
 import { resolveBudgets } from './core/policy.js';
 import { usefulShards } from './scan/schedule.js';
+import { applyAcceptance } from './report/acceptance.js';
 import type { SourceAnchor } from './report/check.js';
 import { mergeReports, readPartialReports, readShardImages, type PartialReport } from './merge.js';
 import { resolveJobs, scanShardsInProcesses, threadsPerProcess, type ShardCommand } from './jobs.js';
@@ -199,6 +200,8 @@ function writeSession(
   logger: Logger,
   anchorFiles: (string | undefined)[],
 ): ScanSession {
+  // A scan's and a merge's report both come this way: the policy's acceptance is applied once, here.
+  applyAcceptance(report, settings.acceptUnassessed, settings.policySource);
   const session: ScanSession = { report, images, reportPath: '' };
   try {
     session.reportPath = writeReportFiles(report, images, settings.reportPath, settings.artifactsDir);

@@ -17,6 +17,7 @@ import {
   resolveThresholds,
   resolveLimits,
   budgetSettings,
+  type AcceptedModel,
   type BudgetSettings,
   type PolicyFile,
   type ScanName,
@@ -98,6 +99,8 @@ export interface Settings {
   /** Where scan images go; default: beside the report, `<report name>-artifacts/`. */
   artifactsDir: string;
   onError: OnError;
+  /** Models a reviewer accepted unassessed, by digest (policy `accept-unassessed`; src/report/acceptance.ts). */
+  acceptUnassessed: readonly AcceptedModel[];
   /** Detectors to run; empty = none (the model can then only be `unassessed`). */
   scans: ScanName[];
   failOn: FailOn;
@@ -387,6 +390,7 @@ export function buildSettings(get: RawValues, policyReader: typeof readPolicy = 
     reportPath,
     artifactsDir: get(Inputs.ArtifactsDir)?.trim() || reportPath.replace(/\.json$/i, '') + '-artifacts',
     onError: oneOf(get(Inputs.OnError), Inputs.OnError, ['fail', 'warn'], policy['on-error'] ?? DEFAULTS.onError),
+    acceptUnassessed: Object.freeze((policy['accept-unassessed'] ?? []).map((a) => Object.freeze({ ...a }))),
     failOn: oneOf(get(Inputs.FailOn), Inputs.FailOn, ['suspicious', 'backdoored'], policy['fail-on'] ?? DEFAULTS.failOn),
     prior: policy.prior ?? DEFAULT_PRIOR,
     scans,

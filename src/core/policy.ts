@@ -28,6 +28,21 @@ export const PolicySchema = z
     data: z.string().min(1).optional(),
     scans: z.array(z.enum(SCAN_NAMES)).optional(),
     'on-error': z.enum(['fail', 'warn']).optional(),
+    /**
+     * Models a reviewer accepted although the scans could not judge them (verdict `unassessed`),
+     * each pinned by its digest: that model alone passes with a warning, a changed one does not.
+     */
+    'accept-unassessed': z
+      .array(
+        z
+          .object({
+            digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be the digest a report gives, sha256:<64 hex digits>'),
+            note: z.string().min(1).max(500).optional(),
+          })
+          .strict(),
+      )
+      .max(10_000)
+      .optional(),
     'fail-on': z.enum(['suspicious', 'backdoored']).optional(),
     /** Prior P(backdoored) the score is stated at. */
     prior: z.number().gt(0).lt(1).optional(),
@@ -99,6 +114,9 @@ export const PolicySchema = z
   .strict();
 
 export type PolicyFile = z.infer<typeof PolicySchema>;
+
+/** A model the policy accepts although the scans could not judge it (`accept-unassessed`). */
+export type AcceptedModel = NonNullable<PolicyFile['accept-unassessed']>[number];
 
 /** Parses and validates policy text; `file` names the source in errors. */
 export function parsePolicy(text: string, file: string): PolicyFile {

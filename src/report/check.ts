@@ -1,7 +1,7 @@
 // The Check Run's conclusion, output and annotations for a report. Pure.
 import type { CleanReport } from '../clean/report.js';
 import { findingsOf, type FindingLevel } from './findings.js';
-import { LIMITS, renderMarkdown, VERDICT_BADGE, type MarkdownLinks } from './markdown.js';
+import { LIMITS, renderMarkdown, verdictBadge, type MarkdownLinks } from './markdown.js';
 import { outcomeFor, type GateReport } from './types.js';
 
 /** An in-repo file line that names the model: where annotations and SARIF results are anchored. */
@@ -64,7 +64,7 @@ export function checkRunOutput(report: GateReport, anchor: SourceAnchor | undefi
   return {
     conclusion: options.cleanedPasses ? 'neutral' : checkConclusion(report, options.failOn, options.onError),
     output: {
-      title: cut(`${VERDICT_BADGE[report.verdict]}${score}`, 255),
+      title: cut(`${verdictBadge(report)}${score}`, 255),
       summary: renderMarkdown(report, { mermaid: false, links: options.links, clean: options.clean }, LIMITS.checkSummaryChars),
       annotations,
     },

@@ -27,6 +27,10 @@ export const VERDICT_BADGE: Record<GateReport['verdict'], string> = {
   error: '❌ could not scan',
 };
 
+/** The verdict as headings show it: a model the policy accepted unassessed says so. */
+export const verdictBadge = (report: Pick<GateReport, 'verdict' | 'accepted'>) =>
+  `${VERDICT_BADGE[report.verdict]}${report.accepted ? ' (accepted by the policy)' : ''}`;
+
 export interface MarkdownLinks {
   /** Where the JSON report was written (shown as a path). */
   reportPath?: string;
@@ -50,12 +54,14 @@ export interface MarkdownOptions {
 
 function overview(report: GateReport, links: MarkdownLinks | undefined): string[][] {
   const rows: string[][] = [
-    ['verdict', `<b>${VERDICT_BADGE[report.verdict]}</b>`],
+    ['verdict', `<b>${verdictBadge(report)}</b>`],
     ['score', report.score === null ? 'n/a' : num(report.score)],
   ];
   if (report.suspectedTarget !== undefined && report.suspectedTarget !== null) rows.push(['suspected target class', String(report.suspectedTarget)]);
   rows.push(['model', code(report.model.spec)]);
   if (report.model.digest) rows.push(['digest', code(report.model.digest)]);
+  if (report.accepted)
+    rows.push(['accepted', `by ${code(report.accepted.policy)} (accept-unassessed)${report.accepted.note ? `: ${escapeHtml(report.accepted.note)}` : ''}`]);
   if (report.model.inputShape)
     rows.push(['input', `${report.model.inputShape.join('×')}, ${report.model.numClasses ?? '?'} classes (${escapeHtml(report.model.format ?? 'model')})`]);
   const structure = report.model.structure;
@@ -235,12 +241,7 @@ function cleaningSection(clean: CleanReport): string[] {
 
 /** The report as Markdown. Stays within `maxChars` by dropping detail sections, never the verdict. */
 export function renderMarkdown(report: GateReport, options: MarkdownOptions, maxChars: number = LIMITS.commentChars): string {
-  const head = [
-    `## 🛡️ ${escapeHtml(options.title ?? 'Backdoor Gate')}: ${VERDICT_BADGE[report.verdict]}`,
-    '',
-    table(['', ''], overview(report, options.links)),
-    '',
-  ];
+  const head = [`## 🛡️ ${escapeHtml(options.title ?? 'Backdoor Gate')}: ${verdictBadge(report)}`, '', table(['', ''], overview(report, options.links)), ''];
   if (report.reasons.length || report.error)
     head.push('### Why', '', ...(report.error ? [`- ${escapeHtml(report.error)}`] : []), ...report.reasons.map((r) => `- ${escapeHtml(r)}`), '');
   const detail: string[] = [];

@@ -100,6 +100,8 @@ export interface GateReport {
   suspectedTarget?: number | null;
   /** Why the scans had no power, when the verdict is `unassessed` (what to give: data, budget). */
   unassessed?: string[];
+  /** Set when the policy accepts this very model unassessed (`accept-unassessed`, by digest; acceptance.ts). */
+  accepted?: { digest: string; note?: string; policy: string };
   /** The decision statistics (each scan's value and the class it points at). */
   statistics?: { dense?: DecisionStatistic; mask?: DecisionStatistic; maxMargin?: DecisionStatistic };
   /** One summary per detector run (large arrays such as triggers are left out). */

@@ -88,6 +88,20 @@ describe('action (dist/index.js)', () => {
     expect(result.code).toBe(0);
   });
 
+  it('accept-unassessed in the policy passes the one model it lists, unassessed, with a warning and says so in the summary', async () => {
+    const first = runnerEnv({ model: EXAMPLES.cleanBn, 'max-probe-images': '8', scans: 'none' });
+    expect((await runNode('dist/index.js', [], first.env, first.dir)).code).toBe(1);
+    const digest = JSON.parse(readFileSync(outputs(first.files.output)['report-path'], 'utf8')).model.digest;
+    const { dir, files, env } = runnerEnv({ model: EXAMPLES.cleanBn, 'max-probe-images': '8', scans: 'none' });
+    const policy = path.join(dir, 'policy.yml');
+    writeFileSync(policy, `accept-unassessed:\n  - digest: ${digest}\n    note: reviewed\n`);
+    const result = await runNode('dist/index.js', [], { ...env, INPUT_POLICY: policy }, dir);
+    expect(outputs(files.output).verdict).toBe('unassessed');
+    expect(result.stdout).toMatch(/::warning [^\n]*::Backdoor Gate: unassessed — .*accepted unassessed by the policy/);
+    expect(readFileSync(files.summary, 'utf8')).toContain('❔ unassessed (accepted by the policy)');
+    expect(result.code).toBe(0);
+  });
+
   it('an unreadable model is an error verdict and a failed step', async () => {
     const { dir, files, env } = runnerEnv({ model: path.join(os.tmpdir(), 'no-such-model-dir') });
     const result = await runNode('dist/index.js', [], env, dir);

@@ -289,6 +289,41 @@ describe('backdoor-gate scan', () => {
     expect(invalid.stderr).toMatch(/policy\.yml: does not match the policy schema: scans: /);
   });
 
+  it('accept-unassessed lets the one model a reviewer accepted through with a warning, never a changed model or a finding', async () => {
+    const dir = tmp();
+    const policy = path.join(dir, 'policy.yml');
+    const scan = async (model: string, name: string, ...flags: string[]) => {
+      const report = path.join(dir, name);
+      const run = await runCli(['scan', model, '--policy', policy, '--report', report, ...flags]);
+      return { ...run, json: JSON.parse(readFileSync(report, 'utf8')) };
+    };
+    // With no detector the clean example is unassessed: exit 2.
+    writeFileSync(policy, 'fail-on: suspicious\n');
+    const before = await scan(EXAMPLES.cleanBn, 'before.json', '--scans', 'none');
+    expect([before.json.verdict, before.code]).toEqual(['unassessed', 2]);
+    const digest: string = before.json.model.digest;
+    // Accepted by its digest: still unassessed, and the report says by whom; the step passes with a warning.
+    writeFileSync(policy, `accept-unassessed:\n  - digest: ${digest}\n    note: reviewed in PR 12\n`);
+    const accepted = await scan(EXAMPLES.cleanBn, 'accepted.json', '--scans', 'none');
+    expect(accepted.code).toBe(0);
+    expect(accepted.json.verdict).toBe('unassessed');
+    expect(accepted.json.accepted).toEqual({ digest, note: 'reviewed in PR 12', policy });
+    expect(accepted.stderr).toMatch(/unassessed, but the policy accepts this model unassessed: .*accept-unassessed sha256:[0-9a-f]{64}: reviewed in PR 12/);
+    // Another model (another digest) is judged as before.
+    const other = await scan(EXAMPLES.badnetsBn, 'other.json', '--scans', 'none');
+    expect([other.json.verdict, other.json.accepted, other.code]).toEqual(['unassessed', undefined, 2]);
+    // A finding is never accepted: the Blended model, listed by its digest, still fails.
+    const blended = await scan(EXAMPLES.blendedCnn, 'blended-digest.json', '--scans', 'none');
+    writeFileSync(policy, `scans: [inversion]\ndata: ${PROBE}\nbudgets:\n  probe-images: 64\naccept-unassessed:\n  - digest: ${blended.json.model.digest}\n`);
+    const flagged = await scan(EXAMPLES.blendedCnn, 'blended.json');
+    expect([flagged.json.verdict, flagged.json.accepted, flagged.code]).toEqual(['backdoored', undefined, 1]);
+    // A malformed digest is an error naming the policy file and the entry.
+    writeFileSync(policy, 'accept-unassessed:\n  - digest: 71ed3652\n');
+    const malformed = await runCli(['scan', EXAMPLES.cleanBn, '--policy', policy]);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/policy\.yml: does not match the policy schema: accept-unassessed\.0\.digest: must be the digest a report gives/);
+  });
+
   it('reports a missing data path as could-not-scan', async () => {
     const report = path.join(tmp(), 'r.json');
     const result = await runCli(['scan', EXAMPLES.cleanBn, '--report', report, '--data', '/nonexistent/images']);

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { annotationBatches, checkConclusion, checkRunOutput, type CheckAnnotation } from '../../src/report/check.js';
+import { onErrorFor } from '../../src/report/acceptance.js';
 import { findingsOf } from '../../src/report/findings.js';
 import { commentMarker, LIMITS, renderComment, renderMarkdown } from '../../src/report/markdown.js';
 import { renderSarif } from '../../src/report/sarif.js';
@@ -195,6 +196,22 @@ describe('report renderers', () => {
     expect(trimmed.length).toBeLessThanOrEqual(20_000);
     expect(trimmed).toContain('Details trimmed');
     expect(trimmed).toContain('⛔ backdoored');
+  });
+
+  it('a model the policy accepted unassessed is neutral, not failed, and every rendering says who accepted it', () => {
+    const accepted = {
+      ...clean,
+      verdict: 'unassessed' as const,
+      accepted: { digest: clean.model.digest!, note: 'reviewed in <PR 12>', policy: '.github/backdoor-gate.yml' },
+    };
+    expect(checkConclusion(accepted, 'suspicious', onErrorFor(accepted, 'fail'))).toBe('neutral');
+    expect(checkConclusion({ ...accepted, accepted: undefined }, 'suspicious', onErrorFor({}, 'fail'))).toBe('failure');
+    const summary = renderMarkdown(accepted, { mermaid: false });
+    expect(summary).toContain('❔ unassessed (accepted by the policy)');
+    expect(summary).toContain('<code>.github/backdoor-gate.yml</code> (accept-unassessed): reviewed in &#60;PR 12&#62;');
+    expect(checkRunOutput(accepted, ANCHOR, { failOn: 'suspicious', onError: onErrorFor(accepted, 'fail') }).output.title).toMatch(
+      /^❔ unassessed \(accepted by the policy\)/,
+    );
   });
 
   it('check conclusions follow fail-on and on-error; annotations go 50 per request', () => {
