@@ -10,17 +10,12 @@
 // Run `npm run eval` first (it writes the probes).
 //   tsx scripts/experiments/mask-form.ts [--block 1|2|4] [--shard i/n] [--split tuning] [--analyse] [NAME…]
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readNpy } from '../../src/data/npy.js';
-import { selectBackend } from '../../src/engine/backend.js';
-import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { auroc, roleOf, unusable, type Role } from '../eval-summary.js';
-import { maskStatisticOf } from './mask-records.js';
-import type { ZooCard } from '../zoo.js';
+import { cardOf, identityOf, maskStatisticOf, measureShard, readRecords, zooCards } from './records.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -77,16 +72,12 @@ function shifted(t: tf.Tensor3D, dy: number, dx: number): tf.Tensor3D {
   });
 }
 
-const cardOf = (name: string) => JSON.parse(readFileSync(`zoo/${name}/zoo-card.json`, 'utf8')) as ZooCard;
 const ARCH_COST: Record<string, number> = { mlp: 0, cnn: 1, 'bn-cnn': 1, dwsep: 2, resnet: 3, invres: 3 };
 
 function candidates(): string[] {
   if (positionals.length) return positionals;
   const splits = values.split!.split(',');
-  return readdirSync('zoo')
-    .filter((n) => existsSync(`zoo/${n}/zoo-card.json`))
-    .sort()
-    .map(cardOf)
+  return zooCards()
     .filter((c) => c.head !== 'multi-label' && c.outputs > 2 && !unusable(c) && splits.includes(roleOf(c)))
     .sort((a, b) => a.outputs - b.outputs || (ARCH_COST[a.arch] ?? 9) - (ARCH_COST[b.arch] ?? 9))
     .map((c) => c.name);
@@ -142,13 +133,8 @@ async function measure(name: string): Promise<MaskRecord> {
     shiftedAsr.push(row);
   }
   probes.dispose();
-  const attack = card.attack as { family: string; target: number } | undefined;
   return {
-    name,
-    role: roleOf(card),
-    family: attack?.family ?? 'clean',
-    target: attack?.target ?? null,
-    arch: card.arch,
+    ...identityOf(card),
     domain: card.domain ?? 'mnist',
     K,
     H,
@@ -183,18 +169,9 @@ function formOf(r: MaskRecord, c: number) {
 }
 
 if (!values.analyse) {
-  await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
-  mkdirSync(CACHE, { recursive: true });
-  const [i, k] = (values.shard ?? '1/1').split('/').map(Number);
-  for (const name of candidates().filter((_, j) => j % k === i - 1)) {
-    const file = path.join(CACHE, `${name}.json`);
-    if (existsSync(file)) continue;
-    const record = await measure(name);
-    writeFileSync(file, JSON.stringify(record));
-    console.log(`${name} [${record.role}] ${record.family}: ${record.seconds.toFixed(1)} s`);
-  }
+  await measureShard(CACHE, candidates(), values.shard, measure, (name, r) => `${name} [${r.role}] ${r.family}: ${r.seconds.toFixed(1)} s`);
 } else {
-  const records = readdirSync(CACHE).map((f) => JSON.parse(readFileSync(path.join(CACHE, f), 'utf8')) as MaskRecord);
+  const records = readRecords<MaskRecord>(CACHE);
   const rows = records.map((r) => {
     const stat = maskStatisticOf(r.l1, r.asr, [r.H, r.W]);
     return { r, stat, form: formOf(r, stat.class) };

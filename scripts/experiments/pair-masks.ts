@@ -9,18 +9,15 @@
 // writes the probes). `--analyse` computes the statistics from the cache (below).
 //   tsx scripts/experiments/pair-masks.ts [--epochs 96] [--per 24] [--shard i/n] [--analyse] NAME…|--all
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readNpy } from '../../src/data/npy.js';
 import type { ImageSet } from '../../src/data/types.js';
-import { selectBackend } from '../../src/engine/backend.js';
-import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { presentClasses } from '../../src/scan/objective.js';
 import { median } from '../../src/scan/robust.js';
 import { auroc, roleOf, unusable, type Role } from '../eval-summary.js';
+import { cardOf, identityOf, measureShard, readRecords, zooCards } from './records.js';
 import type { ZooCard } from '../zoo.js';
 
 const { values, positionals } = parseArgs({
@@ -50,16 +47,11 @@ interface PairRecord {
   seconds: number;
 }
 
-const cardOf = (name: string) => JSON.parse(readFileSync(`zoo/${name}/zoo-card.json`, 'utf8')) as ZooCard;
-
 function candidates(): string[] {
   if (!values.all) return positionals;
   // Tuning models first, then the families the scan is for and the clean models, then the rest.
   const rank = (c: ZooCard) => (roleOf(c) === 'tuning' ? 0 : ['all-to-all', 'source-specific', undefined].includes(c.attack?.family) ? 1 : 2);
-  return readdirSync('zoo')
-    .filter((n) => existsSync(`zoo/${n}/zoo-card.json`))
-    .sort()
-    .map(cardOf)
+  return zooCards()
     .filter((c) => DOMAINS.includes(c.domain ?? 'mnist') && c.head !== 'multi-label' && c.outputs > 2 && !unusable(c) && roleOf(c) !== 'validation')
     .sort((a, b) => rank(a) - rank(b))
     .map((c) => c.name);
@@ -98,14 +90,9 @@ async function measure(name: string): Promise<PairRecord> {
       asr[s][p.class] = p.asr;
     }
   }
-  const attack = card.attack as { family: string; target: number; source?: number } | undefined;
   return {
-    name,
-    role: roleOf(card),
-    family: attack?.family ?? 'clean',
-    target: attack?.target ?? null,
-    source: attack?.source ?? null,
-    arch: card.arch,
+    ...identityOf(card),
+    source: card.attack?.source ?? null,
     domain: card.domain ?? 'mnist',
     K,
     area: H * W,
@@ -116,19 +103,7 @@ async function measure(name: string): Promise<PairRecord> {
   };
 }
 
-if (!values.analyse) {
-  await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
-  mkdirSync(CACHE, { recursive: true });
-  const [i, k] = (values.shard ?? '1/1').split('/').map(Number);
-  const names = candidates().filter((_, j) => j % k === i - 1);
-  for (const name of names) {
-    const file = path.join(CACHE, `${name}.json`);
-    if (existsSync(file)) continue;
-    const record = await measure(name);
-    writeFileSync(file, JSON.stringify(record));
-    console.log(`${name} [${record.role}] ${record.family}: ${record.seconds.toFixed(1)} s`);
-  }
-}
+if (!values.analyse) await measureShard(CACHE, candidates(), values.shard, measure, (name, r) => `${name} [${r.role}] ${r.family}: ${r.seconds.toFixed(1)} s`);
 
 /**
  * Two-way median polish of ln L1 (row = source, column = target effects), the residuals left: a
@@ -172,7 +147,7 @@ export function pairStatistics(l1: PairRecord['l1']): { z: number; from: number;
 }
 
 if (values.analyse) {
-  const records = readdirSync(CACHE).map((f) => JSON.parse(readFileSync(path.join(CACHE, f), 'utf8')) as PairRecord);
+  const records = readRecords<PairRecord>(CACHE);
   const scored = records.map((r) => ({ ...r, ...pairStatistics(r.l1) }));
   // Thresholds: above every clean tuning model's statistic (the tuning split alone decides them).
   const cleanTuning = scored.filter((r) => r.role === 'tuning' && r.family === 'clean');

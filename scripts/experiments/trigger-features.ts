@@ -14,20 +14,14 @@
 // architecture beside the scan's mask statistic. Run `npm run eval` first (it writes the probes).
 //   tsx scripts/experiments/trigger-features.ts [--shard i/n] [--analyse] NAME…|--all (the usable 10-class MNIST and sign models)
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readNpy } from '../../src/data/npy.js';
-import { selectBackend } from '../../src/engine/backend.js';
-import { MemoryLogger } from '../../src/logger.js';
 import { LayersModelAdapter, toModelInput } from '../../src/model/adapter.js';
-import { readGateJson } from '../../src/model/gate-json.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { median } from '../../src/scan/robust.js';
-import { auroc, roleOf, unusable } from '../eval-summary.js';
-import { maskStatisticOf } from './mask-records.js';
-import type { ZooCard } from '../zoo.js';
+import { auroc, unusable } from '../eval-summary.js';
+import { cardOf, identityOf, maskStatisticOf, measureShard, readRecords, zooCards } from './records.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -51,14 +45,9 @@ interface FeatureRecord {
   logitDistance: Array<number | null>;
 }
 
-const cardOf = (name: string) => JSON.parse(readFileSync(`zoo/${name}/zoo-card.json`, 'utf8')) as ZooCard;
-
 function candidates(): string[] {
   if (!values.all) return positionals;
-  return readdirSync('zoo')
-    .filter((n) => existsSync(`zoo/${n}/zoo-card.json`))
-    .sort()
-    .map(cardOf)
+  return zooCards()
     .filter((c) => c.outputs === 10 && c.head !== 'multi-label' && ['mnist', 'signs10'].includes(c.domain ?? 'mnist') && !unusable(c))
     .map((c) => c.name);
 }
@@ -79,13 +68,12 @@ async function measure(name: string): Promise<FeatureRecord> {
   const dense = [...layers].reverse().find((l) => l.getClassName() === 'Dense');
   if (!dense) throw new Error(`${name}: no dense layer`);
   const body = tf.model({ inputs: model.model.inputs, outputs: dense.input as tf.SymbolicTensor });
-  const spec = readGateJson(`zoo/${name}`).spec.input;
   const [H, W, C] = model.inputShape;
   const npy = readNpy(`.cache/eval/probes/${card.domain ?? 'mnist'}/x.npy`);
   const x = npy.data as Float32Array;
   const count = Math.min(npy.shape[0], 128);
   const probes = tf.tensor4d(x.subarray(0, count * H * W * C), [count, H, W, C]);
-  const features = (t: tf.Tensor4D) => tf.tidy(() => body.predict(toModelInput(t, spec)) as tf.Tensor2D).array();
+  const features = (t: tf.Tensor4D) => tf.tidy(() => body.predict(toModelInput(t, model.inputSpec)) as tf.Tensor2D).array();
   const clean = await features(probes);
   const logitsOf = (t: tf.Tensor4D) => tf.tidy(() => model.logits(t)).array();
   const cleanLogits = await logitsOf(probes);
@@ -122,13 +110,8 @@ async function measure(name: string): Promise<FeatureRecord> {
     logitDistance.push(inLogits.distance);
   }
   probes.dispose();
-  const attack = card.attack as { family: string; target: number } | undefined;
   return {
-    name,
-    role: roleOf(card),
-    family: attack?.family ?? 'clean',
-    target: attack?.target ?? null,
-    arch: card.arch,
+    ...identityOf(card),
     l1: result.perClass.map((c) => c.maskL1),
     asr: result.perClass.map((c) => c.asr),
     spread,
@@ -139,18 +122,9 @@ async function measure(name: string): Promise<FeatureRecord> {
 }
 
 if (!values.analyse) {
-  await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
-  mkdirSync(CACHE, { recursive: true });
-  const [i, k] = (values.shard ?? '1/1').split('/').map(Number);
-  for (const name of candidates().filter((_, j) => j % k === i - 1)) {
-    const file = path.join(CACHE, `${name}.json`);
-    if (existsSync(file)) continue;
-    const t0 = performance.now();
-    writeFileSync(file, JSON.stringify(await measure(name)));
-    console.log(`${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  }
+  await measureShard(CACHE, candidates(), values.shard, measure, (name, _, seconds) => `${name}: ${seconds.toFixed(1)} s`);
 } else {
-  const records = readdirSync(CACHE).map((f) => JSON.parse(readFileSync(path.join(CACHE, f), 'utf8')) as FeatureRecord);
+  const records = readRecords<FeatureRecord>(CACHE);
   const rows = records.map((r) => {
     const valid = r.l1.map((_, c) => c).filter((c) => r.spread[c] !== null);
     const c = valid.reduce((a, o) => (r.l1[o] < r.l1[a] ? o : a), valid[0]);
