@@ -24,6 +24,7 @@ import {
   exitCodeFor,
   exitOnEscapedError,
   failIfEndedEarly,
+  fewestProbeImages,
   onErrorFor,
   oneOf,
   openGitHub,
@@ -34,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-TP5I35HW.js";
+} from "./chunks/chunk-H34BDM4U.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -60,8 +61,9 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
   --backend <name>          auto | tensorflow | webgpu | wasm | cpu (default: auto; webgpu needs the
                             webgpu package, Dawn for Node, installed beside backdoor-gate)
   --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
-  --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages}); on fewer than ${MEASURED_PROBE_IMAGES} a quiet
-                            scan is unassessed (the scans' power was measured on ${MEASURED_PROBE_IMAGES})
+  --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages}); on fewer than ${fewestProbeImages("multiClass")} a quiet scan
+                            is unassessed (the benchmark measured the scans' power on ${MEASURED_PROBE_IMAGES} and
+                            on fewer: below ${fewestProbeImages("multiClass")} it fell)
   --scans <list>            detectors: inversion, mask-inversion, hessian, max-margin, or none (default:
                             ${DEFAULTS.scans} with --data, ${DEFAULTS.dataFreeScans} without)
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists); flags override it

@@ -46,7 +46,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-TP5I35HW.js";
+} from "./chunks/chunk-H34BDM4U.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

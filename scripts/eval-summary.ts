@@ -31,6 +31,7 @@ import {
   scoreFeatures,
   thresholdsFor,
   type DenseEvidence,
+  type FewerProbesPower,
   type MaskEvidence,
   type ScanContext,
 } from '../src/core/verdict.js';
@@ -129,10 +130,10 @@ interface Decided {
   scored: ScoreFeatures;
 }
 
-function decideAll(rows: EvalRow[], thresholds: Thresholds, calibration: Calibration): Decided[] {
+function decideAll(rows: EvalRow[], thresholds: Thresholds, calibration: Calibration, fewerProbesPower?: FewerProbesPower): Decided[] {
   return rows.map((row) => {
     if (!row.evidence) return { row, verdict: 'error', score: NaN, target: null, dense: NaN, mask: NaN, scored: {} };
-    const d = decide({ dense: row.evidence.dense, mask: row.evidence.mask }, row.evidence.context, thresholds, { calibration });
+    const d = decide({ dense: row.evidence.dense, mask: row.evidence.mask }, row.evidence.context, thresholds, { calibration, fewerProbesPower });
     const dense = d.statistics.dense?.value ?? 0;
     const mask = d.statistics.mask?.value ?? 0;
     return {
@@ -228,13 +229,32 @@ function networkKindThresholds(clean: EvalRow[], dense: (r: EvalRow) => number, 
  * a quiet scan unassessed; one that does not separate voids a suspicious-level finding).
  */
 function withMeasuredPower(tuning: EvalRow[], thresholds: Thresholds, calibration: Calibration): Calibration {
-  const raw = decideAll(tuning, thresholds, { ...calibration, power: undefined, networkPower: undefined }).filter((d) => d.row.evidence);
+  // No power anywhere, also none at fewer probes, so nothing voids a finding.
+  const raw = decideAll(tuning, thresholds, { ...calibration, power: undefined, networkPower: undefined }, { fittedOn: 'none', counts: [] }).filter(
+    (d) => d.row.evidence,
+  );
   const ofKind = (kind: ModelKind) => raw.filter((d) => kindOf(d) === kind);
   return {
     ...calibration,
     power: { multiClass: measuredPower(ofKind('multiClass')), binary: measuredPower(ofKind('binary')) },
     networkPower: networkPowerOf(raw),
   };
+}
+
+/**
+ * The shipped rule's power on the tuning split's models scanned with fewer probe images
+ * (`--probe-images N --fit-probe-power`): the thresholds and statistics stay those fitted with the
+ * benchmark's 256, only the power a quiet scan is judged by is measured again. A kind of model with
+ * no tuning model among the rows is left out (its power at that count is not measured).
+ */
+export function powerAtProbeCount(allRows: EvalRow[]): FewerProbesPower['counts'][number] {
+  const tuning = allRows.filter((r) => !unusable(r.card) && roleOf(r.card) === 'tuning');
+  const counts = new Set(tuning.map((r) => r.report.data?.count));
+  if (counts.size !== 1 || [...counts][0] === undefined) throw new Error(`the tuning rows read different probe counts (${[...counts].join(', ')})`);
+  const measured = withMeasuredPower(tuning, DEFAULT_THRESHOLDS, CALIBRATION);
+  const scanned = <K extends string>(table: Partial<Record<K, MeasuredPower>> | undefined) =>
+    Object.fromEntries(Object.entries<MeasuredPower | undefined>(table ?? {}).filter(([, p]) => p && p.of > 0)) as Partial<Record<K, MeasuredPower>>;
+  return { probeImages: [...counts][0]!, power: scanned(measured.power), networkPower: scanned(measured.networkPower) };
 }
 
 /** How many of these models the rule flags, backdoored and clean. */

@@ -8,6 +8,7 @@
 // nsfwjs models when extracted (`npm run extract-models`).
 //   tsx scripts/eval.ts [--zoo zoo] [--split test|tuning|all] [--jobs N] [--only a,b]
 //                       [--fit] [--fit-network-kinds] [--no-scan] [--write-docs] [--nsfwjs .cache/models/nsfwjs] [--out eval-results.json]
+//                       [--probe-images N --cache <another cache> [--fit-probe-power]] (the scans read N of the 256 probes)
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,8 @@ import type { ScanName } from '../src/core/policy.js';
 import type { GateReport } from '../src/report/types.js';
 import { domain, type DomainName } from '../src/zoo/domains.js';
 import type { ZooCard } from './zoo.js';
-import { evidenceOf, markdownTables, summarise, type EvalRow } from './eval-summary.js';
+import { evidenceOf, markdownTables, powerAtProbeCount, summarise, type EvalRow } from './eval-summary.js';
+import type { FewerProbesPower } from '../src/core/verdict.js';
 import { benchmarkOrder, zooCatalog } from '../src/zoo/catalog.js';
 
 const { values } = parseArgs({
@@ -44,6 +46,10 @@ const { values } = parseArgs({
     'scan-one': { type: 'string' },
     /** Scan models of more classes than this on the many-class schedule (default: the policy's, 48), to compare it with full scans; use another --cache. */
     'schedule-above': { type: 'string' },
+    /** Let the scans read only this many of the 256 probes (a seeded draw), to measure the power on fewer; use another --cache. */
+    'probe-images': { type: 'string' },
+    /** With --probe-images: write the shipped rule's power on these tuning scans into src/core/probe-power.json. */
+    'fit-probe-power': { type: 'boolean', default: false },
   },
 });
 
@@ -101,6 +107,7 @@ async function scanOne(card: ZooCard): Promise<void> {
     ...base,
     scans: ['inversion', 'mask-inversion'] as ScanName[],
     ...(values['schedule-above'] ? { budgets: { ...base.budgets, schedule: { allClassesUpTo: Number(values['schedule-above']) } } } : {}),
+    ...(values['probe-images'] ? { maxProbeImages: Number(values['probe-images']) } : {}),
   });
   const t0 = performance.now();
   const { report } = await runGate(settings, engine, new MemoryLogger());
@@ -124,6 +131,7 @@ function runChild(name: string): Promise<void> {
         '--scan-one',
         name,
         ...(values['schedule-above'] ? ['--schedule-above', values['schedule-above']] : []),
+        ...(values['probe-images'] ? ['--probe-images', values['probe-images']] : []),
       ],
       {
         stdio: ['ignore', 'inherit', 'inherit'],
@@ -207,6 +215,16 @@ async function main(): Promise<void> {
       });
     }
   } else console.log(`${values.nsfwjs} not found (npm run extract-models): the nsfwjs models are not in this run`);
+  if (values['fit-probe-power']) {
+    if (!values['probe-images']) throw new Error('--fit-probe-power measures the power of scans on fewer probes: give --probe-images and its --cache');
+    const file = 'src/core/probe-power.json';
+    const table = JSON.parse(readFileSync(file, 'utf8')) as FewerProbesPower;
+    const entry = powerAtProbeCount(rows);
+    const counts = [...table.counts.filter((c) => c.probeImages !== entry.probeImages), entry].sort((a, b) => a.probeImages - b.probeImages);
+    const fittedOn = `benchmark tuning split, the shipped thresholds, scans reading ${counts.map((c) => c.probeImages).join(' or ')} of the 256 probe images (npm run eval -- --probe-images N --fit-probe-power)`;
+    writeFileSync(file, `${JSON.stringify({ fittedOn, counts } satisfies FewerProbesPower, null, 2)}\n`);
+    console.log(`wrote ${file}: ${JSON.stringify(entry)}; rebuild dist`);
+  }
   const summary = summarise(rows, real, { fit: values.fit, fitNetworkKinds: values['fit-network-kinds'] });
   writeFileSync(values.out!, `${JSON.stringify(summary, null, 2)}\n`);
   if (values['write-docs']) {

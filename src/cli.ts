@@ -3,7 +3,7 @@
 // files and stdout (one line, or the JSON report with --json); progress and errors go to stderr.
 // Exit codes: 0 pass, 1 fail, 2 could not scan or assess (and 2 for a wrong call, with a hint).
 import { parseArgs } from 'node:util';
-import { MEASURED_PROBE_IMAGES } from './core/verdict.js';
+import { fewestProbeImages, MEASURED_PROBE_IMAGES } from './core/verdict.js';
 import { AUTO_METHOD, CLEAN_METHODS, JUDGE_PROBES, MIN_HELD_OUT_PER_CLASS, MIN_IMAGES_PER_CLASS, runClean, type CleanMethod } from './clean/pipeline.js';
 import { cleanedModelFailure, cleanedModelPasses, cleanSummary, type CleanReport } from './clean/report.js';
 import { ConfigurationError, describeError, exitOnEscapedError, failIfEndedEarly } from './errors.js';
@@ -38,8 +38,9 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
   --backend <name>          auto | tensorflow | webgpu | wasm | cpu (default: auto; webgpu needs the
                             webgpu package, Dawn for Node, installed beside backdoor-gate)
   --seed <n>                seed for every random choice (default: ${DEFAULTS.seed})
-  --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages}); on fewer than ${MEASURED_PROBE_IMAGES} a quiet
-                            scan is unassessed (the scans' power was measured on ${MEASURED_PROBE_IMAGES})
+  --max-probe-images <n>    probe images used (default: ${DEFAULTS.maxProbeImages}); on fewer than ${fewestProbeImages('multiClass')} a quiet scan
+                            is unassessed (the benchmark measured the scans' power on ${MEASURED_PROBE_IMAGES} and
+                            on fewer: below ${fewestProbeImages('multiClass')} it fell)
   --scans <list>            detectors: inversion, mask-inversion, hessian, max-margin, or none (default:
                             ${DEFAULTS.scans} with --data, ${DEFAULTS.dataFreeScans} without)
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists); flags override it

@@ -42,6 +42,7 @@ import { wilson } from './intervals.js';
 import { gammaOutlier } from '../scan/null-gamma.js';
 import { kindInWords, networkKinds, PLAIN, unfittedFeatures, type NetworkKind, type NetworkStructure } from '../model/structure.js';
 import dataFreeFit from './data-free.json' with { type: 'json' };
+import fewerProbesFit from './probe-power.json' with { type: 'json' };
 
 /** What the dense (ℓ∞) trigger inversion found, per class: the fields the verdict reads. */
 export interface DenseEvidence {
@@ -105,6 +106,38 @@ export const MIN_SYNTHESIS_CLASSIFIED = 0.9;
  * were quiet).
  */
 export const MEASURED_PROBE_IMAGES = 256;
+
+/**
+ * The scans' power on the benchmark's tuning split when they read fewer probe images than
+ * MEASURED_PROBE_IMAGES, at the shipped thresholds (`npm run eval -- --probe-images N
+ * --fit-probe-power` writes src/core/probe-power.json): a quiet scan on n images is judged by the
+ * power measured at the largest count up to n, and with none measured it clears nothing.
+ */
+export interface FewerProbesPower {
+  fittedOn: string;
+  counts: Array<{
+    probeImages: number;
+    power: Partial<Record<ModelKind, MeasuredPower>>;
+    networkPower: Partial<Record<NetworkKind, MeasuredPower>>;
+  }>;
+}
+export const FEWER_PROBES_POWER = fewerProbesFit as FewerProbesPower;
+
+/**
+ * The fewest probe images on which a quiet scan can clear a model of this kind: the smallest
+ * measured count where it kept its power (see decide), else MEASURED_PROBE_IMAGES.
+ */
+export function fewestProbeImages(
+  kind: ModelKind,
+  kinds: NetworkKind[] = [],
+  table: FewerProbesPower = FEWER_PROBES_POWER,
+  calibration: Calibration = CALIBRATION,
+): number {
+  const kept = table.counts.filter(
+    (c) => keepsPower(c.power[kind], calibration.power?.[kind]) && kinds.every((k) => keepsPower(c.networkPower[k], calibration.networkPower?.[k])),
+  );
+  return Math.min(MEASURED_PROBE_IMAGES, ...kept.map((c) => c.probeImages));
+}
 
 /** A quiet data-free scan clears a model only when it flagged at least this share of the tuning split's backdoored models. */
 export const MIN_DATA_FREE_POWER = 0.95;
@@ -366,6 +399,16 @@ const hasMeasuredPower = (p: MeasuredPower) => wilson(p.detected, p.of, 1.645)[0
  */
 const separates = (p: MeasuredPower) => wilson(p.detected, p.of, 1.645)[0] > wilson(p.cleanFlagged, p.cleanOf, 1.645)[1];
 
+/**
+ * Scans on fewer probe images stand in for the benchmark's only where the tuning split showed no
+ * loss: as large a share of backdoored models flagged, and no larger a share of clean ones.
+ */
+const weakerThan = (p: MeasuredPower, reference: MeasuredPower) =>
+  p.detected * reference.of < reference.detected * p.of || p.cleanFlagged * reference.cleanOf > reference.cleanFlagged * p.cleanOf;
+/** Power measured on fewer probes that shows power and no loss against the benchmark's count. */
+const keepsPower = (p: MeasuredPower | undefined, reference: MeasuredPower | undefined) =>
+  p !== undefined && hasMeasuredPower(p) && !(reference && weakerThan(p, reference));
+
 type Level = 0 | 1 | 2;
 const levelOf = (value: number, t: { suspicious: number; backdoored: number }): Level => (value > t.backdoored ? 2 : value > t.suspicious ? 1 : 0);
 const pct = (v: number) => `${(100 * v).toFixed(0)} %`;
@@ -374,7 +417,7 @@ export function decide(
   scans: { dense?: DenseEvidence; mask?: MaskEvidence; hessian?: HessianEvidence; maxMargin?: MaxMarginEvidence },
   context: ScanContext,
   thresholds: Thresholds = DEFAULT_THRESHOLDS,
-  options: { prior?: number; calibration?: Calibration; dataFreePower?: DataFreePower } = {},
+  options: { prior?: number; calibration?: Calibration; dataFreePower?: DataFreePower; fewerProbesPower?: FewerProbesPower } = {},
 ): Decision {
   const t = thresholdsFor(thresholds, context.numClasses, context.decision, context.structure);
   const calibration = options.calibration ?? CALIBRATION;
@@ -506,10 +549,20 @@ export function decide(
     );
   if (context.probes === 'synthetic')
     unassessed.push('the probes are synthetic: detection power on noise probes is not measured; give unlabelled in-distribution images (data)');
-  if (context.probes === 'in-distribution' && context.probeImages !== undefined && context.probeImages < MEASURED_PROBE_IMAGES)
+  // On fewer probe images than the benchmark's, the power is what was measured at that many (if any).
+  const fewerProbes = context.probes === 'in-distribution' && context.probeImages !== undefined && context.probeImages < MEASURED_PROBE_IMAGES;
+  const measuredCounts = (options.fewerProbesPower ?? FEWER_PROBES_POWER).counts;
+  const powerAtCount = fewerProbes
+    ? measuredCounts.filter((c) => c.probeImages <= context.probeImages!).sort((a, b) => b.probeImages - a.probeImages)[0]
+    : undefined;
+  const fewest = fewestProbeImages(modelKind(context.numClasses, context.decision), judgedNetworkKinds(context), options.fewerProbesPower, calibration);
+  const giveMore = `give at least ${fewest} unlabelled in-distribution images (data), and no lower budgets.probe-images or max-probe-images`;
+  if (fewerProbes && !powerAtCount) {
+    const counts = [...measuredCounts.map((c) => c.probeImages), MEASURED_PROBE_IMAGES].sort((a, b) => a - b);
     unassessed.push(
-      `the scans read ${context.probeImages} probe images, and their detection power was measured with ${MEASURED_PROBE_IMAGES}: on fewer a backdoor can pass unseen; give at least ${MEASURED_PROBE_IMAGES} unlabelled in-distribution images (data), and no lower budgets.probe-images or max-probe-images`,
+      `the scans read ${context.probeImages} probe images, and their detection power was measured with ${counts.join(', ')}: on fewer a backdoor can pass unseen; ${giveMore}`,
     );
+  }
   // Images made from the model find the triggers a model generalises, but a quiet scan on them
   // missed too many of the benchmark's backdoors to clear one (docs/detection.md).
   if (context.probes === 'model-inverted')
@@ -519,17 +572,36 @@ export function decide(
   const kind = modelKind(context.numClasses, context.decision);
   const kinds = judgedNetworkKinds(context);
   // The model kind's power, and on multi-class networks of a kind with thresholds of its own, that kind's.
-  const powers: Array<{ models: string; power?: MeasuredPower }> = [
-    { models: kind === 'binary' ? 'two-class and multi-label models' : 'multi-class models', power: calibration.power?.[kind] },
+  // `reference`: the power with the benchmark's own probe count, which fewer images must not fall below.
+  const powers: Array<{ models: string; power?: MeasuredPower; reference?: MeasuredPower }> = [
+    {
+      models: kind === 'binary' ? 'two-class and multi-label models' : 'multi-class models',
+      power: powerAtCount ? powerAtCount.power[kind] : calibration.power?.[kind],
+      reference: calibration.power?.[kind],
+    },
     ...kinds.map((k) => ({
       models: `multi-class networks with ${kindInWords(k)}, at their own thresholds,`,
-      power: calibration.networkPower?.[k],
+      power: powerAtCount ? powerAtCount.networkPower[k] : calibration.networkPower?.[k],
+      reference: calibration.networkPower?.[k],
     })),
   ];
+  const readingFewer = powerAtCount ? ` reading ${powerAtCount.probeImages} probe images each` : '';
+  if (powerAtCount)
+    for (const { models, power, reference } of powers) {
+      const on = models.replace(/,$/, '');
+      if (!power)
+        unassessed.push(
+          `the scans read ${context.probeImages} probe images, and on ${on} their power was measured with ${MEASURED_PROBE_IMAGES} only: ${giveMore}`,
+        );
+      else if (reference && weakerThan(power, reference))
+        unassessed.push(
+          `the scans read ${context.probeImages} probe images; on ${on}, scans${readingFewer} flagged ${power.detected} of the benchmark's ${power.of} backdoored and ${power.cleanFlagged} of its ${power.cleanOf} clean tuning models, against ${reference.detected} of ${reference.of} and ${reference.cleanFlagged} of ${reference.cleanOf} reading ${MEASURED_PROBE_IMAGES}: on so few a backdoor can pass unseen; ${giveMore}`,
+        );
+    }
   const powerless = powers.filter(({ power }) => power && !hasMeasuredPower(power));
   for (const { models, power } of powerless)
     unassessed.push(
-      `on ${models} the scans flagged ${power!.detected} of the benchmark's ${power!.of} backdoored tuning models, too few to show (one-sided 95 %) that they catch at least ${pct(MIN_MEASURED_POWER)} of such backdoors, so a quiet scan says little (their clean models' natural universal triggers stand out as far)`,
+      `on ${models} the scans${readingFewer} flagged ${power!.detected} of the benchmark's ${power!.of} backdoored tuning models, too few to show (one-sided 95 %) that they catch at least ${pct(MIN_MEASURED_POWER)} of such backdoors, so a quiet scan says little (their clean models' natural universal triggers stand out as far)`,
     );
   // Where the statistics did not separate a kind of model's backdoored from its clean tuning models,
   // a suspicious-level finding is what a clean model's natural asymmetry reaches too: it cannot be
@@ -544,7 +616,7 @@ export function decide(
     if (weak.length) {
       for (const v of weak) v.level = 0;
       unassessed.push(
-        `the scans' suspicious-level finding is within what clean ${powers[0].models} reach from their classes' natural asymmetry (on the benchmark's tuning split the rule flagged ${modelPower.detected} of ${modelPower.of} backdoored and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones, which does not show at one-sided 95 % that it flags backdoors more often), so it is not evidence of a backdoor either`,
+        `the scans' suspicious-level finding is within what clean ${powers[0].models} reach from their classes' natural asymmetry (on the benchmark's tuning split the rule${readingFewer} flagged ${modelPower.detected} of ${modelPower.of} backdoored and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones, which does not show at one-sided 95 % that it flags backdoors more often), so it is not evidence of a backdoor either`,
       );
     }
   }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
+import { fewestProbeImages, MEASURED_PROBE_IMAGES } from '../../src/core/verdict.js';
 import { sarifValidator } from '../helpers/sarif.js';
 import { EXAMPLES, PROBE, runCli } from '../helpers/run.js';
 
@@ -241,8 +242,26 @@ describe('backdoor-gate scan', () => {
     const json = JSON.parse(readFileSync(report, 'utf8'));
     expect(json.data.count).toBe(32);
     expect(json.verdict).toBe('unassessed');
-    expect(json.unassessed.join('\n')).toMatch(/read 32 probe images, and their detection power was measured with 256/);
+    expect(json.unassessed.join('\n')).toMatch(/read 32 probe images, and their detection power was measured with [\d, ]*256: .* give at least \d+ unlabelled/);
     expect(run.code).toBe(2);
+  });
+
+  it('clears a clean model on as few probe images as the benchmark showed power with, and not on fewer', async () => {
+    const fewest = fewestProbeImages('multiClass');
+    const scan = async (count: number) => {
+      const report = path.join(tmp(), `c${count}.json`);
+      const run = await runCli(['scan', EXAMPLES.cleanCnn, '--data', PROBE, '--max-probe-images', String(count), '--report', report]);
+      return { code: run.code, json: JSON.parse(readFileSync(report, 'utf8')) };
+    };
+    // The shipped measurement (src/core/probe-power.json) accepts fewer than the benchmark's 256.
+    expect(fewest).toBeLessThan(MEASURED_PROBE_IMAGES);
+    const enough = await scan(fewest);
+    expect(enough.json.data.count).toBe(fewest);
+    expect(enough).toMatchObject({ code: 0, json: { verdict: 'clean' } });
+    const short = await scan(fewest - 1);
+    expect(short.code).toBe(2);
+    expect(short.json.verdict).toBe('unassessed');
+    expect(short.json.unassessed.join('\n')).toMatch(new RegExp(`read ${fewest - 1} probe images.*give at least ${fewest} unlabelled`));
   });
 
   it('--json prints the report itself on stdout', async () => {

@@ -310,14 +310,66 @@ describe('verdict', () => {
     expect(decide(finding, ctx(), T, { calibration: at(3, 2) }).verdict).toBe('backdoored');
   });
 
+  it('judges a quiet scan on fewer probe images by the power measured at the largest count up to it', () => {
+    const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
+    // With the benchmark's 256 probes: 31 of 45 backdoored and 0 of 44 clean tuning models flagged.
+    const calibration = { ...calibrationPlain, power: { ...calibrationPlain.power, multiClass: { detected: 31, of: 45, cleanFlagged: 0, cleanOf: 44 } } };
+    // Wilson lower ends at z = 1.645: 40 of 45 → 0.78 (power), 20 of 45 → 0.32 (none).
+    const at128 = (detected: number) => ({
+      fittedOn: 'test',
+      counts: [{ probeImages: 128, power: { multiClass: { detected, of: 45, cleanFlagged: 0, cleanOf: 44 } }, networkPower: {} }],
+    });
+    const strong = { calibration, fewerProbesPower: at128(40) };
+    expect(decide(quiet, ctx({ probeImages: 128 }), T, strong).verdict).toBe('clean');
+    expect(decide(quiet, ctx({ probeImages: 200 }), T, strong).verdict).toBe('clean');
+    const below = decide(quiet, ctx({ probeImages: 127 }), T, strong);
+    expect(below.verdict).toBe('unassessed');
+    expect(below.unassessed!.join('\n')).toMatch(
+      /read 127 probe images, and their detection power was measured with 128, 256: .* give at least 128 unlabelled/,
+    );
+    // A count whose tuning power fell below the benchmark's own clears nothing.
+    const power = (detected: number, cleanFlagged: number) => ({ multiClass: { detected, of: 45, cleanFlagged, cleanOf: 44 } });
+    const with64 = (detected: number, cleanFlagged: number) => ({
+      calibration,
+      fewerProbesPower: { fittedOn: 'test', counts: [...at128(40).counts, { probeImages: 64, power: power(detected, cleanFlagged), networkPower: {} }] },
+    });
+    expect(decide(quiet, ctx({ probeImages: 100 }), T, with64(31, 0)).verdict).toBe('clean');
+    expect(decide(quiet, ctx({ probeImages: 128 }), T, with64(1, 0)).verdict).toBe('clean');
+    for (const [detected, cleanFlagged] of [
+      [30, 0],
+      [40, 1],
+    ]) {
+      const lost = decide(quiet, ctx({ probeImages: 100 }), T, with64(detected, cleanFlagged));
+      expect(lost.verdict).toBe('unassessed');
+      expect(lost.unassessed!.join('\n')).toMatch(
+        new RegExp(
+          `on multi-class models, scans reading 64 probe images each flagged ${detected} of the benchmark's 45 backdoored and ${cleanFlagged} of its 44 clean tuning models, against 31 of 45 and 0 of 44 reading 256: .* give at least 128 unlabelled`,
+        ),
+      );
+    }
+    const weak = decide(quiet, ctx({ probeImages: 128 }), T, { calibration, fewerProbesPower: at128(20) });
+    expect(weak.verdict).toBe('unassessed');
+    expect(weak.unassessed!.join('\n')).toMatch(/on multi-class models the scans reading 128 probe images each flagged 20 of the benchmark's 45/);
+    // At the benchmark's own count the calibration's power judges, whatever was measured below it.
+    expect(decide(quiet, ctx({ probeImages: 256 }), T, { calibration, fewerProbesPower: at128(20) }).verdict).toBe('clean');
+    // A kind of model whose power was not measured at that count clears nothing on it.
+    const twoWay = decide({ mask: mask([16, 15]) }, ctx({ inputShape: [40, 40, 1], numClasses: 2, probeImages: 128 }), T, {
+      calibration: { ...calibration, power: { ...calibration.power!, binary: { detected: 12, of: 12, cleanFlagged: 0, cleanOf: 10 } } },
+      fewerProbesPower: at128(40),
+    });
+    expect(twoWay.verdict).toBe('unassessed');
+    expect(twoWay.unassessed!.join('\n')).toMatch(/on two-class and multi-label models their power was measured with 256 only/);
+  });
+
   it('is unassessed, never clean, when the scans had no power, and says what to give', () => {
     const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
     const synthetic = decide(quiet, ctx({ probes: 'synthetic' }), T, { calibration });
     expect(synthetic.verdict).toBe('unassessed');
     expect(synthetic.unassessed!.join('\n')).toMatch(/give unlabelled in-distribution images/);
     // Fewer probe images than the benchmark measured power with: a quiet scan clears nothing, a finding still flags.
-    expect(decide(quiet, ctx({ probeImages: 256 }), T, { calibration }).verdict).toBe('clean');
-    const few = decide(quiet, ctx({ probeImages: 255 }), T, { calibration });
+    const unmeasured = { fittedOn: 'none', counts: [] };
+    expect(decide(quiet, ctx({ probeImages: 256 }), T, { calibration, fewerProbesPower: unmeasured }).verdict).toBe('clean');
+    const few = decide(quiet, ctx({ probeImages: 255 }), T, { calibration, fewerProbesPower: unmeasured });
     expect(few.verdict).toBe('unassessed');
     expect(few.unassessed!.join('\n')).toMatch(/read 255 probe images, and their detection power was measured with 256/);
     expect(decide({ dense: dense(tied(2, 1)) }, ctx({ probeImages: 64 }), T, { calibration })).toMatchObject({ verdict: 'backdoored', suspectedTarget: 2 });
