@@ -46,7 +46,7 @@ const { values } = parseArgs({
     'scan-one': { type: 'string' },
     /** Scan models of more classes than this on the many-class schedule (default: the policy's, 48), to compare it with full scans; use another --cache. */
     'schedule-above': { type: 'string' },
-    /** Let the scans read only this many of the 256 probes (a seeded draw), to measure the power on fewer; use another --cache. */
+    /** Let the scans read only the first N of the 256 probes, to measure the power on fewer; use another --cache. */
     'probe-images': { type: 'string' },
     /** With --probe-images: write the shipped rule's power on these tuning scans into src/core/probe-power.json. */
     'fit-probe-power': { type: 'boolean', default: false },
