@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-H34BDM4U.js";
+} from "./chunks/chunk-QRJC7CFF.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts
@@ -321,11 +321,12 @@ function verdictOut(settings, session, json, logger) {
     );
   if (outcomeFor(report.verdict, settings.failOn) === "warn")
     logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join("; ")}`);
-  if (outcomeFor(report.verdict, settings.failOn) === "could-not-scan" && onErrorFor(report, settings.onError) === "warn")
+  const onError = onErrorFor(report, settings.onError);
+  if (outcomeFor(report.verdict, settings.failOn) === "could-not-scan" && onError === "warn")
     logger.warning(
       `${report.verdict}, but the policy ${report.accepted ? "accepts this model unassessed" : "says on-error: warn"}: ${report.reasons.join("; ")}`
     );
-  return exitCodeFor(report.verdict, settings.failOn, onErrorFor(report, settings.onError));
+  return exitCodeFor(report.verdict, settings.failOn, onError);
 }
 async function clean(model, values, logger) {
   const str = (k) => typeof values[k] === "string" ? values[k].trim() || void 0 : void 0;

@@ -46,7 +46,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-H34BDM4U.js";
+} from "./chunks/chunk-QRJC7CFF.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -673,9 +673,10 @@ async function run() {
         warning(`job summary not written: ${describeError(err)}`);
       }
     }
+    const onError = onErrorFor(report, settings.onError);
     const { checkRunUrl } = await reporter.finish(report, anchor, {
       failOn: settings.failOn,
-      onError: onErrorFor(report, settings.onError),
+      onError,
       links,
       clean: cleaned.report,
       cleanedPasses: cleaned.passes
@@ -683,7 +684,7 @@ async function run() {
     if (checkRunUrl) setOutput(Outputs.CheckRunUrl, checkRunUrl);
     if (!checkRunUrl) logAnnotations(report, anchor, cleaned.passes);
     info(`verdict: ${report.verdict}; report: ${reportPath}`);
-    const conclusion = checkConclusion(report, settings.failOn, onErrorFor(report, settings.onError));
+    const conclusion = checkConclusion(report, settings.failOn, onError);
     if (conclusion === "success" || cleaned.passes) return;
     const message = `Backdoor Gate: ${report.verdict} \u2014 ${report.reasons.join("; ")}`;
     const props = { title: `Backdoor Gate: ${report.verdict}`, ...anchor && !checkRunUrl ? { file: anchor.path, startLine: anchor.line } : {} };

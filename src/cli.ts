@@ -318,11 +318,12 @@ function verdictOut(
     );
   if (outcomeFor(report.verdict, settings.failOn) === 'warn')
     logger.warning(`${report.verdict}, but the policy fails only on backdoored: ${report.reasons.join('; ')}`);
-  if (outcomeFor(report.verdict, settings.failOn) === 'could-not-scan' && onErrorFor(report, settings.onError) === 'warn')
+  const onError = onErrorFor(report, settings.onError);
+  if (outcomeFor(report.verdict, settings.failOn) === 'could-not-scan' && onError === 'warn')
     logger.warning(
       `${report.verdict}, but the policy ${report.accepted ? 'accepts this model unassessed' : 'says on-error: warn'}: ${report.reasons.join('; ')}`,
     );
-  return exitCodeFor(report.verdict, settings.failOn, onErrorFor(report, settings.onError));
+  return exitCodeFor(report.verdict, settings.failOn, onError);
 }
 
 async function clean(model: string, values: Record<string, string | boolean | undefined>, logger: ConsoleLogger): Promise<number> {

@@ -225,9 +225,10 @@ export async function run(): Promise<void> {
         core.warning(`job summary not written: ${describeError(err)}`);
       }
     }
+    const onError = onErrorFor(report, settings.onError);
     const { checkRunUrl } = await reporter.finish(report, anchor, {
       failOn: settings.failOn,
-      onError: onErrorFor(report, settings.onError),
+      onError,
       links,
       clean: cleaned.report,
       cleanedPasses: cleaned.passes,
@@ -238,7 +239,7 @@ export async function run(): Promise<void> {
     core.info(`verdict: ${report.verdict}; report: ${reportPath}`);
 
     // The step's outcome is the check run's conclusion: success passes, neutral warns, failure fails.
-    const conclusion = checkConclusion(report, settings.failOn, onErrorFor(report, settings.onError));
+    const conclusion = checkConclusion(report, settings.failOn, onError);
     if (conclusion === 'success' || cleaned.passes) return;
     const message = `Backdoor Gate: ${report.verdict} — ${report.reasons.join('; ')}`;
     const props = { title: `Backdoor Gate: ${report.verdict}`, ...(anchor && !checkRunUrl ? { file: anchor.path, startLine: anchor.line } : {}) };

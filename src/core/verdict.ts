@@ -550,15 +550,17 @@ export function decide(
   if (context.probes === 'synthetic')
     unassessed.push('the probes are synthetic: detection power on noise probes is not measured; give unlabelled in-distribution images (data)');
   // On fewer probe images than the benchmark's, the power is what was measured at that many (if any).
+  const kind = modelKind(context.numClasses, context.decision);
+  const kinds = judgedNetworkKinds(context);
   const fewerProbes = context.probes === 'in-distribution' && context.probeImages !== undefined && context.probeImages < MEASURED_PROBE_IMAGES;
-  const measuredCounts = (options.fewerProbesPower ?? FEWER_PROBES_POWER).counts;
+  const fewerProbesPower = options.fewerProbesPower ?? FEWER_PROBES_POWER;
   const powerAtCount = fewerProbes
-    ? measuredCounts.filter((c) => c.probeImages <= context.probeImages!).sort((a, b) => b.probeImages - a.probeImages)[0]
+    ? fewerProbesPower.counts.filter((c) => c.probeImages <= context.probeImages!).sort((a, b) => b.probeImages - a.probeImages)[0]
     : undefined;
-  const fewest = fewestProbeImages(modelKind(context.numClasses, context.decision), judgedNetworkKinds(context), options.fewerProbesPower, calibration);
+  const fewest = fewestProbeImages(kind, kinds, fewerProbesPower, calibration);
   const giveMore = `give at least ${fewest} unlabelled in-distribution images (data), and no lower budgets.probe-images or max-probe-images`;
   if (fewerProbes && !powerAtCount) {
-    const counts = [...measuredCounts.map((c) => c.probeImages), MEASURED_PROBE_IMAGES].sort((a, b) => a - b);
+    const counts = [...fewerProbesPower.counts.map((c) => c.probeImages), MEASURED_PROBE_IMAGES].sort((a, b) => a - b);
     unassessed.push(
       `the scans read ${context.probeImages} probe images, and their detection power was measured with ${counts.join(', ')}: on fewer a backdoor can pass unseen; ${giveMore}`,
     );
@@ -569,8 +571,6 @@ export function decide(
     unassessed.push(
       'the probes were synthesised from the model (DeepInversion): a quiet scan on them does not show the model is clean, only a finding counts; give unlabelled in-distribution images (data)',
     );
-  const kind = modelKind(context.numClasses, context.decision);
-  const kinds = judgedNetworkKinds(context);
   // The model kind's power, and on multi-class networks of a kind with thresholds of its own, that kind's.
   // `reference`: the power with the benchmark's own probe count, which fewer images must not fall below.
   const powers: Array<{ models: string; power?: MeasuredPower; reference?: MeasuredPower }> = [
