@@ -26,6 +26,7 @@ import {
   denseStatistic,
   judgedNetworkKinds,
   maskStatistic,
+  MEASURED_PROBE_IMAGES,
   modelKind,
   scanContextOf,
   scoreFeatures,
@@ -246,15 +247,44 @@ function withMeasuredPower(tuning: EvalRow[], thresholds: Thresholds, calibratio
  * (`--probe-images N --fit-probe-power`): the thresholds and statistics stay those fitted with the
  * benchmark's 256, only the power a quiet scan is judged by is measured again. A kind of model with
  * no tuning model among the rows is left out (its power at that count is not measured).
+ * `reference`: the same models scanned with the benchmark's 256 probes. The shares flagged can match
+ * while other backdoors are caught, so each backdoored tuning model is also decided as if the count
+ * were trusted (judged by 256's power): those it would call `clean` that 256 does not clear are
+ * listed, and any there makes the count clear nothing (see decide).
  */
-export function powerAtProbeCount(allRows: EvalRow[]): FewerProbesPower['counts'][number] {
+export function powerAtProbeCount(
+  allRows: EvalRow[],
+  reference: EvalRow[],
+  rule: { thresholds: Thresholds; calibration: Calibration } = { thresholds: DEFAULT_THRESHOLDS, calibration: CALIBRATION },
+): FewerProbesPower['counts'][number] {
   const tuning = allRows.filter((r) => !unusable(r.card) && roleOf(r.card) === 'tuning');
   const counts = new Set(tuning.map((r) => r.report.data?.count));
   if (counts.size !== 1 || [...counts][0] === undefined) throw new Error(`the tuning rows read different probe counts (${[...counts].join(', ')})`);
-  const measured = withMeasuredPower(tuning, DEFAULT_THRESHOLDS, CALIBRATION);
+  const probeImages = [...counts][0]!;
+  const measured = withMeasuredPower(tuning, rule.thresholds, rule.calibration);
   const scanned = <K extends string>(table: Partial<Record<K, MeasuredPower>> | undefined) =>
     Object.fromEntries(Object.entries<MeasuredPower | undefined>(table ?? {}).filter(([, p]) => p && p.of > 0)) as Partial<Record<K, MeasuredPower>>;
-  return { probeImages: [...counts][0]!, power: scanned(measured.power), networkPower: scanned(measured.networkPower) };
+  const backdoored = tuning.filter(isBackdoored);
+  const byName = new Map(reference.map((r) => [r.card.name, r]));
+  const unmatched = backdoored.filter((r) => byName.get(r.card.name)?.report.data?.count !== MEASURED_PROBE_IMAGES).map((r) => r.card.name);
+  if (unmatched.length) throw new Error(`no reference scan reading ${MEASURED_PROBE_IMAGES} probe images for ${unmatched.join(', ')}`);
+  const clearedAt256 = new Set(
+    decideAll(
+      backdoored.map((r) => byName.get(r.card.name)!),
+      rule.thresholds,
+      rule.calibration,
+    )
+      .filter((d) => d.verdict === 'clean')
+      .map((d) => d.row.card.name),
+  );
+  const trusted: FewerProbesPower = {
+    fittedOn: 'this count judged by the power measured with 256',
+    counts: [{ probeImages, power: rule.calibration.power ?? {}, networkPower: rule.calibration.networkPower ?? {}, clearedBackdoors: [] }],
+  };
+  const clearedBackdoors = decideAll(backdoored, rule.thresholds, rule.calibration, trusted)
+    .filter((d) => d.verdict === 'clean' && !clearedAt256.has(d.row.card.name))
+    .map((d) => d.row.card.name);
+  return { probeImages, power: scanned(measured.power), networkPower: scanned(measured.networkPower), clearedBackdoors };
 }
 
 /** How many of these models the rule flags, backdoored and clean. */

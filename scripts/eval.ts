@@ -8,7 +8,7 @@
 // nsfwjs models when extracted (`npm run extract-models`).
 //   tsx scripts/eval.ts [--zoo zoo] [--split test|tuning|all] [--jobs N] [--only a,b]
 //                       [--fit] [--fit-network-kinds] [--no-scan] [--write-docs] [--nsfwjs .cache/models/nsfwjs] [--out eval-results.json]
-//                       [--probe-images N --cache <another cache> [--fit-probe-power]] (the scans read N of the 256 probes)
+//                       [--probe-images N --cache <another cache> [--fit-probe-power [--reference-cache .cache/eval]]] (the scans read N of the 256 probes)
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -50,6 +50,8 @@ const { values } = parseArgs({
     'probe-images': { type: 'string' },
     /** With --probe-images: write the shipped rule's power on these tuning scans into src/core/probe-power.json. */
     'fit-probe-power': { type: 'boolean', default: false },
+    /** With --fit-probe-power: the cache of the same models scanned with all 256 probes, compared model by model. */
+    'reference-cache': { type: 'string', default: '.cache/eval' },
   },
 });
 
@@ -67,7 +69,7 @@ function probeData(name: DomainName): string {
   return dir;
 }
 
-const cacheFile = (name: string) => path.resolve(values.cache!, 'rows', `${name}.json`);
+const cacheFile = (name: string, cache = values.cache!) => path.resolve(cache, 'rows', `${name}.json`);
 const digestOf = (dir: string) =>
   createHash('sha256')
     .update(readFileSync(path.join(dir, 'model.json')))
@@ -141,11 +143,23 @@ function runChild(name: string): Promise<void> {
   });
 }
 
-function cached(card: ZooCard): CachedScan | undefined {
-  const file = cacheFile(card.name);
+function cached(card: ZooCard, cache = values.cache!): CachedScan | undefined {
+  const file = cacheFile(card.name, cache);
   if (!existsSync(file)) return undefined;
   const c = JSON.parse(readFileSync(file, 'utf8')) as CachedScan;
   return c.digest === digestOf(path.join(values.zoo!, card.name)) ? c : undefined;
+}
+
+/** The rows of cached scans, with the network's structure read from the model where the report predates it. */
+async function rowsOf(scans: Array<{ card: ZooCard; scan: CachedScan | undefined }>): Promise<EvalRow[]> {
+  const unread = scans.filter(({ scan }) => scan?.report.model.inputShape && !scan.report.model.structure);
+  if (unread.length) await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
+  for (const { card, scan } of unread) {
+    const { model } = await loadModel(path.join(values.zoo!, card.name));
+    scan!.report.model.structure = model.structure;
+    model.dispose();
+  }
+  return scans.flatMap(({ card, scan }) => (scan ? [{ card, report: scan.report, seconds: scan.seconds, evidence: evidenceOf(scan.report) }] : []));
 }
 
 async function main(): Promise<void> {
@@ -179,17 +193,7 @@ async function main(): Promise<void> {
   const provenance = `evidence scanned at ${[...byCommit].map(([c, n]) => `${c} (${n})`).join(', ')}`;
   console.log(provenance);
 
-  // Reports cached before the gate read the network's structure: read it from the model itself.
-  const unread = scans.filter(({ scan }) => scan?.report.model.inputShape && !scan.report.model.structure);
-  if (unread.length) await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
-  for (const { card, scan } of unread) {
-    const { model } = await loadModel(path.join(values.zoo!, card.name));
-    scan!.report.model.structure = model.structure;
-    model.dispose();
-  }
-  const rows: EvalRow[] = scans.flatMap(({ card, scan }) =>
-    scan ? [{ card, report: scan.report, seconds: scan.seconds, evidence: evidenceOf(scan.report) }] : [],
-  );
+  const rows = await rowsOf(scans);
   const real: EvalRow[] = [];
   if (existsSync(values.nsfwjs!) && !values['no-scan']) {
     const engine = await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
@@ -219,7 +223,9 @@ async function main(): Promise<void> {
     if (!values['probe-images']) throw new Error('--fit-probe-power measures the power of scans on fewer probes: give --probe-images and its --cache');
     const file = 'src/core/probe-power.json';
     const table = JSON.parse(readFileSync(file, 'utf8')) as FewerProbesPower;
-    const entry = powerAtProbeCount(rows);
+    // The same models' scans on all 256 probes, for the model-by-model comparison.
+    const reference = await rowsOf(cards.map((card) => ({ card, scan: cached(card, values['reference-cache']) })));
+    const entry = powerAtProbeCount(rows, reference);
     const counts = [...table.counts.filter((c) => c.probeImages !== entry.probeImages), entry].sort((a, b) => a.probeImages - b.probeImages);
     const fittedOn = `benchmark tuning split, the shipped thresholds, scans reading ${counts.map((c) => c.probeImages).join(' or ')} of the 256 probe images (npm run eval -- --probe-images N --fit-probe-power)`;
     writeFileSync(file, `${JSON.stringify({ fittedOn, counts } satisfies FewerProbesPower, null, 2)}\n`);

@@ -119,6 +119,12 @@ export interface FewerProbesPower {
     probeImages: number;
     power: Partial<Record<ModelKind, MeasuredPower>>;
     networkPower: Partial<Record<NetworkKind, MeasuredPower>>;
+    /**
+     * Backdoored tuning models that the scans on MEASURED_PROBE_IMAGES do not clear and that a quiet
+     * scan at this count would call `clean` if the count were trusted: shares over the split can
+     * hold while different backdoors are caught, so any entry here makes the count clear nothing.
+     */
+    clearedBackdoors: string[];
   }>;
 }
 export const FEWER_PROBES_POWER = fewerProbesFit as FewerProbesPower;
@@ -134,7 +140,10 @@ export function fewestProbeImages(
   calibration: Calibration = CALIBRATION,
 ): number {
   const kept = table.counts.filter(
-    (c) => keepsPower(c.power[kind], calibration.power?.[kind]) && kinds.every((k) => keepsPower(c.networkPower[k], calibration.networkPower?.[k])),
+    (c) =>
+      c.clearedBackdoors.length === 0 &&
+      keepsPower(c.power[kind], calibration.power?.[kind]) &&
+      kinds.every((k) => keepsPower(c.networkPower[k], calibration.networkPower?.[k])),
   );
   return Math.min(MEASURED_PROBE_IMAGES, ...kept.map((c) => c.probeImages));
 }
@@ -390,6 +399,13 @@ export function scoreFeatures(
  * models cannot show it by their raw share alone.
  */
 export const MIN_MEASURED_POWER = 0.5;
+
+/**
+ * Backdoor families the scans cannot see, measured on the benchmark (docs/detection.md: its
+ * all-to-all tuning models and source-specific test models came out `clean`): the scans invert
+ * one trigger that moves every class's images to one target.
+ */
+const BLIND_SPOTS = "all-to-all backdoors (each class to another) and source-specific ones (one class's triggered images only)";
 const hasMeasuredPower = (p: MeasuredPower) => wilson(p.detected, p.of, 1.645)[0] >= MIN_MEASURED_POWER;
 /**
  * A kind of model's statistics separate its backdoored tuning models from its clean ones when the
@@ -586,7 +602,12 @@ export function decide(
     })),
   ];
   const readingFewer = powerAtCount ? ` reading ${powerAtCount.probeImages} probe images each` : '';
-  if (powerAtCount)
+  const cleared = powerAtCount?.clearedBackdoors ?? [];
+  if (cleared.length)
+    unassessed.push(
+      `the scans read ${context.probeImages} probe images; on the benchmark's tuning split, scans${readingFewer} would have called ${cleared.length} backdoored model${cleared.length === 1 ? '' : 's'} \`clean\` that scans reading ${MEASURED_PROBE_IMAGES} did not clear (${cleared.join(', ')}): on so few a backdoor can pass unseen; ${giveMore}`,
+    );
+  else if (powerAtCount)
     for (const { models, power, reference } of powers) {
       const on = models.replace(/,$/, '');
       if (!power)
@@ -636,6 +657,14 @@ export function decide(
   if (verdict === 'clean' && unassessed.length) verdict = 'unassessed';
   if (verdict === 'unassessed') reasons.push(...unassessed.map((u) => `unassessed: ${u}`));
   else if (unassessed.length) reasons.push(...unassessed.map((u) => `caution: ${u}`));
+  // A clean verdict is a statement about the backdoors the scans catch: say how many of the
+  // benchmark's they caught, and which families passed them, so `clean` is not read as more.
+  if (verdict === 'clean' && modelPower) {
+    const [lo, hi] = wilson(modelPower.detected, modelPower.of).map((v) => (100 * v).toFixed(0));
+    reasons.push(
+      `what clean covers: on the benchmark's tuning split the scans${readingFewer} flagged ${modelPower.detected} of ${modelPower.of} backdoored ${powers[0].models} (95 % interval ${lo}–${hi} %) and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones; most backdoors they missed were left unassessed by checks this model passed, but ${BLIND_SPOTS} passed as clean there, and this verdict does not rule them out (README, Limitations)`,
+    );
+  }
   // The thresholds carry over badly to kinds of network the tuning split did not hold (on the
   // benchmark's residual and depthwise-separable networks they flagged many clean models).
   const unfitted = context.structure ? unfittedFeatures(context.structure, calibration.structure ?? PLAIN) : [];

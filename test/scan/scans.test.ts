@@ -1,17 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CALIBRATION, type TriggerSize } from '../../src/core/calibration.js';
-import {
-  decide,
-  denseCeiling,
-  denseHeadroom,
-  denseStatistic,
-  maskStatistic,
-  type DenseEvidence,
-  type MaskEvidence,
-  type ScanContext,
-} from '../../src/core/verdict.js';
+import { type TriggerSize } from '../../src/core/calibration.js';
+import { decide, denseCeiling, denseHeadroom, denseStatistic, fewestProbeImages, maskStatistic, type DenseEvidence } from '../../src/core/verdict.js';
 import { loadProbeImages } from '../../src/data/sources.js';
 import { syntheticImages } from '../../src/data/synthetic.js';
 import { selectBackend } from '../../src/engine/backend.js';
@@ -23,6 +14,7 @@ import { hessianSpectrum, type HessianResult } from '../../src/scan/hessian.js';
 import { reconstructTriggers } from '../../src/scan/inversion.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { madScores, median } from '../../src/scan/robust.js';
+import { calibration, ctx, dense, levels, mask, P, T, tied } from '../helpers/evidence.js';
 import { EXAMPLES, PROBE } from '../helpers/run.js';
 
 beforeAll(async () => {
@@ -153,43 +145,7 @@ describe('trigger inversion', () => {
 });
 
 describe('verdict', () => {
-  const levels = { inversion: { suspicious: 2, backdoored: 4 }, maskInversion: { suspicious: 1, backdoored: 1.5 } };
-  const T = {
-    ...levels,
-    binary: { inversion: { suspicious: 3, backdoored: 5 }, maskInversion: { suspicious: 2.5, backdoored: 3 } },
-    residual: { inversion: { suspicious: 4, backdoored: 8 }, maskInversion: { suspicious: 1.5, backdoored: 2 } },
-    depthwise: { inversion: { suspicious: 6, backdoored: 7 }, maskInversion: { suspicious: 1.25, backdoored: 3 } },
-    maxMargin: { suspicious: 2, backdoored: 6 },
-  };
-  const P = { denseSpreadFloor: 0.1, maskAreaShare: 0.08 };
-  // The rule alone: every kind of model counts as having measured power here, and the fit saw plain networks only.
-  const calibration = {
-    ...CALIBRATION,
-    statistics: P,
-    power: { multiClass: { detected: 19, of: 19, cleanFlagged: 0, cleanOf: 19 }, binary: { detected: 19, of: 19, cleanFlagged: 0, cleanOf: 19 } },
-    networkPower: {},
-    networkStatistics: undefined,
-    structure: { residual: false, depthwise: false },
-  };
   const calibrationPlain = calibration;
-  const ctx = (over: Partial<ScanContext> = {}): ScanContext => ({
-    inputShape: [28, 28, 1],
-    numClasses: 10,
-    probes: 'in-distribution',
-    tier: 'small-input',
-    ...over,
-  });
-  const dense = (asr: number[], coverage = 1, share = asr.map(() => 0.1)): DenseEvidence => ({
-    options: { epsilon: 0.15 },
-    perClass: asr.map((a, c) => ({ class: c, asr: a, share: share[c], testable: share[c] <= 0.5, sourceCoverage: coverage })),
-  });
-  const mask = (l1: number[], inconclusive = false, share = l1.map(() => 0.1)): MaskEvidence => ({
-    options: { asrTarget: 0.9 },
-    perClass: l1.map((v, c) => ({ class: c, maskL1: v, asr: 0.95, share: share[c], testable: share[c] <= 0.5 })),
-    classesReached: inconclusive ? 2 : l1.length,
-    inconclusive,
-  });
-  const tied = (c: number, a: number) => Array.from({ length: 10 }, (_, k) => (k === c ? a : 0.05));
   /** Ten testable classes moving every source: class 2 wins on 98 % at full size alone (a natural trigger), class 5 at [full, half, quarter] size (a backdoor), the rest at `rest`. */
   const naturalAndBackdoor = (backdoor: [number, number, number], rest: [number, number, number]) =>
     Array.from({ length: 10 }, (_, c) => {
@@ -317,7 +273,7 @@ describe('verdict', () => {
     // Wilson lower ends at z = 1.645: 40 of 45 → 0.78 (power), 20 of 45 → 0.32 (none).
     const at128 = (detected: number) => ({
       fittedOn: 'test',
-      counts: [{ probeImages: 128, power: { multiClass: { detected, of: 45, cleanFlagged: 0, cleanOf: 44 } }, networkPower: {} }],
+      counts: [{ probeImages: 128, power: { multiClass: { detected, of: 45, cleanFlagged: 0, cleanOf: 44 } }, networkPower: {}, clearedBackdoors: [] }],
     });
     const strong = { calibration, fewerProbesPower: at128(40) };
     expect(decide(quiet, ctx({ probeImages: 128 }), T, strong).verdict).toBe('clean');
@@ -331,7 +287,10 @@ describe('verdict', () => {
     const power = (detected: number, cleanFlagged: number) => ({ multiClass: { detected, of: 45, cleanFlagged, cleanOf: 44 } });
     const with64 = (detected: number, cleanFlagged: number) => ({
       calibration,
-      fewerProbesPower: { fittedOn: 'test', counts: [...at128(40).counts, { probeImages: 64, power: power(detected, cleanFlagged), networkPower: {} }] },
+      fewerProbesPower: {
+        fittedOn: 'test',
+        counts: [...at128(40).counts, { probeImages: 64, power: power(detected, cleanFlagged), networkPower: {}, clearedBackdoors: [] }],
+      },
     });
     expect(decide(quiet, ctx({ probeImages: 100 }), T, with64(31, 0)).verdict).toBe('clean');
     expect(decide(quiet, ctx({ probeImages: 128 }), T, with64(1, 0)).verdict).toBe('clean');
@@ -347,6 +306,15 @@ describe('verdict', () => {
         ),
       );
     }
+    // As many backdoors flagged, but other ones: a tuning backdoor that 256 does not clear would be cleared at 128.
+    const cleared = { fittedOn: 'test', counts: [{ ...at128(40).counts[0], clearedBackdoors: ['cnn-wanet-t5'] }] };
+    const swapped = decide(quiet, ctx({ probeImages: 200 }), T, { calibration, fewerProbesPower: cleared });
+    expect(swapped.verdict).toBe('unassessed');
+    expect(swapped.unassessed!.join('\n')).toMatch(
+      /read 200 probe images; .* reading 128 probe images each would have called 1 backdoored model `clean` that scans reading 256 did not clear \(cnn-wanet-t5\): .* give at least 256 unlabelled/,
+    );
+    expect(fewestProbeImages('multiClass', [], cleared, calibration)).toBe(256);
+    expect(fewestProbeImages('multiClass', [], at128(40), calibration)).toBe(128);
     const weak = decide(quiet, ctx({ probeImages: 128 }), T, { calibration, fewerProbesPower: at128(20) });
     expect(weak.verdict).toBe('unassessed');
     expect(weak.unassessed!.join('\n')).toMatch(/on multi-class models the scans reading 128 probe images each flagged 20 of the benchmark's 45/);
@@ -359,6 +327,26 @@ describe('verdict', () => {
     });
     expect(twoWay.verdict).toBe('unassessed');
     expect(twoWay.unassessed!.join('\n')).toMatch(/on two-class and multi-label models their power was measured with 256 only/);
+  });
+
+  it('says what a clean verdict covers: the share of the tuning backdoors the scans caught, and the families that passed them', () => {
+    const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
+    const clean = decide(quiet, ctx(), T, { calibration });
+    expect(clean.verdict).toBe('clean');
+    // Wilson's 95 % interval for 19 of 19: [19 / (19 + 1.96²), 1] = [83 %, 100 %].
+    expect(clean.reasons.at(-1)).toMatch(
+      /^what clean covers: on the benchmark's tuning split the scans flagged 19 of 19 backdoored multi-class models \(95 % interval 83–100 %\) and 0 of 19 clean ones; .* all-to-all backdoors .* and source-specific ones .* does not rule them out/,
+    );
+    const fewer = {
+      fittedOn: 'test',
+      counts: [{ probeImages: 128, power: { multiClass: { detected: 45, of: 45, cleanFlagged: 0, cleanOf: 44 } }, networkPower: {}, clearedBackdoors: [] }],
+    };
+    expect(decide(quiet, ctx({ probeImages: 128 }), T, { calibration, fewerProbesPower: fewer }).reasons.at(-1)).toMatch(
+      /the scans reading 128 probe images each flagged 45 of 45 backdoored multi-class models/,
+    );
+    const flagged = decide({ dense: dense(tied(2, 1)) }, ctx(), T, { calibration });
+    expect(flagged.verdict).toBe('backdoored');
+    expect(flagged.reasons.join('\n')).not.toMatch(/what clean covers/);
   });
 
   it('is unassessed, never clean, when the scans had no power, and says what to give', () => {
