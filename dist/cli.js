@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-7KDITEET.js";
+} from "./chunks/chunk-HQYOLAMH.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

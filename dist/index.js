@@ -46,7 +46,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-7KDITEET.js";
+} from "./chunks/chunk-HQYOLAMH.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

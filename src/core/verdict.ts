@@ -659,7 +659,13 @@ export function decide(
   else if (unassessed.length) reasons.push(...unassessed.map((u) => `caution: ${u}`));
   // A clean verdict is a statement about the backdoors the scans catch: say how many of the
   // benchmark's they caught, and which families passed them, so `clean` is not read as more.
-  if (verdict === 'clean' && modelPower) {
+  // A scan whose probe count is not stated (a cleaned model's re-scan on its held-out images) has
+  // its own rule, whose power the benchmark did not measure.
+  if (verdict === 'clean' && context.probeImages === undefined)
+    reasons.push(
+      `what clean covers: the power of scans on these images was not measured on the benchmark (README, Limitations); ${BLIND_SPOTS} passed the benchmark's scans as clean, and this verdict does not rule them out`,
+    );
+  else if (verdict === 'clean' && modelPower) {
     const [lo, hi] = wilson(modelPower.detected, modelPower.of).map((v) => (100 * v).toFixed(0));
     reasons.push(
       `what clean covers: on the benchmark's tuning split the scans${readingFewer} flagged ${modelPower.detected} of ${modelPower.of} backdoored ${powers[0].models} (95 % interval ${lo}–${hi} %) and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones; most backdoors they missed were left unassessed by checks this model passed, but ${BLIND_SPOTS} passed as clean there, and this verdict does not rule them out (README, Limitations)`,

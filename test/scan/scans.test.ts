@@ -331,7 +331,7 @@ describe('verdict', () => {
 
   it('says what a clean verdict covers: the share of the tuning backdoors the scans caught, and the families that passed them', () => {
     const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
-    const clean = decide(quiet, ctx(), T, { calibration });
+    const clean = decide(quiet, ctx({ probeImages: 256 }), T, { calibration });
     expect(clean.verdict).toBe('clean');
     // Wilson's 95 % interval for 19 of 19: [19 / (19 + 1.96²), 1] = [83 %, 100 %].
     expect(clean.reasons.at(-1)).toMatch(
@@ -344,7 +344,11 @@ describe('verdict', () => {
     expect(decide(quiet, ctx({ probeImages: 128 }), T, { calibration, fewerProbesPower: fewer }).reasons.at(-1)).toMatch(
       /the scans reading 128 probe images each flagged 45 of 45 backdoored multi-class models/,
     );
-    const flagged = decide({ dense: dense(tied(2, 1)) }, ctx(), T, { calibration });
+    // No probe count stated (a cleaned model's re-scan, judged by its own rule): its power is not the benchmark's.
+    expect(decide(quiet, ctx(), T, { calibration }).reasons.at(-1)).toMatch(
+      /^what clean covers: the power of scans on these images was not measured on the benchmark .* all-to-all backdoors/,
+    );
+    const flagged = decide({ dense: dense(tied(2, 1)) }, ctx({ probeImages: 256 }), T, { calibration });
     expect(flagged.verdict).toBe('backdoored');
     expect(flagged.reasons.join('\n')).not.toMatch(/what clean covers/);
   });
