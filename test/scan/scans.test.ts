@@ -14,7 +14,7 @@ import { hessianSpectrum, type HessianResult } from '../../src/scan/hessian.js';
 import { reconstructTriggers } from '../../src/scan/inversion.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { madScores, median } from '../../src/scan/robust.js';
-import { calibration, ctx, dense, levels, mask, P, T, tied } from '../helpers/evidence.js';
+import { calibration, ctx, dense, levels, mask, P, quiet, T, tied } from '../helpers/evidence.js';
 import { EXAMPLES, PROBE } from '../helpers/run.js';
 
 beforeAll(async () => {
@@ -252,7 +252,6 @@ describe('verdict', () => {
       ...calibration,
       power: { ...calibration.power, multiClass: { detected, of: 45, cleanFlagged, cleanOf: 54 } },
     });
-    const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
     const band = { ...T, maskInversion: { suspicious: 1, backdoored: 100 } };
     const finding = { mask: mask([50, 40, 45, 60, 52, 48, 5, 47, 50, 49]) };
     // 28 of 45 at 0 of 54: a quiet scan clears nothing, but a finding is evidence.
@@ -267,7 +266,6 @@ describe('verdict', () => {
   });
 
   it('judges a quiet scan on fewer probe images by the power measured at the largest count up to it', () => {
-    const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
     // With the benchmark's 256 probes: 31 of 45 backdoored and 0 of 44 clean tuning models flagged.
     const calibration = { ...calibrationPlain, power: { ...calibrationPlain.power, multiClass: { detected: 31, of: 45, cleanFlagged: 0, cleanOf: 44 } } };
     // Wilson lower ends at z = 1.645: 40 of 45 → 0.78 (power), 20 of 45 → 0.32 (none).
@@ -330,7 +328,6 @@ describe('verdict', () => {
   });
 
   it('says what a clean verdict covers: the share of the tuning backdoors the scans caught, and the families that passed them', () => {
-    const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
     const clean = decide(quiet, ctx({ probeImages: 256 }), T, { calibration });
     expect(clean.verdict).toBe('clean');
     // Wilson's 95 % interval for 19 of 19: [19 / (19 + 1.96²), 1] = [83 %, 100 %].
@@ -354,7 +351,6 @@ describe('verdict', () => {
   });
 
   it('is unassessed, never clean, when the scans had no power, and says what to give', () => {
-    const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
     const synthetic = decide(quiet, ctx({ probes: 'synthetic' }), T, { calibration });
     expect(synthetic.verdict).toBe('unassessed');
     expect(synthetic.unassessed!.join('\n')).toMatch(/give unlabelled in-distribution images/);
@@ -504,7 +500,6 @@ describe('verdict', () => {
 
   it('a kind of network whose tuning backdoors do not show power (one-sided 95 % Wilson bound under ½) leaves a quiet scan unassessed', () => {
     const calibration = { ...calibrationPlain, structure: { residual: true, depthwise: true } };
-    const quiet = { dense: dense(tied(0, 0.2)), mask: mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]) };
     const residual = ctx({ structure: { residual: true, depthwise: false } });
     // Wilson lower bounds at z = 1.645 (closed form): 6 of 8 → 0.460, 7 of 8 → 0.589.
     const at = (detected: number) =>
