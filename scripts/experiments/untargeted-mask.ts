@@ -2,8 +2,8 @@
 // per-class mask inversion looks for one patch that sends most images to one class, which an
 // all-to-all backdoor (y → y + 1) does not have. An untargeted mask, one patch that takes most
 // images away from the class the model gives them (to any other), does: it is the planted patch.
-// On a clean model the untargeted mask is what the easiest class per image allows, a little under
-// the smallest targeted one. Same objective and schedule as the scan's mask inversion (hinge at
+// On a clean model it has to move every class at once, and within this budget it ends larger than
+// the per-class masks. The statistic is ln(median per-class mask / untargeted mask). Same objective and schedule as the scan's mask inversion (hinge at
 // margin 1, λ up ×2 while ≥ 90 % of the probes leave their class, down ÷1.5 otherwise, Adam 0.1,
 // 16 epochs over the first 128 of the eval's probes); the targeted masks are read from the eval's
 // cached 256-probe scans (`npm run eval` first). Records cached in .cache/experiments/untargeted-mask.
@@ -119,22 +119,24 @@ if (!values.analyse)
       `${name} [${r.role}] ${r.family}: untargeted ${r.untargetedL1.toFixed(1)} px, smallest targeted ${Math.min(...r.targetedL1).toFixed(1)} px, ${r.seconds.toFixed(1)} s`,
   );
 
-/** ln(smallest targeted mask / untargeted mask): how much cheaper leaving one's class is than reaching the cheapest class. */
-const gap = (r: UntargetedRecord) => Math.log(Math.min(...r.targetedL1) / Math.max(r.untargetedL1, 1));
+/** The documented statistic: ln(median per-class mask / untargeted mask). */
+const statistic = (r: UntargetedRecord) => Math.log(median(r.targetedL1) / Math.max(r.untargetedL1, 1));
+/** The variant against the smallest per-class mask, which needs a margin (docs/detection.md). */
+const againstSmallest = (r: UntargetedRecord) => Math.log(Math.min(...r.targetedL1) / Math.max(r.untargetedL1, 1));
 
 if (values.analyse) {
-  const records = readRecords<UntargetedRecord>(CACHE).sort((a, b) => gap(b) - gap(a));
+  const records = readRecords<UntargetedRecord>(CACHE).sort((a, b) => statistic(b) - statistic(a));
   for (const r of records)
     console.log(
-      `${r.name.padEnd(36)} ${r.role.padEnd(10)} ${r.family.padEnd(14)} gap ${gap(r).toFixed(2).padStart(5)}  untargeted ${r.untargetedL1.toFixed(1).padStart(6)} px (${(100 * r.untargetedAsr).toFixed(0)} %)  targeted min ${Math.min(
-        ...r.targetedL1,
-      )
-        .toFixed(1)
-        .padStart(6)} median ${median(r.targetedL1).toFixed(1).padStart(6)}`,
+      `${r.name.padEnd(36)} ${r.role.padEnd(10)} ${r.family.padEnd(14)} statistic ${statistic(r).toFixed(2).padStart(5)} (against the smallest ${againstSmallest(r).toFixed(2).padStart(5)})  untargeted ${r.untargetedL1.toFixed(1).padStart(6)} px (${(100 * r.untargetedAsr).toFixed(0)} %)  per-class median ${median(r.targetedL1).toFixed(1).padStart(6)}`,
     );
-  const clean = records.filter((r) => r.family === 'clean').map(gap);
-  const allToAll = records.filter((r) => r.family === 'all-to-all').map(gap);
+  // The threshold is the largest clean tuning model's value; the other splits are judged by it.
+  const cleanTuning = records.filter((r) => r.family === 'clean' && r.role === 'tuning').map(statistic);
+  const threshold = Math.max(...cleanTuning);
+  const above = (rs: UntargetedRecord[]) => rs.filter((r) => statistic(r) > threshold).length;
+  const cleanOther = records.filter((r) => r.family === 'clean' && r.role !== 'tuning');
+  const allToAll = records.filter((r) => r.family === 'all-to-all');
   console.log(
-    `clean: ${clean.length} models, largest gap ${Math.max(...clean).toFixed(2)}; all-to-all: ${allToAll.map((g) => g.toFixed(2)).join(', ')}; AUROC all-to-all vs clean ${auroc(allToAll, clean).toFixed(3)}`,
+    `threshold ${threshold.toFixed(2)} (largest of ${cleanTuning.length} clean tuning models); clean validation/test models above it: ${above(cleanOther)} of ${cleanOther.length}; all-to-all above it: ${above(allToAll)} of ${allToAll.length} (${allToAll.map((r) => `${r.name} ${statistic(r).toFixed(2)}`).join(', ')}); AUROC all-to-all vs all clean ${auroc(allToAll.map(statistic), records.filter((r) => r.family === 'clean').map(statistic)).toFixed(3)}`,
   );
 }
