@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-HQYOLAMH.js";
+} from "./chunks/chunk-X7IIF3RE.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -46,7 +46,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-HQYOLAMH.js";
+} from "./chunks/chunk-X7IIF3RE.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -172,7 +172,10 @@ function scanRow(report, scan) {
       const d = decisionOf(report, scan.method);
       const target = d ? d.stat.target : scan.suspectedTarget;
       const figure = d ? `${d.name} ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ""}${"inconclusive" in scan && scan.inconclusive ? ", inconclusive" : ""}` : "";
-      return [title, target === null ? "no class" : `class ${target}`, figure, num(scan.seconds, 1)];
+      const u = scan.method === "mask-inversion" ? report.statistics?.untargeted : void 0;
+      const ut = report.policy?.thresholds?.untargetedMask;
+      const untargeted = u ? `; untargeted mask statistic ${num(u.value, 2)}${ut ? ` (suspicious > ${ut.suspicious}, backdoored > ${ut.backdoored})` : ""}` : "";
+      return [title, target === null ? "no class" : `class ${target}`, figure + untargeted, num(scan.seconds, 1)];
     }
     case "max-margin": {
       const d = decisionOf(report, scan.method);

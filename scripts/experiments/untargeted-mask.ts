@@ -8,14 +8,11 @@
 // 16 epochs over the first 128 of the eval's probes); the targeted masks are read from the eval's
 // cached 256-probe scans (`npm run eval` first). Records cached in .cache/experiments/untargeted-mask.
 //   tsx scripts/experiments/untargeted-mask.ts [--shard i/n] [--analyse] NAME…|--all
-import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readNpy } from '../../src/data/npy.js';
 import { loadModel } from '../../src/model/load.js';
-import { DEFAULT_MASK_INVERSION } from '../../src/scan/mask-inversion.js';
-import { presentClasses, targetMargins } from '../../src/scan/objective.js';
-import { spans } from '../../src/scan/batching.js';
+import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { median } from '../../src/scan/robust.js';
 import { auroc, unusable } from '../eval-summary.js';
 import { cardOf, identityOf, measureShard, readRecords, zooCards } from './records.js';
@@ -40,53 +37,10 @@ async function measure(name: string): Promise<UntargetedRecord> {
   const card = cardOf(name);
   const { model } = await loadModel(`zoo/${name}`);
   const [H, W, C] = model.inputShape;
-  const n = H * W * C;
-  const opts = DEFAULT_MASK_INVERSION;
   const npy = readNpy(`.cache/eval/probes/${card.domain ?? 'mnist'}/x.npy`);
-  const count = Math.min(npy.shape[0], opts.maxImages);
-  const x = (npy.data as Float32Array).subarray(0, count * n);
-  const logits = tf.tidy(() => model.logits(tf.tensor4d(x, [count, H, W, C])));
-  const own = (await presentClasses(logits, model.decision)).map((cs) => cs[0] ?? 0);
-  logits.dispose();
-  const t0 = performance.now();
-  const maskVar = tf.variable(tf.fill([1, H, W, 1], -2));
-  const patternVar = tf.variable(tf.randomNormal([1, H, W, C], 0, 0.5, 'float32', opts.seed + 1));
-  const toUnit = (v: tf.Tensor) => tf.add(tf.div(tf.tanh(v), 2), 0.5);
-  const optimizer = tf.train.adam(opts.learningRate, 0.5, 0.9);
-  let lambda = 0;
-  let best = Infinity;
-  let bestAsr = 0;
-  let top = 0;
-  for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    let moved = 0;
-    for (const [s, e] of spans(count, opts.batchSize)) {
-      const xs = tf.tensor4d(x.subarray(s * n, e * n), [e - s, H, W, C]);
-      const sources = own.slice(s, e);
-      optimizer.minimize(
-        () => {
-          const m = toUnit(maskVar);
-          const z = model.logits(tf.add(tf.mul(tf.sub(1, m), xs), tf.mul(m, toUnit(patternVar))) as tf.Tensor4D);
-          // targetMargins(z, own class) = best other − own: the image has left its class when > 0.
-          const away = targetMargins(z, sources, model.decision);
-          moved += tf.tidy(() => tf.sum(tf.cast(tf.greater(away, 0), 'float32')).dataSync()[0]);
-          return tf.add(tf.div(tf.sum(tf.relu(tf.sub(1, away))), e - s), tf.mul(lambda, tf.sum(m))) as tf.Scalar;
-        },
-        false,
-        [maskVar, patternVar],
-      );
-      xs.dispose();
-    }
-    const asr = moved / count;
-    top = Math.max(top, asr);
-    const l1 = tf.tidy(() => tf.sum(toUnit(maskVar)).dataSync()[0]);
-    if (asr >= opts.asrTarget) {
-      if (l1 < best) [best, bestAsr] = [l1, asr];
-      lambda = lambda === 0 ? opts.initialLambda : lambda * 2;
-    } else if (lambda > 0) lambda /= 1.5;
-  }
-  optimizer.dispose();
-  maskVar.dispose();
-  patternVar.dispose();
+  const probe = { x: npy.data as Float32Array, count: npy.shape[0], height: H, width: W, channels: C, source: 'eval probes' };
+  // The scan's own untargeted row alone (no class rows): the targeted masks come from the eval's scans.
+  const { untargeted, seconds } = await reconstructMasks(model, probe, { classes: [], untargeted: true });
   model.dispose();
   const cached = JSON.parse(readFileSync(`.cache/eval/rows/${name}.json`, 'utf8')) as {
     report: { scans: Array<{ method: string; perClass: Array<{ maskL1: number }> }> };
@@ -94,11 +48,11 @@ async function measure(name: string): Promise<UntargetedRecord> {
   const targeted = cached.report.scans.find((s) => s.method === 'mask-inversion')!.perClass.map((p) => p.maskL1);
   return {
     ...identityOf(card),
-    untargetedL1: Number.isFinite(best) ? best : H * W,
-    untargetedAsr: Number.isFinite(best) ? bestAsr : top,
+    untargetedL1: untargeted!.maskL1,
+    untargetedAsr: untargeted!.asr,
     targetedL1: targeted,
     area: H * W,
-    seconds: (performance.now() - t0) / 1000,
+    seconds,
   };
 }
 

@@ -53,7 +53,13 @@ export const PolicySchema = z
       .max(2 ** 31 - 1)
       .optional(),
     thresholds: scanLevels
-      .extend({ binary: scanLevels.optional(), residual: scanLevels.optional(), depthwise: scanLevels.optional(), 'max-margin': level.optional() })
+      .extend({
+        binary: scanLevels.optional(),
+        residual: scanLevels.optional(),
+        depthwise: scanLevels.optional(),
+        'max-margin': level.optional(),
+        'untargeted-mask': level.optional(),
+      })
       .strict()
       .optional(),
     budgets: z
@@ -186,6 +192,11 @@ export interface Thresholds extends ScanThresholds {
   depthwise: ScanThresholds;
   /** The data-free maximum-margin statistic, −log₁₀ p (src/core/verdict.ts); it does not judge two-class or multi-label heads. */
   maxMargin: { suspicious: number; backdoored: number };
+  /**
+   * The untargeted mask against the per-class ones, ln(smallest per-class mask / untargeted mask)
+   * (src/core/verdict.ts): all-to-all backdoors; single-label heads of 3 to 43 classes.
+   */
+  untargetedMask: { suspicious: number; backdoored: number };
 }
 
 /** Fitted on the benchmark's tuning split (`npm run eval -- --fit` prints the choice; see the README). */
@@ -197,6 +208,10 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   residual: { inversion: { suspicious: 15.75, backdoored: 28 }, maskInversion: { suspicious: 2, backdoored: 3 } },
   depthwise: { inversion: { suspicious: 8, backdoored: 14 }, maskInversion: { suspicious: 1.75, backdoored: 2.5 } },
   maxMargin: { suspicious: 6, backdoored: 9 },
+  // suspicious: the largest of the tuning split's 41 clean models (0.734), rounded up (docs/detection.md,
+  // "An untargeted mask"); backdoored: as far above it as the plain mask thresholds are apart (too
+  // few all-to-all tuning models to fit it).
+  untargetedMask: { suspicious: 0.74, backdoored: 1.49 },
 };
 
 /**
@@ -296,11 +311,11 @@ export function parseThresholdOverrides(raw: string, name: string): PolicyFile['
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
-    const m = /^(?:(binary|residual|depthwise)\.)?(inversion|mask-inversion|max-margin)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
+    const m = /^(?:(binary|residual|depthwise)\.)?(inversion|mask-inversion|max-margin|untargeted-mask)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
     const v = m ? Number(m[4]) : NaN;
-    if (!m || !Number.isFinite(v) || v < 0 || (m[1] && m[2] === 'max-margin')) {
+    if (!m || !Number.isFinite(v) || v < 0 || (m[1] && (m[2] === 'max-margin' || m[2] === 'untargeted-mask'))) {
       throw new ConfigurationError(
-        `${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion, optionally after binary., residual. or depthwise.; or max-margin; levels: suspicious, backdoored; values ≥ 0)`,
+        `${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion, optionally after binary., residual. or depthwise.; or max-margin, untargeted-mask; levels: suspicious, backdoored; values ≥ 0)`,
       );
     }
     const set = m[1] as (typeof THRESHOLD_SETS)[number] | undefined;
@@ -321,6 +336,7 @@ export function resolveThresholds(...layers: Array<PolicyFile['thresholds'] | un
       Object.assign(t[set].maskInversion, layer?.[set]?.['mask-inversion']);
     }
     Object.assign(t.maxMargin, layer?.['max-margin']);
+    Object.assign(t.untargetedMask, layer?.['untargeted-mask']);
   }
   const checks: Array<[string, { suspicious: number; backdoored: number }]> = [
     ['inversion', t.inversion],
@@ -330,6 +346,7 @@ export function resolveThresholds(...layers: Array<PolicyFile['thresholds'] | un
       [`${set}.mask-inversion`, t[set].maskInversion],
     ]),
     ['max-margin', t.maxMargin],
+    ['untargeted-mask', t.untargetedMask],
   ];
   for (const [name, v] of checks) {
     if (v.backdoored < v.suspicious)

@@ -11,6 +11,10 @@
 //  - mask inversion: how many times smaller (ln) the class's mask is than both the other
 //    classes' median mask and a fixed share of the image, so neither a naturally cheap class
 //    nor the asymmetry of a two-class task reads as a backdoor;
+//  - the untargeted mask (all-to-all backdoors, which have no one target): how many times smaller
+//    (ln) one mask taking the probes off their own class is than the smallest class's mask (any
+//    class's mask also takes the other classes' probes off their class, so on a clean model the
+//    untargeted mask is no smaller, up to the optimiser's noise);
 //  - maximum margin (data-free, MM-BD): −log₁₀ p of the largest class's reachable margin under a
 //    gamma fitted to the other classes'. With no data it is the only voting scan, and a quiet
 //    result clears a model only where the tuning split showed it nearly always flags a backdoor.
@@ -66,6 +70,8 @@ export interface MaskEvidence {
   perClass: Array<{ class: number; maskL1: number; asr: number; share: number; testable: boolean; screened?: boolean }>;
   classesReached: number;
   inconclusive: boolean;
+  /** The untargeted mask, where the scan inverted it (single-label heads of 3+ classes). */
+  untargeted?: { maskL1: number; asr: number };
 }
 
 export interface HessianEvidence {
@@ -208,7 +214,7 @@ export interface Decision {
   /** Why the scans had no power, when the verdict is `unassessed`. */
   unassessed?: string[];
   /** The decision statistics, for the report and the benchmark. */
-  statistics: { dense?: ClassStatistic; mask?: ClassStatistic; maxMargin?: ClassStatistic };
+  statistics: { dense?: ClassStatistic; mask?: ClassStatistic; untargeted?: ClassStatistic; maxMargin?: ClassStatistic };
 }
 
 export interface ClassStatistic {
@@ -326,6 +332,18 @@ export function maskStatistic(m: MaskEvidence, [height, width]: [number, number,
 }
 
 /**
+ * The untargeted mask's statistic: ln(smallest per-class mask L1 / untargeted mask L1), over the
+ * classes run in full; null when the untargeted mask was not inverted or the per-class masks are
+ * inconclusive. An untargeted mask that never reached the ASR target counts as the image area, so
+ * it stays at or below 0. Points at no class.
+ */
+export function untargetedMaskStatistic(m: MaskEvidence): ClassStatistic | null {
+  if (!m.untargeted || m.inconclusive) return null;
+  const smallest = Math.min(...m.perClass.filter((c) => !c.screened).map((c) => c.maskL1));
+  return { value: Math.log(smallest / Math.max(m.untargeted.maskL1, 1)), target: null };
+}
+
+/**
  * The data-free statistic: −log₁₀ of MM-BD's p-value for the largest class's maximum margin
  * against a gamma fitted to the other classes' (src/scan/null-gamma.ts). Null below 3 classes.
  */
@@ -406,6 +424,16 @@ export const MIN_MEASURED_POWER = 0.5;
  * one trigger that moves every class's images to one target.
  */
 const BLIND_SPOTS = "all-to-all backdoors (each class to another) and source-specific ones (one class's triggered images only)";
+/**
+ * The most classes the untargeted mask votes on: the benchmark measured it on 10- and 43-class
+ * models, with every class run in full; above, it is reported.
+ */
+export const UNTARGETED_MAX_CLASSES = 43;
+/**
+ * What the untargeted mask changed about the first blind spot: it came after the power counts, and
+ * was measured on the benchmark's four usable all-to-all models (docs/detection.md).
+ */
+const UNTARGETED_COVERS = "the untargeted mask, which this scan ran and which is not in those counts, flagged 2 of the benchmark's 4 usable all-to-all models";
 const hasMeasuredPower = (p: MeasuredPower) => wilson(p.detected, p.of, 1.645)[0] >= MIN_MEASURED_POWER;
 /**
  * A kind of model's statistics separate its backdoored tuning models from its clean ones when the
@@ -449,6 +477,7 @@ export function decide(
   const features: ScoreFeatures = {};
   const statistics: Decision['statistics'] = {};
   const { dense, mask, hessian, maxMargin } = scans;
+  let untargetedVoted = false;
   const parameters = statisticsFor(calibration, context);
   if (dense) {
     const s = (statistics.dense = denseStatistic(dense, parameters));
@@ -497,6 +526,28 @@ export function decide(
           ? 'mask inversion: no testable class mask reached the ASR target'
           : `mask inversion: class ${c.class} needs a ${c.maskL1.toFixed(1)}-pixel mask: statistic ${s.value.toFixed(2)}, e^${s.value.toFixed(2)} times smaller than both the median class and ${pct(parameters.maskAreaShare)} of the image (suspicious > ${t.maskInversion.suspicious}, backdoored > ${t.maskInversion.backdoored})`,
     );
+    const u = untargetedMaskStatistic(mask);
+    if (u && mask.untargeted) {
+      statistics.untargeted = u;
+      // A report written before this statistic holds no thresholds for it: the defaults apply.
+      const ut = thresholds.untargetedMask ?? DEFAULT_THRESHOLDS.untargetedMask;
+      // Measured on in-distribution probes, up to UNTARGETED_MAX_CLASSES classes, every class's mask
+      // run in full (a schedule's subset has a larger smallest mask); on synthetic or synthesised
+      // probes a quiet scan clears nothing anyway.
+      const reportOnly =
+        context.probes !== 'in-distribution'
+          ? 'report only: its thresholds were measured on in-distribution probes'
+          : context.numClasses > UNTARGETED_MAX_CLASSES || mask.perClass.some((c) => c.screened)
+            ? `report only: its thresholds were measured on models of up to ${UNTARGETED_MAX_CLASSES} classes, every class's mask run in full`
+            : undefined;
+      const level = reportOnly ? 0 : levelOf(u.value, ut);
+      if (!reportOnly) probeVote({ level, target: null, excess: u.value - ut.suspicious });
+      untargetedVoted = !reportOnly;
+      const reached = mask.untargeted.asr >= mask.options.asrTarget;
+      reasons.push(
+        `mask inversion, untargeted: ${reached ? `one ${mask.untargeted.maskL1.toFixed(1)}-pixel mask takes ${pct(mask.untargeted.asr)} of the probes off their own class` : `no mask took ${pct(mask.options.asrTarget)} of the probes off their own class within the budget (at most ${pct(mask.untargeted.asr)})`}: statistic ${u.value.toFixed(2)}, the smallest class's mask is e^${u.value.toFixed(2)} times its size (suspicious > ${ut.suspicious}, backdoored > ${ut.backdoored})${reportOnly ? `; ${reportOnly}` : ''}${level ? '; an all-to-all backdoor (each class sent to another) looks like this, and it names no one target class (the score is fitted on the per-class statistics and leaves this one out)' : ''}`,
+      );
+    }
     if (mask.inconclusive)
       unassessed.push(
         `mask inversion was inconclusive (${mask.classesReached} of ${mask.perClass.length} classes reached the ASR target), so a patch trigger cannot be ruled out: raise budgets.mask-inversion`,
@@ -668,7 +719,7 @@ export function decide(
   else if (verdict === 'clean' && modelPower) {
     const [lo, hi] = wilson(modelPower.detected, modelPower.of).map((v) => (100 * v).toFixed(0));
     reasons.push(
-      `what clean covers: on the benchmark's tuning split the scans${readingFewer} flagged ${modelPower.detected} of ${modelPower.of} backdoored ${powers[0].models} (95 % interval ${lo}–${hi} %) and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones; most backdoors they missed were left unassessed by checks this model passed, but ${BLIND_SPOTS} passed as clean there, and this verdict does not rule them out (README, Limitations)`,
+      `what clean covers: on the benchmark's tuning split the scans${readingFewer} flagged ${modelPower.detected} of ${modelPower.of} backdoored ${powers[0].models} (95 % interval ${lo}–${hi} %) and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones; most backdoors they missed were left unassessed by checks this model passed, but ${BLIND_SPOTS} passed as clean there${untargetedVoted ? ` (since then ${UNTARGETED_COVERS})` : ''}, and this verdict does not rule them out (README, Limitations)`,
     );
   }
   // The thresholds carry over badly to kinds of network the tuning split did not hold (on the

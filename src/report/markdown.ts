@@ -114,7 +114,13 @@ function scanRow(report: GateReport, scan: ScanSummary): string[] {
       const figure = d
         ? `${d.name} ${num(d.stat.value, 2)}${d.threshold ? ` (suspicious > ${d.threshold.suspicious}, backdoored > ${d.threshold.backdoored})` : ''}${'inconclusive' in scan && scan.inconclusive ? ', inconclusive' : ''}`
         : '';
-      return [title, target === null ? 'no class' : `class ${target}`, figure, num(scan.seconds, 1)];
+      // The untargeted mask votes apart and points at no class (all-to-all backdoors).
+      const u = scan.method === 'mask-inversion' ? report.statistics?.untargeted : undefined;
+      const ut = report.policy?.thresholds?.untargetedMask;
+      const untargeted = u
+        ? `; untargeted mask statistic ${num(u.value, 2)}${ut ? ` (suspicious > ${ut.suspicious}, backdoored > ${ut.backdoored})` : ''}`
+        : '';
+      return [title, target === null ? 'no class' : `class ${target}`, figure + untargeted, num(scan.seconds, 1)];
     }
     case 'max-margin': {
       const d = decisionOf(report, scan.method);

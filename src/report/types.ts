@@ -103,7 +103,7 @@ export interface GateReport {
   /** Set when the policy accepts this very model unassessed (`accept-unassessed`, by digest; acceptance.ts). */
   accepted?: { digest: string; note?: string; policy: string };
   /** The decision statistics (each scan's value and the class it points at). */
-  statistics?: { dense?: DecisionStatistic; mask?: DecisionStatistic; maxMargin?: DecisionStatistic };
+  statistics?: { dense?: DecisionStatistic; mask?: DecisionStatistic; untargeted?: DecisionStatistic; maxMargin?: DecisionStatistic };
   /** One summary per detector run (large arrays such as triggers are left out). */
   scans: ScanSummary[];
   /** PNG images of the scans (triggers, masks, Hessian eigenvector), or why they were not written. */

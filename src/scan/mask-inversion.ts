@@ -6,6 +6,10 @@
 // small mask. NC's MAD anomaly index is reported per class, but with 10 classes some digits are
 // naturally cheap targets and the MAD is wide, so the decision statistic is the log ratio
 // ln(median L1 / smallest L1): how many times smaller than usual the easiest trigger is.
+// An all-to-all backdoor (y → y + 1) has no such class: its patch sends each class somewhere
+// else. The optional untargeted row asks for that directly, one mask and pattern that take the
+// probes off the class the model gives them (to any other), in the same batch and schedule; the
+// verdict compares it with the per-class masks (docs/detection.md, "An untargeted mask").
 import * as tf from '@tensorflow/tfjs';
 import { sliceImages, type ImageSet } from '../data/types.js';
 import type { ModelUnderTest } from '../model/adapter.js';
@@ -37,6 +41,11 @@ export interface MaskInversionOptions {
    * networks (scripts/experiments/mask-form.ts) and not used by the scans.
    */
   block?: number;
+  /**
+   * Also invert the untargeted mask (single-label heads of 3+ classes; ignored otherwise). A
+   * sharded scan runs it in one shard only (src/scan/registry.ts).
+   */
+  untargeted?: boolean;
 }
 
 export const DEFAULT_MASK_INVERSION: MaskInversionOptions = {
@@ -65,6 +74,14 @@ export interface ClassMask {
   screened?: boolean;
 }
 
+/** The untargeted mask: one patch taking the probes off their own class, to any other. */
+export interface UntargetedMask {
+  /** L1 of the smallest mask that took ≥ `asrTarget` of the probes off their class; the image area when none did. */
+  maskL1: number;
+  /** Its share of probes moved; for a mask that never reached the target, the highest share any epoch's reached. */
+  asr: number;
+}
+
 export interface MaskInversionResult {
   method: 'mask-inversion';
   options: MaskInversionOptions;
@@ -79,6 +96,8 @@ export interface MaskInversionResult {
    * typical mask, and the ratio says nothing (0). Happens with small budgets on large models.
    */
   inconclusive: boolean;
+  /** Present when the scan inverted it (see MaskInversionOptions.untargeted). */
+  untargeted?: UntargetedMask;
   /** Best masks [K, H, W] and patterns [K, H, W, C] (pixel space). */
   masks: Float32Array;
   patterns: Float32Array;
@@ -122,32 +141,45 @@ export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSe
   const [H, W, C] = model.inputShape;
   const n = H * W * C;
   const classes = opts.classes ? [...opts.classes] : [...Array(K).keys()];
-  const k = classes.length;
-  // tanh parametrisation keeps m and p in [0,1] without projection (as NC does). Variables are in
-  // `classes` order; a class's starting pattern is the one a scan of all classes would give it.
+  // Slots: one mask and pattern per class in `classes`, then the untargeted one when asked for.
+  // "Off its own class" is a single-label notion (a multi-label image may have none), and with two
+  // classes it is the other class's mask.
+  const untargeted = opts.untargeted === true && model.decision === 'single-label' && K >= 3;
+  const slots = classes.length + (untargeted ? 1 : 0);
+  const u = classes.length; // the untargeted slot, when there is one
+  // tanh parametrisation keeps m and p in [0,1] without projection (as NC does). A class's
+  // starting pattern is the one a scan of all classes would give it.
   const side = opts.block ?? 1;
   const [hb, wb] = [Math.ceil(H / side), Math.ceil(W / side)];
-  const maskVar = tf.variable(tf.fill([k, hb, wb, 1], -2)); // m ≈ 0.12 at start
+  const maskVar = tf.variable(tf.fill([slots, hb, wb, 1], -2)); // m ≈ 0.12 at start
   const patternVar = tf.variable(
     tf.tidy(() => {
       const all = tf.randomNormal([K, H, W, C], 0, 0.5, 'float32', opts.seed + 1);
-      return opts.classes ? tf.gather(all, classes) : all;
+      const perClass = opts.classes ? tf.gather(all, classes) : all;
+      // The untargeted slot's own draw (the one the experiment measured: docs/detection.md).
+      return untargeted ? tf.concat([perClass, tf.randomNormal([1, H, W, C], 0, 0.5, 'float32', opts.seed + 1)]) : perClass;
     }),
   );
-  const lambda = new Float64Array(K);
-  const bestL1 = new Float64Array(K).fill(Infinity);
-  const bestAsr = new Float64Array(K);
-  // The highest ASR any epoch's mask reached: what a class that never reached the target reports.
-  const topAsr = new Float64Array(K);
+  // Per slot: λ, the smallest mask that reached the target and its ASR, and the highest ASR any
+  // epoch's mask reached (what a slot that never reached the target reports).
+  const lambda = new Float64Array(slots);
+  const bestL1 = new Float64Array(slots).fill(Infinity);
+  const bestAsr = new Float64Array(slots);
+  const topAsr = new Float64Array(slots);
   const masks = new Float32Array(K * H * W);
   const patterns = new Float32Array(K * n);
   const optimizer = tf.train.adam(opts.learningRate, 0.5, 0.9);
   const share = new Float64Array(K);
+  // Each probe's own class (the model's answer on it): what the untargeted mask moves it off.
+  const own: number[] = [];
   for (const [s, e] of spans(probe.count, opts.rows.forward)) {
     const logits = tf.tidy(() => model.logits(tf.tensor4d(probe.x.subarray(s * n, e * n), [e - s, H, W, C])));
     const present = await presentClasses(logits, model.decision);
     logits.dispose();
-    for (const cs of present) for (const c of cs) share[c] += 1 / probe.count;
+    for (const cs of present) {
+      for (const c of cs) share[c] += 1 / probe.count;
+      own.push(cs[0] ?? 0);
+    }
   }
   const toMask = (v: tf.Tensor) => tf.add(tf.div(tf.tanh(v), 2), 0.5);
   /** A mask variable's blocks spread onto the pixels: [k', H, W, 1]. */
@@ -158,7 +190,7 @@ export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSe
     const spread = tf.reshape(tf.mul(tf.reshape(m, [kk, hb, 1, wb, 1, 1]), tf.ones([1, 1, side, 1, side, 1])), [kk, hb * side, wb * side, 1]);
     return hb * side === H && wb * side === W ? spread : tf.slice(spread, [0, 0, 0, 0], [kk, H, W, 1]);
   };
-  /** x stamped with the masks of classes [c0, c1): [(c1−c0)·B, H, W, C], class-major. */
+  /** x stamped with the masks of slots [c0, c1): [(c1−c0)·B, H, W, C], slot-major. */
   const stamp = (x: tf.Tensor4D, c0: number, c1: number) => {
     const m = toPixelMask(tf.slice(maskVar, [c0, 0, 0, 0], [c1 - c0, hb, wb, 1]));
     const p = toMask(tf.slice(patternVar, [c0, 0, 0, 0], [c1 - c0, H, W, C]));
@@ -167,21 +199,33 @@ export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSe
   };
 
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    const hits = new Float64Array(K);
-    // Each block's wins per row, kept past the step and read once the epoch is done.
-    const won: Array<{ targets: number[]; mask: tf.Tensor }> = [];
+    const hits = new Float64Array(slots);
+    // Each block's wins per row (a class slot's row wins when the class does, the untargeted
+    // slot's when the image's own class no longer does), kept past the step and read once the
+    // epoch is done.
+    const won: Array<{ slots: number[]; mask: tf.Tensor }> = [];
     let seen = 0;
-    const lam = tf.tensor1d(classes.map((c) => lambda[c]));
+    const lam = tf.tensor1d(Array.from(lambda));
     for (const [s, e] of spans(probe.count, opts.batchSize)) {
       const b = e - s;
-      // Loss: Σ_c [mean_i hinge(c, i) + λ_c·|m_c|₁], summed block by block (λ terms once per class).
-      const parts = blocks(k, b, opts.rows.gradient).map((blk) => () => {
+      // Loss: Σ_slot [mean_i hinge(slot, i) + λ_slot·|m_slot|₁], summed block by block (λ terms once per slot).
+      const parts = blocks(slots, b, opts.rows.gradient).map((blk) => () => {
         const nb = blk.e - blk.s;
         const x = tf.tensor4d(probe.x.subarray((s + blk.s) * n, (s + blk.e) * n), [nb, H, W, C]);
-        const targets = classMajor(classes.slice(blk.c0, blk.c1), nb);
+        const slotOfRow = classMajor(
+          Array.from({ length: blk.c1 - blk.c0 }, (_, j) => blk.c0 + j),
+          nb,
+        );
+        const targets = slotOfRow.map((j, r) => (j === u && untargeted ? own[s + blk.s + (r % nb)] : classes[j]));
         const logits = model.logits(stamp(x, blk.c0, blk.c1));
-        won.push({ targets, mask: tf.keep(winMask(logits, targets, model.decision)) });
-        const hinge = tf.div(tf.sum(tf.relu(tf.add(targetMargins(logits, targets, model.decision), 1))), b); // hinge at margin 1
+        // targetMargins is "best other − target": a class row wants it below −1, the untargeted
+        // row (its target being the image's own class) above 1.
+        const margins = targetMargins(logits, targets, model.decision);
+        const wins = winMask(logits, targets, model.decision);
+        const away = untargeted && blk.c1 > u;
+        const sign = away ? tf.tensor1d(slotOfRow.map((j) => (j === u ? -1 : 1))) : undefined;
+        won.push({ slots: slotOfRow, mask: tf.keep(sign ? tf.abs(tf.sub(wins, tf.relu(tf.neg(sign)))) : wins) });
+        const hinge = tf.div(tf.sum(tf.relu(tf.add(sign ? tf.mul(margins, sign) : margins, 1))), b); // hinge at margin 1
         if (blk.s > 0) return hinge as tf.Scalar;
         const l1 = tf.sum(toPixelMask(tf.slice(maskVar, [blk.c0, 0, 0, 0], [blk.c1 - blk.c0, hb, wb, 1])), [1, 2, 3]);
         return tf.add(hinge, tf.sum(tf.mul(tf.slice(lam, [blk.c0], [blk.c1 - blk.c0]), l1))) as tf.Scalar;
@@ -192,23 +236,26 @@ export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSe
       seen += b;
     }
     lam.dispose();
-    for (const { targets, mask } of won) (await readAndDispose(mask)).forEach((w, r) => w > 0 && hits[targets[r]]++);
+    for (const { slots: of, mask } of won) (await readAndDispose(mask)).forEach((w, r) => w > 0 && hits[of[r]]++);
     const l1Now = await readAndDispose(tf.tidy(() => tf.sum(toPixelMask(maskVar), [1, 2, 3])));
     const m = await readAndDispose(tf.tidy(() => toPixelMask(maskVar)));
     const p = await readAndDispose(tf.tidy(() => toMask(patternVar)));
-    for (const [j, c] of classes.entries()) {
-      const asr = hits[c] / seen;
-      topAsr[c] = Math.max(topAsr[c], asr);
+    for (let j = 0; j < slots; j++) {
+      const asr = hits[j] / seen;
+      topAsr[j] = Math.max(topAsr[j], asr);
       if (asr >= opts.asrTarget) {
-        if (l1Now[j] < bestL1[c]) {
-          bestL1[c] = l1Now[j];
-          bestAsr[c] = asr;
-          masks.set(m.subarray(j * H * W, (j + 1) * H * W), c * H * W);
-          patterns.set(p.subarray(j * n, (j + 1) * n), c * n);
+        if (l1Now[j] < bestL1[j]) {
+          bestL1[j] = l1Now[j];
+          bestAsr[j] = asr;
+          if (j < u) {
+            const c = classes[j];
+            masks.set(m.subarray(j * H * W, (j + 1) * H * W), c * H * W);
+            patterns.set(p.subarray(j * n, (j + 1) * n), c * n);
+          }
         }
-        lambda[c] = lambda[c] === 0 ? opts.initialLambda : lambda[c] * 2;
-      } else if (lambda[c] > 0) {
-        lambda[c] /= 1.5;
+        lambda[j] = lambda[j] === 0 ? opts.initialLambda : lambda[j] * 2;
+      } else if (lambda[j] > 0) {
+        lambda[j] /= 1.5;
       }
     }
     opts.onProgress?.(epoch + 1, opts.epochs);
@@ -218,17 +265,19 @@ export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSe
   patternVar.dispose();
 
   // Every class is listed; one not run (a schedule's screened one) with its probe share and no mask.
-  const ran = new Set(classes);
+  const slotOf = new Map(classes.map((c, j) => [c, j]));
+  const reachedAt = (j: number) => (Number.isFinite(bestL1[j]) ? { maskL1: bestL1[j], asr: bestAsr[j] } : { maskL1: H * W, asr: topAsr[j] });
   const perClass = [...Array(K).keys()].map((c) => {
     const testable = share[c] <= maxTestableShare(K, model.decision);
-    if (!ran.has(c)) return { class: c, maskL1: H * W, asr: 0, share: share[c], testable, screened: true };
-    const reached = Number.isFinite(bestL1[c]);
-    return { class: c, maskL1: reached ? bestL1[c] : H * W, asr: reached ? bestAsr[c] : topAsr[c], share: share[c], testable };
+    const j = slotOf.get(c);
+    if (j === undefined) return { class: c, maskL1: H * W, asr: 0, share: share[c], testable, screened: true };
+    return { class: c, ...reachedAt(j), share: share[c], testable };
   });
   return {
     method: 'mask-inversion',
     options: opts,
     ...maskStatistics(perClass, opts.asrTarget),
+    ...(untargeted ? { untargeted: reachedAt(u) } : {}),
     masks,
     patterns,
     seconds: (performance.now() - t0) / 1000,

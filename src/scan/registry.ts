@@ -164,6 +164,17 @@ export const SCANS: {
     run: (input) => {
       const { model, probe, rows, seed, progress } = input;
       const b = input.budgets.maskInversion;
+      // The untargeted mask is one more row of the batch, not per class: of a sharded scan's jobs,
+      // the one holding the last full-budget class runs it (the Hessian's shard, the first, holds
+      // the first), and the merge takes it from there.
+      let planned: readonly number[] | undefined;
+      const shard = input.shard && {
+        ...input.shard,
+        planned: (all: readonly number[], ran: readonly number[]) => {
+          planned = all;
+          input.shard!.planned(all, ran);
+        },
+      };
       return runScheduled(
         model.numClasses,
         input.budgets.schedule,
@@ -180,17 +191,26 @@ export const SCANS: {
               epochs: b.epochs,
               batchSize: b.batchSize,
               classes,
+              untargeted: !planned || !classes || classes.includes(planned[planned.length - 1]),
               onProgress: progress('mask inversion', 'epoch'),
             }),
           // The mask scan reports the classes it did not run itself (screened, with their probe share).
           merge: (full, screen) => ({ ...full, seconds: full.seconds + screen.seconds }),
         },
-        input.shard,
+        shard,
       );
     },
     summarise: (r) => summary(r, ['masks', 'patterns']),
-    combine: (parts, K) =>
-      rounded({ ...combined(parts, K), ...maskStatistics(combinePerClass(parts.map((p) => p.perClass)), parts[0].options.asrTarget) }) as MaskInversionSummary,
+    combine: (parts, K) => {
+      const { untargeted: _, ...whole } = combined(parts, K);
+      const untargeted = parts.find((p) => p.untargeted)?.untargeted;
+      return rounded({
+        ...whole,
+        options: { ...whole.options, untargeted: parts.some((p) => p.options.untargeted) },
+        ...maskStatistics(combinePerClass(parts.map((p) => p.perClass)), parts[0].options.asrTarget),
+        ...(untargeted ? { untargeted } : {}),
+      }) as MaskInversionSummary;
+    },
   },
   hessian: {
     method: 'input-hessian',

@@ -42,6 +42,10 @@ describe('scan --shard i/n and merge', () => {
     // A partial report decides nothing, and says which classes it ran.
     expect(partial.verdict).toBe('unassessed');
     expect(partial.shard.classes.every((c: { ran: number[] }) => c.ran.every((k) => k % 2 === 0))).toBe(true);
+    // The untargeted mask is one row, not per class: only the shard holding the last class runs it.
+    const untargetedOf = (report: { scans: Array<{ method: string; untargeted?: unknown }> }) =>
+      report.scans.find((s) => s.method === 'mask-inversion')?.untargeted;
+    if (data.length) expect([untargetedOf(partial), untargetedOf(read(path.join(dir, 'shard-2/report.json')))].map(Boolean)).toEqual([false, true]);
     const merged = await runCli([
       'merge',
       path.join(dir, 'shard-1'),
@@ -53,6 +57,8 @@ describe('scan --shard i/n and merge', () => {
     ]);
     const [w, m] = [read(path.join(dir, 'whole.json')), read(path.join(dir, 'merged.json'))];
     expect(w.verdict).not.toBe('error');
+    expect(untargetedOf(m)).toEqual(untargetedOf(w));
+    if (data.length) expect(w.statistics.untargeted).toBeDefined();
     expect({ verdict: m.verdict, target: m.suspectedTarget, code: merged.code, score: m.score }).toEqual({
       verdict: w.verdict,
       target: w.suspectedTarget,
@@ -61,7 +67,7 @@ describe('scan --shard i/n and merge', () => {
     });
     expect(m.reasons).toEqual(w.reasons);
     expect(m.unassessed).toEqual(w.unassessed);
-    for (const key of ['dense', 'mask', 'maxMargin'] as const)
+    for (const key of ['dense', 'mask', 'untargeted', 'maxMargin'] as const)
       if (w.statistics?.[key]) expect(m.statistics[key].value, key).toBeCloseTo(w.statistics[key].value, 4);
     expect(perClass(m)).toEqual(perClass(w));
     expect(m.merged.shards.map((s: { index: number }) => s.index)).toEqual([1, 2]);

@@ -61,6 +61,7 @@ describe('policy file', () => {
     expect(policy.budgets?.inversion).toEqual({ images: 256, epochs: 1, 'batch-size': 32, epsilon: 0.15 });
     expect(policy.budgets?.['memory-mb']).toBe(1536);
     expect(policy.thresholds?.['max-margin']).toEqual(DEFAULT_THRESHOLDS.maxMargin);
+    expect(policy.thresholds?.['untargeted-mask']).toEqual(DEFAULT_THRESHOLDS.untargetedMask);
     expect(policy.budgets?.['max-margin']).toEqual(DEFAULT_BUDGETS['small-input'].maxMargin);
     expect(policy.cleaning?.['max-accuracy-drop']).toBe(DEFAULT_MAX_ACCURACY_DROP);
   });
@@ -203,6 +204,13 @@ describe('settings: inputs over policy over defaults', () => {
       ),
     );
     expect(() => buildSettings(inputs({ model: 'm', thresholds: 'residual.max-margin.suspicious=3' }), policy)).toThrow(/must look like/);
+    // The untargeted mask has one pair of thresholds for every network.
+    const u = buildSettings(inputs({ model: 'm', thresholds: 'untargeted-mask.suspicious=0.9' }), policy);
+    expect(u.thresholds.untargetedMask).toEqual({ suspicious: 0.9, backdoored: DEFAULT_THRESHOLDS.untargetedMask.backdoored });
+    expect(() => buildSettings(inputs({ model: 'm', thresholds: 'depthwise.untargeted-mask.suspicious=1' }), policy)).toThrow(/must look like/);
+    expect(() => buildSettings(inputs({ model: 'm', thresholds: 'untargeted-mask.suspicious=2' }), policy)).toThrow(
+      /thresholds\.untargeted-mask: backdoored \(1\.49\) must be at least suspicious \(2\)/,
+    );
     expect(() => buildSettings(inputs({ model: 'm', thresholds: 'inversion=3' }), policy)).toThrow(/thresholds: 'inversion=3' must look like/);
     expect(() => buildSettings(inputs({ model: 'm', 'fail-on': 'clean' }), policy)).toThrow(/fail-on must be suspicious or backdoored/);
   });

@@ -11,6 +11,7 @@ export const T = {
   residual: { inversion: { suspicious: 4, backdoored: 8 }, maskInversion: { suspicious: 1.5, backdoored: 2 } },
   depthwise: { inversion: { suspicious: 6, backdoored: 7 }, maskInversion: { suspicious: 1.25, backdoored: 3 } },
   maxMargin: { suspicious: 2, backdoored: 6 },
+  untargetedMask: { suspicious: 0.5, backdoored: 1 },
 };
 export const P = { denseSpreadFloor: 0.1, maskAreaShare: 0.08 };
 /** The rule alone: every kind of model counts as having measured power here, and the fit saw plain networks only. */

@@ -2,18 +2,29 @@ import * as tf from '@tensorflow/tfjs';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type TriggerSize } from '../../src/core/calibration.js';
-import { decide, denseCeiling, denseHeadroom, denseStatistic, fewestProbeImages, maskStatistic, type DenseEvidence } from '../../src/core/verdict.js';
+import {
+  decide,
+  denseCeiling,
+  denseHeadroom,
+  denseStatistic,
+  fewestProbeImages,
+  maskStatistic,
+  untargetedMaskStatistic,
+  UNTARGETED_MAX_CLASSES,
+  type DenseEvidence,
+} from '../../src/core/verdict.js';
 import { loadProbeImages } from '../../src/data/sources.js';
 import { syntheticImages } from '../../src/data/synthetic.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
-import { LayersModelAdapter } from '../../src/model/adapter.js';
+import { LayersModelAdapter, type ModelUnderTest } from '../../src/model/adapter.js';
 import { DEFAULT_GATE_JSON } from '../../src/model/gate-json.js';
 import { loadModel } from '../../src/model/load.js';
 import { hessianSpectrum, type HessianResult } from '../../src/scan/hessian.js';
 import { reconstructTriggers } from '../../src/scan/inversion.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { madScores, median } from '../../src/scan/robust.js';
+import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
 import { calibration, ctx, dense, levels, mask, P, quiet, T, tied } from '../helpers/evidence.js';
 import { EXAMPLES, PROBE } from '../helpers/run.js';
 
@@ -118,6 +129,53 @@ describe('mask inversion', () => {
     }
     expect(r.suspectedTarget).toBe(6);
   });
+
+  /**
+   * The clean example CNN with an all-to-all backdoor planted by hand: as the top-left 3×3 patch
+   * brightens, every class's logit moves to the next class (y → y + 1), smoothly, as a trained
+   * backdoor's response does. The trigger is known exactly: the white patch (9 pixels).
+   */
+  const plantAllToAll = (base: ModelUnderTest): ModelUnderTest =>
+    Object.assign(Object.create(base) as ModelUnderTest, {
+      logits: (x: tf.Tensor4D) =>
+        tf.tidy(() => {
+          const z = base.logits(x);
+          const K = z.shape[1];
+          const on = tf.expandDims(tf.sigmoid(tf.mul(tf.sub(tf.mean(tf.slice(x, [0, 0, 0, 0], [-1, 3, 3, -1]), [1, 2, 3]), 0.35), 8)), 1);
+          const next = tf.concat([tf.slice(z, [0, K - 1], [-1, 1]), tf.slice(z, [0, 0], [-1, K - 1])], 1); // next[:, c] = z[:, c − 1]
+          return tf.add(tf.mul(tf.sub(1, on), z), tf.mul(on, next)) as tf.Tensor2D;
+        }),
+    });
+
+  it('the untargeted mask finds a planted all-to-all trigger that no per-class mask can use, and stays large on the clean model', async () => {
+    const { model } = await loadModel(EXAMPLES.cleanCnn);
+    const probe = loadProbeImages(PROBE, { shape: model.inputShape, maxImages: 128, seed: 0 });
+    const backdoored = plantAllToAll(model);
+    // The reference: the white patch itself takes (nearly) every probe to the next class.
+    const [H, W] = model.inputShape;
+    const stamped = Float32Array.from(probe.x);
+    for (let i = 0; i < probe.count; i++) for (let y = 0; y < 3; y++) for (let x = 0; x < 3; x++) stamped[i * H * W + y * W + x] = 1;
+    const predict = (m: ModelUnderTest, xs: Float32Array) => tf.tidy(() => tf.argMax(m.logits(tf.tensor4d(xs, [probe.count, H, W, 1])), -1).dataSync());
+    const own = predict(backdoored, probe.x);
+    const moved = predict(backdoored, stamped).filter((c, i) => c === (own[i] + 1) % 10).length / probe.count;
+    expect(moved).toBeGreaterThan(0.95);
+    const planted = await reconstructMasks(backdoored, probe, { untargeted: true });
+    // No larger than the known trigger, and far smaller than the classes' own masks.
+    expect(planted.untargeted!.asr).toBeGreaterThanOrEqual(0.9);
+    expect(planted.untargeted!.maskL1).toBeLessThanOrEqual(9);
+    const stat = untargetedMaskStatistic(planted)!;
+    expect(stat.value).toBeCloseTo(Math.log(Math.min(...planted.perClass.map((p) => p.maskL1)) / planted.untargeted!.maskL1), 9);
+    expect(stat.value).toBeGreaterThan(DEFAULT_THRESHOLDS.untargetedMask.backdoored);
+    const clean = await reconstructMasks(model, probe, { untargeted: true });
+    expect(clean.untargeted!.maskL1).toBeGreaterThan(3 * planted.untargeted!.maskL1);
+    expect(untargetedMaskStatistic(clean)!.value).toBeLessThan(DEFAULT_THRESHOLDS.untargetedMask.suspicious);
+    // The extra row changes no class's mask, and is left out unless asked for.
+    const without = await reconstructMasks(model, probe, { epochs: 2 });
+    const withRow = await reconstructMasks(model, probe, { epochs: 2, untargeted: true });
+    expect(withRow.perClass).toEqual(without.perClass);
+    expect(without.untargeted).toBeUndefined();
+    model.dispose();
+  }, 240_000);
 });
 
 describe('trigger inversion', () => {
@@ -348,6 +406,50 @@ describe('verdict', () => {
     const flagged = decide({ dense: dense(tied(2, 1)) }, ctx({ probeImages: 256 }), T, { calibration });
     expect(flagged.verdict).toBe('backdoored');
     expect(flagged.reasons.join('\n')).not.toMatch(/what clean covers/);
+  });
+
+  it("flags an untargeted mask far smaller than every class's own mask, with no target, by its own thresholds", () => {
+    const withUntargeted = (l1: number, asr = 0.92, inconclusive = false) => ({
+      dense: quiet.dense,
+      mask: { ...mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49], inconclusive), untargeted: { maskL1: l1, asr } },
+    });
+    // The smallest of the ten masks is 40: ln(40 / 5) = 2.08 > 1 (backdoored), ln(40 / 20) = 0.69 (suspicious), ln(40 / 36) = 0.11.
+    const strong = decide(withUntargeted(5), ctx({ probeImages: 256 }), T, { calibration });
+    expect(strong.verdict).toBe('backdoored');
+    expect(strong.suspectedTarget).toBeNull();
+    expect(strong.statistics.untargeted!.value).toBeCloseTo(Math.log(40 / 5), 9);
+    expect(strong.reasons.join('\n')).toMatch(/untargeted: one 5.0-pixel mask takes 92 % of the probes off their own class: statistic 2.08, .* all-to-all/);
+    expect(decide(withUntargeted(20), ctx({ probeImages: 256 }), T, { calibration }).verdict).toBe('suspicious');
+    // Its thresholds were measured on in-distribution probes: on images synthesised from the model it reports only.
+    const inverted = decide(withUntargeted(5), ctx({ probeImages: 256, probes: 'model-inverted', probesClassified: 1 }), T, { calibration });
+    expect(inverted.verdict).toBe('unassessed');
+    expect(inverted.reasons.join('\n')).toMatch(/statistic 2.08, .*report only: its thresholds were measured on in-distribution probes/);
+    // Measured up to UNTARGETED_MAX_CLASSES classes: above, it reports only.
+    const twelve = Array.from({ length: UNTARGETED_MAX_CLASSES + 2 }, (_, c) => 45 + c);
+    const many = decide(
+      { dense: dense(twelve.map(() => 0.05)), mask: { ...mask(twelve), untargeted: { maskL1: 5, asr: 0.92 } } },
+      ctx({ numClasses: twelve.length, probeImages: 256 }),
+      T,
+      { calibration },
+    );
+    expect(many.verdict).toBe('clean');
+    expect(many.reasons.join('\n')).toMatch(/report only: its thresholds were measured on models of up to 43 classes, every class's mask run in full/);
+    expect(many.reasons.at(-1)).not.toMatch(/since then the untargeted mask/);
+    const weak = decide(withUntargeted(36), ctx({ probeImages: 256 }), T, { calibration });
+    expect(weak.verdict).toBe('clean');
+    // It ran, so a clean verdict says what it adds to the blind spots.
+    expect(weak.reasons.at(-1)).toMatch(/since then the untargeted mask, which this scan ran .* flagged 2 of the benchmark's 4 usable all-to-all models/);
+    // A policy threshold moves it.
+    expect(decide(withUntargeted(36), ctx({ probeImages: 256 }), { ...T, untargetedMask: { suspicious: 0.1, backdoored: 1 } }, { calibration }).verdict).toBe(
+      'suspicious',
+    );
+    // One that never reached the ASR target counts as the image area (784 px): no vote.
+    const never = decide(withUntargeted(784, 0.4), ctx({ probeImages: 256 }), T, { calibration });
+    expect(never.verdict).toBe('clean');
+    expect(never.reasons.join('\n')).toMatch(/no mask took 90 % of the probes off their own class within the budget \(at most 40 %\)/);
+    // Inconclusive per-class masks (their median is the image area) leave nothing to compare with.
+    expect(untargetedMaskStatistic(withUntargeted(5, 0.92, true).mask)).toBeNull();
+    expect(decide(quiet, ctx({ probeImages: 256 }), T, { calibration }).statistics.untargeted).toBeUndefined();
   });
 
   it('is unassessed, never clean, when the scans had no power, and says what to give', () => {
