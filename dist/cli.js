@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-X7IIF3RE.js";
+} from "./chunks/chunk-MNBCSWWI.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -46,7 +46,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-X7IIF3RE.js";
+} from "./chunks/chunk-MNBCSWWI.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -656,7 +656,7 @@ async function run() {
     let cleaned = { passes: false };
     const flaggedOrForced = report.verdict === "suspicious" || report.verdict === "backdoored" || settings.clean?.force === true && (report.verdict === "clean" || report.verdict === "unassessed");
     if (settings.clean && flaggedOrForced) {
-      const flagged = (report.verdict === "suspicious" || report.verdict === "backdoored") && report.suspectedTarget != null ? { verdict: report.verdict, target: report.suspectedTarget } : void 0;
+      const flagged = report.verdict === "suspicious" || report.verdict === "backdoored" ? { verdict: report.verdict, target: report.suspectedTarget ?? null } : void 0;
       cleaned = await group(
         "Backdoor Gate: clean and re-scan",
         () => cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged, report.verdict)

@@ -200,10 +200,9 @@ export async function run(): Promise<void> {
       report.verdict === 'backdoored' ||
       (settings.clean?.force === true && (report.verdict === 'clean' || report.verdict === 'unassessed'));
     if (settings.clean && flaggedOrForced) {
+      // A finding with no class (the untargeted mask) is passed on too: auto then cleans without a trigger.
       const flagged =
-        (report.verdict === 'suspicious' || report.verdict === 'backdoored') && report.suspectedTarget != null
-          ? { verdict: report.verdict, target: report.suspectedTarget }
-          : undefined;
+        report.verdict === 'suspicious' || report.verdict === 'backdoored' ? { verdict: report.verdict, target: report.suspectedTarget ?? null } : undefined;
       cleaned = await core.group('Backdoor Gate: clean and re-scan', () =>
         cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged, report.verdict),
       );

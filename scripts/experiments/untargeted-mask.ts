@@ -2,11 +2,12 @@
 // per-class mask inversion looks for one patch that sends most images to one class, which an
 // all-to-all backdoor (y → y + 1) does not have. An untargeted mask, one patch that takes most
 // images away from the class the model gives them (to any other), does: it is the planted patch.
-// On a clean model it has to move every class at once, and within this budget it ends larger than
-// the per-class masks. The statistic is ln(median per-class mask / untargeted mask). Same objective and schedule as the scan's mask inversion (hinge at
-// margin 1, λ up ×2 while ≥ 90 % of the probes leave their class, down ÷1.5 otherwise, Adam 0.1,
-// 16 epochs over the first 128 of the eval's probes); the targeted masks are read from the eval's
-// cached 256-probe scans (`npm run eval` first). Records cached in .cache/experiments/untargeted-mask.
+// The untargeted mask is the scan's own (reconstructMasks with no class rows); the targeted masks
+// are read from the eval's cached 256-probe scans (`npm run eval` first). It prints the first
+// statistic measured, ln(median per-class mask / untargeted mask), and the one the scan now uses,
+// ln(smallest per-class mask / untargeted mask), whose threshold comes from the eval's rows (the
+// median form did not carry over to 43 classes: docs/detection.md). Records cached in
+// .cache/experiments/untargeted-mask.
 //   tsx scripts/experiments/untargeted-mask.ts [--shard i/n] [--analyse] NAME…|--all
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

@@ -396,9 +396,10 @@ export interface CleanRequest {
   /**
    * What the gate's scan of the probe data found (the action passes it; the CLI's --target): when the scan of the
    * labelled set names no target, auto cleans at this one. The labelled set is smaller than the
-   * probes, and a quiet scan of it left flagged models uncleaned.
+   * probes, and a quiet scan of it left flagged models uncleaned. A null target (a finding that
+   * names no class: the untargeted mask) still counts as flagged, and auto cleans without a trigger.
    */
-  flagged?: { verdict: 'suspicious' | 'backdoored'; target: number };
+  flagged?: { verdict: 'suspicious' | 'backdoored'; target: number | null };
   /**
    * Unlabelled in-distribution images (the gate's probe data; never synthetic ones): labelled by
    * the model's own answers and added to the cleaning set. A labelled set of a few images per class
@@ -613,7 +614,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         `is a ${model.format}: its weights are constants, so it cannot be cleaned (clean the ONNX or tfjs layers model it came from)`,
       );
     const labelled = loadLabelledImages(req.data, { shape: model.inputShape, maxImages: 100_000, seed: req.seed });
-    if (req.flagged && req.flagged.target >= model.numClasses)
+    if (req.flagged?.target != null && req.flagged.target >= model.numClasses)
       throw new InputError(req.model, `has ${model.numClasses} classes; the flagged target ${req.flagged.target} is not one of them`);
     const outside = labelled.labels.find((l) => l >= model.numClasses);
     if (outside !== undefined) throw new InputError(req.data, `holds label ${outside}, but the model has ${model.numClasses} classes`);
@@ -640,10 +641,22 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     const clock = phaseClock();
     const scanned = await scanForTriggers(model, cleanSet, rows, req.seed, req.policy);
     clock.stop('scan');
-    const flaggedTarget = scanned.decision.suspectedTarget === null && req.flagged ? req.flagged.target : null;
-    const before = flaggedTarget === null ? scanned : atTarget(scanned, flaggedTarget, req.flagged!.verdict);
+    const flaggedTarget = scanned.decision.suspectedTarget === null ? (req.flagged?.target ?? null) : null;
+    const scannedFlags = scanned.decision.verdict === 'suspicious' || scanned.decision.verdict === 'backdoored';
+    // The gate's scan flagged it with no class to clean at, and the labelled images' scan did not flag it.
+    const flaggedWithoutTarget = req.flagged && req.flagged.target === null && !scannedFlags ? req.flagged.verdict : null;
+    const before =
+      flaggedTarget !== null
+        ? atTarget(scanned, flaggedTarget, req.flagged!.verdict)
+        : flaggedWithoutTarget
+          ? { ...scanned, decision: { ...scanned.decision, verdict: flaggedWithoutTarget } }
+          : scanned;
     if (flaggedTarget !== null)
       logger.info(`clean: the labelled images' scan is ${scanned.decision.verdict}; cleaning at class ${flaggedTarget}, which the gate's scan flagged`);
+    if (flaggedWithoutTarget)
+      logger.info(
+        `clean: the labelled images' scan is ${scanned.decision.verdict}; the gate's scan flagged the model (${flaggedWithoutTarget}) without naming a class`,
+      );
     // Only the triggers of the class the verdict names: a clean model's smallest mask is no trigger,
     // unless the user forces cleaning; then the most suspicious class (smallest mask first) stands in.
     const forcedTarget = before.decision.suspectedTarget === null && req.force ? (before.mask.suspectedTarget ?? before.dense.suspectedTarget) : null;
@@ -657,6 +670,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       method: req.method,
       ...(forcedTarget !== null ? { forcedTarget } : {}),
       ...(flaggedTarget !== null ? { flaggedTarget } : {}),
+      ...(flaggedWithoutTarget ? { flaggedWithoutTarget } : {}),
       data: {
         source: labelled.source,
         cleanWith: cleanSet.count,
@@ -679,9 +693,11 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     const agnostic = req.method === 'auto' && !(model instanceof DualEncoderModel) && (flagged ? !triggerWorks : req.force === true);
     const method = req.method === 'auto' ? (agnostic ? 'sau' : triggers.length ? autoMethodFor(model) : null) : req.method;
     if (!method) {
-      report.skipped = req.force
-        ? `the scan found no backdoor (verdict ${before.decision.verdict}) and recovered no trigger at any class to clean, even with --force (use --method sau, d3 or par)`
-        : `the scan found no backdoor (verdict ${before.decision.verdict}), so auto leaves the model as it is (--force cleans it anyway)`;
+      report.skipped = flagged
+        ? `the model is ${before.decision.verdict}, but no trigger of a class was recovered, and auto cleans a dual encoder only with one (use --method par)`
+        : req.force
+          ? `the scan found no backdoor (verdict ${before.decision.verdict}) and recovered no trigger at any class to clean, even with --force (use --method sau, d3 or par)`
+          : `the scan found no backdoor (verdict ${before.decision.verdict}), so auto leaves the model as it is (--force cleans it anyway)`;
       return report;
     }
     if (agnostic)

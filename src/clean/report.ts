@@ -16,6 +16,11 @@ export interface CleanReport {
   forcedTarget?: number;
   /** The gate's target, cleaned at because the scan of the labelled set named none. */
   flaggedTarget?: number;
+  /**
+   * The gate's verdict on a model its scan flagged without naming a target (the untargeted mask),
+   * when the scan of the labelled set did not flag it: cleaned without a trigger.
+   */
+  flaggedWithoutTarget?: 'suspicious' | 'backdoored';
   /** Why nothing was written, when nothing was. */
   skipped?: string;
   /**

@@ -5,7 +5,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CLEAN_POLICY, runClean } from '../../src/clean/pipeline.js';
 import { perClassSubset, predict } from '../../src/clean/training.js';
+import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
 import { writeNpy } from '../../src/data/npy.js';
 import { mnistSplit } from '../../src/data/mnist.js';
 import { loadLabelledImages } from '../../src/data/sources.js';
@@ -279,6 +281,39 @@ describe('backdoor-gate clean', () => {
     expect(before.accuracy - sau.accuracy).toBeLessThan(0.01);
     expect([0, 1]).toContain(forced.code);
   }, 900_000);
+
+  it('cleans without a trigger a model the gate flagged with no class (the untargeted mask) when the labelled images’ scan is quiet', async () => {
+    const dir = tmp();
+    const out = path.join(dir, 'cleaned');
+    // As above, thresholds no statistic reaches stand in for a quiet scan of the labelled set; the
+    // gate's finding named no class, as the untargeted mask's does. The real blended trigger judges.
+    const never = { suspicious: 99, backdoored: 100 };
+    const policy = { ...DEFAULT_CLEAN_POLICY, thresholds: { ...DEFAULT_THRESHOLDS, inversion: never, maskInversion: never, untargetedMask: never } };
+    const report = await runClean(
+      {
+        model: EXAMPLES.blendedCnn,
+        data: CLEAN_DATA,
+        unlabelled: PROBE,
+        out,
+        method: 'auto',
+        seed: 0,
+        policy,
+        flagged: { verdict: 'suspicious', target: null },
+      },
+      new MemoryLogger(),
+    );
+    expect(['clean', 'unassessed']).toContain(report.verdictBefore);
+    expect(report.flaggedWithoutTarget).toBe('suspicious');
+    expect(report.flaggedTarget).toBeUndefined();
+    expect(report.log?.method).toBe('sau');
+    const card = JSON.parse(readFileSync(path.join(EXAMPLES.blendedCnn, 'zoo-card.json'), 'utf8')) as { attack: AttackSpec };
+    const stamp = (x: Float32Array) => applyTrigger(makeTrigger(card.attack), x, x.length / 784, 28, 28, 1);
+    const before = accuracyAndAsr((await loadModel(EXAMPLES.blendedCnn)).model, stamp, 4);
+    const after = accuracyAndAsr((await loadModel(out)).model, stamp, 4);
+    console.log(`flagged without a class (sau): real-trigger ASR ${(100 * before.asr).toFixed(1)} → ${(100 * after.asr).toFixed(1)} %`);
+    expect(before.asr).toBeGreaterThan(0.95);
+    expect(after.asr).toBeLessThan(0.05);
+  }, 600_000);
 
   it('says what is missing: labelled data, an output directory, enough images per class', async () => {
     const noData = await runCli(['clean', EXAMPLES.blendedCnn, '--out', path.join(tmp(), 'o')]);
