@@ -102,8 +102,10 @@ Scans, removes the backdoor with the method, re-scans, and writes the cleaned mo
                             (shared adversarial unlearning, needs no trigger); an unflagged one is left as it is;
                             on a dual encoder: trigger unlearning (then par when both towers train);
                             onp and par need a tfjs layers model
-  --target <class>          the class a scan with probe data flagged (scan's suspected target): when the scan of
-                            --data names none, auto cleans at it, as the action does with its own scan's finding
+  --target <class>|none     the class a scan with probe data flagged (scan's suspected target): when the scan of
+                            --data names none, auto cleans at it, as the action does with its own scan's finding;
+                            none: the scan flagged the model without naming a class (the untargeted mask), and auto
+                            cleans it without a trigger (sau) even when the scan of --data is quiet
   --force                   clean a model the scan passed (you know it was poisoned): the trigger methods take the
                             class the scans rank most suspicious as the target, one round; auto uses sau when that
                             class's recovered trigger does not work
@@ -336,8 +338,9 @@ async function clean(model: string, values: Record<string, string | boolean | un
     );
   if (!out) throw new ConfigurationError('clean needs --out: a new directory for the cleaned model (the input is never replaced)');
   const target = str('target');
-  if (target !== undefined && !/^\d+$/.test(target)) throw new ConfigurationError(`clean --target: ${target} is not a class index (0, 1, …)`);
-  const flagged = target === undefined ? undefined : { verdict: 'suspicious' as const, target: Number(target) };
+  if (target !== undefined && target !== 'none' && !/^\d+$/.test(target))
+    throw new ConfigurationError(`clean --target: ${target} is not a class index (0, 1, …) or none`);
+  const flagged = target === undefined ? undefined : { verdict: 'suspicious' as const, target: target === 'none' ? null : Number(target) };
   const method = oneOf<CleanMethod>(str('method'), 'method', CLEAN_METHODS, 'auto');
   // The same settings as scan: the policy judges the input and the cleaned copy alike.
   const flags: Record<string, string | undefined> = {

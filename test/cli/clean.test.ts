@@ -5,9 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CLEAN_POLICY, runClean } from '../../src/clean/pipeline.js';
 import { perClassSubset, predict } from '../../src/clean/training.js';
-import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
 import { writeNpy } from '../../src/data/npy.js';
 import { mnistSplit } from '../../src/data/mnist.js';
 import { loadLabelledImages } from '../../src/data/sources.js';
@@ -282,30 +280,38 @@ describe('backdoor-gate clean', () => {
     expect([0, 1]).toContain(forced.code);
   }, 900_000);
 
-  it('cleans without a trigger a model the gate flagged with no class (the untargeted mask) when the labelled images’ scan is quiet', async () => {
+  it('cleans without a trigger a model flagged with no class (--target none: the untargeted mask) when the labelled images’ scan is quiet', async () => {
     const dir = tmp();
     const out = path.join(dir, 'cleaned');
     // As above, thresholds no statistic reaches stand in for a quiet scan of the labelled set; the
     // gate's finding named no class, as the untargeted mask's does. The real blended trigger judges.
-    const never = { suspicious: 99, backdoored: 100 };
-    const policy = { ...DEFAULT_CLEAN_POLICY, thresholds: { ...DEFAULT_THRESHOLDS, inversion: never, maskInversion: never, untargetedMask: never } };
-    const report = await runClean(
-      {
-        model: EXAMPLES.blendedCnn,
-        data: CLEAN_DATA,
-        unlabelled: PROBE,
-        out,
-        method: 'auto',
-        seed: 0,
-        policy,
-        flagged: { verdict: 'suspicious', target: null },
-      },
-      new MemoryLogger(),
+    const never = path.join(dir, 'never.yml');
+    writeFileSync(
+      never,
+      'thresholds:\n  inversion: { suspicious: 99, backdoored: 100 }\n  mask-inversion: { suspicious: 99, backdoored: 100 }\n  untargeted-mask: { suspicious: 99, backdoored: 100 }\n',
     );
+    const result = await runCli([
+      'clean',
+      EXAMPLES.blendedCnn,
+      '--data',
+      CLEAN_DATA,
+      '--unlabelled',
+      PROBE,
+      '--policy',
+      never,
+      '--target',
+      'none',
+      '--out',
+      out,
+      '--report',
+      path.join(dir, 'r.json'),
+    ]);
+    const report = JSON.parse(readFileSync(path.join(dir, 'r.json'), 'utf8'));
     expect(['clean', 'unassessed']).toContain(report.verdictBefore);
     expect(report.flaggedWithoutTarget).toBe('suspicious');
     expect(report.flaggedTarget).toBeUndefined();
-    expect(report.log?.method).toBe('sau');
+    expect(report.log.method).toBe('sau');
+    expect(result.stdout + result.stderr).toContain("the gate's scan flagged the model (suspicious) without naming a class");
     const card = JSON.parse(readFileSync(path.join(EXAMPLES.blendedCnn, 'zoo-card.json'), 'utf8')) as { attack: AttackSpec };
     const stamp = (x: Float32Array) => applyTrigger(makeTrigger(card.attack), x, x.length / 784, 28, 28, 1);
     const before = accuracyAndAsr((await loadModel(EXAMPLES.blendedCnn)).model, stamp, 4);
@@ -313,6 +319,9 @@ describe('backdoor-gate clean', () => {
     console.log(`flagged without a class (sau): real-trigger ASR ${(100 * before.asr).toFixed(1)} → ${(100 * after.asr).toFixed(1)} %`);
     expect(before.asr).toBeGreaterThan(0.95);
     expect(after.asr).toBeLessThan(0.05);
+    const bad = await runCli(['clean', EXAMPLES.blendedCnn, '--data', CLEAN_DATA, '--target', 'all', '--out', path.join(dir, 'bad')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('clean --target: all is not a class index (0, 1, …) or none');
   }, 600_000);
 
   it('says what is missing: labelled data, an output directory, enough images per class', async () => {
