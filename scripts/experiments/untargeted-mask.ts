@@ -74,24 +74,31 @@ if (!values.analyse)
       `${name} [${r.role}] ${r.family}: untargeted ${r.untargetedL1.toFixed(1)} px, smallest targeted ${Math.min(...r.targetedL1).toFixed(1)} px, ${r.seconds.toFixed(1)} s`,
   );
 
-/** The documented statistic: ln(median per-class mask / untargeted mask). */
-const statistic = (r: UntargetedRecord) => Math.log(median(r.targetedL1) / Math.max(r.untargetedL1, 1));
-/** The variant against the smallest per-class mask, which needs a margin (docs/detection.md). */
+/** The first form measured: ln(median per-class mask / untargeted mask). */
+const againstMedian = (r: UntargetedRecord) => Math.log(median(r.targetedL1) / Math.max(r.untargetedL1, 1));
+/** The form the scan uses (src/core/verdict.ts): ln(smallest per-class mask / untargeted mask). */
 const againstSmallest = (r: UntargetedRecord) => Math.log(Math.min(...r.targetedL1) / Math.max(r.untargetedL1, 1));
 
 if (values.analyse) {
-  const records = readRecords<UntargetedRecord>(CACHE).sort((a, b) => statistic(b) - statistic(a));
+  const records = readRecords<UntargetedRecord>(CACHE).sort((a, b) => againstSmallest(b) - againstSmallest(a));
   for (const r of records)
     console.log(
-      `${r.name.padEnd(36)} ${r.role.padEnd(10)} ${r.family.padEnd(14)} statistic ${statistic(r).toFixed(2).padStart(5)} (against the smallest ${againstSmallest(r).toFixed(2).padStart(5)})  untargeted ${r.untargetedL1.toFixed(1).padStart(6)} px (${(100 * r.untargetedAsr).toFixed(0)} %)  per-class median ${median(r.targetedL1).toFixed(1).padStart(6)}`,
+      `${r.name.padEnd(36)} ${r.role.padEnd(10)} ${r.family.padEnd(14)} against the smallest ${againstSmallest(r).toFixed(2).padStart(5)} (against the median ${againstMedian(r).toFixed(2).padStart(5)})  untargeted ${r.untargetedL1.toFixed(1).padStart(6)} px (${(100 * r.untargetedAsr).toFixed(0)} %)  per-class median ${median(r.targetedL1).toFixed(1).padStart(6)}`,
     );
-  // The threshold is the largest clean tuning model's value; the other splits are judged by it.
-  const cleanTuning = records.filter((r) => r.family === 'clean' && r.role === 'tuning').map(statistic);
-  const threshold = Math.max(...cleanTuning);
-  const above = (rs: UntargetedRecord[]) => rs.filter((r) => statistic(r) > threshold).length;
+  // Each form's threshold is the largest clean tuning model's value among these records; the
+  // other splits are judged by it. (The shipped threshold comes from the eval's rows, which cover
+  // more models: docs/detection.md.)
   const cleanOther = records.filter((r) => r.family === 'clean' && r.role !== 'tuning');
   const allToAll = records.filter((r) => r.family === 'all-to-all');
-  console.log(
-    `threshold ${threshold.toFixed(2)} (largest of ${cleanTuning.length} clean tuning models); clean validation/test models above it: ${above(cleanOther)} of ${cleanOther.length}; all-to-all above it: ${above(allToAll)} of ${allToAll.length} (${allToAll.map((r) => `${r.name} ${statistic(r).toFixed(2)}`).join(', ')}); AUROC all-to-all vs all clean ${auroc(allToAll.map(statistic), records.filter((r) => r.family === 'clean').map(statistic)).toFixed(3)}`,
-  );
+  for (const [name, statistic] of [
+    ['against the smallest', againstSmallest],
+    ['against the median', againstMedian],
+  ] as const) {
+    const cleanTuning = records.filter((r) => r.family === 'clean' && r.role === 'tuning').map(statistic);
+    const threshold = Math.max(...cleanTuning);
+    const above = (rs: UntargetedRecord[]) => rs.filter((r) => statistic(r) > threshold).length;
+    console.log(
+      `${name}: threshold ${threshold.toFixed(2)} (largest of ${cleanTuning.length} clean tuning models); clean validation/test models above it: ${above(cleanOther)} of ${cleanOther.length}; all-to-all above it: ${above(allToAll)} of ${allToAll.length} (${allToAll.map((r) => `${r.name} ${statistic(r).toFixed(2)}`).join(', ')}); AUROC all-to-all vs all clean ${auroc(allToAll.map(statistic), records.filter((r) => r.family === 'clean').map(statistic)).toFixed(3)}`,
+    );
+  }
 }
