@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-MNBCSWWI.js";
+} from "./chunks/chunk-M5PGSAIL.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

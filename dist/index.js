@@ -24,6 +24,7 @@ import {
   httpStatus,
   info,
   isDebug,
+  isFlagged,
   notice,
   onErrorFor,
   openGitHub,
@@ -46,7 +47,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-MNBCSWWI.js";
+} from "./chunks/chunk-M5PGSAIL.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -654,9 +655,9 @@ async function run() {
     if (session.sarifError) warning(`SARIF not written: ${session.sarifError}`);
     if (session.sarifPath) setOutput(Outputs.SarifPath, session.sarifPath);
     let cleaned = { passes: false };
-    const flaggedOrForced = report.verdict === "suspicious" || report.verdict === "backdoored" || settings.clean?.force === true && (report.verdict === "clean" || report.verdict === "unassessed");
+    const flaggedOrForced = isFlagged(report.verdict) || settings.clean?.force === true && (report.verdict === "clean" || report.verdict === "unassessed");
     if (settings.clean && flaggedOrForced) {
-      const flagged = report.verdict === "suspicious" || report.verdict === "backdoored" ? { verdict: report.verdict, target: report.suspectedTarget ?? null } : void 0;
+      const flagged = isFlagged(report.verdict) ? { verdict: report.verdict, target: report.suspectedTarget ?? null } : void 0;
       cleaned = await group(
         "Backdoor Gate: clean and re-scan",
         () => cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged, report.verdict)

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { runClean, type CleanRequest } from './clean/pipeline.js';
 import { cleanedModelFailure, cleanSummary, type CleanReport } from './clean/report.js';
 import { DEFAULT_POLICY_PATH } from './core/policy.js';
+import { isFlagged } from './core/verdict.js';
 import { ensureNativeBackend } from './engine/native.js';
 import { describeError } from './errors.js';
 import { runUrl } from './github/context.js';
@@ -195,14 +196,10 @@ export async function run(): Promise<void> {
 
     let cleaned: { passes: boolean; report?: CleanReport } = { passes: false };
     // Forced cleaning takes a model the scan passed or could not judge, never one it could not scan.
-    const flaggedOrForced =
-      report.verdict === 'suspicious' ||
-      report.verdict === 'backdoored' ||
-      (settings.clean?.force === true && (report.verdict === 'clean' || report.verdict === 'unassessed'));
+    const flaggedOrForced = isFlagged(report.verdict) || (settings.clean?.force === true && (report.verdict === 'clean' || report.verdict === 'unassessed'));
     if (settings.clean && flaggedOrForced) {
       // A finding with no class (the untargeted mask) is passed on too: auto then cleans without a trigger.
-      const flagged =
-        report.verdict === 'suspicious' || report.verdict === 'backdoored' ? { verdict: report.verdict, target: report.suspectedTarget ?? null } : undefined;
+      const flagged = isFlagged(report.verdict) ? { verdict: report.verdict, target: report.suspectedTarget ?? null } : undefined;
       cleaned = await core.group('Backdoor Gate: clean and re-scan', () =>
         cleanFlagged(report.model.origin?.location ?? settings.model, settings, flagged, report.verdict),
       );

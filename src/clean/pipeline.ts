@@ -4,7 +4,7 @@
 // re-scan the cleaned model on: a re-scan of the images it was cleaned on would be optimistic.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { decide, MEASURED_PROBE_IMAGES, type Decision } from '../core/verdict.js';
+import { decide, isFlagged, MEASURED_PROBE_IMAGES, type Decision } from '../core/verdict.js';
 import { DEFAULT_PRIOR } from '../core/calibration.js';
 import { budgetSettings, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
 import { DEEP_INVERSION_SPEC, loadLabelledImages, loadProbeImages } from '../data/sources.js';
@@ -642,9 +642,8 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     const scanned = await scanForTriggers(model, cleanSet, rows, req.seed, req.policy);
     clock.stop('scan');
     const flaggedTarget = scanned.decision.suspectedTarget === null ? (req.flagged?.target ?? null) : null;
-    const scannedFlags = scanned.decision.verdict === 'suspicious' || scanned.decision.verdict === 'backdoored';
     // The gate's scan flagged it with no class to clean at, and the labelled images' scan did not flag it.
-    const flaggedWithoutTarget = req.flagged && req.flagged.target === null && !scannedFlags ? req.flagged.verdict : null;
+    const flaggedWithoutTarget = req.flagged && req.flagged.target === null && !isFlagged(scanned.decision.verdict) ? req.flagged.verdict : null;
     const before =
       flaggedTarget !== null
         ? atTarget(scanned, flaggedTarget, req.flagged!.verdict)
@@ -688,7 +687,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
     // model the scan passed: the class standing in is only the most suspicious one, and pruning or
     // unlearning its trigger cost clean models up to 5.6 points where sau cost none
     // (docs/cleaning.md). A model nobody flagged is left as it is.
-    const flagged = before.decision.verdict === 'suspicious' || before.decision.verdict === 'backdoored';
+    const flagged = isFlagged(before.decision.verdict);
     const triggerWorks = triggers.length > 0 && (report.before.recoveredTriggerAsr ?? 0) >= RECOVERED_TRIGGER_MIN_ASR;
     const agnostic = req.method === 'auto' && !(model instanceof DualEncoderModel) && (flagged ? !triggerWorks : req.force === true);
     const method = req.method === 'auto' ? (agnostic ? 'sau' : triggers.length ? autoMethodFor(model) : null) : req.method;

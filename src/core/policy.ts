@@ -208,7 +208,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   residual: { inversion: { suspicious: 15.75, backdoored: 28 }, maskInversion: { suspicious: 2, backdoored: 3 } },
   depthwise: { inversion: { suspicious: 8, backdoored: 14 }, maskInversion: { suspicious: 1.75, backdoored: 2.5 } },
   maxMargin: { suspicious: 6, backdoored: 9 },
-  // suspicious: the largest of the tuning split's 41 clean models (0.734), rounded up (docs/detection.md,
+  // suspicious: the largest of the tuning split's 44 clean models (0.734), rounded up (docs/detection.md,
   // "An untargeted mask"); backdoored: as far above it as the plain mask thresholds are apart (too
   // few all-to-all tuning models to fit it).
   untargetedMask: { suspicious: 0.74, backdoored: 1.49 },

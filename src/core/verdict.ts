@@ -205,6 +205,9 @@ export function scanContextOf(model: Omit<ScanContext, 'probes' | 'probesClassif
 
 export type Verdict = 'clean' | 'suspicious' | 'backdoored' | 'unassessed';
 
+/** A verdict that found a backdoor (a report's may also be `error`). */
+export const isFlagged = (verdict: string): verdict is 'suspicious' | 'backdoored' => verdict === 'suspicious' || verdict === 'backdoored';
+
 export interface Decision {
   verdict: Verdict;
   /** Calibrated P(backdoored) at the policy's prior; null when no voting scan ran. */

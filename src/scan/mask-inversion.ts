@@ -216,7 +216,7 @@ export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSe
           Array.from({ length: blk.c1 - blk.c0 }, (_, j) => blk.c0 + j),
           nb,
         );
-        const targets = slotOfRow.map((j, r) => (j === u && untargeted ? own[s + blk.s + (r % nb)] : classes[j]));
+        const targets = slotOfRow.map((j, r) => (j === u ? own[s + blk.s + (r % nb)] : classes[j]));
         const logits = model.logits(stamp(x, blk.c0, blk.c1));
         // targetMargins is "best other − target": a class row wants it below −1, the untargeted
         // row (its target being the image's own class) above 1.
