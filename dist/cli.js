@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-M5PGSAIL.js";
+} from "./chunks/chunk-J4ZEOCUR.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

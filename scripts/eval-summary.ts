@@ -19,7 +19,7 @@ import {
   type TriggerSize,
 } from '../src/core/calibration.js';
 import { wilson } from '../src/core/intervals.js';
-import { DEFAULT_THRESHOLDS, type Thresholds } from '../src/core/policy.js';
+import { DEFAULT_THRESHOLDS, UNTARGETED_MAX_CLASSES, type Thresholds } from '../src/core/policy.js';
 import {
   asrAt,
   decide,
@@ -31,6 +31,7 @@ import {
   scanContextOf,
   scoreFeatures,
   thresholdsFor,
+  untargetedMaskStatistic,
   type DenseEvidence,
   type FewerProbesPower,
   type MaskEvidence,
@@ -410,6 +411,19 @@ export function thresholdLevel(values: number[], step: number): { suspicious: nu
   return { suspicious, backdoored: quarter(Math.max(mean + 6 * sd, suspicious + step)) };
 }
 
+/**
+ * The untargeted mask's thresholds by the same recipe (thresholdLevel, the mask's step), on the
+ * clean tuning models it votes on; the shipped ones where no tuning scan inverted it. Fitted once
+ * for every grid point: its statistic has no parameter of the grid.
+ */
+export function untargetedThresholds(clean: EvalRow[]): Thresholds['untargetedMask'] {
+  const values = clean.flatMap((r) => {
+    const u = r.evidence?.mask && untargetedMaskStatistic(r.evidence.mask);
+    return u && r.evidence!.context.numClasses <= UNTARGETED_MAX_CLASSES ? [u.value] : [];
+  });
+  return values.length ? thresholdLevel(values, 0.5) : DEFAULT_THRESHOLDS.untargetedMask;
+}
+
 function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibration; thresholds: Thresholds; grid: object[] } {
   const level = thresholdLevel;
   const grid: Array<{
@@ -431,6 +445,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
   const denseReferenceAsr = referenceAsr(usable);
   const judged = [...usable, ...validation.filter((r) => r.evidence)];
   const bd = usable.filter(isBackdoored);
+  const untargetedMask = untargetedThresholds(clean);
   for (const floor of [0.05, 0.1, 0.15, 0.2, 0.3])
     for (const share of [0.03, 0.05, 0.08, 0.12, 0.2])
       for (const sizes of sizeSets) {
@@ -443,7 +458,7 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
           binary: levels(clean.filter(isTwoWay)),
           ...networkKindThresholds(clean, dense, mask),
           maxMargin: DEFAULT_THRESHOLDS.maxMargin,
-          untargetedMask: DEFAULT_THRESHOLDS.untargetedMask,
+          untargetedMask,
         };
         const ds = decideAll(judged, thresholds, withMeasuredPower(usable, thresholds, { ...plainRule, statistics }));
         const accuracy = ds.filter((d) => flagged(d) === isBackdoored(d.row)).length / ds.length;

@@ -208,11 +208,16 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   residual: { inversion: { suspicious: 15.75, backdoored: 28 }, maskInversion: { suspicious: 2, backdoored: 3 } },
   depthwise: { inversion: { suspicious: 8, backdoored: 14 }, maskInversion: { suspicious: 1.75, backdoored: 2.5 } },
   maxMargin: { suspicious: 6, backdoored: 9 },
-  // suspicious: the largest of the tuning split's 44 clean models (0.734), rounded up (docs/detection.md,
-  // "An untargeted mask"); backdoored: as far above it as the plain mask thresholds are apart (too
-  // few all-to-all tuning models to fit it).
-  untargetedMask: { suspicious: 0.74, backdoored: 1.49 },
+  // The mask's recipe (`npm run eval -- --fit`, untargetedThresholds) on the tuning split's 44 clean
+  // models scanned with it (docs/detection.md, "An untargeted mask").
+  untargetedMask: { suspicious: 1, backdoored: 2.75 },
 };
+
+/**
+ * The most classes the untargeted mask's thresholds cover: the benchmark measured it on 10- and
+ * 43-class models, every class's mask run in full. The scan inverts it only up to here.
+ */
+export const UNTARGETED_MAX_CLASSES = 43;
 
 /**
  * Points of held-out accuracy a cleaned model may lose and still pass (policy

@@ -40,7 +40,7 @@ import {
   type StatisticParameters,
   type TriggerSize,
 } from './calibration.js';
-import { DEFAULT_THRESHOLDS, type ScanThresholds, type Thresholds } from './policy.js';
+import { DEFAULT_THRESHOLDS, UNTARGETED_MAX_CLASSES, type ScanThresholds, type Thresholds } from './policy.js';
 import { median } from '../scan/robust.js';
 import { wilson } from './intervals.js';
 import { gammaOutlier } from '../scan/null-gamma.js';
@@ -427,11 +427,6 @@ export const MIN_MEASURED_POWER = 0.5;
  * one trigger that moves every class's images to one target.
  */
 const BLIND_SPOTS = "all-to-all backdoors (each class to another) and source-specific ones (one class's triggered images only)";
-/**
- * The most classes the untargeted mask votes on: the benchmark measured it on 10- and 43-class
- * models, with every class run in full; above, it is reported.
- */
-export const UNTARGETED_MAX_CLASSES = 43;
 /**
  * What the untargeted mask changed about the first blind spot: it came after the power counts, and
  * was measured on the benchmark's four usable all-to-all models (docs/detection.md).

@@ -222,10 +222,12 @@ export async function reconstructMasks(model: ModelUnderTest, allProbes: ImageSe
         // row (its target being the image's own class) above 1.
         const margins = targetMargins(logits, targets, model.decision);
         const wins = winMask(logits, targets, model.decision);
-        const away = untargeted && blk.c1 > u;
-        const sign = away ? tf.tensor1d(slotOfRow.map((j) => (j === u ? -1 : 1))) : undefined;
-        won.push({ slots: slotOfRow, mask: tf.keep(sign ? tf.abs(tf.sub(wins, tf.relu(tf.neg(sign)))) : wins) });
-        const hinge = tf.div(tf.sum(tf.relu(tf.add(sign ? tf.mul(margins, sign) : margins, 1))), b); // hinge at margin 1
+        // The untargeted slot's rows (present when this block reaches it) win when the own class loses.
+        const awayRows = untargeted && blk.c1 > u ? slotOfRow.map((j) => j === u) : undefined;
+        const away = awayRows && tf.tensor1d(awayRows.map(Number), 'bool');
+        won.push({ slots: slotOfRow, mask: tf.keep(away ? tf.where(away, tf.sub(1, wins), wins) : wins) });
+        const signed = away ? tf.where(away, tf.neg(margins), margins) : margins;
+        const hinge = tf.div(tf.sum(tf.relu(tf.add(signed, 1))), b); // hinge at margin 1
         if (blk.s > 0) return hinge as tf.Scalar;
         const l1 = tf.sum(toPixelMask(tf.slice(maskVar, [blk.c0, 0, 0, 0], [blk.c1 - blk.c0, hb, wb, 1])), [1, 2, 3]);
         return tf.add(hinge, tf.sum(tf.mul(tf.slice(lam, [blk.c0], [blk.c1 - blk.c0]), l1))) as tf.Scalar;

@@ -2,7 +2,7 @@
 // its `method` in the report, its title in logs and findings, whether it votes, how it runs on
 // the resolved budgets, and what its report summary keeps. The gate, the renderers and the
 // findings read this table; a new scan is one entry here plus its module.
-import type { ScanBudgets, ScanName } from '../core/policy.js';
+import { UNTARGETED_MAX_CLASSES, type ScanBudgets, type ScanName } from '../core/policy.js';
 import type { ImageSet } from '../data/types.js';
 import { sliceImages } from '../data/types.js';
 import { withConstantWeights, type ModelUnderTest } from '../model/adapter.js';
@@ -98,6 +98,18 @@ function summary<R extends object, D extends keyof R>(result: R, drop: readonly 
 }
 
 /** A schedule's screen by the maximum-margin scan at its screening budget (4 starts of 25 steps per class, the large-input budget). */
+/**
+ * Whether this mask inversion runs the untargeted row: the model has at most
+ * UNTARGETED_MAX_CLASSES classes, every class gets the full budget (`planned`: a shard's view of
+ * the full-budget classes; `classes`: the ones this run inverts, none meaning all), and this run
+ * holds the last of them, so exactly one shard runs it.
+ */
+export function untargetedHere(K: number, planned: readonly number[] | undefined, classes: readonly number[] | undefined): boolean {
+  const fullBudget = planned ?? classes;
+  if (K > UNTARGETED_MAX_CLASSES || (fullBudget && fullBudget.length < K)) return false;
+  return !planned || !classes || classes.includes(planned[planned.length - 1]);
+}
+
 function marginScreen({ model, budgets: { maxMargin: b }, rows, seed, progress }: ScanInput) {
   return {
     screen: () =>
@@ -166,7 +178,9 @@ export const SCANS: {
       const b = input.budgets.maskInversion;
       // The untargeted mask is one more row of the batch, not per class: of a sharded scan's jobs,
       // the one holding the last full-budget class runs it (the Hessian's shard, the first, holds
-      // the first), and the merge takes it from there.
+      // the first), and the merge takes it from there. It runs only where its thresholds were
+      // measured (every class's mask in full, at most UNTARGETED_MAX_CLASSES classes): elsewhere
+      // the verdict could only report it.
       let planned: readonly number[] | undefined;
       const shard = input.shard && {
         ...input.shard,
@@ -191,7 +205,7 @@ export const SCANS: {
               epochs: b.epochs,
               batchSize: b.batchSize,
               classes,
-              untargeted: !planned || !classes || classes.includes(planned[planned.length - 1]),
+              untargeted: untargetedHere(model.numClasses, planned, classes),
               onProgress: progress('mask inversion', 'epoch'),
             }),
           // The mask scan reports the classes it did not run itself (screened, with their probe share).

@@ -22,8 +22,10 @@ export interface ZooEntry {
    * rule was fixed), reported apart. 3: a fresh test round for the thresholds per kind of network
    * (ROUND3), with an architecture no earlier round has. 4: more tuning networks of each kind,
    * so their thresholds and power rest on more than a handful, and a fresh test round (ROUND4).
+   * 5: fresh all-to-all backdoors and clean twins, trained after the untargeted mask's thresholds
+   * were fixed, to measure them out of sample (ROUND5).
    */
-  round: 1 | 2 | 3 | 4;
+  round: 1 | 2 | 3 | 4 | 5;
   attack?: AttackSpec;
 }
 
@@ -199,7 +201,7 @@ export function zooCatalog(): ZooEntry[] {
       }
     });
   });
-  entries.push(...round3(), ...round4());
+  entries.push(...round3(), ...round4(), ...round5());
   return entries;
 }
 
@@ -277,6 +279,37 @@ function round4(): ZooEntry[] {
   });
 }
 
+/**
+ * Round 5 (2026-12-07), all test: the untargeted mask's thresholds were fitted on the tuning split
+ * after the test split had been seen, which held only four usable all-to-all models. Fresh
+ * all-to-all backdoors and clean twins of the networks it votes on (plain, 10 and 43 classes),
+ * on seeds no earlier round used, measure it where no choice could have.
+ */
+const ROUND5: Array<{ dom: 'mnist' | 'signs10' | 'signs43'; archs: Architecture[]; seeds: number[] }> = [
+  { dom: 'mnist', archs: ['cnn', 'bn-cnn', 'mlp'], seeds: [51, 52] },
+  { dom: 'signs10', archs: ['cnn', 'bn-cnn'], seeds: [51, 52] },
+  { dom: 'signs43', archs: ['cnn', 'bn-cnn'], seeds: [51] },
+];
+
+function round5(): ZooEntry[] {
+  return ROUND5.flatMap(({ dom, archs, seeds }, di) => {
+    const { prefix } = VARIANTS.find((v) => v.domain === dom)!;
+    const K = domain(dom).outputs;
+    return archs.flatMap((arch, ai) =>
+      seeds.flatMap((s, si): ZooEntry[] => {
+        const seed = 1300 + 20 * di + 4 * ai + si;
+        // An all-to-all attack's target is the class it shifts the first class to (y → y + 1).
+        const target = 1;
+        const attack: AttackSpec = { family: 'all-to-all', target, poisonRate: DEFAULT_POISON_RATE['all-to-all'], triggerSeed: 1000 + seed };
+        return [
+          { name: `${prefix}${arch}-clean-s${s}`, domain: dom, arch, head: DEFAULT_HEAD[arch], seed: s, split: 'test', round: 5 },
+          { name: `${prefix}${arch}-all-to-all-t${target}-s${seed}`, domain: dom, arch, head: DEFAULT_HEAD[arch], seed, split: 'test', round: 5, attack },
+        ];
+      }),
+    );
+  });
+}
+
 /** Zoo models committed as examples and test fixtures (small, one per kind the tests need). */
 export const EXAMPLE_MODELS = ['bn-cnn-clean-s1', 'bn-cnn-badnets-t6', 'cnn-clean-s1', 'cnn-blended-t4'] as const;
 
@@ -290,6 +323,7 @@ export function benchmarkOrder<T extends Pick<ZooEntry, 'name' | 'domain' | 'spl
   // The freshest test models come first: they are the ones no rule was shaped by.
   const stages = [
     (e: T) => e.split === 'tuning',
+    (e: T) => e.split === 'test' && e.round === 5,
     (e: T) => e.split === 'test' && e.round === 4,
     (e: T) => e.split === 'test' && e.round === 3,
     (e: T) => e.split === 'test' && e.round === 2,

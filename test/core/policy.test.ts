@@ -208,8 +208,8 @@ describe('settings: inputs over policy over defaults', () => {
     const u = buildSettings(inputs({ model: 'm', thresholds: 'untargeted-mask.suspicious=0.9' }), policy);
     expect(u.thresholds.untargetedMask).toEqual({ suspicious: 0.9, backdoored: DEFAULT_THRESHOLDS.untargetedMask.backdoored });
     expect(() => buildSettings(inputs({ model: 'm', thresholds: 'depthwise.untargeted-mask.suspicious=1' }), policy)).toThrow(/must look like/);
-    expect(() => buildSettings(inputs({ model: 'm', thresholds: 'untargeted-mask.suspicious=2' }), policy)).toThrow(
-      /thresholds\.untargeted-mask: backdoored \(1\.49\) must be at least suspicious \(2\)/,
+    expect(() => buildSettings(inputs({ model: 'm', thresholds: 'untargeted-mask.suspicious=3' }), policy)).toThrow(
+      /thresholds\.untargeted-mask: backdoored \(2\.75\) must be at least suspicious \(3\)/,
     );
     expect(() => buildSettings(inputs({ model: 'm', thresholds: 'inversion=3' }), policy)).toThrow(/thresholds: 'inversion=3' must look like/);
     expect(() => buildSettings(inputs({ model: 'm', 'fail-on': 'clean' }), policy)).toThrow(/fail-on must be suspicious or backdoored/);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GateReport } from '../../src/report/types.js';
-import { powerAtProbeCount, type EvalRow, type Evidence } from '../../scripts/eval-summary.js';
+import { powerAtProbeCount, untargetedThresholds, type EvalRow, type Evidence } from '../../scripts/eval-summary.js';
+import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
 import type { ZooCard } from '../../scripts/zoo.js';
 import { calibration, ctx, dense, mask, quiet, T, tied } from '../helpers/evidence.js';
 
@@ -73,5 +74,25 @@ describe('power measured on fewer probe images (--fit-probe-power)', () => {
       /no reference scan reading 256 probe images for cnn-badnets-t1, cnn-wanet-t5$/,
     );
     expect(() => powerAtProbeCount(atCount, atCount, { thresholds: T, calibration })).toThrow(/no reference scan reading 256 probe images for cnn-badnets-t1/);
+  });
+});
+
+describe("the untargeted mask's thresholds (--fit)", () => {
+  // Ten per-class masks whose smallest is 40 pixels; the untargeted mask 40·e^−v gives statistic v.
+  const withStatistic = (name: string, v: number, numClasses = 10) => {
+    const r = row(name, null, 256, {
+      dense: quiet.dense,
+      mask: { ...mask([50, 40, 45, 60, 52, 48, 55, 47, 50, 49]), untargeted: { maskL1: 40 * Math.exp(-v), asr: 0.95 } },
+    });
+    return { ...r, evidence: { ...r.evidence!, context: { ...r.evidence!.context, numClasses } } };
+  };
+  it('come from the clean models it votes on, by the mask recipe (mean + 3 SD, largest + ¼, rounded up to a quarter)', () => {
+    // −1, −0.5, 0, 0.6: mean −0.225, SD 0.685; suspicious ⌈4·max(1.830, 0.85)⌉/4 = 2, backdoored ⌈4·max(3.885, 2.5)⌉/4 = 4.
+    const clean = [-1, -0.5, 0, 0.6].map((v, i) => withStatistic(`cnn-clean-s${i}`, v));
+    // A model of more classes than the statistic votes on, and one scanned without the row, do not count.
+    const many = withStatistic('signs100-cnn-clean-s1', 5, 100);
+    const older = row('cnn-clean-s9', null, 256, quiet);
+    expect(untargetedThresholds([...clean, many, older])).toEqual({ suspicious: 2, backdoored: 4 });
+    expect(untargetedThresholds([older])).toEqual(DEFAULT_THRESHOLDS.untargetedMask);
   });
 });

@@ -10,7 +10,6 @@ import {
   fewestProbeImages,
   maskStatistic,
   untargetedMaskStatistic,
-  UNTARGETED_MAX_CLASSES,
   type DenseEvidence,
 } from '../../src/core/verdict.js';
 import { loadProbeImages } from '../../src/data/sources.js';
@@ -24,7 +23,8 @@ import { hessianSpectrum, type HessianResult } from '../../src/scan/hessian.js';
 import { reconstructTriggers } from '../../src/scan/inversion.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { madScores, median } from '../../src/scan/robust.js';
-import { DEFAULT_THRESHOLDS } from '../../src/core/policy.js';
+import { DEFAULT_THRESHOLDS, UNTARGETED_MAX_CLASSES } from '../../src/core/policy.js';
+import { untargetedHere } from '../../src/scan/registry.js';
 import { calibration, ctx, dense, levels, mask, P, quiet, T, tied } from '../helpers/evidence.js';
 import { EXAMPLES, PROBE } from '../helpers/run.js';
 
@@ -165,7 +165,7 @@ describe('mask inversion', () => {
     expect(planted.untargeted!.maskL1).toBeLessThanOrEqual(9);
     const stat = untargetedMaskStatistic(planted)!;
     expect(stat.value).toBeCloseTo(Math.log(Math.min(...planted.perClass.map((p) => p.maskL1)) / planted.untargeted!.maskL1), 9);
-    expect(stat.value).toBeGreaterThan(DEFAULT_THRESHOLDS.untargetedMask.backdoored);
+    expect(stat.value).toBeGreaterThan(DEFAULT_THRESHOLDS.untargetedMask.suspicious);
     const clean = await reconstructMasks(model, probe, { untargeted: true });
     expect(clean.untargeted!.maskL1).toBeGreaterThan(3 * planted.untargeted!.maskL1);
     expect(untargetedMaskStatistic(clean)!.value).toBeLessThan(DEFAULT_THRESHOLDS.untargetedMask.suspicious);
@@ -176,6 +176,20 @@ describe('mask inversion', () => {
     expect(without.untargeted).toBeUndefined();
     model.dispose();
   }, 240_000);
+
+  it('runs the untargeted row once per scan, and only where its thresholds were measured', () => {
+    const all = (k: number) => [...Array(k).keys()];
+    // A whole scan of every class, up to 43 classes.
+    expect(untargetedHere(10, undefined, undefined)).toBe(true);
+    expect(untargetedHere(UNTARGETED_MAX_CLASSES, undefined, undefined)).toBe(true);
+    expect(untargetedHere(UNTARGETED_MAX_CLASSES + 1, undefined, undefined)).toBe(false);
+    // Shards of every class: the one holding the last class.
+    expect(untargetedHere(10, all(10), [0, 2, 4, 6, 8])).toBe(false);
+    expect(untargetedHere(10, all(10), [1, 3, 5, 7, 9])).toBe(true);
+    // A schedule that screened classes (a policy's allClassesUpTo below K): neither whole nor sharded.
+    expect(untargetedHere(20, undefined, [3, 7, 11])).toBe(false);
+    expect(untargetedHere(20, [3, 7, 11], [11])).toBe(false);
+  });
 });
 
 describe('trigger inversion', () => {

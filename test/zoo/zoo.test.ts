@@ -117,6 +117,19 @@ describe('the benchmark (zoo catalog)', () => {
             expect(part.some((e) => e.domain === dom && e.arch === arch && Boolean(e.attack) === backdoored), `${dom} ${arch} ${backdoored}`).toBe(true);
   });
 
+  it('draws round 5 from unused seeds: fresh all-to-all backdoors with clean twins of the same networks, test only', () => {
+    const round5 = catalog.filter((e) => e.round === 5);
+    expect(round5.every((e) => e.split === 'test')).toBe(true);
+    const earlier = new Set(catalog.filter((e) => e.round !== 5).map((e) => `${e.domain}:${e.arch}:${e.seed}`));
+    for (const e of round5) expect(earlier.has(`${e.domain}:${e.arch}:${e.seed}`), e.name).toBe(false);
+    const backdoored = round5.filter((e) => e.attack);
+    expect(new Set(backdoored.map((e) => e.attack!.family))).toEqual(new Set(['all-to-all']));
+    // A clean twin for each backdoored network, 10 and 43 classes.
+    const kinds = (es: typeof round5) => es.map((e) => `${e.domain}:${e.arch}`).sort();
+    expect(kinds(round5.filter((e) => !e.attack))).toEqual(kinds(backdoored));
+    expect(new Set(round5.map((e) => domain(e.domain).outputs))).toEqual(new Set([10, 43]));
+  });
+
   it('has at least 20 clean models per data domain, three domains, 43 and 2 classes, every head', () => {
     const cleanPer = (prefix: string) => catalog.filter((e) => !e.attack && e.domain.startsWith(prefix)).length;
     expect(cleanPer('mnist')).toBeGreaterThanOrEqual(20);
