@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-J4ZEOCUR.js";
+} from "./chunks/chunk-HPCQQ63R.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

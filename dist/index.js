@@ -47,7 +47,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-J4ZEOCUR.js";
+} from "./chunks/chunk-HPCQQ63R.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

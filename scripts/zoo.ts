@@ -1,7 +1,7 @@
 // `npm run zoo`: trains the model zoo (the development benchmark: clean and backdoored classifiers
 // over three data domains; see src/zoo/catalog.ts) deterministically.
 //   tsx scripts/zoo.ts [--out zoo] [--only NAME[,NAME]] [--jobs N] [--reuse] [--split tuning|test]
-//                      [--domains mnist,signs43,…] [--round 1|2|3|4] [--export-examples]
+//                      [--domains mnist,signs43,…] [--round 1|2|3|4|5] [--export-examples]
 // --reuse keeps models already trained (their zoo-card.json exists) and trains the rest.
 // Without --only it runs one child process per model, N at a time (default: one per core).
 import { spawn } from 'node:child_process';

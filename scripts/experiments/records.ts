@@ -56,7 +56,10 @@ export async function measureShard<R>(
 }
 
 /** The records cached under `cache`. */
-export const readRecords = <R>(cache: string): R[] => readdirSync(cache).map((f) => JSON.parse(readFileSync(path.join(cache, f), 'utf8')) as R);
+export const readRecords = <R>(cache: string): R[] =>
+  readdirSync(cache)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(path.join(cache, f), 'utf8')) as R);
 
 /** The mask statistic of these classes' masks on an H×W image, and the class it points at. */
 export function maskStatisticOf(l1: readonly number[], asr: readonly number[], [H, W]: [number, number]): { value: number; class: number } {

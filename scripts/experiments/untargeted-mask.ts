@@ -8,24 +8,34 @@
 // ln(smallest per-class mask / untargeted mask), whose threshold comes from the eval's rows (the
 // median form did not carry over to 43 classes: docs/detection.md). Records cached in
 // .cache/experiments/untargeted-mask.
-//   tsx scripts/experiments/untargeted-mask.ts [--shard i/n] [--analyse] NAME…|--all
+// `--asr-target t` inverts the untargeted mask to take only a share t of the probes off their class
+// (the targeted masks stay at the scan's 90 %), cached apart; `--rows` names the eval cache the
+// targeted masks are read from.
+//   tsx scripts/experiments/untargeted-mask.ts [--shard i/n] [--asr-target t] [--rows .cache/eval/rows] [--analyse] NAME…|--all
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readNpy } from '../../src/data/npy.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { median } from '../../src/scan/robust.js';
-import { auroc, unusable } from '../eval-summary.js';
+import { auroc, thresholdLevel, unusable } from '../eval-summary.js';
 import { cardOf, identityOf, measureShard, readRecords, zooCards } from './records.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { shard: { type: 'string' }, analyse: { type: 'boolean' }, all: { type: 'boolean' } },
+  options: {
+    shard: { type: 'string' },
+    analyse: { type: 'boolean' },
+    all: { type: 'boolean' },
+    'asr-target': { type: 'string' },
+    rows: { type: 'string', default: '.cache/eval/rows' },
+  },
 });
-const CACHE = '.cache/experiments/untargeted-mask';
+const ASR_TARGET = values['asr-target'] === undefined ? undefined : Number(values['asr-target']);
+const CACHE = `.cache/experiments/untargeted-mask${ASR_TARGET === undefined ? '' : `/asr${ASR_TARGET}`}`;
 
 interface UntargetedRecord extends ReturnType<typeof identityOf> {
-  /** Smallest untargeted mask (pixels) moving ≥ 90 % of the probes off their class; the image area when none did. */
+  /** Smallest untargeted mask (pixels) moving ≥ 90 % (or --asr-target) of the probes off their class; the image area when none did. */
   untargetedL1: number;
   untargetedAsr: number;
   /** The eval scan's targeted masks, per class. */
@@ -38,12 +48,16 @@ async function measure(name: string): Promise<UntargetedRecord> {
   const card = cardOf(name);
   const { model } = await loadModel(`zoo/${name}`);
   const [H, W, C] = model.inputShape;
-  const npy = readNpy(`.cache/eval/probes/${card.domain ?? 'mnist'}/x.npy`);
+  const npy = readNpy(`${values.rows}/../probes/${card.domain ?? 'mnist'}/x.npy`);
   const probe = { x: npy.data as Float32Array, count: npy.shape[0], height: H, width: W, channels: C, source: 'eval probes' };
   // The scan's own untargeted row alone (no class rows): the targeted masks come from the eval's scans.
-  const { untargeted, seconds } = await reconstructMasks(model, probe, { classes: [], untargeted: true });
+  const { untargeted, seconds } = await reconstructMasks(model, probe, {
+    classes: [],
+    untargeted: true,
+    ...(ASR_TARGET === undefined ? {} : { asrTarget: ASR_TARGET }),
+  });
   model.dispose();
-  const cached = JSON.parse(readFileSync(`.cache/eval/rows/${name}.json`, 'utf8')) as {
+  const cached = JSON.parse(readFileSync(`${values.rows}/${name}.json`, 'utf8')) as {
     report: { scans: Array<{ method: string; perClass: Array<{ maskL1: number }> }> };
   };
   const targeted = cached.report.scans.find((s) => s.method === 'mask-inversion')!.perClass.map((p) => p.maskL1);
@@ -85,20 +99,20 @@ if (values.analyse) {
     console.log(
       `${r.name.padEnd(36)} ${r.role.padEnd(10)} ${r.family.padEnd(14)} against the smallest ${againstSmallest(r).toFixed(2).padStart(5)} (against the median ${againstMedian(r).toFixed(2).padStart(5)})  untargeted ${r.untargetedL1.toFixed(1).padStart(6)} px (${(100 * r.untargetedAsr).toFixed(0)} %)  per-class median ${median(r.targetedL1).toFixed(1).padStart(6)}`,
     );
-  // Each form's threshold is the largest clean tuning model's value among these records; the
-  // other splits are judged by it. (The shipped threshold comes from the eval's rows, which cover
-  // more models: docs/detection.md.)
+  // Each form's threshold comes from the clean tuning models among these records by the shipped
+  // recipe (thresholdLevel, as `npm run eval -- --fit` sets it); the other splits are judged by it.
   const cleanOther = records.filter((r) => r.family === 'clean' && r.role !== 'tuning');
   const allToAll = records.filter((r) => r.family === 'all-to-all');
+  const others = records.filter((r) => r.family !== 'clean' && r.family !== 'all-to-all');
   for (const [name, statistic] of [
     ['against the smallest', againstSmallest],
     ['against the median', againstMedian],
   ] as const) {
     const cleanTuning = records.filter((r) => r.family === 'clean' && r.role === 'tuning').map(statistic);
-    const threshold = Math.max(...cleanTuning);
-    const above = (rs: UntargetedRecord[]) => rs.filter((r) => statistic(r) > threshold).length;
+    const threshold = thresholdLevel(cleanTuning, 0.5).suspicious;
+    const above = (rs: UntargetedRecord[]) => rs.filter((r) => statistic(r) > threshold);
     console.log(
-      `${name}: threshold ${threshold.toFixed(2)} (largest of ${cleanTuning.length} clean tuning models); clean validation/test models above it: ${above(cleanOther)} of ${cleanOther.length}; all-to-all above it: ${above(allToAll)} of ${allToAll.length} (${allToAll.map((r) => `${r.name} ${statistic(r).toFixed(2)}`).join(', ')}); AUROC all-to-all vs all clean ${auroc(allToAll.map(statistic), records.filter((r) => r.family === 'clean').map(statistic)).toFixed(3)}`,
+      `${name}: threshold ${threshold.toFixed(2)} (recipe on ${cleanTuning.length} clean tuning models, largest ${Math.max(...cleanTuning).toFixed(2)}); clean validation/test models above it: ${above(cleanOther).length} of ${cleanOther.length} (largest ${Math.max(...cleanOther.map(statistic)).toFixed(2)}); other backdoors above it: ${above(others).length} of ${others.length}; all-to-all above it: ${above(allToAll).length} of ${allToAll.length} (${allToAll.map((r) => `${r.name} [${r.role}] ${statistic(r).toFixed(2)}`).join(', ')}); AUROC all-to-all vs all clean ${auroc(allToAll.map(statistic), records.filter((r) => r.family === 'clean').map(statistic)).toFixed(3)}`,
     );
   }
 }

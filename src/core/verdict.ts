@@ -429,9 +429,10 @@ export const MIN_MEASURED_POWER = 0.5;
 const BLIND_SPOTS = "all-to-all backdoors (each class to another) and source-specific ones (one class's triggered images only)";
 /**
  * What the untargeted mask changed about the first blind spot: it came after the power counts, and
- * was measured on the benchmark's four usable all-to-all models (docs/detection.md).
+ * was measured on the benchmark's usable all-to-all models, round 5's out of sample (docs/detection.md).
  */
-const UNTARGETED_COVERS = "the untargeted mask, which this scan ran and which is not in those counts, flagged 2 of the benchmark's 4 usable all-to-all models";
+const UNTARGETED_COVERS =
+  "the untargeted mask, which this scan ran and which is not in those counts, flagged 6 of the benchmark's 11 usable all-to-all models (4 of the 7 trained after its thresholds were set), missing those whose trigger moves fewer than 90 % of images";
 const hasMeasuredPower = (p: MeasuredPower) => wilson(p.detected, p.of, 1.645)[0] >= MIN_MEASURED_POWER;
 /**
  * A kind of model's statistics separate its backdoored tuning models from its clean ones when the

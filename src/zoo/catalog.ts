@@ -285,22 +285,23 @@ function round4(): ZooEntry[] {
  * all-to-all backdoors and clean twins of the networks it votes on (plain, 10 and 43 classes),
  * on seeds no earlier round used, measure it where no choice could have.
  */
-const ROUND5: Array<{ dom: 'mnist' | 'signs10' | 'signs43'; archs: Architecture[]; seeds: number[] }> = [
-  { dom: 'mnist', archs: ['cnn', 'bn-cnn', 'mlp'], seeds: [51, 52] },
-  { dom: 'signs10', archs: ['cnn', 'bn-cnn'], seeds: [51, 52] },
-  { dom: 'signs43', archs: ['cnn', 'bn-cnn'], seeds: [51] },
+const ROUND5: Array<{ dom: 'mnist' | 'signs10' | 'signs43'; archs: Architecture[]; seeds: number[]; poisonRate: number }> = [
+  { dom: 'mnist', archs: ['cnn', 'bn-cnn', 'mlp'], seeds: [51, 52], poisonRate: DEFAULT_POISON_RATE['all-to-all'] },
+  // At the default 10 % the attack took (ASR ≥ 50 %) on none of this round's five colour-sign
+  // networks (ASR 5–49 %), so they are poisoned at 20 %, before any of them was scanned.
+  { dom: 'signs10', archs: ['cnn', 'bn-cnn'], seeds: [51, 52], poisonRate: 0.2 },
+  { dom: 'signs43', archs: ['cnn', 'bn-cnn'], seeds: [51], poisonRate: 0.2 },
 ];
 
 function round5(): ZooEntry[] {
-  return ROUND5.flatMap(({ dom, archs, seeds }, di) => {
+  return ROUND5.flatMap(({ dom, archs, seeds, poisonRate }, di) => {
     const { prefix } = VARIANTS.find((v) => v.domain === dom)!;
-    const K = domain(dom).outputs;
     return archs.flatMap((arch, ai) =>
       seeds.flatMap((s, si): ZooEntry[] => {
         const seed = 1300 + 20 * di + 4 * ai + si;
         // An all-to-all attack's target is the class it shifts the first class to (y → y + 1).
         const target = 1;
-        const attack: AttackSpec = { family: 'all-to-all', target, poisonRate: DEFAULT_POISON_RATE['all-to-all'], triggerSeed: 1000 + seed };
+        const attack: AttackSpec = { family: 'all-to-all', target, poisonRate, triggerSeed: 1000 + seed };
         return [
           { name: `${prefix}${arch}-clean-s${s}`, domain: dom, arch, head: DEFAULT_HEAD[arch], seed: s, split: 'test', round: 5 },
           { name: `${prefix}${arch}-all-to-all-t${target}-s${seed}`, domain: dom, arch, head: DEFAULT_HEAD[arch], seed, split: 'test', round: 5, attack },

@@ -452,7 +452,9 @@ describe('verdict', () => {
     const weak = decide(withUntargeted(36), ctx({ probeImages: 256 }), T, { calibration });
     expect(weak.verdict).toBe('clean');
     // It ran, so a clean verdict says what it adds to the blind spots.
-    expect(weak.reasons.at(-1)).toMatch(/since then the untargeted mask, which this scan ran .* flagged 2 of the benchmark's 4 usable all-to-all models/);
+    expect(weak.reasons.at(-1)).toMatch(
+      /since then the untargeted mask, which this scan ran .* flagged 6 of the benchmark's 11 usable all-to-all models \(4 of the 7 trained after/,
+    );
     // A policy threshold moves it.
     expect(decide(withUntargeted(36), ctx({ probeImages: 256 }), { ...T, untargetedMask: { suspicious: 0.1, backdoored: 1 } }, { calibration }).verdict).toBe(
       'suspicious',
