@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-HPCQQ63R.js";
+} from "./chunks/chunk-VSY4XRXY.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

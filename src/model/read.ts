@@ -11,6 +11,7 @@ import { checkFiniteWeights, parseModelJson, type ParsedModelJson, type TfjsForm
 import type { ResourceLimits } from './limits.js';
 import { decodeOnnx, type OnnxModel, type OnnxTensor } from './onnx/proto.js';
 import { DUAL_ENCODER_FILE } from './dual/manifest.js';
+import { foreignDirectoryHint, foreignFileFormat } from './foreign.js';
 
 export interface ModelFile {
   /** Path relative to the model directory (or the URL's directory). */
@@ -88,7 +89,7 @@ export function localModelFile(spec: string): string {
   if (!existsSync(target)) throw new InputError(spec, 'does not exist');
   if (statSync(target).isDirectory()) {
     const file = modelFileIn(target);
-    if (!file) throw new InputError(spec, `is a directory without a model.json, ${ONNX_FILE} or ${DUAL_ENCODER_FILE}`);
+    if (!file) throw new InputError(spec, `is a directory without a model.json, ${ONNX_FILE} or ${DUAL_ENCODER_FILE}${foreignDirectoryHint(target)}`);
     return file;
   }
   return target;
@@ -100,7 +101,11 @@ function looksLikeLfsPointer(text: string): boolean {
 
 /** A local model.json or .onnx (a directory holding one); dual encoders are read by source.ts. */
 export function readLocalPart(file: string, limits: ResourceLimits): PartRead {
-  return isOnnxPath(file) ? readLocalOnnx(file, limits) : readLocalModelJson(file, limits);
+  if (isOnnxPath(file)) return readLocalOnnx(file, limits);
+  // Before the size limit and the JSON parser, which would say less about a file of another framework.
+  const foreign = foreignFileFormat(file);
+  if (foreign) throw new InputError(file, `is ${foreign}`);
+  return readLocalModelJson(file, limits);
 }
 
 function readLocalModelJson(modelJson: string, limits: ResourceLimits): PartRead {
