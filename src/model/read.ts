@@ -11,7 +11,7 @@ import { checkFiniteWeights, parseModelJson, type ParsedModelJson, type TfjsForm
 import type { ResourceLimits } from './limits.js';
 import { decodeOnnx, type OnnxModel, type OnnxTensor } from './onnx/proto.js';
 import { DUAL_ENCODER_FILE } from './dual/manifest.js';
-import { foreignDirectoryHint, foreignFileFormat } from './foreign.js';
+import { foreignDirectoryHint, foreignFileFormat, foreignFormat, SNIFF_BYTES } from './foreign.js';
 
 export interface ModelFile {
   /** Path relative to the model directory (or the URL's directory). */
@@ -275,6 +275,8 @@ export async function readRemoteModel(spec: string, limits: ResourceLimits): Pro
   }
   const url = new URL(spec.endsWith('/') ? `${spec}model.json` : spec);
   const raw = await fetchBytes(url, limits.maxModelJsonBytes, 'model.json');
+  const foreign = foreignFormat(url.pathname, raw.subarray(0, SNIFF_BYTES));
+  if (foreign) throw new InputError(url.href, `is ${foreign}`);
   const text = Buffer.from(raw).toString('utf8');
   if (looksLikeLfsPointer(text)) throw new InputError(url.href, 'is a Git LFS pointer, not the model');
   const parsed = parseModelJson(text, url.href, limits);

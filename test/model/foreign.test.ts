@@ -2,7 +2,9 @@
 // a JSON parser's message. The fixtures were written by the frameworks themselves where one is
 // installed here (scripts/fixtures/make-foreign-fixtures.py: torch.save in both formats, pickle,
 // h5py), else by the format's published layout (safetensors, a Keras 3 archive, a TFLite header).
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,6 +48,18 @@ describe("another framework's model file", () => {
     // The formats the gate reads are not mistaken for one.
     expect(foreignFileFormat(path.join(EXAMPLES.cleanCnn, 'model.json'))).toBeUndefined();
     expect(foreignFileFormat(path.join(REPO, 'test/fixtures/onnx/cnn-mnist/model.onnx'))).toBeUndefined();
+  });
+
+  it('from a URL too: the bytes fetched are told apart the same way', async () => {
+    const body = readFileSync(path.join(FIXTURES, 'model.pt'));
+    const server = createServer((_, res) => res.end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/models/classifier.pt`;
+      expect(await refusal(url)).toMatch(/classifier\.pt: is a PyTorch checkpoint/);
+    } finally {
+      server.close();
+    }
   });
 
   it('a directory without a model the gate reads says what it holds instead', async () => {
