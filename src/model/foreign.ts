@@ -9,8 +9,8 @@ import path from 'node:path';
 export const SNIFF_BYTES = 512;
 
 const TO_ONNX = 'the gate reads TensorFlow.js (model.json) and ONNX models';
-/** Names other frameworks give their model files. */
-const FOREIGN_NAME = /\.(pt|pth|bin|ckpt|h5|hdf5|keras|safetensors|tflite|pkl)$/i;
+/** Names other frameworks give their model files (not .bin, which TensorFlow.js' weight shards share). */
+const FOREIGN_NAME = /\.(pt|pth|ckpt|h5|hdf5|keras|safetensors|tflite|pkl)$/i;
 const startsWith = (head: Uint8Array, bytes: number[], at = 0) => bytes.every((b, i) => head[at + i] === b);
 const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0));
 

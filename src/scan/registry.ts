@@ -97,7 +97,6 @@ function summary<R extends object, D extends keyof R>(result: R, drop: readonly 
   return rounded(Object.fromEntries(Object.entries(result).filter(([k]) => !(drop as readonly string[]).includes(k)))) as Omit<R, D>;
 }
 
-/** A schedule's screen by the maximum-margin scan at its screening budget (4 starts of 25 steps per class, the large-input budget). */
 /**
  * Whether this mask inversion runs the untargeted row: the model has at most
  * UNTARGETED_MAX_CLASSES classes, every class gets the full budget (`planned`: a shard's view of
@@ -110,6 +109,7 @@ export function untargetedHere(K: number, planned: readonly number[] | undefined
   return !planned || !classes || classes.includes(planned[planned.length - 1]);
 }
 
+/** A schedule's screen by the maximum-margin scan at its screening budget (4 starts of 25 steps per class, the large-input budget). */
 function marginScreen({ model, budgets: { maxMargin: b }, rows, seed, progress }: ScanInput) {
   return {
     screen: () =>

@@ -68,6 +68,11 @@ describe("another framework's model file", () => {
     expect(await refusal(dir)).toMatch(
       /is a directory without a model\.json, model\.onnx or dual-encoder\.json: it holds model\.pt; model\.pt is a PyTorch checkpoint/,
     );
+    // TensorFlow.js weight shards without their model.json are no other framework's.
+    const shards = path.join(dir, 'shards');
+    mkdirSync(shards);
+    copyFileSync(path.join(EXAMPLES.cleanCnn, 'group1-shard1of1.bin'), path.join(shards, 'group1-shard1of1.bin'));
+    expect(await refusal(shards)).toMatch(/is a directory without a model\.json, model\.onnx or dual-encoder\.json$/);
     const saved = path.join(dir, 'saved');
     mkdirSync(saved);
     writeFileSync(path.join(saved, 'saved_model.pb'), '');
