@@ -11,7 +11,8 @@
 // `--asr-target t` inverts the untargeted mask to take only a share t of the probes off their class
 // (the targeted masks stay at the scan's 90 %), cached apart; `--rows` names the eval cache the
 // targeted masks are read from.
-//   tsx scripts/experiments/untargeted-mask.ts [--shard i/n] [--asr-target t] [--rows .cache/eval/rows] [--analyse] NAME…|--all
+// `--same-level` (with --asr-target) inverts the per-class masks at t as well, in the same run.
+//   tsx scripts/experiments/untargeted-mask.ts [--shard i/n] [--asr-target t [--same-level]] [--rows .cache/eval/rows] [--analyse] NAME…|--all
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readNpy } from '../../src/data/npy.js';
@@ -29,10 +30,13 @@ const { values, positionals } = parseArgs({
     all: { type: 'boolean' },
     'asr-target': { type: 'string' },
     rows: { type: 'string', default: '.cache/eval/rows' },
+    /** With --asr-target: invert the per-class masks at that target too, in the same run, instead of reading the eval's at 90 %. */
+    'same-level': { type: 'boolean' },
   },
 });
 const ASR_TARGET = values['asr-target'] === undefined ? undefined : Number(values['asr-target']);
-const CACHE = `.cache/experiments/untargeted-mask${ASR_TARGET === undefined ? '' : `/asr${ASR_TARGET}`}`;
+const SAME_LEVEL = ASR_TARGET !== undefined && values['same-level'] === true;
+const CACHE = `.cache/experiments/untargeted-mask${ASR_TARGET === undefined ? '' : `/asr${ASR_TARGET}${SAME_LEVEL ? '-same' : ''}`}`;
 
 interface UntargetedRecord extends ReturnType<typeof identityOf> {
   /** Smallest untargeted mask (pixels) moving ≥ 90 % (or --asr-target) of the probes off their class; the image area when none did. */
@@ -51,8 +55,8 @@ async function measure(name: string): Promise<UntargetedRecord> {
   const npy = readNpy(`${values.rows}/../probes/${card.domain ?? 'mnist'}/x.npy`);
   const probe = { x: npy.data as Float32Array, count: npy.shape[0], height: H, width: W, channels: C, source: 'eval probes' };
   // The scan's own untargeted row alone (no class rows): the targeted masks come from the eval's scans.
-  const { untargeted, seconds } = await reconstructMasks(model, probe, {
-    classes: [],
+  const { untargeted, perClass, seconds } = await reconstructMasks(model, probe, {
+    ...(SAME_LEVEL ? {} : { classes: [] }),
     untargeted: true,
     ...(ASR_TARGET === undefined ? {} : { asrTarget: ASR_TARGET }),
   });
@@ -60,7 +64,7 @@ async function measure(name: string): Promise<UntargetedRecord> {
   const cached = JSON.parse(readFileSync(`${values.rows}/${name}.json`, 'utf8')) as {
     report: { scans: Array<{ method: string; perClass: Array<{ maskL1: number }> }> };
   };
-  const targeted = cached.report.scans.find((s) => s.method === 'mask-inversion')!.perClass.map((p) => p.maskL1);
+  const targeted = SAME_LEVEL ? perClass.map((p) => p.maskL1) : cached.report.scans.find((s) => s.method === 'mask-inversion')!.perClass.map((p) => p.maskL1);
   return {
     ...identityOf(card),
     untargetedL1: untargeted!.maskL1,
