@@ -48,6 +48,14 @@ interface UntargetedRecord extends ReturnType<typeof identityOf> {
   seconds: number;
 }
 
+/** The per-class masks of the eval's cached scan of this model (at the scan's 90 %). */
+function evalMasks(name: string): number[] {
+  const cached = JSON.parse(readFileSync(`${values.rows}/${name}.json`, 'utf8')) as {
+    report: { scans: Array<{ method: string; perClass: Array<{ maskL1: number }> }> };
+  };
+  return cached.report.scans.find((s) => s.method === 'mask-inversion')!.perClass.map((p) => p.maskL1);
+}
+
 async function measure(name: string): Promise<UntargetedRecord> {
   const card = cardOf(name);
   const { model } = await loadModel(`zoo/${name}`);
@@ -61,10 +69,7 @@ async function measure(name: string): Promise<UntargetedRecord> {
     ...(ASR_TARGET === undefined ? {} : { asrTarget: ASR_TARGET }),
   });
   model.dispose();
-  const cached = JSON.parse(readFileSync(`${values.rows}/${name}.json`, 'utf8')) as {
-    report: { scans: Array<{ method: string; perClass: Array<{ maskL1: number }> }> };
-  };
-  const targeted = SAME_LEVEL ? perClass.map((p) => p.maskL1) : cached.report.scans.find((s) => s.method === 'mask-inversion')!.perClass.map((p) => p.maskL1);
+  const targeted = SAME_LEVEL ? perClass.map((p) => p.maskL1) : evalMasks(name);
   return {
     ...identityOf(card),
     untargetedL1: untargeted!.maskL1,

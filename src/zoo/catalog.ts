@@ -287,7 +287,7 @@ function round4(): ZooEntry[] {
  */
 const ROUND5: Array<{ dom: 'mnist' | 'signs10' | 'signs43'; archs: Architecture[]; seeds: number[]; poisonRate: number }> = [
   { dom: 'mnist', archs: ['cnn', 'bn-cnn', 'mlp'], seeds: [51, 52], poisonRate: DEFAULT_POISON_RATE['all-to-all'] },
-  // At the default 10 % the attack took (ASR ≥ 50 %) on none of this round's five colour-sign
+  // At the default 10 % the attack took (ASR ≥ 50 %) on none of this round's six colour-sign
   // networks (ASR 5–49 %), so they are poisoned at 20 %, before any of them was scanned.
   { dom: 'signs10', archs: ['cnn', 'bn-cnn'], seeds: [51, 52], poisonRate: 0.2 },
   { dom: 'signs43', archs: ['cnn', 'bn-cnn'], seeds: [51], poisonRate: 0.2 },
