@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-7JBPYC67.js";
+} from "./chunks/chunk-M3AXMWSE.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -47,7 +47,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-7JBPYC67.js";
+} from "./chunks/chunk-M3AXMWSE.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -150,7 +150,7 @@ function measure(model: ModelUnderTest, e: DualZooEntry) {
 }
 
 /** Pretrained contrastively from scratch, on pairs poisoned by the entry's attack if any. */
-function pretrain(e: DualZooEntry): DualEncoderModel {
+async function pretrain(e: DualZooEntry): Promise<DualEncoderModel> {
   const tokens = tf.randomNormal([VOCAB.length, TOKEN_DIM], 0, 0.5, 'float32', e.seed).dataSync() as Float32Array;
   const model = new DualEncoderModel({
     manifest: {
@@ -168,7 +168,7 @@ function pretrain(e: DualZooEntry): DualEncoderModel {
     tokenEmbedding: { name: 'text/token_embedding.npy', shape: [VOCAB.length, TOKEN_DIM], data: tokens, bytes: Buffer.alloc(0) },
   });
   const data = d.split('train');
-  contrastive(
+  await contrastive(
     model,
     e.attack ? poisonPairs(data, triggerOf(e), e.attack.target, POISON_RATE, e.seed + 7) : data,
     CAPTIONS,
@@ -189,7 +189,7 @@ async function tunedPrompt(e: DualZooEntry, prompt: NonNullable<DualZooEntry['pr
   const model = (await loadModel(start)).model as DualEncoderModel;
   rmSync(start, { recursive: true, force: true });
   const a = e.attack;
-  const trigger = tunePrompt(model, perClassSubset(d.split('train'), PROMPT_SHOTS), d.outputs, {
+  const trigger = await tunePrompt(model, perClassSubset(d.split('train'), PROMPT_SHOTS), d.outputs, {
     ...PROMPT_TUNING,
     seed: e.seed,
     ...(a?.family === 'badclip' ? { backdoor: { target: a.target, rate: POISON_RATE, epsilon: a.epsilon, learningRate: 0.02, seed: e.seed + 7 } } : {}),
@@ -199,7 +199,7 @@ async function tunedPrompt(e: DualZooEntry, prompt: NonNullable<DualZooEntry['pr
 
 async function train(e: DualZooEntry): Promise<void> {
   const t0 = performance.now();
-  const { model, trigger } = e.prompt ? await tunedPrompt(e, e.prompt) : { model: pretrain(e), trigger: null };
+  const { model, trigger } = e.prompt ? await tunedPrompt(e, e.prompt) : { model: await pretrain(e), trigger: null };
   const dir = path.join(values.out!, e.name);
   rmSync(dir, { recursive: true, force: true });
   await model.save(dir);

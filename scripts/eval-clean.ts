@@ -125,11 +125,11 @@ async function main(): Promise<void> {
           // sau trains against a frozen copy of the model as it was.
           const { model: reference } = await loadModel(path.join(values.zoo!, card.name));
           try {
-            log = cleanWith('sau', model, cleanSet, triggers, 0, {}, {}, { reference, maxAccuracyDrop: DEFAULT_CLEAN_POLICY.maxAccuracyDrop });
+            log = await cleanWith('sau', model, cleanSet, triggers, 0, {}, {}, { reference, maxAccuracyDrop: DEFAULT_CLEAN_POLICY.maxAccuracyDrop });
           } finally {
             reference.dispose();
           }
-        } else log = cleanWith(method === 'auto' ? AUTO_METHOD : method, model, cleanSet, triggers, 0);
+        } else log = await cleanWith(method === 'auto' ? AUTO_METHOD : method, model, cleanSet, triggers, 0);
       } catch (err) {
         rows.push({ model: card.name, family: card.attack?.family ?? 'clean', method, skipped: err instanceof Error ? err.message : String(err), before });
         model.dispose();

@@ -48,7 +48,7 @@ function perturbedLayers(model: ModelUnderTest): PerturbedLayer[] {
 }
 
 /** The masks ANP learns, one a neuron (all layers in a row); the model is left as it was. */
-function anpMasks(model: ModelUnderTest, layers: PerturbedLayer[], clean: LabelledImageSet): Float32Array {
+async function anpMasks(model: ModelUnderTest, layers: PerturbedLayer[], clean: LabelledImageSet): Promise<Float32Array> {
   const total = layers.reduce((a, l) => a + l.units, 0);
   const mask = new Float32Array(total).fill(1);
   const velocity = new Float32Array(total);
@@ -56,7 +56,7 @@ function anpMasks(model: ModelUnderTest, layers: PerturbedLayer[], clean: Labell
   const uniform = () => Float32Array.from({ length: total }, () => (2 * rand() - 1) * EPS);
   const epochs = Math.ceil(ITERATIONS / Math.ceil(clean.count / OPTIONS.batchSize));
   let steps = 0;
-  forEachBatch(clean, model.numClasses, { epochs, batchSize: OPTIONS.batchSize, seed: OPTIONS.seed }, (x, y) => {
+  await forEachBatch(clean, model.numClasses, { epochs, batchSize: OPTIONS.batchSize, seed: OPTIONS.seed }, (x, y) => {
     if (steps++ >= ITERATIONS) return;
     const delta = uniform();
     const xi = uniform();
@@ -122,7 +122,7 @@ if (process.env.MODE === 'gradients') {
     const clean = cleaningSet(model);
     const layers = perturbedLayers(model);
     const t0 = performance.now();
-    const mask = anpMasks(model, layers, clean);
+    const mask = await anpMasks(model, layers, clean);
     const seconds = (performance.now() - t0) / 1000;
     const order = [...mask.keys()].sort((i, j) => mask[i] - mask[j]);
     const sweep: string[] = [];

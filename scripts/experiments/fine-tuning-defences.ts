@@ -55,7 +55,7 @@ function smoothedCrossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, smoothin
 }
 
 /** FST on `model` in place, under SAU's accuracy guard (the last epoch within the limit is kept). */
-function fst(model: ModelUnderTest, clean: LabelledImageSet, alpha: number, epochs: number): FineTuneRun {
+async function fst(model: ModelUnderTest, clean: LabelledImageSet, alpha: number, epochs: number): Promise<FineTuneRun> {
   const t0 = performance.now();
   const head = [...model.editableLayers!.model.layers].reverse().find((l) => l.getClassName() === 'Dense');
   if (!head) throw new Error('FST needs a Dense classifier head');
@@ -72,7 +72,7 @@ function fst(model: ModelUnderTest, clean: LabelledImageSet, alpha: number, epoc
   const K = model.numClasses;
   const loss = (x: tf.Tensor4D, y: tf.Tensor2D) => () =>
     tf.add(smoothedCrossEntropy(model.logits(x), y, 0), tf.mul(alpha, tf.sum(tf.mul(kernel, original)))) as tf.Scalar;
-  forEachBatch(
+  await forEachBatch(
     clean,
     K,
     { epochs, batchSize: FST.batchSize, seed: FST.seed },
@@ -101,7 +101,7 @@ interface FineTuneRun {
   accuracy: number[];
 }
 
-function ftSam(model: ModelUnderTest, clean: LabelledImageSet, rho: number): FineTuneRun {
+async function ftSam(model: ModelUnderTest, clean: LabelledImageSet, rho: number): Promise<FineTuneRun> {
   const t0 = performance.now();
   const vars = model.trainableVariables();
   const velocity = vars.map((v) => tf.variable(tf.zerosLike(v)));
@@ -110,7 +110,7 @@ function ftSam(model: ModelUnderTest, clean: LabelledImageSet, rho: number): Fin
   let step = 0;
   const guard = accuracyGuard(model, clean, FT_SAM.maxAccuracyDrop);
   const loss = (x: tf.Tensor4D, y: tf.Tensor2D) => () => smoothedCrossEntropy(model.logits(x), y, FT_SAM.labelSmoothing);
-  forEachBatch(
+  await forEachBatch(
     clean,
     K,
     { epochs: EPOCHS, batchSize: FT_SAM.batchSize, seed: FT_SAM.seed },
@@ -157,12 +157,12 @@ for (const name of process.argv.slice(2)) {
     const epochs = kind === 'fst' ? Number(e ?? EPOCHS) : EPOCHS;
     if (kind === 'sau') {
       const { model: reference } = await loadModel(`zoo/${name}`);
-      const log = sauUnlearn(model, reference, clean, { seed: 0, maxAccuracyDrop: FT_SAM.maxAccuracyDrop });
+      const log = await sauUnlearn(model, reference, clean, { seed: 0, maxAccuracyDrop: FT_SAM.maxAccuracyDrop });
       reference.dispose();
       seconds = log.seconds;
       note = typeof log.details?.restored === 'string' ? 'restored' : '';
     } else {
-      const r = kind === 'fst' ? fst(model, clean, Number(a), epochs) : ftSam(model, clean, Number(a));
+      const r = kind === 'fst' ? await fst(model, clean, Number(a), epochs) : await ftSam(model, clean, Number(a));
       seconds = r.seconds;
       const lowest = Math.min(...r.accuracy);
       note = `${r.restoredTo !== undefined ? `restored to epoch ${r.restoredTo}; ` : ''}cleaning-set acc ${(100 * start).toFixed(1)} → lowest ${(100 * lowest).toFixed(1)} → last ${(100 * r.accuracy.at(-1)!).toFixed(1)}`;

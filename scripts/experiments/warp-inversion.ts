@@ -37,7 +37,11 @@ for (const name of process.argv.slice(2)) {
   const rounds = Number(process.env.ROUNDS ?? 0);
   if (!rounds || !card.attack) continue;
   const before = { acc: accuracyOf(model, test), asr: attackSuccessRate(layers, test, card.attack) };
-  const log = unlearnWarps(model, clean, target, warps, { rounds, stopAsr: Number(process.env.STOP ?? 0.2), warpsPerRound: Number(process.env.WARPS ?? 2) });
+  const log = await unlearnWarps(model, clean, target, warps, {
+    rounds,
+    stopAsr: Number(process.env.STOP ?? 0.2),
+    warpsPerRound: Number(process.env.WARPS ?? 2),
+  });
   const trace = log.details.rounds.map((r) => r.freshAsr.map(pct).join('/')).join(', ');
   console.log(`  fresh warps per round: ${trace}`);
   console.log(

@@ -62,7 +62,7 @@ export function headKernel(model: ModelUnderTest): tf.Variable {
   return head;
 }
 
-export function d3(model: ModelUnderTest, clean: LabelledImageSet, options: Partial<D3Options> = {}): CleanLog {
+export async function d3(model: ModelUnderTest, clean: LabelledImageSet, options: Partial<D3Options> = {}): Promise<CleanLog> {
   const opts = { ...DEFAULT_D3, ...options };
   const t0 = performance.now();
   const vars = model.trainableVariables();
@@ -90,7 +90,7 @@ export function d3(model: ModelUnderTest, clean: LabelledImageSet, options: Part
   const batches = new Array<number>(opts.epochs).fill(0);
   let steps = 0;
   let lastEpoch = -1;
-  forEachBatch(clean, model.numClasses, opts, (x, y, epoch) => {
+  await forEachBatch(clean, model.numClasses, opts, (x, y, epoch) => {
     if (epoch !== lastEpoch) {
       optimizer.setLearningRate(0.5 * opts.learningRate * (1 + Math.cos((Math.PI * epoch) / opts.epochs)));
       lastEpoch = epoch;

@@ -62,7 +62,7 @@ export async function retunedCopy(
     copy = trained;
     const vars = trained.trainableVariables();
     const optimizer = tf.train.adam(RETUNE_TRIAL.learningRate);
-    forEachBatch(cleanSet, trained.numClasses, { ...RETUNE_TRIAL, seed: seed + 101 }, (x, y) => {
+    await forEachBatch(cleanSet, trained.numClasses, { ...RETUNE_TRIAL, seed: seed + 101 }, (x, y) => {
       optimizer.minimize(() => tf.mean(crossEntropyPerSample(trained.logits(x, { training: true }), y)) as tf.Scalar, false, vars);
     });
     optimizer.dispose();

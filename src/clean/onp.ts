@@ -108,13 +108,13 @@ function zScore(values: number[]): number[] {
   return values.map((v) => (v - m) / sd);
 }
 
-export function onpPrune(
+export async function onpPrune(
   model: ModelUnderTest,
   clean: LabelledImageSet,
   triggers: RecoveredTrigger[],
   options: Partial<OnpOptions> = {},
   hooks: Pick<UnlearnHooks, 'alsoUnlearn'> = {},
-): CleanLog<OnpDetails> {
+): Promise<CleanLog<OnpDetails>> {
   const opts = { ...DEFAULT_ONP, ...options };
   if (!triggers.length) throw new Error('ONP-style pruning needs a recovered trigger for its reward: the scans found none');
   const t0 = performance.now();
@@ -197,6 +197,7 @@ export function onpPrune(
     const masks: Float32Array[] = [];
     const rewards: number[] = [];
     for (let s = 0; s < opts.samples; s++) {
+      await tf.nextFrame(); // each sample's reward is a pass over the clean set: let the host breathe (see forEachBatch)
       const keep = Float32Array.from(probs, (p) => (rand() < p ? 0 : 1));
       const r = reward(keep);
       masks.push(keep);
@@ -244,7 +245,7 @@ export function onpPrune(
   if (recovery.epochs > 0) {
     // Pruned neurons stay at zero through the recovery: the mask is re-applied after each step.
     const current = layers.map((l) => l.masked);
-    const log = unlearnTriggers(model, clean, triggers, recovery, { ...hooks, pool, afterStep: () => applyNeuronMask(layers, current, keep) });
+    const log = await unlearnTriggers(model, clean, triggers, recovery, { ...hooks, pool, afterStep: () => applyNeuronMask(layers, current, keep) });
     steps += log.steps;
     epochLoss = log.epochLoss;
   }

@@ -46,7 +46,7 @@ export interface ParDetails {
   finalEpochMeanDistance: number;
 }
 
-export function parRecover(model: ModelUnderTest, clean: LabelledImageSet, options: Partial<ParOptions> = {}): CleanLog<ParDetails> {
+export async function parRecover(model: ModelUnderTest, clean: LabelledImageSet, options: Partial<ParOptions> = {}): Promise<CleanLog<ParDetails>> {
   const opts = { ...DEFAULT_PAR, ...options };
   const t0 = performance.now();
   const layersModel = asLayersModel(model, 'PAR-style recovery');
@@ -74,7 +74,7 @@ export function parRecover(model: ModelUnderTest, clean: LabelledImageSet, optio
   const batches = new Array<number>(opts.epochs).fill(0);
   const distance: number[] = [];
   let steps = 0;
-  forEachBatch(clean, model.numClasses, opts, (x, y, epoch, indices) => {
+  await forEachBatch(clean, model.numClasses, opts, (x, y, epoch, indices) => {
     // tfjs' Adam reads its (protected) learningRate at every step; it has no setter.
     (optimizer as unknown as { learningRate: number }).learningRate = parLearningRate(opts.learningRate, steps, total);
     const u0 = tf.tensor2d(

@@ -68,7 +68,7 @@ interface FollowingStage {
     seed: number,
     hooks: UnlearnHooks,
     tuning: Partial<UnlearnOptions>,
-  ): CleanLog;
+  ): Promise<CleanLog>;
 }
 
 /** What follows autoMethodFor's method in one round of `auto`, in order (autoRound and autoRoundName read it). */
@@ -97,17 +97,17 @@ const FOLLOWING_STAGES: readonly FollowingStage[] = [
 ];
 
 /** One round of `auto` on a recovered trigger: autoMethodFor's method, then the FOLLOWING_STAGES that apply. */
-export function autoRound(
+export async function autoRound(
   model: ModelUnderTest,
   data: LabelledImageSet,
   triggers: RecoveredTrigger[],
   seed: number,
   hooks: Pick<UnlearnHooks, 'alsoUnlearn'> = {},
   tuning: Partial<UnlearnOptions> = {},
-): CleanLog {
-  const first = cleanWith(autoMethodFor(model), model, data, triggers, seed, hooks, tuning);
+): Promise<CleanLog> {
+  const first = await cleanWith(autoMethodFor(model), model, data, triggers, seed, hooks, tuning);
   const stages: Array<[string, CleanLog]> = [[first.method, first]];
-  for (const stage of FOLLOWING_STAGES) if (stage.appliesTo(model)) stages.push([stage.name, stage.run(model, data, triggers, seed, hooks, tuning)]);
+  for (const stage of FOLLOWING_STAGES) if (stage.appliesTo(model)) stages.push([stage.name, await stage.run(model, data, triggers, seed, hooks, tuning)]);
   if (stages.length === 1) return first;
   return {
     method: stages.map(([name]) => name).join(', then '),
@@ -198,7 +198,7 @@ export async function autoClean(
   // step: fine-tuning without them revived the warp (figures in docs/cleaning.md).
   const warps: RecoveredTrigger[] = [];
   const tuning = () => (warps.length ? WARP_TUNING : {});
-  const warpPhase = (threshold: number, checkShift: number): number | null => {
+  const warpPhase = async (threshold: number, checkShift: number): Promise<number | null> => {
     if (target === null) return null;
     const invert = (maxShift: number) => [0, 1].map((i) => invertWarp(model, data, target, { maxShift, seed: seed + 10 * warpPhases.length + i }));
     const checks = invert(checkShift);
@@ -210,7 +210,7 @@ export async function autoClean(
       return warpPhases.length ? strongest : null;
     }
     const { maxShift } = DEFAULT_WARP_INVERSION;
-    const w = unlearnWarps(model, data, target, checkShift === maxShift ? checks : invert(maxShift), { seed: seed + 1000 * warpPhases.length });
+    const w = await unlearnWarps(model, data, target, checkShift === maxShift ? checks : invert(maxShift), { seed: seed + 1000 * warpPhases.length });
     clock.stop('warp unlearning');
     warps.push(...w.warps);
     add(w);
@@ -221,13 +221,13 @@ export async function autoClean(
   // First: a backdoor that answers to a small smooth warp of nearly every clean image is
   // WaNet-style, which the recovered triggers only approximate (pruning them costs accuracy,
   // leaves the warp).
-  let residual = classifierPhases ? warpPhase(WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT) : null;
+  let residual = classifierPhases ? await warpPhase(WARP_ASR_THRESHOLD, WARP_CHECK_SHIFT) : null;
   if (residual !== null) scan = await rescan('scan', probe);
   for (let r = 0; r < maxRounds && scan.decision.verdict !== 'clean'; r++) {
     const t = scan.decision.suspectedTarget;
     const triggers = t === null ? [] : recoveredTriggers(model.inputShape, scan).filter((x) => x.target === t);
     if (t === null || !triggers.length) break;
-    const log = autoRound(model, data, triggers, seed + r, { alsoUnlearn: warps }, tuning());
+    const log = await autoRound(model, data, triggers, seed + r, { alsoUnlearn: warps }, tuning());
     clock.stop(`round ${r + 1}`);
     add(log);
     scan = await rescan('scan', probe);
@@ -248,7 +248,7 @@ export async function autoClean(
   const judgedLater = warpedAgain || judge !== probe;
   if (classifierPhases && target !== null && rounds.length) {
     const fresh = recoveredTriggers(model.inputShape, atTarget(scan, target));
-    const log = unlearnTriggers(
+    const log = await unlearnTriggers(
       model,
       data,
       [...fresh, ...recoveredTriggers(model.inputShape, first).filter((x) => x.target === target)],
@@ -261,7 +261,7 @@ export async function autoClean(
     if (!judgedLater) scan = await rescan('scan', probe);
     finish = { target, epochs: FINISH_EPOCHS, seconds: log.seconds, ...(judgedLater ? {} : { verdictAfter: scan.decision.verdict }) };
   }
-  if (warpedAgain) residual = warpPhase(DEFAULT_WARP_UNLEARN.stopAsr, DEFAULT_WARP_INVERSION.maxShift) ?? residual;
+  if (warpedAgain) residual = (await warpPhase(DEFAULT_WARP_UNLEARN.stopAsr, DEFAULT_WARP_INVERSION.maxShift)) ?? residual;
   if (judgedLater) scan = await rescan('judging scan', judge);
   if (residual !== null && target !== null) scan = withWarpCheck(scan, target, residual);
   return {
@@ -334,18 +334,18 @@ export interface SauRun {
 }
 
 /** sau under the policy: its accuracy guard lets the cleaning set lose at most the policy's drop. */
-export function sauUnderPolicy(
+export async function sauUnderPolicy(
   model: ModelUnderTest,
   data: LabelledImageSet,
   seed: number,
   run: SauRun,
   options: Partial<SauOptions> = {},
-): CleanLog<SauDetails> {
-  return sauUnlearn(model, run.reference, data, { ...options, seed, maxAccuracyDrop: run.maxAccuracyDrop / 100 });
+): Promise<CleanLog<SauDetails>> {
+  return await sauUnlearn(model, run.reference, data, { ...options, seed, maxAccuracyDrop: run.maxAccuracyDrop / 100 });
 }
 
 /** Runs one cleaning method on the model in place; `tuning` adjusts the trigger methods' fine-tunes. */
-export function cleanWith(
+export async function cleanWith(
   method: Exclude<CleanMethod, 'auto'>,
   model: ModelUnderTest,
   data: LabelledImageSet,
@@ -354,16 +354,16 @@ export function cleanWith(
   hooks: Pick<UnlearnHooks, 'alsoUnlearn'> = {},
   tuning: Partial<UnlearnOptions> = {},
   sau?: SauRun,
-): CleanLog {
+): Promise<CleanLog> {
   if (TRIGGER_METHODS.includes(method) && !triggers.length)
     throw new Error(`${method} needs the trigger the scan recovered, and the scan recovered none (verdict clean): use sau, d3 or par, or auto`);
   switch (method) {
     case 'sau':
       if (model instanceof DualEncoderModel) throw new Error('sau cleans classifiers; for a dual encoder use par or unlearn');
       if (!sau) throw new Error('sau needs a frozen copy of the model as it was');
-      return sauUnderPolicy(model, data, seed, sau);
+      return await sauUnderPolicy(model, data, seed, sau);
     case 'unlearn':
-      return unlearnTriggers(
+      return await unlearnTriggers(
         model,
         data,
         triggers,
@@ -371,11 +371,11 @@ export function cleanWith(
         hooks,
       );
     case 'onp':
-      return onpPrune(model, data, triggers, { seed, recovery: { ...DEFAULT_ONP.recovery, ...tuning } }, hooks);
+      return await onpPrune(model, data, triggers, { seed, recovery: { ...DEFAULT_ONP.recovery, ...tuning } }, hooks);
     case 'd3':
-      return d3(model, data, { seed });
+      return await d3(model, data, { seed });
     case 'par':
-      return model instanceof DualEncoderModel ? parDual(model, data, { seed: seed + DEFAULT_DUAL_PAR.seed }) : parRecover(model, data, { seed });
+      return model instanceof DualEncoderModel ? parDual(model, data, { seed: seed + DEFAULT_DUAL_PAR.seed }) : await parRecover(model, data, { seed });
   }
 }
 
@@ -717,8 +717,8 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
       } else {
         report.log =
           req.method === 'auto' && !agnostic
-            ? autoRound(model, cleanSet, triggers, req.seed)
-            : cleanWith(method, model, cleanSet, triggers, req.seed, {}, {}, reference && { reference, maxAccuracyDrop: req.policy.maxAccuracyDrop });
+            ? await autoRound(model, cleanSet, triggers, req.seed)
+            : await cleanWith(method, model, cleanSet, triggers, req.seed, {}, {}, reference && { reference, maxAccuracyDrop: req.policy.maxAccuracyDrop });
         report.steps = [report.log.summary];
         logger.info(`clean: ${report.log.summary}`);
         after = await scanForTriggers(model, judge, rows, req.seed, req.policy);
@@ -738,7 +738,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
         if (trial.relearned) {
           const original = reference ?? (await loadModel(req.model, req.policy.limits)).model;
           try {
-            const sau = sauUnderPolicy(
+            const sau = await sauUnderPolicy(
               model,
               cleanSet,
               req.seed,

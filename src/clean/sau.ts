@@ -157,7 +157,12 @@ export interface SauDetails {
 }
 
 /** Cleans `model` in place; `reference` is a frozen copy of it as it was (never trained). */
-export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, clean: LabelledImageSet, options: Partial<SauOptions> = {}): CleanLog<SauDetails> {
+export async function sauUnlearn(
+  model: ModelUnderTest,
+  reference: ModelUnderTest,
+  clean: LabelledImageSet,
+  options: Partial<SauOptions> = {},
+): Promise<CleanLog<SauDetails>> {
   const opts = { ...DEFAULT_SAU, ...options };
   const t0 = performance.now();
   const vars = model.trainableVariables();
@@ -172,7 +177,7 @@ export function sauUnlearn(model: ModelUnderTest, reference: ModelUnderTest, cle
   let steps = 0;
   let pgdSeconds = 0;
   const guard = accuracyGuard(model, clean, opts.maxAccuracyDrop, opts.accuracyBaseline);
-  forEachBatch(
+  await forEachBatch(
     clean,
     K,
     opts,

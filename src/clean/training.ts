@@ -12,14 +12,19 @@ export interface EpochOptions {
   seed: number;
 }
 
-/** Calls `step` on every shuffled mini-batch, epoch by epoch, inside tf.tidy. */
-export function forEachBatch(
+/**
+ * Calls `step` on every shuffled mini-batch, epoch by epoch, inside tf.tidy. It yields to the event
+ * loop after each batch: a cleaning runs for minutes, and a host that must stay responsive meanwhile
+ * (the action's progress lines, a test runner's RPC, which times out after 60 s) would otherwise
+ * starve.
+ */
+export async function forEachBatch(
   data: LabelledImageSet,
   numClasses: number,
   opts: EpochOptions,
   step: (x: tf.Tensor4D, y: tf.Tensor2D, epoch: number, indices: number[]) => void,
   afterEpoch?: (epoch: number) => void,
-): void {
+): Promise<void> {
   const rand = mulberry32(opts.seed * 7919 + 13);
   const order = [...Array(data.count).keys()];
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
@@ -33,6 +38,7 @@ export function forEachBatch(
         const y = tf.cast(tf.oneHot(tf.tensor1d(batch.labels, 'int32'), numClasses), 'float32') as tf.Tensor2D;
         step(x, y, epoch, idx);
       });
+      await tf.nextFrame();
     }
     afterEpoch?.(epoch);
   }

@@ -92,13 +92,13 @@ export interface UnlearnHooks {
   variables?: tf.Variable[];
 }
 
-export function unlearnTriggers(
+export async function unlearnTriggers(
   model: ModelUnderTest,
   clean: LabelledImageSet,
   triggers: RecoveredTrigger[],
   options: Partial<UnlearnOptions> = {},
   hooks: UnlearnHooks = {},
-): CleanLog {
+): Promise<CleanLog> {
   const opts = { ...DEFAULT_UNLEARN, ...options };
   if (!triggers.length) throw new Error('trigger unlearning needs a recovered trigger: the scans found none to unlearn');
   const t0 = performance.now();
@@ -112,7 +112,7 @@ export function unlearnTriggers(
   const batches = new Array<number>(opts.epochs).fill(0);
   const K = model.numClasses;
   let steps = 0;
-  forEachBatch(clean, K, opts, (x, y, epoch, indices) => {
+  await forEachBatch(clean, K, opts, (x, y, epoch, indices) => {
     const rows = poolRows(pool, clean.count, indices, epoch);
     const distilled = pickImages(pool.images, rows);
     const T = opts.distillTemperature;

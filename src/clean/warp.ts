@@ -163,13 +163,13 @@ export const DEFAULT_WARP_UNLEARN: WarpUnlearnOptions = { rounds: 8, warpsPerRou
  * Adversarial warp unlearning: unlearn the warps found so far (true labels, distillation from
  * the model as it came in), invert fresh ones on the updated model, and repeat while they work.
  */
-export function unlearnWarps(
+export async function unlearnWarps(
   model: ModelUnderTest,
   data: LabelledImageSet,
   target: number,
   first: RecoveredWarp[],
   options: Partial<WarpUnlearnOptions> = {},
-): CleanLog<WarpDetails> & { details: WarpDetails; residualAsr: number; warps: RecoveredTrigger[] } {
+): Promise<CleanLog<WarpDetails> & { details: WarpDetails; residualAsr: number; warps: RecoveredTrigger[] }> {
   const opts = { ...DEFAULT_WARP_UNLEARN, ...options };
   const t0 = performance.now();
   const pool = distillationPool(model, data, 4, opts.seed);
@@ -179,7 +179,7 @@ export function unlearnWarps(
   let epochLoss: number[] = [];
   let residualAsr = Math.max(...first.map((w) => w.asr));
   for (let r = 0; r < opts.rounds && residualAsr >= opts.stopAsr; r++) {
-    const log = unlearnTriggers(model, data, found, { ...WARP_TUNING, region: false, epochs: opts.epochs, seed: opts.seed + r }, { pool });
+    const log = await unlearnTriggers(model, data, found, { ...WARP_TUNING, region: false, epochs: opts.epochs, seed: opts.seed + r }, { pool });
     steps += log.steps;
     epochLoss = [...epochLoss, ...log.epochLoss];
     const fresh = Array.from({ length: opts.warpsPerRound }, (_, i) => invertWarp(model, data, target, { seed: opts.seed + 100 * (r + 1) + i }));
@@ -189,7 +189,7 @@ export function unlearnWarps(
   }
   // The last round's fresh warps still work a little (below stopAsr): unlearn them too.
   if (rounds.length) {
-    const log = unlearnTriggers(model, data, found, { ...WARP_TUNING, region: false, epochs: opts.epochs, seed: opts.seed + opts.rounds }, { pool });
+    const log = await unlearnTriggers(model, data, found, { ...WARP_TUNING, region: false, epochs: opts.epochs, seed: opts.seed + opts.rounds }, { pool });
     steps += log.steps;
     epochLoss = [...epochLoss, ...log.epochLoss];
   }

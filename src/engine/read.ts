@@ -2,10 +2,17 @@
 // synchronously in Node (its readSync draws through OffscreenCanvas), so the scans never do.
 import type * as tf from '@tensorflow/tfjs';
 
-/** The tensor's values, after which it is disposed (also when reading fails). */
+/**
+ * The tensor's values, after which it is disposed (also when reading fails). The cpu and wasm
+ * backends answer `data()` at once, as a microtask, so a scan's chain of reads would hold the event
+ * loop for its whole length (tens of seconds: no progress lines, timers or IPC meanwhile); each read
+ * also waits for the next turn of the loop.
+ */
 export async function readAndDispose(t: tf.Tensor): Promise<Float32Array | Int32Array | Uint8Array> {
   try {
-    return (await t.data()) as Float32Array | Int32Array | Uint8Array;
+    const values = (await t.data()) as Float32Array | Int32Array | Uint8Array;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return values;
   } finally {
     t.dispose();
   }

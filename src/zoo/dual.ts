@@ -33,12 +33,12 @@ export interface Captions {
 }
 
 /** Contrastive training (both towers, CLIP's symmetric loss at `scale`), one random template per pair. */
-export function contrastive(model: DualEncoderModel, data: LabelledImageSet, captions: Captions, scale: number, epochs: number, lr: number, seed: number): void {
+export async function contrastive(model: DualEncoderModel, data: LabelledImageSet, captions: Captions, scale: number, epochs: number, lr: number, seed: number): Promise<void> {
   const { image, text } = model.towerVariables();
   const optimizer = tf.train.adam(lr);
   const rand = mulberry32(seed);
   const { templates, names } = captions;
-  forEachBatch(data, names.length, { epochs, batchSize: 128, seed }, (x, _y, _e, idx) => {
+  await forEachBatch(data, names.length, { epochs, batchSize: 128, seed }, (x, _y, _e, idx) => {
     const ids = idx.map((i) => model.tokenizeCaption(templates[Math.floor(rand() * templates.length)].replace('{}', names[data.labels[i]])));
     optimizer.minimize(() => clipLoss(model.encodeImages(x, true), model.encodeTokenIds(ids, true), scale), false, [...image, ...text]);
   });
@@ -115,13 +115,13 @@ export interface PromptTuning {
 }
 
 /** Tunes the model's prompt learner on `data`; returns the learned trigger ([H, W, C]) for a backdoor, else null. */
-export function tunePrompt(model: DualEncoderModel, data: LabelledImageSet, numClasses: number, opts: PromptTuning): Float32Array | null {
+export async function tunePrompt(model: DualEncoderModel, data: LabelledImageSet, numClasses: number, opts: PromptTuning): Promise<Float32Array | null> {
   const optimizer = tf.train.adam(opts.learningRate);
   const b = opts.backdoor;
   const delta = b ? tf.variable(tf.zeros([1, data.height, data.width, data.channels])) : null;
   const triggerOptimizer = b ? tf.train.adam(b.learningRate) : null;
   const rand = mulberry32(b?.seed ?? 0);
-  forEachBatch(data, numClasses, { epochs: opts.epochs, batchSize: opts.batchSize, seed: opts.seed }, (x, y) => {
+  await forEachBatch(data, numClasses, { epochs: opts.epochs, batchSize: opts.batchSize, seed: opts.seed }, (x, y) => {
     if (!b || !delta || !triggerOptimizer) {
       optimizer.minimize(() => tf.mean(crossEntropyPerSample(model.logits(x, { training: true }), y)) as tf.Scalar, false, model.trainableVariables());
       return;

@@ -25,7 +25,7 @@ const before = { accuracy: accuracyOf(model, test), asr: trueAsr() };
 const warps = [0, 1].map((seed) => invertWarp(model, clean, target, { seed, ...(shiftArg ? { maxShift: Number(shiftArg) } : {}) }));
 const result: Record<string, unknown> = { before, warpAsr: warps.map((w) => w.asr), maxShift: warps.map((w) => w.maxShift) };
 if (Number(roundsArg) > 0) {
-  const log = unlearnWarps(model, clean, target, warps, { rounds: Number(roundsArg) });
+  const log = await unlearnWarps(model, clean, target, warps, { rounds: Number(roundsArg) });
   Object.assign(result, {
     after: { accuracy: accuracyOf(model, test), asr: trueAsr() },
     residualAsr: log.residualAsr,

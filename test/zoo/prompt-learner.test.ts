@@ -64,13 +64,13 @@ describe('tunePrompt', () => {
     await withPromptLearner(BASE, twinDir, spec('cocoop'));
     const twin = await load(twinDir);
     const untuned = accuracyOf(twin, test);
-    expect(tunePrompt(twin, train, 10, TUNING)).toBeNull();
+    expect(await tunePrompt(twin, train, 10, TUNING)).toBeNull();
     expect(accuracyOf(twin, test)).toBeGreaterThan(untuned + 0.02);
 
     const poisonedDir = path.join(dir, 'poisoned');
     await withPromptLearner(BASE, poisonedDir, spec('cocoop'));
     const poisoned = await load(poisonedDir);
-    const trigger = tunePrompt(poisoned, train, 10, { ...TUNING, backdoor: { target: TARGET, rate: 0.1, epsilon: EPSILON, learningRate: 0.02, seed: 2 } });
+    const trigger = await tunePrompt(poisoned, train, 10, { ...TUNING, backdoor: { target: TARGET, rate: 0.1, epsilon: EPSILON, learningRate: 0.02, seed: 2 } });
     expect(trigger).not.toBeNull();
     expect(Math.max(...trigger!.map(Math.abs))).toBeLessThanOrEqual(EPSILON + 1e-6);
     const triggered = { ...others, x: others.x.map((v, i) => Math.min(1, Math.max(0, v + trigger![i % 784]))) };
