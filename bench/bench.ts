@@ -22,7 +22,7 @@ import { loadModel } from '../src/model/load.js';
 import { reconstructTriggers } from '../src/scan/inversion.js';
 import { neuralCleanse } from '../src/scan/neural-cleanse.js';
 import { defaultSettings } from '../src/settings.js';
-import { CPU_REPLACED, installFlatKernels, uninstallFlatKernels } from '../src/engine/kernels/register.js';
+import { CPU_REPLACED, installFlatKernels, uninstallFlatKernels, useStockWasmKernels } from '../src/engine/kernels/register.js';
 import { buildClassifier, type Architecture } from '../src/zoo/architectures.js';
 import { ZOO_TRAINING, zooCatalog } from '../src/zoo/catalog.js';
 import { classificationLoss } from '../src/zoo/train.js';
@@ -391,6 +391,33 @@ async function main(): Promise<void> {
       `full scan, ${label} (${name}, 256 probes)`,
       `${r.seconds.toFixed(1)} s, ${r.verdict}`,
       `${(r.seconds / zooScan.seconds).toFixed(1)}× the zoo cnn scan`,
+      '',
+    ]);
+  }
+  // A transformer's kernels (rank-5 transposes, a batch of token rows times one weight matrix, the
+  // patch embedding's input gradient) on wasm's own kernels against the gate's wrapped ones, on the
+  // unit of every scan: the ViT's input-gradient step.
+  {
+    const { model: vit } = await loadModel('test/fixtures/onnx/vit-mnist');
+    const x = tf.randomUniform([64, 28, 28, 1], 0, 1, 'float32', 11) as tf.Tensor4D;
+    const kernels = ['Transpose', 'BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput'] as const;
+    const step = (stock: boolean) => () => {
+      useStockWasmKernels(kernels, stock);
+      tf.tidy(() =>
+        tf
+          .grad((t: tf.Tensor) => tf.sum(vit.logits(t as tf.Tensor4D)))(x)
+          .dataSync(),
+      );
+    };
+    const [stockMs, gateMs] = interleaved([step(true), step(false)], quick ? 3 : 10);
+    useStockWasmKernels(kernels, false);
+    vit.dispose();
+    x.dispose();
+    scans.vitGradientStepMs = { stock: stockMs, gate: gateMs };
+    rows.push([
+      'input gradient step, ONNX ViT (vit-mnist), batch 64',
+      `wasm's own ${kernels.join(', ')}: ${fmt(stockMs)}`,
+      `the gate's: ${fmt(gateMs)} (${(stockMs / gateMs).toFixed(2)}×)`,
       '',
     ]);
   }

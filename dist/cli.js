@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-M3AXMWSE.js";
+} from "./chunks/chunk-3LDDQM67.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

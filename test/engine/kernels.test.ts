@@ -122,6 +122,76 @@ function randomCases(seed: number, count: number): Case[] {
         // Fused products come from dense layers, one matrix (wasm's own kernel differs from cpu's on batches).
         if (batch === 1) cases.push({ name: `_FusedMatMul relu ${tag}`, inputs: { a, b, bias }, attrs: { transposeA, transposeB, activation: 'relu' } });
       }
+  // A batch of matrices times one matrix (a transformer's dense layers and their input
+  // gradients): wasm runs it as one product of the batch's rows.
+  for (const [j, [aShape, bShape, transposeB]] of (
+    [
+      [[4, 5, 7], [7, 3], false],
+      [[4, 5, 7], [1, 7, 3], false],
+      [[2, 3, 5, 7], [7, 6], false],
+      [[4, 5, 7], [3, 7], true],
+      [[1, 5, 7], [7, 3], false],
+    ] as Array<[number[], number[], boolean]>
+  ).entries()) {
+    const a = tf.randomNormal(aShape, 0, 1, 'float32', seed + 500 + j);
+    const b = tf.randomNormal(bShape, 0, 1, 'float32', seed + 510 + j);
+    cases.push({
+      name: `BatchMatMul one matrix ${aShape.join('x')} × ${bShape.join('x')}${transposeB ? 'ᵀ' : ''}`,
+      inputs: { a, b },
+      attrs: { transposeA: false, transposeB },
+    });
+  }
+  // Transposes above rank 4 (a transformer's query/key/value split), with unit axes and axes
+  // that move together; wasm runs them at rank 4 or less.
+  for (const [j, [shape, perm]] of (
+    [
+      [
+        [5, 7, 3, 2, 4],
+        [2, 0, 3, 1, 4],
+      ],
+      [
+        [3, 5, 2, 7, 4],
+        [4, 3, 2, 1, 0],
+      ],
+      [
+        [2, 1, 3, 4, 5, 2],
+        [5, 2, 0, 4, 1, 3],
+      ],
+      [
+        [2, 3, 4, 5, 6],
+        [0, 1, 2, 3, 4],
+      ],
+      [
+        [2, 3, 1, 5, 6],
+        [0, 2, 1, 3, 4],
+      ],
+      [
+        [1, 1, 1, 1, 3],
+        [4, 3, 2, 1, 0],
+      ],
+    ] as Array<[number[], number[]]>
+  ).entries())
+    cases.push({
+      name: `Transpose ${shape.join('x')} [${perm.join(',')}]`,
+      inputs: { x: tf.randomNormal(shape, 0, 1, 'float32', seed + 520 + j) },
+      attrs: { perm },
+    });
+  // Windows that tile the image without overlap (stride = filter, no padding: patch embeddings,
+  // ConvNeXt's 2×2 downsampling), with rows and columns no window reads.
+  for (const [j, [size, k, channels]] of (
+    [
+      [28, 7, 1],
+      [16, 4, 3],
+      [10, 4, 2],
+      [9, 2, 5],
+    ] as const
+  ).entries()) {
+    const x = tf.randomNormal([3, size, size, channels], 0, 1, 'float32', seed + 530 + j);
+    const w = tf.randomNormal([k, k, channels, 6], 0, 1, 'float32', seed + 540 + j);
+    const dy = tf.randomNormal(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, k, 'valid').shape, 0, 1, 'float32', seed + 550 + j);
+    const attrs = { strides: [k, k], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1], inputShape: x.shape };
+    cases.push({ name: `Conv2DBackpropInput patches ${size}x${size}x${channels} k${k} s${k}`, inputs: { dy, filter: w }, attrs });
+  }
   return cases;
 }
 

@@ -275,6 +275,8 @@ type KernelFn = (args: { inputs: Inputs; backend: unknown; attrs: Attrs }) => Te
 const wasmKernel = (name: string) => tf.getKernel(name, 'wasm')!.kernelFunc as unknown as KernelFn;
 /** Frees a kernel's intermediate result. */
 const freeData = (backend: unknown, t: TensorInfo) => (backend as { disposeData(id: unknown): void }).disposeData(t.dataId);
+/** The same data under another shape of the same size (what wasm's own Reshape returns, without the reference count: never returned or freed as such). */
+const viewAs = (t: TensorInfo, shape: number[]): TensorInfo => ({ dataId: t.dataId, shape, dtype: t.dtype });
 
 /**
  * Conv2DBackpropFilter for `wasm` as a native (XNNPACK) convolution: the filter gradient is the
@@ -332,6 +334,37 @@ export function strideUpsample(dy: Float32Array, [B, OH, OW, O]: readonly number
 }
 
 /**
+ * The input gradient of a convolution whose windows tile the image without overlap (stride =
+ * filter size, no padding: a ViT's or ConvNeXt's patch embedding): each dy row, times Wᵀ, is one
+ * patch of dx, so it is one product [B·OH·OW, O] × [O, FH·FW·C] and a copy of each patch row into
+ * place; rows and columns no window reads stay zero. The general paths spread dy onto the stride
+ * grid (stride² more work) or split it into stride² phases of one tap each.
+ */
+function patchesInputGradient(dy: TensorInfo, w: Float32Array, info: tf.backend_util.Conv2DInfo, backend: unknown): TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: O, filterHeight: FH, filterWidth: FW } = info;
+  const io = ioFor('wasm', backend);
+  const P = FH * FW * C;
+  const wt = new Float32Array(O * P);
+  for (let q = 0; q < P; q++) for (let o = 0; o < O; o++) wt[o * P + q] = w[q * O + o];
+  const weights = io.write([1, O, P], wt);
+  const rows = wasmKernel('BatchMatMul')({
+    inputs: { a: viewAs(dy, [1, B * OH * OW, O]), b: weights },
+    backend,
+    attrs: { transposeA: false, transposeB: false },
+  });
+  freeData(backend, weights);
+  const run = FW * C; // one patch row: FW pixels of C channels, contiguous in dx
+  const dx = io.compute([B, H, W, C], [rows], (out, patches) => {
+    for (let r = 0; r < B * OH * OW; r++) {
+      const [b, oh, ow] = [Math.floor(r / (OH * OW)), Math.floor(r / OW) % OH, r % OW];
+      for (let fh = 0; fh < FH; fh++) out.set(patches.subarray(r * P + fh * run, r * P + (fh + 1) * run), ((b * H + oh * FH + fh) * W + ow * FW) * C);
+    }
+  });
+  freeData(backend, rows);
+  return dx;
+}
+
+/**
  * Conv2DBackpropInput for `wasm`: dx = conv2d(dy, flip(w)ᵀ) with complementary padding, run by
  * XNNPACK; 5–8× faster than the backend's own kernel. A strided convolution goes by phases
  * (inputGradientByPhases); with one input channel, or where a phase would need negative padding,
@@ -352,6 +385,8 @@ function wasmConv2dBackpropInput(original: tf.KernelConfig) {
     }
     const io = ioFor('wasm', backend);
     const w = io.read(filter);
+    const { top, bottom, left, right } = info.padInfo;
+    if (sh === FH && sw === FW && (FH > 1 || FW > 1) && top + bottom + left + right === 0) return patchesInputGradient(dy, w, info, backend);
     const strided = sh !== 1 || sw !== 1;
     if (strided && C !== 1) {
       const byPhases = inputGradientByPhases('Conv2D', dy, info, backend, (fh, fw, o, c) => w[((fh * FW + fw) * C + c) * O + o], [O, C]);
@@ -583,7 +618,7 @@ function flatTile(backendName: 'cpu' | 'wasm', original: tf.KernelConfig) {
 function wasmMatMulUntransposed(original: tf.KernelConfig) {
   return ({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo => {
     const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
-    if (!transposeA && !transposeB) return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+    if (!transposeA && !transposeB) return broadcastProduct(original, inputs, backend, attrs);
     const transpose = wasmKernel('Transpose');
     const temps: TensorInfo[] = [];
     const swapLast = (t: TensorInfo) => {
@@ -595,9 +630,83 @@ function wasmMatMulUntransposed(original: tf.KernelConfig) {
     };
     const a = transposeA ? swapLast(inputs.a!) : inputs.a;
     const b = transposeB ? swapLast(inputs.b!) : inputs.b;
-    const out = original.kernelFunc({ inputs: { ...inputs, a, b }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } } as never) as TensorInfo;
+    const out = broadcastProduct(original, { ...inputs, a, b }, backend, { ...attrs, transposeA: false, transposeB: false });
     temps.forEach((t) => freeData(backend, t));
     return out;
+  };
+}
+
+/**
+ * An untransposed product; a batch of matrices times one matrix ([B, M, K] × [K, N]: every
+ * dense layer of a transformer, and its input gradient) as the single product [1, B·M, K] × [1, K, N]:
+ * the backend runs a broadcast batch as B small products, several times slower.
+ */
+function broadcastProduct(original: tf.KernelConfig, inputs: Inputs, backend: unknown, attrs: Attrs): TensorInfo {
+  const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+  const plain = Object.entries(inputs).every(([k, t]) => t === undefined || k === 'a' || k === 'b' || (k === 'bias' && t.shape.length <= 1));
+  const lead = a.shape.slice(0, -2);
+  const oneMatrix = b.shape.length === 2 || b.shape.slice(0, -2).every((d) => d === 1);
+  if (!plain || !oneMatrix || lead.reduce((n, d) => n * d, 1) === 1) return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+  const [M, K] = a.shape.slice(-2);
+  const [, N] = b.shape.slice(-2);
+  const out = original.kernelFunc({
+    inputs: { ...inputs, a: viewAs(a, [1, lead.reduce((n, d) => n * d, 1) * M, K]), b: viewAs(b, [1, K, N]) },
+    backend,
+    attrs,
+  } as never) as TensorInfo;
+  return viewAs(out, [...lead, M, N]);
+}
+
+/**
+ * A transpose's shape and permutation with unit axes dropped and every run of axes that stays
+ * adjacent and in order merged into one: the same data movement at the lowest rank.
+ */
+export function coalesceTranspose(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+  const kept = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
+  const index = new Map(kept.map((axis, i) => [axis, i]));
+  const groups: number[][] = [];
+  for (const r of perm.filter((axis) => shape[axis] !== 1).map((axis) => index.get(axis)!)) {
+    const last = groups.at(-1);
+    if (last && last.at(-1)! + 1 === r) last.push(r);
+    else groups.push([r]);
+  }
+  const inInputOrder = [...groups].sort((g, h) => g[0] - h[0]);
+  return { shape: inInputOrder.map((g) => g.reduce((n, r) => n * shape[kept[r]], 1)), perm: groups.map((g) => inInputOrder.indexOf(g)) };
+}
+
+/**
+ * Transpose for `wasm` above rank 4 (a transformer's [B, T, 3, heads, d] → [3, B, heads, T, d]):
+ * the backend's kernel is about a hundred times slower there than at rank 4 or less. The axes are
+ * coalesced; what is still above rank 4 runs as moves of one axis at a time, each of rank 4 at most
+ * (the axes before, between and after the moved one stay in order).
+ */
+function wasmTransposeLowRank(original: tf.KernelConfig) {
+  return ({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo => {
+    const x = inputs.x!;
+    const perm = attrs.perm as number[];
+    if (x.shape.length <= 4) return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+    const outShape = perm.map((axis) => x.shape[axis]);
+    const transpose = (t: TensorInfo, p: number[]) => original.kernelFunc({ inputs: { x: t }, backend, attrs: { perm: p } } as never) as TensorInfo;
+    const reduced = coalesceTranspose(x.shape, perm);
+    // Nothing moves (unit axes only, or axes that keep their order): the data as it is.
+    if (reduced.perm.length <= 1) return viewAs(wasmKernel('Identity')({ inputs: { x }, backend, attrs: {} }), outShape);
+    if (reduced.perm.length <= 4) return viewAs(transpose(viewAs(x, reduced.shape), reduced.perm), outShape);
+    let shape = reduced.shape;
+    let order = shape.map((_, i) => i); // which reduced input axis each current axis is
+    let current: TensorInfo | null = null; // the last move's result (x itself before any)
+    for (let i = 0; i < reduced.perm.length; i++) {
+      const j = order.indexOf(reduced.perm[i]);
+      if (j === i) continue;
+      const move = [...Array(shape.length).keys()].filter((a) => a !== j);
+      move.splice(i, 0, j);
+      const step = coalesceTranspose(shape, move);
+      const next = transpose(viewAs(current ?? x, step.shape), step.perm);
+      if (current) freeData(backend, current);
+      current = next;
+      shape = move.map((a) => shape[a]);
+      order = move.map((a) => order[a]);
+    }
+    return viewAs(current!, outShape);
   };
 }
 
@@ -650,7 +759,17 @@ function wasmFlatGather(original: tf.KernelConfig) {
 }
 
 /** wasm kernels that exist but are slow; wrapped with faster paths where those apply. */
-export const WASM_ACCELERATED = ['Conv2DBackpropInput', 'Tile', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul', '_FusedMatMul', 'Identity', 'GatherV2'] as const;
+export const WASM_ACCELERATED = [
+  'Conv2DBackpropInput',
+  'Tile',
+  'MaxPoolGrad',
+  'AvgPoolGrad',
+  'BatchMatMul',
+  '_FusedMatMul',
+  'Identity',
+  'GatherV2',
+  'Transpose',
+] as const;
 const WASM_WRAPPERS: Record<(typeof WASM_ACCELERATED)[number], (original: tf.KernelConfig) => unknown> = {
   Identity: wasmSharedIdentity,
   BatchMatMul: wasmMatMulUntransposed,
@@ -662,7 +781,26 @@ const WASM_WRAPPERS: Record<(typeof WASM_ACCELERATED)[number], (original: tf.Ker
   // The same for average pools inside the input; padded ones go to the original.
   AvgPoolGrad: (original) => flatKernelFunc('wasm', 'AvgPoolGrad', original),
   GatherV2: wasmFlatGather,
+  Transpose: wasmTransposeLowRank,
 };
+
+/**
+ * Puts the listed wrapped wasm kernels back to the backend's own (`stock`), or wraps them again:
+ * the bench times both in one process.
+ */
+export function useStockWasmKernels(names: ReadonlyArray<(typeof WASM_ACCELERATED)[number]>, stock: boolean): void {
+  if (!stock) {
+    accelerateWasmKernels();
+    return;
+  }
+  for (const name of names) {
+    const original = installed.get(`wasm/${name}`);
+    if (!original) continue;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(original);
+    installed.delete(`wasm/${name}`);
+  }
+}
 
 /** Wraps the listed native wasm kernels with the faster paths above. */
 export function accelerateWasmKernels(): string[] {
