@@ -341,7 +341,7 @@ export async function sauUnderPolicy(
   run: SauRun,
   options: Partial<SauOptions> = {},
 ): Promise<CleanLog<SauDetails>> {
-  return await sauUnlearn(model, run.reference, data, { ...options, seed, maxAccuracyDrop: run.maxAccuracyDrop / 100 });
+  return sauUnlearn(model, run.reference, data, { ...options, seed, maxAccuracyDrop: run.maxAccuracyDrop / 100 });
 }
 
 /** Runs one cleaning method on the model in place; `tuning` adjusts the trigger methods' fine-tunes. */

@@ -1,6 +1,6 @@
 // Reads from tensors asynchronously. Every backend can; tfjs' webgpu backend cannot read
 // synchronously in Node (its readSync draws through OffscreenCanvas), so the scans never do.
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 
 /**
  * The tensor's values, after which it is disposed (also when reading fails). The cpu and wasm
@@ -11,7 +11,7 @@ import type * as tf from '@tensorflow/tfjs';
 export async function readAndDispose(t: tf.Tensor): Promise<Float32Array | Int32Array | Uint8Array> {
   try {
     const values = (await t.data()) as Float32Array | Int32Array | Uint8Array;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await tf.nextFrame();
     return values;
   } finally {
     t.dispose();

@@ -645,12 +645,13 @@ function broadcastProduct(original: tf.KernelConfig, inputs: Inputs, backend: un
   const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
   const plain = Object.entries(inputs).every(([k, t]) => t === undefined || k === 'a' || k === 'b' || (k === 'bias' && t.shape.length <= 1));
   const lead = a.shape.slice(0, -2);
+  const batch = tf.util.sizeFromShape(lead);
   const oneMatrix = b.shape.length === 2 || b.shape.slice(0, -2).every((d) => d === 1);
-  if (!plain || !oneMatrix || lead.reduce((n, d) => n * d, 1) === 1) return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+  if (!plain || !oneMatrix || batch === 1) return original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
   const [M, K] = a.shape.slice(-2);
   const [, N] = b.shape.slice(-2);
   const out = original.kernelFunc({
-    inputs: { ...inputs, a: viewAs(a, [1, lead.reduce((n, d) => n * d, 1) * M, K]), b: viewAs(b, [1, K, N]) },
+    inputs: { ...inputs, a: viewAs(a, [1, batch * M, K]), b: viewAs(b, [1, K, N]) },
     backend,
     attrs,
   } as never) as TensorInfo;
