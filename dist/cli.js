@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-J2RE2PEO.js";
+} from "./chunks/chunk-DFRNMAQC.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -47,7 +47,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-J2RE2PEO.js";
+} from "./chunks/chunk-DFRNMAQC.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

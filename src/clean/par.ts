@@ -62,10 +62,9 @@ export async function parRecover(model: ModelUnderTest, clean: LabelledImageSet,
   const frozen = new Float32Array(clean.count * (node.shape.at(-1) ?? 0));
   const d = node.shape.at(-1) ?? 0;
   for (const [s, e] of spans(clean.count, 128))
-    frozen.set(
-      tf.tidy(() => embed(tf.tensor4d(clean.x.subarray(s * n, e * n), [e - s, clean.height, clean.width, clean.channels])).dataSync()),
-      s * d,
-    );
+    tf.tidy(() => {
+      frozen.set(embed(tf.tensor4d(clean.x.subarray(s * n, e * n), [e - s, clean.height, clean.width, clean.channels])).dataSync(), s * d);
+    });
 
   const vars = model.trainableVariables();
   const optimizer = tf.train.adam(opts.learningRate);

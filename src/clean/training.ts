@@ -54,10 +54,10 @@ function batched<A extends Int32Array | Float32Array>(set: ImageSet, out: A, wid
   const n = imageSize(set);
   for (let s = 0; s < set.count; s += batch) {
     const e = Math.min(set.count, s + batch);
-    out.set(
-      tf.tidy(() => f(tf.tensor4d(set.x.subarray(s * n, e * n), [e - s, set.height, set.width, set.channels])).dataSync() as A),
-      s * width,
-    );
+    // Written inside tidy: a typed array returned from it is walked element by element.
+    tf.tidy(() => {
+      out.set(f(tf.tensor4d(set.x.subarray(s * n, e * n), [e - s, set.height, set.width, set.channels])).dataSync() as A, s * width);
+    });
   }
   return out;
 }

@@ -121,7 +121,12 @@ export function predictClasses(model: tf.LayersModel, x: Float32Array, count: nu
 
 /** Per-label probabilities of a multi-label model, [count × labels]. */
 export function predictLabels(model: tf.LayersModel, x: Float32Array, count: number, h: number, w: number, c: number): Float32Array {
-  return tf.tidy(() => (model.predict(tf.tensor4d(x, [count, h, w, c])) as tf.Tensor).dataSync() as Float32Array);
+  // Read inside tidy, not returned from it: tidy walks a returned typed array element by element.
+  let probabilities: Float32Array = new Float32Array(0);
+  tf.tidy(() => {
+    probabilities = (model.predict(tf.tensor4d(x, [count, h, w, c])) as tf.Tensor).dataSync() as Float32Array;
+  });
+  return probabilities;
 }
 
 export function accuracy(pred: Int32Array, labels: Int32Array): number {

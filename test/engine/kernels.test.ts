@@ -304,6 +304,40 @@ describe('wasm GatherV2', () => {
   });
 });
 
+describe('wasm Slice', () => {
+  it('gives what cpu gives, bit for bit, at ranks 1–6, with sizes of −1, empty slices, int32 data and short runs', async () => {
+    await initWasm();
+    const rand = mulberry32(17);
+    const cases: Array<{ shape: number[]; begin: number[]; size: number[]; dtype: 'float32' | 'int32' }> = [
+      { shape: [2, 15, 15, 24], begin: [0, 0, 0, 0], size: [2, 14, 14, 24], dtype: 'float32' }, // an explicit pad's gradient
+      { shape: [2, 15, 15, 24], begin: [0, 1, 1, 0], size: [-1, 14, 14, -1], dtype: 'float32' },
+      { shape: [3, 9, 7, 40], begin: [1, 2, 0, 0], size: [2, 5, 7, 40], dtype: 'float32' }, // rows whole: one run per image
+      { shape: [3, 9, 7, 40], begin: [0, 0, 0, 8], size: [3, 9, 7, 16], dtype: 'float32' }, // channels narrowed
+      { shape: [3, 9, 7, 40], begin: [0, 0, 0, 3], size: [3, 9, 7, 5], dtype: 'float32' }, // short runs: the stock kernel
+      { shape: [100], begin: [17], size: [60], dtype: 'int32' },
+      { shape: [6, 50], begin: [2, 0], size: [3, -1], dtype: 'int32' },
+      { shape: [4, 5, 6, 7, 20], begin: [1, 0, 2, 1, 0], size: [2, 5, 3, 4, 20], dtype: 'float32' },
+      { shape: [2, 3, 4, 5, 6, 30], begin: [0, 1, 0, 2, 1, 0], size: [2, 2, 4, 3, 5, 30], dtype: 'float32' },
+      { shape: [5, 8, 32], begin: [0, 3, 0], size: [5, 0, 32], dtype: 'float32' },
+      { shape: [4, 64], begin: [0, 0], size: [-1, -1], dtype: 'float32' },
+    ];
+    for (const c of cases) {
+      const count = c.shape.reduce((n, d) => n * d, 1);
+      const values = Array.from({ length: count }, () => (c.dtype === 'int32' ? Math.floor(rand() * 1000) - 500 : rand() * 2 - 1));
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        const y = tf.slice(tf.tensor(values, c.shape, c.dtype), c.begin, c.size);
+        return { shape: y.shape, values: Array.from(await y.data()), dtype: y.dtype };
+      };
+      const ref = await run('cpu');
+      const got = await run('wasm');
+      expect(got, JSON.stringify(c)).toEqual(ref);
+    }
+    expect(tf.getKernel('Slice', 'wasm')).toBeDefined();
+    await tf.setBackend('cpu');
+  });
+});
+
 describe('tileFlat', () => {
   it('matches tf.tile on cpu for mixed repetitions', async () => {
     const { tileFlat } = await import('../../src/engine/kernels/register.js');

@@ -13,16 +13,17 @@ type KernelArgs = { inputs: Record<string, TensorInfo | undefined>; backend: unk
 const CLIP_GRADIENT = 'BackdoorGateClipByValueGrad';
 const RELU6_GRADIENT = 'BackdoorGateRelu6Grad';
 
-// The loops index small tables with comparison bits instead of branching: activations fall on
-// either side of a bound unpredictably, and mispredicted branches cost 3× the loop.
+// The loops select with comparison bits instead of branching: activations fall on either side
+// of a bound unpredictably, and mispredicted branches cost 3× the loop.
 
-/** ClipByValue's gradient: dy where lo ≤ x ≤ hi, else 0 (a NaN x compares false). */
+/** ClipByValue's gradient: dy where lo ≤ x ≤ hi, else +0 (a NaN x compares false). */
 export function clipGradient(dy: Float32Array, x: Float32Array, lo: number, hi: number, out: Float32Array): void {
-  const pick = new Float32Array(2); // [0, dy[i]]
+  // dy's bits kept or cleared by an all-ones or all-zeros word: the same values as a selection.
+  const dyBits = new Int32Array(dy.buffer, dy.byteOffset, dy.length);
+  const outBits = new Int32Array(out.buffer, out.byteOffset, out.length);
   for (let i = 0; i < x.length; i++) {
     const v = x[i];
-    pick[1] = dy[i];
-    out[i] = pick[+(v >= lo) & +(v <= hi)];
+    outBits[i] = dyBits[i] & -(+(v >= lo) & +(v <= hi));
   }
 }
 

@@ -759,6 +759,53 @@ function wasmFlatGather(original: tf.KernelConfig) {
   };
 }
 
+/**
+ * The runs of contiguous input a slice reads: the output is `offsets.length` runs of `run`
+ * elements, run i starting at `offsets[i]` of the flat input. The axes after the last one the
+ * slice narrows are read whole, so they join the run. Runs shorter than `minRun` are not listed
+ * (offsets null).
+ */
+export function sliceRuns(shape: readonly number[], begin: readonly number[], size: readonly number[], minRun = 0): { run: number; offsets: number[] | null } {
+  if (!shape.length) return { run: 1, offsets: [0] };
+  const strides = shape.map((_, i) => tf.util.sizeFromShape(shape.slice(i + 1)));
+  let last = shape.length - 1; // the innermost axis not read whole
+  while (last > 0 && begin[last] === 0 && size[last] === shape[last]) last--;
+  const run = size[last] * strides[last];
+  if (run < minRun) return { run, offsets: null };
+  let offsets = [begin[last] * strides[last]];
+  for (let axis = last - 1; axis >= 0; axis--) {
+    const next: number[] = [];
+    for (let i = 0; i < size[axis]; i++) for (const o of offsets) next.push((begin[axis] + i) * strides[axis] + o);
+    offsets = next;
+  }
+  return { run, offsets };
+}
+
+/**
+ * Slice for `wasm` as copies of contiguous runs: the wasm kernel copies its input off the heap and
+ * then moves element by element, several times slower. Every explicit padding's gradient is a
+ * slice (MobileNetV2's ZeroPadding2D before each strided depthwise convolution).
+ */
+function wasmFlatSlice(original: tf.KernelConfig) {
+  return ({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }): TensorInfo => {
+    const x = inputs.x!;
+    const stock = () => original.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+    if (x.dtype !== 'float32' && x.dtype !== 'int32') return stock();
+    const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, attrs.begin as number[], attrs.size as number[]);
+    // Short runs (a slice along the last axis) cost more as copies than as the kernel's loop.
+    const { run, offsets } = sliceRuns(x.shape, begin, size, 16);
+    if (!offsets) return stock();
+    const b = backend as WasmBackendLike & { typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array };
+    const out = b.makeOutput(size, x.dtype);
+    if (run === 0) return out;
+    // Views taken after the allocation, which may grow (and so detach) the heap.
+    const src = b.typedArrayFromHeap(x);
+    const dst = b.typedArrayFromHeap(out);
+    offsets.forEach((from, i) => dst.set(src.subarray(from, from + run), i * run));
+    return out;
+  };
+}
+
 /** wasm kernels that exist but are slow; wrapped with faster paths where those apply. */
 export const WASM_ACCELERATED = [
   'Conv2DBackpropInput',
@@ -770,6 +817,7 @@ export const WASM_ACCELERATED = [
   'Identity',
   'GatherV2',
   'Transpose',
+  'Slice',
 ] as const;
 const WASM_WRAPPERS: Record<(typeof WASM_ACCELERATED)[number], (original: tf.KernelConfig) => unknown> = {
   Identity: wasmSharedIdentity,
@@ -783,6 +831,7 @@ const WASM_WRAPPERS: Record<(typeof WASM_ACCELERATED)[number], (original: tf.Ker
   AvgPoolGrad: (original) => flatKernelFunc('wasm', 'AvgPoolGrad', original),
   GatherV2: wasmFlatGather,
   Transpose: wasmTransposeLowRank,
+  Slice: wasmFlatSlice,
 };
 
 /**
