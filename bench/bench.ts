@@ -555,6 +555,9 @@ async function main(): Promise<void> {
       `${(r.seconds / zooScan.seconds).toFixed(1)}× the zoo cnn scan`,
       '',
     ]);
+    // The action hands the gate's finding to the cleaning (the CLI's --target): the prompt
+    // learner's scan of the 480 labelled images alone is quiet, the probes' scan above is not.
+    const flaggedBy = r.verdict === 'suspicious' || r.verdict === 'backdoored' ? { verdict: r.verdict, target: r.target ?? null } : undefined;
     for (const name of ['cocoop-badclip-t7', 'clip-blended-t3']) {
       const out = mkdtempSync(path.join(os.tmpdir(), 'bench-clean-dual-'));
       const t0 = performance.now();
@@ -566,6 +569,7 @@ async function main(): Promise<void> {
           method: 'auto',
           seed: 0,
           policy: DEFAULT_CLEAN_POLICY,
+          ...(name === 'cocoop-badclip-t7' && flaggedBy ? { flagged: flaggedBy } : {}),
         },
         new MemoryLogger(),
       );
@@ -575,7 +579,9 @@ async function main(): Promise<void> {
       scans[`cleanDual:${name}`] = { seconds, method, cleaningSeconds: report.log?.seconds, verdictAfter: report.verdictAfter };
       rows.push([
         `clean, dual encoder (${name}, auto → ${method}, 600 digits), scan + clean + re-scan`,
-        `${seconds.toFixed(1)} s (cleaning ${report.log?.seconds.toFixed(1)} s), re-scan ${report.verdictAfter}`,
+        report.log
+          ? `${seconds.toFixed(1)} s (cleaning ${report.log.seconds.toFixed(1)} s), re-scan ${report.verdictAfter}`
+          : `${seconds.toFixed(1)} s, NOT CLEANED: ${report.skipped}`,
         seconds <= 180 ? 'within 3 min' : 'OVER 3 min',
         '',
       ]);
