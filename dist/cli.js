@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-DFRNMAQC.js";
+} from "./chunks/chunk-2OHJOVMR.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

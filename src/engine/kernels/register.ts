@@ -465,22 +465,28 @@ function inputGradientByPhases(
   const io = ioFor('wasm', backend);
   const dx = b.makeOutput([B, H, W, channels], 'float32');
   b.typedArrayFromHeap(dx).fill(0); // phases with no taps stay zero
+  // XNNPACK's depthwise convolution is 10–15× slower with a filter one tap long on an axis (1×1,
+  // 1×2, 2×1: the odd phases of a strided 3×3) than with 2×2, so there such an axis gets a leading
+  // zero tap and one more row (column) of padding in front: the same sums.
+  const minTaps = kernel === 'DepthwiseConv2dNative' ? 2 : 1;
   rowPhases.forEach((rp, rh) =>
     colPhases.forEach((cp, rw) => {
       if (!rp.taps || !cp.taps || !rp.count || !cp.count) return;
+      const [rows, cols] = [Math.max(minTaps, rp.taps), Math.max(minTaps, cp.taps)];
+      const [zeroRows, zeroCols] = [rows - rp.taps, cols - cp.taps];
       // Sub-filter, flipped: tap u of the correlation is forward tap first + s·(taps − 1 − u).
-      const sub = new Float32Array(rp.taps * cp.taps * O * C);
+      const sub = new Float32Array(rows * cols * O * C);
       for (let u = 0; u < rp.taps; u++)
         for (let v = 0; v < cp.taps; v++)
           for (let o = 0; o < O; o++)
             for (let c = 0; c < C; c++)
-              sub[((u * cp.taps + v) * O + o) * C + c] = tap(
+              sub[(((zeroRows + u) * cols + zeroCols + v) * O + o) * C + c] = tap(
                 rp.first + info.strideHeight * (rp.taps - 1 - u),
                 cp.first + info.strideWidth * (cp.taps - 1 - v),
                 o,
                 c,
               );
-      const filter = io.write([rp.taps, cp.taps, O, C], sub);
+      const filter = io.write([rows, cols, O, C], sub);
       const z = wasmKernel(kernel)({
         inputs: { x: dy, filter },
         backend,
@@ -488,8 +494,8 @@ function inputGradientByPhases(
           strides: [1, 1],
           pad: [
             [0, 0],
-            [rp.before, rp.after],
-            [cp.before, cp.after],
+            [rp.before + zeroRows, rp.after],
+            [cp.before + zeroCols, cp.after],
             [0, 0],
           ],
           dataFormat: 'NHWC',
@@ -501,11 +507,16 @@ function inputGradientByPhases(
       // Views after the kernel ran: it may have grown the heap.
       const from = b.typedArrayFromHeap(z);
       const to = b.typedArrayFromHeap(dx);
+      // A pixel's channels as one block copy, or element by element where they are few (an
+      // image's three): there a view and a set() per pixel cost more than the copy.
+      const few = channels < 16;
       for (let n = 0; n < B; n++)
         for (let a = 0; a < rp.count; a++)
           for (let col = 0; col < cp.count; col++) {
             const src = ((n * zRows + a) * zCols + col) * channels;
-            to.set(from.subarray(src, src + channels), ((n * H + rh + a * info.strideHeight) * W + rw + col * info.strideWidth) * channels);
+            const dst = ((n * H + rh + a * info.strideHeight) * W + rw + col * info.strideWidth) * channels;
+            if (few) for (let c = 0; c < channels; c++) to[dst + c] = from[src + c];
+            else to.set(from.subarray(src, src + channels), dst);
           }
       freeData(backend, z);
     }),
