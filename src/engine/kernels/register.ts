@@ -776,7 +776,7 @@ function wasmFlatGather(original: tf.KernelConfig) {
  * slice narrows are read whole, so they join the run. Runs shorter than `minRun` are not listed
  * (offsets null).
  */
-export function sliceRuns(shape: readonly number[], begin: readonly number[], size: readonly number[], minRun = 0): { run: number; offsets: number[] | null } {
+function sliceRuns(shape: readonly number[], begin: readonly number[], size: readonly number[], minRun = 0): { run: number; offsets: number[] | null } {
   if (!shape.length) return { run: 1, offsets: [0] };
   const strides = shape.map((_, i) => tf.util.sizeFromShape(shape.slice(i + 1)));
   let last = shape.length - 1; // the innermost axis not read whole
