@@ -14,6 +14,8 @@ interface ThreadsCheck {
   reason: string;
   warnings: string[];
   digests: Record<string, string>;
+  /** Elements ReLU6's gradient did by the SIMD loop (0 where it could not run). */
+  simdElements: number;
   /** How often the start wrote each of its script files (test/helpers/worker-script-writes.mjs). */
   scriptWrites: Record<string, number>;
   seconds: number;
@@ -46,7 +48,7 @@ async function check(threads: number, env: Record<string, string> = {}, nodeFlag
 }
 
 describe('the multithreaded wasm build', () => {
-  it('runs on two threads and computes the same bits as one thread (convolutions, matrix products, a model and its input gradient)', async () => {
+  it("runs on two threads and computes the same bits as one thread (convolutions, matrix products, a model and its input gradient, ReLU6's SIMD gradient)", async () => {
     const [one, two] = await Promise.all([check(1), check(2)]);
     expect(one.backend).toBe('wasm');
     expect(one.reason).toMatch(/wasm initialised, 1 thread$/);
@@ -54,8 +56,10 @@ describe('the multithreaded wasm build', () => {
     // XNNPACK's own count of the threads in its pool.
     expect(two.reason).toMatch(/wasm initialised, 2 threads$/);
     expect(two.warnings).toEqual([]);
-    expect(Object.keys(two.digests)).toEqual(['conv2d', 'depthwise', 'matMul', 'logits', 'inputGradient']);
+    expect(Object.keys(two.digests)).toEqual(['conv2d', 'depthwise', 'matMul', 'logits', 'inputGradient', 'clipGradient']);
     expect(two.digests).toEqual(one.digests);
+    // ReLU6's SIMD loop runs on both builds' memory (the threaded one's is shared).
+    expect([one.simdElements, two.simdElements]).toEqual([96 * 200, 96 * 200]);
     // Emscripten asks for the worker script once per worker (8) while the first ones already read
     // it: a rewrite could hand one an empty file. Each script is written once.
     expect(two.scriptWrites).toEqual({ 'main.js': 1, 'worker.js': 1 });

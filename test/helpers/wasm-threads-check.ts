@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { loadModel } from '../../src/model/load.js';
+import { simdClipGradient, wasmMemoryOf } from '../../src/engine/kernels/simd.js';
 
 const [threads, dir] = process.argv.slice(2);
 const logger = new MemoryLogger();
@@ -22,6 +23,11 @@ const [h, wd, c] = model.inputShape;
 const images = tf.randomUniform([16, h, wd, c], 0, 1, 'float32', 6) as tf.Tensor4D;
 const toClass3 = tf.oneHot(tf.fill([16], 3, 'int32'), model.numClasses);
 const gradient = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(tf.logSoftmax(model.logits(input as tf.Tensor4D)), toClass3)))(images);
+// ReLU6's gradient, by the SIMD loop on the backend's memory (shared on the threaded build).
+const clipped = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(input, -0.5, 0.5), a)))(tf.mul(a, 2));
+const memory = wasmMemoryOf(tf.backend());
+const heap = (t: tf.Tensor) => (tf.backend() as unknown as { typedArrayFromHeap(t: tf.Tensor): Float32Array }).typedArrayFromHeap(t);
+const simdElements = memory ? simdClipGradient(memory, heap(a), heap(a), 0, 1, heap(tf.zerosLike(a))) : 0;
 console.log(
   JSON.stringify({
     backend: engine.backend,
@@ -33,6 +39,8 @@ console.log(
       matMul: digest(tf.matMul(a, b)),
       logits: digest(model.logits(images)),
       inputGradient: digest(gradient),
+      clipGradient: digest(clipped),
     },
+    simdElements,
   }),
 );

@@ -6,6 +6,7 @@
 // and dy; on a backend without them the gradients are tfjs' own.
 import * as tf from '@tensorflow/tfjs';
 import { ioFor } from './register.js';
+import { simdClipGradient, wasmMemoryOf } from './simd.js';
 
 type TensorInfo = tf.TensorInfo;
 type KernelArgs = { inputs: Record<string, TensorInfo | undefined>; backend: unknown; attrs?: Record<string, unknown> };
@@ -16,14 +17,18 @@ const RELU6_GRADIENT = 'BackdoorGateRelu6Grad';
 // The loops select with comparison bits instead of branching: activations fall on either side
 // of a bound unpredictably, and mispredicted branches cost 3× the loop.
 
-/** ClipByValue's gradient: dy where lo ≤ x ≤ hi, else +0 (a NaN x compares false). */
-export function clipGradient(dy: Float32Array, x: Float32Array, lo: number, hi: number, out: Float32Array): void {
+/**
+ * ClipByValue's gradient: dy where lo ≤ x ≤ hi, else +0 (a NaN x compares false), from element
+ * `start` on. The bounds compare as float32, as tfjs' own gradient compares x with them.
+ */
+export function clipGradient(dy: Float32Array, x: Float32Array, lo: number, hi: number, out: Float32Array, start = 0): void {
+  const [lo32, hi32] = [Math.fround(lo), Math.fround(hi)];
   // dy's bits kept or cleared by an all-ones or all-zeros word: the same values as a selection.
   const dyBits = new Int32Array(dy.buffer, dy.byteOffset, dy.length);
   const outBits = new Int32Array(out.buffer, out.byteOffset, out.length);
-  for (let i = 0; i < x.length; i++) {
+  for (let i = start; i < x.length; i++) {
     const v = x[i];
-    outBits[i] = dyBits[i] & -(+(v >= lo) & +(v <= hi));
+    outBits[i] = dyBits[i] & -(+(v >= lo32) & +(v <= hi32));
   }
 }
 
@@ -41,12 +46,20 @@ export function relu6Gradient(dy: Float32Array, x: Float32Array, out: Float32Arr
 /** A kernel (dy, x) → dx on `backendName`, computed in place on the wasm heap or over cpu arrays. */
 function elementwiseKernel(
   backendName: 'cpu' | 'wasm',
-  compute: (dy: Float32Array, x: Float32Array, out: Float32Array, attrs: Record<string, unknown>) => void,
+  compute: (dy: Float32Array, x: Float32Array, out: Float32Array, attrs: Record<string, unknown>, backend: unknown) => void,
 ) {
   return ({ inputs, backend, attrs = {} }: KernelArgs): TensorInfo => {
     const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
-    return ioFor(backendName, backend).compute([...x.shape], [dy, x], (out, dyValues, xValues) => compute(dyValues, xValues, out, attrs), false);
+    return ioFor(backendName, backend).compute([...x.shape], [dy, x], (out, dyValues, xValues) => compute(dyValues, xValues, out, attrs, backend), false);
   };
+}
+
+/** ClipByValue's gradient on the wasm heap: SIMD over whole 4-element blocks where it can, the loop for the rest. */
+function wasmClipGradient(dy: Float32Array, x: Float32Array, out: Float32Array, attrs: Record<string, unknown>, backend: unknown): void {
+  const [lo, hi] = [attrs.lo as number, attrs.hi as number];
+  const memory = wasmMemoryOf(backend);
+  const done = memory ? simdClipGradient(memory, dy, x, lo, hi, out) : 0;
+  clipGradient(dy, x, lo, hi, out, done);
 }
 
 const hasKernel = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
@@ -62,7 +75,10 @@ export function registerActivationGradients(): void {
     tf.registerKernel({
       kernelName: CLIP_GRADIENT,
       backendName,
-      kernelFunc: elementwiseKernel(backendName, (dy, x, out, attrs) => clipGradient(dy, x, attrs.lo as number, attrs.hi as number, out)) as tf.KernelFunc,
+      kernelFunc: elementwiseKernel(
+        backendName,
+        backendName === 'wasm' ? wasmClipGradient : (dy, x, out, attrs) => clipGradient(dy, x, attrs.lo as number, attrs.hi as number, out),
+      ) as tf.KernelFunc,
     });
     tf.registerKernel({
       kernelName: RELU6_GRADIENT,
