@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import { CALIBRATION } from '../../src/core/calibration.js';
 import { maskStatistic } from '../../src/core/verdict.js';
+import { readNpy } from '../../src/data/npy.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
 import { DEFAULT_MASK_INVERSION } from '../../src/scan/mask-inversion.js';
@@ -71,4 +72,18 @@ export function maskStatisticOf(l1: readonly number[], asr: readonly number[], [
   };
   const s = maskStatistic(evidence, [H, W, 1], CALIBRATION.statistics);
   return { value: s.value, class: s.target ?? -1 };
+}
+
+/** The per-class masks (pixels) of the eval's cached scan of a model, from its rows folder (at the scan's 90 %). */
+export function evalMasks(rows: string, name: string): number[] {
+  const cached = JSON.parse(readFileSync(`${rows}/${name}.json`, 'utf8')) as {
+    report: { scans: Array<{ method: string; perClass: Array<{ maskL1: number }> }> };
+  };
+  return cached.report.scans.find((s) => s.method === 'mask-inversion')!.perClass.map((p) => p.maskL1);
+}
+
+/** The eval's probe images of a domain, kept beside its rows folder: flat float32 values and their count. */
+export function evalProbes(rows: string, domain: string | undefined): { x: Float32Array; count: number } {
+  const npy = readNpy(`${rows}/../probes/${domain ?? 'mnist'}/x.npy`);
+  return { x: npy.data as Float32Array, count: npy.shape[0] };
 }

@@ -17,15 +17,13 @@
 // A second statistic is printed, not judged: ln(smallest per-class mask of the eval's scan / min_s u_s).
 // Records cached in .cache/experiments/source-masks.
 //   tsx scripts/experiments/source-masks.ts [--shard i/n] [--rows .cache/eval-untargeted/rows] [--analyse] NAME…|--all
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { readNpy } from '../../src/data/npy.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { median } from '../../src/scan/robust.js';
 import { auroc, thresholdLevel, unusable } from '../eval-summary.js';
-import { cardOf, identityOf, measureShard, readRecords, zooCards } from './records.js';
+import { cardOf, evalMasks, evalProbes, identityOf, measureShard, readRecords, zooCards } from './records.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -53,21 +51,12 @@ interface SourceRecord extends ReturnType<typeof identityOf> {
   seconds: number;
 }
 
-function evalMasks(name: string): number[] {
-  const cached = JSON.parse(readFileSync(`${values.rows}/${name}.json`, 'utf8')) as {
-    report: { scans: Array<{ method: string; perClass: Array<{ maskL1: number }> }> };
-  };
-  return cached.report.scans.find((s) => s.method === 'mask-inversion')!.perClass.map((p) => p.maskL1);
-}
-
 async function measure(name: string): Promise<SourceRecord> {
   const card = cardOf(name);
   const { model } = await loadModel(`zoo/${name}`);
   const [H, W, C] = model.inputShape;
   const n = H * W * C;
-  const npy = readNpy(`${values.rows}/../probes/${card.domain ?? 'mnist'}/x.npy`);
-  const x = npy.data as Float32Array;
-  const count = npy.shape[0];
+  const { x, count } = evalProbes(values.rows, card.domain);
   const own = tf.tidy(() => tf.argMax(model.logits(tf.tensor4d(x, [count, H, W, C])), 1)).dataSync();
   const t0 = performance.now();
   const sources: SourceRecord['sources'] = [];
@@ -86,7 +75,7 @@ async function measure(name: string): Promise<SourceRecord> {
   const seconds = (performance.now() - t0) / 1000;
   model.dispose();
   const attack = card.attack as { source?: number } | undefined;
-  return { ...identityOf(card), sources, source: attack?.source ?? null, targetedL1: evalMasks(name), area: H * W, seconds };
+  return { ...identityOf(card), sources, source: attack?.source ?? null, targetedL1: evalMasks(values.rows, name), area: H * W, seconds };
 }
 
 const candidates = () =>

@@ -13,14 +13,12 @@
 // targeted masks are read from.
 // `--same-level` (with --asr-target) inverts the per-class masks at t as well, in the same run.
 //   tsx scripts/experiments/untargeted-mask.ts [--shard i/n] [--asr-target t [--same-level]] [--rows .cache/eval/rows] [--analyse] NAME…|--all
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { readNpy } from '../../src/data/npy.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { median } from '../../src/scan/robust.js';
 import { auroc, thresholdLevel, unusable } from '../eval-summary.js';
-import { cardOf, identityOf, measureShard, readRecords, zooCards } from './records.js';
+import { cardOf, evalMasks, evalProbes, identityOf, measureShard, readRecords, zooCards } from './records.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -48,20 +46,12 @@ interface UntargetedRecord extends ReturnType<typeof identityOf> {
   seconds: number;
 }
 
-/** The per-class masks of the eval's cached scan of this model (at the scan's 90 %). */
-function evalMasks(name: string): number[] {
-  const cached = JSON.parse(readFileSync(`${values.rows}/${name}.json`, 'utf8')) as {
-    report: { scans: Array<{ method: string; perClass: Array<{ maskL1: number }> }> };
-  };
-  return cached.report.scans.find((s) => s.method === 'mask-inversion')!.perClass.map((p) => p.maskL1);
-}
-
 async function measure(name: string): Promise<UntargetedRecord> {
   const card = cardOf(name);
   const { model } = await loadModel(`zoo/${name}`);
   const [H, W, C] = model.inputShape;
-  const npy = readNpy(`${values.rows}/../probes/${card.domain ?? 'mnist'}/x.npy`);
-  const probe = { x: npy.data as Float32Array, count: npy.shape[0], height: H, width: W, channels: C, source: 'eval probes' };
+  const { x, count } = evalProbes(values.rows, card.domain);
+  const probe = { x, count, height: H, width: W, channels: C, source: 'eval probes' };
   // The scan's own untargeted row alone (no class rows): the targeted masks come from the eval's scans.
   const { untargeted, perClass, seconds } = await reconstructMasks(model, probe, {
     ...(SAME_LEVEL ? {} : { classes: [] }),
@@ -69,7 +59,7 @@ async function measure(name: string): Promise<UntargetedRecord> {
     ...(ASR_TARGET === undefined ? {} : { asrTarget: ASR_TARGET }),
   });
   model.dispose();
-  const targeted = SAME_LEVEL ? perClass.map((p) => p.maskL1) : evalMasks(name);
+  const targeted = SAME_LEVEL ? perClass.map((p) => p.maskL1) : evalMasks(values.rows, name);
   return {
     ...identityOf(card),
     untargetedL1: untargeted!.maskL1,
