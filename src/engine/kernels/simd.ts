@@ -1,5 +1,5 @@
 // A 128-bit SIMD loop on tfjs-wasm's own memory, for the one elementwise gradient whose stock
-// composition is slow on wasm and whose JS loop is still a quarter of an inverted-residual
+// composition is slow on wasm and whose JS loop was a quarter of an inverted-residual
 // network's input-gradient step: ClipByValue's (ReLU6's), dy where lo ≤ x ≤ hi, else +0. The
 // module is a few dozen bytes, assembled here (no assembler is a dependency) and checked by
 // WebAssembly.validate; where it does not validate or instantiate, the JS loop does the work.
