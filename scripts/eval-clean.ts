@@ -60,6 +60,14 @@ const { values } = parseArgs({
     /** The method the benchmark mode asks runClean for. */
     method: { type: 'string', default: 'auto' },
     'eval-results': { type: 'string', default: 'eval-results.json' },
+    /**
+     * Benchmark mode: hand runClean each all-to-one backdoor's true target as the flagged class
+     * (a `backdoored` finding) instead of the gate's verdicts, to measure the cleaning apart from
+     * the detection (e.g. on tuning networks the gate does not flag). Other models are forced.
+     */
+    'true-target': { type: 'boolean', default: false },
+    /** Benchmark mode: what follows a trial fine-tune that revived the trigger (`sau`, or `retune-unlearn:ROUNDS`). */
+    relapse: { type: 'string', default: 'sau' },
     cache: { type: 'string', default: '.cache/eval-clean' },
   },
 });
@@ -293,19 +301,44 @@ function probeSet(d: Domain, perClass: number): string {
   return dir;
 }
 
+function relapseOption(text: string): CleanRequest['relapse'] {
+  const [method, rounds] = text.split(':');
+  if (method === 'sau') return { method };
+  if (method === 'retune-unlearn') return { method, rounds: Number(rounds ?? 1) };
+  throw new Error(`--relapse ${text}: expected sau or retune-unlearn:ROUNDS`);
+}
+
+interface GateRow {
+  name: string;
+  verdict: string;
+  suspectedTarget: number | null;
+}
+
+function gateVerdicts(): Map<string, GateRow> {
+  if (!existsSync(values['eval-results']!)) throw new Error(`${values['eval-results']} not found: run npm run eval first (the gate's verdicts)`);
+  const rows = (JSON.parse(readFileSync(values['eval-results']!, 'utf8')) as { rows: GateRow[] }).rows;
+  return new Map(rows.map((r) => [r.name, r]));
+}
+
+/** --true-target: every all-to-one backdoor flagged `backdoored` at its true target; the rest unflagged. */
+function trueTargetVerdicts(cards: ZooCard[]): Map<string, GateRow> {
+  const allToOne = (c: ZooCard) => c.attack && c.attack.family !== 'all-to-all';
+  return new Map(
+    cards.map((c) => [
+      c.name,
+      allToOne(c) ? { name: c.name, verdict: 'backdoored', suspectedTarget: c.attack!.target } : { name: c.name, verdict: 'clean', suspectedTarget: null },
+    ]),
+  );
+}
+
 async function benchmark(split: Role): Promise<void> {
   const manifest = path.join(values.zoo!, 'manifest.json');
   if (!existsSync(manifest)) throw new Error(`${manifest} not found: run npm run zoo first`);
-  if (!existsSync(values['eval-results']!)) throw new Error(`${values['eval-results']} not found: run npm run eval first (the gate's verdicts)`);
-  const gate = new Map(
-    (JSON.parse(readFileSync(values['eval-results']!, 'utf8')) as { rows: Array<{ name: string; verdict: string; suspectedTarget: number | null }> }).rows.map(
-      (r) => [r.name, r],
-    ),
-  );
   const only = values.only?.split(',');
   const cards = (JSON.parse(readFileSync(manifest, 'utf8')) as { models: ZooCard[] }).models.filter(
     (c) => roleOf(c) === split && (!only || only.includes(c.name)),
   );
+  const gate = values['true-target'] ? trueTargetVerdicts(cards) : gateVerdicts();
   const rows: Row[] = [];
   for (const card of cards) {
     const method = values.method as CleanMethod;
@@ -342,6 +375,7 @@ async function benchmark(split: Role): Promise<void> {
         policy: DEFAULT_CLEAN_POLICY,
         ...(flagged ? { flagged } : { force: true }),
         ...(values.probes ? { unlabelled: probeSet(d, labelled.perClass) } : {}),
+        relapse: relapseOption(values.relapse!),
       },
       new MemoryLogger(),
     );
