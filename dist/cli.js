@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-I7OAKASR.js";
+} from "./chunks/chunk-SW7UJB25.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

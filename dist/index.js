@@ -47,7 +47,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-I7OAKASR.js";
+} from "./chunks/chunk-SW7UJB25.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -66,8 +66,6 @@ const { values } = parseArgs({
      * the detection (e.g. on tuning networks the gate does not flag). Other models are forced.
      */
     'true-target': { type: 'boolean', default: false },
-    /** Benchmark mode: what follows a trial fine-tune that revived the trigger (`sau`, or `retune-unlearn:ROUNDS`). */
-    relapse: { type: 'string', default: 'sau' },
     cache: { type: 'string', default: '.cache/eval-clean' },
   },
 });
@@ -301,13 +299,6 @@ function probeSet(d: Domain, perClass: number): string {
   return dir;
 }
 
-function relapseOption(text: string): CleanRequest['relapse'] {
-  const [method, rounds] = text.split(':');
-  if (method === 'sau') return { method };
-  if (method === 'retune-unlearn') return { method, rounds: Number(rounds ?? 1) };
-  throw new Error(`--relapse ${text}: expected sau or retune-unlearn:ROUNDS`);
-}
-
 interface GateRow {
   name: string;
   verdict: string;
@@ -375,7 +366,6 @@ async function benchmark(split: Role): Promise<void> {
         policy: DEFAULT_CLEAN_POLICY,
         ...(flagged ? { flagged } : { force: true }),
         ...(values.probes ? { unlabelled: probeSet(d, labelled.perClass) } : {}),
-        relapse: relapseOption(values.relapse!),
       },
       new MemoryLogger(),
     );

@@ -14,8 +14,6 @@ import { writeGateJson, type GateJson } from '../model/gate-json.js';
 import { loadModel } from '../model/load.js';
 import { crossEntropyPerSample, forEachBatch, triggerAsr } from './training.js';
 import type { RecoveredTrigger } from './triggers.js';
-import { unlearnTriggers } from './unlearn.js';
-import { plural } from '../util/words.js';
 
 /** The trial fine-tune: what the benchmark's re-tune does (scripts/eval-clean.ts RETUNE). */
 export const RETUNE_TRIAL = { epochs: 1, batchSize: 32, learningRate: 0.002 } as const;
@@ -106,35 +104,4 @@ export async function retuneTrial(
   } finally {
     done();
   }
-}
-
-/**
- * Unlearns `triggers` where they came back: on a copy fine-tuned as the trial fine-tunes
- * (retunedCopy), whose weights then replace the model's, `rounds` times. A removal that only
- * suppressed the trigger is undone by the fine-tune, so the unlearning starts from there.
- */
-export async function unlearnAfterRetune(
-  model: ModelUnderTest,
-  cleanSet: LabelledImageSet,
-  triggers: RecoveredTrigger[],
-  seed: number,
-  rounds: number,
-  gate?: GateJson,
-): Promise<{ summary: string; seconds: number }> {
-  const layers = model.editableLayers?.model;
-  if (!layers) throw new Error('unlearning after a re-tune needs a tfjs layers model (it copies every weight back, batch-norm statistics too)');
-  const t0 = performance.now();
-  for (let r = 0; r < rounds; r++) {
-    const { copy, done } = await retunedCopy(model, cleanSet, seed + 7 * r, gate);
-    try {
-      await unlearnTriggers(copy, cleanSet, triggers, { seed: seed + r });
-      layers.setWeights(copy.editableLayers!.model.getWeights());
-    } finally {
-      done();
-    }
-  }
-  return {
-    summary: `${plural(rounds, 'round')} of trigger unlearning on a copy fine-tuned one epoch, as the trial does, whose weights then replaced the cleaned model's`,
-    seconds: (performance.now() - t0) / 1000,
-  };
 }

@@ -22,7 +22,7 @@ import type { RowLimits } from '../scan/batching.js';
 import { d3 } from './d3.js';
 import { DEFAULT_ONP, onpPrune } from './onp.js';
 import { parRecover } from './par.js';
-import { retuneTrial, unlearnAfterRetune, type RetuneTrial } from './lasting.js';
+import { retuneTrial, type RetuneTrial } from './lasting.js';
 import { accuracyCostOf, phaseClock, phasesText, type CleanPhase, type CleanReport, type Measurement } from './report.js';
 import { pairedCounts } from '../core/intervals.js';
 import { sauUnlearn, type SauDetails, type SauOptions } from './sau.js';
@@ -407,11 +407,6 @@ export interface CleanRequest {
    * are what the distillation copies anyway, and no trigger is on them.
    */
   unlabelled?: string;
-  /**
-   * What follows a trial fine-tune that revived the trigger: a round of shared adversarial
-   * unlearning (default), or trigger unlearning on re-tuned copies (unlearnAfterRetune).
-   */
-  relapse?: { method: 'sau' } | { method: 'retune-unlearn'; rounds: number };
 }
 
 /** Splits every class 80/20 in the data's order (cleaning set, held-out set). */
@@ -740,15 +735,7 @@ export async function runClean(req: CleanRequest, logger: Logger): Promise<Clean
           `trial fine-tune of a copy: the recovered trigger's ASR on ${t.images} images it was not cleaned with ${(100 * t.asrCleaned).toFixed(1)} → ${(100 * t.asrRetuned).toFixed(1)} %: ${t.relearned ? 'it came back' : 'it did not come back'}`;
         report.steps?.push(trialStep(trial));
         logger.info(`clean: ${trialStep(trial)}${trial.relearned ? ', so shared adversarial unlearning follows' : ''}`);
-        if (trial.relearned && req.relapse?.method === 'retune-unlearn' && model.editableLayers) {
-          const done = await unlearnAfterRetune(model, cleanSet, triggers, req.seed, req.relapse.rounds, gateSpec);
-          report.retuneTrial.sau = { seconds: done.seconds, after: await retuneTrial(model, cleanSet, trialSet, triggers, req.seed, gateSpec) };
-          for (const step of [`then ${done.summary}`, `then a second ${trialStep(report.retuneTrial.sau.after)}`]) {
-            report.steps?.push(step);
-            logger.info(`clean: ${step}`);
-          }
-          after = await scanForTriggers(model, judge, rows, req.seed, req.policy);
-        } else if (trial.relearned) {
+        if (trial.relearned) {
           const original = reference ?? (await loadModel(req.model, req.policy.limits)).model;
           try {
             const sau = await sauUnderPolicy(
