@@ -11,11 +11,10 @@
 //   tsx scripts/experiments/mask-form.ts [--block 1|2|4] [--shard i/n] [--split tuning] [--analyse] [NAME…]
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { readNpy } from '../../src/data/npy.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { auroc, roleOf, unusable, type Role } from '../eval-summary.js';
-import { cardOf, identityOf, maskStatisticOf, measureShard, readRecords, zooCards } from './records.js';
+import { cardOf, EVAL_ROWS, evalProbes, identityOf, maskStatisticOf, measureShard, readRecords, zooCards } from './records.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -87,9 +86,7 @@ async function measure(name: string): Promise<MaskRecord> {
   const card = cardOf(name);
   const { model } = await loadModel(`zoo/${name}`);
   const [H, W, C] = model.inputShape;
-  const npy = readNpy(`.cache/eval/probes/${card.domain ?? 'mnist'}/x.npy`);
-  const x = npy.data as Float32Array;
-  const count = npy.shape[0];
+  const { x, count } = evalProbes(EVAL_ROWS, card.domain);
   const variance = tf.tidy(() =>
     Array.from(
       tf

@@ -9,7 +9,6 @@
 //   MODE=per-image tsx scripts/experiments/natural-triggers.ts signs10-resnet-clean-s1 signs10-cnn-wanet-t6-s323
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
-import { readNpy } from '../../src/data/npy.js';
 import type { ImageSet } from '../../src/data/types.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { MemoryLogger } from '../../src/logger.js';
@@ -17,6 +16,7 @@ import type { ModelUnderTest } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructTriggers, type ClassInversion } from '../../src/scan/inversion.js';
 import { classMajor, presentClasses, targetMargins, winMask } from '../../src/scan/objective.js';
+import { EVAL_ROWS, evalProbes } from './records.js';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const MODE = env('MODE', 'per-image');
@@ -26,21 +26,21 @@ const pct = (v: number) => (Number.isNaN(v) ? '  -' : (100 * v).toFixed(0).padSt
 await selectBackend({ choice: 'auto', logger: new MemoryLogger() });
 for (const name of process.argv.slice(2)) {
   const card = JSON.parse(readFileSync(`zoo/${name}/zoo-card.json`, 'utf8')) as { domain?: string; attack?: { family: string; target: number } };
-  const cached = JSON.parse(readFileSync(`.cache/eval/rows/${name}.json`, 'utf8')) as {
+  const cached = JSON.parse(readFileSync(`${EVAL_ROWS}/${name}.json`, 'utf8')) as {
     report: { verdict: string; scans: Array<{ method: string; options: { epsilon: number }; perClass: ClassInversion[] }> };
   };
   const scan = cached.report.scans.find((s) => s.method === 'trigger-inversion')!;
   const eps = scan.options.epsilon;
   const { model } = await loadModel(`zoo/${name}`);
   const [H, W, C] = model.inputShape;
-  const npy = readNpy(`.cache/eval/probes/${card.domain ?? 'mnist'}/x.npy`);
-  const probes = tf.tensor4d(npy.data as Float32Array, [npy.shape[0], H, W, C]);
+  const probeImages = evalProbes(EVAL_ROWS, card.domain);
+  const probes = tf.tensor4d(probeImages.x, [probeImages.count, H, W, C]);
   const logits = tf.tidy(() => model.logits(probes));
   const present = await presentClasses(logits, model.decision);
   logits.dispose();
   console.log(`\n${name}: verdict ${cached.report.verdict}, ${card.attack ? `${card.attack.family} → ${card.attack.target}` : 'clean'}, ε ${eps}`);
   if (MODE === 'per-image') perImage(model, probes, present, eps, scan.perClass);
-  else if (MODE === 'small-eps') await smallEps(model, npy.data as Float32Array, npy.shape[0], scan.perClass);
+  else if (MODE === 'small-eps') await smallEps(model, probeImages.x, probeImages.count, scan.perClass);
   else pairs(model, probes, present, eps);
   probes.dispose();
   model.dispose();

@@ -10,14 +10,13 @@
 //   tsx scripts/experiments/pair-masks.ts [--epochs 96] [--per 24] [--shard i/n] [--analyse] NAME…|--all
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { readNpy } from '../../src/data/npy.js';
 import type { ImageSet } from '../../src/data/types.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { presentClasses } from '../../src/scan/objective.js';
 import { median } from '../../src/scan/robust.js';
 import { auroc, roleOf, unusable, type Role } from '../eval-summary.js';
-import { cardOf, identityOf, measureShard, readRecords, zooCards } from './records.js';
+import { cardOf, EVAL_ROWS, evalProbes, identityOf, measureShard, readRecords, zooCards } from './records.js';
 import type { ZooCard } from '../zoo.js';
 
 const { values, positionals } = parseArgs({
@@ -62,9 +61,7 @@ async function measure(name: string): Promise<PairRecord> {
   const { model } = await loadModel(`zoo/${name}`);
   const [H, W, C] = model.inputShape;
   const n = H * W * C;
-  const npy = readNpy(`.cache/eval/probes/${card.domain ?? 'mnist'}/x.npy`);
-  const x = npy.data as Float32Array;
-  const count = npy.shape[0];
+  const { x, count } = evalProbes(EVAL_ROWS, card.domain);
   const logits = tf.tidy(() => model.logits(tf.tensor4d(x, [count, H, W, C])));
   const predicted = (await presentClasses(logits, model.decision)).map((cs) => cs[0]);
   logits.dispose();

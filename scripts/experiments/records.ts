@@ -74,6 +74,9 @@ export function maskStatisticOf(l1: readonly number[], asr: readonly number[], [
   return { value: s.value, class: s.target ?? -1 };
 }
 
+/** The rows folder of `npm run eval`'s cache (its probes are in the sibling `probes`). */
+export const EVAL_ROWS = '.cache/eval/rows';
+
 /** The per-class masks (pixels) of the eval's cached scan of a model, from its rows folder (at the scan's 90 %). */
 export function evalMasks(rows: string, name: string): number[] {
   const cached = JSON.parse(readFileSync(`${rows}/${name}.json`, 'utf8')) as {

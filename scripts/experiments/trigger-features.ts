@@ -15,13 +15,12 @@
 //   tsx scripts/experiments/trigger-features.ts [--shard i/n] [--analyse] NAME…|--all (the usable 10-class MNIST and sign models)
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { readNpy } from '../../src/data/npy.js';
 import { LayersModelAdapter, toModelInput } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { median } from '../../src/scan/robust.js';
 import { auroc, unusable } from '../eval-summary.js';
-import { cardOf, identityOf, maskStatisticOf, measureShard, readRecords, zooCards } from './records.js';
+import { cardOf, EVAL_ROWS, evalProbes, identityOf, maskStatisticOf, measureShard, readRecords, zooCards } from './records.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -69,16 +68,15 @@ async function measure(name: string): Promise<FeatureRecord> {
   if (!dense) throw new Error(`${name}: no dense layer`);
   const body = tf.model({ inputs: model.model.inputs, outputs: dense.input as tf.SymbolicTensor });
   const [H, W, C] = model.inputShape;
-  const npy = readNpy(`.cache/eval/probes/${card.domain ?? 'mnist'}/x.npy`);
-  const x = npy.data as Float32Array;
-  const count = Math.min(npy.shape[0], 128);
+  const { x, count: probeCount } = evalProbes(EVAL_ROWS, card.domain);
+  const count = Math.min(probeCount, 128);
   const probes = tf.tensor4d(x.subarray(0, count * H * W * C), [count, H, W, C]);
   const features = (t: tf.Tensor4D) => tf.tidy(() => body.predict(toModelInput(t, model.inputSpec)) as tf.Tensor2D).array();
   const clean = await features(probes);
   const logitsOf = (t: tf.Tensor4D) => tf.tidy(() => model.logits(t)).array();
   const cleanLogits = await logitsOf(probes);
   const predicted = (await tf.tidy(() => model.logits(probes).argMax(-1)).data()) as Int32Array;
-  const result = await reconstructMasks(model, { x, count: npy.shape[0], height: H, width: W, channels: C, source: 'eval probes' }, { seed: 0 });
+  const result = await reconstructMasks(model, { x, count: probeCount, height: H, width: W, channels: C, source: 'eval probes' }, { seed: 0 });
   const K = model.numClasses;
   const spread: FeatureRecord['spread'] = [];
   const distance: FeatureRecord['distance'] = [];
