@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-SW7UJB25.js";
+} from "./chunks/chunk-K43VWZWZ.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -47,7 +47,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-SW7UJB25.js";
+} from "./chunks/chunk-K43VWZWZ.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

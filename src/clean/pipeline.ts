@@ -30,7 +30,7 @@ import { DEFAULT_DUAL_PAR, parDual } from './par-dual.js';
 import { DualEncoderModel } from '../model/dual/adapter.js';
 import { accuracyOf, predict, triggerAsr } from './training.js';
 import { recoveredTriggers, type RecoveredTrigger } from './triggers.js';
-import { PROMPT_REPAIR, TOWER_REPAIR, unlearnTriggers, type CleanLog, type UnlearnHooks, type UnlearnOptions } from './unlearn.js';
+import { INHERITED_REPAIR, PROMPT_REPAIR, TOWER_REPAIR, unlearnTriggers, type CleanLog, type UnlearnHooks, type UnlearnOptions } from './unlearn.js';
 import {
   DEFAULT_WARP_INVERSION,
   DEFAULT_WARP_UNLEARN,
@@ -80,7 +80,7 @@ const FOLLOWING_STAGES: readonly FollowingStage[] = [
     name: 'unlearn (image tower)',
     appliesTo: (model): model is DualEncoderModel => model instanceof DualEncoderModel && model.hasPromptLearner,
     run: (model, data, triggers, seed, hooks, tuning) =>
-      unlearnTriggers(model, data, triggers, { ...TOWER_REPAIR, ...tuning, seed }, { ...hooks, variables: model.towerVariables().image }),
+      unlearnTriggers(model, data, triggers, { ...INHERITED_REPAIR, ...tuning, seed }, { ...hooks, variables: model.towerVariables().image }),
   },
   {
     // Dual encoders whose towers are trained (no prompt learner) and that can caption their

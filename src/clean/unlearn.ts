@@ -66,6 +66,13 @@ export const PROMPT_REPAIR: Partial<UnlearnOptions> = { learningRate: 5e-3, epoc
  * docs/cleaning.md).
  */
 export const TOWER_REPAIR: Partial<UnlearnOptions> = { learningRate: 2e-3, epochs: 20 };
+/**
+ * Trigger unlearning in the image tower after a prompt learner's repair, where the backdoor it
+ * inherits from pretraining lives: the tower repair's epochs at a larger step. Chosen on the two
+ * tuning CoCoOp models that inherit one, against the tower repair and against twice its epochs
+ * (docs/cleaning.md).
+ */
+export const INHERITED_REPAIR: Partial<UnlearnOptions> = { ...TOWER_REPAIR, learningRate: 5e-3 };
 
 /** A cleaner's record; `D` is what the method reports about this model (each cleaner names its own). */
 export interface CleanLog<D extends object = object> {
