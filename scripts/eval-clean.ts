@@ -5,7 +5,8 @@
 //   tsx scripts/eval-clean.ts [--zoo zoo] [--methods auto,unlearn,onp,sau,d3,par] [--only a,b] [--out eval-clean-results.json]
 //   tsx scripts/eval-clean.ts --merge a.json,b.json [--out eval-clean-results.json]
 // With --split test (or tuning, validation): the benchmark's split, cleaned as the action cleans
-// (see benchmark() below).
+// (see benchmark() below); add --true-target to clean each all-to-one backdoor at its true target
+// instead of the gate's verdicts.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
