@@ -18,7 +18,7 @@ import { loadModel } from '../../src/model/load.js';
 import { reconstructMasks } from '../../src/scan/mask-inversion.js';
 import { median } from '../../src/scan/robust.js';
 import { auroc, thresholdLevel, unusable } from '../eval-summary.js';
-import { cardOf, evalMasks, evalProbes, identityOf, measureShard, readRecords, zooCards } from './records.js';
+import { cardOf, EVAL_ROWS, evalMasks, evalProbes, identityOf, measureShard, readRecords, zooCards } from './records.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -27,7 +27,7 @@ const { values, positionals } = parseArgs({
     analyse: { type: 'boolean' },
     all: { type: 'boolean' },
     'asr-target': { type: 'string' },
-    rows: { type: 'string', default: '.cache/eval/rows' },
+    rows: { type: 'string', default: EVAL_ROWS },
     /** With --asr-target: invert the per-class masks at that target too, in the same run, instead of reading the eval's at 90 %. */
     'same-level': { type: 'boolean' },
   },
