@@ -47,7 +47,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-K43VWZWZ.js";
+} from "./chunks/chunk-UC3YAL2D.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -151,7 +151,8 @@ function decisionOf(report, method) {
     report.policy.thresholds,
     report.model.numClasses ?? 10,
     report.model.head === "multi-label" ? "multi-label" : "single-label",
-    report.model.structure
+    report.model.structure,
+    report.model.format === "dual-encoder"
   );
   const name = `${method} statistic`;
   switch (method) {

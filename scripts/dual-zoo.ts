@@ -9,6 +9,8 @@
 // `clean` do on dual encoders they were not built on (the fixtures in test/fixtures/dual are MNIST).
 //   npm run eval:dual -- [--out .cache/dual-zoo] [--only a,b]            train (about 2 minutes a model)
 //   npm run eval:dual -- --eval [--split test] [--out …] [--report F]    scan, clean (auto), measure
+//   npm run eval:dual -- --eval --split tuning --scan-only --write-power  the gate's power on dual
+//     encoders (src/core/dual-encoder-power.json), from the tuning split's scans alone
 // Eval: the gate's scan with 256 unlabelled held-out probes; a flagged model is cleaned with
 // `auto` at the gate's target, the others with --force; the labelled clean set is 5 % of the
 // training size (15 per class), held-out images the probes do not use; zero-shot accuracy and
@@ -25,6 +27,9 @@ import { readNpy, writeNpy } from '../src/data/npy.js';
 import { pickImages, sliceImages, type LabelledImageSet } from '../src/data/types.js';
 import { selectBackend } from '../src/engine/backend.js';
 import { runGate } from '../src/gate.js';
+import { decide, isFlagged, scanContextOf, type ClassStatistic, type Decision, type DualEncoderPower } from '../src/core/verdict.js';
+import { thresholdLevel } from './eval-summary.js';
+import { evidenceOf } from '../src/scan/registry.js';
 import { MemoryLogger } from '../src/logger.js';
 import { LayersModelAdapter, type ModelUnderTest } from '../src/model/adapter.js';
 import { DualEncoderModel } from '../src/model/dual/adapter.js';
@@ -45,6 +50,8 @@ const { values } = parseArgs({
     eval: { type: 'boolean', default: false },
     split: { type: 'string', default: 'test' },
     report: { type: 'string', default: 'eval-dual-results.json' },
+    'scan-only': { type: 'boolean', default: false },
+    'write-power': { type: 'boolean', default: false },
   },
 });
 
@@ -73,6 +80,23 @@ const CONTRASTIVE: DualZooEntry[] = [
 ];
 const [cleanTuning, badnetsTuning, blendedTuning, cleanTest, , blendedTest] = CONTRASTIVE;
 
+// More tuning encoders (2026-12-07), so that the gate's power on dual encoders is measured on more
+// than a handful of models: a clean one per seed, and BadNets or Blended on every other seed.
+const MORE_TUNING_SEEDS = [2, 3, 4, 5];
+const moreClean: DualZooEntry[] = MORE_TUNING_SEEDS.map((seed) => ({ name: `clip-signs10-clean-s${seed}`, seed, split: 'tuning' }));
+const morePoisoned: DualZooEntry[] = MORE_TUNING_SEEDS.map((seed, i) => {
+  const family: AttackFamily = i % 2 ? 'blended' : 'badnets';
+  const target = (3 * seed + 1) % 10;
+  return { name: `clip-signs10-${family}-t${target}-s${seed}`, seed, split: 'tuning', attack: { family, target, triggerSeed: seed } };
+});
+// BadCLIP's ε spans the test split's (0.08-0.15), targets differ from the encoders'.
+const MORE_BADCLIP = [
+  { target: 0, epsilon: 0.08 },
+  { target: 8, epsilon: 0.12 },
+  { target: 6, epsilon: 0.15 },
+  { target: 9, epsilon: 0.1 },
+];
+
 /** A prompt learner on `base`'s encoders (its split and seed): with a BadCLIP-style `attack`, or clean, inheriting the base's backdoor if any. */
 function promptEntry(learner: 'coop' | 'cocoop', base: DualZooEntry, badclip?: { target: number; epsilon: number }): DualZooEntry {
   const attack: DualAttack | undefined = badclip ? { family: 'badclip', ...badclip } : base.attack;
@@ -97,6 +121,8 @@ const ENTRIES: DualZooEntry[] = [
   promptEntry('cocoop', cleanTest),
   promptEntry('cocoop', cleanTest, { target: 1, epsilon: 0.08 }),
   promptEntry('cocoop', blendedTest),
+  ...moreClean.flatMap((base, i) => [base, promptEntry('cocoop', base), promptEntry('cocoop', base, MORE_BADCLIP[i])]),
+  ...morePoisoned.flatMap((base) => [base, promptEntry('cocoop', base)]),
 ];
 
 const d = domain('signs10');
@@ -246,10 +272,60 @@ interface ScoredRow {
   after: { zeroShotAccuracy: number; asr: number | null } | null;
 }
 
+interface ScannedRow {
+  name: string;
+  attack: DualAttack | null;
+  before: { zeroShotAccuracy: number; asr: number | null };
+  verdict: string;
+  /** The verdict as decided without the dual-encoder power. */
+  ungated: string;
+  target: number | null;
+  statistics: Decision['statistics'];
+}
+
+/**
+ * The scan-only report, and with --write-power the dual encoders' measured power: backdoored
+ * models whose attack took (as the classifier benchmark scores them: ASR ≥ 50 %) flagged, and
+ * clean ones, by the rule without that power.
+ */
+function writeScans(scanned: ScannedRow[]): void {
+  const took = scanned.filter((r) => !r.attack || (r.before.asr ?? 0) >= 0.5);
+  const poisoned = took.filter((r) => r.attack);
+  const clean = took.filter((r) => !r.attack);
+  const power: DualEncoderPower = {
+    fittedOn: `dual-encoder benchmark, ${values.split} split: ${took.length} models (${scanned.length - took.length} whose attack did not take left out), 256 unlabelled probes each`,
+    detected: poisoned.filter((r) => isFlagged(r.ungated)).length,
+    of: poisoned.length,
+    cleanFlagged: clean.filter((r) => isFlagged(r.ungated)).length,
+    cleanOf: clean.length,
+    models: took.map((r) => r.name),
+  };
+  // The network kinds' recipe on the clean models' statistics: what DEFAULT_THRESHOLDS.dual holds.
+  const cleanValues = (pick: (r: ScannedRow) => ClassStatistic | undefined) => clean.map((r) => pick(r)?.value ?? 0);
+  const thresholds = {
+    inversion: thresholdLevel(
+      cleanValues((r) => r.statistics.dense),
+      1,
+    ),
+    maskInversion: thresholdLevel(
+      cleanValues((r) => r.statistics.mask),
+      0.5,
+    ),
+  };
+  writeFileSync(values.report!, `${JSON.stringify({ power, thresholds, rows: scanned, tfjs: tf.version.tfjs }, null, 2)}\n`);
+  console.log(JSON.stringify({ ...power, models: undefined }));
+  if (values.split === 'tuning') console.log(`thresholds by the recipe on the ${clean.length} clean tuning models: ${JSON.stringify(thresholds)}`);
+  if (values['write-power']) {
+    if (values.split !== 'tuning' || values.only) throw new Error('--write-power measures the whole tuning split: use --split tuning and no --only');
+    writeFileSync(new URL('../src/core/dual-encoder-power.json', import.meta.url), `${JSON.stringify(power, null, 2)}\n`);
+  }
+}
+
 async function evaluate(entries: DualZooEntry[]): Promise<void> {
   const engine = await selectBackend({ choice: 'wasm', logger: new MemoryLogger() });
   const data = evalData();
   const rows: Array<ScoredRow & Record<string, unknown>> = [];
+  const scanned: ScannedRow[] = [];
   for (const e of entries) {
     const dir = path.join(values.out!, e.name);
     if (!existsSync(path.join(dir, DUAL_ENCODER_FILE))) throw new Error(`${dir}: not trained (run without --eval first)`);
@@ -259,7 +335,27 @@ async function evaluate(entries: DualZooEntry[]): Promise<void> {
     const scanSeconds = (performance.now() - t0) / 1000;
     const original = await loadModel(dir);
     const before = measure(original.model, e);
+    // The verdict without the dual-encoder power (which this measures): flagged or not.
+    const context = scanContextOf(
+      {
+        inputShape: original.model.inputShape,
+        numClasses: original.model.numClasses,
+        decision: original.model.decision,
+        tier: gate.policy!.budgets!.tier,
+        structure: original.model.structure,
+        dualEncoder: true,
+      },
+      gate.data,
+    );
+    const { verdict: ungated, statistics } = decide(evidenceOf(gate.scans), context, settings.thresholds, { dualEncoderPower: null });
     original.model.dispose();
+    if (values['scan-only']) {
+      scanned.push({ name: e.name, attack: e.attack ?? null, before, verdict: gate.verdict, ungated, target: gate.suspectedTarget ?? null, statistics });
+      console.log(
+        `${e.name.padEnd(34)} gate ${gate.verdict.padEnd(10)} without the dual power ${ungated.padEnd(10)} target ${gate.suspectedTarget ?? '-'} (true ${e.attack?.target ?? '-'})  ${scanSeconds.toFixed(0)} s`,
+      );
+      continue;
+    }
     const flagged: CleanRequest['flagged'] =
       (gate.verdict === 'suspicious' || gate.verdict === 'backdoored') && gate.suspectedTarget != null
         ? { verdict: gate.verdict, target: gate.suspectedTarget }
@@ -307,6 +403,7 @@ async function evaluate(entries: DualZooEntry[]): Promise<void> {
       `${e.name.padEnd(30)} gate ${gate.verdict.padEnd(10)} target ${gate.suspectedTarget ?? '-'} (true ${e.attack?.target ?? '-'})  ${row.mode} ${row.ran ?? row.skipped}  zero-shot ${pct(before.zeroShotAccuracy)} → ${pct(after?.zeroShotAccuracy)}  ASR ${pct(before.asr)} → ${pct(after?.asr)}  re-scan ${cleaning.verdictAfter ?? '-'}  ${(row.cleanSeconds ?? 0).toFixed(0)} s`,
     );
   }
+  if (values['scan-only']) return writeScans(scanned);
   /** Points of zero-shot accuracy a cleaning cost. */
   const cost = (r: ScoredRow) => (r.after ? 100 * (r.before.zeroShotAccuracy - r.after.zeroShotAccuracy) : null);
   const tally = (part: ScoredRow[]) => {

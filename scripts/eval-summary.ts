@@ -457,6 +457,8 @@ function fit(tuning: EvalRow[], validation: EvalRow[]): { calibration: Calibrati
           ...levels(clean.filter((r) => !isTwoWay(r) && !kindsOf(r).length)),
           binary: levels(clean.filter(isTwoWay)),
           ...networkKindThresholds(clean, dense, mask),
+          // Dual encoders are not in this benchmark: their thresholds come from `npm run eval:dual`.
+          dual: DEFAULT_THRESHOLDS.dual,
           maxMargin: DEFAULT_THRESHOLDS.maxMargin,
           untargetedMask,
         };

@@ -46,7 +46,8 @@ Scans a model for backdoors and decides clean | suspicious | backdoored | unasse
   --policy <file>           policy YAML (default: ${DEFAULT_POLICY_PATH} when it exists); flags override it
   --fail-on <verdict>       suspicious (default) | backdoored: the lowest verdict that fails
   --thresholds <list>       overrides, e.g. inversion.backdoored=5,residual.mask-inversion.suspicious=2
-                            (prefixes binary., residual., depthwise.: those heads' and networks' own)
+                            (prefixes binary., residual., depthwise., dual.: those heads', networks' and
+                            dual encoders' own; levels may be negative)
   --jobs <n|auto>           processes to split the scan over, merged into one report as merge does (default:
                             auto, the machine's cores with the wasm or cpu backend, one thread a process with
                             --threads auto; 1 with tensorflow, which uses every core itself); never more than the

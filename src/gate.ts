@@ -214,7 +214,14 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     const results: ScanResults = {};
     const input: ScanInput = { model, probe, budgets, rows, seed: settings.seed, progress: (phase, unit) => progressLine(logger, phase, unit) };
     const context = scanContextOf(
-      { inputShape: model.inputShape, numClasses: model.numClasses, decision: model.decision, tier: budgets.tier, structure: model.structure },
+      {
+        inputShape: model.inputShape,
+        numClasses: model.numClasses,
+        decision: model.decision,
+        tier: budgets.tier,
+        structure: model.structure,
+        ...(model.format === 'dual-encoder' ? { dualEncoder: true } : {}),
+      },
       readsProbes ? probe : undefined,
     );
     const { shard } = settings;

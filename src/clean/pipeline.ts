@@ -473,6 +473,7 @@ export async function scanForTriggers(model: ModelUnderTest, probe: ImageSet, ro
         tier: budgets.tier,
         // The kind of network picks the thresholds and power, as in the gate's own scan.
         structure: model.structure,
+        ...(model.format === 'dual-encoder' ? { dualEncoder: true } : {}),
       },
       policy.thresholds,
       { prior: policy.prior },

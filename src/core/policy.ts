@@ -17,7 +17,8 @@ const MAX_POLICY_BYTES = 64 * 1024;
 
 const count = (max: number) => z.number().int().min(1).max(max);
 const level = z
-  .object({ suspicious: z.number().finite().min(0), backdoored: z.number().finite().min(0) })
+  // The statistics are signed (a z less its chance term, a log ratio), so a threshold may be negative.
+  .object({ suspicious: z.number().finite(), backdoored: z.number().finite() })
   .partial()
   .strict();
 const scanLevels = z.object({ inversion: level.optional(), 'mask-inversion': level.optional() }).strict();
@@ -57,6 +58,7 @@ export const PolicySchema = z
         binary: scanLevels.optional(),
         residual: scanLevels.optional(),
         depthwise: scanLevels.optional(),
+        dual: scanLevels.optional(),
         'max-margin': level.optional(),
         'untargeted-mask': level.optional(),
       })
@@ -190,6 +192,12 @@ export interface Thresholds extends ScanThresholds {
    */
   residual: ScanThresholds;
   depthwise: ScanThresholds;
+  /**
+   * CLIP-style dual encoders scanned as zero-shot classifiers (3+ classes): their clean models'
+   * universal triggers stand out far less than a classifier's, so a BadCLIP-style prompt trigger
+   * that a classifier's thresholds pass is still above them.
+   */
+  dual: ScanThresholds;
   /** The data-free maximum-margin statistic, −log₁₀ p (src/core/verdict.ts); it does not judge two-class or multi-label heads. */
   maxMargin: { suspicious: number; backdoored: number };
   /**
@@ -207,6 +215,9 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   // `npm run eval -- --fit-network-kinds`: the same recipe on each kind's clean tuning networks.
   residual: { inversion: { suspicious: 15.75, backdoored: 28 }, maskInversion: { suspicious: 2, backdoored: 3 } },
   depthwise: { inversion: { suspicious: 8, backdoored: 14 }, maskInversion: { suspicious: 1.75, backdoored: 2.5 } },
+  // The same recipe on the dual-encoder benchmark's 10 clean tuning models (`npm run eval:dual --
+  // --eval --split tuning --scan-only` prints it).
+  dual: { inversion: { suspicious: -0.25, backdoored: 0.75 }, maskInversion: { suspicious: 1, backdoored: 1.5 } },
   maxMargin: { suspicious: 6, backdoored: 9 },
   // The mask's recipe (`npm run eval -- --fit`, untargetedThresholds) on the tuning split's 44 clean
   // models scanned with it (docs/detection.md, "An untargeted mask").
@@ -303,7 +314,7 @@ export function resolveBudgets(set: BudgetSettings, [height, width]: [number, nu
 }
 
 /** The threshold sets beside the multi-class one (policy sections and override prefixes). */
-const THRESHOLD_SETS = ['binary', 'residual', 'depthwise'] as const;
+const THRESHOLD_SETS = ['binary', 'residual', 'depthwise', 'dual'] as const;
 
 /**
  * `thresholds` input / `--thresholds` flag: comma-separated `[set.]scan.level=value` overrides,
@@ -316,11 +327,11 @@ export function parseThresholdOverrides(raw: string, name: string): PolicyFile['
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
-    const m = /^(?:(binary|residual|depthwise)\.)?(inversion|mask-inversion|max-margin|untargeted-mask)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
+    const m = /^(?:(binary|residual|depthwise|dual)\.)?(inversion|mask-inversion|max-margin|untargeted-mask)\.(suspicious|backdoored)\s*=\s*(\S+)$/.exec(item);
     const v = m ? Number(m[4]) : NaN;
-    if (!m || !Number.isFinite(v) || v < 0 || (m[1] && (m[2] === 'max-margin' || m[2] === 'untargeted-mask'))) {
+    if (!m || !Number.isFinite(v) || (m[1] && (m[2] === 'max-margin' || m[2] === 'untargeted-mask'))) {
       throw new ConfigurationError(
-        `${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion, optionally after binary., residual. or depthwise.; or max-margin, untargeted-mask; levels: suspicious, backdoored; values ≥ 0)`,
+        `${name}: '${item}' must look like inversion.backdoored=4 (scans: inversion, mask-inversion, optionally after binary., residual., depthwise. or dual.; or max-margin, untargeted-mask; levels: suspicious, backdoored; finite values)`,
       );
     }
     const set = m[1] as (typeof THRESHOLD_SETS)[number] | undefined;

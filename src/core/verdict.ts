@@ -19,7 +19,7 @@
 //    gamma fitted to the other classes'. With no data it is the only voting scan, and a quiet
 //    result clears a model only where the tuning split showed it nearly always flags a backdoor.
 // The strongest scan decides the level against the policy's thresholds (two-class and multi-label
-// heads have their own). The score is P(backdoored) at the policy's prior, from a logistic model
+// heads, residual and depthwise networks, and CLIP-style dual encoders have their own). The score is P(backdoored) at the policy's prior, from a logistic model
 // of the two statistics fitted per kind of model on the tuning split (src/core/calibration.ts).
 //
 // `clean` needs power: when the scans could not have seen a backdoor (synthetic probes, an input
@@ -47,6 +47,7 @@ import { gammaOutlier } from '../scan/null-gamma.js';
 import { kindInWords, networkKinds, PLAIN, unfittedFeatures, type NetworkKind, type NetworkStructure } from '../model/structure.js';
 import dataFreeFit from './data-free.json' with { type: 'json' };
 import fewerProbesFit from './probe-power.json' with { type: 'json' };
+import dualEncoderFit from './dual-encoder-power.json' with { type: 'json' };
 
 /** What the dense (ℓ∞) trigger inversion found, per class: the fields the verdict reads. */
 export interface DenseEvidence {
@@ -154,6 +155,20 @@ export function fewestProbeImages(
   return Math.min(MEASURED_PROBE_IMAGES, ...kept.map((c) => c.probeImages));
 }
 
+/**
+ * How the scans did on the dual-encoder benchmark's tuning split (CLIP-style encoders and CoCoOp
+ * prompt learners on the colour signs; `npm run eval:dual -- --eval --split tuning --scan-only
+ * --write-power` writes it): the classifier benchmark's power says nothing of a zero-shot
+ * classifier built from two towers, so a dual encoder's quiet scan clears it only where these
+ * models showed power, and a suspicious-level finding counts only where they separate.
+ */
+export interface DualEncoderPower extends MeasuredPower {
+  fittedOn: string;
+  /** The tuning models it was measured on (attacks that did not take left out). */
+  models: string[];
+}
+export const DUAL_ENCODER_POWER = dualEncoderFit as DualEncoderPower;
+
 /** A quiet data-free scan clears a model only when it flagged at least this share of the tuning split's backdoored models. */
 export const MIN_DATA_FREE_POWER = 0.95;
 
@@ -179,6 +194,8 @@ export interface ScanContext {
   tier: 'small-input' | 'large-input';
   /** The network's skip connections and depthwise convolutions (absent in reports from before it was read). */
   structure?: NetworkStructure;
+  /** A CLIP-style dual encoder scanned as its zero-shot classifier: judged by its own power too (absent: a classifier, or a report from before). */
+  dualEncoder?: boolean;
 }
 
 /** The probe images a scan read, as its report records them. */
@@ -378,10 +395,16 @@ export const judgedNetworkKinds = (context: Pick<ScanContext, 'numClasses' | 'de
  * Two-class and multi-label models are judged by their own thresholds, and so are multi-class
  * residual and depthwise networks; a network of both kinds by the larger of each (see Thresholds).
  */
-export function thresholdsFor(t: Thresholds, numClasses: number, decision: ScanContext['decision'], structure: NetworkStructure = PLAIN): ScanThresholds {
+export function thresholdsFor(
+  t: Thresholds,
+  numClasses: number,
+  decision: ScanContext['decision'],
+  structure: NetworkStructure = PLAIN,
+  dualEncoder = false,
+): ScanThresholds {
   if (modelKind(numClasses, decision) === 'binary') return t.binary;
   // A report written before these sets existed holds none of them: its plain thresholds then apply.
-  const sets = judgedNetworkKinds({ numClasses, decision, structure }).map((k) => t[k] ?? t);
+  const sets = [...judgedNetworkKinds({ numClasses, decision, structure }).map((k) => t[k] ?? t), ...(dualEncoder ? [t.dual ?? t] : [])];
   if (!sets.length) return { inversion: t.inversion, maskInversion: t.maskInversion };
   const larger = (pick: (s: ScanThresholds) => { suspicious: number; backdoored: number }) => ({
     suspicious: Math.max(...sets.map((s) => pick(s).suspicious)),
@@ -403,10 +426,10 @@ export function statisticsFor(calibration: Calibration, context: Pick<ScanContex
 export function scoreFeatures(
   features: ScoreFeatures,
   thresholds: Thresholds,
-  context: Pick<ScanContext, 'numClasses' | 'decision' | 'structure'>,
+  context: Pick<ScanContext, 'numClasses' | 'decision' | 'structure' | 'dualEncoder'>,
 ): ScoreFeatures {
   if (modelKind(context.numClasses, context.decision) === 'binary') return features;
-  const own = thresholdsFor(thresholds, context.numClasses, context.decision, context.structure);
+  const own = thresholdsFor(thresholds, context.numClasses, context.decision, context.structure, context.dualEncoder);
   const inUnits = (value: number | undefined, mine: number, plain: number) => (value === undefined || mine <= 0 ? value : (value * plain) / mine);
   return {
     dense: inUnits(features.dense, own.inversion.suspicious, thresholds.inversion.suspicious),
@@ -460,9 +483,16 @@ export function decide(
   scans: { dense?: DenseEvidence; mask?: MaskEvidence; hessian?: HessianEvidence; maxMargin?: MaxMarginEvidence },
   context: ScanContext,
   thresholds: Thresholds = DEFAULT_THRESHOLDS,
-  options: { prior?: number; calibration?: Calibration; dataFreePower?: DataFreePower; fewerProbesPower?: FewerProbesPower } = {},
+  options: {
+    prior?: number;
+    calibration?: Calibration;
+    dataFreePower?: DataFreePower;
+    fewerProbesPower?: FewerProbesPower;
+    /** null: the dual-encoder power is not applied (the benchmark measuring it). */
+    dualEncoderPower?: MeasuredPower | null;
+  } = {},
 ): Decision {
-  const t = thresholdsFor(thresholds, context.numClasses, context.decision, context.structure);
+  const t = thresholdsFor(thresholds, context.numClasses, context.decision, context.structure, context.dualEncoder);
   const calibration = options.calibration ?? CALIBRATION;
   const reasons: string[] = [];
   const unassessed: string[] = [];
@@ -651,6 +681,11 @@ export function decide(
       reference: calibration.networkPower?.[k],
     })),
   ];
+  // Dual encoders are judged by the classifier benchmark's thresholds, which were not fitted on
+  // them; their power is measured apart (on fewer probe images it was not measured).
+  const dualPower = options.dualEncoderPower === undefined ? DUAL_ENCODER_POWER : options.dualEncoderPower;
+  const dual = context.dualEncoder && dualPower ? { models: 'CLIP-style dual encoders (zero-shot)', power: powerAtCount ? undefined : dualPower } : undefined;
+  if (dual) powers.push(dual);
   const readingFewer = powerAtCount ? ` reading ${powerAtCount.probeImages} probe images each` : '';
   const cleared = powerAtCount?.clearedBackdoors ?? [];
   if (cleared.length)
@@ -681,15 +716,16 @@ export function decide(
   // finds evidence, and a power check here would void every finding once one model fewer was caught.
   // A kind of network's own thresholds lie above all its clean tuning networks, so there a finding
   // stands and only a quiet scan is left unassessed.
+  // Dual encoders' own thresholds come from few clean models: there the check stays.
   const modelPower = powers[0].power;
-  if (modelPower && !separates(modelPower)) {
+  for (const { models, power } of [powers[0], ...(dual ? [dual] : [])]) {
+    if (!power || separates(power)) continue;
     const weak = votes.filter((v) => v !== sinkVote && v.level === 1);
-    if (weak.length) {
-      for (const v of weak) v.level = 0;
-      unassessed.push(
-        `the scans' suspicious-level finding is within what clean ${powers[0].models} reach from their classes' natural asymmetry (on the benchmark's tuning split the rule${readingFewer} flagged ${modelPower.detected} of ${modelPower.of} backdoored and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones, which does not show at one-sided 95 % that it flags backdoors more often), so it is not evidence of a backdoor either`,
-      );
-    }
+    if (!weak.length) continue;
+    for (const v of weak) v.level = 0;
+    unassessed.push(
+      `the scans' suspicious-level finding is within what clean ${models} reach from their classes' natural asymmetry (on the benchmark's tuning split the rule${readingFewer} flagged ${power.detected} of ${power.of} backdoored and ${power.cleanFlagged} of ${power.cleanOf} clean ones, which does not show at one-sided 95 % that it flags backdoors more often), so it is not evidence of a backdoor either`,
+    );
   }
   if (context.tier === 'large-input') {
     const [h, w] = context.inputShape;
@@ -718,7 +754,7 @@ export function decide(
   else if (verdict === 'clean' && modelPower) {
     const [lo, hi] = wilson(modelPower.detected, modelPower.of).map((v) => (100 * v).toFixed(0));
     reasons.push(
-      `what clean covers: on the benchmark's tuning split the scans${readingFewer} flagged ${modelPower.detected} of ${modelPower.of} backdoored ${powers[0].models} (95 % interval ${lo}–${hi} %) and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones; most backdoors they missed were left unassessed by checks this model passed, but ${BLIND_SPOTS} passed as clean there${untargetedVoted ? ` (since then ${UNTARGETED_COVERS})` : ''}, and this verdict does not rule them out (README, Limitations)`,
+      `what clean covers: on the benchmark's tuning split the scans${readingFewer} flagged ${modelPower.detected} of ${modelPower.of} backdoored ${powers[0].models} (95 % interval ${lo}–${hi} %) and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones; most backdoors they missed were left unassessed by checks this model passed, but ${BLIND_SPOTS} passed as clean there${untargetedVoted ? ` (since then ${UNTARGETED_COVERS})` : ''}, and this verdict does not rule them out (README, Limitations)${dual?.power ? `; on the dual-encoder benchmark's tuning split they flagged ${dual.power.detected} of ${dual.power.of} backdoored and ${dual.power.cleanFlagged} of ${dual.power.cleanOf} clean ${dual.models}` : ''}`,
     );
   }
   // The thresholds carry over badly to kinds of network the tuning split did not hold (on the

@@ -90,6 +90,7 @@ function decisionOf(
       report.model.numClasses ?? 10,
       report.model.head === 'multi-label' ? 'multi-label' : 'single-label',
       report.model.structure,
+      report.model.format === 'dual-encoder',
     );
   const name = `${method} statistic`;
   switch (method) {

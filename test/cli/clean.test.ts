@@ -333,7 +333,7 @@ describe('backdoor-gate clean', () => {
     expect(noOut.stderr).toMatch(/clean needs --out/);
     // The policy is read as scan reads it, before any work: a bad one is named.
     const badPolicy = path.join(tmp(), 'policy.yml');
-    writeFileSync(badPolicy, 'thresholds:\n  inversion:\n    suspicious: -1\n');
+    writeFileSync(badPolicy, 'thresholds:\n  inversion:\n    suspicious: high\n');
     const policy = await runCli(['clean', EXAMPLES.blendedCnn, '--data', CLEAN_DATA, '--out', path.join(tmp(), 'o'), '--policy', badPolicy]);
     expect(policy.code).toBe(2);
     expect(policy.stderr).toContain(`${badPolicy}: does not match the policy schema: thresholds.inversion.suspicious`);

@@ -204,6 +204,11 @@ describe('settings: inputs over policy over defaults', () => {
       ),
     );
     expect(() => buildSettings(inputs({ model: 'm', thresholds: 'residual.max-margin.suspicious=3' }), policy)).toThrow(/must look like/);
+    // Dual encoders too (dual.<scan>.<level>); their statistics are signed, so a level may be negative.
+    const d = buildSettings(inputs({ model: 'm', thresholds: 'dual.inversion.suspicious=-1.5,dual.mask-inversion.backdoored=2' }), policy);
+    expect(d.thresholds.dual.inversion).toEqual({ suspicious: -1.5, backdoored: DEFAULT_THRESHOLDS.dual.inversion.backdoored });
+    expect(d.thresholds.dual.maskInversion).toEqual({ suspicious: DEFAULT_THRESHOLDS.dual.maskInversion.suspicious, backdoored: 2 });
+    expect(() => buildSettings(inputs({ model: 'm', thresholds: 'dual.inversion.suspicious=abc' }), policy)).toThrow(/must look like/);
     // The untargeted mask has one pair of thresholds for every network.
     const u = buildSettings(inputs({ model: 'm', thresholds: 'untargeted-mask.suspicious=0.9' }), policy);
     expect(u.thresholds.untargetedMask).toEqual({ suspicious: 0.9, backdoored: DEFAULT_THRESHOLDS.untargetedMask.backdoored });

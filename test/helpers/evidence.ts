@@ -10,6 +10,7 @@ export const T = {
   binary: { inversion: { suspicious: 3, backdoored: 5 }, maskInversion: { suspicious: 2.5, backdoored: 3 } },
   residual: { inversion: { suspicious: 4, backdoored: 8 }, maskInversion: { suspicious: 1.5, backdoored: 2 } },
   depthwise: { inversion: { suspicious: 6, backdoored: 7 }, maskInversion: { suspicious: 1.25, backdoored: 3 } },
+  dual: { inversion: { suspicious: -0.5, backdoored: 0.5 }, maskInversion: { suspicious: 0.75, backdoored: 1.25 } },
   maxMargin: { suspicious: 2, backdoored: 6 },
   untargetedMask: { suspicious: 0.5, backdoored: 1 },
 };

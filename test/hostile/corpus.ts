@@ -236,7 +236,7 @@ export async function writeHostileCorpus(root: string): Promise<HostileCase[]> {
   };
   add(
     'policy/wrong-types',
-    [EXAMPLES.cleanBn, '--policy', policy('wrong-types.yml', 'scans: yes\nseed: abc\nthresholds: {inversion: {suspicious: -1}}\n')],
+    [EXAMPLES.cleanBn, '--policy', policy('wrong-types.yml', 'scans: yes\nseed: abc\nthresholds: {inversion: {suspicious: high}}\n')],
     /wrong-types\.yml: does not match the policy schema: scans: .*seed: /,
   );
   add('policy/not-yaml', [EXAMPLES.cleanBn, '--policy', policy('broken.yml', 'scans: [inversion\n  fail-on: {\n')], /broken\.yml: is not valid YAML/);

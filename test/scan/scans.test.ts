@@ -337,6 +337,54 @@ describe('verdict', () => {
     expect(decide(finding, ctx(), T, { calibration: at(3, 2) }).verdict).toBe('backdoored');
   });
 
+  it('judges a dual encoder by thresholds of its own: a trigger a classifier would pass is flagged', () => {
+    // Class 3's trigger at 55 % against 30 % for the rest: (0.55 − 0.3) / 0.1 − √(2 ln 10) = 0.35.
+    const faint = { dense: dense(Array.from({ length: 10 }, (_, k) => (k === 3 ? 0.55 : 0.3))), mask: quiet.mask };
+    expect(denseStatistic(faint.dense, P).value).toBeCloseTo(2.5 - Math.sqrt(2 * Math.log(10)), 9);
+    expect(decide(faint, ctx({ probeImages: 256 }), T, { calibration }).verdict).toBe('clean');
+    const dual = ctx({ dualEncoder: true, probeImages: 256 });
+    expect(decide(faint, dual, T, { calibration, dualEncoderPower: null })).toMatchObject({ verdict: 'suspicious', suspectedTarget: 3 });
+    // On a residual image tower the larger of the two sets applies (the residual one here).
+    expect(decide(faint, { ...dual, structure: { residual: true, depthwise: false } }, T, { calibration, dualEncoderPower: null }).verdict).toBe('clean');
+    // A policy's `dual.` override sets them.
+    const raised = { ...T, dual: { ...T.dual, inversion: { suspicious: 1, backdoored: 2 } } };
+    expect(decide(faint, dual, raised, { calibration, dualEncoderPower: null }).verdict).toBe('clean');
+  });
+
+  it('judges a dual encoder by the power measured on dual encoders too: a quiet scan clears it only where they showed power', () => {
+    const finding = { mask: mask([50, 40, 45, 60, 52, 48, 5, 47, 50, 49]) };
+    const band = { ...T, dual: { ...T.dual, maskInversion: { suspicious: 1, backdoored: 100 } } };
+    const dual = ctx({ inputShape: [32, 32, 3], dualEncoder: true, probeImages: 256 });
+    // Wilson bounds at z = 1.645 (closed form): 4 of 5 → lower 0.435 (no power); 11 of 13 → lower 0.625;
+    // 0 of 2 → upper 0.575, which 4 of 5 does not clear; 0 of 8 → upper 0.253.
+    const at = (detected: number, of: number, cleanOf: number) => ({ calibration, dualEncoderPower: { detected, of, cleanFlagged: 0, cleanOf } });
+    const weak = decide(quiet, dual, T, at(4, 5, 2));
+    expect(weak.verdict).toBe('unassessed');
+    expect(weak.unassessed!.join('\n')).toMatch(
+      /on CLIP-style dual encoders \(zero-shot\) the scans flagged 4 of the benchmark's 5 backdoored tuning models, too few/,
+    );
+    // The same evidence from a classifier, or with the dual power not applied, is clean.
+    expect(decide(quiet, ctx({ inputShape: [32, 32, 3] }), T, at(4, 5, 2)).verdict).toBe('clean');
+    expect(decide(quiet, dual, T, { calibration, dualEncoderPower: null }).verdict).toBe('clean');
+    const strong = decide(quiet, dual, T, at(11, 13, 8));
+    expect(strong.verdict).toBe('clean');
+    expect(strong.reasons.join('\n')).toMatch(/dual-encoder benchmark's tuning split they flagged 11 of 13 backdoored and 0 of 8 clean/);
+    // A suspicious-level finding counts only where the dual encoders separate; a backdoored-level one always.
+    expect(decide(finding, dual, band, at(4, 5, 2))).toMatchObject({ verdict: 'unassessed', suspectedTarget: null });
+    expect(decide(finding, dual, band, at(11, 13, 8))).toMatchObject({ verdict: 'suspicious', suspectedTarget: 6 });
+    expect(decide(finding, dual, T, at(4, 5, 2))).toMatchObject({ verdict: 'backdoored', suspectedTarget: 6 });
+    // On fewer probe images than the benchmark's, the dual power was not measured.
+    const fewer = decide(quiet, ctx({ inputShape: [32, 32, 3], dualEncoder: true, probeImages: 128 }), T, {
+      ...at(11, 13, 8),
+      fewerProbesPower: {
+        fittedOn: 'test',
+        counts: [{ probeImages: 128, power: { multiClass: calibration.power.multiClass }, networkPower: {}, clearedBackdoors: [] }],
+      },
+    });
+    expect(fewer.verdict).toBe('unassessed');
+    expect(fewer.unassessed!.join('\n')).toMatch(/on CLIP-style dual encoders \(zero-shot\) their power was measured with 256 only/);
+  });
+
   it('judges a quiet scan on fewer probe images by the power measured at the largest count up to it', () => {
     // With the benchmark's 256 probes: 31 of 45 backdoored and 0 of 44 clean tuning models flagged.
     const calibration = { ...calibrationPlain, power: { ...calibrationPlain.power, multiClass: { detected: 31, of: 45, cleanFlagged: 0, cleanOf: 44 } } };
