@@ -19,8 +19,9 @@
 //    gamma fitted to the other classes'. With no data it is the only voting scan, and a quiet
 //    result clears a model only where the tuning split showed it nearly always flags a backdoor.
 // The strongest scan decides the level against the policy's thresholds (two-class and multi-label
-// heads, residual and depthwise networks, and CLIP-style dual encoders have their own). The score is P(backdoored) at the policy's prior, from a logistic model
-// of the two statistics fitted per kind of model on the tuning split (src/core/calibration.ts).
+// heads, residual and depthwise networks, and CLIP-style dual encoders have their own). The score
+// is P(backdoored) at the policy's prior, from a logistic model of the two statistics fitted per
+// kind of model on the tuning split (src/core/calibration.ts).
 //
 // `clean` needs power: when the scans could not have seen a backdoor (synthetic probes, an input
 // size the benchmark never measured, an inconclusive scan or one where even a typical backdoor
