@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-UC3YAL2D.js";
+} from "./chunks/chunk-3DLNQF5I.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

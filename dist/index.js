@@ -47,7 +47,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-UC3YAL2D.js";
+} from "./chunks/chunk-3DLNQF5I.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -147,13 +147,12 @@ function table(header, rows) {
   return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 function decisionOf(report, method) {
-  const t = report.policy?.thresholds && thresholdsFor(
-    report.policy.thresholds,
-    report.model.numClasses ?? 10,
-    report.model.head === "multi-label" ? "multi-label" : "single-label",
-    report.model.structure,
-    report.model.format === "dual-encoder"
-  );
+  const t = report.policy?.thresholds && thresholdsFor(report.policy.thresholds, {
+    numClasses: report.model.numClasses ?? 10,
+    decision: report.model.head === "multi-label" ? "multi-label" : "single-label",
+    structure: report.model.structure,
+    dualEncoder: report.model.format === "dual-encoder"
+  });
   const name = `${method} statistic`;
   switch (method) {
     case "trigger-inversion":

@@ -27,7 +27,7 @@ import { readNpy, writeNpy } from '../src/data/npy.js';
 import { pickImages, sliceImages, type LabelledImageSet } from '../src/data/types.js';
 import { selectBackend } from '../src/engine/backend.js';
 import { runGate } from '../src/gate.js';
-import { decide, isFlagged, scanContextOf, type ClassStatistic, type Decision, type DualEncoderPower } from '../src/core/verdict.js';
+import { decide, isFlagged, modelContext, scanContextOf, type ClassStatistic, type Decision, type DualEncoderPower } from '../src/core/verdict.js';
 import { thresholdLevel } from './eval-summary.js';
 import { evidenceOf } from '../src/scan/registry.js';
 import { MemoryLogger } from '../src/logger.js';
@@ -335,21 +335,11 @@ async function evaluate(entries: DualZooEntry[]): Promise<void> {
     const scanSeconds = (performance.now() - t0) / 1000;
     const original = await loadModel(dir);
     const before = measure(original.model, e);
-    // The verdict without the dual-encoder power (which this measures): flagged or not.
-    const context = scanContextOf(
-      {
-        inputShape: original.model.inputShape,
-        numClasses: original.model.numClasses,
-        decision: original.model.decision,
-        tier: gate.policy!.budgets!.tier,
-        structure: original.model.structure,
-        dualEncoder: true,
-      },
-      gate.data,
-    );
-    const { verdict: ungated, statistics } = decide(evidenceOf(gate.scans), context, settings.thresholds, { dualEncoderPower: null });
+    const facts = modelContext(original.model, gate.policy!.budgets!.tier);
     original.model.dispose();
     if (values['scan-only']) {
+      // The verdict without the dual-encoder power (which this measures): flagged or not.
+      const { verdict: ungated, statistics } = decide(evidenceOf(gate.scans), scanContextOf(facts, gate.data), settings.thresholds, { dualEncoderPower: null });
       scanned.push({ name: e.name, attack: e.attack ?? null, before, verdict: gate.verdict, ungated, target: gate.suspectedTarget ?? null, statistics });
       console.log(
         `${e.name.padEnd(34)} gate ${gate.verdict.padEnd(10)} without the dual power ${ungated.padEnd(10)} target ${gate.suspectedTarget ?? '-'} (true ${e.attack?.target ?? '-'})  ${scanSeconds.toFixed(0)} s`,

@@ -322,7 +322,7 @@ function ruleUtility(ds: Decided[], backdoored: EvalRow[], thresholds: Threshold
   const right = detected + ds.filter((d) => d.verdict === 'clean' && !isBackdoored(d.row)).length;
   const clearance =
     backdoored.reduce((a, r) => {
-      const t = thresholdsFor(thresholds, r.evidence!.context.numClasses, r.evidence!.context.decision, r.evidence!.context.structure);
+      const t = thresholdsFor(thresholds, r.evidence!.context);
       return a + Math.min(2, Math.max(dense(r) / t.inversion.suspicious, mask(r) / t.maskInversion.suspicious));
     }, 0) / Math.max(1, backdoored.length);
   return { wrong, detected, utility: right - WRONG_VERDICT_COST * wrong, clearance };

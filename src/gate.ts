@@ -12,7 +12,7 @@ import type { ModelUnderTest } from './model/adapter.js';
 import { loadModel } from './model/load.js';
 import type { GateReport, ModelCheck, ModelOrigin, ProbeSynthesis, ShardRecord } from './report/types.js';
 import { resolveBudgets, SCAN_NAMES } from './core/policy.js';
-import { decide, scanContextOf, type ScanContext } from './core/verdict.js';
+import { decide, modelContext, scanContextOf, type ScanContext } from './core/verdict.js';
 import { evidenceOf, runScan, SCANS, scanVotes, type ScanInput, type ScanResults } from './scan/registry.js';
 import { presentClasses } from './scan/objective.js';
 import { planRows } from './engine/memory.js';
@@ -213,17 +213,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
     report.policy = { ...report.policy!, budgets };
     const results: ScanResults = {};
     const input: ScanInput = { model, probe, budgets, rows, seed: settings.seed, progress: (phase, unit) => progressLine(logger, phase, unit) };
-    const context = scanContextOf(
-      {
-        inputShape: model.inputShape,
-        numClasses: model.numClasses,
-        decision: model.decision,
-        tier: budgets.tier,
-        structure: model.structure,
-        ...(model.format === 'dual-encoder' ? { dualEncoder: true } : {}),
-      },
-      readsProbes ? probe : undefined,
-    );
+    const context = scanContextOf(modelContext(model, budgets.tier), readsProbes ? probe : undefined);
     const { shard } = settings;
     const record: ShardRecord | undefined = shard && { ...shard, context, classes: [] };
     // The table's order, whatever order the policy listed them in. The Hessian scan is not per

@@ -4,7 +4,7 @@
 // re-scan the cleaned model on: a re-scan of the images it was cleaned on would be optimistic.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { decide, isFlagged, MEASURED_PROBE_IMAGES, type Decision } from '../core/verdict.js';
+import { decide, isFlagged, MEASURED_PROBE_IMAGES, modelContext, type Decision } from '../core/verdict.js';
 import { DEFAULT_PRIOR } from '../core/calibration.js';
 import { budgetSettings, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_THRESHOLDS, resolveBudgets, type BudgetSettings, type Thresholds } from '../core/policy.js';
 import { DEEP_INVERSION_SPEC, loadLabelledImages, loadProbeImages } from '../data/sources.js';
@@ -465,16 +465,8 @@ export async function scanForTriggers(model: ModelUnderTest, probe: ImageSet, ro
     mask,
     decision: decide(
       { dense, mask },
-      {
-        inputShape: model.inputShape,
-        numClasses: model.numClasses,
-        decision: model.decision,
-        probes: 'in-distribution',
-        tier: budgets.tier,
-        // The kind of network picks the thresholds and power, as in the gate's own scan.
-        structure: model.structure,
-        ...(model.format === 'dual-encoder' ? { dualEncoder: true } : {}),
-      },
+      // The kind of model picks the thresholds and power, as in the gate's own scan.
+      { ...modelContext(model, budgets.tier), probes: 'in-distribution' },
       policy.thresholds,
       { prior: policy.prior },
     ),

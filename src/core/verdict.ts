@@ -199,6 +199,15 @@ export interface ScanContext {
   dualEncoder?: boolean;
 }
 
+/** What a scan's context takes from the model itself (the gate's scan and a cleaning's re-scan alike). */
+export function modelContext(
+  model: Pick<ScanContext, 'inputShape' | 'numClasses' | 'decision'> & { structure: NetworkStructure; format: string },
+  tier: ScanContext['tier'],
+): Omit<ScanContext, 'probes' | 'probesClassified' | 'probeImages'> {
+  const { inputShape, numClasses, decision, structure } = model;
+  return { inputShape, numClasses, decision, tier, structure, ...(model.format === 'dual-encoder' ? { dualEncoder: true } : {}) };
+}
+
 /** The probe images a scan read, as its report records them. */
 export interface ProbeFacts {
   source: string;
@@ -396,16 +405,10 @@ export const judgedNetworkKinds = (context: Pick<ScanContext, 'numClasses' | 'de
  * Two-class and multi-label models are judged by their own thresholds, and so are multi-class
  * residual and depthwise networks; a network of both kinds by the larger of each (see Thresholds).
  */
-export function thresholdsFor(
-  t: Thresholds,
-  numClasses: number,
-  decision: ScanContext['decision'],
-  structure: NetworkStructure = PLAIN,
-  dualEncoder = false,
-): ScanThresholds {
-  if (modelKind(numClasses, decision) === 'binary') return t.binary;
+export function thresholdsFor(t: Thresholds, model: Pick<ScanContext, 'numClasses' | 'decision' | 'structure' | 'dualEncoder'>): ScanThresholds {
+  if (modelKind(model.numClasses, model.decision) === 'binary') return t.binary;
   // A report written before these sets existed holds none of them: its plain thresholds then apply.
-  const sets = [...judgedNetworkKinds({ numClasses, decision, structure }).map((k) => t[k] ?? t), ...(dualEncoder ? [t.dual ?? t] : [])];
+  const sets = [...judgedNetworkKinds(model).map((k) => t[k] ?? t), ...(model.dualEncoder ? [t.dual ?? t] : [])];
   if (!sets.length) return { inversion: t.inversion, maskInversion: t.maskInversion };
   const larger = (pick: (s: ScanThresholds) => { suspicious: number; backdoored: number }) => ({
     suspicious: Math.max(...sets.map((s) => pick(s).suspicious)),
@@ -430,7 +433,7 @@ export function scoreFeatures(
   context: Pick<ScanContext, 'numClasses' | 'decision' | 'structure' | 'dualEncoder'>,
 ): ScoreFeatures {
   if (modelKind(context.numClasses, context.decision) === 'binary') return features;
-  const own = thresholdsFor(thresholds, context.numClasses, context.decision, context.structure, context.dualEncoder);
+  const own = thresholdsFor(thresholds, context);
   const inUnits = (value: number | undefined, mine: number, plain: number) => (value === undefined || mine <= 0 ? value : (value * plain) / mine);
   return {
     dense: inUnits(features.dense, own.inversion.suspicious, thresholds.inversion.suspicious),
@@ -493,7 +496,7 @@ export function decide(
     dualEncoderPower?: MeasuredPower | null;
   } = {},
 ): Decision {
-  const t = thresholdsFor(thresholds, context.numClasses, context.decision, context.structure, context.dualEncoder);
+  const t = thresholdsFor(thresholds, context);
   const calibration = options.calibration ?? CALIBRATION;
   const reasons: string[] = [];
   const unassessed: string[] = [];
@@ -682,8 +685,8 @@ export function decide(
       reference: calibration.networkPower?.[k],
     })),
   ];
-  // Dual encoders are judged by the classifier benchmark's thresholds, which were not fitted on
-  // them; their power is measured apart (on fewer probe images it was not measured).
+  // Dual encoders' thresholds and power were measured on dual encoders of their own benchmark,
+  // not the classifiers' (on fewer probe images the power was not measured).
   const dualPower = options.dualEncoderPower === undefined ? DUAL_ENCODER_POWER : options.dualEncoderPower;
   const dual = context.dualEncoder && dualPower ? { models: 'CLIP-style dual encoders (zero-shot)', power: powerAtCount ? undefined : dualPower } : undefined;
   if (dual) powers.push(dual);

@@ -85,13 +85,12 @@ function decisionOf(
 ): { stat: DecisionStatistic; threshold?: { suspicious: number; backdoored: number }; name: string } | undefined {
   const t =
     report.policy?.thresholds &&
-    thresholdsFor(
-      report.policy.thresholds,
-      report.model.numClasses ?? 10,
-      report.model.head === 'multi-label' ? 'multi-label' : 'single-label',
-      report.model.structure,
-      report.model.format === 'dual-encoder',
-    );
+    thresholdsFor(report.policy.thresholds, {
+      numClasses: report.model.numClasses ?? 10,
+      decision: report.model.head === 'multi-label' ? 'multi-label' : 'single-label',
+      structure: report.model.structure,
+      dualEncoder: report.model.format === 'dual-encoder',
+    });
   const name = `${method} statistic`;
   switch (method) {
     case 'trigger-inversion':
