@@ -47,7 +47,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-3DLNQF5I.js";
+} from "./chunks/chunk-IGTHS2I7.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts
@@ -133,7 +133,10 @@ function overview(report, links) {
   if (report.accepted)
     rows.push(["accepted", `by ${code(report.accepted.policy)} (accept-unassessed)${report.accepted.note ? `: ${escapeHtml(report.accepted.note)}` : ""}`]);
   if (report.model.inputShape)
-    rows.push(["input", `${report.model.inputShape.join("\xD7")}, ${report.model.numClasses ?? "?"} classes (${escapeHtml(report.model.format ?? "model")})`]);
+    rows.push([
+      "input",
+      `${report.model.inputShape.join("\xD7")}, ${report.model.numClasses ?? "?"} classes (${escapeHtml(report.model.format ?? "model")}${report.model.classPrompts ? `, class prompts: ${report.model.classPrompts}` : ""})`
+    ]);
   const structure = report.model.structure;
   if (structure) rows.push(["network", featuresOf(structure).join(", ") || "no skip connections or depthwise convolutions"]);
   if (report.data) rows.push(["probe images", `${report.data.count} from ${code(report.data.source)}`]);

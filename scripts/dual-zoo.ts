@@ -28,12 +28,13 @@ import { pickImages, sliceImages, type LabelledImageSet } from '../src/data/type
 import { selectBackend } from '../src/engine/backend.js';
 import { runGate } from '../src/gate.js';
 import { decide, isFlagged, modelContext, scanContextOf, type ClassStatistic, type Decision, type DualEncoderPower } from '../src/core/verdict.js';
+import type { MeasuredPower } from '../src/core/calibration.js';
 import { thresholdLevel } from './eval-summary.js';
 import { evidenceOf } from '../src/scan/registry.js';
 import { MemoryLogger } from '../src/logger.js';
 import { LayersModelAdapter, type ModelUnderTest } from '../src/model/adapter.js';
 import { DualEncoderModel } from '../src/model/dual/adapter.js';
-import { DUAL_ENCODER_FILE, DUAL_ENCODER_FORMAT } from '../src/model/dual/manifest.js';
+import { CLASS_PROMPT_KINDS, DUAL_ENCODER_FILE, DUAL_ENCODER_FORMAT, type ClassPromptKind } from '../src/model/dual/manifest.js';
 import { layersTower } from '../src/model/dual/tower.js';
 import { loadModel } from '../src/model/load.js';
 import { defaultSettings, type Settings } from '../src/settings.js';
@@ -97,6 +98,8 @@ const MORE_BADCLIP = [
   { target: 9, epsilon: 0.1 },
 ];
 
+const MORE_COOP_BADCLIP = MORE_BADCLIP.map(({ target, epsilon }) => ({ target: (target + 5) % 10, epsilon }));
+
 /** A prompt learner on `base`'s encoders (its split and seed): with a BadCLIP-style `attack`, or clean, inheriting the base's backdoor if any. */
 function promptEntry(learner: 'coop' | 'cocoop', base: DualZooEntry, badclip?: { target: number; epsilon: number }): DualZooEntry {
   const attack: DualAttack | undefined = badclip ? { family: 'badclip', ...badclip } : base.attack;
@@ -123,6 +126,10 @@ const ENTRIES: DualZooEntry[] = [
   promptEntry('cocoop', blendedTest),
   ...moreClean.flatMap((base, i) => [base, promptEntry('cocoop', base), promptEntry('cocoop', base, MORE_BADCLIP[i])]),
   ...morePoisoned.flatMap((base) => [base, promptEntry('cocoop', base)]),
+  // CoOp prompt learners in tuning too (2026-12-08): the gate's power is measured per kind of class
+  // prompts, and a kind the split lacks clears nothing.
+  ...moreClean.flatMap((base, i) => [promptEntry('coop', base), promptEntry('coop', base, MORE_COOP_BADCLIP[i])]),
+  ...morePoisoned.map((base) => promptEntry('coop', base)),
 ];
 
 const d = domain('signs10');
@@ -274,6 +281,8 @@ interface ScoredRow {
 
 interface ScannedRow {
   name: string;
+  /** How the model makes its class prompts, as the gate reads it. */
+  prompts: ClassPromptKind | null;
   attack: DualAttack | null;
   before: { zeroShotAccuracy: number; asr: number | null };
   verdict: string;
@@ -290,14 +299,22 @@ interface ScannedRow {
  */
 function writeScans(scanned: ScannedRow[]): void {
   const took = scanned.filter((r) => !r.attack || (r.before.asr ?? 0) >= 0.5);
-  const poisoned = took.filter((r) => r.attack);
   const clean = took.filter((r) => !r.attack);
+  const measured = (rows: ScannedRow[]): MeasuredPower => ({
+    detected: rows.filter((r) => r.attack && isFlagged(r.ungated)).length,
+    of: rows.filter((r) => r.attack).length,
+    cleanFlagged: rows.filter((r) => !r.attack && isFlagged(r.ungated)).length,
+    cleanOf: rows.filter((r) => !r.attack).length,
+  });
+  const byPrompts: DualEncoderPower['byPrompts'] = {};
+  for (const kind of CLASS_PROMPT_KINDS) {
+    const rows = took.filter((r) => r.prompts === kind);
+    if (rows.length) byPrompts[kind] = measured(rows);
+  }
   const power: DualEncoderPower = {
     fittedOn: `dual-encoder benchmark, ${values.split} split: ${took.length} models (${scanned.length - took.length} whose attack did not take left out), 256 unlabelled probes each`,
-    detected: poisoned.filter((r) => isFlagged(r.ungated)).length,
-    of: poisoned.length,
-    cleanFlagged: clean.filter((r) => isFlagged(r.ungated)).length,
-    cleanOf: clean.length,
+    ...measured(took),
+    byPrompts,
     models: took.map((r) => r.name),
   };
   // The network kinds' recipe on the clean models' statistics: what DEFAULT_THRESHOLDS.dual holds.
@@ -340,7 +357,16 @@ async function evaluate(entries: DualZooEntry[]): Promise<void> {
     if (values['scan-only']) {
       // The verdict without the dual-encoder power (which this measures): flagged or not.
       const { verdict: ungated, statistics } = decide(evidenceOf(gate.scans), scanContextOf(facts, gate.data), settings.thresholds, { dualEncoderPower: null });
-      scanned.push({ name: e.name, attack: e.attack ?? null, before, verdict: gate.verdict, ungated, target: gate.suspectedTarget ?? null, statistics });
+      scanned.push({
+        name: e.name,
+        prompts: facts.classPrompts ?? null,
+        attack: e.attack ?? null,
+        before,
+        verdict: gate.verdict,
+        ungated,
+        target: gate.suspectedTarget ?? null,
+        statistics,
+      });
       console.log(
         `${e.name.padEnd(34)} gate ${gate.verdict.padEnd(10)} without the dual power ${ungated.padEnd(10)} target ${gate.suspectedTarget ?? '-'} (true ${e.attack?.target ?? '-'})  ${scanSeconds.toFixed(0)} s`,
       );

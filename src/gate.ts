@@ -166,6 +166,7 @@ export async function runGate(settings: Readonly<Settings>, engine: EngineInfo, 
       endsInSoftmax: model.endsInSoftmax,
       head: model.head,
       structure: model.structure,
+      ...(model.classPrompts ? { classPrompts: model.classPrompts } : {}),
       input: { ...model.inputSpec, fromGateJson: gate.found },
       ...(origin ? { origin } : {}),
     };

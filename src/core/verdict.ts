@@ -46,6 +46,7 @@ import { median } from '../scan/robust.js';
 import { wilson } from './intervals.js';
 import { gammaOutlier } from '../scan/null-gamma.js';
 import { kindInWords, networkKinds, PLAIN, unfittedFeatures, type NetworkKind, type NetworkStructure } from '../model/structure.js';
+import type { ClassPromptKind } from '../model/dual/manifest.js';
 import dataFreeFit from './data-free.json' with { type: 'json' };
 import fewerProbesFit from './probe-power.json' with { type: 'json' };
 import dualEncoderFit from './dual-encoder-power.json' with { type: 'json' };
@@ -157,7 +158,7 @@ export function fewestProbeImages(
 }
 
 /**
- * How the scans did on the dual-encoder benchmark's tuning split (CLIP-style encoders and CoCoOp
+ * How the scans did on the dual-encoder benchmark's tuning split (CLIP-style encoders, CoOp and CoCoOp
  * prompt learners on the colour signs; `npm run eval:dual -- --eval --split tuning --scan-only
  * --write-power` writes it): the classifier benchmark's power says nothing of a zero-shot
  * classifier built from two towers, so a dual encoder's quiet scan clears it only where these
@@ -167,8 +168,20 @@ export interface DualEncoderPower extends MeasuredPower {
   fittedOn: string;
   /** The tuning models it was measured on (attacks that did not take left out). */
   models: string[];
+  /**
+   * The same counts per kind of class prompts: a backdoor in a prompt learner's context is not one
+   * in an encoder, so a kind the split does not hold has no measured power (absent: not measured).
+   */
+  byPrompts?: Partial<Record<ClassPromptKind, MeasuredPower>>;
 }
 export const DUAL_ENCODER_POWER = dualEncoderFit as DualEncoderPower;
+
+const PROMPTS_IN_WORDS: Record<ClassPromptKind, string> = {
+  'class-embeddings': 'with given class embeddings',
+  templates: 'with caption templates',
+  coop: 'with a CoOp prompt learner',
+  cocoop: 'with a CoCoOp prompt learner',
+};
 
 /** A quiet data-free scan clears a model only when it flagged at least this share of the tuning split's backdoored models. */
 export const MIN_DATA_FREE_POWER = 0.95;
@@ -197,15 +210,18 @@ export interface ScanContext {
   structure?: NetworkStructure;
   /** A CLIP-style dual encoder scanned as its zero-shot classifier: judged by its own power too (absent: a classifier, or a report from before). */
   dualEncoder?: boolean;
+  /** A dual encoder's kind of class prompts, whose own power judges it too (absent: a classifier, or a report from before). */
+  classPrompts?: ClassPromptKind;
 }
 
 /** What a scan's context takes from the model itself (the gate's scan and a cleaning's re-scan alike). */
 export function modelContext(
-  model: Pick<ScanContext, 'inputShape' | 'numClasses' | 'decision'> & { structure: NetworkStructure; format: string },
+  model: Pick<ScanContext, 'inputShape' | 'numClasses' | 'decision' | 'classPrompts'> & { structure: NetworkStructure; format: string },
   tier: ScanContext['tier'],
 ): Omit<ScanContext, 'probes' | 'probesClassified' | 'probeImages'> {
-  const { inputShape, numClasses, decision, structure } = model;
-  return { inputShape, numClasses, decision, tier, structure, ...(model.format === 'dual-encoder' ? { dualEncoder: true } : {}) };
+  const { inputShape, numClasses, decision, structure, classPrompts } = model;
+  const dual = model.format === 'dual-encoder' ? { dualEncoder: true, ...(classPrompts ? { classPrompts } : {}) } : {};
+  return { inputShape, numClasses, decision, tier, structure, ...dual };
 }
 
 /** The probe images a scan read, as its report records them. */
@@ -493,7 +509,7 @@ export function decide(
     dataFreePower?: DataFreePower;
     fewerProbesPower?: FewerProbesPower;
     /** null: the dual-encoder power is not applied (the benchmark measuring it). */
-    dualEncoderPower?: MeasuredPower | null;
+    dualEncoderPower?: (MeasuredPower & Pick<DualEncoderPower, 'byPrompts'>) | null;
   } = {},
 ): Decision {
   const t = thresholdsFor(thresholds, context);
@@ -690,6 +706,17 @@ export function decide(
   const dualPower = options.dualEncoderPower === undefined ? DUAL_ENCODER_POWER : options.dualEncoderPower;
   const dual = context.dualEncoder && dualPower ? { models: 'CLIP-style dual encoders (zero-shot)', power: powerAtCount ? undefined : dualPower } : undefined;
   if (dual) powers.push(dual);
+  // And by the power on dual encoders whose class prompts are made the same way: a backdoor in a
+  // CoOp context is not one in an encoder (a BadCLIP CoOp test model passed under the overall
+  // power), so a kind the tuning split does not hold clears nothing.
+  const prompts = dual && context.classPrompts;
+  const promptPower = prompts ? dualPower?.byPrompts?.[prompts] : undefined;
+  const byPrompts = prompts ? { models: `CLIP-style dual encoders ${PROMPTS_IN_WORDS[prompts]}`, power: powerAtCount ? undefined : promptPower } : undefined;
+  if (byPrompts) powers.push(byPrompts);
+  if (prompts && !promptPower)
+    unassessed.push(
+      `the dual-encoder benchmark's tuning split holds no CLIP-style dual encoders ${PROMPTS_IN_WORDS[prompts]}, so the scans' power on them is not measured: a quiet scan does not show such a model is clean, only a finding counts`,
+    );
   const readingFewer = powerAtCount ? ` reading ${powerAtCount.probeImages} probe images each` : '';
   const cleared = powerAtCount?.clearedBackdoors ?? [];
   if (cleared.length)
@@ -722,7 +749,7 @@ export function decide(
   // stands and only a quiet scan is left unassessed.
   // Dual encoders' own thresholds come from few clean models: there the check stays.
   const modelPower = powers[0].power;
-  for (const { models, power } of [powers[0], ...(dual ? [dual] : [])]) {
+  for (const { models, power } of [powers[0], ...(dual ? [dual] : []), ...(byPrompts ? [byPrompts] : [])]) {
     if (!power || separates(power)) continue;
     const weak = votes.filter((v) => v !== sinkVote && v.level === 1);
     if (!weak.length) continue;
@@ -758,7 +785,7 @@ export function decide(
   else if (verdict === 'clean' && modelPower) {
     const [lo, hi] = wilson(modelPower.detected, modelPower.of).map((v) => (100 * v).toFixed(0));
     reasons.push(
-      `what clean covers: on the benchmark's tuning split the scans${readingFewer} flagged ${modelPower.detected} of ${modelPower.of} backdoored ${powers[0].models} (95 % interval ${lo}–${hi} %) and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones; most backdoors they missed were left unassessed by checks this model passed, but ${BLIND_SPOTS} passed as clean there${untargetedVoted ? ` (since then ${UNTARGETED_COVERS})` : ''}, and this verdict does not rule them out (README, Limitations)${dual?.power ? `; on the dual-encoder benchmark's tuning split they flagged ${dual.power.detected} of ${dual.power.of} backdoored and ${dual.power.cleanFlagged} of ${dual.power.cleanOf} clean ${dual.models}` : ''}`,
+      `what clean covers: on the benchmark's tuning split the scans${readingFewer} flagged ${modelPower.detected} of ${modelPower.of} backdoored ${powers[0].models} (95 % interval ${lo}–${hi} %) and ${modelPower.cleanFlagged} of ${modelPower.cleanOf} clean ones; most backdoors they missed were left unassessed by checks this model passed, but ${BLIND_SPOTS} passed as clean there${untargetedVoted ? ` (since then ${UNTARGETED_COVERS})` : ''}, and this verdict does not rule them out (README, Limitations)${dual?.power ? `; on the dual-encoder benchmark's tuning split they flagged ${dual.power.detected} of ${dual.power.of} backdoored and ${dual.power.cleanFlagged} of ${dual.power.cleanOf} clean ${dual.models}` : ''}${byPrompts?.power ? `, of them ${byPrompts.power.detected} of ${byPrompts.power.of} and ${byPrompts.power.cleanFlagged} of ${byPrompts.power.cleanOf} ${PROMPTS_IN_WORDS[prompts!]}` : ''}`,
     );
   }
   // The thresholds carry over badly to kinds of network the tuning split did not hold (on the

@@ -7,6 +7,7 @@ import type { GateJson, InputSpec } from './gate-json.js';
 import type { Decision } from '../scan/objective.js';
 import { graphStructure, layersStructure, type NetworkStructure } from './structure.js';
 import type { ModelFormat } from './manifest.js';
+import type { ClassPromptKind } from './dual/manifest.js';
 import { directoryWriter } from './save.js';
 import { patchConvolutions, type WeightUse } from './constant-weights.js';
 
@@ -52,6 +53,8 @@ export interface ModelUnderTest {
   readonly classNames?: string[];
   /** Skip connections and depthwise convolutions, read from the graph (for a dual encoder: its image tower's). */
   readonly structure: NetworkStructure;
+  /** A CLIP-style dual encoder's kind of class prompts (absent for a classifier). */
+  readonly classPrompts?: ClassPromptKind;
   /** Pixel-space [0,1] NHWC → [N, numClasses] logits; differentiable w.r.t. `x`. */
   logits(x: tf.Tensor4D, options?: { training?: boolean }): tf.Tensor2D;
   /** Variables a cleaner may update (empty for graph models, whose weights are constants). */

@@ -63,7 +63,10 @@ function overview(report: GateReport, links: MarkdownLinks | undefined): string[
   if (report.accepted)
     rows.push(['accepted', `by ${code(report.accepted.policy)} (accept-unassessed)${report.accepted.note ? `: ${escapeHtml(report.accepted.note)}` : ''}`]);
   if (report.model.inputShape)
-    rows.push(['input', `${report.model.inputShape.join('×')}, ${report.model.numClasses ?? '?'} classes (${escapeHtml(report.model.format ?? 'model')})`]);
+    rows.push([
+      'input',
+      `${report.model.inputShape.join('×')}, ${report.model.numClasses ?? '?'} classes (${escapeHtml(report.model.format ?? 'model')}${report.model.classPrompts ? `, class prompts: ${report.model.classPrompts}` : ''})`,
+    ]);
   const structure = report.model.structure;
   if (structure) rows.push(['network', featuresOf(structure).join(', ') || 'no skip connections or depthwise convolutions']);
   if (report.data) rows.push(['probe images', `${report.data.count} from ${code(report.data.source)}`]);

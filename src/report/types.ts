@@ -5,6 +5,7 @@ import type { InputSpec } from '../model/gate-json.js';
 import type { ModelFile } from '../model/read.js';
 import type { ScanContext } from '../core/verdict.js';
 import type { NetworkStructure } from '../model/structure.js';
+import type { ClassPromptKind } from '../model/dual/manifest.js';
 import type { ScanMethod, ScanSummary } from '../scan/registry.js';
 
 export type { ScanSummary } from '../scan/registry.js';
@@ -87,6 +88,8 @@ export interface GateReport {
     head?: 'logits' | 'softmax' | 'sigmoid' | 'multi-label' | 'one-vs-rest';
     /** Skip connections and depthwise convolutions, read from the graph. */
     structure?: NetworkStructure;
+    /** A dual encoder's kind of class prompts (its power is measured per kind). */
+    classPrompts?: ClassPromptKind;
     input?: InputSpec & { fromGateJson: boolean };
     /** How the spec was fetched: the source kind, the local copy scanned, and whether the cache had it. */
     origin?: ModelOrigin;

@@ -140,6 +140,25 @@ describe('dual-encoder models', () => {
     expect(tf.max(tf.abs(tf.sub((await loadModel(out)).model.logits(x), tfjs.logits(x)))).dataSync()[0]).toBeLessThan(1e-4);
   });
 
+  it('reads how the class prompts are made from the manifest: templates, CoOp context, CoCoOp meta-net, given embeddings', async () => {
+    const kindOf = async (name: string, edit: (m: any) => void = () => {}) => {
+      const dir = path.join(tmp(), 'm');
+      cpSync(fixture(name), dir, { recursive: true });
+      const file = path.join(dir, 'dual-encoder.json');
+      const m = JSON.parse(readFileSync(file, 'utf8'));
+      edit(m);
+      writeFileSync(file, JSON.stringify(m));
+      const { model } = await loadModel(dir);
+      const kind = model.classPrompts;
+      model.dispose();
+      return kind;
+    };
+    expect(await kindOf('clip-clean')).toBe('templates');
+    expect(await kindOf('cocoop-clean')).toBe('cocoop');
+    // The same context vectors without the meta-net are a CoOp prompt learner.
+    expect(await kindOf('cocoop-clean', (m) => delete m.text.prompt_learner.meta_net)).toBe('coop');
+  });
+
   it('refuses a bad manifest, naming the file and the problem', async () => {
     const bad = (edit: (m: any) => void, message: RegExp) => {
       const dir = path.join(tmp(), 'm');
@@ -197,7 +216,7 @@ describe('CLIP-Inspector on dual encoders (CLI)', () => {
     ]);
     const json = JSON.parse(readFileSync(report, 'utf8'));
     const inversion = json.scans.find((s: { method: string }) => s.method === 'trigger-inversion');
-    return { code: r.code, stderr: r.stderr, verdict: json.verdict, target: json.suspectedTarget, inversion };
+    return { code: r.code, stderr: r.stderr, verdict: json.verdict, target: json.suspectedTarget, inversion, prompts: json.model.classPrompts };
   };
 
   it('flags both backdoored fixtures with their targets and passes both clean twins', async () => {
@@ -217,6 +236,8 @@ describe('CLIP-Inspector on dual encoders (CLI)', () => {
       expect(r.inversion.anomaly).toBeGreaterThan(2);
       expect(r.target).toBe(target);
     }
+    // Each is judged by the power on its kind of class prompts, which the report names.
+    expect([prompt.prompts, promptTwin.prompts, contrastive.prompts, contrastiveTwin.prompts]).toEqual(['cocoop', 'cocoop', 'templates', 'templates']);
     for (const r of [promptTwin, contrastiveTwin]) {
       console.log(`clean twin: verdict ${r.verdict}, inversion anomaly ${r.inversion.anomaly.toFixed(2)}`);
       expect(r.code, r.stderr).toBe(0);

@@ -385,6 +385,37 @@ describe('verdict', () => {
     expect(fewer.unassessed!.join('\n')).toMatch(/on CLIP-style dual encoders \(zero-shot\) their power was measured with 256 only/);
   });
 
+  it('judges a dual encoder by the power on its kind of class prompts: a kind the tuning split lacks clears nothing', () => {
+    const finding = { mask: mask([50, 40, 45, 60, 52, 48, 5, 47, 50, 49]) };
+    const band = { ...T, dual: { ...T.dual, maskInversion: { suspicious: 1, backdoored: 100 } } };
+    const dual = (classPrompts: 'templates' | 'coop' | 'cocoop') => ctx({ inputShape: [32, 32, 3], dualEncoder: true, classPrompts, probeImages: 256 });
+    // Overall 17 of 17 and 0 of 10 (power); templates 6 of 6 (Wilson lower 0.689 at z = 1.645) and
+    // 0 of 5 clean (upper 0.351); CoCoOp 4 of 5 (lower 0.435: no power) against 1 of 5 clean (upper 0.565: no separation).
+    const power = {
+      detected: 17,
+      of: 17,
+      cleanFlagged: 0,
+      cleanOf: 10,
+      byPrompts: { templates: { detected: 6, of: 6, cleanFlagged: 0, cleanOf: 5 }, cocoop: { detected: 4, of: 5, cleanFlagged: 1, cleanOf: 5 } },
+    };
+    const options = { calibration, dualEncoderPower: power };
+    const templates = decide(quiet, dual('templates'), T, options);
+    expect(templates.verdict).toBe('clean');
+    expect(templates.reasons.join('\n')).toMatch(
+      /flagged 17 of 17 backdoored and 0 of 10 clean CLIP-style dual encoders \(zero-shot\), of them 6 of 6 and 0 of 5 with caption templates/,
+    );
+    const coop = decide(quiet, dual('coop'), T, options);
+    expect(coop.verdict).toBe('unassessed');
+    expect(coop.unassessed!.join('\n')).toMatch(/tuning split holds no CLIP-style dual encoders with a CoOp prompt learner/);
+    const cocoop = decide(quiet, dual('cocoop'), T, options);
+    expect(cocoop.verdict).toBe('unassessed');
+    expect(cocoop.unassessed!.join('\n')).toMatch(/on CLIP-style dual encoders with a CoCoOp prompt learner the scans flagged 4 of the benchmark's 5/);
+    // A finding on a kind without tuning models stands (fail closed); on a kind that does not separate, a suspicious one is void.
+    expect(decide(finding, dual('coop'), band, options)).toMatchObject({ verdict: 'suspicious', suspectedTarget: 6 });
+    expect(decide(finding, dual('cocoop'), band, options)).toMatchObject({ verdict: 'unassessed', suspectedTarget: null });
+    expect(decide(finding, dual('templates'), band, options)).toMatchObject({ verdict: 'suspicious', suspectedTarget: 6 });
+  });
+
   it('judges a quiet scan on fewer probe images by the power measured at the largest count up to it', () => {
     // With the benchmark's 256 probes: 31 of 45 backdoored and 0 of 44 clean tuning models flagged.
     const calibration = { ...calibrationPlain, power: { ...calibrationPlain.power, multiClass: { detected: 31, of: 45, cleanFlagged: 0, cleanOf: 44 } } };

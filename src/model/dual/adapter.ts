@@ -12,7 +12,7 @@ import type { InputSpec } from '../gate-json.js';
 import { ONNX_FILE } from '../read.js';
 import type { Tower } from './tower.js';
 import type { NetworkStructure } from '../structure.js';
-import { DUAL_ENCODER_FILE, hasTextEncoder, type DualManifest, type NpyPart } from './manifest.js';
+import { classPromptKind, DUAL_ENCODER_FILE, hasTextEncoder, type ClassPromptKind, type DualManifest, type NpyPart } from './manifest.js';
 
 export interface DualParts {
   manifest: DualManifest;
@@ -51,6 +51,7 @@ export class DualEncoderModel implements ModelUnderTest {
   readonly decision = 'single-label' as const;
   readonly classNames: string[];
   readonly structure: NetworkStructure;
+  readonly classPrompts: ClassPromptKind;
   readonly logitScale: number;
   readonly manifest: DualManifest;
   /** [vocab, token_dim]; trainable by PAR. */
@@ -67,6 +68,7 @@ export class DualEncoderModel implements ModelUnderTest {
     const m = (this.manifest = parts.manifest);
     this.inputShape = parts.image.inputShape;
     this.structure = parts.image.structure;
+    this.classPrompts = classPromptKind(m);
     this.numClasses = m.classes.length;
     this.classNames = m.classes;
     this.logitScale = m.logit_scale;

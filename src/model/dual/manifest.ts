@@ -72,6 +72,21 @@ export type DualManifest = z.infer<typeof dualManifestSchema>;
 export type TextTowerSpec = z.infer<typeof textTower>;
 export const hasTextEncoder = (m: DualManifest): m is DualManifest & { text: TextTowerSpec } => 'encoder' in m.text;
 
+/**
+ * How a dual encoder makes its class text embeddings: given outright, the text encoder on caption
+ * templates, or a prompt learner's context vectors (CoOp), shifted per image by a meta-net
+ * (CoCoOp). Where a backdoor can hide differs between them, so the gate's power is measured per kind.
+ */
+export const CLASS_PROMPT_KINDS = ['class-embeddings', 'templates', 'coop', 'cocoop'] as const;
+export type ClassPromptKind = (typeof CLASS_PROMPT_KINDS)[number];
+
+/** The kind of class prompts a manifest describes (a prompt learner wins over templates, as the logits do). */
+export function classPromptKind(m: DualManifest): ClassPromptKind {
+  if (!hasTextEncoder(m)) return 'class-embeddings';
+  if (m.text.prompt_learner) return m.text.prompt_learner.meta_net ? 'cocoop' : 'coop';
+  return 'templates';
+}
+
 export function parseDualManifest(text: string, file: string): DualManifest {
   if (jsonDepth(text) > 16) throw new InputError(file, 'nests JSON deeper than 16 levels');
   let raw: unknown;
