@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_CLEAN_POLICY, MIN_IMAGES_PER_CLASS, runClean, type CleanRequest } from '../src/clean/pipeline.js';
 import { cleanedModelPasses } from '../src/clean/report.js';
+import { TOWER_REPAIR } from '../src/clean/unlearn.js';
 import { accuracyOf, perClassSubset, predict } from '../src/clean/training.js';
 import { wilson } from '../src/core/intervals.js';
 import { readNpy, writeNpy } from '../src/data/npy.js';
@@ -53,6 +54,8 @@ const { values } = parseArgs({
     report: { type: 'string', default: 'eval-dual-results.json' },
     'scan-only': { type: 'boolean', default: false },
     'write-power': { type: 'boolean', default: false },
+    /** Experiments: the towers' unlearning step for contrastive encoders (TOWER_REPAIR's learning rate) in this run. */
+    'tower-step': { type: 'string' },
   },
 });
 
@@ -376,7 +379,8 @@ async function evaluate(entries: DualZooEntry[]): Promise<void> {
       (gate.verdict === 'suspicious' || gate.verdict === 'backdoored') && gate.suspectedTarget != null
         ? { verdict: gate.verdict, target: gate.suspectedTarget }
         : undefined;
-    const out = path.resolve(values.out!, 'cleaned', e.name);
+    // One folder per report, so that runs side by side do not share cleaned copies.
+    const out = path.resolve(values.out!, 'cleaned', path.basename(values.report!, '.json'), e.name);
     rmSync(out, { recursive: true, force: true });
     const cleaning = await runClean(
       {
@@ -448,6 +452,8 @@ async function evaluate(entries: DualZooEntry[]): Promise<void> {
   console.log(JSON.stringify(summary));
 }
 
+// An arm of a measured choice (docs/cleaning.md): the exported settings object is what the pipeline reads.
+if (values['tower-step']) TOWER_REPAIR.learningRate = Number(values['tower-step']);
 const only = values.only?.split(',');
 const chosen = ENTRIES.filter((e) => !only || only.includes(e.name));
 if (values.eval) await evaluate(chosen.filter((e) => e.split === values.split));
