@@ -35,7 +35,7 @@ import {
   selectBackendFor,
   shardFlags,
   writeJsonReport
-} from "./chunks/chunk-IGTHS2I7.js";
+} from "./chunks/chunk-RHHQSNEY.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/cli.ts

@@ -47,7 +47,7 @@ import {
   tool_cache_exports,
   warning,
   writeJsonReport
-} from "./chunks/chunk-IGTHS2I7.js";
+} from "./chunks/chunk-RHHQSNEY.js";
 import "./chunks/chunk-IJER4GQI.js";
 
 // src/main.ts

@@ -711,7 +711,9 @@ export function decide(
   // power), so a kind the tuning split does not hold clears nothing.
   const prompts = dual && context.classPrompts;
   const promptPower = prompts ? dualPower?.byPrompts?.[prompts] : undefined;
-  const byPrompts = prompts ? { models: `CLIP-style dual encoders ${PROMPTS_IN_WORDS[prompts]}`, power: powerAtCount ? undefined : promptPower } : undefined;
+  // A kind with no tuning models gets one reason of its own, not also the fewer-probes one.
+  const byPrompts =
+    prompts && promptPower ? { models: `CLIP-style dual encoders ${PROMPTS_IN_WORDS[prompts]}`, power: powerAtCount ? undefined : promptPower } : undefined;
   if (byPrompts) powers.push(byPrompts);
   if (prompts && !promptPower)
     unassessed.push(

@@ -407,6 +407,17 @@ describe('verdict', () => {
     const coop = decide(quiet, dual('coop'), T, options);
     expect(coop.verdict).toBe('unassessed');
     expect(coop.unassessed!.join('\n')).toMatch(/tuning split holds no CLIP-style dual encoders with a CoOp prompt learner/);
+    // On fewer probes such a kind keeps that one reason; it is not also said to be measured with 256.
+    const fewerCoop = decide(quiet, { ...dual('coop'), probeImages: 128 }, T, {
+      ...options,
+      fewerProbesPower: {
+        fittedOn: 'test',
+        counts: [{ probeImages: 128, power: { multiClass: calibration.power.multiClass }, networkPower: {}, clearedBackdoors: [] }],
+      },
+    });
+    expect(fewerCoop.verdict).toBe('unassessed');
+    expect(fewerCoop.unassessed!.join('\n')).toMatch(/tuning split holds no CLIP-style dual encoders with a CoOp prompt learner/);
+    expect(fewerCoop.unassessed!.join('\n')).not.toMatch(/with a CoOp prompt learner their power was measured/);
     const cocoop = decide(quiet, dual('cocoop'), T, options);
     expect(cocoop.verdict).toBe('unassessed');
     expect(cocoop.unassessed!.join('\n')).toMatch(/on CLIP-style dual encoders with a CoCoOp prompt learner the scans flagged 4 of the benchmark's 5/);
